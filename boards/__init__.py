@@ -1,0 +1,1 @@
+"""Board registry: one TOML file per board, loaded and validated."""

@@ -1,0 +1,1 @@
+"""Firmware generation: memory planner, C and HLS code generators, toolchain drivers."""

@@ -1,0 +1,1 @@
+"""Model families (ViT, spiking transformer, LMU), tasks, training and search."""

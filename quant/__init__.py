@@ -1,0 +1,1 @@
+"""Quantization: quantizers, integer attention variants, lowering PyTorch models to the IR."""
