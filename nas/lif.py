@@ -1,0 +1,163 @@
+"""Multi-step leaky integrate-and-fire (LIF) neuron with a surrogate gradient.
+
+Dynamics per time step t (membrane decays towards the reset potential 0, input scaled by 1/τ as in
+SpikingJelly's ``decay_input`` form, hard reset to 0):
+
+    H_t = V_{t-1} + (X_t - V_{t-1}) / τ
+    S_t = Θ(H_t - V_th)                     (Heaviside: spike when the threshold is reached)
+    V_t = H_t · (1 - S_t)                   (hard reset)
+
+The Heaviside step has no useful derivative, so the backward pass replaces dΘ/dx by a surrogate:
+
+* ``sigmoid``: α·σ(αx)·(1-σ(αx)), the derivative of σ(αx) (default α = 4);
+* ``atan``:   (α/2) / (1 + (π/2·α·x)²), the derivative of arctan(π/2·α·x)/π + 1/2 (default α = 2).
+
+With ``detach_reset`` the reset term S_t does not carry gradient (the usual choice: it stabilises
+training and the forward result is unchanged).
+
+Every :class:`LIF` module counts the spikes it emits and the neuron updates it performs, so the firing
+rate of each layer is measurable (:attr:`LIF.firing_rate`, reset with :meth:`LIF.reset_stats`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from edgefmr.errors import EdgefmrError
+
+SURROGATES = ("sigmoid", "atan")
+DEFAULT_ALPHA = {"sigmoid": 4.0, "atan": 2.0}
+
+
+class _SigmoidSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(ctx.alpha * x)
+        return grad * ctx.alpha * s * (1 - s), None
+
+
+class _AtanSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return grad * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+def spike(x: torch.Tensor, surrogate: str = "sigmoid", alpha: float | None = None) -> torch.Tensor:
+    """Heaviside step Θ(x) (1 where x ≥ 0) in the forward pass, surrogate derivative in the backward pass."""
+    if surrogate not in SURROGATES:
+        raise EdgefmrError(f"surrogate: unknown value {surrogate!r}; valid: {', '.join(SURROGATES)}")
+    a = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
+    fn = _SigmoidSpike if surrogate == "sigmoid" else _AtanSpike
+    return fn.apply(x, a)
+
+
+class LIF(nn.Module):
+    """Multi-step LIF neuron layer operating on ``[T, B, ...]`` tensors (time first).
+
+    ``forward(x)`` runs all T steps from a zero membrane and returns the spikes (same shape, values 0/1).
+    ``step(x_t, v)`` advances one step from membrane ``v`` (``None`` = zeros) and returns ``(spikes, v)``,
+    for streaming use where the membrane is carried across calls.
+    """
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        threshold: float = 1.0,
+        surrogate: str = "sigmoid",
+        alpha: float | None = None,
+        detach_reset: bool = True,
+    ) -> None:
+        super().__init__()
+        if not tau >= 1.0:
+            raise EdgefmrError(f"tau: {tau} is invalid; the membrane time constant must be >= 1")
+        if not threshold > 0:
+            raise EdgefmrError(f"threshold: {threshold} is invalid; it must be > 0")
+        if surrogate not in SURROGATES:
+            raise EdgefmrError(f"surrogate: unknown value {surrogate!r}; valid: {', '.join(SURROGATES)}")
+        self.tau = float(tau)
+        self.threshold = float(threshold)
+        self.surrogate = surrogate
+        self.alpha = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
+        self.detach_reset = detach_reset
+        self.reset_stats()
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, threshold={self.threshold}, surrogate={self.surrogate}, alpha={self.alpha}"
+
+    def reset_stats(self) -> None:
+        """Forget the spike and neuron-update counts (call before measuring firing rates)."""
+        self.spike_count = 0.0
+        self.update_count = 0
+        self.last_rate: float | None = None
+
+    @property
+    def firing_rate(self) -> float:
+        """Mean spikes per neuron per time step since the last :meth:`reset_stats` (0.0 if never run)."""
+        return self.spike_count / self.update_count if self.update_count else 0.0
+
+    def _record(self, s: torch.Tensor) -> None:
+        total = float(s.detach().sum())
+        self.spike_count += total
+        self.update_count += s.numel()
+        self.last_rate = total / max(s.numel(), 1)
+
+    def _step(self, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = v + (x - v) / self.tau
+        s = spike(h - self.threshold, self.surrogate, self.alpha)
+        r = s.detach() if self.detach_reset else s
+        return s, h * (1 - r)
+
+    def step(self, x: torch.Tensor, v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step: input ``x`` (any shape), membrane ``v`` (same shape or None) → (spikes, new membrane)."""
+        if v is None:
+            v = torch.zeros_like(x)
+        s, v = self._step(x, v)
+        self._record(s)
+        return s, v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes for all T steps of ``x`` shaped ``[T, B, ...]``, starting from a zero membrane."""
+        if x.dim() < 2:
+            raise ValueError(f"LIF expects [T, B, ...] input, got shape {tuple(x.shape)}")
+        v = torch.zeros_like(x[0])
+        out = []
+        for t in range(x.shape[0]):
+            s, v = self._step(x[t], v)
+            out.append(s)
+        s = torch.stack(out)
+        self._record(s)
+        return s
+
+
+def lif_layers(model: nn.Module) -> dict[str, LIF]:
+    """All LIF modules of ``model`` by their qualified name, in registration order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, LIF)}
+
+
+def reset_firing_stats(model: nn.Module) -> None:
+    """Reset the spike counts of every LIF layer in ``model``."""
+    for m in lif_layers(model).values():
+        m.reset_stats()
+
+
+def firing_rates(model: nn.Module) -> dict[str, float]:
+    """Mean firing rate (spikes per neuron per step) of every LIF layer in ``model`` since the last reset."""
+    return {name: m.firing_rate for name, m in lif_layers(model).items()}

@@ -1,0 +1,27 @@
+"""Run a model on LiteRT's reference kernels: the host-side truth the interpreter is checked against."""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from edgefmr.ir.graph import Graph
+from edgefmr.tflite.writer import to_tflite
+
+
+def litert_interpreter(model: Graph | bytes) -> Interpreter:
+    """A LiteRT interpreter with the BUILTIN_REF op resolver (reference kernels), tensors allocated."""
+    content = to_tflite(model) if isinstance(model, Graph) else model
+    it = Interpreter(model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    return it
+
+
+def run_litert(model: Graph | bytes, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    """Outputs of one inference on LiteRT's reference kernels, in the model's output order."""
+    it = litert_interpreter(model)
+    for d, x in zip(it.get_input_details(), feeds, strict=True):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
