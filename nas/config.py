@@ -54,10 +54,10 @@ class FamilyConfig:
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
         """Build a config from a dict; unknown keys are errors that list the valid keys."""
         if not isinstance(d, dict):
-            raise EdgefmrError(f"{cls.family} config must be a JSON object (key: value), got {type(d).__name__}")
+            raise EdgefmrError(f"{cls.family} config must be a JSON object, got {type(d).__name__}")
         for k in d:
             if k not in cls.keys():
-                raise EdgefmrError(f"unknown {cls.family} config key '{k}'; valid keys: {', '.join(cls.keys())}")
+                raise EdgefmrError(f"unknown {cls.family} config key '{k}'; valid: {', '.join(cls.keys())}")
         return cls(**d)  # type: ignore[call-arg]
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class FamilyConfig:
     def set(self: C, key: str, value: str | Any) -> C:
         """A copy with ``key`` set to ``value`` (a string from ``--set key=value`` is parsed)."""
         if key not in self.keys():
-            raise EdgefmrError(f"unknown {self.family} config key '{key}'; valid keys: {', '.join(self.keys())}")
+            raise EdgefmrError(f"unknown {self.family} config key '{key}'; valid: {', '.join(self.keys())}")
         if isinstance(value, str):
             value = parse_value(value)
         return dataclasses.replace(self, **{key: value})  # type: ignore[type-var]

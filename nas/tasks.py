@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-
 from edgefmr.errors import EdgefmrError
 
 SPLIT_SEED = 0
@@ -57,8 +56,8 @@ class Task:
     kind: Literal["image", "sequence"]
 
     def __repr__(self) -> str:
-        return (f"Task({self.name!r}, {self.kind}, input_shape={self.input_shape}, n_classes={self.n_classes}, "
-                f"train={len(self.y_train)}, test={len(self.y_test)})")
+        return (f"Task({self.name!r}, {self.kind}, input_shape={self.input_shape}, "
+                f"n_classes={self.n_classes}, train={len(self.y_train)}, test={len(self.y_test)})")
 
 
 def split_indices(y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
@@ -82,7 +81,7 @@ def _make(name: str, x: np.ndarray, y: np.ndarray, kind: Literal["image", "seque
     return Task(name, x[tr], y[tr], x[te], y[te], tuple(x.shape[1:]), int(y.max()) + 1, kind)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
@@ -135,7 +134,8 @@ def _kws_wave(keyword: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)  # 10 ms attack/release
         f1, f2 = (f * pitch * rng.uniform(0.98, 1.02) for f in KWS_PHONEMES[p])
         ph = rng.uniform(0, 2 * np.pi, 2)
-        burst = np.sin(2 * np.pi * f1 * t + ph[0]) + rng.uniform(0.4, 0.9) * np.sin(2 * np.pi * f2 * t + ph[1])
+        a2 = rng.uniform(0.4, 0.9)
+        burst = np.sin(2 * np.pi * f1 * t + ph[0]) + a2 * np.sin(2 * np.pi * f2 * t + ph[1])
         wave[s : s + m] += rng.uniform(0.3, 1.0) * ramp * burst
         t0 += durs[i] + (gaps[i] if i < len(gaps) else 0.0)
     wave += rng.uniform(0.02, 0.15) * rng.standard_normal(n)
@@ -165,7 +165,7 @@ def kws_synth(per_class: int = KWS_PER_CLASS, seed: int = KWS_SEED) -> tuple[np.
     return np.stack(xs).astype(np.float32), np.array(ys, np.int64)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kws_arrays() -> tuple[np.ndarray, np.ndarray]:
     x, y = kws_synth()
     tr, _ = split_indices(y)
@@ -182,7 +182,8 @@ def _check_x(path: str, key: str, x: np.ndarray) -> np.ndarray:
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == bool:
         raise EdgefmrError(f"{path}: '{key}' must be a numeric array, got dtype {x.dtype}")
     if x.ndim not in (2, 3, 4):
-        raise EdgefmrError(f"{path}: '{key}' must have shape [N, T], [N, T, F] or [N, C, H, W], got {list(x.shape)}")
+        raise EdgefmrError(f"{path}: '{key}' must have shape [N, T], [N, T, F] or [N, C, H, W], "
+                           f"got {list(x.shape)}")
     if x.shape[0] == 0 or 0 in x.shape:
         raise EdgefmrError(f"{path}: '{key}' is empty, shape {list(x.shape)}")
     x = x.astype(np.float32)
@@ -215,7 +216,8 @@ def load_npz(path: str) -> Task:
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise EdgefmrError(f"{path}: not a readable .npz file ({e})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise EdgefmrError(f"{path}: not an .npz archive (a single array); save with numpy.savez(path, x=..., y=...)")
+        raise EdgefmrError(f"{path}: not an .npz archive (a single array); "
+                           "save with numpy.savez(path, x=..., y=...)")
     valid = {"x", "y", "x_test", "y_test", "kind"}
     with data:
         keys = set(data.files)
@@ -272,7 +274,7 @@ def load_npz(path: str) -> Task:
 
 
 def load_task(name_or_path: str) -> Task:
-    """A built-in task by name (``digits``, ``seq-digits``, ``pseq-digits``, ``kws-synth``) or an ``.npz`` path."""
+    """A built-in task by name (digits, seq-digits, pseq-digits, kws-synth) or an ``.npz`` path."""
     name = str(name_or_path)
     if name == "digits":
         x, y = _digits_arrays()
