@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-
 from edgefmr import __version__
 from edgefmr.errors import EdgefmrError
 
@@ -44,3 +43,7 @@ def main() -> None:
     except EdgefmrError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,8 @@ def validate(g: Graph) -> None:
                 )
         if t.quant is not None and t.quant.per_axis:
             if not 0 <= t.quant.axis < len(t.shape) or t.shape[t.quant.axis] != len(t.quant.scale):
-                raise IRError(f"tensor {name!r}: {len(t.quant.scale)} scales do not fit axis {t.quant.axis} of {t.shape}")
+                n = len(t.quant.scale)
+                raise IRError(f"tensor {name!r}: {n} scales do not fit axis {t.quant.axis} of {t.shape}")
     for name in g.inputs + g.outputs:
         g.tensor(name)
     available = set(g.inputs) | {n for n, t in g.tensors.items() if t.is_const}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ir.validate import validate
@@ -46,7 +45,11 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
     if len(model.subgraphs) != 1:
         raise EdgefmrError(f"{where}: {len(model.subgraphs)} subgraphs; only single-subgraph models are supported")
     sg = model.subgraphs[0]
-    problems: list[str] = []
+    problems: dict[str, list[str]] = {}  # reason -> where it happens
+
+    def problem(reason: str, where_: str) -> None:
+        problems.setdefault(reason, []).append(where_)
+
     g = Graph(metadata={"source": Path(where).name, "format": "tflite"})
     names: list[str] = []
     for i, tt in enumerate(sg.tensors or []):
@@ -56,7 +59,7 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
         names.append(name)
         dtype = TFL_TO_DTYPE.get(tt.type)
         if dtype is None:
-            problems.append(f"tensor {name!r} has dtype {TFL_TYPE_NAMES.get(tt.type, tt.type)}")
+            problem(f"dtype {TFL_TYPE_NAMES.get(tt.type, tt.type)}", f"tensor {name!r}")
             dtype = "int8"
         shape = tuple(int(d) for d in (tt.shape if tt.shape is not None else []))
         q = None
@@ -78,7 +81,7 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
             tfl = f"CUSTOM:{oc.customCode.decode() if isinstance(oc.customCode, bytes) else oc.customCode}"
         outs = [names[j] for j in op.outputs]
         if tfl not in ops:
-            problems.append(f"op {tfl} (node {k}, output {outs[0] if outs else '?'!r})")
+            problem(f"op {tfl}", f"node {k}")
             continue
         opdef = all_ops()[ops[tfl]]
         attrs = {}
@@ -93,13 +96,14 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
             c = call(node, g)
             c.opdef.check(c)
         except IRError as e:
-            problems.append(f"op {tfl} (node {k}): {e}")
+            problem(f"op {tfl} ({str(e).split(': ', 1)[-1]})", f"node {k}")
             continue
         g.nodes.append(node)
     g.inputs = [names[j] for j in sg.inputs]
     g.outputs = [names[j] for j in sg.outputs]
     if problems:
-        raise EdgefmrError(f"{where}: unsupported: " + "; ".join(problems))
+        parts = [f"{r} at {w[0]}" + (f" and {len(w) - 1} more" if len(w) > 1 else "") for r, w in problems.items()]
+        raise EdgefmrError(f"{where}: unsupported: " + "; ".join(parts))
     # Drop tensors nothing refers to (TFLite files may carry leftovers).
     used = set(g.inputs) | set(g.outputs) | {t for n in g.nodes for t in n.inputs + n.outputs if t}
     g.tensors = {k: v for k, v in g.tensors.items() if k in used}

@@ -1,0 +1,138 @@
+"""`edgefmr inspect` and `edgefmr run`: look at a model and run it on the reference interpreter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from edgefmr.errors import EdgefmrError
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(model: str, as_json: bool) -> None:
+    """Show a model's ops, tensors, parameters, MACs and weight bytes (.efm or .tflite)."""
+    from edgefmr.inspect_model import summarize
+    from edgefmr.model_io import load_model
+
+    s = summarize(load_model(model))
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]{model}[/bold]  hash {s['model_hash'][:16]}")
+    for kind in ("inputs", "outputs"):
+        for t in s[kind]:
+            q = f" scale={t['scale']} zp={t['zero_point']}" if "scale" in t else ""
+            con.print(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}{q}")
+    table = Table("#", "node", "op", "output", "MACs", "weight bytes")
+    for r in s["layers"]:
+        table.add_row(str(r["index"]), r["name"][:48], r["op"], f"{r['output_dtype']}{r['output_shape']}",
+                      f"{r['macs']:,}", f"{r['weight_bytes']:,}")
+    con.print(table)
+    ops = ", ".join(f"{k}×{v}" for k, v in sorted(s["ops"].items()))
+    con.print(f"ops: {ops}")
+    con.print(f"nodes {s['nodes']}, tensors {s['tensors']}, parameters {s['parameters']:,}, "
+              f"weight bytes {s['weight_bytes']:,}, MACs {s['macs']:,}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Input .npy: the model input's integer dtype, or float32 (quantized with the input's scale/zero "
+                   "point); a leading extra axis [N, ...] runs N inputs.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the output .npy ([N, ...] for a batch).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
+def run(model: str, input_path: str, output_path: str, as_json: bool) -> None:
+    """Run MODEL on the reference interpreter (bit-exact with LiteRT's reference kernels)."""
+    from edgefmr.ir import run as run_graph
+    from edgefmr.model_io import load_model, prepare_input
+
+    g = load_model(model)
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise EdgefmrError(f"{input_path}: cannot read as .npy ({e})") from None
+    xq, batch = prepare_input(g, x, input_path)
+    out = g.outputs[0]
+    if len(g.outputs) != 1:
+        raise EdgefmrError(f"the model has {len(g.outputs)} outputs; `run` writes models with one output")
+    items = xq if batch else xq[None]
+    ys = []
+    from tqdm import tqdm
+
+    for xi in tqdm(items, desc="run", disable=len(items) < 50 or as_json, unit="input"):
+        ys.append(run_graph(g, [xi])[out])
+    y = np.stack(ys) if batch else ys[0]
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    np.save(output_path, y)
+    if as_json:
+        click.echo(json.dumps({"model": model, "inputs": len(items), "output": output_path,
+                               "output_shape": list(y.shape), "output_dtype": str(y.dtype)}))
+    else:
+        click.echo(f"ran {len(items)} input(s) on the reference interpreter -> {output_path} {y.dtype}{list(y.shape)}")
+
+
+COMMANDS = [inspect, run]
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def convert(model: str, out: str) -> None:
+    """Convert MODEL between .tflite and .efm (by OUT's suffix); .tflite output needs TFLite builtin ops only."""
+    from edgefmr.ir import save
+    from edgefmr.model_io import load_model
+    from edgefmr.tflite import save_tflite
+
+    g = load_model(model)
+    suffix = Path(out).suffix
+    if suffix == ".efm":
+        save(g, out)
+    elif suffix == ".tflite":
+        save_tflite(g, out)
+    else:
+        raise EdgefmrError(f"{out}: unknown output format {suffix!r}; use .efm or .tflite")
+    click.echo(f"wrote {out} ({len(g.nodes)} nodes)")
+
+
+COMMANDS.append(convert)
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Inputs .npy ([N, ...] or one input), integer or float32 as for `run`.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Optional labels .npy [N] to report accuracy.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(model: str, input_path: str, labels: str | None, as_json: bool) -> None:
+    """Check the reference interpreter against LiteRT's reference kernels, bit for bit, on given inputs."""
+    from edgefmr.model_io import load_model, prepare_input
+    from edgefmr.tflite.litert import compare_with_litert
+
+    g = load_model(model)
+    x, batch = prepare_input(g, np.load(input_path, allow_pickle=False), input_path)
+    res = compare_with_litert(g, x if batch else x[None])
+    outputs = res.pop("outputs")
+    if labels:
+        y = np.load(labels, allow_pickle=False)
+        pred = outputs.reshape(len(outputs), -1).argmax(axis=1)
+        res["accuracy"] = float((pred == y[: len(pred)]).mean())
+    if as_json:
+        click.echo(json.dumps(res))
+    else:
+        acc = f", accuracy {res['accuracy']:.4f}" if "accuracy" in res else ""
+        click.echo(f"{res['bit_exact']}/{res['inputs']} outputs bit-exact with LiteRT (max |diff| "
+                   f"{res['max_abs_diff']} LSB){acc}")
+    if res["bit_exact"] != res["inputs"]:
+        raise SystemExit(1)
+
+
+COMMANDS.append(verify)

@@ -1,0 +1,53 @@
+"""Open any model file edgefmr reads (`.efm`, `.tflite`) as an IR graph, and prepare inputs for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from edgefmr.errors import EdgefmrError
+from edgefmr.ir import Graph, efm
+
+SUFFIXES = (".efm", ".tflite")
+
+
+def load_model(path: str | Path) -> Graph:
+    """Load an `.efm` or `.tflite` file by its content (zip or TFL3 flatbuffer), validated."""
+    p = Path(path)
+    if not p.is_file():
+        raise EdgefmrError(f"{p}: no such file")
+    head = p.read_bytes()[:8]
+    if head[:4] == b"PK\x03\x04":
+        return efm.load(p)
+    if p.suffix == ".tflite" or head[4:8] == b"TFL3":
+        from edgefmr.tflite import load_tflite
+
+        return load_tflite(p)
+    raise EdgefmrError(f"{p}: not a model file edgefmr reads (expected {' or '.join(SUFFIXES)})")
+
+
+def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.ndarray, bool]:
+    """Check `x` against the graph's single input; float32 is quantized with the input's scale and zero point.
+
+    Returns the integer array and whether it is a batch (one more leading axis than the model input).
+    """
+    if len(g.inputs) != 1:
+        raise EdgefmrError(f"the model has {len(g.inputs)} inputs; `run` takes models with one input")
+    t = g.tensors[g.inputs[0]]
+    if x.shape == t.shape:
+        batch = False
+    elif x.shape[1:] == t.shape:
+        batch = True
+    else:
+        raise EdgefmrError(
+            f"{where}: shape {list(x.shape)} does not fit the model input {list(t.shape)} (or [N, *{list(t.shape)}])"
+        )
+    if x.dtype == np.float32:
+        if t.quant is None:
+            raise EdgefmrError(f"{where}: float32 input, but model input {t.name!r} has no quantization to apply")
+        from edgefmr.ops.quantize import affine_quantize
+
+        return affine_quantize(x, t.scale, t.zero_point, t.dtype), batch
+    if x.dtype != np.dtype(t.dtype):
+        raise EdgefmrError(f"{where}: dtype {x.dtype}; the model input is {t.dtype} (or float32 to be quantized)")
+    return x, batch
