@@ -5,6 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from edgefmr.errors import IRError
 from edgefmr.ir import GraphBuilder, graph_hash, load, run, save
 from edgefmr.ir.efm import from_json, to_json

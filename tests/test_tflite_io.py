@@ -6,6 +6,7 @@ import sys
 import flatbuffers
 import numpy as np
 import pytest
+
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import GraphBuilder, run
 from edgefmr.tflite import from_tflite, to_tflite

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+
 from edgefmr.errors import EdgefmrError
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ir.validate import validate
 from edgefmr.ops.registry import call

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgefmr.errors import IRError
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ir.validate import validate

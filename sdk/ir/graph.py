@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from edgefmr.errors import IRError
 
 #: IR dtype names and their numpy types.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Graph, np_dtype
 from edgefmr.ops.registry import call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
 from edgefmr.ir.graph import Graph
 from edgefmr.tflite.writer import to_tflite
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ir.validate import validate

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import flatbuffers
 import numpy as np
+
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Graph
 from edgefmr.ir.validate import validate

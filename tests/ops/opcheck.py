@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from edgefmr.ir import Graph, run
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.tflite import from_tflite, to_tflite

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from opcheck import assert_bit_exact, random_input
+
 from edgefmr.ir import GraphBuilder
 from edgefmr.ops.registry import call
-from opcheck import assert_bit_exact, random_input
 
 
 def fc_graph(rng, batch_shape, n_in, n_out, per_channel, activation, keep_num_dims=False, bias=True):
