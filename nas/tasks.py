@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
 from edgefmr.errors import EdgefmrError
 
 SPLIT_SEED = 0

@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
 from edgefmr import __version__
 from edgefmr.errors import EdgefmrError
 from edgefmr.nas.config import FamilyConfig
 from edgefmr.nas.families import get_family
 from edgefmr.nas.tasks import Task
-from torch import nn
 
 CHECKPOINT_FORMAT = "edgefmr-checkpoint"
 CHECKPOINT_VERSION = 1
