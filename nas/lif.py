@@ -22,6 +22,7 @@ rate of each layer is measurable (:attr:`LIF.firing_rate`, reset with :meth:`LIF
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -126,7 +127,7 @@ class LIF(nn.Module):
         return s, h * (1 - r)
 
     def step(self, x: torch.Tensor, v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One time step: input ``x`` (any shape), membrane ``v`` (same shape or None) → (spikes, new membrane)."""
+        """One step: input ``x``, membrane ``v`` (same shape, or None for zeros) → (spikes, new membrane)."""
         if v is None:
             v = torch.zeros_like(x)
         s, v = self._step(x, v)
@@ -161,3 +162,84 @@ def reset_firing_stats(model: nn.Module) -> None:
 def firing_rates(model: nn.Module) -> dict[str, float]:
     """Mean firing rate (spikes per neuron per step) of every LIF layer in ``model`` since the last reset."""
     return {name: m.firing_rate for name, m in lif_layers(model).items()}
+
+
+class RateMeter(nn.Module):
+    """Identity on a binary tensor that counts its ones (for spike tensors not produced by a LIF)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.spike_count = 0.0
+        self.update_count = 0
+
+    @property
+    def firing_rate(self) -> float:
+        return self.spike_count / self.update_count if self.update_count else 0.0
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        self.spike_count += float(s.detach().sum())
+        self.update_count += s.numel()
+        return s
+
+
+def measure_firing_rates(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
+    """Run ``model`` in eval mode over ``x`` and return the firing rate of every LIF layer."""
+    was_training = model.training
+    model.eval()
+    reset_firing_stats(model)
+    for m in model.modules():
+        if isinstance(m, RateMeter):
+            m.reset_stats()
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            model(x[i : i + batch_size])
+    model.train(was_training)
+    return firing_rates(model)
+
+
+def _rate_sources(model: nn.Module) -> dict[str, float]:
+    rates = {n: m.firing_rate for n, m in lif_layers(model).items()}
+    rates.update({n: m.firing_rate for n, m in model.named_modules() if isinstance(m, RateMeter)})
+    return rates
+
+
+def op_counts(model: nn.Module) -> list[dict[str, Any]]:
+    """Additions and multiplications per inference of every synaptic layer, from the measured firing rates.
+
+    ``model.synapses()`` lists ``(layer, kind, rate source, dense ops per step, steps)``: the rate source
+    names the LIF or :class:`RateMeter` whose spikes the layer reads ("" for real-valued input), ``kind`` is
+    ``linear``/``conv`` (one weight use per dense MAC), ``sum`` (one addition per input element) or ``mult``
+    (real-valued multiply-accumulates whatever the rates). A layer reading spikes at rate r does
+    ``r × dense`` accumulates (spike × weight = add the weight: one addition, no multiplication); a layer
+    reading real values does its dense MACs (one multiplication and one addition each). Run
+    :func:`measure_firing_rates` first.
+    """
+    rates = _rate_sources(model)
+    out = []
+    for layer, kind, src, ops, steps in model.synapses():
+        dense = ops * steps
+        if kind == "sum":  # additions only: one per spike, or one per element of a real input
+            rate = rates[src] if src else None
+            acs, macs = (rate if src else 1.0) * dense, 0.0
+        elif kind == "mult" or not src:
+            rate, acs, macs = None, 0.0, float(dense)
+        else:
+            rate, acs, macs = rates[src], rates[src] * dense, 0.0
+        out.append({"layer": layer, "kind": kind, "input": src or "real", "input_rate": rate, "dense_ops": dense,
+                    "accumulates": acs, "macs": macs, "additions": acs + macs, "multiplications": macs})
+    return out
+
+
+def ops_summary(model: nn.Module) -> dict[str, float]:
+    """Totals per inference: additions, multiplications, ``addition_share`` = additions / all arithmetic
+    ops (a dense network scores 0.5) and ``accumulate_share`` = accumulate-only ops / (those + MACs)."""
+    rows = op_counts(model)
+    adds = sum(r["additions"] for r in rows)
+    mults = sum(r["multiplications"] for r in rows)
+    acs = sum(r["accumulates"] for r in rows)
+    macs = sum(r["macs"] for r in rows)
+    return {"additions": adds, "multiplications": mults, "addition_share": adds / (adds + mults),
+            "accumulates": acs, "macs": macs, "accumulate_share": acs / (acs + macs)}
