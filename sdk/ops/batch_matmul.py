@@ -1,0 +1,73 @@
+"""BATCH_MATMUL: int8 x int8 -> int8 batched matrix product with broadcast batch dims (TFLite semantics).
+
+Both operands may be activations (attention: Q·Kᵀ, P·V) or constants; per-tensor quantization only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.registry import Attr, OpCall, OpDef, register
+
+
+def _matrices(c: OpCall) -> tuple[tuple[int, ...], int, int, int, int]:
+    """(broadcast batch shape, rows, depth of lhs, depth of rhs, cols) after adj_x / adj_y."""
+    lt, rt = c.inp(0), c.inp(1)
+    for t, which in ((lt, "lhs"), (rt, "rhs")):
+        if not 2 <= len(t.shape) <= 5:
+            raise c.fail(f"{which} must have 2 to 5 dimensions, got {list(t.shape)}")
+    rank = max(len(lt.shape), len(rt.shape))
+    ls = (1,) * (rank - len(lt.shape)) + tuple(lt.shape)
+    rs = (1,) * (rank - len(rt.shape)) + tuple(rt.shape)
+    batch = []
+    for dl, dr in zip(ls[:-2], rs[:-2], strict=True):
+        if dl != dr and dl != 1 and dr != 1:
+            raise c.fail(f"batch dimensions of {list(lt.shape)} and {list(rt.shape)} do not broadcast")
+        batch.append(dr if dl == 1 else dl)
+    rows, kl = (ls[-1], ls[-2]) if c.attrs["adj_x"] else (ls[-2], ls[-1])
+    kr, cols = (rs[-1], rs[-2]) if c.attrs["adj_y"] else (rs[-2], rs[-1])
+    return tuple(batch), rows, kl, kr, cols
+
+
+@register
+class BatchMatMul(OpDef):
+    name = "BATCH_MATMUL"
+    n_inputs = (2, 2)
+    tflite_options = "BatchMatMulOptions"
+    attrs = {"adj_x": Attr(False, "adjX", choices=(False, True)), "adj_y": Attr(False, "adjY", choices=(False, True))}
+
+    def check(self, c: OpCall) -> None:
+        lt, rt, yt = c.inp(0), c.inp(1), c.out()
+        if (lt.dtype, rt.dtype, yt.dtype) != ("int8", "int8", "int8"):
+            raise c.fail(f"needs int8 lhs/rhs/output, got {lt.dtype}/{rt.dtype}/{yt.dtype}")
+        for t, which in ((lt, "lhs"), (rt, "rhs"), (yt, "output")):
+            if t.quant is None or t.quant.per_axis:
+                raise c.fail(f"{which} needs per-tensor quantization")
+
+    def infer(self, c: OpCall) -> list[tuple[int, ...]]:
+        batch, rows, kl, kr, cols = _matrices(c)
+        if kl != kr:
+            raise c.fail(f"inner dimensions differ: lhs {list(c.inp(0).shape)} (adj_x={c.attrs['adj_x']}) and "
+                         f"rhs {list(c.inp(1).shape)} (adj_y={c.attrs['adj_y']})")
+        return [(*batch, rows, cols)]
+
+    def macs(self, c: OpCall) -> int:
+        _, _, k, _, _ = _matrices(c)
+        return c.out().size * k
+
+    def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
+        lhs, rhs = xs
+        lt, rt, yt = c.inp(0), c.inp(1), c.out()
+        a = lhs.astype(np.int64) - lt.zero_point
+        b = rhs.astype(np.int64) - rt.zero_point
+        if c.attrs["adj_x"]:
+            a = np.swapaxes(a, -1, -2)
+        if c.attrs["adj_y"]:
+            b = np.swapaxes(b, -1, -2)
+        acc = np.matmul(a, b)
+        # TFLite: the float32 product of the two input scales, then divided in double by the output scale.
+        m = float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale
+        mult, shift = fp.quantize_multiplier(m)
+        out = fp.multiply_by_quantized_multiplier_double(acc, mult, shift) + yt.zero_point
+        return [np.clip(out, -128, 127).astype(np.int8).reshape(yt.shape)]

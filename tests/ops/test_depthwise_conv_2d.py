@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from opcheck import assert_bit_exact, random_input
+
+from edgefmr.errors import IRError
+from edgefmr.ir import GraphBuilder
+from edgefmr.ops.registry import call
+
+ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
+
+
+def dw_graph(rng, x_shape, dm, k, per_channel, padding="SAME", stride=(1, 1), dilation=(1, 1), activation="NONE",
+             dm_attr=None):
+    b = GraphBuilder()
+    x = b.input("x", x_shape, scale=rng.uniform(0.002, 0.1), zero_point=int(rng.integers(-128, 128)))
+    o = x_shape[3] * dm
+    w_scale = rng.uniform(0.0005, 0.05, o if per_channel else 1)
+    w = b.const("w", rng.integers(-127, 128, (1, *k, o)).astype(np.int8), scale=w_scale, zero_point=0, axis=3)
+    bias = b.const("b", rng.integers(-20000, 20000, o).astype(np.int32))
+    y = b.op("DEPTHWISE_CONV_2D", [x, w, bias], scale=rng.uniform(0.02, 0.6), zero_point=int(rng.integers(-128, 128)),
+             padding=padding, stride_h=stride[0], stride_w=stride[1], dilation_h=dilation[0],
+             dilation_w=dilation[1], activation=activation, depth_multiplier=dm if dm_attr is None else dm_attr)
+    b.output(y)
+    return b.build()
+
+
+CASES = [
+    # x_shape, depth multiplier, kernel, padding, stride, dilation
+    ((1, 8, 8, 3), 1, (3, 3), "SAME", (1, 1), (1, 1)),
+    ((1, 9, 7, 4), 2, (3, 3), "VALID", (2, 2), (1, 1)),
+    ((2, 10, 11, 5), 1, (5, 2), "SAME", (2, 3), (1, 1)),
+    ((1, 12, 12, 2), 3, (3, 3), "SAME", (1, 1), (2, 2)),
+    ((1, 13, 9, 3), 1, (2, 3), "VALID", (1, 2), (3, 1)),
+    ((1, 6, 6, 8), 1, (1, 1), "VALID", (1, 1), (1, 1)),
+    ((1, 4, 3, 7), 2, (4, 4), "SAME", (3, 3), (1, 1)),
+    ((3, 1, 16, 6), 1, (1, 5), "SAME", (1, 2), (1, 2)),
+    ((1, 3, 3, 16), 1, (3, 3), "VALID", (1, 1), (1, 1)),
+    ((1, 20, 20, 1), 4, (7, 7), "SAME", (4, 4), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("seed", range(len(CASES)))
+def test_depthwise_conv_2d_bit_exact(seed):
+    rng = np.random.default_rng(200 + seed)
+    x_shape, dm, k, padding, stride, dilation = CASES[seed]
+    g = dw_graph(rng, x_shape, dm, k, seed % 3 != 1, padding, stride, dilation, ACTS[seed % 4])
+    assert_bit_exact(g, random_input(rng, g))
