@@ -38,6 +38,7 @@ CASES = [
     ((3, 1, 16, 6), 7, (1, 5), 1, "SAME", (1, 2), (1, 2)),
     ((1, 3, 3, 16), 2, (3, 3), 1, "VALID", (1, 1), (1, 1)),
     ((1, 20, 20, 1), 3, (7, 7), 1, "SAME", (4, 4), (1, 1)),
+    ((1, 16, 16, 8), 16, (1, 1), 1, "SAME", (1, 1), (1, 1)),
 ]
 
 
@@ -47,3 +48,51 @@ def test_conv_2d_bit_exact(seed):
     x_shape, o, k, groups, padding, stride, dilation = CASES[seed]
     g = conv_graph(rng, x_shape, o, k, seed % 3 != 1, groups, padding, stride, dilation, ACTS[seed % 4])
     assert_bit_exact(g, random_input(rng, g))
+
+
+def test_conv_2d_multiplier_above_one():
+    """A tiny output scale gives real multipliers > 1 (left shifts in the requantization)."""
+    rng = np.random.default_rng(7)
+    b = GraphBuilder()
+    x = b.input("x", (1, 6, 6, 4), scale=0.05, zero_point=3)
+    w = b.const("w", rng.integers(-3, 4, (8, 1, 1, 4)).astype(np.int8), scale=rng.uniform(0.01, 0.5, 8))
+    bias = b.const("b", rng.integers(-20, 20, 8).astype(np.int32))
+    y = b.op("CONV_2D", [x, w, bias], scale=5e-4, zero_point=0)
+    b.output(y)
+    g = b.build()
+    assert_bit_exact(g, [rng.integers(-6, 10, (1, 6, 6, 4)).astype(np.int8)])
+
+
+def test_conv_2d_macs_and_shape():
+    g = conv_graph(np.random.default_rng(0), (2, 9, 7, 6), 4, (3, 2), True, groups=2, padding="SAME", stride=(2, 2))
+    c = call(g.nodes[0], g)
+    assert g.tensors[g.outputs[0]].shape == (2, 5, 4, 4)
+    assert c.opdef.macs(c) == 2 * 5 * 4 * 4 * 3 * 2 * 3
+    g = conv_graph(np.random.default_rng(0), (1, 10, 10, 3), 5, (3, 3), False, padding="VALID", dilation=(2, 3))
+    assert g.tensors[g.outputs[0]].shape == (1, 6, 4, 5)
+
+
+def _conv(x_dtype="int8", w_zp=0, w_axis=0, w_shape=(4, 3, 3, 3), bias=True, out_scale=0.1, **attrs):
+    b = GraphBuilder()
+    x = b.input("x", (1, 5, 5, 3), dtype=x_dtype, scale=None if x_dtype == "float32" else 0.05)
+    n_scales = w_shape[w_axis]
+    w = b.const("w", np.ones(w_shape, np.int8), scale=[0.01] * n_scales, zero_point=w_zp, axis=w_axis)
+    bb = b.const("b", np.zeros(w_shape[0], np.int32)) if bias else None
+    return b.op("CONV_2D", [x, w, bb], dtype=x_dtype, scale=out_scale, **attrs)
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"x_dtype": "float32", "out_scale": None}, "int8"),
+    ({"w_zp": 3}, "symmetric"),
+    ({"w_axis": 3, "w_shape": (4, 3, 3, 3)}, "axis 0"),
+    ({"bias": False}, "bias"),
+    ({"w_shape": (4, 3, 3, 2)}, "multiple"),
+    ({"w_shape": (4, 7, 3, 3), "padding": "VALID"}, "does not fit"),
+    ({"stride_h": 0}, "stride_h"),
+    ({"dilation_w": -1}, "dilation_w"),
+    ({"padding": "FULL"}, "padding"),
+    ({"activation": "GELU"}, "activation"),
+])
+def test_conv_2d_rejects(kwargs, msg):
+    with pytest.raises(IRError, match=msg):
+        _conv(**kwargs)
