@@ -120,7 +120,7 @@ class MemoryRegion:
         if not self.sectors:
             raise EdgefmrError(f"memory region {self.name} has no sector layout")
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise EdgefmrError(f"image of {length} bytes at offset {offset:#x} does not fit region "
+            raise EdgefmrError(f"image of {length} bytes at offset {_hex(offset)} does not fit region "
                                f"{self.name} ({self.size} bytes)")
         lo, hi = self.origin + offset, self.origin + offset + length
         return [i for i, (a, s) in enumerate(self.sector_table()) if a < hi and a + s > lo]
@@ -346,7 +346,7 @@ class Board:
         self._need_mcu("linker memory map")
         lines = ["MEMORY", "{"]
         for r in self.memory:
-            length = f"{r.size // 1024}K" if r.size % 1024 == 0 else f"{r.size:#x}"
+            length = f"{r.size // 1024}K" if r.size % 1024 == 0 else f"{_hex(r.size)}"
             lines.append(f"  {r.name} ({r.access}) : ORIGIN = 0x{r.origin:08X}, LENGTH = {length}")
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -438,6 +438,10 @@ class _Checker:
         if v is not None and not rx.match(v):
             raise self.fail(_join(prefix, key), f"{v!r} is not {what}")
         return v
+
+
+def _hex(v: int) -> str:
+    return f"0x{v:08X}" if v >= 0 else str(v)
 
 
 def _join(prefix: str, key: str) -> str:
@@ -589,10 +593,10 @@ def _parse_memory(c: _Checker, d: dict[str, Any]) -> tuple[MemoryRegion, ...]:
         kind = c.choice(t, "kind", p, tuple(REGION_KINDS))
         origin = c.get(t, "origin", p, "integer")
         if not 0 <= origin < ADDRESS_LIMIT:
-            raise c.fail(f"{p}.origin", f"{origin:#x} is outside the 32-bit address space")
+            raise c.fail(f"{p}.origin", f"{_hex(origin)} is outside the 32-bit address space")
         size = c.positive(t, "size", p)
         if origin + size > ADDRESS_LIMIT:
-            raise c.fail(f"{p}.size", f"region ends at {origin + size:#x}, past the 32-bit address space")
+            raise c.fail(f"{p}.size", f"region ends at {_hex(origin + size)}, past the 32-bit address space")
         exe, wr, _ = REGION_KINDS[kind]
         default_access = ("rw" if wr else "r") + ("x" if exe else "")
         access = c.choice(t, "access", p, ACCESS_MODES, required=False, default=default_access)
@@ -604,8 +608,8 @@ def _parse_memory(c: _Checker, d: dict[str, Any]) -> tuple[MemoryRegion, ...]:
     ordered = sorted(enumerate(regions), key=lambda ir: ir[1].origin)
     for (_, a), (j, b) in zip(ordered, ordered[1:], strict=False):
         if b.origin < a.end:
-            raise c.fail(f"memory[{j}].origin", f"region {b.name} ({b.origin:#010x}..{b.end - 1:#010x}) "
-                         f"overlaps region {a.name} ({a.origin:#010x}..{a.end - 1:#010x})")
+            raise c.fail(f"memory[{j}].origin", f"region {b.name} ({_hex(b.origin)}..{_hex(b.end - 1)}) "
+                         f"overlaps region {a.name} ({_hex(a.origin)}..{_hex(a.end - 1)})")
     return tuple(regions)
 
 
@@ -654,10 +658,10 @@ def _parse_serial(c: _Checker, d: dict[str, Any], memory: tuple[MemoryRegion, ..
     typ = c.choice(t, "type", p, UART_TYPES)
     base = c.get(t, "base", p, "integer")
     if not 0 <= base < ADDRESS_LIMIT:
-        raise c.fail("serial.base", f"{base:#x} is outside the 32-bit address space")
+        raise c.fail("serial.base", f"{_hex(base)} is outside the 32-bit address space")
     for r in memory:
         if r.origin <= base < r.end:
-            raise c.fail("serial.base", f"{base:#010x} lies inside memory region {r.name}; a UART base is a "
+            raise c.fail("serial.base", f"{_hex(base)} lies inside memory region {r.name}; a UART base is a "
                          "peripheral address")
     baud = c.positive(t, "baud", p)
     clk = _clock(c, t, "clock_hz", p)
