@@ -17,14 +17,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgefmr.commands import model
+    from edgefmr.commands import boards, model
 
     for cmd in model.COMMANDS:
         cli.add_command(cmd)
-    try:
-        from edgefmr.commands import boards
-    except ImportError:  # pragma: no cover - boards commands land separately
-        return
     cli.add_command(boards.boards)
 
 
