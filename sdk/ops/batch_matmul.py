@@ -69,5 +69,6 @@ class BatchMatMul(OpDef):
         # TFLite: the float32 product of the two input scales, then divided in double by the output scale.
         m = float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale
         mult, shift = fp.quantize_multiplier(m)
+        # LiteRT 2.3's reference BATCH_MATMUL requantizes with gemmlowp's double rounding.
         out = fp.multiply_by_quantized_multiplier_double(acc, mult, shift) + yt.zero_point
         return [np.clip(out, -128, 127).astype(np.int8).reshape(yt.shape)]

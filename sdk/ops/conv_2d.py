@@ -47,7 +47,11 @@ def conv_geometry(c: OpCall, filt_hw: tuple[int, int]) -> tuple[tuple[int, int],
 
 
 def requantize(c: OpCall, acc: np.ndarray, w_scales: np.ndarray) -> np.ndarray:
-    """Per-channel requantization of int32 accumulators [..., O] to the clamped int8 output."""
+    """Per-channel requantization of int32 accumulators [..., O] to the clamped int8 output.
+
+    LiteRT 2.3's reference CONV_2D and DEPTHWISE_CONV_2D round twice (gemmlowp's SaturatingRoundingDoublingHighMul
+    then RoundingDivideByPOT), unlike its FULLY_CONNECTED: checked bit for bit in the tests.
+    """
     xt, yt = c.inp(0), c.out()
     mult, shift = fp.quantize_multipliers(xt.scale * w_scales / yt.scale)
     out = fp.multiply_by_quantized_multiplier_double(acc, mult, shift) + yt.zero_point
