@@ -1,7 +1,8 @@
 """TFLite's integer arithmetic helpers, vectorized in numpy (int64 intermediates, exact).
 
-Requantization follows LiteRT 2.3's reference kernels, built with single rounding (TFLITE_SINGLE_ROUNDING):
-x * M * 2^shift computed as one rounding right shift of a 64-bit product.
+LiteRT 2.3's reference kernels requantize in two ways, per op: single rounding (one rounding right shift of a
+64-bit product; FULLY_CONNECTED, ...) and gemmlowp's double rounding (CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL,
+MEAN, ...). Each op's docs/ops/<OP>.md says which one it uses; both are here.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def activation_range(activation: str, scale: float, zero_point: int, dtype: str)
     """Clamp bounds of a fused activation on a quantized output (TFLite's CalculateActivationRangeQuantized)."""
     qmin, qmax = QRANGE[dtype]
 
-    def q(v: float) -> int:
-        return zero_point + int(_round_half_away(v / scale))
+    def q(v: float) -> int:  # TFLite divides in float32
+        return zero_point + int(_round_half_away(float(np.float32(v) / np.float32(scale))))
 
     if activation == "NONE":
         return qmin, qmax

@@ -62,7 +62,10 @@ def to_tflite(g: Graph) -> bytes:
             model.operatorCodes.append(oc)
         op = S.OperatorT()
         op.opcodeIndex = codes[opdef.tflite_op]
-        op.inputs = np.array([index[i] if i else -1 for i in n.inputs], np.int32)
+        inputs = list(n.inputs)
+        while inputs and not inputs[-1]:  # LiteRT wants trailing optional inputs left out, not -1
+            inputs.pop()
+        op.inputs = np.array([index[i] if i else -1 for i in inputs], np.int32)
         op.outputs = np.array([index[o] for o in n.outputs], np.int32)
         if opdef.tflite_options:
             opts = getattr(S, opdef.tflite_options + "T")()

@@ -11,7 +11,8 @@ def fc_graph(rng, batch_shape, n_in, n_out, per_channel, activation, keep_num_di
     x = b.input("x", (*batch_shape, n_in), scale=rng.uniform(0.002, 0.1), zero_point=int(rng.integers(-128, 128)))
     w_scale = rng.uniform(0.0005, 0.02, n_out if per_channel else 1)
     w = b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=w_scale, zero_point=0)
-    bb = b.const("b", rng.integers(-20000, 20000, n_out).astype(np.int32)) if bias else None
+    x_scale = b.g.tensors[x].scale
+    bb = b.const("b", rng.integers(-20000, 20000, n_out).astype(np.int32), scale=x_scale * w_scale) if bias else None
     y = b.op("FULLY_CONNECTED", [x, w, bb], scale=rng.uniform(0.02, 0.6), zero_point=int(rng.integers(-128, 128)),
              activation=activation, keep_num_dims=keep_num_dims)
     b.output(y)
