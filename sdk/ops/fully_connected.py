@@ -46,7 +46,7 @@ class FullyConnected(OpDef):
         return c.inp(0).size * c.inp(1).shape[0]
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
-        x, w, b = xs
+        x, w, b = (*xs, None)[:3]
         xt, wt, yt = c.inp(0), c.inp(1), c.out()
         acc = (x.reshape(-1, wt.shape[1]).astype(np.int64) - xt.zero_point) @ w.astype(np.int64).T
         if b is not None:
