@@ -1,0 +1,43 @@
+"""DEQUANTIZE: int8/uint8/int16 -> float32, computed exactly as LiteRT's reference kernel.
+
+Per-tensor: y = float32(double(scale) · (q − zero_point)). Per-channel (int8/uint8, e.g. constant weights):
+y = float32(q − zero_point[c]) · scale[c] in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.ops.registry import OpCall, OpDef, register
+
+DTYPES = ("int8", "uint8", "int16")
+
+
+@register
+class Dequantize(OpDef):
+    name = "DEQUANTIZE"
+
+    def check(self, c: OpCall) -> None:
+        x, y = c.inp(0), c.out()
+        if x.dtype not in DTYPES:
+            raise c.fail(f"input dtype {x.dtype} is not supported; valid: {', '.join(DTYPES)}")
+        if y.dtype != "float32":
+            raise c.fail(f"output dtype must be float32, got {y.dtype}")
+        if x.quant is None:
+            raise c.fail(f"input {x.name!r} must be quantized")
+        if x.quant.per_axis and x.dtype == "int16":
+            raise c.fail("per-channel dequantization supports int8 and uint8 inputs only")
+        if x.dtype == "int16" and x.zero_point != 0:
+            raise c.fail(f"an int16 input needs zero point 0, got {x.zero_point}")
+
+    def infer(self, c: OpCall) -> list[tuple[int, ...]]:
+        return [c.inp(0).shape]
+
+    def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
+        xt = c.inp(0)
+        q = xs[0].astype(np.int64)
+        if xt.quant.per_axis:
+            nd = len(xt.shape)
+            diff = (q - xt.quant.zp_array(nd)).astype(np.float32)
+            return [(diff * xt.quant.scale_array(nd).astype(np.float32)).astype(np.float32)]
+        return [(np.float64(xt.scale) * (q - xt.zero_point)).astype(np.float32)]

@@ -1,0 +1,22 @@
+"""RELU6 on quantized tensors: requantize to the output scale, clamp to real [0, 6] (LiteRT ReluX)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.ops.registry import OpCall, OpDef, register
+from edgefmr.ops.relu import check_relu_x, relu_x
+
+
+@register
+class Relu6(OpDef):
+    name = "RELU6"
+
+    def check(self, c: OpCall) -> None:
+        check_relu_x(c, 6.0)
+
+    def infer(self, c: OpCall) -> list[tuple[int, ...]]:
+        return [c.inp(0).shape]
+
+    def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
+        return [relu_x(c, xs[0], 6.0)]
