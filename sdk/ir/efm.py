@@ -29,7 +29,7 @@ def to_json(g: Graph) -> tuple[dict[str, Any], list[np.ndarray]]:
             d["quant"] = {"scale": t.quant.scale, "zero_point": t.quant.zero_point, "axis": t.quant.axis}
         if t.data is not None:
             d["data"] = len(arrays)
-            arrays.append(np.ascontiguousarray(t.data))
+            arrays.append(np.array(t.data, order="C"))  # keeps 0-d arrays 0-d
         tensors.append(d)
     nodes = [{"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": n.attrs} for n in g.nodes]
     doc = {"format": FORMAT, "version": VERSION, "metadata": g.metadata, "inputs": g.inputs,

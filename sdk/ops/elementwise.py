@@ -27,14 +27,8 @@ MAX_BROADCAST_RANK = 6
 
 
 def mbqm(x: np.ndarray, mult: int, shift: int) -> np.ndarray:
-    """MultiplyByQuantizedMultiplier as these LiteRT kernels compute it (double rounding, see the module docstring).
-
-    x * 2^max(shift, 0) wraps to int32 like the C code, then the rounding doubling high multiply by `mult` and
-    the rounding right shift by max(-shift, 0).
-    """
-    left, right = max(shift, 0), max(-shift, 0)
-    high = fp.saturating_rounding_doubling_high_mul(wrap32(np.asarray(x, np.int64) << left), mult)
-    return fp.rounding_divide_by_pot(high, right)
+    """MultiplyByQuantizedMultiplier as these LiteRT kernels compute it (double rounding, see the module docstring)."""
+    return fp.multiply_by_quantized_multiplier_double(x, mult, shift)
 
 
 def broadcast_shape(c: OpCall, a: tuple[int, ...], b: tuple[int, ...], max_rank: int) -> tuple[int, ...]:

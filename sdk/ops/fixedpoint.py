@@ -78,9 +78,13 @@ def multiply_by_quantized_multiplier_double(x: np.ndarray, mult, shift) -> np.nd
     shift = np.asarray(shift, np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    return rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(np.asarray(x, np.int64) * (np.int64(1) << left), mult), right
-    )
+    scaled = wrap32(np.asarray(x, np.int64) << left)  # the C code shifts in int32
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, mult), right)
+
+
+def wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int64 values to the int32 range (what int32 C arithmetic does)."""
+    return ((np.asarray(x, np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
 
 
 def _trunc_div(a: np.ndarray, b) -> np.ndarray:

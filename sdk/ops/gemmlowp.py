@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.ops.fixedpoint import INT32_MAX, INT32_MIN, rounding_divide_by_pot
+from edgefmr.ops.fixedpoint import INT32_MAX, INT32_MIN, rounding_divide_by_pot, wrap32
 from edgefmr.ops.fixedpoint import saturating_rounding_doubling_high_mul as srdhm
-
-
-def wrap32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap to int32 (C's int32 addition overflow), on int64 arrays."""
-    return ((np.asarray(x, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def count_leading_zeros32(x: np.ndarray) -> np.ndarray:

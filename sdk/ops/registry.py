@@ -8,12 +8,14 @@ reference kernel. Code generators register their emitters by the same op name in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgefmr.errors import IRError
-from edgefmr.ir.graph import Graph, Node, Tensor
+
+if TYPE_CHECKING:  # the IR imports this module; keep the import one-way at run time
+    import numpy as np
+
+    from edgefmr.ir.graph import Graph, Node, Tensor
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class OpDef:
 
 
 _REGISTRY: dict[str, OpDef] = {}
+_LOADED = False
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
@@ -97,28 +100,31 @@ def register(cls: type[OpDef]) -> type[OpDef]:
 
 
 def _load_all() -> None:
+    """Import every module of edgefmr.ops once, so each op definition registers itself."""
+    global _LOADED
+    if _LOADED:
+        return
     import importlib
     import pkgutil
 
     import edgefmr.ops as pkg
 
+    _LOADED = True
     for m in pkgutil.iter_modules(pkg.__path__):
-        if m.name not in ("registry", "fixedpoint") and not m.name.startswith("_"):
+        if not m.name.startswith("_"):
             importlib.import_module(f"edgefmr.ops.{m.name}")
 
 
 def get_op(name: str) -> OpDef:
     """The definition of op `name`; IRError listing the known ops otherwise."""
-    if not _REGISTRY:
-        _load_all()
+    _load_all()
     if name not in _REGISTRY:
         raise IRError(f"unknown op {name!r}; known ops: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
 def all_ops() -> dict[str, OpDef]:
-    if not _REGISTRY:
-        _load_all()
+    _load_all()
     return dict(_REGISTRY)
 
 

@@ -69,6 +69,8 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
             zp = qp.zeroPoint if qp.zeroPoint is not None else [0] * len(qp.scale)
             q = Quant([float(s) for s in qp.scale], [int(z) for z in zp], int(qp.quantizedDimension))
         data = _buffer_data(model, buf, tt.buffer)
+        if data is None and tt.buffer > 0 and 0 in shape:
+            data = b""  # a constant with no elements (e.g. RESHAPE to a scalar)
         arr = None
         if data is not None and dtype in TFL_TO_DTYPE.values():
             arr = np.frombuffer(data, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)

@@ -36,8 +36,7 @@ def to_tflite(g: Graph) -> bytes:
         tt.buffer = 0
         if t.data is not None:
             buf = S.BufferT()
-            buf.data = np.frombuffer(np.ascontiguousarray(t.data).astype(t.data.dtype.newbyteorder("<")).tobytes(),
-                                     np.uint8)
+            buf.data = np.frombuffer(t.data.astype(t.data.dtype.newbyteorder("<")).tobytes(), np.uint8)
             tt.buffer = len(model.buffers)
             model.buffers.append(buf)
         if t.quant is not None:

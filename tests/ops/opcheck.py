@@ -26,6 +26,8 @@ def assert_bit_exact(g: Graph, feeds: list[np.ndarray]) -> list[np.ndarray]:
     ref = run_litert(g, feeds)
     for name, a, r in zip(g.outputs, ours, ref, strict=True):
         assert a.dtype == r.dtype and a.shape == r.shape, (name, a.dtype, a.shape, r.dtype, r.shape)
+        if a.dtype.kind == "f":  # compare floats bit for bit
+            a, r = a.view(f"i{a.itemsize}"), r.view(f"i{r.itemsize}")
         diff = np.abs(a.astype(np.int64) - r.astype(np.int64))
         assert diff.max(initial=0) == 0, f"{name}: {int((diff > 0).sum())} values differ, max {diff.max()} LSB"
     g2 = from_tflite(to_tflite(g))
