@@ -30,7 +30,8 @@ def load_model(path: str | Path) -> Graph:
 def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.ndarray, bool]:
     """Check `x` against the graph's single input; float32 is quantized with the input's scale and zero point.
 
-    Returns the integer array and whether it is a batch (one more leading axis than the model input).
+    Returns the integer array and whether it is a batch: one more leading axis than the model input, or, for a model
+    whose batch dimension is 1, N in place of that 1.
     """
     if len(g.inputs) != 1:
         raise EdgefmrError(f"the model has {len(g.inputs)} inputs; `run` takes models with one input")
@@ -39,6 +40,8 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
         batch = False
     elif x.shape[1:] == t.shape:
         batch = True
+    elif len(t.shape) > 1 and t.shape[0] == 1 and x.shape[1:] == t.shape[1:]:
+        x, batch = x.reshape(len(x), *t.shape), True  # [N, ...] for a model whose batch dimension is 1
     else:
         raise EdgefmrError(
             f"{where}: shape {list(x.shape)} does not fit the model input {list(t.shape)} (or [N, *{list(t.shape)}])"

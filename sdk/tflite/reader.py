@@ -93,7 +93,9 @@ def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
             if a.tflite and opts is not None and hasattr(opts, a.tflite):
                 v = getattr(opts, a.tflite)
                 v = enum_name(a.enum, v) if a.enum else v
-                attrs[a_name] = v.tolist() if isinstance(v, np.ndarray) else v
+                v = v.tolist() if isinstance(v, np.ndarray) else v
+                if v != a.default:  # keep attrs canonical: defaults are left out
+                    attrs[a_name] = v
         node = Node(ops[tfl], [names[j] if j >= 0 else "" for j in op.inputs], outs, attrs, outs[0] if outs else "")
         try:
             c = call(node, g)
