@@ -14,6 +14,9 @@ Optional hooks a model may define (the protocol for every family):
   regulariser). Return ``None`` to add nothing.
 * ``train_step_hook(step: int, total_steps: int) -> None`` - called after each optimizer step
   (e.g. refreshing anchors, annealing a temperature). ``step`` counts from 1.
+* ``TRAIN_DEFAULTS = {"epochs": ..., "lr": ..., "batch_size": ...}`` (class attribute, any subset) -
+  the family's defaults used by ``edgefmr train`` when the options are not given
+  (:func:`train_defaults`).
 
 Checkpoints (:func:`save_checkpoint`) are dicts saved with ``torch.save`` holding only plain
 values and tensors, so :func:`load_checkpoint` reads them with ``weights_only=True``.
@@ -38,6 +41,14 @@ from edgefmr.nas.tasks import Task
 
 CHECKPOINT_FORMAT = "edgefmr-checkpoint"
 CHECKPOINT_VERSION = 1
+TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "lr": 2e-3, "batch_size": 64}
+
+
+def train_defaults(family: str) -> dict[str, Any]:
+    """Default ``epochs``, ``lr`` and ``batch_size`` of a family: :data:`TRAIN_DEFAULTS` updated by the
+    model class's optional ``TRAIN_DEFAULTS`` dict."""
+    _, model_cls = get_family(family)
+    return {**TRAIN_DEFAULTS, **getattr(model_cls, "TRAIN_DEFAULTS", {})}
 
 
 def make_config(family: str, cfg: FamilyConfig | dict[str, Any] | None) -> FamilyConfig:

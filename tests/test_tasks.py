@@ -1,0 +1,135 @@
+"""Built-in tasks, the fixed split and user .npz data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.nas.tasks import (
+    KWS_KEYWORDS,
+    PSEQ_PERMUTATION,
+    TEST_FRACTION,
+    Task,
+    kws_synth,
+    load_task,
+    split_indices,
+)
+
+
+@pytest.mark.parametrize("name,shape,kind", [
+    ("digits", (1, 8, 8), "image"),
+    ("seq-digits", (64, 1), "sequence"),
+    ("pseq-digits", (64, 1), "sequence"),
+    ("kws-synth", (50, 16), "sequence"),
+])
+def test_builtin_shapes_and_split(name: str, shape: tuple[int, ...], kind: str) -> None:
+    t = load_task(name)
+    assert isinstance(t, Task) and t.name == name and t.kind == kind
+    assert t.input_shape == shape and t.n_classes == 10
+    assert t.x_train.dtype == np.float32 and t.y_train.dtype == np.int64
+    assert t.x_train.shape[1:] == shape and t.x_test.shape[1:] == shape
+    n = len(t.y_train) + len(t.y_test)
+    assert abs(len(t.y_test) / n - TEST_FRACTION) < 0.01
+    assert set(np.unique(t.y_test)) == set(range(10))  # stratified
+    again = load_task(name)
+    np.testing.assert_array_equal(again.x_test, t.x_test)
+    np.testing.assert_array_equal(again.y_train, t.y_train)
+
+
+def test_digits_values_and_sequence_views() -> None:
+    img, seq, pseq = load_task("digits"), load_task("seq-digits"), load_task("pseq-digits")
+    assert img.x_train.min() == 0.0 and img.x_train.max() == 1.0
+    assert len(img.y_train) + len(img.y_test) == 1797
+    np.testing.assert_array_equal(seq.x_train[:, :, 0], img.x_train.reshape(-1, 64))
+    np.testing.assert_array_equal(pseq.x_test, seq.x_test[:, PSEQ_PERMUTATION])
+    assert sorted(PSEQ_PERMUTATION.tolist()) == list(range(64))
+    assert (PSEQ_PERMUTATION != np.arange(64)).sum() > 50
+
+
+def test_split_is_disjoint_stratified_and_fixed() -> None:
+    y = np.repeat(np.arange(4), [10, 20, 5, 1])
+    tr, te = split_indices(y)
+    assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == len(y)
+    assert [int((y[te] == c).sum()) for c in range(4)] == [2, 4, 1, 0]
+    np.testing.assert_array_equal(split_indices(y)[1], te)
+
+
+def test_kws_synth_needs_order() -> None:
+    """Classes hold the same sounds: a bag of frames is near chance, lagged frame pairs are not."""
+    from sklearn.neighbors import NearestCentroid
+
+    t = load_task("kws-synth")
+    assert len(set(map(frozenset, KWS_KEYWORDS))) == 1 and len(set(KWS_KEYWORDS)) == 10
+
+    def bag(x: np.ndarray) -> np.ndarray:
+        return x.mean(axis=1)
+
+    def bigram(x: np.ndarray) -> np.ndarray:  # products of frames 6 apart: sees the order of the sounds
+        return np.einsum("ntf,ntg->nfg", x[:, :-6], x[:, 6:]).reshape(len(x), -1)
+
+    bag_acc = NearestCentroid().fit(bag(t.x_train), t.y_train).score(bag(t.x_test), t.y_test)
+    seq_acc = NearestCentroid().fit(bigram(t.x_train), t.y_train).score(bigram(t.x_test), t.y_test)
+    assert bag_acc < 0.25
+    assert seq_acc > 0.9
+
+
+def test_kws_synth_is_deterministic() -> None:
+    a, ya = kws_synth(per_class=2, seed=7)
+    b, yb = kws_synth(per_class=2, seed=7)
+    c, _ = kws_synth(per_class=2, seed=8)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.allclose(a, c)
+    assert a.shape == (20, 50, 16) and np.isfinite(a).all()
+
+
+def test_unknown_task_lists_valid_names() -> None:
+    with pytest.raises(EdgefmrError, match="unknown task 'mnist'.*digits, seq-digits, pseq-digits, kws-synth"):
+        load_task("mnist")
+
+
+def test_npz_split_and_shapes(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    p = tmp_path / "seq.npz"
+    np.savez(p, x=rng.normal(size=(50, 12)), y=np.arange(50) % 5)
+    t = load_task(str(p))
+    assert t.kind == "sequence" and t.input_shape == (12, 1) and t.n_classes == 5
+    assert len(t.y_test) == 10 and len(t.y_train) == 40
+    p2 = tmp_path / "img.npz"
+    np.savez(p2, x=rng.normal(size=(30, 6, 6)), y=np.arange(30) % 3, kind="image",
+             x_test=rng.normal(size=(7, 6, 6)), y_test=np.arange(7) % 3)
+    t2 = load_task(str(p2))
+    assert t2.kind == "image" and t2.input_shape == (1, 6, 6)
+    assert len(t2.y_train) == 30 and len(t2.y_test) == 7
+
+
+@pytest.mark.parametrize("arrays,message", [
+    ({"x": np.zeros((4, 3))}, "missing array 'y'"),
+    ({"y": np.zeros(4, int)}, "missing array 'x'"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(5, int)}, "5 labels but the inputs have 4"),
+    ({"x": np.zeros(4), "y": np.zeros(4, int)}, r"shape \[N, T\]"),
+    ({"x": np.zeros((4, 3)), "y": np.array([0, 1.5, 0, 1])}, "integer class labels"),
+    ({"x": np.array([["a"] * 3] * 4), "y": np.zeros(4, int)}, "numeric array"),
+    ({"x": np.zeros((4, 3)), "y": np.array([0, -1, 0, 1])}, "negative labels"),
+    ({"x": np.zeros((10, 3)), "y": np.arange(10) % 2, "x_test": np.zeros((2, 4)), "y_test": np.zeros(2, int)},
+     "must match"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "x_test": np.zeros((2, 3))}, "given together"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "z": np.zeros(1)}, "unknown array 'z'"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "kind": "video"}, "'kind' must be"),
+    ({"x": np.full((10, 3), np.nan), "y": np.arange(10) % 2}, "NaN"),
+])
+def test_npz_errors(tmp_path, arrays: dict, message: str) -> None:
+    p = tmp_path / "bad.npz"
+    np.savez(p, **arrays)
+    with pytest.raises(EdgefmrError, match=message):
+        load_task(str(p))
+
+
+def test_npz_not_an_archive(tmp_path) -> None:
+    p = tmp_path / "x.npz"
+    p.write_text("hello")
+    with pytest.raises(EdgefmrError, match="not a readable .npz"):
+        load_task(str(p))
+    with pytest.raises(EdgefmrError, match="does not exist"):
+        load_task(str(tmp_path / "missing.npz"))
