@@ -243,3 +243,19 @@ def ops_summary(model: nn.Module) -> dict[str, float]:
     macs = sum(r["macs"] for r in rows)
     return {"additions": adds, "multiplications": mults, "addition_share": adds / (adds + mults),
             "accumulates": acs, "macs": macs, "accumulate_share": acs / (acs + macs)}
+
+
+def snn_record_fields(model: nn.Module, x_test: Any) -> dict[str, Any]:
+    """Per-layer firing rates (measured on ``x_test``) and the additions/multiplications of one inference."""
+    measure_firing_rates(model, torch.as_tensor(x_test))
+    summary = ops_summary(model)
+    return {
+        "firing_rates": {k: round(v, 4) for k, v in firing_rates(model).items()},
+        "additions": round(summary["additions"]),
+        "multiplications": round(summary["multiplications"]),
+        "addition_share": round(summary["addition_share"], 4),
+        "accumulate_share": round(summary["accumulate_share"], 4),
+        "ops_per_layer": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in op_counts(model)
+        ],
+    }
