@@ -1,0 +1,236 @@
+"""`Device`: a session with a board that runs edgefmr protocol firmware (info, load, run, profile, stack,
+read outputs and intermediate tensors), and `run_on_board`, the board path of `edgefmr run`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.protocol import (
+    ALL_LAYERS,
+    MAX_PAYLOAD,
+    OVERHEAD,
+    PROFILE_PER_PAGE,
+    STACK_REPAINT,
+    Cmd,
+    Counter,
+    Info,
+    LayerInfo,
+    Link,
+    LinkError,
+    ProfilePage,
+    RunResult,
+    StackInfo,
+    pack_load,
+    pack_read_output,
+    pack_read_tensor,
+    pack_run,
+)
+from edgefmr.transport import Transport
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    index: int
+    name: str
+    op: str
+    count: float     # mean per profiled inference
+    share: float     # of the sum over layers
+
+
+@dataclass(frozen=True)
+class Profile:
+    runs: int
+    counter: Counter
+    layers: tuple[LayerProfile, ...]
+
+    @property
+    def total(self) -> float:
+        return sum(lp.count for lp in self.layers)
+
+
+class Device:
+    """A protocol session over `transport` (see docs/protocol.md).
+
+    Transfers are chunked; the chunk size adapts to the link's observed byte error rate (about its inverse,
+    never below `min_chunk`), so a noisy link still gets data through.
+    """
+
+    def __init__(self, transport: Transport, *, timeout: float = 1.0, retries: int = 8, run_timeout: float = 60.0,
+                 min_chunk: int = 16) -> None:
+        self.link = Link(transport, timeout=timeout, retries=retries)
+        self.run_timeout = run_timeout
+        self.min_chunk = min_chunk
+        self._info: Info | None = None
+        self._layers: dict[int, LayerInfo] = {}
+        self._chunk = MAX_PAYLOAD
+        self._ber = 0.0
+        self._run_s: float | None = None   # measured wall time of one inference (for RUN timeouts)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Link counters: retries, timeouts, NAKs, damaged frames, garbage bytes."""
+        return self.link.stats.to_dict()
+
+    def close(self) -> None:
+        self.link.transport.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests with chunk adaptation ---------------------------------------------------------------------
+    def _req(self, cmd: Cmd, payload: bytes = b"", timeout: float | None = None, expect: int = 0) -> bytes:
+        out = self.link.request(cmd, payload, timeout=timeout, expect_bytes=expect)
+        self._adapt(self.link.last_attempts, len(payload) + expect + 2 * OVERHEAD + 1)
+        return out
+
+    def _adapt(self, attempts: int, nbytes: int) -> None:
+        """Track the link's byte error rate e (from attempts per request) and size chunks near 1/e, where
+        chunk × P(frame intact) is largest."""
+        e_hat = 1.0 - (1.0 / attempts) ** (1.0 / nbytes)
+        self._ber = 0.8 * self._ber + 0.2 * e_hat
+        best = int(1.0 / self._ber) if self._ber > 1e-6 else MAX_PAYLOAD
+        self._chunk = max(self.min_chunk, min(self._max_chunk(), best))
+
+    def _max_chunk(self) -> int:
+        mp = self._info.max_payload if self._info else MAX_PAYLOAD
+        return min(mp, MAX_PAYLOAD) - 8
+
+    def _chunked(self, total: int, one: object) -> None:
+        """Call one(offset, length) over [0, total) in adaptive chunks; a chunk that exhausts the retries is
+        split in half and tried again while it is larger than min_chunk."""
+        off = 0
+        while off < total:
+            n = min(self._chunk, self._max_chunk(), total - off)
+            try:
+                one(off, n)  # type: ignore[operator]
+            except LinkError:
+                if n <= self.min_chunk:
+                    raise
+                self._chunk = max(self.min_chunk, n // 2)
+                self.link.stats.retries += 1
+                continue
+            off += n
+
+    # -- commands --------------------------------------------------------------------------------------------
+    def info(self, refresh: bool = False) -> Info:
+        """Board, core clock, firmware version, model hash, arena and stack sizes, counter kind."""
+        if self._info is None or refresh:
+            self._info = Info.unpack(self._req(Cmd.INFO))
+            self._chunk = min(self._chunk, self._max_chunk())
+        return self._info
+
+    def ping(self, data: bytes = b"") -> bytes:
+        """Echo `data` (link test)."""
+        return self._req(Cmd.PING, data, expect=len(data))
+
+    def layer(self, index: int) -> LayerInfo:
+        if index not in self._layers:
+            import struct
+
+            self._layers[index] = LayerInfo.unpack(index, self._req(Cmd.LAYER_INFO, struct.pack("<H", index)))
+        return self._layers[index]
+
+    def layers(self) -> list[LayerInfo]:
+        return [self.layer(i) for i in range(self.info().num_layers)]
+
+    def load_input(self, data: bytes | np.ndarray, index: int = 0) -> None:
+        """Write input `index` (its exact byte size, chunked)."""
+        raw = _as_bytes(data)
+        info = self.info()
+        if not 0 <= index < len(info.input_bytes):
+            raise EdgefmrError(f"input index {index} out of range: the model has {len(info.input_bytes)} inputs")
+        if len(raw) != info.input_bytes[index]:
+            raise EdgefmrError(f"input {index} has {len(raw)} bytes; the firmware's model wants "
+                               f"{info.input_bytes[index]}")
+
+        def one(off: int, n: int) -> None:
+            self._req(Cmd.LOAD_INPUT, pack_load(index, off, raw[off:off + n]))
+
+        self._chunked(len(raw), one)
+
+    def run(self, n: int = 1, profile: bool = False, last_layer: int | None = None,
+            timeout: float | None = None) -> RunResult:
+        """Run n inferences (or layers 0..last_layer once); counts per inference in the device's counter unit.
+
+        The response timeout is `run_timeout` until one run has been timed, then 4x the expected time."""
+        if n < 1:
+            raise EdgefmrError(f"run count must be ≥ 1, got {n}")
+        if timeout is None:
+            # until a run has been timed, the generous run_timeout; then 4x the expected time plus the base
+            timeout = self.run_timeout if self._run_s is None else self.link.timeout + 4 * n * self._run_s
+        t0 = time.monotonic()
+        r = RunResult.unpack(self._req(Cmd.RUN, pack_run(n, profile, ALL_LAYERS if last_layer is None else last_layer),
+                                       timeout=timeout))
+        if self.link.last_attempts == 1:
+            self._run_s = (time.monotonic() - t0) / n
+        return r
+
+    def profile(self) -> Profile:
+        """Per-layer counts of the last `run(..., profile=True)` (mean per inference, with shares)."""
+        import struct
+
+        nl = self.info().num_layers
+        sums: list[int] = []
+        runs, counter = 0, Counter.NONE
+        while len(sums) < nl:
+            page = ProfilePage.unpack(self._req(Cmd.PROFILE, struct.pack("<HH", len(sums),
+                                                                         min(PROFILE_PER_PAGE, nl - len(sums)))))
+            if page.first != len(sums) or not page.sums:
+                raise LinkError(f"PROFILE answered layers from {page.first} ({len(page.sums)}), asked {len(sums)}")
+            runs, counter = page.runs, page.counter
+            sums += page.sums
+        if runs == 0:
+            raise EdgefmrError("no profile yet: run with profile=True first")
+        total = sum(sums) or 1
+        layers = tuple(LayerProfile(i, li.name, li.op, s / runs, s / total)
+                       for i, (s, li) in enumerate(zip(sums, self.layers(), strict=True)))
+        return Profile(runs, counter, layers)
+
+    def stack(self, repaint: bool = False) -> StackInfo:
+        """Stack size and high-water mark (bytes ever used); repaint=True restarts the measurement."""
+        return StackInfo.unpack(self._req(Cmd.STACK, bytes((STACK_REPAINT if repaint else 0,))))
+
+    def read_output(self, index: int = 0) -> bytes:
+        """Output `index` of the last full run."""
+        info = self.info()
+        if not 0 <= index < len(info.output_bytes):
+            raise EdgefmrError(f"output index {index} out of range: the model has {len(info.output_bytes)} outputs")
+        return self._read(info.output_bytes[index], lambda o, n: pack_read_output(index, o, n), Cmd.READ_OUTPUT)
+
+    def read_tensor(self, layer: int) -> bytes:
+        """The output of `layer` as the last run left it: run(last_layer=layer) first (the device refuses
+        otherwise, since later layers may reuse its memory)."""
+        nb = self.layer(layer).output_bytes
+        return self._read(nb, lambda o, n: pack_read_tensor(layer, o, n), Cmd.READ_TENSOR)
+
+    def _read(self, total: int, pack: object, cmd: Cmd) -> bytes:
+        parts: dict[int, bytes] = {}
+
+        def one(off: int, n: int) -> None:
+            got = self._req(cmd, pack(off, n), expect=n)  # type: ignore[operator]
+            if len(got) != n:
+                raise LinkError(f"{cmd.name}: asked {n} bytes at {off}, got {len(got)}")
+            parts[off] = got
+
+        self._chunked(total, one)
+        return b"".join(parts[k] for k in sorted(parts))
+
+    def infer(self, inputs: list[np.ndarray]) -> list[bytes]:
+        """Load every input, run once, read every output."""
+        for i, x in enumerate(inputs):
+            self.load_input(x, i)
+        self.run(1)
+        return [self.read_output(i) for i in range(len(self.info().output_bytes))]
+
+
+def _as_bytes(data: bytes | np.ndarray) -> bytes:
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).tobytes()
+    return bytes(data)

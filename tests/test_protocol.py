@@ -1,0 +1,498 @@
+"""Host side of the device protocol against a device simulated in Python over an in-memory link that
+corrupts, drops, inserts and delays bytes: every fault is detected and retried, never silently accepted."""
+
+from __future__ import annotations
+
+import random
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edgefmr.device import Device
+from edgefmr.protocol import (
+    ALL_LAYERS,
+    MAX_PAYLOAD,
+    NAK,
+    RESPONSE_BIT,
+    RUN_PROFILE,
+    SOF,
+    STACK_REPAINT,
+    VERSION,
+    BadFrame,
+    Cmd,
+    Counter,
+    DeviceError,
+    Frame,
+    FrameDecoder,
+    Info,
+    LayerInfo,
+    Link,
+    LinkError,
+    NakReason,
+    ProfilePage,
+    RunResult,
+    StackInfo,
+    Status,
+    crc8,
+    crc32,
+    encode_frame,
+)
+from edgefmr.transport import FaultPlan, FaultyTransport, PipeEnd, Transport, loopback_pair
+
+# ------------------------------------------------------------------------------------------------ simulated device
+
+
+class SimDevice:
+    """A Python model of firmware/c/runtime/protocol.c (same states, checks and error codes).
+
+    Model: input of `nin` bytes; layer 0 = x+1, layer 1 = 2x, layer 2 is fused (no stored output), layer 3 =
+    reversed layer 1 and overwrites the input; output = layer 3. Per-layer counts are fixed per layer.
+    """
+
+    COUNTS = (1000, 2500, 700, 333)
+
+    def __init__(self, end: PipeEnd, nin: int = 300, version: int = VERSION) -> None:
+        self.end, self.nin, self.version = end, nin, version
+        self.dec = FrameDecoder()
+        self.input = bytearray(nin)
+        self.layers = [bytearray(nin), bytearray(nin), bytearray(), bytearray(nin)]
+        self.outputs_valid = False
+        self.tensor_layer = -1
+        self.prof_runs = 0
+        self.prof = [0] * 4
+        self.stack_used = 512
+        self.executed: list[int] = []
+        self.last: tuple[int, int, bytes] | None = None
+        self.last_resp = b""
+        self.sent_naks = 0
+        self.hold_responses = 0  # delay the next N responses by `hold_s`
+        self.hold_s = 0.0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            data = self.end.read(4096, 0.01)
+            evs = self.dec.feed(data) if data else (self.dec.give_up_partial() if self.dec.pending() else [])
+            for ev in evs:
+                self._handle(ev)
+
+    def _send(self, frame: bytes) -> None:
+        if self.hold_responses:
+            self.hold_responses -= 1
+            time.sleep(self.hold_s)
+        self.end.write(frame)
+
+    def _handle(self, ev: Frame | BadFrame) -> None:
+        if isinstance(ev, BadFrame):
+            if not ev.type & RESPONSE_BIT:
+                self.sent_naks += 1
+                self._send(encode_frame(NAK, ev.seq, bytes((NakReason.CRC,)), self.version))
+            return
+        if ev.type & RESPONSE_BIT:
+            return
+        if ev.version != self.version:
+            self._send(encode_frame(NAK, ev.seq, bytes((NakReason.VERSION, self.version)), self.version))
+            return
+        key = (ev.seq, ev.type, ev.payload)
+        if key == self.last:
+            self._send(self.last_resp)
+            return
+        self.executed.append(ev.type)
+        status, data = self._execute(ev.type, ev.payload)
+        self.last = key
+        self.last_resp = encode_frame(ev.type | RESPONSE_BIT, ev.seq, bytes((status,)) + data, self.version)
+        self._send(self.last_resp)
+
+    def _layer_bytes(self, i: int) -> int:
+        return len(self.layers[i])
+
+    def _execute(self, t: int, p: bytes) -> tuple[int, bytes]:  # noqa: C901 - one branch per command
+        n = len(p)
+        if t == Cmd.INFO:
+            if n:
+                return Status.BAD_LENGTH, b""
+            return Status.OK, Info(VERSION, Counter.QEMU_INSTRUCTIONS, MAX_PAYLOAD, 168_000_000, 4096, 8192, 4,
+                                   (self.nin,), (self.nin,), "sim-board", "sim-1", "ab" * 32).pack()
+        if t == Cmd.PING:
+            return (Status.TOO_LARGE, b"") if n > MAX_PAYLOAD - 1 else (Status.OK, p)
+        if t == Cmd.LAYER_INFO:
+            if n != 2:
+                return Status.BAD_LENGTH, b""
+            (li,) = struct.unpack("<H", p)
+            if li >= 4:
+                return Status.BAD_INDEX, b""
+            return Status.OK, LayerInfo(li, f"layer{li}", ["ADD", "MUL", "FUSED", "REVERSE"][li],
+                                        self._layer_bytes(li)).pack()
+        if t == Cmd.LOAD_INPUT:
+            if n < 5:
+                return Status.BAD_LENGTH, b""
+            idx, off = struct.unpack_from("<BI", p)
+            data = p[5:]
+            if idx != 0:
+                return Status.BAD_INDEX, b""
+            if off + len(data) > self.nin:
+                return Status.BAD_RANGE, b""
+            self.input[off:off + len(data)] = data
+            self.outputs_valid, self.tensor_layer = False, -1
+            return Status.OK, b""
+        if t == Cmd.RUN:
+            if n != 7:
+                return Status.BAD_LENGTH, b""
+            runs, flags, last = struct.unpack("<IBH", p)
+            if runs == 0:
+                return Status.BAD_ARG, b""
+            if last != ALL_LAYERS and last >= 4:
+                return Status.BAD_INDEX, b""
+            if last != ALL_LAYERS and runs != 1:
+                return Status.BAD_ARG, b""
+            stop = 3 if last == ALL_LAYERS else last
+            before = bytes(self.input)
+            if flags & RUN_PROFILE:
+                self.prof_runs, self.prof = 0, [0] * 4
+            totals = []
+            for _ in range(runs):
+                x = np.frombuffer(bytes(self.input), np.int8)
+                outs = [(x + 1).astype(np.int8), (x * 2).astype(np.int8), None, (x * 2).astype(np.int8)[::-1]]
+                for li in range(stop + 1):
+                    if outs[li] is not None:
+                        self.layers[li][:] = outs[li].tobytes()
+                    if flags & RUN_PROFILE:
+                        self.prof[li] += self.COUNTS[li]
+                if stop == 3:
+                    self.input[:] = self.layers[3]  # the plan reuses the input's memory for the output
+                totals.append(sum(self.COUNTS[:stop + 1]))
+            if flags & RUN_PROFILE:
+                self.prof_runs = runs
+            self.outputs_valid = stop == 3
+            self.tensor_layer = stop
+            return Status.OK, RunResult(runs, Counter.QEMU_INSTRUCTIONS, sum(totals), min(totals), max(totals),
+                                        bytes(self.input) == before).pack()
+        if t == Cmd.PROFILE:
+            if n != 4:
+                return Status.BAD_LENGTH, b""
+            first, cnt = struct.unpack("<HH", p)
+            if first >= 4:
+                return Status.BAD_INDEX, b""
+            cnt = min(cnt, 4 - first)
+            return Status.OK, ProfilePage(self.prof_runs, Counter.QEMU_INSTRUCTIONS, first,
+                                          tuple(self.prof[first:first + cnt])).pack()
+        if t == Cmd.STACK:
+            if n != 1:
+                return Status.BAD_LENGTH, b""
+            out = StackInfo(8192, self.stack_used).pack()
+            if p[0] & STACK_REPAINT:
+                self.stack_used = 128
+            return Status.OK, out
+        if t in (Cmd.READ_OUTPUT, Cmd.READ_TENSOR):
+            if n != (7 if t == Cmd.READ_OUTPUT else 8):
+                return Status.BAD_LENGTH, b""
+            if t == Cmd.READ_OUTPUT:
+                idx, off, ln = struct.unpack("<BIH", p)
+                if idx != 0:
+                    return Status.BAD_INDEX, b""
+                src, ok = self.layers[3], self.outputs_valid
+            else:
+                idx, off, ln = struct.unpack("<HIH", p)
+                if idx >= 4:
+                    return Status.BAD_INDEX, b""
+                if not self.layers[idx]:
+                    return Status.UNAVAILABLE, b""
+                src, ok = self.layers[idx], self.tensor_layer == idx
+            if ln > MAX_PAYLOAD - 1:
+                return Status.TOO_LARGE, b""
+            if off + ln > len(src):
+                return Status.BAD_RANGE, b""
+            if not ok:
+                return Status.BAD_STATE, b""
+            return Status.OK, bytes(src[off:off + ln])
+        return Status.UNKNOWN_COMMAND, b""
+
+
+@pytest.fixture
+def sim():
+    """(host transport wrapped in a FaultyTransport, simulated device)."""
+    host, dev_end = loopback_pair()
+    faulty = FaultyTransport(host, seed=1)
+    dev = SimDevice(dev_end)
+    yield faulty, dev
+    dev.stop()
+    host.close()
+
+
+def _expected_output(x: np.ndarray) -> bytes:
+    return (x.astype(np.int8) * np.int8(2)).astype(np.int8)[::-1].tobytes()
+
+
+# ------------------------------------------------------------------------------------------------ CRCs and frames
+
+def test_crc_check_values() -> None:
+    assert crc8(b"123456789") == 0xF4          # CRC-8/SMBUS check value
+    assert crc32(b"123456789") == 0xCBF43926   # CRC-32/ISO-HDLC check value
+
+
+def test_frame_layout_is_the_documented_one() -> None:
+    f = encode_frame(Cmd.PING, 0x42, b"\x01\x02\x03")
+    assert f[0] == SOF and f[1] == VERSION and f[2] == Cmd.PING and f[3] == 0x42
+    assert f[4:6] == b"\x03\x00" and f[6] == crc8(f[1:6]) and f[7:10] == b"\x01\x02\x03"
+    assert struct.unpack("<I", f[10:])[0] == crc32(f[1:10]) and len(f) == 14
+
+
+def test_decoder_roundtrip_bytewise_and_in_chunks() -> None:
+    rng = random.Random(0)
+    frames = [(rng.randrange(256), rng.randrange(256), rng.randbytes(rng.randrange(0, MAX_PAYLOAD + 1)))
+              for _ in range(40)]
+    stream = b"".join(encode_frame(*f) for f in frames)
+    for chunking in (1, 7, 4096):
+        d = FrameDecoder()
+        got = []
+        for i in range(0, len(stream), chunking):
+            got += d.feed(stream[i:i + chunking])
+        assert [(g.type, g.seq, g.payload) for g in got] == frames
+        assert d.garbage == 0 and not d.pending()
+
+
+def test_decoder_resyncs_after_garbage_with_fake_sofs() -> None:
+    good1, good2 = encode_frame(1, 1, b"hello"), encode_frame(2, 2, b"world" * 50)
+    garbage = bytes([SOF, 1, 2, 3, SOF, SOF, 0, 0, 0, SOF, 1, 1, 1, 0xFF, 0xFF]) + b"EFM banner\r\n"
+    d = FrameDecoder()
+    got = d.feed(garbage + good1 + garbage + good2 + garbage[:3])
+    assert [(g.type, g.payload) for g in got if isinstance(g, Frame)] == [(1, b"hello"), (2, b"world" * 50)]
+    assert d.garbage >= 2 * len(garbage)
+    assert d.give_up_partial() == [] and not d.pending()
+
+
+def test_oversized_length_is_an_invalid_header() -> None:
+    hdr = bytes((VERSION, 1, 1, 0xFF, 0xFF))
+    d = FrameDecoder()
+    got = d.feed(bytes((SOF,)) + hdr + bytes((crc8(hdr),)) + encode_frame(3, 3, b"x"))
+    assert [(g.type, g.payload) for g in got] == [(3, b"x")] and d.bad_headers == 1
+
+
+def test_every_single_byte_corruption_and_deletion_is_rejected() -> None:
+    """Exhaustive: each byte of a frame XORed with several patterns, or deleted; a good frame follows.
+    Only the good frame may come out, and it must come out."""
+    frame = encode_frame(Cmd.RUN, 7, bytes(range(40)))
+    good = encode_frame(Cmd.INFO, 8, b"ok")
+    for pos in range(len(frame)):
+        variants = [frame[:pos] + bytes((frame[pos] ^ x,)) + frame[pos + 1:] for x in (0x01, 0x80, 0xFF, 0x5A)]
+        variants.append(frame[:pos] + frame[pos + 1:])
+        for v in variants:
+            d = FrameDecoder()
+            got = [g for g in d.feed(v + good) + d.give_up_partial() if isinstance(g, Frame)]
+            assert [(g.type, g.seq, g.payload) for g in got] == [(Cmd.INFO, 8, b"ok")], (pos, v.hex())
+
+
+def test_random_burst_corruption_never_accepted() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        payload = rng.randbytes(rng.randrange(0, 200))
+        f = bytearray(encode_frame(rng.randrange(256), rng.randrange(256), payload))
+        a = rng.randrange(len(f))
+        for i in range(a, min(len(f), a + rng.randrange(1, 9))):
+            f[i] ^= rng.randrange(1, 256)
+        for g in FrameDecoder().feed(bytes(f)):
+            assert not isinstance(g, Frame) or g.payload == payload
+
+
+# ------------------------------------------------------------------------------------------------ session
+
+
+def test_session_all_commands(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.2)
+    info = d.info()
+    assert (info.board, info.counter, info.num_layers, info.input_bytes, info.model_hash) == (
+        "sim-board", Counter.QEMU_INSTRUCTIONS, 4, (300,), "ab" * 32)
+    assert d.ping(b"\x00\xa5\xff" * 10) == b"\x00\xa5\xff" * 10
+    assert [(li.name, li.op, li.output_bytes) for li in d.layers()][2] == ("layer2", "FUSED", 0)
+    x = (np.arange(300) % 256 - 128).astype(np.int8)
+    d.load_input(x)
+    r = d.run(3, profile=True)
+    assert (r.runs, r.min, r.max, r.total, r.inputs_unchanged) == (3, 4533, 4533, 3 * 4533, False)
+    prof = d.profile()
+    assert prof.runs == 3 and [lp.count for lp in prof.layers] == list(SimDevice.COUNTS)
+    assert abs(sum(lp.share for lp in prof.layers) - 1) < 1e-12
+    d.load_input(x)
+    assert d.infer([x]) == [_expected_output(x)]
+    d.load_input(x)
+    d.run(1, last_layer=1)
+    assert d.read_tensor(1) == (x * np.int8(2)).astype(np.int8).tobytes()
+    st = d.stack(repaint=True)
+    assert (st.stack_bytes, st.used_bytes) == (8192, 512) and d.stack().used_bytes == 128
+    assert d.stats["retries"] == 0 and d.stats["timeouts"] == 0
+
+
+def test_device_errors_are_reported_not_retried(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.2)
+    d.info()
+    cases = [
+        (lambda: d.read_output(), Status.BAD_STATE),                       # nothing run yet
+        (lambda: d.link.request(Cmd.READ_TENSOR, struct.pack("<HIH", 2, 0, 1)), Status.UNAVAILABLE),
+        (lambda: d.link.request(Cmd.READ_TENSOR, struct.pack("<HIH", 9, 0, 1)), Status.BAD_INDEX),
+        (lambda: d.link.request(Cmd.LOAD_INPUT, struct.pack("<BI", 0, 299) + b"ab"), Status.BAD_RANGE),
+        (lambda: d.link.request(Cmd.RUN, struct.pack("<IBH", 0, 0, ALL_LAYERS)), Status.BAD_ARG),
+        (lambda: d.link.request(Cmd.RUN, b"\x01"), Status.BAD_LENGTH),
+        (lambda: d.link.request(0x55), Status.UNKNOWN_COMMAND),
+        (lambda: d.link.request(Cmd.READ_OUTPUT, struct.pack("<BIH", 0, 0, MAX_PAYLOAD)), Status.TOO_LARGE),
+    ]
+    for call, status in cases:
+        sent = d.link.stats.frames_sent
+        with pytest.raises(DeviceError) as e:
+            call()
+        assert e.value.status == status and status.name in str(e.value)
+        assert d.link.stats.frames_sent == sent + 1
+    x = np.zeros(300, np.int8)
+    d.load_input(x)
+    d.run(1)
+    with pytest.raises(DeviceError, match="BAD_STATE"):   # layer 1 was overwritten territory: run to it first
+        d.read_tensor(1)
+    from edgefmr.errors import EdgefmrError
+
+    with pytest.raises(EdgefmrError, match="300"):
+        d.load_input(np.zeros(299, np.int8))
+
+
+def test_lost_response_is_retried_and_answered_from_cache(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.1)
+    d.info()
+    d.load_input(np.ones(300, np.int8))
+    t.rx_hooks.append(lambda data: b"")          # the whole RUN response is lost
+    r = d.run(1, timeout=0.1)
+    assert r.runs == 1
+    assert dev.executed.count(Cmd.RUN) == 1       # the retry was not executed a second time
+    assert d.stats["timeouts"] == 1 and d.stats["retries"] == 1
+
+
+def test_corrupted_response_triggers_immediate_resend(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=5.0)                   # a timeout would make this test slow: it must not be needed
+    t.rx_hooks.append(lambda data: data[:12] + bytes((data[12] ^ 0x10,)) + data[13:])
+    t0 = time.monotonic()
+    assert d.info().board == "sim-board"
+    assert time.monotonic() - t0 < 1.0
+    assert d.stats["bad_crc"] == 1 and d.stats["retries"] == 1 and d.stats["timeouts"] == 0
+
+
+def test_corrupted_request_is_nakked_and_resent(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=5.0)
+    t.tx_hooks.append(lambda data: data[:-1] + bytes((data[-1] ^ 1,)))   # bad CRC-32, good header
+    assert d.ping(b"abc") == b"abc"
+    assert dev.sent_naks == 1 and d.stats["naks"] == 1 and d.stats["timeouts"] == 0
+
+
+def test_truncated_request_is_recovered(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.1)
+    t.tx_hooks.append(lambda data: data[:len(data) // 2])   # half a frame: the device waits for the rest
+    assert d.ping(b"x" * 100) == b"x" * 100
+    assert d.stats["retries"] >= 1
+
+
+def test_late_response_to_an_old_request_is_ignored(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.05, retries=8)
+    dev.hold_responses, dev.hold_s = 1, 0.15      # the first answer arrives after the host gave up on it
+    assert d.ping(b"first") == b"first"
+    assert d.ping(b"second") == b"second"         # a duplicate "first" answer is still in flight: ignored
+    time.sleep(0.2)
+    assert d.ping(b"third") == b"third"
+    assert d.stats["stale_frames"] >= 1
+
+
+def test_garbage_before_and_between_responses(sim) -> None:
+    t, dev = sim
+    d = Device(t, timeout=0.2)
+    for _ in range(5):
+        t.rx_hooks.append(lambda data: b"\xa5\x01\x00garbage\xa5" + data + b"\xa5\xa5\x00")
+    for i in range(5):
+        assert d.ping(bytes([i]) * 20) == bytes([i]) * 20
+    assert d.stats["garbage_bytes"] > 50 and d.stats["retries"] == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_session_correct_with_one_percent_corruption(seed: int) -> None:
+    """1% of bytes corrupted in both directions plus drops and garbage: results exact, retries counted."""
+    host, dev_end = loopback_pair()
+    plan = dict(corrupt=0.01, drop=0.001, insert=0.001)
+    t = FaultyTransport(host, tx=FaultPlan(**plan), rx=FaultPlan(**plan), seed=seed)
+    dev = SimDevice(dev_end, nin=1500)
+    try:
+        d = Device(t, timeout=0.02, retries=10, run_timeout=0.5)
+        rng = np.random.default_rng(seed)
+        for _ in range(3):
+            x = rng.integers(-128, 128, 1500, dtype=np.int8)
+            assert d.infer([x]) == [_expected_output(x)]
+        assert d.stats["retries"] > 0
+        assert t.tx.stats.corrupted + t.rx.stats.corrupted > 50
+    finally:
+        dev.stop()
+        host.close()
+
+
+class _DeadTransport(Transport):
+    name = "dead-link"
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        time.sleep(timeout)
+        return b""
+
+
+def test_dead_link_fails_within_the_stated_time() -> None:
+    link = Link(_DeadTransport(), timeout=0.05, retries=3)
+    t0 = time.monotonic()
+    with pytest.raises(LinkError, match=r"no valid response to INFO from dead-link after 4 attempts \(0.05 s"):
+        link.request(Cmd.INFO)
+    assert time.monotonic() - t0 < 4 * 0.05 + 0.5
+    assert link.stats.timeouts == 4
+
+
+def test_protocol_version_mismatch_is_an_error() -> None:
+    host, dev_end = loopback_pair()
+    dev = SimDevice(dev_end, version=2)
+    try:
+        with pytest.raises(LinkError, match="protocol version"):
+            Link(host, timeout=0.2).request(Cmd.INFO)
+    finally:
+        dev.stop()
+        host.close()
+
+
+def test_wire_time_scales_the_timeout() -> None:
+    class Slow(_DeadTransport):
+        baud = 9600
+
+    link = Link(Slow(), timeout=0.01, retries=0)
+    t0 = time.monotonic()
+    with pytest.raises(LinkError):
+        link.request(Cmd.PING, b"x" * 200, expect_bytes=200)
+    # 2 x (214 + 11 + 200) bytes x 11 bits / 9600 baud ≈ 0.97 s on top of the 0.01 s base
+    assert 0.9 < time.monotonic() - t0 < 1.5
+
+
+def test_payload_codecs_roundtrip() -> None:
+    info = Info(1, Counter.DWT_CYCLES, 1024, 216_000_000, 1234, 4096, 17, (784, 3), (10,), "nucleo-h743zi",
+                "0.1.0", "f" * 64)
+    assert Info.unpack(info.pack()) == info
+    rr = RunResult(5, Counter.SYSTICK_CYCLES, 1 << 40, 7, 9, True)
+    assert RunResult.unpack(rr.pack()) == rr
+    pp = ProfilePage(2, Counter.QEMU_INSTRUCTIONS, 3, (1, 2, 1 << 50))
+    assert ProfilePage.unpack(pp.pack()) == pp
+    with pytest.raises(LinkError, match="malformed INFO"):
+        Info.unpack(info.pack()[:20])
+    assert Counter.QEMU_INSTRUCTIONS.unit == "instructions" and "QEMU" in Counter.QEMU_INSTRUCTIONS.label
+    assert bytes((RESPONSE_BIT | Cmd.INFO,)) == b"\x81"
