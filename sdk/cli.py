@@ -17,10 +17,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgefmr.commands import boards, model
+    from edgefmr.commands import boards, model, train
 
-    for cmd in model.COMMANDS:
-        cli.add_command(cmd)
+    for module in (model, train):
+        for cmd in module.COMMANDS:
+            cli.add_command(cmd)
     cli.add_command(boards.boards)
 
 

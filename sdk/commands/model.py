@@ -81,7 +81,6 @@ def run(model: str, input_path: str, output_path: str, as_json: bool) -> None:
         click.echo(f"ran {len(items)} input(s) on the reference interpreter -> {output_path} {y.dtype}{list(y.shape)}")
 
 
-COMMANDS = [inspect, run]
 
 
 @click.command()
@@ -103,8 +102,6 @@ def convert(model: str, out: str) -> None:
         raise EdgefmrError(f"{out}: unknown output format {suffix!r}; use .efm or .tflite")
     click.echo(f"wrote {out} ({len(g.nodes)} nodes)")
 
-
-COMMANDS.append(convert)
 
 
 @click.command()
@@ -136,4 +133,5 @@ def verify(model: str, input_path: str, labels: str | None, as_json: bool) -> No
         raise SystemExit(1)
 
 
-COMMANDS.append(verify)
+
+COMMANDS = [inspect, run, convert, verify]
