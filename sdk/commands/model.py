@@ -133,5 +133,4 @@ def verify(model: str, input_path: str, labels: str | None, as_json: bool) -> No
         raise SystemExit(1)
 
 
-
 COMMANDS = [inspect, run, convert, verify]
