@@ -64,7 +64,8 @@ class OpDef:
     n_outputs: ClassVar[int] = 1
     #: TFLite builtin options table name (e.g. "FullyConnectedOptions"), or None when the op has no options.
     tflite_options: ClassVar[str | None] = None
-    #: TFLite builtin operator name, or None for ops TFLite does not have.
+    #: TFLite builtin operator name, or None for ops TFLite does not have (default: the op's own name when TFLite
+    #: has a builtin of that name).
     tflite_op: ClassVar[str | None] = None
     #: Input positions that must be constant tensors (weights, shape operands).
     const_inputs: ClassVar[tuple[int, ...]] = ()
@@ -93,8 +94,10 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     """Class decorator adding an op definition to the registry."""
     if cls.name in _REGISTRY:
         raise RuntimeError(f"op {cls.name} defined twice")
-    if cls.tflite_op is None and cls.name.isupper():
-        cls.tflite_op = cls.name
+    if "tflite_op" not in cls.__dict__:  # by default an op is the TFLite builtin of the same name, if there is one
+        from edgefmr.tflite.schema import BUILTIN_NAMES
+
+        cls.tflite_op = cls.name if cls.name in BUILTIN_NAMES.values() else None
     _REGISTRY[cls.name] = cls()
     return cls
 
