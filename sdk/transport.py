@@ -73,6 +73,11 @@ class SerialTransport(Transport):
                     raise TransportError(f"cannot open serial port {url}: {_why(e)}") from None
                 time.sleep(0.05)
         self._timeout: float | None = 0.0
+        self._pending = b""
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back: the next reads return them first (bytes read past a boot banner)."""
+        self._pending = bytes(data) + self._pending
 
     def _set_timeout(self, t: float) -> None:
         if self._timeout != t:
@@ -87,6 +92,9 @@ class SerialTransport(Transport):
             raise TransportError(f"write to {self.name} failed: {_why(e)}") from None
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
+        if self._pending:
+            out, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+            return out
         try:
             self._set_timeout(max(0.0, timeout))
             first = self._ser.read(1)
