@@ -208,6 +208,8 @@ class Device:
         """The output of `layer` as the last run left it: run(last_layer=layer) first (the device refuses
         otherwise, since later layers may reuse its memory)."""
         nb = self.layer(layer).output_bytes
+        if nb == 0:  # never stored whole: the device says so (UNAVAILABLE)
+            return self._req(Cmd.READ_TENSOR, pack_read_tensor(layer, 0, 0))
         return self._read(nb, lambda o, n: pack_read_tensor(layer, o, n), Cmd.READ_TENSOR)
 
     def _read(self, total: int, pack: object, cmd: Cmd) -> bytes:

@@ -389,6 +389,7 @@ class Info:
 
     protocol_version: int
     counter: Counter
+    counter_quantum: int      # resolution of counts in counter units (1 = exact)
     max_payload: int
     core_clock_hz: int
     arena_bytes: int
@@ -400,10 +401,11 @@ class Info:
     firmware_version: str
     model_hash: str
 
-    _FIXED = struct.Struct("<BBHIIIHBB")
+    _FIXED = struct.Struct("<BBHHIIIHBB")
 
     def pack(self) -> bytes:
-        return (self._FIXED.pack(self.protocol_version, int(self.counter), self.max_payload, self.core_clock_hz,
+        return (self._FIXED.pack(self.protocol_version, int(self.counter), self.counter_quantum, self.max_payload,
+                                 self.core_clock_hz,
                                  self.arena_bytes, self.stack_bytes, self.num_layers, len(self.input_bytes),
                                  len(self.output_bytes))
                 + b"".join(struct.pack("<I", n) for n in self.input_bytes + self.output_bytes)
@@ -412,7 +414,7 @@ class Info:
     @classmethod
     def unpack(cls, p: bytes) -> Info:
         try:
-            v, ck, mp, clk, arena, stack, nl, ni, no = cls._FIXED.unpack_from(p)
+            v, ck, q, mp, clk, arena, stack, nl, ni, no = cls._FIXED.unpack_from(p)
             off = cls._FIXED.size
             sizes = struct.unpack_from(f"<{ni + no}I", p, off)
             off += 4 * (ni + no)
@@ -425,7 +427,7 @@ class Info:
             counter = Counter(ck)
         except ValueError:
             raise LinkError(f"INFO: unknown counter kind {ck}") from None
-        return cls(v, counter, mp, clk, arena, stack, nl, tuple(sizes[:ni]), tuple(sizes[ni:]), board, fw, mh)
+        return cls(v, counter, q, mp, clk, arena, stack, nl, tuple(sizes[:ni]), tuple(sizes[ni:]), board, fw, mh)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ class SimDevice:
         if t == Cmd.INFO:
             if n:
                 return Status.BAD_LENGTH, b""
-            return Status.OK, Info(VERSION, Counter.QEMU_INSTRUCTIONS, MAX_PAYLOAD, 168_000_000, 4096, 8192, 4,
+            return Status.OK, Info(VERSION, Counter.QEMU_INSTRUCTIONS, 1, MAX_PAYLOAD, 168_000_000, 4096, 8192, 4,
                                    (self.nin,), (self.nin,), "sim-board", "sim-1", "ab" * 32).pack()
         if t == Cmd.PING:
             return (Status.TOO_LARGE, b"") if n > MAX_PAYLOAD - 1 else (Status.OK, p)
@@ -485,7 +485,7 @@ def test_wire_time_scales_the_timeout() -> None:
 
 
 def test_payload_codecs_roundtrip() -> None:
-    info = Info(1, Counter.DWT_CYCLES, 1024, 216_000_000, 1234, 4096, 17, (784, 3), (10,), "nucleo-h743zi",
+    info = Info(1, Counter.DWT_CYCLES, 1, 1024, 216_000_000, 1234, 4096, 17, (784, 3), (10,), "nucleo-h743zi",
                 "0.1.0", "f" * 64)
     assert Info.unpack(info.pack()) == info
     rr = RunResult(5, Counter.SYSTICK_CYCLES, 1 << 40, 7, 9, True)
