@@ -3,8 +3,10 @@ read outputs and intermediate tensors), and `run_on_board`, the board path of `e
 
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -132,8 +134,6 @@ class Device:
 
     def layer(self, index: int) -> LayerInfo:
         if index not in self._layers:
-            import struct
-
             self._layers[index] = LayerInfo.unpack(index, self._req(Cmd.LAYER_INFO, struct.pack("<H", index)))
         return self._layers[index]
 
@@ -174,8 +174,6 @@ class Device:
 
     def profile(self) -> Profile:
         """Per-layer counts of the last `run(..., profile=True)` (mean per inference, with shares)."""
-        import struct
-
         nl = self.info().num_layers
         sums: list[int] = []
         runs, counter = 0, Counter.NONE
@@ -236,3 +234,132 @@ def _as_bytes(data: bytes | np.ndarray) -> bytes:
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).tobytes()
     return bytes(data)
+
+
+# ------------------------------------------------------------------------------------------------ edgefmr run --board
+
+
+@dataclass
+class BoardRun:
+    """Outputs and counts of `run_on_board`: outputs[record][output] as the graph's dtype and shape."""
+
+    board: str
+    outputs: list[list[np.ndarray]]
+    counts: list[int]
+    counter: Counter
+    quantum: int
+    link: dict[str, int]
+
+    def describe(self) -> str:
+        """One line: the count per inference and what it is."""
+        if self.counter == Counter.NONE or not self.counts:
+            return f"{self.board}: the firmware has no usable counter"
+        mean = sum(self.counts) / len(self.counts)
+        lo, hi = min(self.counts), max(self.counts)
+        spread = "" if lo == hi else f" (min {lo:,}, max {hi:,})"
+        what = {Counter.QEMU_INSTRUCTIONS: "instructions per inference: an executed-instruction count under "
+                                           "QEMU, not cycles" + ("" if self.quantum == 1 else
+                                                                 f", resolution {self.quantum} instructions"),
+                Counter.DWT_CYCLES: "cycles per inference (DWT CYCCNT core cycles on the board)",
+                Counter.SYSTICK_CYCLES: "cycles per inference (SysTick core cycles on the board)"}[self.counter]
+        return f"{self.board}: {mean:,.0f} {what}{spread}"
+
+
+def _artifact_manifest(target: Path) -> dict | None:
+    m = target / "manifest.json"
+    if not (target.is_dir() and m.is_file()):
+        return None
+    import json
+
+    try:
+        return json.loads(m.read_text())
+    except ValueError as e:
+        raise EdgefmrError(f"{m}: not valid JSON ({e})") from None
+
+
+def run_on_board(target: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
+                 graph: object = None, tricks: bool = True, timeout: float = 2.0, retries: int = 8,
+                 progress: object = None) -> BoardRun:
+    """Run integer input records on a board: a QEMU board is started and stopped here; a real board must already
+    run the artifact's protocol firmware on serial port `port`.
+
+    target: a build artifact folder (manifest.json with main "protocol") or a model file (.efm/.tflite), which is
+    built for the board first (in a temporary folder). graph: the IR graph (else loaded from the model path).
+    progress: optional callable(done, total).
+    """
+    import tempfile
+
+    from edgefmr.boards import load_board
+
+    target = Path(target)
+    manifest = _artifact_manifest(target)
+    tmp = None
+    try:
+        if manifest is None:
+            if not target.is_file():
+                raise EdgefmrError(f"{target}: neither a model file nor a build artifact folder with manifest.json")
+            if board is None:
+                raise EdgefmrError("running a model on a board needs --board")
+            from edgefmr.firmware.build import build
+
+            tmp = tempfile.TemporaryDirectory(prefix="edgefmr-run-")
+            manifest = build(target, board, tmp.name, main="protocol", tricks=tricks)
+            art = Path(tmp.name)
+            model_path = target
+        else:
+            art = target
+            if board is not None and board != manifest.get("board"):
+                raise EdgefmrError(f"{target} was built for board {manifest.get('board')}, not {board}; rebuild it "
+                                   f"with --board {board}")
+            if manifest.get("main") != "protocol":
+                raise EdgefmrError(f"{target} holds a {manifest.get('main')!r} image; `run --board` needs the "
+                                   f"protocol firmware (edgefmr build without test inputs)")
+            model_path = Path(manifest.get("model", ""))
+        b = load_board(str(manifest["board"]))
+        if graph is None:
+            from edgefmr.model_io import load_model
+
+            if not model_path.is_file():
+                raise EdgefmrError(f"{target}: its model {str(model_path)!r} is not there; pass the model file")
+            graph = load_model(model_path)
+        if b.is_virtual:
+            from edgefmr.qemu import QemuBoard
+
+            elf = art / manifest.get("files", {}).get("elf", "model.elf")
+            qport = int(port) if port else None
+            with QemuBoard(b, elf, port=qport) as q, Device(q.transport, timeout=timeout, retries=retries) as dev:
+                return _run_records(dev, b.name, manifest, graph, records, progress)
+        if not port:
+            raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
+                               f"protocol firmware talks, after flashing {target}")
+        from edgefmr.transport import open_transport
+
+        with Device(open_transport(port, baud=b.serial.baud if b.serial else 115200), timeout=timeout,
+                    retries=retries) as dev:
+            return _run_records(dev, b.name, manifest, graph, records, progress)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _run_records(dev: Device, board: str, manifest: dict, graph: object, records: list[list[np.ndarray]],
+                 progress: object) -> BoardRun:
+    from edgefmr.ir.graph import np_dtype
+
+    info = dev.info()
+    want = manifest.get("model_hash")
+    if want and info.model_hash != want:
+        raise EdgefmrError(f"board {board} runs model {info.model_hash[:16]}, the artifact is {str(want)[:16]}: "
+                           f"flash the artifact first")
+    outs_meta = [(graph.tensor(n).shape, np_dtype(graph.tensor(n).dtype)) for n in graph.outputs]  # type: ignore[attr-defined]
+    outputs, counts = [], []
+    for k, rec in enumerate(records):
+        for i, x in enumerate(rec):
+            dev.load_input(x, i)
+        r = dev.run(1)
+        counts.append(r.total)
+        outputs.append([np.frombuffer(dev.read_output(o), dt).reshape(shape).copy()
+                        for o, (shape, dt) in enumerate(outs_meta)])
+        if progress is not None:
+            progress(k + 1, len(records))  # type: ignore[operator]
+    return BoardRun(board, outputs, counts, info.counter, info.counter_quantum, dev.stats)

@@ -116,7 +116,7 @@ class QemuBoard:
 
     def __init__(self, board: Board | str, elf: str | os.PathLike[str], *, banner: bytes | None = b"EFM-PROTO",
                  banner_timeout: float = 15.0, icount_shift: int | None = DEFAULT_ICOUNT_SHIFT,
-                 semihosting: bool = True, extra_args: tuple[str, ...] = ()) -> None:
+                 semihosting: bool = True, extra_args: tuple[str, ...] = (), port: int | None = None) -> None:
         self.board = load_board(board) if isinstance(board, str) else board
         if self.board.qemu is None:
             raise QemuError(f"board {self.board.name} is not a QEMU board (no [qemu] table); use a serial port")
@@ -129,6 +129,7 @@ class QemuBoard:
         self.semihosting = semihosting
         self.extra_args = tuple(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.fixed_port = port
         self.port: int | None = None
         self.transport: SerialTransport | None = None
         self.banner_line = b""
@@ -162,15 +163,15 @@ class QemuBoard:
         """Start QEMU, connect to its serial port and wait for the banner; QemuError on any failure."""
         _install_handlers()
         last = ""
-        for _ in range(5):  # another process may grab the port between free_port() and QEMU's bind
-            port = free_port()
+        for _ in range(1 if self.fixed_port else 5):  # a free port may be taken before QEMU binds it: retry
+            port = self.fixed_port or free_port()
             self._spawn(port)
             try:
                 self._connect(port)
                 break
             except QemuError as e:
                 last = str(e)
-                if "in use" not in self.log().lower():
+                if "in use" not in self.log().lower() or self.fixed_port:
                     self.stop()
                     raise
                 self.stop()

@@ -379,3 +379,82 @@ def test_protocol_core_builds_for_the_host(tmp_path: Path) -> None:
     subprocess.run([cc, *tc.COMMON_CFLAGS, f"-I{tc.RUNTIME_DIR}", str(src), str(tc.RUNTIME_DIR / "protocol.c"),
                     "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)]).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------ run_on_board
+
+@pytest.fixture
+def protocol_build(monkeypatch: pytest.MonkeyPatch):
+    """firmware.build's protocol main needs protocol.c/protocol.h beside main_protocol.c; add them if the
+    toolchain's source list does not have them yet (a no-op once it does)."""
+    from edgefmr.firmware import toolchain as tc
+
+    orig_s, orig_h = tc.runtime_sources, tc.runtime_headers
+
+    def sources(board, main):
+        out = orig_s(board, main)
+        if main == "protocol" and all(p.name != "protocol.c" for p in out):
+            out = [*out, tc.RUNTIME_DIR / "protocol.c"]
+        return out
+
+    def headers(board):
+        out = orig_h(board)
+        if board is not None and all(p.name != "protocol.h" for p in out):
+            out = [*out, tc.RUNTIME_DIR / "protocol.h"]
+        return out
+
+    monkeypatch.setattr(tc, "runtime_sources", sources)
+    monkeypatch.setattr(tc, "runtime_headers", headers)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board", BOARDS)
+def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, protocol_build, board: str) -> None:
+    if not HAVE_TOOLS:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    from edgefmr.device import run_on_board
+    from edgefmr.firmware.build import build
+    from edgefmr.ir import run as run_graph
+    from edgefmr.model_io import load_model, prepare_input
+
+    model = FIXTURES / "cnn_digits_int8.tflite"
+    g = load_model(model)
+    build(model, board, tmp_path / "art", tricks=False)
+    x = np.load(FIXTURES / "digits_test_x.npy")[:6]
+    xq, _ = prepare_input(g, x)
+    records = [[xi] for xi in xq] + [[xq[0]]]          # the first input again at the end
+    r = run_on_board(tmp_path / "art", board, records, graph=g)
+    for got, xi in zip(r.outputs, records, strict=True):
+        assert np.array_equal(got[0], run_graph(g, xi)[g.outputs[0]])
+    assert r.counter == Counter.QEMU_INSTRUCTIONS and r.quantum == 1
+    assert r.counts[0] == r.counts[-1] > 10_000          # same input, same exact count
+    assert "instructions per inference: an executed-instruction count under QEMU, not cycles" in r.describe()
+    # the artifact is for this board only; a real board needs a port; a wrong path is named
+    from edgefmr.errors import EdgefmrError
+
+    other = BOARDS[1 - BOARDS.index(board)]
+    with pytest.raises(EdgefmrError, match=f"was built for board {board}, not {other}"):
+        run_on_board(tmp_path / "art", other, records, graph=g)
+    with pytest.raises(EdgefmrError, match="neither a model file nor a build artifact"):
+        run_on_board(tmp_path / "nothing", board, records, graph=g)
+
+
+def test_run_on_board_real_board_needs_a_port(tmp_path: Path) -> None:
+    import json
+
+    from edgefmr.device import run_on_board
+    from edgefmr.errors import EdgefmrError
+
+    art = tmp_path / "art"
+    art.mkdir()
+    model = str(FIXTURES / "cnn_digits_int8.tflite")
+    (art / "manifest.json").write_text(json.dumps({"board": "nucleo-f446re", "main": "protocol", "model_hash": "00",
+                                                   "model": model}))
+    with pytest.raises(EdgefmrError, match="nucleo-f446re is a real board: give --port"):
+        run_on_board(art, None, [])
+    (art / "manifest.json").write_text(json.dumps({"board": "nucleo-f446re", "main": "semihost"}))
+    with pytest.raises(EdgefmrError, match="needs the protocol firmware"):
+        run_on_board(art, None, [])
