@@ -61,6 +61,51 @@ class _AtanSpike(torch.autograd.Function):
         return grad * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
 
 
+def surrogate_grad(x: torch.Tensor, surrogate: str, alpha: float) -> torch.Tensor:
+    """The surrogate derivative dΘ/dx used in the backward pass (see the module docstring)."""
+    if surrogate == "sigmoid":
+        s = torch.sigmoid(alpha * x)
+        return alpha * s * (1 - s)
+    return (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2)
+
+
+class _LIFSequence(torch.autograd.Function):
+    """All T steps of a LIF layer as one autograd node: the loop runs without building a graph and the
+    backward pass is the same loop in reverse (back-propagation through time), far fewer ops than
+    differentiating each step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, tau: float, threshold: float, surrogate: str, alpha: float,  # type: ignore[override]
+                detach_reset: bool) -> torch.Tensor:
+        v = torch.zeros_like(x[0])
+        spikes = torch.empty_like(x)
+        hs = torch.empty_like(x)
+        for t in range(x.shape[0]):
+            h = v + (x[t] - v) / tau
+            st = (h >= threshold).to(x.dtype)
+            hs[t], spikes[t] = h, st
+            v = h * (1 - st)
+        ctx.save_for_backward(hs, spikes)
+        ctx.cfg = (tau, threshold, surrogate, alpha, detach_reset)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        hs, spikes = ctx.saved_tensors
+        tau, threshold, surrogate, alpha, detach_reset = ctx.cfg
+        sg = surrogate_grad(hs - threshold, surrogate, alpha)
+        # V_t = H_t (1 - S_t): dV/dH = 1 - S_t, and - H_t dS/dH without detach_reset
+        dv_dh = 1 - spikes if detach_reset else 1 - spikes - hs * sg
+        direct = grad_s * sg
+        grad_h = torch.empty_like(grad_s)
+        carry = torch.zeros_like(grad_s[0])  # dL/dV_t from step t + 1
+        for t in range(grad_s.shape[0] - 1, -1, -1):
+            g = torch.addcmul(direct[t], carry, dv_dh[t])
+            grad_h[t] = g
+            carry = g * (1 - 1 / tau)  # dH_{t+1}/dV_t
+        return grad_h / tau, None, None, None, None, None
+
+
 def spike(x: torch.Tensor, surrogate: str = "sigmoid", alpha: float | None = None) -> torch.Tensor:
     """Heaviside step Θ(x) (1 where x ≥ 0) in the forward pass, surrogate derivative in the backward pass."""
     if surrogate not in SURROGATES:
@@ -138,12 +183,7 @@ class LIF(nn.Module):
         """Spikes for all T steps of ``x`` shaped ``[T, B, ...]``, starting from a zero membrane."""
         if x.dim() < 2:
             raise ValueError(f"LIF expects [T, B, ...] input, got shape {tuple(x.shape)}")
-        v = torch.zeros_like(x[0])
-        out = []
-        for t in range(x.shape[0]):
-            s, v = self._step(x[t], v)
-            out.append(s)
-        s = torch.stack(out)
+        s = _LIFSequence.apply(x, self.tau, self.threshold, self.surrogate, self.alpha, self.detach_reset)
         self._record(s)
         return s
 
