@@ -458,3 +458,23 @@ def test_run_on_board_real_board_needs_a_port(tmp_path: Path) -> None:
     (art / "manifest.json").write_text(json.dumps({"board": "nucleo-f446re", "main": "semihost"}))
     with pytest.raises(EdgefmrError, match="needs the protocol firmware"):
         run_on_board(art, None, [])
+
+
+def test_frame_parser_survives_fuzzing_under_sanitizers(tmp_path: Path) -> None:
+    """tests/firmware/fuzz_protocol.c on the host build of protocol.c with ASan/UBSan: random streams of valid,
+    damaged, truncated frames and garbage; every valid frame executed exactly once, in order, nothing else."""
+    from edgefmr.firmware import toolchain as tc
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    exe = tmp_path / "fuzz"
+    src = Path(__file__).with_name("fuzz_protocol.c")
+    r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+                        "-fno-sanitize-recover=all", "-DEFM_FUZZ_MAIN", f"-I{tc.RUNTIME_DIR}", str(src),
+                        str(tc.RUNTIME_DIR / "protocol.c"), "-o", str(exe)], capture_output=True, text=True)
+    if r.returncode != 0 and "sanitize" in r.stderr:
+        pytest.skip(f"the host compiler lacks ASan/UBSan: {r.stderr[:200]}")
+    assert r.returncode == 0, r.stderr
+    run = subprocess.run([str(exe), "1500", "12345"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok 1500", run.stderr[-2000:]
