@@ -1,0 +1,111 @@
+"""Per-op C emitters, registered by IR op name and discovered like `edgefmr.ops` (one module per op).
+
+An emitter receives an `EmitContext` (the node's OpCall and helpers that place constant arrays and the parameter
+struct in the generated model.c) and returns an `Emitted`: the C call of the layer, the kernels it needs and
+which inputs its output may alias exactly (kernels that are safe in place). Every quantization parameter is
+computed here, once, at generation time, with the same `edgefmr.ops` functions the reference interpreter uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.ir.graph import Tensor
+from edgefmr.ops.registry import OpCall
+
+#: C element type of each IR dtype.
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+           "float32": "float", "bool": "uint8_t"}
+
+
+@dataclass
+class Emitted:
+    """What one layer contributes to model.c."""
+
+    call: str  # C statement(s) run by efm_run_layer for this node
+    kernels: tuple[str, ...]  # kernel names: kernels/<name>.c (+ .h and what they include)
+    inplace: tuple[int, ...] = ()  # input positions the output may occupy at exactly the same address
+
+
+class EmitContext:
+    """Helpers for one node: pointer expressions of its tensors, constant arrays and the parameter struct."""
+
+    def __init__(self, owner: Any, c: OpCall, layer: int) -> None:
+        self._owner = owner
+        self.c = c
+        self.layer = layer
+
+    def ptr(self, t: Tensor | None, ctype: str | None = None) -> str:
+        """C pointer expression of tensor `t` (arena address or flash array), typed `ctype *` ("NULL" if absent)."""
+        if t is None:
+            return "NULL"
+        return self._owner.tensor_ptr(t, ctype or C_TYPES[t.dtype])
+
+    def inp(self, i: int, ctype: str | None = None) -> str:
+        return self.ptr(self.c.inp(i), ctype)
+
+    def out(self, i: int = 0, ctype: str | None = None) -> str:
+        return self.ptr(self.c.out(i), ctype)
+
+    def array(self, values: np.ndarray | list, ctype: str) -> str:
+        """Name of a `static const ctype[]` in flash holding `values` (identical arrays are shared)."""
+        return self._owner.const_array(np.asarray(values), ctype)
+
+    def ptr_array(self, exprs: list[str], ctype: str = "void") -> str:
+        """Name of a `static const ctype *const[]` holding the pointer expressions `exprs` (NULL allowed)."""
+        return self._owner.pointer_array(exprs, ctype)
+
+    def params(self, ctype: str, **fields: Any) -> str:
+        """Address of this layer's `static const ctype` parameter struct, initialized with `fields`.
+
+        Values: int, float, str (a C expression, e.g. an array name) or a list of ints (a C array member).
+        """
+        return self._owner.param_struct(self.layer, ctype, fields)
+
+    def fail(self, msg: str) -> EdgefmrError:
+        return EdgefmrError(f"{self.c.where}: C backend: {msg}")
+
+
+EmitFn = Callable[[EmitContext], Emitted]
+_EMITTERS: dict[str, EmitFn] = {}
+
+
+def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
+    """Decorator registering the C emitter of IR op `op`."""
+
+    def deco(fn: EmitFn) -> EmitFn:
+        if op in _EMITTERS:
+            raise RuntimeError(f"C emitter for {op} registered twice")
+        _EMITTERS[op] = fn
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    import edgefmr.firmware.c.emitters as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{m.name}")
+
+
+def all_emitters() -> dict[str, EmitFn]:
+    if not _EMITTERS:
+        _load_all()
+    return dict(_EMITTERS)
+
+
+def get_emitter(op: str) -> EmitFn:
+    """The emitter of `op`; EdgefmrError listing the ops the C backend supports otherwise."""
+    table = all_emitters()
+    if op not in table:
+        raise EdgefmrError(f"the C backend has no kernel for op {op}; supported: {', '.join(sorted(table))}")
+    return table[op]

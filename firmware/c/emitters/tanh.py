@@ -1,0 +1,11 @@
+"""TANH -> kernels/lut.c with the op's own 256-entry table (see emitters/logistic.py)."""
+
+from __future__ import annotations
+
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.firmware.c.emitters.logistic import table_call
+
+
+@emitter("TANH")
+def emit(ctx: EmitContext) -> Emitted:
+    return table_call(ctx)

@@ -1,0 +1,41 @@
+/* Portable reference CONV_2D. */
+#include "conv_2d.h"
+
+#include "efm_kernel.h"
+
+void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y) {
+    const int32_t out_per_group = p->out_c / p->groups;
+    for (int32_t n = 0; n < p->batches; n++) {
+        const int8_t *xn = x + n * p->in_h * p->in_w * p->in_c;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                for (int32_t oc = 0; oc < p->out_c; oc++) {
+                    const int32_t c0 = (oc / out_per_group) * p->k_c;
+                    const int8_t *wo = w + oc * p->k_h * p->k_w * p->k_c;
+                    int32_t acc = 0;
+                    for (int32_t ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = iy0 + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ix = ix0 + kx * p->dil_w;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            const int8_t *xp = xn + (iy * p->in_w + ix) * p->in_c + c0;
+                            const int8_t *wp = wo + (ky * p->k_w + kx) * p->k_c;
+                            for (int32_t ic = 0; ic < p->k_c; ic++) {
+                                acc += ((int32_t)xp[ic] - p->input_zp) * (int32_t)wp[ic];
+                            }
+                        }
+                    }
+                    int64_t v = efm_mbqm_double((int64_t)acc + bias[oc], p->mult[oc], p->shift[oc]) + p->output_zp;
+                    *y++ = (int8_t)efm_clamp64(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}

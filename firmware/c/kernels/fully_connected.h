@@ -1,0 +1,23 @@
+/* FULLY_CONNECTED: y[r][c] = requant(sum_k (x[r][k] - zp_x) * w[c][k] + bias[c]), single rounding (LiteRT). */
+#ifndef EFM_FULLY_CONNECTED_H
+#define EFM_FULLY_CONNECTED_H
+
+#include <stdint.h>
+
+typedef struct {
+    int32_t rows;  /* input rows (batch x tokens) */
+    int32_t depth; /* input features */
+    int32_t cols;  /* output features */
+    int32_t input_zp;
+    int32_t output_zp;
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *mult;  /* per output feature */
+    const int32_t *shift; /* per output feature */
+} efm_fully_connected_params;
+
+/* bias may be NULL; w is [cols][depth] row-major. */
+void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                         int8_t *y);
+
+#endif

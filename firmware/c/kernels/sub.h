@@ -1,0 +1,10 @@
+/* SUB: int8, broadcasting; both inputs rescaled to twice the larger input scale with left_shift bits of
+ * headroom, combined as a - b and requantized (gemmlowp double rounding, as LiteRT). */
+#ifndef EFM_SUB_H
+#define EFM_SUB_H
+
+#include "binary.h"
+
+void efm_sub_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y);
+
+#endif
