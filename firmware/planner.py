@@ -3,8 +3,9 @@
 `plan(graph, board, tricks)` returns a `Plan`: for every non-constant tensor stored whole its region, byte
 offset and size; per step of the schedule the live bytes; the arena size per region and the peak.
 
-* Lifetimes: a tensor lives from the step that writes it (graph inputs: step 0) to the last step that reads it
-  (graph outputs: the last step). Constants live in flash and are not planned.
+* Lifetimes: a tensor lives from the step that writes it (graph inputs: step 0) to the last step that reads it;
+  graph outputs live to `len(steps)`, one past the last step (the host reads them after the run). Constants
+  live in flash and are not planned.
 * Views share bytes: the output of RESHAPE (SQUEEZE, EXPAND_DIMS) is its input's buffer; the inputs of a
   CONCATENATION along a leading axis are written straight into their place in its output. The data-movement
   node is then a no-op (or copies only its constant inputs).
@@ -146,11 +147,12 @@ class Plan:
         n = self.graph.nodes[node]
         if n.op not in VIEW_OPS and n.op != "CONCATENATION":
             return False
-        if any(self.graph.tensors[t].is_const for t in n.inputs if t) or n.outputs[0] not in self.tensors:
+        data = [t for t in n.inputs[:1 if n.op in VIEW_OPS else None] if t]
+        if any(self.graph.tensors[t].is_const for t in data) or n.outputs[0] not in self.tensors:
             return False
         out = self.tensors[n.outputs[0]]
         pos = out.offset
-        for t in (x for x in n.inputs[:1 if n.op in VIEW_OPS else None] if x):
+        for t in data:
             a = self.tensors.get(t)
             if a is None or a.offset != pos:
                 return False
@@ -321,7 +323,8 @@ class _Buffers:
 
 
 def _lifetimes(g: Graph, sched: Schedule) -> dict[str, tuple[int, int]]:
-    last_step = max(len(sched.steps) - 1, 0)
+    """(first, last) step of every stored tensor; graph outputs last until len(steps), the read-out after the run."""
+    end = len(sched.steps)
     life: dict[str, list[int]] = {t: [0, 0] for t in g.inputs}
     for s in sched.steps:
         for t in s.writes:
@@ -333,7 +336,7 @@ def _lifetimes(g: Graph, sched: Schedule) -> dict[str, tuple[int, int]]:
             life[t][1] = max(life[t][1], s.index)
     for t in g.outputs:
         if t in life:
-            life[t][1] = last_step
+            life[t][1] = end
     return {t: (a, b) for t, (a, b) in life.items()}
 
 

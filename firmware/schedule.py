@@ -578,7 +578,9 @@ def _make_step(g: Graph, index: int, kind: str, nodes: list[int], info: dict[str
     if kind == "op":
         writes, internal = produced, []
     else:
-        writes = [t for t in produced if t in outside_readers or t in g.outputs]
+        read_inside = {t for n in nodes for t in g.nodes[n].inputs if t}
+        # stored whole: read by a later step, a graph output, or never read (a dead end the kernel still writes)
+        writes = [t for t in produced if t in outside_readers or t in g.outputs or t not in read_inside]
         internal = [t for t in produced if t not in writes]
     first = g.nodes[nodes[0]]
     label = first.name or first.outputs[0]

@@ -1,0 +1,78 @@
+"""`edgefmr plan`: the static memory plan of a model (per-step live memory, arena per region, fit on a board)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", default=None, help="Board name or board .toml file; without it the fit is not checked.")
+@click.option("--no-tricks", is_flag=True,
+              help="Plan without MCUFormer's fusion and token overwriting (one step per node, as the plain C "
+                   "backend runs it).")
+@click.option("--block-rows", type=click.IntRange(min=1), default=None,
+              help="Tokens per block of fused row groups and attention query blocks (default 4).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON (nothing else).")
+def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None, as_json: bool) -> None:
+    """Show MODEL's per-step live memory and the arena it needs (.efm or .tflite)."""
+    from edgefmr.errors import EdgefmrError
+    from edgefmr.firmware.planner import plan as make_plan
+    from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS
+    from edgefmr.model_io import load_model
+
+    g = load_model(model)
+    b = None
+    if board is not None:
+        from edgefmr.boards import load_board
+
+        b = load_board(board)
+        if b.kind != "mcu":
+            raise EdgefmrError(f"board {b.name} is an FPGA board; `plan` sizes MCU arenas (use an MCU board)")
+    rows = block_rows or DEFAULT_BLOCK_ROWS
+    p = make_plan(g, b, tricks=not no_tricks, block_rows=rows)
+    other = make_plan(g, b, tricks=no_tricks, block_rows=rows)
+    fits, why = None, ""
+    if b is not None:
+        try:
+            p.check_fits(b)
+            fits = True
+        except EdgefmrError as e:
+            fits, why = False, str(e)
+    if as_json:
+        d = {"model": model, **p.to_dict(), "fits": fits,
+             "compare": {"tricks": other.tricks, "arena_bytes": other.arena_bytes, "peak_bytes": other.peak_bytes}}
+        if b is not None:
+            d["available"] = {p.region: b.region(p.region).size}
+        click.echo(json.dumps(d, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    mode = "without tricks" if no_tricks else f"with MCUFormer tricks (block rows {rows})"
+    con.print(f"[bold]{model}[/bold]  {len(g.nodes)} nodes, {len(p.schedule.steps)} steps, {mode}")
+    table = Table("step", "kind", "name", "ops", "live B", "extent B")
+    for layer in p.layers:
+        ops = ", ".join(layer.ops) if len(layer.ops) <= 3 else f"{', '.join(layer.ops[:3])} … ({len(layer.ops)})"
+        table.add_row(str(layer.step), layer.kind, layer.name[:56], ops, f"{layer.live_bytes:,}",
+                      f"{layer.extent:,}")
+    con.print(table)
+    peak = max(p.layers, key=lambda la: la.live_bytes) if p.layers else None
+    where = f" (step {peak.step}: {peak.name[:40]})" if peak else ""
+    con.print(f"arena {p.region}: {p.arena_size:,} B; peak live {p.peak_bytes:,} B{where}; "
+              f"constants in flash {g.weight_bytes():,} B")
+    con.print(f"{'with' if other.tricks else 'without'} tricks: arena {other.arena_size:,} B, peak live "
+              f"{other.peak_bytes:,} B")
+    if p.requires_fused_codegen:
+        con.print("this plan needs the fused loops of docs/planner.md (requires_fused_codegen)")
+    if b is not None:
+        avail = b.region(p.region).size
+        con.print(f"board {b.name}: region {p.region} {avail:,} B -> "
+                  + ("fits" if fits else f"[red]does not fit[/red]: {why}"))
+
+
+COMMANDS = [plan]
