@@ -277,6 +277,18 @@ def _artifact_manifest(target: Path) -> dict | None:
         raise EdgefmrError(f"{m}: not valid JSON ({e})") from None
 
 
+def target_graph(target: str | Path) -> object:
+    """The IR graph of a model file, or of a build artifact folder (its manifest's model)."""
+    from edgefmr.model_io import load_model
+
+    target = Path(target)
+    manifest = _artifact_manifest(target)
+    path = target if manifest is None else Path(manifest.get("model", ""))
+    if not path.is_file():
+        raise EdgefmrError(f"{target}: its model {str(path)!r} is not there; pass the model file instead")
+    return load_model(path)
+
+
 def run_on_board(target: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
                  graph: object = None, tricks: bool = True, timeout: float = 2.0, retries: int = 8,
                  progress: object = None) -> BoardRun:
@@ -317,11 +329,7 @@ def run_on_board(target: str | Path, board: str | None, records: list[list[np.nd
             model_path = Path(manifest.get("model", ""))
         b = load_board(str(manifest["board"]))
         if graph is None:
-            from edgefmr.model_io import load_model
-
-            if not model_path.is_file():
-                raise EdgefmrError(f"{target}: its model {str(model_path)!r} is not there; pass the model file")
-            graph = load_model(model_path)
+            graph = target_graph(model_path)
         if b.is_virtual:
             from edgefmr.qemu import QemuBoard
 
