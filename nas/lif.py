@@ -13,7 +13,9 @@ The Heaviside step has no useful derivative, so the backward pass replaces dΘ/d
 * ``atan``:   (α/2) / (1 + (π/2·α·x)²), the derivative of arctan(π/2·α·x)/π + 1/2 (default α = 2).
 
 With ``detach_reset`` the reset term S_t does not carry gradient (the usual choice: it stabilises
-training and the forward result is unchanged).
+training and the forward result is unchanged). :meth:`LIF.forward` runs all T steps as one autograd
+node whose backward pass is back-propagation through time written out by hand (equal to autograd
+through :meth:`LIF.step`, and several times faster for long sequences).
 
 Every :class:`LIF` module counts the spikes it emits and the neuron updates it performs, so the firing
 rate of each layer is measurable (:attr:`LIF.firing_rate`, reset with :meth:`LIF.reset_stats`).

@@ -192,3 +192,14 @@ def test_spiking_variant_learns_and_counts_ops():
     assert all(0 < r < 1 for r in rates.values())
     s = ops_summary(model)
     assert s["accumulates"] > 0 and s["multiplications"] > 0
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    from edgefmr.nas.train import load_checkpoint, save_checkpoint
+
+    cfg = LMUConfig.from_dict({**SMALL, "spiking": True, "pool": "mean"})
+    model = _randomize_bn(LMUFormer(cfg, (64, 1), 10))
+    save_checkpoint(tmp_path / "m.pt", "lmu", cfg, "seq-digits", (64, 1), 10, model)
+    loaded, info = load_checkpoint(tmp_path / "m.pt")
+    x = torch.randn(3, 64, 1)
+    assert info["config"] == cfg.to_dict() and torch.equal(loaded(x), model(x))

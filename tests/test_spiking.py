@@ -147,3 +147,14 @@ def test_mixed_attention_layers_train_with_hash_loss():
     extra = model.extra_loss()
     assert extra is not None and extra.requires_grad
     (y.sum() + extra).backward()
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    from edgefmr.nas.train import load_checkpoint, save_checkpoint
+
+    cfg = SpikingConfig.from_dict({**SMALL, "depth": 2, "attention": ["sdsa", "gated"]})
+    model = SpikingTransformer(cfg, (1, 8, 8), 10).eval()
+    save_checkpoint(tmp_path / "s.pt", "spiking", cfg, "digits", (1, 8, 8), 10, model)
+    loaded, info = load_checkpoint(tmp_path / "s.pt")
+    x = torch.rand(3, 1, 8, 8)
+    assert info["config"]["attention"] == ["sdsa", "gated"] and torch.equal(loaded(x), model(x))
