@@ -219,6 +219,8 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
         raise EdgefmrError(f"the host main runs on the build machine; board {board.name} needs 'semihost' or "
                            f"'protocol'")
     files = ["startup.c", "semihost.c", "format.c", "counter.c", uart_driver(board), mains[main]]
+    if main == "protocol":
+        files.append("protocol.c")
     out = [RUNTIME_DIR / f for f in files]
     missing = [p for p in out if not p.is_file()]
     if missing:
@@ -228,4 +230,4 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
 
 def runtime_headers(board: Board | None) -> list[Path]:
     """Runtime headers copied beside the sources."""
-    return [] if board is None else [RUNTIME_DIR / "efm_runtime.h"]
+    return [] if board is None else [RUNTIME_DIR / "efm_runtime.h", RUNTIME_DIR / "protocol.h"]

@@ -289,65 +289,44 @@ def target_graph(target: str | Path) -> object:
     return load_model(path)
 
 
-def run_on_board(target: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
-                 graph: object = None, tricks: bool = True, timeout: float = 2.0, retries: int = 8,
-                 progress: object = None) -> BoardRun:
+def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
+                 graph: object = None, timeout: float = 2.0, retries: int = 8, progress: object = None) -> BoardRun:
     """Run integer input records on a board: a QEMU board is started and stopped here; a real board must already
     run the artifact's protocol firmware on serial port `port`.
 
-    target: a build artifact folder (manifest.json with main "protocol") or a model file (.efm/.tflite), which is
-    built for the board first (in a temporary folder). graph: the IR graph (else loaded from the model path).
-    progress: optional callable(done, total).
+    artifact: a build artifact folder (manifest.json with main "protocol"). graph: the IR graph (else the
+    manifest's model is loaded). progress: optional callable(done, total).
     """
-    import tempfile
-
     from edgefmr.boards import load_board
 
-    target = Path(target)
-    manifest = _artifact_manifest(target)
-    tmp = None
-    try:
-        if manifest is None:
-            if not target.is_file():
-                raise EdgefmrError(f"{target}: neither a model file nor a build artifact folder with manifest.json")
-            if board is None:
-                raise EdgefmrError("running a model on a board needs --board")
-            from edgefmr.firmware.build import build
+    art = Path(artifact)
+    manifest = _artifact_manifest(art)
+    if manifest is None:
+        raise EdgefmrError(f"{art}: not a build artifact folder (no manifest.json); build it with `edgefmr build`")
+    if board is not None and board != manifest.get("board"):
+        raise EdgefmrError(f"{art} was built for board {manifest.get('board')}, not {board}; rebuild it "
+                           f"with --board {board}")
+    if manifest.get("main") != "protocol":
+        raise EdgefmrError(f"{art} holds a {manifest.get('main')!r} image; `run --board` needs the "
+                           f"protocol firmware (edgefmr build without test inputs)")
+    b = load_board(str(manifest["board"]))
+    if graph is None:
+        graph = target_graph(art)
+    if b.is_virtual:
+        from edgefmr.qemu import QemuBoard
 
-            tmp = tempfile.TemporaryDirectory(prefix="edgefmr-run-")
-            manifest = build(target, board, tmp.name, main="protocol", tricks=tricks)
-            art = Path(tmp.name)
-            model_path = target
-        else:
-            art = target
-            if board is not None and board != manifest.get("board"):
-                raise EdgefmrError(f"{target} was built for board {manifest.get('board')}, not {board}; rebuild it "
-                                   f"with --board {board}")
-            if manifest.get("main") != "protocol":
-                raise EdgefmrError(f"{target} holds a {manifest.get('main')!r} image; `run --board` needs the "
-                                   f"protocol firmware (edgefmr build without test inputs)")
-            model_path = Path(manifest.get("model", ""))
-        b = load_board(str(manifest["board"]))
-        if graph is None:
-            graph = target_graph(model_path)
-        if b.is_virtual:
-            from edgefmr.qemu import QemuBoard
-
-            elf = art / manifest.get("files", {}).get("elf", "model.elf")
-            qport = int(port) if port else None
-            with QemuBoard(b, elf, port=qport) as q, Device(q.transport, timeout=timeout, retries=retries) as dev:
-                return _run_records(dev, b.name, manifest, graph, records, progress)
-        if not port:
-            raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
-                               f"protocol firmware talks, after flashing {target}")
-        from edgefmr.transport import open_transport
-
-        with Device(open_transport(port, baud=b.serial.baud if b.serial else 115200), timeout=timeout,
-                    retries=retries) as dev:
+        elf = art / manifest.get("files", {}).get("elf", "model.elf")
+        qport = int(port) if port else None
+        with QemuBoard(b, elf, port=qport) as q, Device(q.transport, timeout=timeout, retries=retries) as dev:
             return _run_records(dev, b.name, manifest, graph, records, progress)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    if not port:
+        raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
+                           f"protocol firmware talks, after flashing {art}")
+    from edgefmr.transport import open_transport
+
+    with Device(open_transport(port, baud=b.serial.baud if b.serial else 115200), timeout=timeout,
+                retries=retries) as dev:
+        return _run_records(dev, b.name, manifest, graph, records, progress)
 
 
 def _run_records(dev: Device, board: str, manifest: dict, graph: object, records: list[list[np.ndarray]],

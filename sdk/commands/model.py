@@ -44,43 +44,83 @@ def inspect(model: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
               help="Input .npy: the model input's integer dtype, or float32 (quantized with the input's scale/zero "
                    "point); a leading extra axis [N, ...] runs N inputs.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the output .npy ([N, ...] for a batch).")
+@click.option("--board", default=None,
+              help="Run on a board instead of the reference interpreter: 'host' (native C build), a QEMU board "
+                   "(started and stopped here) or a real board (with --port).")
+@click.option("--port", default=None, help="Serial port of a real board (/dev/ttyACM0, socket://..., rfc2217://...).")
+@click.option("--no-tricks", is_flag=True, help="Plan memory without MCUFormer's tricks when MODEL is built here.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
-def run(model: str, input_path: str, output_path: str, as_json: bool) -> None:
-    """Run MODEL on the reference interpreter (bit-exact with LiteRT's reference kernels)."""
-    from edgefmr.ir import run as run_graph
-    from edgefmr.model_io import load_model, prepare_input
+def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
+        as_json: bool) -> None:
+    """Run MODEL (.efm, .tflite, or a build artifact folder with --board) on the reference interpreter or a board."""
+    from edgefmr.device import target_graph
+    from edgefmr.model_io import prepare_input
 
-    g = load_model(model)
+    g = target_graph(model)
+    if len(g.outputs) != 1:
+        raise EdgefmrError(f"the model has {len(g.outputs)} outputs; `run` writes models with one output")
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise EdgefmrError(f"{input_path}: cannot read as .npy ({e})") from None
     xq, batch = prepare_input(g, x, input_path)
-    out = g.outputs[0]
-    if len(g.outputs) != 1:
-        raise EdgefmrError(f"the model has {len(g.outputs)} outputs; `run` writes models with one output")
     items = xq if batch else xq[None]
-    ys = []
-    from tqdm import tqdm
+    note = "on the reference interpreter"
+    if board is None and Path(model).is_dir():
+        board = _artifact_board(model)
+    if board is None:
+        from tqdm import tqdm
 
-    for xi in tqdm(items, desc="run", disable=len(items) < 50 or as_json, unit="input"):
-        ys.append(run_graph(g, [xi])[out])
+        from edgefmr.ir import run as run_graph
+
+        ys = [run_graph(g, [xi])[g.outputs[0]]
+              for xi in tqdm(items, desc="run", disable=len(items) < 50 or as_json, unit="input")]
+        summary: dict = {}
+    else:
+        ys, note, summary = _run_on_board(model, g, board, port, [[xi] for xi in items], not no_tricks)
     y = np.stack(ys) if batch else ys[0]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     np.save(output_path, y)
     if as_json:
-        click.echo(json.dumps({"model": model, "inputs": len(items), "output": output_path,
-                               "output_shape": list(y.shape), "output_dtype": str(y.dtype)}))
+        click.echo(json.dumps({"model": model, "board": board, "inputs": len(items), "output": output_path,
+                               "output_shape": list(y.shape), "output_dtype": str(y.dtype), **summary}))
     else:
-        click.echo(f"ran {len(items)} input(s) on the reference interpreter -> {output_path} {y.dtype}{list(y.shape)}")
+        click.echo(f"ran {len(items)} input(s) {note} -> {output_path} {y.dtype}{list(y.shape)}")
+        if "description" in summary:
+            click.echo(summary["description"])
 
 
+def _artifact_board(folder: str) -> str | None:
+    m = Path(folder) / "manifest.json"
+    return json.loads(m.read_text()).get("board") if m.is_file() else None
+
+
+def _run_on_board(model: str, g, board: str, port: str | None, records: list, tricks: bool):
+    """Outputs, a description and JSON fields of running `records` on `board` (building MODEL first if needed)."""
+    import tempfile
+
+    from edgefmr.firmware.build import build, run_host
+
+    with tempfile.TemporaryDirectory(prefix="edgefmr-run-") as tmp:
+        art = Path(model)
+        if not art.is_dir():
+            build(model, None if board == "host" else board, tmp, tricks=tricks)
+            art = Path(tmp)
+        if board == "host":
+            outs = run_host(art, g, records)
+            return [o[0] for o in outs], "on the host C build", {}
+        from edgefmr.device import run_on_board
+
+        res = run_on_board(art, board, records, port=port, graph=g)
+        return ([o[0] for o in res.outputs], f"on {board}",
+                {"counts": res.counts, "counter": res.counter.name, "counter_quantum": res.quantum,
+                 "description": res.describe()})
 
 
 @click.command()

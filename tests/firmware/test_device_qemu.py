@@ -438,7 +438,7 @@ def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, protocol
     other = BOARDS[1 - BOARDS.index(board)]
     with pytest.raises(EdgefmrError, match=f"was built for board {board}, not {other}"):
         run_on_board(tmp_path / "art", other, records, graph=g)
-    with pytest.raises(EdgefmrError, match="neither a model file nor a build artifact"):
+    with pytest.raises(EdgefmrError, match="not a build artifact folder"):
         run_on_board(tmp_path / "nothing", board, records, graph=g)
 
 
