@@ -349,8 +349,13 @@ def _concat_slots(g: Graph, node_index: int) -> list[tuple[str, int]] | None:
         return None
     slots, pos = [], 0
     for t in node.inputs:
-        slots.append((t, pos))
-        pos += g.tensors[t].nbytes
+        x = g.tensors[t]
+        # only inputs the kernel copies unchanged (a uint8 input with another scale is requantized)
+        same = x.dtype == out.dtype and (x.quant is None) == (out.quant is None) and (
+            x.quant is None or (x.quant.scale, x.quant.zero_point) == (out.quant.scale, out.quant.zero_point))
+        if same:
+            slots.append((t, pos))
+        pos += x.nbytes
     return slots
 
 

@@ -304,6 +304,23 @@ def test_a_broken_plan_is_caught():
     assert any(not np.array_equal(got[n], ref[n]) for n in g.outputs)
 
 
+def test_concat_views_only_for_inputs_copied_unchanged():
+    """A uint8 input with another scale is requantized by CONCATENATION: it must keep its own bytes."""
+    b = GraphBuilder()
+    x = b.input("x", (1, 4, 16), dtype="uint8", scale=0.1, zero_point=128)
+    y = b.input("y", (1, 4, 16), dtype="uint8", scale=0.05, zero_point=128)
+    c = b.op("CONCATENATION", [x, y], dtype="uint8", scale=0.1, zero_point=128, axis=1, name="cat")
+    b.output(c, y)
+    g = b.build()
+    p = plan(g, tricks=False)
+    assert p.tensors["x"].view_of == "cat" and p.tensors["x"].offset == p.tensors["cat"].offset
+    assert p.tensors["y"].view_of is None and not p.is_noop(0)
+    check_invariants(g, p)
+    feeds = [np.arange(64, dtype=np.uint8).reshape(1, 4, 16), (np.arange(64, dtype=np.uint8) * 3).reshape(1, 4, 16)]
+    ref, got = run(g, feeds), execute(p, feeds)
+    assert all(np.array_equal(ref[n], got[n]) for n in g.outputs)
+
+
 # ------------------------------------------------------------------------------------------ MCUFormer tricks
 
 
