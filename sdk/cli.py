@@ -17,9 +17,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgefmr.commands import boards, model, train
+    from edgefmr.commands import boards, model, plan, train
 
-    for module in (model, train):
+    for module in (model, train, plan):
         for cmd in module.COMMANDS:
             cli.add_command(cmd)
     cli.add_command(boards.boards)
