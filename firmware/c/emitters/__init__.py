@@ -37,16 +37,32 @@ class Emitted:
 class EmitContext:
     """Helpers for one node: pointer expressions of its tensors, constant arrays and the parameter struct."""
 
-    def __init__(self, owner: Any, c: OpCall, layer: int) -> None:
+    def __init__(self, owner: Any, c: OpCall, layer: int, pointers: dict[str, tuple[str, bool]] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self._owner = owner
         self.c = c
         self.layer = layer
+        #: tensor name -> (C expression of a pointer of the tensor's own element type, points to const data);
+        #: fused steps use it to hand a kernel a row block, a head's weights or a scratch buffer.
+        self.pointers = pointers or {}
+        self.options = options or {}
+
+    def option(self, key: str, default: Any) -> Any:
+        """A layout option a fused step passes to the emitter (e.g. the output row stride), else `default`."""
+        return self.options.get(key, default)
 
     def ptr(self, t: Tensor | None, ctype: str | None = None) -> str:
         """C pointer expression of tensor `t` (arena address or flash array), typed `ctype *` ("NULL" if absent)."""
         if t is None:
             return "NULL"
-        return self._owner.tensor_ptr(t, ctype or C_TYPES[t.dtype])
+        want = ctype or C_TYPES[t.dtype]
+        if t.name in self.pointers:
+            expr, const = self.pointers[t.name]
+            if want == C_TYPES[t.dtype]:
+                return expr
+            q = "const " if const else ""
+            return f"(({q}{want} *)({q}void *)({expr}))"
+        return self._owner.tensor_ptr(t, want)
 
     def inp(self, i: int, ctype: str | None = None) -> str:
         return self.ptr(self.c.inp(i), ctype)

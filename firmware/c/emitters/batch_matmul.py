@@ -39,7 +39,7 @@ def emit(ctx: EmitContext) -> Emitted:
         "efm_batch_matmul_params",
         batch_count=[1] * pad + batch, lhs_batch_stride=[0] * pad + lb, rhs_batch_stride=[0] * pad + rb,
         rows=rows, depth=depth, cols=cols, lhs_row_stride=lrow, lhs_depth_stride=ldep, rhs_depth_stride=rdep,
-        rhs_col_stride=rcol, y_row_stride=cols, lhs_zp=lt.zero_point, rhs_zp=rt.zero_point,
+        rhs_col_stride=rcol, y_row_stride=ctx.option("y_row_stride", cols), lhs_zp=lt.zero_point, rhs_zp=rt.zero_point,
         output_zp=yt.zero_point, mult=mult, shift=shift,
     )
     return Emitted(f"efm_batch_matmul({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()});", ("batch_matmul",))
