@@ -33,8 +33,10 @@ ALIGN = 16
 DEFAULT_BLOCK_ROWS = 4
 
 #: Elementwise ops whose output element depends only on the same (broadcast) element of each input.
-UNARY_ROW_OPS = frozenset({"RSQRT", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE"})
+UNARY_ROW_OPS = frozenset({"RSQRT", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE", "LUT"})
 BINARY_ROW_OPS = frozenset({"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"})
+#: Ops mapping each row (last axis) of their first input to the same row of the output, constants per channel.
+ROW_OPS = frozenset({"SOFTMAX", "LAYER_NORM"})
 #: Data-movement ops whose output is the input's bytes unchanged (aliased by the planner).
 VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 
@@ -187,8 +189,8 @@ def _row_tokens(g: Graph, node: Node) -> int | None:
             if p[a] != t and not (x.is_const and p[a] == 1):
                 return None
         return t
-    if op == "SOFTMAX":
-        return t if ins[0].shape == out.shape else None
+    if op in ROW_OPS:
+        return t if len(ins) == 1 and node.inputs[0] == ins[0].name and ins[0].shape == out.shape else None
     if op == "MEAN":
         x = ins[0]
         if token_axis(x.shape) != (a, t):

@@ -3,7 +3,8 @@
 `build_vit` writes a pre-norm Vision Transformer with the ops of `edgefmr.ops` only, in the layout TFLite's
 converter produces for Keras ViTs (see tests/fixtures/README.md): patch embedding as CONV_2D (kernel = stride =
 patch, VALID) + RESHAPE, optional class token (CONCATENATION of a constant row) and position embedding (ADD of a
-constant), per block LayerNorm as MEAN / SQUARED_DIFFERENCE / MEAN / ADD(eps) / RSQRT / SUB / MUL, attention as
+constant), per block LayerNorm as MEAN / SQUARED_DIFFERENCE / MEAN / ADD(eps) / RSQRT / SUB / MUL (or the integer
+LAYER_NORM op with `layernorm="integer"`), attention as
 FULLY_CONNECTED q/k/v + RESHAPE [1,T,H,d] + TRANSPOSE [0,2,1,3] + BATCH_MATMUL(q, k, adj_y) + MUL(1/sqrt(d)) +
 SOFTMAX + BATCH_MATMUL(p, v) + TRANSPOSE + RESHAPE + output FULLY_CONNECTED, residual ADD, MLP as two
 FULLY_CONNECTED (ReLU fused into the first: the IR has no GELU yet), residual ADD; final LayerNorm with gamma/beta,
@@ -34,6 +35,7 @@ ACT_SCALE, ACT_ZP = 0.05, 0
 #: Non-negative intermediates of LayerNorm (variance, eps sum, 1/sqrt) use the full int8 range from zero.
 VAR_SCALE, RSQRT_SCALE, POS_ZP = 0.02, 0.02, -128
 SOFTMAX_SCALE, SOFTMAX_ZP = 1.0 / 256.0, -128
+LAYERNORMS = ("decomposed", "integer")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class ViTConfig:
     in_chans: int = 3
     num_classes: int = 1000
     cls_token: bool = True
+    #: "decomposed" (TFLite's MEAN/SQUARED_DIFFERENCE/.../MUL, as the .tflite fixture) or "integer" (LAYER_NORM).
+    layernorm: str = "decomposed"
 
     @property
     def grid(self) -> int:
@@ -73,6 +77,8 @@ class ViTConfig:
             raise EdgefmrError(f"ViT config: mlp_ratio={self.mlp_ratio} must give a hidden width >= 1")
         if self.lowrank is not None and not 0 < self.lowrank <= 1:
             raise EdgefmrError(f"ViT config: lowrank={self.lowrank} must be in (0, 1] or None (full rank)")
+        if self.layernorm not in LAYERNORMS:
+            raise EdgefmrError(f"ViT config: layernorm={self.layernorm!r}; valid: {', '.join(LAYERNORMS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,8 +125,22 @@ class _Vit:
         return self.linear(u, r, n_out, f"{name}_v", act=act)
 
     def layernorm(self, x: str, name: str, affine: bool = False) -> str:
-        """TFLite's decomposition of LayerNorm over the last axis (gamma/beta folded away unless `affine`)."""
+        """LayerNorm over the last axis: TFLite's decomposition (gamma/beta folded away unless `affine`) or the
+        integer LAYER_NORM op (random gamma, beta when `affine`)."""
         b, c = self.b, self.cfg.embed
+        if self.cfg.layernorm == "integer":
+            from edgefmr.ops.registry import all_ops
+
+            if "LAYER_NORM" not in all_ops():
+                raise EdgefmrError("ViT config: layernorm='integer' needs the LAYER_NORM op, which this edgefmr "
+                                   "does not have; use layernorm='decomposed'")
+            gamma = b.const(f"{name}/gamma", self.rng.integers(32, 128, c).astype(np.int8), scale=1.0 / 64.0,
+                            zero_point=0)
+            beta = None
+            if affine:
+                beta = b.const(f"{name}/beta", self.rng.integers(-20, 21, c).astype(np.int32), scale=ACT_SCALE,
+                               zero_point=0)
+            return b.op("LAYER_NORM", [x, gamma, beta], scale=ACT_SCALE, zero_point=ACT_ZP, name=name)
         ax = self.i32(f"{name}/axis", [-1])
         mean = b.op("MEAN", [x, ax], scale=ACT_SCALE, zero_point=ACT_ZP, name=f"{name}/mean", keep_dims=True)
         sq = b.op("SQUARED_DIFFERENCE", [x, mean], scale=VAR_SCALE, zero_point=POS_ZP, name=f"{name}/sqdiff")
@@ -184,7 +204,7 @@ class _Vit:
         if cfg.cls_token:
             cls = self.const_i8("cls_token", (1, 1, c), ACT_SCALE, ACT_ZP)
             e = b.op("CONCATENATION", [cls, e], scale=ACT_SCALE, zero_point=ACT_ZP, name="cls_concat", axis=1)
-        pos = self.const_i8("pos_embed", (cfg.tokens, c), ACT_SCALE / 4)
+        pos = self.const_i8("pos_embed/table", (cfg.tokens, c), ACT_SCALE / 4)
         xs = b.op("ADD", [e, pos], scale=ACT_SCALE, zero_point=ACT_ZP, name="pos_embed")
         hidden = max(1, int(c * cfg.mlp_ratio))
         for i in range(cfg.depth):

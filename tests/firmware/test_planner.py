@@ -370,6 +370,21 @@ def test_random_vits_execute_bit_exact(cfg):
     assert kinds.count("attention") == cfg["depth"] and kinds[0] == "patch_embed"
 
 
+def test_vit_with_integer_layernorm_fuses_and_executes_bit_exact():
+    from edgefmr.ops.registry import all_ops
+
+    if "LAYER_NORM" not in all_ops():
+        pytest.skip("the LAYER_NORM op is not in this checkout")
+    g = build_vit(image_size=16, patch=4, embed=32, depth=2, heads=2, num_classes=10, layernorm="integer")
+    assert sum(n.op == "LAYER_NORM" for n in g.nodes) == 5 and not any(n.op == "RSQRT" for n in g.nodes)
+    p = plan(g)
+    rows = [s for s in p.schedule.steps if s.kind == "rows"]
+    assert all(any(g.nodes[i].op == "LAYER_NORM" for i in s.nodes) for s in rows)
+    feeds = random_feeds(g, 4)
+    assert np.array_equal(execute(p, feeds)[g.outputs[0]], run(g, feeds)[g.outputs[0]])
+    check_invariants(g, p)
+
+
 def test_tricks_reduce_peak_sram_on_a_vit_with_64_tokens():
     g = build_vit(image_size=32, patch=4, embed=64, depth=2, heads=4, num_classes=10, lowrank=None)
     assert len([s for s in g.tensors.values() if s.shape == (1, 65, 64)]) > 0
@@ -380,7 +395,7 @@ def test_tricks_reduce_peak_sram_on_a_vit_with_64_tokens():
 def test_mcuformer_sized_vit_on_stm32f746():
     g = build_vit(MCUFORMER)
     assert g.tensors[g.inputs[0]].shape == (1, 240, 240, 3)
-    assert g.tensors["pos_embed_1"].shape == (1, 145, 192)
+    assert g.tensors["pos_embed"].shape == (1, 145, 192)
     assert g.tensors["block0/fc1_u"].shape == (1, 145, 172)  # rank int(min(192, 768) * 0.9)
     board = load_board("stm32f746g-disco")
     p, q = plan(g, board, tricks=True), plan(g, board, tricks=False)
@@ -430,6 +445,8 @@ def test_vit_config_errors():
         build_vit(lowrank=1.5)
     with pytest.raises(EdgefmrError, match="valid fields"):
         build_vit(width=3)
+    with pytest.raises(EdgefmrError, match="layernorm='fancy'; valid: decomposed, integer"):
+        build_vit(layernorm="fancy")
 
 
 # ------------------------------------------------------------------------------------------ command line
