@@ -6,8 +6,9 @@ A `Schedule` is a list of `Step`s in execution order. Without tricks every node 
 * `patch_embed` — patch-embedding decomposition: a CONV_2D whose kernel equals its stride (VALID, no dilation)
   is computed band by band (one row of patches at a time); its output tokens may overwrite the consumed image.
 * `attention` — operator integration of multi-head self-attention: q/k/v FULLY_CONNECTED + RESHAPE + TRANSPOSE,
-  BATCH_MATMUL(q, k^T), optional MUL by a scalar, SOFTMAX, BATCH_MATMUL(p, v), TRANSPOSE + RESHAPE are computed
-  head by head and, per head, in blocks of query rows: only one head's K and V and a few score rows exist at once.
+  BATCH_MATMUL(q, k^T), optional MUL by a scalar, (CLIPPED_)SOFTMAX, BATCH_MATMUL(p, v), TRANSPOSE + RESHAPE are
+  computed head by head and, per head, in blocks of query rows: only one head's K and V and a few score rows exist
+  at once.
 * `rows` — operator integration of token-local chains (LayerNorm decompositions, MLP fc1 -> activation -> fc2,
   output projections, residual ADDs ...): every node whose output row t depends only on row t of its inputs is
   grouped with its producers and computed in blocks of `block_rows` tokens, so the group's intermediates never
@@ -36,7 +37,9 @@ DEFAULT_BLOCK_ROWS = 4
 UNARY_ROW_OPS = frozenset({"RSQRT", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE", "LUT"})
 BINARY_ROW_OPS = frozenset({"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"})
 #: Ops mapping each row (last axis) of their first input to the same row of the output, constants per channel.
-ROW_OPS = frozenset({"SOFTMAX", "LAYER_NORM"})
+ROW_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX", "LAYER_NORM"})
+#: The normalization of attention scores the attention pattern accepts.
+SOFTMAX_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX"})
 #: Data-movement ops whose output is the input's bytes unchanged (aliased by the planner).
 VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 
@@ -292,7 +295,7 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
             return None
         mul = nxt
         nxt = _single_consumer(cons, g, g.nodes[mul].outputs[0])
-    if nxt is None or g.nodes[nxt].op != "SOFTMAX":
+    if nxt is None or g.nodes[nxt].op not in SOFTMAX_OPS:
         return None
     sm = nxt
     b2 = _single_consumer(cons, g, g.nodes[sm].outputs[0])

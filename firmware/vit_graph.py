@@ -6,7 +6,8 @@ patch, VALID) + RESHAPE, optional class token (CONCATENATION of a constant row) 
 constant), per block LayerNorm as MEAN / SQUARED_DIFFERENCE / MEAN / ADD(eps) / RSQRT / SUB / MUL (or the integer
 LAYER_NORM op with `layernorm="integer"`), attention as
 FULLY_CONNECTED q/k/v + RESHAPE [1,T,H,d] + TRANSPOSE [0,2,1,3] + BATCH_MATMUL(q, k, adj_y) + MUL(1/sqrt(d)) +
-SOFTMAX + BATCH_MATMUL(p, v) + TRANSPOSE + RESHAPE + output FULLY_CONNECTED, residual ADD, MLP as two
+SOFTMAX (or CLIPPED_SOFTMAX with `softmax="clipped"`) + BATCH_MATMUL(p, v) + TRANSPOSE + RESHAPE + output
+FULLY_CONNECTED, residual ADD, MLP as two
 FULLY_CONNECTED (ReLU fused into the first: the IR has no GELU yet), residual ADD; final LayerNorm with gamma/beta,
 then the class token (STRIDED_SLICE) or the token mean (MEAN) and a FULLY_CONNECTED head.
 
@@ -36,6 +37,7 @@ ACT_SCALE, ACT_ZP = 0.05, 0
 VAR_SCALE, RSQRT_SCALE, POS_ZP = 0.02, 0.02, -128
 SOFTMAX_SCALE, SOFTMAX_ZP = 1.0 / 256.0, -128
 LAYERNORMS = ("decomposed", "integer")
+SOFTMAXES = ("softmax", "clipped")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class ViTConfig:
     cls_token: bool = True
     #: "decomposed" (TFLite's MEAN/SQUARED_DIFFERENCE/.../MUL, as the .tflite fixture) or "integer" (LAYER_NORM).
     layernorm: str = "decomposed"
+    #: "softmax" (SOFTMAX) or "clipped" (CLIPPED_SOFTMAX, gamma -0.03, zeta 1.0: Bondarenko et al. 2023).
+    softmax: str = "softmax"
 
     @property
     def grid(self) -> int:
@@ -77,6 +81,8 @@ class ViTConfig:
             raise EdgefmrError(f"ViT config: mlp_ratio={self.mlp_ratio} must give a hidden width >= 1")
         if self.lowrank is not None and not 0 < self.lowrank <= 1:
             raise EdgefmrError(f"ViT config: lowrank={self.lowrank} must be in (0, 1] or None (full rank)")
+        if self.softmax not in SOFTMAXES:
+            raise EdgefmrError(f"ViT config: softmax={self.softmax!r}; valid: {', '.join(SOFTMAXES)}")
         if self.layernorm not in LAYERNORMS:
             raise EdgefmrError(f"ViT config: layernorm={self.layernorm!r}; valid: {', '.join(LAYERNORMS)}")
 
@@ -93,6 +99,13 @@ class _Vit:
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
         self.b = GraphBuilder({"name": "vit_random", "family": "vit", "config": cfg.to_dict(), "seed": seed})
+
+    @staticmethod
+    def need_op(op: str, option: str) -> None:
+        from edgefmr.ops.registry import all_ops
+
+        if op not in all_ops():
+            raise EdgefmrError(f"ViT config: {option} needs the {op} op, which this edgefmr does not have")
 
     def const_i8(self, name: str, shape: tuple[int, ...], scale: float, zp: int = 0) -> str:
         return self.b.const(name, self.rng.integers(-127, 128, shape).astype(np.int8), scale=scale, zero_point=zp)
@@ -129,11 +142,7 @@ class _Vit:
         integer LAYER_NORM op (random gamma, beta when `affine`)."""
         b, c = self.b, self.cfg.embed
         if self.cfg.layernorm == "integer":
-            from edgefmr.ops.registry import all_ops
-
-            if "LAYER_NORM" not in all_ops():
-                raise EdgefmrError("ViT config: layernorm='integer' needs the LAYER_NORM op, which this edgefmr "
-                                   "does not have; use layernorm='decomposed'")
+            self.need_op("LAYER_NORM", "layernorm='integer'")
             gamma = b.const(f"{name}/gamma", self.rng.integers(32, 128, c).astype(np.int8), scale=1.0 / 64.0,
                             zero_point=0)
             beta = None
@@ -178,7 +187,12 @@ class _Vit:
         s = b.op("BATCH_MATMUL", [q, k], scale=ACT_SCALE * 4, zero_point=0, name=f"{name}/qk", adj_y=True)
         sc = b.const(f"{name}/scale", np.array(127, np.int8), scale=1.0 / (127.0 * math.sqrt(d)), zero_point=0)
         s = b.op("MUL", [s, sc], scale=ACT_SCALE, zero_point=0, name=f"{name}/scaled")
-        p = b.op("SOFTMAX", [s], scale=SOFTMAX_SCALE, zero_point=SOFTMAX_ZP, name=f"{name}/softmax")
+        if cfg.softmax == "clipped":
+            self.need_op("CLIPPED_SOFTMAX", "softmax='clipped'")
+            p = b.op("CLIPPED_SOFTMAX", [s], scale=1.0 / 255.0, zero_point=-128, name=f"{name}/softmax",
+                     gamma=-0.03, zeta=1.0)
+        else:
+            p = b.op("SOFTMAX", [s], scale=SOFTMAX_SCALE, zero_point=SOFTMAX_ZP, name=f"{name}/softmax")
         v = self.heads_split(self.linear(src, n_in, c, f"{name}/v"), f"{name}/v")
         a = b.op("BATCH_MATMUL", [p, v], scale=ACT_SCALE, zero_point=ACT_ZP, name=f"{name}/pv")
         a = b.op("TRANSPOSE", [a, self.i32(f"{name}/merge_perm", [0, 2, 1, 3])], scale=ACT_SCALE,

@@ -370,16 +370,15 @@ def test_random_vits_execute_bit_exact(cfg):
     assert kinds.count("attention") == cfg["depth"] and kinds[0] == "patch_embed"
 
 
-def test_vit_with_integer_layernorm_fuses_and_executes_bit_exact():
-    from edgefmr.ops.registry import all_ops
-
-    if "LAYER_NORM" not in all_ops():
-        pytest.skip("the LAYER_NORM op is not in this checkout")
-    g = build_vit(image_size=16, patch=4, embed=32, depth=2, heads=2, num_classes=10, layernorm="integer")
+def test_vit_with_integer_layernorm_and_clipped_softmax_fuses_and_executes_bit_exact():
+    g = build_vit(image_size=16, patch=4, embed=32, depth=2, heads=2, num_classes=10, layernorm="integer",
+                  softmax="clipped")
     assert sum(n.op == "LAYER_NORM" for n in g.nodes) == 5 and not any(n.op == "RSQRT" for n in g.nodes)
     p = plan(g)
     rows = [s for s in p.schedule.steps if s.kind == "rows"]
     assert all(any(g.nodes[i].op == "LAYER_NORM" for i in s.nodes) for s in rows)
+    att = [s for s in p.schedule.steps if s.kind == "attention"]
+    assert len(att) == 2 and all(g.nodes[s.tile["softmax"]].op == "CLIPPED_SOFTMAX" for s in att)
     feeds = random_feeds(g, 4)
     assert np.array_equal(execute(p, feeds)[g.outputs[0]], run(g, feeds)[g.outputs[0]])
     check_invariants(g, p)
