@@ -462,5 +462,8 @@ def test_plan_command(tmp_path):
     d = json.loads(r.output)
     assert d["tricks"] is False and d["arena_bytes"] == {"arena": 2560} and len(d["layers"]) == 82
     assert d["compare"]["tricks"] is True and d["compare"]["arena_bytes"]["arena"] < 2560
+    d = json.loads(CliRunner().invoke(plan_cmd, [model, "--json", "--block-rows", "2"]).output)
+    assert d["tricks"] is True and d["requires_fused_codegen"] and d["schedule"]["block_rows"] == 2
+    assert [s["kind"] for s in d["schedule"]["steps"]].count("attention") == 2
     r = CliRunner().invoke(plan_cmd, [model, "--board", "no-such-board"])
     assert isinstance(r.exception, EdgefmrError)
