@@ -106,6 +106,7 @@ def test_parallel_equals_sequential_and_streaming_equals_whole(extra):
     a32 = stream_agreement(model, x, chunks=(1, 3, 10))
     a64 = stream_agreement(copy.deepcopy(model).double(), x.double(), chunks=(7, 2))
     assert a32["parallel_vs_sequential"] < 1e-5 and a64["parallel_vs_sequential"] < 1e-10
+    assert a32["memory_parallel_vs_sequential"] < 1e-5 and a64["memory_parallel_vs_sequential"] < 1e-10
     assert a32["stream_vs_whole"] < 1e-5 and a64["stream_vs_whole"] < 1e-10
     assert a32["prediction_agreement"] == 1.0
     if extra.get("spiking"):
