@@ -1,0 +1,112 @@
+"""HASH_ATTENTION: EcoFormer binary hash attention in linear form (key sums first, additions only; one fixed-point
+reciprocal per query). Codes are packed bits (uint8) or int8 pre-sign values binarized by the op. Exact definition:
+docs/ops/HASH_ATTENTION.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.binary_fully_connected import unpack_bits
+from edgefmr.ops.layer_norm import bit_length
+from edgefmr.ops.lut import check_activation
+from edgefmr.ops.registry import Attr, OpCall, OpDef, register
+
+QUOTIENT_FRAC_BITS = 15
+MAX_BITS_TIMES_KEYS = 1 << 23
+
+
+def code_bits(c: OpCall) -> int:
+    """b, the number of code bits."""
+    hq = c.inp(0)
+    return int(c.attrs["bits"]) if hq.dtype == "uint8" else hq.shape[-1]
+
+
+def codes01(x: np.ndarray, dtype: str, zero_point: int, bits: int) -> np.ndarray:
+    """0/1 code bits [..., b] of packed uint8 codes or int8 pre-sign values (bit 1 where q >= zero point)."""
+    if dtype == "uint8":
+        return unpack_bits(x, bits)
+    return (np.asarray(x, np.int64) >= zero_point).astype(np.int64)
+
+
+def hash_sums(pq: np.ndarray, pk: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(num [*B, Nq, d], den [*B, Nq, 1]) of the linear form from 0/1 bits and centered values (int64)."""
+    nk = pk.shape[-2]
+    vsum = v.sum(axis=-2, keepdims=True)  # V [*B, 1, d]
+    p = np.swapaxes(pk, -1, -2) @ v  # P [*B, b, d]: a 0/1 selection of value rows, additions only
+    z = vsum - p  # Z
+    n1 = pk.sum(axis=-2, keepdims=True)  # [*B, 1, b]
+    num = pq @ p + (1 - pq) @ z  # select P or Z per query bit and add
+    den = (pq * n1 + (1 - pq) * (nk - n1)).sum(axis=-1, keepdims=True)
+    return num, den
+
+
+def normalize(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """w = round(2^15 num / den) through R = floor(2^(29+L) / den), L = bit_length(den); 0 where den = 0."""
+    ln = bit_length(den)
+    safe = np.maximum(den, 1)
+    recip = np.where(den > 0, (np.int64(1) << (29 + ln)) // safe, 0)
+    return (num * recip + (np.int64(1) << (13 + ln))) >> (14 + ln)
+
+
+@register
+class HashAttention(OpDef):
+    name = "HASH_ATTENTION"
+    tflite_op = None
+    n_inputs = (3, 3)
+    attrs = {"bits": Attr(0)}
+
+    def check(self, c: OpCall) -> None:
+        hq, hk, v, y = c.inp(0), c.inp(1), c.inp(2), c.out()
+        check_activation(c, v, "values (input 2)")
+        check_activation(c, y, "output")
+        if hq.dtype != hk.dtype or hq.dtype not in ("uint8", "int8"):
+            raise c.fail(f"query and key codes must both be uint8 (packed bits) or both int8 (pre-sign values), "
+                         f"got {hq.dtype} and {hk.dtype}")
+        for label, t in (("query", hq), ("key", hk)):
+            if t.quant is not None and t.quant.per_axis:
+                raise c.fail(f"{label} codes need per-tensor quantization (or none)")
+        bits = c.attrs["bits"]
+        if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
+            raise c.fail(f"bits must be an integer >= 0, got {bits!r}")
+        if hq.dtype == "uint8" and not (bits >= 1 and -(-bits // 8) == hq.shape[-1]):
+            raise c.fail(f"packed codes of {hq.shape[-1]} bytes need bits in {8 * hq.shape[-1] - 7}.."
+                         f"{8 * hq.shape[-1]}, got bits={bits}")
+        if hq.dtype == "int8" and bits not in (0, hq.shape[-1]):
+            raise c.fail(f"int8 codes have one value per bit: bits must be 0 or {hq.shape[-1]}, got {bits}")
+        if code_bits(c) * hk.shape[-2] >= MAX_BITS_TIMES_KEYS:
+            raise c.fail(f"bits x keys = {code_bits(c) * hk.shape[-2]} must be below 2^23")
+
+    def infer(self, c: OpCall) -> list[tuple[int, ...]]:
+        hq, hk, v = c.inp(0), c.inp(1), c.inp(2)
+        if min(len(hq.shape), len(hk.shape), len(v.shape)) < 2:
+            raise c.fail("codes and values need at least 2 dimensions ([..., tokens, bits or channels])")
+        if not hq.shape[:-2] == hk.shape[:-2] == v.shape[:-2]:
+            raise c.fail(f"batch axes differ: queries {list(hq.shape)}, keys {list(hk.shape)}, values "
+                         f"{list(v.shape)}")
+        if hq.shape[-1] != hk.shape[-1]:
+            raise c.fail(f"query and key codes differ in width: {hq.shape[-1]} vs {hk.shape[-1]}")
+        if hk.shape[-2] != v.shape[-2]:
+            raise c.fail(f"{hk.shape[-2]} keys but {v.shape[-2]} values")
+        return [(*v.shape[:-2], hq.shape[-2], v.shape[-1])]
+
+    def op_counts(self, c: OpCall) -> dict[str, int]:
+        hq, hk, v = c.inp(0), c.inp(1), c.inp(2)
+        batch = int(np.prod(v.shape[:-2], dtype=np.int64))
+        nq, nk, d, b = hq.shape[-2], hk.shape[-2], v.shape[-1], code_bits(c)
+        adds = nk * b * d + nk * d + b * d + nk * b + nq * (b - 1) * (d + 1)
+        return {"mults": batch * nq * d, "adds": batch * adds, "qk_mults": 0, "divs": batch * nq,
+                "requant": batch * nq * d}
+
+    def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
+        hq, hk, v = xs
+        qt, kt, vt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+        b = code_bits(c)
+        pq = codes01(hq, qt.dtype, qt.zero_point, b)
+        pk = codes01(hk, kt.dtype, kt.zero_point, b)
+        num, den = hash_sums(pq, pk, v.astype(np.int64) - vt.zero_point)
+        w = normalize(num, den)
+        mult, shift = fp.quantize_multiplier(vt.scale * 2.0**-QUOTIENT_FRAC_BITS / yt.scale)
+        y = fp.multiply_by_quantized_multiplier(w, mult, shift) + yt.zero_point
+        return [np.clip(y, -128, 127).astype(np.int8)]
