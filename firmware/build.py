@@ -139,20 +139,28 @@ clean:
 
 def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
                ) -> dict[str, dict[str, int]]:
-    """Needed vs available bytes per region; EdgefmrError listing every region that overflows."""
+    """Bytes needed (arena, stack, .data/.bss, flash image) vs available per memory region; EdgefmrError naming
+    every region that overflows."""
     assert board.defaults is not None
-    need: dict[str, int] = {}
+    need: dict[str, dict[str, int]] = {}
+
+    def add(region: str, what: str, n: int) -> None:
+        row = need.setdefault(region, {"needed": 0, "available": board.region(region).size})
+        row[what] = row.get(what, 0) + n
+        row["needed"] += n
+
     for r, n in arena.items():
-        need[r] = need.get(r, 0) + n
-    need[board.defaults.stack] = need.get(board.defaults.stack, 0) + stack_bytes
-    need[board.defaults.data] = need.get(board.defaults.data, 0) + data_bytes
-    need[board.defaults.code] = need.get(board.defaults.code, 0) + flash_needed
-    report = {r: {"needed": n, "available": board.region(r).size} for r, n in need.items()}
-    over = [f"{r} needs {v['needed']} bytes, has {v['available']}" for r, v in report.items()
-            if v["needed"] > v["available"]]
+        add(r, "arena", n)
+    add(board.defaults.stack, "stack", stack_bytes)
+    if data_bytes:
+        add(board.defaults.data, "static", data_bytes)
+    add(board.defaults.code, "flash", flash_needed)
+    over = [f"region {r} needs {v['needed']:,} B (" + ", ".join(f"{k} {v[k]:,}" for k in v
+                                                               if k not in ("needed", "available"))
+            + f"), {v['available']:,} B available" for r, v in need.items() if v["needed"] > v["available"]]
     if over:
         raise EdgefmrError(f"the model does not fit board {board.name}: {'; '.join(over)}")
-    return report
+    return need
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:
@@ -209,7 +217,8 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         shutil.copy2(tc.RUNTIME_DIR / "efm_test_vectors.h", src / "efm_test_vectors.h")
         (src / "efm_test_vectors.c").write_text(_test_vectors_c(g, test_inputs or []))
     if b is not None:
-        (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost"))
+        # Semihosting (exit codes, fault reports) in test images and on QEMU; never on a real board without a probe.
+        (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost" or b.is_virtual))
         (out / "linker.ld").write_text(tc.linker_script(b, sorted(gen.arena), stack_bytes))
     sources = sorted(p.name for p in src.glob("*.c"))
     (out / "Makefile").write_text(_makefile(t, sources, arm_kernels))
@@ -222,7 +231,14 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         "plan": _plan_summary(plan), "layers": gen.layers,
     }
     if run_make:
-        _make(out, t, jobs)
+        try:
+            _make(out, t, jobs)
+        except _Overflow as e:
+            # The objects compiled; size them to say what does not fit where (ld only names one region).
+            assert b is not None
+            pred = elfsize.flash_prediction(sorted((out / "obj").glob("*.o")), cflags=tuple(b.cflags))
+            _check_fit(b, gen.arena, stack_bytes, pred["image"], pred["ram"])
+            raise EdgefmrError(str(e)) from None
         manifest.update(_measure(out, t, gen, stack_bytes))
         if b is not None:
             manifest["fit"] = _check_fit(b, gen.arena, stack_bytes, manifest["predicted"]["flash"],
@@ -259,6 +275,10 @@ def _check_qemu_regions(b: Board, arena: dict[str, int]) -> None:
                                f"{b.region(r).requires_qemu}; the installed QEMU is {'.'.join(map(str, ver))}")
 
 
+class _Overflow(EdgefmrError):
+    """The linker found a memory region too small."""
+
+
 def _make(out: Path, t: tc.Toolchain, jobs: int) -> None:
     make = shutil.which("make")
     if make is None:
@@ -272,7 +292,7 @@ def _make(out: Path, t: tc.Toolchain, jobs: int) -> None:
         err = (r.stderr or r.stdout).strip()
         m = [ln for ln in err.splitlines() if "overflowed by" in ln or "will not fit in region" in ln]
         if m:
-            raise EdgefmrError(f"the firmware does not fit the board: {m[0].split(': ', 1)[-1]}")
+            raise _Overflow(f"the firmware does not fit the board: {m[0].split(': ', 1)[-1]}")
         raise EdgefmrError(f"building {out} failed:\n{err[-3000:]}")
 
 
@@ -311,9 +331,9 @@ def _graph_io(g: Graph, names: list[str]) -> list[tuple[str, tuple[int, ...], np
 
 
 def run_host(artifact: str | Path, g: Graph, records: list[list[np.ndarray]], layers: bool = False,
-             timeout: float = 120.0) -> list[list[np.ndarray]]:
-    """Run the host executable of a `--board host` artifact on input records; outputs per record (every layer's
-    output with `layers`)."""
+             timeout: float = 120.0, manifest: dict[str, Any] | None = None) -> list[list[np.ndarray]]:
+    """Run the host executable of a `--board host` artifact on input records; outputs per record (with `layers`,
+    every layer's output: the tensors named by the manifest's layers)."""
     exe = Path(artifact) / "model"
     if not exe.is_file():
         raise EdgefmrError(f"{exe} not found; build the model with --board host first")
@@ -323,8 +343,9 @@ def run_host(artifact: str | Path, g: Graph, records: list[list[np.ndarray]], la
     if r.returncode != 0:
         raise EdgefmrError(f"{exe} exited with {r.returncode}: {r.stderr.decode(errors='replace')[:400]}")
     if layers:
-        outs = [(n.outputs[0], g.tensor(n.outputs[0]).shape, np_dtype(g.tensor(n.outputs[0]).dtype),
-                 g.tensor(n.outputs[0]).nbytes) for n in g.nodes]
+        if manifest is None:
+            manifest = json.loads((Path(artifact) / "manifest.json").read_text())
+        outs = _graph_io(g, [row["output"] for row in manifest["layers"]])
     else:
         outs = _graph_io(g, list(g.outputs))
     per = sum(o[3] for o in outs)
@@ -352,6 +373,7 @@ class SemihostResult:
     counter: str
     clock_hz: int
     uart: str
+    arena_bytes: int
 
     def instructions(self) -> list[float]:
         """Executed instructions per inference on QEMU (-icount shift=0: 1 ns of virtual time per instruction,
@@ -390,7 +412,7 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
     buffers: dict[tuple[int, int], bytearray] = {}
     ticks: dict[int, int] = {}
     stack = (0, 0)
-    kind, clock = "", 0
+    kind, clock, arena = "", 0, -1
     for line in text.splitlines():
         parts = line.split()
         if not parts:
@@ -407,6 +429,8 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
             stack = (int(parts[1]), int(parts[2]))
         elif parts[0] == "K":
             kind, clock = parts[1], int(parts[2])
+        elif parts[0] == "A":
+            arena = int(parts[1])
     n = len(ticks)
     result = []
     for rec in range(n):
@@ -418,4 +442,4 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
             row.append(np.frombuffer(bytes(buf), dt).reshape(shape).copy())
         result.append(row)
     return SemihostResult(result, [ticks[i] for i in range(n)], stack[0], stack[1], kind, clock,
-                          r.stdout.decode(errors="replace"))
+                          r.stdout.decode(errors="replace"), arena)

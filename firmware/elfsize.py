@@ -219,7 +219,7 @@ def _parse_object(obj: Path, objdump: str) -> _Obj:
         elif mode == "t":
             m = re.match(r"[0-9a-f]+ (.{7}) (\S+)\s+[0-9a-f]+\s+(.+)$", line)
             if m and m.group(2) != "*UND*" and m.group(2) != "*ABS*":
-                name = m.group(3).strip()
+                name = m.group(3).strip().split()[-1]  # drop a visibility word (".hidden")
                 syms[name] = m.group(2)
                 if m.group(1)[1] == "w":
                     weak.add(name)
@@ -232,31 +232,91 @@ def _parse_object(obj: Path, objdump: str) -> _Obj:
     return _Obj(obj, secs, syms, glob, weak, relocs)
 
 
+@lru_cache(maxsize=8)
+def _libraries(cc: str, cflags: tuple[str, ...]) -> tuple[Path, ...]:
+    """newlib-nano's libc and libgcc of the multilib selected by `cflags`, in link order."""
+    out = []
+    for lib in ("libc_nano.a", "libgcc.a"):
+        path = Path(_run([cc, *cflags, "--specs=nano.specs", f"-print-file-name={lib}"]).strip())
+        if path.is_file():
+            out.append(path)
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def _archive_index(lib: Path, nm: str) -> dict[str, str]:
+    """Global symbol -> archive member defining it (the first one, as the linker picks)."""
+    out = subprocess.run([nm, "-A", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    index: dict[str, str] = {}
+    for line in out.splitlines():
+        m = re.match(r".*?:([^:]+):\s*[0-9a-f]*\s+([A-Z])\s+(\S+)$", line)
+        if m:
+            index.setdefault(m.group(3), m.group(1))
+    return index
+
+
+@lru_cache(maxsize=64)
+def _archive_member(lib: Path, member: str, objdump: str) -> _Obj:
+    import tempfile
+
+    data = subprocess.run(["arm-none-eabi-ar", "p", str(lib), member], capture_output=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / member
+        path.write_bytes(data)
+        return _parse_object(path, objdump)
+
+
 def flash_prediction(objects: list[Path], objdump: str = "arm-none-eabi-objdump",
                      cc: str = "arm-none-eabi-gcc", cflags: tuple[str, ...] = (),
-                     roots: tuple[str, ...] = ("Reset_Handler",)) -> dict[str, int]:
+                     roots: tuple[str, ...] = ("Reset_Handler",), nm: str = "arm-none-eabi-nm") -> dict[str, int]:
     """Bytes of the image that linking `objects` with --gc-sections keeps, predicted from the objects: the input
-    sections reachable through relocations from `roots` and the .isr_vector table (what the linker keeps), each
-    padded to its alignment, plus the newlib functions they call. Also the .data/.bss bytes they bring to RAM."""
+    sections reachable through relocations from `roots` and the .isr_vector table (what the linker keeps), their
+    .ARM.exidx entries, the newlib-nano / libgcc archive members they pull in (transitively), each section padded
+    to its alignment. Also the .data/.bss bytes they bring to RAM."""
     objs = [_parse_object(o, objdump) for o in objects]
+    libs = _libraries(cc, cflags)
     global_def: dict[str, tuple[int, str]] = {}
-    for k, o in enumerate(objs):  # weak definitions first, so strong ones replace them
+
+    def define(k: int) -> None:
+        o = objs[k]
         for name in o.weak:
             global_def.setdefault(name, (k, o.symbols[name]))
-    for k, o in enumerate(objs):
         for name in o.globals:
-            global_def[name] = (k, o.symbols[name])
+            if name not in global_def or objs[global_def[name][0]].symbols.get(name) is None or \
+                    name in objs[global_def[name][0]].weak:
+                global_def[name] = (k, o.symbols[name])
+
+    for k in range(len(objs)):
+        define(k)
+    pulled: dict[tuple[Path, str], int] = {}
+
+    def from_archive(sym: str) -> tuple[int, str] | None:
+        for lib in libs:
+            member = _archive_index(lib, nm).get(sym)
+            if member is None:
+                continue
+            key = (lib, member)
+            if key not in pulled:
+                objs.append(_archive_member(lib, member, objdump))
+                pulled[key] = len(objs) - 1
+                define(pulled[key])
+            o = objs[pulled[key]]
+            return (pulled[key], o.symbols[sym]) if sym in o.symbols else None
+        return None
+
     todo: list[tuple[int, str]] = []
     for k, o in enumerate(objs):
         todo += [(k, s) for s in o.sections if s == ".isr_vector"]
         todo += [(k, o.symbols[r]) for r in roots if r in o.symbols]
     seen: set[tuple[int, str]] = set()
-    libc: set[str] = set()
     while todo:
         k, sec = todo.pop()
         if (k, sec) in seen or sec not in objs[k].sections:
             continue
         seen.add((k, sec))
+        exidx = ".ARM.exidx" + (sec[len(".text"):] if sec.startswith(".text") else sec)
+        if sec.startswith(".text") and exidx in objs[k].sections:
+            todo.append((k, exidx))
         for ref in objs[k].relocs.get(sec, ()):
             o = objs[k]
             if ref in o.sections:
@@ -265,32 +325,17 @@ def flash_prediction(objects: list[Path], objdump: str = "arm-none-eabi-objdump"
                 todo.append((k, o.symbols[ref]))
             elif ref in global_def:
                 todo.append(global_def[ref])
-            else:
-                libc.add(ref)
-    image = ram = 0
+            elif (hit := from_archive(ref)) is not None:
+                todo.append(hit)
+    image = ram = lib_bytes = 0
+    lib_objs = set(pulled.values())
     for k, sec in seen:
         size, align, contents = objs[k].sections[sec]
         padded = (size + align - 1) // align * align
         if contents:
             image += padded
+            if k in lib_objs:
+                lib_bytes += padded
         if sec.startswith((".data", ".bss")):
             ram += padded
-    lib_sizes = libc_function_sizes(cc, cflags)
-    lib = sum((lib_sizes.get(f, 0) + 3) // 4 * 4 for f in libc)
-    return {"image": image + lib, "objects": image, "libc": lib, "ram": ram, "libc_functions": len(libc)}
-
-
-@lru_cache(maxsize=8)
-def libc_function_sizes(cc: str = "arm-none-eabi-gcc", cflags: tuple[str, ...] = ()) -> dict[str, int]:
-    """Code bytes of newlib-nano's and libgcc's functions for the multilib of `cflags` (nm -S of the archives)."""
-    sizes: dict[str, int] = {}
-    for lib in ("libc_nano.a", "libgcc.a"):
-        path = _run([cc, *cflags, "--specs=nano.specs", f"-print-file-name={lib}"]).strip()
-        if not Path(path).is_file():
-            continue
-        out = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", path], capture_output=True, text=True)
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 4 and parts[2] in "Tt":
-                sizes.setdefault(parts[3], int(parts[1], 16))
-    return sizes
+    return {"image": image, "libraries": lib_bytes, "ram": ram, "library_members": len(pulled)}

@@ -220,6 +220,8 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
                            f"'protocol'")
     files = ["startup.c", "semihost.c", "format.c", "counter.c", uart_driver(board), mains[main]]
     if main == "protocol":
+        files += ["protocol.c", "protocol.h"]
+    if main == "protocol":
         files.append("protocol.c")
     out = [RUNTIME_DIR / f for f in files]
     missing = [p for p in out if not p.is_file()]

@@ -3,6 +3,7 @@
  *   O <record> <output> <offset> <hex bytes>      (64 bytes per line)
  *   S <stack high-water bytes> <stack size>
  *   K <counter kind> <core clock Hz>
+ *   A <arena bytes the model was generated with (efm_arena_bytes)>
  * then exits with code 0 through semihosting (QEMU: -semihosting-config enable=on,target=native). A banner goes
  * to the UART first, so the UART driver is exercised too. */
 #include <stdint.h>
@@ -74,6 +75,9 @@ int main(void) {
     n = put_str(n, efm_counter_kind);
     line[n++] = ' ';
     n += efm_fmt_u32(line + n, EFM_CORE_CLOCK_HZ);
+    emit(n);
+    n = put_str(0, "A ");
+    n += efm_fmt_u32(line + n, efm_arena_bytes);
     emit(n);
     return 0;
 }

@@ -1,0 +1,61 @@
+"""`edgefmr build`: generate and compile the firmware of a model for a board (or the host)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", required=True,
+              help="Board name or board .toml file (an MCU board), or `host` for a native executable.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Artifact folder to write (sources, Makefile, ELF/bin or executable, manifest.json).")
+@click.option("--no-tricks", is_flag=True,
+              help="Plan without MCUFormer's fusion and token overwriting (every tensor stored whole).")
+@click.option("--reference-kernels", is_flag=True,
+              help="Use only the portable C kernels, not the Cortex-M DSP variants.")
+@click.option("--stack", "stack_bytes", type=click.IntRange(min=256), default=None,
+              help="Stack bytes reserved at the top of the stack region (default 8192).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON (nothing else).")
+def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kernels: bool, stack_bytes: int | None,
+          as_json: bool) -> None:
+    """Build MODEL (.efm or .tflite) into the artifact folder OUT for BOARD; fails with the bytes needed and
+    available per memory region when the model does not fit."""
+    from edgefmr.firmware import toolchain
+    from edgefmr.firmware.build import build as build_firmware
+
+    m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,
+                       optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES)
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    pred = m["predicted"]
+    tricks = "without tricks" if no_tricks else "with MCUFormer tricks"
+    con.print(f"[bold]{model}[/bold] -> {out_dir}  board {m['board']}, model {m['model_hash'][:16]}, {tricks}, "
+              f"{m['build_seconds']:.1f} s")
+    if m["board"] == "host":
+        con.print(f"arena {pred['arena_total']:,} B; executable {out_dir}/model (stdin: input bytes, stdout: "
+                  f"output bytes)")
+        return
+    table = Table("region", "needed B", "available B", "arena B", "stack B", "static B", "flash B")
+    for r, v in m.get("fit", {}).items():
+        table.add_row(r, f"{v['needed']:,}", f"{v['available']:,}",
+                      *(f"{v[k]:,}" if k in v else "" for k in ("arena", "stack", "static", "flash")))
+    con.print(table)
+    con.print(f"in the ELF: arena {m['measured']['arena_symbols']} B, flash image {m['measured']['flash']:,} B "
+              f"(predicted {pred['flash']:,} B)")
+    con.print(f"stack: {pred['stack']:,} B estimated (deepest chain {' > '.join(pred['stack_chain'][:4])} …), "
+              f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
+              + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
+    con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
+
+
+COMMANDS = [build]

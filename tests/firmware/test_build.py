@@ -1,0 +1,170 @@
+"""`edgefmr build`: the artifact folder, manifest predictions checked against the ELF, models that do not fit, and
+the .tflite fixtures bit-exact (reference interpreter == host C == QEMU netduinoplus2 == QEMU mps2-an500)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgefmr.commands.build import build as build_cmd
+from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.build import build, run_host, run_semihost
+from edgefmr.ir import GraphBuilder, graph_hash, run
+from edgefmr.model_io import load_model, prepare_input
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CNN = FIXTURES / "cnn_digits_int8.tflite"
+VIT = FIXTURES / "vit_digits_int8.tflite"
+BOARDS = ["qemu-netduinoplus2", "qemu-mps2-an500"]
+HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None
+HAVE_QEMU = HAVE_ARM and shutil.which("qemu-system-arm") is not None
+needs_arm = pytest.mark.skipif(not HAVE_ARM, reason="needs arm-none-eabi-gcc")
+needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+
+
+def digits(g) -> list[list[np.ndarray]]:
+    """The fixture digits as input records of graph `g`."""
+    xq, batch = prepare_input(g, np.load(FIXTURES / "digits_test_x.npy"))
+    assert batch
+    return [[xi] for xi in xq]
+
+
+def reference(g, records) -> list[np.ndarray]:
+    return [run(g, rec)[g.outputs[0]] for rec in records]
+
+
+@pytest.mark.parametrize("tricks", [True, False], ids=["tricks", "no-tricks"])
+@pytest.mark.parametrize("model", [CNN, VIT], ids=["cnn", "vit"])
+def test_fixture_host_bit_exact(model, tricks, tmp_path):
+    """All digits through the host build == the reference interpreter, with and without MCUFormer's tricks."""
+    g = load_model(model)
+    records = digits(g)
+    m = build(model, "host", tmp_path, tricks=tricks)
+    assert m["board"] == "host" and m["model_hash"] == graph_hash(g)
+    got = run_host(tmp_path, g, records)
+    for k, (y, want) in enumerate(zip(got, reference(g, records), strict=True)):
+        assert np.array_equal(y[0], want), f"digit {k}: host C differs from the interpreter"
+
+
+@needs_qemu
+@pytest.mark.emulator
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize(("model", "tricks"), [(CNN, True), (VIT, True), (VIT, False)],
+                         ids=["cnn-tricks", "vit-tricks", "vit-no-tricks"])
+def test_fixture_qemu_bit_exact(board, model, tricks, tmp_path):
+    """All digits on the QEMU board == the interpreter; the running firmware's arena equals the prediction and
+    its stack high-water mark stays within the static stack estimate."""
+    g = load_model(model)
+    records = digits(g)
+    m = build(model, board, tmp_path, tricks=tricks, test_inputs=records)
+    res = run_semihost(tmp_path, g)
+    for k, (y, want) in enumerate(zip(res.outputs, reference(g, records), strict=True)):
+        assert np.array_equal(y[0], want), f"digit {k}: {board} differs from the interpreter"
+    assert res.arena_bytes == m["predicted"]["arena_total"] == m["plan"]["arena_bytes"][m["plan"]["region"]]
+    assert 0 < res.stack_used <= m["predicted"]["stack"] <= res.stack_size
+    assert res.counter == "systick" and all(i > 0 for i in res.instructions())
+
+
+def _elf_sizes(elf: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """(section sizes from arm-none-eabi-size -A, symbol sizes from arm-none-eabi-nm -S)."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True,
+                         check=True).stdout
+    secs = {p[0]: int(p[1]) for p in (ln.split() for ln in out.splitlines()) if len(p) >= 2 and p[1].isdigit()}
+    out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    syms = {p[3]: int(p[1], 16) for p in (ln.split() for ln in out.splitlines()) if len(p) == 4}
+    return secs, syms
+
+
+@needs_arm
+@pytest.mark.parametrize("model", [CNN, VIT], ids=["cnn", "vit"])
+def test_cli_build_artifact_matches_elf(model, tmp_path):
+    """`edgefmr build` under 30 s; the artifact folder; the arena symbol in .bss is exactly the planner's arena
+    and the flash sections (.isr_vector + .text + .rodata + .ARM.exidx + .data) are within 1% of the prediction;
+    the Makefile rebuilds the same image."""
+    out = tmp_path / "art"
+    t0 = time.monotonic()
+    r = CliRunner().invoke(build_cmd, [str(model), "--board", "qemu-netduinoplus2", "--out", str(out), "--json"])
+    elapsed = time.monotonic() - t0
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert elapsed < 30
+    m = json.loads(r.output)
+    assert m == json.loads((out / "manifest.json").read_text())
+    for f in ("Makefile", "linker.ld", "model.elf", "model.bin", "src/model.c", "src/model.h", "src/startup.c"):
+        assert (out / f).is_file(), f
+    assert m["board"] == "qemu-netduinoplus2" and m["main"] == "protocol" and m["tricks"] is True
+    assert m["model_hash"] == graph_hash(load_model(model))
+    secs, syms = _elf_sizes(out / "model.elf")
+    assert syms["efm_arena"] == m["predicted"]["arena"]["SRAM"] == m["plan"]["arena_bytes"]["SRAM"]
+    flash = sum(secs.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".data"))
+    assert abs(m["predicted"]["flash"] - flash) <= 0.01 * flash, (m["predicted"]["flash"], flash)
+    assert m["fit"]["SRAM"]["arena"] == syms["efm_arena"] and m["fit"]["FLASH"]["flash"] == m["predicted"]["flash"]
+    before = (out / "model.bin").read_bytes()
+    subprocess.run(["make", "-C", str(out), "clean"], check=True, capture_output=True)
+    assert not (out / "model.elf").exists()
+    subprocess.run(["make", "-C", str(out), "-j2"], check=True, capture_output=True)
+    assert (out / "model.bin").read_bytes() == before
+
+
+def test_cli_build_host(tmp_path):
+    """`--board host` builds a native executable; its Makefile rebuilds it."""
+    r = CliRunner().invoke(build_cmd, [str(CNN), "--board", "host", "--out", str(tmp_path), "--no-tricks"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert "board host" in r.output
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["tricks"] is False and m["main"] == "host"
+    info = subprocess.run([str(tmp_path / "model"), "--info"], capture_output=True, text=True, check=True).stdout
+    assert f"arena_bytes {m['predicted']['arena_total']}" in info and m["model_hash"] in info
+    subprocess.run(["make", "-C", str(tmp_path), "clean"], check=True, capture_output=True)
+    subprocess.run(["make", "-C", str(tmp_path)], check=True, capture_output=True)
+    g = load_model(CNN)
+    recs = digits(g)[:3]
+    assert all(np.array_equal(a[0], b) for a, b in zip(run_host(tmp_path, g, recs), reference(g, recs), strict=True))
+
+
+def _fc_model(n_in: int, n_out: int, batch: int = 1):
+    rng = np.random.default_rng(0)
+    b = GraphBuilder()
+    x = b.input("x", (batch, n_in), scale=0.05, zero_point=0)
+    w = b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=0.01, zero_point=0)
+    b.output(b.op("FULLY_CONNECTED", [x, w], scale=0.1, zero_point=0))
+    return b.build()
+
+
+@needs_arm
+def test_model_too_big_for_flash(tmp_path):
+    """1.2 MB of weights on a 1 MiB flash: the build fails naming the region, needed and available bytes."""
+    with pytest.raises(EdgefmrError) as e:
+        build(_fc_model(1024, 1200), "qemu-netduinoplus2", tmp_path)
+    msg = str(e.value)
+    assert "does not fit board qemu-netduinoplus2" in msg and "region FLASH needs" in msg
+    assert "1,048,576 B available" in msg
+    needed = int(msg.split("region FLASH needs ")[1].split(" B")[0].replace(",", ""))
+    assert 1024 * 1200 <= needed < 1024 * 1200 * 1.02  # the weights plus the per-channel requantization tables
+
+
+@needs_arm
+def test_model_too_big_for_sram(tmp_path):
+    """An activation larger than the 128 KiB SRAM: needed vs available bytes of region SRAM, through the CLI."""
+    from edgefmr.ir import save
+
+    path = tmp_path / "big.efm"
+    save(_fc_model(8, 8, batch=20000), path)
+    r = CliRunner().invoke(build_cmd, [str(path), "--board", "qemu-netduinoplus2", "--out", str(tmp_path / "o")])
+    assert isinstance(r.exception, EdgefmrError)
+    msg = str(r.exception)
+    assert "region SRAM needs" in msg and "131,072 B available" in msg and "arena" in msg
+
+
+@needs_arm
+def test_linker_overflow_reports_regions(tmp_path):
+    """When only the linked image overflows (code + static data), the error still gives needed vs available."""
+    with pytest.raises(EdgefmrError) as e:
+        build(_fc_model(8, 8), "qemu-netduinoplus2", tmp_path, stack_bytes=128 * 1024)
+    assert "region SRAM needs" in str(e.value) and "stack 131,072" in str(e.value)
