@@ -64,13 +64,11 @@ def legendre_zoh(order: int, theta: float, dt: float = 1.0) -> tuple[np.ndarray,
 
     ``expm(dt · [[A, B], [0, 0]]) = [[Ā, B̄], [0, 1]]`` (A, B already divided by θ).
     """
-    from scipy.linalg import expm
-
     a, b = legendre_ab(order, theta)
     m = np.zeros((order + 1, order + 1))
     m[:order, :order] = a
     m[:order, order] = b
-    e = expm(m * dt)
+    e = torch.linalg.matrix_exp(torch.from_numpy(m * dt)).numpy()  # float64
     return e[:order, :order], e[:order, order]
 
 
