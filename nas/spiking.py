@@ -196,16 +196,13 @@ class SpikingSoftAttention(nn.Module):
         return self.bn(y)
 
     def synapses(self, p: str, n: int, d: int, T: int) -> list[tuple[str, str, str, int, int]]:
-        from edgefmr.nas.attention import attention_op_counts
-
-        a = self.attn
-        core = attention_op_counts(self.name, n, a.head_dim, a.heads, hash_bits=a._bits(),
-                                   hash_anchors=a._anchors(), dim=d)["mults"]
-        return [
-            (f"{p}attn.qkv", "linear", f"{p}lif_in", n * d * 3 * d, T),
-            (f"{p}attn.core", "mult", "", core, T),
-            (f"{p}attn.proj", "mult", "", n * d * d, T),
-        ]
+        # the attention core's multiplications as the attention module declares them to the MAC counter
+        core = int(self.attn.macs_extra((torch.zeros(1, n, d),), torch.zeros(1, n, d)))
+        rows = [(f"{p}attn.qkv", "linear", f"{p}lif_in", n * d * 3 * d, T)]
+        gate = getattr(self.attn, "gate", None)
+        if isinstance(gate, nn.Linear):  # gated attention: a linear on the (spiking) input
+            rows.append((f"{p}attn.gate", "linear", f"{p}lif_in", n * gate.in_features * gate.out_features, T))
+        return rows + [(f"{p}attn.core", "mult", "", core, T), (f"{p}attn.proj", "mult", "", n * d * d, T)]
 
 
 class SpikingMLP(nn.Module):

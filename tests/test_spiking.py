@@ -92,7 +92,7 @@ def test_sdsa_cost_is_linear_in_tokens_and_multiplication_free():
 
 
 def test_cost_macs_matches_dense_count():
-    for att in ("sdsa", "softmax"):
+    for att in ("sdsa", "softmax", "clipped", "gated", "hash"):
         model = SpikingTransformer(SpikingConfig.from_dict({**SMALL, "attention": att}), (1, 8, 8), 10)
         assert macs(model, (1, 8, 8)) == model.dense_macs()
 
