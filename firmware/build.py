@@ -54,8 +54,9 @@ def _load_board(board: str | Board | None) -> Board | None:
 def make_plan(g: Graph, board: Board | None, tricks: bool) -> Any:
     """The memory plan of `g` for `board` from the planner (edgefmr.firmware.planner.plan)."""
     from edgefmr.firmware import planner
+    from edgefmr.firmware.c.emitters import kernel_scratch
 
-    return planner.plan(g, board, tricks=tricks)
+    return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g))
 
 
 def _test_vectors_c(g: Graph, records: list[list[np.ndarray]]) -> str:

@@ -117,7 +117,8 @@ def _c_value(v: Any) -> str:
     if isinstance(v, bool | np.bool_):
         return "1" if v else "0"
     if isinstance(v, int | np.integer):
-        return _c_int(int(v), "int32_t")
+        v = int(v)
+        return _c_int(v, "int32_t") if -(2**31) <= v < 2**31 else _c_int(v, "int64_t")
     if isinstance(v, np.float32):
         return _c_float(float(v), single=True)
     if isinstance(v, float | np.floating):
@@ -134,6 +135,7 @@ class _ModelWriter:
 
     def __init__(self, g: Graph, plan: Any, default_region: str | None) -> None:
         self.g = g
+        self.plan = plan
         self.place = placements(plan)
         self.arena = arena_bytes(plan)
         regions = sorted(self.arena)
@@ -184,6 +186,16 @@ class _ModelWriter:
         self.arrays.append((name, ctype, values))
         self.const_bytes += _padded(values.size * C_SIZES[ctype])
         return name
+
+    def kernel_scratch(self, step: int, node: Any, ctype: str) -> str:
+        name = f"kernel:{node.name or node.outputs[0]}"
+        bufs = {b.name: b for b in self.plan.schedule.steps[step].scratch}
+        if name not in bufs or step not in self.plan.scratch:
+            raise EdgefmrError(f"the plan reserves no kernel scratch for node {node.name or node.outputs[0]!r}; "
+                               f"plan with scratch=kernel_scratch(graph)")
+        off = self.plan.scratch[step].offset + bufs[name].offset
+        base = f"({self.arena_symbol[self.plan.scratch[step].region]} + {off})"
+        return base if ctype == "int8_t" else f"(({ctype} *)(void *){base})"
 
     def pointer_array(self, exprs: list[str], ctype: str) -> str:
         name = f"efm_ptrs{len(self.structs)}"
@@ -240,7 +252,7 @@ def _views(plan: Any, name: str) -> set[str]:
     return out
 
 
-def _check_aliasing(w: _ModelWriter, c, inplace: tuple[int, ...], plan: Any) -> None:
+def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Any) -> None:
     """The planner may overlap an output with an input only where the kernel runs in place (exact alias) or where
     it made one a view of the other."""
     for oi, oname in enumerate(c.node.outputs):
@@ -256,9 +268,10 @@ def _check_aliasing(w: _ModelWriter, c, inplace: tuple[int, ...], plan: Any) -> 
             if ip.region != op_.region:
                 continue
             if ip.offset < op_.offset + ot.nbytes and op_.offset < ip.offset + it.nbytes:
-                if ii in inplace and ip.offset == op_.offset and oi == 0:
+                allowed = ii in inplace and oi == 0 or (ii, oi) in inplace
+                if allowed and ip.offset == op_.offset:
                     continue
-                if ii in inplace and (_views(plan, iname) & _views(plan, oname)):
+                if allowed and (_views(plan, iname) & _views(plan, oname)):
                     continue
                 raise EdgefmrError(f"{c.where}: output {oname!r} is planned over input {iname!r} "
                                    f"({op_.region}+{op_.offset}..+{ot.nbytes} vs +{ip.offset}..+{it.nbytes}), "

@@ -12,7 +12,7 @@ from edgefmr.errors import IRError
 from edgefmr.firmware.build import build, run_host
 from edgefmr.firmware.c.emitters import all_emitters
 from edgefmr.ir import Graph, GraphBuilder, run
-from edgefmr.ir.graph import Node, Tensor
+from edgefmr.ir.graph import Node, Quant, Tensor
 from edgefmr.ops.registry import all_ops
 
 Inputs = Callable[[np.random.Generator], list[np.ndarray]]
@@ -376,6 +376,181 @@ def gather_inputs(g: Graph) -> Inputs:
     return make
 
 
+def layer_norm_case(rng):
+    from edgefmr.ops.layer_norm import quantize_affine
+
+    b = GraphBuilder()
+    ch = int(rng.integers(1, 70))
+    ys = float(rng.uniform(0.02, 0.1))
+    gq, gs, bq = quantize_affine(rng.normal(1, 0.5, ch), rng.normal(0, 0.5, ch), ys)
+    x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 6)), ch), **_q(rng, 0.01, 0.2))
+    ins = [x, b.const("gamma", gq, scale=gs, zero_point=0)]
+    if rng.random() < 0.7:
+        ins.append(b.const("beta", bq))
+    y = b.op("LAYER_NORM", ins, scale=ys, zero_point=int(rng.integers(-20, 20)),
+             epsilon=float(rng.choice([1e-5, 1e-3, 0.0])))
+    b.output(y)
+    return b.build()
+
+
+def attention_gate_case(rng):
+    b = GraphBuilder()
+    shape = (int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 20)))
+    a = b.input("attn", shape, **_q(rng, 0.01, 0.2))
+    gt = b.input("g", shape[:-1], **_q(rng, 0.01, 0.2))
+    y = b.op("ATTENTION_GATE", [a, gt], **_q(rng, 0.01, 0.2))
+    b.output(y)
+    return b.build()
+
+
+def binary_fc_case(rng):
+    from edgefmr.ops.binary_fully_connected import pack_bits
+
+    b = GraphBuilder()
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    xs = float(rng.uniform(0.01, 0.1))
+    x = b.input("x", (int(rng.integers(1, 4)), n_in), scale=xs, zero_point=int(rng.integers(-128, 128)))
+    alpha = rng.uniform(0.001, 0.02, n_out).astype(np.float32) if rng.random() < 0.7 else np.float32(0.01)
+    w = b.const("w", pack_bits(rng.random((n_out, n_in)) < 0.5), scale=alpha, zero_point=0)
+    ins = [x, w]
+    if rng.random() < 0.7:
+        ins.append(b.const("b", rng.integers(-3000, 3000, n_out).astype(np.int32),
+                           scale=np.float32(xs) * np.asarray(alpha, np.float32), zero_point=0))
+    y = b.op("BINARY_FULLY_CONNECTED", ins, **_q(rng, 0.05, 0.5),
+             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def hash_attention_case(rng):
+    b = GraphBuilder()
+    batch = [(), (2,), (1, 3)][int(rng.integers(0, 3))]
+    nq, nk, d = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 12))
+    if rng.random() < 0.5:
+        bits = int(rng.integers(1, 20))
+        code = {"dtype": "uint8"}
+        width = -(-bits // 8)
+    else:
+        bits = int(rng.integers(1, 12))
+        code = {"dtype": "int8", "scale": 0.1, "zero_point": int(rng.integers(-10, 10))}
+        width = bits
+        bits = bits if rng.random() < 0.5 else 0
+    hq = b.input("hq", (*batch, nq, width), **code)
+    hk = b.input("hk", (*batch, nk, width), **code)
+    vq = _q(rng, 0.01, 0.2)
+    v = b.input("v", (*batch, nk, d), **vq)
+    y = b.op("HASH_ATTENTION", [hq, hk, v], scale=vq["scale"] * float(rng.uniform(0.5, 2.0)),
+             zero_point=int(rng.integers(-20, 20)), bits=bits)
+    b.output(y)
+    return b.build()
+
+
+def clipped_softmax_case(rng):
+    b = GraphBuilder()
+    shape = [(10,), (2, 16, 16), (3, 7)][int(rng.integers(0, 3))]
+    x = b.input("x", shape, **_q(rng, 0.02, 0.5))
+    gamma = float(rng.choice([0.0, -0.03, -0.1]))
+    zeta = float(rng.choice([1.0, 1.03]))
+    y = b.op("CLIPPED_SOFTMAX", [x], scale=float(rng.choice([1.0 / 256, 1.0 / 255, 0.005])),
+             zero_point=int(rng.integers(-128, -100)), beta=float(rng.choice([1.0, 0.5])), gamma=gamma, zeta=zeta)
+    b.output(y)
+    return b.build()
+
+
+def lut_op_case(rng):
+    from edgefmr.ops.lut import make_lut
+
+    b = GraphBuilder()
+    xq, yq = _q(rng, 0.01, 0.2), _q(rng, 0.01, 0.2)
+    fn = ["gelu", "silu", "exp", "tanh"][int(rng.integers(0, 4))]
+    x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 60))), **xq)
+    t = b.const("table", make_lut(fn, (xq["scale"], xq["zero_point"]), (yq["scale"], yq["zero_point"])))
+    y = b.op("LUT", [x, t], **yq)
+    b.output(y)
+    return b.build()
+
+
+def lif_case(rng):
+    b = GraphBuilder()
+    dtype = "int16" if rng.random() < 0.3 else "int8"
+    shape = (int(rng.integers(1, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 12)))
+    zp = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+    x = b.input("x", shape, dtype=dtype, scale=float(rng.uniform(0.01, 0.2)), zero_point=zp)
+    ins = [x]
+    if rng.random() < 0.5:
+        ins.append(b.input("v0", shape[1:], dtype="int32"))
+    sq = Quant([1.0], [0]) if rng.random() < 0.5 else None
+    spikes = Tensor("spikes", shape, ["int8", "uint8"][int(rng.integers(0, 2))], sq)
+    b.g.tensors["spikes"] = spikes
+    b.g.tensors["v_out"] = Tensor("v_out", shape[1:], "int32")
+    attrs = {"tau": float(rng.choice([1.0, 2.0, 3.5])), "threshold": float(rng.choice([0.5, 1.0, 2.0])),
+             "membrane_bits": int(rng.integers(4, 16))}
+    b.g.nodes.append(Node("LIF", ins, ["spikes", "v_out"], attrs, "lif"))
+    b.output("spikes", "v_out")
+    return b.build()
+
+
+def lif_inputs(g: Graph) -> Inputs:
+    def make(rng):
+        out = []
+        for name in g.inputs:
+            t = g.tensors[name]
+            if t.dtype == "int32":
+                out.append(rng.integers(-(1 << 16), 1 << 16, t.shape).astype(np.int32))
+            else:
+                info = np.iinfo(t.dtype)
+                out.append(rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype))
+        return out
+
+    return make
+
+
+def spike_fc_case(rng):
+    b = GraphBuilder()
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    sq = {"scale": float(rng.uniform(0.5, 2.0)), "zero_point": 0} if rng.random() < 0.5 else {}
+    s = b.input("s", (int(rng.integers(1, 4)), n_in), dtype=["int8", "uint8"][int(rng.integers(0, 2))], **sq)
+    ws = rng.uniform(0.001, 0.02, n_out) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.02))
+    ins = [s, b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=ws, zero_point=0)]
+    if rng.random() < 0.7:
+        ins.append(b.const("b", rng.integers(-300, 300, n_out).astype(np.int32)))
+    y = b.op("SPIKE_FULLY_CONNECTED", ins, **_q(rng, 0.02, 0.3),
+             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def spike_inputs(g: Graph) -> Inputs:
+    def make(rng):
+        t = g.tensors[g.inputs[0]]
+        v = (rng.random(t.shape) < 0.4).astype(t.dtype)
+        v.flat[:3] = np.array([0, 1, 5][: v.size], t.dtype)  # any nonzero byte is a spike
+        return [v]
+
+    return make
+
+
+def lmu_case(rng):
+    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.ops.lmu_update import lmu_constants
+
+    b = GraphBuilder()
+    d, steps = int(rng.choice([1, 3, 8])), int(rng.integers(1, 10))
+    chans = [(3,), (2, 2), ()][int(rng.integers(0, 3))]
+    fa, fm = [(24, 16), (20, 12), (28, 8)][int(rng.integers(0, 3))]
+    a, bb = lmu_constants(*legendre_zoh(d, float(rng.uniform(4, 20))), fa, fm)
+    u = b.input("u", (steps, *chans), **_q(rng, 0.01, 0.05))
+    ins = [u, b.const("A", a), b.const("B", bb)]
+    if rng.random() < 0.5:
+        ins.append(b.input("m0", (*chans, d), dtype="int32"))
+    b.g.tensors["y"] = Tensor("y", (steps, *chans, d), "int8", Quant([float(rng.uniform(0.5, 5.0))],
+                                                                      [int(rng.integers(-10, 10))]))
+    b.g.tensors["m"] = Tensor("m", (*chans, d), "int32")
+    b.g.nodes.append(Node("LMU_UPDATE", ins, ["y", "m"], {"a_frac_bits": fa, "state_frac_bits": fm}, "lmu"))
+    b.output("y", "m")
+    return b.build()
+
+
 #: op -> graph builder(rng); optional custom input makers.
 CASES: dict[str, Callable[[np.random.Generator], Graph]] = {
     "FULLY_CONNECTED": fc_case, "BATCH_MATMUL": bmm_case, "CONV_2D": conv_case, "DEPTHWISE_CONV_2D": dw_case,
@@ -385,9 +560,13 @@ CASES: dict[str, Callable[[np.random.Generator], Graph]] = {
     "RELU": relu_case("RELU"), "RELU6": relu_case("RELU6"), "ADD": binary_case("ADD"), "SUB": binary_case("SUB"),
     "MUL": binary_case("MUL"), "SQUARED_DIFFERENCE": binary_case("SQUARED_DIFFERENCE"), "RESHAPE": reshape_case,
     "TRANSPOSE": transpose_case, "CONCATENATION": concat_case, "STRIDED_SLICE": slice_case, "GATHER": gather_case,
-    "QUANTIZE": quantize_case, "DEQUANTIZE": dequantize_case,
+    "QUANTIZE": quantize_case, "DEQUANTIZE": dequantize_case, "LAYER_NORM": layer_norm_case,
+    "ATTENTION_GATE": attention_gate_case, "BINARY_FULLY_CONNECTED": binary_fc_case,
+    "HASH_ATTENTION": hash_attention_case, "CLIPPED_SOFTMAX": clipped_softmax_case, "LUT": lut_op_case,
+    "LIF": lif_case, "SPIKE_FULLY_CONNECTED": spike_fc_case, "LMU_UPDATE": lmu_case,
 }
-INPUTS: dict[str, Callable[[Graph], Inputs]] = {"RSQRT": rsqrt_inputs, "GATHER": gather_inputs}
+INPUTS: dict[str, Callable[[Graph], Inputs]] = {"RSQRT": rsqrt_inputs, "GATHER": gather_inputs, "LIF": lif_inputs,
+                                                 "SPIKE_FULLY_CONNECTED": spike_inputs, "LMU_UPDATE": lif_inputs}
 
 
 def make_case(op: str, seed: int) -> tuple[Graph, list[list[np.ndarray]]]:

@@ -31,7 +31,8 @@ class Emitted:
 
     call: str  # C statement(s) run by efm_run_layer for this node
     kernels: tuple[str, ...]  # kernel names: kernels/<name>.c (+ .h and what they include)
-    inplace: tuple[int, ...] = ()  # input positions the output may occupy at exactly the same address
+    #: inputs an output may occupy at exactly the same address: input positions (for output 0) or (input, output)
+    inplace: tuple[int | tuple[int, int], ...] = ()
 
 
 class EmitContext:
@@ -78,6 +79,10 @@ class EmitContext:
         """Name of a `static const ctype *const[]` holding the pointer expressions `exprs` (NULL allowed)."""
         return self._owner.pointer_array(exprs, ctype)
 
+    def scratch(self, ctype: str = "int32_t") -> str:
+        """Pointer (ctype *) to the kernel scratch the planner reserved for this node (see `scratch_bytes`)."""
+        return self._owner.kernel_scratch(self.layer, self.c.node, ctype)
+
     def params(self, ctype: str, **fields: Any) -> str:
         """Address of this layer's `static const ctype` parameter struct, initialized with `fields`.
 
@@ -90,7 +95,9 @@ class EmitContext:
 
 
 EmitFn = Callable[[EmitContext], Emitted]
+ScratchFn = Callable[[OpCall], int]
 _EMITTERS: dict[str, EmitFn] = {}
+_SCRATCH: dict[str, ScratchFn] = {}
 
 
 def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
@@ -103,6 +110,31 @@ def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
         return fn
 
     return deco
+
+
+def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
+    """Decorator registering how many scratch bytes the kernel of `op` needs for a node (reserved by the planner)."""
+
+    def deco(fn: ScratchFn) -> ScratchFn:
+        _SCRATCH[op] = fn
+        return fn
+
+    return deco
+
+
+def kernel_scratch(g: Any) -> dict[str, int]:
+    """Scratch bytes per node (by node name, else first output) for the planner's `scratch` argument."""
+    from edgefmr.ops.registry import call
+
+    all_emitters()
+    out: dict[str, int] = {}
+    for node in g.nodes:
+        fn = _SCRATCH.get(node.op)
+        if fn is not None:
+            n = int(fn(call(node, g)))
+            if n:
+                out[node.name or node.outputs[0]] = n
+    return out
 
 
 def _load_all() -> None:

@@ -28,5 +28,5 @@ def emit(ctx: EmitContext) -> Emitted:
     depth = xt.shape[-1]
     table = exp_table(c.attrs["beta"], xt.scale)
     p = ctx.params("efm_softmax_params", rows=xt.size // max(depth, 1), depth=depth,
-                   exp_table=ctx.array(table, "int32_t"))
+                   exp_table=ctx.array(table, "int32_t"), post_table="NULL")
     return Emitted(f"efm_softmax_s8({p}, {ctx.inp(0)}, {ctx.out()});", ("softmax",), inplace=(0,))

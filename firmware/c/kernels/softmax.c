@@ -62,7 +62,8 @@ void efm_softmax_s8(const efm_softmax_params *p, const int8_t *x, int8_t *y) {
         const int32_t exponent = num_bits_over_unit + 31 - 8;
         for (int32_t i = 0; i < p->depth; i++) {
             int64_t out = efm_rdbpot(efm_srdhm(shifted_scale, table[x[i] - mx]), exponent) - 128;
-            y[i] = (int8_t)efm_clamp64(out, -128, 127);
+            const int8_t q = (int8_t)efm_clamp64(out, -128, 127);
+            y[i] = p->post_table ? (int8_t)p->post_table[(int32_t)q + 128] : q;
         }
     }
 }
