@@ -121,3 +121,31 @@ def test_fused_plan_is_generated_with_scratch_inside_the_arena():
     offsets = [int(o) for o in re.findall(r"efm_arena \+ (\d+)", c)]
     assert offsets and max(offsets) < p.arena_bytes[p.region]
     assert "for (int32_t r0 = 0; r0 < 16; r0 += 4)" in c
+
+
+VIT_CONFIGS = [
+    dict(image_size=16, patch=4, embed=24, depth=2, heads=3, mlp_ratio=2.0, lowrank=None, num_classes=5,
+         cls_token=True, layernorm="integer", softmax="clipped"),
+    dict(image_size=18, patch=3, embed=16, depth=1, heads=2, mlp_ratio=1.5, lowrank=0.5, num_classes=3,
+         cls_token=False),
+    dict(image_size=12, patch=4, embed=12, depth=2, heads=1, mlp_ratio=3.0, lowrank=0.9, num_classes=4,
+         cls_token=True, in_chans=2, layernorm="integer"),
+]
+
+
+@pytest.mark.parametrize("k", range(len(VIT_CONFIGS)))
+def test_random_vits_bit_exact_with_tricks(k, tmp_path):
+    """Random int8 ViTs (class token or not, low-rank, integer LayerNorm, clipped softmax; token counts that leave a
+    partial last row block): the fused firmware == the plain firmware == the interpreter on the host."""
+    from edgefmr.firmware.vit_graph import build_vit
+
+    g = build_vit(seed=k, **VIT_CONFIGS[k])
+    assert plan(g, None, tricks=True).requires_fused_codegen
+    rng = np.random.default_rng(k)
+    t = g.tensors[g.inputs[0]]
+    recs = [[rng.integers(-128, 128, t.shape).astype(np.int8)] for _ in range(3)]
+    want = [run(g, r)[g.outputs[0]] for r in recs]
+    for tricks in (True, False):
+        build(g, "host", tmp_path / str(tricks), tricks=tricks)
+        got = run_host(tmp_path / str(tricks), g, recs)
+        assert all(np.array_equal(a[0], b) for a, b in zip(got, want, strict=True)), f"tricks={tricks}"
