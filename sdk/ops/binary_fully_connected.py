@@ -39,6 +39,7 @@ class BinaryFullyConnected(OpDef):
     attrs = {"activation": Attr("NONE", choices=fp.FUSED_ACTIVATIONS)}
 
     def check(self, c: OpCall) -> None:
+        self.infer(c)  # shapes first: validation calls check() before infer()
         x, w, b, y = c.inp(0), c.inp(1), c.inp(2), c.out()
         check_activation(c, x, "input")
         check_activation(c, y, "output")

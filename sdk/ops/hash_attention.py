@@ -58,6 +58,7 @@ class HashAttention(OpDef):
     attrs = {"bits": Attr(0)}
 
     def check(self, c: OpCall) -> None:
+        self.infer(c)  # shapes first: validation calls check() before infer()
         hq, hk, v, y = c.inp(0), c.inp(1), c.inp(2), c.out()
         check_activation(c, v, "values (input 2)")
         check_activation(c, y, "output")

@@ -53,6 +53,7 @@ class LmuUpdate(OpDef):
     attrs = {"a_frac_bits": Attr(24), "state_frac_bits": Attr(16)}
 
     def check(self, c: OpCall) -> None:
+        self.infer(c)  # shapes first: validation calls check() before infer()
         u, a, b, m0, y, mt = c.inp(0), c.inp(1), c.inp(2), c.inp(3), c.out(0), c.out(1)
         check_activation(c, u, "input")
         check_activation(c, y, "output 0 (states)")

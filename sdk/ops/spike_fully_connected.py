@@ -33,6 +33,7 @@ class SpikeFullyConnected(OpDef):
     attrs = {"activation": Attr("NONE", choices=fp.FUSED_ACTIVATIONS)}
 
     def check(self, c: OpCall) -> None:
+        self.infer(c)  # shapes first: validation calls check() before infer()
         s, w, b, y = c.inp(0), c.inp(1), c.inp(2), c.out()
         if s.dtype not in ("int8", "uint8"):
             raise c.fail(f"spikes (input 0) must be int8 or uint8, got {s.dtype}")

@@ -1,10 +1,11 @@
+import copy
 import math
 
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.attention_gate import gate_table
 from edgefmr.ops.fixedpoint import quantize_multiplier
@@ -96,3 +97,19 @@ def test_attention_gate_counts_and_errors():
         b.op("ATTENTION_GATE", [b.input("a", (2, 3), scale=0.1), b.input("g", (2,), scale=0.1)])
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: ATTENTION_GATE"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = gate_graph((3, 2, 4), (0.05, 0), (0.1, 0), (0.05, 0))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

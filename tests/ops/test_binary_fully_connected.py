@@ -1,8 +1,10 @@
+import copy
+
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.binary_fully_connected import binarize_weights, pack_bits, unpack_bits
 from edgefmr.ops.fixedpoint import quantize_multiplier
@@ -129,3 +131,19 @@ def test_binary_fc_counts_and_errors():
         bfc_graph((6, 5), (0.02, 0), signs, np.float32(0.01), None, (0.1, 0), activation="TANH")
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: BINARY_FULLY_CONNECTED"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = bfc_graph((3, 9), (0.02, 0), np.ones((4, 9)), np.float32(0.01), np.zeros(4, np.int32), (0.1, 0))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

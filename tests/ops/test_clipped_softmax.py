@@ -1,10 +1,11 @@
+import copy
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.registry import call
 from edgefmr.tflite import to_tflite
@@ -122,3 +123,19 @@ def test_clipped_softmax_counts_and_errors():
         b.op("CLIPPED_SOFTMAX", [b.input("x", (3,), dtype="int16", scale=0.1)], scale=1 / 256, zero_point=-128)
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: CLIPPED_SOFTMAX"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = cs_graph((2, 5), (0.1, 0), (1 / 256, -128), gamma=-0.1)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

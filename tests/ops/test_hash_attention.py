@@ -1,3 +1,4 @@
+import copy
 from fractions import Fraction
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 import torch
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.nas.attention import hash_attention_quadratic
 from edgefmr.ops.binary_fully_connected import pack_bits
@@ -159,3 +160,19 @@ def test_hash_attention_errors():
         ha_graph((1, 8), (1 << 17, 8), (1 << 17, 1), (0.1, 0), (0.1, 0), bits=64)
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: HASH_ATTENTION"):
         to_tflite(ha_graph((5, 1), (5, 1), (5, 4), (0.1, 0), (0.1, 0), bits=8))
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = ha_graph((2, 5, 1), (2, 6, 1), (2, 6, 3), (0.1, 0), (0.1, 0), bits=8)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

@@ -1,10 +1,11 @@
+import copy
 import math
 
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.fixedpoint import quantize_multiplier
 from edgefmr.ops.layer_norm import bit_length, isqrt, quantize_affine
@@ -201,3 +202,19 @@ def test_layer_norm_errors():
         b.op("LAYER_NORM", [x, b.const("g", gq, scale=gs, zero_point=0)], scale=0.05)
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: LAYER_NORM"):
         to_tflite(ln_graph((2, 8), (0.1, 0), (0.05, 0), gq, gs, bq))
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = ln_graph((2, 8), (0.1, 0), (0.05, 0), *quantize_affine(np.ones(8), np.zeros(8), 0.05))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

@@ -1,10 +1,11 @@
+import copy
 import math
 
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run
+from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.fixedpoint import quantize_multiplier
 from edgefmr.ops.registry import call
@@ -158,3 +159,19 @@ def test_lif_counts_and_errors():
         lif_graph((4, 10), (0.02, 0), x_dtype="int32")
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: LIF"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = lif_graph((4, 3), (0.02, 0), v0=True)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

@@ -1,9 +1,11 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run
+from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.nas.lmu import LMUMemory, legendre_zoh
 from edgefmr.ops.fixedpoint import quantize_multiplier
@@ -184,3 +186,19 @@ def test_lmu_constants_and_errors():
         lmu_graph((6, 3), (0.02, 0), a.astype(np.int16), b, (0.05, 0))
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: LMU_UPDATE"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = lmu_graph((5, 3), (0.02, 0), *lmu_constants(np.eye(2) * 0.9, np.ones(2)), (0.05, 0), m0=True)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass

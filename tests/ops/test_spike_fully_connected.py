@@ -1,8 +1,10 @@
+import copy
+
 import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError, IRError
-from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run
+from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run, validate
 from edgefmr.ir.efm import from_json, to_json
 from edgefmr.ops.fixedpoint import quantize_multiplier
 from edgefmr.ops.registry import call
@@ -128,3 +130,19 @@ def test_spike_fc_counts_and_errors():
         sfc_graph((6, 5), w, np.float32(0.01), np.zeros(4, np.int32), (0.1, 0))
     with pytest.raises(EdgefmrError, match="without a TFLite builtin: SPIKE_FULLY_CONNECTED"):
         to_tflite(g)
+
+
+def test_malformed_graphs_fail_cleanly():
+    """Random shapes on any tensor of a valid graph: validation raises IRError or passes, never anything else."""
+    g0 = sfc_graph((3, 5), np.ones((2, 5), np.int8), np.float32(0.01), np.zeros(2, np.int32), (0.1, 0))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        g = copy.deepcopy(g0)
+        t = g.tensors[list(g.tensors)[int(rng.integers(len(g.tensors)))]]
+        t.shape = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 4))))
+        if t.data is not None:
+            t.data = np.zeros(t.shape, t.data.dtype)
+        try:
+            validate(g)
+        except IRError:
+            pass
