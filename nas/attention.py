@@ -110,7 +110,7 @@ class KernelHash(nn.Module):
 
     def kernel(self, x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         """RBF features of unit vectors x [B, H, N, d] against unit anchors [H, m, d] -> [B, H, N, m]."""
-        dots = torch.einsum("bhnd,hmd->bhnm", x, anchors)
+        dots = x @ anchors.transpose(-1, -2).unsqueeze(0)
         return torch.exp((dots - 1.0) / self.sigma.view(1, -1, 1, 1))
 
     @torch.no_grad()
@@ -135,7 +135,7 @@ class KernelHash(nn.Module):
         if detach_params:
             anchors, proj = anchors.detach(), proj.detach()
         phi = self.kernel(x, anchors) - self.mu.view(1, self.heads, 1, self.m)
-        return torch.einsum("bhnm,hkm->bhnk", phi, proj)
+        return phi @ proj.transpose(-1, -2).unsqueeze(0)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """+-1 codes [B, H, N, b] of unit vectors x; gradients reach x (straight-through), not the hash."""
@@ -154,11 +154,11 @@ class KernelHash(nn.Module):
         target = torch.zeros_like(logits)
         target.scatter_(-1, logits.topk(t, dim=-1).indices, 1.0)
         target.scatter_(-1, logits.topk(t, dim=-1, largest=False).indices, -1.0)
-        yq = torch.tanh(self.features(q, detach_params=False))
-        yk = torch.tanh(self.features(k, detach_params=False))
+        y = torch.tanh(self.features(torch.cat([q, k], dim=2), detach_params=False))
+        yq, yk = y.split([q.shape[2], k.shape[2]], dim=2)
         sim = yq @ yk.transpose(-1, -2) / self.bits
-        mask = target != 0
-        return ((sim - target)[mask] ** 2).mean()
+        w = target.abs()
+        return (w * (sim - target) ** 2).sum() / w.sum()
 
 
 def hash_attention_linear(hq: torch.Tensor, hk: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -234,7 +234,8 @@ class MultiHeadAttention(nn.Module):
                 logits = (q @ k.transpose(-1, -2)).detach()
                 loss = self.hash.loss(qn.detach(), kn.detach(), logits, self.hash_topk or round(n / 4))
                 self._extra = loss if self._extra is None else self._extra + loss
-            out = hash_attention_linear(self.hash.codes(qn), self.hash.codes(kn), v)
+            hq, hk = self.hash.codes(torch.cat([qn, kn], dim=2)).split([n, n], dim=2)
+            out = hash_attention_linear(hq, hk, v)
         else:
             out = self.attention_weights(q, k) @ v
             if self.variant == "gated":
