@@ -1,0 +1,137 @@
+"""Lowering of the attention variants of :mod:`edgefmr.nas.attention` and of its low-rank linears.
+
+``[B, N, D] -> [B, N, D]``; heads are laid out ``[B, H, N, d]`` (RESHAPE + TRANSPOSE), the Q/K/V linear is split
+into three FULLY_CONNECTED layers (each with its own output quantization; a low-rank Q/K/V keeps its shared first
+factor), and the ``1/sqrt(d)`` scale is folded into the Q weights. The cores:
+
+* ``softmax``: BATCH_MATMUL(Q, K, adj_y) -> SOFTMAX -> BATCH_MATMUL(P, V);
+* ``clipped``: the same with CLIPPED_SOFTMAX (``gamma = -alpha / N``, ``zeta``), Bondarenko et al. 2023;
+* ``gated``: the softmax core, then ATTENTION_GATE with the gate logits of a FULLY_CONNECTED ``D -> H``;
+* ``hash`` (EcoFormer): the codes come from an integer pipeline equal to the model's kernelized hash:
+  the Q (K) linear writes ``[q_h, -q_h]`` per head, so LAYER_NORM over those ``2d`` values (mean exactly the
+  rounding residue, variance ``|q|^2 / d``) is the L2 normalization ``sqrt(d) q / |q|`` with an exact integer
+  square root; a BATCH_MATMUL with the anchors (scaled by ``1 / (2 sqrt(d) sigma_h)``, both halves used) gives
+  ``q.a / sigma``; LUT exp; a BATCH_MATMUL with ``exp(-1/sigma_h) P_h^T`` and an ADD of ``-mu_h P_h^T`` give the
+  pre-sign hash values, which HASH_ATTENTION binarizes (``value >= 0``) and uses with additions only.
+
+Tags: the similarity op (BATCH_MATMUL of Q and K, or HASH_ATTENTION) is part ``qk``; everything else from Q, K, V
+to the attention output (softmax, P.V, gate, hash encoding) is part ``attention`` (see ``edgefmr.quant.report``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from edgefmr.quant.lowering import Lowering, Value
+
+#: Epsilon of the LAYER_NORM that L2-normalizes hash queries and keys (the model clamps the norm at 1e-6).
+HASH_NORM_EPS = 1e-12
+
+
+def linear_layer(ctx: Lowering, x: Value, mod: nn.Module, key: str, act: str = "NONE",
+                 weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> Value:
+    """An ``nn.Linear`` or a :class:`~edgefmr.nas.layers.LowRankLinear` (two FULLY_CONNECTED: ``key.down`` then
+    ``key``). ``weight``/``bias`` replace the (last factor's) parameters, e.g. with a folded BatchNorm."""
+    if isinstance(mod, nn.Linear):
+        w, b = mod.weight, mod.bias
+    elif mod.rank is None:
+        w, b = mod.full.weight, mod.full.bias
+    else:
+        x = ctx.linear(x, mod.down.weight, None, f"{key}.down")
+        w, b = mod.up.weight, mod.up.bias
+    return ctx.linear(x, w if weight is None else weight, b if bias is None else bias, key, act)
+
+
+def last_factor(mod: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(weight, bias) of a linear's last factor."""
+    if isinstance(mod, nn.Linear):
+        return mod.weight, mod.bias
+    f = mod.full if mod.rank is None else mod.up
+    return f.weight, f.bias
+
+
+def _heads(ctx: Lowering, t: Value, heads: int, key: str) -> Value:
+    b, n, c = t.shape
+    t = ctx.reshape(t, [b, n, heads, c // heads], f"{key}/split")
+    return ctx.transpose(t, [0, 2, 1, 3], f"{key}/heads")
+
+
+def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
+                key: str) -> Value:
+    """Pre-sign hash values ``[B, H, N, bits]`` of the queries (or keys) given by the linear rows ``w, b``."""
+    from edgefmr.nas.attention import _normalize
+
+    h, d, kh = att.heads, att.head_dim, att.hash
+    wz = torch.stack([w.reshape(h, d, -1), -w.reshape(h, d, -1)], dim=1).reshape(2 * h * d, -1)
+    bz = None if b is None else torch.stack([b.reshape(h, d), -b.reshape(h, d)], dim=1).reshape(-1)
+    z = ctx.linear(src, wz, bz, key)
+    bsz, n, _ = z.shape
+    z = ctx.reshape(z, [bsz, n, h, 2 * d], f"{key}/split")
+    z = ctx.transpose(z, [0, 2, 1, 3], f"{key}/heads")
+    with ctx.scope(part="attention"):
+        zn = ctx.layer_norm(z, torch.ones(2 * d), None, HASH_NORM_EPS, f"{key}_norm")
+        anchors = _normalize(kh.anchors).detach()  # [H, m, d]
+        scale = (1.0 / (2.0 * math.sqrt(d) * kh.sigma)).view(h, 1, 1)
+        a2 = torch.cat([anchors * scale, -anchors * scale], dim=2).transpose(1, 2).unsqueeze(0)  # [1, H, 2d, m]
+        u = ctx.bmm(zn, ctx.const_matrix(a2, f"{key}_anchors"), f"{key}_dots")
+        phi = ctx.lut(u, "exp", torch.exp, f"{key}_phi")
+        c = torch.exp(-1.0 / kh.sigma).view(h, 1, 1)
+        proj = (c * kh.proj.detach().transpose(1, 2)).unsqueeze(0)  # [1, H, m, bits]
+        pre = ctx.bmm(phi, ctx.const_matrix(proj, f"{key}_proj"), f"{key}_proj")
+        offset = -(kh.mu.view(h, 1, -1) @ kh.proj.detach().transpose(1, 2)).unsqueeze(0)  # [1, H, 1, bits]
+        return ctx.add(pre, ctx.const(offset, f"{key}_offset"), f"{key}_code")
+
+
+def attention(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | None = None,
+              out_weight: torch.Tensor | None = None, out_bias: torch.Tensor | None = None) -> Value:
+    """Lower a :class:`~edgefmr.nas.attention.MultiHeadAttention` on ``x [B, N, D]``.
+
+    ``softmax``: None keeps the layer's normalization, ``standard`` or ``clipped`` sets it for the softmax-family
+    variants. ``out_weight``/``out_bias`` replace the output linear's last factor (a folded BatchNorm).
+    """
+    bsz, n, dim = x.shape
+    h, d, variant = att.heads, att.head_dim, att.variant
+    qkv = att.qkv
+    src = x
+    if qkv.rank is not None:
+        src = ctx.linear(x, qkv.down.weight, None, f"{key}.qkv.down")
+    w, b = last_factor(qkv)
+    wq, wk, wv = w[:dim], w[dim: 2 * dim], w[2 * dim:]
+    bq, bk, bv = (None, None, None) if b is None else (b[:dim], b[dim: 2 * dim], b[2 * dim:])
+    v = _heads(ctx, ctx.linear(src, wv, bv, f"{key}.v"), h, f"{key}.v")
+    if variant == "hash":
+        hq = _hash_codes(ctx, src, wq, bq, att, f"{key}.q")
+        hk = _hash_codes(ctx, src, wk, bk, att, f"{key}.k")
+        with ctx.scope(part="qk"):
+            o = ctx.hash_attention(hq, hk, v, f"{key}.context")
+    else:
+        s = d**-0.5
+        q = _heads(ctx, ctx.linear(src, wq * s, None if bq is None else bq * s, f"{key}.q"), h, f"{key}.q")
+        k = _heads(ctx, ctx.linear(src, wk, bk, f"{key}.k"), h, f"{key}.k")
+        with ctx.scope(part="qk"):
+            logits = ctx.bmm(q, k, f"{key}.logits", adj_y=True)
+        norm = softmax or ("clipped" if variant == "clipped" else "standard")
+        with ctx.scope(part="attention"):
+            if norm == "clipped":
+                p = ctx.clipped_softmax(logits, f"{key}.probs", gamma=-att.clip_alpha / n, zeta=att.clip_zeta)
+            else:
+                p = ctx.softmax(logits, f"{key}.probs")
+            o = ctx.bmm(p, v, f"{key}.context")
+        if variant == "gated":
+            g = ctx.linear(x, att.gate.weight, att.gate.bias, f"{key}.gate")  # [B, N, H]
+            g = ctx.transpose(g, [0, 2, 1], f"{key}.gate/heads")
+            with ctx.scope(part="attention"):
+                o = ctx.attention_gate(o, g, f"{key}.gated")
+    o = ctx.transpose(o, [0, 2, 1, 3], f"{key}.merge")
+    o = ctx.reshape(o, [bsz, n, dim], f"{key}.merge/concat")
+    return linear_layer(ctx, o, att.proj, f"{key}.proj", weight=out_weight, bias=out_bias)
+
+
+def attention_layer(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | None = None,
+                    out_weight: torch.Tensor | None = None, out_bias: torch.Tensor | None = None) -> Value:
+    """:func:`attention` with its nodes tagged as attention layer ``key``."""
+    with ctx.scope(layer=key):
+        return attention(ctx, att, x, key, softmax, out_weight, out_bias)

@@ -1,0 +1,85 @@
+"""Lowering of :class:`edgefmr.nas.vit.ViT` (the program run by :class:`~edgefmr.quant.lowering.Lowering`).
+
+Layout: the graph input is the model's input with a batch axis, ``[1, C, H, W]`` (images) or ``[1, T, F]``
+(sequences), int8. Images: TRANSPOSE to NHWC, zero padding to a multiple of the patch (CONCATENATION with the zero
+point), patch embedding as CONV_2D with kernel = stride = patch (a low-rank embedding is CONV_2D to the rank, then
+FULLY_CONNECTED), RESHAPE to tokens ``[1, N, D]``. Sequences: padding and RESHAPE to ``[1, T/p, p F]``, then the
+linear. Class token: CONCATENATION of a constant at the embedding's quantization; position embedding: ADD of a
+constant. Blocks: LAYER_NORM, attention (:mod:`edgefmr.quant.attention`), residual ADD, LAYER_NORM, MLP
+(FULLY_CONNECTED with ReLU fused, or FULLY_CONNECTED + LUT GELU, FULLY_CONNECTED), residual ADD. Pooling: MEAN
+over tokens or STRIDED_SLICE of the class token; final LAYER_NORM; FULLY_CONNECTED head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgefmr.quant.attention import attention_layer, linear_layer
+from edgefmr.quant.lowering import Lowering, Value
+
+
+def _patch_embed(ctx: Lowering, model: nn.Module, v: Value) -> Value:
+    p, pe = model.cfg.patch_size, model.patch_embed
+    if len(model.input_shape) == 3:
+        c, hgt, wid = model.input_shape
+        gh, gw = model.grid
+        t = ctx.transpose(v, [0, 2, 3, 1], "patch_embed/nhwc")
+        t = ctx.pad_const(t, 1, 0, gh * p - hgt, "patch_embed/pad_h")
+        t = ctx.pad_const(t, 2, 0, gw * p - wid, "patch_embed/pad_w")
+        bsz = t.shape[0]
+        if pe.rank is None:
+            w, b, key = pe.full.weight, pe.full.bias, "patch_embed"
+        else:
+            w, b, key = pe.down.weight, None, "patch_embed.down"
+        e = ctx.conv2d(t, w.reshape(w.shape[0], c, p, p), b, key, stride=(p, p))
+        e = ctx.reshape(e, [bsz, gh * gw, w.shape[0]], f"{key}/tokens")
+        if pe.rank is not None:
+            e = ctx.linear(e, pe.up.weight, pe.up.bias, "patch_embed")
+        return e
+    length, feat = model.input_shape
+    (g,) = model.grid
+    t = ctx.pad_const(v, 1, 0, g * p - length, "patch_embed/pad")
+    t = ctx.reshape(t, [t.shape[0], g, p * feat], "patch_embed/patches")
+    return linear_layer(ctx, t, pe, "patch_embed")
+
+
+def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str, Any]) -> Value:
+    """Logits ``[B, classes]`` of a ViT on float input ``x [B, *input_shape]``.
+
+    ``options["softmax"]``: None (each layer's own normalization), ``standard`` or ``clipped``.
+    """
+    cfg = model.cfg
+    v = ctx.input(x)
+    tokens = _patch_embed(ctx, model, v)
+    bsz = tokens.shape[0]
+    if model.cls_token is not None:
+        cls = model.cls_token.expand(bsz, -1, -1)
+        if ctx.is_float:
+            ctx.observe("patch_embed", cls)
+            c = ctx.const(cls, "cls_token")
+        else:
+            c = ctx.const(cls, "cls_token", quant=ctx.q("patch_embed"))
+        tokens = ctx.concat([c, tokens], 1, "cls_concat")
+    tokens = ctx.residual(ctx.add(tokens, ctx.const(model.pos_embed, "pos_embed/table"), "pos_embed"))
+    for i, blk in enumerate(model.blocks):
+        p = f"blocks.{i}"
+        h = ctx.layer_norm(tokens, blk.norm1.weight, blk.norm1.bias, blk.norm1.eps, f"{p}.norm1")
+        a = attention_layer(ctx, blk.attn, h, f"{p}.attn", options.get("softmax"))
+        tokens = ctx.add(tokens, a, f"{p}.res1")
+        h = ctx.layer_norm(tokens, blk.norm2.weight, blk.norm2.bias, blk.norm2.eps, f"{p}.norm2")
+        if isinstance(blk.mlp.act, nn.ReLU):
+            h = linear_layer(ctx, h, blk.mlp.fc1, f"{p}.mlp.fc1", act="RELU")
+        else:
+            h = linear_layer(ctx, h, blk.mlp.fc1, f"{p}.mlp.fc1")
+            h = ctx.lut(h, "gelu", nn.functional.gelu, f"{p}.mlp.act")
+        h = linear_layer(ctx, h, blk.mlp.fc2, f"{p}.mlp.fc2")
+        tokens = ctx.residual(ctx.add(tokens, h, f"{p}.res2"))
+    if model.cls_token is not None:
+        pooled = ctx.take(tokens, 1, 0, 1, "pool", squeeze=True)
+    else:
+        pooled = ctx.mean(tokens, [1], "pool")
+    pooled = ctx.layer_norm(pooled, model.norm.weight, model.norm.bias, model.norm.eps, "norm")
+    return ctx.output(ctx.linear(pooled, model.head.weight, model.head.bias, "head"))
