@@ -220,9 +220,7 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
                            f"'protocol'")
     files = ["startup.c", "semihost.c", "format.c", "counter.c", uart_driver(board), mains[main]]
     if main == "protocol":
-        files += ["protocol.c", "protocol.h"]
-    if main == "protocol":
-        files.append("protocol.c")
+        files += ["protocol.c", "protocol.h", "mlperf.c", "mlperf.h"]
     out = [RUNTIME_DIR / f for f in files]
     missing = [p for p in out if not p.is_file()]
     if missing:
@@ -232,4 +230,5 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
 
 def runtime_headers(board: Board | None) -> list[Path]:
     """Runtime headers copied beside the sources."""
-    return [] if board is None else [RUNTIME_DIR / "efm_runtime.h", RUNTIME_DIR / "protocol.h"]
+    return [] if board is None else [RUNTIME_DIR / "efm_runtime.h", RUNTIME_DIR / "protocol.h",
+                                     RUNTIME_DIR / "mlperf.h"]

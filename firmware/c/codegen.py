@@ -252,6 +252,18 @@ def _views(plan: Any, name: str) -> set[str]:
     return out
 
 
+def _output_quant_fns(g: Graph) -> str:
+    """efm_output_scale / efm_output_zero_point (per-tensor; the first of per-axis; 1 and 0 when unquantized)."""
+    qs = [g.tensor(n).quant for n in g.outputs]
+    scales = ", ".join(_c_float(float(np.float32(q.scale[0])) if q is not None else 1.0) for q in qs)
+    zps = ", ".join(str(int(q.zero_point[0]) if q is not None else 0) for q in qs)
+    n = len(qs)
+    return (f"float efm_output_scale(int i) {{\n    static const float s[] = {{{scales}}};\n"
+            f"    return (i >= 0 && i < {n}) ? s[i] : 0.0f;\n}}\n\n"
+            f"int32_t efm_output_zero_point(int i) {{\n    static const int32_t z[] = {{{zps}}};\n"
+            f"    return (i >= 0 && i < {n}) ? z[i] : 0;\n}}\n")
+
+
 def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Any) -> None:
     """The planner may overlap an output with an input only where the kernel runs in place (exact alias) or where
     it made one a view of the other."""
@@ -442,6 +454,7 @@ def generate(g: Graph, plan: Any, default_region: str | None = None) -> Generate
         "",
         io_fn("input", list(g.inputs), ""),
         io_fn("output", list(g.outputs), "const "),
+        _output_quant_fns(g),
     ])
     region_macros = [f"#define EFM_ARENA_BYTES_{_ident(r)} {n}u" for r, n in sorted(w.arena.items())]
     model_h = "\n".join([
@@ -462,6 +475,9 @@ def generate(g: Graph, plan: Any, default_region: str | None = None) -> Generate
         "uint32_t efm_input_bytes(int i);",
         "const int8_t *efm_output(int i);",
         "uint32_t efm_output_bytes(int i);",
+        f"#define EFM_INPUT_BYTES_TOTAL {sum(g.tensor(n).nbytes for n in g.inputs)}u /* all graph inputs */",
+        "float efm_output_scale(int i);       /* output i: real = scale * (q - zero_point) */",
+        "int32_t efm_output_zero_point(int i);",
         "void efm_run(void);            /* all layers */",
         "void efm_run_layer(int layer); /* one step of the plan: a node, or a fused group (tricks) */",
         "const char *efm_layer_name(int layer);",

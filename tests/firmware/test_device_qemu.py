@@ -42,6 +42,9 @@ int8_t *efm_input(int i);
 uint32_t efm_input_bytes(int i);
 const int8_t *efm_output(int i);
 uint32_t efm_output_bytes(int i);
+#define EFM_INPUT_BYTES_TOTAL NBYTES
+float efm_output_scale(int i);
+int32_t efm_output_zero_point(int i);
 void efm_run(void);
 void efm_run_layer(int layer);
 const char *efm_layer_name(int layer);
@@ -61,6 +64,8 @@ int8_t *efm_input(int i) { (void)i; return efm_arena; }
 uint32_t efm_input_bytes(int i) { (void)i; return N; }
 const int8_t *efm_output(int i) { (void)i; return efm_arena; }
 uint32_t efm_output_bytes(int i) { (void)i; return N; }
+float efm_output_scale(int i) { (void)i; return 0.5f; }
+int32_t efm_output_zero_point(int i) { (void)i; return 3; }
 __attribute__((noinline)) static void spin(uint32_t n) {
     __asm__ volatile("1: subs %0, %0, #1\\n\\tbne 1b" : "+r"(n) : : "cc");
 }
@@ -137,8 +142,9 @@ BASE_RUNTIME = ["efm_runtime.h", "startup.c", "semihost.c", "format.c", "counter
 
 def build_protocol_fw(out: Path, board_name: str, spin: int = 1000) -> Path:
     model_c = MODEL_C.replace("NBYTES", str(N)).replace("SPIN_ITERS", f"{spin}u")
-    return build_elf(out, board_name, {"model.h": MODEL_H, "model.c": model_c},
-                     BASE_RUNTIME + [_uart(board_name), "protocol.h", "protocol.c", "main_protocol.c"])
+    return build_elf(out, board_name, {"model.h": MODEL_H.replace("NBYTES", f"{N}u"), "model.c": model_c},
+                     BASE_RUNTIME + [_uart(board_name), "protocol.h", "protocol.c", "mlperf.h", "mlperf.c",
+                                     "main_protocol.c"])
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,9 @@
-/* Serial protocol firmware: the model behind the edgefmr device protocol (docs/protocol.md) on the board's UART.
+/* Serial protocol firmware: the model behind the edgefmr device protocol (docs/protocol.md) on the board's UART, and
+ * the MLPerf Tiny (EEMBC runner) text protocol (mlperf.c) on the same UART.
  *
- * Boot: UART, counter calibration, banner "EFM-PROTO 1 <board> <model hash>", then requests forever.
+ * Boot: UART, counter calibration, banner "EFM-PROTO 1 <board> <model hash>", the MLPerf Tiny boot lines, then
+ * requests forever. A byte that is not part of a binary frame and is not the frame start (SOF 0xA5, which never
+ * occurs in the text commands) goes to the text protocol.
  * Counts: real boards report DWT CYCCNT core cycles. Virtual boards report executed instructions: SysTick counts
  * virtual time, which QEMU's -icount shift=S advances by 2^S ns per instruction; S is measured at boot with a
  * loop of known length, ticks are converted with the exact ratio 1e9 / (clock * 2^S), and the instructions of
@@ -12,11 +15,17 @@
 
 #include "efm_board.h"
 #include "efm_runtime.h"
+#include "mlperf.h"
 #include "model.h"
 #include "protocol.h"
 
 #ifndef EFM_FIRMWARE_VERSION
 #define EFM_FIRMWARE_VERSION "edgefmr-proto-1"
+#endif
+/* What `name%` and `profile%` of the MLPerf Tiny protocol report (m-name-dut-[...], m-model-[...]); the model is
+ * the graph hash unless EFM_MLPERF_MODEL names it (e.g. "ic01"). */
+#ifndef EFM_MLPERF_VENDOR
+#define EFM_MLPERF_VENDOR "edgefmr-" EFM_BOARD_NAME
 #endif
 /* Empty UART polls after which a partial frame is given up (docs/protocol.md, "Silence"). */
 #ifndef EFM_PROTO_IDLE_POLLS
@@ -30,6 +39,7 @@ enum { COUNTER_NONE = 0, COUNTER_DWT_CYCLES = 1, COUNTER_QEMU_INSTRUCTIONS = 2, 
 #define PROFILE_PER_PAGE ((EFM_PROTO_MAX_PAYLOAD - 1u - 9u) / 8u)
 
 static efm_proto proto;
+static efm_mlperf mlperf;
 static uint64_t prof_sums[EFM_NUM_LAYERS];
 static uint32_t prof_runs;
 static uint8_t outputs_valid;
@@ -192,6 +202,7 @@ static uint32_t cmd_run(const uint8_t *in, uint8_t *out) {
         memset(prof_sums, 0, sizeof(prof_sums));
         prof_runs = 0;
     }
+    efm_mlperf_invalidate(&mlperf);
     const uint32_t crc_before = input_crc();
     uint64_t total = 0, mn = UINT64_MAX, mx = 0;
     for (uint32_t r = 0; r < n; r++) {
@@ -291,6 +302,7 @@ static uint32_t handle(uint8_t type, const uint8_t *in, uint32_t n, uint8_t *out
         memcpy((uint8_t *)efm_input(i) + off, in + 5, len);
         outputs_valid = 0;
         tensor_layer = -1;
+        efm_mlperf_invalidate(&mlperf);
         return (out[0] = EFM_ST_OK, 1u);
     }
     case EFM_CMD_RUN:
@@ -367,20 +379,56 @@ static void uart_write(const uint8_t *buf, uint32_t n, void *ctx) {
     efm_uart_write(buf, n);
 }
 
+/* ------------------------------------------------------------------------------------------ MLPerf Tiny hooks */
+
+static void text_write(const char *buf, uint32_t n, void *ctx) {
+    (void)ctx;
+    efm_uart_write(buf, n);
+}
+
+/* Microseconds of the counter's clock: core clock ticks (DWT CYCCNT on real boards; SysTick on QEMU, where it is
+ * virtual time under -icount). */
+static uint32_t text_micros(void *ctx) {
+    (void)ctx;
+    const uint64_t t = efm_counter_read();
+    const uint64_t s = t / EFM_CORE_CLOCK_HZ, r = t % EFM_CORE_CLOCK_HZ;
+    return (uint32_t)(s * 1000000u + r * 1000000u / EFM_CORE_CLOCK_HZ);
+}
+
+/* The text protocol is about to run the model: the binary protocol's outputs and tensors become stale. */
+static void text_on_infer(void *ctx) {
+    (void)ctx;
+    outputs_valid = 0;
+    tensor_layer = -1;
+}
+
 int main(void) {
     efm_uart_init();
     counter_setup();
     efm_proto_init(&proto, uart_write, handle, 0);
+#ifdef EFM_MLPERF_MODEL
+    efm_mlperf_init(&mlperf, text_write, text_micros, text_on_infer, 0, EFM_MLPERF_VENDOR, EFM_FIRMWARE_VERSION,
+                    EFM_MLPERF_MODEL);
+#else
+    efm_mlperf_init(&mlperf, text_write, text_micros, text_on_infer, 0, EFM_MLPERF_VENDOR, EFM_FIRMWARE_VERSION,
+                    efm_model_hash);
+#endif
     static const char banner[] = "EFM-PROTO 1 " EFM_BOARD_NAME " ";
     efm_uart_write(banner, sizeof(banner) - 1u);
     efm_uart_write(efm_model_hash, (uint32_t)strlen(efm_model_hash));
     efm_uart_write("\n", 1u);
+    efm_mlperf_boot(&mlperf);
     uint32_t idle = 0;
     for (;;) {
         const int c = efm_uart_getc_nonblock();
         if (c >= 0) {
             const uint8_t b = (uint8_t)c;
-            efm_proto_feed(&proto, &b, 1u);
+            if (b == EFM_PROTO_SOF || proto.rx_len) {
+                efm_mlperf_discard(&mlperf);
+                efm_proto_feed(&proto, &b, 1u);
+            } else {
+                efm_mlperf_feed(&mlperf, b);
+            }
             idle = 0;
         } else if (proto.rx_len && ++idle >= EFM_PROTO_IDLE_POLLS) {
             efm_proto_idle(&proto);
