@@ -97,3 +97,22 @@ def test_interpreter_checks_inputs():
 
     with pytest.raises(EdgefmrError, match=r"must be int8\[2, 6\]"):
         run(g, [np.zeros((2, 6), np.int16)])
+
+
+def test_builder_multi_output_node():
+    b = GraphBuilder()
+    x = b.input("x", (4, 3), scale=0.1, zero_point=0)
+    s, v = b.op_multi("LIF", [x], [{"dtype": "int8"}, {"dtype": "int32"}], tau=2.0, threshold=1.0)
+    b.output(s, v)
+    g = b.build()
+    assert g.tensors[s].shape == (4, 3) and g.tensors[v].shape == (3,) and g.tensors[v].dtype == "int32"
+    out = run(g, [np.full((4, 3), 30, np.int8)])
+    assert set(np.unique(out[s])) <= {0, 1}
+
+
+def test_default_op_counts_are_macs():
+    from edgefmr.ops.registry import call
+
+    g = small_graph()
+    c = call(g.nodes[0], g)
+    assert c.opdef.op_counts(c) == {"mults": 2 * 6 * 4, "adds": 2 * 6 * 4}

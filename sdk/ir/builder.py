@@ -57,6 +57,24 @@ class GraphBuilder:
         self.g.nodes.append(node)
         return out
 
+    def op_multi(self, op: str, inputs: Sequence[str | None], outputs: Sequence[dict], *, name: str | None = None,
+                 **attrs) -> list[str]:
+        """Add a node with several outputs; each output is a dict of `dtype`, `scale`, `zero_point` (shape inferred)."""
+        base = name or op.lower()
+        outs = []
+        for k, spec in enumerate(outputs):
+            out = self._name(f"{base}_{k}" if k else base)
+            self.g.tensors[out] = Tensor(out, (), spec.get("dtype", "int8"),
+                                         _quant(spec.get("scale"), spec.get("zero_point", 0)))
+            outs.append(out)
+        node = Node(op, [i or "" for i in inputs], outs, dict(attrs), outs[0])
+        c = call(node, self.g)
+        for out, shape in zip(outs, c.opdef.infer(c), strict=True):
+            self.g.tensors[out].shape = tuple(int(d) for d in shape)
+        c.opdef.check(c)
+        self.g.nodes.append(node)
+        return outs
+
     def output(self, *names: str) -> None:
         self.g.outputs.extend(names)
 

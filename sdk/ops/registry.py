@@ -81,6 +81,11 @@ class OpDef:
         """Multiply-accumulates of one execution (0 for data movement and pointwise ops)."""
         return 0
 
+    def op_counts(self, c: OpCall) -> dict[str, int]:
+        """Arithmetic of one execution: multiplies and additions (default: each MAC is one of each)."""
+        m = self.macs(c)
+        return {"mults": m, "adds": m}
+
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         """The integer reference kernel: inputs (None for absent ones) to outputs, bit for bit."""
         raise NotImplementedError
