@@ -282,10 +282,12 @@ class Lowering:
             return "binary"
         return "spike" if x.spikes else "fc"
 
-    def linear(self, x: Value, w: torch.Tensor, b: torch.Tensor | None, key: str, act: str = "NONE") -> Value:
+    def linear(self, x: Value, w: torch.Tensor, b: torch.Tensor | None, key: str, act: str = "NONE",
+               quant: tuple[float, int] | None = None) -> Value:
         """``act(x W^T + b)`` on the last axis: FULLY_CONNECTED (keep_num_dims), SPIKE_FULLY_CONNECTED when x holds
-        spikes, BINARY_FULLY_CONNECTED when the key matches a --binarize pattern."""
-        kind = self._linear_kind(x, key)
+        spikes, BINARY_FULLY_CONNECTED when the key matches a --binarize pattern. ``quant`` fixes the output's
+        quantization (else calibrated)."""
+        kind = self._linear_kind(x, key) if quant is None else ("spike" if x.spikes else "fc")
 
         def flt(xf: torch.Tensor, wf: torch.Tensor, bf: torch.Tensor | None) -> torch.Tensor:
             y = F.linear(xf, wf, bf)
@@ -294,7 +296,7 @@ class Lowering:
         if kind == "binary":
             return self._binary_linear(x, w, b, key, act, flt)
         if self.is_float:
-            return self._float_out(key, flt(x.f, w, b))
+            return self._float_out(key, flt(x.f, w, b), observe=quant is None)
         sx = self._tensor_q(x.name)[0] if not x.spikes else SPIKE_Q[0]
         wq, ws = quantize_weight(w)
         wname = self._const(f"{key}/w", wq, (ws, np.zeros(len(ws), np.int64)))
@@ -302,7 +304,7 @@ class Lowering:
         bname = None if bq is None else self._const(f"{key}/b", bq)
         op = "SPIKE_FULLY_CONNECTED" if kind == "spike" else "FULLY_CONNECTED"
         attrs = {"activation": act} if kind == "spike" else {"activation": act, "keep_num_dims": True}
-        (name,) = self._add_node(op, [x.name, wname, bname], [(key, "int8", self.q(key))], attrs)
+        (name,) = self._add_node(op, [x.name, wname, bname], [(key, "int8", quant or self.q(key))], attrs)
 
         def sur() -> torch.Tensor:
             wf = self._fq_weight(w, wq, ws)

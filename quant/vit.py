@@ -51,7 +51,6 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
 
     ``options["softmax"]``: None (each layer's own normalization), ``standard`` or ``clipped``.
     """
-    cfg = model.cfg
     v = ctx.input(x)
     tokens = _patch_embed(ctx, model, v)
     bsz = tokens.shape[0]

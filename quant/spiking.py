@@ -1,0 +1,129 @@
+"""Lowering of :class:`edgefmr.nas.spiking.SpikingTransformer` (Spike-driven Transformer V1).
+
+Layout: time first, ``[T, B, ...]`` (LIF runs over axis 0); images NHWC, a sequence ``[L, F]`` is an image of
+height L and width 1. Every BatchNorm is folded into the linear or conv before it (eval statistics).
+
+* Stem: CONV_2D 3x3 (SAME) + BN on the real input, once; CONCATENATION of T copies (direct encoding); LIF.
+* Patch embedding: the patch conv (kernel = stride = patch) reads spikes, so it is lowered as patchify (RESHAPE,
+  TRANSPOSE, RESHAPE) + SPIKE_FULLY_CONNECTED (additions only); relative position embedding: LIF, CONV_2D 3x3 on
+  the spikes, ADD.
+* SDSA: LIF; Q, K, V = LIF(SPIKE_FULLY_CONNECTED + BN); ``Q AND K`` is MUL of 0/1 tensors; the column sum over
+  tokens is a SPIKE_FULLY_CONNECTED with all-one weights after a TRANSPOSE (exact counts, additions only); LIF;
+  MUL masks V; SPIKE_FULLY_CONNECTED + BN; residual ADD (membrane shortcut). Other attention variants: LIF, then
+  :func:`edgefmr.quant.attention.attention_layer` on the spikes of every step (``[T B, N, D]``), BN folded into
+  the output linear.
+* MLP: LIF, SPIKE_FULLY_CONNECTED + BN, LIF, SPIKE_FULLY_CONNECTED + BN, ADD.
+* Head: LIF, MEAN over steps and tokens (firing rates), FULLY_CONNECTED.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgefmr.quant.attention import attention_layer, last_factor
+from edgefmr.quant.lowering import Lowering, Value
+
+#: Quantization of a spike count (0..255 exactly).
+COUNT_Q = (1.0, -128)
+
+
+def fold_bn(w: torch.Tensor, b: torch.Tensor | None, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W', b') of ``BN(W x + b)`` with the BN's eval statistics; W's axis 0 is the output channel."""
+    inv = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    w2 = w * inv.view(-1, *([1] * (w.dim() - 1)))
+    b0 = b if b is not None else torch.zeros_like(bn.running_mean)
+    return w2, (b0 - bn.running_mean) * inv + bn.bias
+
+
+def _linear_bn(ctx: Lowering, x: Value, mod: nn.Module, key: str) -> Value:
+    """A :class:`~edgefmr.nas.spiking.LinearBN` (Linear without bias, TokenBN)."""
+    w, b = fold_bn(mod[0].weight, None, mod[1].bn)
+    return ctx.linear(x, w, b, key)
+
+
+def _conv_weight(w: torch.Tensor) -> torch.Tensor:
+    """Conv1d weights [O, I, k] as conv2d [O, I, k, 1] (time is the height)."""
+    return w.unsqueeze(-1) if w.dim() == 3 else w
+
+
+def _sdsa(ctx: Lowering, att: nn.Module, x: Value, p: str) -> Value:
+    t, b, n, d = x.shape
+    s, _ = ctx.lif(x, att.lif_in, f"{p}.lif_in")
+    q, _ = ctx.lif(_linear_bn(ctx, s, att.q, f"{p}.q"), att.lif_q, f"{p}.lif_q")
+    k, _ = ctx.lif(_linear_bn(ctx, s, att.k, f"{p}.k"), att.lif_k, f"{p}.lif_k")
+    v, _ = ctx.lif(_linear_bn(ctx, s, att.v, f"{p}.v"), att.lif_v, f"{p}.lif_v")
+    with ctx.scope(layer=p, part="qk"):
+        qk = ctx.mul(q, k, f"{p}.qk")
+        cols = ctx.transpose(qk, [0, 1, 3, 2], f"{p}.qk/channels")
+        col = ctx.linear(cols, torch.ones(1, n), None, f"{p}.column_sum", quant=COUNT_Q)
+    with ctx.scope(layer=p, part="attention"):
+        col = ctx.reshape(col, [t, b, 1, d], f"{p}.column_sum/row")
+        mask, _ = ctx.lif(col, att.lif_attn, f"{p}.lif_attn")
+        y = ctx.mul(v, mask, f"{p}.masked_v")
+    return _linear_bn(ctx, y, att.proj, f"{p}.proj")
+
+
+def _soft_attention(ctx: Lowering, att: nn.Module, x: Value, p: str, options: dict[str, Any]) -> Value:
+    t, b, n, d = x.shape
+    s, _ = ctx.lif(x, att.lif_in, f"{p}.lif_in")
+    s = ctx.reshape(s, [t * b, n, d], f"{p}.steps")
+    w, bias = last_factor(att.attn.proj)
+    w, bias = fold_bn(w, bias, att.bn.bn)
+    y = attention_layer(ctx, att.attn, s, f"{p}.attn", options.get("softmax"), out_weight=w, out_bias=bias)
+    return ctx.reshape(y, [t, b, n, d], f"{p}.out")
+
+
+def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str, Any]) -> Value:
+    """Logits ``[B, classes]`` of a spiking transformer on float input ``x [B, *input_shape]``."""
+    cfg = model.cfg
+    T = cfg.T
+    v = ctx.input(x)
+    bsz = v.shape[0]
+    if len(model.input_shape) == 3:
+        img = ctx.transpose(v, [0, 2, 3, 1], "stem/nhwc")  # [B, H, W, C]
+        (hgt, wid), (ph, pw) = model.spatial, (cfg.patch_size, cfg.patch_size)
+    else:
+        length, feat = model.input_shape
+        img = ctx.reshape(v, [bsz, length, 1, feat], "stem/nhwc")  # time as the height
+        (hgt, wid), (ph, pw) = (length, 1), (cfg.patch_size, 1)
+    gh, gw = hgt // ph, wid // pw
+    n, d = gh * gw, cfg.embed_dim
+    w, b = fold_bn(_conv_weight(model.conv1.weight), None, model.bn1)
+    y = ctx.conv2d(img, w, b, "conv1", padding="SAME")  # [B, H, W, stem]
+    y = ctx.concat([y] * T, 0, "encode")
+    y = ctx.reshape(y, [T, bsz, hgt, wid, cfg.stem_dim], "encode/steps")
+    s, _ = ctx.lif(y, model.lif1, "lif1")
+    s = ctx.reshape(s, [T * bsz, gh, ph, gw, pw, cfg.stem_dim], "patch/split")
+    s = ctx.transpose(s, [0, 1, 3, 2, 4, 5], "patch/order")
+    s = ctx.reshape(s, [T, bsz, n, ph * pw * cfg.stem_dim], "patch/patches")
+    pw_t = _conv_weight(model.patch.weight).permute(0, 2, 3, 1).reshape(d, -1)  # [D, ph pw stem]
+    w, b = fold_bn(pw_t, None, model.bn2)
+    z = ctx.linear(s, w, b, "patch")  # [T, B, N, D]
+    if cfg.rpe:
+        r, _ = ctx.lif(z, model.lif_rpe, "lif_rpe")
+        r = ctx.reshape(r, [T * bsz, gh, gw, d], "rpe/grid")
+        w, b = fold_bn(_conv_weight(model.rpe.weight), None, model.bn_rpe)
+        r = ctx.conv2d(r, w, b, "rpe", padding="SAME")
+        r = ctx.reshape(r, [T, bsz, n, d], "rpe/tokens")
+        z = ctx.add(z, r, "rpe_add")
+    tokens = ctx.residual(z)
+    for i, blk in enumerate(model.blocks):
+        p = f"blocks.{i}"
+        if blk.attention == "sdsa":
+            a = _sdsa(ctx, blk.attn, tokens, f"{p}.attn")
+        else:
+            a = _soft_attention(ctx, blk.attn, tokens, f"{p}.attn", options)
+        tokens = ctx.add(tokens, a, f"{p}.res1")
+        mlp = blk.mlp
+        h, _ = ctx.lif(tokens, mlp.lif_in, f"{p}.mlp.lif_in")
+        h = _linear_bn(ctx, h, mlp.fc1, f"{p}.mlp.fc1")
+        h, _ = ctx.lif(h, mlp.lif_hidden, f"{p}.mlp.lif_hidden")
+        h = _linear_bn(ctx, h, mlp.fc2, f"{p}.mlp.fc2")
+        tokens = ctx.residual(ctx.add(tokens, h, f"{p}.res2"))
+    s, _ = ctx.lif(tokens, model.lif_out, "lif_out")
+    rates = ctx.mean(s, [0, 2], "pool")
+    return ctx.output(ctx.linear(rates, model.head.weight, model.head.bias, "head"))
+
