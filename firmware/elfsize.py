@@ -144,7 +144,8 @@ def _callees(g: CallGraph, fn: str) -> set[str]:
     if "__indirect_call" in out:
         # The only indirect calls in edgefmr firmware go through the layer table (efm_run / efm_run_layer).
         out.discard("__indirect_call")
-        out |= {f for f in g.frame if f.startswith("efm_layer_")}
+        # Static functions are titled "file:name" in the call graph.
+        out |= {f for f in g.frame if f.rsplit(":", 1)[-1].startswith("efm_layer_")}
     return out
 
 
@@ -173,7 +174,8 @@ def stack_estimate(obj_dir: Path, roots: tuple[str, ...] = ("Reset_Handler",)) -
     main_bytes, main_chain = max((depth(r, frozenset()) for r in roots if r in g.frame), default=(0, []))
     handlers = [h for h in ("SysTick_Handler", "HardFault_Handler") if h in g.frame]
     irq = max((depth(h, frozenset())[0] for h in handlers), default=0)
-    exception_frame = 104 if irq else 0
+    # An exception pushes 8 words, 26 with the FPU's extended frame (lazy stacking reserves the space).
+    exception_frame = 104 if handlers else 0
     return {"bytes": main_bytes + irq + exception_frame, "thread_bytes": main_bytes, "handler_bytes": irq,
             "chain": main_chain, "dynamic": sorted(g.dynamic)}
 

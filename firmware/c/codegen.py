@@ -146,6 +146,7 @@ class _ModelWriter:
         self._tensor_arrays: dict[str, str] = {}
         self.structs: list[str] = []
         self.const_bytes = 0
+        self.options: dict[str, Any] = {}
 
     # -- tensors
     def placement(self, t: Tensor) -> Placement:
@@ -322,12 +323,19 @@ def kernel_files(names: list[str]) -> list[Path]:
     return sorted(out)
 
 
-def generate(g: Graph, plan: Any, default_region: str | None = None) -> Generated:
+def arm_kernels_available() -> frozenset[str]:
+    """Kernels that have a Cortex-M DSP variant in kernels/arm/."""
+    return frozenset(p.stem for p in ARM_KERNEL_DIR.glob("*.c"))
+
+
+def generate(g: Graph, plan: Any, default_region: str | None = None, arm: frozenset = frozenset()) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
-    whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`."""
+    whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`.
+    `arm`: kernels to build in their Cortex-M variant (the plan must reserve their scratch: kernel_scratch)."""
     if not g.nodes:
         raise EdgefmrError("the model has no nodes; nothing to generate")
     w = _ModelWriter(g, plan, default_region)
+    w.options = {"arm": frozenset(arm)}
     layer_fns: list[str] = []
     kernels: list[str] = []
     layers: list[dict[str, Any]] = []
@@ -346,7 +354,7 @@ def generate(g: Graph, plan: Any, default_region: str | None = None) -> Generate
             if plan.is_noop(i) and not _transforms_values(c):
                 body = "/* no code: the planner placed the output on its input's bytes */"
             else:
-                em = get_emitter(node.op)(EmitContext(w, c, step.index))
+                em = get_emitter(node.op)(EmitContext(w, c, step.index, options=w.options))
                 _check_aliasing(w, c, em.inplace, plan)
                 for k in em.kernels:
                     if k not in kernels:
@@ -488,7 +496,7 @@ def generate(g: Graph, plan: Any, default_region: str | None = None) -> Generate
         "#endif",
         "",
     ])
-    arm = [ARM_KERNEL_DIR / f"{k}.c" for k in kernels if (ARM_KERNEL_DIR / f"{k}.c").is_file()]
+    arm_files = [ARM_KERNEL_DIR / f"{k}.c" for k in kernels if k in arm and (ARM_KERNEL_DIR / f"{k}.c").is_file()]
     return Generated(files={"model.c": model_c, "model.h": model_h}, kernel_files=kernel_files(kernels),
-                     arm_kernel_files=arm, kernels=kernels, const_bytes=w.const_bytes, arena=dict(w.arena),
+                     arm_kernel_files=arm_files, kernels=kernels, const_bytes=w.const_bytes, arena=dict(w.arena),
                      arena_symbols=dict(w.arena_symbol), layers=layers, model_hash=mhash)

@@ -54,7 +54,7 @@ class FusedWriter:
         """The C call of `node` on its mini view (`mini` tensors, pointer overrides `ptrs`)."""
         g = Graph(tensors=mini, nodes=[node])
         c = call(node, g)
-        em = get_emitter(node.op)(EmitContext(self.w, c, step.index, ptrs, options))
+        em = get_emitter(node.op)(EmitContext(self.w, c, step.index, ptrs, {**self.w.options, **(options or {})}))
         for k in em.kernels:
             if k not in self.kernels:
                 self.kernels.append(k)

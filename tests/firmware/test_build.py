@@ -146,7 +146,7 @@ def test_model_too_big_for_flash(tmp_path):
     assert "does not fit board qemu-netduinoplus2" in msg and "region FLASH needs" in msg
     assert "1,048,576 B available" in msg
     needed = int(msg.split("region FLASH needs ")[1].split(" B")[0].replace(",", ""))
-    assert 1024 * 1200 <= needed < 1024 * 1200 * 1.02  # the weights plus the per-channel requantization tables
+    assert 1024 * 1200 <= needed < 1024 * 1200 * 1.05  # the weights plus the per-channel requantization tables
 
 
 @needs_arm

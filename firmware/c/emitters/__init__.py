@@ -95,7 +95,7 @@ class EmitContext:
 
 
 EmitFn = Callable[[EmitContext], Emitted]
-ScratchFn = Callable[[OpCall], int]
+ScratchFn = Callable[[OpCall, frozenset], int]
 _EMITTERS: dict[str, EmitFn] = {}
 _SCRATCH: dict[str, ScratchFn] = {}
 
@@ -113,7 +113,8 @@ def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
 
 
 def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
-    """Decorator registering how many scratch bytes the kernel of `op` needs for a node (reserved by the planner)."""
+    """Decorator registering how many scratch bytes the kernel of `op` needs for a node (reserved by the planner):
+    fn(call, arm kernels) -> bytes."""
 
     def deco(fn: ScratchFn) -> ScratchFn:
         _SCRATCH[op] = fn
@@ -122,8 +123,9 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     return deco
 
 
-def kernel_scratch(g: Any) -> dict[str, int]:
-    """Scratch bytes per node (by node name, else first output) for the planner's `scratch` argument."""
+def kernel_scratch(g: Any, arm: frozenset = frozenset()) -> dict[str, int]:
+    """Scratch bytes per node (by node name, else first output) for the planner's `scratch` argument; `arm` names
+    the kernels built in their Cortex-M variants (some need scratch the portable ones do not)."""
     from edgefmr.ops.registry import call
 
     all_emitters()
@@ -131,7 +133,7 @@ def kernel_scratch(g: Any) -> dict[str, int]:
     for node in g.nodes:
         fn = _SCRATCH.get(node.op)
         if fn is not None:
-            n = int(fn(call(node, g)))
+            n = int(fn(call(node, g), arm))
             if n:
                 out[node.name or node.outputs[0]] = n
     return out

@@ -4,24 +4,63 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import act_range, per_channel
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.registry import OpCall
+
+#: Rows the Cortex-M kernel processes together (its scratch holds them unpacked to int16).
+ARM_ROWS = 4
+
+
+@scratch_bytes("FULLY_CONNECTED")
+def scratch(c: OpCall, arm: frozenset) -> int:
+    """The Cortex-M kernel unpacks four input rows to int16 pairs: 4 rows x depth x 2 bytes (whole groups of 4)."""
+    depth = c.inp(1).shape[1]
+    rows = c.inp(0).size // depth
+    if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
+        return 0
+    return ARM_ROWS * (depth // 4) * 8
+
+
+def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int) -> np.ndarray:
+    """{M, round, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
+    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127); rshift -2 elsewhere."""
+    rows = []
+    for m, e, a in zip(mult, shift, np.asarray(adj, np.int64).tolist(), strict=True):
+        if e <= -1 and abs(a) + 16256 * depth < 2**31:
+            rows.append([m, (1 << (-e - 2)) if e <= -2 else 0, -e - 1 if e <= -2 else -1, a])
+        else:
+            rows.append([m, 0, -2, 0])
+    return np.asarray(rows, np.int64)
 
 
 @emitter("FULLY_CONNECTED")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
     cols, depth = wt.shape
     # The same multipliers as edgefmr.ops.fully_connected: s_x * s_w[c] / s_y, single rounding.
     mult, shift = fp.quantize_multipliers(xt.scale * np.asarray(wt.quant.scale, np.float64) / yt.scale)
     lo, hi = act_range(c.attrs["activation"], yt)
+    arm = "fully_connected" in ctx.option("arm", frozenset())
+    bias_adj, scratch_ptr, requant32 = "NULL", "NULL", "NULL"
+    if arm:
+        # sum_k (x_k - zp) w_k + b = sum_k x_k w_k + (b - zp sum_k w_k): exact in 64 bits.
+        adj = -xt.zero_point * wt.data.astype(np.int64).sum(axis=1)
+        if bt is not None:
+            adj = adj + bt.data.astype(np.int64)
+        bias_adj = ctx.array(adj, "int64_t")
+        requant32 = ctx.array(requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth),
+                              "int32_t")
+        if scratch(c, frozenset({"fully_connected"})):
+            scratch_ptr = ctx.scratch("void")
     p = ctx.params(
         "efm_fully_connected_params",
         rows=xt.size // depth, depth=depth, cols=cols, input_zp=xt.zero_point, output_zp=yt.zero_point,
         act_min=lo, act_max=hi,
         mult=ctx.array(per_channel(mult, cols), "int32_t"), shift=ctx.array(per_channel(shift, cols), "int32_t"),
+        bias_adj=bias_adj, requant32=requant32,
     )
-    return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()});",
-                   ("fully_connected",))
+    return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
+                   f"{scratch_ptr});", ("fully_connected",))

@@ -6,7 +6,8 @@
 #ifndef EFM_ARM_FULLY_CONNECTED
 
 void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
-                         int8_t *y) {
+                         int8_t *y, void *scratch) {
+    (void)scratch;
     const int32_t depth = p->depth;
     for (int32_t r = 0; r < p->rows; r++) {
         const int8_t *xr = x + (int32_t)r * depth;

@@ -12,12 +12,17 @@ typedef struct {
     int32_t output_zp;
     int32_t act_min;
     int32_t act_max;
-    const int32_t *mult;  /* per output feature */
-    const int32_t *shift; /* per output feature */
+    const int32_t *mult;     /* per output feature */
+    const int32_t *shift;    /* per output feature */
+    const int64_t *bias_adj; /* Cortex-M kernel: bias - input_zp * sum(w) per output feature; else NULL */
+    /* Cortex-M kernel, per output feature: {mult, round, right shift, bias_adj} of the 32-bit requantization, or
+     * right shift -2 where it does not apply (the 64-bit path is used); else NULL. */
+    const int32_t *requant32;
 } efm_fully_connected_params;
 
-/* bias may be NULL; w is [cols][depth] row-major. */
+/* bias may be NULL; w is [cols][depth] row-major. scratch: the Cortex-M kernel's unpacked rows (NULL for the
+ * portable kernel). */
 void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
-                         int8_t *y);
+                         int8_t *y, void *scratch);
 
 #endif
