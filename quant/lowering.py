@@ -391,8 +391,11 @@ class Lowering:
     def mul(self, a: Value, b: Value, key: str) -> Value:
         """MUL (broadcasting); the product of two spike tensors is a spike tensor (AND)."""
         spikes = a.spikes and b.spikes
-        return self._binary_elementwise("MUL", a, b, key, lambda u, v: u * v, quant=SPIKE_Q if spikes else None,
-                                        spikes=spikes)
+        out = self._binary_elementwise("MUL", a, b, key, lambda u, v: u * v, quant=SPIKE_Q if spikes else None,
+                                       spikes=spikes)
+        if spikes and not self.is_float:
+            self.tags.setdefault(out.name, {})["logic"] = "and"  # a product of 0/1 spikes is an AND
+        return out
 
     def mean(self, x: Value, axes: Sequence[int], key: str, keep_dims: bool = False) -> Value:
         """MEAN over ``axes``."""
