@@ -28,7 +28,24 @@ ARM_CFLAGS = ("-fstack-usage", "-fcallgraph-info=su", "-fno-builtin-printf")
 ARM_LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--print-memory-usage")
 
 #: UART driver source per board `serial.type`.
-UART_DRIVERS = {"stm32-usart-v1": "uart_stm32_usart_v1.c", "cmsdk-apb-uart": "uart_cmsdk_apb_uart.c"}
+UART_DRIVERS = {"stm32-usart-v1": "uart_stm32_usart_v1.c", "stm32-usart-v2": "uart_stm32_usart_v2.c",
+                "cmsdk-apb-uart": "uart_cmsdk_apb_uart.c"}
+
+#: Clock-tree set-up source per device family of real boards (QEMU boards skip it: QEMU has no RCC model).
+CLOCK_SOURCES = {"stm32f4": "clock_stm32f4f7.c", "stm32f7": "clock_stm32f4f7.c"}
+#: Bus limits (APB1, APB2 max Hz) and over-drive threshold (Hz, None: no over-drive) per device line.
+_F4F7_LINES = (
+    ("STM32F401", 42_000_000, 84_000_000, None), ("STM32F405", 42_000_000, 84_000_000, None),
+    ("STM32F407", 42_000_000, 84_000_000, None), ("STM32F415", 42_000_000, 84_000_000, None),
+    ("STM32F417", 42_000_000, 84_000_000, None), ("STM32F41", 50_000_000, 100_000_000, None),
+    ("STM32F42", 45_000_000, 90_000_000, 168_000_000), ("STM32F43", 45_000_000, 90_000_000, 168_000_000),
+    ("STM32F446", 45_000_000, 90_000_000, 168_000_000), ("STM32F469", 45_000_000, 90_000_000, 168_000_000),
+    ("STM32F479", 45_000_000, 90_000_000, 168_000_000), ("STM32F7", 54_000_000, 108_000_000, 180_000_000),
+)
+#: USART/UART peripheral -> (APB bus, enable bit in RCC_APBxENR) on STM32F4/F7.
+_F4F7_UARTS = {"USART1": (2, 4), "USART6": (2, 5), "USART2": (1, 17), "USART3": (1, 18), "UART4": (1, 19),
+               "UART5": (1, 20), "UART7": (1, 30), "UART8": (1, 31)}
+_HSI_HZ = 16_000_000
 
 #: Default stack size of target builds (bytes); the build checks the stack estimate against it.
 DEFAULT_STACK_BYTES = 8192
@@ -93,6 +110,66 @@ def uart_driver(board: Board) -> str:
                            f"drivers exist for: {', '.join(UART_DRIVERS)}") from None
 
 
+def device_family(board: Board) -> str:
+    """"stm32f4", "stm32f7", ... from the board's device name (lower case, 7 characters), or "" when unknown."""
+    d = board.device.upper()
+    return d[:7].lower() if d.startswith("STM32") else ""
+
+
+def clock_config(board: Board) -> dict[str, int]:
+    """PLL, flash wait states, APB prescalers and UART wiring of a real STM32F4/F7 board, from its board file:
+    the PLL runs from the 16 MHz HSI (no assumption about the board's crystal or ST-LINK clock), VCO input 2 MHz,
+    SYSCLK = VCO / 2. EdgefmrError when the board's clock or UART bus clock cannot be produced exactly."""
+    fam = device_family(board)
+    if board.is_virtual:
+        return {}
+    if fam not in CLOCK_SOURCES:
+        raise EdgefmrError(f"{board.path}: device {board.device} has no clock-tree set-up in edgefmr (supported "
+                           f"families: STM32F4, STM32F7); real boards must run at their board file's clock_hz")
+    line = next((x for x in _F4F7_LINES if board.device.upper().startswith(x[0])), None)
+    if line is None:
+        raise EdgefmrError(f"{board.path}: device {board.device}: unknown STM32F4/F7 line for the bus limits")
+    _, apb1_max, apb2_max, od_above = line
+    hz = board.clock_hz
+    m, p = 8, 2
+    vco = hz * p
+    n = vco // (_HSI_HZ // m)
+    if vco % (_HSI_HZ // m) or not 50 <= n <= 432 or not 100_000_000 <= vco <= 432_000_000:
+        raise EdgefmrError(f"{board.path}: clock_hz = {hz} cannot be made exactly from the 16 MHz HSI "
+                           f"(PLL: 2 MHz x N / 2 with N in 50..432)")
+    q = min(15, max(2, -(-vco // 48_000_000)))
+    ppre = {1: 0, 2: 4, 4: 5, 8: 6, 16: 7}
+
+    def div(limit: int) -> int:
+        d = 1
+        while hz // d > limit:
+            d *= 2
+        return d
+
+    d1, d2 = div(apb1_max), div(apb2_max)
+    assert board.serial is not None
+    if board.serial.uart not in _F4F7_UARTS:
+        raise EdgefmrError(f"{board.path}: serial.uart {board.serial.uart!r} is not a USART/UART edgefmr can clock; "
+                           f"valid: {', '.join(_F4F7_UARTS)}")
+    bus, bit = _F4F7_UARTS[board.serial.uart]
+    bus_hz = hz // (d1 if bus == 1 else d2)
+    if bus_hz != board.serial.clock_hz:
+        raise EdgefmrError(f"{board.path}: serial.clock_hz = {board.serial.clock_hz}, but {board.serial.uart} sits on "
+                           f"APB{bus} at {bus_hz} Hz with the core at {hz} Hz")
+    pins = []
+    for key in ("tx_pin", "rx_pin"):
+        pin = getattr(board.serial, key)
+        if pin is None or board.serial.pin_af is None:
+            raise EdgefmrError(f"{board.path}: serial.{key} and serial.pin_af are needed on a real board")
+        pins += [ord(pin[1]) - ord("A"), int(pin[2:])]
+    latency = -(-hz // 30_000_000) - 1  # 2.7-3.6 V
+    acr = latency | (0x300 if fam == "stm32f7" else 0x700)  # prefetch + ART (F7) / caches (F4)
+    return {"EFM_PLL_M": m, "EFM_PLL_N": n, "EFM_PLL_P": p, "EFM_PLL_Q": q, "EFM_PPRE1": ppre[d1],
+            "EFM_PPRE2": ppre[d2], "EFM_FLASH_ACR": acr, "EFM_OVERDRIVE": int(od_above is not None and hz > od_above),
+            "EFM_UART_APB": bus, "EFM_UART_ENABLE_BIT": bit, "EFM_UART_TX_PORT": pins[0], "EFM_UART_TX_PIN": pins[1],
+            "EFM_UART_RX_PORT": pins[2], "EFM_UART_RX_PIN": pins[3], "EFM_UART_AF": board.serial.pin_af}
+
+
 def board_header(board: Board, semihosting: bool) -> str:
     """The generated `efm_board.h`: the board facts the runtime C code is compiled with."""
     assert board.serial is not None
@@ -111,6 +188,7 @@ def board_header(board: Board, semihosting: bool) -> str:
         f"#define EFM_UART_BAUD {board.serial.baud}u",
         f"#define EFM_UART_CLOCK_HZ {board.serial.clock_hz}u",
         f"#define EFM_SEMIHOSTING {1 if semihosting else 0}",
+        *(f"#define {k} {v}u" for k, v in clock_config(board).items()),
         "#endif",
         "",
     ]
@@ -219,6 +297,9 @@ def runtime_sources(board: Board | None, main: str) -> list[Path]:
         raise EdgefmrError(f"the host main runs on the build machine; board {board.name} needs 'semihost' or "
                            f"'protocol'")
     files = ["startup.c", "semihost.c", "format.c", "counter.c", uart_driver(board), mains[main]]
+    if not board.is_virtual:
+        clock_config(board)  # EdgefmrError for a family without clock set-up
+        files.append(CLOCK_SOURCES[device_family(board)])
     if main == "protocol":
         files += ["protocol.c", "protocol.h", "mlperf.c", "mlperf.h"]
     out = [RUNTIME_DIR / f for f in files]

@@ -168,3 +168,32 @@ def test_linker_overflow_reports_regions(tmp_path):
     with pytest.raises(EdgefmrError) as e:
         build(_fc_model(8, 8), "qemu-netduinoplus2", tmp_path, stack_bytes=128 * 1024)
     assert "region SRAM needs" in str(e.value) and "stack 131,072" in str(e.value)
+
+
+@needs_arm
+@pytest.mark.parametrize("board", ["nucleo-f411re", "stm32f746g-disco"])
+def test_real_board_builds_with_clock_tree(board, tmp_path):
+    """Real boards link with their clock-tree set-up (PLL from the HSI to the board's clock, UART clock and pins)
+    and UART driver; on the STM32F746 board the arena sits in SRAM1 while .data/.bss and the stack are in DTCM."""
+    from edgefmr.boards import load_board
+    from edgefmr.firmware import toolchain as tc
+
+    m = build(VIT, board, tmp_path)
+    b = load_board(board)
+    header = (tmp_path / "src" / "efm_board.h").read_text()
+    cfg = tc.clock_config(b)
+    assert "#define EFM_VIRTUAL_BOARD 0" in header and "#define EFM_SEMIHOSTING 0" in header
+    assert f"#define EFM_PLL_N {cfg['EFM_PLL_N']}u" in header
+    assert 16_000_000 // cfg["EFM_PLL_M"] * cfg["EFM_PLL_N"] // cfg["EFM_PLL_P"] == b.clock_hz
+    assert (tmp_path / "src" / "clock_stm32f4f7.c").is_file()
+    secs, syms = _elf_sizes(tmp_path / "model.elf")
+    assert syms["efm_arena"] == m["predicted"]["arena"][b.defaults.arena]
+    assert set(m["fit"]) == {b.defaults.arena, b.defaults.stack, b.defaults.code} | {b.defaults.data}
+    regions = m["measured"]["regions"]
+    assert regions[b.defaults.arena]["ram"] >= m["predicted"]["arena"][b.defaults.arena]
+    assert regions[b.defaults.stack]["ram"] >= m["predicted"]["stack_reserved"]
+
+
+def test_real_board_without_clock_setup_is_refused(tmp_path):
+    with pytest.raises(EdgefmrError, match="STM32H743ZIT6 has no clock-tree set-up"):
+        build(CNN, "nucleo-h743zi", tmp_path)
