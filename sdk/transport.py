@@ -61,6 +61,7 @@ class SerialTransport(Transport):
         except ImportError:  # pragma: no cover - pyserial is a dependency
             raise TransportError("pyserial is not installed: pip install pyserial") from None
         self._serial_mod = serial
+        termios_error = _termios_error()
         self.name = url
         self.baud = None if url.startswith("socket://") else baud
         deadline = time.monotonic() + open_timeout
@@ -68,16 +69,47 @@ class SerialTransport(Transport):
             try:
                 self._ser = serial.serial_for_url(url, baudrate=baud, parity=parity, timeout=0)
                 break
-            except (serial.SerialException, ValueError, OSError) as e:
+            except (serial.SerialException, ValueError, OSError, termios_error) as e:
                 if time.monotonic() >= deadline:
+                    if isinstance(e, termios_error) and parity != "N":
+                        raise TransportError(f"cannot set parity {parity} on serial port {url}: {e} (the port or "
+                                             f"adapter has no parity support; a pseudo-terminal never has)") from None
                     raise TransportError(f"cannot open serial port {url}: {_why(e)}") from None
                 time.sleep(0.05)
         self._timeout: float | None = 0.0
         self._pending = b""
+        if parity != "N" and not self._parity_took():
+            self.close()
+            raise TransportError(f"cannot set parity {parity} on serial port {url}: the port dropped it (the port "
+                                 f"or adapter has no parity support; a pseudo-terminal never has)")
+
+    def _parity_took(self) -> bool:
+        """False when a POSIX port silently cleared the parity bit we asked for (Linux ptys do)."""
+        fd = getattr(self._ser, "fd", None)
+        if not isinstance(fd, int):
+            return True   # socket://, rfc2217://: parity is not a property of the local end
+        try:
+            import termios
+
+            return bool(termios.tcgetattr(fd)[2] & termios.PARENB)
+        except (ImportError, OSError, termios.error):
+            return True
 
     def unread(self, data: bytes) -> None:
         """Put bytes back: the next reads return them first (bytes read past a boot banner)."""
         self._pending = bytes(data) + self._pending
+
+    def reconfigure(self, baud: int | None = None, parity: str | None = None) -> None:
+        """Change the line settings of the open port (bytes already received are kept)."""
+        try:
+            if baud is not None:
+                self._ser.baudrate = baud
+                if self.baud is not None:
+                    self.baud = baud
+            if parity is not None:
+                self._ser.parity = parity
+        except (self._serial_mod.SerialException, ValueError, OSError, _termios_error()) as e:
+            raise TransportError(f"cannot set {self.name} to {baud} baud, parity {parity}: {_why(e)}") from None
 
     def _set_timeout(self, t: float) -> None:
         if self._timeout != t:
@@ -110,6 +142,16 @@ class SerialTransport(Transport):
             self._ser.close()
         except Exception:  # noqa: BLE001 - closing a dead port must not mask the real error
             pass
+
+
+def _termios_error() -> type[BaseException]:
+    """termios.error (raised by pyserial for settings a port refuses), or a placeholder where termios is absent."""
+    try:
+        import termios
+
+        return termios.error
+    except ImportError:  # pragma: no cover - Windows
+        return OSError
 
 
 def _why(e: BaseException) -> str:

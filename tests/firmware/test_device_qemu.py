@@ -389,36 +389,12 @@ def test_protocol_core_builds_for_the_host(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ run_on_board
 
-@pytest.fixture
-def protocol_build(monkeypatch: pytest.MonkeyPatch):
-    """firmware.build's protocol main needs protocol.c/protocol.h beside main_protocol.c; add them if the
-    toolchain's source list does not have them yet (a no-op once it does)."""
-    from edgefmr.firmware import toolchain as tc
-
-    orig_s, orig_h = tc.runtime_sources, tc.runtime_headers
-
-    def sources(board, main):
-        out = orig_s(board, main)
-        if main == "protocol" and all(p.name != "protocol.c" for p in out):
-            out = [*out, tc.RUNTIME_DIR / "protocol.c"]
-        return out
-
-    def headers(board):
-        out = orig_h(board)
-        if board is not None and all(p.name != "protocol.h" for p in out):
-            out = [*out, tc.RUNTIME_DIR / "protocol.h"]
-        return out
-
-    monkeypatch.setattr(tc, "runtime_sources", sources)
-    monkeypatch.setattr(tc, "runtime_headers", headers)
-
-
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.mark.emulator
 @pytest.mark.parametrize("board", BOARDS)
-def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, protocol_build, board: str) -> None:
+def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, board: str) -> None:
     if not HAVE_TOOLS:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
     from edgefmr.device import run_on_board
