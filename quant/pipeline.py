@@ -150,6 +150,19 @@ def quantize_task(model: nn.Module, family: str, task: Any, options: QuantOption
     return QuantResult(qm, g, report)
 
 
+def check_options(model: nn.Module, family: str, options: QuantOptions) -> None:
+    """Validate the options against the model before any work: one float pass on a zero sample collects the
+    linear layers that --binarize patterns must match."""
+    from edgefmr.quant.lower import check_binarize, program_of
+    from edgefmr.quant.lowering import FLOAT, Lowering
+
+    options.check()
+    ctx = Lowering(FLOAT, binarize=options.binarize)
+    with torch.no_grad():
+        program_of(family)(ctx, model.eval(), torch.zeros(1, *model.input_shape), options.program_options())
+    check_binarize(options.binarize, ctx.linear_keys, ctx.binarized)
+
+
 def load_for_quantize(path: str | Path, task_name: str, attention: str | None = None
                       ) -> tuple[nn.Module, dict[str, Any], Any]:
     """Load and check a checkpoint and a task: (model, info, task)."""

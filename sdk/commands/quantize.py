@@ -99,7 +99,7 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
 
     from edgefmr.ir import save
     from edgefmr.quant.lower import METHODS, SOFTMAXES, QuantOptions
-    from edgefmr.quant.pipeline import load_for_quantize, quantize_task
+    from edgefmr.quant.pipeline import check_options, load_for_quantize, quantize_task
 
     if method not in METHODS:
         raise EdgefmrError(f"unknown --method {method!r}; valid: {', '.join(METHODS)}")
@@ -113,6 +113,7 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     options = QuantOptions(method=method, softmax=softmax, binarize=_parse_binarize(binarize), observer=observer,
                            percentile=percentile, calib_samples=calib_samples, qat_epochs=qat_epochs, qat_lr=qat_lr,
                            seed=seed)
+    check_options(net, info["family"], options)
     with _Bars(not as_json) as bars:
         res = quantize_task(net, info["family"], t, options, where=model, progress=bars, eval_samples=eval_samples,
                             metadata={"source": Path(model).name})
