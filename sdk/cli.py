@@ -17,12 +17,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgefmr.commands import boards, model, plan, train
+    """Add the commands of every module in edgefmr.commands (each lists them in COMMANDS; heavy imports are lazy)."""
+    import importlib
+    import pkgutil
 
-    for module in (model, train, plan):
-        for cmd in module.COMMANDS:
+    import edgefmr.commands as pkg
+
+    for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"edgefmr.commands.{m.name}")
+        for cmd in getattr(module, "COMMANDS", []):
             cli.add_command(cmd)
-    cli.add_command(boards.boards)
 
 
 _register()

@@ -140,3 +140,6 @@ def show_cmd(name: str, as_json: bool, board_file: str | None) -> None:
         text = "; ".join(x for x in (settings, note) if x)
         con.print(f"flash {m.method}{mark}: {text}")
     con.print("cflags: " + " ".join(b.cflags) + ("  defines: " + " ".join(b.defines) if b.defines else ""))
+
+
+COMMANDS = [boards]
