@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from test_kernels_host import CASES, make_case, merge_graphs, reference, same_bits
 
@@ -57,3 +58,50 @@ def test_fc_instructions_per_mac(board, tmp_path):
     assert arm["bit_exact"] and ref["bit_exact"]
     assert arm["instructions_per_mac"] < 1.1, arm
     assert ref["instructions_per_mac"] > 5 * arm["instructions_per_mac"], (arm, ref)
+
+
+def _dsp_edge_cases(rng) -> list:
+    """FULLY_CONNECTED and BATCH_MATMUL instances that reach every path of the Cortex-M kernels: row counts around
+    the 4-row blocks, depths with a remainder of 1..3, odd and even group counts, large biases (64-bit
+    requantization), multipliers above 1 (shift > 0), zero points on both matmul operands."""
+    from edgefmr.ir import GraphBuilder
+
+    graphs = []
+    for rows, depth in [(1, 3), (3, 8), (4, 4), (5, 13), (8, 36), (9, 31), (4, 1)]:
+        for big_bias, small_out in [(False, False), (True, False), (False, True)]:
+            b = GraphBuilder()
+            x = b.input("x", (rows, depth), scale=0.05, zero_point=int(rng.integers(-128, 128)))
+            cols = int(rng.integers(1, 9))
+            w = b.const("w", rng.integers(-127, 128, (cols, depth)).astype(np.int8),
+                        scale=rng.uniform(0.001, 0.02, cols), zero_point=0)
+            lim = 2**31 - 1 if big_bias else 5000
+            bias = b.const("b", rng.integers(-lim, lim, cols).astype(np.int32))
+            b.output(b.op("FULLY_CONNECTED", [x, w, bias], scale=1e-5 if small_out else 0.2, zero_point=-3,
+                          activation="RELU" if rng.random() < 0.3 else "NONE"))
+            graphs.append(b.build())
+    for rows, depth, cols in [(1, 4, 3), (4, 16, 16), (6, 7, 5), (9, 33, 4), (3, 2, 2), (8, 64, 12)]:
+        b = GraphBuilder()
+        batch = (2,) if rng.random() < 0.5 else ()
+        lhs = b.input("l", (*batch, rows, depth), scale=0.03, zero_point=int(rng.integers(-128, 128)))
+        rhs = b.input("r", (*batch, cols, depth), scale=0.04, zero_point=int(rng.integers(-128, 128)))
+        b.output(b.op("BATCH_MATMUL", [lhs, rhs], scale=0.5, zero_point=int(rng.integers(-20, 20)), adj_y=True))
+        graphs.append(b.build())
+    return graphs
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_qemu_dsp_kernel_paths(board, tmp_path):
+    """The Cortex-M FULLY_CONNECTED and BATCH_MATMUL kernels on all their code paths == interpreter."""
+    from test_kernels_host import uniform_inputs
+
+    rng = np.random.default_rng(7)
+    graphs = _dsp_edge_cases(rng)
+    g = merge_graphs(graphs)
+    records = [[x for gi in graphs for x in uniform_inputs(gi)(rng)] for _ in range(2)]
+    m = build(g, board, tmp_path, tricks=False, test_inputs=records)
+    assert set(m["arm_kernels"]) == {"fully_connected", "batch_matmul"}
+    res = run_semihost(tmp_path, g)
+    want = reference(g, records)
+    bad = [f"{g.outputs[k]} record {r}" for r in range(2) for k in range(len(g.outputs))
+           if not same_bits(res.outputs[r][k], want[r][k])]
+    assert not bad, bad

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import contiguous_strides
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.registry import OpCall
 
 MAX_BATCH_DIMS = 3
 
@@ -14,6 +15,18 @@ MAX_BATCH_DIMS = 3
 def requant(lt, rt, yt) -> tuple[int, int]:
     """The multiplier of edgefmr.ops.batch_matmul: float32(s_l * s_r) / s_y (double rounding at run time)."""
     return fp.quantize_multiplier(float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale)
+
+
+@scratch_bytes("BATCH_MATMUL")
+def scratch(c: OpCall, arm: frozenset) -> int:
+    """The Cortex-M kernel's dot-product path (adj_y, not adj_x): four lhs rows unpacked to int16 (8 bytes per
+    group of four depth values and row) and the rhs column sums (4 bytes per column)."""
+    if "batch_matmul" not in arm or c.attrs["adj_x"] or not c.attrs["adj_y"]:
+        return 0
+    depth = c.inp(0).shape[-1]
+    if depth < 4:
+        return 0
+    return 32 * (depth // 4) + 4 * c.out().shape[-1]
 
 
 @emitter("BATCH_MATMUL")
@@ -42,4 +55,7 @@ def emit(ctx: EmitContext) -> Emitted:
         rhs_col_stride=rcol, y_row_stride=ctx.option("y_row_stride", cols), lhs_zp=lt.zero_point, rhs_zp=rt.zero_point,
         output_zp=yt.zero_point, mult=mult, shift=shift,
     )
-    return Emitted(f"efm_batch_matmul({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()});", ("batch_matmul",))
+    arm = frozenset(ctx.option("arm", frozenset()))
+    scratch_ptr = ctx.scratch("void") if scratch(c, arm) else "NULL"
+    return Emitted(f"efm_batch_matmul({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()}, {scratch_ptr});",
+                   ("batch_matmul",))

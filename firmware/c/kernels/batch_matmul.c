@@ -22,7 +22,9 @@ static void efm_bmm_one(const efm_batch_matmul_params *p, const int8_t *lhs, con
     }
 }
 
-void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y) {
+void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
+                      void *scratch) {
+    (void)scratch;
     const int32_t out_size = p->rows * p->y_row_stride;
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
         for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {

@@ -30,6 +30,8 @@ typedef struct {
     int32_t shift;
 } efm_batch_matmul_params;
 
-void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y);
+/* scratch: the Cortex-M kernel's unpacked rows and column sums (NULL: no scratch; the portable kernel ignores it). */
+void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
+                      void *scratch);
 
 #endif

@@ -12,56 +12,6 @@
 #include "efm_kernel.h"
 #include "fully_connected.h"
 
-#define EFM_DOT4_GROUP                                                                                          \
-    "ldr %[w13], [%[w]], #4\n\t"                                                                                 \
-    "ldmia %[xs]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                                            \
-    "sxtb16 %[w02], %[w13]\n\t"                                                                                \
-    "sxtb16 %[w13], %[w13], ror #8\n\t"                                                                        \
-    "smlad %[a0], %[x0], %[w02], %[a0]\n\t"                                                                    \
-    "smlad %[a0], %[x1], %[w13], %[a0]\n\t"                                                                    \
-    "smlad %[a1], %[x2], %[w02], %[a1]\n\t"                                                                    \
-    "smlad %[a1], %[x3], %[w13], %[a1]\n\t"                                                                    \
-    "ldmia %[xs]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                                            \
-    "smlad %[a2], %[x0], %[w02], %[a2]\n\t"                                                                    \
-    "smlad %[a2], %[x1], %[w13], %[a2]\n\t"                                                                    \
-    "smlad %[a3], %[x2], %[w02], %[a3]\n\t"                                                                    \
-    "smlad %[a3], %[x3], %[w13], %[a3]\n\t"
-
-/* Dot products of four unpacked rows (xs, interleaved) with one weight row, `groups` groups of four inputs: two
- * groups (32 MACs) per loop iteration, 28 instructions. The x registers are pinned (r4-r7) because LDM needs
- * its register list in ascending order. */
-static inline void efm_dot4x1(const uint32_t *xs, const int8_t *w, int32_t groups, int32_t acc[4]) {
-    register uint32_t x0 __asm__("r4");
-    register uint32_t x1 __asm__("r5");
-    register uint32_t x2 __asm__("r6");
-    register uint32_t x3 __asm__("r7");
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t w02, w13;
-    int32_t pairs = groups >> 1;
-    if (groups & 1) {
-        __asm__ volatile(EFM_DOT4_GROUP
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xs] "+r"(xs), [w] "+r"(w),
-                           [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w02] "=&r"(w02),
-                           [w13] "=&r"(w13)
-                         :
-                         : "memory");
-    }
-    if (pairs > 0) {
-        __asm__ volatile("1:\n\t" EFM_DOT4_GROUP EFM_DOT4_GROUP
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xs] "+r"(xs), [w] "+r"(w),
-                           [n] "+r"(pairs), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
-                           [w02] "=&r"(w02), [w13] "=&r"(w13)
-                         :
-                         : "cc", "memory");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
 /* The requantized, clamped output of one accumulator in 64 bits (the general case). */
 static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi) {
     const int64_t v = efm_mbqm_single(total, mult, shift) + zp;
@@ -89,15 +39,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
     int32_t r = 0;
     for (; r + 4 <= p->rows && groups > 0; r += 4) {
         const int8_t *xr = x + r * depth;
-        uint32_t *dst = xs;
-        for (int32_t g = 0; g < groups; g++) {
-            for (int32_t i = 0; i < 4; i++) {
-                const uint32_t v = efm_load4(xr + i * depth + 4 * g);
-                dst[0] = efm_sxtb16(v);
-                dst[1] = efm_sxtb16_ror8(v);
-                dst += 2;
-            }
-        }
+        efm_unpack4(xr, depth, groups, xs);
         for (int32_t c = 0; c < cols; c++) {
             const int8_t *wc = w + c * depth;
             int32_t acc[4];
