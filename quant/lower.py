@@ -28,6 +28,7 @@ from edgefmr.quant.observers import OBSERVERS, Observer, qparams
 PROGRAMS = {"vit": "edgefmr.quant.vit", "spiking": "edgefmr.quant.spiking", "lmu": "edgefmr.quant.lmu"}
 METHODS = ("ptq", "qat")
 SOFTMAXES = ("standard", "clipped")
+LAYERNORMS = ("integer", "decomposed")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class QuantOptions:
     method: str = "ptq"
     softmax: str | None = None  # None: each attention layer's own; "standard" | "clipped"
     binarize: tuple[str, ...] = ()  # fnmatch patterns of linear-layer keys
+    layernorm: str = "integer"  # ViT: "integer" (LAYER_NORM) or "decomposed" (TFLite builtins)
     observer: str = "minmax"
     percentile: float = 99.99
     calib_samples: int = 256
@@ -51,6 +53,8 @@ class QuantOptions:
             raise EdgefmrError(f"unknown quantization method {self.method!r}; valid: {', '.join(METHODS)}")
         if self.softmax is not None and self.softmax not in SOFTMAXES:
             raise EdgefmrError(f"unknown softmax {self.softmax!r}; valid: {', '.join(SOFTMAXES)}")
+        if self.layernorm not in LAYERNORMS:
+            raise EdgefmrError(f"unknown layernorm {self.layernorm!r}; valid: {', '.join(LAYERNORMS)}")
         if self.observer not in OBSERVERS:
             raise EdgefmrError(f"unknown observer {self.observer!r}; valid: {', '.join(OBSERVERS)}")
         if not 50.0 < self.percentile <= 100.0:
@@ -59,7 +63,7 @@ class QuantOptions:
             raise EdgefmrError("calib_samples and batch_size must be >= 1 and qat_epochs >= 0")
 
     def program_options(self) -> dict[str, Any]:
-        return {"softmax": self.softmax, **self.extra}
+        return {"softmax": self.softmax, "layernorm": self.layernorm, **self.extra}
 
 
 def program_of(family: str) -> Callable[[Lowering, nn.Module, torch.Tensor, dict[str, Any]], Value]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -111,7 +110,7 @@ class Lowering:
 
     def __init__(self, mode: str, *, qparams: dict[str, tuple[float, int]] | None = None,
                  observers: dict[str, Observer] | None = None, execute: bool = False, grad: bool = False,
-                 binarize: Sequence[str] = (), metadata: dict[str, Any] | None = None) -> None:
+                 binarize: Sequence[str] = (), metadata: dict[str, Any] | None = None, record: bool = True) -> None:
         if mode not in (FLOAT, INT):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
@@ -120,6 +119,7 @@ class Lowering:
         self.execute = execute
         self.grad = grad
         self.binarize = tuple(binarize)
+        self.record = record
         self.b = GraphBuilder(metadata) if mode == INT else None
         self.env: dict[str, np.ndarray] = {}
         #: node name -> {"layer": ..., "part": ...} for the attention op counts.
@@ -161,6 +161,8 @@ class Lowering:
         return float(np.float32(s)), int(z)
 
     def observe(self, key: str, f: torch.Tensor) -> None:
+        if not self.record:
+            return
         obs = self.observers.get(key)
         if obs is None:
             obs = self.observers[key] = Observer()
@@ -233,6 +235,11 @@ class Lowering:
             return self.b.const(key, data)
         return self.b.const(key, data, scale=quant[0], zero_point=quant[1], axis=axis)
 
+    def _bias(self, key: str, bq: np.ndarray, in_scale: float, w_scales: np.ndarray) -> str:
+        """An int32 bias constant with its (per-channel) quantization ``s_in * s_w``, zero point 0."""
+        scales = (np.float64(np.float32(in_scale)) * np.asarray(w_scales, np.float64)).astype(np.float32)
+        return self._const(key, bq, (scales, np.zeros(len(scales), np.int64)))
+
     def _i32(self, key: str, values: Sequence[int]) -> str:
         return self._const(key, np.asarray(list(values), np.int32))
 
@@ -301,7 +308,7 @@ class Lowering:
         wq, ws = quantize_weight(w)
         wname = self._const(f"{key}/w", wq, (ws, np.zeros(len(ws), np.int64)))
         bq = None if b is None else quantize_bias(b, sx, ws)
-        bname = None if bq is None else self._const(f"{key}/b", bq)
+        bname = None if bq is None else self._bias(f"{key}/b", bq, sx, ws)
         op = "SPIKE_FULLY_CONNECTED" if kind == "spike" else "FULLY_CONNECTED"
         attrs = {"activation": act} if kind == "spike" else {"activation": act, "keep_num_dims": True}
         (name,) = self._add_node(op, [x.name, wname, bname], [(key, "int8", quant or self.q(key))], attrs)
@@ -330,7 +337,7 @@ class Lowering:
         sx = self._tensor_q(x.name)[0]
         wname = self._const(f"{key}/w", packed, (alpha, np.zeros(len(alpha), np.int64)))
         bq = None if b is None else quantize_bias(b, sx, alpha)
-        bname = None if bq is None else self._const(f"{key}/b", bq)
+        bname = None if bq is None else self._bias(f"{key}/b", bq, sx, alpha)
         (name,) = self._add_node("BINARY_FULLY_CONNECTED", [x.name, wname, bname], [(key, "int8", self.q(key))],
                                  {"activation": act})
 
@@ -364,7 +371,7 @@ class Lowering:
                             (ws, np.zeros(len(ws), np.int64)))
         bias = b if b is not None else torch.zeros(w.shape[0])
         bq = quantize_bias(bias, sx, ws)
-        bname = self._const(f"{key}/b", bq)
+        bname = self._bias(f"{key}/b", bq, sx, ws)
         (name,) = self._add_node("CONV_2D", [x.name, wname, bname], [(key, "int8", self.q(key))],
                                  {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
                                   "activation": act})
@@ -387,6 +394,38 @@ class Lowering:
         """ADD (broadcasting), optional fused ReLU."""
         fn = (lambda u, v: torch.relu(u + v)) if act == "RELU" else (lambda u, v: u + v)
         return self._binary_elementwise("ADD", a, b, key, fn, act)
+
+    def sub(self, a: Value, b: Value, key: str) -> Value:
+        """SUB (broadcasting)."""
+        return self._binary_elementwise("SUB", a, b, key, lambda u, v: u - v)
+
+    def squared_difference(self, a: Value, b: Value, key: str) -> Value:
+        """SQUARED_DIFFERENCE ``(a - b)^2`` (broadcasting)."""
+        if self.is_float:
+            return self._float_out(key, (a.f - b.f) ** 2)
+        (name,) = self._add_node("SQUARED_DIFFERENCE", [a.name, b.name], [(key, "int8", self.q(key))], {})
+        return self._int_out(name, key, lambda: (a.f - b.f) ** 2)
+
+    def rsqrt(self, x: Value, key: str) -> Value:
+        """RSQRT ``1 / sqrt(x)``."""
+        if self.is_float:
+            return self._float_out(key, torch.rsqrt(x.f))
+        (name,) = self._add_node("RSQRT", [x.name], [(key, "int8", self.q(key))], {})
+        return self._int_out(name, key, lambda: torch.rsqrt(x.f))
+
+    def layer_norm_decomposed(self, x: Value, weight: torch.Tensor, bias: torch.Tensor | None, eps: float,
+                              key: str) -> Value:
+        """LayerNorm from TFLite builtins, as TFLite's converter writes it: MEAN, SQUARED_DIFFERENCE, MEAN,
+        ADD(eps), RSQRT, SUB, MUL, then MUL by gamma and ADD of beta (constants)."""
+        mean = self.mean(x, [-1], f"{key}/mean", keep_dims=True)
+        var = self.mean(self.squared_difference(x, mean, f"{key}/sqdiff"), [-1], f"{key}/var", keep_dims=True)
+        ve = self.add(var, self.const(torch.tensor(float(eps)), f"{key}/eps"), f"{key}/var_eps")
+        inv = self.rsqrt(ve, f"{key}/rsqrt")
+        y = self.mul(self.sub(x, mean, f"{key}/centered"), inv, f"{key}/normalized")
+        y = self.mul(y, self.const(weight, f"{key}/gamma"), f"{key}/scaled")
+        if bias is not None:
+            y = self.add(y, self.const(bias, f"{key}/beta"), key)
+        return y
 
     def mul(self, a: Value, b: Value, key: str) -> Value:
         """MUL (broadcasting); the product of two spike tensors is a spike tensor (AND)."""
@@ -591,7 +630,8 @@ class Lowering:
             return lif(u)
 
         if self.is_float:
-            return self._float_out(key, fn(x.f), observe=False, spikes=True), None
+            return self._float_out(key, lif_float(u=x.f, tau=lif.tau, threshold=lif.threshold), observe=False,
+                                   spikes=True), None
         outs = [(key, "int8", SPIKE_Q), (f"{key}/v", "int32", None)]
         names = self._add_node("LIF", [x.name, v0.name if v0 is not None else None], outs,
                                {"tau": float(lif.tau), "threshold": float(lif.threshold),
@@ -645,9 +685,14 @@ class Lowering:
             self.b.output(v.name)
 
 
-def gelu(x: torch.Tensor) -> torch.Tensor:
-    return F.gelu(x)
-
-
-def head_dim_scale(d: int) -> float:
-    return 1.0 / math.sqrt(d)
+def lif_float(u: torch.Tensor, tau: float, threshold: float) -> torch.Tensor:
+    """The forward pass of :class:`edgefmr.nas.lif.LIF` as plain tensor ops (same operations, same values): the
+    float program needs no surrogate gradient and can then be traced (ONNX export)."""
+    v = torch.zeros_like(u[0])
+    out = []
+    for t in range(u.shape[0]):
+        h = v + (u[t] - v) / tau
+        s = (h >= threshold).to(u.dtype)
+        out.append(s)
+        v = h * (1 - s)
+    return torch.stack(out)

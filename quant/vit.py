@@ -46,10 +46,18 @@ def _patch_embed(ctx: Lowering, model: nn.Module, v: Value) -> Value:
     return linear_layer(ctx, t, pe, "patch_embed")
 
 
+def layer_norm(ctx: Lowering, x: Value, ln: nn.LayerNorm, key: str, options: dict[str, Any]) -> Value:
+    """LAYER_NORM, or with ``options["layernorm"] == "decomposed"`` TFLite's decomposition into builtins."""
+    if options.get("layernorm", "integer") == "decomposed":
+        return ctx.layer_norm_decomposed(x, ln.weight, ln.bias, ln.eps, key)
+    return ctx.layer_norm(x, ln.weight, ln.bias, ln.eps, key)
+
+
 def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str, Any]) -> Value:
     """Logits ``[B, classes]`` of a ViT on float input ``x [B, *input_shape]``.
 
-    ``options["softmax"]``: None (each layer's own normalization), ``standard`` or ``clipped``.
+    ``options["softmax"]``: None (each layer's own normalization), ``standard`` or ``clipped``;
+    ``options["layernorm"]``: ``integer`` (LAYER_NORM, default) or ``decomposed`` (TFLite builtins).
     """
     v = ctx.input(x)
     tokens = _patch_embed(ctx, model, v)
@@ -65,10 +73,10 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
     tokens = ctx.residual(ctx.add(tokens, ctx.const(model.pos_embed, "pos_embed/table"), "pos_embed"))
     for i, blk in enumerate(model.blocks):
         p = f"blocks.{i}"
-        h = ctx.layer_norm(tokens, blk.norm1.weight, blk.norm1.bias, blk.norm1.eps, f"{p}.norm1")
+        h = layer_norm(ctx, tokens, blk.norm1, f"{p}.norm1", options)
         a = attention_layer(ctx, blk.attn, h, f"{p}.attn", options.get("softmax"))
         tokens = ctx.add(tokens, a, f"{p}.res1")
-        h = ctx.layer_norm(tokens, blk.norm2.weight, blk.norm2.bias, blk.norm2.eps, f"{p}.norm2")
+        h = layer_norm(ctx, tokens, blk.norm2, f"{p}.norm2", options)
         if isinstance(blk.mlp.act, nn.ReLU):
             h = linear_layer(ctx, h, blk.mlp.fc1, f"{p}.mlp.fc1", act="RELU")
         else:
@@ -80,5 +88,5 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
         pooled = ctx.take(tokens, 1, 0, 1, "pool", squeeze=True)
     else:
         pooled = ctx.mean(tokens, [1], "pool")
-    pooled = ctx.layer_norm(pooled, model.norm.weight, model.norm.bias, model.norm.eps, "norm")
+    pooled = layer_norm(ctx, pooled, model.norm, "norm", options)
     return ctx.output(ctx.linear(pooled, model.head.weight, model.head.bias, "head"))

@@ -66,6 +66,8 @@ class _Bars:
 @click.option("--binarize", "binarize", default=None, metavar="LAYERS",
               help="Comma-separated linear layers (fnmatch patterns such as 'blocks.*.mlp.*', or 'all' for every "
                    "linear inside the blocks) lowered to BINARY_FULLY_CONNECTED (1-bit weights).")
+@click.option("--layernorm", default="integer", show_default=True,
+              help="ViT LayerNorm: integer (the LAYER_NORM op) or decomposed (TFLite builtins, for --tflite).")
 @click.option("--observer", default="minmax", show_default=True,
               help="Activation ranges: minmax or percentile.")
 @click.option("--percentile", type=float, default=99.99, show_default=True,
@@ -88,7 +90,7 @@ class _Bars:
               help="Quantization report to write (JSON).")
 @click.option("--json", "as_json", is_flag=True, help="No progress bars; print the report as JSON.")
 def quantize(model: str, task: str, method: str, softmax: str | None, attention: str | None, binarize: str | None,
-             observer: str, percentile: float, calib_samples: int, qat_epochs: int, qat_lr: float,
+             layernorm: str, observer: str, percentile: float, calib_samples: int, qat_epochs: int, qat_lr: float,
              eval_samples: int | None, seed: int, onnx_path: str | None, qdq_path: str | None,
              tflite_path: str | None, out: str, report_path: str, as_json: bool) -> None:
     """Quantize the trained checkpoint MODEL to an integer IR model (--out) and write a report (--report).
@@ -110,7 +112,8 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
             raise EdgefmrError(f"cannot write {p}: directory {Path(p).parent} does not exist")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     net, info, t = load_for_quantize(model, task, attention)
-    options = QuantOptions(method=method, softmax=softmax, binarize=_parse_binarize(binarize), observer=observer,
+    options = QuantOptions(method=method, softmax=softmax, binarize=_parse_binarize(binarize),
+                           layernorm=layernorm, observer=observer,
                            percentile=percentile, calib_samples=calib_samples, qat_epochs=qat_epochs, qat_lr=qat_lr,
                            seed=seed)
     check_options(net, info["family"], options)
@@ -126,8 +129,11 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     save(res.graph, out)
     report = {**res.report, "out": out, "exports": exports}
     Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
+    failed = [f"{k}: {v['error']}" for k, v in exports.items() if "error" in v]
     if as_json:
         click.echo(json.dumps(report, indent=2))
+        if failed:
+            raise EdgefmrError(f"{out} and {report_path} written, but export failed: {'; '.join(failed)}")
         return
     r = report
     att = r["attention_ops"]
@@ -138,8 +144,11 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
                f"{att['mults']:,} mults, {att['adds']:,} adds, Q.K mults {att['qk_mults']:,}; "
                f"max |activation| {r['max_abs_activation']:.3g}, kurtosis {r['kurtosis']:.3g}")
     for k, v in exports.items():
-        click.echo(f"{k}: {v.get('path')} ({v.get('check', '')})")
+        if "error" not in v:
+            click.echo(f"{k}: {v['path']} ({v['check']})")
     click.echo(f"-> {out}, {report_path}")
+    if failed:
+        raise EdgefmrError(f"export failed: {'; '.join(failed)}")
 
 
 COMMANDS = [quantize]

@@ -144,3 +144,18 @@ def test_qat_method_improves_on_or_keeps_ptq(trained, tmp_path, monkeypatch, cap
     report = json.loads(rep.read_text())
     assert report["method"] == "qat" and report["fake_quant_equals_ir"] is True
     assert np.isfinite(report["int_accuracy"]) and report["int_accuracy"] > 0.3
+
+
+def test_exports_and_export_errors(trained, tmp_path, monkeypatch, capsys) -> None:
+    pytest.importorskip("onnxruntime")
+    rep = tmp_path / "q.json"
+    argv = [trained, "--task", "digits", "--eval-samples", "20", "--out", str(tmp_path / "m.efm"),
+            "--report", str(rep), "--onnx", str(tmp_path / "f.onnx"), "--onnx-qdq", str(tmp_path / "q.onnx")]
+    assert cli(argv, monkeypatch) == 0
+    ex = json.loads(rep.read_text())["exports"]
+    assert ex["onnx"]["prediction_agreement"] == 1.0 and ex["onnx_qdq"]["basic"]["max_lsb_diff"] <= 3
+    capsys.readouterr()
+    code = cli([*argv[:-4], "--tflite", str(tmp_path / "m.tflite")], monkeypatch)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and err.startswith("error: export failed: tflite: ") and "LAYER_NORM" in err
+    assert (tmp_path / "m.efm").exists() and not (tmp_path / "m.tflite").exists()
