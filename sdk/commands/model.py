@@ -80,7 +80,7 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
         from edgefmr.ir import run as run_graph
 
         ys = [run_graph(g, [xi])[g.outputs[0]]
-              for xi in tqdm(items, desc="run", disable=len(items) < 50 or as_json, unit="input")]
+              for xi in tqdm(items, desc="run", disable=True if len(items) < 50 or as_json else None, unit="input")]
         summary: dict = {}
     else:
         ys, note, summary = _run_on_board(model, g, board, port, [[xi] for xi in items], not no_tricks)
