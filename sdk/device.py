@@ -3,8 +3,10 @@ read outputs and intermediate tensors), and `run_on_board`, the board path of `e
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,16 +291,8 @@ def target_graph(target: str | Path) -> object:
     return load_model(path)
 
 
-def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
-                 graph: object = None, timeout: float = 2.0, retries: int = 8, progress: object = None) -> BoardRun:
-    """Run integer input records on a board: a QEMU board is started and stopped here; a real board must already
-    run the artifact's protocol firmware on serial port `port`.
-
-    artifact: a build artifact folder (manifest.json with main "protocol"). graph: the IR graph (else the
-    manifest's model is loaded). progress: optional callable(done, total).
-    """
-    from edgefmr.boards import load_board
-
+def artifact_manifest(artifact: str | Path, board: str | None = None) -> tuple[Path, dict]:
+    """The folder and manifest of a protocol-firmware build artifact (EdgefmrError saying what to do otherwise)."""
     art = Path(artifact)
     manifest = _artifact_manifest(art)
     if manifest is None:
@@ -309,16 +303,25 @@ def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.
     if manifest.get("main") != "protocol":
         raise EdgefmrError(f"{art} holds a {manifest.get('main')!r} image; `run --board` needs the "
                            f"protocol firmware (edgefmr build without test inputs)")
+    return art, manifest
+
+
+@contextlib.contextmanager
+def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout: float = 2.0, retries: int = 8
+                  ) -> Iterator[Device]:
+    """A `Device` talking to the artifact's firmware: on a QEMU board started here (`port`, if given as a number, is
+    its TCP port), or on a serial port (a real board, or a virtual one behind a serial link) that already runs it."""
+    from edgefmr.boards import load_board
+
     b = load_board(str(manifest["board"]))
-    if graph is None:
-        graph = target_graph(art)
-    if b.is_virtual:
+    if b.is_virtual and (not port or str(port).isdigit()):
         from edgefmr.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
-        qport = int(port) if port else None
-        with QemuBoard(b, elf, port=qport) as q, Device(q.transport, timeout=timeout, retries=retries) as dev:
-            return _run_records(dev, b.name, manifest, graph, records, progress)
+        with QemuBoard(b, elf, port=int(port) if port else None) as q, \
+                Device(q.transport, timeout=timeout, retries=retries) as dev:
+            yield dev
+        return
     if not port:
         raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
                            f"protocol firmware talks, after flashing {art}")
@@ -326,7 +329,22 @@ def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.
 
     with Device(open_transport(port, baud=b.serial.baud if b.serial else 115200), timeout=timeout,
                 retries=retries) as dev:
-        return _run_records(dev, b.name, manifest, graph, records, progress)
+        yield dev
+
+
+def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
+                 graph: object = None, timeout: float = 2.0, retries: int = 8, progress: object = None) -> BoardRun:
+    """Run integer input records on a board: a QEMU board is started and stopped here; a real board must already
+    run the artifact's protocol firmware on serial port `port`.
+
+    artifact: a build artifact folder (manifest.json with main "protocol"). graph: the IR graph (else the
+    manifest's model is loaded). progress: optional callable(done, total).
+    """
+    art, manifest = artifact_manifest(artifact, board)
+    if graph is None:
+        graph = target_graph(art)
+    with board_session(art, manifest, port, timeout=timeout, retries=retries) as dev:
+        return _run_records(dev, str(manifest["board"]), manifest, graph, records, progress)
 
 
 def _run_records(dev: Device, board: str, manifest: dict, graph: object, records: list[list[np.ndarray]],

@@ -1,10 +1,11 @@
 """Run a virtual board under QEMU with its UART on a loopback TCP port, and always stop it.
 
 `QemuBoard(board, elf)` starts `qemu-system-arm -M <machine> -kernel ELF` with the board's console UART on
-`-serial tcp:127.0.0.1:PORT,server=on,wait=on`, connects with pyserial (`socket://127.0.0.1:PORT`), waits for
-the firmware's boot banner, and hands out the transport. QEMU is stopped by the context manager, by `stop()`,
-at interpreter exit (atexit), on SIGTERM/SIGINT, and — if Python dies without running any of those (SIGKILL) —
-by the kernel (Linux `PR_SET_PDEATHSIG`), so no QEMU process outlives the session.
+`-serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on`, connects with pyserial (`socket://127.0.0.1:PORT`),
+waits for the firmware's boot banner, and hands out the transport. (`nodelay=on`: the UART sends byte by byte, and
+Nagle's algorithm against the host's delayed ACKs would add ~40 ms to every response.) QEMU is stopped by the
+context manager, by `stop()`, at interpreter exit (atexit), on SIGTERM/SIGINT, and — if Python dies without running
+any of those (SIGKILL) — by the kernel (Linux `PR_SET_PDEATHSIG`), so no QEMU process outlives the session.
 
 Instruction counts: under `-icount shift=S` QEMU advances virtual time 2^S ns per executed instruction, so a
 timer of f Hz ticks f·2^S/1e9 times per instruction. SysTick runs on the core clock (168 MHz on netduinoplus2,
@@ -144,7 +145,7 @@ class QemuBoard:
             cmd += ["-cpu", q.cpu]
         cmd += ["-nographic", "-monitor", "none", "-kernel", str(self.elf)]
         cmd += ["-serial", "null"] * q.serial_index
-        cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on"]
+        cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
         if self.semihosting:
             cmd += ["-semihosting-config", "enable=on,target=native"]
         if self.icount_shift is not None:

@@ -275,12 +275,14 @@ class QemuBehindBootloader:
 def test_edgefmr_flash_serial_bootloader_boots_the_firmware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`edgefmr flash ART --port PTY` (the board file's default method, serial-bootloader) with protocol firmware
     for an STM32F405: erase, write, verify, Go; the image written through the bootloader then boots (QEMU behind the
-    simulated bootloader, from the simulated flash) and its banner and INFO confirm the model hash."""
+    simulated bootloader, from the simulated flash) and its banner and INFO confirm the model hash; `edgefmr profile
+    --port PTY` then runs on it bit-exact."""
     if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
     from click.testing import CliRunner
 
     from edgefmr.commands.flash import flash as flash_cmd
+    from edgefmr.commands.profile import profile as profile_cmd
     from edgefmr.firmware.build import build
 
     _board_file(tmp_path)
@@ -288,13 +290,21 @@ def test_edgefmr_flash_serial_bootloader_boots_the_firmware(tmp_path: Path, monk
     fixture = Path(__file__).parent / "fixtures" / "cnn_digits_int8.tflite"
     m = build(fixture, "sim-f405", tmp_path / "art")
     boot = QemuBehindBootloader(tmp_path)
+    monkeypatch.setenv("EDGEFMR_CALIBRATION_DIR", str(tmp_path / "cal"))
     with An3155Sim(on_go=boot) as sim:
         try:
             r = CliRunner().invoke(flash_cmd, [str(tmp_path / "art"), "--port", sim.port, "--parity", "N", "--json"])
             assert r.exit_code == 0, r.output + repr(r.exception)
             out = json.loads(r.output)
+            # the board now runs the firmware it was given: profile it over the same port
+            r = CliRunner().invoke(profile_cmd, [str(tmp_path / "art"), "--port", sim.port, "--count", "12",
+                                                 "--runs", "2", "--out", str(tmp_path / "rep.json"), "--json"])
+            assert r.exit_code == 0, r.output + repr(r.exception)
+            rep = json.loads(r.output)
         finally:
             boot.stop()
+    assert rep["agreement"]["bit_exact"] == rep["agreement"]["total"] == 12
+    assert rep["counter"]["kind"] == "QEMU_INSTRUCTIONS" and rep["model_hash"] == m["model_hash"]
     base, img = flash_image(tmp_path / "art" / "model.elf")
     assert bytes(sim.flash[:len(img)]) == img
     assert out["method"] == "serial-bootloader" and out["board"] == "sim-f405" and out["address"] == FLASH_BASE

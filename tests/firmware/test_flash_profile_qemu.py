@@ -1,0 +1,79 @@
+"""Acceptance of `edgefmr flash` then `edgefmr profile` on QEMU boards with the ViT digits fixture: flashed and
+confirmed (banner, model hash), then 120 digits bit-exact with the reference interpreter, the per-layer table,
+report.json and the board's calibration table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgefmr.commands.flash import flash as flash_cmd
+from edgefmr.commands.profile import profile as profile_cmd
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HAVE_TOOLS = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board", ["qemu-netduinoplus2", "qemu-mps2-an500"])
+def test_flash_then_profile_vit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, board: str) -> None:
+    if not HAVE_TOOLS:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    from edgefmr.firmware.build import build
+    from edgefmr.nas.tasks import load_task
+
+    t0 = time.monotonic()
+    monkeypatch.setenv("EDGEFMR_CALIBRATION_DIR", str(tmp_path / "cal"))
+    art = tmp_path / "art"
+    m = build(FIXTURES / "vit_digits_int8.tflite", board, art)
+    # digits from the task (floats in [0, 1], NCHW) as the model's NHWC input; profile quantizes them
+    x = load_task("digits").x_test[:120].transpose(0, 2, 3, 1).astype(np.float32)
+    np.save(tmp_path / "digits.npy", x)
+
+    r = CliRunner().invoke(flash_cmd, [str(art), "--board", board, "--json"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    fl = json.loads(r.output)
+    assert fl["method"] == "qemu" and fl["banner"] == f"EFM-PROTO 1 {board} {m['model_hash']}"
+
+    out = tmp_path / "report.json"
+    r = CliRunner().invoke(profile_cmd, [str(art), "--board", board, "--inputs", str(tmp_path / "digits.npy"),
+                                         "--runs", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    rep = json.loads(out.read_text())
+    # the rich summary: agreement, the per-layer table, the calibration file
+    assert "bit-exact with the reference interpreter: 120 / 120" in r.output
+    assert "executed instructions (QEMU -icount, not cycles)" in r.output
+    assert "instructions/MAC" in r.output and "vit_digits_1/patch_embed_1/BiasAdd" in r.output
+    assert f"calibration (instructions): {tmp_path / 'cal' / board}.json" in r.output
+
+    assert rep["agreement"] == {"bit_exact": 120, "total": 120, "mismatched_inputs": [], "max_abs_diff": 0}
+    assert rep["model_hash"] == m["model_hash"] and rep["board"] == board
+    assert rep["counter"]["kind"] == "QEMU_INSTRUCTIONS" and rep["counter"]["quantum"] == 1
+    lat = rep["latency"]
+    assert 0 < lat["min"] <= lat["mean"] <= lat["max"] and lat["seconds_mean"] is None
+    assert lat["whole_run"]["runs"] == 3 and lat["whole_run"]["min"] <= lat["whole_run"]["max"]
+    layers = rep["layers"]
+    assert [row["name"] for row in layers] == [row["name"] for row in m["layers"]]
+    assert sum(row["count_mean"] for row in layers) == pytest.approx(lat["mean"], rel=1e-12)
+    assert sum(row["share"] for row in layers) == pytest.approx(1.0)
+    assert sum(row["macs"] for row in layers) == rep["macs"] == 297_280
+    assert rep["per_mac"] == pytest.approx(lat["mean"] / 297_280)
+    mem = rep["memory"]
+    assert mem["arena_bytes"] == mem["arena_predicted"] == m["predicted"]["arena_total"]
+    assert 0 < mem["stack_used"] < mem["stack_bytes"]
+    assert rep["link"]["retries"] == 0
+    cal = json.loads((tmp_path / "cal" / f"{board}.json").read_text())
+    assert cal == rep["calibration"] and cal["unit"] == "instructions" and cal["source"] == "measured"
+    assert cal["profiles"][0]["model_hash"] == m["model_hash"] and cal["profiles"][0]["inputs"] == 120
+    assert {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX"} <= set(cal["ops"])
+    # the CONV_2D layer runs alone: its cost is the layer's count per MAC
+    conv = next(row for row in layers if row["op"] == "CONV_2D")
+    assert cal["ops"]["CONV_2D"]["fit"] == "direct"
+    assert cal["ops"]["CONV_2D"]["cost"] == pytest.approx(conv["count_mean"] / conv["macs"], rel=1e-6)
+    print(f"{board}: flash + profile of 120 inputs in {time.monotonic() - t0:.1f} s")
