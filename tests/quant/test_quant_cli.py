@@ -136,7 +136,7 @@ def test_missing_model(tmp_path, monkeypatch, capsys) -> None:
     assert "does not exist" in err
 
 
-def test_qat_method_improves_on_or_keeps_ptq(trained, tmp_path, monkeypatch, capsys) -> None:
+def test_qat_method_runs_and_stays_faithful(trained, tmp_path, monkeypatch, capsys) -> None:
     rep = tmp_path / "q.json"
     code = cli([trained, "--task", "digits", "--method", "qat", "--qat-epochs", "1", "--eval-samples", "40",
                 "--out", str(tmp_path / "m.efm"), "--report", str(rep)], monkeypatch)
