@@ -197,3 +197,80 @@ def test_real_board_builds_with_clock_tree(board, tmp_path):
 def test_real_board_without_clock_setup_is_refused(tmp_path):
     with pytest.raises(EdgefmrError, match="STM32H743ZIT6 has no clock-tree set-up"):
         build(CNN, "nucleo-h743zi", tmp_path)
+
+
+#: One small random-weight model per family and attention variant, quantized to the integer IR by edgefmr.quant.
+FAMILY_CASES = {
+    "vit-gated": ("vit", (1, 8, 8), {"patch_size": 2, "embed_dim": 16, "depth": 2, "heads": 2, "mlp_ratio": 2.0,
+                                     "attention": "gated"}, {}),
+    "vit-hash": ("vit", (1, 8, 8), {"patch_size": 2, "embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0,
+                                    "attention": "hash", "hash_bits": 6, "hash_anchors": 4}, {}),
+    "vit-clipped-cls-lowrank": ("vit", (1, 7, 7), {"patch_size": 3, "embed_dim": 16, "depth": 1, "heads": 2,
+                                                   "mlp_ratio": 2.0, "attention": "clipped", "pooling": "cls",
+                                                   "rank_factor": 0.5}, {}),
+    "vit-binarized-mlp": ("vit", (1, 8, 8), {"patch_size": 2, "embed_dim": 16, "depth": 1, "heads": 2,
+                                             "mlp_ratio": 2.0}, {"binarize": ("blocks.*.mlp.*",)}),
+    "spiking-sdsa": ("spiking", (1, 8, 8), {"T": 2, "embed_dim": 16, "depth": 1, "stem_dim": 8, "mlp_ratio": 2.0,
+                                            "threshold": 0.5}, {}),
+    "lmu-spiking": ("lmu", (16, 3), {"order": 6, "hidden": 16, "memory_size": 4, "patch": 1, "kernel": 3,
+                                     "spiking": True, "pool": "mean", "threshold": 0.5}, {}),
+    "lmu-gelu": ("lmu", (16, 3), {"order": 6, "hidden": 16, "memory_size": 4, "patch": 2, "kernel": 3}, {}),
+}
+
+
+def family_graph(name: str):
+    """The integer IR graph of FAMILY_CASES[name] and four input records."""
+    import torch
+
+    from edgefmr.nas.train import build_model
+    from edgefmr.quant.lower import QuantOptions, quantize
+
+    torch.set_num_threads(1)
+    family, shape, cfg, opts = FAMILY_CASES[name]
+    torch.manual_seed(0)
+    model = build_model(family, cfg, shape, 4).eval()
+    gain = (2.0, 4.0) if family != "vit" else (0.5, 1.5)  # random spiking layers need drive to fire
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(*gain)
+                mod.bias.uniform_(-0.3, 0.6)
+    x = np.random.default_rng(1).uniform(0.0, 1.0, (36, *shape)).astype(np.float32)
+    g = quantize(model, family, x[:32], QuantOptions(calib_samples=32, **opts)).graph()
+    xq, _ = prepare_input(g, x[32:])
+    return g, [[xi] for xi in xq]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FAMILY_CASES))
+def test_family_models_host_bit_exact(name, tmp_path):
+    """Integer models of every family (ViT with gated, hash and clipped attention, binarized MLP, class token and
+    low rank; spiking with SDSA; LMU, spiking LMU) from edgefmr.quant: host C == interpreter, with and without
+    MCUFormer's tricks."""
+    g, records = family_graph(name)
+    want = reference(g, records)
+    for tricks in (True, False):
+        build(g, "host", tmp_path / str(tricks), tricks=tricks)
+        got = run_host(tmp_path / str(tricks), g, records)
+        assert all(np.array_equal(a[0], b) for a, b in zip(got, want, strict=True)), f"tricks={tricks}"
+
+
+@needs_qemu
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.parametrize("board", BOARDS)
+def test_family_models_qemu_bit_exact(board, tmp_path):
+    """The same family models, all in one image per board (with tricks): QEMU == interpreter."""
+    from test_kernels_host import merge_graphs
+
+    cases = [family_graph(n) for n in sorted(FAMILY_CASES)]
+    g = merge_graphs([c[0] for c in cases])
+    records = [[rec[r][0] for _, rec in cases] for r in range(len(cases[0][1]))]
+    build(g, board, tmp_path, test_inputs=records)
+    res = run_semihost(tmp_path, g)
+    for r, rec in enumerate(records):
+        want = [run(g, rec)[o] for o in g.outputs]
+        for name, a, b in zip(g.outputs, res.outputs[r], want, strict=True):
+            assert np.array_equal(a, b), f"{board}: {name} record {r}"

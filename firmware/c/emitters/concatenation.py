@@ -36,11 +36,12 @@ def emit(ctx: EmitContext) -> Emitted:
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     item = y.nbytes // max(y.size, 1)
     chunks = [int(np.prod(c.inp(i).shape[axis:], dtype=np.int64)) * item for i in range(n)]
-    ptrs = ctx.ptr_array([ctx.inp(i, "void") for i in range(n)])
+    ptrs = ", ".join(ctx.inp(i, "void") for i in range(n))
     tables = _uint8_tables(c)
     tabs = "NULL"
     if any(t is not None for t in tables):
         tabs = ctx.ptr_array([ctx.array(t, "uint8_t") if t is not None else "NULL" for t in tables], "uint8_t")
-    p = ctx.params("efm_concatenation_params", outer=outer, n_inputs=n, inputs=ptrs,
-                   chunk_bytes=ctx.array(chunks, "int32_t"), tables=tabs)
-    return Emitted(f"efm_concatenation({p}, {ctx.out(0, 'void')});", ("concatenation",), inplace=tuple(range(n)))
+    p = ctx.params("efm_concatenation_params", outer=outer, n_inputs=n, chunk_bytes=ctx.array(chunks, "int32_t"),
+                   tables=tabs)
+    return Emitted(f"{{ const void *const inputs[{n}] = {{{ptrs}}}; efm_concatenation({p}, inputs, "
+                   f"{ctx.out(0, 'void')}); }}", ("concatenation",), inplace=tuple(range(n)))

@@ -9,11 +9,11 @@
 typedef struct {
     int32_t outer;
     int32_t n_inputs;
-    const void *const *inputs;
     const int32_t *chunk_bytes; /* per input: bytes per outer block */
     const uint8_t *const *tables; /* per input: NULL, or the uint8 rescaling table */
 } efm_concatenation_params;
 
-void efm_concatenation(const efm_concatenation_params *p, void *y);
+/* inputs: n_inputs pointers (a local array at the call: inside fused row blocks they move with the block). */
+void efm_concatenation(const efm_concatenation_params *p, const void *const *inputs, void *y);
 
 #endif
