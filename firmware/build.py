@@ -475,3 +475,35 @@ def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int
     return {"board": m["board"], "shape": [rows, depth, cols], "kernel": "arm" if m["arm_kernels"] else "portable",
             "macs": macs, "instructions": insns, "instructions_per_mac": insns / macs, "bit_exact": exact,
             "counter": res.counter, "clock_hz": res.clock_hz}
+
+
+def firmware_record(model: str | Path | Graph, board: str, records: list[list[np.ndarray]], out_dir: str | Path,
+                    *, tricks: bool = True) -> dict[str, Any]:
+    """One benchmark record of `model` on QEMU board `board`: a semihosting image running `records`, checked bit
+    for bit against the reference interpreter. Keys: model, board, instructions_per_inference (QEMU executed-
+    instruction count, SysTick under -icount shift=0), macs, arena_bytes_predicted (planner), arena_bytes_measured
+    (reported by the running firmware), arena_symbol_bytes (ELF), flash_bytes (ELF image) and flash_bytes_predicted,
+    peak_sram and peak_sram_no_tricks (planner, with the kernels' scratch), stack_high_water and stack_predicted,
+    bit_exact."""
+    from edgefmr.ir import run
+    from edgefmr.ops.registry import call
+
+    g, name = _load_graph(model)
+    m = build(g, board, out_dir, tricks=tricks, test_inputs=records)
+    res = run_semihost(out_dir, g)
+    exact = all(np.array_equal(a, run(g, rec)[o]) for rec, outs in zip(records, res.outputs, strict=True)
+                for o, a in zip(g.outputs, outs, strict=True))
+    b = load_board(board)
+    arm = frozenset(m["arm_kernels"])
+    return {
+        "model": name if not isinstance(model, Graph) else g.metadata.get("name", "<graph>"), "board": m["board"],
+        "tricks": tricks, "instructions_per_inference": min(res.instructions()),
+        "macs": sum(call(n, g).opdef.macs(call(n, g)) for n in g.nodes),
+        "arena_bytes_predicted": m["predicted"]["arena_total"], "arena_bytes_measured": res.arena_bytes,
+        "arena_symbol_bytes": sum(m["measured"]["arena_symbols"].values()),
+        "flash_bytes": m["measured"]["flash"], "flash_bytes_predicted": m["predicted"]["flash"],
+        "peak_sram": make_plan(g, b, tricks, arm).peak_bytes,
+        "peak_sram_no_tricks": make_plan(g, b, False, arm).peak_bytes,
+        "stack_high_water": res.stack_used, "stack_predicted": m["predicted"]["stack"], "bit_exact": exact,
+        "kernels": "arm" if m["arm_kernels"] else "portable",
+    }
