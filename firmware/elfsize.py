@@ -274,7 +274,7 @@ def flash_prediction(objects: list[Path], objdump: str = "arm-none-eabi-objdump"
     """Bytes of the image that linking `objects` with --gc-sections keeps, predicted from the objects: the input
     sections reachable through relocations from `roots` and the .isr_vector table (what the linker keeps), their
     .ARM.exidx entries, the newlib-nano / libgcc archive members they pull in (transitively), each section padded
-    to its alignment. Also the .data/.bss bytes they bring to RAM."""
+    to its alignment. Also the .data/.bss bytes they bring to RAM (without the arenas)."""
     objs = [_parse_object(o, objdump) for o in objects]
     libs = _libraries(cc, cflags)
     global_def: dict[str, tuple[int, str]] = {}
@@ -338,6 +338,6 @@ def flash_prediction(objects: list[Path], objdump: str = "arm-none-eabi-objdump"
             image += padded
             if k in lib_objs:
                 lib_bytes += padded
-        if sec.startswith((".data", ".bss")):
-            ram += padded
+        if sec.startswith((".data", ".bss")) and not sec.startswith(".bss.efm_arena."):
+            ram += padded  # the arenas are sized by the planner and placed in their own regions
     return {"image": image, "libraries": lib_bytes, "ram": ram, "library_members": len(pulled)}
