@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,11 +307,14 @@ def artifact_manifest(artifact: str | Path, board: str | None = None) -> tuple[P
 
 
 @contextlib.contextmanager
-def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout: float = 2.0, retries: int = 8
-                  ) -> Iterator[Device]:
+def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout: float = 2.0, retries: int = 8,
+                  wrap: Callable[[Transport], Transport] | None = None) -> Iterator[Device]:
     """A `Device` talking to the artifact's firmware: on a QEMU board started here (`port`, if given as a number, is
-    its TCP port), or on a serial port (a real board, or a virtual one behind a serial link) that already runs it."""
+    its TCP port), or on a serial port (a real board, or a virtual one behind a serial link) that already runs it.
+    `wrap` may wrap the link (e.g. a `FaultyTransport` to test a session against a noisy line)."""
     from edgefmr.boards import load_board
+
+    w = wrap or (lambda t: t)
 
     b = load_board(str(manifest["board"]))
     if b.is_virtual and (not port or str(port).isdigit()):
@@ -319,7 +322,7 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
         with QemuBoard(b, elf, port=int(port) if port else None) as q, \
-                Device(q.transport, timeout=timeout, retries=retries) as dev:
+                Device(w(q.transport), timeout=timeout, retries=retries) as dev:
             yield dev
         return
     if not port:
@@ -327,7 +330,7 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
                            f"protocol firmware talks, after flashing {art}")
     from edgefmr.transport import open_transport
 
-    with Device(open_transport(port, baud=b.serial.baud if b.serial else 115200), timeout=timeout,
+    with Device(w(open_transport(port, baud=b.serial.baud if b.serial else 115200)), timeout=timeout,
                 retries=retries) as dev:
         yield dev
 

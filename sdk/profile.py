@@ -138,12 +138,13 @@ def _compare_float(yq: np.ndarray, yf: np.ndarray) -> dict[str, float]:
 def profile_artifact(artifact: str | Path, board: str | None = None, *, port: str | None = None,
                      inputs: str | None = None, count: int = DEFAULT_COUNT, runs: int = 10,
                      float_model: str | None = None, write_calibration: bool = True, timeout: float = 2.0,
-                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                     progress: Callable[[int, int], None] | None = None,
+                     wrap: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Profile a protocol-firmware artifact on its board (QEMU started here, or a real board on `port`).
 
     Every input is loaded, run once with per-layer timing and its outputs read back and compared with the reference
-    interpreter; then `runs` inferences of the first input are timed as a whole (no per-layer timing). Returns the
-    report (see docs/calibration.md, "Profile report")."""
+    interpreter; then `runs` inferences of the first input are timed as a whole (no per-layer timing). `wrap` may
+    wrap the link (fault injection). Returns the report (see docs/calibration.md, "Profile report")."""
     from edgefmr.boards import load_board
     from edgefmr.calibration import fit_costs, make_table, node_work, save_calibration
     from edgefmr.device import artifact_manifest, board_session, target_graph
@@ -169,7 +170,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     board_outputs: list[list[np.ndarray]] = []
     mismatched: list[int] = []
     max_diff = 0
-    with board_session(art, manifest, port, timeout=timeout) as dev:
+    with board_session(art, manifest, port, timeout=timeout, wrap=wrap) as dev:
         info = dev.info()
         want = manifest.get("model_hash")
         if want and info.model_hash != want:

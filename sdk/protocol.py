@@ -270,12 +270,15 @@ class Link:
 
     Each new request takes the next sequence number; a retry resends the identical frame (same seq), which the
     device recognizes and answers from its cache without executing the command again. `timeout` is the wait for
-    a response to begin; long commands pass their own. After `retries` resends, `LinkError`.
+    a response to begin; long commands pass their own. After `retries` resends, `LinkError` — unless the device
+    answered this request (a NAK or a damaged response with its seq): a live but noisy line then gets up to
+    `noisy_retries` resends, since a long frame arrives intact only rarely at high byte error rates.
     """
 
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
+    noisy_retries: int = 119
     max_payload: int = MAX_PAYLOAD
     stats: LinkStats = field(default_factory=LinkStats)
     seq: int = field(default_factory=lambda: random.randrange(256))
@@ -283,6 +286,7 @@ class Link:
     def __post_init__(self) -> None:
         self.decoder = FrameDecoder(self.max_payload)
         self.last_attempts = 0
+        self._evidence = False                     # the device answered the current request (damaged or NAK)
         self._events: list[Frame | BadFrame] = []   # decoded but not yet looked at
 
     def _wire_time(self, nbytes: int) -> float:
@@ -294,18 +298,26 @@ class Link:
         self.seq = (self.seq + 1) & 0xFF
         seq = self.seq
         frame = encode_frame(cmd, seq, payload)
-        wait = (self.timeout if timeout is None else timeout) + self._wire_time(
-            len(frame) + OVERHEAD + expect_bytes) * 2
+        wire = self._wire_time(len(frame) + OVERHEAD + expect_bytes) * 2
+        wait = (self.timeout if timeout is None else timeout) + wire
+        idle = self.timeout + wire
         self.stats.requests += 1
         start = time.monotonic()
-        for attempt in range(self.retries + 1):
+        self._evidence = False
+        limit, attempt = self.retries + 1, -1
+        while True:
+            attempt += 1
+            if attempt == limit:
+                if not self._evidence or limit >= self.noisy_retries + 1:
+                    break
+                limit = self.noisy_retries + 1   # the device answers, damaged: a noisy link, not a dead one
             self.last_attempts = attempt + 1
             if attempt:
                 self.stats.retries += 1
             self.transport.write(frame)
             self.stats.frames_sent += 1
             self.stats.bytes_sent += len(frame)
-            resp = self._await(cmd, seq, wait)
+            resp = self._await(cmd, seq, wait, idle if idle < wait else None)
             if resp is not None:
                 self._sync_decoder_stats()
                 if resp.version != VERSION:
@@ -317,12 +329,16 @@ class Link:
                 return resp.payload[1:]
         self._sync_decoder_stats()
         total = time.monotonic() - start
+        noisy = " (the device answered, but every answer was damaged: a very noisy line)" if self._evidence else ""
         raise LinkError(f"no valid response to {_cmd_name(cmd)} from {self.transport.name} after "
-                        f"{self.retries + 1} attempts ({wait:.2f} s timeout each, {total:.1f} s in all): "
+                        f"{attempt} attempts ({wait:.2f} s timeout each, {total:.1f} s in all){noisy}: "
                         f"check the port, that the board runs edgefmr protocol firmware, and the cable")
 
-    def _await(self, cmd: int, seq: int, wait: float) -> Frame | None:
-        """The matching response, or None to resend (timeout, NAK, damaged response)."""
+    def _await(self, cmd: int, seq: int, wait: float, idle: float | None = None) -> Frame | None:
+        """The matching response, or None to resend (timeout, NAK, damaged response).
+
+        `wait` bounds the wait for the answer; once bytes arrive, a silence of `idle` also ends it (the device has
+        answered — a long RUN's answer whose header was damaged need not be waited for until `wait`)."""
         deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
@@ -340,6 +356,8 @@ class Link:
                     continue
                 self.stats.bytes_received += len(data)
                 self._events = self.decoder.feed(data)
+                if idle is not None:
+                    deadline = min(deadline, time.monotonic() + idle)
             while self._events:
                 r = self._classify(self._events.pop(0), cmd, seq)
                 if isinstance(r, Frame):
@@ -351,7 +369,10 @@ class Link:
         if isinstance(ev, BadFrame):
             self.stats.bad_crc += 1
             # a damaged copy of our answer (or a NAK of our request): resend now, the device answers from its cache
-            return "resend" if ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK) else "ignore"
+            if ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK):
+                self._evidence = True
+                return "resend"
+            return "ignore"
         if ev.seq != seq:
             self.stats.stale_frames += 1
             return "ignore"
@@ -360,6 +381,7 @@ class Link:
             if ev.payload[:1] == bytes((NakReason.VERSION,)):
                 raise LinkError(f"device rejected protocol version {VERSION} "
                                 f"(it speaks {ev.payload[1] if len(ev.payload) > 1 else '?'})")
+            self._evidence = True
             return "resend"
         if ev.type != cmd | RESPONSE_BIT:
             self.stats.stale_frames += 1
