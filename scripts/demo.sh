@@ -47,6 +47,10 @@ print(f"board == reference interpreter on {same}/{len(board)} inputs, bit for bi
 sys.exit(0 if same == len(board) else 1)
 PY
 
+step "Profile it on the board: per-layer instruction counts, stack, arena, agreement with the interpreter"
+.venv/bin/python -c "import numpy as np; np.save('$OUT/x100.npy', np.load('$OUT/x.npy')[:100])"
+$E profile "$OUT/vit-$BOARD" --inputs "$OUT/x100.npy" --float-model "$OUT/vit.pt" --out "$OUT/profile.json"
+
 step "A model made by TensorFlow's converter: import it and check it against LiteRT's reference kernels"
 $E verify tests/fixtures/vit_digits_int8.tflite --input tests/fixtures/digits_test_x.npy \
   --labels tests/fixtures/digits_test_y.npy
