@@ -1,0 +1,19 @@
+"""LIF -> kernels/lif.h (leak, multiplier and threshold from the C emitter)."""
+
+from __future__ import annotations
+
+from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
+
+#: Fraction bits of the leak factor (edgefmr.ops.lif; the C kernel's EFM_LEAK_FRAC_BITS).
+LEAK_FRAC_BITS = 15
+
+
+@hls_emitter("LIF")
+def emit(ctx: HlsContext) -> HlsEmitted:
+    ctx.take("steps", "neurons", "input_zp", "leak", "mult", "shift", "theta")
+    v0 = ctx.inp(1)
+    ctx.set(leak_frac_bits=LEAK_FRAC_BITS, has_v0=v0 is not None)
+    pre = "" if v0 else "hls::stream<int32_t> none(\"no_v0\");\n"
+    tx = ctx.ctype(ctx.c.inp(0))
+    ts = ctx.ctype(ctx.c.out(0))
+    return HlsEmitted(("lif",), f"{pre}efm::lif<P, {tx}, {ts}>({ctx.inp(0)}, {v0 or 'none'}, {ctx.out(0)}, {ctx.out(1)});")

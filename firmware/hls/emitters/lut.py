@@ -1,0 +1,33 @@
+"""LUT -> kernels/lut.h with the op's constant table (input 1); `table_call` serves every op whose C emitter
+tabulates an 8-bit input (LOGISTIC, TANH, RSQRT, RELU, RELU6, QUANTIZE, DEQUANTIZE)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
+
+_TABLE_CTYPE = {"uint8_t": "uint8_t", "uint32_t": "uint32_t"}
+
+
+def is_table(ctx: HlsContext) -> bool:
+    """True when the op's C emitter implements this node as a 256-entry table lookup."""
+    return ctx.captured().call.startswith("efm_lut_")
+
+
+def table_call(ctx: HlsContext, kernel: str) -> HlsEmitted:
+    """y = table[x] with the table the C emitter made (by the op's own reference kernel)."""
+    values, ctype = ctx.captured().arrays[-1]
+    tab = ctx.rom(values, _TABLE_CTYPE[ctype])
+    ti, to = ctx.ctype(ctx.c.inp(0)), ctx.ctype(ctx.c.out())
+    ctx.set(n=ctx.c.inp(0).size)
+    return HlsEmitted((kernel, "lut"), f"efm::lut<P, {ti}, {to}, {ctype}>({ctx.inp(0)}, {ctx.out()}, {tab});")
+
+
+@hls_emitter("LUT")
+def emit(ctx: HlsContext) -> HlsEmitted:
+    ti, to = ctx.ctype(ctx.c.inp(0)), ctx.ctype(ctx.c.out())
+    ctx.set(n=ctx.c.inp(0).size)
+    table = ctx.c.inp(1)
+    tab = ctx.rom(np.asarray(table.data).view(np.uint8) if table.dtype == "int8" else table.data, "uint8_t")
+    return HlsEmitted(("lut",), f"efm::lut<P, {ti}, {to}, uint8_t>({ctx.inp(0)}, {ctx.out()}, {tab});")

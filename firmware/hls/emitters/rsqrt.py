@@ -1,0 +1,11 @@
+"""RSQRT -> kernels/rsqrt.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.rsqrt), looked up."""
+
+from __future__ import annotations
+
+from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
+from edgefmr.firmware.hls.emitters.lut import table_call
+
+
+@hls_emitter("RSQRT")
+def emit(ctx: HlsContext) -> HlsEmitted:
+    return table_call(ctx, "rsqrt")

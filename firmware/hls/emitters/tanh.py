@@ -1,0 +1,11 @@
+"""TANH -> kernels/tanh.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.tanh), looked up."""
+
+from __future__ import annotations
+
+from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
+from edgefmr.firmware.hls.emitters.lut import table_call
+
+
+@hls_emitter("TANH")
+def emit(ctx: HlsContext) -> HlsEmitted:
+    return table_call(ctx, "tanh")
