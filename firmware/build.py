@@ -60,6 +60,11 @@ def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = froz
     return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
 
 
+def build_arm_kernels(board: Board | None, optimized: bool = True) -> frozenset:
+    """The kernels a build for `board` uses in their Cortex-M variants (those need the DSP extension)."""
+    return codegen.arm_kernels_available() if board is not None and board.dsp and optimized else frozenset()
+
+
 def _test_vectors_c(g: Graph, records: list[list[np.ndarray]]) -> str:
     data = bytearray()
     for rec in records:
@@ -193,7 +198,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
-    arm = codegen.arm_kernels_available() if b is not None and b.dsp and optimized else frozenset()
+    arm = build_arm_kernels(b, optimized)
     plan = make_plan(g, b, tricks, arm)
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
     if b is not None:

@@ -557,8 +557,10 @@ def memory_report(graph: Graph, board=None, tricks: bool = True) -> dict[str, An
     "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}} where `fits` and
     `available` (the arena region's and the flash region's sizes) are None/{} without a board.
     """
+    from edgefmr.firmware.build import build_arm_kernels, make_plan  # the plan `edgefmr build` makes, with scratch
+
     b = _board(board)
-    p = plan(graph, b, tricks=tricks)
+    p = make_plan(graph, b, tricks, build_arm_kernels(b))
     rep: dict[str, Any] = {"board": p.board, "tricks": tricks, "region": p.region, "arena_bytes": dict(p.arena_bytes),
                            "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
                            "flash_constants_bytes": graph.weight_bytes(),

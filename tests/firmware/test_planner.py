@@ -427,8 +427,13 @@ def test_check_fits_names_regions_needed_and_available(vit_fixture):
 
 
 def test_memory_report(vit_fixture):
+    from edgefmr.firmware.build import build_arm_kernels, make_plan
+    from edgefmr.firmware.c.emitters import kernel_scratch
+
     rep = memory_report(vit_fixture, "qemu-netduinoplus2")
-    p = plan(vit_fixture, "qemu-netduinoplus2")
+    board = load_board("qemu-netduinoplus2")
+    p = make_plan(vit_fixture, board, True, build_arm_kernels(board))  # the build's plan: kernels' scratch included
+    assert kernel_scratch(vit_fixture, build_arm_kernels(board))  # the DSP kernels need some, so it matters
     assert rep["arena_bytes"] == p.arena_bytes and rep["arena_total"] == p.arena_size
     assert rep["peak_bytes"] == p.peak_bytes and rep["flash_constants_bytes"] == vit_fixture.weight_bytes()
     assert rep["fits"] is True and rep["available"] == {"SRAM": 131072, "FLASH": 1048576}

@@ -1,0 +1,21 @@
+"""The search's memory figure is the build's: memory_report == the arena `edgefmr build` reserves."""
+
+from pathlib import Path
+
+import pytest
+
+from edgefmr.firmware.build import build
+from edgefmr.firmware.planner import memory_report
+from edgefmr.model_io import load_model
+
+FIX = Path(__file__).parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("board", ["qemu-netduinoplus2", "qemu-mps2-an500", "stm32f746g-disco"])
+@pytest.mark.parametrize("tricks", [True, False])
+def test_memory_report_equals_build_arena(tmp_path, board, tricks):
+    g = load_model(FIX / "vit_digits_int8.tflite")
+    rep = memory_report(g, board, tricks=tricks)
+    man = build(g, board, tmp_path, tricks=tricks, run_make=False)
+    assert rep["arena_bytes"] == man["predicted"]["arena"]
+    assert rep["flash_constants_bytes"] == g.weight_bytes()
