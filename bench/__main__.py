@@ -19,8 +19,12 @@ def markdown_table(records: list[dict]) -> str:
         cols += [k for k in r if k not in cols]
 
     def cell(v: object) -> str:
+        if isinstance(v, float) and v.is_integer() and abs(v) >= 1e4:
+            v = int(v)
         if isinstance(v, float):
             return f"{v:.4g}"
+        if isinstance(v, int) and not isinstance(v, bool):
+            return f"{v:,}"
         return str(v)
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
