@@ -1,0 +1,656 @@
+"""The search driver: an Optuna study over the families' spaces with the supernets' accuracy and the cost model.
+
+Objectives: validation accuracy of the subnet with inherited supernet weights (maximised) and predicted latency in
+seconds (minimised). Constraints (Optuna ``constraints_func``, hard: an infeasible trial never dominates a feasible
+one): the SRAM, flash and latency budgets and the board's region sizes (:func:`edgefmr.nas.search.cost.constraints`).
+The accuracy of an infeasible candidate is not measured (recorded as 0, attribute ``evaluated: false``).
+
+Storage: local by default (SQLite, ``DIR/search.db``); ``sqlite:///PATH``, ``postgresql://USER[:PW]@HOST[:PORT]/DB``
+(many processes or machines join one study) or ``journal:PATH`` (Optuna's journal file). The study name defaults to
+the task, board, families and a hash of every setting, so re-running the same command resumes the same study.
+
+Workers: a worker runs trials until the study holds ``trials`` COMPLETE ones. A trial asked when that many are
+already complete, running or waiting is a surplus and fails at once (attribute ``surplus``), so concurrent workers
+never finish more than ``trials``. A worker that dies leaves a RUNNING trial: on the same machine the next worker
+sees that its process is gone, on other machines RDB storages' heartbeat (every :data:`HEARTBEAT_SECONDS`) marks it
+stale after :data:`GRACE_SECONDS`; either way it is failed and re-enqueued with the same parameters, and a worker
+that finds the quota taken by running trials waits for them. A finished trial is never redone or lost. An
+identical architecture evaluated before reuses that trial's values (attribute ``reused_from``).
+
+Reproducibility: the sampler is re-created for every trial with the seed ``(seed, trial number)``, so one worker
+with one seed always asks the same trials; concurrent workers draw different ones.
+
+Before any supernet is trained, the smallest architectures of each space are costed; if none meets the budgets the
+search stops with the smallest footprint found (:class:`NoFeasibleArchitecture`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.nas.search import cost as costmod
+from edgefmr.nas.search.cost import CONSTRAINT_NAMES, Budgets, format_bytes
+from edgefmr.nas.search.space import Space, arch_key, check_space, default_space, describe, load_space_file
+from edgefmr.nas.search.supernet import Scorer, SupernetSettings
+
+REPORT_FORMAT = "edgefmr-search"
+REPORT_VERSION = 1
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 20
+POLL_SECONDS = 1.0
+SAMPLERS = ("tpe", "nsga2", "random")
+MAX_FAILURES = 5
+#: Supernet epochs per family (``--supernet-epochs`` overrides).
+SUPERNET_EPOCHS = {"vit": 20, "spiking": 10, "lmu": 10}
+
+Progress = Callable[[str, int, int, str], None]
+
+
+class NoFeasibleArchitecture(EdgefmrError):
+    """No architecture of the space meets the budgets; the message names the smallest footprint found."""
+
+
+class _Surplus(Exception):
+    """A trial asked after the study's quota was taken."""
+
+
+class _TrialError(Exception):
+    """A candidate that could not be evaluated (the trial fails, the search goes on)."""
+
+
+@dataclass
+class SearchSettings:
+    """Everything that defines a search (the CLI options)."""
+
+    task: str
+    board: str
+    families: tuple[str, ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
+    trials: int = 40
+    seed: int = 0
+    sampler: str = "tpe"
+    stack_bytes: int = costmod.DEFAULT_STACK_BYTES
+    supernet_epochs: int | None = None
+    space_file: str | None = None
+    finetune_epochs: int = 15
+    calib_samples: int = 32
+
+    def check(self) -> None:
+        if self.trials < 1:
+            raise EdgefmrError(f"--trials must be >= 1, got {self.trials}")
+        if self.sampler not in SAMPLERS:
+            raise EdgefmrError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        if self.stack_bytes < 0 or self.finetune_epochs < 0:
+            raise EdgefmrError("--stack-bytes and --finetune-epochs must be >= 0")
+        if self.supernet_epochs is not None and self.supernet_epochs < 1:
+            raise EdgefmrError(f"--supernet-epochs must be >= 1, got {self.supernet_epochs}")
+
+
+def default_families(task: Any) -> tuple[str, ...]:
+    """vit for image tasks, lmu for sequence tasks."""
+    return ("vit",) if task.kind == "image" else ("lmu",)
+
+
+def _mix(seed: int, number: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
+
+
+def _redact(url: str) -> str:
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        cred, host = rest.rsplit("@", 1)
+        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
+    return url
+
+
+def open_storage(url: str | None, out: Path) -> Any:
+    """An Optuna storage for ``url`` (None: SQLite in ``out``)."""
+    import optuna
+
+    if url is None:
+        out.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(out / 'search.db').resolve()}"
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len("journal:"):]
+        if not path:
+            raise EdgefmrError("--storage journal:PATH needs a file path")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")):
+        raise EdgefmrError(f"--storage {_redact(url)}: expected sqlite:///PATH, postgresql://USER@HOST[:PORT]/DB or "
+                           "journal:PATH")
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except ModuleNotFoundError as e:
+        raise EdgefmrError(f"--storage {_redact(url)}: the database driver {e.name} is not installed "
+                           "(pip install psycopg2-binary for PostgreSQL)") from None
+    except Exception as e:  # sqlalchemy's OperationalError and friends
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EdgefmrError(f"--storage {_redact(url)}: cannot open the study storage: {first}") from None
+
+
+class _PerTrialSeeded:
+    """A sampler re-created for every trial with a seed from (seed, trial number): reproducible for one worker,
+    different draws for concurrent workers. Delegates the BaseSampler interface to the current sampler."""
+
+    def __init__(self, make: Callable[[int], Any], seed: int) -> None:
+        self._make, self._seed = make, seed
+        self._cur = make(seed)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._cur = self._make(_mix(self._seed, trial.number))
+        self._cur.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return self._cur.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._cur.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+        return self._cur.sample_independent(study, trial, name, dist)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._cur.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._cur.reseed_rng()
+
+
+def make_sampler(name: str, seed: int, trials: int) -> Any:
+    import optuna
+
+    base = optuna.samplers.BaseSampler
+
+    def make(s: int) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if name == "tpe":
+                return optuna.samplers.TPESampler(seed=s, n_startup_trials=min(10, max(3, trials // 3)))
+            if name == "nsga2":
+                return optuna.samplers.NSGAIISampler(seed=s, population_size=min(20, max(4, trials // 4)))
+            return optuna.samplers.RandomSampler(seed=s)
+
+    cls = type("PerTrialSeededSampler", (_PerTrialSeeded, base), {})
+    return cls(make, seed)
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or _proc_start(pid) in (None, start)
+
+
+def _worker_attr() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _proc_start(os.getpid()), "since": time.time()}
+
+
+def recover_dead_local_trials(study: Any) -> list[int]:
+    """Fail the RUNNING trials of dead processes on this machine and re-enqueue their parameters; their numbers."""
+    import optuna
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    done = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        w = t.user_attrs.get("worker")
+        if not isinstance(w, dict) or w.get("host") != host:
+            continue
+        if t.datetime_start is not None and t.datetime_start.timestamp() > float(w.get("since", 0)) + 1.0:
+            continue  # a copied attribute (a retried trial not yet claimed by its new worker)
+        if _alive(int(w["pid"]), w.get("start")):
+            continue
+        try:
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            continue  # another worker got there first
+        study._storage.set_trial_user_attr(t._trial_id, "failed_because", "worker process died")
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        done.append(t.number)
+    return done
+
+
+@dataclass
+class Candidate:
+    """One evaluated point."""
+
+    family: str
+    values: dict[str, Any]
+    cost: costmod.Cost
+    constraints: list[float]
+
+    @property
+    def feasible(self) -> bool:
+        return costmod.feasible(self.constraints)
+
+
+class Search:
+    """One worker of a search (see the module docstring). ``run()`` returns the report dict."""
+
+    def __init__(self, settings: SearchSettings, out: str | Path, *, storage: str | None = None,
+                 study_name: str | None = None, progress: Progress | None = None) -> None:
+        from edgefmr.boards import load_board
+        from edgefmr.nas.tasks import load_task
+
+        settings.check()
+        self.settings = settings
+        self.out = Path(out)
+        self.progress = progress or (lambda stage, done, total, info: None)
+        self.task = load_task(settings.task)
+        self.board = load_board(settings.board)
+        if self.board.kind != "mcu":
+            raise EdgefmrError(f"board {self.board.name} is an {self.board.kind} board: the search's cost model covers "
+                               "MCU boards; FPGA resource estimation for the search does not exist yet")
+        fams = settings.families or default_families(self.task)
+        self.families = tuple(fams)
+        if settings.space_file:
+            self.spaces = load_space_file(settings.space_file, list(self.families), self.task.input_shape)
+        else:
+            self.spaces = {f: default_space(f, self.task.input_shape) for f in self.families}
+        for sp in self.spaces.values():
+            check_space(sp, self.task.input_shape, self.task.n_classes)
+        self.table = costmod.latency_table(self.board)
+        self.storage_url = storage
+        self.identity = self._identity()
+        digest = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:8]
+        slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(self.task.name).name)
+        self.study_name = study_name or f"{slug}-{self.board.name}-{'+'.join(self.families)}-s{settings.seed}-{digest}"
+        self.scorers: dict[str, Scorer] = {}
+        self.supernet_info: dict[str, dict[str, Any]] = {}
+        self.study: Any = None
+        self._failures = 0
+
+    # ---------------------------------------------------------------------------------------- identity
+    def supernet_settings(self, family: str) -> SupernetSettings:
+        epochs = self.settings.supernet_epochs or SUPERNET_EPOCHS.get(family, 20)
+        return SupernetSettings(epochs=epochs, seed=self.settings.seed)
+
+    def _identity(self) -> dict[str, Any]:
+        from edgefmr.nas.search.supernet import task_digest
+
+        s = self.settings
+        return {"task": self.task.name, "task_data": task_digest(self.task), "board": self.board.name,
+                "families": list(self.families), "budgets": s.budgets.to_dict(), "stack_bytes": s.stack_bytes,
+                "spaces": {f: sp.to_dict() for f, sp in self.spaces.items()}, "sampler": s.sampler,
+                "supernets": {f: dataclasses.asdict(self.supernet_settings(f)) for f in self.families},
+                "calibration_source": self.table.get("source"), "calib_samples": s.calib_samples}
+
+    # ------------------------------------------------------------------------------------------ costing
+    def cost_of(self, family: str, values: dict[str, Any], model: Any = None) -> Candidate:
+        """Cost and constraint values of a point (``model``: its weights; default: seeded random weights)."""
+        target = model if model is not None else self.spaces[family].config(values)
+        graph = costmod.lower_for_cost(target, self.task, calib_samples=self.settings.calib_samples)
+        c = costmod.candidate_cost(graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)
+        return Candidate(family, dict(values), c, costmod.constraints(c, self.settings.budgets, self.board))
+
+    def preflight(self) -> list[Candidate]:
+        """Cost the smallest architectures of every space; NoFeasibleArchitecture if none meets the budgets."""
+        cands = []
+        for fam, sp in self.spaces.items():
+            seen = set()
+            for values in _probe_points(sp):
+                k = arch_key(fam, values)
+                if k in seen:
+                    continue
+                seen.add(k)
+                cands.append(self.cost_of(fam, values))
+                self.progress("check the smallest architectures", len(cands), len(cands), "")
+        if not any(c.feasible for c in cands):
+            raise NoFeasibleArchitecture(self._no_fit_message(cands, "of the smallest architectures of the space"))
+        return cands
+
+    def _no_fit_message(self, cands: list[Candidate], what: str) -> str:
+        b = self.settings.budgets
+        parts = []
+        names = dict(zip(CONSTRAINT_NAMES, range(len(CONSTRAINT_NAMES)), strict=True))
+        smallest = min(cands, key=lambda c: c.cost.sram_total)
+        sc = smallest.cost
+        arena = " + ".join(f"arena {r} {format_bytes(n)}" for r, n in sc.arena.items())
+        parts.append(f"smallest SRAM footprint found: {format_bytes(sc.sram_total)} ({arena} + stack "
+                     f"{format_bytes(sc.stack_bytes)}), flash {format_bytes(sc.flash)}, latency "
+                     f"{1e3 * sc.latency_seconds:.2f} ms: {smallest.family} {describe(smallest.values)}")
+        need = []
+        if b.sram is not None and all(c.constraints[names["sram_budget"]] > 0 for c in cands):
+            need.append(f"--sram-budget {format_bytes(b.sram)} is below it (>= {format_bytes(sc.sram_total)} needed)")
+        if b.flash is not None and all(c.constraints[names["flash_budget"]] > 0 for c in cands):
+            m = min(c.cost.flash for c in cands)
+            need.append(f"--flash-budget {format_bytes(b.flash)} is below the smallest flash {format_bytes(m)}")
+        if b.latency is not None and all(c.constraints[names["latency_budget"]] > 0 for c in cands):
+            if b.latency_unit == "s":
+                m = min(c.cost.latency_seconds for c in cands)
+                need.append(f"--latency-budget {1e3 * b.latency:g} ms is below the fastest {1e3 * m:.2f} ms")
+            else:
+                m = min(c.cost.latency_cycles for c in cands)
+                need.append(f"--latency-budget {b.latency:g} cycles is below the fastest {m:.0f} cycles")
+        if all(c.constraints[names["board_sram"]] > 0 or c.constraints[names["board_flash"]] > 0 for c in cands):
+            need.append(f"none fits the memory of board {self.board.name}")
+        reason = "; ".join(need) or "no candidate meets every budget at once"
+        return (f"no architecture meets the budgets on {self.board.name}: {len(cands)} {what} checked; {reason}. "
+                f"The {parts[0]}")
+
+    # ------------------------------------------------------------------------------------------- study
+    def prepare(self) -> None:
+        """Train or load the supernets (cached) and open the study."""
+        from edgefmr.nas.search.supernet import load_or_train
+
+        for fam in self.families:
+            if fam in self.scorers:
+                continue
+            s = self.supernet_settings(fam)
+
+            def bar(done: int, total: int, loss: float, fam: str = fam) -> None:
+                self.progress(f"train the {fam} supernet", done, total, f"loss {loss:.3f}")
+
+            net, metrics, path, trained = load_or_train(fam, self.task, self.spaces[fam], s, bar)
+            self.scorers[fam] = Scorer(net, self.task, s)
+            self.supernet_info[fam] = {"cache": str(path), "trained_now": trained, **metrics}
+        self.study = self._open_study()
+
+    def _open_study(self) -> Any:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        storage = open_storage(self.storage_url, self.out)
+        sampler = make_sampler(self.settings.sampler, self.settings.seed, self.settings.trials)
+        try:
+            study = optuna.create_study(storage=storage, study_name=self.study_name, sampler=sampler,
+                                        directions=["maximize", "minimize"], load_if_exists=True)
+        except ValueError as e:  # e.g. an existing study of the same name with other directions
+            raise EdgefmrError(f"study {self.study_name}: {e}") from None
+        have = study.user_attrs.get("edgefmr")
+        if have is None:
+            study.set_user_attr("edgefmr", self.identity)
+        elif have != self.identity:
+            diff = sorted(k for k in set(have) | set(self.identity) if have.get(k) != self.identity.get(k))
+            raise EdgefmrError(f"study {self.study_name} was created with other settings ({', '.join(diff)} differ); "
+                               "use the same options to join it, or another --study name")
+        return study
+
+    def _complete(self) -> list[Any]:
+        from optuna.trial import TrialState
+
+        return self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def run_trials(self) -> None:
+        """Run trials until the study holds ``settings.trials`` complete ones (see the module docstring)."""
+        import optuna
+        from optuna.trial import TrialState
+
+        n = self.settings.trials
+        while True:
+            recover_dead_local_trials(self.study)
+            trials = self.study.get_trials(deepcopy=False)
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            feas = [t for t in complete if t.user_attrs.get("feasible")]
+            best = max((t.values[0] for t in feas), default=None)
+            info = f"{len(feas)} feasible" + (f", best {100 * best:.1f}%" if best is not None else "")
+            self.progress("search", min(len(complete), n), n, info)
+            if len(complete) >= n:
+                return
+            claimed = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.RUNNING,
+                                                           TrialState.WAITING))
+            if claimed >= n:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(self.study)
+                time.sleep(POLL_SECONDS)
+                continue
+            self.study.optimize(self._objective, n_trials=1, catch=(_Surplus, _TrialError), gc_after_trial=False)
+
+    def _objective(self, trial: Any) -> tuple[float, float]:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("worker", _worker_attr())
+        ahead = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
+                                                                             TrialState.WAITING))
+                 if t.number < trial.number]
+        if len(ahead) >= self.settings.trials:
+            trial.set_user_attr("surplus", True)
+            raise _Surplus()
+        fam = (trial.suggest_categorical("family", list(self.families)) if len(self.families) > 1
+               else self.families[0])
+        values = self.spaces[fam].suggest(trial)
+        key = arch_key(fam, values)
+        trial.set_user_attr("family", fam)
+        trial.set_user_attr("arch", values)
+        trial.set_user_attr("arch_key", key)
+        for t in self._complete():
+            if t.user_attrs.get("arch_key") == key:
+                for k in ("cost", "constraints", "feasible", "evaluated", "accuracy"):
+                    if k in t.user_attrs:
+                        trial.set_user_attr(k, t.user_attrs[k])
+                trial.set_user_attr("reused_from", t.number)
+                _set_constraints(trial, t.user_attrs["constraints"])
+                return float(t.values[0]), float(t.values[1])
+        try:
+            scorer = self.scorers[fam]
+            model = scorer.model(values)
+            cand = self.cost_of(fam, values, model)
+        except EdgefmrError as e:
+            trial.set_user_attr("error", str(e))
+            self._failures += 1
+            if self._failures >= MAX_FAILURES:
+                raise EdgefmrError(f"{MAX_FAILURES} candidates in a row could not be evaluated; last: {e}") from None
+            raise _TrialError(str(e)) from None
+        self._failures = 0
+        trial.set_user_attr("cost", cand.cost.to_dict())
+        trial.set_user_attr("constraints", cand.constraints)
+        _set_constraints(trial, cand.constraints)
+        trial.set_user_attr("feasible", cand.feasible)
+        acc = 0.0
+        if cand.feasible:
+            acc = scorer.accuracy_of(model)
+        trial.set_user_attr("evaluated", cand.feasible)
+        trial.set_user_attr("accuracy", acc)
+        return acc, cand.cost.latency_seconds
+
+    # ---------------------------------------------------------------------------------------- results
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per complete trial."""
+        out = []
+        for t in self._complete():
+            c = t.user_attrs.get("cost", {})
+            out.append({"number": t.number, "family": t.user_attrs.get("family"), "arch": t.user_attrs.get("arch"),
+                        "accuracy": float(t.values[0]), "latency_s": float(t.values[1]),
+                        "sram": c.get("sram_total"), "arena": c.get("arena"), "flash": c.get("flash"),
+                        "macs": c.get("macs"), "feasible": bool(t.user_attrs.get("feasible")),
+                        "evaluated": bool(t.user_attrs.get("evaluated")),
+                        "reused_from": t.user_attrs.get("reused_from"),
+                        "constraints": t.user_attrs.get("constraints")})
+        return out
+
+    def run(self, export: bool = True) -> dict[str, Any]:
+        """Preflight, supernets, trials, Pareto front and (with ``export``) the chosen model in ``out``."""
+        t0 = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.preflight()
+        self.prepare()
+        self.run_trials()
+        rows = self.rows()
+        feasible = [r for r in rows if r["feasible"]]
+        if not feasible:
+            cands = [Candidate(r["family"], r["arch"], costmod.Cost(**self._cost_dict(r)), r["constraints"])
+                     for r in rows]
+            raise NoFeasibleArchitecture(self._no_fit_message(cands, "candidates"))
+        front = pareto_front(feasible)
+        chosen = choose(front)
+        report: dict[str, Any] = {
+            "format": REPORT_FORMAT, "version": REPORT_VERSION, "task": self.task.name, "board": self.board.name,
+            "families": list(self.families), "budgets": self.settings.budgets.to_dict(),
+            "stack_bytes": self.settings.stack_bytes, "seed": self.settings.seed, "sampler": self.settings.sampler,
+            "study": self.study_name, "storage": _redact(self.storage_url or f"sqlite:///{self.out / 'search.db'}"),
+            "trials": len(rows), "feasible": len(feasible), "latency_source": self.table.get("source"),
+            "supernets": self.supernet_info, "pareto": front, "chosen": chosen,
+            "search_seconds": round(time.perf_counter() - t0, 1), "files": {},
+        }
+        if export:
+            report["chosen"] = {**chosen, **self.export(chosen, report)}
+        report["files"]["pareto_plot"] = plot_pareto(rows, front, chosen, self.out / "pareto.png")
+        report["rows"] = rows
+        (self.out / "search.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+        report["files"]["report"] = str(self.out / "search.json")
+        return report
+
+    def _cost_dict(self, r: dict[str, Any]) -> dict[str, Any]:
+        for t in self._complete():
+            if t.number == r["number"]:
+                return dict(t.user_attrs["cost"])
+        raise KeyError(r["number"])
+
+    def export(self, chosen: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+        """Fine-tune the chosen subnet from its inherited weights, quantize it to the IR in ``out`` (model.efm), and
+        check that its memory equals the prediction."""
+        from edgefmr.ir import save
+        from edgefmr.nas.train import save_checkpoint, train
+        from edgefmr.quant.lower import QuantOptions
+        from edgefmr.quant.pipeline import quantize_task
+
+        fam, values = chosen["family"], chosen["arch"]
+        sp, scorer = self.spaces[fam], self.scorers[fam]
+        cfg = sp.config(values)
+        t0 = time.perf_counter()
+        if self.settings.finetune_epochs > 0:
+            self.progress("fine-tune the chosen model", 0, 1, f"{self.settings.finetune_epochs} epochs")
+            model, metrics = train(fam, self.task, cfg, epochs=self.settings.finetune_epochs, lr=5e-4,
+                                   seed=self.settings.seed, progress=False,
+                                   init_state=scorer.net.state_for(values))
+            self.progress("fine-tune the chosen model", 1, 1, f"test accuracy {100 * metrics['accuracy']:.1f}%")
+        else:
+            from edgefmr.nas.train import evaluate
+
+            model = scorer.model(values)
+            metrics = {"accuracy": evaluate(model, self.task.x_test, self.task.y_test), "epochs": 0}
+        ckpt = self.out / "model.pt"
+        save_checkpoint(ckpt, fam, cfg, self.task.name, self.task.input_shape, self.task.n_classes, model,
+                        metrics)
+
+        def qbar(stage: str, done: int, total: int) -> None:
+            self.progress(stage, done, total, "")
+
+        res = quantize_task(model, fam, self.task, QuantOptions(seed=self.settings.seed), where=str(ckpt),
+                            progress=qbar, metadata={"source": "edgefmr search", "study": self.study_name})
+        efm = self.out / "model.efm"
+        save(res.graph, efm)
+        final = costmod.candidate_cost(res.graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)
+        pred = chosen["cost"]
+        same = (final.arena == pred["arena"] and final.flash == pred["flash"])
+        report["files"].update({"model": str(efm), "checkpoint": str(ckpt)})
+        return {"test_accuracy_float": metrics["accuracy"], "test_accuracy_int": res.report["int_accuracy"],
+                "finetune_epochs": self.settings.finetune_epochs, "final_cost": final.to_dict(),
+                "prediction_matches_final": same, "export_seconds": round(time.perf_counter() - t0, 1),
+                "build_command": f"edgefmr build {efm} --board {self.board.name} --out {self.out / 'build'}"}
+
+
+def _set_constraints(trial: Any, values: list[float]) -> None:
+    """The hard constraints of a trial (Optuna's samplers treat a trial with any value > 0 as infeasible)."""
+    for name, v in zip(CONSTRAINT_NAMES, values, strict=True):
+        trial.set_constraint(name, float(v))
+
+
+def _probe_points(space: Space) -> list[dict[str, Any]]:
+    """The smallest point, then the same with one shape dimension or the attention variant changed."""
+    base = space.smallest()[0]
+    out = [base]
+    for d in space.dims:
+        if d.kind == "shape" and d.when is None:
+            for c in d.choices:
+                out.append({**base, d.name: c})
+    for a in space.attention:
+        out.append({**base, "attention": [a] * space.depth_of(base)})
+    return out
+
+
+def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows not dominated in (accuracy up, latency down), identical architectures once, by latency."""
+    front: list[dict[str, Any]] = []
+    seen = set()
+    for r in sorted(rows, key=lambda r: (r["latency_s"], -r["accuracy"], r["number"])):
+        key = json.dumps([r["family"], r["arch"]], sort_keys=True)
+        if key in seen:
+            continue
+        dominated = any(o["accuracy"] >= r["accuracy"] and o["latency_s"] <= r["latency_s"]
+                        and (o["accuracy"] > r["accuracy"] or o["latency_s"] < r["latency_s"]) for o in rows)
+        if not dominated:
+            seen.add(key)
+            front.append({k: r[k] for k in ("number", "family", "arch", "accuracy", "latency_s", "sram", "arena",
+                                             "flash", "macs")})
+    return front
+
+
+def choose(front: list[dict[str, Any]]) -> dict[str, Any]:
+    """The most accurate feasible Pareto point (ties: the faster, then the smaller)."""
+    best = max(front, key=lambda r: (r["accuracy"], -r["latency_s"], -(r["sram"] or 0)))
+    return dict(best)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen: dict[str, Any], path: Path) -> str:
+    """Accuracy vs latency of every trial (infeasible grey), the Pareto front and the chosen model; a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    inf = [r for r in rows if not r["feasible"]]
+    ok = [r for r in rows if r["feasible"]]
+    if inf:
+        ax.scatter([1e3 * r["latency_s"] for r in inf], [100 * r["accuracy"] for r in inf], marker="x", c="0.6",
+                   label="over budget (accuracy not measured)")
+    ax.scatter([1e3 * r["latency_s"] for r in ok], [100 * r["accuracy"] for r in ok], c="tab:blue", s=18,
+               label="feasible")
+    ax.plot([1e3 * r["latency_s"] for r in front], [100 * r["accuracy"] for r in front], "-o", c="tab:red",
+            ms=5, label="Pareto front")
+    ax.scatter([1e3 * chosen["latency_s"]], [100 * chosen["accuracy"]], marker="*", s=220, c="gold",
+               edgecolors="k", zorder=5, label=f"chosen (trial {chosen['number']})")
+    ax.set_xlabel("predicted latency (ms)")
+    ax.set_ylabel("validation accuracy, inherited weights (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)

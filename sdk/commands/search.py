@@ -1,0 +1,166 @@
+"""`edgefmr search`: hardware-aware architecture search for a task and a board (docs/search.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from edgefmr.errors import EdgefmrError
+
+
+class _Bars:
+    """rich progress bars on stderr, one per stage: ``(stage, done, total, info)``."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Bars:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=Console(stderr=True))
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, stage: str, done: int, total: int, info: str) -> None:
+        if self.bar is None:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total, info=info)
+        self.bar.update(self.tasks[stage], completed=done, total=total, info=info)
+
+
+def _families(text: str | None) -> tuple[str, ...]:
+    from edgefmr.nas.families import FAMILY_NAMES
+
+    if not text:
+        return ()
+    out = tuple(p.strip() for p in text.split(",") if p.strip())
+    for f in out:
+        if f not in FAMILY_NAMES:
+            raise EdgefmrError(f"--family: unknown family '{f}'; valid: {', '.join(FAMILY_NAMES)}")
+    if len(set(out)) != len(out):
+        raise EdgefmrError(f"--family {text}: a family is listed twice")
+    return out
+
+
+def _kib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:.1f}"
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgefmr.nas.search.space import describe
+
+    t = Table(title=f"Pareto front: {report['feasible']} of {report['trials']} trials within the budgets "
+                    f"({report['board']})")
+    for col in ("trial", "family", "architecture", "val acc %", "latency ms", "SRAM KiB", "flash KiB", "MMACs"):
+        t.add_column(col, justify="left" if col in ("family", "architecture") else "right")
+    chosen = report["chosen"]["number"]
+    for r in report["pareto"]:
+        mark = "*" if r["number"] == chosen else ""
+        t.add_row(f"{r['number']}{mark}", r["family"], describe(r["arch"]), f"{100 * r['accuracy']:.1f}",
+                  f"{1e3 * r['latency_s']:.2f}", _kib(r["sram"]), _kib(r["flash"]),
+                  f"{(r['macs'] or 0) / 1e6:.2f}")
+    Console().print(t)
+
+
+@click.command()
+@click.option("--task", required=True, help="digits, seq-digits, pseq-digits, kws-synth, or an .npz file.")
+@click.option("--board", required=True, help="Target board (name or .toml file); its memory and calibration table "
+              "define the costs.")
+@click.option("--family", "family", default=None, metavar="FAMILIES",
+              help="Comma-separated model families to search: vit, spiking, lmu (default: vit for image tasks, lmu "
+                   "for sequence tasks).")
+@click.option("--sram-budget", default=None, metavar="SIZE",
+              help="Most SRAM the model may use: planner arena + stack reserve (e.g. 64KB; K = 1024).")
+@click.option("--flash-budget", default=None, metavar="SIZE", help="Most flash the model's constants may use (e.g. "
+              "512KB).")
+@click.option("--latency-budget", default=None, metavar="TIME",
+              help="Longest predicted inference (e.g. 20ms, 0.5s, 2e6cycles).")
+@click.option("--trials", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Complete trials the study should hold (shared by every worker of the study).")
+@click.option("--storage", default=None, metavar="URL",
+              help="Study storage: sqlite:///PATH, postgresql://USER@HOST[:PORT]/DB (shared by many workers) or "
+                   "journal:PATH (default: sqlite in --out).")
+@click.option("--study", "study", default=None, metavar="NAME",
+              help="Study name (default: from the task, board, families, seed and a hash of the settings).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler and the supernets.")
+@click.option("--sampler", default="tpe", show_default=True, help="Optuna sampler: tpe, nsga2 or random.")
+@click.option("--space", "space_file", default=None, type=click.Path(dir_okay=False),
+              help="JSON file restricting the search spaces, e.g. {\"vit\": {\"embed_dim\": [16, 32]}}.")
+@click.option("--supernet-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of supernet training (default per family: vit 20, spiking 10, lmu 10).")
+@click.option("--finetune-epochs", type=click.IntRange(min=0), default=15, show_default=True,
+              help="Epochs of fine-tuning of the chosen model from its inherited weights (0: none).")
+@click.option("--stack-bytes", type=click.IntRange(min=0), default=8192, show_default=True,
+              help="Stack reserve counted in the SRAM (the edgefmr build default).")
+@click.option("--no-export", is_flag=True, help="Search only: do not fine-tune, quantize and write the chosen model.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the chosen model (model.efm, model.pt), search.json, pareto.png and the local study.")
+@click.option("--json", "as_json", is_flag=True, help="No progress bars; print the report as JSON.")
+def search(task: str, board: str, family: str | None, sram_budget: str | None, flash_budget: str | None,
+           latency_budget: str | None, trials: int, storage: str | None, study: str | None, seed: int, sampler: str,
+           space_file: str | None, supernet_epochs: int | None, finetune_epochs: int, stack_bytes: int,
+           no_export: bool, out: str, as_json: bool) -> None:
+    """Search the architecture of a model for TASK on BOARD within the budgets, then fine-tune, quantize and write
+    the chosen one to --out as an integer IR model (model.efm) ready for `edgefmr build`.
+
+    Accuracy is the validation accuracy of the subnet with weights inherited from a supernet trained once per
+    family and task (cached); SRAM and flash come from the firmware planner on the lowered integer graph, latency
+    from the board's calibration table. Re-running the same command resumes the study.
+    """
+    import torch
+
+    from edgefmr.nas.search.cost import Budgets, parse_latency, parse_size
+    from edgefmr.nas.search.driver import Search, SearchSettings
+
+    lat, unit = parse_latency(latency_budget) if latency_budget else (None, "s")
+    budgets = Budgets(sram=parse_size(sram_budget, "--sram-budget") if sram_budget else None,
+                      flash=parse_size(flash_budget, "--flash-budget") if flash_budget else None,
+                      latency=lat, latency_unit=unit)
+    settings = SearchSettings(task=task, board=board, families=_families(family), budgets=budgets, trials=trials,
+                              seed=seed, sampler=sampler, stack_bytes=stack_bytes, supernet_epochs=supernet_epochs,
+                              space_file=space_file, finetune_epochs=finetune_epochs)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    with _Bars(not as_json) as bars:
+        s = Search(settings, out, storage=storage, study_name=study, progress=bars)
+        try:
+            report = s.run(export=not no_export)
+        except KeyboardInterrupt:
+            if bars.bar is not None:
+                bars.bar.stop()
+            click.echo(f"interrupted: the finished trials are kept in study {s.study_name}; run the same command "
+                       "again to resume", err=True)
+            raise
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    _print_table(report)
+    c = report["chosen"]
+    click.echo(f"chosen: trial {c['number']} ({c['family']}), validation accuracy {100 * c['accuracy']:.1f}% "
+               f"(inherited weights), predicted {1e3 * c['latency_s']:.2f} ms, SRAM {_kib(c['sram'])} KiB, "
+               f"flash {_kib(c['flash'])} KiB")
+    if "test_accuracy_int" in c:
+        click.echo(f"fine-tuned {c['finetune_epochs']} epochs: test accuracy {100 * c['test_accuracy_float']:.1f}% "
+                   f"float, {100 * c['test_accuracy_int']:.1f}% int8 (IR interpreter); memory of the final graph "
+                   f"{'equals' if c['prediction_matches_final'] else 'DIFFERS FROM'} the prediction")
+        click.echo(f"next: {c['build_command']}")
+    for k, v in report["files"].items():
+        click.echo(f"{k}: {v}", file=sys.stdout)
+
+
+COMMANDS = [search]
