@@ -40,6 +40,7 @@ class Cmd(IntEnum):
 
 
 NAK = 0xFF  # device → host: a frame whose header was valid failed its CRC (or had another protocol version)
+ACCEPTED = 0xFE  # device → host: a long request (RUN) arrived and is executing; its answer follows when done
 
 
 class NakReason(IntEnum):
@@ -287,6 +288,7 @@ class Link:
         self.decoder = FrameDecoder(self.max_payload)
         self.last_attempts = 0
         self._evidence = False                     # the device answered the current request (damaged or NAK)
+        self._unaccepted = False                   # the last wait of a long request ended before ACCEPTED
         self._events: list[Frame | BadFrame] = []   # decoded but not yet looked at
 
     def _wire_time(self, nbytes: int) -> float:
@@ -318,6 +320,8 @@ class Link:
             self.stats.frames_sent += 1
             self.stats.bytes_sent += len(frame)
             resp = self._await(cmd, seq, wait, idle if idle < wait else None)
+            if resp is None and self._unaccepted and time.monotonic() - start < wait:
+                limit += 1   # a long request not (yet) accepted: maybe running; resending is free until `wait`
             if resp is not None:
                 self._sync_decoder_stats()
                 if resp.version != VERSION:
@@ -337,13 +341,19 @@ class Link:
     def _await(self, cmd: int, seq: int, wait: float, idle: float | None = None) -> Frame | None:
         """The matching response, or None to resend (timeout, NAK, damaged response).
 
-        `wait` bounds the wait for the answer; once bytes arrive, a silence of `idle` also ends it (the device has
-        answered — a long RUN's answer whose header was damaged need not be waited for until `wait`)."""
-        deadline = time.monotonic() + wait
+        Short requests (`idle` None) wait `wait`. A long request (a RUN) waits `idle` for the device's ACCEPTED
+        frame (or its answer), then up to `wait` for the answer; once the answer has begun, a silence of `idle`
+        ends the wait (an answer whose header was damaged is resent from the device's cache at once). Bytes that
+        arrive before ACCEPTED extend the first wait by `idle` (they may be the answer)."""
+        start = time.monotonic()
+        deadline = start + (wait if idle is None else idle)
+        accepted = False
+        self._unaccepted = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.stats.timeouts += 1
+                self._unaccepted = idle is not None and not accepted
                 self._events += self.decoder.give_up_partial()
                 while self._events:
                     r = self._classify(self._events.pop(0), cmd, seq)
@@ -357,13 +367,18 @@ class Link:
                 self.stats.bytes_received += len(data)
                 self._events = self.decoder.feed(data)
                 if idle is not None:
-                    deadline = min(deadline, time.monotonic() + idle)
+                    now = time.monotonic()
+                    deadline = (min(start + wait, now + idle) if accepted
+                                else max(deadline, min(start + wait, now + idle)))
             while self._events:
                 r = self._classify(self._events.pop(0), cmd, seq)
                 if isinstance(r, Frame):
                     return r
                 if r == "resend":
                     return None
+                if r == "accepted" and idle is not None:
+                    accepted = True
+                    deadline = start + wait
 
     def _classify(self, ev: Frame | BadFrame, cmd: int, seq: int) -> Frame | str:
         if isinstance(ev, BadFrame):
@@ -376,6 +391,9 @@ class Link:
         if ev.seq != seq:
             self.stats.stale_frames += 1
             return "ignore"
+        if ev.type == ACCEPTED:
+            self._evidence = True
+            return "accepted"
         if ev.type == NAK:
             self.stats.naks += 1
             if ev.payload[:1] == bytes((NakReason.VERSION,)):

@@ -13,6 +13,7 @@ import pytest
 
 from edgefmr.device import Device
 from edgefmr.protocol import (
+    ACCEPTED,
     ALL_LAYERS,
     MAX_PAYLOAD,
     NAK,
@@ -70,6 +71,8 @@ class SimDevice:
         self.sent_naks = 0
         self.hold_responses = 0  # delay the next N responses by `hold_s`
         self.hold_s = 0.0
+        self.run_s = 0.0         # how long a RUN takes (the device reads nothing meanwhile)
+        self.accepted = True     # send ACCEPTED before a RUN executes, as the firmware does
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -107,6 +110,10 @@ class SimDevice:
             self._send(self.last_resp)
             return
         self.executed.append(ev.type)
+        if ev.type == Cmd.RUN:
+            if self.accepted:
+                self.end.write(encode_frame(ACCEPTED, ev.seq, b"", self.version))
+            time.sleep(self.run_s)
         status, data = self._execute(ev.type, ev.payload)
         self.last = key
         self.last_resp = encode_frame(ev.type | RESPONSE_BIT, ev.seq, bytes((status,)) + data, self.version)
@@ -367,6 +374,7 @@ def test_lost_response_is_retried_and_answered_from_cache(sim) -> None:
     d = Device(t, timeout=0.1)
     d.info()
     d.load_input(np.ones(300, np.int8))
+    dev.accepted = False                          # (so that the one read chunk dropped below is the response)
     t.rx_hooks.append(lambda data: b"")          # the whole RUN response is lost
     r = d.run(1, timeout=0.1)
     assert r.runs == 1
@@ -409,6 +417,41 @@ def test_late_response_to_an_old_request_is_ignored(sim) -> None:
     time.sleep(0.2)
     assert d.ping(b"third") == b"third"
     assert d.stats["stale_frames"] >= 1
+
+
+def test_long_run_is_waited_for_after_accepted(sim) -> None:
+    """A RUN much longer than the link timeout: ACCEPTED tells the host to wait; nothing is resent."""
+    t, dev = sim
+    d = Device(t, timeout=0.05, retries=2, run_timeout=5.0)
+    d.load_input(np.zeros(300, np.int8))
+    dev.run_s = 0.5
+    t0 = time.monotonic()
+    assert d.run(1).runs == 1
+    assert 0.5 <= time.monotonic() - t0 < 1.5
+    assert d.stats["retries"] == 0 and dev.executed.count(Cmd.RUN) == 1
+
+
+def test_long_run_without_accepted_is_not_given_up(sim) -> None:
+    """ACCEPTED lost (or a device that does not send it): the host resends every timeout while the RUN may be
+    running, without using up its retries; the device answers the duplicates from its cache."""
+    t, dev = sim
+    d = Device(t, timeout=0.05, retries=2, run_timeout=5.0)
+    d.load_input(np.zeros(300, np.int8))
+    dev.run_s, dev.accepted = 0.5, False
+    assert d.run(1).runs == 1
+    assert d.stats["retries"] > 2 and dev.executed.count(Cmd.RUN) == 1
+
+
+def test_lost_run_request_is_resent_after_the_link_timeout(sim) -> None:
+    """A RUN request that never arrived is resent after the link timeout, not after the long RUN wait."""
+    t, dev = sim
+    d = Device(t, timeout=0.05, retries=3, run_timeout=30.0)
+    d.load_input(np.zeros(300, np.int8))
+    t.tx_hooks.append(lambda data: b"")                    # the first RUN is lost on the wire
+    dev.run_s = 0.2
+    t0 = time.monotonic()
+    assert d.run(1).runs == 1
+    assert time.monotonic() - t0 < 1.5 and d.stats["retries"] >= 1 and dev.executed.count(Cmd.RUN) == 1
 
 
 def test_garbage_before_and_between_responses(sim) -> None:

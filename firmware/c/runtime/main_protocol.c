@@ -203,6 +203,7 @@ static uint32_t cmd_run(const uint8_t *in, uint8_t *out) {
         prof_runs = 0;
     }
     efm_mlperf_invalidate(&mlperf);
+    efm_proto_accepted(&proto);
     const uint32_t crc_before = input_crc();
     uint64_t total = 0, mn = UINT64_MAX, mx = 0;
     for (uint32_t r = 0; r < n; r++) {

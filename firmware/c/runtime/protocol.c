@@ -52,6 +52,11 @@ static void send_nak(efm_proto *p, uint8_t seq, uint8_t reason) {
     p->write(f, finish_frame(f, EFM_PROTO_NAK, seq, reason == EFM_PROTO_NAK_VERSION ? 2u : 1u), p->ctx);
 }
 
+void efm_proto_accepted(efm_proto *p) {
+    uint8_t f[EFM_PROTO_HEADER + EFM_PROTO_TRAILER];
+    p->write(f, finish_frame(f, EFM_PROTO_ACCEPTED, p->cur_seq, 0u), p->ctx);
+}
+
 static void drop(efm_proto *p, uint32_t n) {
     if (n >= p->rx_len) {
         p->rx_len = 0;
@@ -77,6 +82,7 @@ static void dispatch(efm_proto *p, uint32_t len, uint32_t crc) {
         p->write(p->tx, p->tx_len, p->ctx); /* a retry: answer from the cache, do not execute again */
         return;
     }
+    p->cur_seq = seq;
     uint32_t n = p->handle(type, f + EFM_PROTO_HEADER, len, p->tx + EFM_PROTO_HEADER, EFM_PROTO_MAX_PAYLOAD, p->ctx);
     if (n == 0 || n > EFM_PROTO_MAX_PAYLOAD) {
         p->tx[EFM_PROTO_HEADER] = EFM_ST_BAD_ARG;

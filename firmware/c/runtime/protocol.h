@@ -21,6 +21,7 @@ extern "C" {
 #define EFM_PROTO_MAX_FRAME (EFM_PROTO_HEADER + EFM_PROTO_MAX_PAYLOAD + EFM_PROTO_TRAILER)
 #define EFM_PROTO_RESPONSE 0x80u
 #define EFM_PROTO_NAK 0xFFu
+#define EFM_PROTO_ACCEPTED 0xFEu /* device -> host: a long request was received and is running */
 #define EFM_PROTO_NAK_CRC 1u
 #define EFM_PROTO_NAK_VERSION 2u
 
@@ -64,6 +65,7 @@ typedef struct {
     uint32_t tx_len;
     uint8_t have_last;
     uint8_t last_seq;
+    uint8_t cur_seq; /* SEQ of the request being executed */
     uint32_t last_crc;
     efm_proto_write_fn write;
     efm_proto_handler_fn handle;
@@ -81,6 +83,9 @@ void efm_proto_init(efm_proto *p, efm_proto_write_fn write, efm_proto_handler_fn
 void efm_proto_feed(efm_proto *p, const uint8_t *data, uint32_t n);
 /* The link was silent: give up the partial frame at the head of the buffer and rescan what follows. */
 void efm_proto_idle(efm_proto *p);
+/* From a handler, before a long execution: tell the host the request arrived (an ACCEPTED frame with its SEQ), so
+ * that it waits for the whole execution instead of resending a request it believes lost. */
+void efm_proto_accepted(efm_proto *p);
 
 /* CRC-8/SMBUS (poly 0x07, init 0). */
 uint8_t efm_crc8(const uint8_t *data, uint32_t n);
