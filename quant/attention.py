@@ -10,9 +10,11 @@ factor), and the ``1/sqrt(d)`` scale is folded into the Q weights. The cores:
 * ``hash`` (EcoFormer): the codes come from an integer pipeline equal to the model's kernelized hash:
   the Q (K) linear writes ``[q_h, -q_h]`` per head, so LAYER_NORM over those ``2d`` values (mean exactly the
   rounding residue, variance ``|q|^2 / d``) is the L2 normalization ``sqrt(d) q / |q|`` with an exact integer
-  square root; a BATCH_MATMUL with the anchors (scaled by ``1 / (2 sqrt(d) sigma_h)``, both halves used) gives
-  ``q.a / sigma``; LUT exp; a BATCH_MATMUL with ``exp(-1/sigma_h) P_h^T`` and an ADD of ``-mu_h P_h^T`` give the
-  pre-sign hash values, which HASH_ATTENTION binarizes (``value >= 0``) and uses with additions only.
+  square root; a BATCH_MATMUL with the anchors (scaled by ``1 / (2 sqrt(d))``, both halves used) gives the cosines
+  ``q.a / |q|`` in [-1, 1]; per head (STRIDED_SLICE) a LUT of the RBF feature ``exp((t - 1) / sigma_h)`` (in (0, 1],
+  so every head uses the whole int8 range), CONCATENATION; a BATCH_MATMUL with ``P_h^T`` and an ADD of
+  ``-mu_h P_h^T`` give the pre-sign hash values, which HASH_ATTENTION binarizes (``value >= 0``) and uses with
+  additions only.
 
 Tags: the similarity op (BATCH_MATMUL of Q and K, or HASH_ATTENTION) is part ``qk``; everything else from Q, K, V
 to the attention output (softmax, P.V, gate, hash encoding) is part ``attention`` (see ``edgefmr.quant.report``).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -74,12 +77,16 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
     with ctx.scope(part="attention"):
         zn = ctx.layer_norm(z, torch.ones(2 * d), None, HASH_NORM_EPS, f"{key}_norm")
         anchors = _normalize(kh.anchors).detach()  # [H, m, d]
-        scale = (1.0 / (2.0 * math.sqrt(d) * kh.sigma)).view(h, 1, 1)
-        a2 = torch.cat([anchors * scale, -anchors * scale], dim=2).transpose(1, 2).unsqueeze(0)  # [1, H, 2d, m]
-        u = ctx.bmm(zn, ctx.const_matrix(a2, f"{key}_anchors"), f"{key}_dots")
-        phi = ctx.lut(u, "exp", torch.exp, f"{key}_phi")
-        c = torch.exp(-1.0 / kh.sigma).view(h, 1, 1)
-        proj = (c * kh.proj.detach().transpose(1, 2)).unsqueeze(0)  # [1, H, m, bits]
+        a2 = torch.cat([anchors, -anchors], dim=2).transpose(1, 2).unsqueeze(0) / (2.0 * math.sqrt(d))
+        dots = ctx.bmm(zn, ctx.const_matrix(a2, f"{key}_anchors"), f"{key}_dots")  # q.a / |q| in [-1, 1]
+        phis = []
+        for i in range(h):
+            sigma = float(kh.sigma[i])
+            t = ctx.take(dots, 1, i, i + 1, f"{key}_dots/head{i}")
+            phis.append(ctx.lut(t, lambda v, s=sigma: np.exp((v - 1.0) / s),
+                                lambda v, s=sigma: torch.exp((v - 1.0) / s), f"{key}_phi"))
+        phi = ctx.concat(phis, 1, f"{key}_phi/heads") if h > 1 else phis[0]
+        proj = kh.proj.detach().transpose(1, 2).unsqueeze(0)  # [1, H, m, bits]
         pre = ctx.bmm(phi, ctx.const_matrix(proj, f"{key}_proj"), f"{key}_proj")
         offset = -(kh.mu.view(h, 1, -1) @ kh.proj.detach().transpose(1, 2)).unsqueeze(0)  # [1, H, 1, bits]
         return ctx.add(pre, ctx.const(offset, f"{key}_offset"), f"{key}_code")

@@ -104,14 +104,9 @@ class QuantizedModel:
     def context(self, mode: str = INT, **kw: Any) -> Lowering:
         return Lowering(mode, qparams=self.qparams, binarize=self.options.binarize, **kw)
 
-    @torch.no_grad()
     def float_logits(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """The float program's logits (the float model, with the softmax override and binarized layers)."""
-        outs = []
-        for xb in batches(x, 256):
-            ctx = self.context(FLOAT, observers={})
-            outs.append(self.program(ctx, self.model, xb, self.options.program_options()).f)
-        return torch.cat(outs)
+        """The float program's logits on this (possibly QAT-tuned) model."""
+        return float_logits(self.family, self.model, x, self.options)
 
     def fake_quant(self, x: torch.Tensor, grad: bool = False) -> tuple[Value, Lowering]:
         """Run the integer model on the batch ``x`` (its kernels executed at once); returns (logits, context).
@@ -142,6 +137,18 @@ class QuantizedModel:
         ctx.graph.metadata["attention_tags"] = ctx.tags
         ctx.graph.metadata["binarized"] = list(ctx.binarized)
         return ctx.b.build()
+
+
+@torch.no_grad()
+def float_logits(family: str, model: nn.Module, x: np.ndarray | torch.Tensor, options: QuantOptions) -> torch.Tensor:
+    """The float program's logits: the float model with the options' softmax override and binarized layers."""
+    program = program_of(family)
+    model.eval()
+    outs = []
+    for xb in batches(x, 256):
+        ctx = Lowering(FLOAT, binarize=options.binarize, record=False)
+        outs.append(program(ctx, model, xb, options.program_options()).f)
+    return torch.cat(outs)
 
 
 def calibrate(family: str, model: nn.Module, x_calib: np.ndarray | torch.Tensor, options: QuantOptions

@@ -610,8 +610,10 @@ class Lowering:
 
         return self._int_out(name, key, sur)
 
-    def lut(self, x: Value, fn_name: str, fn: Callable[[torch.Tensor], torch.Tensor], key: str) -> Value:
-        """LUT: the pointwise function ``fn`` (named ``fn_name`` for make_lut) as a 256-entry table."""
+    def lut(self, x: Value, fn_name: str | Callable[[np.ndarray], np.ndarray],
+            fn: Callable[[torch.Tensor], torch.Tensor], key: str) -> Value:
+        """LUT: the pointwise function ``fn`` as a 256-entry table (``fn_name``: a make_lut name or the numpy
+        form of ``fn``)."""
         if self.is_float:
             return self._float_out(key, fn(x.f))
         from edgefmr.ops.lut import make_lut

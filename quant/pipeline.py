@@ -15,7 +15,15 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, graph_hash
-from edgefmr.quant.lower import QuantizedModel, QuantOptions, batches, evaluate_ir, options_dict, quantize
+from edgefmr.quant.lower import (
+    QuantizedModel,
+    QuantOptions,
+    batches,
+    evaluate_ir,
+    float_logits,
+    options_dict,
+    quantize,
+)
 from edgefmr.quant.report import activation_stats, graph_counts, outlier_summary
 
 #: Names accepted by ``--attention`` (``clipped`` is ``softmax`` with ``--softmax clipped``).
@@ -100,15 +108,15 @@ def quantize_task(model: nn.Module, family: str, task: Any, options: QuantOption
     if model_acc < CHANCE_FACTOR * chance:
         raise EdgefmrError(f"{where}: float accuracy {100 * model_acc:.1f}% on {task.name} is at chance level "
                            f"({100 * chance:.0f}%); the model looks untrained or trained for another task")
+    # the float reference of the lowered function (with its softmax override and binarized layers), before QAT
+    float_pred = float_logits(family, model, x_test, options).argmax(-1).numpy()
+    float_acc = float((float_pred == y_test).mean())
     if progress:
         progress("calibrate", 0, 1)
     qm = quantize(model, family, task.x_train, options, x_train=task.x_train, y_train=task.y_train,
                   progress=progress)
     if progress:
         progress("calibrate", 1, 1)
-    # the float reference of the lowered function (with its softmax override and binarized layers)
-    float_pred = qm.float_logits(x_test).argmax(-1).numpy()
-    float_acc = float((float_pred == y_test).mean())
     layers = model_attention(family, model)
     meta = {"task": task.name, "method": options.method,
             "attention": lowered_attention(layers, options.softmax), **(metadata or {})}
@@ -128,6 +136,8 @@ def quantize_task(model: nn.Module, family: str, task: Any, options: QuantOption
         "binarized": g.metadata.get("binarized", []),
         "float_accuracy": round(float_acc, 4),
         "model_float_accuracy": round(model_acc, 4),
+        **({"qat_tuned_float_accuracy": round(float((qm.float_logits(x_test).argmax(-1).numpy() == y_test).mean()),
+                                              4)} if options.method == "qat" else {}),
         "int_accuracy": round(ir["accuracy"], 4),
         "accuracy_drop_pp": round(100 * (float_acc - ir["accuracy"]), 2),
         "test_samples": len(y_test),
