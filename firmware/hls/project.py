@@ -160,7 +160,7 @@ def makefile(ap_types: Path | None) -> str:
 # AP_TYPES: the ap_int headers (inside the installed hls4ml package); empty -> standard integer types.
 CXX ?= g++
 AP_TYPES ?= {ap}
-CXXFLAGS = {flags} -Ikernels -I. $(if $(AP_TYPES),-DEFM_AP_TYPES -I$(AP_TYPES))
+CXXFLAGS = {flags} -Ikernels -I. $(if $(AP_TYPES),-DEFM_AP_TYPES -isystem $(AP_TYPES))
 
 all: {CSIM}
 

@@ -16,4 +16,4 @@ def dims(c: OpCall) -> MacArray:
 def emit(ctx: HlsContext) -> HlsEmitted:
     w, b = fc_config(ctx, 128)
     return HlsEmitted(("spike_fully_connected",),
-                      f"efm::spike_fully_connected<P>({ctx.inp(0)}, {ctx.out()}, {w}, {b});")
+                      f"efm::spike_fully_connected<P, {ctx.ctype(ctx.c.inp(0))}>({ctx.inp(0)}, {ctx.out()}, {w}, {b});")

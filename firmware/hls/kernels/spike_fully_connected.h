@@ -7,13 +7,13 @@
 
 namespace efm {
 
-template <class P>
-void spike_fully_connected(hls::stream<uint8_t> &s_in, hls::stream<int8_t> &y, const int8_t w[P::cols][P::depth],
+template <class P, class TS>
+void spike_fully_connected(hls::stream<TS> &s_in, hls::stream<int8_t> &y, const int8_t w[P::cols][P::depth],
                            const int32_t bias[P::cols]) {
 #pragma HLS ARRAY_PARTITION variable = w cyclic factor = P::pe dim = 1
 #pragma HLS ARRAY_PARTITION variable = w cyclic factor = P::simd dim = 2
     typedef typename acc<P::acc_bits>::type acc_t;
-    uint8_t sb[P::depth];
+    TS sb[P::depth];
 #pragma HLS ARRAY_PARTITION variable = sb cyclic factor = P::simd
     acc_t accs[P::pe];
 #pragma HLS ARRAY_PARTITION variable = accs complete
