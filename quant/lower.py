@@ -179,14 +179,16 @@ def check_binarize(patterns: tuple[str, ...], linear_keys: list[str], binarized:
 def quantize(model: nn.Module, family: str, x_calib: np.ndarray, options: QuantOptions | None = None, *,
              x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> QuantizedModel:
-    """Calibrate ``model`` (a copy is quantized; the caller's model is untouched) and, for QAT, fine-tune it with
-    the integer model in the loop on ``(x_train, y_train)``."""
+    """Calibrate ``model`` on ``options.calib_samples`` samples of ``x_calib`` drawn with ``options.seed`` (a copy
+    is quantized; the caller's model is untouched) and, for QAT, fine-tune it with the integer model in the loop on
+    ``(x_train, y_train)``."""
     options = options or QuantOptions()
     options.check()
     model = copy.deepcopy(model).eval()
     for p in model.parameters():
         p.requires_grad_(options.method == "qat")
-    observers, ctx = calibrate(family, model, x_calib[: options.calib_samples], options)
+    pick = np.random.default_rng(options.seed).permutation(len(x_calib))[: options.calib_samples]
+    observers, ctx = calibrate(family, model, np.asarray(x_calib)[np.sort(pick)], options)
     check_binarize(options.binarize, ctx.linear_keys, ctx.binarized)
     qm = QuantizedModel(family, model, options, observers, list(ctx.linear_keys), list(ctx.residual_keys))
     if options.method == "qat" and options.qat_epochs > 0:
