@@ -170,11 +170,68 @@ def test_linker_overflow_reports_regions(tmp_path):
     assert "region SRAM needs" in str(e.value) and "stack 131,072" in str(e.value)
 
 
+#: Real boards -> (clock source file, PLL input oscillator Hz, output divider key of the PLL in clock_config).
+REAL_BOARDS = {"nucleo-f411re": ("clock_stm32f4f7.c", 16_000_000, "EFM_PLL_P"),
+               "stm32f746g-disco": ("clock_stm32f4f7.c", 16_000_000, "EFM_PLL_P"),
+               "nucleo-l4r5zi": ("clock_stm32l4p.c", 16_000_000, "EFM_PLL_R"),
+               "nucleo-h743zi": ("clock_stm32h7.c", 64_000_000, "EFM_PLL_P")}
+
+
+@pytest.mark.parametrize("board", list(REAL_BOARDS))
+def test_real_board_pll_gives_board_clock(board):
+    """The PLL settings computed from the board file give exactly its clock_hz, within each family's limits."""
+    from edgefmr.boards import load_board
+    from edgefmr.firmware import toolchain as tc
+
+    b = load_board(board)
+    cfg = tc.clock_config(b)
+    _, osc, out = REAL_BOARDS[board]
+    m, n, d = cfg["EFM_PLL_M"], cfg["EFM_PLL_N"], cfg[out]
+    assert osc * n == b.clock_hz * d * m, (cfg, b.clock_hz)
+    if board == "nucleo-l4r5zi":  # RM0432: 120 MHz needs range 1 boost and 5 wait states; APB at 120 MHz
+        assert 64e6 <= osc / m * n <= 344e6 and d in (2, 4, 6, 8) and 8 <= n <= 127
+        assert cfg["EFM_BOOST"] == 1 and cfg["EFM_FLASH_LATENCY"] == 5 and cfg["EFM_PPRE1"] == 0
+        assert cfg["EFM_VDDIO2"] == 1 and cfg["EFM_UART_TX_PORT"] == 6 and cfg["EFM_UART_ENR"] == 0x5C
+    if board == "nucleo-h743zi":  # RM0433: 480 MHz is VOS0, AXI 240 MHz (4 WS, WRHIGHFREQ 2), APB 120 MHz
+        assert 192e6 <= osc / m * n <= 960e6 and d % 2 == 0 and 2e6 <= osc / m <= 16e6
+        assert cfg["EFM_VOS0"] == 1 and cfg["EFM_FLASH_ACR"] == 4 | (2 << 4)
+        assert cfg["EFM_HPRE"] == 8 and cfg["EFM_PPRE"] == 4  # /2, /2: 480 -> 240 -> 120 MHz
+        assert cfg["EFM_UART_ENR"] == 0xE8 and cfg["EFM_UART_ENABLE_BIT"] == 18
+
+
+def test_real_board_clock_limits_are_refused():
+    """Clocks the PLL cannot make exactly, above a family's maximum, or a UART clock that does not follow, fail."""
+    from dataclasses import replace
+
+    from edgefmr.boards import load_board
+    from edgefmr.firmware import toolchain as tc
+
+    h7, l4 = load_board("nucleo-h743zi"), load_board("nucleo-l4r5zi")
+    at400 = tc.clock_config(replace(h7, clock_hz=400_000_000, serial=replace(h7.serial, clock_hz=100_000_000)))
+    assert at400["EFM_VOS0"] == 0 and at400["EFM_FLASH_ACR"] == 2 | (2 << 4)  # VOS1, AXI 200 MHz: 2 WS
+    assert 64_000_000 * at400["EFM_PLL_N"] == 400_000_000 * at400["EFM_PLL_P"] * at400["EFM_PLL_M"]
+    with pytest.raises(EdgefmrError, match="above the STM32H743 maximum"):
+        tc.clock_config(replace(h7, clock_hz=500_000_000))
+    with pytest.raises(EdgefmrError, match="serial.clock_hz = 120000000"):
+        tc.clock_config(replace(h7, clock_hz=400_000_000))  # APB1 is 100 MHz at 400 MHz
+    with pytest.raises(EdgefmrError, match="above the STM32L4\\+ maximum"):
+        tc.clock_config(replace(l4, clock_hz=160_000_000))
+    with pytest.raises(EdgefmrError, match="cannot be made exactly from the 16 MHz HSI16"):
+        tc.clock_config(replace(l4, clock_hz=119_999_999))
+    at80 = tc.clock_config(replace(l4, clock_hz=80_000_000, serial=replace(l4.serial, clock_hz=80_000_000)))
+    assert at80["EFM_BOOST"] == 0 and at80["EFM_FLASH_LATENCY"] == 3
+    with pytest.raises(EdgefmrError, match="STM32G474RET6 has no clock-tree set-up"):
+        tc.clock_config(replace(l4, device="STM32G474RET6"))
+    with pytest.raises(EdgefmrError, match="STM32H747XIH6 has no clock-tree set-up"):
+        tc.clock_config(replace(h7, device="STM32H747XIH6"))  # dual core, SMPS: not RM0433
+
+
 @needs_arm
-@pytest.mark.parametrize("board", ["nucleo-f411re", "stm32f746g-disco"])
+@pytest.mark.parametrize("board", list(REAL_BOARDS))
 def test_real_board_builds_with_clock_tree(board, tmp_path):
     """Real boards link with their clock-tree set-up (PLL from the HSI to the board's clock, UART clock and pins)
-    and UART driver; on the STM32F746 board the arena sits in SRAM1 while .data/.bss and the stack are in DTCM."""
+    and UART driver; the RAM the build predicts per region matches the ELF (STM32F746: arena in SRAM1 with
+    .data/.bss and the stack in DTCM; STM32H743: arena in AXI SRAM, the rest in DTCM; STM32L4R5: SRAM3 / SRAM1)."""
     from edgefmr.boards import load_board
     from edgefmr.firmware import toolchain as tc
 
@@ -182,11 +239,12 @@ def test_real_board_builds_with_clock_tree(board, tmp_path):
     b = load_board(board)
     header = (tmp_path / "src" / "efm_board.h").read_text()
     cfg = tc.clock_config(b)
+    source, _, _ = REAL_BOARDS[board]
     assert "#define EFM_VIRTUAL_BOARD 0" in header and "#define EFM_SEMIHOSTING 0" in header
-    assert f"#define EFM_PLL_N {cfg['EFM_PLL_N']}u" in header
-    assert 16_000_000 // cfg["EFM_PLL_M"] * cfg["EFM_PLL_N"] // cfg["EFM_PLL_P"] == b.clock_hz
-    assert (tmp_path / "src" / "clock_stm32f4f7.c").is_file()
+    assert all(f"#define {k} {v}u" in header for k, v in cfg.items())
+    assert (tmp_path / "src" / source).is_file()
     secs, syms = _elf_sizes(tmp_path / "model.elf")
+    assert "efm_clock_init" in syms
     assert syms["efm_arena"] == m["predicted"]["arena"][b.defaults.arena]
     assert set(m["fit"]) == {b.defaults.arena, b.defaults.stack, b.defaults.code} | {b.defaults.data}
     regions = m["measured"]["regions"]
@@ -195,11 +253,6 @@ def test_real_board_builds_with_clock_tree(board, tmp_path):
             continue
         predicted = sum(need.get(k, 0) for k in ("arena", "stack", "static"))
         assert abs(regions[r]["ram"] - predicted) <= 64, (r, regions[r], need)
-
-
-def test_real_board_without_clock_setup_is_refused(tmp_path):
-    with pytest.raises(EdgefmrError, match="STM32H743ZIT6 has no clock-tree set-up"):
-        build(CNN, "nucleo-h743zi", tmp_path)
 
 
 #: One small random-weight model per family and attention variant, quantized to the integer IR by edgefmr.quant.

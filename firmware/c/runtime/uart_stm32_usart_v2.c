@@ -1,4 +1,5 @@
-/* UART driver for the STM32F7/L4/H7 USART register layout ("stm32-usart-v2"): CR1, BRR, ISR, ICR, RDR, TDR.
+/* UART driver for the STM32F7/L4/H7 USART register layout ("stm32-usart-v2"): CR1, BRR, ISR, ICR, RDR, TDR, and the
+ * LPUART ("stm32-lpuart", same registers, RM0432 §51.7; BRR = 256 x fck / baud, §51.4.7).
  * Peripheral clock and pins are set up by efm_clock_init (board clock file). */
 #include <stdint.h>
 
@@ -21,7 +22,11 @@
 
 void efm_uart_init(void) {
     USART_CR1 = 0;
+#if EFM_UART_TYPE_STM32_LPUART
+    USART_BRR = (uint32_t)((256ull * EFM_UART_CLOCK_HZ + EFM_UART_BAUD / 2u) / EFM_UART_BAUD);
+#else
     USART_BRR = (EFM_UART_CLOCK_HZ + EFM_UART_BAUD / 2u) / EFM_UART_BAUD; /* 16x oversampling */
+#endif
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
 }
 
