@@ -1,0 +1,169 @@
+"""Ground truth for the FPGA estimator: the int8 MAC array in Verilog (`mac_array.v`, parameters PE and SIMD),
+simulated with Icarus Verilog on the vectors numpy also computes (bit-exact check, measured cycles) and
+synthesized with yosys `synth_xilinx` (DSP48E1, flip-flop and LUT counts).
+
+    simulate(pe, simd, x, w)      -> SimResult(acc, cycles)    (iverilog + vvp)
+    synthesize(pe, simd, ...)     -> SynthResult(dsp, ff, lut) (yosys synth_xilinx -family xc7)
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgefmr.errors import EdgefmrError
+
+RTL_DIR = Path(__file__).resolve().parent
+MAC_ARRAY = RTL_DIR / "mac_array.v"
+#: Cycles from an address to the accumulator update, plus the output register (see mac_array.v).
+PIPELINE_LATENCY = 5
+
+
+@dataclass
+class SimResult:
+    acc: np.ndarray  # [vectors, cols] int64 accumulators
+    cycles: int  # clock edges from start to done
+    seconds: float
+
+
+@dataclass
+class SynthResult:
+    dsp: int
+    ff: int
+    lut: int
+    carry4: int
+    cells: dict[str, int]
+    seconds: float
+
+
+def acc_width(depth: int) -> int:
+    """Accumulator bits of a depth-long sum of (9-bit x) * (8-bit w) products, as the HLS kernels size it."""
+    return (depth * 255 * 128).bit_length() + 1
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise EdgefmrError(f"{name} is not installed (Debian package {package}; scripts/setup.sh installs it)")
+    return path
+
+
+def _hex_words(values: np.ndarray, bits: int) -> list[str]:
+    """Each row of `values` packed little-end-first into one hex word of len(row) * bits bits."""
+    out = []
+    mask = (1 << bits) - 1
+    for row in np.asarray(values, np.int64):
+        word = 0
+        for k, v in enumerate(row.tolist()):
+            word |= (int(v) & mask) << (k * bits)
+        out.append(f"{word:x}")
+    return out
+
+
+def testbench(pe: int, simd: int, nf: int, sf: int, vectors: int, acc_w: int) -> str:
+    return f"""`timescale 1ns/1ps
+module tb;
+    reg clk = 0, rst = 1, start = 0;
+    wire [31:0] vec; wire [15:0] nf, sf; wire busy, acc_valid, done;
+    reg [{simd * 9 - 1}:0] xq; reg [{pe * simd * 8 - 1}:0] wq;
+    wire [{pe * acc_w - 1}:0] acc;
+    reg [{simd * 9 - 1}:0] xmem [0:{vectors * sf - 1}];
+    reg [{pe * simd * 8 - 1}:0] wmem [0:{nf * sf - 1}];
+    efm_mac_array #(.PE({pe}), .SIMD({simd}), .NF({nf}), .SF({sf}), .VECTORS({vectors}), .ACC_W({acc_w})) dut (
+        .clk(clk), .rst(rst), .start(start), .vec(vec), .nf(nf), .sf(sf), .busy(busy), .x(xq), .w(wq),
+        .acc(acc), .acc_valid(acc_valid), .done(done));
+    always #5 clk = ~clk;
+    always @(posedge clk) begin
+        xq <= xmem[vec * {sf} + sf];
+        wq <= wmem[nf * {sf} + sf];
+    end
+    integer f, cycles, p;
+    initial begin
+        $readmemh("x.hex", xmem);
+        $readmemh("w.hex", wmem);
+        f = $fopen("acc.txt", "w");
+        @(posedge clk); @(posedge clk); #1 rst = 0; start = 1;
+        cycles = 0;
+        @(posedge clk); #1 start = 0; cycles = 1;
+        while (!done) begin
+            @(posedge clk); #1 cycles = cycles + 1;
+            if (acc_valid)
+                for (p = 0; p < {pe}; p = p + 1) $fwrite(f, "%0d\\n", $signed(acc[p*{acc_w} +: {acc_w}]));
+            if (cycles > {vectors * nf * sf * 4 + 100}) begin $display("TIMEOUT"); $finish; end
+        end
+        $fwrite(f, "cycles %0d\\n", cycles);
+        $fclose(f);
+        $finish;
+    end
+endmodule
+"""
+
+
+def simulate(pe: int, simd: int, x: np.ndarray, w: np.ndarray, workdir: str | Path | None = None) -> SimResult:
+    """Run vectors x [vectors, depth] (activations minus zero point, 9-bit signed) through the array with weights
+    w [cols, depth] (int8): accumulators x @ w.T per vector, and the cycles from start to done."""
+    x = np.asarray(x, np.int64)
+    w = np.asarray(w, np.int64)
+    vectors, depth = x.shape
+    cols = w.shape[0]
+    if cols % pe or depth % simd or w.shape[1] != depth:
+        raise EdgefmrError(f"MAC array {pe}x{simd} needs cols % pe == 0 and depth % simd == 0 (cols {cols}, "
+                           f"depth {depth})")
+    if x.min(initial=0) < -256 or x.max(initial=0) > 255 or w.min(initial=0) < -128 or w.max(initial=0) > 127:
+        raise EdgefmrError("MAC array operands out of range: x must be 9-bit signed, w int8")
+    nf, sf = cols // pe, depth // simd
+    acc_w = acc_width(depth)
+    iverilog, vvp = _tool("iverilog", "iverilog"), _tool("vvp", "iverilog")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        d = Path(tmp)
+        # xmem[vec * SF + sf]: SIMD activations; wmem[nf * SF + sf]: PE x SIMD weights (pe-major)
+        xw = x.reshape(vectors * sf, simd)
+        ww = w.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
+        (d / "x.hex").write_text("\n".join(_hex_words(xw, 9)) + "\n")
+        (d / "w.hex").write_text("\n".join(_hex_words(ww, 8)) + "\n")
+        (d / "tb.v").write_text(testbench(pe, simd, nf, sf, vectors, acc_w))
+        t0 = time.time()
+        r = subprocess.run([iverilog, "-g2012", "-o", "sim", "tb.v", str(MAC_ARRAY)], cwd=d, capture_output=True,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise EdgefmrError(f"iverilog failed:\n{r.stderr[-3000:]}")
+        r = subprocess.run([vvp, "-n", "sim"], cwd=d, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0 or "TIMEOUT" in r.stdout:
+            raise EdgefmrError(f"RTL simulation failed:\n{(r.stdout + r.stderr)[-3000:]}")
+        lines = (d / "acc.txt").read_text().split()
+        seconds = time.time() - t0
+    cycles = int(lines[lines.index("cycles") + 1])
+    values = np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
+    if values.size != vectors * cols:
+        raise EdgefmrError(f"RTL simulation produced {values.size} accumulators, expected {vectors * cols}")
+    return SimResult(values.reshape(vectors, cols), cycles, seconds)
+
+
+_CELL_RE = re.compile(r"^\s+(\S+)\s+(\d+)\s*$", re.M)
+
+
+def synthesize(pe: int, simd: int, nf: int, sf: int, vectors: int = 4, acc_w: int | None = None,
+               family: str = "xc7") -> SynthResult:
+    """yosys synth_xilinx of the array: DSP48E1, flip-flops (FD*) and LUTs (LUT1..LUT6) of the flattened design."""
+    yosys = _tool("yosys", "yosys")
+    acc_w = acc_w or acc_width(sf * simd)
+    script = (f"read_verilog {MAC_ARRAY}; chparam -set PE {pe} -set SIMD {simd} -set NF {nf} -set SF {sf} "
+              f"-set VECTORS {vectors} -set ACC_W {acc_w} efm_mac_array; "
+              f"synth_xilinx -family {family} -top efm_mac_array -flatten; stat")
+    t0 = time.time()
+    r = subprocess.run([yosys, "-q", "-p", script.replace("; stat", "; tee -o /dev/stdout stat")],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise EdgefmrError(f"yosys failed:\n{(r.stdout + r.stderr)[-3000:]}")
+    cells = {name: int(n) for name, n in _CELL_RE.findall(r.stdout)}
+    dsp = sum(n for k, n in cells.items() if k.startswith("DSP48"))
+    ff = sum(n for k, n in cells.items() if re.fullmatch(r"FD[CPRSE]+", k))
+    lut = sum(n for k, n in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    return SynthResult(dsp, ff, lut, cells.get("CARRY4", 0), cells, time.time() - t0)
