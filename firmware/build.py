@@ -390,18 +390,6 @@ class SemihostResult:
         return [tk * 1e9 / self.clock_hz for tk in self.ticks]
 
 
-def qemu_command(board: Board, elf: Path) -> list[str]:
-    """qemu-system-arm arguments of a semihosting test run (UART on stdout, semihosting on stderr)."""
-    assert board.qemu is not None
-    qemu = tc.find_tool("qemu-system-arm", "install the Debian package qemu-system-arm")
-    cmd = [qemu, "-M", board.qemu.machine, "-display", "none", "-monitor", "none", "-kernel", str(elf),
-           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
-    if board.qemu.cpu:
-        cmd += ["-cpu", board.qemu.cpu]
-    serial = ["-serial", "null"] * board.qemu.serial_index + ["-serial", "stdio"]
-    return cmd + serial
-
-
 def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> SemihostResult:
     """Run a semihosting test image (main="semihost") under QEMU and parse what it printed."""
     out = Path(artifact)
@@ -410,8 +398,10 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
     if not board.is_virtual:
         raise EdgefmrError(f"board {board.name} is not a QEMU board; semihosting test images run on QEMU")
     try:
-        r = subprocess.run(qemu_command(board, out / "model.elf"), capture_output=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
+        from edgefmr.qemu import qemu_command  # semihosting test image: UART on stdout, counts at shift 0
+
+        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=0), capture_output=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise EdgefmrError(f"QEMU ({board.qemu.machine}) did not finish within {timeout} s") from None
     text = r.stderr.decode(errors="replace")

@@ -52,6 +52,25 @@ def find_qemu() -> str:
     return path
 
 
+def qemu_command(board: Board, elf: str | os.PathLike[str], serial: str, *, icount_shift: int | None,
+                 semihosting: bool = True) -> list[str]:
+    """The qemu-system-arm command line of `board` running `elf`, its console UART on QEMU chardev `serial`
+    (e.g. "stdio" or "tcp:..."), the other UARTs before it on null."""
+    q = board.qemu
+    if q is None:
+        raise EdgefmrError(f"board {board.name} is not a QEMU board")
+    cmd = [find_qemu(), "-M", q.machine]
+    if q.cpu:
+        cmd += ["-cpu", q.cpu]
+    cmd += ["-nographic", "-monitor", "none", "-kernel", str(elf)]
+    cmd += ["-serial", "null"] * q.serial_index + ["-serial", serial]
+    if semihosting:
+        cmd += ["-semihosting-config", "enable=on,target=native"]
+    if icount_shift is not None:
+        cmd += ["-icount", f"shift={icount_shift}"]
+    return cmd
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -138,19 +157,8 @@ class QemuBoard:
 
     # -- command line --
     def command(self, port: int) -> list[str]:
-        q = self.board.qemu
-        assert q is not None
-        cmd = [find_qemu(), "-M", q.machine]
-        if q.cpu:
-            cmd += ["-cpu", q.cpu]
-        cmd += ["-nographic", "-monitor", "none", "-kernel", str(self.elf)]
-        cmd += ["-serial", "null"] * q.serial_index
-        cmd += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
-        if self.semihosting:
-            cmd += ["-semihosting-config", "enable=on,target=native"]
-        if self.icount_shift is not None:
-            cmd += ["-icount", f"shift={self.icount_shift}"]
-        return cmd + list(self.extra_args)
+        return qemu_command(self.board, self.elf, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+                            icount_shift=self.icount_shift, semihosting=self.semihosting) + list(self.extra_args)
 
     def log(self) -> str:
         """QEMU's stdout and stderr so far (semihosting console output included)."""
