@@ -21,8 +21,14 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding
 from edgefmr.firmware.hls.estimator import estimate
-from edgefmr.firmware.hls.project import (COMPILE_LIMIT_S, ap_types_dir, check_csim, compile_csim, run_csim,
-                                          write_project)
+from edgefmr.firmware.hls.project import (
+    COMPILE_LIMIT_S,
+    ap_types_dir,
+    check_csim,
+    compile_csim,
+    run_csim,
+    write_project,
+)
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
 

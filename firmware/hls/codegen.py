@@ -107,7 +107,8 @@ def _initializer(values: np.ndarray, ctype: str, per_line: int = 24) -> str:
 class _Writer:
     """Collects the ROM arrays and configuration structs of one model."""
 
-    def __init__(self) -> None:
+    def __init__(self, text: bool = True) -> None:
+        self.text = text
         self.roms: list[str] = []
         self._rom_keys: dict[tuple, str] = {}
         self.rom_bits: dict[str, int] = {}
@@ -124,7 +125,8 @@ class _Writer:
         name = f"efm_rom{len(self._rom_keys)}"
         self._rom_keys[key] = name
         dims = "".join(f"[{d}]" for d in values.shape)
-        self.roms.append(f"static const {ctype} {name}{dims} = {_initializer(values, ctype)};")
+        init = _initializer(values, ctype) if self.text else "{}"
+        self.roms.append(f"static const {ctype} {name}{dims} = {init};")
         self.rom_bits[name] = int(values.size) * _CTYPE_BITS[ctype]
         return name
 
@@ -188,12 +190,14 @@ def data_positions(node: Any) -> list[int]:
     return [i for i in range(len(node.inputs)) if i not in const]
 
 
-def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "efm_top") -> HlsModel:
-    """model.cpp / model.h of graph `g`; `folding` gives pe x simd per foldable layer (node key), 1 x 1 otherwise."""
+def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "efm_top", text: bool = True
+             ) -> HlsModel:
+    """model.cpp / model.h of graph `g`; `folding` gives pe x simd per foldable layer (node key), 1 x 1 otherwise.
+    text=False skips writing the ROM contents (the estimator needs only the dataflow structure)."""
     if not g.nodes:
         raise EdgefmrError("the model has no nodes; nothing to generate")
     folding = folding or {}
-    w = _Writer()
+    w = _Writer(text)
     structs: list[str] = []
     layer_fns: list[str] = []
     kernels: list[str] = []

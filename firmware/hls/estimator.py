@@ -18,7 +18,7 @@ from typing import Any
 
 from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.hls.emitters import Folding, MacArray, mac_array
+from edgefmr.firmware.hls.emitters import Folding, mac_array
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.registry import call
@@ -295,7 +295,7 @@ def _stream_costs(g: Graph, board: Board) -> tuple[list[LayerCost], list[dict[st
     """Extra processes and FIFOs of the dataflow region, from the code generator's plan."""
     from edgefmr.firmware.hls.codegen import generate
 
-    model = generate(g)
+    model = generate(g, text=False)
     extra = []
     for p in model.processes:
         if p["kind"] == "layer":

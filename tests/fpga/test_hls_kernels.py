@@ -15,8 +15,7 @@ from test_kernels_host import CASES, make_case, merge_graphs, reference, same_bi
 
 from edgefmr.firmware.hls.codegen import generate, node_key  # noqa: E402
 from edgefmr.firmware.hls.emitters import Folding, all_emitters, mac_array  # noqa: E402
-from edgefmr.firmware.hls.project import (COMPILE_LIMIT_S, check_csim, compile_csim, run_csim,  # noqa: E402
-                                          write_project)
+from edgefmr.firmware.hls.project import COMPILE_LIMIT_S, check_csim, compile_csim, run_csim, write_project  # noqa: E402
 from edgefmr.ir import Graph  # noqa: E402
 from edgefmr.ops.registry import all_ops, call  # noqa: E402
 

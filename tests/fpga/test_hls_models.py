@@ -19,7 +19,8 @@ FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def spiking_graph(seed: int = 0):
-    """int8 [T, 32] -> FULLY_CONNECTED -> LIF -> SPIKE_FULLY_CONNECTED -> LIF -> SPIKE_FULLY_CONNECTED -> int8 [T, 10]."""
+    """int8 [T, 32] -> FULLY_CONNECTED -> LIF -> SPIKE_FULLY_CONNECTED -> LIF -> SPIKE_FULLY_CONNECTED ->
+    int8 [T, 10]."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder()
     x = b.input("x", (8, 32), scale=0.05, zero_point=-3)

@@ -8,7 +8,7 @@ from edgefmr.ops.registry import OpCall
 
 def dims(c: OpCall) -> MacArray:
     lt, yt = c.inp(0), c.out()
-    rows, cols = yt.shape[-2], yt.shape[-1]
+    cols = yt.shape[-1]
     depth = lt.shape[-2] if c.attrs["adj_x"] else lt.shape[-1]
     return MacArray(yt.size // max(cols, 1), cols, depth)
 

@@ -16,4 +16,5 @@ def emit(ctx: HlsContext) -> HlsEmitted:
     pre = "" if v0 else "hls::stream<int32_t> none(\"no_v0\");\n"
     tx = ctx.ctype(ctx.c.inp(0))
     ts = ctx.ctype(ctx.c.out(0))
-    return HlsEmitted(("lif",), f"{pre}efm::lif<P, {tx}, {ts}>({ctx.inp(0)}, {v0 or 'none'}, {ctx.out(0)}, {ctx.out(1)});")
+    args = f"{ctx.inp(0)}, {v0 or 'none'}, {ctx.out(0)}, {ctx.out(1)}"
+    return HlsEmitted(("lif",), f"{pre}efm::lif<P, {tx}, {ts}>({args});")

@@ -1,4 +1,5 @@
-"""LOGISTIC -> kernels/logistic.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.logistic), looked up."""
+"""LOGISTIC -> kernels/logistic.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.logistic),
+looked up."""
 
 from __future__ import annotations
 

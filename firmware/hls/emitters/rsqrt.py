@@ -1,4 +1,5 @@
-"""RSQRT -> kernels/rsqrt.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.rsqrt), looked up."""
+"""RSQRT -> kernels/rsqrt.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.rsqrt),
+looked up."""
 
 from __future__ import annotations
 

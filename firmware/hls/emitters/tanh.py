@@ -1,4 +1,5 @@
-"""TANH -> kernels/tanh.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.tanh), looked up."""
+"""TANH -> kernels/tanh.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.tanh),
+looked up."""
 
 from __future__ import annotations
 
