@@ -235,10 +235,10 @@ def recover_dead_local_trials(study: Any) -> list[int]:
         if _alive(int(w["pid"]), w.get("start")):
             continue
         try:
+            study._storage.set_trial_user_attr(t._trial_id, "failed_because", "worker process died")
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
             continue  # another worker got there first
-        study._storage.set_trial_user_attr(t._trial_id, "failed_because", "worker process died")
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
         done.append(t.number)
     return done
@@ -335,32 +335,35 @@ class Search:
 
     def _no_fit_message(self, cands: list[Candidate], what: str) -> str:
         b = self.settings.budgets
-        parts = []
-        names = dict(zip(CONSTRAINT_NAMES, range(len(CONSTRAINT_NAMES)), strict=True))
+        idx = {n: i for i, n in enumerate(CONSTRAINT_NAMES)}
         smallest = min(cands, key=lambda c: c.cost.sram_total)
         sc = smallest.cost
-        arena = " + ".join(f"arena {r} {format_bytes(n)}" for r, n in sc.arena.items())
-        parts.append(f"smallest SRAM footprint found: {format_bytes(sc.sram_total)} ({arena} + stack "
-                     f"{format_bytes(sc.stack_bytes)}), flash {format_bytes(sc.flash)}, latency "
-                     f"{1e3 * sc.latency_seconds:.2f} ms: {smallest.family} {describe(smallest.values)}")
+        arena = " + ".join(f"arena {format_bytes(n)} in {r}" for r, n in sc.arena.items())
+        head = (f"the smallest SRAM footprint found is {format_bytes(sc.sram_total)} ({arena} + stack "
+                f"{format_bytes(sc.stack_bytes)}), with flash {format_bytes(sc.flash)} and latency "
+                f"{1e3 * sc.latency_seconds:.2f} ms ({smallest.family} {describe(smallest.values)})")
         need = []
-        if b.sram is not None and all(c.constraints[names["sram_budget"]] > 0 for c in cands):
-            need.append(f"--sram-budget {format_bytes(b.sram)} is below it (>= {format_bytes(sc.sram_total)} needed)")
-        if b.flash is not None and all(c.constraints[names["flash_budget"]] > 0 for c in cands):
-            m = min(c.cost.flash for c in cands)
-            need.append(f"--flash-budget {format_bytes(b.flash)} is below the smallest flash {format_bytes(m)}")
-        if b.latency is not None and all(c.constraints[names["latency_budget"]] > 0 for c in cands):
+
+        def over(name: str) -> bool:
+            return all(c.constraints[idx[name]] > 0 for c in cands)
+
+        if b.sram is not None and over("sram_budget"):
+            need.append(f"--sram-budget {format_bytes(b.sram)} is below it")
+        if b.flash is not None and over("flash_budget"):
+            need.append(f"--flash-budget {format_bytes(b.flash)} is below the smallest flash "
+                        f"{format_bytes(min(c.cost.flash for c in cands))}")
+        if b.latency is not None and over("latency_budget"):
             if b.latency_unit == "s":
                 m = min(c.cost.latency_seconds for c in cands)
                 need.append(f"--latency-budget {1e3 * b.latency:g} ms is below the fastest {1e3 * m:.2f} ms")
             else:
                 m = min(c.cost.latency_cycles for c in cands)
                 need.append(f"--latency-budget {b.latency:g} cycles is below the fastest {m:.0f} cycles")
-        if all(c.constraints[names["board_sram"]] > 0 or c.constraints[names["board_flash"]] > 0 for c in cands):
+        if all(c.constraints[idx["board_sram"]] > 0 or c.constraints[idx["board_flash"]] > 0 for c in cands):
             need.append(f"none fits the memory of board {self.board.name}")
         reason = "; ".join(need) or "no candidate meets every budget at once"
-        return (f"no architecture meets the budgets on {self.board.name}: {len(cands)} {what} checked; {reason}. "
-                f"The {parts[0]}")
+        return (f"no architecture meets the budgets on {self.board.name}: {head}; {reason} "
+                f"({len(cands)} {what} checked)")
 
     # ------------------------------------------------------------------------------------------- study
     def prepare(self) -> None:
@@ -566,8 +569,7 @@ class Search:
         efm = self.out / "model.efm"
         save(res.graph, efm)
         final = costmod.candidate_cost(res.graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)
-        pred = chosen["cost"]
-        same = (final.arena == pred["arena"] and final.flash == pred["flash"])
+        same = final.arena == chosen["arena"] and final.flash == chosen["flash"] and final.sram_total == chosen["sram"]
         report["files"].update({"model": str(efm), "checkpoint": str(ckpt)})
         return {"test_accuracy_float": metrics["accuracy"], "test_accuracy_int": res.report["int_accuracy"],
                 "finetune_epochs": self.settings.finetune_epochs, "final_cost": final.to_dict(),
