@@ -225,13 +225,15 @@ def write_project(out: Path, g: Graph, model: HlsModel, records: list[list[np.nd
     return written
 
 
-def compile_csim(out: Path, timeout_s: float = 300.0) -> float:
-    """Build `csim` in project folder `out` with the Makefile; returns the compile time in seconds."""
+def compile_csim(out: Path, timeout_s: float = 300.0, ap_types: bool = True) -> float:
+    """Build `csim` in project folder `out` with the Makefile; returns the compile time in seconds. ap_types=False
+    builds with standard integer types in place of the ap_int headers."""
     if shutil.which(os.environ.get("CXX", "g++")) is None:
         raise EdgefmrError("C simulation needs g++ (Debian package g++)")
     t0 = time.time()
     try:
-        r = subprocess.run(["make", "-s", CSIM], cwd=out, capture_output=True, text=True, timeout=timeout_s)
+        cmd = ["make", "-s", "-B", CSIM, *([] if ap_types else ["AP_TYPES="])]
+        r = subprocess.run(cmd, cwd=out, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise EdgefmrError(f"{out}: C simulation compile took longer than {timeout_s:.0f} s") from None
     if r.returncode != 0:

@@ -119,3 +119,20 @@ def test_project_files(tmp_path):
     kernels = sorted(p.name for p in (tmp_path / "kernels").iterdir())
     assert "lif.h" in kernels and "softmax.h" not in kernels
     assert man["predicted"]["total"]["dsp"] > 0 and "csim" not in man
+
+
+def test_ap_types_from_the_installed_package_and_standard_int_fallback(tmp_path):
+    """The ap_int headers are used in place from the installed hls4ml package (never copied into the project);
+    the same design built with standard integer types gives the same bits."""
+    from edgefmr.firmware.hls.project import ap_types_dir, check_csim, compile_csim
+
+    g = spiking_graph(3)
+    build(g, "pynq-z2", tmp_path, check=False)
+    assert not list(tmp_path.rglob("ap_int*.h"))
+    ap = ap_types_dir()
+    if ap is not None:
+        assert f"AP_TYPES ?= {ap}" in (tmp_path / "Makefile").read_text()
+        compile_csim(tmp_path)
+        assert "0 mismatches" in check_csim(tmp_path)
+    compile_csim(tmp_path, ap_types=False)
+    assert "0 mismatches" in check_csim(tmp_path)
