@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -144,6 +145,11 @@ class HilReport:
     arena_bytes: int
     layers: list[dict[str, Any]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        return (f"HilReport(board={self.board!r}, latency_ms={self.latency_ms:.4g}"
+                f"{' (estimated)' if self.latency_estimated else ''}, stack_bytes={self.stack_bytes}, "
+                f"arena_bytes={self.arena_bytes})")
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": "edgefmr-hil-report", "version": 1, **self.__dict__}
 
@@ -200,8 +206,18 @@ class HilBoard:
                 man = json.loads(m.read_text())
                 if man.get("model_hash") == h and man.get("main") == "protocol" and (out / "model.elf").is_file():
                     return out
-        out.mkdir(parents=True, exist_ok=True)
-        build(model, self.name, out, main="protocol")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{h[:16]}-", dir=out.parent))
+        try:
+            build(model, self.name, tmp, main="protocol")
+            if out.exists():
+                shutil.rmtree(out, ignore_errors=True)
+            os.rename(tmp, out)   # atomic: parallel sessions never see a half-built artifact
+        except OSError:
+            if not (out / "manifest.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return out
 
     def attach(self, artifact: str | Path) -> Any:
@@ -239,8 +255,19 @@ class HilBoard:
         from edgefmr.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
-        with QemuBoard(self.board, elf, banner_timeout=self.spec.banner_timeout) as q, Device(q.transport) as dev:
-            yield dev
+        q = QemuBoard(self.board, elf, banner_timeout=self.spec.banner_timeout)
+        try:
+            q.__enter__()
+        except EdgefmrError as e:
+            q.__exit__(None, None, None)
+            machine = self.board.qemu.machine if self.board.qemu else "?"
+            raise HilError(f"no firmware banner from {elf} on QEMU {machine} within {self.spec.banner_timeout:g} s "
+                           f"(is it protocol firmware built for board {self.name}?): {e}") from None
+        try:
+            with Device(q.transport) as dev:
+                yield dev
+        finally:
+            q.__exit__(None, None, None)
 
     def close(self) -> None:
         """End the session (stops QEMU); safe to call more than once."""
