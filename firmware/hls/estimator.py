@@ -135,7 +135,7 @@ def mac_array_cost(pe: int, simd: int, vectors: int, cols: int, depth: int, kind
     nf, sf = cols // pe, depth // simd
     if kind == "mac":
         acc_w = (depth * 255 * 128).bit_length() + 1
-        dsp = pe * simd * mult_dsp(9, 8, board) if mult_dsp(9, 8, board) else pe * simd
+        dsp = pe * simd  # one DSP48 per 9 x 8-bit product (yosys maps them so; see docs/fpga.md)
         lut = MAC_CTRL_LUT + MAC_LUT_PER_ACC_BIT * pe * acc_w
     elif kind == "add":  # selects and additions only: an adder tree in LUTs per PE, no DSP
         acc_w = (depth * 255).bit_length() + 1
