@@ -55,4 +55,7 @@ step "A model made by TensorFlow's converter: import it and check it against Lit
 $E verify tests/fixtures/vit_digits_int8.tflite --input tests/fixtures/digits_test_x.npy \
   --labels tests/fixtures/digits_test_y.npy
 
+step "Write the report (board, memory plan, latency, accuracy)"
+$E report "$OUT" --png "$OUT/plots"
+
 printf '\ndemo outputs are in %s/\n' "$OUT"
