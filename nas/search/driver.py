@@ -134,6 +134,8 @@ def open_storage(url: str | None, out: Path) -> Any:
     if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")):
         raise EdgefmrError(f"--storage {_redact(url)}: expected sqlite:///PATH, postgresql://USER@HOST[:PORT]/DB or "
                            "journal:PATH")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, whatever SQLAlchemy's default
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}
@@ -143,9 +145,9 @@ def open_storage(url: str | None, out: Path) -> Any:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-    except ModuleNotFoundError as e:
-        raise EdgefmrError(f"--storage {_redact(url)}: the database driver {e.name} is not installed "
-                           "(pip install psycopg2-binary for PostgreSQL)") from None
+    except ImportError:
+        raise EdgefmrError(f"--storage {_redact(url)}: the database driver is not installed (PostgreSQL needs the "
+                           "Python package psycopg[binary])") from None
     except Exception as e:  # sqlalchemy's OperationalError and friends
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EdgefmrError(f"--storage {_redact(url)}: cannot open the study storage: {first}") from None
