@@ -123,7 +123,8 @@ def test_project_files(tmp_path):
 
 def test_ap_types_from_the_installed_package_and_standard_int_fallback(tmp_path):
     """The ap_int headers are used in place from the installed hls4ml package (never copied into the project);
-    the same design built with standard integer types gives the same bits."""
+    the same design built against that package's hls_stream.h, and with standard integer types, gives the same
+    bits."""
     from edgefmr.firmware.hls.project import ap_types_dir, check_csim, compile_csim
 
     g = spiking_graph(3)
@@ -133,6 +134,10 @@ def test_ap_types_from_the_installed_package_and_standard_int_fallback(tmp_path)
     if ap is not None:
         assert f"AP_TYPES ?= {ap}" in (tmp_path / "Makefile").read_text()
         compile_csim(tmp_path)
+        assert "0 mismatches" in check_csim(tmp_path)
+        # the kernels also build against the hls_stream.h shipped beside ap_int.h (the vendor API)
+        assert (ap / "hls_stream.h").is_file()
+        compile_csim(tmp_path, extra="-DEFM_VENDOR_STREAM")
         assert "0 mismatches" in check_csim(tmp_path)
     compile_csim(tmp_path, ap_types=False)
     assert "0 mismatches" in check_csim(tmp_path)

@@ -1,6 +1,7 @@
 /* hls::stream for C simulation without the vendor headers.
  *
- * Under Vitis HLS (__SYNTHESIS__ defined) the real <hls_stream.h> is used. Otherwise this shim mirrors the part of
+ * Under Vitis HLS synthesis (__SYNTHESIS__) and in the vendor's C simulation and co-simulation (run_hls.tcl
+ * defines EFM_VENDOR_STREAM) the real <hls_stream.h> is used. Otherwise (g++ C simulation) this shim mirrors the part of
  * its API the edgefmr kernels use: an unbounded FIFO with read/write (blocking and non-blocking forms), empty,
  * full, size and the >> / << operators. A read of an empty stream is a design error (in hardware it would block
  * forever): the shim prints the stream's name and aborts, so C simulation fails loudly instead of inventing data.
@@ -8,7 +9,7 @@
 #ifndef EFM_STREAM_H
 #define EFM_STREAM_H
 
-#ifdef __SYNTHESIS__
+#if defined(__SYNTHESIS__) || defined(EFM_VENDOR_STREAM)
 #include <hls_stream.h>
 #else
 #include <cstddef>
