@@ -394,6 +394,8 @@ class BoardResult:
     skipped: int = 0
     errors: int = 0
     seconds: float = 0.0
+    started: float = 0.0     # time.monotonic() when the worker started and ended (to show the boards overlap)
+    ended: float = 0.0
     exit_code: int = 0
     junit: str = ""
     failures: list[str] = field(default_factory=list)
@@ -435,7 +437,7 @@ def run_board(suite: str | Path, spec: BoardSpec, out_dir: Path, extra: list[str
     res.junit = str(junit)
     cmd = [sys.executable, "-m", "pytest", str(suite), *spec.cli_args(), "-q", "-p", "no:cacheprovider",
            f"--junitxml={junit}", "-o", "junit_family=xunit2", *(extra or [])]
-    t0 = time.monotonic()
+    t0 = res.started = time.monotonic()
     log = out_dir / f"{spec.name}.log"
     with open(log, "wb") as fh:
         try:
@@ -443,7 +445,8 @@ def run_board(suite: str | Path, spec: BoardSpec, out_dir: Path, extra: list[str
         except subprocess.TimeoutExpired:
             res.exit_code = -1
             res.failures.append(f"pytest did not finish within {timeout:g} s (log: {log})")
-    res.seconds = round(time.monotonic() - t0, 2)
+    res.ended = time.monotonic()
+    res.seconds = round(res.ended - t0, 2)
     _parse_junit(junit, res)
     if res.exit_code not in (0, 1, 5) and not res.failures:
         res.errors += 1

@@ -126,6 +126,15 @@ def edgefmr_board(request: pytest.FixtureRequest) -> BoardFixture:
             pytest.skip(f"board {spec.name} absent: {why}")
         if state == "busy":
             pytest.fail(f"board {spec.name}: {why}", pytrace=False)
+    if spec.name not in boards and not spec.port:
+        from edgefmr.boards import load_board
+        from edgefmr.qemu import find_qemu
+
+        try:
+            if load_board(spec.name).is_virtual:
+                find_qemu()
+        except EdgefmrError as e:
+            pytest.skip(f"board {spec.name} absent: {e}")
     if spec.name not in boards:
         cache = request.config.getoption("edgefmr_cache") or default_cache_dir()
         try:

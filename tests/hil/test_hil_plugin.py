@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.hil import BoardSpec, HilBoard, HilError, check_port, load_inventory, run_suite
+from edgefmr.hil import BoardSpec, HilBoard, HilError, check_port, default_cache_dir, load_inventory, run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -170,7 +170,7 @@ def test_boards_run_in_parallel(tmp_path: Path) -> None:
     suite.write_text(SUITE)
     specs = [BoardSpec(b) for b in BOARDS]
     for s in specs:   # warm the artifact cache so the timing is of the runs
-        HilBoard(s, os.environ.get("EDGEFMR_HIL_CACHE") or Path("/tmp") / f"edgefmr-hil-{os.getuid()}").artifact(CNN)
+        HilBoard(s, default_cache_dir()).artifact(CNN)
     single = []
     for s in specs:
         t0 = time.monotonic()
@@ -181,7 +181,14 @@ def test_boards_run_in_parallel(tmp_path: Path) -> None:
     both = run_suite(suite, specs, tmp_path / "both")
     wall = time.monotonic() - t0
     assert [r.passed for r in both] == [1, 1] and all(r.ok for r in both)
-    assert wall < 1.6 * max(single), (wall, single)
+    a, b = both
+    overlap = min(a.ended, b.ended) - max(a.started, b.started)
+    print(f"one board: {single} s, both boards: {wall:.2f} s, workers overlap {overlap:.2f} s")
+    assert overlap > 0.8 * min(a.seconds, b.seconds), (a.started, a.ended, b.started, b.ended)
+    # QEMU runs are CPU-bound: the wall-time ratio only shows when two cores are free, which a shared test machine
+    # does not promise; EDGEFMR_HIL_STRICT_TIMING=1 asserts it (on a quiet machine with >= 2 cores)
+    if os.environ.get("EDGEFMR_HIL_STRICT_TIMING") == "1":
+        assert wall < 1.6 * max(single), (wall, single)
 
 
 @pytest.mark.slow
