@@ -56,7 +56,7 @@ def synflow(model: nn.Module, x: torch.Tensor) -> float:
     ones = torch.ones(1, *x.shape[1:], dtype=torch.float64)
     out = m(ones)
     out.sum().backward()
-    total = sum(float((p * p.grad).abs().sum()) for p in m.parameters() if p.grad is not None)
+    total = sum(float((p.detach() * p.grad).abs().sum()) for p in m.parameters() if p.grad is not None)
     return math.log10(total) if total > 0 else float("-inf")
 
 
