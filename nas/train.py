@@ -14,9 +14,10 @@ Optional hooks a model may define (the protocol for every family):
   regulariser). Return ``None`` to add nothing.
 * ``train_step_hook(step: int, total_steps: int) -> None`` - called after each optimizer step
   (e.g. refreshing anchors, annealing a temperature). ``step`` counts from 1.
-* ``TRAIN_DEFAULTS = {"epochs": ..., "lr": ..., "batch_size": ...}`` (class attribute, any subset) -
-  the family's defaults used by ``edgefmr train`` when the options are not given
-  (:func:`train_defaults`).
+* ``TRAIN_DEFAULTS = {"epochs": ..., "lr": ..., "batch_size": ..., ...}`` (class attribute, any
+  subset) - the family's defaults used by ``edgefmr train`` when the options are not given
+  (:func:`train_defaults`); other keys are keyword arguments of :func:`train` (``label_smoothing``,
+  ``weight_decay``, ``shift``, ``warmup_fraction``).
 
 Checkpoints (:func:`save_checkpoint`) are dicts saved with ``torch.save`` holding only plain
 values and tensors, so :func:`load_checkpoint` reads them with ``weights_only=True``.
@@ -117,18 +118,22 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = None, epochs: int = 30,
           lr: float = 3e-3, batch_size: int = 64, seed: int = 0, progress: bool = True, *,
           weight_decay: float = 0.05, warmup_fraction: float = 0.05, shift: int | None = None,
-          label_smoothing: float = 0.0) -> tuple[nn.Module, dict[str, Any]]:
+          label_smoothing: float = 0.0, init_state: dict[str, torch.Tensor] | None = None
+          ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a family's model on a task; returns (model in eval mode, metrics).
 
     ``shift``: random-shift augmentation in pixels for image tasks (default 1; 0 turns it off;
-    ignored for sequence tasks). Metrics: ``accuracy`` (test), ``train_accuracy``, ``final_loss``
-    (mean over the last epoch), ``train_seconds``, ``epochs``, ``params``, ``seed``.
+    ignored for sequence tasks). ``init_state``: start from these weights (fine-tuning, e.g. a
+    softmax model turned into a hash-attention one, as EcoFormer does): see :func:`load_matching`.
+    Metrics: ``accuracy`` (test), ``train_accuracy``, ``final_loss`` (mean over the last epoch),
+    ``train_seconds``, ``epochs``, ``params``, ``seed`` and, with ``init_state``, ``new_keys``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise EdgefmrError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     cfg = make_config(family, cfg)
     torch.manual_seed(seed)
     model = build_model(family, cfg, task.input_shape, task.n_classes)
+    new_keys = load_matching(model, init_state) if init_state is not None else None
     gen = torch.Generator().manual_seed(seed)
     if shift is None:
         shift = 1 if task.kind == "image" else 0
@@ -207,7 +212,27 @@ def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = N
         "params": sum(p.numel() for p in model.parameters()),
         "seed": seed,
     }
+    if new_keys is not None:
+        metrics["new_keys"] = new_keys
     return model, metrics
+
+
+def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the entries of ``state`` whose names the model has; returns the model's keys left as initialised.
+
+    Entries the model lacks are ignored (e.g. a hash layer's parameters when going back to softmax);
+    a shared name with another shape is an EdgefmrError, and so is a state with no shared name.
+    """
+    own = model.state_dict()
+    shared = [k for k in state if k in own]
+    if not shared:
+        raise EdgefmrError("the initial weights share no parameter with the model (another family or architecture?)")
+    wrong = [k for k in shared if tuple(state[k].shape) != tuple(own[k].shape)]
+    if wrong:
+        raise EdgefmrError(f"the initial weights do not fit the model: {wrong[0]} has shape "
+                           f"{list(state[wrong[0]].shape)}, the model {list(own[wrong[0]].shape)}")
+    model.load_state_dict({k: state[k] for k in shared}, strict=False)
+    return [k for k in own if k not in state]
 
 
 def save_checkpoint(path: str | Path, family: str, cfg: FamilyConfig, task_name: str,

@@ -35,7 +35,7 @@ class ViTConfig(FamilyConfig):
 
     patch_size: int = 2  # p x p patches (images) or p steps (sequences)
     embed_dim: int = 64
-    depth: int = 3
+    depth: int = 2
     heads: int = 4
     mlp_ratio: float = 2.0
     rank_factor: float = 1.0  # r: low-rank factor of every linear (1 = full rank)
@@ -44,7 +44,7 @@ class ViTConfig(FamilyConfig):
     attention: str | list[str] = "softmax"  # one variant, or one per layer
     clip_alpha: float = 0.5  # clipped softmax: gamma = -clip_alpha / tokens, zeta = 1
     gate_bias: float = 1.0  # gated attention: initial gate bias
-    hash_bits: int = 8  # EcoFormer hash: bits b per code
+    hash_bits: int = 16  # EcoFormer hash: bits b per code
     hash_anchors: int = 8  # EcoFormer hash: RBF anchor points m
     hash_topk: int = 0  # EcoFormer hash: similar/dissimilar keys per query (0: tokens / 4)
 
@@ -108,6 +108,9 @@ class Block(nn.Module):
 
 class ViT(nn.Module):
     """Vision transformer ``forward(x: [B, *input_shape]) -> logits [B, n_classes]``."""
+
+    #: ``edgefmr train`` defaults (the digits acceptance recipe of bench/families.py)
+    TRAIN_DEFAULTS: ClassVar[dict] = {"epochs": 100, "lr": 3e-3, "batch_size": 64, "label_smoothing": 0.1}
 
     def __init__(self, cfg: ViTConfig, input_shape: tuple[int, ...], n_classes: int) -> None:
         super().__init__()

@@ -114,3 +114,25 @@ def test_checkpoint_errors(tmp_path) -> None:
         load_checkpoint(tmp_path / "depth.pt")
     with pytest.raises(EdgefmrError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_cli_init_from_checkpoint(tmp_path) -> None:
+    """Fine-tune a softmax checkpoint into a hash-attention model (EcoFormer's recipe)."""
+    base = tmp_path / "soft.pt"
+    r = CliRunner().invoke(train_cmd, ["--family", "vit", "--task", "digits", *SMALL, "--epochs", "1",
+                                       "--out", str(base), "--json"])
+    assert r.exit_code == 0, r.output
+    soft, _ = load_checkpoint(base)
+    out = tmp_path / "hash.pt"
+    r = CliRunner().invoke(train_cmd, ["--family", "vit", "--task", "digits", *SMALL, "--set", "attention=hash",
+                                       "--epochs", "1", "--lr", "1e-9", "--init", str(base), "--out", str(out),
+                                       "--json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(json.loads(r.output)["new_keys"]) == sorted(
+        f"blocks.0.attn.hash.{k}" for k in ("anchors", "proj", "sigma", "mu", "initialized"))
+    tuned, _ = load_checkpoint(out)
+    w = "blocks.0.mlp.fc1.full.weight"
+    torch.testing.assert_close(tuned.state_dict()[w], soft.state_dict()[w], atol=1e-6, rtol=0)  # lr ~ 0
+    r = CliRunner().invoke(train_cmd, ["--family", "vit", "--task", "digits", "--set", "embed_dim=32",
+                                       "--epochs", "1", "--init", str(base), "--out", str(out)])
+    assert isinstance(r.exception, EdgefmrError) and "do not fit the model" in str(r.exception)

@@ -89,7 +89,8 @@ def test_config_errors_and_set() -> None:
         ViTConfig().set("pooling", "max")
     cfg = ViTConfig().set("depth", "2").set("attention", "hash,gated").set("rank_factor", "0.5")
     assert cfg.depth == 2 and cfg.attention == ["hash", "gated"] and cfg.rank_factor == 0.5
-    assert ViTConfig().set("attention", '["softmax","clipped","hash"]').attention == ["softmax", "clipped", "hash"]
+    three = ViTConfig(depth=3).set("attention", '["softmax","clipped","hash"]')
+    assert three.attention == ["softmax", "clipped", "hash"]
     assert ViTConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -36,10 +36,12 @@ def _read_config(path: str) -> dict:
 @click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW (default: the family's).")
 @click.option("--batch-size", type=int, default=None, help="Batch size (default: the family's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, order, augmentation.")
+@click.option("--init", "init_path", type=click.Path(dir_okay=False),
+              help="Start from this checkpoint's weights (same family; layers the config adds start fresh).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.pt).")
 @click.option("--json", "as_json", is_flag=True, help="No progress bar; print the result as JSON.")
 def train(family: str, task: str, config_path: str | None, sets: tuple[str, ...], epochs: int | None,
-          lr: float | None, batch_size: int | None, seed: int, out: str, as_json: bool) -> None:
+          lr: float | None, batch_size: int | None, seed: int, init_path: str | None, out: str, as_json: bool) -> None:
     """Train a FAMILY model on TASK and save it to --out, then print its test accuracy."""
     from edgefmr.nas import train as trainer
     from edgefmr.nas.cost import macs
@@ -49,13 +51,20 @@ def train(family: str, task: str, config_path: str | None, sets: tuple[str, ...]
     cfg = cfg_cls.from_dict(_read_config(config_path)) if config_path else cfg_cls()
     cfg = cfg.with_overrides(list(sets))
     t = load_task(task)
+    init_state = None
+    if init_path:
+        init_model, info = trainer.load_checkpoint(init_path)
+        if info["family"] != family:
+            raise EdgefmrError(f"{init_path}: a {info['family']} checkpoint cannot initialise a {family} model")
+        init_state = init_model.state_dict()
     d = trainer.train_defaults(family)
     model, metrics = trainer.train(
         family, t, cfg,
         epochs=epochs if epochs is not None else d["epochs"],
         lr=lr if lr is not None else d["lr"],
         batch_size=batch_size if batch_size is not None else d["batch_size"],
-        seed=seed, progress=not as_json)
+        seed=seed, progress=not as_json, init_state=init_state,
+        **{k: v for k, v in d.items() if k not in ("epochs", "lr", "batch_size")})
     metrics["macs"] = macs(model, t.input_shape)
     trainer.save_checkpoint(out, family, cfg, t.name, t.input_shape, t.n_classes, model, metrics)
     if as_json:

@@ -1,0 +1,138 @@
+"""Model families: accuracy, size and cost of the acceptance models (issue 3).
+
+``python -m bench families`` writes ``bench/results/families.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from typing import Any
+
+NOTE = """What is measured (one record per trained model, plus op-count records):
+
+* **ViT rows** (`family` vit): the same MCUFormer-style ViT (patch 2 on the 8x8 digits = 16 tokens, embed 64,
+  4 heads, depth 2, MLP ratio 2, mean pooling, GELU) with each attention variant in every layer, trained by the
+  common trainer (AdamW, cosine schedule, label smoothing 0.1, random 1-pixel shifts) on the fixed digits split
+  (1438 train / 359 test). `float_accuracy` is the mean test accuracy over the seeds in `seeds`
+  (`seed_accuracies` lists each); `delta_vs_softmax_pp` is the difference to the softmax row in percentage points;
+  `train_seconds` is the mean wall time of one training run on one thread of a shared 2-core machine.
+  `params` and `macs` (multiply-accumulates of one inference: linears plus the attention core's multiplications,
+  see `edgefmr.nas.cost`) describe one model.
+* **Hash op-count rows** (`kind` op-count): multiplications and additions of the attention core (the "Q.K path":
+  from Q, K, V to the weighted values, per layer, all heads; the Q/K/V and output linears are the same for all
+  variants and excluded) at 16, 64 and 256 tokens, for the ViT's heads and head width and the hash's bits and
+  anchors, counted by `edgefmr.nas.attention.attention_op_counts`. `hash_mults` includes the hash encoding
+  (RBF kernel against the anchors and the projection to bits), which is linear in tokens; the similarities and
+  the weighting of V by +-1 codes need additions only (`hash_qk_mults` is 0). `mult_cut` = 1 - hash/softmax.
+* **Spiking and LMU rows** come from `bench_records()` in `edgefmr.nas.spiking` and `edgefmr.nas.lmu`.
+"""
+
+VIT_CONFIG: dict[str, Any] = {
+    "patch_size": 2,
+    "embed_dim": 64,
+    "heads": 4,
+    "depth": 2,
+    "mlp_ratio": 2.0,
+    "pooling": "mean",
+    "activation": "gelu",
+    "hash_bits": 16,
+    "hash_anchors": 8,
+}
+VIT_TRAIN: dict[str, Any] = {"epochs": 100, "lr": 3e-3, "batch_size": 64, "label_smoothing": 0.1}
+SEEDS = (0, 1, 2)
+TOKENS = (16, 64, 256)
+
+
+def vit_records(seeds: tuple[int, ...] = SEEDS, progress: bool = False) -> list[dict[str, Any]]:
+    """Train the ViT with every attention variant on digits; one record per variant (mean over seeds)."""
+    from edgefmr.nas.attention import ATTENTIONS
+    from edgefmr.nas.cost import macs, params
+    from edgefmr.nas.tasks import load_task
+    from edgefmr.nas.train import train
+    from edgefmr.nas.vit import ViTConfig
+
+    task = load_task("digits")
+    records: list[dict[str, Any]] = []
+    for variant in ATTENTIONS:
+        cfg = ViTConfig.from_dict({**VIT_CONFIG, "attention": variant})
+        accs, seconds = [], []
+        model = None
+        for seed in seeds:
+            t0 = time.perf_counter()
+            model, metrics = train("vit", task, cfg, seed=seed, progress=progress, **VIT_TRAIN)
+            seconds.append(time.perf_counter() - t0)
+            accs.append(metrics["accuracy"])
+        assert model is not None
+        records.append({
+            "family": "vit",
+            "attention": variant,
+            "task": task.name,
+            "params": params(model),
+            "macs": macs(model, task.input_shape),
+            "float_accuracy": round(statistics.mean(accs), 4),
+            "seed_accuracies": [round(a, 4) for a in accs],
+            "seeds": list(seeds),
+            "train_seconds": round(statistics.mean(seconds), 1),
+            "epochs": VIT_TRAIN["epochs"],
+            "tokens": model.n_tokens,
+            "config": cfg.to_dict(),
+        })
+    soft = next(r for r in records if r["attention"] == "softmax")["float_accuracy"]
+    for r in records:
+        r["delta_vs_softmax_pp"] = round(100 * (r["float_accuracy"] - soft), 2)
+    return records
+
+
+def hash_cost_records() -> list[dict[str, Any]]:
+    """Multiplications/additions of softmax vs hash attention (one layer of the ViT) at 16, 64, 256 tokens."""
+    from edgefmr.nas.attention import attention_op_counts
+
+    heads, d = VIT_CONFIG["heads"], VIT_CONFIG["embed_dim"] // VIT_CONFIG["heads"]
+    bits, anchors = VIT_CONFIG["hash_bits"], VIT_CONFIG["hash_anchors"]
+    rows = []
+    for n in TOKENS:
+        s = attention_op_counts("softmax", n, d, heads)
+        h = attention_op_counts("hash", n, d, heads, hash_bits=bits, hash_anchors=anchors)
+        rows.append({
+            "family": "vit",
+            "attention": "hash",
+            "kind": "op-count",
+            "tokens": n,
+            "heads": heads,
+            "head_dim": d,
+            "hash_bits": bits,
+            "hash_anchors": anchors,
+            "softmax_mults": s["mults"],
+            "softmax_qk_mults": s["qk_mults"],
+            "softmax_adds": s["adds"],
+            "hash_mults": h["mults"],
+            "hash_qk_mults": h["qk_mults"],
+            "hash_adds": h["adds"],
+            "mult_cut": round(1 - h["mults"] / s["mults"], 4),
+            "hash_mults_per_token": round(h["mults"] / n, 1),
+            "softmax_mults_per_token": round(s["mults"] / n, 1),
+        })
+    return rows
+
+
+def other_family_records(progress: bool = False) -> list[dict[str, Any]]:
+    """Rows of the spiking transformer and the LMU, from their modules' ``bench_records()`` if present."""
+    rows: list[dict[str, Any]] = []
+    for name in ("edgefmr.nas.spiking", "edgefmr.nas.lmu"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        fn = getattr(mod, "bench_records", None)
+        if fn is not None:
+            rows += fn()
+    return rows
+
+
+def run() -> list[dict[str, Any]]:
+    import torch
+
+    torch.set_num_threads(1)
+    return vit_records() + hash_cost_records() + other_family_records()
