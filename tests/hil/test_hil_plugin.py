@@ -147,7 +147,7 @@ def test_budget(edgefmr_board):
 @needs_qemu
 def test_silent_board_fails_within_timeout(tmp_path: Path) -> None:
     """An ELF of another board never prints its banner on this QEMU machine: a clear error, QEMU stopped."""
-    other = HilBoard(BoardSpec(BOARDS[1]), tmp_path / "cache")
+    other = HilBoard(BoardSpec(BOARDS[1]), default_cache_dir())
     art = tmp_path / "wrong"
     shutil.copytree(other.artifact(CNN), art)
     m = json.loads((art / "manifest.json").read_text())
@@ -203,3 +203,23 @@ def test_example_suite_on_both_qemu_boards(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert [b["board"] for b in doc["boards"]] == BOARDS
     assert all(b["passed"] == 4 and b["failed"] == 0 and b["skipped"] == 0 for b in doc["boards"])
+
+
+@needs_qemu
+def test_hil_run_cli_fails_on_any_board(tmp_path: Path) -> None:
+    """One table row per board; exit 1 when one board fails; an invalid inventory is a usage error (exit 2)."""
+    def edgefmr(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edgefmr.cli", *args], capture_output=True, text=True,
+                              timeout=300)
+
+    suite = tmp_path / "test_names.py"
+    suite.write_text(f"def test_name(edgefmr_board):\n    assert edgefmr_board.name == {BOARDS[1]!r}\n")
+    inv = tmp_path / "boards.toml"
+    inv.write_text("".join(f'[[board]]\nname = "{b}"\n' for b in BOARDS))
+    r = edgefmr("hil", "run", str(suite), "--inventory", str(inv), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL" in r.stdout and " ok " in r.stdout and BOARDS[1] in r.stdout
+    assert f"{BOARDS[0]}: test_names::test_name" in r.stdout
+    inv.write_text('[[board]]\nname = "qemu-netduinoplus2"\ncolour = 1\n')
+    r = edgefmr("hil", "run", str(suite), "--inventory", str(inv))
+    assert r.returncode == 2 and "error:" in r.stderr and "unknown key 'colour'" in r.stderr, r.stderr
