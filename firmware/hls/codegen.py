@@ -4,9 +4,11 @@ in a DATAFLOW region, connected by hls::stream FIFOs.
 Every tensor computed at run time travels as a stream of its elements in row-major order. A tensor read by several
 layers (or read and also a graph output) goes through a fan-out process; a constant read where a kernel takes a
 stream (e.g. a position embedding added to activations) is streamed from a ROM by a source process; an output
-nobody reads is drained. FIFOs into layers with several stream inputs and out of fan-outs hold a whole tensor, so
-no schedule of the producers can deadlock the region. Weights and every precomputed parameter are ROMs or
-constexpr members of the layer's configuration struct; only the kernel headers the model uses are copied.
+nobody reads is drained. A region deadlocks only where two paths from one process reconverge and the consumer
+reads one path before the other: the FIFOs out of fan-outs (and out of layers with several read outputs) hold a
+whole tensor, so such a process never waits for the path read later; every other FIFO has depth 2. Weights and
+every precomputed parameter are ROMs or constexpr members of the layer's configuration struct; only the kernel
+headers the model uses are copied.
 """
 
 from __future__ import annotations
@@ -228,8 +230,8 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
         decls.append(f"#pragma HLS STREAM variable = {name} depth = {depth}")
         return name
 
-    multi_input = {ni for ni, node in enumerate(g.nodes)
-                   if sum(1 for p in data_positions(node) if node.inputs[p]) > 1}
+    # processes with more than one read output: their paths may reconverge, like a fan-out's
+    multi_output = {ni for ni, node in enumerate(g.nodes) if sum(1 for o in node.outputs if consumers.get(o)) > 1}
 
     def route(tensor: str, source: str) -> None:
         """Connect `source` (a stream the tensor is written to) to every sink of the tensor."""
@@ -278,7 +280,7 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
             if name and g.tensor(name).is_const:
                 t = g.tensor(name)
                 rom = w.rom(np.asarray(t.data).ravel(), CPP_TYPES[t.dtype])
-                s = new_stream(name, ni in multi_input)
+                s = new_stream(name, False)
                 body.append(f"    efm::rom_source<{CPP_TYPES[t.dtype]}, {max(t.size, 1)}>({rom}, {s});")
                 processes.append({"kind": "rom_source", "tensor": name, "elements": t.size})
                 sink_stream[("node", ni, pos)] = s
@@ -302,8 +304,7 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
             if len(sinks) == 1 and sinks[0][0] == "out":
                 args.append(f"out_{sinks[0][1]}")
             else:
-                deep = len(sinks) == 1 and sinks[0][0] == "node" and sinks[0][1] in multi_input
-                s = new_stream(name, deep)
+                s = new_stream(name, len(sinks) == 1 and ni in multi_output)
                 args.append(s)
                 out_sources.append((name, s))
         ctx = HlsContext(w, c, ni, in_args, out_args, fold)

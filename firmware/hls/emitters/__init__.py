@@ -209,17 +209,24 @@ def mac_array(c: OpCall) -> MacArray | None:
     return fn(c) if fn is not None else None
 
 
+_LOADED = False
+
+
 def _load_all() -> None:
+    """Import every emitter module once (a module imported directly earlier must not stop the others loading)."""
+    global _LOADED
+    if _LOADED:
+        return
     import edgefmr.firmware.hls.emitters as pkg
 
+    _LOADED = True
     for m in pkgutil.iter_modules(pkg.__path__):
         if not m.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{m.name}")
 
 
 def all_emitters() -> dict[str, EmitFn]:
-    if not _EMITTERS:
-        _load_all()
+    _load_all()
     return dict(_EMITTERS)
 
 
