@@ -200,11 +200,17 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
     elif op in ("SOFTMAX", "CLIPPED_SOFTMAX"):
         depth = x.shape[-1]
         rows = x.size // max(depth, 1)
+        from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes
+
         window = softmax_window(c)
-        lc.cycles = 256 + rows * (2 * depth + window + 3 * LOOP_FILL + 40)
+        lanes = normalizer_lanes(window, depth)
+        lc.cycles = 256 + rows * (2 * depth + math.ceil(window / lanes) + 3 * LOOP_FILL + 40)
         lc.add(memory(8, depth))
-        lc.add(memory(32 + 32, 256))  # counts and row tags
-        lc.dsp += mult_dsp(32, 20, board) + mult_dsp(32, 32, board)  # count x term, reciprocal multiply
+        for _ in range(lanes):  # counts and row tags, one bank per lane
+            lc.add(memory(32 + 32, math.ceil(256 / lanes)))
+        # count x term per lane, the reciprocal (Newton-Raphson) and output multiplies
+        lc.dsp += lanes * mult_dsp(max(depth.bit_length(), 10), 20, board) + mult_dsp(32, 32, board)
+        lc.detail = {"window": window, "lanes": lanes}
         lc.lut += 400
         lc.ff += 300
     elif op == "LAYER_NORM":

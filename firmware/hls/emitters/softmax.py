@@ -19,13 +19,23 @@ def sum_terms(exp_table: np.ndarray) -> np.ndarray:
     return terms[: int(nonzero[-1]) + 1 if nonzero.size else 1]
 
 
+#: Most row-sum terms the normalizer adds per cycle.
+MAX_LANES = 16
+
+
+def normalizer_lanes(window: int, depth: int) -> int:
+    """Terms per cycle of the normalizer: enough for it to take about as long as one pass over the row."""
+    return max(1, min(MAX_LANES, -(-window // max(depth, 1))))
+
+
 def softmax_config(ctx: HlsContext) -> None:
     ctx.take("rows", "depth", "exp_table")
     cap = ctx.captured()
     terms = sum_terms(cap.value("exp_table"))
     post = cap.fields["post_table"]
     has_post = isinstance(post, tuple)
-    ctx.set(window=len(terms), terms=(terms, "int32_t"), accumulation_integer_bits=ACCUMULATION_INTEGER_BITS,
+    ctx.set(window=len(terms), lanes=normalizer_lanes(len(terms), ctx.c.inp(0).shape[-1]), terms=(terms, "int32_t"),
+            accumulation_integer_bits=ACCUMULATION_INTEGER_BITS,
             has_post=has_post, post_table=(post[1] if has_post else np.zeros(256, np.uint8), "uint8_t"))
 
 

@@ -8,11 +8,12 @@
  * occurred (cnt[v]). Since integer addition is associative and commutative,
  *     sum_i f(x_i - m) = sum_v cnt[v] f(v - m)   (the same integers, regrouped),
  * and f(d) is zero for d <= -window (computed at generation time from the same table), so the normalizer is a
- * window-length loop after the pass. The floating-point online softmax rescales a running sum by exp(m - m')
+ * loop over that window after the pass, P::lanes terms per cycle. The floating-point online softmax rescales a running sum by exp(m - m')
  * when the maximum grows; in fixed point each term is rounded on its own, so that rescaling would not reproduce
  * TFLite's sum: the per-value counts carry exactly the information the rescaling needs. Counts are valid for
  * the row whose tag they carry, so nothing is cleared between rows. The row is kept for the output pass.
- * Cycles per row: depth (pass) + window (normalizer) + depth (outputs).
+ * Cycles per row: depth (pass) + window / lanes (normalizer) + depth (outputs); lanes = ceil(window / depth)
+ * (at most 16), so the normalizer takes about as long as a pass.
  * CLIPPED_SOFTMAX is this kernel with P::post_table (its affine-and-clip of each int8 result).
  */
 #ifndef EFM_HLS_SOFTMAX_H
@@ -65,6 +66,8 @@ void softmax(hls::stream<int8_t> &x, hls::stream<int8_t> &y) {
     uint32_t cnt[256];
     uint32_t tag[256];
 #pragma HLS DEPENDENCE variable = cnt inter false
+#pragma HLS ARRAY_PARTITION variable = cnt cyclic factor = P::lanes
+#pragma HLS ARRAY_PARTITION variable = tag cyclic factor = P::lanes
 init:
     for (int v = 0; v < 256; v++) {
 #pragma HLS PIPELINE II = 1
@@ -91,11 +94,15 @@ rows:
         }
         int64_t sum = 0;
     normalizer:
-        for (int j = 0; j < P::window; j++) {
+        for (int j0 = 0; j0 < P::window; j0 += P::lanes) {
 #pragma HLS PIPELINE II = 1
-            const int32_t k = m - j + 128;
-            if (k >= 0 && tag[k] == r) {
-                sum += (int64_t)cnt[k] * P::terms[j];
+            for (int l = 0; l < P::lanes; l++) {
+#pragma HLS UNROLL
+                const int j = j0 + l;
+                const int32_t k = m - j + 128;
+                if (j < P::window && k >= 0 && tag[k] == r) {
+                    sum += (int64_t)cnt[k] * P::terms[j];
+                }
             }
         }
         const int32_t sum32 = wrap32(sum);
