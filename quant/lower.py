@@ -41,7 +41,7 @@ class QuantOptions:
     layernorm: str = "integer"  # ViT: "integer" (LAYER_NORM) or "decomposed" (TFLite builtins)
     observer: str = "minmax"
     percentile: float = 99.99
-    calib_samples: int = 256
+    calib_samples: int = 1024
     batch_size: int = 64
     qat_epochs: int = 3
     qat_lr: float = 2e-4

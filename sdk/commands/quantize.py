@@ -72,7 +72,7 @@ class _Bars:
               help="Activation ranges: minmax or percentile.")
 @click.option("--percentile", type=float, default=99.99, show_default=True,
               help="Upper percentile of the percentile observer.")
-@click.option("--calib-samples", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--calib-samples", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Training samples used for calibration.")
 @click.option("--qat-epochs", type=click.IntRange(min=0), default=3, show_default=True, help="QAT epochs.")
 @click.option("--qat-lr", type=float, default=2e-4, show_default=True, help="QAT learning rate (AdamW).")
