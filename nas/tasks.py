@@ -9,7 +9,8 @@ Built-in tasks (``load_task(name)``):
   :data:`PSEQ_PERMUTATION` (``numpy.random.default_rng(PSEQ_SEED).permutation(64)``).
 * ``kws-synth`` - a synthetic keyword-spotting task (see :func:`kws_synth`): every class says the
   same four "phonemes" in its own fixed order, so only the order tells the classes apart. Features
-  are a 16-band log filterbank per 16 ms frame, ``[50, 16]``.
+  are a 16-band log filterbank per frame (32 ms window, 16 ms hop, 4 kHz audio), ``[50, 16]``,
+  standardized per band with the training set's mean and standard deviation.
 
 The split (:func:`split_indices`) is fixed: per class, in class order, the sample indices are
 shuffled by ``numpy.random.default_rng(SPLIT_SEED)`` and the first ``round(TEST_FRACTION * n)``
