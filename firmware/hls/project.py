@@ -14,6 +14,7 @@ Folder layout:
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import HlsModel
-from edgefmr.ir import Graph, run
+from edgefmr.ir import Graph, graph_hash, run
 from edgefmr.ir.graph import np_dtype
 
 CSIM = "csim"
@@ -256,6 +257,14 @@ def run_csim(artifact: str | Path, g: Graph, records: list[list[np.ndarray]], ti
              ) -> list[list[np.ndarray]]:
     """Run input records through the compiled C simulation of project `artifact`; outputs per record."""
     out = Path(artifact)
+    man = out / "manifest.json"
+    if man.is_file():
+        want = json.loads(man.read_text()).get("model_hash")
+        if want and want != graph_hash(g):
+            raise EdgefmrError(f"{out} was built for model {want[:12]}, not for this model ({graph_hash(g)[:12]}); "
+                               f"build it again")
+    elif not (out / "model.cpp").is_file():
+        raise EdgefmrError(f"{out} is not an HLS build folder (no model.cpp); run edgefmr build with an FPGA board")
     exe = out / CSIM
     if not exe.is_file():
         compile_csim(out)

@@ -103,6 +103,8 @@ def test_lmu_model_bit_exact(tmp_path):
     records = [[rng.integers(-128, 128, (12, 4)).astype(np.int8)] for _ in range(4)]
     build(g, "ultra96-v2", tmp_path, test_inputs=records)
     _check(g, tmp_path, records)
+    with pytest.raises(EdgefmrError, match="was built for model"):  # another model's artifact
+        run_csim(tmp_path, lmu_graph(seed=1), records)
 
 
 def test_project_files(tmp_path):
