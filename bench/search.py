@@ -81,8 +81,8 @@ def _search_records(work: Path) -> list[dict[str, Any]]:
         for board, budget in BOARDS.items():
             out = work / f"{family}-{board}"
             s = SearchSettings(task=task, board=board, families=(family,), budgets=Budgets(sram=budget),
-                               trials=8 if QUICK else 30, supernet_epochs=2 if QUICK else None,
-                               finetune_epochs=2 if QUICK else 15)
+                               trials=8 if QUICK else 30, supernet_epochs=6 if QUICK else None,
+                               finetune_epochs=10 if QUICK else 15)
             t0 = time.perf_counter()
             rep = Search(s, out).run()
             seconds = time.perf_counter() - t0

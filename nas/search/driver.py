@@ -87,6 +87,7 @@ class SearchSettings:
     space_file: str | None = None
     finetune_epochs: int = 15
     calib_samples: int = 32
+    eval_samples: int | None = None  # test samples the int8 model is evaluated on (None: all)
 
     def check(self) -> None:
         if self.trials < 1:
@@ -567,7 +568,8 @@ class Search:
             self.progress(stage, done, total, "")
 
         res = quantize_task(model, fam, self.task, QuantOptions(seed=self.settings.seed), where=str(ckpt),
-                            progress=qbar, metadata={"source": "edgefmr search", "study": self.study_name})
+                            progress=qbar, eval_samples=self.settings.eval_samples,
+                            metadata={"source": "edgefmr search", "study": self.study_name})
         efm = self.out / "model.efm"
         save(res.graph, efm)
         final = costmod.candidate_cost(res.graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)

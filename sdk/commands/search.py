@@ -108,6 +108,8 @@ def _print_table(report: dict[str, Any]) -> None:
               help="Epochs of fine-tuning of the chosen model from its inherited weights (0: none).")
 @click.option("--stack-bytes", type=click.IntRange(min=0), default=8192, show_default=True,
               help="Stack reserve counted in the SRAM (the edgefmr build default).")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=None,
+              help="Evaluate the int8 model on the first N test samples only (default: all).")
 @click.option("--no-export", is_flag=True, help="Search only: do not fine-tune, quantize and write the chosen model.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for the chosen model (model.efm, model.pt), search.json, pareto.png and the local study.")
@@ -115,7 +117,7 @@ def _print_table(report: dict[str, Any]) -> None:
 def search(task: str, board: str, family: str | None, sram_budget: str | None, flash_budget: str | None,
            latency_budget: str | None, trials: int, storage: str | None, study: str | None, seed: int, sampler: str,
            space_file: str | None, supernet_epochs: int | None, finetune_epochs: int, stack_bytes: int,
-           no_export: bool, out: str, as_json: bool) -> None:
+           eval_samples: int | None, no_export: bool, out: str, as_json: bool) -> None:
     """Search the architecture of a model for TASK on BOARD within the budgets, then fine-tune, quantize and write
     the chosen one to --out as an integer IR model (model.efm) ready for `edgefmr build`.
 
@@ -134,7 +136,7 @@ def search(task: str, board: str, family: str | None, sram_budget: str | None, f
                       latency=lat, latency_unit=unit)
     settings = SearchSettings(task=task, board=board, families=_families(family), budgets=budgets, trials=trials,
                               seed=seed, sampler=sampler, stack_bytes=stack_bytes, supernet_epochs=supernet_epochs,
-                              space_file=space_file, finetune_epochs=finetune_epochs)
+                              space_file=space_file, finetune_epochs=finetune_epochs, eval_samples=eval_samples)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     with _Bars(not as_json) as bars:
         s = Search(settings, out, storage=storage, study_name=study, progress=bars)

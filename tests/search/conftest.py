@@ -58,7 +58,7 @@ def search_settings(tiny_supernet, tiny_space_file):
 
     def make(trials: int, **kw):
         base = dict(task="digits", board="qemu-netduinoplus2", trials=trials, supernet_epochs=TINY_EPOCHS,
-                    space_file=tiny_space_file, stack_bytes=1024, finetune_epochs=2)
+                    space_file=tiny_space_file, stack_bytes=1024, finetune_epochs=2, eval_samples=60)
         base.update(kw)
         return SearchSettings(**base)
 

@@ -29,19 +29,24 @@ def cli(*args, env=None, timeout=600):
     (["--sampler", "grid"], "error: unknown sampler 'grid'; valid: tpe, nsga2, random"),
     (["--board", "nope"], "error: unknown board"),
 ])
-def test_bad_options_are_one_line_errors(tmp_path, args, msg):
-    base = {"--task": "digits", "--board": "qemu-netduinoplus2", "--out": str(tmp_path)}
+def test_bad_options_are_errors_before_any_work(tmp_path, args, msg):
+    from click.testing import CliRunner
+
+    from edgefmr.cli import cli as group
+
+    base = {"--task": "digits", "--board": "qemu-netduinoplus2", "--out": str(tmp_path / "out")}
     for k, v in zip(args[::2], args[1::2], strict=True):
         base[k] = v
-    r = cli(*[x for kv in base.items() for x in kv])
-    assert r.returncode == 2 and msg in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    r = CliRunner().invoke(group, ["search", *[x for kv in base.items() for x in kv]])
+    assert isinstance(r.exception, EdgefmrError), r.output
+    assert msg.removeprefix("error: ") in str(r.exception)
+    assert not (tmp_path / "out").exists()
 
 
 def test_impossible_budget_ends_with_the_smallest_footprint(tmp_path):
     r = cli("--task", "digits", "--board", "qemu-netduinoplus2", "--sram-budget", "8KB", "--out", str(tmp_path),
             "--json")
-    assert r.returncode == 2
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "error: no architecture meets the budgets on qemu-netduinoplus2: the smallest SRAM footprint found is" \
         in r.stderr
 
@@ -50,7 +55,7 @@ def test_tiny_search_prints_the_pareto_front_and_writes_the_model(tmp_path, sear
     s = search_settings(5)
     r = cli("--task", "digits", "--board", "qemu-netduinoplus2", "--space", s.space_file, "--supernet-epochs",
             str(s.supernet_epochs), "--stack-bytes", "1024", "--trials", "5", "--finetune-epochs", "2",
-            "--sram-budget", "64KB", "--out", str(tmp_path))
+            "--eval-samples", "60", "--sram-budget", "64KB", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Pareto front:" in r.stdout and "chosen: trial" in r.stdout
     assert f"edgefmr build {tmp_path / 'model.efm'} --board qemu-netduinoplus2" in r.stdout
