@@ -55,3 +55,20 @@ def test_run_on_qemu_equals_interpreter(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "instructions per inference" in r.stdout and "not cycles" in r.stdout
     np.testing.assert_array_equal(np.load(out), run_model(tmp_path, "ref"))
+
+
+@pytest.mark.slow
+def test_build_and_run_fpga_csim_equals_interpreter(tmp_path):
+    art = tmp_path / "hls"
+    r = edgefmr("build", str(MODEL), "--board", "pynq-z2", "--out", str(art))
+    assert r.returncode == 0, r.stderr
+    assert (art / "manifest.json").is_file()
+    np.testing.assert_array_equal(_run_artifact(tmp_path, art), run_model(tmp_path, "ref"))
+
+
+def _run_artifact(tmp_path, art):
+    out = tmp_path / "fpga.npy"
+    r = edgefmr("run", str(art), "--input", str(FIX / "digits_test_x.npy"), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "HLS C simulation" in r.stdout
+    return np.load(out)

@@ -11,7 +11,7 @@ import click
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--board", required=True,
-              help="Board name or board .toml file (an MCU board), or `host` for a native executable.")
+              help="Board name or board .toml file (an MCU or FPGA board), or `host` for a native executable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Artifact folder to write (sources, Makefile, ELF/bin or executable, manifest.json).")
 @click.option("--no-tricks", is_flag=True,
@@ -28,6 +28,14 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     from edgefmr.firmware import toolchain
     from edgefmr.firmware.build import build as build_firmware
 
+    if board != "host" and _is_fpga(board):
+        from edgefmr.firmware.hls import build as build_hls
+
+        m = build_hls(model, board, out_dir)
+        click.echo(json.dumps(m, indent=2, default=str) if as_json else
+                   f"{model} -> {out_dir}: Vitis HLS project for {m.get('board', board)} (C simulation built and "
+                   f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json")
+        return
     m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,
                        optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES)
     if as_json:
@@ -56,6 +64,12 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
               f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
               + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
     con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
+
+
+def _is_fpga(board: str) -> bool:
+    from edgefmr.boards import load_board
+
+    return load_board(board).kind == "fpga"
 
 
 COMMANDS = [build]

@@ -109,6 +109,16 @@ def _run_on_board(model: str, g, board: str, port: str | None, records: list, tr
 
     with tempfile.TemporaryDirectory(prefix="edgefmr-run-") as tmp:
         art = Path(model)
+        from edgefmr.boards import load_board
+
+        if board != "host" and load_board(board).kind == "fpga":
+            from edgefmr.firmware.hls import build as build_hls
+            from edgefmr.firmware.hls import run_csim
+
+            if not art.is_dir():
+                build_hls(model, board, tmp)
+                art = Path(tmp)
+            return [o[0] for o in run_csim(art, g, records)], f"on the {board} HLS C simulation", {}
         if not art.is_dir():
             build(model, None if board == "host" else board, tmp, tricks=tricks)
             art = Path(tmp)

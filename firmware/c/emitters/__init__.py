@@ -139,17 +139,24 @@ def kernel_scratch(g: Any, arm: frozenset = frozenset()) -> dict[str, int]:
     return out
 
 
+_LOADED = False
+
+
 def _load_all() -> None:
+    """Import every emitter module once (importing one directly must not hide the others)."""
+    global _LOADED
+    if _LOADED:
+        return
     import edgefmr.firmware.c.emitters as pkg
 
+    _LOADED = True
     for m in pkgutil.iter_modules(pkg.__path__):
         if not m.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{m.name}")
 
 
 def all_emitters() -> dict[str, EmitFn]:
-    if not _EMITTERS:
-        _load_all()
+    _load_all()
     return dict(_EMITTERS)
 
 
