@@ -141,11 +141,18 @@ def open_storage(url: str | None, out: Path) -> Any:
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            except Exception as e:  # workers starting together race to create the schema: the loser retries
+                if type(e).__name__ != "IntegrityError" or attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
     except ImportError:
         raise EdgefmrError(f"--storage {_redact(url)}: the database driver is not installed (PostgreSQL needs the "
                            "Python package psycopg[binary])") from None
