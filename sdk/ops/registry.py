@@ -92,7 +92,6 @@ class OpDef:
 
 
 _REGISTRY: dict[str, OpDef] = {}
-_LOADED = False
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
@@ -109,18 +108,9 @@ def register(cls: type[OpDef]) -> type[OpDef]:
 
 def _load_all() -> None:
     """Import every module of edgefmr.ops once, so each op definition registers itself."""
-    global _LOADED
-    if _LOADED:
-        return
-    import importlib
-    import pkgutil
+    from edgefmr.modules import import_submodules
 
-    import edgefmr.ops as pkg
-
-    _LOADED = True
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"edgefmr.ops.{m.name}")
+    import_submodules("edgefmr.ops")
 
 
 def get_op(name: str) -> OpDef:

@@ -8,8 +8,6 @@ computed here, once, at generation time, with the same `edgefmr.ops` functions t
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Tensor
+from edgefmr.modules import import_submodules
 from edgefmr.ops.registry import OpCall
 
 #: C element type of each IR dtype.
@@ -139,20 +138,8 @@ def kernel_scratch(g: Any, arm: frozenset = frozenset()) -> dict[str, int]:
     return out
 
 
-_LOADED = False
-
-
 def _load_all() -> None:
-    """Import every emitter module once (importing one directly must not hide the others)."""
-    global _LOADED
-    if _LOADED:
-        return
-    import edgefmr.firmware.c.emitters as pkg
-
-    _LOADED = True
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{m.name}")
+    import_submodules("edgefmr.firmware.c.emitters")
 
 
 def all_emitters() -> dict[str, EmitFn]:

@@ -9,8 +9,6 @@ arrays it computed with edgefmr.ops, so both backends use the same numbers by co
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.modules import import_submodules
 from edgefmr.ops.registry import OpCall
 
 #: C++ element type of each IR dtype (bool tensors travel as bytes).
@@ -209,20 +208,8 @@ def mac_array(c: OpCall) -> MacArray | None:
     return fn(c) if fn is not None else None
 
 
-_LOADED = False
-
-
 def _load_all() -> None:
-    """Import every emitter module once (a module imported directly earlier must not stop the others loading)."""
-    global _LOADED
-    if _LOADED:
-        return
-    import edgefmr.firmware.hls.emitters as pkg
-
-    _LOADED = True
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{m.name}")
+    import_submodules("edgefmr.firmware.hls.emitters")
 
 
 def all_emitters() -> dict[str, EmitFn]:
