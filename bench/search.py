@@ -33,10 +33,11 @@ CASES = [("vit", "digits"), ("spiking", "digits"), ("lmu", "seq-digits")]
 BOARDS = {"qemu-netduinoplus2": 48 * 1024, "stm32f746g-disco": 64 * 1024}
 
 
-def _measure(graph: Any, board: str, out: Path, profile: bool) -> dict[str, Any]:
+def _measure(model: Path, board: str, out: Path, profile: bool) -> dict[str, Any]:
+    """Build the model file for ``board`` and (``profile``) profile it on QEMU: the measured memory and latency."""
     from edgefmr.firmware.build import build
 
-    man = build(graph, board, out)
+    man = build(model, board, out)
     rec = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + man["predicted"]["stack_reserved"],
            "measured_flash": man["measured"]["flash"], "measured_latency": None}
     if profile:
@@ -72,7 +73,6 @@ def _baseline(task_name: str, board: str, sram: int, epochs: int) -> dict[str, A
 
 
 def _search_records(work: Path) -> list[dict[str, Any]]:
-    from edgefmr.ir import load
     from edgefmr.nas.search.cost import Budgets
     from edgefmr.nas.search.driver import Search, SearchSettings
 
@@ -91,7 +91,7 @@ def _search_records(work: Path) -> list[dict[str, Any]]:
                    "predicted_sram": c["sram"], "accuracy": c["test_accuracy_int"],
                    "predicted_latency": c["latency_s"], "search_seconds": round(seconds, 1), "trials": rep["trials"],
                    "feasible_trials": rep["feasible"], "arch": c["arch"]}
-            rec.update(_measure(load(out / "model.efm"), board, out / "build", profile=board.startswith("qemu-")))
+            rec.update(_measure(out / "model.efm", board, out / "build", profile=board.startswith("qemu-")))
             rec["sram_prediction_exact"] = rec["predicted_sram"] == rec["measured_sram"]
             rec["meets_budget"] = rec["measured_sram"] <= budget
             rec.update(_baseline(task, board, c["sram"], 3 if QUICK else 30))
@@ -102,6 +102,7 @@ def _search_records(work: Path) -> list[dict[str, Any]]:
 def _latency_records(work: Path, n: int) -> list[dict[str, Any]]:
     from scipy.stats import kendalltau
 
+    from edgefmr.ir import save
     from edgefmr.nas.search.cost import candidate_cost, lower_for_cost
     from edgefmr.nas.search.space import default_space
     from edgefmr.nas.tasks import load_task
@@ -114,7 +115,9 @@ def _latency_records(work: Path, n: int) -> list[dict[str, Any]]:
         cfg = sp.config(sp.sample(rng))
         g = lower_for_cost(cfg, task)
         pred.append(candidate_cost(g, "qemu-netduinoplus2").latency_seconds)
-        meas.append(_measure(g, "qemu-netduinoplus2", work / f"lat{i}", profile=True)["measured_latency"])
+        save(g, work / f"lat{i}.efm")
+        meas.append(_measure(work / f"lat{i}.efm", "qemu-netduinoplus2", work / f"lat{i}", profile=True)
+                    ["measured_latency"])
     p, m = np.array(pred), np.array(meas)
     return [{"kind": "latency", "board": "qemu-netduinoplus2", "architectures": n,
              "mean_abs_rel_error": float(np.mean(np.abs(p - m) / m)), "kendall_tau": float(kendalltau(p, m).statistic),

@@ -395,10 +395,11 @@ def choose_folding(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -
 
 
 def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | None = None,
-             target: float = TARGET_UTILIZATION) -> dict[str, Any]:
+             target: float = TARGET_UTILIZATION, *, check: bool = True) -> dict[str, Any]:
     """Resources and latency of `graph` on FPGA `board`: per layer and total (dsp, bram36, lut, ff, cycles,
-    latency), utilization, the chosen folding. EdgefmrError naming the resource, needed and available when the
-    design does not fit the board."""
+    latency), utilization, the chosen folding, and `over` (the resources beyond the board's). With `check`, an
+    EdgefmrError naming the resource, needed and available when the design does not fit the board (the search
+    passes check=False and treats `over` as a violated constraint)."""
     b = load_board(board) if isinstance(board, str) else board
     if b.kind != "fpga" or b.fpga is None:
         raise EdgefmrError(f"board {b.name!r} is a {b.kind} board; the FPGA estimator needs an FPGA board "
@@ -409,7 +410,7 @@ def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | Non
     tot = _totals(costs, extra, fifos)
     avail = _available(b)
     over = [r for r in RESOURCES if tot[r] > avail[r]]
-    if over:
+    if over and check:
         r = over[0]
         raise EdgefmrError(f"the design does not fit {b.name} ({b.fpga.part}): {r.upper()} needed {tot[r]}, "
                            f"available {avail[r]}" + "".join(f"; {o.upper()} needed {tot[o]}, available "
@@ -427,4 +428,5 @@ def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | Non
         "available": avail,
         "utilization": {r: tot[r] / avail[r] for r in RESOURCES},
         "folding": {k: {"pe": f.pe, "simd": f.simd} for k, f in fold.items()},
+        "over": over,
     }

@@ -10,6 +10,11 @@ the board's calibration table, and the hard constraints of a search.
   table (``edgefmr profile``) or the documented default of its core type.
 * SRAM of a candidate = the planner's arena + the stack reserve (``stack_bytes``, the ``edgefmr build`` default of
   8 KiB) in the board's stack region; flash = the graph's constants as placed by the planner.
+* FPGA boards (``kind = "fpga"``): :func:`candidate_cost` asks the FPGA estimator,
+  ``edgefmr.firmware.hls.estimate(graph, board)`` - the same function ``edgefmr build --board pynq-z2`` writes to
+  manifest.json - for DSP, BRAM36, LUT and FF and the latency at the board clock. "SRAM" is then the on-chip block
+  RAM the design uses (BRAM36 x 4.5 KiB, region ``BRAM``, no stack), flash the weight bytes the design holds, and
+  the board term of the constraints the worst of DSP, BRAM36, LUT and FF over the device's.
 * :func:`constraints` turns a cost and the budgets into Optuna constraint values (``<= 0`` is feasible): SRAM,
   flash and latency budgets, and every board region's capacity. A candidate over any of them is infeasible - a
   hard constraint, never a penalty on the objectives.
@@ -32,6 +37,10 @@ from edgefmr.nas.config import FamilyConfig
 DEFAULT_STACK_BYTES = 8192
 #: Names of the constraint values, in the order :func:`constraints` returns them.
 CONSTRAINT_NAMES = ("sram_budget", "flash_budget", "latency_budget", "board_sram", "board_flash")
+#: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA candidate's on-chip memory.
+BRAM36_BYTES = 36 * 1024 // 8
+#: The latency source of FPGA candidates (the estimator's cycle count at the board clock).
+FPGA_LATENCY_SOURCE = "fpga-estimator"
 
 
 def _quant() -> Any:
@@ -96,6 +105,8 @@ class Cost:
     latency_source: str  # "measured" (profiled table) or "default"
     macs: int
     available: dict[str, int] = field(default_factory=dict)  # per region this candidate uses
+    resources: dict[str, int] = field(default_factory=dict)  # FPGA only: dsp, bram36, lut, ff
+    resources_available: dict[str, int] = field(default_factory=dict)  # FPGA only: the device's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,9 +129,10 @@ def candidate_cost(graph: Any, board: Any, *, stack_bytes: int = DEFAULT_STACK_B
     from edgefmr.firmware.planner import memory_report
 
     b = load_board(board) if isinstance(board, str) else board
+    if b.kind == "fpga":
+        return fpga_cost(graph, b)
     if b.kind != "mcu":
-        raise EdgefmrError(f"board {b.name} is an {b.kind} board: the search's cost model covers MCU boards; FPGA "
-                           "resource estimation for the search does not exist yet")
+        raise EdgefmrError(f"board {b.name} is an {b.kind} board: the search's cost model covers MCU and FPGA boards")
     rep = memory_report(graph, b, tricks=True)
     arena = {r: int(n) for r, n in rep["arena_bytes"].items()}
     sram = dict(arena)
@@ -138,6 +150,21 @@ def candidate_cost(graph: Any, board: Any, *, stack_bytes: int = DEFAULT_STACK_B
                 latency_source=str(table.get("source", "default")), macs=_macs(graph), available=available)
 
 
+def fpga_cost(graph: Any, board: Any) -> Cost:
+    """Resources, on-chip memory and latency of a lowered graph on an FPGA board, from the FPGA estimator."""
+    from edgefmr.firmware.hls import estimate
+
+    est = estimate(graph, board, check=False)
+    tot = est["total"]
+    res = {r: int(tot[r]) for r in est["available"]}
+    bram = {"BRAM": res["bram36"] * BRAM36_BYTES}
+    return Cost(board=board.name, arena=bram, sram=dict(bram), sram_total=bram["BRAM"],
+                flash=int(graph.weight_bytes()), stack_bytes=0, latency_cycles=float(tot["cycles"]),
+                latency_seconds=float(tot["cycles"]) / float(est["clock_hz"]), latency_source=FPGA_LATENCY_SOURCE,
+                macs=_macs(graph), available={"BRAM": int(est["available"]["bram36"]) * BRAM36_BYTES},
+                resources=res, resources_available={r: int(v) for r, v in est["available"].items()})
+
+
 def _calibration() -> Any:
     try:
         return importlib.import_module("edgefmr.calibration")
@@ -149,8 +176,14 @@ def _calibration() -> Any:
 
 
 def latency_table(board: Any) -> dict[str, Any]:
-    """The board's calibration table: profiled by ``edgefmr profile``, else the default of its core type."""
-    return _calibration().load_calibration(board)
+    """The board's calibration table: profiled by ``edgefmr profile``, else the default of its core type. FPGA boards
+    have none (their latency is the estimator's): a table naming only its source."""
+    from edgefmr.boards import load_board
+
+    b = load_board(board) if isinstance(board, str) else board
+    if b.kind == "fpga":
+        return {"source": FPGA_LATENCY_SOURCE}
+    return _calibration().load_calibration(b)
 
 
 def constraints(cost: Cost, budgets: Budgets, board: Any) -> list[float]:
@@ -167,9 +200,14 @@ def constraints(cost: Cost, budgets: Budgets, board: Any) -> list[float]:
         return -1.0 if limit is None else (need - limit) / max(limit, 1e-12)
 
     lat = cost.latency_seconds if budgets.latency_unit == "s" else cost.latency_cycles
-    board_sram = max((need - cost.available[r]) / cost.available[r] for r, need in cost.sram.items())
-    fr = b.flash_region().name
-    board_flash = (cost.flash - cost.available[fr]) / cost.available[fr]
+    if cost.resources:  # an FPGA design: the device's DSP, BRAM, LUT and FF; no flash of its own
+        board_sram = max((need - cost.resources_available[r]) / cost.resources_available[r]
+                         for r, need in cost.resources.items())
+        board_flash = -1.0
+    else:
+        board_sram = max((need - cost.available[r]) / cost.available[r] for r, need in cost.sram.items())
+        fr = b.flash_region().name
+        board_flash = (cost.flash - cost.available[fr]) / cost.available[fr]
     return [rel(cost.sram_total, budgets.sram), rel(cost.flash, budgets.flash), rel(lat, budgets.latency),
             board_sram, board_flash]
 

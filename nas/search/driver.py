@@ -282,9 +282,6 @@ class Search:
         self.progress = progress or (lambda stage, done, total, info: None)
         self.task = load_task(settings.task)
         self.board = load_board(settings.board)
-        if self.board.kind != "mcu":
-            raise EdgefmrError(f"board {self.board.name} is an {self.board.kind} board: the search's cost model covers "
-                               "MCU boards; FPGA resource estimation for the search does not exist yet")
         fams = settings.families or default_families(self.task)
         self.families = tuple(fams)
         if settings.space_file:
@@ -348,10 +345,16 @@ class Search:
         idx = {n: i for i, n in enumerate(CONSTRAINT_NAMES)}
         smallest = min(cands, key=lambda c: c.cost.sram_total)
         sc = smallest.cost
-        arena = " + ".join(f"arena {format_bytes(n)} in {r}" for r, n in sc.arena.items())
-        head = (f"the smallest SRAM footprint found is {format_bytes(sc.sram_total)} ({arena} + stack "
-                f"{format_bytes(sc.stack_bytes)}), with flash {format_bytes(sc.flash)} and latency "
-                f"{1e3 * sc.latency_seconds:.2f} ms ({smallest.family} {describe(smallest.values)})")
+        if sc.resources:  # an FPGA design
+            use = ", ".join(f"{r.upper()} {n}/{sc.resources_available[r]}" for r, n in sc.resources.items())
+            head = (f"the smallest on-chip memory found is {format_bytes(sc.sram_total)} of block RAM ({use}), "
+                    f"with weights {format_bytes(sc.flash)} and latency {1e3 * sc.latency_seconds:.3f} ms "
+                    f"({smallest.family} {describe(smallest.values)})")
+        else:
+            arena = " + ".join(f"arena {format_bytes(n)} in {r}" for r, n in sc.arena.items())
+            head = (f"the smallest SRAM footprint found is {format_bytes(sc.sram_total)} ({arena} + stack "
+                    f"{format_bytes(sc.stack_bytes)}), with flash {format_bytes(sc.flash)} and latency "
+                    f"{1e3 * sc.latency_seconds:.2f} ms ({smallest.family} {describe(smallest.values)})")
         need = []
 
         def over(name: str) -> bool:
@@ -370,7 +373,8 @@ class Search:
                 m = min(c.cost.latency_cycles for c in cands)
                 need.append(f"--latency-budget {b.latency:g} cycles is below the fastest {m:.0f} cycles")
         if all(c.constraints[idx["board_sram"]] > 0 or c.constraints[idx["board_flash"]] > 0 for c in cands):
-            need.append(f"none fits the memory of board {self.board.name}")
+            what = "DSP, BRAM, LUT and FF" if sc.resources else "memory"
+            need.append(f"none fits the {what} of board {self.board.name}")
         reason = "; ".join(need) or "no candidate meets every budget at once"
         return (f"no architecture meets the budgets on {self.board.name}: {head}; {reason} "
                 f"({len(cands)} {what} checked)")
@@ -500,7 +504,8 @@ class Search:
             out.append({"number": t.number, "family": t.user_attrs.get("family"), "arch": t.user_attrs.get("arch"),
                         "accuracy": float(t.values[0]), "latency_s": float(t.values[1]),
                         "sram": c.get("sram_total"), "arena": c.get("arena"), "flash": c.get("flash"),
-                        "macs": c.get("macs"), "feasible": bool(t.user_attrs.get("feasible")),
+                        "macs": c.get("macs"), "resources": c.get("resources") or None,
+                        "feasible": bool(t.user_attrs.get("feasible")),
                         "evaluated": bool(t.user_attrs.get("evaluated")),
                         "reused_from": t.user_attrs.get("reused_from"),
                         "constraints": t.user_attrs.get("constraints")})
@@ -619,8 +624,8 @@ def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         and (o["accuracy"] > r["accuracy"] or o["latency_s"] < r["latency_s"]) for o in rows)
         if not dominated:
             seen.add(key)
-            front.append({k: r[k] for k in ("number", "family", "arch", "accuracy", "latency_s", "sram", "arena",
-                                             "flash", "macs")})
+            front.append({k: r.get(k) for k in ("number", "family", "arch", "accuracy", "latency_s", "sram", "arena",
+                                                 "flash", "macs", "resources")})
     return front
 
 

@@ -67,26 +67,30 @@ def _print_table(report: dict[str, Any]) -> None:
 
     t = Table(title=f"Pareto front: {report['feasible']} of {report['trials']} trials within the budgets "
                     f"({report['board']})")
-    for col in ("trial", "family", "architecture", "val acc %", "latency ms", "SRAM KiB", "flash KiB", "MMACs"):
+    fpga = any(r.get("resources") for r in report["pareto"])
+    memory = ("BRAM36", "DSP", "LUT", "FF") if fpga else ("SRAM KiB", "flash KiB")
+    for col in ("trial", "family", "architecture", "val acc %", "latency ms", *memory, "MMACs"):
         t.add_column(col, justify="left" if col in ("family", "architecture") else "right")
     chosen = report["chosen"]["number"]
     for r in report["pareto"]:
         mark = "*" if r["number"] == chosen else ""
+        res = r.get("resources") or {}
+        mem = ([str(res[k]) for k in ("bram36", "dsp", "lut", "ff")] if fpga else [_kib(r["sram"]), _kib(r["flash"])])
         t.add_row(f"{r['number']}{mark}", r["family"], describe(r["arch"]), f"{100 * r['accuracy']:.1f}",
-                  f"{1e3 * r['latency_s']:.2f}", _kib(r["sram"]), _kib(r["flash"]),
-                  f"{(r['macs'] or 0) / 1e6:.2f}")
+                  f"{1e3 * r['latency_s']:.3f}", *mem, f"{(r['macs'] or 0) / 1e6:.2f}")
     Console().print(t)
 
 
 @click.command()
 @click.option("--task", required=True, help="digits, seq-digits, pseq-digits, kws-synth, or an .npz file.")
 @click.option("--board", required=True, help="Target board (name or .toml file); its memory and calibration table "
-              "define the costs.")
+              "define the costs (an FPGA board: the FPGA estimator's DSP, BRAM, LUT, FF and latency).")
 @click.option("--family", "family", default=None, metavar="FAMILIES",
               help="Comma-separated model families to search: vit, spiking, lmu (default: vit for image tasks, lmu "
                    "for sequence tasks).")
 @click.option("--sram-budget", default=None, metavar="SIZE",
-              help="Most SRAM the model may use: planner arena + stack reserve (e.g. 64KB; K = 1024).")
+              help="Most SRAM the model may use: planner arena + stack reserve (e.g. 64KB; K = 1024); on an FPGA "
+                   "board, the block RAM of the design (BRAM36 x 4.5 KiB).")
 @click.option("--flash-budget", default=None, metavar="SIZE", help="Most flash the model's constants may use (e.g. "
               "512KB).")
 @click.option("--latency-budget", default=None, metavar="TIME",
@@ -153,9 +157,11 @@ def search(task: str, board: str, family: str | None, sram_budget: str | None, f
         return
     _print_table(report)
     c = report["chosen"]
+    res = c.get("resources")
+    mem = (", ".join(f"{k.upper()} {v}" for k, v in res.items()) if res else
+           f"SRAM {_kib(c['sram'])} KiB, flash {_kib(c['flash'])} KiB")
     click.echo(f"chosen: trial {c['number']} ({c['family']}), validation accuracy {100 * c['accuracy']:.1f}% "
-               f"(inherited weights), predicted {1e3 * c['latency_s']:.2f} ms, SRAM {_kib(c['sram'])} KiB, "
-               f"flash {_kib(c['flash'])} KiB")
+               f"(inherited weights), predicted {1e3 * c['latency_s']:.3f} ms, {mem}")
     if "test_accuracy_int" in c:
         click.echo(f"fine-tuned {c['finetune_epochs']} epochs: test accuracy {100 * c['test_accuracy_float']:.1f}% "
                    f"float, {100 * c['test_accuracy_int']:.1f}% int8 (IR interpreter); memory of the final graph "

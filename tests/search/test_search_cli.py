@@ -86,3 +86,29 @@ def test_rank_correlation_and_unknown_proxy():
     assert rank_correlation([1, 2], [1, 2])["kendall_tau"] is None
     with pytest.raises(EdgefmrError, match="unknown proxy 'zen'; valid: synflow, jacob_cov, hidden_cov"):
         score("zen", "vit", None, None)
+
+
+def test_fpga_search_uses_the_fpga_estimator(tmp_path, search_settings):
+    from edgefmr.firmware.hls import estimate
+    from edgefmr.ir import load
+
+    s = search_settings(4)
+    r = cli("--task", "digits", "--board", "pynq-z2", "--space", s.space_file, "--supernet-epochs",
+            str(s.supernet_epochs), "--trials", "4", "--finetune-epochs", "1", "--eval-samples", "60",
+            "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BRAM36" in r.stdout and "DSP" in r.stdout and "chosen: trial" in r.stdout
+    rep = json.loads((tmp_path / "search.json").read_text())
+    assert rep["latency_source"] == "fpga-estimator"
+    c = rep["chosen"]
+    est = estimate(load(tmp_path / "model.efm"), "pynq-z2")
+    assert c["final_cost"]["resources"] == {k: est["total"][k] for k in ("dsp", "bram36", "lut", "ff")}
+    assert c["final_cost"]["latency_cycles"] == est["total"]["cycles"] and c["prediction_matches_final"]
+    for row in rep["rows"]:
+        assert row["resources"] and row["feasible"] == all(v <= 0 for v in row["constraints"])
+
+
+def test_impossible_fpga_budget_names_the_smallest_design(tmp_path):
+    r = cli("--task", "digits", "--board", "pynq-z2", "--sram-budget", "1KB", "--out", str(tmp_path))
+    assert r.returncode == 2
+    assert "the smallest on-chip memory found is" in r.stderr and "BRAM36" in r.stderr

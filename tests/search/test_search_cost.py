@@ -81,12 +81,6 @@ def test_constraints_are_hard_and_name_every_limit(digits):
     assert constraints(tiny_stack, Budgets(), b)[3] > 0
 
 
-def test_fpga_boards_are_refused(digits):
-    g = lower_for_cost(ViTConfig(embed_dim=16, depth=1, heads=1, patch_size=4), digits)
-    with pytest.raises(EdgefmrError, match="pynq-z2 is an fpga board"):
-        candidate_cost(g, "pynq-z2")
-
-
 def test_lower_for_cost_needs_a_family_model(digits):
     with pytest.raises(EdgefmrError, match="Linear is not a family model"):
         lower_for_cost(torch.nn.Linear(2, 2), digits)
@@ -126,3 +120,29 @@ def test_predicted_sram_equals_the_built_firmware(tmp_path, digits, board):
     man = build(g, board, tmp_path / board, stack_bytes=4096)
     assert man["measured"]["arena_symbols"] == c.arena
     assert man["predicted"]["stack_reserved"] == c.stack_bytes
+
+
+def test_fpga_boards_are_costed_by_the_fpga_estimator(digits):
+    from edgefmr.firmware.hls import estimate
+    from edgefmr.nas.search.cost import BRAM36_BYTES
+
+    g = lower_for_cost(ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4), digits)
+    b = load_board("pynq-z2")
+    c = candidate_cost(g, b)
+    est = estimate(g, b)
+    assert c.resources == {r: est["total"][r] for r in ("dsp", "bram36", "lut", "ff")}
+    assert c.resources_available == est["available"]
+    assert c.latency_cycles == est["total"]["cycles"]
+    assert c.latency_seconds == pytest.approx(est["total"]["latency_us"] * 1e-6)
+    assert c.sram_total == est["total"]["bram36"] * BRAM36_BYTES and c.flash == g.weight_bytes()
+    assert c.latency_source == "fpga-estimator" and c.stack_bytes == 0
+    assert feasible(constraints(c, Budgets(), b))
+    assert not feasible(constraints(c, Budgets(sram=c.sram_total - 1), b))
+    assert not feasible(constraints(c, Budgets(latency=c.latency_seconds / 2), b))
+    # a design over the device's DSPs is infeasible by the board term, with no budget given
+    big = lower_for_cost(ViTConfig(embed_dim=64, depth=4, heads=4, patch_size=2), digits)
+    cb = candidate_cost(big, b)
+    assert cb.resources["dsp"] > b.fpga.dsp
+    assert constraints(cb, Budgets(), b)[3] == pytest.approx((cb.resources["dsp"] - b.fpga.dsp) / b.fpga.dsp)
+    with pytest.raises(EdgefmrError, match="DSP needed"):
+        estimate(big, b)
