@@ -24,12 +24,15 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
 * **Hash op-count rows** (`kind` op-count): multiplications and additions of the attention core (the "Q.K path":
   from Q, K, V to the weighted values, per layer, all heads; the Q/K/V and output linears are the same for all
   variants and excluded) at 16, 64 and 256 tokens, for the ViT's heads and head width and the hash's bits and
-  anchors, counted by `edgefmr.nas.attention.attention_op_counts`. `hash_mults` includes the hash encoding
-  (RBF kernel against the anchors and the projection to bits), which is linear in tokens; the similarities and
-  the weighting of V by +-1 codes need additions only (`hash_qk_mults` is 0). `mult_cut` = 1 - hash/softmax.
-  The encoding costs about 2 x (d + m d + m + m b) multiplications per token and head whatever the length, so at
-  16 tokens (the digits model) it exceeds softmax's quadratic cost (`mult_cut` < 0); the cut reaches 70 % from
-  about 60 tokens on (72.7 % at 64, 93.2 % at 256 with b = 16 bits, m = 8 anchors, d = 16).
+  anchors, counted by `edgefmr.nas.attention.attention_op_counts`. `hash_mults` includes the hash encoding, which
+  is linear in tokens; the similarities and the weighting of V by +-1 codes need additions only (`hash_qk_mults`
+  is 0). The ViT's hash uses binarized anchors (`sign(a)/sqrt(d)`, unit vectors) and projection (`sign(A)`),
+  learned through a straight-through sign (`hash_binary`), so the anchor dot products and the projection to bits
+  are additions too; per token and head the encoding keeps d squares for the L2 norm (the RBF kernel
+  `exp((x.a/|x| - 1)/sigma)` needs unit x), one multiply of the rsqrt by `1/(sigma sqrt(d))` and one scale per
+  anchor, i.e. d + 1 + m multiplications, plus d per query to divide by the normaliser. `mult_cut` = 1 -
+  hash/softmax; `hash_real_mults` / `real_mult_cut` count the same attention with real-valued anchors and
+  projection (d + m d + m + m b per token and head), which at 16 tokens costs more than softmax.
 * **Spiking and LMU rows** come from `bench_records()` in `edgefmr.nas.spiking` and `edgefmr.nas.lmu`.
 """
 
@@ -43,6 +46,7 @@ VIT_CONFIG: dict[str, Any] = {
     "activation": "gelu",
     "hash_bits": 16,
     "hash_anchors": 8,
+    "hash_binary": True,
 }
 VIT_TRAIN: dict[str, Any] = {"epochs": 100, "lr": 3e-3, "batch_size": 64, "label_smoothing": 0.1}
 SEEDS = (0, 1, 2, 3, 4)
@@ -100,7 +104,9 @@ def hash_cost_records() -> list[dict[str, Any]]:
     rows = []
     for n in TOKENS:
         s = attention_op_counts("softmax", n, d, heads)
-        h = attention_op_counts("hash", n, d, heads, hash_bits=bits, hash_anchors=anchors)
+        h = attention_op_counts("hash", n, d, heads, hash_bits=bits, hash_anchors=anchors,
+                                hash_binary=VIT_CONFIG["hash_binary"])
+        r = attention_op_counts("hash", n, d, heads, hash_bits=bits, hash_anchors=anchors, hash_binary=False)
         rows.append({
             "family": "vit",
             "attention": "hash",
@@ -110,6 +116,7 @@ def hash_cost_records() -> list[dict[str, Any]]:
             "head_dim": d,
             "hash_bits": bits,
             "hash_anchors": anchors,
+            "hash_binary": VIT_CONFIG["hash_binary"],
             "softmax_mults": s["mults"],
             "softmax_qk_mults": s["qk_mults"],
             "softmax_adds": s["adds"],
@@ -117,6 +124,8 @@ def hash_cost_records() -> list[dict[str, Any]]:
             "hash_qk_mults": h["qk_mults"],
             "hash_adds": h["adds"],
             "mult_cut": round(1 - h["mults"] / s["mults"], 4),
+            "hash_real_mults": r["mults"],
+            "real_mult_cut": round(1 - r["mults"] / s["mults"], 4),
             "hash_mults_per_token": round(h["mults"] / n, 1),
             "softmax_mults_per_token": round(s["mults"] / n, 1),
         })

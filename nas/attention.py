@@ -20,7 +20,10 @@ sigmoid, clamp, sign, add, mul, div.
   codes ``h(q), h(k) in {-1, +1}^b`` the similarity is the number of equal bits
   ``s_ij = (b + h(q_i).h(k_j)) / 2``, and ``out_i = sum_j s_ij v_j / sum_j s_ij`` is computed in
   linear form from the key-side sums ``sum_j h(k_j) v_j^T``, ``sum_j h(k_j)``, ``sum_j v_j``,
-  which need additions only (the codes are +-1).
+  which need additions only (the codes are +-1). By default (``hash_binary``) the anchors are binarized to
+  ``sign(a)/sqrt(d)`` and the projection to ``sign(A)`` (straight-through, so the hash loss still learns them),
+  which makes the anchor dot products and the projection additions as well; ``hash_binary=False`` keeps them
+  real-valued.
 
 Hash learning (a faithful simplification of EcoFormer's self-supervised KSH training): the target
 is taken from the softmax attention map of the same Q, K (per query, the ``topk`` keys with the
@@ -29,7 +32,7 @@ KSH's squared code-inner-product error on those pairs, ``mean((h(q).h(k) / b - S
 sign relaxed to ``tanh``. The paper fits the bits greedily one by one with its own optimiser on a
 batch; here all bits are fitted jointly by the model's optimiser during training, through
 ``extra_loss()`` (see :mod:`edgefmr.nas.train`), with Q and K detached so the hash loss trains only
-the hash parameters (anchors, projection); it sees the first ``HASH_LOSS_SAMPLES`` samples of each
+the hash parameters (the latent anchors and projection); it sees the first ``HASH_LOSS_SAMPLES`` samples of each
 (shuffled) batch, as the paper fits its hash functions on a batch. As in the paper, the task loss
 reaches Q and K through the straight-through sign but not the hash parameters. Anchors are
 sampled from the keys of the first training batch (the paper samples them from the data) and then
@@ -64,6 +67,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "hash_bits": 8,
     "hash_anchors": 8,
     "hash_topk": 0,  # 0: max(1, round(N / 4)) keys per query
+    "hash_binary": True,  # binarized anchors (+-1/sqrt(d)) and projection (+-1): no multiplications in either
 }
 
 
@@ -108,17 +112,34 @@ class KernelHash(nn.Module):
     """EcoFormer's kernelized hash functions for ``heads`` heads of width ``dim``: ``b`` bits from ``m`` anchors.
 
     ``h(x) = sign(A_h (phi(x) - mu_h))`` with ``phi_j(x) = exp(-||x - a_j||^2 / (2 sigma_h))`` for unit
-    vectors x and anchors a_j, i.e. ``exp((x.a_j - 1) / sigma_h)``.
+    vectors x and unit anchors a_j, i.e. ``exp((x.a_j - 1) / sigma_h)``.
+
+    With ``binary`` (the default) the anchors are used as ``sign(a_j) / sqrt(d)`` (unit vectors with entries
+    +-1/sqrt(d)) and the projection as ``sign(A)``, both through a straight-through sign so the hash loss still
+    learns the latent real values: the dot products ``x.sign(a_j)`` and the projection are then additions and
+    subtractions only, and the ``1/sqrt(d)`` joins the kernel's per-token scale ``1 / (sigma_h sqrt(d) |x|)``.
+    ``binary=False`` keeps real-valued (L2-normalised) anchors and projection. :meth:`effective_anchors` and
+    :meth:`effective_proj` return the values the forward pass uses.
     """
 
-    def __init__(self, heads: int, dim: int, bits: int, anchors: int) -> None:
+    def __init__(self, heads: int, dim: int, bits: int, anchors: int, binary: bool = True) -> None:
         super().__init__()
-        self.heads, self.dim, self.bits, self.m = heads, dim, bits, anchors
+        self.heads, self.dim, self.bits, self.m, self.binary = heads, dim, bits, anchors, binary
         self.anchors = nn.Parameter(_normalize(torch.randn(heads, anchors, dim)))
         self.proj = nn.Parameter(torch.randn(heads, bits, anchors))
         self.register_buffer("sigma", torch.ones(heads))
         self.register_buffer("mu", torch.zeros(heads, anchors))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def effective_anchors(self) -> torch.Tensor:
+        """The unit anchors [H, m, d] the kernel uses: ``sign(a) / sqrt(d)`` (binary) or ``a / |a|``."""
+        if self.binary:
+            return sign_ste(self.anchors) * self.dim**-0.5
+        return _normalize(self.anchors)
+
+    def effective_proj(self) -> torch.Tensor:
+        """The projection [H, b, m] the codes use: ``sign(A)`` (binary) or ``A``."""
+        return sign_ste(self.proj) if self.binary else self.proj
 
     def kernel(self, x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         """RBF features of unit vectors x [B, H, N, d] against unit anchors [H, m, d] -> [B, H, N, m]."""
@@ -127,7 +148,9 @@ class KernelHash(nn.Module):
 
     @torch.no_grad()
     def init_from(self, keys: torch.Tensor) -> None:
-        """Sample anchors from unit keys [B, H, N, d]; set sigma (mean squared distance) and mu."""
+        """Sample anchors from unit keys [B, H, N, d]; set sigma (mean squared distance) and mu.
+
+        With ``binary`` the sampled keys become the latent anchors (the kernel uses their signs)."""
         b, h, n, d = keys.shape
         flat = keys.permute(1, 0, 2, 3).reshape(h, b * n, d)
         idx = torch.stack([torch.randperm(b * n)[: self.m] for _ in range(h)])
@@ -135,6 +158,7 @@ class KernelHash(nn.Module):
             idx = idx.repeat(1, math.ceil(self.m / idx.shape[1]))[:, : self.m]
         anchors = torch.gather(flat, 1, idx[..., None].expand(h, self.m, d))
         self.anchors.copy_(anchors)
+        anchors = self.effective_anchors()
         sq = (2.0 - 2.0 * torch.einsum("bhnd,hmd->bhnm", keys, anchors)).clamp_min(0)
         self.sigma.copy_(sq.mean(dim=(0, 2, 3)).clamp_min(1e-3) / 2.0)
         self.mu.copy_(self.kernel(keys, anchors).mean(dim=(0, 2)))
@@ -142,8 +166,7 @@ class KernelHash(nn.Module):
 
     def features(self, x: torch.Tensor, detach_params: bool) -> torch.Tensor:
         """Centred kernel features times the projection (pre-sign hash values) [B, H, N, b]."""
-        anchors = _normalize(self.anchors)
-        proj = self.proj
+        anchors, proj = self.effective_anchors(), self.effective_proj()
         if detach_params:
             anchors, proj = anchors.detach(), proj.detach()
         phi = self.kernel(x, anchors) - self.mu.view(1, self.heads, 1, self.m)
@@ -165,11 +188,12 @@ class KernelHash(nn.Module):
         target = torch.zeros_like(logits)
         target.scatter_(-1, logits.topk(t, dim=-1).indices, 1.0)
         target.scatter_(-1, logits.topk(t, dim=-1, largest=False).indices, -1.0)
-        phi = self.kernel(torch.cat([q, k], dim=2), _normalize(self.anchors))
+        phi = self.kernel(torch.cat([q, k], dim=2), self.effective_anchors())
         if mu_momentum > 0:
             with torch.no_grad():
                 self.mu.lerp_(phi.mean(dim=(0, 2)), mu_momentum)
-        y = torch.tanh(_per_head(phi - self.mu.view(1, self.heads, 1, self.m), self.proj.transpose(-1, -2)))
+        proj = self.effective_proj()
+        y = torch.tanh(_per_head(phi - self.mu.view(1, self.heads, 1, self.m), proj.transpose(-1, -2)))
         yq, yk = y.split([q.shape[2], k.shape[2]], dim=2)
         sim = yq @ yk.transpose(-1, -2) / self.bits
         w = target.abs()
@@ -198,7 +222,7 @@ class MultiHeadAttention(nn.Module):
 
     ``rank_factor`` < 1 makes the Q/K/V and output linears low-rank (MCUFormer). Options (defaults in
     :data:`DEFAULT_OPTIONS`): ``clip_alpha``, ``clip_zeta`` (clipped), ``gate_bias`` (gated),
-    ``hash_bits``, ``hash_anchors``, ``hash_topk`` (hash).
+    ``hash_bits``, ``hash_anchors``, ``hash_topk``, ``hash_binary`` (hash).
     """
 
     def __init__(self, dim: int, heads: int, variant: str = "softmax", rank_factor: float = 1.0,
@@ -221,7 +245,8 @@ class MultiHeadAttention(nn.Module):
             nn.init.zeros_(self.gate.weight)
             nn.init.constant_(self.gate.bias, float(opts["gate_bias"]))
         if variant == "hash":
-            self.hash = KernelHash(heads, self.head_dim, int(opts["hash_bits"]), int(opts["hash_anchors"]))
+            self.hash = KernelHash(heads, self.head_dim, int(opts["hash_bits"]), int(opts["hash_anchors"]),
+                                   binary=bool(opts["hash_binary"]))
         self._extra: torch.Tensor | None = None
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -267,7 +292,7 @@ class MultiHeadAttention(nn.Module):
         """Multiplications of the attention core for one call (the linears are counted by :mod:`cost`)."""
         b, n = inputs[0].shape[:2]
         c = attention_op_counts(self.variant, n, self.head_dim, self.heads, hash_bits=self._bits(),
-                                hash_anchors=self._anchors(), dim=self.dim)
+                                hash_anchors=self._anchors(), dim=self.dim, hash_binary=self._binary())
         gate_linear = n * self.dim if self.variant == "gated" else 0  # an nn.Linear, counted by cost.py
         return b * (c["mults"] - gate_linear)
 
@@ -276,6 +301,9 @@ class MultiHeadAttention(nn.Module):
 
     def _anchors(self) -> int:
         return self.hash.m if self.variant == "hash" else DEFAULT_OPTIONS["hash_anchors"]
+
+    def _binary(self) -> bool:
+        return self.hash.binary if self.variant == "hash" else DEFAULT_OPTIONS["hash_binary"]
 
 
 def make_attention(name: str, dim: int, heads: int, rank_factor: float = 1.0, **options: Any) -> MultiHeadAttention:
@@ -296,7 +324,7 @@ def collect_extra_loss(model: nn.Module) -> torch.Tensor | None:
 
 
 def attention_op_counts(variant: str, n_tokens: int, head_dim: int, heads: int = 1, *, hash_bits: int = 8,
-                        hash_anchors: int = 8, dim: int | None = None) -> dict[str, int]:
+                        hash_anchors: int = 8, dim: int | None = None, hash_binary: bool = True) -> dict[str, int]:
     """Arithmetic of the attention core (the "Q.K path") for ``n_tokens`` tokens, summed over heads.
 
     Counts, from Q, K, V to the weighted values (before the output linear): ``mults`` (all
@@ -309,17 +337,25 @@ def attention_op_counts(variant: str, n_tokens: int, head_dim: int, heads: int =
     softmax (per head): ``QK^T`` N^2 d mults; softmax N^2 exps, N^2 subtractions (max), N(N-1) adds,
     N reciprocals, N^2 mults; ``AV`` N^2 d mults. clipped adds N^2 mults and N^2 adds (scale and
     offset, the clip is a compare). gated adds the gate linear (N D mults), N sigmoids, N d mults.
-    hash (per head, per Q or K token): the norm (d mults, 1 rsqrt), the anchor dot products (m d),
-    the kernel argument (m mults: one scale by 1/(sigma ||x||)), m exps, centring (m adds), the
-    projection to b bits (m b mults); then key sums ``sum h(k) v^T`` (N b d adds), ``sum h(k)``
-    (N b), ``sum v`` (N d), and per query ``h(q)^T (sum h v^T)`` ((b-1) d adds + d for ``b sum v``,
-    whose b d-vector product is done once) and the denominator (b adds), one reciprocal and d mults.
+
+    hash (per head, per Q or K token), with ``hash_binary`` (anchors +-1/sqrt(d), projection +-1): the
+    squared norm (d mults, d-1 adds) and its rsqrt; the anchor dot products ``x.sign(a_j)`` (m (d-1)
+    signed adds, no mults); the kernel argument ``dot_j s - 1/sigma`` with the per-token scale
+    ``s = rsqrt(|x|^2) / (sigma sqrt(d))`` (1 + m mults, m adds); m exps; centring (m adds); the
+    projection by sign(A) to b bits ((m-1) b adds). Without ``hash_binary`` (real anchors and
+    projection): d mults for the norm, m d for the dot products, m for the scale by 1/(sigma ||x||), m b
+    for the projection. Both then form the key sums ``sum h(k) v^T`` (N b d adds), ``sum h(k)`` (N b),
+    ``sum v`` (N d), and per query ``h(q)^T (sum h v^T)`` ((b-1) d adds + d for ``b sum v``, whose b
+    d-vector product is done once) and the denominator (b adds), one reciprocal and d mults.
     """
     check_variant(variant)
     n, d, b, m = n_tokens, head_dim, hash_bits, hash_anchors
     dim = dim if dim is not None else heads * head_dim
     if variant == "hash":
-        enc_mults = d + m * d + m + m * b
+        if hash_binary:
+            enc_mults = d + 1 + m  # squares, rsqrt times 1/(sigma sqrt d), one scale per anchor
+        else:
+            enc_mults = d + m * d + m + m * b
         enc_adds = (d - 1) + m * (d - 1) + m + m + (m - 1) * b  # norm, dots, "-1/sigma" offset, centring, proj
         mults = 2 * n * enc_mults + d + n * d
         adds = 2 * n * enc_adds + n * b * d + n * b + n * d + n * ((b - 1) * d + d + b)

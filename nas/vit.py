@@ -47,6 +47,7 @@ class ViTConfig(FamilyConfig):
     hash_bits: int = 16  # EcoFormer hash: bits b per code
     hash_anchors: int = 8  # EcoFormer hash: RBF anchor points m
     hash_topk: int = 0  # EcoFormer hash: similar/dissimilar keys per query (0: tokens / 4)
+    hash_binary: bool = True  # EcoFormer hash: +-1 anchors and projection (additions only); False: real-valued
 
     def layer_attention(self) -> list[str]:
         """The attention variant of each layer."""
@@ -97,7 +98,8 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(d)
         self.attn = MultiHeadAttention(d, cfg.heads, attention, cfg.rank_factor, clip_alpha=cfg.clip_alpha,
                                        gate_bias=cfg.gate_bias, hash_bits=cfg.hash_bits,
-                                       hash_anchors=cfg.hash_anchors, hash_topk=cfg.hash_topk)
+                                       hash_anchors=cfg.hash_anchors, hash_topk=cfg.hash_topk,
+                                       hash_binary=cfg.hash_binary)
         self.norm2 = nn.LayerNorm(d)
         self.mlp = MLP(d, max(1, round(d * cfg.mlp_ratio)), cfg.rank_factor, cfg.activation)
 

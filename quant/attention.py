@@ -10,9 +10,11 @@ factor), and the ``1/sqrt(d)`` scale is folded into the Q weights. The cores:
 * ``hash`` (EcoFormer): the codes come from an integer pipeline equal to the model's kernelized hash:
   the Q (K) linear writes ``[q_h, -q_h]`` per head, so LAYER_NORM over those ``2d`` values (mean exactly the
   rounding residue, variance ``|q|^2 / d``) is the L2 normalization ``sqrt(d) q / |q|`` with an exact integer
-  square root; a BATCH_MATMUL with the anchors (scaled by ``1 / (2 sqrt(d))``, both halves used) gives the cosines
+  square root; a BATCH_MATMUL with the anchors ``KernelHash.effective_anchors()`` (scaled by ``1 / (2 sqrt(d))``,
+  both halves used; binarized anchors ``+-1/sqrt(d)`` quantize exactly to ``+-127``) gives the cosines
   ``q.a / |q|`` in [-1, 1]; per head (STRIDED_SLICE) a LUT of the RBF feature ``exp((t - 1) / sigma_h)`` (in (0, 1],
-  so every head uses the whole int8 range), CONCATENATION; a BATCH_MATMUL with ``P_h^T`` and an ADD of
+  so every head uses the whole int8 range), CONCATENATION; a BATCH_MATMUL with ``P_h^T`` (``effective_proj()``:
+  ``sign(A)``, exactly ``+-127``, when binarized) and an ADD of
   ``-mu_h P_h^T`` give the pre-sign hash values, which HASH_ATTENTION binarizes (``value >= 0``) and uses with
   additions only.
 
@@ -65,8 +67,6 @@ def _heads(ctx: Lowering, t: Value, heads: int, key: str) -> Value:
 def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
                 key: str) -> Value:
     """Pre-sign hash values ``[B, H, N, bits]`` of the queries (or keys) given by the linear rows ``w, b``."""
-    from edgefmr.nas.attention import _normalize
-
     h, d, kh = att.heads, att.head_dim, att.hash
     wz = torch.stack([w.reshape(h, d, -1), -w.reshape(h, d, -1)], dim=1).reshape(2 * h * d, -1)
     bz = None if b is None else torch.stack([b.reshape(h, d), -b.reshape(h, d)], dim=1).reshape(-1)
@@ -76,7 +76,7 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
     z = ctx.transpose(z, [0, 2, 1, 3], f"{key}/heads")
     with ctx.scope(part="attention"):
         zn = ctx.layer_norm(z, torch.ones(2 * d), None, HASH_NORM_EPS, f"{key}_norm")
-        anchors = _normalize(kh.anchors).detach()  # [H, m, d]
+        anchors = kh.effective_anchors().detach()  # [H, m, d] unit rows; +-1/sqrt(d) when binary
         a2 = torch.cat([anchors, -anchors], dim=2).transpose(1, 2).unsqueeze(0) / (2.0 * math.sqrt(d))
         dots = ctx.bmm(zn, ctx.const_matrix(a2, f"{key}_anchors"), f"{key}_dots")  # q.a / |q| in [-1, 1]
         phis = []
@@ -86,9 +86,10 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
             phis.append(ctx.lut(t, lambda v, s=sigma: np.exp((v - 1.0) / s),
                                 lambda v, s=sigma: torch.exp((v - 1.0) / s), f"{key}_phi"))
         phi = ctx.concat(phis, 1, f"{key}_phi/heads") if h > 1 else phis[0]
-        proj = kh.proj.detach().transpose(1, 2).unsqueeze(0)  # [1, H, m, bits]
+        p_h = kh.effective_proj().detach()  # [H, bits, m]; +-1 when binary
+        proj = p_h.transpose(1, 2).unsqueeze(0)  # [1, H, m, bits]
         pre = ctx.bmm(phi, ctx.const_matrix(proj, f"{key}_proj"), f"{key}_proj")
-        offset = -(kh.mu.view(h, 1, -1) @ kh.proj.detach().transpose(1, 2)).unsqueeze(0)  # [1, H, 1, bits]
+        offset = -(kh.mu.view(h, 1, -1) @ p_h.transpose(1, 2)).unsqueeze(0)  # [1, H, 1, bits]
         return ctx.add(pre, ctx.const(offset, f"{key}_offset"), f"{key}_code")
 
 

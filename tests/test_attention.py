@@ -98,7 +98,8 @@ def test_sign_ste() -> None:
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
 
 
-def test_hash_functions_learn_the_attention_map() -> None:
+@pytest.mark.parametrize("binary", [True, False])
+def test_hash_functions_learn_the_attention_map(binary: bool) -> None:
     """Training the hash (anchors, projection) on the KSH loss makes codes agree with the attention map."""
     torch.manual_seed(5)
     heads, n, d = 2, 16, 8
@@ -106,7 +107,7 @@ def test_hash_functions_learn_the_attention_map() -> None:
     q = _normalize(centers[:, torch.arange(n) % 4] + 0.3 * torch.randn(8, heads, n, d))
     k = _normalize(centers[:, torch.arange(n) % 4] + 0.3 * torch.randn(8, heads, n, d))
     logits = q @ k.transpose(-1, -2)
-    h = KernelHash(heads, d, bits=8, anchors=8)
+    h = KernelHash(heads, d, bits=8, anchors=8, binary=binary)
     h.init_from(k)
 
     def agreement() -> float:  # do codes rank each query's top-4 keys above its bottom-4?
@@ -142,12 +143,42 @@ def test_hash_layer_initialises_from_data_and_reports_loss() -> None:
     assert m.pop_extra_loss() is None
     loss.backward()
     assert m.hash.proj.grad is not None and m.qkv.full.weight.grad is None  # q, k are detached in the loss
+    assert m.hash.anchors.grad is not None and m.hash.anchors.grad.abs().sum() > 0  # straight-through sign
 
 
-def test_op_counts_linear_vs_quadratic() -> None:
+def test_binary_hash_uses_sign_anchors_and_projection() -> None:
+    """Binary (default): anchors exactly +-1/sqrt(d) (unit norm), projection exactly +-1; the real variant keeps
+    L2-normalised anchors and the raw projection; forward uses these effective values."""
+    torch.manual_seed(7)
+    heads, d = 2, 8
+    m = make_attention("hash", heads * d, heads, hash_bits=6, hash_anchors=5)
+    kh = m.hash
+    assert kh.binary
+    m.train()
+    m(torch.randn(4, 9, heads * d))  # initialises the anchors from keys
+    a, p = kh.effective_anchors(), kh.effective_proj()
+    assert a.shape == (heads, 5, d) and p.shape == (heads, 6, 5)
+    assert torch.equal(a.abs(), torch.full_like(a, d**-0.5))
+    assert torch.equal(torch.sign(a), torch.where(kh.anchors >= 0, 1.0, -1.0))
+    torch.testing.assert_close(a.norm(dim=-1), torch.ones(heads, 5))
+    assert torch.equal(p.abs(), torch.ones_like(p))
+    x = _normalize(torch.randn(3, heads, 7, d))
+    with torch.no_grad():
+        phi = torch.exp((x @ a.transpose(-1, -2) - 1.0) / kh.sigma.view(1, -1, 1, 1)) - kh.mu.view(1, heads, 1, 5)
+        want = torch.where(phi @ p.transpose(-1, -2) >= 0, 1.0, -1.0)
+    assert torch.equal(kh.codes(x), want)
+    real = KernelHash(heads, d, bits=6, anchors=5, binary=False)
+    torch.testing.assert_close(real.effective_anchors(), _normalize(real.anchors))
+    assert torch.equal(real.effective_proj(), real.proj)
+    assert not torch.equal(real.effective_anchors().abs(), torch.full((heads, 5, d), d**-0.5))
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_op_counts_linear_vs_quadratic(binary: bool) -> None:
     d = 16
     soft = {n: attention_op_counts("softmax", n, d, 4) for n in (16, 64, 256)}
-    hsh = {n: attention_op_counts("hash", n, d, 4, hash_bits=8, hash_anchors=8) for n in (16, 64, 256)}
+    hsh = {n: attention_op_counts("hash", n, d, 4, hash_bits=8, hash_anchors=8, hash_binary=binary)
+           for n in (16, 64, 256)}
     for c in (soft, hsh):
         assert all(v["mults"] > 0 and v["adds"] > 0 for v in c.values())
     # hash: linear in tokens (equal increments per token), no multiplications in the similarities
@@ -159,9 +190,34 @@ def test_op_counts_linear_vs_quadratic() -> None:
     assert soft[64]["mults"] == 4 * (2 * 64 * 64 * d + 64 * 64)
     for n in (64, 256):
         assert hsh[n]["mults"] <= 0.3 * soft[n]["mults"]
-    # exact hash count for one head: 2N(d + m d + m + m b) + d + N d
-    assert attention_op_counts("hash", 10, 4, 1, hash_bits=2, hash_anchors=3)["mults"] == 2 * 10 * (
-        4 + 12 + 3 + 6) + 4 + 40
+    # exact hash count for one head: 2N(d + 1 + m) + d + N d (binary), 2N(d + m d + m + m b) + d + N d (real)
+    enc = 4 + 1 + 3 if binary else 4 + 12 + 3 + 6
+    got = attention_op_counts("hash", 10, 4, 1, hash_bits=2, hash_anchors=3, hash_binary=binary)
+    assert got["mults"] == 2 * 10 * enc + 4 + 40
+    # additions do not depend on binarization (a multiply-accumulate becomes a signed add)
+    assert got["adds"] == attention_op_counts("hash", 10, 4, 1, hash_bits=2, hash_anchors=3,
+                                              hash_binary=not binary)["adds"]
+
+
+def test_binary_hash_cuts_multiplications_at_every_length() -> None:
+    """The ViT's default hash settings (those of the families bench): >= 70 % fewer multiplications than softmax at
+    16, 64 and 256 tokens; the layer's own count (used by the MACs) follows its binarization."""
+    from edgefmr.nas.vit import ViTConfig
+
+    cfg = ViTConfig()
+    heads, d = cfg.heads, cfg.embed_dim // cfg.heads
+    kw = {"hash_bits": cfg.hash_bits, "hash_anchors": cfg.hash_anchors}
+    assert cfg.hash_binary
+    for n in (16, 64, 256):
+        soft = attention_op_counts("softmax", n, d, heads)["mults"]
+        assert attention_op_counts("hash", n, d, heads, **kw)["mults"] <= 0.3 * soft
+    real = attention_op_counts("hash", 16, d, heads, hash_binary=False, **kw)["mults"]
+    assert real > attention_op_counts("softmax", 16, d, heads)["mults"] * 0.3  # the real-valued encoding is not
+    x = (torch.randn(2, 16, heads * d),)
+    for binary in (True, False):
+        layer = make_attention("hash", heads * d, heads, hash_binary=binary, **kw)
+        want = attention_op_counts("hash", 16, d, heads, hash_binary=binary, **kw)["mults"]
+        assert layer.macs_extra(x, x[0]) == 2 * want
 
 
 def test_bad_variant_and_options() -> None:

@@ -79,3 +79,36 @@ def test_binarized_layers_use_binary_fully_connected() -> None:
     binary = [n.outputs[0] for n in g.nodes if n.op == "BINARY_FULLY_CONNECTED"]
     assert binary == ["blocks.0.mlp.fc1", "blocks.0.mlp.fc2"]
     assert g.metadata["binarized"] == binary
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_hash_codes_of_integer_model_match_float_model(binary: bool) -> None:
+    """The lowered hash encoding uses the model's effective anchors/projection: binarized ones are exactly +-127
+    in int8, and the integer pre-sign codes give the float model's hash bits on most tokens."""
+    from edgefmr.nas.attention import _normalize
+
+    family, shape, cfg, _ = CASES["vit-hash"]
+    model = make_model(family, shape, {**cfg, "hash_binary": binary})
+    x = data(shape, 48)
+    qm = quantize(model, family, x[:32], QuantOptions(calib_samples=32))
+    g = qm.graph()
+    for name in ("blocks.0.attn.q_anchors", "blocks.0.attn.q_proj"):
+        vals = np.unique(np.abs(g.tensors[name].data.astype(np.int64)))
+        assert (vals.tolist() == [127]) == binary, (name, vals)
+    att = model.blocks[0].attn
+    seen: list[torch.Tensor] = []
+    hook = att.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    xt = torch.as_tensor(x[32:])
+    with torch.no_grad():
+        model(xt)
+    hook.remove()
+    with torch.no_grad():
+        q, k, _ = att._split(seen[0])
+        ref = {"q": att.hash.features(_normalize(q), True) >= 0, "k": att.hash.features(_normalize(k), True) >= 0}
+    _, ctx = qm.fake_quant(xt)
+    for side in ("q", "k"):
+        key = f"blocks.0.attn.{side}_code"
+        _, z = qm.qparams[key]
+        bits = torch.from_numpy(ctx.env[key].astype(np.int64) >= int(np.asarray(z).item()))
+        agree = (bits == ref[side]).float().mean().item()
+        assert agree > 0.9, (side, agree)
