@@ -1,10 +1,12 @@
-"""Board calibration tables: the measured cost of each IR op type per unit of work, written by `edgefmr profile` and
-read by the search's latency model (`load_calibration`, `estimate`). The format is documented in
-docs/calibration.md.
+"""Board calibration tables: the measured cost of each IR op type, written by `edgefmr profile` and read by the
+search's latency model (`load_calibration`, `estimate`). The format is documented in docs/calibration.md.
 
-Work units: MACs for ops that have them (`OpDef.macs` > 0), elements for the others (of the largest non-constant
-input or output tensor, so that reductions count what they read). Cost: counter units
-per work unit — core cycles on real boards (DWT CYCCNT), executed instructions on QEMU boards (`unit` says which).
+The cost of one node of op type `op` is ``cost * work + per_output * outputs + per_call``: work in MACs for ops that
+have them (`OpDef.macs` > 0), else elements (of the largest non-constant input or output tensor, so that
+reductions count what they read); outputs = the node's output elements (requantization, stores); per_call = the
+fixed cost of a call (set-up, loop heads). Counts are counter units: core cycles on real boards (DWT CYCCNT),
+executed instructions on QEMU boards (`unit` says which). The three coefficients per op type are fitted by
+non-negative least squares on the per-layer counts of every profiled model (relative error).
 """
 
 from __future__ import annotations
@@ -19,31 +21,12 @@ import numpy as np
 from edgefmr.errors import EdgefmrError
 
 FORMAT = "edgefmr-calibration"
-VERSION = 1
+VERSION = 2
 DIR_ENV = "EDGEFMR_CALIBRATION_DIR"
-
-# Defaults per core type, used until a board is profiled. Executed instructions per work unit of edgefmr's portable
-# C kernels, measured with `edgefmr profile` on QEMU (the ViT and CNN digits fixtures built without the MCUFormer
-# tricks, every layer one op): cortex-m4 on qemu-netduinoplus2, cortex-m7 on qemu-mps2-an500. They are taken as
-# cycles with cycles-per-instruction `cpi` 1.0 (an assumption: a profile on the real board replaces it).
-DEFAULT_COSTS: dict[str, dict[str, tuple[str, float]]] = {
-    "cortex-m4": {
-        "ADD": ("element", 226.27), "AVERAGE_POOL_2D": ("element", 19.91), "BATCH_MATMUL": ("mac", 12.06),
-        "CONV_2D": ("mac", 15.99), "DEPTHWISE_CONV_2D": ("mac", 37.14), "FULLY_CONNECTED": ("mac", 1.78),
-        "MAX_POOL_2D": ("element", 19.55), "MEAN": ("element", 26.7), "MUL": ("element", 94.12),
-        "RESHAPE": ("element", 0.02), "RSQRT": ("element", 7.12), "SOFTMAX": ("element", 117.57),
-        "SQUARED_DIFFERENCE": ("element", 223.27), "SUB": ("element", 225.84), "TRANSPOSE": ("element", 4.12),
-    },
-    "cortex-m7": {
-        "ADD": ("element", 208.38), "AVERAGE_POOL_2D": ("element", 19.95), "BATCH_MATMUL": ("mac", 12.2),
-        "CONV_2D": ("mac", 15.68), "DEPTHWISE_CONV_2D": ("mac", 35.4), "FULLY_CONNECTED": ("mac", 1.78),
-        "MAX_POOL_2D": ("element", 19.55), "MEAN": ("element", 26.54), "MUL": ("element", 88.73),
-        "RESHAPE": ("element", 0.02), "RSQRT": ("element", 7.12), "SOFTMAX": ("element", 114.15),
-        "SQUARED_DIFFERENCE": ("element", 207.81), "SUB": ("element", 208.32), "TRANSPOSE": ("element", 4.13),
-    },
-}
-#: Op types not in a table: per MAC and per element (work-weighted means of the measured ops).
-FALLBACK = {"cortex-m4": {"mac": 5.29, "element": 87.89}, "cortex-m7": {"mac": 5.23, "element": 82.15}}
+#: The defaults per core type (tables written by scripts/default_calibration.py), used until a board is profiled.
+DEFAULTS_DIR = Path(__file__).parent / "data" / "calibration"
+#: Coefficients of an op type, in the order of the columns of the fit.
+COEFFICIENTS = ("cost", "per_output", "per_call")
 
 
 def calibration_dir() -> Path:
@@ -62,83 +45,94 @@ def calibration_path(board: str) -> Path:
 
 # ------------------------------------------------------------------------------------------------ work per node
 
-def node_work(g: Any) -> list[tuple[str, str, int]]:
-    """(op, unit, amount) per node of graph g: ("FULLY_CONNECTED", "mac", 4096), ("SOFTMAX", "element", 640), …
-    Elements: of the largest non-constant input or output of the node."""
+def node_work(g: Any) -> list[tuple[str, str, int, int]]:
+    """(op, unit, amount, outputs) per node of graph g: ("FULLY_CONNECTED", "mac", 4096, 64), ("SOFTMAX", "element",
+    640, 640), … Elements: of the largest non-constant input or output; outputs: the node's output elements."""
     from edgefmr.ops.registry import call
+
+    def size(t: str) -> int:
+        return int(np.prod(g.tensor(t).shape, dtype=np.int64))
 
     out = []
     for n in g.nodes:
         c = call(n, g)
+        outputs = sum(size(t) for t in n.outputs if t)
         macs = int(c.opdef.macs(c))
         if macs > 0:
-            out.append((n.op, "mac", macs))
+            out.append((n.op, "mac", macs, outputs))
         else:
-            sizes = [int(np.prod(g.tensor(t).shape, dtype=np.int64)) for t in [*n.inputs, *n.outputs]
-                     if t and not g.tensor(t).is_const]
-            out.append((n.op, "element", max(sizes, default=0)))
+            sizes = [size(t) for t in [*n.inputs, *n.outputs] if t and not g.tensor(t).is_const]
+            out.append((n.op, "element", max(sizes, default=0), outputs))
     return out
 
 
 # ------------------------------------------------------------------------------------------------ fitting
 
-def fit_costs(layers: list[dict[str, Any]], work: list[tuple[str, str, int]]) -> dict[str, dict[str, Any]]:
-    """Cost per work unit of every op type from per-layer counts.
+def layer_equations(layers: list[dict[str, Any]], work: list[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+    """The fit's equations from one profile: per layer (``{"count": mean count per inference, "nodes": [node
+    indices]}``) its count and the (op, unit, amount, outputs) of its nodes."""
+    return [{"count": float(row["count"]), "nodes": [list(work[i]) for i in row["nodes"]]}
+            for row in layers if row["nodes"]]
 
-    layers: [{"count": mean count per inference, "nodes": [node indices]}]. An op type that is alone in some layers
-    gets sum(count) / sum(work) over those layers ("direct"); op types seen only inside fused layers share what the
-    direct costs leave of those layers, by non-negative least squares ("fitted")."""
+
+def fit_equations(equations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per op type: ``cost``, ``per_output``, ``per_call`` (see the module docstring) by non-negative least squares
+    over all equations, each weighted by 1 / its count (so small layers count as much as big ones), plus the work,
+    outputs, calls and layers seen (for the fallback and the report)."""
     from scipy.optimize import nnls
 
-    single: dict[str, list[float]] = {}
-    fused = []
-    for row in layers:
-        ops = {work[i][0] for i in row["nodes"]}
-        amount: dict[str, float] = {}
-        for i in row["nodes"]:
-            amount[work[i][0]] = amount.get(work[i][0], 0.0) + work[i][2]
-        if len(ops) == 1:
-            op = next(iter(ops))
-            acc = single.setdefault(op, [0.0, 0.0, 0])
-            acc[0] += row["count"]
-            acc[1] += amount[op]
-            acc[2] += 1
-        else:
-            fused.append((row["count"], amount))
-    unit = {op: u for op, u, _ in work}
-    out: dict[str, dict[str, Any]] = {}
-    for op, (count, amount, n) in single.items():
-        out[op] = {"unit": unit[op], "cost": count / amount if amount else 0.0, "count": count, "work": amount,
-                   "layers": n, "fit": "direct"}
-    unknown = sorted({op for _, am in fused for op in am if op not in out})
-    if unknown:
-        a = np.array([[am.get(op, 0.0) for op in unknown] for _, am in fused])
-        rest = np.array([max(0.0, c - sum(out[op]["cost"] * w for op, w in am.items() if op in out))
-                         for c, am in fused])
-        x, _ = nnls(a, rest)
-        for j, op in enumerate(unknown):
-            w = float(a[:, j].sum())
-            out[op] = {"unit": unit[op], "cost": float(x[j]), "count": float(x[j]) * w, "work": w,
-                       "layers": int((a[:, j] > 0).sum()), "fit": "fitted"}
+    ops = sorted({n[0] for eq in equations for n in eq["nodes"]})
+    col = {op: 3 * j for j, op in enumerate(ops)}
+    a = np.zeros((len(equations), 3 * len(ops)))
+    y = np.array([eq["count"] for eq in equations], dtype=np.float64)
+    seen: dict[str, dict[str, Any]] = {op: {"work": 0.0, "outputs": 0.0, "calls": 0, "layers": 0, "count": 0.0}
+                                       for op in ops}
+    unit = {}
+    for i, eq in enumerate(equations):
+        for op in {n[0] for n in eq["nodes"]}:
+            seen[op]["layers"] += 1
+        for op, u, amount, outputs in eq["nodes"]:
+            unit[op] = u
+            a[i, col[op]:col[op] + 3] += (amount, outputs, 1.0)
+            seen[op]["work"] += amount
+            seen[op]["outputs"] += outputs
+            seen[op]["calls"] += 1
+    w = 1.0 / np.maximum(y, 1.0)
+    x, _ = nnls(a * w[:, None], y * w) if len(ops) else (np.zeros(0), 0.0)
+    out = {}
+    for op in ops:
+        k = col[op]
+        c = dict(zip(COEFFICIENTS, (float(v) for v in x[k:k + 3]), strict=True))
+        s = seen[op]
+        s["count"] = c["cost"] * s["work"] + c["per_output"] * s["outputs"] + c["per_call"] * s["calls"]
+        out[op] = {"unit": unit[op], **c, **s}
     return out
 
 
 # ------------------------------------------------------------------------------------------------ tables
 
-def make_table(board: Any, counter_unit: str, ops: dict[str, dict[str, Any]], source: dict[str, Any]) -> dict:
-    """A calibration table for `board` from one profile (`ops` from `fit_costs`)."""
+def make_table(board: Any, counter_unit: str, equations: list[dict[str, Any]], source: dict[str, Any]) -> dict:
+    """A calibration table for `board` from one profile (its `layer_equations`; `source` names the model)."""
+    return _table(board.name, board.core, board.clock_hz, counter_unit, {source["model_hash"]: equations},
+                  [source], "measured")
+
+
+def _table(board: str, core: str, clock_hz: int, unit: str, equations: dict[str, list], profiles: list[dict],
+           source: str) -> dict:
+    ops = fit_equations([eq for eqs in equations.values() for eq in eqs])
     return {
-        "format": FORMAT, "version": VERSION, "board": board.name, "core": board.core, "clock_hz": board.clock_hz,
-        "unit": counter_unit, "cpi": 1.0, "source": "measured",
-        "ops": {op: {"unit": v["unit"], "cost": round(v["cost"], 6), "fit": v["fit"],
-                     "sources": {source["model_hash"]: {"count": v["count"], "work": v["work"], "fit": v["fit"]}}}
+        "format": FORMAT, "version": VERSION, "board": board, "core": core, "clock_hz": clock_hz,
+        "unit": unit, "cpi": 1.0, "source": source,
+        "ops": {op: {"unit": v["unit"], **{k: round(v[k], 6) for k in COEFFICIENTS}, "layers": v["layers"]}
                 for op, v in sorted(ops.items())},
         "fallback": _fallback(ops),
-        "profiles": [source],
+        "profiles": profiles,
+        "equations": equations,
     }
 
 
 def _fallback(ops: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Per unit: the whole counts of the fitted op types over their work (for op types a table lacks)."""
     out = {}
     for unit in ("mac", "element"):
         rows = [v for v in ops.values() if v["unit"] == unit and v["work"]]
@@ -148,28 +142,15 @@ def _fallback(ops: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def merge_tables(old: dict, new: dict) -> dict:
-    """`new` merged into `old` (same board and unit): per op type, the costs of all profiled models weighted by their
-    work; a model profiled again replaces its earlier contribution."""
+    """`new` merged into `old` (same board and unit): one fit over the equations of every profiled model; a model
+    profiled again replaces its earlier equations."""
     if old.get("unit") != new["unit"] or old.get("board") != new["board"]:
         return new
-    ops: dict[str, dict[str, Any]] = {}
-    for table in (old, new):
-        for op, v in table.get("ops", {}).items():
-            dst = ops.setdefault(op, {"unit": v["unit"], "sources": {}})
-            dst["sources"].update(v.get("sources", {}))
-    rows = {}
-    for op, v in ops.items():
-        srcs = v["sources"].values()
-        count, work = sum(s["count"] for s in srcs), sum(s["work"] for s in srcs)
-        fit = "direct" if any(s["fit"] == "direct" for s in srcs) else "fitted"
-        rows[op] = {"unit": v["unit"], "cost": count / work if work else 0.0, "count": count, "work": work, "fit": fit}
-    merged = dict(new)
-    merged["ops"] = {op: {"unit": r["unit"], "cost": round(r["cost"], 6), "fit": r["fit"],
-                          "sources": ops[op]["sources"]} for op, r in sorted(rows.items())}
-    merged["fallback"] = _fallback(rows)
     hashes = {p["model_hash"] for p in new["profiles"]}
-    merged["profiles"] = [p for p in old.get("profiles", []) if p.get("model_hash") not in hashes] + new["profiles"]
-    return merged
+    equations = {h: e for h, e in old.get("equations", {}).items() if h not in hashes}
+    equations.update(new["equations"])
+    profiles = [p for p in old.get("profiles", []) if p.get("model_hash") not in hashes] + new["profiles"]
+    return _table(new["board"], new["core"], new["clock_hz"], new["unit"], equations, profiles, new["source"])
 
 
 def save_calibration(table: dict, merge: bool = True) -> Path:
@@ -189,23 +170,20 @@ def save_calibration(table: dict, merge: bool = True) -> Path:
     return path
 
 
+def default_core(core: str) -> str:
+    """The core type whose default table a board of `core` uses (cortex-m4 for cores without their own)."""
+    return core if (DEFAULTS_DIR / f"{core}.json").is_file() else "cortex-m4"
+
+
 def default_table(board: Any) -> dict:
-    """The documented default of the board's core type (DEFAULT_COSTS), when the board has not been profiled."""
-    core = board.core if board.core in DEFAULT_COSTS else "cortex-m4"
-    return {
-        "format": FORMAT, "version": VERSION, "board": board.name, "core": board.core, "clock_hz": board.clock_hz,
-        "unit": "instructions", "cpi": 1.0, "source": "default",
-        "default_of": core,
-        "ops": {op: {"unit": u, "cost": c, "fit": "default"}
-                for op, (u, c) in sorted((op, _split(v)) for op, v in DEFAULT_COSTS[core].items())},
-        "fallback": dict(FALLBACK[core]),
-        "profiles": [],
-    }
-
-
-def _split(v: Any) -> tuple[str, float]:
-    unit, cost = v
-    return unit, float(cost)
+    """The default of the board's core type (DEFAULTS_DIR), when the board has not been profiled: the board's name
+    and clock, the core type's coefficients."""
+    core = default_core(board.core)
+    t = json.loads((DEFAULTS_DIR / f"{core}.json").read_text())
+    t.update({"board": board.name, "core": board.core, "clock_hz": board.clock_hz, "source": "default",
+              "default_of": core})
+    t.pop("equations", None)
+    return t
 
 
 def load_calibration(board: Any) -> dict:
@@ -228,14 +206,16 @@ def load_calibration(board: Any) -> dict:
 
 
 def estimate(g: Any, table: dict) -> dict[str, Any]:
-    """Predicted count per inference of graph g from a calibration table: sum over nodes of cost x work (the
-    table's fallback for op types it lacks), in the table's unit; `cycles` applies `cpi` to instruction tables;
-    `seconds` divides cycles by the board clock."""
+    """Predicted count per inference of graph g from a calibration table: sum over nodes of ``cost * work +
+    per_output * outputs + per_call`` (``fallback[unit] * work`` for op types the table lacks), in the table's
+    unit; `cycles` applies `cpi` to instruction tables; `seconds` divides cycles by the board clock."""
     per_node = []
-    for op, unit, amount in node_work(g):
+    for op, unit, amount, outputs in node_work(g):
         row = table["ops"].get(op)
-        cost = row["cost"] if row and row["unit"] == unit else table["fallback"][unit]
-        per_node.append(cost * amount)
+        if row and row["unit"] == unit:
+            per_node.append(row["cost"] * amount + row.get("per_output", 0.0) * outputs + row.get("per_call", 0.0))
+        else:
+            per_node.append(table["fallback"][unit] * amount)
     total = float(sum(per_node))
     cycles = total * (table.get("cpi", 1.0) if table["unit"] == "instructions" else 1.0)
     return {"unit": table["unit"], "total": total, "cycles": cycles, "seconds": cycles / table["clock_hz"],

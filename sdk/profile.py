@@ -146,7 +146,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     interpreter; then `runs` inferences of the first input are timed as a whole (no per-layer timing). `wrap` may
     wrap the link (fault injection). Returns the report (see docs/calibration.md, "Profile report")."""
     from edgefmr.boards import load_board
-    from edgefmr.calibration import fit_costs, make_table, node_work, save_calibration
+    from edgefmr.calibration import layer_equations, make_table, node_work, save_calibration
     from edgefmr.device import artifact_manifest, board_session, target_graph
     from edgefmr.ir import run as run_graph
     from edgefmr.ir.graph import np_dtype
@@ -208,7 +208,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     mlayers = manifest.get("layers") or []
     nodes_of = [row.get("nodes", []) for row in mlayers] if len(mlayers) == len(layers) else [[] for _ in layers]
     macs_of = [sum(work[i][2] for i in nodes if work[i][1] == "mac") for nodes in nodes_of]
-    total_macs = sum(w for _, u, w in work if u == "mac")
+    total_macs = sum(w[2] for w in work if w[1] == "mac")
     mean_total = float(np.mean(per_input))
     layer_rows = []
     for li, lay in enumerate(layers):
@@ -259,7 +259,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
             src = {"model_hash": info.model_hash, "artifact": str(art), "model": manifest.get("model"),
                    "tricks": manifest.get("tricks"), "inputs": len(records),
                    "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "counter": counter.name}
-            table = make_table(b, counter.unit, fit_costs(rows, work), src)
+            table = make_table(b, counter.unit, layer_equations(rows, work), src)
             path = save_calibration(table)
             import json
 

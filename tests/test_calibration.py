@@ -12,10 +12,11 @@ import torch
 
 from edgefmr.boards import load_board
 from edgefmr.calibration import (
-    DEFAULT_COSTS,
+    DEFAULTS_DIR,
     calibration_dir,
     estimate,
-    fit_costs,
+    fit_equations,
+    layer_equations,
     load_calibration,
     make_table,
     node_work,
@@ -52,56 +53,80 @@ def test_node_work_units() -> None:
     g = load_model(VIT)
     w = node_work(g)
     assert len(w) == len(g.nodes)
-    fc = [(i, a) for i, (op, u, a) in enumerate(w) if op == "FULLY_CONNECTED"]
-    assert fc and all(w[i][1] == "mac" for i, _ in fc)
+    fc = [i for i, (op, u, a, o) in enumerate(w) if op == "FULLY_CONNECTED"]
+    assert fc and all(w[i][1] == "mac" for i in fc)
     mean = next(i for i, n in enumerate(g.nodes) if n.op == "MEAN")
     ins = int(np.prod(g.tensor(g.nodes[mean].inputs[0]).shape))
-    assert w[mean] == ("MEAN", "element", ins)            # a reduction counts what it reads
-    assert sum(a for _, u, a in w if u == "mac") == 297_280
+    outs = int(np.prod(g.tensor(g.nodes[mean].outputs[0]).shape))
+    assert w[mean] == ("MEAN", "element", ins, outs)      # a reduction counts what it reads
+    assert sum(a for _, u, a, _ in w if u == "mac") == 297_280
+    assert all(o == int(np.prod(g.tensor(n.outputs[0]).shape)) for (_, _, _, o), n in zip(w, g.nodes, strict=True)
+               if len(n.outputs) == 1)
 
 
-def test_fit_recovers_direct_and_fused_costs() -> None:
-    """Synthetic layers from known costs: single-op layers give them directly; op types only seen in fused layers
-    are recovered by the non-negative least squares."""
-    work = [("FC", "mac", 1000), ("FC", "mac", 3000), ("ADD", "element", 100), ("SOFTMAX", "element", 50),
-            ("FC", "mac", 2000), ("SOFTMAX", "element", 80), ("LN", "element", 64), ("LN", "element", 32)]
-    cost = {"FC": 2.0, "ADD": 7.0, "SOFTMAX": 30.0, "LN": 11.0}
-    layers_nodes = [[0], [1], [2], [3, 4], [5, 6], [7, 2]]
-    rows = [{"count": sum(cost[work[i][0]] * work[i][2] for i in nodes), "nodes": nodes} for nodes in layers_nodes]
-    got = fit_costs(rows, work)
-    assert got["FC"]["fit"] == "direct" and got["FC"]["cost"] == pytest.approx(2.0) and got["FC"]["layers"] == 2
-    assert got["ADD"]["fit"] == "direct" and got["ADD"]["cost"] == pytest.approx(7.0)
-    assert got["SOFTMAX"]["fit"] == "fitted" and got["SOFTMAX"]["cost"] == pytest.approx(30.0)
-    assert got["LN"]["fit"] == "fitted" and got["LN"]["cost"] == pytest.approx(11.0)
-    assert got["SOFTMAX"]["work"] == 130 and got["SOFTMAX"]["unit"] == "element"
+#: Synthetic op costs: (per work unit, per output element, per call).
+COSTS = {"FC": (2.0, 9.0, 150.0), "ADD": (7.0, 0.0, 40.0), "SOFTMAX": (30.0, 3.0, 90.0), "LN": (11.0, 2.0, 0.0)}
+
+
+def _count(nodes: list) -> float:
+    return sum(COSTS[op][0] * a + COSTS[op][1] * o + COSTS[op][2] for op, _, a, o in nodes)
+
+
+def test_fit_recovers_costs_of_single_and_fused_layers() -> None:
+    """Layers counted from known coefficients, some fused (two op types in one layer): the non-negative least
+    squares recovers every coefficient, and the fitted op's totals add up."""
+    rng = np.random.default_rng(0)
+    units = {"FC": "mac", "ADD": "element", "SOFTMAX": "element", "LN": "element"}
+    eqs = []
+    for k in range(40):
+        ops = [["FC"], ["ADD"], ["SOFTMAX", "FC"], ["LN", "ADD"], ["SOFTMAX"], ["LN"]][k % 6]
+        nodes = []
+        for op in ops:
+            a = int(rng.integers(16, 4096))
+            nodes.append([op, units[op], a, int(rng.integers(1, a + 1)) if op == "FC" else a])
+        eqs.append({"count": _count(nodes), "nodes": nodes})
+    got = fit_equations(eqs)
+    for op, (c, o, call) in COSTS.items():
+        assert got[op]["unit"] == units[op]
+        if op == "FC":  # outputs differ from the work: both terms are identified
+            assert got[op]["cost"] == pytest.approx(c, rel=1e-4) and got[op]["per_output"] == pytest.approx(o, rel=1e-3)
+        else:  # elementwise: outputs == work, only their sum is identified
+            assert got[op]["cost"] + got[op]["per_output"] == pytest.approx(c + o, rel=1e-4)
+        assert got[op]["per_call"] == pytest.approx(call, rel=1e-3, abs=1e-2)
+    assert got["SOFTMAX"]["layers"] == 13 and got["SOFTMAX"]["calls"] == 13
+    assert sum(v["count"] for v in got.values()) == pytest.approx(sum(e["count"] for e in eqs))
+    # layer_equations picks the nodes of the layers
+    work = [("FC", "mac", 100, 10), ("ADD", "element", 10, 10)]
+    assert layer_equations([{"count": 5.0, "nodes": [1, 0]}, {"count": 1.0, "nodes": []}], work) == \
+        [{"count": 5.0, "nodes": [["ADD", "element", 10, 10], ["FC", "mac", 100, 10]]}]
 
 
 def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
     b = load_board("qemu-netduinoplus2")
-    work = [("FC", "mac", 1000), ("ADD", "element", 100)]
-    t1 = make_table(b, "instructions", fit_costs([{"count": 2000.0, "nodes": [0]}, {"count": 700.0, "nodes": [1]}],
-                                                 work), {"model_hash": "m1", "inputs": 5})
+    work = [("FC", "mac", 1000, 10), ("FC", "mac", 3000, 30), ("ADD", "element", 100, 100), ("ADD", "element", 40, 40)]
+    rows = [{"count": _count([work[i]]), "nodes": [i]} for i in range(4)]
+    t1 = make_table(b, "instructions", layer_equations(rows[:3], work), {"model_hash": "m1", "inputs": 5})
     p = save_calibration(t1)
     assert p == cal_dir / "qemu-netduinoplus2.json"
-    work2 = [("FC", "mac", 3000), ("SOFTMAX", "element", 10)]
-    t2 = make_table(b, "instructions", fit_costs([{"count": 12000.0, "nodes": [0]}, {"count": 50.0, "nodes": [1]}],
-                                                 work2), {"model_hash": "m2", "inputs": 5})
-    save_calibration(t2)
+    wrong = [{"count": 1e6, "nodes": [3]}, {"count": _count([work[0]]), "nodes": [0]}]
+    save_calibration(make_table(b, "instructions", layer_equations(wrong, work), {"model_hash": "m2", "inputs": 5}))
     t = load_calibration("qemu-netduinoplus2")
     assert t["source"] == "measured" and [x["model_hash"] for x in t["profiles"]] == ["m1", "m2"]
-    assert t["ops"]["FC"]["cost"] == pytest.approx((2000 + 12000) / 4000)   # weighted by work
-    assert t["ops"]["ADD"]["cost"] == pytest.approx(7.0) and t["ops"]["SOFTMAX"]["cost"] == pytest.approx(5.0)
-    assert t["fallback"]["mac"] == pytest.approx(3.5)
-    # the same model profiled again replaces its contribution
-    t2b = make_table(b, "instructions", fit_costs([{"count": 6000.0, "nodes": [0]}, {"count": 50.0, "nodes": [1]}],
-                                                  work2), {"model_hash": "m2", "inputs": 5})
-    save_calibration(t2b)
+    assert t["version"] == 2 and set(t["equations"]) == {"m1", "m2"}
+    add = t["ops"]["ADD"]
+    assert add["cost"] * 40 + add["per_output"] * 40 + add["per_call"] > 2 * _count([work[3]])  # m2's wrong layer
+    # the same model profiled again replaces its equations: the fit is exact again
+    right = [{"count": _count([work[3]]), "nodes": [3]}, {"count": _count([work[0]]), "nodes": [0]}]
+    save_calibration(make_table(b, "instructions", layer_equations(right, work), {"model_hash": "m2", "inputs": 5}))
     t = load_calibration(b)
-    assert t["ops"]["FC"]["cost"] == pytest.approx((2000 + 6000) / 4000) and len(t["profiles"]) == 2
-    # estimates: sum of cost x work, fallback for missing op types
+    assert len(t["profiles"]) == 2 and len(t["equations"]["m2"]) == 2
+    assert t["ops"]["ADD"]["cost"] + t["ops"]["ADD"]["per_output"] == pytest.approx(7.0, rel=1e-3)
+    assert t["ops"]["ADD"]["per_call"] == pytest.approx(40.0, rel=1e-3)
+    # estimates: the three terms per node, the fallback per work unit for missing op types
     g = load_model(VIT)
     est = estimate(g, t)
-    want = sum((t["ops"][op]["cost"] if op in t["ops"] else t["fallback"][u]) * a for op, u, a in node_work(g))
+    want = sum(t["ops"][op]["cost"] * a + t["ops"][op]["per_output"] * o + t["ops"][op]["per_call"]
+               if op in t["ops"] else t["fallback"][u] * a for op, u, a, o in node_work(g))
     assert est["total"] == pytest.approx(want) and est["cycles"] == pytest.approx(want)
     assert est["seconds"] == pytest.approx(want / 168e6)
 
@@ -109,8 +134,11 @@ def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
 def test_default_per_core_type_and_errors(cal_dir: Path) -> None:
     t = load_calibration("nucleo-h743zi")
     assert t["source"] == "default" and t["default_of"] == "cortex-m7" and t["unit"] == "instructions"
-    assert t["ops"]["FULLY_CONNECTED"] == {"unit": "mac", "cost": DEFAULT_COSTS["cortex-m7"]["FULLY_CONNECTED"][1],
-                                           "fit": "default"}
+    assert t["board"] == "nucleo-h743zi" and t["clock_hz"] == load_board("nucleo-h743zi").clock_hz
+    m7 = json.loads((DEFAULTS_DIR / "cortex-m7.json").read_text())
+    assert t["ops"] == m7["ops"] and len(m7["profiles"]) >= 10
+    for op in ("FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX", "LAYER_NORM", "LIF", "LMU_UPDATE"):
+        assert op in t["ops"], op
     assert load_calibration("qemu-mps2-an386")["default_of"] == "cortex-m4"
     e = estimate(load_model(VIT), load_calibration("qemu-netduinoplus2"))
     assert e["unit"] == "instructions" and e["total"] > 0
@@ -119,7 +147,7 @@ def test_default_per_core_type_and_errors(cal_dir: Path) -> None:
     with pytest.raises(EdgefmrError, match="calibration table is not valid JSON"):
         load_calibration("qemu-netduinoplus2")
     (cal_dir / "qemu-netduinoplus2.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(EdgefmrError, match="not an edgefmr-calibration version 1 table"):
+    with pytest.raises(EdgefmrError, match="not an edgefmr-calibration version 2 table"):
         load_calibration("qemu-netduinoplus2")
 
 
