@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the default virtual board, as far as the pipeline exists today:
-# train a ViT on digits -> quantize it to the integer IR -> build firmware for qemu-netduinoplus2 -> flash it ->
-# run the test images on the board and check every output bit for bit against the reference interpreter.
-# Then the same for a full-integer .tflite made by TensorFlow's own converter, checked against LiteRT.
+# `make demo`: the main job end to end on the default virtual board, starting from an architecture search:
+# search a ViT for digits under an SRAM budget (supernet trained once and cached, Optuna trials costed by the
+# firmware planner, the chosen subnet fine-tuned and quantized to the integer IR) -> build firmware for
+# qemu-netduinoplus2 -> flash it -> run the test images on the board and check every output bit for bit against the
+# reference interpreter -> profile it. Then a full-integer .tflite made by TensorFlow's own converter, checked
+# against LiteRT, and the report. The search space is examples/search/demo_space.json (small, so the whole demo
+# takes under 10 minutes on 2 cores with a cold supernet cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E=.venv/bin/edgefmr
 OUT=out/demo
 BOARD=qemu-netduinoplus2
+SEARCH=$OUT/search
+SPACE=examples/search/demo_space.json
+SRAM_BUDGET=${DEMO_SRAM_BUDGET:-12KB}  # binds: the largest points of the space need 13.3 KiB (arena + 8 KiB stack)
+TRIALS=${DEMO_TRIALS:-12}
+SUPERNET_EPOCHS=${DEMO_SUPERNET_EPOCHS:-12}
+FINETUNE_EPOCHS=${DEMO_FINETUNE_EPOCHS:-20}
+MODEL=$SEARCH/model.efm  # the chosen model, quantized (written by the search)
+FLOAT=$SEARCH/model.pt   # its float checkpoint
+rm -rf "$OUT"            # a fresh run each time (the supernet stays cached, see docs/search.md)
 mkdir -p "$OUT"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -15,27 +27,34 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "The default board ($BOARD)"
 $E boards show "$BOARD"
 
-step "Train a small MCUFormer-style ViT on the 8x8 digits (clipped-softmax attention)"
-$E train --family vit --task digits --set embed_dim=32 --set depth=2 --set heads=2 --set attention=clipped \
-  --epochs 12 --out "$OUT/vit.pt"
-
-step "Quantize it to an integer-only IR model (accuracy measured on the reference interpreter)"
-$E quantize "$OUT/vit.pt" --task digits --out "$OUT/vit.efm" --report "$OUT/quant.json"
+step "Search a ViT for digits on $BOARD under a ${SRAM_BUDGET} SRAM budget (space: $SPACE)"
+$E search --task digits --board "$BOARD" --family vit --sram-budget "$SRAM_BUDGET" \
+  --trials "$TRIALS" --supernet-epochs "$SUPERNET_EPOCHS" --finetune-epochs "$FINETUNE_EPOCHS" \
+  --space "$SPACE" --out "$SEARCH"
+.venv/bin/python - "$SEARCH/search.json" <<'PY'
+import json
+import sys
+s = json.load(open(sys.argv[1]))
+c = s["chosen"]
+print(f"chosen: trial {c['number']} of {s['trials']} ({s['feasible']} within the budget), SRAM {c['sram']} B, "
+      f"predicted latency {1e3 * c['latency_s']:.2f} ms; test accuracy {100 * c['test_accuracy_float']:.1f}% float, "
+      f"{100 * c['test_accuracy_int']:.1f}% int8 (IR interpreter)")
+PY
 
 step "Inspect the integer model and its memory plan on $BOARD"
-$E inspect "$OUT/vit.efm" | tail -3
-$E plan "$OUT/vit.efm" --board "$BOARD" | tail -5
+$E inspect "$MODEL" | tail -3
+$E plan "$MODEL" --board "$BOARD" | tail -5
 
 step "Build the firmware (C kernels, static arena from the planner, arm-none-eabi-gcc)"
-$E build "$OUT/vit.efm" --board "$BOARD" --out "$OUT/vit-$BOARD"
+$E build "$MODEL" --board "$BOARD" --out "$OUT/vit-$BOARD"
 
 step "Flash it (QEMU virtual board: load, verify the banner and the model hash)"
 $E flash "$OUT/vit-$BOARD"
 
 step "Run the digits test images on the board and compare with the reference interpreter"
-.venv/bin/python scripts/demo_inputs.py "$OUT/vit.efm" "$OUT/x.npy" "$OUT/y_true.npy"
+.venv/bin/python scripts/demo_inputs.py "$MODEL" "$OUT/x.npy" "$OUT/y_true.npy"
 $E run "$OUT/vit-$BOARD" --input "$OUT/x.npy" --output "$OUT/y_board.npy"
-$E run "$OUT/vit.efm" --input "$OUT/x.npy" --output "$OUT/y_ref.npy"
+$E run "$MODEL" --input "$OUT/x.npy" --output "$OUT/y_ref.npy"
 .venv/bin/python - "$OUT" <<'PY'
 import sys
 import numpy as np
@@ -49,7 +68,7 @@ PY
 
 step "Profile it on the board: per-layer instruction counts, stack, arena, agreement with the interpreter"
 .venv/bin/python -c "import numpy as np; np.save('$OUT/x100.npy', np.load('$OUT/x.npy')[:100])"
-$E profile "$OUT/vit-$BOARD" --inputs "$OUT/x100.npy" --float-model "$OUT/vit.pt" --out "$OUT/profile.json"
+$E profile "$OUT/vit-$BOARD" --inputs "$OUT/x100.npy" --float-model "$FLOAT" --out "$OUT/profile.json"
 
 step "A model made by TensorFlow's converter: import it and check it against LiteRT's reference kernels"
 $E verify tests/fixtures/vit_digits_int8.tflite --input tests/fixtures/digits_test_x.npy \
