@@ -584,9 +584,12 @@ class Search:
                             metadata={"source": "edgefmr search", "study": self.study_name})
         efm = self.out / "model.efm"
         save(res.graph, efm)
+        quant = self.out / "quant.json"  # the report `edgefmr quantize --report` writes
+        quant.write_text(json.dumps({**res.report, "out": str(efm), "exports": {}}, indent=2, default=_json_default)
+                         + "\n")
         final = costmod.candidate_cost(res.graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)
         same = final.arena == chosen["arena"] and final.flash == chosen["flash"] and final.sram_total == chosen["sram"]
-        report["files"].update({"model": str(efm), "checkpoint": str(ckpt)})
+        report["files"].update({"model": str(efm), "checkpoint": str(ckpt), "quantization_report": str(quant)})
         return {"test_accuracy_float": metrics["accuracy"], "test_accuracy_int": res.report["int_accuracy"],
                 "finetune_epochs": self.settings.finetune_epochs, "final_cost": final.to_dict(),
                 "prediction_matches_final": same, "export_seconds": round(time.perf_counter() - t0, 1),

@@ -53,6 +53,8 @@ def test_search_end_to_end_meets_the_budget_and_exports(tmp_path, search_setting
     assert final.arena == c["arena"] and final.sram_total == c["sram"] and final.flash == c["flash"]
     assert c["prediction_matches_final"] and c["test_accuracy_int"] > 0.15
     assert (tmp_path / "out" / "pareto.png").stat().st_size > 1000
+    q = json.loads((tmp_path / "out" / "quant.json").read_text())  # as `edgefmr quantize --report` writes it
+    assert q["int_accuracy"] == c["test_accuracy_int"] and q["out"] == str(tmp_path / "out" / "model.efm")
     saved = json.loads((tmp_path / "out" / "search.json").read_text())
     assert saved["chosen"]["number"] == c["number"] and saved["format"] == "edgefmr-search"
     assert saved["supernets"]["vit"]["trained_now"] is False  # the session's cached supernet was reused
