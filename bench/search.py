@@ -131,6 +131,7 @@ def _latency_records(work: Path, n: int) -> list[dict[str, Any]]:
 
 
 def _proxy_records(n: int) -> list[dict[str, Any]]:
+    from edgefmr.nas.search.driver import SUPERNET_EPOCHS
     from edgefmr.nas.search.proxies import PROXIES, rank_correlation, score
     from edgefmr.nas.search.space import default_space
     from edgefmr.nas.search.supernet import Scorer, SupernetSettings, load_or_train
@@ -140,7 +141,7 @@ def _proxy_records(n: int) -> list[dict[str, Any]]:
     for family, task_name in (("vit", "digits"), ("lmu", "seq-digits")):
         task = load_task(task_name)
         sp = default_space(family, task.input_shape)
-        s = SupernetSettings(epochs=2 if QUICK else {"vit": 20, "lmu": 10}[family])
+        s = SupernetSettings(epochs=2 if QUICK else SUPERNET_EPOCHS[family])  # the search's (cached) supernet
         net, _, _, _ = load_or_train(family, task, sp, s)
         sc = Scorer(net, task, s)
         rng = np.random.default_rng(1)

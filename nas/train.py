@@ -131,6 +131,9 @@ def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = N
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise EdgefmrError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     cfg = make_config(family, cfg)
+    # Denormal floats appear when fine-tuning inherited supernet weights and make CPU arithmetic ~6x slower
+    # (measured: 2 epochs of a small ViT 4.0 s vs 0.7 s); flushing them to zero changes no result we can see.
+    torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     model = build_model(family, cfg, task.input_shape, task.n_classes)
     new_keys = load_matching(model, init_state) if init_state is not None else None
@@ -273,8 +276,11 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         if k not in ckpt:
             raise EdgefmrError(f"{path}: checkpoint lacks '{k}'")
     family = ckpt["family"]
+    config = dict(ckpt["config"])
+    if family == "vit" and "hash_binary" not in config:
+        config["hash_binary"] = False  # saved before binarized hash anchors existed: real-valued, as trained
     try:
-        model = build_model(family, ckpt["config"], tuple(ckpt["input_shape"]), ckpt["n_classes"])
+        model = build_model(family, config, tuple(ckpt["input_shape"]), ckpt["n_classes"])
     except EdgefmrError as e:
         raise EdgefmrError(f"{path}: {e}") from None
     sd = ckpt["state_dict"]

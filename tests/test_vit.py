@@ -124,3 +124,19 @@ def test_vit_learns_digits_quickly() -> None:
     model, metrics = train("vit", t, cfg, epochs=4, lr=3e-3, batch_size=32, seed=0, progress=False)
     assert metrics["accuracy"] > 0.6  # chance is 0.1
     assert metrics["accuracy"] == evaluate(model, t.x_test, t.y_test)
+
+
+def test_a_hash_checkpoint_saved_before_binary_anchors_loads_real_valued(tmp_path):
+    from edgefmr.nas.train import build_model, load_checkpoint, save_checkpoint
+
+    cfg = ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4, attention="hash")
+    model = build_model("vit", cfg, (1, 8, 8), 10)
+    save_checkpoint(tmp_path / "new.pt", "vit", cfg, "digits", (1, 8, 8), 10, model)
+    ckpt = torch.load(tmp_path / "new.pt", weights_only=False)
+    assert ckpt["config"]["hash_binary"] is True
+    del ckpt["config"]["hash_binary"]  # as written before the option existed
+    torch.save(ckpt, tmp_path / "old.pt")
+    hashes = [m for m in load_checkpoint(tmp_path / "old.pt")[0].modules() if type(m).__name__ == "KernelHash"]
+    assert hashes and not any(h.binary for h in hashes)
+    hashes = [m for m in load_checkpoint(tmp_path / "new.pt")[0].modules() if type(m).__name__ == "KernelHash"]
+    assert hashes and all(h.binary for h in hashes)

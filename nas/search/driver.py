@@ -53,8 +53,10 @@ GRACE_SECONDS = 20
 POLL_SECONDS = 1.0
 SAMPLERS = ("tpe", "nsga2", "random")
 MAX_FAILURES = 5
-#: Supernet epochs per family (``--supernet-epochs`` overrides).
-SUPERNET_EPOCHS = {"vit": 20, "spiking": 10, "lmu": 10}
+#: Supernet epochs per family (``--supernet-epochs`` overrides). The ViT supernet learns slowly: after 20 epochs its
+#: largest subnet scored 57% on validation and the search chose a depth-1 model (96.1% int8 after fine-tuning); after
+#: 60 epochs 83% and a depth-2 model (96.9%) - digits, qemu-netduinoplus2, 48 KiB, 30 trials.
+SUPERNET_EPOCHS = {"vit": 60, "spiking": 10, "lmu": 10}
 
 Progress = Callable[[str, int, int, str], None]
 
@@ -553,7 +555,7 @@ class Search:
         """Fine-tune the chosen subnet from its inherited weights, quantize it to the IR in ``out`` (model.efm), and
         check that its memory equals the prediction."""
         from edgefmr.ir import save
-        from edgefmr.nas.train import save_checkpoint, train
+        from edgefmr.nas.train import save_checkpoint, train, train_defaults
         from edgefmr.quant.lower import QuantOptions
         from edgefmr.quant.pipeline import quantize_task
 
@@ -563,9 +565,11 @@ class Search:
         t0 = time.perf_counter()
         if self.settings.finetune_epochs > 0:
             self.progress("fine-tune the chosen model", 0, 1, f"{self.settings.finetune_epochs} epochs")
-            model, metrics = train(fam, self.task, cfg, epochs=self.settings.finetune_epochs, lr=5e-4,
-                                   seed=self.settings.seed, progress=False,
-                                   init_state=scorer.net.state_for(values))
+            # the family's own training settings (lr, label smoothing, ...): the inherited weights are a warm start;
+            # a small fine-tuning lr left a ViT at 88.0% where the family's lr reached 96.1% (30 epochs, digits)
+            opts = {k: v for k, v in train_defaults(fam).items() if k != "epochs"}
+            model, metrics = train(fam, self.task, cfg, epochs=self.settings.finetune_epochs, seed=self.settings.seed,
+                                   progress=False, init_state=scorer.net.state_for(values), **opts)
             self.progress("fine-tune the chosen model", 1, 1, f"test accuracy {100 * metrics['accuracy']:.1f}%")
         else:
             from edgefmr.nas.train import evaluate

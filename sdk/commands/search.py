@@ -107,7 +107,7 @@ def _print_table(report: dict[str, Any]) -> None:
 @click.option("--space", "space_file", default=None, type=click.Path(dir_okay=False),
               help="JSON file restricting the search spaces, e.g. {\"vit\": {\"embed_dim\": [16, 32]}}.")
 @click.option("--supernet-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of supernet training (default per family: vit 20, spiking 10, lmu 10).")
+              help="Epochs of supernet training (default per family: vit 60, spiking 10, lmu 10).")
 @click.option("--finetune-epochs", type=click.IntRange(min=0), default=15, show_default=True,
               help="Epochs of fine-tuning of the chosen model from its inherited weights (0: none).")
 @click.option("--stack-bytes", type=click.IntRange(min=0), default=8192, show_default=True,
