@@ -206,8 +206,11 @@ def test_banner_timeout_is_stated(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 8
 
 
+# Python ignores SIGINT when it starts with SIGINT ignored (a job started in the background by a shell): restore the
+# interactive behaviour (KeyboardInterrupt) so the test means the same wherever it runs.
 _CHILD = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from edgefmr.qemu import QemuBoard
 q = QemuBoard(sys.argv[1], sys.argv[2], banner=b"EFM-ECHO").start()
 print(q.proc.pid, flush=True)
