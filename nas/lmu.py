@@ -153,7 +153,7 @@ class LMUMemory(nn.Module):
         super().__init__()
         self.channels, self.order, self.theta = channels, order, float(theta)
         a, b = legendre_zoh(order, theta)
-        self._a64, self._b64 = a, b  # float64 masters: tensors of any dtype are made from these
+        self.a64, self.b64 = a, b  # the discretized (A, B) in float64: tensors of any dtype are made from these
         self._cache: dict[tuple, torch.Tensor] = {}
 
     def extra_repr(self) -> str:
@@ -163,11 +163,11 @@ class LMUMemory(nn.Module):
         key = (name, dtype, length)
         if key not in self._cache:
             if name == "A":
-                arr = self._a64
+                arr = self.a64
             elif name == "B":
-                arr = self._b64
+                arr = self.b64
             else:  # spectrum of the impulse response, padded to 2·length for a linear (not circular) conv
-                h = torch.from_numpy(impulse_response(self._a64, self._b64, length))
+                h = torch.from_numpy(impulse_response(self.a64, self.b64, length))
                 arr = torch.fft.rfft(h, n=2 * length)
             t = torch.as_tensor(arr)
             self._cache[key] = t.to(dtype if name != "H" else (torch.complex128 if dtype == torch.float64
@@ -286,7 +286,8 @@ class LMUFormer(nn.Module):
         self._stream: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------ parallel
-    def _sequence(self, x: torch.Tensor) -> torch.Tensor:
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as a sequence [B, steps, features] (images: one row of pixels per step)."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"expected input [B, {self.input_shape}], got {tuple(x.shape)}")
         if len(self.input_shape) == 3:
@@ -295,7 +296,7 @@ class LMUFormer(nn.Module):
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last block, ``[B, hidden, steps]``."""
-        x = self._sequence(x).transpose(1, 2)  # [B, F, L]
+        x = self.sequence(x).transpose(1, 2)  # [B, F, L]
         k, p = self.cfg.kernel, self.cfg.patch
         x = F.pad(x[:, :, : self.steps * p], (k - p, 0))  # causal: step j ends at input (j + 1)·p - 1
         z = self.bn_embed(self.embed(x))
@@ -429,7 +430,7 @@ def stream_agreement(model: LMUFormer, x: torch.Tensor, chunks: tuple[int, ...] 
         for h in hooks:
             h.remove()
         whole = model(x)
-    seq_in = model._sequence(x)
+    seq_in = model.sequence(x)
     model.reset_stream()
     seq, seq_mem = [], [[] for _ in model.blocks]
     for t in range(seq_in.shape[1]):
