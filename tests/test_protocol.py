@@ -83,7 +83,10 @@ class SimDevice:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            data = self.end.read(4096, 0.01)
+            try:
+                data = self.end.read(4096, 0.01)
+            except OSError:  # the link was closed under the device (a test's teardown): nothing more to serve
+                return
             evs = self.dec.feed(data) if data else (self.dec.give_up_partial() if self.dec.pending() else [])
             for ev in evs:
                 self._handle(ev)
