@@ -182,7 +182,6 @@ def default_table(board: Any) -> dict:
     t = json.loads((DEFAULTS_DIR / f"{core}.json").read_text())
     t.update({"board": board.name, "core": board.core, "clock_hz": board.clock_hz, "source": "default",
               "default_of": core})
-    t.pop("equations", None)
     return t
 
 
@@ -213,7 +212,7 @@ def estimate(g: Any, table: dict) -> dict[str, Any]:
     for op, unit, amount, outputs in node_work(g):
         row = table["ops"].get(op)
         if row and row["unit"] == unit:
-            per_node.append(row["cost"] * amount + row.get("per_output", 0.0) * outputs + row.get("per_call", 0.0))
+            per_node.append(row["cost"] * amount + row["per_output"] * outputs + row["per_call"])
         else:
             per_node.append(table["fallback"][unit] * amount)
     total = float(sum(per_node))

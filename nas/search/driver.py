@@ -375,8 +375,8 @@ class Search:
                 m = min(c.cost.latency_cycles for c in cands)
                 need.append(f"--latency-budget {b.latency:g} cycles is below the fastest {m:.0f} cycles")
         if all(c.constraints[idx["board_sram"]] > 0 or c.constraints[idx["board_flash"]] > 0 for c in cands):
-            what = "DSP, BRAM, LUT and FF" if sc.resources else "memory"
-            need.append(f"none fits the {what} of board {self.board.name}")
+            limits = "DSP, BRAM, LUT and FF" if sc.resources else "memory"
+            need.append(f"none fits the {limits} of board {self.board.name}")
         reason = "; ".join(need) or "no candidate meets every budget at once"
         return (f"no architecture meets the budgets on {self.board.name}: {head}; {reason} "
                 f"({len(cands)} {what} checked)")

@@ -49,6 +49,8 @@ def test_impossible_budget_ends_with_the_smallest_footprint(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "error: no architecture meets the budgets on qemu-netduinoplus2: the smallest SRAM footprint found is" \
         in r.stderr
+    assert "none fits the memory of board" not in r.stderr  # 8 KB is a budget, not the board's limit
+    assert r.stderr.rstrip().endswith("of the smallest architectures of the space checked)")
 
 
 def test_tiny_search_prints_the_pareto_front_and_writes_the_model(tmp_path, search_settings):
@@ -112,3 +114,4 @@ def test_impossible_fpga_budget_names_the_smallest_design(tmp_path):
     r = cli("--task", "digits", "--board", "pynq-z2", "--sram-budget", "1KB", "--out", str(tmp_path))
     assert r.returncode == 2
     assert "the smallest on-chip memory found is" in r.stderr and "BRAM36" in r.stderr
+    assert "of the smallest architectures of the space checked)" in r.stderr

@@ -155,3 +155,15 @@ def test_a_dead_local_workers_trial_is_failed_and_retried(tmp_path):
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs["retry_of"] == trial.number
     assert waiting[0].system_attrs["fixed_params"] == {"vit.depth": trial.params["vit.depth"]}
+
+
+def test_no_fit_message_names_the_board_limit_and_what_was_checked(tmp_path, search_settings):
+    """Every candidate over the board's own memory: the message says so and still names what was checked."""
+    from edgefmr.nas.search.driver import Candidate
+
+    s = Search(search_settings(1), tmp_path)
+    sp = s.spaces["vit"]
+    c = s.cost_of("vit", sp.smallest()[0])
+    over = Candidate("vit", c.values, c.cost, [-1.0, -1.0, -1.0, 0.5, -1.0])
+    msg = s._no_fit_message([over], "candidates")
+    assert "none fits the memory of board qemu-netduinoplus2" in msg and msg.endswith("(1 candidates checked)")
