@@ -444,14 +444,29 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
                           r.stdout.decode(errors="replace"), arena)
 
 
+def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarray]], out_dir: str | Path, *,
+                       optimized: bool = True) -> dict[str, Any]:
+    """Executed instructions of one inference of `g` on a QEMU board (semihosting image, SysTick under -icount
+    shift=0; the minimum over `records`), with the Cortex-M DSP kernels where they exist (`optimized`) or the
+    portable ones only; every output is checked bit for bit against the reference interpreter. For a one-op graph
+    this is the kernel's cost including its call, requantization and loop overheads. Keys: board, kernels (the
+    Cortex-M kernels linked), instructions, bit_exact, counter, clock_hz."""
+    from edgefmr.ir import run
+
+    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized)
+    res = run_semihost(out_dir, g)
+    exact = all(np.array_equal(a, run(g, r)[o]) for outs, r in zip(res.outputs, records, strict=True)
+                for o, a in zip(g.outputs, outs, strict=True))
+    return {"board": m["board"], "kernels": sorted(m["arm_kernels"]), "instructions": min(res.instructions()),
+            "bit_exact": exact, "counter": res.counter, "clock_hz": res.clock_hz}
+
+
 def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int, out_dir: str | Path, *,
                             optimized: bool = True, seed: int = 0) -> dict[str, Any]:
     """Executed instructions per MAC of one int8 FULLY_CONNECTED [rows, depth] x [cols, depth] on a QEMU board
-    (semihosting image, SysTick under -icount shift=0), with the Cortex-M DSP kernel or the portable one; the output
-    is checked bit for bit against the reference interpreter. The figure covers the whole kernel call (unpacking,
-    requantization, loop overheads), not just the inner loop (0.875 instructions per MAC in the DSP kernel; the
-    dual-MAC SMLAD bound is 0.5)."""
-    from edgefmr.ir import GraphBuilder, run
+    (graph_instructions), with the Cortex-M DSP kernel or the portable one. The figure covers the whole kernel call
+    (unpacking, requantization, loop overheads), not just the inner loop (the dual-MAC SMLAD bound is 0.5)."""
+    from edgefmr.ir import GraphBuilder
 
     rng = np.random.default_rng(seed)
     gb = GraphBuilder({"name": f"fc_{rows}x{depth}x{cols}"})
@@ -462,14 +477,11 @@ def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int
     gb.output(gb.op("FULLY_CONNECTED", [x, w, b], scale=0.2, zero_point=-5))
     g = gb.build()
     records = [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
-    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized)
-    res = run_semihost(out_dir, g)
-    exact = all(np.array_equal(o[0], run(g, r)[g.outputs[0]]) for o, r in zip(res.outputs, records, strict=True))
+    r = graph_instructions(g, board, records, out_dir, optimized=optimized)
     macs = rows * depth * cols
-    insns = min(res.instructions())
-    return {"board": m["board"], "shape": [rows, depth, cols], "kernel": "arm" if m["arm_kernels"] else "portable",
-            "macs": macs, "instructions": insns, "instructions_per_mac": insns / macs, "bit_exact": exact,
-            "counter": res.counter, "clock_hz": res.clock_hz}
+    return {"board": r["board"], "shape": [rows, depth, cols], "kernel": "arm" if r["kernels"] else "portable",
+            "macs": macs, "instructions": r["instructions"], "instructions_per_mac": r["instructions"] / macs,
+            "bit_exact": r["bit_exact"], "counter": r["counter"], "clock_hz": r["clock_hz"]}
 
 
 def firmware_record(model: str | Path | Graph, board: str, records: list[list[np.ndarray]], out_dir: str | Path,

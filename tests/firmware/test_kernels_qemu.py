@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_kernels_host import CASES, make_case, merge_graphs, reference, same_bits
+from op_cases import CASES, make_case, merge_graphs, reference, same_bits
 
 from edgefmr.firmware.build import build, run_semihost
 
@@ -92,7 +92,7 @@ def _dsp_edge_cases(rng) -> list:
 @pytest.mark.parametrize("board", BOARDS)
 def test_qemu_dsp_kernel_paths(board, tmp_path):
     """The Cortex-M FULLY_CONNECTED and BATCH_MATMUL kernels on all their code paths == interpreter."""
-    from test_kernels_host import uniform_inputs
+    from op_cases import uniform_inputs
 
     rng = np.random.default_rng(7)
     graphs = _dsp_edge_cases(rng)

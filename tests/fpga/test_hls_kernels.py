@@ -4,20 +4,17 @@ Many ops share one compile (each compile must stay within the 30 s budget)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from op_cases import CASES, make_case, merge_graphs, reference, same_bits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "firmware"))
-from test_kernels_host import CASES, make_case, merge_graphs, reference, same_bits  # noqa: E402
-
-from edgefmr.firmware.hls.codegen import generate, node_key  # noqa: E402
-from edgefmr.firmware.hls.emitters import Folding, all_emitters, mac_array  # noqa: E402
-from edgefmr.firmware.hls.project import COMPILE_LIMIT_S, check_csim, compile_csim, run_csim, write_project  # noqa: E402
-from edgefmr.ir import Graph  # noqa: E402
-from edgefmr.ops.registry import all_ops, call  # noqa: E402
+from edgefmr.firmware.hls.codegen import generate, node_key
+from edgefmr.firmware.hls.emitters import Folding, all_emitters, mac_array
+from edgefmr.firmware.hls.project import COMPILE_LIMIT_S, check_csim, compile_csim, run_csim, write_project
+from edgefmr.ir import Graph
+from edgefmr.ops.registry import all_ops, call
 
 #: The ops in three compile groups (about a third of the kernels each).
 ALL = sorted(CASES)

@@ -1,0 +1,25 @@
+"""Kernel speed on the Cortex-M boards: executed instructions per MAC or per element, portable vs Cortex-M (DSP
+extension) kernels, on QEMU Cortex-M4 and Cortex-M7; whole-model rows beside them. Each bench/_kernels_*.py module
+contributes records()."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+NOTE = """Executed instructions counted by QEMU under -icount (SysTick, exact to its resolution of about 6
+instructions on netduinoplus2 and 40 on mps2-an500; the minimum over the input records), not cycles. `op` rows
+time one node in a semihosting image: the whole kernel call (parameter set-up, unpacking, requantization, loop
+overheads), with the portable C kernels (`portable_per_unit`) and with the Cortex-M kernels (`arm_per_unit`); both
+outputs are checked bit for bit against the reference interpreter. `target_per_unit` is the bound the kernel issues
+set for the Cortex-M4 figure."""
+
+
+def run() -> list[dict]:
+    here = Path(__file__).parent
+    out: list[dict] = []
+    for m in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
+        if m.name.startswith("_kernels_"):
+            out += importlib.import_module(f"bench.{m.name}").records()
+    return out

@@ -1,0 +1,607 @@
+"""The randomized test cases of every IR op, one generator per op (CASES): used by the host C, QEMU and HLS kernel
+tests alike, so every backend's kernel of an op is checked on the very same instances."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from edgefmr.errors import IRError
+from edgefmr.ir import Graph, GraphBuilder, run
+from edgefmr.ir.graph import Node, Quant, Tensor
+
+Inputs = Callable[[np.random.Generator], list[np.ndarray]]
+
+
+def uniform_inputs(g: Graph) -> Inputs:
+    """Uniform values over each input's integer range; float32 inputs get values around the quantization grid."""
+
+    def make(rng: np.random.Generator) -> list[np.ndarray]:
+        out = []
+        for name in g.inputs:
+            t = g.tensors[name]
+            if t.dtype == "float32":
+                v = rng.normal(0, 3, t.shape).astype(np.float32)
+                special = np.array([0.5, -0.5, 1.5, -2.5, 1e10, -1e10, np.inf, -np.inf, np.nan, 0.0], np.float32)
+                flat = v.ravel()
+                flat[: min(flat.size, special.size)] = special[: flat.size]
+                out.append(v)
+            else:
+                info = np.iinfo(t.dtype)
+                out.append(rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype))
+        return out
+
+    return make
+
+
+def _q(rng, lo=0.005, hi=0.2):
+    return {"scale": float(rng.uniform(lo, hi)), "zero_point": int(rng.integers(-128, 128))}
+
+
+def fc_case(rng):
+    b = GraphBuilder()
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 24))
+    batch = [(1,), (3,), (2, 3), (1, 5)][int(rng.integers(0, 4))]
+    x = b.input("x", (*batch, n_in), **_q(rng, 0.01, 0.1))
+    per_channel = rng.random() < 0.6
+    ws = rng.uniform(0.001, 0.02, n_out) if per_channel else float(rng.uniform(0.001, 0.02))
+    w = b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=ws, zero_point=0)
+    ins = [x, w]
+    if rng.random() < 0.8:
+        ins.append(b.const("b", rng.integers(-5000, 5000, n_out).astype(np.int32)))
+    act = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][int(rng.integers(0, 4))]
+    y = b.op("FULLY_CONNECTED", ins, **_q(rng, 0.02, 0.3), activation=act, keep_num_dims=bool(rng.random() < 0.5))
+    b.output(y)
+    return b.build()
+
+
+def bmm_case(rng):
+    b = GraphBuilder()
+    rows, depth, cols = (int(v) for v in rng.integers(1, 12, 3))
+    adj_x, adj_y = bool(rng.random() < 0.4), bool(rng.random() < 0.5)
+    batches = [((), ()), ((2,), (2,)), ((2, 3), (1, 3)), ((1, 2), (3, 1)), ((2,), ())][int(rng.integers(0, 5))]
+    ls = (*batches[0], *((depth, rows) if adj_x else (rows, depth)))
+    rs = (*batches[1], *((cols, depth) if adj_y else (depth, cols)))
+    x = b.input("l", ls, **_q(rng, 0.01, 0.1))
+    if rng.random() < 0.3:
+        r = b.const("r", rng.integers(-128, 128, rs).astype(np.int8), **_q(rng, 0.01, 0.1))
+    else:
+        r = b.input("r", rs, **_q(rng, 0.01, 0.1))
+    y = b.op("BATCH_MATMUL", [x, r], **_q(rng, 0.05, 1.0), adj_x=adj_x, adj_y=adj_y)
+    b.output(y)
+    return b.build()
+
+
+def conv_case(rng):
+    b = GraphBuilder()
+    cin_g, groups = int(rng.integers(1, 5)), [1, 1, 2][int(rng.integers(0, 3))]
+    o = groups * int(rng.integers(1, 5))
+    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    h, w_ = int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9))
+    x = b.input("x", (int(rng.integers(1, 3)), h, w_, cin_g * groups), **_q(rng, 0.01, 0.1))
+    ws = rng.uniform(0.001, 0.05, o) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.05))
+    w = b.const("w", rng.integers(-127, 128, (o, *k, cin_g)).astype(np.int8), scale=ws, zero_point=0)
+    bias = b.const("b", rng.integers(-3000, 3000, o).astype(np.int32))
+    y = b.op("CONV_2D", [x, w, bias], **_q(rng, 0.05, 0.5), padding=["SAME", "VALID"][int(rng.integers(0, 2))],
+             stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)), dilation_h=int(rng.integers(1, 3)),
+             dilation_w=1, activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def dw_case(rng):
+    b = GraphBuilder()
+    c, dm = int(rng.integers(1, 6)), int(rng.integers(1, 3))
+    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    x = b.input("x", (1, int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9)), c), **_q(rng, 0.01, 0.1))
+    ws = rng.uniform(0.001, 0.05, c * dm) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.05))
+    w = b.const("w", rng.integers(-127, 128, (1, *k, c * dm)).astype(np.int8), scale=ws, zero_point=0, axis=3)
+    ins = [x, w]
+    if rng.random() < 0.7:
+        ins.append(b.const("b", rng.integers(-3000, 3000, c * dm).astype(np.int32)))
+    y = b.op("DEPTHWISE_CONV_2D", ins, **_q(rng, 0.05, 0.5), padding=["SAME", "VALID"][int(rng.integers(0, 2))],
+             stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)), dilation_h=1,
+             dilation_w=int(rng.integers(1, 3)), depth_multiplier=dm,
+             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def pool_case(op):
+    def make(rng):
+        b = GraphBuilder()
+        dtype = "int16" if rng.random() < 0.3 else "int8"
+        zp = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+        q = {"scale": float(rng.uniform(0.01, 0.1)), "zero_point": zp}
+        f = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        x = b.input("x", (int(rng.integers(1, 3)), int(rng.integers(f[0], 9)), int(rng.integers(f[1], 9)),
+                          int(rng.integers(1, 5))), dtype=dtype, **q)
+        y = b.op(op, [x], dtype=dtype, **q, padding=["SAME", "VALID"][int(rng.integers(0, 2))], filter_h=f[0],
+                 filter_w=f[1], stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)),
+                 activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+        b.output(y)
+        return b.build()
+
+    return make
+
+
+def mean_case(rng):
+    b = GraphBuilder()
+    dtype = "int16" if rng.random() < 0.25 else "int8"
+    rank = int(rng.integers(1, 5))
+    shape = tuple(int(d) for d in rng.integers(1, 7, rank))
+    n_axes = int(rng.integers(0, rank + 1))
+    axes = [int(a) for a in rng.choice(np.arange(-rank, rank), n_axes, replace=False)] if n_axes else []
+    zp = (lambda: 0) if dtype == "int16" else (lambda: int(rng.integers(-128, 128)))
+    x = b.input("x", shape, dtype=dtype, scale=float(rng.uniform(0.01, 0.1)), zero_point=zp())
+    ax = b.const("axes", np.array(axes if len(axes) != 1 or rng.random() < 0.5 else axes[0], np.int32))
+    y = b.op("MEAN", [x, ax], dtype=dtype, scale=float(rng.uniform(0.01, 0.1)), zero_point=zp(),
+             keep_dims=bool(rng.random() < 0.5))
+    b.output(y)
+    return b.build()
+
+
+def softmax_case(rng):
+    b = GraphBuilder()
+    shape = [(10,), (1, 10), (2, 16, 16), (3, 1), (4, 37)][int(rng.integers(0, 5))]
+    x = b.input("x", shape, **_q(rng, 0.02, 0.5))
+    y = b.op("SOFTMAX", [x], scale=1.0 / 256, zero_point=-128, beta=float(rng.choice([1.0, 0.5, 2.0])))
+    b.output(y)
+    return b.build()
+
+
+def lut_case(op, out_quant):
+    def make(rng):
+        b = GraphBuilder()
+        x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 90))), **_q(rng, 0.01, 0.2))
+        q = out_quant or {"scale": float(rng.uniform(0.01, 0.3)), "zero_point": int(rng.integers(-128, 0))}
+        y = b.op(op, [x], **q)
+        b.output(y)
+        return b.build()
+
+    return make
+
+
+def relu_case(op):
+    def make(rng):
+        b = GraphBuilder()
+        dtype = ["int8", "uint8", "int16"][int(rng.integers(0, 3))]
+        zp = (lambda: 0) if dtype == "int16" else (lambda: int(rng.integers(0, 256)) + np.iinfo(dtype).min)
+        x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 50))), dtype=dtype,
+                    scale=float(rng.uniform(0.005, 0.1)), zero_point=zp())
+        y = b.op(op, [x], dtype=dtype, scale=float(rng.uniform(0.005, 0.1)), zero_point=zp())
+        b.output(y)
+        return b.build()
+
+    return make
+
+
+BINARY_SHAPES = [((1, 4, 8), (8,)), ((2, 1, 3), (1, 5, 3)), ((3, 4), (3, 4)), ((2, 3), ()), ((4, 1), (1, 4)),
+                 ((2, 3, 1, 4, 1), (3, 5, 1, 2)), ((1, 16, 32), (1, 16, 1)), ((1,), (2, 3, 2))]
+
+
+def binary_case(op):
+    def make(rng):
+        b = GraphBuilder()
+        sa, sb = BINARY_SHAPES[int(rng.integers(0, len(BINARY_SHAPES)))]
+        if rng.random() < 0.5:
+            sa, sb = sb, sa
+        x1 = b.input("a", sa, **_q(rng, 0.002, 0.2))
+        if rng.random() < 0.3:
+            x2 = b.const("k", rng.integers(-128, 128, sb).astype(np.int8), **_q(rng, 0.002, 0.2))
+        else:
+            x2 = b.input("b", sb, **_q(rng, 0.002, 0.2))
+        kw = {} if op == "SQUARED_DIFFERENCE" else {
+            "activation": ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][int(rng.integers(0, 4))]}
+        lo, hi = (0.05, 3.0) if op in ("MUL", "SQUARED_DIFFERENCE") else (0.005, 0.4)
+        y = b.op(op, [x1, x2], **_q(rng, lo, hi), **kw)
+        b.output(y)
+        return b.build()
+
+    return make
+
+
+def reshape_case(rng):
+    b = GraphBuilder()
+    dtype = ["int8", "int16", "float32"][int(rng.integers(0, 3))]
+    q = {} if dtype == "float32" else {"scale": 0.1, "zero_point": 0}
+    x = b.input("x", (2, 3, 4), dtype=dtype, **q)
+    s = b.const("s", np.array([[4, 6], [-1, 2], [24, 1]][int(rng.integers(0, 3))], np.int32))
+    y = b.op("RESHAPE", [x, s], dtype=dtype, **q)
+    b.output(y)
+    return b.build()
+
+
+def transpose_case(rng):
+    b = GraphBuilder()
+    dtype = ["int8", "int16", "int32", "float32"][int(rng.integers(0, 4))]
+    q = {"scale": 0.1, "zero_point": 0} if dtype in ("int8", "int16") else {}
+    rank = int(rng.integers(1, 7))
+    shape = tuple(int(d) for d in rng.integers(1, 5, rank))
+    perm = rng.permutation(rank)
+    perm = [int(p) - (rank if rng.random() < 0.2 else 0) for p in perm]
+    x = b.input("x", shape, dtype=dtype, **q)
+    y = b.op("TRANSPOSE", [x, b.const("perm", np.array(perm, np.int32))], dtype=dtype, **q)
+    b.output(y)
+    return b.build()
+
+
+def concat_case(rng):
+    b = GraphBuilder()
+    dtype = ["int8", "uint8", "int16", "float32"][int(rng.integers(0, 4))]
+    rank = int(rng.integers(1, 5))
+    axis = int(rng.integers(-rank, rank))
+    base = [int(d) for d in rng.integers(1, 5, rank)]
+    qo = {"scale": 0.05, "zero_point": 3 if dtype != "int16" else 0} if dtype != "float32" else {}
+    xs = []
+    for i in range(int(rng.integers(1, 5))):
+        s = list(base)
+        s[axis] = int(rng.integers(1, 4))
+        q = dict(qo)
+        if dtype == "uint8" and rng.random() < 0.6:
+            q = {"scale": float(rng.uniform(0.01, 0.2)), "zero_point": int(rng.integers(0, 256))}
+        if rng.random() < 0.2 and dtype != "uint8":
+            info = np.iinfo(dtype) if dtype != "float32" else None
+            data = (rng.integers(info.min, info.max, s).astype(dtype) if info is not None
+                    else rng.normal(size=s).astype(np.float32))
+            xs.append(b.const(f"k{i}", data, **q))
+        else:
+            xs.append(b.input(f"x{i}", s, dtype=dtype, **q))
+    if all(b.g.tensors[x].is_const for x in xs):
+        xs.append(b.input("xl", [1 if d == axis % rank else base[d] for d in range(rank)], dtype=dtype, **qo))
+    y = b.op("CONCATENATION", xs, dtype=dtype, axis=axis, **qo)
+    b.output(y)
+    return b.build()
+
+
+def slice_case(rng):
+    for _ in range(100):
+        rank = int(rng.integers(1, 5))
+        shape = [int(d) for d in rng.integers(1, 6, rank)]
+        n = int(rng.integers(1, rank + 1))
+        vecs = [[int(v) for v in rng.integers(-7, 7, n)], [int(v) for v in rng.integers(-7, 7, n)],
+                [int(v) for v in rng.choice([-3, -2, -1, 1, 1, 2, 3], n)]]
+
+        def mask(p, n=n):
+            return int(sum(1 << i for i in range(n) if rng.random() < p))
+
+        masks = {"begin_mask": mask(0.3), "end_mask": mask(0.3), "shrink_axis_mask": mask(0.2)}
+        if rng.random() < 0.3:
+            masks["new_axis_mask"] = mask(0.3)
+        if rng.random() < 0.3:
+            masks["ellipsis_mask"] = 1 << int(rng.integers(0, n))
+        dtype = ["int8", "int16", "int32"][int(rng.integers(0, 3))]
+        q = {} if dtype == "int32" else {"scale": 0.03, "zero_point": 0}
+        try:
+            b = GraphBuilder()
+            x = b.input("x", shape, dtype=dtype, **q)
+            ins = [x] + [b.const(nm, np.array(v, np.int32)) for nm, v in zip(("begin", "end", "strides"), vecs,
+                                                                              strict=True)]
+            y = b.op("STRIDED_SLICE", ins, dtype=dtype, **q, **masks)
+            if b.g.tensors[y].size == 0:
+                continue
+            b.output(y)
+            return b.build()
+        except IRError:
+            continue
+    raise AssertionError("no valid strided slice found")
+
+
+def gather_case(rng):
+    b = GraphBuilder()
+    rank = int(rng.integers(1, 5))
+    shape = [int(d) for d in rng.integers(1, 6, rank)]
+    ax = int(rng.integers(0, rank))
+    bd = int(rng.integers(0, ax + 1)) if rng.random() < 0.4 else 0
+    const = rng.random() < 0.5
+    irank = int(rng.integers(bd + 1, bd + 3))
+    ishape = shape[:bd] + [int(d) for d in rng.integers(1, 4, irank - bd)]
+    idt = ["int32", "int64", "int16"][int(rng.integers(0, 3))]
+    idx = rng.integers(0, shape[ax], ishape).astype(idt)
+    dtype = ["int8", "int16", "int32", "float32"][int(rng.integers(0, 4))]
+    q = {"scale": 0.02, "zero_point": 0} if dtype in ("int8", "int16") else {}
+    x = b.input("x", shape, dtype=dtype, **q)
+    i = b.const("idx", idx) if const else b.input("idx", idx.shape, dtype=idt)
+    y = b.op("GATHER", [x, i], dtype=dtype, axis=ax - (rank if rng.random() < 0.3 else 0), batch_dims=bd, **q)
+    b.output(y)
+    g = b.build()
+    g.metadata["index_max"] = shape[ax]
+    return g
+
+
+QUANTIZE_PAIRS = [("float32", "int8"), ("float32", "uint8"), ("float32", "int16"), ("int8", "int8"),
+                  ("int8", "uint8"), ("uint8", "int8"), ("int16", "int8"), ("int16", "int16"), ("int16", "int32"),
+                  ("int32", "int8"), ("int32", "int16")]
+
+
+def quantize_case(rng):
+    b = GraphBuilder()
+    src, dst = QUANTIZE_PAIRS[int(rng.integers(0, len(QUANTIZE_PAIRS)))]
+
+    def q(dtype):
+        if dtype == "float32":
+            return {}
+        zp = 0 if dtype in ("int16", "int32") else int(rng.integers(0, 256)) + np.iinfo(dtype).min
+        return {"scale": float(rng.uniform(0.001, 0.5)), "zero_point": zp}
+
+    x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 40))), dtype=src, **q(src))
+    y = b.op("QUANTIZE", [x], dtype=dst, **q(dst))
+    b.output(y)
+    return b.build()
+
+
+def dequantize_case(rng):
+    b = GraphBuilder()
+    kind = int(rng.integers(0, 4))
+    if kind == 3:
+        data = rng.integers(-128, 128, (4, 3, 5)).astype(np.int8)
+        axis = int(rng.integers(0, 3))
+        x = b.const("w", data, scale=rng.uniform(0.001, 0.1, data.shape[axis]),
+                    zero_point=rng.integers(-5, 5, data.shape[axis]), axis=axis)
+        xi = b.input("x", (2, 2), scale=0.1, zero_point=0)
+        b.output(b.op("DEQUANTIZE", [xi], dtype="float32"))
+    else:
+        dtype = ["int8", "uint8", "int16"][kind]
+        zp = 0 if dtype == "int16" else int(rng.integers(0, 256)) + np.iinfo(dtype).min
+        x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 40))), dtype=dtype,
+                    scale=float(rng.uniform(0.0001, 0.5)), zero_point=zp)
+    b.output(b.op("DEQUANTIZE", [x], dtype="float32"))
+    return b.build()
+
+
+def rsqrt_inputs(g: Graph) -> Inputs:
+    def make(rng):
+        t = g.tensors[g.inputs[0]]
+        return [rng.integers(t.zero_point, 128, t.shape).astype(np.int8)]
+
+    return make
+
+
+def gather_inputs(g: Graph) -> Inputs:
+    base = uniform_inputs(g)
+
+    def make(rng):
+        feeds = base(rng)
+        for k, name in enumerate(g.inputs):
+            if name == "idx":
+                t = g.tensors[name]
+                feeds[k] = rng.integers(0, g.metadata["index_max"], t.shape).astype(t.dtype)
+        return feeds
+
+    return make
+
+
+def layer_norm_case(rng):
+    from edgefmr.ops.layer_norm import quantize_affine
+
+    b = GraphBuilder()
+    ch = int(rng.integers(1, 70))
+    ys = float(rng.uniform(0.02, 0.1))
+    gq, gs, bq = quantize_affine(rng.normal(1, 0.5, ch), rng.normal(0, 0.5, ch), ys)
+    x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 6)), ch), **_q(rng, 0.01, 0.2))
+    ins = [x, b.const("gamma", gq, scale=gs, zero_point=0)]
+    if rng.random() < 0.7:
+        ins.append(b.const("beta", bq))
+    y = b.op("LAYER_NORM", ins, scale=ys, zero_point=int(rng.integers(-20, 20)),
+             epsilon=float(rng.choice([1e-5, 1e-3, 0.0])))
+    b.output(y)
+    return b.build()
+
+
+def attention_gate_case(rng):
+    b = GraphBuilder()
+    shape = (int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 20)))
+    a = b.input("attn", shape, **_q(rng, 0.01, 0.2))
+    gt = b.input("g", shape[:-1], **_q(rng, 0.01, 0.2))
+    y = b.op("ATTENTION_GATE", [a, gt], **_q(rng, 0.01, 0.2))
+    b.output(y)
+    return b.build()
+
+
+def binary_fc_case(rng):
+    from edgefmr.ops.binary_fully_connected import pack_bits
+
+    b = GraphBuilder()
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    xs = float(rng.uniform(0.01, 0.1))
+    x = b.input("x", (int(rng.integers(1, 4)), n_in), scale=xs, zero_point=int(rng.integers(-128, 128)))
+    alpha = rng.uniform(0.001, 0.02, n_out).astype(np.float32) if rng.random() < 0.7 else np.float32(0.01)
+    w = b.const("w", pack_bits(rng.random((n_out, n_in)) < 0.5), scale=alpha, zero_point=0)
+    ins = [x, w]
+    if rng.random() < 0.7:
+        ins.append(b.const("b", rng.integers(-3000, 3000, n_out).astype(np.int32),
+                           scale=np.float32(xs) * np.asarray(alpha, np.float32), zero_point=0))
+    y = b.op("BINARY_FULLY_CONNECTED", ins, **_q(rng, 0.05, 0.5),
+             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def hash_attention_case(rng):
+    b = GraphBuilder()
+    batch = [(), (2,), (1, 3)][int(rng.integers(0, 3))]
+    nq, nk, d = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 12))
+    if rng.random() < 0.5:
+        bits = int(rng.integers(1, 20))
+        code = {"dtype": "uint8"}
+        width = -(-bits // 8)
+    else:
+        bits = int(rng.integers(1, 12))
+        code = {"dtype": "int8", "scale": 0.1, "zero_point": int(rng.integers(-10, 10))}
+        width = bits
+        bits = bits if rng.random() < 0.5 else 0
+    hq = b.input("hq", (*batch, nq, width), **code)
+    hk = b.input("hk", (*batch, nk, width), **code)
+    vq = _q(rng, 0.01, 0.2)
+    v = b.input("v", (*batch, nk, d), **vq)
+    y = b.op("HASH_ATTENTION", [hq, hk, v], scale=vq["scale"] * float(rng.uniform(0.5, 2.0)),
+             zero_point=int(rng.integers(-20, 20)), bits=bits)
+    b.output(y)
+    return b.build()
+
+
+def clipped_softmax_case(rng):
+    b = GraphBuilder()
+    shape = [(10,), (2, 16, 16), (3, 7)][int(rng.integers(0, 3))]
+    x = b.input("x", shape, **_q(rng, 0.02, 0.5))
+    gamma = float(rng.choice([0.0, -0.03, -0.1]))
+    zeta = float(rng.choice([1.0, 1.03]))
+    y = b.op("CLIPPED_SOFTMAX", [x], scale=float(rng.choice([1.0 / 256, 1.0 / 255, 0.005])),
+             zero_point=int(rng.integers(-128, -100)), beta=float(rng.choice([1.0, 0.5])), gamma=gamma, zeta=zeta)
+    b.output(y)
+    return b.build()
+
+
+def lut_op_case(rng):
+    from edgefmr.ops.lut import make_lut
+
+    b = GraphBuilder()
+    xq, yq = _q(rng, 0.01, 0.2), _q(rng, 0.01, 0.2)
+    fn = ["gelu", "silu", "exp", "tanh"][int(rng.integers(0, 4))]
+    x = b.input("x", (int(rng.integers(1, 4)), int(rng.integers(1, 60))), **xq)
+    t = b.const("table", make_lut(fn, (xq["scale"], xq["zero_point"]), (yq["scale"], yq["zero_point"])))
+    y = b.op("LUT", [x, t], **yq)
+    b.output(y)
+    return b.build()
+
+
+def lif_case(rng):
+    b = GraphBuilder()
+    dtype = "int16" if rng.random() < 0.3 else "int8"
+    shape = (int(rng.integers(1, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 12)))
+    zp = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+    x = b.input("x", shape, dtype=dtype, scale=float(rng.uniform(0.01, 0.2)), zero_point=zp)
+    ins = [x]
+    if rng.random() < 0.5:
+        ins.append(b.input("v0", shape[1:], dtype="int32"))
+    sq = Quant([1.0], [0]) if rng.random() < 0.5 else None
+    spikes = Tensor("spikes", shape, ["int8", "uint8"][int(rng.integers(0, 2))], sq)
+    b.g.tensors["spikes"] = spikes
+    b.g.tensors["v_out"] = Tensor("v_out", shape[1:], "int32")
+    attrs = {"tau": float(rng.choice([1.0, 2.0, 3.5])), "threshold": float(rng.choice([0.5, 1.0, 2.0])),
+             "membrane_bits": int(rng.integers(4, 16))}
+    b.g.nodes.append(Node("LIF", ins, ["spikes", "v_out"], attrs, "lif"))
+    b.output("spikes", "v_out")
+    return b.build()
+
+
+def lif_inputs(g: Graph) -> Inputs:
+    def make(rng):
+        out = []
+        for name in g.inputs:
+            t = g.tensors[name]
+            if t.dtype == "int32":
+                out.append(rng.integers(-(1 << 16), 1 << 16, t.shape).astype(np.int32))
+            else:
+                info = np.iinfo(t.dtype)
+                out.append(rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype))
+        return out
+
+    return make
+
+
+def spike_fc_case(rng):
+    b = GraphBuilder()
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    sq = {"scale": float(rng.uniform(0.5, 2.0)), "zero_point": 0} if rng.random() < 0.5 else {}
+    s = b.input("s", (int(rng.integers(1, 4)), n_in), dtype=["int8", "uint8"][int(rng.integers(0, 2))], **sq)
+    ws = rng.uniform(0.001, 0.02, n_out) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.02))
+    ins = [s, b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=ws, zero_point=0)]
+    if rng.random() < 0.7:
+        ins.append(b.const("b", rng.integers(-300, 300, n_out).astype(np.int32)))
+    y = b.op("SPIKE_FULLY_CONNECTED", ins, **_q(rng, 0.02, 0.3),
+             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    b.output(y)
+    return b.build()
+
+
+def spike_inputs(g: Graph) -> Inputs:
+    def make(rng):
+        t = g.tensors[g.inputs[0]]
+        v = (rng.random(t.shape) < 0.4).astype(t.dtype)
+        v.flat[:3] = np.array([0, 1, 5][: v.size], t.dtype)  # any nonzero byte is a spike
+        return [v]
+
+    return make
+
+
+def lmu_case(rng):
+    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.ops.lmu_update import lmu_constants
+
+    b = GraphBuilder()
+    d, steps = int(rng.choice([1, 3, 8])), int(rng.integers(1, 10))
+    chans = [(3,), (2, 2), ()][int(rng.integers(0, 3))]
+    fa, fm = [(24, 16), (20, 12), (28, 8)][int(rng.integers(0, 3))]
+    a, bb = lmu_constants(*legendre_zoh(d, float(rng.uniform(4, 20))), fa, fm)
+    u = b.input("u", (steps, *chans), **_q(rng, 0.01, 0.05))
+    ins = [u, b.const("A", a), b.const("B", bb)]
+    if rng.random() < 0.5:
+        ins.append(b.input("m0", (*chans, d), dtype="int32"))
+    b.g.tensors["y"] = Tensor("y", (steps, *chans, d), "int8", Quant([float(rng.uniform(0.5, 5.0))],
+                                                                      [int(rng.integers(-10, 10))]))
+    b.g.tensors["m"] = Tensor("m", (*chans, d), "int32")
+    b.g.nodes.append(Node("LMU_UPDATE", ins, ["y", "m"], {"a_frac_bits": fa, "state_frac_bits": fm}, "lmu"))
+    b.output("y", "m")
+    return b.build()
+
+
+#: op -> graph builder(rng); optional custom input makers.
+CASES: dict[str, Callable[[np.random.Generator], Graph]] = {
+    "FULLY_CONNECTED": fc_case, "BATCH_MATMUL": bmm_case, "CONV_2D": conv_case, "DEPTHWISE_CONV_2D": dw_case,
+    "AVERAGE_POOL_2D": pool_case("AVERAGE_POOL_2D"), "MAX_POOL_2D": pool_case("MAX_POOL_2D"), "MEAN": mean_case,
+    "SOFTMAX": softmax_case, "LOGISTIC": lut_case("LOGISTIC", {"scale": 1.0 / 256, "zero_point": -128}),
+    "TANH": lut_case("TANH", {"scale": 1.0 / 128, "zero_point": 0}), "RSQRT": lut_case("RSQRT", None),
+    "RELU": relu_case("RELU"), "RELU6": relu_case("RELU6"), "ADD": binary_case("ADD"), "SUB": binary_case("SUB"),
+    "MUL": binary_case("MUL"), "SQUARED_DIFFERENCE": binary_case("SQUARED_DIFFERENCE"), "RESHAPE": reshape_case,
+    "TRANSPOSE": transpose_case, "CONCATENATION": concat_case, "STRIDED_SLICE": slice_case, "GATHER": gather_case,
+    "QUANTIZE": quantize_case, "DEQUANTIZE": dequantize_case, "LAYER_NORM": layer_norm_case,
+    "ATTENTION_GATE": attention_gate_case, "BINARY_FULLY_CONNECTED": binary_fc_case,
+    "HASH_ATTENTION": hash_attention_case, "CLIPPED_SOFTMAX": clipped_softmax_case, "LUT": lut_op_case,
+    "LIF": lif_case, "SPIKE_FULLY_CONNECTED": spike_fc_case, "LMU_UPDATE": lmu_case,
+}
+INPUTS: dict[str, Callable[[Graph], Inputs]] = {"RSQRT": rsqrt_inputs, "GATHER": gather_inputs, "LIF": lif_inputs,
+                                                 "SPIKE_FULLY_CONNECTED": spike_inputs, "LMU_UPDATE": lif_inputs}
+
+
+def make_case(op: str, seed: int) -> tuple[Graph, list[list[np.ndarray]]]:
+    """A random valid graph of `op` (one node) and three input records."""
+    rng = np.random.default_rng([seed, sum(map(ord, op))])
+    for _ in range(50):
+        try:
+            g = CASES[op](rng)
+            break
+        except IRError:
+            continue
+    else:
+        raise AssertionError(f"no valid {op} instance found")
+    feeds = INPUTS.get(op, uniform_inputs)(g)
+    return g, [feeds(rng) for _ in range(3)]
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-exact equality (float arrays compared by their bit patterns, so NaN payloads and -0.0 count)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
+
+
+def merge_graphs(graphs: list[Graph]) -> Graph:
+    """Independent graphs side by side in one graph (tensor names prefixed), for one build and one QEMU run."""
+    out = Graph()
+    for k, g in enumerate(graphs):
+        pre = f"g{k}/"
+        for name, t in g.tensors.items():
+            out.tensors[pre + name] = Tensor(pre + name, t.shape, t.dtype, t.quant, t.data)
+        for n in g.nodes:
+            out.nodes.append(Node(n.op, [pre + i if i else "" for i in n.inputs], [pre + o for o in n.outputs],
+                                  dict(n.attrs), pre + (n.name or n.outputs[0])))
+        out.inputs += [pre + i for i in g.inputs]
+        out.outputs += [pre + o for o in g.outputs]
+    return out
+
+
+def reference(g: Graph, records: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """The interpreter's outputs of `g` for each input record."""
+    return [[run(g, rec)[o] for o in g.outputs] for rec in records]
