@@ -14,6 +14,7 @@ test: setup lint
 
 lint: setup
 	$(VENV)/ruff check .
+	$(VENV)/python scripts/lint_imports.py
 
 bench: setup
 	$(VENV)/python -m bench

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgefmr.firmware.build import graph_instructions
+from edgefmr.device.semihost import graph_instructions
 from edgefmr.ir import Graph
 
 #: The QEMU boards of the kernel bench: Cortex-M4 (STM32F405) and Cortex-M7.

@@ -20,7 +20,7 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
   the difference to the softmax row in percentage points;
   `train_seconds` is the mean wall time of one training run on one thread of a shared 2-core machine.
   `params` and `macs` (multiply-accumulates of one inference: linears plus the attention core's multiplications,
-  see `edgefmr.nas.cost`) describe one model.
+  see `edgefmr.nas.models.macs`) describe one model.
 * **Hash op-count rows** (`kind` op-count): multiplications and additions of the attention core (the "Q.K path":
   from Q, K, V to the weighted values, per layer, all heads; the Q/K/V and output linears are the same for all
   variants and excluded) at 16, 64 and 256 tokens, for the ViT's heads and head width and the hash's bits and
@@ -33,7 +33,7 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
   anchor, i.e. d + 1 + m multiplications, plus d per query to divide by the normaliser. `mult_cut` = 1 -
   hash/softmax; `hash_real_mults` / `real_mult_cut` count the same attention with real-valued anchors and
   projection (d + m d + m + m b per token and head), which at 16 tokens costs more than softmax.
-* **Spiking and LMU rows** come from `bench_records()` in `edgefmr.nas.spiking` and `edgefmr.nas.lmu`.
+* **Spiking and LMU rows** come from `bench_records()` in `edgefmr.nas.models.spiking` and `edgefmr.nas.models.lmu`.
 """
 
 VIT_CONFIG: dict[str, Any] = {
@@ -55,11 +55,11 @@ TOKENS = (16, 64, 256)
 
 def vit_records(seeds: tuple[int, ...] = SEEDS, progress: bool = False) -> list[dict[str, Any]]:
     """Train the ViT with every attention variant on digits; one record per variant (mean over seeds)."""
-    from edgefmr.nas.attention import ATTENTIONS
-    from edgefmr.nas.cost import macs, params
+    from edgefmr.nas.models.attention import ATTENTIONS
+    from edgefmr.nas.models.macs import macs, params
+    from edgefmr.nas.models.vit import ViTConfig
     from edgefmr.nas.tasks import load_task
     from edgefmr.nas.train import train
-    from edgefmr.nas.vit import ViTConfig
 
     task = load_task("digits")
     records: list[dict[str, Any]] = []
@@ -97,7 +97,7 @@ def vit_records(seeds: tuple[int, ...] = SEEDS, progress: bool = False) -> list[
 
 def hash_cost_records() -> list[dict[str, Any]]:
     """Multiplications/additions of softmax vs hash attention (one layer of the ViT) at 16, 64, 256 tokens."""
-    from edgefmr.nas.attention import attention_op_counts
+    from edgefmr.nas.models.attention import attention_op_counts
 
     heads, d = VIT_CONFIG["heads"], VIT_CONFIG["embed_dim"] // VIT_CONFIG["heads"]
     bits, anchors = VIT_CONFIG["hash_bits"], VIT_CONFIG["hash_anchors"]
@@ -135,7 +135,7 @@ def hash_cost_records() -> list[dict[str, Any]]:
 def other_family_records(progress: bool = False) -> list[dict[str, Any]]:
     """Rows of the spiking transformer and the LMU, from their modules' ``bench_records()`` if present."""
     rows: list[dict[str, Any]] = []
-    for name in ("edgefmr.nas.spiking", "edgefmr.nas.lmu"):
+    for name in ("edgefmr.nas.models.spiking", "edgefmr.nas.models.lmu"):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError:

@@ -23,8 +23,8 @@ FC_SHAPES = [(16, 256, 256), (144, 192, 192)]
 
 
 def run() -> list[dict]:
-    from edgefmr.firmware.build import fc_instructions_per_mac, firmware_record
-    from edgefmr.model_io import load_model
+    from edgefmr.device.semihost import fc_instructions_per_mac, firmware_record
+    from edgefmr.ir.model_io import load_model
 
     x = np.load(FIX / "digits_test_x.npy")[:4, None]
     out: list[dict] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgefmr.boards import load_board
 from edgefmr.firmware.planner import plan
 from edgefmr.firmware.vit_graph import MCUFORMER, ViTConfig, build_vit
-from edgefmr.model_io import load_model
+from edgefmr.ir.model_io import load_model
 
 NOTE = """peak_sram_* = the planned activation arena in bytes (what `efm_arena` reserves; tensors, views and step
 scratch, 16-byte aligned); peak_live_* = the most bytes live at once (a lower bound on any arena); budget = the

@@ -72,7 +72,7 @@ def compile_rows(enc) -> list[dict]:
     from edgefmr.firmware.hls import build
     from edgefmr.firmware.hls.codegen import generate
     from edgefmr.firmware.hls.project import check_csim, compile_csim, write_project
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root / "tests" / "firmware"))

@@ -17,7 +17,7 @@ BOARDS = ["qemu-netduinoplus2", "qemu-mps2-an500"]
 
 
 def run() -> list[dict]:
-    from edgefmr.hil import BoardSpec, run_suite
+    from edgefmr.hil.runner import BoardSpec, run_suite
 
     specs = [BoardSpec(b) for b in BOARDS]
     out: list[dict] = []

@@ -97,8 +97,8 @@ def _record(res: Any, family: str, attention: str, spec: dict[str, Any], seconds
 
 
 def _quantize(model: torch.nn.Module, family: str, task: Any, method: str) -> Any:
-    from edgefmr.quant.lower import QuantOptions
     from edgefmr.quant.pipeline import quantize_task
+    from edgefmr.quant.quantizer import QuantOptions
 
     return quantize_task(model, family, task, QuantOptions(method=method), where=f"{family} bench model")
 
@@ -123,7 +123,7 @@ def _log(rec: dict[str, Any]) -> None:
 
 def run() -> list[dict[str, Any]]:
     from edgefmr.quant.lmu import stream_ir
-    from edgefmr.quant.lower import evaluate_ir
+    from edgefmr.quant.quantizer import evaluate_ir
 
     torch.set_num_threads(1)
     records: list[dict[str, Any]] = []

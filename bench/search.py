@@ -46,7 +46,7 @@ def _measure(model: Path, board: str, out: Path, profile: bool) -> dict[str, Any
     rec = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + man["predicted"]["stack_reserved"],
            "measured_flash": man["measured"]["flash"], "measured_latency": None}
     if profile:
-        from edgefmr.profile import profile_artifact
+        from edgefmr.profiling.profile import profile_artifact
 
         rep = profile_artifact(out, count=2, runs=2, write_calibration=False)
         lat = rep["latency"]
@@ -57,12 +57,12 @@ def _measure(model: Path, board: str, out: Path, profile: bool) -> dict[str, Any
 
 
 def _baseline(task_name: str, board: str, sram: int, epochs: int) -> dict[str, Any]:
+    from edgefmr.nas.models.vit import ViTConfig
     from edgefmr.nas.search.cost import candidate_cost, lower_for_cost
     from edgefmr.nas.tasks import load_task
     from edgefmr.nas.train import train
-    from edgefmr.nas.vit import ViTConfig
-    from edgefmr.quant.lower import QuantOptions
     from edgefmr.quant.pipeline import quantize_task
+    from edgefmr.quant.quantizer import QuantOptions
 
     task = load_task(task_name)
     best = None

@@ -1,5 +1,5 @@
 """`build`: a model and a board -> the firmware artifact folder (sources, Makefile, ELF/bin or host executable,
-manifest.json), plus the runners the tests and `edgefmr run` use (`run_host`, `run_semihost`).
+manifest.json), plus the host runner (`run_host`); semihosting images run on QEMU through edgefmr.device.semihost.
 
 Artifact folder:
     src/            model.c/.h (generated), the kernels the model uses, the runtime, efm_board.h
@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
+from edgefmr.firmware.cost import build_arm_kernels, make_plan
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
 
@@ -35,10 +35,10 @@ MANIFEST_VERSION = 1
 HOST = "host"
 
 
-def _load_graph(model: str | Path | Graph) -> tuple[Graph, str]:
+def load_graph(model: str | Path | Graph) -> tuple[Graph, str]:
     if isinstance(model, Graph):
         return model, "<graph>"
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     return load_model(model), str(model)
 
@@ -49,20 +49,6 @@ def _load_board(board: str | Board | None) -> Board | None:
     if isinstance(board, Board):
         return board
     return load_board(board)
-
-
-def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset()) -> Any:
-    """The memory plan of `g` for `board` from the planner (edgefmr.firmware.planner.plan), with the scratch the
-    kernels need (`arm`: the kernels built in their Cortex-M variants)."""
-    from edgefmr.firmware import planner
-    from edgefmr.firmware.c.emitters import kernel_scratch
-
-    return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
-
-
-def build_arm_kernels(board: Board | None, optimized: bool = True) -> frozenset:
-    """The kernels a build for `board` uses in their Cortex-M variants (those need the DSP extension)."""
-    return codegen.arm_kernels_available() if board is not None and board.dsp and optimized else frozenset()
 
 
 def _test_vectors_c(g: Graph, records: list[list[np.ndarray]]) -> str:
@@ -192,7 +178,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     (kernels/arm/) where the core has the DSP extension. Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
-    g, model_name = _load_graph(model)
+    g, model_name = load_graph(model)
     b = _load_board(board)
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
@@ -335,7 +321,8 @@ def _measure(out: Path, t: tc.Toolchain, gen: codegen.Generated, stack_bytes: in
 
 # ---------------------------------------------------------------------------------------------- runners
 
-def _graph_io(g: Graph, names: list[str]) -> list[tuple[str, tuple[int, ...], np.dtype, int]]:
+def graph_io(g: Graph, names: list[str]) -> list[tuple[str, tuple[int, ...], np.dtype, int]]:
+    """(name, shape, numpy dtype, bytes) of each named tensor: how a runner lays out inputs and outputs."""
     return [(n, g.tensor(n).shape, np_dtype(g.tensor(n).dtype), g.tensor(n).nbytes) for n in names]
 
 
@@ -354,9 +341,9 @@ def run_host(artifact: str | Path, g: Graph, records: list[list[np.ndarray]], la
     if layers:
         if manifest is None:
             manifest = json.loads((Path(artifact) / "manifest.json").read_text())
-        outs = _graph_io(g, [row["output"] for row in manifest["layers"]])
+        outs = graph_io(g, [row["output"] for row in manifest["layers"]])
     else:
-        outs = _graph_io(g, list(g.outputs))
+        outs = graph_io(g, list(g.outputs))
     per = sum(o[3] for o in outs)
     if len(r.stdout) != per * len(records):
         raise EdgefmrError(f"{exe} wrote {len(r.stdout)} bytes; expected {per * len(records)}")
@@ -371,146 +358,3 @@ def run_host(artifact: str | Path, g: Graph, records: list[list[np.ndarray]], la
     return result
 
 
-@dataclass
-class SemihostResult:
-    """What a semihosting test image printed: outputs per record, counter ticks per inference, stack use."""
-
-    outputs: list[list[np.ndarray]]
-    ticks: list[int]
-    stack_used: int
-    stack_size: int
-    counter: str
-    clock_hz: int
-    uart: str
-    arena_bytes: int
-
-    def instructions(self) -> list[float]:
-        """Executed instructions per inference on QEMU (-icount shift=0: 1 ns of virtual time per instruction,
-        SysTick counts the core clock): ticks * 1e9 / clock_hz, exact to within one tick."""
-        return [tk * 1e9 / self.clock_hz for tk in self.ticks]
-
-
-def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> SemihostResult:
-    """Run a semihosting test image (main="semihost") under QEMU and parse what it printed."""
-    out = Path(artifact)
-    manifest = json.loads((out / "manifest.json").read_text())
-    board = load_board(manifest["board"])
-    if not board.is_virtual:
-        raise EdgefmrError(f"board {board.name} is not a QEMU board; semihosting test images run on QEMU")
-    try:
-        from edgefmr.qemu import qemu_command  # semihosting test image: UART on stdout, counts at shift 0
-
-        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=0), capture_output=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise EdgefmrError(f"QEMU ({board.qemu.machine}) did not finish within {timeout} s") from None
-    text = r.stderr.decode(errors="replace")
-    if r.returncode != 0:
-        raise EdgefmrError(f"the test image exited with {r.returncode} on {board.name}: {text[-400:]}")
-    outs = _graph_io(g, list(g.outputs))
-    buffers: dict[tuple[int, int], bytearray] = {}
-    ticks: dict[int, int] = {}
-    stack = (0, 0)
-    kind, clock, arena = "", 0, -1
-    for line in text.splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "O" and len(parts) in (4, 5):
-            key = (int(parts[1]), int(parts[2]))
-            buf = buffers.setdefault(key, bytearray())
-            if int(parts[3]) != len(buf):
-                raise EdgefmrError(f"semihost output out of order at {line[:40]!r}")
-            buf += bytes.fromhex(parts[4] if len(parts) == 5 else "")
-        elif parts[0] == "I":
-            ticks[int(parts[1])] = int(parts[2])
-        elif parts[0] == "S":
-            stack = (int(parts[1]), int(parts[2]))
-        elif parts[0] == "K":
-            kind, clock = parts[1], int(parts[2])
-        elif parts[0] == "A":
-            arena = int(parts[1])
-    n = len(ticks)
-    result = []
-    for rec in range(n):
-        row = []
-        for o, (name, shape, dt, nb) in enumerate(outs):
-            buf = buffers.get((rec, o), bytearray())
-            if len(buf) != nb:
-                raise EdgefmrError(f"record {rec} output {name!r}: got {len(buf)} bytes, expected {nb}")
-            row.append(np.frombuffer(bytes(buf), dt).reshape(shape).copy())
-        result.append(row)
-    return SemihostResult(result, [ticks[i] for i in range(n)], stack[0], stack[1], kind, clock,
-                          r.stdout.decode(errors="replace"), arena)
-
-
-def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarray]], out_dir: str | Path, *,
-                       optimized: bool = True) -> dict[str, Any]:
-    """Executed instructions of one inference of `g` on a QEMU board (semihosting image, SysTick under -icount
-    shift=0; the minimum over `records`), with the Cortex-M DSP kernels where they exist (`optimized`) or the
-    portable ones only; every output is checked bit for bit against the reference interpreter. For a one-op graph
-    this is the kernel's cost including its call, requantization and loop overheads. Keys: board, kernels (the
-    Cortex-M kernels linked), instructions, bit_exact, counter, clock_hz."""
-    from edgefmr.ir import run
-
-    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized)
-    res = run_semihost(out_dir, g)
-    exact = all(np.array_equal(a, run(g, r)[o]) for outs, r in zip(res.outputs, records, strict=True)
-                for o, a in zip(g.outputs, outs, strict=True))
-    return {"board": m["board"], "kernels": sorted(m["arm_kernels"]), "instructions": min(res.instructions()),
-            "bit_exact": exact, "counter": res.counter, "clock_hz": res.clock_hz}
-
-
-def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int, out_dir: str | Path, *,
-                            optimized: bool = True, seed: int = 0) -> dict[str, Any]:
-    """Executed instructions per MAC of one int8 FULLY_CONNECTED [rows, depth] x [cols, depth] on a QEMU board
-    (graph_instructions), with the Cortex-M DSP kernel or the portable one. The figure covers the whole kernel call
-    (unpacking, requantization, loop overheads), not just the inner loop (the dual-MAC SMLAD bound is 0.5)."""
-    from edgefmr.ir import GraphBuilder
-
-    rng = np.random.default_rng(seed)
-    gb = GraphBuilder({"name": f"fc_{rows}x{depth}x{cols}"})
-    x = gb.input("x", (rows, depth), scale=0.05, zero_point=3)
-    w = gb.const("w", rng.integers(-127, 128, (cols, depth)).astype(np.int8), scale=rng.uniform(0.001, 0.01, cols),
-                 zero_point=0)
-    b = gb.const("b", rng.integers(-2000, 2000, cols).astype(np.int32))
-    gb.output(gb.op("FULLY_CONNECTED", [x, w, b], scale=0.2, zero_point=-5))
-    g = gb.build()
-    records = [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
-    r = graph_instructions(g, board, records, out_dir, optimized=optimized)
-    macs = rows * depth * cols
-    return {"board": r["board"], "shape": [rows, depth, cols], "kernel": "arm" if r["kernels"] else "portable",
-            "macs": macs, "instructions": r["instructions"], "instructions_per_mac": r["instructions"] / macs,
-            "bit_exact": r["bit_exact"], "counter": r["counter"], "clock_hz": r["clock_hz"]}
-
-
-def firmware_record(model: str | Path | Graph, board: str, records: list[list[np.ndarray]], out_dir: str | Path,
-                    *, tricks: bool = True) -> dict[str, Any]:
-    """One benchmark record of `model` on QEMU board `board`: a semihosting image running `records`, checked bit
-    for bit against the reference interpreter. Keys: model, board, instructions_per_inference (QEMU executed-
-    instruction count, SysTick under -icount shift=0), macs, arena_bytes_predicted (planner), arena_bytes_measured
-    (reported by the running firmware), arena_symbol_bytes (ELF), flash_bytes (ELF image) and flash_bytes_predicted,
-    peak_sram and peak_sram_no_tricks (planner, with the kernels' scratch), stack_high_water and stack_predicted,
-    bit_exact."""
-    from edgefmr.ir import run
-    from edgefmr.ops.registry import call
-
-    g, name = _load_graph(model)
-    m = build(g, board, out_dir, tricks=tricks, test_inputs=records)
-    res = run_semihost(out_dir, g)
-    exact = all(np.array_equal(a, run(g, rec)[o]) for rec, outs in zip(records, res.outputs, strict=True)
-                for o, a in zip(g.outputs, outs, strict=True))
-    b = load_board(board)
-    arm = frozenset(m["arm_kernels"])
-    return {
-        "model": name if not isinstance(model, Graph) else g.metadata.get("name", "<graph>"), "board": m["board"],
-        "tricks": tricks, "instructions_per_inference": min(res.instructions()),
-        "macs": sum(call(n, g).opdef.macs(call(n, g)) for n in g.nodes),
-        "arena_bytes_predicted": m["predicted"]["arena_total"], "arena_bytes_measured": res.arena_bytes,
-        "arena_symbol_bytes": sum(m["measured"]["arena_symbols"].values()),
-        "flash_bytes": m["measured"]["flash"], "flash_bytes_predicted": m["predicted"]["flash"],
-        "peak_sram": make_plan(g, b, tricks, arm).peak_bytes,
-        "peak_sram_no_tricks": make_plan(g, b, False, arm).peak_bytes,
-        "stack_high_water": res.stack_used, "stack_predicted": m["predicted"]["stack"], "bit_exact": exact,
-        "kernels": "arm" if m["arm_kernels"] else "portable",
-    }

@@ -27,6 +27,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.schedule import (
     ALIGN,
@@ -40,7 +41,7 @@ from edgefmr.firmware.schedule import (
 from edgefmr.ir.graph import Graph
 from edgefmr.ops.registry import call
 
-__all__ = ["ALIGN", "Allocation", "LayerMemory", "Plan", "memory_report", "plan"]
+__all__ = ["ALIGN", "Allocation", "LayerMemory", "Plan", "plan"]
 
 #: Region name used when no board is given.
 DEFAULT_REGION = "arena"
@@ -232,9 +233,7 @@ class Plan:
         return d
 
 
-def _board(board):
-    from edgefmr.boards import Board, load_board
-
+def _board(board: Board | str | None) -> Board | None:
     if board is None or isinstance(board, Board):
         return board
     return load_board(str(board))
@@ -548,30 +547,3 @@ def _layers(g: Graph, sched: Schedule, tensors: dict[str, Allocation],
         out.append(LayerMemory(s.index, s.name, s.kind, [g.nodes[i].op for i in s.nodes], held,
                                max(ends, default=0), [a.name for a in live]))
     return out
-
-
-def memory_report(graph: Graph, board=None, tricks: bool = True) -> dict[str, Any]:
-    """Exact memory of `graph` on `board` — the one function the search asks the firmware stage.
-
-    Returns {"board", "tricks", "region", "arena_bytes": {region: bytes}, "arena_total", "peak_bytes",
-    "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}} where `fits` and
-    `available` (the arena region's and the flash region's sizes) are None/{} without a board.
-    """
-    from edgefmr.firmware.build import build_arm_kernels, make_plan  # the plan `edgefmr build` makes, with scratch
-
-    b = _board(board)
-    p = make_plan(graph, b, tricks, build_arm_kernels(b))
-    rep: dict[str, Any] = {"board": p.board, "tricks": tricks, "region": p.region, "arena_bytes": dict(p.arena_bytes),
-                           "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
-                           "flash_constants_bytes": graph.weight_bytes(),
-                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {}}
-    if b is not None:
-        fr = b.flash_region()
-        rep["available"] = {p.region: b.region(p.region).size, fr.name: fr.size}
-        try:
-            p.check_fits(b)
-            rep["fits"] = True
-        except EdgefmrError:
-            rep["fits"] = False
-    return rep
-

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.cost import macs, params
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.macs import macs, params
 from edgefmr.nas.tasks import Task, load_task
 from edgefmr.nas.train import train
 

@@ -36,8 +36,8 @@ from torch import nn
 
 from edgefmr import __version__
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.families import get_family
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.families import get_family
 from edgefmr.nas.tasks import Task
 
 CHECKPOINT_FORMAT = "edgefmr-checkpoint"

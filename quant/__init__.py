@@ -5,7 +5,7 @@
 stage for a task (checks, calibration or QAT, lowering, IR evaluation, report), as ``edgefmr quantize`` runs it.
 """
 
-from edgefmr.quant.lower import QuantizedModel, QuantOptions, evaluate_ir, quantize
 from edgefmr.quant.pipeline import quantize_task
+from edgefmr.quant.quantizer import QuantizedModel, QuantOptions, evaluate_ir, quantize
 
 __all__ = ["QuantOptions", "QuantizedModel", "evaluate_ir", "quantize", "quantize_task"]

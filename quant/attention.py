@@ -1,4 +1,4 @@
-"""Lowering of the attention variants of :mod:`edgefmr.nas.attention` and of its low-rank linears.
+"""Lowering of the attention variants of :mod:`edgefmr.nas.models.attention` and of its low-rank linears.
 
 ``[B, N, D] -> [B, N, D]``; heads are laid out ``[B, H, N, d]`` (RESHAPE + TRANSPOSE), the Q/K/V linear is split
 into three FULLY_CONNECTED layers (each with its own output quantization; a low-rank Q/K/V keeps its shared first

@@ -42,7 +42,7 @@ A_FRAC_BITS = 24
 
 def state_frac_bits(a_bar: np.ndarray, b_bar: np.ndarray, steps: int) -> int:
     """F_m so that the largest state, ``sum_k |A^k B|_inf * 255 * 2^F_m``, stays below 2^31 (at most 24)."""
-    from edgefmr.nas.lmu import impulse_response
+    from edgefmr.nas.models.lmu import impulse_response
 
     bound = float(np.abs(impulse_response(a_bar, b_bar, max(steps, 1))).sum(axis=1).max()) * 255.0
     return int(max(0, min(24, math.floor(math.log2((2**31 - 1) / max(bound, 1e-30))))))

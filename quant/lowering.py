@@ -325,7 +325,7 @@ class Lowering:
     def _binary_linear(self, x: Value, w: torch.Tensor, b: torch.Tensor | None, key: str, act: str,
                        flt: Callable[..., torch.Tensor]) -> Value:
         """BINARY_FULLY_CONNECTED: sign(W) with alpha = mean |W| per output channel (straight-through sign)."""
-        from edgefmr.nas.attention import sign_ste
+        from edgefmr.nas.models.attention import sign_ste
 
         alpha_t = w.abs().mean(dim=1, keepdim=True)
         if self.is_float:
@@ -574,7 +574,7 @@ class Lowering:
 
     def hash_attention(self, hq: Value, hk: Value, v: Value, key: str) -> Value:
         """HASH_ATTENTION on int8 pre-sign codes (bit = value >= 0)."""
-        from edgefmr.nas.attention import hash_attention_linear, sign_ste
+        from edgefmr.nas.models.attention import hash_attention_linear, sign_ste
 
         def fn(q: torch.Tensor, k: torch.Tensor, vv: torch.Tensor) -> torch.Tensor:
             return hash_attention_linear(sign_ste(q), sign_ste(k), vv)

@@ -15,7 +15,7 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, graph_hash
-from edgefmr.quant.lower import (
+from edgefmr.quant.quantizer import (
     QuantizedModel,
     QuantOptions,
     batches,
@@ -163,8 +163,8 @@ def quantize_task(model: nn.Module, family: str, task: Any, options: QuantOption
 def check_options(model: nn.Module, family: str, options: QuantOptions) -> None:
     """Validate the options against the model before any work: one float pass on a zero sample collects the
     linear layers that --binarize patterns must match."""
-    from edgefmr.quant.lower import check_binarize, program_of
     from edgefmr.quant.lowering import FLOAT, Lowering
+    from edgefmr.quant.quantizer import check_binarize, program_of
 
     options.check()
     ctx = Lowering(FLOAT, binarize=options.binarize)

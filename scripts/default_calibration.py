@@ -1,4 +1,4 @@
-"""Write the default calibration tables per core type (sdk/data/calibration/<core>.json).
+"""Write the default calibration tables per core type (sdk/profiling/data/calibration/<core>.json).
 
 For each core type, architectures sampled from the default search spaces of the three families (seeded random
 weights, lowered by the quantization stage) are built and profiled on the core's QEMU board with `edgefmr profile`;
@@ -26,13 +26,13 @@ def main() -> None:
     ap.add_argument("--per-family", type=int, default=5, help="architectures per family (ViT: twice as many)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from edgefmr.calibration import DEFAULTS_DIR, calibration_path
     from edgefmr.firmware.build import build
     from edgefmr.ir import save
     from edgefmr.nas.search.cost import lower_for_cost
     from edgefmr.nas.search.space import default_space, describe
     from edgefmr.nas.tasks import load_task
-    from edgefmr.profile import profile_artifact
+    from edgefmr.profiling.calibration import DEFAULTS_DIR, calibration_path
+    from edgefmr.profiling.profile import profile_artifact
 
     DEFAULTS_DIR.mkdir(parents=True, exist_ok=True)
     for core, board in BOARDS.items():

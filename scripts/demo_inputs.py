@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from edgefmr.model_io import load_model, prepare_input
+from edgefmr.ir.model_io import load_model, prepare_input
 from edgefmr.nas.tasks import load_task
 
 model, x_out, y_out = sys.argv[1:4]

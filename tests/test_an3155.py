@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from an3155_sim import FLASH_BASE, An3155Sim
 
-from edgefmr.an3155 import Bootloader, BootloaderError, NoAnswer
 from edgefmr.boards import load_board
-from edgefmr.flash import FlashError, flash, flash_image
-from edgefmr.transport import SerialTransport
+from edgefmr.device.an3155 import Bootloader, BootloaderError, NoAnswer
+from edgefmr.device.flash import FlashError, flash, flash_image
+from edgefmr.device.transport import SerialTransport
 
 HAVE_STM32FLASH = shutil.which("stm32flash") is not None
 F405 = load_board("qemu-netduinoplus2").region("FLASH")   # STM32F405 sector layout from the board file
@@ -55,7 +55,7 @@ def _open(sim: An3155Sim) -> SerialTransport:
 
 
 def test_8e1_on_a_pty_is_refused_with_a_clear_error() -> None:
-    from edgefmr.transport import TransportError
+    from edgefmr.device.transport import TransportError
 
     with An3155Sim() as sim:
         with pytest.raises(TransportError, match=r"cannot set parity E on serial port /dev/pts/\d+: .*no parity "
@@ -245,7 +245,7 @@ class QemuBehindBootloader:
         self._stop = threading.Event()
 
     def __call__(self, addr: int, sim: An3155Sim):
-        from edgefmr.qemu import QemuBoard
+        from edgefmr.device.qemu import QemuBoard
 
         end = len(sim.flash.rstrip(b"\xff"))
         img = self.tmp / "flash.bin"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.attention import (
+from edgefmr.nas.models.attention import (
     ATTENTIONS,
     KernelHash,
     MultiHeadAttention,
@@ -202,7 +202,7 @@ def test_op_counts_linear_vs_quadratic(binary: bool) -> None:
 def test_binary_hash_cuts_multiplications_at_every_length() -> None:
     """The ViT's default hash settings (those of the families bench): >= 70 % fewer multiplications than softmax at
     16, 64 and 256 tokens; the layer's own count (used by the MACs) follows its binarization."""
-    from edgefmr.nas.vit import ViTConfig
+    from edgefmr.nas.models.vit import ViTConfig
 
     cfg = ViTConfig()
     heads, d = cfg.heads, cfg.embed_dim // cfg.heads

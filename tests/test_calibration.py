@@ -1,5 +1,6 @@
-"""Calibration tables (edgefmr.calibration) and the host parts of the profiling session (edgefmr.profile): input
-loading, float comparison, cost fitting, merging, the per-user location, defaults per core type and estimates."""
+"""Calibration tables (edgefmr.profiling.calibration) and the host parts of the profiling session
+(edgefmr.profiling.profile): input loading, float comparison, cost fitting, merging, the per-user location, defaults
+per core type and estimates."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 import torch
 
 from edgefmr.boards import load_board
-from edgefmr.calibration import (
+from edgefmr.errors import EdgefmrError
+from edgefmr.ir.model_io import load_model
+from edgefmr.profiling.calibration import (
     DEFAULTS_DIR,
     calibration_dir,
     estimate,
@@ -22,9 +25,7 @@ from edgefmr.calibration import (
     node_work,
     save_calibration,
 )
-from edgefmr.errors import EdgefmrError
-from edgefmr.model_io import load_model
-from edgefmr.profile import _compare_float, _float_outputs, load_inputs
+from edgefmr.profiling.profile import _compare_float, _float_outputs, load_inputs
 
 torch.set_num_threads(1)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -191,9 +192,9 @@ def test_float_comparison_metrics() -> None:
 
 def test_float_model_runs_on_the_dequantized_inputs(tmp_path: Path) -> None:
     """The checkpoint gets the int8 records dequantized and moved from NHWC (IR) to NCHW (PyTorch)."""
+    from edgefmr.nas.models.vit import ViTConfig
     from edgefmr.nas.tasks import load_task
     from edgefmr.nas.train import build_model, load_checkpoint, save_checkpoint
-    from edgefmr.nas.vit import ViTConfig
 
     torch.manual_seed(0)
     task = load_task("digits")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from edgefmr.device.flash import FlashError, elf_segments, flash, flash_image
+from edgefmr.device.transport import Transport
 from edgefmr.errors import EdgefmrError
-from edgefmr.flash import FlashError, elf_segments, flash, flash_image
-from edgefmr.transport import Transport
 
 BOARD = "nucleo-f446re"
 HASH = "ab" * 32       # the protocol simulator's model hash

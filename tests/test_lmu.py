@@ -10,10 +10,9 @@ import torch
 from numpy.polynomial import legendre
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.cost import macs
-from edgefmr.nas.families import FAMILIES
-from edgefmr.nas.lif import measure_firing_rates, ops_summary
-from edgefmr.nas.lmu import (
+from edgefmr.nas.models.families import FAMILIES
+from edgefmr.nas.models.lif import measure_firing_rates, ops_summary
+from edgefmr.nas.models.lmu import (
     LMUConfig,
     LMUFormer,
     LMUMemory,
@@ -22,6 +21,7 @@ from edgefmr.nas.lmu import (
     legendre_zoh,
     stream_agreement,
 )
+from edgefmr.nas.models.macs import macs
 
 torch.set_num_threads(1)
 

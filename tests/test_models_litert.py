@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgefmr.ir import run
-from edgefmr.model_io import load_model
+from edgefmr.ir.model_io import load_model
 from edgefmr.tflite import from_tflite, to_tflite
 from edgefmr.tflite.litert import litert_interpreter
 

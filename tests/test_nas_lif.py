@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.lif import LIF, RateMeter, firing_rates, measure_firing_rates, op_counts, ops_summary, spike
+from edgefmr.nas.models.lif import LIF, RateMeter, firing_rates, measure_firing_rates, op_counts, ops_summary, spike
 
 torch.set_num_threads(1)
 

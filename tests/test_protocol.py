@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from edgefmr.device import Device
-from edgefmr.protocol import (
+from edgefmr.device.connection import Device
+from edgefmr.device.protocol import (
     ACCEPTED,
     ALL_LAYERS,
     MAX_PAYLOAD,
@@ -41,7 +41,7 @@ from edgefmr.protocol import (
     crc32,
     encode_frame,
 )
-from edgefmr.transport import FaultPlan, FaultyTransport, PipeEnd, Transport, loopback_pair
+from edgefmr.device.transport import FaultPlan, FaultyTransport, PipeEnd, Transport, loopback_pair
 
 # ------------------------------------------------------------------------------------------------ simulated device
 

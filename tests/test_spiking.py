@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.cost import macs
-from edgefmr.nas.families import FAMILIES
-from edgefmr.nas.lif import LIF
-from edgefmr.nas.spiking import (
+from edgefmr.nas.models.families import FAMILIES
+from edgefmr.nas.models.lif import LIF
+from edgefmr.nas.models.macs import macs
+from edgefmr.nas.models.spiking import (
     SpikeDrivenSelfAttention,
     SpikingConfig,
     SpikingTransformer,

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from edgefmr.commands.train import train as train_cmd
 from edgefmr.errors import EdgefmrError
+from edgefmr.nas.models.vit import ViTConfig
 from edgefmr.nas.tasks import load_task
 from edgefmr.nas.train import evaluate, load_checkpoint, predict, save_checkpoint, shift_images, train
-from edgefmr.nas.vit import ViTConfig
 
 torch.set_num_threads(1)
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.cost import macs, matmul_macs, params
-from edgefmr.nas.families import FAMILIES, get_family
+from edgefmr.nas.models.families import FAMILIES, get_family
+from edgefmr.nas.models.macs import macs, matmul_macs, params
+from edgefmr.nas.models.vit import ViT, ViTConfig
 from edgefmr.nas.tasks import load_task
 from edgefmr.nas.train import evaluate, train
-from edgefmr.nas.vit import ViT, ViTConfig
 
 torch.set_num_threads(1)
 
@@ -52,7 +52,7 @@ def test_low_rank_every_linear() -> None:
 
 
 def test_low_rank_linear_falls_back_to_full() -> None:
-    from edgefmr.nas.layers import LowRankLinear
+    from edgefmr.nas.models.layers import LowRankLinear
 
     assert LowRankLinear(4, 4, 0.75).rank is None  # 3 * (4 + 4) >= 4 * 4: no saving
     assert LowRankLinear(64, 64, 1.0).rank is None

@@ -63,7 +63,7 @@ def default_records(g: Graph, n: int = DEFAULT_RECORDS, seed: int = 0) -> list[l
 def _graph(model: str | Path | Graph) -> tuple[Graph, str]:
     if isinstance(model, Graph):
         return model, "<graph>"
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     return load_model(model), str(model)
 

@@ -4,10 +4,10 @@ the board's calibration table, and the hard constraints of a search.
 * :func:`lower_for_cost` lowers a model (or a config, built with seeded random weights) to the integer IR with the
   quantization stage (:mod:`edgefmr.quant`): the same graph ``edgefmr quantize`` writes, calibrated on a few
   training samples (the graph's structure and sizes do not depend on the calibration).
-* :func:`candidate_cost` asks the planner, ``edgefmr.firmware.planner.memory_report(graph, board)`` - the one
-  function the firmware stage offers the search, the same planner ``edgefmr build`` uses - for the arena per
-  memory region and the flash of the constants, and ``edgefmr.calibration`` for the latency: the board's profiled
-  table (``edgefmr profile``) or the documented default of its core type.
+* :func:`candidate_cost` asks the firmware stage, ``edgefmr.firmware.cost.hardware_cost(graph, board)`` - the one
+  function it offers the search, the same plan ``edgefmr build`` makes - for the arena per
+  memory region and the flash of the constants, and ``edgefmr.profiling.calibration`` for the latency: the board's
+  profiled table (``edgefmr profile``) or the documented default of its core type.
 * SRAM of a candidate = the planner's arena + the stack reserve (``stack_bytes``, the ``edgefmr build`` default of
   8 KiB) in the board's stack region; flash = the graph's constants as placed by the planner.
 * FPGA boards (``kind = "fpga"``): :func:`candidate_cost` asks the FPGA estimator,
@@ -22,46 +22,37 @@ the board's calibration table, and the hard constraints of a search.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
+from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
+from edgefmr.firmware.cost import HardwareCost, hardware_cost
+from edgefmr.ir import Graph
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.tasks import Task
+from edgefmr.nas.train import build_model
+from edgefmr.ops.registry import call
+from edgefmr.profiling.calibration import estimate, load_calibration
+from edgefmr.quant.quantizer import QuantOptions, quantize
 
 #: The stack reserved by ``edgefmr build`` unless told otherwise (its --stack default).
 DEFAULT_STACK_BYTES = 8192
 #: Names of the constraint values, in the order :func:`constraints` returns them.
 CONSTRAINT_NAMES = ("sram_budget", "flash_budget", "latency_budget", "board_sram", "board_flash")
-#: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA candidate's on-chip memory.
-BRAM36_BYTES = 36 * 1024 // 8
 #: The latency source of FPGA candidates (the estimator's cycle count at the board clock).
 FPGA_LATENCY_SOURCE = "fpga-estimator"
 
 
-def _quant() -> Any:
-    try:
-        return importlib.import_module("edgefmr.quant.lower")
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("edgefmr.quant"):
-            raise EdgefmrError("the search's cost model needs the quantization stage (edgefmr.quant), which this "
-                               "installation lacks") from None
-        raise
-
-
-def lower_for_cost(model_or_config: nn.Module | FamilyConfig, task: Any, *, calib_samples: int = 32,
-                   seed: int = 0) -> Any:
+def lower_for_cost(model_or_config: nn.Module | FamilyConfig, task: Task, *, calib_samples: int = 32,
+                   seed: int = 0) -> Graph:
     """The integer IR graph of a candidate (a family model, or a family config built with weights from ``seed``)."""
-    import torch
-
-    lower = _quant()
     if isinstance(model_or_config, FamilyConfig):
-        from edgefmr.nas.train import build_model
-
         family = type(model_or_config).family
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -72,8 +63,8 @@ def lower_for_cost(model_or_config: nn.Module | FamilyConfig, task: Any, *, cali
         if family is None:
             raise EdgefmrError(f"lower_for_cost: {type(model).__name__} is not a family model (it has no cfg)")
     n = max(1, min(calib_samples, len(task.x_train)))
-    opts = lower.QuantOptions(calib_samples=n, batch_size=n)
-    qm = lower.quantize(model, family, np.asarray(task.x_train[:n]), opts)
+    opts = QuantOptions(calib_samples=n, batch_size=n)
+    qm = quantize(model, family, np.asarray(task.x_train[:n]), opts)
     return qm.graph()
 
 
@@ -112,9 +103,7 @@ class Cost:
         return asdict(self)
 
 
-def _macs(graph: Any) -> int:
-    from edgefmr.ops.registry import call
-
+def _macs(graph: Graph) -> int:
     total = 0
     for node in graph.nodes:
         c = call(node, graph)
@@ -122,78 +111,58 @@ def _macs(graph: Any) -> int:
     return total
 
 
-def candidate_cost(graph: Any, board: Any, *, stack_bytes: int = DEFAULT_STACK_BYTES,
+def candidate_cost(graph: Graph, board: Board | str, *, stack_bytes: int = DEFAULT_STACK_BYTES,
                    table: dict[str, Any] | None = None) -> Cost:
-    """Memory (planner) and latency (calibration table) of a lowered graph on ``board`` (a Board or a name)."""
-    from edgefmr.boards import load_board
-    from edgefmr.firmware.planner import memory_report
-
+    """Memory (the firmware stage's hardware_cost) and latency (calibration table; the estimator's cycles on an
+    FPGA board) of a lowered graph on ``board`` (a Board or a name)."""
     b = load_board(board) if isinstance(board, str) else board
     if b.kind == "fpga":
         return fpga_cost(graph, b)
     if b.kind != "mcu":
         raise EdgefmrError(f"board {b.name} is an {b.kind} board: the search's cost model covers MCU and FPGA boards")
-    rep = memory_report(graph, b, tricks=True)
-    arena = {r: int(n) for r, n in rep["arena_bytes"].items()}
-    sram = dict(arena)
+    hw = hardware_cost(graph, b)
+    sram = dict(hw.arena)
     assert b.defaults is not None
     sram[b.defaults.stack] = sram.get(b.defaults.stack, 0) + int(stack_bytes)
-    flash_region = b.flash_region().name
-    available = {r: int(b.region(r).size) for r in sram}
-    available[flash_region] = int(b.flash_region().size)
+    available = dict(hw.available)
+    for r in sram:
+        available.setdefault(r, int(b.region(r).size))
     if table is None:
         table = latency_table(b)
-    est = _calibration().estimate(graph, table)
-    return Cost(board=b.name, arena=arena, sram=sram, sram_total=int(sum(sram.values())),
-                flash=int(rep["flash_constants_bytes"]), stack_bytes=int(stack_bytes),
+    est = estimate(graph, table)
+    return Cost(board=b.name, arena=dict(hw.arena), sram=sram, sram_total=int(sum(sram.values())),
+                flash=hw.flash_constants, stack_bytes=int(stack_bytes),
                 latency_cycles=float(est["cycles"]), latency_seconds=float(est["seconds"]),
                 latency_source=str(table.get("source", "default")), macs=_macs(graph), available=available)
 
 
-def fpga_cost(graph: Any, board: Any) -> Cost:
-    """Resources, on-chip memory and latency of a lowered graph on an FPGA board, from the FPGA estimator."""
-    from edgefmr.firmware.hls import estimate
-
-    est = estimate(graph, board, check=False)
-    tot = est["total"]
-    res = {r: int(tot[r]) for r in est["available"]}
-    bram = {"BRAM": res["bram36"] * BRAM36_BYTES}
-    return Cost(board=board.name, arena=bram, sram=dict(bram), sram_total=bram["BRAM"],
-                flash=int(graph.weight_bytes()), stack_bytes=0, latency_cycles=float(tot["cycles"]),
-                latency_seconds=float(tot["cycles"]) / float(est["clock_hz"]), latency_source=FPGA_LATENCY_SOURCE,
-                macs=_macs(graph), available={"BRAM": int(est["available"]["bram36"]) * BRAM36_BYTES},
-                resources=res, resources_available={r: int(v) for r, v in est["available"].items()})
+def fpga_cost(graph: Graph, board: Board | str) -> Cost:
+    """Resources, on-chip memory and latency of a lowered graph on an FPGA board, from the FPGA estimator (through
+    the firmware stage's hardware_cost)."""
+    hw: HardwareCost = hardware_cost(graph, board)
+    assert hw.cycles is not None and hw.clock_hz is not None
+    return Cost(board=hw.board, arena=dict(hw.arena), sram=dict(hw.arena), sram_total=hw.arena["BRAM"],
+                flash=hw.flash_constants, stack_bytes=0, latency_cycles=hw.cycles,
+                latency_seconds=hw.cycles / hw.clock_hz, latency_source=FPGA_LATENCY_SOURCE,
+                macs=_macs(graph), available=dict(hw.available), resources=dict(hw.resources),
+                resources_available=dict(hw.resources_available))
 
 
-def _calibration() -> Any:
-    try:
-        return importlib.import_module("edgefmr.calibration")
-    except ModuleNotFoundError as e:
-        if e.name == "edgefmr.calibration":
-            raise EdgefmrError("the search's latency model needs edgefmr.calibration (board calibration tables), "
-                               "which this installation lacks") from None
-        raise
-
-
-def latency_table(board: Any) -> dict[str, Any]:
+def latency_table(board: Board | str) -> dict[str, Any]:
     """The board's calibration table: profiled by ``edgefmr profile``, else the default of its core type. FPGA boards
     have none (their latency is the estimator's): a table naming only its source."""
-    from edgefmr.boards import load_board
-
     b = load_board(board) if isinstance(board, str) else board
     if b.kind == "fpga":
         return {"source": FPGA_LATENCY_SOURCE}
-    return _calibration().load_calibration(b)
+    return load_calibration(b)
 
 
-def constraints(cost: Cost, budgets: Budgets, board: Any) -> list[float]:
+def constraints(cost: Cost, budgets: Budgets, board: Board | str) -> list[float]:
     """Constraint values in :data:`CONSTRAINT_NAMES` order; a candidate is feasible when all are <= 0.
 
     Budget terms are (needed - budget) / budget; board terms the worst (needed - available) / available over the
     SRAM regions, and the same for flash. A missing budget gives -1.
     """
-    from edgefmr.boards import load_board
-
     b = load_board(board) if isinstance(board, str) else board
 
     def rel(need: float, limit: float | None) -> float:

@@ -555,8 +555,8 @@ class Search:
         check that its memory equals the prediction."""
         from edgefmr.ir import save
         from edgefmr.nas.train import save_checkpoint, train, train_defaults
-        from edgefmr.quant.lower import QuantOptions
         from edgefmr.quant.pipeline import quantize_task
+        from edgefmr.quant.quantizer import QuantOptions
 
         fam, values = chosen["family"], chosen["arch"]
         sp, scorer = self.spaces[fam], self.scorers[fam]

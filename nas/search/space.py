@@ -3,7 +3,8 @@
 A :class:`Space` is data: a family, its dimensions (:class:`Dim`: a config key and its choices), the attention
 variants a layer may use (chosen per layer, mixed, as in "Neural Architecture Search on Efficient Transformers and
 Beyond") and config keys held fixed. A point of the space is a dict of dimension values; :meth:`Space.config` turns
-it into the family's config (:mod:`edgefmr.nas.vit`, :mod:`~edgefmr.nas.spiking`, :mod:`~edgefmr.nas.lmu`).
+it into the family's config (:mod:`edgefmr.nas.models.vit`, :mod:`~edgefmr.nas.models.spiking`,
+:mod:`~edgefmr.nas.models.lmu`).
 
 Dimension kinds (they matter to the supernet, :mod:`edgefmr.nas.search.supernet`):
 
@@ -33,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.families import FAMILY_NAMES, get_family
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.families import FAMILY_NAMES, get_family
 
 KINDS = ("size", "shape", "other")
 

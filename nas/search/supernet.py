@@ -62,7 +62,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
+from edgefmr.nas.models.config import FamilyConfig
 from edgefmr.nas.search.space import Space, arch_key
 from edgefmr.nas.tasks import Task, split_indices
 
@@ -135,7 +135,7 @@ def _state_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, bool]]
 def _virtual_shapes(model: nn.Module) -> Iterator[tuple[str, tuple[int, ...]]]:
     """Shapes of both forms of every low-rank linear (full, and down/up at full rank): whether a layer is factored
     depends on its exact widths, so the supernet holds both forms at the largest widths."""
-    from edgefmr.nas.layers import LowRankLinear
+    from edgefmr.nas.models.layers import LowRankLinear
 
     for prefix, m in model.named_modules():
         if isinstance(m, LowRankLinear):

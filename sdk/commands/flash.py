@@ -29,7 +29,7 @@ def flash(artifact: str, board: str | None, port: str | None, method: str | None
           console_port: str | None, banner_timeout: float, as_json: bool) -> None:
     """Flash ARTIFACT (an `edgefmr build` folder) to its board: write, read back, start, and confirm the banner
     and model hash."""
-    from edgefmr.flash import flash as do_flash
+    from edgefmr.device.flash import flash as do_flash
 
     bar = None
     if not as_json:

@@ -24,7 +24,7 @@ def hil() -> None:
 def run(suite: str, inventory: str, out_dir: str | None, as_json: bool) -> None:
     """Run SUITE (a pytest file or folder using the edgefmr_board fixture) on every board of the inventory in
     parallel, one pytest worker per board; exit 1 when any board has a failure."""
-    from edgefmr.hil import load_inventory, run_suite
+    from edgefmr.hil.runner import load_inventory, run_suite
 
     specs = load_inventory(inventory)
     t0 = time.monotonic()

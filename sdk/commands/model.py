@@ -16,8 +16,8 @@ from edgefmr.errors import EdgefmrError
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def inspect(model: str, as_json: bool) -> None:
     """Show a model's ops, tensors, parameters, MACs and weight bytes (.efm or .tflite)."""
-    from edgefmr.inspect_model import summarize
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
+    from edgefmr.ir.summary import summarize
 
     s = summarize(load_model(model))
     if as_json:
@@ -59,8 +59,8 @@ def inspect(model: str, as_json: bool) -> None:
 def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
         as_json: bool) -> None:
     """Run MODEL (.efm, .tflite, or a build artifact folder with --board) on the reference interpreter or a board."""
-    from edgefmr.device import target_graph
-    from edgefmr.model_io import prepare_input
+    from edgefmr.device.connection import target_graph
+    from edgefmr.ir.model_io import prepare_input
 
     g = target_graph(model)
     if len(g.outputs) != 1:
@@ -125,7 +125,7 @@ def _run_on_board(model: str, g, board: str, port: str | None, records: list, tr
         if board == "host":
             outs = run_host(art, g, records)
             return [o[0] for o in outs], "on the host C build", {}
-        from edgefmr.device import run_on_board
+        from edgefmr.device.connection import run_on_board
 
         res = run_on_board(art, board, records, port=port, graph=g)
         return ([o[0] for o in res.outputs], f"on {board}",
@@ -139,7 +139,7 @@ def _run_on_board(model: str, g, board: str, port: str | None, records: list, tr
 def convert(model: str, out: str) -> None:
     """Convert MODEL between .tflite and .efm (by OUT's suffix); .tflite output needs TFLite builtin ops only."""
     from edgefmr.ir import save
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
     from edgefmr.tflite import save_tflite
 
     g = load_model(model)
@@ -162,7 +162,7 @@ def convert(model: str, out: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(model: str, input_path: str, labels: str | None, as_json: bool) -> None:
     """Check the reference interpreter against LiteRT's reference kernels, bit for bit, on given inputs."""
-    from edgefmr.model_io import load_model, prepare_input
+    from edgefmr.ir.model_io import load_model, prepare_input
     from edgefmr.tflite.litert import compare_with_litert
 
     g = load_model(model)

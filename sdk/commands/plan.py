@@ -22,7 +22,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     from edgefmr.errors import EdgefmrError
     from edgefmr.firmware.planner import plan as make_plan
     from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     g = load_model(model)
     b = None

@@ -33,7 +33,7 @@ def profile(artifact: str, board: str | None, port: str | None, inputs: str | No
     """Profile ARTIFACT on its board: outputs vs the reference interpreter (bit-exact count), latency per
     inference, per-layer counts and shares, counts per MAC, stack high-water mark and arena; writes report.json and
     the board's calibration table."""
-    from edgefmr.profile import profile_artifact
+    from edgefmr.profiling.profile import profile_artifact
 
     bar = None
     if not as_json:

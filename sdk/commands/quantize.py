@@ -100,8 +100,8 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     import torch
 
     from edgefmr.ir import save
-    from edgefmr.quant.lower import METHODS, SOFTMAXES, QuantOptions
     from edgefmr.quant.pipeline import check_options, load_for_quantize, quantize_task
+    from edgefmr.quant.quantizer import METHODS, SOFTMAXES, QuantOptions
 
     if method not in METHODS:
         raise EdgefmrError(f"unknown --method {method!r}; valid: {', '.join(METHODS)}")

@@ -42,7 +42,7 @@ class _Bars:
 
 
 def _families(text: str | None) -> tuple[str, ...]:
-    from edgefmr.nas.families import FAMILY_NAMES
+    from edgefmr.nas.models.families import FAMILY_NAMES
 
     if not text:
         return ()

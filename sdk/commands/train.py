@@ -44,7 +44,7 @@ def train(family: str, task: str, config_path: str | None, sets: tuple[str, ...]
           lr: float | None, batch_size: int | None, seed: int, init_path: str | None, out: str, as_json: bool) -> None:
     """Train a FAMILY model on TASK and save it to --out, then print its test accuracy."""
     from edgefmr.nas import train as trainer
-    from edgefmr.nas.cost import macs
+    from edgefmr.nas.models.macs import macs
     from edgefmr.nas.tasks import load_task
 
     cfg_cls = trainer.get_family(family)[0]

@@ -108,7 +108,7 @@ def register(cls: type[OpDef]) -> type[OpDef]:
 
 def _load_all() -> None:
     """Import every module of edgefmr.ops once, so each op definition registers itself."""
-    from edgefmr.modules import import_submodules
+    from edgefmr.ops.discovery import import_submodules
 
     import_submodules("edgefmr.ops")
 

@@ -138,8 +138,8 @@ def _plans(data: ReportData) -> None:
         data.notes.append(f"the model file {ref!r} was not found, so the plan "
                           f"{'without' if tricks else 'with'} tricks is not drawn")
         return
-    from edgefmr.firmware.build import build_arm_kernels, make_plan
-    from edgefmr.model_io import load_model
+    from edgefmr.firmware.cost import build_arm_kernels, make_plan
+    from edgefmr.ir.model_io import load_model
 
     try:
         g = load_model(str(model))

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from edgefmr.commands.build import build as build_cmd
+from edgefmr.device.semihost import run_semihost
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.build import build, run_host, run_semihost
+from edgefmr.firmware.build import build, run_host
 from edgefmr.ir import GraphBuilder, graph_hash, run
-from edgefmr.model_io import load_model, prepare_input
+from edgefmr.ir.model_io import load_model, prepare_input
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CNN = FIXTURES / "cnn_digits_int8.tflite"
@@ -279,7 +280,7 @@ def family_graph(name: str):
     import torch
 
     from edgefmr.nas.train import build_model
-    from edgefmr.quant.lower import QuantOptions, quantize
+    from edgefmr.quant.quantizer import QuantOptions, quantize
 
     torch.set_num_threads(1)
     family, shape, cfg, opts = FAMILY_CASES[name]

@@ -15,7 +15,7 @@ from edgefmr.firmware.c import codegen
 from edgefmr.firmware.c.emitters import get_emitter
 from edgefmr.firmware.planner import plan
 from edgefmr.ir import GraphBuilder, run
-from edgefmr.model_io import load_model, prepare_input
+from edgefmr.ir.model_io import load_model, prepare_input
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CNN = FIXTURES / "cnn_digits_int8.tflite"

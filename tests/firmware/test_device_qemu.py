@@ -1,6 +1,6 @@
 """End to end on QEMU boards: the launcher (banner, always stopped, clear errors) and the protocol firmware
-(firmware/c/runtime/main_protocol.c + protocol.c) driven by edgefmr.device, with a small hand-written model that
-implements the generated model C API."""
+(firmware/c/runtime/main_protocol.c + protocol.c) driven by edgefmr.device.connection, with a small hand-written model
+that implements the generated model C API."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from edgefmr.boards import load_board
-from edgefmr.device import Device
-from edgefmr.protocol import Cmd, Counter, DeviceError, LinkError
-from edgefmr.qemu import QemuBoard, QemuError
-from edgefmr.transport import FaultPlan, FaultyTransport
+from edgefmr.device.connection import Device
+from edgefmr.device.protocol import Cmd, Counter, DeviceError, LinkError
+from edgefmr.device.qemu import QemuBoard, QemuError
+from edgefmr.device.transport import FaultPlan, FaultyTransport
 
 HAVE_TOOLS = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
 needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="needs qemu-system-arm and arm-none-eabi-gcc")
@@ -211,7 +211,7 @@ def test_banner_timeout_is_stated(tmp_path: Path) -> None:
 _CHILD = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from edgefmr.qemu import QemuBoard
+from edgefmr.device.qemu import QemuBoard
 q = QemuBoard(sys.argv[1], sys.argv[2], banner=b"EFM-ECHO").start()
 print(q.proc.pid, flush=True)
 time.sleep(60)
@@ -400,10 +400,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, board: str) -> None:
     if not HAVE_TOOLS:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
-    from edgefmr.device import run_on_board
+    from edgefmr.device.connection import run_on_board
     from edgefmr.firmware.build import build
     from edgefmr.ir import run as run_graph
-    from edgefmr.model_io import load_model, prepare_input
+    from edgefmr.ir.model_io import load_model, prepare_input
 
     model = FIXTURES / "cnn_digits_int8.tflite"
     g = load_model(model)
@@ -430,7 +430,7 @@ def test_run_on_board_is_bit_exact_with_the_interpreter(tmp_path: Path, board: s
 def test_run_on_board_real_board_needs_a_port(tmp_path: Path) -> None:
     import json
 
-    from edgefmr.device import run_on_board
+    from edgefmr.device.connection import run_on_board
     from edgefmr.errors import EdgefmrError
 
     art = tmp_path / "art"

@@ -90,9 +90,9 @@ def test_profile_on_a_noisy_link_is_still_exact_and_counts_retries(tmp_path: Pat
     the latency figures equal a clean session's, and the report counts the retries."""
     if not HAVE_TOOLS:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    from edgefmr.device.transport import FaultPlan, FaultyTransport
     from edgefmr.firmware.build import build
-    from edgefmr.profile import profile_artifact
-    from edgefmr.transport import FaultPlan, FaultyTransport
+    from edgefmr.profiling.profile import profile_artifact
 
     monkeypatch.setenv("EDGEFMR_CALIBRATION_DIR", str(tmp_path / "cal"))
     art = tmp_path / "art"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from op_cases import CASES, make_case, merge_graphs, reference, same_bits
 
-from edgefmr.firmware.build import build, run_semihost
+from edgefmr.device.semihost import fc_instructions_per_mac, run_semihost
+from edgefmr.firmware.build import build
 
 pytestmark = [pytest.mark.emulator,
               pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -50,7 +51,6 @@ def test_fc_instructions_per_mac(board, tmp_path):
     """The Cortex-M FULLY_CONNECTED kernel is bit-exact with the portable one and runs about one instruction per
     MAC (16 x 256 x 256: the whole kernel, requantization included), at least five times fewer than the portable
     kernel."""
-    from edgefmr.firmware.build import fc_instructions_per_mac
 
     arm = fc_instructions_per_mac(board, 16, 256, 256, tmp_path / "arm")
     ref = fc_instructions_per_mac(board, 16, 256, 256, tmp_path / "ref", optimized=False)

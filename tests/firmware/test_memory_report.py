@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from edgefmr.firmware.build import build
-from edgefmr.firmware.planner import memory_report
-from edgefmr.model_io import load_model
+from edgefmr.firmware.cost import memory_report
+from edgefmr.ir.model_io import load_model
 
 FIX = Path(__file__).parents[1] / "fixtures"
 

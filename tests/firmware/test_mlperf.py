@@ -231,12 +231,12 @@ def test_runner_sequence_over_socket_to_qemu(tmp_path: Path) -> None:
     protocol works on the same link afterwards."""
     if not HAVE_QEMU:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
-    from edgefmr.device import Device
+    from edgefmr.device.connection import Device
+    from edgefmr.device.mlperf import MlperfTinyClient, format_results
+    from edgefmr.device.qemu import QemuBoard
     from edgefmr.firmware.build import build
     from edgefmr.ir import run as run_graph
-    from edgefmr.mlperf import MlperfTinyClient, format_results
-    from edgefmr.model_io import load_model, prepare_input
-    from edgefmr.qemu import QemuBoard
+    from edgefmr.ir.model_io import load_model, prepare_input
 
     board = "qemu-netduinoplus2"
     model = FIXTURES / "vit_digits_int8.tflite"

@@ -13,11 +13,12 @@ from click.testing import CliRunner
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.cost import build_arm_kernels, make_plan, memory_report
 from edgefmr.firmware.plan_exec import execute
-from edgefmr.firmware.planner import ALIGN, Allocation, memory_report, plan
+from edgefmr.firmware.planner import ALIGN, Allocation, plan
 from edgefmr.firmware.vit_graph import MCUFORMER, build_vit
 from edgefmr.ir import GraphBuilder, run
-from edgefmr.model_io import load_model
+from edgefmr.ir.model_io import load_model
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 S, Z = 0.05, 0
@@ -427,7 +428,6 @@ def test_check_fits_names_regions_needed_and_available(vit_fixture):
 
 
 def test_memory_report(vit_fixture):
-    from edgefmr.firmware.build import build_arm_kernels, make_plan
     from edgefmr.firmware.c.emitters import kernel_scratch
 
     rep = memory_report(vit_fixture, "qemu-netduinoplus2")

@@ -13,7 +13,7 @@ import pytest
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls import build, run_csim
 from edgefmr.ir import GraphBuilder, run
-from edgefmr.model_io import load_model
+from edgefmr.ir.model_io import load_model
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -44,7 +44,7 @@ def spiking_graph(seed: int = 0):
 def lmu_graph(seed: int = 0):
     """int8 u [T, 4] -> LMU_UPDATE (order 8) -> RESHAPE [T, 32] -> FULLY_CONNECTED -> int8 [T, 10], plus the
     final LMU state as a second output (the streaming form's carry)."""
-    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.nas.models.lmu import legendre_zoh
     from edgefmr.ops.lmu_update import lmu_constants
 
     rng = np.random.default_rng(seed)

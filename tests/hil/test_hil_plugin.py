@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.hil import BoardSpec, HilBoard, HilError, check_port, default_cache_dir, load_inventory, run_suite
+from edgefmr.hil.runner import BoardSpec, HilBoard, HilError, check_port, default_cache_dir, load_inventory, run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -114,7 +114,7 @@ def test_busy_port_fails(pytester: pytest.Pytester) -> None:
 @needs_qemu
 def test_wrong_output_and_budget_fail_readably(pytester: pytest.Pytester, tmp_path: Path) -> None:
     from edgefmr.ir.efm import save
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     g = load_model(CNN)   # the reference differs from the firmware's model in the weights of layer 2
     w = g.tensor(g.nodes[2].inputs[1]).data

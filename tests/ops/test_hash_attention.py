@@ -8,7 +8,7 @@ import torch
 from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.efm import from_json, to_json
-from edgefmr.nas.attention import hash_attention_quadratic
+from edgefmr.nas.models.attention import hash_attention_quadratic
 from edgefmr.ops.binary_fully_connected import pack_bits
 from edgefmr.ops.fixedpoint import quantize_multiplier
 from edgefmr.ops.registry import call
@@ -102,7 +102,7 @@ def test_int8_codes_equal_packed_codes():
 
 
 def test_matches_the_model_hash_attention():
-    """edgefmr.nas.attention's float hash attention on the same +-1 codes and dequantized values."""
+    """edgefmr.nas.models.attention's float hash attention on the same +-1 codes and dequantized values."""
     rng = np.random.default_rng(3)
     heads, n, d, bits = 4, 17, 16, 8
     pre_q = rng.integers(-128, 128, (heads, n, bits)).astype(np.int8)

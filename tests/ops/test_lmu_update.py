@@ -7,7 +7,7 @@ import torch
 from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir import GraphBuilder, Node, Quant, Tensor, run, validate
 from edgefmr.ir.efm import from_json, to_json
-from edgefmr.nas.lmu import LMUMemory, legendre_zoh
+from edgefmr.nas.models.lmu import LMUMemory, legendre_zoh
 from edgefmr.ops.fixedpoint import quantize_multiplier
 from edgefmr.ops.lmu_update import lmu_constants
 from edgefmr.ops.registry import call

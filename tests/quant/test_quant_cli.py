@@ -59,7 +59,7 @@ def test_quantize_writes_model_and_report(trained: str, tmp_path, monkeypatch, c
     assert report["attention_ops"]["qk_mults"] == 4 * 4 * 8 * 2  # N^2 d H for 4 tokens, head dim 8, 2 heads
 
     from edgefmr.ir import load
-    from edgefmr.quant.lower import evaluate_ir
+    from edgefmr.quant.quantizer import evaluate_ir
 
     g = load(out)
     assert "CLIPPED_SOFTMAX" in {n.op for n in g.nodes}

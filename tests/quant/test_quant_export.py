@@ -10,7 +10,7 @@ from quant_cases import CASES, data, make_model
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.quant import export
-from edgefmr.quant.lower import QuantOptions, quantize
+from edgefmr.quant.quantizer import QuantOptions, quantize
 
 torch.set_num_threads(1)
 pytest.importorskip("onnxruntime")
@@ -66,7 +66,7 @@ def test_tflite_of_a_builtin_only_vit_is_bit_exact_on_litert(tmp_path) -> None:
 
 
 def test_decomposed_layernorm_is_faithful() -> None:
-    from edgefmr.quant.lower import evaluate_ir
+    from edgefmr.quant.quantizer import evaluate_ir
 
     x = data((1, 8, 8), 40)
     qm = quantize(make_model("vit", (1, 8, 8), RELU_VIT), "vit", x[:32],

@@ -9,7 +9,7 @@ import torch
 from quant_cases import CASES, data, make_model
 
 from edgefmr.ir import run
-from edgefmr.quant.lower import QuantOptions, evaluate_ir, quantize
+from edgefmr.quant.quantizer import QuantOptions, evaluate_ir, quantize
 
 torch.set_num_threads(1)
 
@@ -85,7 +85,7 @@ def test_binarized_layers_use_binary_fully_connected() -> None:
 def test_hash_codes_of_integer_model_match_float_model(binary: bool) -> None:
     """The lowered hash encoding uses the model's effective anchors/projection: binarized ones are exactly +-127
     in int8, and the integer pre-sign codes give the float model's hash bits on most tokens."""
-    from edgefmr.nas.attention import _normalize
+    from edgefmr.nas.models.attention import _normalize
 
     family, shape, cfg, _ = CASES["vit-hash"]
     model = make_model(family, shape, {**cfg, "hash_binary": binary})

@@ -9,7 +9,7 @@ from quant_cases import CASES, data, make_model
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.quant.lmu import stream_graph, stream_ir
-from edgefmr.quant.lower import QuantOptions, evaluate_ir, quantize
+from edgefmr.quant.quantizer import QuantOptions, evaluate_ir, quantize
 
 torch.set_num_threads(1)
 

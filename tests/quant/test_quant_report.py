@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from quant_cases import CASES, data, make_model
 
-from edgefmr.quant.lower import QuantOptions, quantize
+from edgefmr.quant.quantizer import QuantOptions, quantize
 from edgefmr.quant.report import activation_stats, graph_counts, outlier_summary
 
 torch.set_num_threads(1)

@@ -69,9 +69,9 @@ def test_tiny_search_prints_the_pareto_front_and_writes_the_model(tmp_path, sear
 
 @pytest.mark.parametrize("name", PROXIES)
 def test_proxies_score_every_family(name):
-    from edgefmr.nas.lmu import LMUConfig
+    from edgefmr.nas.models.lmu import LMUConfig
+    from edgefmr.nas.models.vit import ViTConfig
     from edgefmr.nas.tasks import load_task
-    from edgefmr.nas.vit import ViTConfig
 
     digits, seq = load_task("digits"), load_task("seq-digits")
     a = score(name, "vit", ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4), digits, batch=16)

@@ -9,8 +9,10 @@ import torch
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.planner import memory_report
-from edgefmr.nas.lmu import LMUConfig
+from edgefmr.firmware.cost import memory_report
+from edgefmr.nas.models.lmu import LMUConfig
+from edgefmr.nas.models.spiking import SpikingConfig
+from edgefmr.nas.models.vit import ViTConfig
 from edgefmr.nas.search.cost import (
     Budgets,
     candidate_cost,
@@ -20,9 +22,7 @@ from edgefmr.nas.search.cost import (
     parse_latency,
     parse_size,
 )
-from edgefmr.nas.spiking import SpikingConfig
 from edgefmr.nas.tasks import load_task
-from edgefmr.nas.vit import ViTConfig
 
 torch.set_num_threads(1)
 
@@ -33,7 +33,7 @@ def digits():
 
 
 def test_cost_is_the_planner_memory_plus_stack_and_the_calibrated_latency(digits):
-    from edgefmr.calibration import estimate, load_calibration
+    from edgefmr.profiling.calibration import estimate, load_calibration
 
     g = lower_for_cost(ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4, attention="gated"), digits)
     for board in ("qemu-netduinoplus2", "stm32f746g-disco"):
@@ -123,8 +123,8 @@ def test_predicted_sram_equals_the_built_firmware(tmp_path, digits, board):
 
 
 def test_fpga_boards_are_costed_by_the_fpga_estimator(digits):
+    from edgefmr.firmware.cost import BRAM36_BYTES
     from edgefmr.firmware.hls import estimate
-    from edgefmr.nas.search.cost import BRAM36_BYTES
 
     g = lower_for_cost(ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4), digits)
     b = load_board("pynq-z2")

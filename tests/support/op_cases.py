@@ -527,7 +527,7 @@ def spike_inputs(g: Graph) -> Inputs:
 
 
 def lmu_case(rng):
-    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.nas.models.lmu import legendre_zoh
     from edgefmr.ops.lmu_update import lmu_constants
 
     b = GraphBuilder()

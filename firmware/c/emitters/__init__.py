@@ -16,7 +16,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Tensor
-from edgefmr.modules import import_submodules
+from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall
 
 #: C element type of each IR dtype.

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.modules import import_submodules
+from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall
 
 #: C++ element type of each IR dtype (bool tensors travel as bytes).

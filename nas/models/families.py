@@ -1,7 +1,7 @@
 """The family registry: family name -> (config class, model class).
 
 ``FAMILIES["vit"]`` is ``(ViTConfig, ViT)``; ``"spiking"`` is ``(SpikingConfig, SpikingTransformer)``
-from :mod:`edgefmr.nas.spiking` and ``"lmu"`` is ``(LMUConfig, LMUFormer)`` from :mod:`edgefmr.nas.lmu`.
+from :mod:`edgefmr.nas.models.spiking` and ``"lmu"`` is ``(LMUConfig, LMUFormer)`` from :mod:`edgefmr.nas.models.lmu`.
 Entries are imported on first access, so one family's module never needs the others.
 
 Contract of a family: the config class is a dataclass subclassing
@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from edgefmr.errors import EdgefmrError
 
 _SOURCES = {
-    "vit": ("edgefmr.nas.vit", "ViTConfig", "ViT"),
-    "spiking": ("edgefmr.nas.spiking", "SpikingConfig", "SpikingTransformer"),
-    "lmu": ("edgefmr.nas.lmu", "LMUConfig", "LMUFormer"),
+    "vit": ("edgefmr.nas.models.vit", "ViTConfig", "ViT"),
+    "spiking": ("edgefmr.nas.models.spiking", "SpikingConfig", "SpikingTransformer"),
+    "lmu": ("edgefmr.nas.models.lmu", "LMUConfig", "LMUFormer"),
 }
 
 

@@ -9,7 +9,7 @@ then LayerNorm and a linear classifier.
 As in MCUFormer, every linear layer of the patch embedding and of the blocks (Q/K/V, attention
 output, MLP) can be low-rank: with ``rank_factor`` r < 1 a layer in -> out becomes in -> k -> out,
 ``k = round(r * min(in, out))`` (:class:`~edgefmr.nas.layers.LowRankLinear`). The classifier (D ->
-classes) stays full rank. Every layer can use its own attention variant (:mod:`edgefmr.nas.attention`).
+classes) stays full rank. Every layer can use its own attention variant (:mod:`edgefmr.nas.models.attention`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.attention import ATTENTIONS, MultiHeadAttention, collect_extra_loss
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.layers import LowRankLinear
+from edgefmr.nas.models.attention import ATTENTIONS, MultiHeadAttention, collect_extra_loss
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.layers import LowRankLinear
 
 
 @dataclass

@@ -13,8 +13,8 @@ import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from edgefmr.device.transport import Transport
 from edgefmr.errors import EdgefmrError
-from edgefmr.transport import Transport
 
 SOF = 0xA5
 VERSION = 1

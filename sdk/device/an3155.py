@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edgefmr.device.transport import Transport
 from edgefmr.errors import EdgefmrError
-from edgefmr.transport import Transport
 
 ACK = 0x79
 NACK = 0x1F

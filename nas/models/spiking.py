@@ -1,7 +1,7 @@
 """Spike-driven Transformer V1 (Yao et al., NeurIPS 2023) for images ``[C, H, W]`` and sequences ``[L, F]``.
 
 The network runs T time steps; activations between layers are binary spikes from multi-step LIF neurons
-(:mod:`edgefmr.nas.lif`), so every linear/conv layer that reads spikes only *accumulates* weights.
+(:mod:`edgefmr.nas.models.lif`), so every linear/conv layer that reads spikes only *accumulates* weights.
 
 * **Spiking patch embedding:** conv3×3 + BN (on the real-valued input, computed once and presented at every
   step: direct encoding) → LIF → patch conv (kernel = stride = patch size) + BN, plus an optional relative
@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.lif import (
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.lif import (
     LIF,
     SURROGATES,
     RateMeter,
@@ -56,8 +56,8 @@ SDSA = "sdsa"
 
 
 def _other_attention_names() -> tuple[str, ...]:
-    """Names of the real-valued attention variants of :mod:`edgefmr.nas.attention`."""
-    from edgefmr.nas.attention import ATTENTIONS
+    """Names of the real-valued attention variants of :mod:`edgefmr.nas.models.attention`."""
+    from edgefmr.nas.models.attention import ATTENTIONS
 
     return tuple(ATTENTIONS)
 
@@ -173,7 +173,7 @@ class SpikeDrivenSelfAttention(nn.Module):
 
 
 class SpikingSoftAttention(nn.Module):
-    """A real-valued attention variant (:mod:`edgefmr.nas.attention`) applied to the block's input spikes.
+    """A real-valued attention variant (:mod:`edgefmr.nas.models.attention`) applied to the block's input spikes.
 
     The fused Q/K/V linear reads spikes (accumulates); the attention core and the output linear work on
     real values (multiplications). Per step, the T·B token sets are independent attention calls.
@@ -181,7 +181,7 @@ class SpikingSoftAttention(nn.Module):
 
     def __init__(self, cfg: SpikingConfig, name: str) -> None:
         super().__init__()
-        from edgefmr.nas.attention import make_attention
+        from edgefmr.nas.models.attention import make_attention
 
         self.name = name
         self.heads = cfg.heads
@@ -308,7 +308,7 @@ class SpikingTransformer(nn.Module):
 
     def extra_loss(self) -> torch.Tensor | None:
         """The hash-learning loss of ``hash`` attention layers (None when there are none)."""
-        from edgefmr.nas.attention import collect_extra_loss
+        from edgefmr.nas.models.attention import collect_extra_loss
 
         return collect_extra_loss(self)
 

@@ -12,8 +12,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from edgefmr.device.transport import Transport
 from edgefmr.errors import EdgefmrError
-from edgefmr.transport import Transport
 
 READY = "m-ready"
 CHUNK = 31  # bytes per `db` command, as the runner sends them

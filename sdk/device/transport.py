@@ -1,7 +1,7 @@
 """Byte transports for the device link: pyserial URLs (`/dev/tty*`, `socket://`, `rfc2217://`), an in-memory
 loopback for tests, and a fault injector that corrupts, drops or inserts bytes on any transport.
 
-A transport moves raw bytes; framing, CRCs and retries live in `edgefmr.protocol`.
+A transport moves raw bytes; framing, CRCs and retries live in `edgefmr.device.protocol`.
 """
 
 from __future__ import annotations

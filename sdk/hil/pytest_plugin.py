@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.hil import BANNER_TIMEOUT, BoardSpec, HilBoard, HilReport, check_port, default_cache_dir, load_inventory
+from edgefmr.hil.runner import (
+    BANNER_TIMEOUT,
+    BoardSpec,
+    HilBoard,
+    HilReport,
+    check_port,
+    default_cache_dir,
+    load_inventory,
+)
 
 _BOARDS = pytest.StashKey[dict[str, HilBoard]]()
 NO_BOARD = "no board selected: pass --edgefmr-board NAME (and --edgefmr-port PORT for a real board) or " \
@@ -128,7 +136,7 @@ def edgefmr_board(request: pytest.FixtureRequest) -> BoardFixture:
             pytest.fail(f"board {spec.name}: {why}", pytrace=False)
     if spec.name not in boards and not spec.port:
         from edgefmr.boards import load_board
-        from edgefmr.qemu import find_qemu
+        from edgefmr.device.qemu import find_qemu
 
         try:
             if load_board(spec.name).is_virtual:

@@ -186,7 +186,7 @@ class HilBoard:
     def graph(self, model: str | Path) -> tuple[Any, str]:
         """The IR graph of a model file and its hash (loaded once)."""
         from edgefmr.ir.efm import graph_hash
-        from edgefmr.model_io import load_model
+        from edgefmr.ir.model_io import load_model
 
         key = str(Path(model).resolve())
         if key not in self._graphs:
@@ -223,7 +223,7 @@ class HilBoard:
     def attach(self, artifact: str | Path) -> Any:
         """Flash (real boards) or boot (QEMU) an artifact and open the session to it; the `Device`. A board that is
         already running this artifact's model is reused."""
-        from edgefmr.device import artifact_manifest, board_session
+        from edgefmr.device.connection import artifact_manifest, board_session
 
         art, manifest = artifact_manifest(artifact, self.name)
         h = str(manifest.get("model_hash"))
@@ -235,7 +235,7 @@ class HilBoard:
             state, why = check_port(port)
             if state != "ok":
                 raise HilError(f"board {self.name}: {why}")
-            from edgefmr.flash import flash
+            from edgefmr.device.flash import flash
 
             flash(art, self.board, port=port, method=self.spec.method, banner_timeout=self.spec.banner_timeout)
             cm = board_session(art, manifest, port)
@@ -251,8 +251,8 @@ class HilBoard:
 
     @contextlib.contextmanager
     def _qemu_session(self, art: Path, manifest: dict[str, Any]) -> Any:
-        from edgefmr.device import Device
-        from edgefmr.qemu import QemuBoard
+        from edgefmr.device.connection import Device
+        from edgefmr.device.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
         q = QemuBoard(self.board, elf, banner_timeout=self.spec.banner_timeout)
@@ -281,7 +281,7 @@ class HilBoard:
 
     # -- helpers --
     def _records(self, g: Any, inputs: Any) -> list[list[np.ndarray]]:
-        from edgefmr.profile import _prepare
+        from edgefmr.profiling.profile import _prepare
 
         if len(g.inputs) != 1:
             return [[np.asarray(x) for x in rec] for rec in inputs]
@@ -291,7 +291,7 @@ class HilBoard:
     def run(self, model: str | Path, inputs: Any) -> list[list[np.ndarray]]:
         """Outputs of the board for each input record: outputs[record][output]. `inputs`: an array of samples
         (float samples are quantized with the input's scale), or a list of records of integer arrays."""
-        from edgefmr.device import _run_records
+        from edgefmr.device.connection import _run_records
 
         g, _ = self.graph(model)
         dev = self.device(model)
@@ -349,7 +349,7 @@ class HilBoard:
 
     def profile(self, model: str | Path, inputs: Any, runs: int = 1) -> HilReport:
         """Latency per inference (mean over `inputs`, per layer), stack high-water mark and arena of `model`."""
-        from edgefmr.protocol import Counter
+        from edgefmr.device.protocol import Counter
 
         g, h = self.graph(model)
         recs = self._records(g, inputs)

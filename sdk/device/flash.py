@@ -3,7 +3,7 @@
 Methods (the board file's `[flash.<method>]` tables say which a board supports and their settings):
 
 - `qemu`: boot the ELF on the board's QEMU machine; the banner and the model hash (INFO) confirm it runs.
-- `serial-bootloader`: the STM32 ROM bootloader over a UART (ST AN3155, `edgefmr.an3155`), 8E1: erase only the
+- `serial-bootloader`: the STM32 ROM bootloader over a UART (ST AN3155, `edgefmr.device.an3155`), 8E1: erase only the
   sectors the image touches (board file's sector layout; Extended Erase or Erase as the device's Get says), write
   256-byte blocks, read every block back, Go.
 - `pyocd`: a CMSIS-DAP/ST-LINK probe through pyOCD (optional: `pip install 'edgefmr[pyocd]'`), program the ELF,
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from edgefmr.boards import Board, load_board
+from edgefmr.device.transport import SerialTransport, Transport, TransportError
 from edgefmr.errors import EdgefmrError
-from edgefmr.transport import SerialTransport, Transport, TransportError
 
 METHODS = ("qemu", "serial-bootloader", "pyocd", "openocd")
 BANNER_RE = re.compile(rb"EFM-PROTO (\d+) (\S+) ([0-9a-f]{64})\r?\n")
@@ -144,7 +144,7 @@ def wait_banner(transport: Transport, board: str, model_hash: str, timeout: floa
 
 def _confirm_info(transport: Transport, model_hash: str) -> None:
     """INFO over the binary protocol: the model hash again, and proof that the protocol answers."""
-    from edgefmr.device import Device
+    from edgefmr.device.connection import Device
 
     info = Device(transport, timeout=2.0, retries=3).info()
     if model_hash and info.model_hash != model_hash:
@@ -201,7 +201,7 @@ def flash(artifact: str | Path, board: str | Board | None = None, *, port: str |
 # ------------------------------------------------------------------------------------------------ qemu
 
 def _flash_qemu(b: Board, elf: Path, want: str, banner_timeout: float, res: FlashResult) -> None:
-    from edgefmr.qemu import QemuBoard
+    from edgefmr.device.qemu import QemuBoard
 
     res.image_bytes = len(flash_image(elf)[1])
     with QemuBoard(b, elf, banner=b"EFM-PROTO", banner_timeout=banner_timeout) as q:
@@ -219,7 +219,7 @@ def _flash_qemu(b: Board, elf: Path, want: str, banner_timeout: float, res: Flas
 def _flash_serial(b: Board, elf: Path, want: str, port: str | None, console_port: str | None, baud: int | None,
                   parity: str, banner_timeout: float, retries: int,
                   progress: Callable[[int, int], None] | None, res: FlashResult) -> None:
-    from edgefmr.an3155 import Bootloader, BootloaderError
+    from edgefmr.device.an3155 import Bootloader, BootloaderError
 
     cfg = b.flash_method("serial-bootloader")
     if not port:

@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.layers import LowRankLinear
+from edgefmr.nas.models.layers import LowRankLinear
 
 ATTENTIONS = ("softmax", "clipped", "gated", "hash")
 HASH_LOSS_SAMPLES = 16  # samples of each training batch that the hash loss and the centring update see

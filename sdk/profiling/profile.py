@@ -1,6 +1,6 @@
 """A board profiling session (`edgefmr profile`): run inputs on the board and on the reference interpreter, count the
 bit-exact agreements, measure latency per inference and per layer, stack high-water mark and arena, compare with a
-float original when one is given, and write the board's calibration table (edgefmr.calibration)."""
+float original when one is given, and write the board's calibration table (edgefmr.profiling.calibration)."""
 
 from __future__ import annotations
 
@@ -146,11 +146,11 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     interpreter; then `runs` inferences of the first input are timed as a whole (no per-layer timing). `wrap` may
     wrap the link (fault injection). Returns the report (see docs/calibration.md, "Profile report")."""
     from edgefmr.boards import load_board
-    from edgefmr.calibration import layer_equations, make_table, node_work, save_calibration
-    from edgefmr.device import artifact_manifest, board_session, target_graph
+    from edgefmr.device.connection import artifact_manifest, board_session, target_graph
+    from edgefmr.device.protocol import Counter
     from edgefmr.ir import run as run_graph
     from edgefmr.ir.graph import np_dtype
-    from edgefmr.protocol import Counter
+    from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
 
     t0 = time.monotonic()
     if runs < 0:

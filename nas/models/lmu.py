@@ -26,7 +26,7 @@ invariant, so it has two computation forms that give the same result:
   (``pool: mean``; still causal). Every layer is causal, so the prediction after a stream of n steps equals
   the whole-sequence prediction on those n steps.
 
-**Spiking variant** (``spiking: true``): every activation is a LIF neuron (:mod:`edgefmr.nas.lif`) whose
+**Spiking variant** (``spiking: true``): every activation is a LIF neuron (:mod:`edgefmr.nas.models.lif`) whose
 membrane evolves along the sequence (one sequence step is one SNN time step, as in the spiking LMUFormer),
 and each block and the head read the residual stream through a LIF (membrane shortcut), so the
 projections ``W_u``, ``W_x``, ``W_1``, ``W_2`` and ``B̄ u`` see spikes only. Use ``pool: mean`` (the rate
@@ -44,8 +44,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.nas.config import FamilyConfig
-from edgefmr.nas.lif import LIF, SURROGATES, snn_record_fields
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.lif import LIF, SURROGATES, snn_record_fields
 
 __all__ = ["LMUConfig", "LMUFormer", "legendre_ab", "legendre_zoh", "impulse_response", "bench_records"]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgefmr.errors import EdgefmrError
-from edgefmr.protocol import (
+from edgefmr.device.protocol import (
     ALL_LAYERS,
     MAX_PAYLOAD,
     OVERHEAD,
@@ -33,7 +32,8 @@ from edgefmr.protocol import (
     pack_read_tensor,
     pack_run,
 )
-from edgefmr.transport import Transport
+from edgefmr.device.transport import Transport
+from edgefmr.errors import EdgefmrError
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,7 @@ def _artifact_manifest(target: Path) -> dict | None:
 
 def target_graph(target: str | Path) -> object:
     """The IR graph of a model file, or of a build artifact folder (its manifest's model)."""
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     target = Path(target)
     manifest = _artifact_manifest(target)
@@ -318,7 +318,7 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
 
     b = load_board(str(manifest["board"]))
     if b.is_virtual and (not port or str(port).isdigit()):
-        from edgefmr.qemu import QemuBoard
+        from edgefmr.device.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
         with QemuBoard(b, elf, port=int(port) if port else None) as q, \
@@ -328,7 +328,7 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
     if not port:
         raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
                            f"protocol firmware talks, after flashing {art}")
-    from edgefmr.transport import open_transport
+    from edgefmr.device.transport import open_transport
 
     with Device(w(open_transport(port, baud=b.serial.baud if b.serial else 115200)), timeout=timeout,
                 retries=retries) as dev:

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 from edgefmr.boards import Board, load_board
+from edgefmr.device.transport import SerialTransport, TransportError
 from edgefmr.errors import EdgefmrError
-from edgefmr.transport import SerialTransport, TransportError
 
 QEMU = "qemu-system-arm"
 DEFAULT_ICOUNT_SHIFT = 10

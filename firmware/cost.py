@@ -1,0 +1,108 @@
+"""What a model costs on a board, as the firmware stage would build it: the one entry point for earlier questions
+(the search's cost model, `plan`, the report) so that they never reach inside the planner or a code generator.
+
+* :func:`make_plan` - the memory plan `edgefmr build` makes: the planner with the scratch of the kernels the build
+  links (Cortex-M variants on boards with the DSP extension).
+* :func:`memory_report` - that plan's arena per region, flash of the constants and fit, as a dict.
+* :func:`hardware_cost` - memory on an MCU board, or resources, on-chip memory and estimator cycles on an FPGA board,
+  as one typed :class:`HardwareCost`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgefmr.boards import Board, load_board
+from edgefmr.errors import EdgefmrError
+from edgefmr.firmware import planner
+from edgefmr.firmware.c.codegen import arm_kernels_available
+from edgefmr.firmware.c.emitters import kernel_scratch
+from edgefmr.firmware.hls import estimate
+from edgefmr.ir import Graph
+
+#: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA design's on-chip memory.
+BRAM36_BYTES = 36 * 1024 // 8
+
+
+def build_arm_kernels(board: Board | None, optimized: bool = True) -> frozenset[str]:
+    """The kernels a build for `board` uses in their Cortex-M variants (those need the DSP extension)."""
+    return arm_kernels_available() if board is not None and board.dsp and optimized else frozenset()
+
+
+def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
+    """The memory plan of `g` for `board` from the planner, with the scratch the kernels need (`arm`: the kernels
+    built in their Cortex-M variants)."""
+    return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
+
+
+def _board(board: Board | str | None) -> Board | None:
+    return load_board(board) if isinstance(board, str) else board
+
+
+def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool = True) -> dict[str, Any]:
+    """Exact memory of `graph` on `board`: the plan `edgefmr build` makes (kernel scratch included).
+
+    Returns {"board", "tricks", "region", "arena_bytes": {region: bytes}, "arena_total", "peak_bytes",
+    "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}} where `fits` and
+    `available` (the arena region's and the flash region's sizes) are None/{} without a board.
+    """
+    b = _board(board)
+    p = make_plan(graph, b, tricks, build_arm_kernels(b))
+    rep: dict[str, Any] = {"board": p.board, "tricks": tricks, "region": p.region, "arena_bytes": dict(p.arena_bytes),
+                           "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
+                           "flash_constants_bytes": graph.weight_bytes(),
+                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {}}
+    if b is not None:
+        fr = b.flash_region()
+        rep["available"] = {p.region: b.region(p.region).size, fr.name: fr.size}
+        try:
+            p.check_fits(b)
+            rep["fits"] = True
+        except EdgefmrError:
+            rep["fits"] = False
+    return rep
+
+
+@dataclass(frozen=True)
+class HardwareCost:
+    """A model's cost on one board as the firmware stage builds it.
+
+    MCU boards: `arena` is the planner's arena per SRAM region, `available` each used region's size (and the flash
+    region's), `flash_constants` the bytes of constants. FPGA boards: `arena` is {"BRAM": bytes of the BRAM36 blocks
+    the design uses}, `resources`/`resources_available` DSP, BRAM36, LUT and FF, and `cycles` the estimator's
+    latency at `clock_hz`."""
+
+    board: str
+    kind: str
+    arena: dict[str, int]
+    available: dict[str, int]
+    flash_constants: int
+    resources: dict[str, int] = field(default_factory=dict)
+    resources_available: dict[str, int] = field(default_factory=dict)
+    cycles: float | None = None
+    clock_hz: float | None = None
+
+
+def hardware_cost(graph: Graph, board: Board | str) -> HardwareCost:
+    """Memory (MCU: the build's plan with MCUFormer's tricks) or resources and cycles (FPGA: the estimator
+    `edgefmr build --board <fpga>` uses) of `graph` on `board`."""
+    b = _board(board)
+    assert b is not None
+    if b.kind == "fpga":
+        est = estimate(graph, b, check=False)
+        tot = est["total"]
+        res = {r: int(tot[r]) for r in est["available"]}
+        return HardwareCost(board=b.name, kind="fpga", arena={"BRAM": res["bram36"] * BRAM36_BYTES},
+                            available={"BRAM": int(est["available"]["bram36"]) * BRAM36_BYTES},
+                            flash_constants=int(graph.weight_bytes()), resources=res,
+                            resources_available={r: int(v) for r, v in est["available"].items()},
+                            cycles=float(tot["cycles"]), clock_hz=float(est["clock_hz"]))
+    if b.kind != "mcu":
+        raise EdgefmrError(f"board {b.name} is an {b.kind} board: costs cover MCU and FPGA boards")
+    rep = memory_report(graph, b, tricks=True)
+    fr = b.flash_region()
+    available = {r: int(b.region(r).size) for r in rep["arena_bytes"]}
+    available[fr.name] = int(fr.size)
+    return HardwareCost(board=b.name, kind="mcu", arena={r: int(n) for r, n in rep["arena_bytes"].items()},
+                        available=available, flash_constants=int(rep["flash_constants_bytes"]))
