@@ -5,10 +5,23 @@
 
 from __future__ import annotations
 
-import importlib
+import copy
 import statistics
 import time
 from typing import Any
+
+import torch
+from torch import nn
+
+from edgefmr.nas.models.attention import ATTENTIONS, attention_op_counts
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.lif import snn_record_fields
+from edgefmr.nas.models.lmu import LMUConfig, LMUFormer, stream_agreement
+from edgefmr.nas.models.macs import macs, params
+from edgefmr.nas.models.spiking import SpikingConfig
+from edgefmr.nas.models.vit import ViTConfig
+from edgefmr.nas.tasks import Task, load_task
+from edgefmr.nas.train import train
 
 NOTE = """What is measured (one record per trained model, plus op-count records):
 
@@ -33,7 +46,9 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
   anchor, i.e. d + 1 + m multiplications, plus d per query to divide by the normaliser. `mult_cut` = 1 -
   hash/softmax; `hash_real_mults` / `real_mult_cut` count the same attention with real-valued anchors and
   projection (d + m d + m + m b per token and head), which at 16 tokens costs more than softmax.
-* **Spiking and LMU rows** come from `bench_records()` in `edgefmr.nas.models.spiking` and `edgefmr.nas.models.lmu`.
+* **Spiking and LMU rows**: the acceptance spiking transformer (digits) and LMUFormers (`SPIKING_ACCEPTANCE`,
+  `LMU_ACCEPTANCE` below) trained by the common trainer, with firing rates and op counts for the spiking ones and the
+  LMU's parallel/sequential agreement.
 """
 
 VIT_CONFIG: dict[str, Any] = {
@@ -55,11 +70,6 @@ TOKENS = (16, 64, 256)
 
 def vit_records(seeds: tuple[int, ...] = SEEDS, progress: bool = False) -> list[dict[str, Any]]:
     """Train the ViT with every attention variant on digits; one record per variant (mean over seeds)."""
-    from edgefmr.nas.models.attention import ATTENTIONS
-    from edgefmr.nas.models.macs import macs, params
-    from edgefmr.nas.models.vit import ViTConfig
-    from edgefmr.nas.tasks import load_task
-    from edgefmr.nas.train import train
 
     task = load_task("digits")
     records: list[dict[str, Any]] = []
@@ -97,7 +107,7 @@ def vit_records(seeds: tuple[int, ...] = SEEDS, progress: bool = False) -> list[
 
 def hash_cost_records() -> list[dict[str, Any]]:
     """Multiplications/additions of softmax vs hash attention (one layer of the ViT) at 16, 64, 256 tokens."""
-    from edgefmr.nas.models.attention import attention_op_counts
+
 
     heads, d = VIT_CONFIG["heads"], VIT_CONFIG["embed_dim"] // VIT_CONFIG["heads"]
     bits, anchors = VIT_CONFIG["hash_bits"], VIT_CONFIG["hash_anchors"]
@@ -132,22 +142,99 @@ def hash_cost_records() -> list[dict[str, Any]]:
     return rows
 
 
-def other_family_records(progress: bool = False) -> list[dict[str, Any]]:
-    """Rows of the spiking transformer and the LMU, from their modules' ``bench_records()`` if present."""
-    rows: list[dict[str, Any]] = []
-    for name in ("edgefmr.nas.models.spiking", "edgefmr.nas.models.lmu"):
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        fn = getattr(mod, "bench_records", None)
-        if fn is not None:
-            rows += fn()
-    return rows
+# ------------------------------------------------------------------------------ spiking and LMU families
+
+def train_and_record(family: str, cfg: FamilyConfig, spec: dict[str, Any], progress: bool = False
+                     ) -> tuple[nn.Module, Task, dict[str, Any]]:
+    """Train ``cfg`` on ``spec["task"]`` with the common trainer and return (model, task, record).
+
+    ``spec`` holds ``task``, ``epochs``, ``lr``, ``batch_size``, ``seed``. The record has the fields of
+    ``bench/results/families.json``: family, attention, task, params, macs, float_accuracy,
+    train_seconds, plus epochs, seed, config and train_accuracy.
+    """
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    task = load_task(spec["task"])
+    t0 = time.perf_counter()
+    model, metrics = train(family, task, cfg, epochs=spec["epochs"], lr=spec["lr"],
+                           batch_size=spec["batch_size"], seed=spec["seed"], progress=progress)
+    seconds = time.perf_counter() - t0
+    record = {
+        "family": family,
+        "attention": getattr(cfg, "attention", "none") if isinstance(getattr(cfg, "attention", "none"), str)
+        else ",".join(cfg.attention),  # type: ignore[attr-defined]
+        "task": task.name,
+        "params": params(model),
+        "macs": macs(model, task.input_shape),
+        "float_accuracy": round(metrics["accuracy"], 4),
+        "train_accuracy": round(metrics["train_accuracy"], 4),
+        "train_seconds": round(seconds, 1),
+        "epochs": spec["epochs"],
+        "seed": spec["seed"],
+        "config": cfg.to_dict(),
+    }
+    return model, task, record
+
+
+SPIKING_ACCEPTANCE = {
+    "task": "digits",
+    "config": {"T": 4, "embed_dim": 64, "depth": 1, "patch_size": 2, "stem_dim": 32, "mlp_ratio": 4.0},
+    "epochs": 25,
+    "lr": 3e-3,
+    "batch_size": 64,
+    "seed": 0,
+}
+
+
+def spiking_records(progress: bool = False, specs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Train the acceptance spiking transformer (digits) and return its bench record(s)."""
+
+    records = []
+    for spec in specs or [SPIKING_ACCEPTANCE]:
+        cfg = SpikingConfig.from_dict(spec["config"])
+        model, task, rec = train_and_record("spiking", cfg, spec, progress)
+        rec.update(snn_record_fields(model, task.x_test))
+        records.append(rec)
+    return records
+
+
+_BASE = {"order": 32, "hidden": 64, "memory_size": 16, "depth": 1, "patch": 2, "kernel": 4}
+_SPIKING = {"order": 16, "hidden": 64, "memory_size": 8, "depth": 1, "patch": 1, "kernel": 3, "spiking": True,
+            "pool": "mean", "threshold": 0.5}
+_TRAIN = {"lr": 3e-3, "batch_size": 64, "seed": 0}
+LMU_ACCEPTANCE: list[dict[str, Any]] = [
+    {"task": "seq-digits", "config": _BASE, "epochs": 15, **_TRAIN},
+    {"task": "pseq-digits", "config": _BASE, "epochs": 15, **_TRAIN},
+    {"task": "kws-synth", "config": _BASE, "epochs": 15, **_TRAIN},
+    {"task": "seq-digits", "config": _SPIKING, "epochs": 20, **_TRAIN},
+]
+
+
+def lmu_records(progress: bool = False, specs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Train the acceptance LMUFormers and return one record each, with the parallel/sequential agreement
+    (the trained model in float32 and as a float64 copy) and, for the spiking one, firing rates and op
+    counts."""
+    records = []
+    for spec in specs or LMU_ACCEPTANCE:
+        cfg = LMUConfig.from_dict(spec["config"])
+        model, task, rec = train_and_record("lmu", cfg, spec, progress)
+        assert isinstance(model, LMUFormer)
+        rec["spiking"] = cfg.spiking
+        x = torch.as_tensor(task.x_test)
+        a32 = stream_agreement(model, x)
+        a64 = stream_agreement(copy.deepcopy(model).double(), x.double())
+        rec["parallel_vs_sequential_max_abs_diff"] = a32["parallel_vs_sequential"]
+        rec["parallel_vs_sequential_max_abs_diff_float64"] = a64["parallel_vs_sequential"]
+        rec["memory_parallel_vs_sequential_max_abs_diff"] = a32["memory_parallel_vs_sequential"]
+        rec["memory_parallel_vs_sequential_max_abs_diff_float64"] = a64["memory_parallel_vs_sequential"]
+        rec["stream_vs_whole_max_abs_diff"] = a32["stream_vs_whole"]
+        rec["stream_prediction_agreement"] = a32["prediction_agreement"]
+        if cfg.spiking:
+            rec.update(snn_record_fields(model, task.x_test))
+        records.append(rec)
+    return records
 
 
 def run() -> list[dict[str, Any]]:
-    import torch
 
     torch.set_num_threads(1)
-    return vit_records() + hash_cost_records() + other_family_records()
+    return vit_records() + hash_cost_records() + spiking_records() + lmu_records()

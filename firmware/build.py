@@ -27,8 +27,10 @@ from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
 from edgefmr.firmware.cost import build_arm_kernels, make_plan
+from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.model_io import load_model
 
 MANIFEST_FORMAT = "edgefmr-build"
 MANIFEST_VERSION = 1
@@ -38,7 +40,6 @@ HOST = "host"
 def load_graph(model: str | Path | Graph) -> tuple[Graph, str]:
     if isinstance(model, Graph):
         return model, "<graph>"
-    from edgefmr.ir.model_io import load_model
 
     return load_model(model), str(model)
 
@@ -255,7 +256,6 @@ def _json_default(o: Any) -> Any:
 
 def _check_qemu_regions(b: Board, arena: dict[str, int]) -> None:
     """Virtual boards: regions that need a newer QEMU than the installed one cannot hold the arena."""
-    from edgefmr.firmware.toolchain import find_tool
 
     want = [r for r in arena if b.region(r).requires_qemu]
     if not want:

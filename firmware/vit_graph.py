@@ -30,6 +30,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, GraphBuilder
+from edgefmr.ops.registry import all_ops
 
 #: Activation quantization of the token stream and most intermediates.
 ACT_SCALE, ACT_ZP = 0.05, 0
@@ -102,7 +103,6 @@ class _Vit:
 
     @staticmethod
     def need_op(op: str, option: str) -> None:
-        from edgefmr.ops.registry import all_ops
 
         if op not in all_ops():
             raise EdgefmrError(f"ViT config: {option} needs the {op} op, which this edgefmr does not have")

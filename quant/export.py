@@ -29,7 +29,11 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, run
+from edgefmr.ops.binary_fully_connected import unpack_bits
 from edgefmr.ops.quantize import affine_quantize
+from edgefmr.quant.lowering import FLOAT, Lowering
+from edgefmr.tflite import to_tflite
+from edgefmr.tflite.litert import litert_interpreter
 
 OPSET = 17
 #: Name of the float input of the QDQ model (quantized to the IR's int8 input tensor).
@@ -59,7 +63,6 @@ class FloatProgram(nn.Module):
         self.model = qm.model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from edgefmr.quant.lowering import FLOAT, Lowering
 
         ctx = Lowering(FLOAT, binarize=self.qm.options.binarize, record=False)
         return self.qm.program(ctx, self.model, x, self.qm.options.program_options()).f
@@ -205,7 +208,6 @@ class _QDQ:
         self._fc_int8(node)
 
     def op_binary_fully_connected(self, node: Any) -> None:
-        from edgefmr.ops.binary_fully_connected import unpack_bits
 
         t = self.g.tensors[node.inputs[1]]
         n_in = self.g.tensors[node.inputs[0]].shape[-1]
@@ -363,8 +365,6 @@ def export_qdq_onnx(g: Graph, path: str | Path, x_check: np.ndarray) -> dict[str
 
 def export_tflite(g: Graph, path: str | Path, x_check: np.ndarray) -> dict[str, Any]:
     """Write the integer model as .tflite and check LiteRT's reference kernels against the interpreter."""
-    from edgefmr.tflite import to_tflite
-    from edgefmr.tflite.litert import litert_interpreter
 
     buf = to_tflite(g)
     Path(path).write_bytes(buf)

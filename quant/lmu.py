@@ -32,7 +32,9 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir import Graph
+from edgefmr.ir import Graph, run
+from edgefmr.nas.models.lmu import impulse_response
+from edgefmr.ops.quantize import affine_quantize
 from edgefmr.quant.lowering import Lowering, Value
 from edgefmr.quant.spiking import fold_bn
 
@@ -42,7 +44,6 @@ A_FRAC_BITS = 24
 
 def state_frac_bits(a_bar: np.ndarray, b_bar: np.ndarray, steps: int) -> int:
     """F_m so that the largest state, ``sum_k |A^k B|_inf * 255 * 2^F_m``, stays below 2^31 (at most 24)."""
-    from edgefmr.nas.models.lmu import impulse_response
 
     bound = float(np.abs(impulse_response(a_bar, b_bar, max(steps, 1))).sum(axis=1).max()) * 255.0
     return int(max(0, min(24, math.floor(math.log2((2**31 - 1) / max(bound, 1e-30))))))
@@ -177,8 +178,6 @@ def stream_graph(qm: Any, chunk_steps: int) -> Graph:
 def stream_ir(qm: Any, x: np.ndarray, chunk_steps: int = 1, graph: Graph | None = None) -> np.ndarray:
     """Integer logits after streaming each sample of ``x [N, *input_shape]`` through the chunk graph on the IR
     interpreter, ``chunk_steps`` embedded steps at a time (states carried between calls)."""
-    from edgefmr.ir import run
-    from edgefmr.ops.quantize import affine_quantize
 
     m = qm.model
     g = graph or stream_graph(qm, chunk_steps)

@@ -33,9 +33,14 @@ from torch.nn import functional as F
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import GraphBuilder
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
-from edgefmr.ops.lut import round_half_away
+from edgefmr.nas.models.attention import hash_attention_linear, sign_ste
+from edgefmr.ops.binary_fully_connected import binarize_weights
+from edgefmr.ops.layer_norm import quantize_affine
+from edgefmr.ops.lmu_update import lmu_constants
+from edgefmr.ops.lut import make_lut, round_half_away
+from edgefmr.ops.quantize import affine_quantize
 from edgefmr.ops.registry import call
-from edgefmr.quant.observers import Observer
+from edgefmr.quant.observers import Observer, int8_qparams
 
 FLOAT, INT = "float", "int"
 #: Quantization of binary spikes: a spike is worth 1.
@@ -258,7 +263,6 @@ class Lowering:
         s, z = self.q(key)
         name = self.b.input(key, tuple(x.shape), "int8", scale=s, zero_point=z)
         if self.execute:
-            from edgefmr.ops.quantize import affine_quantize
 
             self.env[name] = affine_quantize(x.detach().cpu().numpy(), s, z, "int8")
         return self._int_out(name, key, None)
@@ -267,7 +271,6 @@ class Lowering:
         """A constant activation (position embedding, class token), per-tensor int8 from its own range."""
         if self.is_float:
             return Value(key, data.shape, f=data)
-        from edgefmr.quant.observers import int8_qparams
 
         arr = data.detach().cpu().numpy().astype(np.float64)
         s, z = quant if quant is not None else int8_qparams(float(arr.min()), float(arr.max()))
@@ -325,12 +328,10 @@ class Lowering:
     def _binary_linear(self, x: Value, w: torch.Tensor, b: torch.Tensor | None, key: str, act: str,
                        flt: Callable[..., torch.Tensor]) -> Value:
         """BINARY_FULLY_CONNECTED: sign(W) with alpha = mean |W| per output channel (straight-through sign)."""
-        from edgefmr.nas.models.attention import sign_ste
 
         alpha_t = w.abs().mean(dim=1, keepdim=True)
         if self.is_float:
             return self._float_out(key, flt(x.f, sign_ste(w) * alpha_t, b))
-        from edgefmr.ops.binary_fully_connected import binarize_weights
 
         packed, alpha = binarize_weights(w.detach().cpu().numpy())
         alpha = np.where(alpha > 0, alpha, np.float32(1e-8)).astype(np.float32)
@@ -574,7 +575,6 @@ class Lowering:
 
     def hash_attention(self, hq: Value, hk: Value, v: Value, key: str) -> Value:
         """HASH_ATTENTION on int8 pre-sign codes (bit = value >= 0)."""
-        from edgefmr.nas.models.attention import hash_attention_linear, sign_ste
 
         def fn(q: torch.Tensor, k: torch.Tensor, vv: torch.Tensor) -> torch.Tensor:
             return hash_attention_linear(sign_ste(q), sign_ste(k), vv)
@@ -592,7 +592,6 @@ class Lowering:
 
         if self.is_float:
             return self._float_out(key, fn(x.f, weight, bias))
-        from edgefmr.ops.layer_norm import quantize_affine
 
         s_y, z_y = self.q(key)
         gq, gs, bq = quantize_affine(weight.detach().cpu().numpy(), None if bias is None else
@@ -616,7 +615,6 @@ class Lowering:
         form of ``fn``)."""
         if self.is_float:
             return self._float_out(key, fn(x.f))
-        from edgefmr.ops.lut import make_lut
 
         table = make_lut(fn_name, self._tensor_q(x.name), self.q(key))
         tname = self._const(f"{key}/table", table)
@@ -670,7 +668,6 @@ class Lowering:
 
         if self.is_float:
             return self._float_out(key, fn(u.f)), None
-        from edgefmr.ops.lmu_update import lmu_constants
 
         aq, bq = lmu_constants(np.asarray(a_bar), np.asarray(b_bar), a_frac_bits, state_frac_bits)
         an, bn = self._const(f"{key}/A", aq), self._const(f"{key}/B", bq)

@@ -15,13 +15,18 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, graph_hash
+from edgefmr.nas.tasks import load_task
+from edgefmr.nas.train import load_checkpoint
+from edgefmr.quant.lowering import FLOAT, Lowering
 from edgefmr.quant.quantizer import (
     QuantizedModel,
     QuantOptions,
     batches,
+    check_binarize,
     evaluate_ir,
     float_logits,
     options_dict,
+    program_of,
     quantize,
 )
 from edgefmr.quant.report import activation_stats, graph_counts, outlier_summary
@@ -163,8 +168,6 @@ def quantize_task(model: nn.Module, family: str, task: Any, options: QuantOption
 def check_options(model: nn.Module, family: str, options: QuantOptions) -> None:
     """Validate the options against the model before any work: one float pass on a zero sample collects the
     linear layers that --binarize patterns must match."""
-    from edgefmr.quant.lowering import FLOAT, Lowering
-    from edgefmr.quant.quantizer import check_binarize, program_of
 
     options.check()
     ctx = Lowering(FLOAT, binarize=options.binarize)
@@ -176,8 +179,6 @@ def check_options(model: nn.Module, family: str, options: QuantOptions) -> None:
 def load_for_quantize(path: str | Path, task_name: str, attention: str | None = None
                       ) -> tuple[nn.Module, dict[str, Any], Any]:
     """Load and check a checkpoint and a task: (model, info, task)."""
-    from edgefmr.nas.tasks import load_task
-    from edgefmr.nas.train import load_checkpoint
 
     if attention is not None and attention not in ATTENTION_NAMES:
         check_attention(str(path), "", [], attention)

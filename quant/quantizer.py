@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir import Graph
+from edgefmr.ir import Graph, run
+from edgefmr.ops.quantize import affine_quantize
 from edgefmr.quant.lowering import FLOAT, INT, Lowering, Value
 from edgefmr.quant.observers import OBSERVERS, Observer, qparams
+from edgefmr.quant.qat import train_qat
 
 #: family -> module with ``program(ctx, model, x, options) -> Value``.
 PROGRAMS = {"vit": "edgefmr.quant.vit", "spiking": "edgefmr.quant.spiking", "lmu": "edgefmr.quant.lmu"}
@@ -194,7 +196,6 @@ def quantize(model: nn.Module, family: str, x_calib: np.ndarray, options: QuantO
     if options.method == "qat" and options.qat_epochs > 0:
         if x_train is None or y_train is None:
             raise EdgefmrError("QAT needs training data")
-        from edgefmr.quant.qat import train_qat
 
         train_qat(qm, x_train, y_train, progress=progress)
     for p in qm.model.parameters():
@@ -205,8 +206,6 @@ def quantize(model: nn.Module, family: str, x_calib: np.ndarray, options: QuantO
 def evaluate_ir(g: Graph, x: np.ndarray, y: np.ndarray | None = None,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run every sample on the IR reference interpreter; integer logits, predictions and accuracy."""
-    from edgefmr.ir import run
-    from edgefmr.ops.quantize import affine_quantize
 
     t = g.tensors[g.inputs[0]]
     xq = affine_quantize(np.asarray(x, np.float32).reshape(len(x), *t.shape), t.scale, t.zero_point, t.dtype)

@@ -31,6 +31,7 @@ from edgefmr.firmware.hls.project import (
 )
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.model_io import load_model
 
 __all__ = ["MANIFEST_FORMAT", "build", "default_records", "estimate", "run_csim"]
 
@@ -63,7 +64,6 @@ def default_records(g: Graph, n: int = DEFAULT_RECORDS, seed: int = 0) -> list[l
 def _graph(model: str | Path | Graph) -> tuple[Graph, str]:
     if isinstance(model, Graph):
         return model, "<graph>"
-    from edgefmr.ir.model_io import load_model
 
     return load_model(model), str(model)
 

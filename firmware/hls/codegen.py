@@ -24,7 +24,7 @@ import numpy as np
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.emitters import CPP_TYPES, Folding, HlsContext, get_emitter
 from edgefmr.ir import Graph, graph_hash
-from edgefmr.ops.registry import call
+from edgefmr.ops.registry import call, get_op
 
 HLS_DIR = Path(__file__).resolve().parent
 KERNEL_DIR = HLS_DIR / "kernels"
@@ -186,7 +186,6 @@ def kernel_files(names: list[str]) -> list[Path]:
 
 def data_positions(node: Any) -> list[int]:
     """Input positions of `node` that carry data (streams), i.e. not the op's constant operands."""
-    from edgefmr.ops.registry import get_op
 
     const = set(get_op(node.op).const_inputs)
     return [i for i in range(len(node.inputs)) if i not in const]

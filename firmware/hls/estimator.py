@@ -18,7 +18,11 @@ from typing import Any
 
 from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.c.emitters import all_emitters
+from edgefmr.firmware.c.emitters.softmax import exp_table
+from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
+from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.registry import call
@@ -200,7 +204,6 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
     elif op in ("SOFTMAX", "CLIPPED_SOFTMAX"):
         depth = x.shape[-1]
         rows = x.size // max(depth, 1)
-        from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes
 
         window = softmax_window(c)
         lanes = normalizer_lanes(window, depth)
@@ -276,11 +279,8 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
 
 def softmax_window(c: Any) -> int:
     """The online softmax's normalizer length: the non-zero row-sum terms of the node's exp table."""
-    from edgefmr.firmware.c.emitters import all_emitters
 
     all_emitters()  # load every C emitter first: the C registry loads lazily only while it is empty
-    from edgefmr.firmware.c.emitters.softmax import exp_table
-    from edgefmr.firmware.hls.emitters.softmax import sum_terms
 
     return len(sum_terms(exp_table(c.attrs["beta"], c.inp(0).scale)))
 
@@ -299,7 +299,6 @@ def _node_costs(g: Graph, folding: dict[str, Folding], board: Board) -> list[Lay
 
 def _stream_costs(g: Graph, board: Board) -> tuple[list[LayerCost], list[dict[str, Any]]]:
     """Extra processes and FIFOs of the dataflow region, from the code generator's plan."""
-    from edgefmr.firmware.hls.codegen import generate
 
     model = generate(g, text=False)
     extra = []

@@ -45,9 +45,9 @@ from torch.nn import functional as F
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.nas.models.config import FamilyConfig
-from edgefmr.nas.models.lif import LIF, SURROGATES, snn_record_fields
+from edgefmr.nas.models.lif import LIF, SURROGATES
 
-__all__ = ["LMUConfig", "LMUFormer", "legendre_ab", "legendre_zoh", "impulse_response", "bench_records"]
+__all__ = ["LMUConfig", "LMUFormer", "legendre_ab", "legendre_zoh", "impulse_response"]
 
 
 def legendre_ab(order: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -457,46 +457,3 @@ def stream_agreement(model: LMUFormer, x: torch.Tensor, chunks: tuple[int, ...] 
         "stream_vs_whole": float((last - whole).abs().max()),
         "prediction_agreement": float((last.argmax(-1) == whole.argmax(-1)).double().mean()),
     }
-
-
-# ----------------------------------------------------------------------------------------- benchmarks
-
-_BASE = {"order": 32, "hidden": 64, "memory_size": 16, "depth": 1, "patch": 2, "kernel": 4}
-_SPIKING = {"order": 16, "hidden": 64, "memory_size": 8, "depth": 1, "patch": 1, "kernel": 3, "spiking": True,
-            "pool": "mean", "threshold": 0.5}
-_TRAIN = {"lr": 3e-3, "batch_size": 64, "seed": 0}
-ACCEPTANCE: list[dict[str, Any]] = [
-    {"task": "seq-digits", "config": _BASE, "epochs": 15, **_TRAIN},
-    {"task": "pseq-digits", "config": _BASE, "epochs": 15, **_TRAIN},
-    {"task": "kws-synth", "config": _BASE, "epochs": 15, **_TRAIN},
-    {"task": "seq-digits", "config": _SPIKING, "epochs": 20, **_TRAIN},
-]
-
-
-def bench_records(progress: bool = False, specs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Train the acceptance LMUFormers and return one record each, with the parallel/sequential agreement
-    (the trained model in float32 and as a float64 copy) and, for the spiking one, firing rates and op
-    counts."""
-    import copy
-
-    from edgefmr.nas.bench_families import train_and_record
-
-    records = []
-    for spec in specs or ACCEPTANCE:
-        cfg = LMUConfig.from_dict(spec["config"])
-        model, task, rec = train_and_record("lmu", cfg, spec, progress)
-        assert isinstance(model, LMUFormer)
-        rec["spiking"] = cfg.spiking
-        x = torch.as_tensor(task.x_test)
-        a32 = stream_agreement(model, x)
-        a64 = stream_agreement(copy.deepcopy(model).double(), x.double())
-        rec["parallel_vs_sequential_max_abs_diff"] = a32["parallel_vs_sequential"]
-        rec["parallel_vs_sequential_max_abs_diff_float64"] = a64["parallel_vs_sequential"]
-        rec["memory_parallel_vs_sequential_max_abs_diff"] = a32["memory_parallel_vs_sequential"]
-        rec["memory_parallel_vs_sequential_max_abs_diff_float64"] = a64["memory_parallel_vs_sequential"]
-        rec["stream_vs_whole_max_abs_diff"] = a32["stream_vs_whole"]
-        rec["stream_prediction_agreement"] = a32["prediction_agreement"]
-        if cfg.spiking:
-            rec.update(snn_record_fields(model, task.x_test))
-        records.append(rec)
-    return records

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.nas.models.attention import ATTENTIONS, collect_extra_loss, make_attention
 from edgefmr.nas.models.config import FamilyConfig
 from edgefmr.nas.models.lif import (
     LIF,
@@ -39,7 +40,6 @@ from edgefmr.nas.models.lif import (
     measure_firing_rates,
     op_counts,
     ops_summary,
-    snn_record_fields,
 )
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "measure_firing_rates",
     "op_counts",
     "ops_summary",
-    "bench_records",
 ]
 
 SDSA = "sdsa"
@@ -57,7 +56,6 @@ SDSA = "sdsa"
 
 def _other_attention_names() -> tuple[str, ...]:
     """Names of the real-valued attention variants of :mod:`edgefmr.nas.models.attention`."""
-    from edgefmr.nas.models.attention import ATTENTIONS
 
     return tuple(ATTENTIONS)
 
@@ -181,7 +179,6 @@ class SpikingSoftAttention(nn.Module):
 
     def __init__(self, cfg: SpikingConfig, name: str) -> None:
         super().__init__()
-        from edgefmr.nas.models.attention import make_attention
 
         self.name = name
         self.heads = cfg.heads
@@ -308,7 +305,6 @@ class SpikingTransformer(nn.Module):
 
     def extra_loss(self) -> torch.Tensor | None:
         """The hash-learning loss of ``hash`` attention layers (None when there are none)."""
-        from edgefmr.nas.models.attention import collect_extra_loss
 
         return collect_extra_loss(self)
 
@@ -337,28 +333,3 @@ class SpikingTransformer(nn.Module):
     def dense_macs(self) -> int:
         """Multiply-accumulates per inference if every synaptic op were a dense MAC (the ANN equivalent)."""
         return sum(ops * steps for _, kind, _, ops, steps in self.synapses() if kind != "sum")
-
-
-# ----------------------------------------------------------------------------------------- benchmarks
-
-ACCEPTANCE = {
-    "task": "digits",
-    "config": {"T": 4, "embed_dim": 64, "depth": 1, "patch_size": 2, "stem_dim": 32, "mlp_ratio": 4.0},
-    "epochs": 25,
-    "lr": 3e-3,
-    "batch_size": 64,
-    "seed": 0,
-}
-
-
-def bench_records(progress: bool = False, specs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Train the acceptance spiking transformer (digits) and return its bench record(s)."""
-    from edgefmr.nas.bench_families import train_and_record
-
-    records = []
-    for spec in specs or [ACCEPTANCE]:
-        cfg = SpikingConfig.from_dict(spec["config"])
-        model, task, rec = train_and_record("spiking", cfg, spec, progress)
-        rec.update(snn_record_fields(model, task.x_test))
-        records.append(rec)
-    return records

@@ -12,10 +12,11 @@ the task, board, families and a hash of every setting, so re-running the same co
 Workers: a worker runs trials until the study holds ``trials`` COMPLETE ones. A trial asked when that many are
 already complete, running or waiting is a surplus and fails at once (attribute ``surplus``), so concurrent workers
 never finish more than ``trials``. A worker that dies leaves a RUNNING trial: on the same machine the next worker
-sees that its process is gone, on other machines RDB storages' heartbeat (every :data:`HEARTBEAT_SECONDS`) marks it
-stale after :data:`GRACE_SECONDS`; either way it is failed and re-enqueued with the same parameters, and a worker
-that finds the quota taken by running trials waits for them. A finished trial is never redone or lost. An
-identical architecture evaluated before reuses that trial's values (attribute ``reused_from``).
+sees that its process is gone, on other machines RDB storages' heartbeat (every
+:data:`~edgefmr.nas.search.storage.HEARTBEAT_SECONDS`) marks it stale after
+:data:`~edgefmr.nas.search.storage.GRACE_SECONDS`; either way it is failed and re-enqueued with the same parameters,
+and a worker that finds the quota taken by running trials waits for them. A finished trial is never redone or lost.
+An identical architecture evaluated before reuses that trial's values (attribute ``reused_from``).
 
 Reproducibility: the sampler is re-created for every trial with the seed ``(seed, trial number)``, so one worker
 with one seed always asks the same trials; concurrent workers draw different ones.
@@ -29,8 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -40,16 +39,28 @@ from typing import Any
 
 import numpy as np
 
+from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.ir import save
 from edgefmr.nas.search import cost as costmod
 from edgefmr.nas.search.cost import CONSTRAINT_NAMES, Budgets, format_bytes
+from edgefmr.nas.search.pareto import choose, pareto_front, plot_pareto
 from edgefmr.nas.search.space import Space, arch_key, check_space, default_space, describe, load_space_file
-from edgefmr.nas.search.supernet import Scorer, SupernetSettings
+from edgefmr.nas.search.storage import (
+    make_sampler,
+    open_storage,
+    recover_dead_local_trials,
+    redact,
+    worker_attr,
+)
+from edgefmr.nas.search.supernet import Scorer, SupernetSettings, load_or_train, task_digest
+from edgefmr.nas.tasks import load_task
+from edgefmr.nas.train import evaluate, save_checkpoint, train, train_defaults
+from edgefmr.quant.pipeline import quantize_task
+from edgefmr.quant.quantizer import QuantOptions
 
 REPORT_FORMAT = "edgefmr-search"
 REPORT_VERSION = 1
-HEARTBEAT_SECONDS = 5
-GRACE_SECONDS = 20
 POLL_SECONDS = 1.0
 SAMPLERS = ("tpe", "nsga2", "random")
 MAX_FAILURES = 5
@@ -106,155 +117,6 @@ def default_families(task: Any) -> tuple[str, ...]:
     return ("vit",) if task.kind == "image" else ("lmu",)
 
 
-def _mix(seed: int, number: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
-
-
-def _redact(url: str) -> str:
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
-    return url
-
-
-def open_storage(url: str | None, out: Path) -> Any:
-    """An Optuna storage for ``url`` (None: SQLite in ``out``)."""
-    import optuna
-
-    if url is None:
-        out.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{(out / 'search.db').resolve()}"
-    if url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = url[len("journal:"):]
-        if not path:
-            raise EdgefmrError("--storage journal:PATH needs a file path")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(path))
-    if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")):
-        raise EdgefmrError(f"--storage {_redact(url)}: expected sqlite:///PATH, postgresql://USER@HOST[:PORT]/DB or "
-                           "journal:PATH")
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, whatever SQLAlchemy's default
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        for attempt in range(5):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return optuna.storages.RDBStorage(
-                        url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-            except Exception as e:  # workers starting together race to create the schema: the loser retries
-                if type(e).__name__ != "IntegrityError" or attempt == 4:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-        raise AssertionError("unreachable")
-    except ImportError:
-        raise EdgefmrError(f"--storage {_redact(url)}: the database driver is not installed (PostgreSQL needs the "
-                           "Python package psycopg[binary])") from None
-    except Exception as e:  # sqlalchemy's OperationalError and friends
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise EdgefmrError(f"--storage {_redact(url)}: cannot open the study storage: {first}") from None
-
-
-class _PerTrialSeeded:
-    """A sampler re-created for every trial with a seed from (seed, trial number): reproducible for one worker,
-    different draws for concurrent workers. Delegates the BaseSampler interface to the current sampler."""
-
-    def __init__(self, make: Callable[[int], Any], seed: int) -> None:
-        self._make, self._seed = make, seed
-        self._cur = make(seed)
-
-    def before_trial(self, study: Any, trial: Any) -> None:
-        self._cur = self._make(_mix(self._seed, trial.number))
-        self._cur.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-        return self._cur.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
-        return self._cur.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
-        return self._cur.sample_independent(study, trial, name, dist)
-
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        self._cur.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self._cur.reseed_rng()
-
-
-def make_sampler(name: str, seed: int, trials: int) -> Any:
-    import optuna
-
-    base = optuna.samplers.BaseSampler
-
-    def make(s: int) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if name == "tpe":
-                return optuna.samplers.TPESampler(seed=s, n_startup_trials=min(10, max(3, trials // 3)))
-            if name == "nsga2":
-                return optuna.samplers.NSGAIISampler(seed=s, population_size=min(20, max(4, trials // 4)))
-            return optuna.samplers.RandomSampler(seed=s)
-
-    cls = type("PerTrialSeededSampler", (_PerTrialSeeded, base), {})
-    return cls(make, seed)
-
-
-def _proc_start(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return start is None or _proc_start(pid) in (None, start)
-
-
-def _worker_attr() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _proc_start(os.getpid()), "since": time.time()}
-
-
-def recover_dead_local_trials(study: Any) -> list[int]:
-    """Fail the RUNNING trials of dead processes on this machine and re-enqueue their parameters; their numbers."""
-    import optuna
-    from optuna.trial import TrialState
-
-    host = socket.gethostname()
-    done = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        w = t.user_attrs.get("worker")
-        if not isinstance(w, dict) or w.get("host") != host:
-            continue
-        if t.datetime_start is not None and t.datetime_start.timestamp() > float(w.get("since", 0)) + 1.0:
-            continue  # a copied attribute (a retried trial not yet claimed by its new worker)
-        if _alive(int(w["pid"]), w.get("start")):
-            continue
-        try:
-            study._storage.set_trial_user_attr(t._trial_id, "failed_because", "worker process died")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
-            continue  # another worker got there first
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-        done.append(t.number)
-    return done
-
-
 @dataclass
 class Candidate:
     """One evaluated point."""
@@ -274,8 +136,6 @@ class Search:
 
     def __init__(self, settings: SearchSettings, out: str | Path, *, storage: str | None = None,
                  study_name: str | None = None, progress: Progress | None = None) -> None:
-        from edgefmr.boards import load_board
-        from edgefmr.nas.tasks import load_task
 
         settings.check()
         self.settings = settings
@@ -308,7 +168,6 @@ class Search:
         return SupernetSettings(epochs=epochs, seed=self.settings.seed)
 
     def _identity(self) -> dict[str, Any]:
-        from edgefmr.nas.search.supernet import task_digest
 
         s = self.settings
         return {"task": self.task.name, "task_data": task_digest(self.task), "board": self.board.name,
@@ -383,7 +242,6 @@ class Search:
     # ------------------------------------------------------------------------------------------- study
     def prepare(self) -> None:
         """Train or load the supernets (cached) and open the study."""
-        from edgefmr.nas.search.supernet import load_or_train
 
         for fam in self.families:
             if fam in self.scorers:
@@ -452,7 +310,7 @@ class Search:
     def _objective(self, trial: Any) -> tuple[float, float]:
         from optuna.trial import TrialState
 
-        trial.set_user_attr("worker", _worker_attr())
+        trial.set_user_attr("worker", worker_attr())
         ahead = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
                                                                              TrialState.WAITING))
                  if t.number < trial.number]
@@ -531,7 +389,7 @@ class Search:
             "format": REPORT_FORMAT, "version": REPORT_VERSION, "task": self.task.name, "board": self.board.name,
             "families": list(self.families), "budgets": self.settings.budgets.to_dict(),
             "stack_bytes": self.settings.stack_bytes, "seed": self.settings.seed, "sampler": self.settings.sampler,
-            "study": self.study_name, "storage": _redact(self.storage_url or f"sqlite:///{self.out / 'search.db'}"),
+            "study": self.study_name, "storage": redact(self.storage_url or f"sqlite:///{self.out / 'search.db'}"),
             "trials": len(rows), "feasible": len(feasible), "latency_source": self.table.get("source"),
             "supernets": self.supernet_info, "pareto": front, "chosen": chosen,
             "search_seconds": round(time.perf_counter() - t0, 1), "files": {},
@@ -553,10 +411,6 @@ class Search:
     def export(self, chosen: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
         """Fine-tune the chosen subnet from its inherited weights, quantize it to the IR in ``out`` (model.efm), and
         check that its memory equals the prediction."""
-        from edgefmr.ir import save
-        from edgefmr.nas.train import save_checkpoint, train, train_defaults
-        from edgefmr.quant.pipeline import quantize_task
-        from edgefmr.quant.quantizer import QuantOptions
 
         fam, values = chosen["family"], chosen["arch"]
         sp, scorer = self.spaces[fam], self.scorers[fam]
@@ -571,7 +425,6 @@ class Search:
                                    progress=False, init_state=scorer.net.state_for(values), **opts)
             self.progress("fine-tune the chosen model", 1, 1, f"test accuracy {100 * metrics['accuracy']:.1f}%")
         else:
-            from edgefmr.nas.train import evaluate
 
             model = scorer.model(values)
             metrics = {"accuracy": evaluate(model, self.task.x_test, self.task.y_test), "epochs": 0}
@@ -618,29 +471,6 @@ def _probe_points(space: Space) -> list[dict[str, Any]]:
     return out
 
 
-def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows not dominated in (accuracy up, latency down), identical architectures once, by latency."""
-    front: list[dict[str, Any]] = []
-    seen = set()
-    for r in sorted(rows, key=lambda r: (r["latency_s"], -r["accuracy"], r["number"])):
-        key = json.dumps([r["family"], r["arch"]], sort_keys=True)
-        if key in seen:
-            continue
-        dominated = any(o["accuracy"] >= r["accuracy"] and o["latency_s"] <= r["latency_s"]
-                        and (o["accuracy"] > r["accuracy"] or o["latency_s"] < r["latency_s"]) for o in rows)
-        if not dominated:
-            seen.add(key)
-            front.append({k: r.get(k) for k in ("number", "family", "arch", "accuracy", "latency_s", "sram", "arena",
-                                                 "flash", "macs", "resources")})
-    return front
-
-
-def choose(front: list[dict[str, Any]]) -> dict[str, Any]:
-    """The most accurate feasible Pareto point (ties: the faster, then the smaller)."""
-    best = max(front, key=lambda r: (r["accuracy"], -r["latency_s"], -(r["sram"] or 0)))
-    return dict(best)
-
-
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.integer):
         return int(o)
@@ -649,32 +479,3 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serializable")
-
-
-def plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], chosen: dict[str, Any], path: Path) -> str:
-    """Accuracy vs latency of every trial (infeasible grey), the Pareto front and the chosen model; a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    inf = [r for r in rows if not r["feasible"]]
-    ok = [r for r in rows if r["feasible"]]
-    if inf:
-        ax.scatter([1e3 * r["latency_s"] for r in inf], [100 * r["accuracy"] for r in inf], marker="x", c="0.6",
-                   label="over budget (accuracy not measured)")
-    ax.scatter([1e3 * r["latency_s"] for r in ok], [100 * r["accuracy"] for r in ok], c="tab:blue", s=18,
-               label="feasible")
-    ax.plot([1e3 * r["latency_s"] for r in front], [100 * r["accuracy"] for r in front], "-o", c="tab:red",
-            ms=5, label="Pareto front")
-    ax.scatter([1e3 * chosen["latency_s"]], [100 * chosen["accuracy"]], marker="*", s=220, c="gold",
-               edgecolors="k", zorder=5, label=f"chosen (trial {chosen['number']})")
-    ax.set_xlabel("predicted latency (ms)")
-    ax.set_ylabel("validation accuracy, inherited weights (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)

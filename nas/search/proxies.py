@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.nas.train import build_model
 
 PROXIES = ("synflow", "jacob_cov", "hidden_cov")
 _K = 1e-5
@@ -93,7 +94,6 @@ _FNS: dict[str, Callable[[nn.Module, torch.Tensor], float]] = {
 def score(name: str, family: str, cfg: Any, task: Any, batch: int = 32, seed: int = 0) -> float:
     """Proxy ``name`` of the untrained model of ``cfg`` (weights from ``seed``) on the first ``batch`` training
     samples of ``task``."""
-    from edgefmr.nas.train import build_model
 
     if name not in _FNS:
         raise EdgefmrError(f"unknown proxy {name!r}; valid: {', '.join(PROXIES)}")

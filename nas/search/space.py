@@ -36,6 +36,7 @@ import numpy as np
 from edgefmr.errors import EdgefmrError
 from edgefmr.nas.models.config import FamilyConfig
 from edgefmr.nas.models.families import FAMILY_NAMES, get_family
+from edgefmr.nas.train import build_model
 
 KINDS = ("size", "shape", "other")
 
@@ -337,7 +338,6 @@ def default_space(family: str, input_shape: tuple[int, ...]) -> Space:
 def check_space(space: Space, input_shape: tuple[int, ...], n_classes: int) -> None:
     """EdgefmrError if some point of the space is not a valid model for this input: every coupled pair of choices
     (embed width and heads, patch and kernel) and every shape choice is tried."""
-    from edgefmr.nas.train import build_model
 
     names = [d.name for d in space.dims]
     coupled = {"vit": ("embed_dim", "heads"), "spiking": ("embed_dim", "heads"), "lmu": ("patch", "kernel")}

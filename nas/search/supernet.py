@@ -63,8 +63,10 @@ from torch.nn import functional as F
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.models.layers import LowRankLinear
 from edgefmr.nas.search.space import Space, arch_key
 from edgefmr.nas.tasks import Task, split_indices
+from edgefmr.nas.train import build_model, shift_images
 
 FORMAT = "edgefmr-supernet"
 VERSION = 1
@@ -135,7 +137,6 @@ def _state_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, bool]]
 def _virtual_shapes(model: nn.Module) -> Iterator[tuple[str, tuple[int, ...]]]:
     """Shapes of both forms of every low-rank linear (full, and down/up at full rank): whether a layer is factored
     depends on its exact widths, so the supernet holds both forms at the largest widths."""
-    from edgefmr.nas.models.layers import LowRankLinear
 
     for prefix, m in model.named_modules():
         if isinstance(m, LowRankLinear):
@@ -199,7 +200,6 @@ class Supernet(nn.Module):
 
     # -------------------------------------------------------------------------------------- mapping
     def _build(self, cfg: FamilyConfig) -> nn.Module:
-        from edgefmr.nas.train import build_model
 
         return build_model(self.family, cfg, self.input_shape, self.n_classes)
 
@@ -303,7 +303,6 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 def train_supernet(family: str, task: Task, space: Space, settings: SupernetSettings | None = None,
                    progress: Callable[[int, int, float], None] | None = None) -> tuple[Supernet, dict[str, Any]]:
     """Train a supernet on the task's training set minus the validation part; returns (supernet, metrics)."""
-    from edgefmr.nas.train import shift_images
 
     s = settings or SupernetSettings()
     s.check()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefmr.boards import load_board
 from edgefmr.device.protocol import (
     ALL_LAYERS,
     MAX_PAYLOAD,
@@ -32,8 +33,11 @@ from edgefmr.device.protocol import (
     pack_read_tensor,
     pack_run,
 )
-from edgefmr.device.transport import Transport
+from edgefmr.device.qemu import QemuBoard
+from edgefmr.device.transport import Transport, open_transport
 from edgefmr.errors import EdgefmrError
+from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.model_io import load_model
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,6 @@ def _artifact_manifest(target: Path) -> dict | None:
 
 def target_graph(target: str | Path) -> object:
     """The IR graph of a model file, or of a build artifact folder (its manifest's model)."""
-    from edgefmr.ir.model_io import load_model
 
     target = Path(target)
     manifest = _artifact_manifest(target)
@@ -312,13 +315,11 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
     """A `Device` talking to the artifact's firmware: on a QEMU board started here (`port`, if given as a number, is
     its TCP port), or on a serial port (a real board, or a virtual one behind a serial link) that already runs it.
     `wrap` may wrap the link (e.g. a `FaultyTransport` to test a session against a noisy line)."""
-    from edgefmr.boards import load_board
 
     w = wrap or (lambda t: t)
 
     b = load_board(str(manifest["board"]))
     if b.is_virtual and (not port or str(port).isdigit()):
-        from edgefmr.device.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
         with QemuBoard(b, elf, port=int(port) if port else None) as q, \
@@ -328,7 +329,6 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
     if not port:
         raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
                            f"protocol firmware talks, after flashing {art}")
-    from edgefmr.device.transport import open_transport
 
     with Device(w(open_transport(port, baud=b.serial.baud if b.serial else 115200)), timeout=timeout,
                 retries=retries) as dev:
@@ -352,7 +352,6 @@ def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.
 
 def _run_records(dev: Device, board: str, manifest: dict, graph: object, records: list[list[np.ndarray]],
                  progress: object) -> BoardRun:
-    from edgefmr.ir.graph import np_dtype
 
     info = dev.info()
     want = manifest.get("model_hash")

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from edgefmr.boards import Board, load_board
+from edgefmr.device.an3155 import Bootloader, BootloaderError
+from edgefmr.device.connection import Device
+from edgefmr.device.qemu import QemuBoard
 from edgefmr.device.transport import SerialTransport, Transport, TransportError
 from edgefmr.errors import EdgefmrError
 
@@ -144,7 +147,6 @@ def wait_banner(transport: Transport, board: str, model_hash: str, timeout: floa
 
 def _confirm_info(transport: Transport, model_hash: str) -> None:
     """INFO over the binary protocol: the model hash again, and proof that the protocol answers."""
-    from edgefmr.device.connection import Device
 
     info = Device(transport, timeout=2.0, retries=3).info()
     if model_hash and info.model_hash != model_hash:
@@ -201,7 +203,6 @@ def flash(artifact: str | Path, board: str | Board | None = None, *, port: str |
 # ------------------------------------------------------------------------------------------------ qemu
 
 def _flash_qemu(b: Board, elf: Path, want: str, banner_timeout: float, res: FlashResult) -> None:
-    from edgefmr.device.qemu import QemuBoard
 
     res.image_bytes = len(flash_image(elf)[1])
     with QemuBoard(b, elf, banner=b"EFM-PROTO", banner_timeout=banner_timeout) as q:
@@ -219,7 +220,6 @@ def _flash_qemu(b: Board, elf: Path, want: str, banner_timeout: float, res: Flas
 def _flash_serial(b: Board, elf: Path, want: str, port: str | None, console_port: str | None, baud: int | None,
                   parity: str, banner_timeout: float, retries: int,
                   progress: Callable[[int, int], None] | None, res: FlashResult) -> None:
-    from edgefmr.device.an3155 import Bootloader, BootloaderError
 
     cfg = b.flash_method("serial-bootloader")
     if not port:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from edgefmr.boards import load_board
+from edgefmr.device.qemu import find_qemu
 from edgefmr.errors import EdgefmrError
 from edgefmr.hil.runner import (
     BANNER_TIMEOUT,
@@ -135,8 +137,6 @@ def edgefmr_board(request: pytest.FixtureRequest) -> BoardFixture:
         if state == "busy":
             pytest.fail(f"board {spec.name}: {why}", pytrace=False)
     if spec.name not in boards and not spec.port:
-        from edgefmr.boards import load_board
-        from edgefmr.device.qemu import find_qemu
 
         try:
             if load_board(spec.name).is_virtual:

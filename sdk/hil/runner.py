@@ -23,7 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from edgefmr.boards import load_board
+from edgefmr.device.connection import Device, _run_records, artifact_manifest, board_session
+from edgefmr.device.flash import flash
+from edgefmr.device.protocol import Counter
+from edgefmr.device.qemu import QemuBoard
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.build import build
+from edgefmr.ir import run as run_graph
+from edgefmr.ir.efm import graph_hash
+from edgefmr.ir.model_io import load_model
+from edgefmr.profiling.profile import _prepare
 
 PORT_TIMEOUT = 2.0       # seconds to decide that a socket:// port has nobody listening
 BANNER_TIMEOUT = 15.0    # seconds for a board's firmware banner after boot/flash
@@ -54,7 +64,6 @@ class BoardSpec:
 def load_inventory(path: str | Path) -> list[BoardSpec]:
     """Read a board inventory: `[[board]]` tables with `name` (a board file), optional `port`, `method`,
     `banner_timeout`. EdgefmrError naming the file and key on anything invalid."""
-    from edgefmr.boards import load_board
 
     p = Path(path)
     try:
@@ -166,7 +175,6 @@ class HilBoard:
     `cache_dir`), keeps one live session per board and answers run / assert_bit_exact / profile."""
 
     def __init__(self, spec: BoardSpec, cache_dir: str | Path) -> None:
-        from edgefmr.boards import load_board
 
         self.spec = spec
         self.name = spec.name
@@ -185,8 +193,6 @@ class HilBoard:
     # -- models --
     def graph(self, model: str | Path) -> tuple[Any, str]:
         """The IR graph of a model file and its hash (loaded once)."""
-        from edgefmr.ir.efm import graph_hash
-        from edgefmr.ir.model_io import load_model
 
         key = str(Path(model).resolve())
         if key not in self._graphs:
@@ -196,7 +202,6 @@ class HilBoard:
 
     def artifact(self, model: str | Path) -> Path:
         """The protocol-firmware artifact of `model` for this board, built once (cached by model hash)."""
-        from edgefmr.firmware.build import build
 
         _, h = self.graph(model)
         out = self.cache_dir / self.name / h[:32]
@@ -223,7 +228,6 @@ class HilBoard:
     def attach(self, artifact: str | Path) -> Any:
         """Flash (real boards) or boot (QEMU) an artifact and open the session to it; the `Device`. A board that is
         already running this artifact's model is reused."""
-        from edgefmr.device.connection import artifact_manifest, board_session
 
         art, manifest = artifact_manifest(artifact, self.name)
         h = str(manifest.get("model_hash"))
@@ -235,7 +239,6 @@ class HilBoard:
             state, why = check_port(port)
             if state != "ok":
                 raise HilError(f"board {self.name}: {why}")
-            from edgefmr.device.flash import flash
 
             flash(art, self.board, port=port, method=self.spec.method, banner_timeout=self.spec.banner_timeout)
             cm = board_session(art, manifest, port)
@@ -251,8 +254,6 @@ class HilBoard:
 
     @contextlib.contextmanager
     def _qemu_session(self, art: Path, manifest: dict[str, Any]) -> Any:
-        from edgefmr.device.connection import Device
-        from edgefmr.device.qemu import QemuBoard
 
         elf = art / manifest.get("files", {}).get("elf", "model.elf")
         q = QemuBoard(self.board, elf, banner_timeout=self.spec.banner_timeout)
@@ -281,7 +282,6 @@ class HilBoard:
 
     # -- helpers --
     def _records(self, g: Any, inputs: Any) -> list[list[np.ndarray]]:
-        from edgefmr.profiling.profile import _prepare
 
         if len(g.inputs) != 1:
             return [[np.asarray(x) for x in rec] for rec in inputs]
@@ -291,7 +291,6 @@ class HilBoard:
     def run(self, model: str | Path, inputs: Any) -> list[list[np.ndarray]]:
         """Outputs of the board for each input record: outputs[record][output]. `inputs`: an array of samples
         (float samples are quantized with the input's scale), or a list of records of integer arrays."""
-        from edgefmr.device.connection import _run_records
 
         g, _ = self.graph(model)
         dev = self.device(model)
@@ -301,7 +300,6 @@ class HilBoard:
         """AssertionError unless the board's outputs equal the reference interpreter's (of `reference`, default the
         model itself) for every input; the message names the board, the input, expected vs actual and the first
         layer whose intermediate tensor differs."""
-        from edgefmr.ir import run as run_graph
 
         g, _ = self.graph(model)
         rg, _ = self.graph(reference) if reference is not None else (g, "")
@@ -324,7 +322,6 @@ class HilBoard:
     def first_differing_layer(self, model: str | Path, rec: list[np.ndarray], reference: Any = None) -> str:
         """Which layer's output first differs between the board (read back with READ_TENSOR) and the reference
         interpreter (every tensor kept), as one line."""
-        from edgefmr.ir import run as run_graph
 
         g, _ = self.graph(model)
         ref = run_graph(reference if reference is not None else g, rec, keep_all=True)
@@ -349,7 +346,6 @@ class HilBoard:
 
     def profile(self, model: str | Path, inputs: Any, runs: int = 1) -> HilReport:
         """Latency per inference (mean over `inputs`, per layer), stack high-water mark and arena of `model`."""
-        from edgefmr.device.protocol import Counter
 
         g, h = self.graph(model)
         recs = self._records(g, inputs)

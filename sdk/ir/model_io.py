@@ -8,6 +8,8 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, efm
+from edgefmr.ops.quantize import affine_quantize
+from edgefmr.tflite import load_tflite
 
 SUFFIXES = (".efm", ".tflite")
 
@@ -21,7 +23,6 @@ def load_model(path: str | Path) -> Graph:
     if head[:4] == b"PK\x03\x04":
         return efm.load(p)
     if p.suffix == ".tflite" or head[4:8] == b"TFL3":
-        from edgefmr.tflite import load_tflite
 
         return load_tflite(p)
     raise EdgefmrError(f"{p}: not a model file edgefmr reads (expected {' or '.join(SUFFIXES)})")
@@ -49,7 +50,6 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
     if x.dtype == np.float32:
         if t.quant is None:
             raise EdgefmrError(f"{where}: float32 input, but model input {t.name!r} has no quantization to apply")
-        from edgefmr.ops.quantize import affine_quantize
 
         return affine_quantize(x, t.scale, t.zero_point, t.dtype), batch
     if x.dtype != np.dtype(t.dtype):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgefmr.errors import IRError
+from edgefmr.ops.discovery import import_submodules
 
 if TYPE_CHECKING:  # the IR imports this module; keep the import one-way at run time
     import numpy as np
@@ -98,18 +99,14 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     """Class decorator adding an op definition to the registry."""
     if cls.name in _REGISTRY:
         raise RuntimeError(f"op {cls.name} defined twice")
-    if "tflite_op" not in cls.__dict__:  # by default an op is the TFLite builtin of the same name, if there is one
-        from edgefmr.tflite.schema import BUILTIN_NAMES
-
-        cls.tflite_op = cls.name if cls.name in BUILTIN_NAMES.values() else None
+    if "tflite_op" not in cls.__dict__:  # an op is the TFLite builtin of its name unless it says otherwise (None)
+        cls.tflite_op = cls.name
     _REGISTRY[cls.name] = cls()
     return cls
 
 
 def _load_all() -> None:
     """Import every module of edgefmr.ops once, so each op definition registers itself."""
-    from edgefmr.ops.discovery import import_submodules
-
     import_submodules("edgefmr.ops")
 
 

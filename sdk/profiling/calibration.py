@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.ops.registry import call
 
 FORMAT = "edgefmr-calibration"
 VERSION = 2
@@ -48,7 +50,6 @@ def calibration_path(board: str) -> Path:
 def node_work(g: Any) -> list[tuple[str, str, int, int]]:
     """(op, unit, amount, outputs) per node of graph g: ("FULLY_CONNECTED", "mac", 4096, 64), ("SOFTMAX", "element",
     640, 640), … Elements: of the largest non-constant input or output; outputs: the node's output elements."""
-    from edgefmr.ops.registry import call
 
     def size(t: str) -> int:
         return int(np.prod(g.tensor(t).shape, dtype=np.int64))
@@ -188,7 +189,6 @@ def default_table(board: Any) -> dict:
 def load_calibration(board: Any) -> dict:
     """The calibration table of `board` (a name or a Board): the profiled one if `edgefmr profile` wrote it, else the
     default of its core type (`source` says which)."""
-    from edgefmr.boards import load_board
 
     b = load_board(board) if isinstance(board, str) else board
     path = calibration_path(b.name)

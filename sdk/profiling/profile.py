@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from edgefmr.boards import load_board
+from edgefmr.device.connection import artifact_manifest, board_session, target_graph
+from edgefmr.device.protocol import Counter
 from edgefmr.errors import EdgefmrError
+from edgefmr.ir import run as run_graph
+from edgefmr.ir.graph import np_dtype
+from edgefmr.ops.quantize import affine_quantize
+from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
 
 REPORT_FORMAT = "edgefmr-profile"
 REPORT_VERSION = 1
@@ -22,7 +29,6 @@ DEFAULT_COUNT = 100
 
 def _prepare(t: Any, x: np.ndarray, where: str) -> np.ndarray:
     """x as records [N, *t.shape] of the tensor's integer dtype (float32 quantized with its scale/zero point)."""
-    from edgefmr.ir.graph import np_dtype
 
     shape = tuple(t.shape)
     if x.shape == shape:
@@ -36,7 +42,6 @@ def _prepare(t: Any, x: np.ndarray, where: str) -> np.ndarray:
     if x.dtype in (np.float32, np.float64):
         if t.quant is None:
             raise EdgefmrError(f"{where}: float input, but model input {t.name!r} has no quantization to apply")
-        from edgefmr.ops.quantize import affine_quantize
 
         return np.stack([affine_quantize(xi.astype(np.float32), t.scale, t.zero_point, t.dtype) for xi in x])
     if x.dtype != np_dtype(t.dtype):
@@ -52,7 +57,6 @@ def load_inputs(g: Any, path: str | None, count: int = DEFAULT_COUNT, seed: int 
     path None: `count` random inputs over each input's integer range (seeded). `.npy`: one array [N, ...] for a
     single-input model (float32 is quantized with the input's scale and zero point). `.npz`: one array per graph
     input, by tensor name, or `x` (a task file), or arr_0, arr_1, … in input order."""
-    from edgefmr.ir.graph import np_dtype
 
     ts = [g.tensor(n) for n in g.inputs]
     if path is None:
@@ -145,12 +149,6 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     Every input is loaded, run once with per-layer timing and its outputs read back and compared with the reference
     interpreter; then `runs` inferences of the first input are timed as a whole (no per-layer timing). `wrap` may
     wrap the link (fault injection). Returns the report (see docs/calibration.md, "Profile report")."""
-    from edgefmr.boards import load_board
-    from edgefmr.device.connection import artifact_manifest, board_session, target_graph
-    from edgefmr.device.protocol import Counter
-    from edgefmr.ir import run as run_graph
-    from edgefmr.ir.graph import np_dtype
-    from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
 
     t0 = time.monotonic()
     if runs < 0:

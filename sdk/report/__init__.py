@@ -21,7 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.cost import build_arm_kernels, make_plan
+from edgefmr.ir.model_io import load_model
+from edgefmr.report import plots
 
 SECTIONS = ("board", "pareto", "memory", "latency", "accuracy")
 TITLES = {"board": "Board and budgets at a glance", "pareto": "Search: Pareto front",
@@ -103,7 +107,6 @@ def _load_board(data: ReportData) -> None:
             break
     if name is None:
         return
-    from edgefmr.boards import load_board
 
     try:
         data.board = load_board(str(name))
@@ -138,8 +141,6 @@ def _plans(data: ReportData) -> None:
         data.notes.append(f"the model file {ref!r} was not found, so the plan "
                           f"{'without' if tricks else 'with'} tricks is not drawn")
         return
-    from edgefmr.firmware.cost import build_arm_kernels, make_plan
-    from edgefmr.ir.model_io import load_model
 
     try:
         g = load_model(str(model))
@@ -237,7 +238,6 @@ color:#555;font-weight:normal}table.kv td{padding:2px 0}.plot svg{max-width:100%
 
 def render_html(data: ReportData) -> str:
     """The whole report page (self-contained: inline CSS and SVG, no scripts, no external resources)."""
-    from edgefmr.report import plots
 
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>edgefmr report — {html.escape(str(data.folder))}"
              f"</title><style>{_CSS}</style></head><body>",
@@ -264,7 +264,6 @@ def write_report(folder: str | Path, out: str | Path | None = None,
     out_path.write_text(render_html(data), encoding="utf-8")
     written: list[str] = []
     if png_dir is not None:
-        from edgefmr.report import plots
 
         written = plots.write_static(data, Path(png_dir))
     return {"html": str(out_path), "sections": data.sections(), "static": written, "notes": data.notes,

@@ -6,6 +6,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgefmr.ir.graph import Graph
+from edgefmr.ir.interpreter import run
 from edgefmr.tflite.writer import to_tflite
 
 
@@ -29,7 +30,6 @@ def run_litert(model: Graph | bytes, feeds: list[np.ndarray]) -> list[np.ndarray
 
 def compare_with_litert(g: Graph, xs: np.ndarray) -> dict:
     """Run each input of the batch `xs` on the reference interpreter and on LiteRT; count bit-exact outputs."""
-    from edgefmr.ir.interpreter import run
 
     it = litert_interpreter(g)
     inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]

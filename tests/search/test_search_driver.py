@@ -15,12 +15,8 @@ from optuna.trial import TrialState
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import load
 from edgefmr.nas.search.cost import Budgets, candidate_cost
-from edgefmr.nas.search.driver import (
-    NoFeasibleArchitecture,
-    Search,
-    SearchSettings,
-    recover_dead_local_trials,
-)
+from edgefmr.nas.search.driver import NoFeasibleArchitecture, Search, SearchSettings
+from edgefmr.nas.search.storage import recover_dead_local_trials
 
 torch.set_num_threads(1)
 

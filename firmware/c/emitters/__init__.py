@@ -17,7 +17,7 @@ import numpy as np
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Tensor
 from edgefmr.ops.discovery import import_submodules
-from edgefmr.ops.registry import OpCall
+from edgefmr.ops.registry import OpCall, call
 
 #: C element type of each IR dtype.
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
@@ -125,7 +125,6 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
 def kernel_scratch(g: Any, arm: frozenset = frozenset()) -> dict[str, int]:
     """Scratch bytes per node (by node name, else first output) for the planner's `scratch` argument; `arm` names
     the kernels built in their Cortex-M variants (some need scratch the portable ones do not)."""
-    from edgefmr.ops.registry import call
 
     all_emitters()
     out: dict[str, int] = {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.ir.graph import Tensor
+from edgefmr.ir.graph import Graph, Node, Tensor
+from edgefmr.ir.graph import Tensor as T
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.registry import call
 
 
 def per_channel(values: np.ndarray, n: int) -> list[int]:
@@ -57,9 +59,6 @@ def probe(c, xs: dict[int, np.ndarray]) -> np.ndarray:
     """Run node `c`'s own reference kernel on probe inputs `xs` (input position -> array, any shape the op
     accepts), with every tensor's dtype, quantization and attributes kept: tables built this way come from the
     same numpy code path as the interpreter's results."""
-    from edgefmr.ir.graph import Graph, Node
-    from edgefmr.ir.graph import Tensor as T
-    from edgefmr.ops.registry import call
 
     g = Graph()
     args: list[np.ndarray | None] = []

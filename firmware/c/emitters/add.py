@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.firmware.c.emitters._common import act_range, broadcast_strides, merge_axes
+from edgefmr.ops.add import LEFT_SHIFT, output_multiplier
 from edgefmr.ops.elementwise import smaller_than_one
 
 MAX_DIMS = 6
@@ -39,7 +40,6 @@ def binary_call(ctx: EmitContext, kernel: str, left_shift: int, out_mult: tuple[
 
 @emitter("ADD")
 def emit(ctx: EmitContext) -> Emitted:
-    from edgefmr.ops.add import LEFT_SHIFT, output_multiplier
 
     c = ctx.c
     return binary_call(ctx, "add", LEFT_SHIFT, output_multiplier(c, 2.0 * max(c.inp(0).scale, c.inp(1).scale)))

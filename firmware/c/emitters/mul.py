@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.firmware.c.emitters.add import binary_call
+from edgefmr.ops.mul import output_multiplier
 
 
 @emitter("MUL")
 def emit(ctx: EmitContext) -> Emitted:
-    from edgefmr.ops.mul import output_multiplier
 
     return binary_call(ctx, "mul", 0, output_multiplier(ctx.c), rescale=False)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.c import emitters as c_emitters
 from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall
 
@@ -78,10 +79,9 @@ class _Recorder:
 
 def capture(c: OpCall) -> Captured:
     """Run the C emitter of node `c` on a recording context (portable kernels, no fused-step options)."""
-    from edgefmr.firmware.c.emitters import EmitContext, get_emitter
 
     rec = _Recorder()
-    em = get_emitter(c.node.op)(EmitContext(rec, c, 0, None, {}))
+    em = c_emitters.get_emitter(c.node.op)(c_emitters.EmitContext(rec, c, 0, None, {}))
     struct, fields = (rec.structs[-1] if rec.structs else (None, {}))
 
     def resolve(v: Any) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
@@ -28,7 +29,6 @@ from edgefmr.profiling.calibration import (
 from edgefmr.profiling.profile import _compare_float, _float_outputs, load_inputs
 
 torch.set_num_threads(1)
-FIXTURES = Path(__file__).parent / "fixtures"
 VIT = FIXTURES / "vit_digits_int8.tflite"
 
 

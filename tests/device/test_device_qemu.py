@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.device.connection import Device
@@ -392,7 +393,6 @@ def test_protocol_core_builds_for_the_host(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ run_on_board
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.mark.emulator

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = FIXTURES
 MODEL = FIX / "cnn_digits_int8.tflite"
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from paths import ROOT
 
 from edgefmr.commands.plan import plan as plan_cmd
 from edgefmr.commands.report import report as report_cmd
 from edgefmr.errors import EdgefmrError
 from edgefmr.report import collect, write_report
 
-ROOT = Path(__file__).resolve().parents[1]
 TFLITE = ROOT / "tests" / "fixtures" / "vit_digits_int8.tflite"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BOARD = "qemu-netduinoplus2"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from an3155_sim import FLASH_BASE, An3155Sim
+from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.device.an3155 import Bootloader, BootloaderError, NoAnswer
@@ -287,7 +288,7 @@ def test_edgefmr_flash_serial_bootloader_boots_the_firmware(tmp_path: Path, monk
 
     _board_file(tmp_path)
     monkeypatch.setenv("EDGEFMR_BOARD_PATH", str(tmp_path / "boards"))
-    fixture = Path(__file__).parent / "fixtures" / "cnn_digits_int8.tflite"
+    fixture = FIXTURES / "cnn_digits_int8.tflite"
     m = build(fixture, "sim-f405", tmp_path / "art")
     boot = QemuBehindBootloader(tmp_path)
     monkeypatch.setenv("EDGEFMR_CALIBRATION_DIR", str(tmp_path / "cal"))

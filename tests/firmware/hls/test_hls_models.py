@@ -5,17 +5,17 @@ model (LMU_UPDATE) written with GraphBuilder."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls import build, run_csim
 from edgefmr.ir import GraphBuilder, run
 from edgefmr.ir.model_io import load_model
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = FIXTURES
 
 
 def spiking_graph(seed: int = 0):

@@ -1,12 +1,10 @@
 """Every op is findable by its name: definition page, reference kernel, test, and an entry in docs/ops.md."""
 
-from pathlib import Path
 
 import pytest
+from paths import ROOT
 
 from edgefmr.ops.registry import all_ops
-
-ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.parametrize("name", sorted(all_ops()))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
 from edgefmr.firmware import toolchain as tc
 
 HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # Two inputs (6 + 4 bytes), two outputs (3 + 2 bytes). The run clobbers the inputs (as a planner may), so a
 # correct `infer N` must load the db bytes again before every inference.

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from paths import FIXTURES
 
 from edgefmr.commands.flash import flash as flash_cmd
 from edgefmr.commands.profile import profile as profile_cmd
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HAVE_TOOLS = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
 
 

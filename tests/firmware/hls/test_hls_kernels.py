@@ -4,11 +4,10 @@ Many ops share one compile (each compile must stay within the 30 s budget)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from op_cases import CASES, make_case, merge_graphs, reference, same_bits
+from paths import ROOT
 
 from edgefmr.firmware.hls.codegen import generate, node_key
 from edgefmr.firmware.hls.emitters import Folding, all_emitters, mac_array
@@ -39,7 +38,7 @@ def test_every_op_has_an_hls_emitter_and_kernel():
     """The HLS backend covers every op of the IR, each with kernels/<op>.h."""
     missing = sorted(set(all_ops()) - set(all_emitters()))
     assert not missing, f"ops without an HLS emitter: {missing}"
-    kdir = Path(__file__).resolve().parents[2] / "firmware" / "hls" / "kernels"
+    kdir = ROOT / "firmware" / "hls" / "kernels"
     assert not [op for op in all_ops() if not (kdir / f"{op.lower()}.h").is_file()]
 
 

@@ -1,16 +1,16 @@
 """Whole models: the reference interpreter equals LiteRT's reference kernels on every tensor, bit for bit."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
 from edgefmr.ir import run
 from edgefmr.ir.model_io import load_model
 from edgefmr.tflite import from_tflite, to_tflite
 from edgefmr.tflite.litert import litert_interpreter
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = FIXTURES
 MODELS = ["vit_digits_int8.tflite", "cnn_digits_int8.tflite"]
 
 
