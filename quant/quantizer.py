@@ -10,7 +10,6 @@ reference. :func:`evaluate_ir` measures accuracy on the IR reference interpreter
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,12 +21,13 @@ from torch import nn
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, run
 from edgefmr.ops.quantize import affine_quantize
+from edgefmr.quant import lmu, spiking, vit
 from edgefmr.quant.lowering import FLOAT, INT, Lowering, Value
 from edgefmr.quant.observers import OBSERVERS, Observer, qparams
 from edgefmr.quant.qat import train_qat
 
-#: family -> module with ``program(ctx, model, x, options) -> Value``.
-PROGRAMS = {"vit": "edgefmr.quant.vit", "spiking": "edgefmr.quant.spiking", "lmu": "edgefmr.quant.lmu"}
+#: family -> its lowering program ``program(ctx, model, x, options) -> Value``.
+PROGRAMS = {"vit": vit.program, "spiking": spiking.program, "lmu": lmu.program}
 METHODS = ("ptq", "qat")
 SOFTMAXES = ("standard", "clipped")
 LAYERNORMS = ("integer", "decomposed")
@@ -72,7 +72,7 @@ def program_of(family: str) -> Callable[[Lowering, nn.Module, torch.Tensor, dict
     """The lowering program of a family."""
     if family not in PROGRAMS:
         raise EdgefmrError(f"family {family!r} cannot be quantized; valid: {', '.join(PROGRAMS)}")
-    return importlib.import_module(PROGRAMS[family]).program
+    return PROGRAMS[family]
 
 
 def batches(x: np.ndarray | torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
