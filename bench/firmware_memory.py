@@ -41,7 +41,7 @@ def _models():
 def _tokens(g) -> int | None:
     for s in plan(g, tricks=True).schedule.steps:
         if s.kind == "attention":
-            return s.tile["tokens"]
+            return s.tile.tokens
     return None
 
 

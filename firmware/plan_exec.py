@@ -16,7 +16,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.planner import Plan
-from edgefmr.firmware.schedule import BINARY_ROW_OPS, Step
+from edgefmr.firmware.schedule import Step, token_sliced
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor, np_dtype
 from edgefmr.ops.registry import call
 
@@ -84,8 +84,8 @@ def _rows_shape(shape: tuple[int, ...], axis: int, n: int) -> tuple[int, ...]:
 def _run_rows(ar: _Arena, step: Step, base: int) -> None:
     g = ar.g
     tl = step.tile
-    tokens, rb = tl["tokens"], tl["block_rows"]
-    axes, widths = tl["token_axis"], tl["row_bytes"]
+    tokens, rb = tl.tokens, tl.block_rows
+    axes, widths = tl.token_axis, tl.row_bytes
     blocks = {b.tensor: b.offset for b in step.scratch if b.name.startswith("block:")}
     stages = {b.tensor: b.offset for b in step.scratch if b.name.startswith("stage:")}
     internal = set(step.internal)
@@ -97,14 +97,14 @@ def _run_rows(ar: _Arena, step: Step, base: int) -> None:
             o_axis = axes[out0.name]
             mini: dict[str, Tensor] = {}
             xs: list[np.ndarray | None] = []
-            for name in node.inputs:
+            for pos, name in enumerate(node.inputs):
                 if not name:
                     xs.append(None)
                     continue
                 t = g.tensors[name]
                 if t.is_const:
                     data = t.data
-                    if node.op in BINARY_ROW_OPS or node.op == "CONCATENATION":
+                    if token_sliced(node.op, pos):
                         pad = len(out0.shape) - len(t.shape)
                         ax = o_axis - pad
                         if 0 <= ax < len(t.shape) and t.shape[ax] == tokens:
@@ -164,16 +164,16 @@ def _fc_slice(g: Graph, fc: int, lo: int, hi: int, x: np.ndarray, rows: int) -> 
 def _run_attention(ar: _Arena, step: Step, base: int) -> None:
     g = ar.g
     tl = step.tile
-    tokens, heads, d, rb = tl["tokens"], tl["heads"], tl["head_dim"], tl["block_rows"]
+    tokens, heads, d, rb = tl.tokens, tl.heads, tl.head_dim, tl.block_rows
     sc = {b.name: base + b.offset for b in step.scratch}
-    srcs = {k: ar.load(tl[k]["src"]) for k in ("q", "k", "v")}
+    srcs = {k: ar.load(getattr(tl, k).src) for k in ("q", "k", "v")}
     flat = {k: v.reshape(tokens, -1) for k, v in srcs.items()}
-    out = tl["out"]
+    out = tl.out
     out_t = g.tensors[out]
     o_base, width = ar.p.offset(out), out_t.nbytes // tokens
-    dt = {k: g.tensors[g.nodes[tl[k]["fc"]].outputs[0]].dtype for k in ("q", "k", "v")}
-    qk, sm, pv = g.nodes[tl["qk"]], g.nodes[tl["softmax"]], g.nodes[tl["pv"]]
-    mul = g.nodes[tl["scale"]] if tl["scale"] is not None else None
+    dt = {k: g.tensors[g.nodes[getattr(tl, k).fc].outputs[0]].dtype for k in ("q", "k", "v")}
+    qk, sm, pv = g.nodes[tl.qk], g.nodes[tl.softmax], g.nodes[tl.pv]
+    mul = g.nodes[tl.scale] if tl.scale is not None else None
 
     def bmm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ta, tb, ty = (g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.outputs[0]])
@@ -192,14 +192,14 @@ def _run_attention(ar: _Arena, step: Step, base: int) -> None:
 
     for j in range(heads):
         lo, hi = j * d, (j + 1) * d
-        ar.write(sc["k_head"], _fc_slice(g, tl["k"]["fc"], lo, hi, flat["k"][None] if len(srcs["k"].shape) == 3
+        ar.write(sc["k_head"], _fc_slice(g, tl.k.fc, lo, hi, flat["k"][None] if len(srcs["k"].shape) == 3
                                          else flat["k"], tokens))
-        ar.write(sc["v_head"], _fc_slice(g, tl["v"]["fc"], lo, hi, flat["v"][None] if len(srcs["v"].shape) == 3
+        ar.write(sc["v_head"], _fc_slice(g, tl.v.fc, lo, hi, flat["v"][None] if len(srcs["v"].shape) == 3
                                          else flat["v"], tokens))
         for r0 in range(0, tokens, rb):
             n = min(rb, tokens - r0)
-            qx = ar.load(tl["q"]["src"]).reshape(tokens, -1)[r0:r0 + n]
-            ar.write(sc["q_block"], _fc_slice(g, tl["q"]["fc"], lo, hi, qx[None] if len(srcs["q"].shape) == 3
+            qx = ar.load(tl.q.src).reshape(tokens, -1)[r0:r0 + n]
+            ar.write(sc["q_block"], _fc_slice(g, tl.q.fc, lo, hi, qx[None] if len(srcs["q"].shape) == 3
                                               else qx, n))
             q = ar.read(sc["q_block"], dt["q"], (1, 1, n, d))
             k = ar.read(sc["k_head"], dt["k"], (1, 1, tokens, d))
@@ -221,10 +221,10 @@ def _run_patch_embed(ar: _Arena, step: Step, base: int) -> None:
     g = ar.g
     tl = step.tile
     node = g.nodes[step.nodes[0]]
-    x, y = g.tensors[tl["input"]], g.tensors[tl["output"]]
-    kh, _ = tl["kernel"]
-    gh, gw = tl["grid"]
-    band_in, band_out = tl["band_input_bytes"], tl["band_output_bytes"]
+    x, y = g.tensors[tl.input], g.tensors[tl.output]
+    kh, _ = tl.kernel
+    gh, gw = tl.grid
+    band_in, band_out = tl.band_input_bytes, tl.band_output_bytes
     staged = bool(step.overwrites)
     band = {b.name: base + b.offset for b in step.scratch}.get("band")
     x_off, y_off = ar.p.offset(x.name), ar.p.offset(y.name)

@@ -32,14 +32,13 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.schedule import (
     ALIGN,
     DEFAULT_BLOCK_ROWS,
-    VIEW_OPS,
     Schedule,
     align,
     build_schedule,
     layout_scratch,
 )
 from edgefmr.ir.graph import Graph
-from edgefmr.ops.registry import call
+from edgefmr.ops.registry import call, get_op
 
 __all__ = ["ALIGN", "Allocation", "LayerMemory", "Plan", "plan"]
 
@@ -146,9 +145,9 @@ class Plan:
     def is_noop(self, node: int) -> bool:
         """True when a data-movement node needs no code: its output already sits on its input's bytes."""
         n = self.graph.nodes[node]
-        if n.op not in VIEW_OPS and n.op != "CONCATENATION":
+        if get_op(n.op).access != "view" and n.op != "CONCATENATION":
             return False
-        data = [t for t in n.inputs[:1 if n.op in VIEW_OPS else None] if t]
+        data = [t for t in n.inputs[:1 if get_op(n.op).access == "view" else None] if t]
         if any(self.graph.tensors[t].is_const for t in data) or n.outputs[0] not in self.tensors:
             return False
         out = self.tensors[n.outputs[0]]
@@ -365,7 +364,7 @@ def _build_buffers(g: Graph, sched: Schedule, life: dict[str, tuple[int, int]]) 
     for step in sched.steps:
         for n in step.nodes:
             node = g.nodes[n]
-            if node.op in VIEW_OPS:
+            if get_op(node.op).access == "view":
                 x, y = node.inputs[0], node.outputs[0]
                 if x in life and y in life and sizes[x] == sizes[y]:
                     bufs.attach(y, x, 0, view=True)

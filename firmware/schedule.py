@@ -21,29 +21,88 @@ specifies what each step kind computes, its loops, the buffers it reads and writ
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Graph, Node
-from edgefmr.ops.registry import call
+from edgefmr.ops.registry import call, get_op
 
 #: Every buffer and scratch offset the planner hands out is a multiple of this many bytes.
 ALIGN = 16
 #: Tokens per block of a fused row group or attention query block (2 rows feed the dual-MAC kernels twice).
 DEFAULT_BLOCK_ROWS = 4
 
-#: Elementwise ops whose output element depends only on the same (broadcast) element of each input.
-UNARY_ROW_OPS = frozenset({"RSQRT", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE", "LUT"})
-BINARY_ROW_OPS = frozenset({"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"})
-#: Ops mapping each row (last axis) of their first input to the same row of the output, constants per channel.
-ROW_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX", "LAYER_NORM"})
 #: The normalization of attention scores the attention pattern accepts.
 SOFTMAX_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX"})
-#: Data-movement ops whose output is the input's bytes unchanged (aliased by the planner).
-VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 
 STEP_KINDS = ("op", "rows", "attention", "patch_embed")
+
+
+@dataclass(frozen=True)
+class RowsTile:
+    """A `rows` step: `tokens` rows computed in `blocks` blocks of `block_rows`; per tensor its token axis and the
+    bytes of one row."""
+
+    tokens: int
+    block_rows: int
+    blocks: int
+    token_axis: dict[str, int]
+    row_bytes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class HeadSource:
+    """Where an attention operand comes from: its FULLY_CONNECTED node and that node's input tensor."""
+
+    fc: int
+    src: str
+
+
+@dataclass(frozen=True)
+class AttentionTile:
+    """An `attention` step: the node indices of each part (q/k/v projections, q.k^T, optional scale, softmax,
+    p.v), the head geometry, query blocks of `block_rows`, and the output tensor."""
+
+    tokens: int
+    heads: int
+    head_dim: int
+    block_rows: int
+    blocks: int
+    q: HeadSource
+    k: HeadSource
+    v: HeadSource
+    qk: int
+    scale: int | None
+    softmax: int
+    pv: int
+    out: str
+
+
+@dataclass(frozen=True)
+class PatchEmbedTile:
+    """A `patch_embed` step: a CONV_2D with kernel == stride computed one band (row of patches) at a time."""
+
+    kernel: tuple[int, int]
+    grid: tuple[int, int]
+    channels_in: int
+    embed: int
+    image: tuple[int, int]
+    band_input_bytes: int
+    band_output_bytes: int
+    input: str
+    output: str
+
+
+#: The tiling of a fused step (None for a single-node `op` step).
+Tile = RowsTile | AttentionTile | PatchEmbedTile | None
+
+
+def token_sliced(op: str, position: int) -> bool:
+    """Whether a constant at input `position` of an `op` node in a `rows` step is data broadcast along the tokens
+    (sliced block by block with the rows) rather than a parameter (weights, tables, shapes)."""
+    d = get_op(op)
+    return (d.access == "elementwise" or op == "CONCATENATION") and position not in d.const_inputs
 
 
 def align(n: int) -> int:
@@ -103,7 +162,7 @@ class Step:
     reads: list[str]
     writes: list[str]
     internal: list[str]
-    tile: dict[str, Any] = field(default_factory=dict)
+    tile: Tile = None
     candidates: list[Overwrite] = field(default_factory=list)
     overwrites: list[Overwrite] = field(default_factory=list)
     scratch: list[ScratchBuf] = field(default_factory=list)
@@ -122,7 +181,8 @@ class Step:
         if g is not None:
             d["node_names"] = [g.nodes[i].name or g.nodes[i].outputs[0] for i in self.nodes]
             d["ops"] = [g.nodes[i].op for i in self.nodes]
-        d.update(reads=self.reads, writes=self.writes, internal=self.internal, tile=self.tile,
+        d.update(reads=self.reads, writes=self.writes, internal=self.internal,
+                 tile=asdict(self.tile) if self.tile else {},
                  overwrites=[o.to_dict() for o in self.overwrites], scratch=[s.to_dict() for s in self.scratch],
                  scratch_bytes=self.scratch_bytes, fused=self.fused)
         return d
@@ -170,7 +230,8 @@ def _row_tokens(g: Graph, node: Node) -> int | None:
     if not ins:
         return None
     op = node.op
-    if op in VIEW_OPS:
+    access = get_op(op).access
+    if access == "view":
         xa = token_axis(ins[0].shape)
         return t if xa is not None and xa[1] == t and ins[0].nbytes == out.nbytes else None
     if op == "FULLY_CONNECTED":
@@ -181,7 +242,7 @@ def _row_tokens(g: Graph, node: Node) -> int | None:
             return None
         rows = x.size // w.shape[1]
         return t if rows % t == 0 and out.size // w.shape[0] == rows else None
-    if op in UNARY_ROW_OPS or op in BINARY_ROW_OPS:
+    if access == "elementwise":
         for name in node.inputs:
             if not name:
                 continue
@@ -192,7 +253,7 @@ def _row_tokens(g: Graph, node: Node) -> int | None:
             if p[a] != t and not (x.is_const and p[a] == 1):
                 return None
         return t
-    if op in ROW_OPS:
+    if access == "row":
         return t if len(ins) == 1 and node.inputs[0] == ins[0].name and ins[0].shape == out.shape else None
     if op == "MEAN":
         x = ins[0]
@@ -215,7 +276,7 @@ def _row_tokens(g: Graph, node: Node) -> int | None:
 # ---------------------------------------------------------------------------------------------------- patterns
 
 
-def _patch_embed(g: Graph, i: int) -> dict[str, Any] | None:
+def _patch_embed(g: Graph, i: int) -> PatchEmbedTile | None:
     """Tiling of node i when it is a patch embedding (CONV_2D, kernel == stride, VALID, no dilation)."""
     node = g.nodes[i]
     if node.op != "CONV_2D" or len(node.outputs) != 1:
@@ -231,9 +292,9 @@ def _patch_embed(g: Graph, i: int) -> dict[str, Any] | None:
     _, h_in, w_in, cin = x.shape
     _, gh, gw, e = y.shape
     isz, osz = x.nbytes // x.size, y.nbytes // y.size
-    return {"kernel": [kh, kw], "grid": [gh, gw], "channels_in": cin, "embed": e, "image": [h_in, w_in],
-            "band_input_bytes": kh * w_in * cin * isz, "band_output_bytes": gw * e * osz, "input": x.name,
-            "output": y.name}
+    return PatchEmbedTile(kernel=(kh, kw), grid=(gh, gw), channels_in=cin, embed=e, image=(h_in, w_in),
+                          band_input_bytes=kh * w_in * cin * isz, band_output_bytes=gw * e * osz, input=x.name,
+                          output=y.name)
 
 
 def _single_consumer(cons: dict[str, list[int]], g: Graph, name: str) -> int | None:
@@ -327,10 +388,9 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
     nodes = sorted({q["fc"], q["reshape"], q["transpose"], k["fc"], k["reshape"], k["transpose"], v["fc"],
                     v["reshape"], v["transpose"], b1, sm, b2, tr, rs} | ({mul} if mul is not None else set()))
     rb = max(1, min(block_rows, tokens))
-    tile = {"tokens": tokens, "heads": heads, "head_dim": d, "block_rows": rb, "blocks": -(-tokens // rb),
-            "q": {"fc": q["fc"], "src": q["src"]}, "k": {"fc": k["fc"], "src": k["src"]},
-            "v": {"fc": v["fc"], "src": v["src"]}, "qk": b1, "scale": mul, "softmax": sm, "pv": b2,
-            "out": out}
+    tile = AttentionTile(tokens=tokens, heads=heads, head_dim=d, block_rows=rb, blocks=-(-tokens // rb),
+                         q=HeadSource(q["fc"], q["src"]), k=HeadSource(k["fc"], k["src"]),
+                         v=HeadSource(v["fc"], v["src"]), qk=b1, scale=mul, softmax=sm, pv=b2, out=out)
     return {"nodes": nodes, "tile": tile}
 
 
@@ -459,14 +519,14 @@ def _row_groups(g: Graph, part: _Partition, prod: dict[str, int]) -> None:
 # ---------------------------------------------------------------------------------------------------- steps
 
 
-def _rows_tile(g: Graph, nodes: list[int], tokens: int, block_rows: int, tensors: list[str]) -> dict[str, Any]:
+def _rows_tile(g: Graph, nodes: list[int], tokens: int, block_rows: int, tensors: list[str]) -> RowsTile:
     rb = max(1, min(block_rows, tokens))
     axes, widths = {}, {}
     for name in tensors:
         t = g.tensors[name]
         axes[name] = token_axis(t.shape)[0]
         widths[name] = t.nbytes // tokens
-    return {"tokens": tokens, "block_rows": rb, "blocks": -(-tokens // rb), "token_axis": axes, "row_bytes": widths}
+    return RowsTile(tokens=tokens, block_rows=rb, blocks=-(-tokens // rb), token_axis=axes, row_bytes=widths)
 
 
 def _rows_candidates(g: Graph, step: Step) -> list[Overwrite]:
@@ -481,19 +541,19 @@ def _rows_candidates(g: Graph, step: Step) -> list[Overwrite]:
                 readers.setdefault(t, []).append(order[n])
         for t in node.outputs:
             prod[t] = order[n]
-    tokens = step.tile["tokens"]
+    tokens = step.tile.tokens
     out: list[Overwrite] = []
     for o in step.writes:
         p = prod[o]
         pnode = g.nodes[step.nodes[p]]
-        w_o = step.tile["row_bytes"][o]
+        w_o = step.tile.row_bytes[o]
         cands = []
         for i in step.reads:
-            w_i = step.tile["row_bytes"][i]
+            w_i = step.tile.row_bytes[i]
             shift = align(tokens * (w_o - w_i)) if w_o > w_i else 0
             last = max(readers[i])
             direct = last < p or (
-                last == p and pnode.op in UNARY_ROW_OPS | BINARY_ROW_OPS and i in pnode.inputs
+                last == p and get_op(pnode.op).in_place and i in pnode.inputs
                 and _nbytes(g, i) == _nbytes(g, o) and g.tensors[i].shape[-1] == g.tensors[o].shape[-1]
                 and all(r < p for r in readers[i] if r != p))
             fits = _nbytes(g, i) >= _nbytes(g, o)
@@ -532,35 +592,35 @@ def layout_scratch(g: Graph, step: Step, kernel_scratch: dict[int, int] | None =
             for t in g.nodes[n].inputs:
                 if t:
                     last[t] = max(last.get(t, -1), order[n])
-        rb = step.tile["block_rows"]
+        rb = step.tile.block_rows
         items = []
         for t in step.internal:
-            items.append((f"block:{t}", rb * step.tile["row_bytes"][t], first[t], max(last.get(t, first[t]),
+            items.append((f"block:{t}", rb * step.tile.row_bytes[t], first[t], max(last.get(t, first[t]),
                                                                                          first[t])))
         for ow in step.overwrites:
             if not ow.direct:
-                items.append((f"stage:{ow.output}", rb * step.tile["row_bytes"][ow.output], first[ow.output],
+                items.append((f"stage:{ow.output}", rb * step.tile.row_bytes[ow.output], first[ow.output],
                               len(step.nodes)))
         offs = _pack_block(items)
         bufs = [ScratchBuf(name, offs[name], size, name.split(":", 1)[1]) for name, size, _, _ in items]
         bufs.sort(key=lambda b: (b.offset, b.name))
     elif step.kind == "attention":
         tl = step.tile
-        t, d, rb = tl["tokens"], tl["head_dim"], tl["block_rows"]
+        t, d, rb = tl.tokens, tl.head_dim, tl.block_rows
 
         def isz(node: int) -> int:
             y = g.tensors[g.nodes[node].outputs[0]]
             return y.nbytes // y.size
 
-        parts = [("k_head", t * d * isz(tl["k"]["fc"])), ("v_head", t * d * isz(tl["v"]["fc"])),
-                 ("q_block", rb * d * isz(tl["q"]["fc"])), ("s_block", rb * t * isz(tl["qk"])),
-                 ("p_block", rb * t * isz(tl["softmax"]))]
+        parts = [("k_head", t * d * isz(tl.k.fc)), ("v_head", t * d * isz(tl.v.fc)),
+                 ("q_block", rb * d * isz(tl.q.fc)), ("s_block", rb * t * isz(tl.qk)),
+                 ("p_block", rb * t * isz(tl.softmax))]
         off = 0
         for name, size in parts:
             bufs.append(ScratchBuf(name, off, size))
             off += align(size)
     elif step.kind == "patch_embed" and step.overwrites:
-        bufs.append(ScratchBuf("band", 0, step.tile["band_output_bytes"], step.tile["output"]))
+        bufs.append(ScratchBuf("band", 0, step.tile.band_output_bytes, step.tile.output))
     off = max((b.offset + align(b.size) for b in bufs), default=0)
     for n in step.nodes:
         if kernel_scratch.get(n):
@@ -597,10 +657,10 @@ def _make_step(g: Graph, index: int, kind: str, nodes: list[int], info: dict[str
     elif kind == "attention":
         step.tile = info["tile"]
     elif kind == "patch_embed":
-        tl = dict(info)
-        grow = tl["grid"][0] * (tl["band_output_bytes"] - tl["band_input_bytes"])
+        tl = info["tile"]
+        grow = tl.grid[0] * (tl.band_output_bytes - tl.band_input_bytes)
         step.tile = tl
-        step.candidates = [Overwrite(tl["output"], tl["input"], align(grow) if grow > 0 else 0, False)]
+        step.candidates = [Overwrite(tl.output, tl.input, align(grow) if grow > 0 else 0, False)]
     return step
 
 
@@ -616,7 +676,7 @@ def build_schedule(g: Graph, tricks: bool = True, block_rows: int = DEFAULT_BLOC
         for i in range(len(g.nodes)):
             tile = _patch_embed(g, i)
             if tile is not None:
-                part.group([i], "patch_embed", tile)
+                part.group([i], "patch_embed", {"tile": tile})
         anc_nodes: list[int] = []
         for i in range(len(g.nodes)):
             m = 0

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
-from edgefmr.firmware.schedule import BINARY_ROW_OPS, Step
+from edgefmr.firmware.schedule import Step, token_sliced
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ops.registry import call
 
@@ -69,13 +69,13 @@ class FusedWriter:
     def rows(self, step: Step) -> str:
         g = self.g
         tl = step.tile
-        tokens, rb = tl["tokens"], tl["block_rows"]
-        axes, widths = tl["token_axis"], tl["row_bytes"]
+        tokens, rb = tl.tokens, tl.block_rows
+        axes, widths = tl.token_axis, tl.row_bytes
         base = self.scratch_base(step)
         blocks = {b.tensor: base + b.offset for b in step.scratch if b.name.startswith("block:")}
         stages = {b.tensor: base + b.offset for b in step.scratch if b.name.startswith("stage:")}
         internal = set(step.internal)
-        tail = tokens - (tl["blocks"] - 1) * rb
+        tail = tokens - (tl.blocks - 1) * rb
 
         def where(name: str) -> str:
             t = g.tensors[name]
@@ -93,13 +93,13 @@ class FusedWriter:
                 o_axis = axes[out0.name]
                 mini: dict[str, Tensor] = {}
                 ptrs: dict[str, tuple[str, bool]] = {}
-                for name in node.inputs:
+                for pos, name in enumerate(node.inputs):
                     if not name:
                         continue
                     t = g.tensors[name]
                     if t.is_const:
                         data = t.data
-                        if node.op in BINARY_ROW_OPS or node.op == "CONCATENATION":
+                        if token_sliced(node.op, pos):
                             ax = o_axis - (len(out0.shape) - len(t.shape))
                             if 0 <= ax < len(t.shape) and t.shape[ax] == tokens:
                                 data = np.take(data, range(n), axis=ax)
@@ -159,17 +159,17 @@ class FusedWriter:
     def attention(self, step: Step) -> str:
         g = self.g
         tl = step.tile
-        tokens, heads, d, rb = tl["tokens"], tl["heads"], tl["head_dim"], tl["block_rows"]
+        tokens, heads, d, rb = tl.tokens, tl.heads, tl.head_dim, tl.block_rows
         base = self.scratch_base(step)
         sc = {b.name: base + b.offset for b in step.scratch}
-        out_t = g.tensors[tl["out"]]
+        out_t = g.tensors[tl.out]
         width = out_t.nbytes // tokens
         isz = out_t.nbytes // out_t.size
-        qk, sm, pv = g.nodes[tl["qk"]], g.nodes[tl["softmax"]], g.nodes[tl["pv"]]
-        mul = g.nodes[tl["scale"]] if tl["scale"] is not None else None
-        fc_out = {k: g.tensors[g.nodes[tl[k]["fc"]].outputs[0]] for k in ("q", "k", "v")}
-        srcs = {k: g.tensors[tl[k]["src"]] for k in ("q", "k", "v")}
-        tail = tokens - (tl["blocks"] - 1) * rb
+        qk, sm, pv = g.nodes[tl.qk], g.nodes[tl.softmax], g.nodes[tl.pv]
+        mul = g.nodes[tl.scale] if tl.scale is not None else None
+        fc_out = {k: g.tensors[g.nodes[getattr(tl, k).fc].outputs[0]] for k in ("q", "k", "v")}
+        srcs = {k: g.tensors[getattr(tl, k).src] for k in ("q", "k", "v")}
+        tail = tokens - (tl.blocks - 1) * rb
 
         def scratch(name: str, t: Tensor) -> tuple[str, bool]:
             return self.arena(sc[name], 0, C_TYPES[t.dtype]), False
@@ -177,7 +177,7 @@ class FusedWriter:
         def block(j: int, n: int) -> list[str]:
             lo, hi = j * d, (j + 1) * d
             src = srcs["q"]
-            lines = [self._fc_slice(step, tl["q"]["fc"], lo, hi, n, self.stored(src, src.nbytes // tokens),
+            lines = [self._fc_slice(step, tl.q.fc, lo, hi, n, self.stored(src, src.nbytes // tokens),
                                     scratch("q_block", fc_out["q"])[0])]
             ta, tb, ts = (g.tensors[x] for x in (qk.inputs[0], qk.inputs[1], qk.outputs[0]))
             mini = {ta.name: _with_shape(ta, (1, 1, n, d)), tb.name: _with_shape(tb, (1, 1, tokens, d)),
@@ -219,7 +219,7 @@ class FusedWriter:
             out.append(f"/* head {j} */")
             for k in ("k", "v"):
                 src = srcs[k]
-                out.append(self._fc_slice(step, tl[k]["fc"], lo, hi, tokens, self.stored(src),
+                out.append(self._fc_slice(step, getattr(tl, k).fc, lo, hi, tokens, self.stored(src),
                                           scratch(f"{k}_head", fc_out[k])[0]))
             out.append(f"for (int32_t r0 = 0; r0 < {tokens}; r0 += {rb}) {{")
             if tail == rb:
@@ -235,10 +235,10 @@ class FusedWriter:
         g = self.g
         tl = step.tile
         node = g.nodes[step.nodes[0]]
-        x, y = g.tensors[tl["input"]], g.tensors[tl["output"]]
-        kh, _ = tl["kernel"]
-        gh, gw = tl["grid"]
-        band_in, band_out = tl["band_input_bytes"], tl["band_output_bytes"]
+        x, y = g.tensors[tl.input], g.tensors[tl.output]
+        kh, _ = tl.kernel
+        gh, gw = tl.grid
+        band_in, band_out = tl.band_input_bytes, tl.band_output_bytes
         base = self.scratch_base(step)
         band = {b.name: base + b.offset for b in step.scratch}.get("band")
         staged = bool(step.overwrites)

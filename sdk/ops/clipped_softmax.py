@@ -40,6 +40,7 @@ def clip_affine(p: np.ndarray, a: int, b: int, lo: int, hi: int, y_zp: int) -> n
 @register
 class ClippedSoftmax(OpDef):
     name = "CLIPPED_SOFTMAX"
+    access = "row"
     tflite_op = None
     attrs = {"beta": Attr(1.0), "gamma": Attr(0.0), "zeta": Attr(1.0)}
 

@@ -16,6 +16,8 @@ DTYPES = ("int8", "uint8", "int16")
 @register
 class Dequantize(OpDef):
     name = "DEQUANTIZE"
+    access = "elementwise"
+    in_place = True
 
     def check(self, c: OpCall) -> None:
         x, y = c.inp(0), c.out()

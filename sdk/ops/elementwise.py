@@ -79,6 +79,8 @@ class BinaryInt8Op(OpDef):
     """Base of the int8 binary elementwise ops: two inputs, broadcast output, int8 type checks."""
 
     n_inputs = (2, 2)
+    access = "elementwise"
+    in_place = True
     max_rank: ClassVar[int] = MAX_BROADCAST_RANK
 
     def check(self, c: OpCall) -> None:
@@ -115,6 +117,8 @@ def rescale_inputs(c: OpCall, xs: list[np.ndarray | None], left_shift: int) -> t
 class UnaryInt8LutOp(OpDef):
     """Base of the int8 -> int8 unary ops whose kernel is (or is equivalent to) a table indexed by the input."""
 
+    access = "elementwise"
+    in_place = True
     #: Required (scale, zero point) of the output, or None when any quantization is accepted.
     output_quant: ClassVar[tuple[float, int] | None] = None
 

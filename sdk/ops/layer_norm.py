@@ -85,6 +85,7 @@ def quantize_affine(gamma: np.ndarray, beta: np.ndarray | None, y_scale: float
 @register
 class LayerNorm(OpDef):
     name = "LAYER_NORM"
+    access = "row"
     tflite_op = None
     n_inputs = (2, 3)
     const_inputs = (1, 2)

@@ -97,6 +97,8 @@ def make_lut(fn: str | Callable[[np.ndarray], np.ndarray], in_q: tuple[float, in
 @register
 class Lut(OpDef):
     name = "LUT"
+    access = "elementwise"
+    in_place = True
     tflite_op = None
     n_inputs = (2, 2)
     const_inputs = (1,)

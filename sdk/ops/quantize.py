@@ -49,6 +49,8 @@ def requantize(x: np.ndarray, in_scale: float, in_zp: int, out_scale: float, out
 @register
 class Quantize(OpDef):
     name = "QUANTIZE"
+    access = "elementwise"
+    in_place = True
 
     def check(self, c: OpCall) -> None:
         x, y = c.inp(0), c.out()

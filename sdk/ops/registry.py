@@ -70,6 +70,14 @@ class OpDef:
     tflite_op: ClassVar[str | None] = None
     #: Input positions that must be constant tensors (weights, shape operands).
     const_inputs: ClassVar[tuple[int, ...]] = ()
+    #: How the output depends on the inputs, which the scheduler's row fusion and the planner's aliasing rely on:
+    #: "elementwise" (each output element from the same, numpy-broadcast, element of each data input), "row" (each
+    #: row of the last axis from the same row of the first input), "view" (the first input's bytes unchanged) or
+    #: "general" (anything else).
+    access: ClassVar[str] = "general"
+    #: The kernel may write its output over an input it is still reading (every output element is written after the
+    #: input elements it depends on are read): true of the elementwise kernels.
+    in_place: ClassVar[bool] = False
 
     def check(self, c: OpCall) -> None:
         """Raise IRError (via c.fail) when dtypes, quantization or attributes are not supported."""

@@ -62,6 +62,8 @@ def relu_x(c: OpCall, x: np.ndarray, act_max: float | None) -> np.ndarray:
 @register
 class Relu(OpDef):
     name = "RELU"
+    access = "elementwise"
+    in_place = True
 
     def check(self, c: OpCall) -> None:
         check_relu_x(c, None)

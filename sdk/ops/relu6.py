@@ -11,6 +11,8 @@ from edgefmr.ops.relu import check_relu_x, relu_x
 @register
 class Relu6(OpDef):
     name = "RELU6"
+    access = "elementwise"
+    in_place = True
 
     def check(self, c: OpCall) -> None:
         check_relu_x(c, 6.0)

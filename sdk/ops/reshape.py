@@ -24,6 +24,7 @@ def _requested_shape(c: OpCall) -> list[int]:
 @register
 class Reshape(OpDef):
     name = "RESHAPE"
+    access = "view"
     n_inputs = (1, 2)
     const_inputs = (1,)
     tflite_options = "ReshapeOptions"

@@ -56,6 +56,7 @@ def softmax_int8(x: np.ndarray, beta: float, input_scale: float) -> np.ndarray:
 @register
 class Softmax(OpDef):
     name = "SOFTMAX"
+    access = "row"
     tflite_options = "SoftmaxOptions"
     attrs = {"beta": Attr(1.0, "beta")}
 

@@ -265,7 +265,7 @@ def test_tricks_fuse_the_chain_and_overwrite_tokens_in_place():
     # FC -> RESHAPE -> FC -> ADD are token-local over 8 tokens: one row group; fc1/flat/fc2 exist only as
     # 2-row blocks, and the output overwrites the dying input x block by block
     (step,) = p.schedule.steps
-    assert step.kind == "rows" and step.internal == ["fc1", "flat", "fc2"] and step.tile["blocks"] == 4
+    assert step.kind == "rows" and step.internal == ["fc1", "flat", "fc2"] and step.tile.blocks == 4
     assert p.overwrites == [("x", "double", 0)] and step.overwrites[0].direct
     assert p.tensors["double"].offset == p.tensors["x"].offset
     assert {b.name: b.size for b in step.scratch} == {"block:fc1": 64, "block:flat": 64, "block:fc2": 32}
@@ -331,15 +331,15 @@ def test_fixture_vit_patterns(vit_fixture):
     kinds = [s.kind for s in p.schedule.steps]
     assert kinds == ["patch_embed", "op", "rows", "attention", "rows", "attention", "rows", "op", "op"]
     att = p.schedule.steps[3]
-    assert (att.tile["heads"], att.tile["head_dim"], att.tile["tokens"]) == (2, 16, 16)
+    assert (att.tile.heads, att.tile.head_dim, att.tile.tokens) == (2, 16, 16)
     assert [g.nodes[i].op for i in att.nodes].count("BATCH_MATMUL") == 2
     assert att.writes == [g.nodes[24].outputs[0]] and len(att.internal) == 14
     assert {b.name: b.size for b in att.scratch} == {"k_head": 256, "v_head": 256, "q_block": 64,
                                                      "s_block": 64, "p_block": 64}
     pe = p.schedule.steps[0]
-    assert pe.tile["grid"] == [4, 4] and pe.overwrites and pe.overwrites[0].input == g.inputs[0]
+    assert pe.tile.grid == (4, 4) and pe.overwrites and pe.overwrites[0].input == g.inputs[0]
     rows = p.schedule.steps[4]
-    assert rows.tile["tokens"] == 16 and len(rows.nodes) == 19 and len(rows.overwrites) == 2
+    assert rows.tile.tokens == 16 and len(rows.nodes) == 19 and len(rows.overwrites) == 2
     check_invariants(g, p)
     assert p.arena_size < plan(g, tricks=False).arena_size
 
@@ -379,7 +379,7 @@ def test_vit_with_integer_layernorm_and_clipped_softmax_fuses_and_executes_bit_e
     rows = [s for s in p.schedule.steps if s.kind == "rows"]
     assert all(any(g.nodes[i].op == "LAYER_NORM" for i in s.nodes) for s in rows)
     att = [s for s in p.schedule.steps if s.kind == "attention"]
-    assert len(att) == 2 and all(g.nodes[s.tile["softmax"]].op == "CLIPPED_SOFTMAX" for s in att)
+    assert len(att) == 2 and all(g.nodes[s.tile.softmax].op == "CLIPPED_SOFTMAX" for s in att)
     feeds = random_feeds(g, 4)
     assert np.array_equal(execute(p, feeds)[g.outputs[0]], run(g, feeds)[g.outputs[0]])
     check_invariants(g, p)
