@@ -328,6 +328,43 @@ def arm_kernels_available() -> frozenset[str]:
     return frozenset(p.stem for p in ARM_KERNEL_DIR.glob("*.c"))
 
 
+#: Ops that run their portable C kernel on every core, and why no Cortex-M variant pays (checked by
+#: tests/ops/test_op_pieces.py: every op has a Cortex-M kernel or a reason here).
+PORTABLE_ONLY: dict[str, str] = {
+    "RESHAPE": "data movement: a copy (or nothing, when the planner aliases it)",
+    "TRANSPOSE": "data movement: strided copies, bound by loads and stores",
+    "CONCATENATION": "data movement: row copies",
+    "STRIDED_SLICE": "data movement: strided copies",
+    "GATHER": "data movement: row copies by index",
+    "QUANTIZE": "runs once at the graph input (float32 -> int8)",
+    "DEQUANTIZE": "runs once at the graph output (int8 -> float32)",
+    "RELU": "a clamp; TFLite-converted models fuse it into the producer",
+    "RELU6": "a clamp; TFLite-converted models fuse it into the producer",
+    "ADD": "not yet written (kernel issue)",
+    "SUB": "not yet written (kernel issue)",
+    "MUL": "not yet written (kernel issue)",
+    "SQUARED_DIFFERENCE": "not yet written (kernel issue)",
+    "MEAN": "not yet written (kernel issue)",
+    "SOFTMAX": "not yet written (kernel issue)",
+    "CLIPPED_SOFTMAX": "not yet written (kernel issue)",
+    "LAYER_NORM": "not yet written (kernel issue)",
+    "LOGISTIC": "not yet written (kernel issue)",
+    "TANH": "not yet written (kernel issue)",
+    "RSQRT": "not yet written (kernel issue)",
+    "LUT": "not yet written (kernel issue)",
+    "CONV_2D": "not yet written (kernel issue)",
+    "DEPTHWISE_CONV_2D": "not yet written (kernel issue)",
+    "AVERAGE_POOL_2D": "not yet written (kernel issue)",
+    "MAX_POOL_2D": "not yet written (kernel issue)",
+    "ATTENTION_GATE": "not yet written (kernel issue)",
+    "HASH_ATTENTION": "not yet written (kernel issue)",
+    "LIF": "not yet written (kernel issue)",
+    "SPIKE_FULLY_CONNECTED": "not yet written (kernel issue)",
+    "LMU_UPDATE": "not yet written (kernel issue)",
+    "BINARY_FULLY_CONNECTED": "not yet written (kernel issue)",
+}
+
+
 def generate(g: Graph, plan: Any, default_region: str | None = None, arm: frozenset = frozenset()) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
     whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`.
