@@ -3,7 +3,7 @@ and the choice of each layer's parallelism (pe x simd) so that the design fits t
 
 The formulas are written out in docs/fpga.md. The MAC array terms (DSP, FF, LUT, cycles) are those of the RTL
 array in firmware/rtl/mac_array.v, checked against yosys synth_xilinx and Icarus simulation by
-tests/fpga/test_rtl.py; memories follow the BRAM18 aspect ratios (512x36 ... 16Kx1) with small memories in
+tests/firmware/hls/test_rtl.py; memories follow the BRAM18 aspect ratios (512x36 ... 16Kx1) with small memories in
 LUTRAM; wide multiplies cost ceil(a/25) x ceil(b/18) DSP48E1 (ceil(a/27) x ceil(b/18) DSP48E2).
 
 Public entry point: `estimate(graph, board) -> dict` (per layer and total: dsp, bram36, lut, ff, cycles, latency at

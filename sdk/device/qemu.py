@@ -11,7 +11,7 @@ Instruction counts: under `-icount shift=S` QEMU advances virtual time 2^S ns pe
 timer of f Hz ticks f·2^S/1e9 times per instruction. SysTick runs on the core clock (168 MHz on netduinoplus2,
 25 MHz on mps2-an500): at S = 0 one tick is 5.95 resp. 40 instructions (the count's resolution), at S = 10 one
 instruction is 172.03 resp. 25.6 ticks, so rounding ticks·1e9/(f·2^S) gives the exact instruction count. The
-default here is therefore S = 10 (measured; see tests/firmware/test_device_qemu.py and docs/protocol.md).
+default here is therefore S = 10 (measured; see tests/device/test_device_qemu.py and docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
  * frames with distinct (seq, payload) between random garbage, damaged frames, truncated frames and fake headers,
  * fed in random split sizes. It checks, under ASan/UBSan, that every valid frame is executed exactly once and in
  * order, that nothing else is executed, and that every byte the device writes is a well-formed frame.
- * tests/firmware/test_device_qemu.py builds and runs it.
+ * tests/device/test_device_qemu.py builds and runs it.
  */
 #include <stdint.h>
 #include <stdio.h>

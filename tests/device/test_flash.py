@@ -1,7 +1,7 @@
 """`edgefmr flash` with the probe methods (OpenOCD, pyOCD) against stand-ins: a fake `openocd` executable and a fake
 pyOCD module that program a simulated target, and a simulated board on a pty that prints the banner after reset and
-answers INFO (the protocol simulator of tests/test_protocol.py). The real tools need hardware; these tests pin down
-the command lines, the verify, the banner and model-hash checks and the error messages."""
+answers INFO (the protocol simulator of tests/device/test_protocol.py). The real tools need hardware; these tests pin
+down the command lines, the verify, the banner and model-hash checks and the error messages."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class SimBoard:
         self.boots = 0
 
     def boot(self) -> None:
-        from test_protocol import SimDevice
+        from protocol_sim import SimDevice
 
         self.boots += 1
         os.write(self.master, b"\x00garbage from reset\r\n" + self.banner)

@@ -320,7 +320,7 @@ def test_family_models_host_bit_exact(name, tmp_path):
 @pytest.mark.parametrize("board", BOARDS)
 def test_family_models_qemu_bit_exact(board, tmp_path):
     """The same family models, all in one image per board (with tricks): QEMU == interpreter."""
-    from test_kernels_host import merge_graphs
+    from op_cases import merge_graphs
 
     cases = [family_graph(n) for n in sorted(FAMILY_CASES)]
     g = merge_graphs([c[0] for c in cases])

@@ -1,4 +1,4 @@
-"""The randomized per-op cases of test_kernels_host.py on the QEMU boards: netduinoplus2 (Cortex-M4) and
+"""The randomized per-op cases (tests/support/op_cases.py) on the QEMU boards: netduinoplus2 (Cortex-M4) and
 mps2-an500 (Cortex-M7) == the reference interpreter, bit for bit. Every op is batched into one image per board
 (one build, one QEMU run), which prints its outputs over semihosting."""
 

@@ -1,24 +1,11 @@
 import numpy as np
 import pytest
+from op_graphs import ACTIVATIONS, SHAPES, binary_graph
 from opcheck import assert_bit_exact, random_input
 
 from edgefmr.errors import IRError
 from edgefmr.ir import GraphBuilder
 from edgefmr.ops.registry import call
-
-ACTIVATIONS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
-SHAPES = [((1, 4, 8), (8,)), ((2, 1, 3), (1, 5, 3)), ((3, 4), (3, 4)), ((2, 3), ()), ((4, 1), (1, 4)),
-          ((2, 3, 1, 4, 1), (3, 5, 1, 2)), ((2, 1, 2, 1, 2, 3), (2, 1, 2, 1, 3)), ((1,), (2, 3, 2))]
-
-
-def binary_graph(op, rng, sa, sb, out_scale, activation=None, dtype="int8"):
-    b = GraphBuilder()
-    x1 = b.input("a", sa, dtype=dtype, scale=rng.uniform(0.002, 0.2), zero_point=int(rng.integers(-128, 128)))
-    x2 = b.input("b", sb, dtype=dtype, scale=rng.uniform(0.002, 0.2), zero_point=int(rng.integers(-128, 128)))
-    kw = {} if activation is None else {"activation": activation}
-    y = b.op(op, [x1, x2], scale=out_scale, zero_point=int(rng.integers(-128, 128)), **kw)
-    b.output(y)
-    return b.build()
 
 
 @pytest.mark.parametrize("seed", range(16))

@@ -1,21 +1,10 @@
 import numpy as np
 import pytest
+from op_graphs import every_int8, lut, unary_graph
 from opcheck import assert_bit_exact, random_input
 
 from edgefmr.errors import IRError
-from edgefmr.ir import GraphBuilder
 from edgefmr.ops.registry import call
-
-
-def unary_graph(op, shape, in_scale, in_zp, out_scale, out_zp, dtype="int8"):
-    b = GraphBuilder()
-    x = b.input("x", shape, dtype=dtype, scale=in_scale, zero_point=in_zp)
-    b.output(b.op(op, [x], dtype=dtype, scale=out_scale, zero_point=out_zp))
-    return b.build()
-
-
-def every_int8(shape=(2, 128)):
-    return np.arange(-128, 128).reshape(shape).astype(np.int8)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -36,10 +25,6 @@ def test_logistic_shapes(shape):
     assert g.tensors[g.outputs[0]].shape == shape and c.opdef.macs(c) == 0
 
 
-def lut(g):
-    """The 256-entry table of the graph's only node (looked up through the registry)."""
-    c = call(g.nodes[0], g)
-    return c.opdef.table(c).astype(int)
 
 
 def test_logistic_table_is_monotone_and_centered():

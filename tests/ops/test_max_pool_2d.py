@@ -1,18 +1,18 @@
 import numpy as np
 import pytest
+from op_graphs import POOL_ACTS, POOL_CASES, POOL_REJECTS, pool_graph, pool_node
 from opcheck import assert_bit_exact, random_input
-from test_average_pool_2d import ACTS, CASES, REJECTS, pool_graph, pool_node
 
 from edgefmr.errors import IRError
 from edgefmr.ir import GraphBuilder
 from edgefmr.ops.registry import call
 
 
-@pytest.mark.parametrize("seed", range(len(CASES)))
+@pytest.mark.parametrize("seed", range(len(POOL_CASES)))
 def test_max_pool_2d_bit_exact(seed):
     rng = np.random.default_rng(400 + seed)
-    x_shape, filt, stride, padding = CASES[seed]
-    g = pool_graph("MAX_POOL_2D", rng, x_shape, filt, stride, padding, ACTS[seed % 4],
+    x_shape, filt, stride, padding = POOL_CASES[seed]
+    g = pool_graph("MAX_POOL_2D", rng, x_shape, filt, stride, padding, POOL_ACTS[seed % 4],
                    "int16" if seed % 5 == 2 else "int8")
     assert_bit_exact(g, random_input(rng, g))
 
@@ -38,7 +38,7 @@ def test_max_pool_2d_macs_and_shape():
     assert c.opdef.macs(c) == 0
 
 
-@pytest.mark.parametrize("kwargs, msg", REJECTS)
+@pytest.mark.parametrize("kwargs, msg", POOL_REJECTS)
 def test_max_pool_2d_rejects(kwargs, msg):
     with pytest.raises(IRError, match=msg):
         pool_node("MAX_POOL_2D", **kwargs)

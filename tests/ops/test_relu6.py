@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from op_graphs import relu_graph, run_case
 from opcheck import assert_bit_exact
-from test_relu import relu_graph, run_case
 
 from edgefmr.errors import IRError
 from edgefmr.ops.registry import call

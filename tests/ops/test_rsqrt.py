@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from op_graphs import unary_graph
 from opcheck import assert_bit_exact
-from test_logistic import unary_graph
 
 from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir import run

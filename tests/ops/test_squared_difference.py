@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from op_graphs import SHAPES, binary_graph
 from opcheck import assert_bit_exact, random_input
-from test_add import SHAPES, binary_graph
 
 from edgefmr.errors import IRError
 from edgefmr.ir import GraphBuilder

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from op_graphs import every_int8, lut, unary_graph
 from opcheck import assert_bit_exact, random_input
-from test_logistic import every_int8, lut, unary_graph
 
 from edgefmr.errors import IRError
 
