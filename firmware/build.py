@@ -27,6 +27,7 @@ from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
 from edgefmr.firmware.cost import build_arm_kernels, make_plan
+from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
@@ -157,7 +158,7 @@ def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_need
     return need
 
 
-def _plan_summary(plan: Any) -> dict[str, Any]:
+def _plan_summary(plan: Plan) -> dict[str, Any]:
     """JSON-ready view of the planner's Plan (its own to_dict when it has one)."""
     if hasattr(plan, "to_dict"):
         return plan.to_dict()

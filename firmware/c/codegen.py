@@ -19,6 +19,7 @@ import numpy as np
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
 from edgefmr.firmware.c.fused import FusedWriter
+from edgefmr.firmware.planner import Plan
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import Tensor
 from edgefmr.ops.registry import call
@@ -42,7 +43,7 @@ class Placement:
     size: int
 
 
-def placements(plan: Any) -> dict[str, Placement]:
+def placements(plan: Plan) -> dict[str, Placement]:
     """Tensor name -> Placement, read from a planner `Plan` (its `tensors` mapping of (region, offset, size))."""
     out: dict[str, Placement] = {}
     for name, p in plan.tensors.items():
@@ -54,7 +55,7 @@ def placements(plan: Any) -> dict[str, Placement]:
     return out
 
 
-def arena_bytes(plan: Any) -> dict[str, int]:
+def arena_bytes(plan: Plan) -> dict[str, int]:
     """Region -> arena bytes of a planner `Plan`."""
     ab = plan.arena_bytes
     if isinstance(ab, dict):
@@ -133,7 +134,7 @@ def _c_value(v: Any) -> str:
 class _ModelWriter:
     """Collects the constant arrays, parameter structs and layer calls of one model."""
 
-    def __init__(self, g: Graph, plan: Any, default_region: str | None) -> None:
+    def __init__(self, g: Graph, plan: Plan, default_region: str | None) -> None:
         self.g = g
         self.plan = plan
         self.place = placements(plan)
@@ -244,7 +245,7 @@ def _ident(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", s)
 
 
-def _views(plan: Any, name: str) -> set[str]:
+def _views(plan: Plan, name: str) -> set[str]:
     """`name` and every tensor it is a view of (the planner's view_of chain)."""
     out = {name}
     while name in plan.tensors and getattr(plan.tensors[name], "view_of", None):
@@ -265,7 +266,7 @@ def _output_quant_fns(g: Graph) -> str:
             f"    return (i >= 0 && i < {n}) ? z[i] : 0;\n}}\n")
 
 
-def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Any) -> None:
+def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan) -> None:
     """The planner may overlap an output with an input only where the kernel runs in place (exact alias) or where
     it made one a view of the other."""
     for oi, oname in enumerate(c.node.outputs):
@@ -365,7 +366,7 @@ PORTABLE_ONLY: dict[str, str] = {
 }
 
 
-def generate(g: Graph, plan: Any, default_region: str | None = None, arm: frozenset = frozenset()) -> Generated:
+def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: frozenset = frozenset()) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
     whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`.
     `arm`: kernels to build in their Cortex-M variant (the plan must reserve their scratch: kernel_scratch)."""

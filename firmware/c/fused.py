@@ -15,6 +15,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
+from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.schedule import Step, token_sliced
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.ops.registry import call
@@ -33,7 +34,7 @@ def _rows_shape(shape: tuple[int, ...], axis: int, n: int) -> tuple[int, ...]:
 class FusedWriter:
     """Emits the C body of fused steps for the model writer `w` (codegen._ModelWriter) and plan `plan`."""
 
-    def __init__(self, w: Any, plan: Any) -> None:
+    def __init__(self, w: Any, plan: Plan) -> None:
         self.w = w
         self.plan = plan
         self.g: Graph = plan.graph

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
@@ -177,7 +178,7 @@ class Search:
                 "calibration_source": self.table.get("source"), "calib_samples": s.calib_samples}
 
     # ------------------------------------------------------------------------------------------ costing
-    def cost_of(self, family: str, values: dict[str, Any], model: Any = None) -> Candidate:
+    def cost_of(self, family: str, values: dict[str, Any], model: nn.Module | None = None) -> Candidate:
         """Cost and constraint values of a point (``model``: its weights; default: seeded random weights)."""
         target = model if model is not None else self.spaces[family].config(values)
         graph = costmod.lower_for_cost(target, self.task, calib_samples=self.settings.calib_samples)

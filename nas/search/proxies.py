@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.nas.models.config import FamilyConfig
+from edgefmr.nas.tasks import Task
 from edgefmr.nas.train import build_model
 
 PROXIES = ("synflow", "jacob_cov", "hidden_cov")
@@ -91,7 +93,7 @@ _FNS: dict[str, Callable[[nn.Module, torch.Tensor], float]] = {
     "synflow": synflow, "jacob_cov": jacob_cov, "hidden_cov": hidden_cov}
 
 
-def score(name: str, family: str, cfg: Any, task: Any, batch: int = 32, seed: int = 0) -> float:
+def score(name: str, family: str, cfg: FamilyConfig, task: Task, batch: int = 32, seed: int = 0) -> float:
     """Proxy ``name`` of the untrained model of ``cfg`` (weights from ``seed``) on the first ``batch`` training
     samples of ``task``."""
 

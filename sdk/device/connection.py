@@ -36,7 +36,7 @@ from edgefmr.device.protocol import (
 from edgefmr.device.qemu import QemuBoard
 from edgefmr.device.transport import Transport, open_transport
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.graph import Graph, np_dtype
 from edgefmr.ir.model_io import load_model
 
 
@@ -283,7 +283,7 @@ def _artifact_manifest(target: Path) -> dict | None:
         raise EdgefmrError(f"{m}: not valid JSON ({e})") from None
 
 
-def target_graph(target: str | Path) -> object:
+def target_graph(target: str | Path) -> Graph:
     """The IR graph of a model file, or of a build artifact folder (its manifest's model)."""
 
     target = Path(target)
@@ -336,7 +336,8 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
 
 
 def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.ndarray]], *, port: str | None = None,
-                 graph: object = None, timeout: float = 2.0, retries: int = 8, progress: object = None) -> BoardRun:
+                 graph: Graph | None = None, timeout: float = 2.0, retries: int = 8,
+                 progress: object = None) -> BoardRun:
     """Run integer input records on a board: a QEMU board is started and stopped here; a real board must already
     run the artifact's protocol firmware on serial port `port`.
 
@@ -350,7 +351,7 @@ def run_on_board(artifact: str | Path, board: str | None, records: list[list[np.
         return _run_records(dev, str(manifest["board"]), manifest, graph, records, progress)
 
 
-def _run_records(dev: Device, board: str, manifest: dict, graph: object, records: list[list[np.ndarray]],
+def _run_records(dev: Device, board: str, manifest: dict, graph: Graph, records: list[list[np.ndarray]],
                  progress: object) -> BoardRun:
 
     info = dev.info()

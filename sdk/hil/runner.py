@@ -30,6 +30,7 @@ from edgefmr.device.protocol import Counter
 from edgefmr.device.qemu import QemuBoard
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.build import build
+from edgefmr.ir import Graph
 from edgefmr.ir import run as run_graph
 from edgefmr.ir.efm import graph_hash
 from edgefmr.ir.model_io import load_model
@@ -225,7 +226,7 @@ class HilBoard:
             shutil.rmtree(tmp, ignore_errors=True)
         return out
 
-    def attach(self, artifact: str | Path) -> Any:
+    def attach(self, artifact: str | Path) -> Device:
         """Flash (real boards) or boot (QEMU) an artifact and open the session to it; the `Device`. A board that is
         already running this artifact's model is reused."""
 
@@ -276,12 +277,12 @@ class HilBoard:
         self._stack = contextlib.ExitStack()
         self._dev, self._current = None, None
 
-    def device(self, model: str | Path) -> Any:
+    def device(self, model: str | Path) -> Device:
         """The live `Device` running `model` (built and flashed first if needed)."""
         return self.attach(self.artifact(model))
 
     # -- helpers --
-    def _records(self, g: Any, inputs: Any) -> list[list[np.ndarray]]:
+    def _records(self, g: Graph, inputs: Any) -> list[list[np.ndarray]]:
 
         if len(g.inputs) != 1:
             return [[np.asarray(x) for x in rec] for rec in inputs]

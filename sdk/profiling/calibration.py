@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edgefmr.boards import load_board
+from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.ir import Graph
 from edgefmr.ops.registry import call
 
 FORMAT = "edgefmr-calibration"
@@ -47,7 +48,7 @@ def calibration_path(board: str) -> Path:
 
 # ------------------------------------------------------------------------------------------------ work per node
 
-def node_work(g: Any) -> list[tuple[str, str, int, int]]:
+def node_work(g: Graph) -> list[tuple[str, str, int, int]]:
     """(op, unit, amount, outputs) per node of graph g: ("FULLY_CONNECTED", "mac", 4096, 64), ("SOFTMAX", "element",
     640, 640), … Elements: of the largest non-constant input or output; outputs: the node's output elements."""
 
@@ -112,7 +113,7 @@ def fit_equations(equations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ tables
 
-def make_table(board: Any, counter_unit: str, equations: list[dict[str, Any]], source: dict[str, Any]) -> dict:
+def make_table(board: Board, counter_unit: str, equations: list[dict[str, Any]], source: dict[str, Any]) -> dict:
     """A calibration table for `board` from one profile (its `layer_equations`; `source` names the model)."""
     return _table(board.name, board.core, board.clock_hz, counter_unit, {source["model_hash"]: equations},
                   [source], "measured")
@@ -176,7 +177,7 @@ def default_core(core: str) -> str:
     return core if (DEFAULTS_DIR / f"{core}.json").is_file() else "cortex-m4"
 
 
-def default_table(board: Any) -> dict:
+def default_table(board: Board) -> dict:
     """The default of the board's core type (DEFAULTS_DIR), when the board has not been profiled: the board's name
     and clock, the core type's coefficients."""
     core = default_core(board.core)
@@ -186,7 +187,7 @@ def default_table(board: Any) -> dict:
     return t
 
 
-def load_calibration(board: Any) -> dict:
+def load_calibration(board: Board | str) -> dict:
     """The calibration table of `board` (a name or a Board): the profiled one if `edgefmr profile` wrote it, else the
     default of its core type (`source` says which)."""
 
@@ -204,7 +205,7 @@ def load_calibration(board: Any) -> dict:
     return default_table(b)
 
 
-def estimate(g: Any, table: dict) -> dict[str, Any]:
+def estimate(g: Graph, table: dict) -> dict[str, Any]:
     """Predicted count per inference of graph g from a calibration table: sum over nodes of ``cost * work +
     per_output * outputs + per_call`` (``fallback[unit] * work`` for op types the table lacks), in the table's
     unit; `cycles` applies `cpi` to instruction tables; `seconds` divides cycles by the board clock."""

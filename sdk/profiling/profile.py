@@ -15,6 +15,7 @@ from edgefmr.boards import load_board
 from edgefmr.device.connection import artifact_manifest, board_session, target_graph
 from edgefmr.device.protocol import Counter
 from edgefmr.errors import EdgefmrError
+from edgefmr.ir import Graph
 from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.quantize import affine_quantize
@@ -50,7 +51,7 @@ def _prepare(t: Any, x: np.ndarray, where: str) -> np.ndarray:
     return x
 
 
-def load_inputs(g: Any, path: str | None, count: int = DEFAULT_COUNT, seed: int = 0
+def load_inputs(g: Graph, path: str | None, count: int = DEFAULT_COUNT, seed: int = 0
                 ) -> tuple[list[list[np.ndarray]], str]:
     """Input records for graph g and a description of where they came from.
 
@@ -95,7 +96,7 @@ def load_inputs(g: Any, path: str | None, count: int = DEFAULT_COUNT, seed: int 
 
 # ------------------------------------------------------------------------------------------------ float original
 
-def _float_outputs(g: Any, ckpt: str, records: list[list[np.ndarray]]) -> np.ndarray:
+def _float_outputs(g: Graph, ckpt: str, records: list[list[np.ndarray]]) -> np.ndarray:
     """Outputs of the float checkpoint on the dequantized inputs (single-input models), shape [N, ...]."""
     import torch
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgefmr.boards import load_board
+from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.cost import build_arm_kernels, make_plan
 from edgefmr.ir.model_io import load_model
@@ -44,7 +44,7 @@ class ReportData:
     plan: dict[str, Any] | None = None
     search: dict[str, Any] | None = None
     plans: dict[bool, dict[str, Any]] = field(default_factory=dict)  # tricks -> plan dict with "layers"/"tensors"
-    board: Any = None
+    board: Board | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir.graph import Tensor
+from edgefmr.ir.graph import Graph, Tensor
 from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall, call
 
@@ -122,7 +122,7 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     return deco
 
 
-def kernel_scratch(g: Any, arm: frozenset = frozenset()) -> dict[str, int]:
+def kernel_scratch(g: Graph, arm: frozenset = frozenset()) -> dict[str, int]:
     """Scratch bytes per node (by node name, else first output) for the planner's `scratch` argument; `arm` names
     the kernels built in their Cortex-M variants (some need scratch the portable ones do not)."""
 
