@@ -118,7 +118,8 @@ def emit(ctx: EmitContext) -> Emitted:
         batches=xt.shape[0], in_h=xt.shape[1], in_w=xt.shape[2], in_c=xt.shape[3], out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, k_c=ci, groups=xt.shape[3] // ci, stride_h=a["stride_h"], stride_w=a["stride_w"],
         dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
-        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr, arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0,
+        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
+        arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0,
     )
     return Emitted(f"efm_conv_2d({p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}, {scratch_ptr});",
                    ("conv_2d",))
