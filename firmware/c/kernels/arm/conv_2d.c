@@ -44,6 +44,31 @@ static void efm_cv_unpack(const int8_t *src, int32_t groups, uint32_t *dst) {
     }
 }
 
+/* Four 1x1 columns at once: `groups` words of int8 from each of s0..s3 into the four slots of dst. */
+static void efm_cv_unpack4(const int8_t *s0, const int8_t *s1, const int8_t *s2, const int8_t *s3, int32_t groups,
+                           uint32_t *dst) {
+    for (int32_t k = 0; k < 4 * groups; k += 4, dst += 8) {
+        const uint32_t v0 = efm_load4(s0 + k), v1 = efm_load4(s1 + k), v2 = efm_load4(s2 + k);
+        const uint32_t v3 = efm_load4(s3 + k);
+        uint32_t t = efm_sxtb16(v0);
+        dst[0] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v0);
+        dst[1] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v1);
+        dst[2] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v1);
+        dst[3] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v2);
+        dst[4] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v2);
+        dst[5] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v3);
+        dst[6] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v3);
+        dst[7] = efm_cv_sadd16(t, t);
+    }
+}
+
 /* `groups` groups of the input zero point (doubled pairs `zpw`) into column slot dst. */
 static void efm_cv_fill(uint32_t zpw, int32_t groups, uint32_t *dst) {
     for (; groups > 0; groups--) {
@@ -51,6 +76,18 @@ static void efm_cv_fill(uint32_t zpw, int32_t groups, uint32_t *dst) {
         dst[1] = zpw;
         dst += 8;
     }
+}
+
+/* n bytes from src to d (words, then bytes); returns d + n. */
+static inline int8_t *efm_cv_copy(int8_t *d, const int8_t *src, int32_t n) {
+    for (; n >= 4; n -= 4, d += 4, src += 4) {
+        const uint32_t v = efm_load4(src);
+        memcpy(d, &v, 4);
+    }
+    for (; n > 0; n--) {
+        *d++ = *src++;
+    }
+    return d;
 }
 
 /* The window of output pixel (oy, ox) of image xn as column slot dst (groups of four depth values). */
@@ -98,7 +135,8 @@ static void efm_cv_column(const efm_conv_2d_params *p, const int8_t *xn, int32_t
         return;
     }
     default: {
-        /* Gather the window byte by byte (whole rows of taps where they are inside the input), then unpack. */
+        /* Gather the window (whole rows of taps where they are inside the input; words where it can) into the
+         * staging bytes, whose zero tail past k_h k_w k_c the caller wrote once, then unpack. */
         const int8_t zp = (int8_t)p->input_zp;
         const int32_t row = kw * cin;
         int8_t *s = stage;
@@ -109,23 +147,19 @@ static void efm_cv_column(const efm_conv_2d_params *p, const int8_t *xn, int32_t
                     *s++ = zp;
                 }
             } else if (h_inside && p->dil_w == 1) {
-                const int8_t *src = xn + (iy * in_w + ix0) * cin;
-                for (int32_t k = 0; k < row; k++) {
-                    *s++ = src[k];
-                }
+                s = efm_cv_copy(s, xn + (iy * in_w + ix0) * cin, row);
             } else {
                 for (int32_t kx = 0; kx < kw; kx++) {
                     const int32_t ix = ix0 + kx * p->dil_w;
-                    const int inside = ix >= 0 && ix < in_w;
-                    const int8_t *src = xn + (iy * in_w + ix) * cin;
-                    for (int32_t c = 0; c < cin; c++) {
-                        *s++ = inside ? src[c] : zp;
+                    if (ix >= 0 && ix < in_w) {
+                        s = efm_cv_copy(s, xn + (iy * in_w + ix) * cin, cin);
+                    } else {
+                        for (int32_t c = 0; c < cin; c++) {
+                            *s++ = zp;
+                        }
                     }
                 }
             }
-        }
-        while (s < stage + p->arm_k4) {
-            *s++ = 0;
         }
         efm_cv_unpack(stage, p->arm_k4 >> 2, dst);
         return;
@@ -233,6 +267,11 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
     const uint32_t zp2 = (uint32_t)(2 * p->input_zp) & 0xFFFFu;
     const uint32_t zpw = zp2 | (zp2 << 16);
     const uint32_t *wr = (const uint32_t *)(const void *)w;
+    if (p->arm_cols == EFM_CONV_COL_BYTES) {
+        for (int32_t k = p->k_h * p->k_w * p->in_c; k < k4; k++) {
+            stage[k] = 0;
+        }
+    }
     const int32_t image = p->in_h * p->in_w * p->in_c, plane = p->out_h * p->out_w;
     const int32_t npix = p->batches * plane;
     ctrl[0] = (uint32_t)(groups - 1);
@@ -255,13 +294,28 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
         /* The last block ends at the last pixel (it recomputes a few outputs of the previous block, same bits). */
         const int32_t q0 = p0 + 4 <= npix ? p0 : npix - 4;
         int32_t n = q0 / plane, oy = (q0 % plane) / p->out_w, ox = q0 % p->out_w;
-        for (int32_t i = 0; i < 4; i++) {
-            efm_cv_column(p, x + n * image, oy, ox, xs + 2 * i, stage, zpw);
-            if (++ox == p->out_w) {
-                ox = 0;
-                if (++oy == p->out_h) {
-                    oy = 0;
-                    n++;
+        if (p->arm_cols == EFM_CONV_COL_1X1) {
+            const int8_t *src[4];
+            for (int32_t i = 0; i < 4; i++) {
+                src[i] = x + n * image + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        n++;
+                    }
+                }
+            }
+            efm_cv_unpack4(src[0], src[1], src[2], src[3], groups, xs);
+        } else {
+            for (int32_t i = 0; i < 4; i++) {
+                efm_cv_column(p, x + n * image, oy, ox, xs + 2 * i, stage, zpw);
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        n++;
+                    }
                 }
             }
         }
