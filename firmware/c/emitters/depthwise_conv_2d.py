@@ -48,10 +48,10 @@ def arm_depthwise_rows(c: OpCall) -> np.ndarray | None:
 @scratch_bytes("DEPTHWISE_CONV_2D")
 def scratch(c: OpCall, arm: frozenset) -> int:
     """The Cortex-M kernel's zero-point row (in_c bytes, rounded up to 4) and two tap tables (an offset per tap and
-    four words each)."""
+    nine words each)."""
     if "depthwise_conv_2d" not in arm or arm_depthwise_rows(c) is None:
         return 0
-    return -(-c.inp(0).shape[3] // 4) * 4 + 8 * (c.inp(1).shape[1] * c.inp(1).shape[2] + 4)
+    return -(-c.inp(0).shape[3] // 4) * 4 + 8 * (c.inp(1).shape[1] * c.inp(1).shape[2] + 9)
 
 
 @emitter("DEPTHWISE_CONV_2D")

@@ -111,12 +111,36 @@ static inline uint32_t efm_dw_load(const int8_t *src, int32_t nc) {
     "sel %[a0], %[a0], %[x0]\n\t"                                                                              \
     "ssub8 %[v], %[w1], %[a0]\n\t"                                                                             \
     "sel %[a0], %[a0], %[w1]\n\t"
-/* Store (y advances by 4), next channel offset, next group. */
-#define EFM_DW_NEXT                                                                                             \
-    "str %[a0], [%[y]], #4\n\t"                                                                                \
-    "add %[c0], %[c0], #4\n\t"                                                                                 \
-    "subs %[n], %[n], #1\n\t"                                                                                  \
-    "bne 1b\n\t"
+/* Store of the four packed outputs: contiguous (depth multiplier 1; y advances by 4), or one byte each, dm bytes
+ * apart (the depth multiplier dm at [tp, #OFF]; y advances by 4 dm). */
+#define EFM_DW_STORE "str %[a0], [%[y]], #4\n\t"
+#define EFM_DW_STORE_DM(OFF)                                                                                    \
+    "ldr %[x0], [%[tp], #" OFF "]\n\t"                                                                        \
+    "strb %[a0], [%[y]]\n\t"                                                                                 \
+    "lsr %[lo], %[a0], #8\n\t"                                                                               \
+    "strb %[lo], [%[y], %[x0]]\n\t"                                                                          \
+    "add %[y], %[y], %[x0]\n\t"                                                                              \
+    "lsr %[lo], %[a0], #16\n\t"                                                                              \
+    "strb %[lo], [%[y], %[x0]]\n\t"                                                                          \
+    "add %[y], %[y], %[x0]\n\t"                                                                              \
+    "lsr %[lo], %[a0], #24\n\t"                                                                              \
+    "strb %[lo], [%[y], %[x0]]\n\t"                                                                          \
+    "add %[y], %[y], %[x0], lsl #1\n\t"
+/* Next channel offset, next group; then the next pixel of a run along the row, from the words before the table
+ * {pixels left, origin step - 4 groups, groups, first group}. */
+#define EFM_DW_LOOP                                                                                             \
+    "add %[c0], %[c0], #4\n\t"                                                                               \
+    "subs %[n], %[n], #1\n\t"                                                                                \
+    "bne 1b\n\t"                                                                                               \
+    "ldr %[x0], [%[tp], #-16]\n\t"                                                                           \
+    "subs %[x0], %[x0], #1\n\t"                                                                              \
+    "beq 9f\n\t"                                                                                               \
+    "str %[x0], [%[tp], #-16]\n\t"                                                                           \
+    "ldrd %[x0], %[n], [%[tp], #-12]\n\t"                                                                    \
+    "add %[c0], %[c0], %[x0]\n\t"                                                                            \
+    "ldr %[g], [%[tp], #-4]\n\t"                                                                             \
+    "b 1b\n\t"                                                                                                 \
+    "9:\n\t"
 
 #define EFM_DW_OPERANDS                                                                                         \
     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x0] "=&r"(x0), [lo] "=&r"(lo),          \
@@ -138,25 +162,28 @@ static inline uint32_t efm_dw_load(const int8_t *src, int32_t nc) {
 /* n groups of four channels of one output pixel, depth multiplier 1, 3x3 window: tap offsets tp[0..8] from the
  * pixel's window origin xb (then a rewind word, the tap count and the packed activation bounds: a tap table of
  * efm_depthwise_conv_2d), packed groups g, outputs y. Returns the next group. */
-#define EFM_DW_3X3(NAME, CLAMP)                                                                                 \
+#define EFM_DW_3X3(NAME, CLAMP, STORE)                                                                                 \
     __attribute__((noinline)) static const uint32_t *NAME(const uint32_t *tp, const uint32_t *g, int32_t n,      \
-                                                          int8_t *y, uintptr_t xb) {                            \
+                                                          int8_t *y, uintptr_t xb, int32_t taps) {              \
         EFM_DW_REGS;                                                                                            \
+        (void)taps;                                                                                             \
         __asm__ volatile("1:\n\t"                                                                               \
                          "ldmia %[g]!, {%[a0], %[a1], %[a2], %[a3]}\n\t" EFM_DW_TAP_ASM(EFM_DW_P(0))            \
                              EFM_DW_TAP_ASM(EFM_DW_P(4)) EFM_DW_TAP_ASM(EFM_DW_P(8))                            \
                                  EFM_DW_TAP_ASM(EFM_DW_P(12)) EFM_DW_TAP_ASM(EFM_DW_P(16))                      \
                                      EFM_DW_TAP_ASM(EFM_DW_P(20)) EFM_DW_TAP_ASM(EFM_DW_P(24))                  \
                                          EFM_DW_TAP_ASM(EFM_DW_P(28)) EFM_DW_TAP_ASM(EFM_DW_P(32))              \
-                                             EFM_DW_OUT CLAMP EFM_DW_NEXT EFM_DW_OPERANDS);                     \
+                                             EFM_DW_OUT CLAMP STORE EFM_DW_LOOP EFM_DW_OPERANDS);               \
         return g;                                                                                               \
     }
-EFM_DW_3X3(efm_dw_3x3, "")
-EFM_DW_3X3(efm_dw_3x3_clamp, EFM_DW_CLAMP("44"))
+EFM_DW_3X3(efm_dw_3x3, "", EFM_DW_STORE)
+EFM_DW_3X3(efm_dw_3x3_clamp, EFM_DW_CLAMP("44"), EFM_DW_STORE)
+EFM_DW_3X3(efm_dw_3x3_dm, "", EFM_DW_STORE_DM("52"))
+EFM_DW_3X3(efm_dw_3x3_dm_clamp, EFM_DW_CLAMP("44"), EFM_DW_STORE_DM("52"))
 
 /* The same for any window (taps = the number of taps): the taps are walked with tp, which then points at the
  * rewind word (the tap count and the bounds follow it). */
-#define EFM_DW_ANY(NAME, CLAMP)                                                                                 \
+#define EFM_DW_ANY(NAME, CLAMP, STORE)                                                                                 \
     __attribute__((noinline)) static const uint32_t *NAME(const uint32_t *tp, const uint32_t *g, int32_t n,      \
                                                           int8_t *y, uintptr_t xb, int32_t taps) {              \
         EFM_DW_REGS;                                                                                            \
@@ -165,9 +192,9 @@ EFM_DW_3X3(efm_dw_3x3_clamp, EFM_DW_CLAMP("44"))
                          "ldmia %[g]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                        \
                          "2:\n\t" EFM_DW_TAP_ASM("ldr %[x0], [%[tp]], #4\n\t")                                  \
                          "subs %[k], %[k], #1\n\t"                                                              \
-                         "bne 2b\n\t" EFM_DW_OUT CLAMP                                                          \
+                         "bne 2b\n\t" EFM_DW_OUT CLAMP STORE                                                    \
                          "ldrd %[x0], %[k], [%[tp]]\n\t"                                                        \
-                         "add %[tp], %[tp], %[x0]\n\t" EFM_DW_NEXT                                              \
+                         "add %[tp], %[tp], %[x0]\n\t" EFM_DW_LOOP                                              \
                          : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x0] "=&r"(x0),      \
                            [lo] "=&r"(lo), [v] "=&r"(v), [w1] "=&r"(w1), [g] "+r"(g), [c0] "+r"(c0),            \
                            [n] "+r"(n), [y] "+r"(y), [tp] "+r"(tp), [k] "+r"(k)                                 \
@@ -175,13 +202,40 @@ EFM_DW_3X3(efm_dw_3x3_clamp, EFM_DW_CLAMP("44"))
                          : "cc", "memory");                                                                     \
         return g;                                                                                               \
     }
-EFM_DW_ANY(efm_dw_any, "")
-EFM_DW_ANY(efm_dw_any_clamp, EFM_DW_CLAMP("8"))
+EFM_DW_ANY(efm_dw_any, "", EFM_DW_STORE)
+EFM_DW_ANY(efm_dw_any_clamp, EFM_DW_CLAMP("8"), EFM_DW_STORE)
+EFM_DW_ANY(efm_dw_any_dm, "", EFM_DW_STORE_DM("16"))
+EFM_DW_ANY(efm_dw_any_dm_clamp, EFM_DW_CLAMP("8"), EFM_DW_STORE_DM("16"))
+
+/* The asm loop of `variant` (3x3 or any window, saturated or clamped, depth multiplier 1 or more), called directly
+ * (the firmware's static stack analysis does not follow function pointers). */
+static inline const uint32_t *efm_dw_run(int variant, const uint32_t *tp, const uint32_t *g, int32_t n, int8_t *y,
+                                         uintptr_t xb, int32_t taps) {
+    switch (variant) {
+    case 0:
+        return efm_dw_3x3(tp, g, n, y, xb, taps);
+    case 1:
+        return efm_dw_3x3_dm(tp, g, n, y, xb, taps);
+    case 2:
+        return efm_dw_3x3_clamp(tp, g, n, y, xb, taps);
+    case 3:
+        return efm_dw_3x3_dm_clamp(tp, g, n, y, xb, taps);
+    case 4:
+        return efm_dw_any(tp, g, n, y, xb, taps);
+    case 5:
+        return efm_dw_any_dm(tp, g, n, y, xb, taps);
+    case 6:
+        return efm_dw_any_clamp(tp, g, n, y, xb, taps);
+    default:
+        return efm_dw_any_dm_clamp(tp, g, n, y, xb, taps);
+    }
+}
 
 /* One group of four channels (output channels (c0 + j) dm + m, nc of them real) in C: the channel tail and depth
  * multipliers above 1. */
-static void efm_dw_group_c(const uint32_t *tp, int32_t taps, const uint32_t *g, uintptr_t c0, int32_t nc,
-                           int8_t *y, int32_t dm, int32_t lo, int32_t hi) {
+__attribute__((noinline)) static void efm_dw_group_c(const uint32_t *tp, int32_t taps, const uint32_t *g,
+                                                     uintptr_t c0, int32_t nc, int8_t *y, int32_t dm, int32_t lo,
+                                                     int32_t hi) {
     int32_t a0 = (int32_t)g[0], a1 = (int32_t)g[1], a2 = (int32_t)g[2], a3 = (int32_t)g[3];
     const uint32_t *wt = g + 4;
     for (int32_t t = 0; t < taps; t++, wt += 2) {
@@ -195,8 +249,9 @@ static void efm_dw_group_c(const uint32_t *tp, int32_t taps, const uint32_t *g, 
 }
 
 /* scratch: the zero-point row (in_c bytes rounded up to 4: what taps outside the input read), then two tap tables
- * {an offset per tap from the window origin, -4 taps, taps, act_min x 4 bytes, act_max x 4 bytes}: the
- * interior pixels' (fixed) and the current border pixel's (offsets to the zero-point row for taps outside). */
+ * {pixels, origin step - 4 groups, groups, first group | an offset per tap from the window origin, -4 taps, taps,
+ * act_min x 4 bytes, act_max x 4 bytes, dm}: the interior pixels' (fixed offsets) and the current border pixel's
+ * (offsets to the zero-point row for taps outside); the tap pointer points past the first four words. */
 void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y, void *scratch) {
     if (!p->arm_packed || scratch == 0) {
@@ -207,68 +262,76 @@ void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *
     const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, row = in_w * c_in;
     const int32_t full = c_in >> 2, tail = c_in & 3, gwords = 16 + 2 * taps;
     const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t batches = p->batches, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const int32_t dh = p->dil_h, dw = p->dil_w, pt = p->pad_top, pl = p->pad_left;
     const int clamp = lo > -128 || hi < 127;
     int8_t *zrow = (int8_t *)scratch;
     const int32_t zbytes = (c_in + 3) & ~3;
-    uint32_t *tin = (uint32_t *)(void *)(zrow + zbytes), *tbd = tin + taps + 4;
+    uint32_t *tin = (uint32_t *)(void *)(zrow + zbytes) + 4, *tbd = tin + taps + 9;
     for (int32_t c = 0; c < zbytes; c++) {
         zrow[c] = (int8_t)p->input_zp;
     }
+    const uint32_t *w0 = (const uint32_t *)(const void *)w;
     for (int32_t k = 0; k < 2; k++) {
-        uint32_t *tw = (k ? tbd : tin) + taps;
-        tw[0] = (uint32_t)(-4 * taps);
-        tw[1] = (uint32_t)taps;
-        tw[2] = 0x01010101u * (uint8_t)lo;
-        tw[3] = 0x01010101u * (uint8_t)hi;
+        uint32_t *tw = k ? tbd : tin;
+        tw[-3] = (uint32_t)((sw - 1) * c_in);
+        tw[-2] = (uint32_t)full;
+        tw[-1] = (uint32_t)(uintptr_t)w0;
+        tw[taps] = (uint32_t)(-4 * taps);
+        tw[taps + 1] = (uint32_t)taps;
+        tw[taps + 2] = 0x01010101u * (uint8_t)lo;
+        tw[taps + 3] = 0x01010101u * (uint8_t)hi;
+        tw[taps + 4] = (uint32_t)dm;
     }
     for (int32_t ky = 0, t = 0; ky < kh; ky++) {
         for (int32_t kx = 0; kx < kw; kx++, t++) {
-            tin[t] = (uint32_t)(ky * p->dil_h * row + kx * p->dil_w * c_in);
+            tin[t] = (uint32_t)(ky * dh * row + kx * dw * c_in);
         }
     }
-    const uint32_t *w0 = (const uint32_t *)(const void *)w;
-    for (int32_t n = 0; n < p->batches; n++) {
+    const int variant = (taps == 9 ? 0 : 4) + (clamp ? 2 : 0) + (dm > 1 ? 1 : 0);
+    /* Output columns whose window is inside the input horizontally: [ox_in, ox_out). With depth multiplier 1 and
+     * whole groups, such a run of a row is one call (its pixels follow each other in y). */
+    const int32_t last = in_w - 1 - (kw - 1) * dw + pl;
+    const int32_t ox_in = (pl + sw - 1) / sw, ox_out = last < 0 ? 0 : (last / sw + 1 < out_w ? last / sw + 1 : out_w);
+    const int runs = dm == 1 && tail == 0;
+    for (int32_t n = 0; n < batches; n++) {
         const int8_t *xn = x + n * in_h * row;
-        for (int32_t oy = 0; oy < p->out_h; oy++) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int y_inside = iy0 >= 0 && iy0 + (kh - 1) * p->dil_h < in_h;
-            for (int32_t ox = 0; ox < p->out_w; ox++, y += out_c) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        for (int32_t oy = 0; oy < out_h; oy++) {
+            const int32_t iy0 = oy * sh - pt;
+            const int y_inside = iy0 >= 0 && iy0 + (kh - 1) * dh < in_h;
+            for (int32_t ox = 0; ox < out_w;) {
+                const int32_t ix0 = ox * sw - pl;
                 /* The window origin as an address (outside the input for border pixels: only added to offsets). */
                 const uintptr_t xb = (uintptr_t)xn + (uintptr_t)(iy0 * row + ix0 * c_in);
-                const uint32_t *tp = tin;
-                if (!(y_inside && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < in_w)) {
+                uint32_t *tp = tin;
+                int32_t count = 1;
+                if (y_inside && ox >= ox_in && ox < ox_out) {
+                    count = runs ? ox_out - ox : 1;
+                } else {
                     for (int32_t ky = 0, t = 0; ky < kh; ky++) {
-                        const int32_t iy = iy0 + ky * p->dil_h;
+                        const int32_t iy = iy0 + ky * dh;
                         const int y_in = iy >= 0 && iy < in_h;
                         for (int32_t kx = 0; kx < kw; kx++, t++) {
-                            const int32_t ix = ix0 + kx * p->dil_w;
+                            const int32_t ix = ix0 + kx * dw;
                             tbd[t] = y_in && ix >= 0 && ix < in_w ? tin[t] : (uint32_t)((uintptr_t)zrow - xb);
                         }
                     }
                     tp = tbd;
                 }
                 const uint32_t *g = w0;
-                if (dm == 1) {
+                for (int32_t m = 0; m < dm; m++) {
+                    int8_t *ym = y + m;
                     if (full > 0) {
-                        if (taps == 9) {
-                            g = clamp ? efm_dw_3x3_clamp(tp, g, full, y, xb) : efm_dw_3x3(tp, g, full, y, xb);
-                        } else {
-                            g = clamp ? efm_dw_any_clamp(tp, g, full, y, xb, taps)
-                                  : efm_dw_any(tp, g, full, y, xb, taps);
-                        }
+                        tp[-4] = (uint32_t)count;
+                        g = efm_dw_run(variant, tp, g, full, ym, xb, taps);
                     }
                     if (tail) {
-                        efm_dw_group_c(tp, taps, g, xb + 4 * full, tail, y + 4 * full, 1, lo, hi);
-                    }
-                } else {
-                    for (int32_t m = 0; m < dm; m++) {
-                        for (int32_t c0 = 0; c0 < c_in; c0 += 4, g += gwords) {
-                            efm_dw_group_c(tp, taps, g, xb + c0, c_in - c0 < 4 ? c_in - c0 : 4, y + c0 * dm + m,
-                                           dm, lo, hi);
-                        }
+                        efm_dw_group_c(tp, taps, g, xb + 4 * full, tail, ym + 4 * full * dm, dm, lo, hi);
+                        g += gwords;
                     }
                 }
+                ox += count;
+                y += count * out_c;
             }
         }
     }
