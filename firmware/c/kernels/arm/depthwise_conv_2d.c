@@ -2,9 +2,14 @@
  *
  * Four channels at a time: one 32-bit load brings a tap's four input channels, SXTB16 splits them into int16
  * pairs (channels 0, 2 and 1, 3), and SMLABB / SMLATT accumulate each channel against its weight, which the emitter
- * stores unpacked and doubled (int16 pairs 2w): per tap and four channels one load, two SXTB16, one LDRD of the
- * weights and four multiply-accumulates. A 3x3 window inside the input is unrolled; other windows and the border
- * pixels loop over the taps (taps outside the input read the input zero point, which the bias folding cancels).
+ * stores unpacked and doubled (int16 pairs 2w): per tap and four channels one load of the tap's offset, one of the
+ * input, one LDRD of the weights, two SXTB16 and four multiply-accumulates. An asm loop runs every four-channel
+ * group of a pixel (3x3 windows unrolled) and, with depth multiplier 1, a whole run of pixels along a row whose
+ * windows are inside the input. Taps are offsets from the window origin in a table in the scratch: fixed for the
+ * pixels inside, rebuilt for each border pixel with the taps outside pointing at a row of input zero points (which
+ * the bias folding cancels). The four outputs are packed into a word and clamped with SSUB8 + SEL against the
+ * packed activation bounds, then stored as one word (or four bytes dm apart). Channel tails (in_c % 4) run the same
+ * arithmetic in C.
  *
  * The emitter packs, per depth multiplier m and group of four input channels (output channels (c + j) dm + m),
  *   {2 (bias - zp_x sum w) x 4, per tap {2w0 | 2w2 << 16, 2w1 | 2w3 << 16}, {M, c, R} x 4}
@@ -176,10 +181,7 @@ static inline uint32_t efm_dw_load(const int8_t *src, int32_t nc) {
                                              EFM_DW_OUT CLAMP STORE EFM_DW_LOOP EFM_DW_OPERANDS);               \
         return g;                                                                                               \
     }
-EFM_DW_3X3(efm_dw_3x3, "", EFM_DW_STORE)
-EFM_DW_3X3(efm_dw_3x3_clamp, EFM_DW_CLAMP("44"), EFM_DW_STORE)
-EFM_DW_3X3(efm_dw_3x3_dm, "", EFM_DW_STORE_DM("52"))
-EFM_DW_3X3(efm_dw_3x3_dm_clamp, EFM_DW_CLAMP("44"), EFM_DW_STORE_DM("52"))
+EFM_DW_3X3(efm_dw_3x3, EFM_DW_CLAMP("44"), EFM_DW_STORE)
 
 /* The same for any window (taps = the number of taps): the taps are walked with tp, which then points at the
  * rewind word (the tap count and the bounds follow it). */
@@ -202,32 +204,20 @@ EFM_DW_3X3(efm_dw_3x3_dm_clamp, EFM_DW_CLAMP("44"), EFM_DW_STORE_DM("52"))
                          : "cc", "memory");                                                                     \
         return g;                                                                                               \
     }
-EFM_DW_ANY(efm_dw_any, "", EFM_DW_STORE)
-EFM_DW_ANY(efm_dw_any_clamp, EFM_DW_CLAMP("8"), EFM_DW_STORE)
-EFM_DW_ANY(efm_dw_any_dm, "", EFM_DW_STORE_DM("16"))
-EFM_DW_ANY(efm_dw_any_dm_clamp, EFM_DW_CLAMP("8"), EFM_DW_STORE_DM("16"))
+EFM_DW_ANY(efm_dw_any, EFM_DW_CLAMP("8"), EFM_DW_STORE)
+EFM_DW_ANY(efm_dw_any_dm, EFM_DW_CLAMP("8"), EFM_DW_STORE_DM("16"))
 
-/* The asm loop of `variant` (3x3 or any window, saturated or clamped, depth multiplier 1 or more), called directly
- * (the firmware's static stack analysis does not follow function pointers). */
+/* The asm loop of `variant` (0: 3x3 window, 1: any window, 2: any window and a depth multiplier above 1), called
+ * directly (the firmware's static stack analysis does not follow function pointers). */
 static inline const uint32_t *efm_dw_run(int variant, const uint32_t *tp, const uint32_t *g, int32_t n, int8_t *y,
                                          uintptr_t xb, int32_t taps) {
     switch (variant) {
     case 0:
         return efm_dw_3x3(tp, g, n, y, xb, taps);
     case 1:
-        return efm_dw_3x3_dm(tp, g, n, y, xb, taps);
-    case 2:
-        return efm_dw_3x3_clamp(tp, g, n, y, xb, taps);
-    case 3:
-        return efm_dw_3x3_dm_clamp(tp, g, n, y, xb, taps);
-    case 4:
         return efm_dw_any(tp, g, n, y, xb, taps);
-    case 5:
-        return efm_dw_any_dm(tp, g, n, y, xb, taps);
-    case 6:
-        return efm_dw_any_clamp(tp, g, n, y, xb, taps);
     default:
-        return efm_dw_any_dm_clamp(tp, g, n, y, xb, taps);
+        return efm_dw_any_dm(tp, g, n, y, xb, taps);
     }
 }
 
@@ -264,7 +254,6 @@ void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *
     const int32_t lo = p->act_min, hi = p->act_max;
     const int32_t batches = p->batches, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const int32_t dh = p->dil_h, dw = p->dil_w, pt = p->pad_top, pl = p->pad_left;
-    const int clamp = lo > -128 || hi < 127;
     int8_t *zrow = (int8_t *)scratch;
     const int32_t zbytes = (c_in + 3) & ~3;
     uint32_t *tin = (uint32_t *)(void *)(zrow + zbytes) + 4, *tbd = tin + taps + 9;
@@ -288,7 +277,7 @@ void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *
             tin[t] = (uint32_t)(ky * dh * row + kx * dw * c_in);
         }
     }
-    const int variant = (taps == 9 ? 0 : 4) + (clamp ? 2 : 0) + (dm > 1 ? 1 : 0);
+    const int variant = dm > 1 ? 2 : (taps == 9 ? 0 : 1);
     /* Output columns whose window is inside the input horizontally: [ox_in, ox_out). With depth multiplier 1 and
      * whole groups, such a run of a row is one call (its pixels follow each other in y). */
     const int32_t last = in_w - 1 - (kw - 1) * dw + pl;
