@@ -17,6 +17,19 @@
 #include "efm_arm.h"
 #pragma GCC diagnostic pop
 
+/* Lane sums: acc + sign-extended bytes 0, 2 of v (ROR 0) or 1, 3 (ROR 8). */
+static inline uint32_t efm_ap_sxtab16(uint32_t acc, uint32_t v) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(v));
+    return r;
+}
+
+static inline uint32_t efm_ap_sxtab16_ror8(uint32_t acc, uint32_t v) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
+    return r;
+}
+
 /* The portable rounding: sum / count, half away from zero (half = count / 2): SDIV truncates toward zero, so
  * (sum + half) / count for sum >= 0 and (sum - half) / count below. */
 static inline int32_t efm_ap_div(int32_t sum, int32_t count, int32_t half) {
@@ -101,8 +114,16 @@ void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t
                 for (int32_t c = 0; c < full; c += 4) {
                     uint32_t s02 = 0, s13 = 0;
                     const int8_t *r = win + c;
-                    for (int32_t k = 0; k < runs; k++, r += row) {
-                        efm_ap_sum(r, taps, ch, &s02, &s13);
+                    if (rows == 2 && cols == 2) { /* 2x2 windows inside the input: unrolled */
+                        const uint32_t v0 = efm_load4(r), v1 = efm_load4(r + ch), v2 = efm_load4(r + row);
+                        const uint32_t v3 = efm_load4(r + row + ch);
+                        s02 = efm_ap_sxtab16(efm_ap_sxtab16(efm_ap_sxtab16(efm_ap_sxtab16(0, v0), v1), v2), v3);
+                        s13 = efm_ap_sxtab16_ror8(
+                            efm_ap_sxtab16_ror8(efm_ap_sxtab16_ror8(efm_ap_sxtab16_ror8(0, v0), v1), v2), v3);
+                    } else {
+                        for (int32_t k = 0; k < runs; k++, r += row) {
+                            efm_ap_sum(r, taps, ch, &s02, &s13);
+                        }
                     }
                     const uint32_t q0 = (uint32_t)efm_ap_div((int16_t)s02, count, half);
                     const uint32_t q1 = (uint32_t)efm_ap_div((int16_t)s13, count, half);

@@ -86,7 +86,15 @@ void efm_max_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y)
                 const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
                 /* A window whose rows are contiguous in the input (it spans the input's width) is one run. */
                 const int32_t runs = cols == in_w ? 1 : rows, taps = cols == in_w ? rows * cols : cols;
-                for (int32_t c = 0; c < full; c += 4) {
+                if (rows == 2 && cols == 2) { /* 2x2 windows inside the input: unrolled */
+                    for (int32_t c = 0; c < full; c += 4) {
+                        const int8_t *t = win + c;
+                        uint32_t m = efm_mp_max8(efm_load4(t), efm_load4(t + ch));
+                        m = efm_mp_max8(m, efm_mp_max8(efm_load4(t + row), efm_load4(t + row + ch)));
+                        efm_mp_store4(y + c, efm_mp_min8(efm_mp_max8(m, lo4), hi4));
+                    }
+                }
+                for (int32_t c = rows == 2 && cols == 2 ? full : 0; c < full; c += 4) {
                     uint32_t m = 0x80808080u;
                     const int8_t *r = win + c;
                     for (int32_t k = 0; k < runs; k++, r += row) {
