@@ -223,3 +223,19 @@ def test_instructions_per_mac(name, make, bound, tmp_path):
     per_mac = arm["instructions"] / macs
     assert per_mac <= bound, f"{name}: {per_mac:.3f} instructions per MAC > {bound}"
     assert ref["instructions"] > 3 * arm["instructions"], (name, ref["instructions"], arm["instructions"])
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_vit_patch_embedding_in_its_fused_step(board, tmp_path):
+    """A ViT with tricks: the patch embedding runs band by band in its fused step, with the Cortex-M CONV_2D kernel
+    and the scratch the planner reserves in that step == interpreter."""
+    from edgefmr.firmware.vit_graph import build_vit
+
+    g = build_vit(image_size=16, patch=4, embed=32, depth=1, heads=2, num_classes=10)
+    rng = np.random.default_rng(0)
+    records = [_uniform(rng, g) for _ in range(2)]
+    m = build(g, board, tmp_path, tricks=True, test_inputs=records)
+    assert "conv_2d" in m["arm_kernels"] and m["plan"]["layers"][0]["kind"] == "patch_embed"
+    res = run_semihost(tmp_path, g)
+    want = reference(g, records)
+    assert all(same_bits(res.outputs[r][k], want[r][k]) for r in range(2) for k in range(len(g.outputs)))
