@@ -121,5 +121,7 @@ def emit(ctx: EmitContext) -> Emitted:
         output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
         arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0,
     )
-    return Emitted(f"efm_conv_2d({p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}, {scratch_ptr});",
-                   ("conv_2d",))
+    args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
+    if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
+        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path
+    return Emitted(f"efm_conv_2d({args}, {scratch_ptr});", ("conv_2d",))

@@ -76,8 +76,8 @@ def emit(ctx: EmitContext) -> Emitted:
         k_h=kh, k_w=kw, depth_multiplier=o // xt.shape[3], stride_h=a["stride_h"], stride_w=a["stride_w"],
         dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
         output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
-        arm_packed=int(rows is not None),
     )
-    return Emitted(f"efm_depthwise_conv_2d({p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}, "
-                   f"{scratch_ptr});",
-                   ("depthwise_conv_2d",))
+    args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
+    if rows is None and "depthwise_conv_2d" in ctx.option("arm", frozenset()):
+        return Emitted(f"efm_depthwise_conv_2d_portable({args});", ("depthwise_conv_2d",))
+    return Emitted(f"efm_depthwise_conv_2d({args}, {scratch_ptr});", ("depthwise_conv_2d",))

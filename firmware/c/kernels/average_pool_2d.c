@@ -1,6 +1,6 @@
 /* Portable reference AVERAGE_POOL_2D (int8 and int16). The Cortex-M DSP variant of the int8 kernel is
- * kernels/arm/average_pool_2d.c, which calls this loop under the name efm_average_pool_2d_s8_portable where it does
- * not apply. */
+ * kernels/arm/average_pool_2d.c; Cortex-M builds call this int8 loop as efm_average_pool_2d_s8_portable where that
+ * variant does not apply. */
 #include "average_pool_2d.h"
 
 #include "efm_kernel.h"

@@ -15,9 +15,9 @@ typedef struct {
     int32_t input_zp, output_zp, act_min, act_max;
     const int32_t *mult;  /* per output channel */
     const int32_t *shift; /* per output channel */
-    /* Cortex-M kernel only (0 for the portable kernel and where the Cortex-M kernel runs the portable loop): how
-     * it builds its im2col columns (EFM_CONV_COL_*), and the padded depth K4 (k_h k_w k_c rounded up to a multiple
-     * of 4). Its weight argument is then the packed rows of kernels/arm/conv_2d.c, not [O][KH][KW][I]. */
+    /* Cortex-M kernel only (0 for the portable loop): how it builds its im2col columns (EFM_CONV_COL_*), and the
+     * padded depth K4 (k_h k_w k_c rounded up to a multiple of 4). Its weight argument is the packed rows of
+     * kernels/arm/conv_2d.c, not [O][KH][KW][I], and its bias NULL (folded into the rows). */
     int32_t arm_cols, arm_k4;
 } efm_conv_2d_params;
 
@@ -32,7 +32,7 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
                  void *scratch);
 
 #ifdef EFM_ARM_CONV_2D
-/* The portable loop (kernels/conv_2d.c), which the Cortex-M kernel runs where its fast path does not apply. */
+/* The portable loop (kernels/conv_2d.c), which Cortex-M builds call where the Cortex-M kernel does not apply. */
 void efm_conv_2d_portable(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                           int8_t *y);
 #endif

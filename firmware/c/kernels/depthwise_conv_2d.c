@@ -1,5 +1,5 @@
-/* Portable reference DEPTHWISE_CONV_2D (the Cortex-M DSP variant is kernels/arm/depthwise_conv_2d.c, which calls this
- * loop under the name efm_depthwise_conv_2d_portable where its fast path does not apply). */
+/* Portable reference DEPTHWISE_CONV_2D (the Cortex-M DSP variant is kernels/arm/depthwise_conv_2d.c; Cortex-M
+ * builds call this loop as efm_depthwise_conv_2d_portable where that variant does not apply). */
 #include "depthwise_conv_2d.h"
 
 #include "efm_kernel.h"

@@ -14,17 +14,15 @@ typedef struct {
     int32_t input_zp, output_zp, act_min, act_max;
     const int32_t *mult;  /* per output channel */
     const int32_t *shift; /* per output channel */
-    /* Cortex-M kernel: 1 where its weight argument is the packed groups of kernels/arm/depthwise_conv_2d.c (else
-     * 0, and it runs the portable loop on the [1][KH][KW][O] weights). */
-    int32_t arm_packed;
 } efm_depthwise_conv_2d_params;
 
-/* bias may be NULL. scratch: the Cortex-M kernel's zero-point row and tap table (NULL for the portable kernel). */
+/* bias may be NULL. The Cortex-M kernel takes the packed groups of kernels/arm/depthwise_conv_2d.c as w, bias NULL,
+ * and its zero-point row and tap tables in scratch (NULL for the portable kernel). */
 void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y, void *scratch);
 
 #ifdef EFM_ARM_DEPTHWISE_CONV_2D
-/* The portable loop (kernels/depthwise_conv_2d.c), which the Cortex-M kernel runs where its packing does not apply. */
+/* The portable loop (kernels/depthwise_conv_2d.c), which Cortex-M builds call where the packing does not apply. */
 void efm_depthwise_conv_2d_portable(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
                                     const int32_t *bias, int8_t *y);
 #endif

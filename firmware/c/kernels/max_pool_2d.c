@@ -1,6 +1,5 @@
 /* Portable reference MAX_POOL_2D (int8 and int16). The Cortex-M DSP variant of the int8 kernel is
- * kernels/arm/max_pool_2d.c, which calls this loop under the name efm_max_pool_2d_s8_portable where it does
- * not apply. */
+ * kernels/arm/max_pool_2d.c (in Cortex-M builds this int8 loop is named efm_max_pool_2d_s8_portable). */
 #include "max_pool_2d.h"
 
 #include "efm_kernel.h"

@@ -4,8 +4,8 @@
  * one instruction each (per tap one load and two SXTAB16; exact while the window has at most 256 taps, as
  * |sum| <= 128 * 256 = 2^15), then each sum is divided by the number of taps inside the input, rounded half away
  * from zero (SDIV of sum +- count / 2), and the four results are clamped with SSUB8 + SEL against the packed
- * activation bounds. Windows of more than 256 taps run the portable loop; channels past the last multiple of 4
- * use the portable arithmetic. */
+ * activation bounds (windows of more than 256 taps: the generated code calls efm_average_pool_2d_s8_portable
+ * instead). Channels past the last multiple of 4 use the portable arithmetic. */
 #ifdef EFM_ARM_AVERAGE_POOL_2D
 
 #include "average_pool_2d.h"
@@ -90,10 +90,6 @@ static inline uint32_t efm_ap_min8(uint32_t a, uint32_t b) {
 }
 
 void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
-    if (p->filter_h * p->filter_w > 256) {
-        efm_average_pool_2d_s8_portable(p, x, y);
-        return;
-    }
     const int32_t ch = p->channels, full = ch & ~3, in_w = p->in_w, row = in_w * ch;
     const uint32_t lo4 = 0x01010101u * (uint8_t)p->act_min, hi4 = 0x01010101u * (uint8_t)p->act_max;
     for (int32_t n = 0; n < p->batches; n++) {

@@ -11,7 +11,8 @@
  * nothing), and the emitter packs each output channel's row as 32-bit words
  *   {2 (bias - zp_x sum w), K4 weight bytes (zeros after K), M, 2^(R-1) + zp_y 2^R, R}
  * for the double-rounding requantization in 32 bits, exact for M * 2^-R with R >= 1 (the emitter checks it and
- * that |2 acc| < 2^31, else the kernel runs the portable loop): with a2 = 2 acc,
+ * that |2 acc| < 2^31; where it does not hold, or for grouped convolutions, the generated code calls the portable
+ * loop, efm_conv_2d_portable, instead): with a2 = 2 acc,
  *   y = (SMMLAR(a2, M, 2^(R-1) + zp_y 2^R - [a2 < 0])) >> R
  * is gemmlowp's SaturatingRoundingDoublingHighMul (round half up of a M / 2^31) followed by RoundingDivideByPOT
  * (half away from zero: the -[a2 < 0]) plus the output zero point, in one rounding of the 64-bit product. */
@@ -255,10 +256,7 @@ static void efm_cv_block4(uint32_t *xs, const uint32_t *w, int32_t n0, int clamp
 
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
-    if (p->arm_cols == 0 || scratch == 0) {
-        efm_conv_2d_portable(p, x, w, bias, y);
-        return;
-    }
+    (void)bias; /* folded into the packed rows */
     const int32_t k4 = p->arm_k4, groups = k4 >> 2, out_c = p->out_c;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     uint32_t *xs = (uint32_t *)scratch;

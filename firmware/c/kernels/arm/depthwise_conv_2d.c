@@ -14,7 +14,8 @@
  * The emitter packs, per depth multiplier m and group of four input channels (output channels (c + j) dm + m),
  *   {2 (bias - zp_x sum w) x 4, per tap {2w0 | 2w2 << 16, 2w1 | 2w3 << 16}, {M, c, R} x 4}
  * (see kernels/arm/conv_2d.c for the 32-bit double-rounding requantization y = SMMLAR(2 acc, M, c - [acc < 0]) >> R,
- * c = 2^(R-1) + zp_y 2^R). Channels past the last input channel have zero weights and are not stored. */
+ * c = 2^(R-1) + zp_y 2^R; where it does not apply the generated code calls efm_depthwise_conv_2d_portable instead).
+ * Channels past the last input channel have zero weights and are not stored. */
 #ifdef EFM_ARM_DEPTHWISE_CONV_2D
 
 #include "depthwise_conv_2d.h"
@@ -244,10 +245,7 @@ __attribute__((noinline)) static void efm_dw_group_c(const uint32_t *tp, int32_t
  * (offsets to the zero-point row for taps outside); the tap pointer points past the first four words. */
 void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
                            const int32_t *bias, int8_t *y, void *scratch) {
-    if (!p->arm_packed || scratch == 0) {
-        efm_depthwise_conv_2d_portable(p, x, w, bias, y);
-        return;
-    }
+    (void)bias; /* folded into the packed groups */
     const int32_t kh = p->k_h, kw = p->k_w, taps = kh * kw, c_in = p->in_c, dm = p->depth_multiplier;
     const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, row = in_w * c_in;
     const int32_t full = c_in >> 2, tail = c_in & 3, gwords = 16 + 2 * taps;
