@@ -5,7 +5,10 @@
  * scratch as int16 pairs, doubled (2x), interleaved per group of four depth values like efm_unpack4. Every output
  * channel then runs the FULLY_CONNECTED kernel's loop: one weight word, unpacked once (SXTB16), feeds four pixels
  * (eight SMLAD per 16 MACs). The scratch holds four columns only (8 K4 bytes, plus K4 bytes of staging where the
- * window cannot be unpacked straight from the input).
+ * window cannot be unpacked straight from the input) and the control words of the channel loop (one asm block:
+ * dot products, requantization, the four stores, out_c stride). The last block of pixels ends at the last pixel,
+ * overlapping the previous block (it rewrites a few outputs with the same bits); fewer than four pixels in all run
+ * one pass per pixel.
  *
  * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
  * nothing), and the emitter packs each output channel's row as 32-bit words
