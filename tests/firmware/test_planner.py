@@ -408,7 +408,14 @@ def test_mcuformer_sized_vit_on_stm32f746():
     # the image dominates both; past the patch embedding the fused blocks need under 0.6x the unfused ones
     assert max(p.live_bytes[3:]) < 0.6 * max(q.live_bytes[3:])
     rep = memory_report(g, board)
-    assert rep["arena_bytes"] == {"SRAM1": p.arena_size} and rep["fits"] is False  # weights exceed the 1 MiB flash
+    # the report's plan reserves the Cortex-M kernels' scratch: at the peak, the patch embedding's im2col columns
+    from edgefmr.firmware.build import build_arm_kernels, make_plan
+    from edgefmr.firmware.c.emitters import kernel_scratch
+
+    arm = build_arm_kernels(board)
+    with_scratch = make_plan(g, board, True, arm).arena_size
+    assert p.arena_size <= with_scratch <= p.arena_size + kernel_scratch(g, arm)["patch_embed"] + ALIGN
+    assert rep["arena_bytes"] == {"SRAM1": with_scratch} and rep["fits"] is False  # weights exceed the 1 MiB flash
     with pytest.raises(EdgefmrError, match=r"region FLASH needs [\d,]+ B of constants, 1,048,576 B available"):
         p.check_fits(board)
     p.check_fits(board, flash=False)

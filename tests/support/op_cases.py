@@ -73,53 +73,87 @@ def bmm_case(rng):
     return b.build()
 
 
+_ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
+
+
+def _conv_out_q(rng):
+    """Output quantization of a convolution: mostly multipliers below 1/2 (the Cortex-M kernels' 32-bit path),
+    sometimes a tiny output scale (multipliers >= 1/2: their portable fallback)."""
+    return {"scale": float(rng.uniform(5e-4, 2e-3)) if rng.random() < 0.1 else float(rng.uniform(0.05, 0.5)),
+            "zero_point": -128 if rng.random() < 0.3 else int(rng.integers(-128, 128))}
+
+
 def conv_case(rng):
+    """CONV_2D: every window builder of the Cortex-M kernel (1x1 with channels % 4 == 0, whole taps, whole rows,
+    bytes), patch embeddings (kernel == stride, VALID), groups, strides 1-3, dilations on both axes, channel counts
+    1..8, batches, per-tensor and per-channel weights, every fused activation."""
     b = GraphBuilder()
-    cin_g, groups = int(rng.integers(1, 5)), [1, 1, 2][int(rng.integers(0, 3))]
-    o = groups * int(rng.integers(1, 5))
-    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-    h, w_ = int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9))
+    kind = int(rng.integers(0, 4))
+    cin_g = [1, 2, 3, 4, 5, 8][int(rng.integers(0, 6))]
+    groups = 2 if rng.random() < 0.15 else 1
+    o = groups * int(rng.integers(1, 7))
+    if kind == 0:  # 1x1 (pointwise), any stride
+        k, stride, dil = (1, 1), (int(rng.integers(1, 3)), int(rng.integers(1, 3))), (1, 1)
+    elif kind == 1:  # patch embedding
+        k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        stride, dil = k, (1, 1)
+    else:
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    padding = "VALID" if kind == 1 else ["SAME", "VALID"][int(rng.integers(0, 2))]
+    eff = ((k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1)
+    h, w_ = int(rng.integers(eff[0], eff[0] + 8)), int(rng.integers(eff[1], eff[1] + 8))
     x = b.input("x", (int(rng.integers(1, 3)), h, w_, cin_g * groups), **_q(rng, 0.01, 0.1))
     ws = rng.uniform(0.001, 0.05, o) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.05))
     w = b.const("w", rng.integers(-127, 128, (o, *k, cin_g)).astype(np.int8), scale=ws, zero_point=0)
     bias = b.const("b", rng.integers(-3000, 3000, o).astype(np.int32))
-    y = b.op("CONV_2D", [x, w, bias], **_q(rng, 0.05, 0.5), padding=["SAME", "VALID"][int(rng.integers(0, 2))],
-             stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)), dilation_h=int(rng.integers(1, 3)),
-             dilation_w=1, activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    y = b.op("CONV_2D", [x, w, bias], **_conv_out_q(rng), padding=padding, stride_h=stride[0], stride_w=stride[1],
+             dilation_h=dil[0], dilation_w=dil[1], activation=_ACTS[int(rng.integers(0, 4))])
     b.output(y)
     return b.build()
 
 
 def dw_case(rng):
+    """DEPTHWISE_CONV_2D: 3x3 windows (the Cortex-M kernel's unrolled loop) and any other, channel counts 1..9
+    (tails of the four-channel groups), depth multipliers 1-3, strides 1-3, dilations, batches, bias or none."""
     b = GraphBuilder()
-    c, dm = int(rng.integers(1, 6)), int(rng.integers(1, 3))
-    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-    x = b.input("x", (1, int(rng.integers(k[0], 9)), int(rng.integers(k[1], 9)), c), **_q(rng, 0.01, 0.1))
+    c, dm = int(rng.integers(1, 10)), [1, 1, 2, 3][int(rng.integers(0, 4))]
+    k = (3, 3) if rng.random() < 0.4 else (int(rng.integers(1, 5)), int(rng.integers(1, 4)))
+    dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    eff = ((k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1)
+    x = b.input("x", (int(rng.integers(1, 3)), int(rng.integers(eff[0], eff[0] + 7)),
+                      int(rng.integers(eff[1], eff[1] + 7)), c), **_q(rng, 0.01, 0.1))
     ws = rng.uniform(0.001, 0.05, c * dm) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.05))
     w = b.const("w", rng.integers(-127, 128, (1, *k, c * dm)).astype(np.int8), scale=ws, zero_point=0, axis=3)
     ins = [x, w]
     if rng.random() < 0.7:
         ins.append(b.const("b", rng.integers(-3000, 3000, c * dm).astype(np.int32)))
-    y = b.op("DEPTHWISE_CONV_2D", ins, **_q(rng, 0.05, 0.5), padding=["SAME", "VALID"][int(rng.integers(0, 2))],
-             stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)), dilation_h=1,
-             dilation_w=int(rng.integers(1, 3)), depth_multiplier=dm,
-             activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+    y = b.op("DEPTHWISE_CONV_2D", ins, **_conv_out_q(rng), padding=["SAME", "VALID"][int(rng.integers(0, 2))],
+             stride_h=int(rng.integers(1, 4)), stride_w=int(rng.integers(1, 4)), dilation_h=dil[0],
+             dilation_w=dil[1], depth_multiplier=dm, activation=_ACTS[int(rng.integers(0, 4))])
     b.output(y)
     return b.build()
 
 
 def pool_case(op):
+    """AVERAGE_POOL_2D / MAX_POOL_2D: int8 (channel counts 1..9: four-channel groups and tails) and int16, windows
+    up to 4x4 and global windows, strides 1-3, SAME / VALID, every fused activation."""
+
     def make(rng):
         b = GraphBuilder()
-        dtype = "int16" if rng.random() < 0.3 else "int8"
+        dtype = "int16" if rng.random() < 0.25 else "int8"
         zp = 0 if dtype == "int16" else int(rng.integers(-20, 20))
         q = {"scale": float(rng.uniform(0.01, 0.1)), "zero_point": zp}
-        f = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-        x = b.input("x", (int(rng.integers(1, 3)), int(rng.integers(f[0], 9)), int(rng.integers(f[1], 9)),
-                          int(rng.integers(1, 5))), dtype=dtype, **q)
-        y = b.op(op, [x], dtype=dtype, **q, padding=["SAME", "VALID"][int(rng.integers(0, 2))], filter_h=f[0],
-                 filter_w=f[1], stride_h=int(rng.integers(1, 3)), stride_w=int(rng.integers(1, 3)),
-                 activation=["NONE", "RELU", "RELU6"][int(rng.integers(0, 3))])
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 10)))
+        if rng.random() < 0.2:
+            f, s, padding = (shape[1], shape[2]), (1, 1), "VALID"  # global pooling
+        else:
+            f = (int(rng.integers(1, min(shape[1], 4) + 1)), int(rng.integers(1, min(shape[2], 4) + 1)))
+            s, padding = (int(rng.integers(1, 4)), int(rng.integers(1, 4))), ["SAME", "VALID"][int(rng.integers(0, 2))]
+        x = b.input("x", shape, dtype=dtype, **q)
+        y = b.op(op, [x], dtype=dtype, **q, padding=padding, filter_h=f[0], filter_w=f[1], stride_h=s[0],
+                 stride_w=s[1], activation=_ACTS[int(rng.integers(0, 4))])
         b.output(y)
         return b.build()
 

@@ -1,13 +1,23 @@
-"""CONV_2D -> kernels/conv_2d.c."""
+"""CONV_2D -> kernels/conv_2d.c (kernels/arm/conv_2d.c on cores with the DSP extension)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import act_range, per_channel
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.conv_2d import conv_geometry
+from edgefmr.ops.registry import OpCall
+
+#: Column builders of the Cortex-M kernel (EFM_CONV_COL_* in kernels/conv_2d.h).
+COL_1X1, COL_TAPS, COL_ROWS, COL_BYTES = 1, 2, 3, 4
+#: Largest right shift of the Cortex-M kernel's 32-bit requantization (2^(R-1) + zp_y 2^R + |2 acc| / 2 < 2^31).
+MAX_RSHIFT = 22
+#: Control words the Cortex-M kernel keeps after its columns in the scratch.
+CTRL_BYTES = 32
 
 
 def conv_multipliers(xt, wt, yt, n_out: int) -> tuple[list[int], list[int]]:
@@ -15,6 +25,76 @@ def conv_multipliers(xt, wt, yt, n_out: int) -> tuple[list[int], list[int]]:
     w_scales = np.broadcast_to(np.asarray(wt.quant.scale, np.float64), (n_out,))
     mult, shift = fp.quantize_multipliers(xt.scale * w_scales / yt.scale)
     return per_channel(mult, n_out), per_channel(shift, n_out)
+
+
+def requant_words(mult: list[int], shift: list[int], adj: np.ndarray, acc_bound: np.ndarray,
+                  output_zp: int) -> np.ndarray | None:
+    """{2 adj, M, 2^(R-1) + zp_y 2^R, R} per output channel for the Cortex-M kernels' 32-bit double-rounding
+    requantization, or None where it is not exact for some channel: it needs a right shift R = -shift in
+    [1, MAX_RSHIFT] and |acc + adj| < 2^30 (acc_bound bounds |acc|; the kernels accumulate 2 (acc + adj))."""
+    rows = []
+    for m, e, a, bound in zip(mult, shift, np.asarray(adj, np.int64).tolist(),
+                              np.asarray(acc_bound, np.int64).tolist(), strict=True):
+        r = -e
+        if not 1 <= r <= MAX_RSHIFT or bound + abs(a) >= 2**30:
+            return None
+        rows.append([2 * a, m, (1 << (r - 1)) + output_zp * (1 << r), r])
+    return np.asarray(rows, np.int64)
+
+
+@dataclass
+class ArmConv:
+    """How the Cortex-M kernel computes one CONV_2D node."""
+
+    cols: int  # COL_*
+    k4: int  # depth k_h k_w k_c rounded up to a multiple of 4
+    rows: np.ndarray  # int32 words per output channel: {2 adj, K4 weight bytes, M, c, R}
+
+    @property
+    def scratch(self) -> int:
+        """Four int16 columns, the control words, and the byte-gathered window of COL_BYTES."""
+        return 8 * self.k4 + CTRL_BYTES + (self.k4 if self.cols == COL_BYTES else 0)
+
+
+def arm_conv(c: OpCall) -> ArmConv | None:
+    """The Cortex-M kernel's plan for CONV_2D node `c`, or None where it runs the portable loop (grouped
+    convolutions, multipliers >= 1/2 or tiny ones, accumulators that could leave 2^30)."""
+    xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+    o, kh, kw, ci = wt.shape
+    if xt.shape[3] != ci or bt is None:
+        return None
+    depth = kh * kw * ci
+    k4 = -(-depth // 4) * 4
+    w = wt.data.astype(np.int64).reshape(o, depth)
+    adj = bt.data.astype(np.int64) - xt.zero_point * w.sum(axis=1)
+    mult, shift = conv_multipliers(xt, wt, yt, o)
+    words = requant_words(mult, shift, adj, 128 * np.abs(w).sum(axis=1), yt.zero_point)
+    if words is None:
+        return None
+    a = c.attrs
+    (_, ow), (_, pl) = conv_geometry(c, (kh, kw))
+    h_inside = pl == 0 and (ow - 1) * a["stride_w"] + (kw - 1) * a["dilation_w"] < xt.shape[2]
+    if kh == kw == 1 and ci % 4 == 0:
+        cols = COL_1X1
+    elif ci % 4 == 0:
+        cols = COL_TAPS
+    elif a["dilation_w"] == 1 and (kw * ci) % 4 == 0 and h_inside:
+        cols = COL_ROWS
+    else:
+        cols = COL_BYTES
+    wb = np.zeros((o, k4), np.int8)
+    wb[:, :depth] = wt.data.reshape(o, depth)
+    packed = np.concatenate([words[:, :1], wb.view("<i4").astype(np.int64), words[:, 1:]], axis=1)
+    return ArmConv(cols, k4, packed.astype(np.int32))
+
+
+@scratch_bytes("CONV_2D")
+def scratch(c: OpCall, arm: frozenset) -> int:
+    """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words."""
+    if "conv_2d" not in arm:
+        return 0
+    plan = arm_conv(c)
+    return plan.scratch if plan is not None else 0
 
 
 @emitter("CONV_2D")
@@ -26,12 +106,22 @@ def emit(ctx: EmitContext) -> Emitted:
     mult, shift = conv_multipliers(xt, wt, yt, o)
     lo, hi = act_range(c.attrs["activation"], yt)
     a = c.attrs
+    plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) else None
+    if plan is None:
+        weights, bias, scratch_ptr = ctx.inp(1), ctx.inp(2), "NULL"
+        mult_arr, shift_arr = ctx.array(mult, "int32_t"), ctx.array(shift, "int32_t")
+    else:  # the packed rows hold the weights, the folded bias and the multipliers
+        weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
+        bias, scratch_ptr, mult_arr, shift_arr = "NULL", ctx.scratch("void"), "NULL", "NULL"
     p = ctx.params(
         "efm_conv_2d_params",
         batches=xt.shape[0], in_h=xt.shape[1], in_w=xt.shape[2], in_c=xt.shape[3], out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, k_c=ci, groups=xt.shape[3] // ci, stride_h=a["stride_h"], stride_w=a["stride_w"],
         dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
-        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=ctx.array(mult, "int32_t"),
-        shift=ctx.array(shift, "int32_t"),
+        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
+        arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0,
     )
-    return Emitted(f"efm_conv_2d({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()});", ("conv_2d",))
+    args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
+    if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
+        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path
+    return Emitted(f"efm_conv_2d({args}, {scratch_ptr});", ("conv_2d",))

@@ -1,11 +1,57 @@
-"""DEPTHWISE_CONV_2D -> kernels/depthwise_conv_2d.c."""
+"""DEPTHWISE_CONV_2D -> kernels/depthwise_conv_2d.c (kernels/arm/depthwise_conv_2d.c on cores with the DSP
+extension)."""
 
 from __future__ import annotations
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+import numpy as np
+
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import act_range
-from edgefmr.firmware.c.emitters.conv_2d import conv_multipliers
+from edgefmr.firmware.c.emitters.conv_2d import conv_multipliers, requant_words
 from edgefmr.ops.conv_2d import conv_geometry
+from edgefmr.ops.registry import OpCall
+
+
+def _pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """int16 pairs (lo | hi << 16) as uint32 words."""
+    return (lo.astype(np.int64) & 0xFFFF) | ((hi.astype(np.int64) & 0xFFFF) << 16)
+
+
+def arm_depthwise_rows(c: OpCall) -> np.ndarray | None:
+    """The Cortex-M kernel's packed weights of DEPTHWISE_CONV_2D node `c` (int32 words; see
+    kernels/arm/depthwise_conv_2d.c), or None where it runs the portable loop (a multiplier or accumulator range
+    its 32-bit requantization does not cover)."""
+    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    bt = c.inp(2) if len(c.node.inputs) > 2 else None
+    _, kh, kw, o = wt.shape
+    ch = xt.shape[3]
+    dm = o // ch
+    taps = kh * kw
+    w = wt.data.astype(np.int64).reshape(taps, o)
+    bias = bt.data.astype(np.int64) if bt is not None else np.zeros(o, np.int64)
+    adj = bias - xt.zero_point * w.sum(axis=0)
+    mult, shift = conv_multipliers(xt, wt, yt, o)
+    words = requant_words(mult, shift, adj, 128 * np.abs(w).sum(axis=0), yt.zero_point)
+    if words is None:
+        return None
+    groups = []
+    for m in range(dm):
+        for c0 in range(0, ch, 4):
+            oc = [(c0 + j) * dm + m if c0 + j < ch else -1 for j in range(4)]
+            wq = np.stack([2 * w[:, k] if k >= 0 else np.zeros(taps, np.int64) for k in oc], axis=1)  # [taps, 4]
+            rq = np.stack([words[k] if k >= 0 else np.array([0, 0, 0, 1]) for k in oc])  # {2 adj, M, c, R}
+            taps_words = np.stack([_pairs(wq[:, 0], wq[:, 2]), _pairs(wq[:, 1], wq[:, 3])], axis=1).ravel()
+            groups.append(np.concatenate([rq[:, 0], taps_words, rq[:, 1:].ravel()]))
+    return np.concatenate(groups).astype(np.int64).astype(np.uint32).view(np.int32)
+
+
+@scratch_bytes("DEPTHWISE_CONV_2D")
+def scratch(c: OpCall, arm: frozenset) -> int:
+    """The Cortex-M kernel's zero-point row (in_c bytes, rounded up to 4) and two tap tables (an offset per tap and
+    nine words each)."""
+    if "depthwise_conv_2d" not in arm or arm_depthwise_rows(c) is None:
+        return 0
+    return -(-c.inp(0).shape[3] // 4) * 4 + 8 * (c.inp(1).shape[1] * c.inp(1).shape[2] + 9)
 
 
 @emitter("DEPTHWISE_CONV_2D")
@@ -17,13 +63,21 @@ def emit(ctx: EmitContext) -> Emitted:
     mult, shift = conv_multipliers(xt, wt, yt, o)
     lo, hi = act_range(c.attrs["activation"], yt)
     a = c.attrs
+    rows = arm_depthwise_rows(c) if "depthwise_conv_2d" in ctx.option("arm", frozenset()) else None
+    if rows is None:
+        weights, bias, scratch_ptr = ctx.inp(1), ctx.inp(2), "NULL"
+        mult_arr, shift_arr = ctx.array(mult, "int32_t"), ctx.array(shift, "int32_t")
+    else:  # the packed groups hold the weights, the folded bias and the multipliers
+        weights = f"(const int8_t *)(const void *){ctx.array(rows, 'int32_t')}"
+        bias, mult_arr, shift_arr, scratch_ptr = "NULL", "NULL", "NULL", ctx.scratch("void")
     p = ctx.params(
         "efm_depthwise_conv_2d_params",
         batches=xt.shape[0], in_h=xt.shape[1], in_w=xt.shape[2], in_c=xt.shape[3], out_h=oh, out_w=ow, out_c=o,
         k_h=kh, k_w=kw, depth_multiplier=o // xt.shape[3], stride_h=a["stride_h"], stride_w=a["stride_w"],
         dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
-        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=ctx.array(mult, "int32_t"),
-        shift=ctx.array(shift, "int32_t"),
+        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
     )
-    return Emitted(f"efm_depthwise_conv_2d({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()});",
-                   ("depthwise_conv_2d",))
+    args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
+    if rows is None and "depthwise_conv_2d" in ctx.option("arm", frozenset()):
+        return Emitted(f"efm_depthwise_conv_2d_portable({args});", ("depthwise_conv_2d",))
+    return Emitted(f"efm_depthwise_conv_2d({args}, {scratch_ptr});", ("depthwise_conv_2d",))

@@ -1,4 +1,6 @@
-/* Portable reference AVERAGE_POOL_2D (int8 and int16). */
+/* Portable reference AVERAGE_POOL_2D (int8 and int16). The Cortex-M DSP variant of the int8 kernel is
+ * kernels/arm/average_pool_2d.c; Cortex-M builds call this int8 loop as efm_average_pool_2d_s8_portable where that
+ * variant does not apply. */
 #include "average_pool_2d.h"
 
 #include "efm_kernel.h"
@@ -31,7 +33,11 @@
         }                                                                                                       \
     }
 
+#ifdef EFM_ARM_AVERAGE_POOL_2D
+void efm_average_pool_2d_s8_portable(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
+#else
 void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
+#endif
     EFM_AVG_POOL_BODY(int8_t)
 }
 

@@ -1,9 +1,17 @@
-/* Portable reference CONV_2D. */
+/* Portable reference CONV_2D (the Cortex-M DSP variant is kernels/arm/conv_2d.c; Cortex-M builds call this loop
+ * as efm_conv_2d_portable where that variant does not apply). */
 #include "conv_2d.h"
 
 #include "efm_kernel.h"
 
-void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y) {
+#ifdef EFM_ARM_CONV_2D
+void efm_conv_2d_portable(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                          int8_t *y) {
+#else
+void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
+                 void *scratch) {
+    (void)scratch;
+#endif
     const int32_t out_per_group = p->out_c / p->groups;
     for (int32_t n = 0; n < p->batches; n++) {
         const int8_t *xn = x + n * p->in_h * p->in_w * p->in_c;

@@ -1,10 +1,17 @@
-/* Portable reference DEPTHWISE_CONV_2D. */
+/* Portable reference DEPTHWISE_CONV_2D (the Cortex-M DSP variant is kernels/arm/depthwise_conv_2d.c; Cortex-M
+ * builds call this loop as efm_depthwise_conv_2d_portable where that variant does not apply). */
 #include "depthwise_conv_2d.h"
 
 #include "efm_kernel.h"
 
+#ifdef EFM_ARM_DEPTHWISE_CONV_2D
+void efm_depthwise_conv_2d_portable(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
+                                    const int32_t *bias, int8_t *y) {
+#else
 void efm_depthwise_conv_2d(const efm_depthwise_conv_2d_params *p, const int8_t *x, const int8_t *w,
-                           const int32_t *bias, int8_t *y) {
+                           const int32_t *bias, int8_t *y, void *scratch) {
+    (void)scratch;
+#endif
     for (int32_t n = 0; n < p->batches; n++) {
         const int8_t *xn = x + n * p->in_h * p->in_w * p->in_c;
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -1,4 +1,5 @@
-/* Portable reference MAX_POOL_2D (int8 and int16). */
+/* Portable reference MAX_POOL_2D (int8 and int16). The Cortex-M DSP variant of the int8 kernel is
+ * kernels/arm/max_pool_2d.c (in Cortex-M builds this int8 loop is named efm_max_pool_2d_s8_portable). */
 #include "max_pool_2d.h"
 
 #include "efm_kernel.h"
@@ -29,7 +30,11 @@
         }                                                                                                       \
     }
 
+#ifdef EFM_ARM_MAX_POOL_2D
+void efm_max_pool_2d_s8_portable(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
+#else
 void efm_max_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
+#endif
     EFM_MAX_POOL_BODY(int8_t, -128)
 }
 

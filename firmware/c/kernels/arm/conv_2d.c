@@ -1,0 +1,330 @@
+/* CONV_2D for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/conv_2d.c.
+ *
+ * A matrix product over im2col columns: four output pixels at a time, each pixel's window (k_h k_w k_c values,
+ * padding taps as the input zero point, the depth padded with zeros to K4, a multiple of 4) is unpacked into the
+ * scratch as int16 pairs, doubled (2x), interleaved per group of four depth values like efm_unpack4. Every output
+ * channel then runs the FULLY_CONNECTED kernel's loop: one weight word, unpacked once (SXTB16), feeds four pixels
+ * (eight SMLAD per 16 MACs). The scratch holds four columns only (8 K4 bytes, plus K4 bytes of staging where the
+ * window cannot be unpacked straight from the input) and the control words of the channel loop (one asm block:
+ * dot products, requantization, the four stores, out_c stride). The last block of pixels ends at the last pixel,
+ * overlapping the previous block (it rewrites a few outputs with the same bits); fewer than four pixels in all run
+ * one pass per pixel.
+ *
+ * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
+ * nothing), and the emitter packs each output channel's row as 32-bit words
+ *   {2 (bias - zp_x sum w), K4 weight bytes (zeros after K), M, 2^(R-1) + zp_y 2^R, R}
+ * for the double-rounding requantization in 32 bits, exact for M * 2^-R with R >= 1 (the emitter checks it and
+ * that |2 acc| < 2^31; where it does not hold, or for grouped convolutions, the generated code calls the portable
+ * loop, efm_conv_2d_portable, instead): with a2 = 2 acc,
+ *   y = (SMMLAR(a2, M, 2^(R-1) + zp_y 2^R - [a2 < 0])) >> R
+ * is gemmlowp's SaturatingRoundingDoublingHighMul (round half up of a M / 2^31) followed by RoundingDivideByPOT
+ * (half away from zero: the -[a2 < 0]) plus the output zero point, in one rounding of the 64-bit product. */
+#ifdef EFM_ARM_CONV_2D
+
+#include "conv_2d.h"
+#include "efm_kernel.h"
+
+/* efm_arm.h's FULLY_CONNECTED helpers are not used here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+
+static inline uint32_t efm_cv_sadd16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* `groups` words of int8 from src, unpacked (x0, x2), (x1, x3) and doubled, into column slot dst (stride 8). */
+static void efm_cv_unpack(const int8_t *src, int32_t groups, uint32_t *dst) {
+    for (; groups > 0; groups--) {
+        const uint32_t v = efm_load4(src);
+        const uint32_t lo = efm_sxtb16(v), hi = efm_sxtb16_ror8(v);
+        src += 4;
+        dst[0] = efm_cv_sadd16(lo, lo);
+        dst[1] = efm_cv_sadd16(hi, hi);
+        dst += 8;
+    }
+}
+
+/* Four 1x1 columns at once: `groups` words of int8 from each of s0..s3 into the four slots of dst. */
+static void efm_cv_unpack4(const int8_t *s0, const int8_t *s1, const int8_t *s2, const int8_t *s3, int32_t groups,
+                           uint32_t *dst) {
+    for (int32_t k = 0; k < 4 * groups; k += 4, dst += 8) {
+        const uint32_t v0 = efm_load4(s0 + k), v1 = efm_load4(s1 + k), v2 = efm_load4(s2 + k);
+        const uint32_t v3 = efm_load4(s3 + k);
+        uint32_t t = efm_sxtb16(v0);
+        dst[0] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v0);
+        dst[1] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v1);
+        dst[2] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v1);
+        dst[3] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v2);
+        dst[4] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v2);
+        dst[5] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16(v3);
+        dst[6] = efm_cv_sadd16(t, t);
+        t = efm_sxtb16_ror8(v3);
+        dst[7] = efm_cv_sadd16(t, t);
+    }
+}
+
+/* `groups` groups of the input zero point (doubled pairs `zpw`) into column slot dst. */
+static void efm_cv_fill(uint32_t zpw, int32_t groups, uint32_t *dst) {
+    for (; groups > 0; groups--) {
+        dst[0] = zpw;
+        dst[1] = zpw;
+        dst += 8;
+    }
+}
+
+/* n bytes from src to d (words, then bytes); returns d + n. */
+static inline int8_t *efm_cv_copy(int8_t *d, const int8_t *src, int32_t n) {
+    for (; n >= 4; n -= 4, d += 4, src += 4) {
+        const uint32_t v = efm_load4(src);
+        memcpy(d, &v, 4);
+    }
+    for (; n > 0; n--) {
+        *d++ = *src++;
+    }
+    return d;
+}
+
+/* The window of output pixel (oy, ox) of image xn as column slot dst (groups of four depth values). */
+static void efm_cv_column(const efm_conv_2d_params *p, const int8_t *xn, int32_t oy, int32_t ox, uint32_t *dst,
+                          int8_t *stage, uint32_t zpw) {
+    const int32_t cin = p->in_c, kw = p->k_w, in_w = p->in_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t ix_last = ix0 + (kw - 1) * p->dil_w;
+    const int h_inside = ix0 >= 0 && ix_last < in_w;
+    switch (p->arm_cols) {
+    case EFM_CONV_COL_1X1:
+        efm_cv_unpack(xn + (iy0 * in_w + ix0) * cin, cin >> 2, dst);
+        return;
+    case EFM_CONV_COL_TAPS: {
+        const int32_t tap_groups = cin >> 2, row_groups = kw * tap_groups;
+        for (int32_t ky = 0; ky < p->k_h; ky++, dst += 8 * row_groups) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= p->in_h) {
+                efm_cv_fill(zpw, row_groups, dst);
+            } else if (h_inside && p->dil_w == 1) {
+                efm_cv_unpack(xn + (iy * in_w + ix0) * cin, row_groups, dst);
+            } else {
+                for (int32_t kx = 0; kx < kw; kx++) {
+                    const int32_t ix = ix0 + kx * p->dil_w;
+                    if (ix < 0 || ix >= in_w) {
+                        efm_cv_fill(zpw, tap_groups, dst + 8 * kx * tap_groups);
+                    } else {
+                        efm_cv_unpack(xn + (iy * in_w + ix) * cin, tap_groups, dst + 8 * kx * tap_groups);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    case EFM_CONV_COL_ROWS: {
+        const int32_t row_groups = (kw * cin) >> 2;
+        for (int32_t ky = 0; ky < p->k_h; ky++, dst += 8 * row_groups) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= p->in_h) {
+                efm_cv_fill(zpw, row_groups, dst);
+            } else {
+                efm_cv_unpack(xn + (iy * in_w + ix0) * cin, row_groups, dst);
+            }
+        }
+        return;
+    }
+    default: {
+        /* Gather the window (whole rows of taps where they are inside the input; words where it can) into the
+         * staging bytes, whose zero tail past k_h k_w k_c the caller wrote once, then unpack. */
+        const int8_t zp = (int8_t)p->input_zp;
+        const int32_t row = kw * cin;
+        int8_t *s = stage;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= p->in_h) {
+                for (int32_t k = 0; k < row; k++) {
+                    *s++ = zp;
+                }
+            } else if (h_inside && p->dil_w == 1) {
+                s = efm_cv_copy(s, xn + (iy * in_w + ix0) * cin, row);
+            } else {
+                for (int32_t kx = 0; kx < kw; kx++) {
+                    const int32_t ix = ix0 + kx * p->dil_w;
+                    if (ix >= 0 && ix < in_w) {
+                        s = efm_cv_copy(s, xn + (iy * in_w + ix) * cin, cin);
+                    } else {
+                        for (int32_t c = 0; c < cin; c++) {
+                            *s++ = zp;
+                        }
+                    }
+                }
+            }
+        }
+        efm_cv_unpack(stage, p->arm_k4 >> 2, dst);
+        return;
+    }
+    }
+}
+
+/* Requantization of accumulator A (2 acc) with {M, c, R} in x0, x1, x2 (w02 is a temporary). */
+#define EFM_CV_RQ(A)                                                                                            \
+    "add %[w02], %[x1], %[" #A "], asr #31\n\t"                                                                \
+    "smmlar %[" #A "], %[" #A "], %[x0], %[w02]\n\t"                                                          \
+    "asr %[" #A "], %[" #A "], %[x2]\n\t"
+#define EFM_CV_SAT(A) "ssat %[" #A "], #8, %[" #A "]\n\t"
+/* Clamp of A to [w02, w13] (the activation range, inside [-128, 127]). */
+#define EFM_CV_CLAMP(A)                                                                                         \
+    "cmp %[" #A "], %[w02]\n\t"                                                                                \
+    "it lt\n\t"                                                                                                  \
+    "movlt %[" #A "], %[w02]\n\t"                                                                             \
+    "cmp %[" #A "], %[w13]\n\t"                                                                                \
+    "it gt\n\t"                                                                                                  \
+    "movgt %[" #A "], %[w13]\n\t"
+
+/* The first group of a row: the accumulators start from the bias word (a3 holds it until its own SMLAD). */
+#define EFM_CV_FIRST                                                                                            \
+    "ldrd %[a3], %[w13], [%[w]], #8\n\t"                                                                       \
+    "ldmia %[xs]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                                            \
+    "sxtb16 %[w02], %[w13]\n\t"                                                                                \
+    "sxtb16 %[w13], %[w13], ror #8\n\t"                                                                        \
+    "smlad %[a0], %[x0], %[w02], %[a3]\n\t"                                                                    \
+    "smlad %[a0], %[x1], %[w13], %[a0]\n\t"                                                                    \
+    "smlad %[a1], %[x2], %[w02], %[a3]\n\t"                                                                    \
+    "smlad %[a1], %[x3], %[w13], %[a1]\n\t"                                                                    \
+    "ldmia %[xs]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                                            \
+    "smlad %[a2], %[x0], %[w02], %[a3]\n\t"                                                                    \
+    "smlad %[a2], %[x1], %[w13], %[a2]\n\t"                                                                    \
+    "smlad %[a3], %[x2], %[w02], %[a3]\n\t"                                                                    \
+    "smlad %[a3], %[x3], %[w13], %[a3]\n\t"
+
+/* The dot products of one packed row with the four column slots: the first group, an odd group, pairs of groups
+ * (n = groups - 1 on entry), then {M, c, R} loaded (w points to the next row afterwards). */
+#define EFM_CV_DOT                                                                                              \
+    EFM_CV_FIRST                                                                                                \
+    "lsrs %[n], %[n], #1\n\t"                                                                                  \
+    "bcc 1f\n\t" EFM_DOT4_GROUP                                                                                 \
+    "1:\n\t"                                                                                                     \
+    "cbz %[n], 3f\n\t"                                                                                         \
+    "2:\n\t" EFM_DOT4_GROUP EFM_DOT4_GROUP                                                                      \
+    "subs %[n], %[n], #1\n\t"                                                                                  \
+    "bne 2b\n\t"                                                                                                 \
+    "3:\n\t"                                                                                                     \
+    "ldmia %[w]!, {%[x0], %[x1], %[x2]}\n\t"
+
+/* After the requantization: the control words {n, -32 groups, y, out_c, channels left} that follow the columns
+ * (where xs now points) are loaded, the four pixels' outputs stored (stride out_c), y advanced and the control
+ * words written back; xs rewinds to the first column and the loop repeats while channels are left. */
+#define EFM_CV_STORE                                                                                            \
+    "ldmia %[xs], {%[n], %[x0], %[x1], %[x2], %[x3]}\n\t"                                                       \
+    "strb %[a1], [%[x1], %[x2]]\n\t"                                                                           \
+    "add %[w13], %[x1], %[x2], lsl #1\n\t"                                                                     \
+    "strb %[a2], [%[w13]]\n\t"                                                                                 \
+    "strb %[a3], [%[w13], %[x2]]\n\t"                                                                          \
+    "strb %[a0], [%[x1]], #1\n\t"                                                                              \
+    "subs %[x3], %[x3], #1\n\t"                                                                                \
+    "stmia %[xs], {%[n], %[x0], %[x1], %[x2], %[x3]}\n\t"                                                       \
+    "add %[xs], %[xs], %[x0]\n\t"                                                                              \
+    "bne 0b\n\t"
+
+#define EFM_CV_OPERANDS                                                                                         \
+    : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [xs] "+r"(xs), [w] "+r"(w), [n] "+r"(n),   \
+      [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w02] "=&r"(w02), [w13] "=&r"(w13)       \
+    :                                                                                                            \
+    : "cc", "memory"
+
+/* Every output channel of four pixels (column slots xs, control words ctrl after them, n0 = groups - 1): outputs
+ * saturated to int8 (full activation range) or clamped to [ctrl[5], ctrl[6]]. */
+static void efm_cv_block4(uint32_t *xs, const uint32_t *w, int32_t n0, int clamp) {
+    register int32_t n __asm__("r3") = n0;
+    register uint32_t x0 __asm__("r4");
+    register uint32_t x1 __asm__("r5");
+    register uint32_t x2 __asm__("r6");
+    register uint32_t x3 __asm__("r7");
+    int32_t a0, a1, a2, a3;
+    uint32_t w02, w13;
+    if (!clamp) {
+        __asm__ volatile("0:\n\t" EFM_CV_DOT EFM_CV_RQ(a0) EFM_CV_SAT(a0) EFM_CV_RQ(a1) EFM_CV_SAT(a1)
+                             EFM_CV_RQ(a2) EFM_CV_SAT(a2) EFM_CV_RQ(a3) EFM_CV_SAT(a3) EFM_CV_STORE EFM_CV_OPERANDS);
+    } else {
+        __asm__ volatile("0:\n\t" EFM_CV_DOT EFM_CV_RQ(a0) EFM_CV_RQ(a1) EFM_CV_RQ(a2) EFM_CV_RQ(a3)
+                         "ldrd %[w02], %[w13], [%[xs], #20]\n\t" EFM_CV_CLAMP(a0) EFM_CV_CLAMP(a1) EFM_CV_CLAMP(a2)
+                             EFM_CV_CLAMP(a3) EFM_CV_STORE EFM_CV_OPERANDS);
+    }
+}
+
+void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
+                 void *scratch) {
+    (void)bias; /* folded into the packed rows */
+    const int32_t k4 = p->arm_k4, groups = k4 >> 2, out_c = p->out_c;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    uint32_t *xs = (uint32_t *)scratch;
+    uint32_t *ctrl = xs + 2 * k4;
+    int8_t *stage = (int8_t *)(ctrl + 8);
+    const uint32_t zp2 = (uint32_t)(2 * p->input_zp) & 0xFFFFu;
+    const uint32_t zpw = zp2 | (zp2 << 16);
+    const uint32_t *wr = (const uint32_t *)(const void *)w;
+    if (p->arm_cols == EFM_CONV_COL_BYTES) {
+        for (int32_t k = p->k_h * p->k_w * p->in_c; k < k4; k++) {
+            stage[k] = 0;
+        }
+    }
+    const int32_t image = p->in_h * p->in_w * p->in_c, plane = p->out_h * p->out_w;
+    const int32_t npix = p->batches * plane;
+    ctrl[0] = (uint32_t)(groups - 1);
+    ctrl[1] = (uint32_t)(-32 * groups);
+    ctrl[5] = (uint32_t)p->act_min;
+    ctrl[6] = (uint32_t)p->act_max;
+    if (npix < 4) {
+        /* Fewer than four pixels: one pass per pixel (column slot 0), its four stores at the same address with
+         * slot 0's last (the other slots hold whatever the scratch held). */
+        for (int32_t i = 0; i < npix; i++) {
+            efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
+            ctrl[2] = (uint32_t)(y + i * out_c);
+            ctrl[3] = 0;
+            ctrl[4] = (uint32_t)out_c;
+            efm_cv_block4(xs, wr, groups - 1, clamp);
+        }
+        return;
+    }
+    for (int32_t p0 = 0; p0 < npix; p0 += 4) {
+        /* The last block ends at the last pixel (it recomputes a few outputs of the previous block, same bits). */
+        const int32_t q0 = p0 + 4 <= npix ? p0 : npix - 4;
+        int32_t n = q0 / plane, oy = (q0 % plane) / p->out_w, ox = q0 % p->out_w;
+        if (p->arm_cols == EFM_CONV_COL_1X1) {
+            const int8_t *src[4];
+            for (int32_t i = 0; i < 4; i++) {
+                src[i] = x + n * image + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        n++;
+                    }
+                }
+            }
+            efm_cv_unpack4(src[0], src[1], src[2], src[3], groups, xs);
+        } else {
+            for (int32_t i = 0; i < 4; i++) {
+                efm_cv_column(p, x + n * image, oy, ox, xs + 2 * i, stage, zpw);
+                if (++ox == p->out_w) {
+                    ox = 0;
+                    if (++oy == p->out_h) {
+                        oy = 0;
+                        n++;
+                    }
+                }
+            }
+        }
+        ctrl[2] = (uint32_t)(y + q0 * out_c);
+        ctrl[3] = (uint32_t)out_c;
+        ctrl[4] = (uint32_t)out_c;
+        efm_cv_block4(xs, wr, groups - 1, clamp);
+    }
+}
+
+#endif
