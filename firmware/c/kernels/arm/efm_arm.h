@@ -483,4 +483,116 @@ EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, c
         }                                                                                                       \
     }
 
+/* MUL (kernels/arm/mul.c): prod = (xa - zpa) (xb - zpb) from SXTB16 / SSUB16 lanes and SMULBB / SMULTT, then
+ * mbqm(prod, Mo, sh) in SMMLAR form: for sh < 0, (SMMLAR(2 prod, Mo, 2^(e-1) + (zp << e)) + (prod >> 31)) >> e
+ * with e = -sh (as for ADD); for sh >= 0 (multipliers of 0.5 and above), SMMLAR(prod << (sh + 1), Mo, zp) when the
+ * largest |prod| << (sh + 1) stays below 2^31 (no wrap, no saturation). */
+typedef struct {
+    uint32_t zpa2, zpb2;
+    int32_t zpa, zpb;
+    int32_t mo, co, eo, left;
+    int32_t lo, hi;
+    uint32_t lo4, hi4;
+    int32_t clamp, round;
+} efm_mul_q;
+
+static inline int efm_mul_setup(const efm_binary_params *p, efm_mul_q *q) {
+    const int32_t sh = p->out_shift, m = p->out_mult;
+    if (!(m >= (1 << 30) || (m == 0 && sh == 0)) || sh < -23 || sh > 30) {
+        return 0;
+    }
+    q->zpa = p->a_zp;
+    q->zpb = p->b_zp;
+    q->zpa2 = efm_rep2(p->a_zp);
+    q->zpb2 = efm_rep2(p->b_zp);
+    q->mo = m;
+    q->round = sh < 0;
+    if (sh < 0) {
+        q->eo = -sh;
+        q->left = 1;
+        q->co = (1 << (q->eo - 1)) + (int32_t)((uint32_t)p->output_zp << q->eo);
+    } else {
+        const int64_t ma = p->a_zp + 128 > 127 - p->a_zp ? p->a_zp + 128 : 127 - p->a_zp;
+        const int64_t mb = p->b_zp + 128 > 127 - p->b_zp ? p->b_zp + 128 : 127 - p->b_zp;
+        if (((ma * mb) << (sh + 1)) >= ((int64_t)1 << 31)) {
+            return 0;
+        }
+        q->eo = 0;
+        q->left = sh + 1;
+        q->co = p->output_zp;
+    }
+    q->lo = p->act_min < -128 ? -128 : p->act_min;
+    q->hi = p->act_max > 127 ? 127 : p->act_max;
+    q->lo4 = efm_rep4(q->lo);
+    q->hi4 = efm_rep4(q->hi);
+    q->clamp = q->lo > -128 || q->hi < 127;
+    return q->lo <= q->hi;
+}
+
+EFM_EW_ALWAYS int32_t efm_mul_val(int32_t prod, int32_t mo, int32_t co, int32_t eo, int32_t left,
+                                  const int32_t round) {
+    if (round) {
+        return (efm_smmlar(prod * 2, mo, co) + (prod >> 31)) >> eo;
+    }
+    return efm_smmlar((int32_t)((uint32_t)prod << left), mo, co);
+}
+
+EFM_EW_ALWAYS int8_t efm_mul_final(int32_t v, const efm_mul_q *q) {
+    v = efm_ssat8(v);
+    return (int8_t)(v < q->lo ? q->lo : (v > q->hi ? q->hi : v));
+}
+
+/* One row of MUL (sa, sb in {0, 1}). */
+EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8_t *b, int8_t *y, int32_t n,
+                                 int32_t sa, int32_t sb, const int32_t round, const int32_t clamp) {
+    const int32_t mo = q->mo, co = q->co, eo = q->eo, left = q->left;
+    if (sa == 0 && sb == 0) {
+        memset(y, efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q),
+               (size_t)n);
+        return;
+    }
+    if (sa == 0 || sb == 0) {
+        /* One value k (c of the repeated input) times a vector. */
+        const int8_t *v = sa ? a : b;
+        const int32_t k = sa ? *b - q->zpb : *a - q->zpa;
+        const uint32_t zpv2 = sa ? q->zpa2 : q->zpb2, k2 = efm_rep2(k);
+        const int32_t zpv = sa ? q->zpa : q->zpb;
+        for (; n >= 4; n -= 4, v += 4, y += 4) {
+            const uint32_t w = efm_load4(v);
+            const uint32_t p02 = efm_ssub16(efm_sxtb16(w), zpv2), p13 = efm_ssub16(efm_sxtb16_ror8(w), zpv2);
+            const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(p02, k2), mo, co, eo, left, round));
+            const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(p13, k2), mo, co, eo, left, round));
+            const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(p02, k2), mo, co, eo, left, round));
+            const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(p13, k2), mo, co, eo, left, round));
+            uint32_t o = efm_pack4(v0, v1, v2, v3);
+            if (clamp) {
+                o = efm_clamp_s8x4(o, q->lo4, q->hi4);
+            }
+            memcpy(y, &o, 4);
+        }
+        for (; n > 0; n--, v++, y++) {
+            *y = efm_mul_final(efm_mul_val((*v - zpv) * k, mo, co, eo, left, round), q);
+        }
+        return;
+    }
+    const uint32_t zpa2 = q->zpa2, zpb2 = q->zpb2;
+    for (; n >= 4; n -= 4, a += 4, b += 4, y += 4) {
+        const uint32_t wa = efm_load4(a), wb = efm_load4(b);
+        const uint32_t a02 = efm_ssub16(efm_sxtb16(wa), zpa2), a13 = efm_ssub16(efm_sxtb16_ror8(wa), zpa2);
+        const uint32_t b02 = efm_ssub16(efm_sxtb16(wb), zpb2), b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+        const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(a02, b02), mo, co, eo, left, round));
+        const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(a13, b13), mo, co, eo, left, round));
+        const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(a02, b02), mo, co, eo, left, round));
+        const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(a13, b13), mo, co, eo, left, round));
+        uint32_t o = efm_pack4(v0, v1, v2, v3);
+        if (clamp) {
+            o = efm_clamp_s8x4(o, q->lo4, q->hi4);
+        }
+        memcpy(y, &o, 4);
+    }
+    for (; n > 0; n--, a++, b++, y++) {
+        *y = efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q);
+    }
+}
+
 #endif

@@ -1,0 +1,44 @@
+/* MUL for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/mul.c.
+ *
+ * Four elements per iteration: one word of each input unpacked to zero-point-corrected int16 lanes (SXTB16,
+ * SSUB16), the products by SMULBB / SMULTT and the requantization in 32-bit SMMLAR form (efm_arm.h,
+ * efm_mul_row_t), with paths for equal shapes, a row broadcast and a single value; results saturated, packed and
+ * clamped four bytes at a time. Parameters outside the 32-bit bounds take the generic 64-bit loop. */
+#ifdef EFM_ARM_MUL
+
+#include "mul.h"
+
+/* efm_arm.h also holds other kernels' helpers that this file does not call. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+
+#define EFM_MUL_ROW(NAME, ROUND, CLAMP)                                                                        \
+    static void NAME(const void *ctx, const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t sa,     \
+                     int32_t sb) {                                                                            \
+        efm_mul_row_t((const efm_mul_q *)ctx, a, b, y, n, sa, sb, ROUND, CLAMP);                              \
+    }
+
+EFM_MUL_ROW(efm_mul_row_rc, 1, 1)
+EFM_MUL_ROW(efm_mul_row_rp, 1, 0)
+EFM_MUL_ROW(efm_mul_row_sc, 0, 1)
+EFM_MUL_ROW(efm_mul_row_sp, 0, 0)
+
+void efm_mul_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
+    efm_mul_q q;
+    if (efm_mul_setup(p, &q)) {
+        const efm_ew_row_fn row = q.round ? (q.clamp ? efm_mul_row_rc : efm_mul_row_rp)
+                                          : (q.clamp ? efm_mul_row_sc : efm_mul_row_sp);
+        if (efm_ew_rows(p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, row, &q)) {
+            return;
+        }
+    }
+    EFM_BINARY_LOOP(p, x1, x2, y, {
+        const int64_t prod = (int64_t)(av - p->a_zp) * (int64_t)(bv - p->b_zp);
+        *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap(prod, p->out_mult, p->out_shift));
+    });
+}
+
+#endif
