@@ -119,7 +119,6 @@ __attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_
 /* ---- Elementwise and row-wise kernels (kernels/arm/add.c, sub.c, mul.c, squared_difference.c, mean.c,
  * softmax.c, layer_norm.c, lut.c) ---- */
 
-#include "binary.h"
 
 /* (acc * 2^32 + a * b + 2^31) >> 32: the rounded high word of the product plus acc. */
 static inline int32_t efm_smmlar(int32_t a, int32_t b, int32_t acc) {
@@ -247,6 +246,9 @@ static inline int efm_ew_rows(const int32_t ndim, const int32_t *count, const in
         }
     }
 }
+
+/* The binary ops' part: compiled where kernels/binary.h was included first. */
+#ifdef EFM_BINARY_H
 
 /* ADD, SUB and SQUARED_DIFFERENCE (kernels/arm/add.c, sub.c, squared_difference.c) in 32-bit operations.
  *
@@ -594,5 +596,7 @@ EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8
         *y = efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q);
     }
 }
+
+#endif /* EFM_BINARY_H */
 
 #endif
