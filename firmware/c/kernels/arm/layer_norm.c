@@ -1,0 +1,124 @@
+/* LAYER_NORM for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/layer_norm.c.
+ *
+ * Row statistics four bytes per word: SXTB16 then SMLAD for the sum of squares and SMLAD against 0x00010001 for
+ * the sum. The square root and the reciprocal per row are the portable kernel's. Per element: d = C x - S1 (MLA),
+ * n = (d recip + 2^(t-1)) >> t by SMLAL on a preset 64-bit accumulator, gamma n in 32 bits (|n| <= 2^16
+ * sqrt(C - 1) (1 + 2^-29), |gamma n| < 2^31 for C <= 16384), and the single-rounding requantization
+ * (gamma n M + 2^(30-shift)) >> (31-shift) as (SMMLA(gamma n, M, 2^(r-1)) >> r), r = -shift - 1 >= 1 (nested
+ * floors: the low word of the product cannot change the result), plus zp + beta, all four per-channel words from
+ * one LDM of the emitter's table. Without the table (a shift above -2) the portable arithmetic runs. */
+#ifdef EFM_ARM_LAYER_NORM
+
+#include "layer_norm.h"
+
+/* efm_arm.h also holds other kernels' helpers that this file does not call. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+
+#define EFM_NORM_FRAC_BITS 16
+
+static uint64_t efm_isqrt64(uint64_t n) {
+    uint64_t res = 0;
+    uint64_t bit = (uint64_t)1 << 62;
+    for (int i = 0; i < 32; i++) {
+        const uint64_t cand = res + bit;
+        if (n >= cand) {
+            n -= cand;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
+static int32_t efm_bit_length64(uint64_t n) {
+    const uint32_t hi = (uint32_t)(n >> 32), lo = (uint32_t)n;
+    return hi ? 64 - __builtin_clz(hi) : (lo ? 32 - __builtin_clz(lo) : 0);
+}
+
+/* SMMLA: acc + the high word of a * b (floor). */
+static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_t *gamma, const int32_t *beta,
+                    int8_t *y) {
+    const int32_t ch = p->channels;
+    for (int32_t r = 0; r < p->rows; r++, x += ch, y += ch) {
+        int32_t s1 = 0, s2 = 0, i = 0;
+        for (; i + 4 <= ch; i += 4) {
+            const uint32_t w = efm_load4(x + i);
+            const uint32_t a = efm_sxtb16(w), b = efm_sxtb16_ror8(w);
+            s2 = efm_smlad(a, a, s2);
+            s2 = efm_smlad(b, b, s2);
+            s1 = efm_smlad(a, 0x00010001u, s1);
+            s1 = efm_smlad(b, 0x00010001u, s1);
+        }
+        for (; i < ch; i++) {
+            s1 += x[i];
+            s2 += (int32_t)x[i] * x[i];
+        }
+        const int64_t q = (int64_t)ch * s2 - (int64_t)s1 * s1 + p->eps;
+        int64_t recip = 0;
+        int32_t t = 60 - EFM_NORM_FRAC_BITS;
+        if (q > 0) {
+            const int32_t k = (62 - efm_bit_length64((uint64_t)q)) / 2;
+            const uint64_t root = efm_isqrt64((uint64_t)q << (2 * k));
+            recip = (int64_t)(((uint64_t)1 << 60) / (root > 0 ? root : 1u));
+            t -= k;
+        }
+        const int32_t *rq = p->requant;
+        if (rq == 0 || recip > 0x7FFFFFFF) {
+            for (i = 0; i < ch; i++) {
+                const int64_t d = (int64_t)ch * x[i] - s1;
+                const int64_t n = (d * recip + ((int64_t)1 << (t - 1))) >> t;
+                int64_t v;
+                if (rq) {
+                    v = efm_mbqm_single((int64_t)gamma[i] * n, rq[4 * i], -1 - rq[4 * i + 2]) + rq[4 * i + 3];
+                } else {
+                    v = efm_mbqm_single((int64_t)gamma[i] * n, p->mult[i], p->shift[i]) + p->output_zp;
+                    if (beta) {
+                        v += beta[i];
+                    }
+                }
+                y[i] = (int8_t)efm_clamp64(v, -128, 127);
+            }
+            continue;
+        }
+        const int32_t rc = (int32_t)recip, ns1 = -s1;
+        if (t >= 32) {
+            const int32_t th = t - 32;
+            const int32_t hi0 = th > 0 ? 1 << (th - 1) : 0;
+            const uint32_t lo0 = th > 0 ? 0u : 0x80000000u;
+            for (i = 0; i < ch; i++, rq += 4) {
+                const int32_t d = x[i] * ch + ns1;
+                int32_t lo = (int32_t)lo0, hi = hi0;
+                __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(d), "r"(rc));
+                const int32_t n = hi >> th;
+                const int32_t v = (efm_smmla(gamma[i] * n, rq[0], rq[1]) >> rq[2]) + rq[3];
+                y[i] = (int8_t)efm_ssat8(v);
+            }
+        } else {
+            const uint32_t lo0 = 1u << (t - 1);
+            const int32_t tl = 32 - t;
+            for (i = 0; i < ch; i++, rq += 4) {
+                const int32_t d = x[i] * ch + ns1;
+                uint32_t lo = lo0;
+                int32_t hi = 0;
+                __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(d), "r"(rc));
+                const int32_t n = (int32_t)((lo >> t) | ((uint32_t)hi << tl));
+                const int32_t v = (efm_smmla(gamma[i] * n, rq[0], rq[1]) >> rq[2]) + rq[3];
+                y[i] = (int8_t)efm_ssat8(v);
+            }
+        }
+    }
+}
+
+#endif
