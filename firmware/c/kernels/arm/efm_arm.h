@@ -205,47 +205,42 @@ static inline uint32_t efm_rep2(int32_t v) {
     return ((uint32_t)v & 0xFFFFu) * 0x00010001u;
 }
 
-/* Row driver of the binary elementwise kernels: calls row(ctx, a, b, y, n, sa, sb) once per run of the last
- * (merged) output axis, where the input strides sa, sb are 0 (broadcast) or 1. Returns 0 (nothing done) when
- * the last axis has another stride. */
-typedef void (*efm_ew_row_fn)(const void *ctx, const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t sa,
-                              int32_t sb);
-
-static inline int efm_ew_rows(const int32_t ndim, const int32_t *count, const int32_t *stride_a,
-                              const int32_t *stride_b, const int8_t *a, const int8_t *b, int8_t *y,
-                              efm_ew_row_fn row, const void *ctx) {
-    const int32_t n = ndim > 0 ? count[ndim - 1] : 1;
-    const int32_t sa = ndim > 0 ? stride_a[ndim - 1] : 0, sb = ndim > 0 ? stride_b[ndim - 1] : 0;
-    if ((uint32_t)sa > 1u || (uint32_t)sb > 1u) {
-        return 0;
-    }
-    int32_t idx[8] = {0};
-    int32_t ia = 0, ib = 0;
-    for (int32_t d = 0; d < ndim; d++) {
-        if (count[d] == 0) {
-            return 1;
-        }
-    }
-    for (;;) {
-        row(ctx, a + ia, b + ib, y, n, sa, sb);
-        y += n;
-        int32_t d = ndim - 2;
-        for (; d >= 0; d--) {
-            idx[d]++;
-            ia += stride_a[d];
-            ib += stride_b[d];
-            if (idx[d] < count[d]) {
-                break;
-            }
-            ia -= stride_a[d] * count[d];
-            ib -= stride_b[d] * count[d];
-            idx[d] = 0;
-        }
-        if (d < 0) {
-            return 1;
-        }
-    }
-}
+/* Row driver of the binary elementwise kernels: runs ROW(CTX, a, b, y, n, sa, sb) (a direct call: no function
+ * pointers, so that the static stack bound holds) once per run of the last (merged) output axis, where the input
+ * strides sa, sb are 0 (broadcast) or 1, and sets OK to 1; OK is 0 (nothing done) when the last axis has another
+ * stride. */
+#define EFM_EW_ROWS(OK, NDIM, COUNT, STRIDE_A, STRIDE_B, A, B, Y, ROW, CTX)                                      \
+    do {                                                                                                        \
+        const int32_t nd_ = (NDIM);                                                                             \
+        const int32_t n_ = nd_ > 0 ? (COUNT)[nd_ - 1] : 1;                                                      \
+        const int32_t sa_ = nd_ > 0 ? (STRIDE_A)[nd_ - 1] : 0, sb_ = nd_ > 0 ? (STRIDE_B)[nd_ - 1] : 0;         \
+        (OK) = (uint32_t)sa_ <= 1u && (uint32_t)sb_ <= 1u;                                                      \
+        int32_t idx_[8] = {0};                                                                                  \
+        int32_t ia_ = 0, ib_ = 0, empty_ = !(OK);                                                               \
+        int8_t *y_ = (Y);                                                                                       \
+        for (int32_t d_ = 0; d_ < nd_; d_++) {                                                                  \
+            empty_ |= (COUNT)[d_] == 0;                                                                         \
+        }                                                                                                       \
+        while (!empty_) {                                                                                       \
+            ROW((CTX), (A) + ia_, (B) + ib_, y_, n_, sa_, sb_);                                                 \
+            y_ += n_;                                                                                           \
+            int32_t d_ = nd_ - 2;                                                                               \
+            for (; d_ >= 0; d_--) {                                                                             \
+                idx_[d_]++;                                                                                     \
+                ia_ += (STRIDE_A)[d_];                                                                          \
+                ib_ += (STRIDE_B)[d_];                                                                          \
+                if (idx_[d_] < (COUNT)[d_]) {                                                                   \
+                    break;                                                                                      \
+                }                                                                                               \
+                ia_ -= (STRIDE_A)[d_] * (COUNT)[d_];                                                            \
+                ib_ -= (STRIDE_B)[d_] * (COUNT)[d_];                                                            \
+                idx_[d_] = 0;                                                                                   \
+            }                                                                                                   \
+            if (d_ < 0) {                                                                                       \
+                break;                                                                                          \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
 
 /* The binary ops' part: compiled where kernels/binary.h was included first. */
 #ifdef EFM_BINARY_H
@@ -443,9 +438,17 @@ EFM_EW_ALWAYS void efm_ew_row_t(const efm_ew_q *q, const int8_t *g, const int8_t
     }
 }
 
+/* A row given as (a, b), clamped or not; the template takes (general, big). */
+#define efm_ew_row_c(Q, A, B, Y, N, SA, SB)                                                                     \
+    ((Q)->big_is_a ? efm_ew_row_t((Q), (B), (A), (Y), (N), (SB), (SA), op, 0, 1)                                \
+                   : efm_ew_row_t((Q), (A), (B), (Y), (N), (SA), (SB), op, op == EFM_EW_SUB, 1))
+#define efm_ew_row_p(Q, A, B, Y, N, SA, SB)                                                                     \
+    ((Q)->big_is_a ? efm_ew_row_t((Q), (B), (A), (Y), (N), (SB), (SA), op, 0, 0)                                \
+                   : efm_ew_row_t((Q), (A), (B), (Y), (N), (SA), (SB), op, op == EFM_EW_SUB, 0))
+
 /* Runs an ADD/SUB/SQUARED_DIFFERENCE in the fast path; 0 (nothing written) when its parameters are outside it. */
 EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
-                                 const int32_t op, efm_ew_row_fn row_clamp, efm_ew_row_fn row_plain) {
+                                 const int32_t op) {
     efm_ew_q q;
     if (!efm_ew_setup(p, op, &q)) {
         return 0;
@@ -460,30 +463,14 @@ EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, c
     if (sg == 1 && total >= 128) {
         efm_ew_fill(&q, table);
     }
-    return efm_ew_rows(p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, q.clamp ? row_clamp : row_plain, &q);
-}
-
-/* The row functions of one op (NAME: add, sub, squared_difference): rows are given as (a, b); the template
- * takes (general, big). */
-#define EFM_EW_ROW_FNS(NAME, OP)                                                                                \
-    static void efm_##NAME##_row_c(const void *ctx, const int8_t *a, const int8_t *b, int8_t *y, int32_t n,     \
-                                   int32_t sa, int32_t sb) {                                                    \
-        const efm_ew_q *q = (const efm_ew_q *)ctx;                                                              \
-        if (q->big_is_a) {                                                                                      \
-            efm_ew_row_t(q, b, a, y, n, sb, sa, OP, 0, 1);                                                      \
-        } else {                                                                                                \
-            efm_ew_row_t(q, a, b, y, n, sa, sb, OP, (OP) == EFM_EW_SUB, 1);                                     \
-        }                                                                                                       \
-    }                                                                                                           \
-    static void efm_##NAME##_row_p(const void *ctx, const int8_t *a, const int8_t *b, int8_t *y, int32_t n,     \
-                                   int32_t sa, int32_t sb) {                                                    \
-        const efm_ew_q *q = (const efm_ew_q *)ctx;                                                              \
-        if (q->big_is_a) {                                                                                      \
-            efm_ew_row_t(q, b, a, y, n, sb, sa, OP, 0, 0);                                                      \
-        } else {                                                                                                \
-            efm_ew_row_t(q, a, b, y, n, sa, sb, OP, (OP) == EFM_EW_SUB, 0);                                     \
-        }                                                                                                       \
+    int ok;
+    if (q.clamp) {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_c, &q);
+    } else {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_p, &q);
     }
+    return ok;
+}
 
 /* MUL (kernels/arm/mul.c): prod = (xa - zpa) (xb - zpb) from SXTB16 / SSUB16 lanes and SMULBB / SMULTT, then
  * mbqm(prod, Mo, sh) in SMMLAR form: for sh < 0, (SMMLAR(2 prod, Mo, 2^(e-1) + (zp << e)) + (prod >> 31)) >> e

@@ -15,23 +15,25 @@
 #pragma GCC diagnostic pop
 #include "efm_kernel.h"
 
-#define EFM_MUL_ROW(NAME, ROUND, CLAMP)                                                                        \
-    static void NAME(const void *ctx, const int8_t *a, const int8_t *b, int8_t *y, int32_t n, int32_t sa,     \
-                     int32_t sb) {                                                                            \
-        efm_mul_row_t((const efm_mul_q *)ctx, a, b, y, n, sa, sb, ROUND, CLAMP);                              \
-    }
-
-EFM_MUL_ROW(efm_mul_row_rc, 1, 1)
-EFM_MUL_ROW(efm_mul_row_rp, 1, 0)
-EFM_MUL_ROW(efm_mul_row_sc, 0, 1)
-EFM_MUL_ROW(efm_mul_row_sp, 0, 0)
+#define EFM_MUL_ROW_RC(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 1, 1)
+#define EFM_MUL_ROW_RP(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 1, 0)
+#define EFM_MUL_ROW_SC(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 0, 1)
+#define EFM_MUL_ROW_SP(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 0, 0)
 
 void efm_mul_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
     efm_mul_q q;
     if (efm_mul_setup(p, &q)) {
-        const efm_ew_row_fn row = q.round ? (q.clamp ? efm_mul_row_rc : efm_mul_row_rp)
-                                          : (q.clamp ? efm_mul_row_sc : efm_mul_row_sp);
-        if (efm_ew_rows(p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, row, &q)) {
+        int ok;
+        if (q.round && q.clamp) {
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_RC, &q);
+        } else if (q.round) {
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_RP, &q);
+        } else if (q.clamp) {
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_SC, &q);
+        } else {
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_SP, &q);
+        }
+        if (ok) {
             return;
         }
     }

@@ -16,10 +16,8 @@
 #pragma GCC diagnostic pop
 #include "efm_kernel.h"
 
-EFM_EW_ROW_FNS(squared_difference, EFM_EW_SQD)
-
 void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
-    if (efm_ew_addlike(p, x1, x2, y, EFM_EW_SQD, efm_squared_difference_row_c, efm_squared_difference_row_p)) {
+    if (efm_ew_addlike(p, x1, x2, y, EFM_EW_SQD)) {
         return;
     }
     const int64_t scale = (int64_t)1 << p->left_shift;
