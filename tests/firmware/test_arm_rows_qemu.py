@@ -46,7 +46,8 @@ def _binary_edge_cases() -> list[Graph]:
             act = "NONE" if op == "SQUARED_DIFFERENCE" else ["NONE", "RELU", "RELU_N1_TO_1"][k % 3]
             graphs.append(_binary(op, sa, sb, qa, qb, qy, act))
         # generic paths: output shift 0 (tiny output scale), output shift below -23, input rescale below 2^-24
-        tiny = 2.0 * 0.05 / 2**20 * (0.7 if op != "SQUARED_DIFFERENCE" else 0.05 / 2**-6)
+        # output multiplier 0.7: twice_max / (2^20 s_y), twice_max^2 / (2^14 s_y) for SQUARED_DIFFERENCE
+        tiny = 0.1**2 / 2**14 / 0.7 if op == "SQUARED_DIFFERENCE" else 0.1 / 2**20 / 0.7
         for qa, qb, qy2 in [((0.05, 3), (0.03, -2), (tiny, 0)), ((0.05, 3), (0.03, -2), (9000.0, 1)),
                             ((0.05, 3), (0.05 * 2**-26, -2), (0.1, 1))]:
             graphs.append(_binary(op, (3, 45), (3, 45), qa, qb, qy2))
