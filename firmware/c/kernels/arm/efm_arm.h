@@ -255,8 +255,8 @@ static inline uint32_t efm_rep2(int32_t v) {
  * The input of the larger scale has M = 2^30, e = 0, so t = c << (L - 1) (the "big" input, a shift). The other
  * one (the "general" input) is a function of its 8-bit value alone: with enough elements the kernel tabulates it
  * once per call on the stack (256 words), folded with the big input's zero point, so that per element
- *     s2 = 2 (ta +- tb) = T[xg] +- (xbig << L)          (ADD, SUB: |s2| < 2^30)
- *     d = T[xg] - (xbig << (L - 1)), s2 = 2 d^2           (SQUARED_DIFFERENCE: 2 d^2 < 2^31)
+ *     s2 = 2 (ta +- tb) = T[xg] +- xbig 2^L               (ADD, SUB: |s2| < 2^30, one MLA)
+ *     d = T[xg] - xbig 2^(L-1), s2 = 2 d^2                (SQUARED_DIFFERENCE: 2 d^2 < 2^31)
  * and the output is (SMMLAR(s2, Mo, 2^(eo-1) + (zp << eo)) + (s2 >> 31)) >> eo, saturated to int8 and clamped:
  * the sign of s2 stands for the sign of the high product (they differ only for s2 = -2, Mo = 2^30, which rounds
  * to 0 either way when eo >= 1). Parameters outside these bounds take the kernel's generic 64-bit loop. */
@@ -264,7 +264,7 @@ typedef struct {
     int32_t mg, rg, eg;  /* general input's rescale in SMMLAR form */
     int32_t zpg, zpbig;  /* zero points of the general and the big input */
     int32_t big_is_a;    /* the big input is input 0 */
-    int32_t neg;         /* s2 = T - big (SUB with the big input second) */
+    int32_t kb;          /* s2 (or d) = T[xg] + kb xbig: 2^20, -2^20 (SUB, big input second), -2^6 (SQD) */
     int32_t mo, co, eo;  /* output: multiplier, rounding + zero point << eo, shift */
     int32_t lo, hi;      /* activation range within int8 */
     uint32_t lo4, hi4;
@@ -330,7 +330,7 @@ static inline int efm_ew_setup(const efm_binary_params *p, int32_t op, efm_ew_q 
     }
     q->zpg = q->big_is_a ? p->b_zp : p->a_zp;
     q->zpbig = q->big_is_a ? p->a_zp : p->b_zp;
-    q->neg = op == EFM_EW_SUB && !q->big_is_a;
+    q->kb = op == EFM_EW_SQD ? -64 : (op == EFM_EW_SUB && !q->big_is_a ? -(1 << 20) : 1 << 20);
     if (p->out_shift > -1 || p->out_shift < -23 || p->out_mult < (1 << 30)) {
         return 0;
     }
@@ -354,13 +354,13 @@ static inline void efm_ew_fill(efm_ew_q *q, int32_t *table) {
 }
 
 /* Output value (result + zero point, not saturated) of g (the table entry) and xb (the big input's value). */
-EFM_EW_ALWAYS int32_t efm_ew_val(int32_t g, int32_t xb, int32_t mo, int32_t co, int32_t eo, const int32_t op,
-                                 const int32_t neg) {
+EFM_EW_ALWAYS int32_t efm_ew_val(int32_t g, int32_t xb, int32_t kb, int32_t mo, int32_t co, int32_t eo,
+                                 const int32_t op) {
     if (op == EFM_EW_SQD) {
-        const int32_t d = g - (int32_t)((uint32_t)xb << 6);
+        const int32_t d = g + xb * kb;
         return efm_smmlar(d * d * 2, mo, co) >> eo;
     }
-    const int32_t s2 = neg ? g - (int32_t)((uint32_t)xb << 20) : g + (int32_t)((uint32_t)xb << 20);
+    const int32_t s2 = g + xb * kb;
     return (efm_smmlar(s2, mo, co) + (s2 >> 31)) >> eo;
 }
 
@@ -369,82 +369,52 @@ EFM_EW_ALWAYS int8_t efm_ew_final(int32_t v, const efm_ew_q *q) {
     return (int8_t)(v < q->lo ? q->lo : (v > q->hi ? q->hi : v));
 }
 
+#define EFM_EW_STORE4(V0, V1, V2, V3)                                                                           \
+    do {                                                                                                        \
+        uint32_t w_ = efm_pack4(efm_ssat8(V0), efm_ssat8(V1), efm_ssat8(V2), efm_ssat8(V3));                    \
+        if (q->clamp) {                                                                                         \
+            w_ = efm_clamp_s8x4(w_, q->lo4, q->hi4);                                                            \
+        }                                                                                                       \
+        memcpy(y, &w_, 4);                                                                                      \
+    } while (0)
+
 /* One row of n outputs from g (general input, stride sg) and b (big input, stride sbig), strides in {0, 1}. */
 EFM_EW_ALWAYS void efm_ew_row_t(const efm_ew_q *q, const int8_t *g, const int8_t *b, int8_t *y, int32_t n,
-                                int32_t sg, int32_t sbig, const int32_t op, const int32_t neg, const int32_t clamp) {
-    const int32_t mo = q->mo, co = q->co, eo = q->eo;
+                                int32_t sg, int32_t sbig, const int32_t op) {
+    const int32_t mo = q->mo, co = q->co, eo = q->eo, kb = q->kb;
+    const int32_t *t = q->table;
     if (sg == 0) {
-        /* One general value: gv = its entry. */
-        const int32_t gv = q->table ? q->table[*g] : efm_ew_entry(q, *g);
+        const int32_t gv = t ? t[*g] : efm_ew_entry(q, *g);
         if (sbig == 0) {
-            memset(y, efm_ew_final(efm_ew_val(gv, *b, mo, co, eo, op, neg), q), (size_t)n);
+            memset(y, efm_ew_final(efm_ew_val(gv, *b, kb, mo, co, eo, op), q), (size_t)n);
             return;
         }
         for (; n >= 4; n -= 4, b += 4, y += 4) {
-            const int32_t v0 = efm_ssat8(efm_ew_val(gv, b[0], mo, co, eo, op, neg));
-            const int32_t v1 = efm_ssat8(efm_ew_val(gv, b[1], mo, co, eo, op, neg));
-            const int32_t v2 = efm_ssat8(efm_ew_val(gv, b[2], mo, co, eo, op, neg));
-            const int32_t v3 = efm_ssat8(efm_ew_val(gv, b[3], mo, co, eo, op, neg));
-            uint32_t w = efm_pack4(v0, v1, v2, v3);
-            if (clamp) {
-                w = efm_clamp_s8x4(w, q->lo4, q->hi4);
-            }
-            memcpy(y, &w, 4);
+            EFM_EW_STORE4(efm_ew_val(gv, b[0], kb, mo, co, eo, op), efm_ew_val(gv, b[1], kb, mo, co, eo, op),
+                          efm_ew_val(gv, b[2], kb, mo, co, eo, op), efm_ew_val(gv, b[3], kb, mo, co, eo, op));
         }
-        for (; n > 0; n--, b++, y++) {
-            *y = efm_ew_final(efm_ew_val(gv, *b, mo, co, eo, op, neg), q);
-        }
-        return;
-    }
-    const int32_t *t = q->table;
-    if (t == 0) {
-        for (; n > 0; n--, g++, b += sbig, y++) {
-            *y = efm_ew_final(efm_ew_val(efm_ew_entry(q, *g), *b, mo, co, eo, op, neg), q);
-        }
-        return;
-    }
-    if (sbig == 0) {
-        /* One big value: fold it into each entry. */
+    } else if (t && sbig == 0) {
         const int32_t xb = *b;
         for (; n >= 4; n -= 4, g += 4, y += 4) {
-            const int32_t v0 = efm_ssat8(efm_ew_val(t[g[0]], xb, mo, co, eo, op, neg));
-            const int32_t v1 = efm_ssat8(efm_ew_val(t[g[1]], xb, mo, co, eo, op, neg));
-            const int32_t v2 = efm_ssat8(efm_ew_val(t[g[2]], xb, mo, co, eo, op, neg));
-            const int32_t v3 = efm_ssat8(efm_ew_val(t[g[3]], xb, mo, co, eo, op, neg));
-            uint32_t w = efm_pack4(v0, v1, v2, v3);
-            if (clamp) {
-                w = efm_clamp_s8x4(w, q->lo4, q->hi4);
-            }
-            memcpy(y, &w, 4);
+            EFM_EW_STORE4(efm_ew_val(t[g[0]], xb, kb, mo, co, eo, op), efm_ew_val(t[g[1]], xb, kb, mo, co, eo, op),
+                          efm_ew_val(t[g[2]], xb, kb, mo, co, eo, op), efm_ew_val(t[g[3]], xb, kb, mo, co, eo, op));
         }
-        for (; n > 0; n--, g++, y++) {
-            *y = efm_ew_final(efm_ew_val(t[*g], xb, mo, co, eo, op, neg), q);
+    } else if (t) {
+        for (; n >= 4; n -= 4, g += 4, b += 4, y += 4) {
+            EFM_EW_STORE4(efm_ew_val(t[g[0]], b[0], kb, mo, co, eo, op), efm_ew_val(t[g[1]], b[1], kb, mo, co, eo, op),
+                          efm_ew_val(t[g[2]], b[2], kb, mo, co, eo, op), efm_ew_val(t[g[3]], b[3], kb, mo, co, eo, op));
         }
-        return;
     }
-    for (; n >= 4; n -= 4, g += 4, b += 4, y += 4) {
-        const int32_t v0 = efm_ssat8(efm_ew_val(t[g[0]], b[0], mo, co, eo, op, neg));
-        const int32_t v1 = efm_ssat8(efm_ew_val(t[g[1]], b[1], mo, co, eo, op, neg));
-        const int32_t v2 = efm_ssat8(efm_ew_val(t[g[2]], b[2], mo, co, eo, op, neg));
-        const int32_t v3 = efm_ssat8(efm_ew_val(t[g[3]], b[3], mo, co, eo, op, neg));
-        uint32_t w = efm_pack4(v0, v1, v2, v3);
-        if (clamp) {
-            w = efm_clamp_s8x4(w, q->lo4, q->hi4);
-        }
-        memcpy(y, &w, 4);
-    }
-    for (; n > 0; n--, g++, b++, y++) {
-        *y = efm_ew_final(efm_ew_val(t[*g], *b, mo, co, eo, op, neg), q);
+    /* Tails, and rows without a table (few elements): one element at a time. */
+    for (; n > 0; n--, g += sg, b += sbig, y++) {
+        *y = efm_ew_final(efm_ew_val(t ? t[*g] : efm_ew_entry(q, *g), *b, kb, mo, co, eo, op), q);
     }
 }
 
-/* A row given as (a, b), clamped or not; the template takes (general, big). */
-#define efm_ew_row_c(Q, A, B, Y, N, SA, SB)                                                                     \
-    ((Q)->big_is_a ? efm_ew_row_t((Q), (B), (A), (Y), (N), (SB), (SA), op, 0, 1)                                \
-                   : efm_ew_row_t((Q), (A), (B), (Y), (N), (SA), (SB), op, op == EFM_EW_SUB, 1))
-#define efm_ew_row_p(Q, A, B, Y, N, SA, SB)                                                                     \
-    ((Q)->big_is_a ? efm_ew_row_t((Q), (B), (A), (Y), (N), (SB), (SA), op, 0, 0)                                \
-                   : efm_ew_row_t((Q), (A), (B), (Y), (N), (SA), (SB), op, op == EFM_EW_SUB, 0))
+/* A row given as (a, b); the template takes (general, big). */
+#define efm_ew_row(Q, A, B, Y, N, SA, SB)                                                                       \
+    efm_ew_row_t((Q), (Q)->big_is_a ? (B) : (A), (Q)->big_is_a ? (A) : (B), (Y), (N), (Q)->big_is_a ? (SB) : (SA), \
+                 (Q)->big_is_a ? (SA) : (SB), op)
 
 /* Runs an ADD/SUB/SQUARED_DIFFERENCE in the fast path; 0 (nothing written) when its parameters are outside it. */
 EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
@@ -464,11 +434,7 @@ EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, c
         efm_ew_fill(&q, table);
     }
     int ok;
-    if (q.clamp) {
-        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_c, &q);
-    } else {
-        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_p, &q);
-    }
+    EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row, &q);
     return ok;
 }
 
@@ -533,53 +499,44 @@ EFM_EW_ALWAYS int8_t efm_mul_final(int32_t v, const efm_mul_q *q) {
 
 /* One row of MUL (sa, sb in {0, 1}). */
 EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8_t *b, int8_t *y, int32_t n,
-                                 int32_t sa, int32_t sb, const int32_t round, const int32_t clamp) {
+                                 int32_t sa, int32_t sb, const int32_t round) {
     const int32_t mo = q->mo, co = q->co, eo = q->eo, left = q->left;
     if (sa == 0 && sb == 0) {
         memset(y, efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q),
                (size_t)n);
         return;
     }
-    if (sa == 0 || sb == 0) {
-        /* One value k (c of the repeated input) times a vector. */
-        const int8_t *v = sa ? a : b;
-        const int32_t k = sa ? *b - q->zpb : *a - q->zpa;
-        const uint32_t zpv2 = sa ? q->zpa2 : q->zpb2, k2 = efm_rep2(k);
-        const int32_t zpv = sa ? q->zpa : q->zpb;
-        for (; n >= 4; n -= 4, v += 4, y += 4) {
-            const uint32_t w = efm_load4(v);
-            const uint32_t p02 = efm_ssub16(efm_sxtb16(w), zpv2), p13 = efm_ssub16(efm_sxtb16_ror8(w), zpv2);
-            const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(p02, k2), mo, co, eo, left, round));
-            const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(p13, k2), mo, co, eo, left, round));
-            const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(p02, k2), mo, co, eo, left, round));
-            const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(p13, k2), mo, co, eo, left, round));
-            uint32_t o = efm_pack4(v0, v1, v2, v3);
-            if (clamp) {
-                o = efm_clamp_s8x4(o, q->lo4, q->hi4);
-            }
-            memcpy(y, &o, 4);
-        }
-        for (; n > 0; n--, v++, y++) {
-            *y = efm_mul_final(efm_mul_val((*v - zpv) * k, mo, co, eo, left, round), q);
-        }
-        return;
-    }
-    const uint32_t zpa2 = q->zpa2, zpb2 = q->zpb2;
-    for (; n >= 4; n -= 4, a += 4, b += 4, y += 4) {
-        const uint32_t wa = efm_load4(a), wb = efm_load4(b);
+    /* Blocks of four: a vector against another (both lanes words from memory) or against one value k (its
+     * lanes word built once). */
+    const int32_t blocks = n >> 2;
+    const int8_t *va = sa ? a : b, *vb = sb ? b : 0;
+    const uint32_t zpa2 = sa ? q->zpa2 : q->zpb2, zpb2 = q->zpb2;
+    const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
+    int8_t *yy = y;
+    for (int32_t i = 0; i < blocks; i++, va += 4, yy += 4) {
+        const uint32_t wa = efm_load4(va);
         const uint32_t a02 = efm_ssub16(efm_sxtb16(wa), zpa2), a13 = efm_ssub16(efm_sxtb16_ror8(wa), zpa2);
-        const uint32_t b02 = efm_ssub16(efm_sxtb16(wb), zpb2), b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+        uint32_t b02 = k2, b13 = k2;
+        if (vb) {
+            const uint32_t wb = efm_load4(vb);
+            vb += 4;
+            b02 = efm_ssub16(efm_sxtb16(wb), zpb2);
+            b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+        }
         const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(a02, b02), mo, co, eo, left, round));
         const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(a13, b13), mo, co, eo, left, round));
         const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(a02, b02), mo, co, eo, left, round));
         const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(a13, b13), mo, co, eo, left, round));
         uint32_t o = efm_pack4(v0, v1, v2, v3);
-        if (clamp) {
+        if (q->clamp) {
             o = efm_clamp_s8x4(o, q->lo4, q->hi4);
         }
-        memcpy(y, &o, 4);
+        memcpy(yy, &o, 4);
     }
-    for (; n > 0; n--, a++, b++, y++) {
+    a += 4 * blocks * sa;
+    b += 4 * blocks * sb;
+    y = yy;
+    for (n -= 4 * blocks; n > 0; n--, a += sa, b += sb, y++) {
         *y = efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q);
     }
 }

@@ -15,23 +15,17 @@
 #pragma GCC diagnostic pop
 #include "efm_kernel.h"
 
-#define EFM_MUL_ROW_RC(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 1, 1)
-#define EFM_MUL_ROW_RP(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 1, 0)
-#define EFM_MUL_ROW_SC(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 0, 1)
-#define EFM_MUL_ROW_SP(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 0, 0)
+#define EFM_MUL_ROW_R(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 1)
+#define EFM_MUL_ROW_S(Q, A, B, Y, N, SA, SB) efm_mul_row_t((Q), (A), (B), (Y), (N), (SA), (SB), 0)
 
 void efm_mul_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
     efm_mul_q q;
     if (efm_mul_setup(p, &q)) {
         int ok;
-        if (q.round && q.clamp) {
-            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_RC, &q);
-        } else if (q.round) {
-            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_RP, &q);
-        } else if (q.clamp) {
-            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_SC, &q);
+        if (q.round) {
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_R, &q);
         } else {
-            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_SP, &q);
+            EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, EFM_MUL_ROW_S, &q);
         }
         if (ok) {
             return;
