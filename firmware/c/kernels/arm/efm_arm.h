@@ -509,7 +509,7 @@ EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8
     /* Blocks of four: a vector against another (both lanes words from memory) or against one value k (its
      * lanes word built once). */
     const int32_t blocks = n >> 2;
-    const int8_t *va = sa ? a : b, *vb = sb ? b : 0;
+    const int8_t *va = sa ? a : b, *vb = sa && sb ? b : 0;
     const uint32_t zpa2 = sa ? q->zpa2 : q->zpb2, zpb2 = q->zpb2;
     const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
     int8_t *yy = y;
