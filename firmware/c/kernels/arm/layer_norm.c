@@ -1,9 +1,10 @@
 /* LAYER_NORM for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/layer_norm.c.
  *
  * Row statistics four bytes per word: SXTB16 then SMLAD for the sum of squares and SMLAD against 0x00010001 for
- * the sum. The square root and the reciprocal per row are the portable kernel's. Per element: d = C x - S1 (MLA),
- * n = (d recip + 2^(t-1)) >> t by SMLAL on a preset 64-bit accumulator, gamma n in 32 bits (|n| <= 2^16
- * sqrt(C - 1) (1 + 2^-29), |gamma n| < 2^31 for C <= 16384), and the single-rounding requantization
+ * the sum. The square root and the reciprocal per row are the portable kernel's. Per element: d = C x - S1,
+ * n = (d recip + 2^(t-1)) >> t as SMMULR(d << (32 - t), recip) for t <= 32 (the shifted d fits 32 bits, see
+ * below) or (SMMLA(d, recip, 2^(t-33)) >> (t - 32)) for t > 32, gamma n in 32 bits (|n| <= 2^16 sqrt(C - 1)
+ * (1 + 2^-29), |gamma n| < 2^31 for C <= 16384), and the single-rounding requantization
  * (gamma n M + 2^(30-shift)) >> (31-shift) as (SMMLA(gamma n, M, 2^(r-1)) >> r), r = -shift - 1 >= 1 (nested
  * floors: the low word of the product cannot change the result), plus zp + beta, all four per-channel words from
  * one LDM of the emitter's table. Without the table (a shift above -2) the portable arithmetic runs. */
@@ -46,6 +47,19 @@ static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t acc) {
     int32_t r;
     __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
+}
+
+/* The requantized, saturated output of gamma n with the next channel's {M, 2^(r-1), r, zp + beta} (one LDM). */
+static inline __attribute__((always_inline)) int32_t efm_ln_out(int32_t gn, const int32_t **rq) {
+    register int32_t m __asm__("r4");
+    register int32_t rnd __asm__("r5");
+    register int32_t rs __asm__("r6");
+    register int32_t bias __asm__("r7");
+    __asm__ volatile("ldmia %[p]!, {r4, r5, r6, r7}"
+                     : [p] "+r"(*rq), "=r"(m), "=r"(rnd), "=r"(rs), "=r"(bias)
+                     :
+                     : "memory");
+    return efm_ssat8((efm_smmla(gn, m, rnd) >> rs) + bias);
 }
 
 void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_t *gamma, const int32_t *beta,
@@ -92,30 +106,20 @@ void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_
             }
             continue;
         }
-        const int32_t rc = (int32_t)recip, ns1 = -s1;
-        if (t >= 32) {
-            const int32_t th = t - 32;
-            const int32_t hi0 = th > 0 ? 1 << (th - 1) : 0;
-            const uint32_t lo0 = th > 0 ? 0u : 0x80000000u;
-            for (i = 0; i < ch; i++, rq += 4) {
-                const int32_t d = x[i] * ch + ns1;
-                int32_t lo = (int32_t)lo0, hi = hi0;
-                __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(d), "r"(rc));
-                const int32_t n = hi >> th;
-                const int32_t v = (efm_smmla(gamma[i] * n, rq[0], rq[1]) >> rq[2]) + rq[3];
-                y[i] = (int8_t)efm_ssat8(v);
+        const int32_t rc = (int32_t)recip;
+        if (t <= 32) {
+            /* n = SMMULR(d << (32 - t), recip): |d| <= sqrt(C q) and 2^k <= 2^31 / sqrt(q) bound |d| << (k - 12)
+             * by sqrt(C) 2^19 < 2^31; the shifted d comes from one MLA in wrapping 32-bit arithmetic. */
+            const uint32_t cl = (uint32_t)ch << (32 - t), sl = (uint32_t)s1 << (32 - t);
+            for (i = 0; i < ch; i++) {
+                const int32_t dl = (int32_t)((uint32_t)x[i] * cl - sl);
+                y[i] = (int8_t)efm_ln_out(gamma[i] * efm_smmulr(dl, rc), &rq);
             }
         } else {
-            const uint32_t lo0 = 1u << (t - 1);
-            const int32_t tl = 32 - t;
-            for (i = 0; i < ch; i++, rq += 4) {
-                const int32_t d = x[i] * ch + ns1;
-                uint32_t lo = lo0;
-                int32_t hi = 0;
-                __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(d), "r"(rc));
-                const int32_t n = (int32_t)((lo >> t) | ((uint32_t)hi << tl));
-                const int32_t v = (efm_smmla(gamma[i] * n, rq[0], rq[1]) >> rq[2]) + rq[3];
-                y[i] = (int8_t)efm_ssat8(v);
+            const int32_t th = t - 32, rnd = 1 << (th - 1);
+            for (i = 0; i < ch; i++) {
+                const int32_t d = x[i] * ch - s1;
+                y[i] = (int8_t)efm_ln_out(gamma[i] * (efm_smmla(d, rc, rnd) >> th), &rq);
             }
         }
     }
