@@ -1,7 +1,8 @@
 /* LAYER_NORM for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/layer_norm.c.
  *
  * Row statistics four bytes per word: SXTB16 then SMLAD for the sum of squares and SMLAD against 0x00010001 for
- * the sum. The square root and the reciprocal per row are the portable kernel's. Per element: d = C x - S1,
+ * the sum. Per row the exact square root from a 16-step 32-bit root and one 32-bit division (efm_isqrt_norm) and
+ * the portable kernel's 64-bit reciprocal. Per element: d = C x - S1,
  * n = (d recip + 2^(t-1)) >> t as SMMULR(d << (32 - t), recip) for t <= 32 (the shifted d fits 32 bits, see
  * below) or (SMMLA(d, recip, 2^(t-33)) >> (t - 32)) for t > 32, gamma n in 32 bits (|n| <= 2^16 sqrt(C - 1)
  * (1 + 2^-29), |gamma n| < 2^31 for C <= 16384), and the single-rounding requantization
@@ -21,13 +22,13 @@
 
 #define EFM_NORM_FRAC_BITS 16
 
-static uint64_t efm_isqrt64(uint64_t n) {
-    uint64_t res = 0;
-    uint64_t bit = (uint64_t)1 << 62;
-    for (int i = 0; i < 32; i++) {
-        const uint64_t cand = res + bit;
-        if (n >= cand) {
-            n -= cand;
+/* floor(sqrt(h)) of a 32-bit value: the bit-by-bit method, 16 steps. */
+static uint32_t efm_isqrt32(uint32_t h) {
+    uint32_t res = 0, bit = 1u << 30;
+    while (bit) {
+        const uint32_t cand = res + bit;
+        if (h >= cand) {
+            h -= cand;
             res = (res >> 1) + bit;
         } else {
             res >>= 1;
@@ -35,6 +36,24 @@ static uint64_t efm_isqrt64(uint64_t n) {
         bit >>= 2;
     }
     return res;
+}
+
+/* floor(sqrt(n)) for 2^60 <= n < 2^62 (the normalized q << 2k), the same value as the portable kernel's 32-step
+ * method: s = isqrt(n >> 32) in [2^14, 2^15) gives s 2^16 <= sqrt(n) < (s + 1) 2^16; the low part e satisfies
+ * 2 s 2^16 e + e^2 <= R = n - s^2 2^32, so e0 = floor(R / (s 2^17)) (a 32-bit division) is at least e and exceeds
+ * it by at most e^2 / (s 2^17) + 1 <= 3; then down (and, for safety, up) to the exact floor. */
+static uint32_t efm_isqrt_norm(uint64_t n) {
+    const uint32_t s = efm_isqrt32((uint32_t)(n >> 32));
+    const uint64_t r0 = (uint64_t)s << 16;
+    const uint64_t rem = n - r0 * r0;
+    uint32_t r = (uint32_t)r0 + (uint32_t)(rem >> 17) / s;
+    while ((uint64_t)r * r > n) {
+        r--;
+    }
+    while ((uint64_t)(r + 1) * (r + 1) <= n) {
+        r++;
+    }
+    return r;
 }
 
 static int32_t efm_bit_length64(uint64_t n) {
@@ -84,7 +103,7 @@ void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_
         int32_t t = 60 - EFM_NORM_FRAC_BITS;
         if (q > 0) {
             const int32_t k = (62 - efm_bit_length64((uint64_t)q)) / 2;
-            const uint64_t root = efm_isqrt64((uint64_t)q << (2 * k));
+            const uint64_t root = efm_isqrt_norm((uint64_t)q << (2 * k));
             recip = (int64_t)(((uint64_t)1 << 60) / (root > 0 ? root : 1u));
             t -= k;
         }
@@ -110,9 +129,9 @@ void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_
         if (t <= 32) {
             /* n = SMMULR(d << (32 - t), recip): |d| <= sqrt(C q) and 2^k <= 2^31 / sqrt(q) bound |d| << (k - 12)
              * by sqrt(C) 2^19 < 2^31; the shifted d comes from one MLA in wrapping 32-bit arithmetic. */
-            const uint32_t cl = (uint32_t)ch << (32 - t), sl = (uint32_t)s1 << (32 - t);
+            const uint32_t cl = (uint32_t)ch << (32 - t), nsl = (uint32_t)-s1 << (32 - t);
             for (i = 0; i < ch; i++) {
-                const int32_t dl = (int32_t)((uint32_t)x[i] * cl - sl);
+                const int32_t dl = (int32_t)((uint32_t)x[i] * cl + nsl);
                 y[i] = (int8_t)efm_ln_out(gamma[i] * efm_smmulr(dl, rc), &rq);
             }
         } else {
