@@ -2,7 +2,7 @@
  *
  * Per row: the maximum four bytes at a time (SSUB8 + SEL on signed byte lanes); the exp sum from the op's exp
  * table (table pointer moved so that the byte is the offset) with the rounding divide by 2^12 of a non-negative
- * value as an unsigned add and shift; the reciprocal in gemmlowp fixed point as the portable kernel; then per
+ * value as an unsigned add and shift; the reciprocal in gemmlowp fixed point (32-bit SMULL-based doubling high multiplies, QADD saturation); then per
  * element the two roundings of the output (SaturatingRoundingDoublingHighMul of two non-negative values, then the
  * rounding divide by 2^e) merged into one: floor((s x + 2^30 + 2^(30+e)) / 2^(31+e)) = (hi(s x + 2^30) + 2^(e-2))
  * >> (e-1), one UMLAL on a 64-bit accumulator preset to {2^(e-2), 2^30} (exact for 2 <= e <= 32; other rows,
@@ -45,6 +45,41 @@ static int64_t efm_one_over_one_plus_x(int64_t a) {
         x = x + efm_sat_mul_pot(efm_srdhm(x, one_minus), 2);
     }
     return efm_sat_mul_pot(x, 1);
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul of int32 operands that are not both INT32_MIN: floor((a b + 2^30) /
+ * 2^31) (the rounding is half up for both signs), from the 64-bit SMULL product. */
+static inline int32_t efm_srdhm32(int32_t a, int32_t b) {
+    int32_t lo, hi;
+    __asm__("smull %0, %1, %2, %3\n\t"
+            "adds %0, %0, #0x40000000\n\t"
+            "adc %1, %1, #0\n\t"
+            "lsl %1, %1, #1\n\t"
+            "orr %1, %1, %0, lsr #31"
+            : "=&r"(lo), "=&r"(hi)
+            : "r"(a), "r"(b)
+            : "cc");
+    return hi;
+}
+
+/* Saturating a * 2 (QADD). */
+static inline int32_t efm_qdouble(int32_t a) {
+    int32_t r;
+    __asm__("qadd %0, %1, %1" : "=r"(r) : "r"(a) : "cc");
+    return r;
+}
+
+/* efm_one_over_one_plus_x for 0 <= a < 2^31 in 32-bit operations: the half sum (a + 2^31 - 1 + 1) / 2 as an
+ * unsigned add and shift; no operand of the doubling high multiplies is INT32_MIN; SaturatingRoundingMultiplyByPOT
+ * by 2 (resp. 1) saturates exactly as two (one) saturating doublings. */
+static int32_t efm_one_over_one_plus_x32(int32_t a) {
+    const int32_t half_denominator = (int32_t)(((uint32_t)a + 0x80000000u) >> 1);
+    int32_t x = 1515870810 + efm_srdhm32(half_denominator, -1010580540);
+    for (int i = 0; i < 3; i++) {
+        const int32_t one_minus = (1 << 29) - efm_srdhm32(half_denominator, x);
+        x = x + efm_qdouble(efm_qdouble(efm_srdhm32(x, one_minus)));
+    }
+    return efm_qdouble(x);
 }
 
 /* The largest of n int8 values (at least -128). */
@@ -94,7 +129,8 @@ void efm_softmax_s8(const efm_softmax_params *p, const int8_t *x, int8_t *y) {
         const int32_t num_bits_over_unit = EFM_ACCUMULATION_INTEGER_BITS - headroom_plus_one;
         const int32_t shifted_minus_one =
             efm_wrap32((int64_t)(((uint64_t)sum << headroom_plus_one)) - ((int64_t)1 << 31));
-        const int64_t shifted_scale = efm_one_over_one_plus_x(shifted_minus_one);
+        const int64_t shifted_scale = shifted_minus_one >= 0 ? efm_one_over_one_plus_x32(shifted_minus_one)
+                                                            : efm_one_over_one_plus_x(shifted_minus_one);
         const int32_t exponent = num_bits_over_unit + 31 - 8;
         if (exponent < 2 || exponent > 32 || shifted_scale < 0) {
             for (i = 0; i < depth; i++) {
