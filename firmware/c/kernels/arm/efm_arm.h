@@ -119,7 +119,6 @@ __attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_
 /* ---- Elementwise and row-wise kernels (kernels/arm/add.c, sub.c, mul.c, squared_difference.c, mean.c,
  * softmax.c, layer_norm.c, lut.c) ---- */
 
-
 /* (acc * 2^32 + a * b + 2^31) >> 32: the rounded high word of the product plus acc. */
 static inline int32_t efm_smmlar(int32_t a, int32_t b, int32_t acc) {
     int32_t r;
@@ -134,7 +133,7 @@ static inline uint32_t efm_ssub16(uint32_t a, uint32_t b) {
     return r;
 }
 
-/* a.lo * b.lo, a.hi * b.hi, a.hi * b.lo and a.lo * b.hi (int16 lanes, 32-bit products). */
+/* a.lo * b.lo and a.hi * b.hi (int16 lanes, 32-bit products). */
 static inline int32_t efm_smulbb(uint32_t a, uint32_t b) {
     int32_t r;
     __asm__("smulbb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
@@ -144,12 +143,6 @@ static inline int32_t efm_smulbb(uint32_t a, uint32_t b) {
 static inline int32_t efm_smultt(uint32_t a, uint32_t b) {
     int32_t r;
     __asm__("smultt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline int32_t efm_smultb(uint32_t a, uint32_t b) {
-    int32_t r;
-    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 
