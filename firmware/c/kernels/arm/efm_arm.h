@@ -404,14 +404,23 @@ EFM_EW_ALWAYS void efm_ew_row_t(const efm_ew_q *q, const int8_t *g, const int8_t
     }
 }
 
-/* A row given as (a, b); the template takes (general, big). */
-#define efm_ew_row(Q, A, B, Y, N, SA, SB)                                                                       \
+/* A row given as (a, b); the template (variant V: EFM_EW_ADD for ADD and SUB, EFM_EW_SQD) takes (general, big). */
+#define efm_ew_row_add(Q, A, B, Y, N, SA, SB)                                                                   \
     efm_ew_row_t((Q), (Q)->big_is_a ? (B) : (A), (Q)->big_is_a ? (A) : (B), (Y), (N), (Q)->big_is_a ? (SB) : (SA), \
-                 (Q)->big_is_a ? (SA) : (SB), op)
+                 (Q)->big_is_a ? (SA) : (SB), EFM_EW_ADD)
+#define efm_ew_row_sqd(Q, A, B, Y, N, SA, SB)                                                                   \
+    efm_ew_row_t((Q), (Q)->big_is_a ? (B) : (A), (Q)->big_is_a ? (A) : (B), (Y), (N), (Q)->big_is_a ? (SB) : (SA), \
+                 (Q)->big_is_a ? (SA) : (SB), EFM_EW_SQD)
 
-/* Runs an ADD/SUB/SQUARED_DIFFERENCE in the fast path; 0 (nothing written) when its parameters are outside it. */
-EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
-                                 const int32_t op) {
+/* Runs an ADD, SUB or SQUARED_DIFFERENCE (op) in the fast path; 0 (nothing written) when its parameters are
+ * outside it. SUB runs ADD's code (its sign is in the table and in kb). A weak external definition, the same in
+ * kernel file that defines EFM_EW_ADDLIKE before including this header: the linker keeps one copy for the three
+ * ops. */
+#ifdef EFM_EW_ADDLIKE
+__attribute__((weak)) int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
+                                         int32_t op);
+__attribute__((weak)) int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
+                                         int32_t op) {
     efm_ew_q q;
     if (!efm_ew_setup(p, op, &q)) {
         return 0;
@@ -427,9 +436,14 @@ EFM_EW_ALWAYS int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, c
         efm_ew_fill(&q, table);
     }
     int ok;
-    EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row, &q);
+    if (op == EFM_EW_SQD) {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_sqd, &q);
+    } else {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_add, &q);
+    }
     return ok;
 }
+#endif
 
 /* MUL (kernels/arm/mul.c): prod = (xa - zpa) (xb - zpb) from SXTB16 / SSUB16 lanes and SMULBB / SMULTT, then
  * mbqm(prod, Mo, sh) in SMMLAR form: for sh < 0, (SMMLAR(2 prod, Mo, 2^(e-1) + (zp << e)) + (prod >> 31)) >> e
