@@ -163,10 +163,21 @@ def pool_case(op):
 def mean_case(rng):
     b = GraphBuilder()
     dtype = "int16" if rng.random() < 0.25 else "int8"
-    rank = int(rng.integers(1, 5))
-    shape = tuple(int(d) for d in rng.integers(1, 7, rank))
-    n_axes = int(rng.integers(0, rank + 1))
-    axes = [int(a) for a in rng.choice(np.arange(-rank, rank), n_axes, replace=False)] if n_axes else []
+    if rng.random() < 0.4:
+        # The Cortex-M kernel's layouts: over the last axis (rows of 8-byte blocks with tails), over tokens
+        # ([1, T, C], kept columns in blocks of four with tails).
+        if rng.random() < 0.5:
+            shape = (int(rng.integers(1, 4)), int(rng.integers(1, 80)))
+            axes = [-1]
+        else:
+            shape = (1, int(rng.integers(1, 40)), int(rng.integers(1, 23)))
+            axes = [1]
+        rank = len(shape)
+    else:
+        rank = int(rng.integers(1, 5))
+        shape = tuple(int(d) for d in rng.integers(1, 7, rank))
+        n_axes = int(rng.integers(0, rank + 1))
+        axes = [int(a) for a in rng.choice(np.arange(-rank, rank), n_axes, replace=False)] if n_axes else []
     zp = (lambda: 0) if dtype == "int16" else (lambda: int(rng.integers(-128, 128)))
     x = b.input("x", shape, dtype=dtype, scale=float(rng.uniform(0.01, 0.1)), zero_point=zp())
     ax = b.const("axes", np.array(axes if len(axes) != 1 or rng.random() < 0.5 else axes[0], np.int32))
@@ -178,7 +189,7 @@ def mean_case(rng):
 
 def softmax_case(rng):
     b = GraphBuilder()
-    shape = [(10,), (1, 10), (2, 16, 16), (3, 1), (4, 37)][int(rng.integers(0, 5))]
+    shape = [(10,), (1, 10), (2, 16, 16), (3, 1), (4, 37), (2, 3), (1, 70)][int(rng.integers(0, 7))]
     x = b.input("x", shape, **_q(rng, 0.02, 0.5))
     y = b.op("SOFTMAX", [x], scale=1.0 / 256, zero_point=-128, beta=float(rng.choice([1.0, 0.5, 2.0])))
     b.output(y)
@@ -212,7 +223,29 @@ def relu_case(op):
 
 
 BINARY_SHAPES = [((1, 4, 8), (8,)), ((2, 1, 3), (1, 5, 3)), ((3, 4), (3, 4)), ((2, 3), ()), ((4, 1), (1, 4)),
-                 ((2, 3, 1, 4, 1), (3, 5, 1, 2)), ((1, 16, 32), (1, 16, 1)), ((1,), (2, 3, 2))]
+                 ((2, 3, 1, 4, 1), (3, 5, 1, 2)), ((1, 16, 32), (1, 16, 1)), ((1,), (2, 3, 2)),
+                 # the Cortex-M kernels' paths: 4-element blocks with tails of 1..3, tables from 128 elements, row
+                 # broadcast, one value repeated per row, both inputs repeated along the last axis
+                 ((5, 37), (37,)), ((3, 131), ()), ((2, 67), (2, 67)), ((7, 1), (7, 19)), ((6, 1), (1, 1)),
+                 ((9, 33), (9, 1)), ((130,), (130,)), ((2, 2, 1), (2, 2, 1))]
+
+
+def _binary_scales(rng, op):
+    """(input 0, input 1, output) quantization: random scales and zero points, at times equal input scales (both
+    inputs then rescale by a shift), extreme zero points, or (MUL) an output scale giving multipliers above 1."""
+    qa, qb = _q(rng, 0.002, 0.2), _q(rng, 0.002, 0.2)
+    if rng.random() < 0.25:
+        qb["scale"] = qa["scale"]
+    for q in (qa, qb):
+        if rng.random() < 0.2:
+            q["zero_point"] = int(rng.choice([-128, 127]))
+    lo, hi = (0.05, 3.0) if op in ("MUL", "SQUARED_DIFFERENCE") else (0.005, 0.4)
+    qy = _q(rng, lo, hi)
+    if op == "MUL" and rng.random() < 0.4:
+        qy["scale"] = qa["scale"] * qb["scale"] * float(rng.choice([0.001, 0.02, 0.3, 0.7, 1.5]))
+    if rng.random() < 0.15:
+        qy["zero_point"] = int(rng.choice([-128, 127]))
+    return qa, qb, qy
 
 
 def binary_case(op):
@@ -221,15 +254,15 @@ def binary_case(op):
         sa, sb = BINARY_SHAPES[int(rng.integers(0, len(BINARY_SHAPES)))]
         if rng.random() < 0.5:
             sa, sb = sb, sa
-        x1 = b.input("a", sa, **_q(rng, 0.002, 0.2))
+        qa, qb, qy = _binary_scales(rng, op)
+        x1 = b.input("a", sa, **qa)
         if rng.random() < 0.3:
-            x2 = b.const("k", rng.integers(-128, 128, sb).astype(np.int8), **_q(rng, 0.002, 0.2))
+            x2 = b.const("k", rng.integers(-128, 128, sb).astype(np.int8), **qb)
         else:
-            x2 = b.input("b", sb, **_q(rng, 0.002, 0.2))
+            x2 = b.input("b", sb, **qb)
         kw = {} if op == "SQUARED_DIFFERENCE" else {
             "activation": ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][int(rng.integers(0, 4))]}
-        lo, hi = (0.05, 3.0) if op in ("MUL", "SQUARED_DIFFERENCE") else (0.005, 0.4)
-        y = b.op(op, [x1, x2], **_q(rng, lo, hi), **kw)
+        y = b.op(op, [x1, x2], **qy, **kw)
         b.output(y)
         return b.build()
 
@@ -417,8 +450,9 @@ def layer_norm_case(rng):
     ins = [x, b.const("gamma", gq, scale=gs, zero_point=0)]
     if rng.random() < 0.7:
         ins.append(b.const("beta", bq))
+    # epsilon 1e4 makes the normalization's shift t >= 32 (the Cortex-M kernel's second path)
     y = b.op("LAYER_NORM", ins, scale=ys, zero_point=int(rng.integers(-20, 20)),
-             epsilon=float(rng.choice([1e-5, 1e-3, 0.0])))
+             epsilon=float(rng.choice([1e-5, 1e-3, 0.0, 1e4])))
     b.output(y)
     return b.build()
 
@@ -477,7 +511,7 @@ def hash_attention_case(rng):
 
 def clipped_softmax_case(rng):
     b = GraphBuilder()
-    shape = [(10,), (2, 16, 16), (3, 7)][int(rng.integers(0, 3))]
+    shape = [(10,), (2, 16, 16), (3, 7), (2, 5)][int(rng.integers(0, 4))]
     x = b.input("x", shape, **_q(rng, 0.02, 0.5))
     gamma = float(rng.choice([0.0, -0.03, -0.1]))
     zeta = float(rng.choice([1.0, 1.03]))

@@ -1,7 +1,9 @@
-/* Portable reference ADD (int8). */
+/* Portable reference ADD (int8); the Cortex-M DSP variant is kernels/arm/add.c. */
 #include "add.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_ADD
 
 void efm_add_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
     const int64_t scale = (int64_t)1 << p->left_shift;
@@ -11,3 +13,5 @@ void efm_add_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, 
         *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap(a + b, p->out_mult, p->out_shift));
     });
 }
+
+#endif

@@ -1,7 +1,9 @@
-/* Portable reference LAYER_NORM. */
+/* Portable reference LAYER_NORM; the Cortex-M DSP variant is kernels/arm/layer_norm.c. */
 #include "layer_norm.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_LAYER_NORM
 
 #define EFM_NORM_FRAC_BITS 16
 
@@ -60,3 +62,5 @@ void efm_layer_norm(const efm_layer_norm_params *p, const int8_t *x, const int8_
         }
     }
 }
+
+#endif

@@ -13,6 +13,9 @@ typedef struct {
     int32_t output_zp;
     const int32_t *mult;  /* per channel */
     const int32_t *shift; /* per channel */
+    /* Cortex-M kernel (kernels/arm/layer_norm.c): per channel {M, 2^(r-1), r, output_zp + beta} with
+     * r = -shift - 1 >= 1, or NULL (then mult and shift are used) */
+    const int32_t *requant;
 } efm_layer_norm_params;
 
 /* beta may be NULL. */

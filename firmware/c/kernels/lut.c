@@ -1,5 +1,7 @@
-/* Portable table-lookup kernels. */
+/* Portable table-lookup kernels (the Cortex-M variant is kernels/arm/lut.c). */
 #include "lut.h"
+
+#ifndef EFM_ARM_LUT
 
 void efm_lut_s8_to8(int32_t n, const uint8_t *table, const int8_t *x, uint8_t *y) {
     for (int32_t i = 0; i < n; i++) {
@@ -25,3 +27,5 @@ void efm_lut_u8_to32(int32_t n, const uint32_t *table, const uint8_t *x, uint32_
         y[i] = table[x[i]];
     }
 }
+
+#endif

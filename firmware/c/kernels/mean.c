@@ -1,7 +1,9 @@
-/* Portable reference MEAN (int8 and int16). */
+/* Portable reference MEAN (int8 and int16); the Cortex-M DSP variant is kernels/arm/mean.c. */
 #include "mean.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_MEAN
 
 /* Advances the counters idx over count (last axis fastest); returns the change of the element offset, and sets
  * *done when every index wrapped around. */
@@ -45,3 +47,5 @@ void efm_mean_s8(const efm_mean_params *p, const int8_t *x, int8_t *y) {
 void efm_mean_s16(const efm_mean_params *p, const int16_t *x, int16_t *y) {
     EFM_MEAN_BODY(int16_t)
 }
+
+#endif

@@ -1,7 +1,9 @@
-/* Portable reference MUL (int8). */
+/* Portable reference MUL (int8); the Cortex-M DSP variant is kernels/arm/mul.c. */
 #include "mul.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_MUL
 
 void efm_mul_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
     EFM_BINARY_LOOP(p, x1, x2, y, {
@@ -9,3 +11,5 @@ void efm_mul_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, 
         *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap(prod, p->out_mult, p->out_shift));
     });
 }
+
+#endif

@@ -1,7 +1,9 @@
-/* Portable reference SOFTMAX (int8). */
+/* Portable reference SOFTMAX (int8); the Cortex-M DSP variant is kernels/arm/softmax.c. */
 #include "softmax.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_SOFTMAX
 
 #define EFM_ACCUMULATION_INTEGER_BITS 12
 
@@ -67,3 +69,5 @@ void efm_softmax_s8(const efm_softmax_params *p, const int8_t *x, int8_t *y) {
         }
     }
 }
+
+#endif

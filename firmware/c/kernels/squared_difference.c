@@ -1,7 +1,9 @@
-/* Portable reference SQUARED_DIFFERENCE (int8). */
+/* Portable reference SQUARED_DIFFERENCE (int8); the Cortex-M DSP variant is kernels/arm/squared_difference.c. */
 #include "squared_difference.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_SQUARED_DIFFERENCE
 
 void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
     const int64_t scale = (int64_t)1 << p->left_shift;
@@ -11,3 +13,5 @@ void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, con
         *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap((a - b) * (a - b), p->out_mult, p->out_shift));
     });
 }
+
+#endif

@@ -116,4 +116,438 @@ __attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_
     acc[3] = a3;
 }
 
+/* ---- Elementwise and row-wise kernels (kernels/arm/add.c, sub.c, mul.c, squared_difference.c, mean.c,
+ * softmax.c, layer_norm.c, lut.c) ---- */
+
+/* (acc * 2^32 + a * b + 2^31) >> 32: the rounded high word of the product plus acc. */
+static inline int32_t efm_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* Lane-wise a - b on two int16 lanes (wrapping). */
+static inline uint32_t efm_ssub16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("ssub16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
+/* a.lo * b.lo and a.hi * b.hi (int16 lanes, 32-bit products). */
+static inline int32_t efm_smulbb(uint32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smulbb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline int32_t efm_smultt(uint32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smultt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* x saturated to int8 [-128, 127]. */
+static inline int32_t efm_ssat8(int32_t x) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x) : "cc");
+    return r;
+}
+
+/* acc + the sign-extended bytes 0 and 2 (resp. 1 and 3) of x, on two int16 lanes. */
+static inline uint32_t efm_sxtab16(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+
+static inline uint32_t efm_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+
+/* Four int8 values (int32 already in [-128, 127]) packed into one little-endian word. */
+static inline uint32_t efm_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3) {
+    uint32_t r = (uint32_t)v0;
+    __asm__("bfi %0, %1, #8, #8\n\t"
+            "bfi %0, %2, #16, #8\n\t"
+            "bfi %0, %3, #24, #8"
+            : "+r"(r)
+            : "r"(v1), "r"(v2), "r"(v3));
+    return r;
+}
+
+/* Each int8 lane of x clamped to [lo, hi] (lo4, hi4: the bounds replicated in the four bytes). */
+static inline uint32_t efm_clamp_s8x4(uint32_t x, uint32_t lo4, uint32_t hi4) {
+    uint32_t t;
+    __asm__("ssub8 %1, %0, %2\n\t"
+            "sel %0, %0, %2\n\t"
+            "ssub8 %1, %0, %3\n\t"
+            "sel %0, %3, %0"
+            : "+r"(x), "=&r"(t)
+            : "r"(lo4), "r"(hi4)
+            : "cc");
+    return x;
+}
+
+static inline uint32_t efm_rep4(int32_t v) {
+    return ((uint32_t)v & 0xFFu) * 0x01010101u;
+}
+
+static inline uint32_t efm_rep2(int32_t v) {
+    return ((uint32_t)v & 0xFFFFu) * 0x00010001u;
+}
+
+/* Row driver of the binary elementwise kernels: runs ROW(CTX, a, b, y, n, sa, sb) (a direct call: no function
+ * pointers, so that the static stack bound holds) once per run of the last (merged) output axis, where the input
+ * strides sa, sb are 0 (broadcast) or 1, and sets OK to 1; OK is 0 (nothing done) when the last axis has another
+ * stride. */
+#define EFM_EW_ROWS(OK, NDIM, COUNT, STRIDE_A, STRIDE_B, A, B, Y, ROW, CTX)                                      \
+    do {                                                                                                        \
+        const int32_t nd_ = (NDIM);                                                                             \
+        const int32_t n_ = nd_ > 0 ? (COUNT)[nd_ - 1] : 1;                                                      \
+        const int32_t sa_ = nd_ > 0 ? (STRIDE_A)[nd_ - 1] : 0, sb_ = nd_ > 0 ? (STRIDE_B)[nd_ - 1] : 0;         \
+        (OK) = (uint32_t)sa_ <= 1u && (uint32_t)sb_ <= 1u;                                                      \
+        int32_t idx_[8] = {0};                                                                                  \
+        int32_t ia_ = 0, ib_ = 0, empty_ = !(OK);                                                               \
+        int8_t *y_ = (Y);                                                                                       \
+        for (int32_t d_ = 0; d_ < nd_; d_++) {                                                                  \
+            empty_ |= (COUNT)[d_] == 0;                                                                         \
+        }                                                                                                       \
+        while (!empty_) {                                                                                       \
+            ROW((CTX), (A) + ia_, (B) + ib_, y_, n_, sa_, sb_);                                                 \
+            y_ += n_;                                                                                           \
+            int32_t d_ = nd_ - 2;                                                                               \
+            for (; d_ >= 0; d_--) {                                                                             \
+                idx_[d_]++;                                                                                     \
+                ia_ += (STRIDE_A)[d_];                                                                          \
+                ib_ += (STRIDE_B)[d_];                                                                          \
+                if (idx_[d_] < (COUNT)[d_]) {                                                                   \
+                    break;                                                                                      \
+                }                                                                                               \
+                ia_ -= (STRIDE_A)[d_] * (COUNT)[d_];                                                            \
+                ib_ -= (STRIDE_B)[d_] * (COUNT)[d_];                                                            \
+                idx_[d_] = 0;                                                                                   \
+            }                                                                                                   \
+            if (d_ < 0) {                                                                                       \
+                break;                                                                                          \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
+
+/* The binary ops' part: compiled where kernels/binary.h was included first. */
+#ifdef EFM_BINARY_H
+
+/* ADD, SUB and SQUARED_DIFFERENCE (kernels/arm/add.c, sub.c, squared_difference.c) in 32-bit operations.
+ *
+ * Each input is rescaled as t = mbqm(c << L, M, -e) with c = x - zp (L = 20 for ADD/SUB, 7 for
+ * SQUARED_DIFFERENCE). gemmlowp's SaturatingRoundingDoublingHighMul of v = c << L (never INT32_MIN) is
+ * floor((2 v M + 2^31) / 2^32) = SMMULR(c << (L + 1), M), and the rounding divide by 2^e (half away from zero)
+ * is (u + 2^(e-1) - [u < 0]) >> e, where u < 0 exactly when c < 0:
+ *     t = (SMMLAR(cs, M, 2^(e-1)) + (cs >> 31)) >> e,  cs = c << (L + 1).
+ * The input of the larger scale has M = 2^30, e = 0, so t = c << (L - 1) (the "big" input, a shift). The other
+ * one (the "general" input) is a function of its 8-bit value alone: with enough elements the kernel tabulates it
+ * once per call on the stack (256 words), folded with the big input's zero point, so that per element
+ *     s2 = 2 (ta +- tb) = T[xg] +- xbig 2^L               (ADD, SUB: |s2| < 2^30, one MLA)
+ *     d = T[xg] - xbig 2^(L-1), s2 = 2 d^2                (SQUARED_DIFFERENCE: 2 d^2 < 2^31)
+ * and the output is (SMMLAR(s2, Mo, 2^(eo-1) + (zp << eo)) + (s2 >> 31)) >> eo, saturated to int8 and clamped:
+ * the sign of s2 stands for the sign of the high product (they differ only for s2 = -2, Mo = 2^30, which rounds
+ * to 0 either way when eo >= 1). Parameters outside these bounds take the kernel's generic 64-bit loop. */
+typedef struct {
+    int32_t mg, rg, eg;  /* general input's rescale in SMMLAR form */
+    int32_t zpg, zpbig;  /* zero points of the general and the big input */
+    int32_t big_is_a;    /* the big input is input 0 */
+    int32_t kb;          /* s2 (or d) = T[xg] + kb xbig: 2^20, -2^20 (SUB, big input second), -2^6 (SQD) */
+    int32_t mo, co, eo;  /* output: multiplier, rounding + zero point << eo, shift */
+    int32_t lo, hi;      /* activation range within int8 */
+    uint32_t lo4, hi4;
+    int32_t clamp;       /* the activation range is narrower than int8 */
+    int32_t op;          /* EFM_EW_ADD, EFM_EW_SUB, EFM_EW_SQD */
+    const int32_t *table; /* T[x + 128], or NULL: computed per element */
+} efm_ew_q;
+
+#define EFM_EW_ADD 0
+#define EFM_EW_SUB 1
+#define EFM_EW_SQD 2
+#define EFM_EW_ALWAYS static inline __attribute__((always_inline))
+
+/* The general input's rescale in SMMLAR form; 0 when outside the fast path's bounds. */
+static inline int efm_ew_in_setup(int32_t mult, int32_t shift, efm_ew_q *q) {
+    if (shift == 0 && mult == (1 << 30)) { /* as big as the other input: t = c << (L - 1) */
+        q->mg = 0x7FFFFFFF; /* SMMLAR(c << (L + 1), 2^31 - 1, 1) = (c << L) + 1, then >> 1 */
+        q->rg = 1;
+        q->eg = 1;
+        return 1;
+    }
+    if (shift > -1 || shift < -24 || mult < (1 << 30)) {
+        return 0;
+    }
+    q->mg = mult;
+    q->eg = -shift;
+    q->rg = 1 << (-shift - 1);
+    return 1;
+}
+
+/* The rescaled general input t of value x, times 2 (ADD/SUB, negated for SUB with the general input second)
+ * plus or minus the big zero point term, as the kernel's table holds it. */
+EFM_EW_ALWAYS int32_t efm_ew_entry(const efm_ew_q *q, int32_t x) {
+    const int32_t sh = q->op == EFM_EW_SQD ? 8 : 21;
+    const int32_t cs = (int32_t)((uint32_t)(x - q->zpg) << sh);
+    const int32_t t = (efm_smmlar(cs, q->mg, q->rg) + (cs >> 31)) >> q->eg;
+    if (q->op == EFM_EW_SQD) {
+        return t + (int32_t)((uint32_t)q->zpbig << 6);
+    }
+    const int32_t zb = (int32_t)((uint32_t)q->zpbig << 20);
+    if (q->op == EFM_EW_SUB && !q->big_is_a) {
+        return 2 * t + zb; /* s2 = 2 ta - (xb << 20) + (zpb << 20) */
+    }
+    if (q->op == EFM_EW_SUB) {
+        return -2 * t - zb; /* s2 = (xa << 20) - (zpa << 20) - 2 tb */
+    }
+    return 2 * t - zb;
+}
+
+/* The fast path's constants of a binary op's parameters; 0 when they are outside its bounds. */
+static inline int efm_ew_setup(const efm_binary_params *p, int32_t op, efm_ew_q *q) {
+    q->op = op;
+    q->table = 0;
+    if (p->left_shift != (op == EFM_EW_SQD ? 7 : 20)) {
+        return 0;
+    }
+    q->big_is_a = p->a_shift == 0 && p->a_mult == (1 << 30);
+    if (!q->big_is_a && !(p->b_shift == 0 && p->b_mult == (1 << 30))) {
+        return 0;
+    }
+    if (!efm_ew_in_setup(q->big_is_a ? p->b_mult : p->a_mult, q->big_is_a ? p->b_shift : p->a_shift, q)) {
+        return 0;
+    }
+    q->zpg = q->big_is_a ? p->b_zp : p->a_zp;
+    q->zpbig = q->big_is_a ? p->a_zp : p->b_zp;
+    q->kb = op == EFM_EW_SQD ? -64 : (op == EFM_EW_SUB && !q->big_is_a ? -(1 << 20) : 1 << 20);
+    if (p->out_shift > -1 || p->out_shift < -23 || p->out_mult < (1 << 30)) {
+        return 0;
+    }
+    q->mo = p->out_mult;
+    q->eo = -p->out_shift;
+    q->co = (1 << (q->eo - 1)) + (int32_t)((uint32_t)p->output_zp << q->eo);
+    q->lo = p->act_min < -128 ? -128 : p->act_min;
+    q->hi = p->act_max > 127 ? 127 : p->act_max;
+    q->lo4 = efm_rep4(q->lo);
+    q->hi4 = efm_rep4(q->hi);
+    q->clamp = q->lo > -128 || q->hi < 127;
+    return q->lo <= q->hi;
+}
+
+/* Fills table[256] (T[x + 128]) and points q at it. */
+static inline void efm_ew_fill(efm_ew_q *q, int32_t *table) {
+    for (int32_t x = -128; x < 128; x++) {
+        table[x + 128] = efm_ew_entry(q, x);
+    }
+    q->table = table + 128;
+}
+
+/* Output value (result + zero point, not saturated) of g (the table entry) and xb (the big input's value). */
+EFM_EW_ALWAYS int32_t efm_ew_val(int32_t g, int32_t xb, int32_t kb, int32_t mo, int32_t co, int32_t eo,
+                                 const int32_t op) {
+    if (op == EFM_EW_SQD) {
+        const int32_t d = g + xb * kb;
+        return efm_smmlar(d * d * 2, mo, co) >> eo;
+    }
+    const int32_t s2 = g + xb * kb;
+    return (efm_smmlar(s2, mo, co) + (s2 >> 31)) >> eo;
+}
+
+EFM_EW_ALWAYS int8_t efm_ew_final(int32_t v, const efm_ew_q *q) {
+    v = efm_ssat8(v);
+    return (int8_t)(v < q->lo ? q->lo : (v > q->hi ? q->hi : v));
+}
+
+#define EFM_EW_STORE4(V0, V1, V2, V3)                                                                           \
+    do {                                                                                                        \
+        uint32_t w_ = efm_pack4(efm_ssat8(V0), efm_ssat8(V1), efm_ssat8(V2), efm_ssat8(V3));                    \
+        if (q->clamp) {                                                                                         \
+            w_ = efm_clamp_s8x4(w_, q->lo4, q->hi4);                                                            \
+        }                                                                                                       \
+        memcpy(y, &w_, 4);                                                                                      \
+    } while (0)
+
+/* One row of n outputs from g (general input, stride sg) and b (big input, stride sbig), strides in {0, 1}. */
+EFM_EW_ALWAYS void efm_ew_row_t(const efm_ew_q *q, const int8_t *g, const int8_t *b, int8_t *y, int32_t n,
+                                int32_t sg, int32_t sbig, const int32_t op) {
+    const int32_t mo = q->mo, co = q->co, eo = q->eo, kb = q->kb;
+    const int32_t *t = q->table;
+    if (sg == 0) {
+        const int32_t gv = t ? t[*g] : efm_ew_entry(q, *g);
+        if (sbig == 0) {
+            memset(y, efm_ew_final(efm_ew_val(gv, *b, kb, mo, co, eo, op), q), (size_t)n);
+            return;
+        }
+        for (; n >= 4; n -= 4, b += 4, y += 4) {
+            EFM_EW_STORE4(efm_ew_val(gv, b[0], kb, mo, co, eo, op), efm_ew_val(gv, b[1], kb, mo, co, eo, op),
+                          efm_ew_val(gv, b[2], kb, mo, co, eo, op), efm_ew_val(gv, b[3], kb, mo, co, eo, op));
+        }
+    } else if (t && sbig == 0) {
+        const int32_t xb = *b;
+        for (; n >= 4; n -= 4, g += 4, y += 4) {
+            EFM_EW_STORE4(efm_ew_val(t[g[0]], xb, kb, mo, co, eo, op), efm_ew_val(t[g[1]], xb, kb, mo, co, eo, op),
+                          efm_ew_val(t[g[2]], xb, kb, mo, co, eo, op), efm_ew_val(t[g[3]], xb, kb, mo, co, eo, op));
+        }
+    } else if (t) {
+        for (; n >= 4; n -= 4, g += 4, b += 4, y += 4) {
+            EFM_EW_STORE4(efm_ew_val(t[g[0]], b[0], kb, mo, co, eo, op), efm_ew_val(t[g[1]], b[1], kb, mo, co, eo, op),
+                          efm_ew_val(t[g[2]], b[2], kb, mo, co, eo, op), efm_ew_val(t[g[3]], b[3], kb, mo, co, eo, op));
+        }
+    }
+    /* Tails, and rows without a table (few elements): one element at a time. */
+    for (; n > 0; n--, g += sg, b += sbig, y++) {
+        *y = efm_ew_final(efm_ew_val(t ? t[*g] : efm_ew_entry(q, *g), *b, kb, mo, co, eo, op), q);
+    }
+}
+
+/* A row given as (a, b); the template (variant V: EFM_EW_ADD for ADD and SUB, EFM_EW_SQD) takes (general, big). */
+#define efm_ew_row_add(Q, A, B, Y, N, SA, SB)                                                                   \
+    efm_ew_row_t((Q), (Q)->big_is_a ? (B) : (A), (Q)->big_is_a ? (A) : (B), (Y), (N), (Q)->big_is_a ? (SB) : (SA), \
+                 (Q)->big_is_a ? (SA) : (SB), EFM_EW_ADD)
+#define efm_ew_row_sqd(Q, A, B, Y, N, SA, SB)                                                                   \
+    efm_ew_row_t((Q), (Q)->big_is_a ? (B) : (A), (Q)->big_is_a ? (A) : (B), (Y), (N), (Q)->big_is_a ? (SB) : (SA), \
+                 (Q)->big_is_a ? (SA) : (SB), EFM_EW_SQD)
+
+/* Runs an ADD, SUB or SQUARED_DIFFERENCE (op) in the fast path; 0 (nothing written) when its parameters are
+ * outside it. SUB runs ADD's code (its sign is in the table and in kb). A weak external definition, the same in
+ * kernel file that defines EFM_EW_ADDLIKE before including this header: the linker keeps one copy for the three
+ * ops. */
+#ifdef EFM_EW_ADDLIKE
+__attribute__((weak)) int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
+                                         int32_t op);
+__attribute__((weak)) int efm_ew_addlike(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y,
+                                         int32_t op) {
+    efm_ew_q q;
+    if (!efm_ew_setup(p, op, &q)) {
+        return 0;
+    }
+    const int32_t nd = p->ndim;
+    const int32_t sg = nd > 0 ? (q.big_is_a ? p->stride_b : p->stride_a)[nd - 1] : 0;
+    int32_t total = 1;
+    for (int32_t d = 0; d < nd; d++) {
+        total *= p->count[d];
+    }
+    int32_t table[256];
+    if (sg == 1 && total >= 128) {
+        efm_ew_fill(&q, table);
+    }
+    int ok;
+    if (op == EFM_EW_SQD) {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_sqd, &q);
+    } else {
+        EFM_EW_ROWS(ok, p->ndim, p->count, p->stride_a, p->stride_b, x1, x2, y, efm_ew_row_add, &q);
+    }
+    return ok;
+}
+#endif
+
+/* MUL (kernels/arm/mul.c): prod = (xa - zpa) (xb - zpb) from SXTB16 / SSUB16 lanes and SMULBB / SMULTT, then
+ * mbqm(prod, Mo, sh) in SMMLAR form: for sh < 0, (SMMLAR(2 prod, Mo, 2^(e-1) + (zp << e)) + (prod >> 31)) >> e
+ * with e = -sh (as for ADD); for sh >= 0 (multipliers of 0.5 and above), SMMLAR(prod << (sh + 1), Mo, zp) when the
+ * largest |prod| << (sh + 1) stays below 2^31 (no wrap, no saturation). */
+typedef struct {
+    uint32_t zpa2, zpb2;
+    int32_t zpa, zpb;
+    int32_t mo, co, eo, left;
+    int32_t lo, hi;
+    uint32_t lo4, hi4;
+    int32_t clamp, round;
+} efm_mul_q;
+
+static inline int efm_mul_setup(const efm_binary_params *p, efm_mul_q *q) {
+    const int32_t sh = p->out_shift, m = p->out_mult;
+    if (!(m >= (1 << 30) || (m == 0 && sh == 0)) || sh < -23 || sh > 30) {
+        return 0;
+    }
+    q->zpa = p->a_zp;
+    q->zpb = p->b_zp;
+    q->zpa2 = efm_rep2(p->a_zp);
+    q->zpb2 = efm_rep2(p->b_zp);
+    q->mo = m;
+    q->round = sh < 0;
+    if (sh < 0) {
+        q->eo = -sh;
+        q->left = 1;
+        q->co = (1 << (q->eo - 1)) + (int32_t)((uint32_t)p->output_zp << q->eo);
+    } else {
+        const int64_t ma = p->a_zp + 128 > 127 - p->a_zp ? p->a_zp + 128 : 127 - p->a_zp;
+        const int64_t mb = p->b_zp + 128 > 127 - p->b_zp ? p->b_zp + 128 : 127 - p->b_zp;
+        if (((ma * mb) << (sh + 1)) >= ((int64_t)1 << 31)) {
+            return 0;
+        }
+        q->eo = 0;
+        q->left = sh + 1;
+        q->co = p->output_zp;
+    }
+    q->lo = p->act_min < -128 ? -128 : p->act_min;
+    q->hi = p->act_max > 127 ? 127 : p->act_max;
+    q->lo4 = efm_rep4(q->lo);
+    q->hi4 = efm_rep4(q->hi);
+    q->clamp = q->lo > -128 || q->hi < 127;
+    return q->lo <= q->hi;
+}
+
+EFM_EW_ALWAYS int32_t efm_mul_val(int32_t prod, int32_t mo, int32_t co, int32_t eo, int32_t left,
+                                  const int32_t round) {
+    if (round) {
+        return (efm_smmlar(prod * 2, mo, co) + (prod >> 31)) >> eo;
+    }
+    return efm_smmlar((int32_t)((uint32_t)prod << left), mo, co);
+}
+
+EFM_EW_ALWAYS int8_t efm_mul_final(int32_t v, const efm_mul_q *q) {
+    v = efm_ssat8(v);
+    return (int8_t)(v < q->lo ? q->lo : (v > q->hi ? q->hi : v));
+}
+
+/* One row of MUL (sa, sb in {0, 1}). */
+EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8_t *b, int8_t *y, int32_t n,
+                                 int32_t sa, int32_t sb, const int32_t round) {
+    const int32_t mo = q->mo, co = q->co, eo = q->eo, left = q->left;
+    if (sa == 0 && sb == 0) {
+        memset(y, efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q),
+               (size_t)n);
+        return;
+    }
+    /* Blocks of four: a vector against another (both lanes words from memory) or against one value k (its
+     * lanes word built once). */
+    const int32_t blocks = n >> 2;
+    const int8_t *va = sa ? a : b, *vb = sa && sb ? b : 0;
+    const uint32_t zpa2 = sa ? q->zpa2 : q->zpb2, zpb2 = q->zpb2;
+    const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
+    int8_t *yy = y;
+    for (int32_t i = 0; i < blocks; i++, va += 4, yy += 4) {
+        const uint32_t wa = efm_load4(va);
+        const uint32_t a02 = efm_ssub16(efm_sxtb16(wa), zpa2), a13 = efm_ssub16(efm_sxtb16_ror8(wa), zpa2);
+        uint32_t b02 = k2, b13 = k2;
+        if (vb) {
+            const uint32_t wb = efm_load4(vb);
+            vb += 4;
+            b02 = efm_ssub16(efm_sxtb16(wb), zpb2);
+            b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+        }
+        const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(a02, b02), mo, co, eo, left, round));
+        const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(a13, b13), mo, co, eo, left, round));
+        const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(a02, b02), mo, co, eo, left, round));
+        const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(a13, b13), mo, co, eo, left, round));
+        uint32_t o = efm_pack4(v0, v1, v2, v3);
+        if (q->clamp) {
+            o = efm_clamp_s8x4(o, q->lo4, q->hi4);
+        }
+        memcpy(yy, &o, 4);
+    }
+    a += 4 * blocks * sa;
+    b += 4 * blocks * sb;
+    y = yy;
+    for (n -= 4 * blocks; n > 0; n--, a += sa, b += sb, y++) {
+        *y = efm_mul_final(efm_mul_val((*a - q->zpa) * (*b - q->zpb), mo, co, eo, left, round), q);
+    }
+}
+
+#endif /* EFM_BINARY_H */
+
 #endif

@@ -1,0 +1,34 @@
+/* SQUARED_DIFFERENCE for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/squared_difference.c.
+ *
+ * The rescales and the requantization run in 32-bit SMMLAR form (efm_arm.h, efm_ew_addlike): the input of the
+ * larger scale is a shift, the other one a 256-entry table built on the stack once per call; four elements per
+ * iteration, with paths for equal shapes, a row broadcast and a single value (a repeated input's term is computed
+ * once per row), the results saturated, packed and clamped four bytes at a time. ADD, SUB and SQUARED_DIFFERENCE
+ * share that code (one weak definition). Parameters outside the 32-bit bounds (checked once per call) take the
+ * generic 64-bit loop of the portable kernel. */
+#ifdef EFM_ARM_SQUARED_DIFFERENCE
+
+#include "squared_difference.h"
+
+/* efm_arm.h also holds other kernels' helpers that this file does not call; it defines the shared efm_ew_addlike
+ * here. */
+#define EFM_EW_ADDLIKE
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+
+void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
+    if (efm_ew_addlike(p, x1, x2, y, EFM_EW_SQD)) {
+        return;
+    }
+    const int64_t scale = (int64_t)1 << p->left_shift;
+    EFM_BINARY_LOOP(p, x1, x2, y, {
+        const int64_t a = efm_mbqm_wrap((int64_t)(av - p->a_zp) * scale, p->a_mult, p->a_shift);
+        const int64_t b = efm_mbqm_wrap((int64_t)(bv - p->b_zp) * scale, p->b_mult, p->b_shift);
+        *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap((a - b) * (a - b), p->out_mult, p->out_shift));
+    });
+}
+
+#endif
