@@ -1,0 +1,102 @@
+"""Kernel bench of the spiking / non-standard transformer ops (SPIKE_FULLY_CONNECTED against the firing rate, LIF,
+LMU_UPDATE, HASH_ATTENTION, ATTENTION_GATE, BINARY_FULLY_CONNECTED): portable vs Cortex-M kernels on both QEMU cores,
+at shapes of the quant/ lowerings."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench._kernel_util import BOARDS, op_records
+from edgefmr.firmware.build import graph_instructions
+from edgefmr.ir import Graph, GraphBuilder
+
+#: Firing rates of the SPIKE_FULLY_CONNECTED rows.
+RATES = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+#: (rows, depth, cols) of SPIKE_FULLY_CONNECTED: [16 tokens, 64] -> 64 and [64, 96] -> 192 (an MLP of the Spike-
+#: driven Transformer with D = 96).
+SPIKE_FC_SHAPES = ((16, 64, 64), (64, 96, 192))
+
+
+def spike_fc_graph(rows: int, depth: int, cols: int, seed: int = 0) -> Graph:
+    """SPIKE_FULLY_CONNECTED [rows, depth] -> cols as the spiking lowering makes it: 0/1 uint8 spikes, per-channel
+    weights (a BatchNorm folded in), an int32 bias, no activation."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder({"name": f"spike_fc_{rows}x{depth}x{cols}"})
+    s = b.input("s", (rows, depth), dtype="uint8")
+    w = b.const("w", rng.integers(-127, 128, (cols, depth)).astype(np.int8), scale=rng.uniform(0.002, 0.01, cols),
+                zero_point=0)
+    bias = b.const("b", rng.integers(-2000, 2000, cols).astype(np.int32))
+    b.output(b.op("SPIKE_FULLY_CONNECTED", [s, w, bias], scale=0.15, zero_point=-4))
+    return b.build()
+
+
+def dense_fc_graph(g: Graph) -> Graph:
+    """The FULLY_CONNECTED of the same shape and weights on int8 inputs (the dense kernel the spike kernel is
+    measured against)."""
+    (node,) = g.nodes
+    s, w, bias, y = (g.tensors[n] for n in (*node.inputs, node.outputs[0]))
+    b = GraphBuilder({"name": "dense_" + str(g.metadata.get("name", "fc"))})
+    x = b.input("x", s.shape, scale=1.0, zero_point=0)
+    wc = b.const("w", w.data, scale=np.asarray(w.quant.scale), zero_point=0)
+    bc = b.const("b", bias.data)
+    b.output(b.op("FULLY_CONNECTED", [x, wc, bc], scale=y.scale, zero_point=y.zero_point))
+    return b.build()
+
+
+def spike_records(shape: tuple[int, ...], rate: float, n: int = 2, seed: int = 1) -> list[list[np.ndarray]]:
+    """`n` records of 0/1 spikes with exactly round(rate * size) spikes at random places."""
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    out = []
+    for _ in range(n):
+        v = np.zeros(size, np.uint8)
+        v[rng.permutation(size)[: round(rate * size)]] = 1
+        out.append([v.reshape(shape)])
+    return out
+
+
+def spike_fc_instructions(rows: int, depth: int, cols: int, rates: tuple[float, ...], board: str,
+                          tmp: Path) -> tuple[dict[float, dict], dict[float, dict], dict]:
+    """({rate: Cortex-M result}, {rate: portable result}, dense Cortex-M FULLY_CONNECTED result) of
+    graph_instructions for one shape."""
+    g = spike_fc_graph(rows, depth, cols)
+    arm, ref = {}, {}
+    for rate in rates:
+        recs = spike_records((rows, depth), rate)
+        arm[rate] = graph_instructions(g, board, recs, tmp / f"sfc-{rate}-arm")
+        ref[rate] = graph_instructions(g, board, recs, tmp / f"sfc-{rate}-ref", optimized=False)
+    dg = dense_fc_graph(g)
+    rng = np.random.default_rng(2)
+    drecs = [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
+    dense = graph_instructions(dg, board, drecs, tmp / "dense-arm")
+    return arm, ref, dense
+
+
+def spike_fc_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
+    """One record per shape, board and firing rate: instructions per MAC (dense-equivalent rows * depth * cols),
+    portable and Cortex-M, and the dense FULLY_CONNECTED Cortex-M kernel's instructions of the same shape."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows, depth, cols in SPIKE_FC_SHAPES:
+            for board in boards:
+                arm, ref, dense = spike_fc_instructions(rows, depth, cols, RATES, board, Path(tmp) / board)
+                macs = rows * depth * cols
+                for rate in RATES:
+                    a, r = arm[rate]["instructions"], ref[rate]["instructions"]
+                    out.append({
+                        "kind": "op", "op": "SPIKE_FULLY_CONNECTED", "shape": f"[{rows}, {depth}] -> {cols}",
+                        "board": board, "unit": "MAC", "units": macs, "firing_rate": rate,
+                        "portable_per_unit": round(r / macs, 3), "arm_per_unit": round(a / macs, 3),
+                        "speedup": round(r / max(a, 1), 2), "arm_kernels": ",".join(arm[rate]["kernels"]) or "-",
+                        "dense_fc_arm_instructions": dense["instructions"], "arm_instructions": a,
+                        "fraction_of_dense": round(a / dense["instructions"], 3),
+                        "bit_exact": arm[rate]["bit_exact"] and ref[rate]["bit_exact"] and dense["bit_exact"],
+                    })
+    return out
+
+
+def records() -> list[dict]:
+    return spike_fc_records()
