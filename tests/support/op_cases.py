@@ -502,8 +502,12 @@ def lif_inputs(g: Graph) -> Inputs:
 
 
 def spike_fc_case(rng):
+    """Sizes around the Cortex-M kernel's blocks (16, 8 and 4 output features, partial words, inputs in groups of
+    8 and a tail) and, now and then, more than 256 inputs (its int16 passes); multipliers below and above 1/4 (its
+    32-bit and 64-bit requantizations)."""
     b = GraphBuilder()
-    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    n_in = int(rng.integers(257, 300)) if rng.random() < 0.15 else int(rng.integers(1, 40))
+    n_out = int(rng.integers(1, 40))
     sq = {"scale": float(rng.uniform(0.5, 2.0)), "zero_point": 0} if rng.random() < 0.5 else {}
     s = b.input("s", (int(rng.integers(1, 4)), n_in), dtype=["int8", "uint8"][int(rng.integers(0, 2))], **sq)
     ws = rng.uniform(0.001, 0.02, n_out) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.02))
@@ -517,10 +521,16 @@ def spike_fc_case(rng):
 
 
 def spike_inputs(g: Graph) -> Inputs:
+    """Spikes at a firing rate of 0, 0.05, 0.4 or 1 (drawn per record); any nonzero byte is a spike (values 1, 5,
+    128, 255 / -1 besides the usual 1)."""
+
     def make(rng):
         t = g.tensors[g.inputs[0]]
-        v = (rng.random(t.shape) < 0.4).astype(t.dtype)
-        v.flat[:3] = np.array([0, 1, 5][: v.size], t.dtype)  # any nonzero byte is a spike
+        rate = float(rng.choice([0.0, 0.05, 0.4, 1.0]))
+        v = (rng.random(t.shape) < rate).astype(t.dtype)
+        if rate > 0:
+            odd = np.array([1, 5, 128, 255], np.uint8).view(t.dtype)
+            v.flat[:4] = odd[: min(4, v.size)]
         return [v]
 
     return make
