@@ -12,6 +12,7 @@ import numpy as np
 from bench._kernel_util import BOARDS, op_records
 from edgefmr.firmware.build import graph_instructions
 from edgefmr.ir import Graph, GraphBuilder
+from edgefmr.ir.graph import Node, Quant, Tensor
 
 #: Firing rates of the SPIKE_FULLY_CONNECTED rows.
 RATES = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -98,5 +99,41 @@ def spike_fc_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
     return out
 
 
+def lif_graph(steps: int, neurons: tuple[int, ...], dtype: str = "int8", tau: float = 2.0) -> Graph:
+    """LIF as the spiking lowering makes it: int8 currents, int8 0/1 spikes, the final membrane output."""
+    b = GraphBuilder({"name": "lif"})
+    shape = (steps, *neurons)
+    x = b.input("x", shape, dtype=dtype, scale=0.05, zero_point=3 if dtype == "int8" else 0)
+    b.g.tensors["s"] = Tensor("s", shape, "int8", Quant([1.0], [0]))
+    b.g.tensors["v"] = Tensor("v", shape[1:], "int32")
+    b.g.nodes.append(Node("LIF", [x], ["s", "v"], {"tau": tau, "threshold": 1.0, "membrane_bits": 12}, "lif"))
+    b.output("s", "v")
+    return b.build()
+
+
+def uniform(g: Graph, n: int = 2, seed: int = 0) -> list[list[np.ndarray]]:
+    """`n` records of uniform values over each input's integer range."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        rec = []
+        for name in g.inputs:
+            t = g.tensors[name]
+            info = np.iinfo(t.dtype)
+            rec.append(rng.integers(info.min, info.max, t.shape, endpoint=True).astype(t.dtype))
+        out.append(rec)
+    return out
+
+
+def elementwise_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
+    """LIF, LMU_UPDATE, ATTENTION_GATE, HASH_ATTENTION and BINARY_FULLY_CONNECTED at shapes of the lowerings."""
+    out = []
+    g = lif_graph(4, (64, 96))
+    out += op_records("LIF", "[4, 64, 96] int8, tau 2", g, uniform(g), 4 * 64 * 96, "element", boards=boards)
+    g = lif_graph(4, (16, 96), tau=1.5)
+    out += op_records("LIF", "[4, 16, 96] int8, tau 1.5", g, uniform(g), 4 * 16 * 96, "element", boards=boards)
+    return out
+
+
 def records() -> list[dict]:
-    return spike_fc_records()
+    return spike_fc_records() + elementwise_records()
