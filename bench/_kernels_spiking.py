@@ -132,7 +132,19 @@ def elementwise_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
     out += op_records("LIF", "[4, 64, 96] int8, tau 2", g, uniform(g), 4 * 64 * 96, "element", boards=boards)
     g = lif_graph(4, (16, 96), tau=1.5)
     out += op_records("LIF", "[4, 16, 96] int8, tau 1.5", g, uniform(g), 4 * 16 * 96, "element", boards=boards)
+    g = gate_graph((1, 64, 4, 24))
+    out += op_records("ATTENTION_GATE", "[1, 64, 4, 24], gate [1, 64, 4]", g, uniform(g), 64 * 4 * 24, "element",
+                      boards=boards)
     return out
+
+
+def gate_graph(shape: tuple[int, ...]) -> Graph:
+    """ATTENTION_GATE of the gated attention: one gate logit per head's output vector."""
+    b = GraphBuilder({"name": "attention_gate"})
+    a = b.input("attn", shape, scale=0.04, zero_point=-3)
+    g = b.input("g", shape[:-1], scale=0.08, zero_point=5)
+    b.output(b.op("ATTENTION_GATE", [a, g], scale=0.03, zero_point=-2))
+    return b.build()
 
 
 def records() -> list[dict]:
