@@ -135,7 +135,30 @@ def elementwise_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
     g = gate_graph((1, 64, 4, 24))
     out += op_records("ATTENTION_GATE", "[1, 64, 4, 24], gate [1, 64, 4]", g, uniform(g), 64 * 4 * 24, "element",
                       boards=boards)
+    g = lmu_graph(16, 16, 32)
+    out += op_records("LMU_UPDATE", "T 16, 16 channels, order 32", g, uniform(g), 16 * 16 * (32 * 32 + 32), "MAC",
+                      boards=boards)
+    g = lmu_graph(16, 16, 4)
+    out += op_records("LMU_UPDATE", "T 16, 16 channels, order 4", g, uniform(g), 16 * 16 * (4 * 4 + 4), "MAC",
+                      boards=boards)
     return out
+
+
+def lmu_graph(steps: int, channels: int, order: int) -> Graph:
+    """LMU_UPDATE of an LMUFormer block: int8 u [T, 1, channels], the Legendre memory of `order` (A in Q24, the
+    state in Q16), int8 states and the final int32 state."""
+    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.ops.lmu_update import lmu_constants
+
+    a, bb = lmu_constants(*legendre_zoh(order, float(steps)), 24, 16)
+    b = GraphBuilder({"name": "lmu_update"})
+    u = b.input("u", (steps, 1, channels), scale=0.03, zero_point=-2)
+    ins = [u, b.const("A", a), b.const("B", bb)]
+    b.g.tensors["y"] = Tensor("y", (steps, 1, channels, order), "int8", Quant([0.05], [1]))
+    b.g.tensors["m"] = Tensor("m", (1, channels, order), "int32")
+    b.g.nodes.append(Node("LMU_UPDATE", ins, ["y", "m"], {"a_frac_bits": 24, "state_frac_bits": 16}, "lmu"))
+    b.output("y", "m")
+    return b.build()
 
 
 def gate_graph(shape: tuple[int, ...]) -> Graph:

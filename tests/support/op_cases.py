@@ -541,7 +541,8 @@ def lmu_case(rng):
     from edgefmr.ops.lmu_update import lmu_constants
 
     b = GraphBuilder()
-    d, steps = int(rng.choice([1, 3, 8])), int(rng.integers(1, 10))
+    # orders around the Cortex-M kernel's groups of 4 MACs (none, odd and even counts, a tail)
+    d, steps = int(rng.choice([1, 3, 4, 5, 8, 12, 14])), int(rng.integers(1, 10))
     chans = [(3,), (2, 2), ()][int(rng.integers(0, 3))]
     fa, fm = [(24, 16), (20, 12), (28, 8)][int(rng.integers(0, 3))]
     a, bb = lmu_constants(*legendre_zoh(d, float(rng.uniform(4, 20))), fa, fm)
