@@ -141,7 +141,21 @@ def elementwise_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
     g = lmu_graph(16, 16, 4)
     out += op_records("LMU_UPDATE", "T 16, 16 channels, order 4", g, uniform(g), 16 * 16 * (4 * 4 + 4), "MAC",
                       boards=boards)
+    for bits in (8, 16):
+        g = hash_graph(4, 64, 24, bits)
+        out += op_records("HASH_ATTENTION", f"4 heads, 64 tokens, d 24, {bits}-bit int8 codes", g, uniform(g),
+                          4 * 64 * 24, "element", boards=boards)
     return out
+
+
+def hash_graph(heads: int, tokens: int, d: int, bits: int) -> Graph:
+    """HASH_ATTENTION as the hash lowering makes it: int8 pre-sign codes [1, H, N, b], values [1, H, N, d]."""
+    b = GraphBuilder({"name": "hash_attention"})
+    hq = b.input("hq", (1, heads, tokens, bits), scale=0.05, zero_point=2)
+    hk = b.input("hk", (1, heads, tokens, bits), scale=0.05, zero_point=-1)
+    v = b.input("v", (1, heads, tokens, d), scale=0.04, zero_point=-5)
+    b.output(b.op("HASH_ATTENTION", [hq, hk, v], scale=0.04, zero_point=-5))
+    return b.build()
 
 
 def lmu_graph(steps: int, channels: int, order: int) -> Graph:
