@@ -145,7 +145,25 @@ def elementwise_records(boards: tuple[str, ...] = BOARDS) -> list[dict]:
         g = hash_graph(4, 64, 24, bits)
         out += op_records("HASH_ATTENTION", f"4 heads, 64 tokens, d 24, {bits}-bit int8 codes", g, uniform(g),
                           4 * 64 * 24, "element", boards=boards)
+    g = binary_fc_graph(64, 96, 192)
+    out += op_records("BINARY_FULLY_CONNECTED", "[64, 96] -> 192", g, uniform(g), 64 * 96 * 192, "MAC",
+                      boards=boards)
     return out
+
+
+def binary_fc_graph(rows: int, depth: int, cols: int) -> Graph:
+    """BINARY_FULLY_CONNECTED as --binarize lowers a linear: packed sign bits, alpha per output, an int32 bias."""
+    from edgefmr.ops.binary_fully_connected import pack_bits
+
+    rng = np.random.default_rng(4)
+    b = GraphBuilder({"name": "binary_fc"})
+    x = b.input("x", (rows, depth), scale=0.05, zero_point=-6)
+    alpha = rng.uniform(0.002, 0.02, cols).astype(np.float32)
+    w = b.const("w", pack_bits(rng.random((cols, depth)) < 0.5), scale=alpha, zero_point=0)
+    bias = b.const("b", rng.integers(-3000, 3000, cols).astype(np.int32), scale=np.float32(0.05) * alpha,
+                   zero_point=0)
+    b.output(b.op("BINARY_FULLY_CONNECTED", [x, w, bias], scale=0.3, zero_point=2))
+    return b.build()
 
 
 def hash_graph(heads: int, tokens: int, d: int, bits: int) -> Graph:

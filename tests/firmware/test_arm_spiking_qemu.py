@@ -162,6 +162,34 @@ def gate_edge_cases() -> list[Graph]:
     return out
 
 
+def _binary_fc(rng, rows: int, depth: int, cols: int, zp: int, bias: bool, padding: bool, activation: str
+               ) -> Graph:
+    from edgefmr.ops.binary_fully_connected import pack_bits
+
+    b = GraphBuilder()
+    x = b.input("x", (rows, depth), scale=0.05, zero_point=zp)
+    packed = pack_bits(rng.random((cols, depth)) < 0.5)
+    if padding and depth % 8:
+        packed[:, -1] |= np.uint8((0xFF << (depth % 8)) & 0xFF)
+    alpha = rng.uniform(0.002, 0.02, cols).astype(np.float32)
+    ins = [x, b.const("w", packed, scale=alpha, zero_point=0)]
+    if bias:
+        ins.append(b.const("b", rng.integers(-(2**31), 2**31 - 1, cols).astype(np.int32),
+                           scale=np.float32(0.05) * alpha, zero_point=0))
+    b.output(b.op("BINARY_FULLY_CONNECTED", ins, scale=0.2, zero_point=3, activation=activation))
+    return b.build()
+
+
+def binary_fc_edge_cases(rng) -> list[Graph]:
+    """Depths around the weight bytes and 32-bit weight words (1, 7, 8, 9, 31, 32, 33, 64, 100) with set padding
+    bits, input zero points -128 and 127, full-range biases, no bias, activations."""
+    out = []
+    for i, depth in enumerate((1, 7, 8, 9, 31, 32, 33, 64, 100)):
+        out.append(_binary_fc(rng, 1 + i % 3, depth, 1 + 3 * i % 7, [-128, 127, 0][i % 3], i % 4 != 0, i % 2 == 0,
+                              ["NONE", "RELU", "RELU6"][i % 3]))
+    return out
+
+
 def _hash(batch: tuple[int, ...], nq: int, nk: int, d: int, bits: int, packed: bool, y_scale: float = 0.04
           ) -> Graph:
     b = GraphBuilder()
@@ -222,15 +250,17 @@ def _state_inputs(rng, g: Graph) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("board", BOARDS)
-def test_lif_lmu_gate_hash_paths(board, tmp_path):
-    """The Cortex-M LIF, LMU_UPDATE, ATTENTION_GATE and HASH_ATTENTION kernels on all their paths == interpreter."""
+def test_lif_lmu_gate_hash_binary_paths(board, tmp_path):
+    """The Cortex-M LIF, LMU_UPDATE, ATTENTION_GATE, HASH_ATTENTION and BINARY_FULLY_CONNECTED kernels on all their
+    paths == interpreter."""
     rng = np.random.default_rng(16)
-    state = lif_edge_cases() + lmu_edge_cases() + gate_edge_cases()
+    state = lif_edge_cases() + lmu_edge_cases() + gate_edge_cases() + binary_fc_edge_cases(rng)
     hashes = hash_edge_cases()
     graphs = state + [g for g, _ in hashes]
     records = [[x for g in state for x in _state_inputs(rng, g)] +
                [x for g, pat in hashes for x in _hash_inputs(rng, g, pat)] for _ in range(2)]
-    _check(board, graphs, records, tmp_path, {"lif", "lmu_update", "attention_gate", "hash_attention"})
+    _check(board, graphs, records, tmp_path, {"lif", "lmu_update", "attention_gate", "hash_attention",
+                                              "binary_fully_connected"})
 
 
 def _rate_graphs(rng, rows: int, depth: int, cols: int) -> tuple[Graph, Graph]:

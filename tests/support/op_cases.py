@@ -403,11 +403,14 @@ def binary_fc_case(rng):
     from edgefmr.ops.binary_fully_connected import pack_bits
 
     b = GraphBuilder()
-    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    n_in, n_out = int(rng.integers(1, 80)), int(rng.integers(1, 20))
     xs = float(rng.uniform(0.01, 0.1))
     x = b.input("x", (int(rng.integers(1, 4)), n_in), scale=xs, zero_point=int(rng.integers(-128, 128)))
     alpha = rng.uniform(0.001, 0.02, n_out).astype(np.float32) if rng.random() < 0.7 else np.float32(0.01)
-    w = b.const("w", pack_bits(rng.random((n_out, n_in)) < 0.5), scale=alpha, zero_point=0)
+    packed = pack_bits(rng.random((n_out, n_in)) < 0.5)
+    if n_in % 8 and rng.random() < 0.5:  # padding bits set: they must be ignored
+        packed[:, -1] |= np.uint8((0xFF << (n_in % 8)) & 0xFF)
+    w = b.const("w", packed, scale=alpha, zero_point=0)
     ins = [x, w]
     if rng.random() < 0.7:
         ins.append(b.const("b", rng.integers(-3000, 3000, n_out).astype(np.int32),
