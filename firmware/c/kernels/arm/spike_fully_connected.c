@@ -175,9 +175,8 @@ typedef struct {
     int32_t zp, lo, hi;
 } efm_sfc_req;
 
-/* Output feature i of the block from its accumulator `acc` (the bias not yet added). */
-static inline __attribute__((always_inline)) int8_t efm_sfc_out(const efm_sfc_req *r, int32_t i, int32_t acc,
-                                                                int kind) {
+/* Output feature i of the block from its accumulator `acc` (the bias not yet added), kind 1 or 2. */
+__attribute__((noinline)) static int8_t efm_sfc_out_any(const efm_sfc_req *r, int32_t i, int32_t acc, int kind) {
     if (kind == 2) {
         const int64_t v = efm_mbqm_single((int64_t)acc + (r->bias ? r->bias[i] : 0), r->mult[i], r->shift[i]) +
                           r->zp;
@@ -185,24 +184,27 @@ static inline __attribute__((always_inline)) int8_t efm_sfc_out(const efm_sfc_re
     }
     const int32_t *q = r->q + 4 * i;
     const int32_t v = efm_smmla(acc + q[0], q[1], q[2]) >> q[3];
-    if (kind == 0) {
-        return (int8_t)efm_ssat8(v);
-    }
     return (int8_t)(v < r->lo ? r->lo : (v > r->hi ? r->hi : v));
+}
+
+/* Output feature i of the block from its accumulator `acc` (the bias not yet added). */
+static inline __attribute__((always_inline)) int8_t efm_sfc_out(const efm_sfc_req *r, int32_t i, int32_t acc,
+                                                                int kind) {
+    if (kind != 0) {
+        return efm_sfc_out_any(r, i, acc, kind);
+    }
+    const int32_t *q = r->q + 4 * i;
+    return (int8_t)efm_ssat8(efm_smmla(acc + q[0], q[1], q[2]) >> q[3]);
 }
 
 /* The same from the low / high int16 lane of an accumulator pair. */
 static inline __attribute__((always_inline)) int8_t efm_sfc_out_lo(const efm_sfc_req *r, int32_t i, uint32_t pair,
                                                                    int kind) {
-    if (kind == 2) {
-        return efm_sfc_out(r, i, efm_sxtah_lo(0, pair), kind);
+    if (kind != 0) {
+        return efm_sfc_out_any(r, i, efm_sxtah_lo(0, pair), kind);
     }
     const int32_t *q = r->q + 4 * i;
-    const int32_t v = efm_smmla(efm_sxtah_lo(q[0], pair), q[1], q[2]) >> q[3];
-    if (kind == 0) {
-        return (int8_t)efm_ssat8(v);
-    }
-    return (int8_t)(v < r->lo ? r->lo : (v > r->hi ? r->hi : v));
+    return (int8_t)efm_ssat8(efm_smmla(efm_sxtah_lo(q[0], pair), q[1], q[2]) >> q[3]);
 }
 
 static inline __attribute__((always_inline)) int8_t efm_sfc_out_hi(const efm_sfc_req *r, int32_t i, uint32_t pair,
@@ -325,15 +327,20 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
     }
 }
 
+/* The requantization forms with an activation range or in 64 bits (kind 1 or 2, chosen per output). */
+__attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_connected_params *p,
+                                                       const uint8_t *spikes, const int8_t *w, const int32_t *bias,
+                                                       int8_t *y, int32_t *list, int kind) {
+    efm_sfc_rows(p, spikes, w, bias, y, list, kind);
+}
+
 void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
                                const int32_t *bias, int8_t *y, void *scratch) {
     int32_t *list = (int32_t *)scratch;
-    if (p->requant32 == NULL) {
-        efm_sfc_rows(p, spikes, w, bias, y, list, 2);
-    } else if (p->act_min == -128 && p->act_max == 127) {
+    if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
         efm_sfc_rows(p, spikes, w, bias, y, list, 0);
     } else {
-        efm_sfc_rows(p, spikes, w, bias, y, list, 1);
+        efm_sfc_rows_any(p, spikes, w, bias, y, list, p->requant32 == NULL ? 2 : 1);
     }
 }
 
