@@ -99,7 +99,8 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
 /* Sums of 16 (8, 4) int8 weight columns (base: the block's first column) over the active inputs of `list` (an
  * even count of 2..EFM_SFC_PASS offsets, then a negative one), as int16 lane pairs: pk[2j] = (column 4j, column
  * 4j + 2), pk[2j + 1] = (4j + 1, 4j + 3). 26 instructions per two active inputs and 16 columns. */
-__attribute__((noinline)) static void efm_sfc_acc16(const int32_t *list, const int8_t *base, uint32_t pk[8]) {
+static inline __attribute__((always_inline)) void efm_sfc_acc16(const int32_t *list, const int8_t *base,
+                                                                uint32_t pk[8]) {
     uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, w0, w1;
     int32_t o;
     __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD16)
@@ -221,7 +222,8 @@ static inline __attribute__((always_inline)) int8_t efm_sfc_out_hi(const efm_sfc
 /* Requantization without activation (kind 0) of `words` words of int16 lane pairs (4 outputs each, in the order
  * of efm_sfc_acc16) with their requant32 entries q: per output one LDM of {bias, M, round, rshift}, the lane plus
  * the bias (SXTAH or ADD ... ASR #16), SMMLA, ASR, SSAT and STRB. The LDM registers are pinned in ascending order. */
-__attribute__((noinline)) static void efm_sfc_req0(const int32_t *q, const uint32_t *pk, int8_t *y, int32_t words) {
+static inline __attribute__((always_inline)) void efm_sfc_req0(const int32_t *q, const uint32_t *pk, int8_t *y,
+                                                               int32_t words) {
     register int32_t b __asm__("r4");
     register int32_t m __asm__("r5");
     register int32_t r __asm__("r6");
@@ -241,6 +243,44 @@ __attribute__((noinline)) static void efm_sfc_req0(const int32_t *q, const uint3
                      : "cc", "memory");
 }
 
+/* efm_sfc_req0 of four words (16 outputs), straight-line. */
+static inline __attribute__((always_inline)) void efm_sfc_req0_16(const int32_t *q, const uint32_t *pk, int8_t *y) {
+    register int32_t b __asm__("r4");
+    register int32_t m __asm__("r5");
+    register int32_t r __asm__("r6");
+    register int32_t s __asm__("r7");
+    uint32_t ev, od;
+#define EFM_SFC_REQ_WORD                                                                                        \
+    "ldrd %[ev], %[od], [%[pk]], #8\n\t" EFM_SFC_REQ1("sxtah %[b], %[b], %[ev]\n\t")                               \
+        EFM_SFC_REQ1("sxtah %[b], %[b], %[od]\n\t") EFM_SFC_REQ1("add %[b], %[b], %[ev], asr #16\n\t")             \
+            EFM_SFC_REQ1("add %[b], %[b], %[od], asr #16\n\t")
+    __asm__ volatile(EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD
+                     : [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s), [ev] "=&r"(ev), [od] "=&r"(od),
+                       [q] "+r"(q), [pk] "+r"(pk), [y] "+r"(y)
+                     :
+                     : "memory");
+#undef EFM_SFC_REQ_WORD
+}
+
+/* Sums of one block of 16 columns (as efm_sfc_acc16) requantized without activation (as efm_sfc_req0). */
+__attribute__((noinline)) static void efm_sfc_acc16_nc(const int32_t *list, const int8_t *base, uint32_t pk[8]) {
+    efm_sfc_acc16(list, base, pk);
+}
+
+__attribute__((noinline)) static void efm_sfc_req0_nc(const int32_t *q, const uint32_t *pk, int8_t *y,
+                                                      int32_t words) {
+    efm_sfc_req0(q, pk, y, words);
+}
+
+/* A whole block of 16 output features of one row, 2..EFM_SFC_PASS active inputs, no activation: the sums and
+ * the requantization in one call. */
+__attribute__((noinline)) static void efm_sfc_block16(const int32_t *list, const int8_t *base, const int32_t *q,
+                                                      int8_t *y) {
+    uint32_t pk[8];
+    efm_sfc_acc16(list, base, pk);
+    efm_sfc_req0_16(q, pk, y);
+}
+
 /* The `count` (<= width) outputs of a block of `width` output features from its int16 lane pairs (see
  * efm_sfc_acc16); r describes the block's first output feature. */
 static inline __attribute__((always_inline)) void efm_sfc_out_packed(const efm_sfc_req *r, const uint32_t *pk,
@@ -248,7 +288,7 @@ static inline __attribute__((always_inline)) void efm_sfc_out_packed(const efm_s
     int32_t i = 0;
     if (kind == 0 && count >= 4) {
         i = count & ~3;
-        efm_sfc_req0(r->q, pk, y, count >> 2);
+        efm_sfc_req0_nc(r->q, pk, y, count >> 2);
         pk += i >> 1;
     }
     for (; i + 4 <= count; i += 4, pk += 2) {
@@ -270,7 +310,7 @@ static inline __attribute__((always_inline)) void efm_sfc_out_packed(const efm_s
 /* Sums over the active inputs of columns cb .. cb + width - 1 as int16 lane pairs (width 16, 8 or 4). */
 static inline void efm_sfc_acc(const int32_t *list, const int8_t *w, int32_t cb, int32_t width, uint32_t *pk) {
     if (width == 16) {
-        efm_sfc_acc16(list, w + cb, pk);
+        efm_sfc_acc16_nc(list, w + cb, pk);
     } else if (width == 8) {
         efm_sfc_acc8(list, w + cb, pk);
     } else {
@@ -285,9 +325,19 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
                                                                int kind) {
     const int32_t depth = p->depth, cols = p->cols, cp = p->cols_pad, rows = p->rows;
     for (int32_t row = 0; row < rows; row++, spikes += depth, y += cols) {
-        const int32_t n = efm_sfc_list(spikes, depth, cp, list);
+        int32_t n = efm_sfc_list(spikes, depth, cp, list);
+        if (n == 0) { /* no spike: two zero rows (the accumulation loops take pairs), the sums are 0 */
+            list[0] = list[1] = depth * cp;
+            n = 2;
+        }
         list[n] = -1;
-        for (int32_t cb = 0; cb < cols;) {
+        int32_t cb = 0;
+        if (kind == 0 && n <= EFM_SFC_PASS) {
+            for (; cb + 16 <= cols; cb += 16) {
+                efm_sfc_block16(list, w + cb, p->requant32 + 4 * cb, y + cb);
+            }
+        }
+        while (cb < cols) {
             const int32_t width = cp - cb >= 16 ? 16 : (cp - cb >= 8 ? 8 : 4);
             const int32_t count = cols - cb < width ? cols - cb : width;
             const efm_sfc_req r = {p->requant32 ? p->requant32 + 4 * cb : NULL, p->mult ? p->mult + cb : NULL,
@@ -295,13 +345,7 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
                                    p->act_min, p->act_max};
             uint32_t pk[8];
             if (n <= EFM_SFC_PASS) {
-                if (n > 0) {
-                    efm_sfc_acc(list, w, cb, width, pk);
-                } else {
-                    for (int32_t j = 0; j < (width >> 1); j++) {
-                        pk[j] = 0;
-                    }
-                }
+                efm_sfc_acc(list, w, cb, width, pk);
                 efm_sfc_out_packed(&r, pk, count, y + cb, kind);
             } else { /* passes of EFM_SFC_PASS active inputs, added in int32 */
                 int32_t tot[16] = {0};
