@@ -272,13 +272,15 @@ __attribute__((noinline)) static void efm_sfc_req0_nc(const int32_t *q, const ui
     efm_sfc_req0(q, pk, y, words);
 }
 
-/* A whole block of 16 output features of one row, 2..EFM_SFC_PASS active inputs, no activation: the sums and
- * the requantization in one call. */
-__attribute__((noinline)) static void efm_sfc_block16(const int32_t *list, const int8_t *base, const int32_t *q,
-                                                      int8_t *y) {
-    uint32_t pk[8];
-    efm_sfc_acc16(list, base, pk);
-    efm_sfc_req0_16(q, pk, y);
+/* `blocks` whole blocks of 16 output features of one row, 2..EFM_SFC_PASS active inputs, no activation: per block
+ * the sums and the requantization, in one call. */
+__attribute__((noinline)) static void efm_sfc_blocks16(const int32_t *list, const int8_t *w, const int32_t *q,
+                                                       int8_t *y, int32_t blocks) {
+    for (int32_t b = 0; b < blocks; b++, w += 16, q += 64, y += 16) {
+        uint32_t pk[8];
+        efm_sfc_acc16(list, w, pk);
+        efm_sfc_req0_16(q, pk, y);
+    }
 }
 
 /* The `count` (<= width) outputs of a block of `width` output features from its int16 lane pairs (see
@@ -333,8 +335,10 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
         list[n] = -1;
         int32_t cb = 0;
         if (kind == 0 && n <= EFM_SFC_PASS) {
-            for (; cb + 16 <= cols; cb += 16) {
-                efm_sfc_block16(list, w + cb, p->requant32 + 4 * cb, y + cb);
+            const int32_t blocks = cols >> 4;
+            if (blocks > 0) {
+                efm_sfc_blocks16(list, w, p->requant32, y, blocks);
+                cb = 16 * blocks;
             }
         }
         while (cb < cols) {
