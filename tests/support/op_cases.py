@@ -471,11 +471,14 @@ def binary_fc_case(rng):
     from edgefmr.ops.binary_fully_connected import pack_bits
 
     b = GraphBuilder()
-    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    n_in, n_out = int(rng.integers(1, 80)), int(rng.integers(1, 20))
     xs = float(rng.uniform(0.01, 0.1))
     x = b.input("x", (int(rng.integers(1, 4)), n_in), scale=xs, zero_point=int(rng.integers(-128, 128)))
     alpha = rng.uniform(0.001, 0.02, n_out).astype(np.float32) if rng.random() < 0.7 else np.float32(0.01)
-    w = b.const("w", pack_bits(rng.random((n_out, n_in)) < 0.5), scale=alpha, zero_point=0)
+    packed = pack_bits(rng.random((n_out, n_in)) < 0.5)
+    if n_in % 8 and rng.random() < 0.5:  # padding bits set: they must be ignored
+        packed[:, -1] |= np.uint8((0xFF << (n_in % 8)) & 0xFF)
+    w = b.const("w", packed, scale=alpha, zero_point=0)
     ins = [x, w]
     if rng.random() < 0.7:
         ins.append(b.const("b", rng.integers(-3000, 3000, n_out).astype(np.int32),
@@ -491,7 +494,8 @@ def hash_attention_case(rng):
     batch = [(), (2,), (1, 3)][int(rng.integers(0, 3))]
     nq, nk, d = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 12))
     if rng.random() < 0.5:
-        bits = int(rng.integers(1, 20))
+        # now and then more bits than one 32-bit mask / 64-entry row list of the Cortex-M kernel
+        bits = int(rng.integers(1, 20)) if rng.random() < 0.8 else int(rng.integers(30, 70))
         code = {"dtype": "uint8"}
         width = -(-bits // 8)
     else:
@@ -547,7 +551,8 @@ def lif_case(rng):
     spikes = Tensor("spikes", shape, ["int8", "uint8"][int(rng.integers(0, 2))], sq)
     b.g.tensors["spikes"] = spikes
     b.g.tensors["v_out"] = Tensor("v_out", shape[1:], "int32")
-    attrs = {"tau": float(rng.choice([1.0, 2.0, 3.5])), "threshold": float(rng.choice([0.5, 1.0, 2.0])),
+    # tau 1 and 1.5 (the Cortex-M kernel's SMMULR leak), 2 (its SMMLAR boundary K = 2^14) and 3.5
+    attrs = {"tau": float(rng.choice([1.0, 1.5, 2.0, 3.5])), "threshold": float(rng.choice([0.5, 1.0, 2.0])),
              "membrane_bits": int(rng.integers(4, 16))}
     b.g.nodes.append(Node("LIF", ins, ["spikes", "v_out"], attrs, "lif"))
     b.output("spikes", "v_out")
@@ -570,8 +575,12 @@ def lif_inputs(g: Graph) -> Inputs:
 
 
 def spike_fc_case(rng):
+    """Sizes around the Cortex-M kernel's blocks (16, 8 and 4 output features, partial words, inputs in groups of
+    8 and a tail) and, now and then, more than 256 inputs (its int16 passes); multipliers below and above 1/4 (its
+    32-bit and 64-bit requantizations)."""
     b = GraphBuilder()
-    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    n_in = int(rng.integers(257, 300)) if rng.random() < 0.15 else int(rng.integers(1, 40))
+    n_out = int(rng.integers(1, 40))
     sq = {"scale": float(rng.uniform(0.5, 2.0)), "zero_point": 0} if rng.random() < 0.5 else {}
     s = b.input("s", (int(rng.integers(1, 4)), n_in), dtype=["int8", "uint8"][int(rng.integers(0, 2))], **sq)
     ws = rng.uniform(0.001, 0.02, n_out) if rng.random() < 0.7 else float(rng.uniform(0.001, 0.02))
@@ -585,10 +594,16 @@ def spike_fc_case(rng):
 
 
 def spike_inputs(g: Graph) -> Inputs:
+    """Spikes at a firing rate of 0, 0.05, 0.4 or 1 (drawn per record); any nonzero byte is a spike (values 1, 5,
+    128, 255 / -1 besides the usual 1)."""
+
     def make(rng):
         t = g.tensors[g.inputs[0]]
-        v = (rng.random(t.shape) < 0.4).astype(t.dtype)
-        v.flat[:3] = np.array([0, 1, 5][: v.size], t.dtype)  # any nonzero byte is a spike
+        rate = float(rng.choice([0.0, 0.05, 0.4, 1.0]))
+        v = (rng.random(t.shape) < rate).astype(t.dtype)
+        if rate > 0:
+            odd = np.array([1, 5, 128, 255], np.uint8).view(t.dtype)
+            v.flat[:4] = odd[: min(4, v.size)]
         return [v]
 
     return make
@@ -599,7 +614,8 @@ def lmu_case(rng):
     from edgefmr.ops.lmu_update import lmu_constants
 
     b = GraphBuilder()
-    d, steps = int(rng.choice([1, 3, 8])), int(rng.integers(1, 10))
+    # orders around the Cortex-M kernel's groups of 4 MACs (none, odd and even counts, a tail)
+    d, steps = int(rng.choice([1, 3, 4, 5, 8, 12, 14])), int(rng.integers(1, 10))
     chans = [(3,), (2, 2), ()][int(rng.integers(0, 3))]
     fa, fm = [(24, 16), (20, 12), (28, 8)][int(rng.integers(0, 3))]
     a, bb = lmu_constants(*legendre_zoh(d, float(rng.uniform(4, 20))), fa, fm)

@@ -1,7 +1,9 @@
-/* Portable reference ATTENTION_GATE. */
+/* Portable reference ATTENTION_GATE (the Cortex-M DSP variant is kernels/arm/attention_gate.c). */
 #include "attention_gate.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_ATTENTION_GATE
 
 void efm_attention_gate(const efm_attention_gate_params *p, const int8_t *attn, const int8_t *gate, int8_t *y) {
     for (int32_t g = 0; g < p->gates; g++, attn += p->depth, y += p->depth) {
@@ -12,3 +14,5 @@ void efm_attention_gate(const efm_attention_gate_params *p, const int8_t *attn, 
         }
     }
 }
+
+#endif

@@ -1,10 +1,13 @@
-/* Portable reference BINARY_FULLY_CONNECTED. */
+/* Portable reference BINARY_FULLY_CONNECTED (the Cortex-M DSP variant is kernels/arm/binary_fully_connected.c). */
 #include "binary_fully_connected.h"
 
 #include "efm_kernel.h"
 
+#ifndef EFM_ARM_BINARY_FULLY_CONNECTED
+
 void efm_binary_fully_connected(const efm_binary_fully_connected_params *p, const int8_t *x, const uint8_t *w,
-                                const int32_t *bias, int8_t *y) {
+                                const int32_t *bias, int8_t *y, void *scratch) {
+    (void)scratch;
     for (int32_t r = 0; r < p->rows; r++, x += p->depth, y += p->cols) {
         int32_t total = 0;
         for (int32_t k = 0; k < p->depth; k++) {
@@ -24,3 +27,5 @@ void efm_binary_fully_connected(const efm_binary_fully_connected_params *p, cons
         }
     }
 }
+
+#endif

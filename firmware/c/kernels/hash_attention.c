@@ -1,9 +1,11 @@
-/* Portable reference HASH_ATTENTION (linear form). */
+/* Portable reference HASH_ATTENTION (linear form; the Cortex-M DSP variant is kernels/arm/hash_attention.c). */
 #include "hash_attention.h"
 
 #include <stddef.h>
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_HASH_ATTENTION
 
 size_t efm_hash_attention_scratch_bytes(const efm_hash_attention_params *p) {
     return (size_t)(p->bits * p->depth + p->depth + p->bits) * sizeof(int32_t);
@@ -75,3 +77,5 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
         }
     }
 }
+
+#endif

@@ -14,6 +14,9 @@ typedef struct {
     int32_t code_bytes; /* last dimension of the code tensors */
     int32_t q_zp, k_zp; /* int8 codes */
     int32_t v_zp, output_zp, mult, shift;
+    /* Cortex-M kernel: rshift >= 1 when its 32-bit output requantization SMMLA(w, mult, round) >> rshift applies
+     * (round = 2^(rshift - 1) + (output_zp << rshift)), else 0 (64-bit); 0 for the portable kernel. */
+    int32_t round, rshift;
 } efm_hash_attention_params;
 
 size_t efm_hash_attention_scratch_bytes(const efm_hash_attention_params *p);

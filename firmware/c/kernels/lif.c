@@ -1,7 +1,9 @@
-/* Portable reference LIF. */
+/* Portable reference LIF (the Cortex-M DSP variant is kernels/arm/lif.c). */
 #include "lif.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_LIF
 
 #define EFM_LEAK_FRAC_BITS 15
 
@@ -23,3 +25,5 @@ void efm_lif(const efm_lif_params *p, const void *x, int32_t x_bytes, const int3
         v_out[n] = (int32_t)v;
     }
 }
+
+#endif

@@ -11,6 +11,10 @@ typedef struct {
     int32_t steps;   /* T */
     int32_t neurons; /* N: elements per time step */
     int32_t input_zp, leak, mult, shift, theta;
+    /* Cortex-M kernel (0 for the portable one): the leak as one SMMLAR / SMMULR multiplier, and the input current
+     * as SMMULR(x * in_scale + in_offset, mult) where that is exact; mode bit 0: the leak is SMMLAR(v, leak32, v)
+     * (else SMMULR(v, leak32)), bit 1: the 32-bit input current applies (else 64-bit). */
+    int32_t leak32, in_scale, in_offset, mode;
 } efm_lif_params;
 
 /* x is int8 or int16 (x_bytes 1 or 2); v0 may be NULL (zeros). */

@@ -1,7 +1,9 @@
-/* Portable reference LMU_UPDATE. */
+/* Portable reference LMU_UPDATE (the Cortex-M DSP variant is kernels/arm/lmu_update.c). */
 #include "lmu_update.h"
 
 #include "efm_kernel.h"
+
+#ifndef EFM_ARM_LMU_UPDATE
 
 void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32_t *a, const int32_t *b,
                     const int32_t *m0, int8_t *y, int32_t *m_out, int32_t *scratch) {
@@ -31,3 +33,5 @@ void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32
         }
     }
 }
+
+#endif

@@ -10,6 +10,9 @@ typedef struct {
     int32_t steps, channels, order; /* T, n = prod(S), d */
     int32_t a_frac_bits;
     int32_t input_zp, output_zp, mult, shift;
+    /* Cortex-M kernel: rshift >= 1 when its 32-bit output requantization SMMLA(m, mult, round) >> rshift applies
+     * (round = 2^(rshift - 1) + (output_zp << rshift)), else 0 (64-bit); 0 for the portable kernel. */
+    int32_t round, rshift;
 } efm_lmu_update_params;
 
 /* m0 may be NULL (zeros) and may be m_out itself (streaming in place). */

@@ -1,10 +1,13 @@
-/* Portable reference SPIKE_FULLY_CONNECTED. */
+/* Portable reference SPIKE_FULLY_CONNECTED (the Cortex-M DSP variant is kernels/arm/spike_fully_connected.c). */
 #include "spike_fully_connected.h"
 
 #include "efm_kernel.h"
 
+#ifndef EFM_ARM_SPIKE_FULLY_CONNECTED
+
 void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
-                               const int32_t *bias, int8_t *y) {
+                               const int32_t *bias, int8_t *y, void *scratch) {
+    (void)scratch;
     for (int32_t r = 0; r < p->rows; r++, spikes += p->depth, y += p->cols) {
         for (int32_t o = 0; o < p->cols; o++) {
             const int8_t *wo = w + o * p->depth;
@@ -20,3 +23,5 @@ void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const 
         }
     }
 }
+
+#endif

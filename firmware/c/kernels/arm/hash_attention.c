@@ -1,0 +1,316 @@
+/* HASH_ATTENTION for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/hash_attention.c (the linear form
+ * of docs/ops/HASH_ATTENTION.md, additions only in the Q.K path).
+ *
+ * Key side: per key, the value row is added (SXTAB, raw bytes) into V and into P[k] of each set code bit k; the
+ * zero point is taken out once at the end (P[k] -= n1[k] zp, V -= Nk zp). Query side: with the set bits S and the
+ * clear bits C of the query code, num = |C| V + sum_{k in S} P[k] - sum_{k in C} P[k] (the selection P[k] or
+ * V - P[k] per bit, regrouped): two lists of row pointers per query, then per block of four columns one load of
+ * each listed row and four additions or subtractions in registers. The reciprocal floor(2^(29+L) / den) is a
+ * long division by UDIV in chunks of 32 - L bits (den < 2^23), the normalization w = (num R + 2^(13+L)) >>
+ * (14+L) is one SMMULR of num 2^(18-L) (|num| < 2^(L+8)) or SMMUL, add, shift for L > 18, and the output
+ * requantization SMMLA + shift + SSAT where the emitter found it exact (rshift >= 1), else 64-bit. */
+#ifdef EFM_ARM_HASH_ATTENTION
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function" /* efm_arm.h's helpers this kernel does not use */
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+#include "hash_attention.h"
+
+/* Code bits per query whose row lists are built at once (the lists live on the stack). */
+#define EFM_HA_CHUNK 64
+
+size_t efm_hash_attention_scratch_bytes(const efm_hash_attention_params *p) {
+    return (size_t)(p->bits * p->depth + p->depth + p->bits) * sizeof(int32_t);
+}
+
+/* 0x01 in each byte where the signed byte of a >= that of b, else 0 (SSUB8 sets GE per byte, SEL picks). */
+static inline uint32_t efm_ha_ge01(uint32_t a, uint32_t b) {
+    uint32_t r, t;
+    __asm__("ssub8 %1, %2, %3\n\t"
+            "sel %0, %4, %5"
+            : "=r"(r), "=&r"(t)
+            : "r"(a), "r"(b), "r"(0x01010101u), "r"(0u));
+    return r;
+}
+
+/* Code bits k0 .. k0 + 31 (those below bits) of row `row` as a mask, bit k - k0 for bit k. int8 codes: four at a
+ * time, SSUB8 against the zero point (GE per byte where q >= zp), SEL, and the four bytes' 0/1 gathered into bits
+ * 28..31 by one multiply by 0x10204080 (the partial products never overlap). */
+static uint32_t efm_ha_mask(const efm_hash_attention_params *p, const void *codes, int32_t row, int32_t k0,
+                            int32_t zp) {
+    const int32_t n = p->bits - k0 < 32 ? p->bits - k0 : 32;
+    uint32_t m = 0;
+    if (p->packed) {
+        const uint8_t *c = (const uint8_t *)codes + row * p->code_bytes + (k0 >> 3);
+        for (int32_t i = 0; i < (n + 7) >> 3; i++) {
+            m |= (uint32_t)c[i] << (8 * i);
+        }
+    } else {
+        const int8_t *c = (const int8_t *)codes + row * p->code_bytes + k0;
+        const uint32_t zp4 = (uint32_t)(zp & 0xFF) * 0x01010101u;
+        int32_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            m |= ((efm_ha_ge01(efm_load4(c + i), zp4) * 0x10204080u) >> 28) << i;
+        }
+        for (; i < n; i++) {
+            m |= (uint32_t)(c[i] >= zp) << i;
+        }
+    }
+    return n == 32 ? m : m & ((1u << n) - 1);
+}
+
+static inline int32_t efm_ha_smmla(int32_t a, int32_t b, int32_t ra) {
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
+    return r;
+}
+
+static inline int32_t efm_ha_sxtab(int32_t acc, uint32_t x, int32_t byte) {
+    int32_t r;
+    switch (byte) {
+    case 0:
+        __asm__("sxtab %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+        break;
+    case 1:
+        __asm__("sxtab %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+        break;
+    case 2:
+        __asm__("sxtab %0, %1, %2, ror #16" : "=r"(r) : "r"(acc), "r"(x));
+        break;
+    default:
+        __asm__("sxtab %0, %1, %2, ror #24" : "=r"(r) : "r"(acc), "r"(x));
+        break;
+    }
+    return r;
+}
+
+static inline int8_t efm_ha_ssat8(int32_t v) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return (int8_t)r;
+}
+
+/* acc[0..d) += the int8 row v (raw values): per four values one LDR, one LDM, four SXTAB and one STM (registers
+ * pinned in ascending order for LDM / STM). */
+__attribute__((noinline)) static void efm_ha_add_row(int32_t *acc, const int8_t *v, int32_t d) {
+    register int32_t a0 __asm__("r4");
+    register int32_t a1 __asm__("r5");
+    register int32_t a2 __asm__("r6");
+    register int32_t a3 __asm__("r7");
+    int32_t groups = d >> 2;
+    uint32_t w;
+    if (groups > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr %[w], [%[v]], #4\n\t"
+                         "ldm %[acc], {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                         "sxtab %[a0], %[a0], %[w]\n\t"
+                         "sxtab %[a1], %[a1], %[w], ror #8\n\t"
+                         "sxtab %[a2], %[a2], %[w], ror #16\n\t"
+                         "sxtab %[a3], %[a3], %[w], ror #24\n\t"
+                         "stmia %[acc]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [acc] "+r"(acc), [v] "+r"(v), [n] "+r"(groups), [w] "=&r"(w), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+                         :
+                         : "cc", "memory");
+    }
+    for (int32_t c = 0; c < (d & 3); c++) {
+        acc[c] += v[c];
+    }
+}
+
+/* floor(2^(29+L) / den) for 0 < den < 2^L <= 2^23: long division, 32 - L bits per UDIV. */
+static uint32_t efm_ha_recip(uint32_t den, int32_t len) {
+    uint32_t q = 0, r = 1;
+    const int32_t step = 32 - len;
+    for (int32_t left = 29 + len; left > 0;) {
+        const int32_t s = left < step ? left : step;
+        r <<= s;
+        const uint32_t qq = r / den;
+        q = (q << s) + qq;
+        r -= qq * den;
+        left -= s;
+    }
+    return q;
+}
+
+/* Row pointers (into P) of the set bits k0 <= k < k1 (k1 - k0 <= EFM_HA_CHUNK) of query row `row` from list[0]
+ * up, of the clear ones from list[k1 - k0 - 1] down; returns the number of set bits; *den gets sum over the set
+ * bits of n1[k] and over the clear ones of Nk - n1[k] added. */
+static int32_t efm_ha_lists(const efm_hash_attention_params *p, const void *hq, int32_t row, int32_t k0, int32_t k1,
+                            const int32_t *psum, const int32_t *ones, const int32_t **list, int32_t *den) {
+    const int32_t d = p->depth, nk = p->n_keys;
+    int32_t ns = 0, nc = k1 - k0, dn = 0;
+    for (int32_t kb = k0; kb < k1; kb += 32) {
+        const uint32_t m = efm_ha_mask(p, hq, row, kb, p->q_zp);
+        const int32_t n = k1 - kb < 32 ? k1 - kb : 32;
+        uint32_t clear = ~m & (n == 32 ? 0xFFFFFFFFu : (1u << n) - 1);
+        for (uint32_t s = m; s != 0; s &= s - 1) {
+            const int32_t k = kb + __builtin_ctz(s);
+            list[ns++] = psum + k * d;
+            dn += ones[k];
+        }
+        for (; clear != 0; clear &= clear - 1) {
+            const int32_t k = kb + __builtin_ctz(clear);
+            list[--nc] = psum + k * d;
+            dn += nk - ones[k];
+        }
+    }
+    *den += dn;
+    return ns;
+}
+
+/* The normalization and requantization of one query: w = round(num R / 2^(14+L)) as SMMULR(num << (18 - L), R)
+ * for L <= 18, else (SMMUL(num, R) + 2^(L-19)) >> (L - 18); then the output requantization. */
+typedef struct {
+    int32_t recip, lshift, rnd, rshift; /* rshift: the normalization's right shift for L > 18, else 0 */
+    int32_t mult, shift, round, out_rshift, zp;
+} efm_ha_norm;
+
+static inline __attribute__((always_inline)) int8_t efm_ha_out(const efm_ha_norm *q, int32_t num) {
+    const int32_t w = q->rshift == 0 ? efm_smmulr((int32_t)((uint32_t)num << q->lshift), q->recip)
+                                     : (efm_smmul(num, q->recip) + q->rnd) >> q->rshift;
+    if (q->out_rshift > 0) {
+        return efm_ha_ssat8(efm_ha_smmla(w, q->mult, q->round) >> q->out_rshift);
+    }
+    return (int8_t)efm_clamp64(efm_mbqm_single(w, q->mult, q->shift) + q->zp, -128, 127);
+}
+
+#define EFM_HA_ROW(OP)                                                                                          \
+    "ldr %[r], [%[l]], #4\n\t"                                                                                   \
+    "add %[r], %[r], %[off]\n\t"                                                                                 \
+    "ldm %[r], {%[w0], %[w1], %[w2], %[w3]}\n\t" OP " %[a0], %[a0], %[w0]\n\t" OP " %[a1], %[a1], %[w1]\n\t" OP   \
+    " %[a2], %[a2], %[w2]\n\t" OP " %[a3], %[a3], %[w3]\n\t"
+
+/* acc[0..3] = nclear * v[0..3] + the columns off / 4 .. off / 4 + 3 of the rows list[0..ns) - those of
+ * list[ns..n): per row one pointer load, one LDM and four additions (LDM registers pinned in ascending order). */
+__attribute__((noinline)) static void efm_ha_block(const int32_t *const *list, int32_t ns, int32_t n, int32_t off,
+                                                   const int32_t *v, int32_t nclear, int32_t acc[4]) {
+    register int32_t w0 __asm__("r4");
+    register int32_t w1 __asm__("r5");
+    register int32_t w2 __asm__("r6");
+    register int32_t w3 __asm__("r7");
+    int32_t a0 = nclear * v[0], a1 = nclear * v[1], a2 = nclear * v[2], a3 = nclear * v[3];
+    const int32_t *const *mid = list + ns, *const *end = list + n;
+    const int32_t *r;
+    if (ns > 0) {
+        __asm__ volatile("1:\n\t" EFM_HA_ROW("add") "cmp %[l], %[e]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [l] "+r"(list), [r] "=&r"(r),
+                           [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                         : [off] "r"(off), [e] "r"(mid)
+                         : "cc", "memory");
+    }
+    if (n > ns) {
+        __asm__ volatile("1:\n\t" EFM_HA_ROW("sub") "cmp %[l], %[e]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [l] "+r"(mid), [r] "=&r"(r),
+                           [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                         : [off] "r"(off), [e] "r"(end)
+                         : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One query's outputs when all its code bits are in one pair of lists (bits <= EFM_HA_CHUNK). */
+static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, const int32_t *vsum, int32_t nclear,
+                         int32_t d, const efm_ha_norm *q, int8_t *y) {
+    const int32_t ls = q->lshift, r = q->recip, m = q->mult, rd = q->round, rs = q->out_rshift;
+    const int fast = q->rshift == 0 && rs > 0;
+    int32_t c = 0;
+    for (; c + 4 <= d; c += 4) {
+        int32_t a[4];
+        efm_ha_block(list, ns, n, 4 * c, vsum + c, nclear, a);
+        if (fast) {
+            y[c] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+            y[c + 1] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+            y[c + 2] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+            y[c + 3] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+        } else {
+            for (int32_t e = 0; e < 4; e++) {
+                y[c + e] = efm_ha_out(q, a[e]);
+            }
+        }
+    }
+    for (; c < d; c++) {
+        int32_t a = nclear * vsum[c];
+        for (int32_t k = 0; k < n; k++) {
+            a += k < ns ? list[k][c] : -list[k][c];
+        }
+        y[c] = efm_ha_out(q, a);
+    }
+}
+
+void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
+                        int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nb = p->bits, nk = p->n_keys, nq = p->n_queries, vzp = p->v_zp;
+    int32_t *psum = scratch;       /* [bits][d] */
+    int32_t *vsum = psum + nb * d; /* [d] */
+    int32_t *ones = vsum + d;      /* [bits] */
+    const int32_t *list[EFM_HA_CHUNK];
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int32_t krow0 = b * nk, qrow0 = b * nq;
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        for (int32_t i = 0; i < nb * d + d + nb; i++) {
+            scratch[i] = 0;
+        }
+        for (int32_t j = 0; j < nk; j++) {
+            const int8_t *vj = vb + j * d;
+            efm_ha_add_row(vsum, vj, d);
+            for (int32_t k0 = 0; k0 < nb; k0 += 32) {
+                for (uint32_t m = efm_ha_mask(p, hk, krow0 + j, k0, p->k_zp); m != 0; m &= m - 1) {
+                    const int32_t k = k0 + __builtin_ctz(m);
+                    ones[k]++;
+                    efm_ha_add_row(psum + k * d, vj, d);
+                }
+            }
+        }
+        for (int32_t k = 0; k < nb; k++) { /* centre: the values minus their zero point */
+            const int32_t off = ones[k] * vzp;
+            int32_t *pk = psum + k * d;
+            for (int32_t c = 0; c < d; c++) {
+                pk[c] -= off;
+            }
+        }
+        for (int32_t c = 0; c < d; c++) {
+            vsum[c] -= nk * vzp;
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            int8_t *yi = y + ((ptrdiff_t)qrow0 + i) * d;
+            int32_t den = 0, nclear = 0;
+            for (int32_t k0 = 0; k0 < nb; k0 += EFM_HA_CHUNK) {
+                const int32_t k1 = nb - k0 < EFM_HA_CHUNK ? nb : k0 + EFM_HA_CHUNK;
+                nclear += k1 - k0 - efm_ha_lists(p, hq, qrow0 + i, k0, k1, psum, ones, list, &den);
+            }
+            const int32_t len = den > 0 ? 32 - __builtin_clz((uint32_t)den) : 0;
+            const uint32_t recip = den > 0 ? efm_ha_recip((uint32_t)den, len) : 0;
+            const efm_ha_norm nq_ = {(int32_t)recip, len <= 18 ? 18 - len : 0, len > 18 ? 1 << (len - 19) : 0,
+                                     len > 18 ? len - 18 : 0, p->mult, p->shift, p->round, p->rshift,
+                                     p->output_zp};
+            if (nb <= EFM_HA_CHUNK) { /* the lists of all bits are built */
+                efm_ha_query(list, nb - nclear, nb, vsum, nclear, d, &nq_, yi);
+                continue;
+            }
+            /* more bits than one pair of lists holds: per column, chunk by chunk (rebuilding the lists) */
+            for (int32_t c = 0; c < d; c++) {
+                int32_t acc = nclear * vsum[c], unused = 0;
+                for (int32_t k0 = 0; k0 < nb; k0 += EFM_HA_CHUNK) {
+                    const int32_t k1 = nb - k0 < EFM_HA_CHUNK ? nb : k0 + EFM_HA_CHUNK;
+                    const int32_t ns = efm_ha_lists(p, hq, qrow0 + i, k0, k1, psum, ones, list, &unused);
+                    for (int32_t k = 0; k < k1 - k0; k++) {
+                        acc += k < ns ? list[k][c] : -list[k][c];
+                    }
+                }
+                yi[c] = efm_ha_out(&nq_, acc);
+            }
+        }
+    }
+}
+
+#endif

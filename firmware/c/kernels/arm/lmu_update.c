@@ -1,0 +1,124 @@
+/* LMU_UPDATE for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/lmu_update.c.
+ *
+ * The state update is a d x d int32 matrix-vector product per channel and step in 64-bit accumulators: per group
+ * of four MACs one LDM of four A values, one LDM of four state values and four SMLAL (two groups per loop
+ * iteration, 14 instructions per 8 MACs). The rounding shift, the input term and the int32 clamp stay in 64 bits
+ * (once per state value); the int8 states are requantized in 32 bits where the emitter found it exact (SMMLA with
+ * the rounding and output zero point folded in, one shift, SSAT), else in 64 bits. */
+#ifdef EFM_ARM_LMU_UPDATE
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function" /* efm_arm.h's helpers this kernel does not use */
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+#include "lmu_update.h"
+
+#define EFM_LMU_GROUP                                                                                           \
+    "ldm %[a]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                                               \
+    "ldm %[m]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"                                                               \
+    "smlal %[lo], %[hi], %[a0], %[m0]\n\t"                                                                     \
+    "smlal %[lo], %[hi], %[a1], %[m1]\n\t"                                                                     \
+    "smlal %[lo], %[hi], %[a2], %[m2]\n\t"                                                                     \
+    "smlal %[lo], %[hi], %[a3], %[m3]\n\t"
+
+/* init + sum_j a[j] m[j] over `groups` groups of four (exact in 64 bits: the row L1 norm of A is below 2^32). The
+ * LDM registers are pinned in ascending order (r4-r7, r8-r11). */
+__attribute__((noinline)) static int64_t efm_lmu_dot(const int32_t *a, const int32_t *m, int32_t groups,
+                                                     int64_t init) {
+    register int32_t a0 __asm__("r4");
+    register int32_t a1 __asm__("r5");
+    register int32_t a2 __asm__("r6");
+    register int32_t a3 __asm__("r7");
+    register int32_t m0 __asm__("r8");
+    register int32_t m1 __asm__("r9");
+    register int32_t m2 __asm__("r10");
+    register int32_t m3 __asm__("r11");
+    uint32_t lo = (uint32_t)init;
+    int32_t hi = (int32_t)(init >> 32);
+    int32_t pairs = groups >> 1;
+    if (groups & 1) {
+        __asm__ volatile(EFM_LMU_GROUP
+                         : [lo] "+r"(lo), [hi] "+r"(hi), [a] "+r"(a), [m] "+r"(m), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                           [a2] "=&r"(a2), [a3] "=&r"(a3), [m0] "=&r"(m0), [m1] "=&r"(m1), [m2] "=&r"(m2),
+                           [m3] "=&r"(m3)
+                         :
+                         : "memory");
+    }
+    if (pairs > 0) {
+        __asm__ volatile("1:\n\t" EFM_LMU_GROUP EFM_LMU_GROUP
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [lo] "+r"(lo), [hi] "+r"(hi), [a] "+r"(a), [m] "+r"(m), [n] "+r"(pairs), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [m0] "=&r"(m0), [m1] "=&r"(m1),
+                           [m2] "=&r"(m2), [m3] "=&r"(m3)
+                         :
+                         : "cc", "memory");
+    }
+    return (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+}
+
+static inline int32_t efm_lmu_smmla(int32_t a, int32_t b, int32_t ra) {
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
+    return r;
+}
+
+/* sat32(((acc + rnd) >> fa) + bu) for 1 <= fa <= 31 (acc already holds the rounding constant), |bu| < 2^62. */
+static inline int32_t efm_lmu_next(int64_t acc, int32_t fa, int64_t bu) {
+    const uint32_t lo = (uint32_t)acc, hi = (uint32_t)((uint64_t)acc >> 32);
+    const int64_t v = (int64_t)(((uint64_t)((int32_t)hi >> fa) << 32) | ((lo >> fa) | (hi << (32 - fa)))) + bu;
+    const int32_t vl = (int32_t)v, vh = (int32_t)((uint64_t)v >> 32);
+    if (vh != (vl >> 31)) { /* outside int32 */
+        return vh < 0 ? EFM_INT32_MIN : EFM_INT32_MAX;
+    }
+    return vl;
+}
+
+static inline int8_t efm_lmu_ssat8(int32_t v) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return (int8_t)r;
+}
+
+void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32_t *a, const int32_t *b,
+                    const int32_t *m0, int8_t *y, int32_t *m_out, int32_t *scratch) {
+    const int32_t d = p->order, n = p->channels, steps = p->steps, fa = p->a_frac_bits;
+    const int32_t groups = d >> 2, tail = d & ~3;
+    const int32_t mult = p->mult, shift = p->shift, rs = p->rshift, rnd32 = p->round, yzp = p->output_zp;
+    const int64_t rnd = (int64_t)1 << (fa - 1);
+    for (int32_t ch = 0; ch < n; ch++) {
+        int32_t *m = m_out + ch * d;
+        if (m0 != m_out) {
+            for (int32_t i = 0; i < d; i++) {
+                m[i] = m0 ? m0[ch * d + i] : 0;
+            }
+        }
+        for (int32_t t = 0; t < steps; t++) {
+            const int64_t uc = (int64_t)u[t * n + ch] - p->input_zp;
+            for (int32_t i = 0; i < d; i++) {
+                const int32_t *ai = a + i * d;
+                int64_t acc = groups > 0 ? efm_lmu_dot(ai, m, groups, rnd) : rnd;
+                for (int32_t j = tail; j < d; j++) {
+                    acc += (int64_t)ai[j] * m[j];
+                }
+                scratch[i] = efm_lmu_next(acc, fa, (int64_t)b[i] * uc);
+            }
+            int8_t *yt = y + ((int64_t)t * n + ch) * d;
+            if (rs > 0) {
+                for (int32_t i = 0; i < d; i++) {
+                    const int32_t v = scratch[i];
+                    m[i] = v;
+                    yt[i] = efm_lmu_ssat8(efm_lmu_smmla(v, mult, rnd32) >> rs);
+                }
+            } else {
+                for (int32_t i = 0; i < d; i++) {
+                    m[i] = scratch[i];
+                    yt[i] = (int8_t)efm_clamp64(efm_mbqm_single(m[i], mult, shift) + yzp, -128, 127);
+                }
+            }
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,395 @@
+/* SPIKE_FULLY_CONNECTED for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/spike_fully_connected.c,
+ * and event-driven: its cost falls with the firing rate.
+ *
+ * The weights come transposed at generation time, [depth + 1][cols_pad] (each input's weights to every output in
+ * one contiguous row, the output features padded to a multiple of 4, then a row of zeros). Per input row the spikes
+ * are scanned four bytes at a time (a zero word skips four inputs) into a list of the active inputs' weight-row
+ * offsets. Then, per block of 16 (8, 4) output features, the weight rows of the active inputs are added into int16
+ * lane pairs with SXTAB16 (two additions per instruction: per active input and 16 outputs, two LDRD and eight
+ * SXTAB16). The int16 lanes are exact: at most 256 active inputs are summed per pass (256 * 128 = 2^15); longer
+ * lists run in passes added in int32. The requantization runs in 32 bits where the emitter found it exact
+ * (requant32: bias, SMMLA with the rounding and zero point folded, one shift, SSAT), else in 64 bits. */
+#ifdef EFM_ARM_SPIKE_FULLY_CONNECTED
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function" /* efm_arm.h's helpers this kernel does not use */
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+#include "spike_fully_connected.h"
+
+/* Active inputs summed per pass in int16 lanes: |sum| <= 256 * 128 = 2^15. */
+#define EFM_SFC_PASS 256
+
+/* Appends the offsets of the nonzero bytes of v (inputs at offsets off, off + cp, ...) to l; returns the new end.
+ * Each nonzero byte is first reduced to its bit 0, then the set bits are visited lowest first (RBIT + CLZ). */
+static inline int32_t *efm_sfc_append4(int32_t *l, uint32_t v, int32_t off, int32_t cp) {
+    v |= v >> 4;
+    v |= v >> 2;
+    v |= v >> 1;
+    v &= 0x01010101u;
+    while (v) {
+        *l++ = off + (int32_t)(__builtin_ctz(v) >> 3) * cp;
+        v &= v - 1;
+    }
+    return l;
+}
+
+/* The weight-row offsets (k * cp) of the active inputs of one spike row, in order; an odd count gets the offset
+ * of the zero row appended (the accumulation loops take two inputs per iteration). Returns the count. Eight
+ * inputs of zeros cost two loads, an OR and the loop. */
+static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t *list) {
+    int32_t *l = list;
+    const uint8_t *p = s, *end8 = s + (depth & ~7);
+    while (p != end8) {
+        const uint32_t v0 = efm_load4(p), v1 = efm_load4(p + 4);
+        p += 8;
+        if (__builtin_expect((v0 | v1) != 0, 0)) {
+            const int32_t off = (int32_t)(p - 8 - s) * cp;
+            if (v0) {
+                l = efm_sfc_append4(l, v0, off, cp);
+            }
+            if (v1) {
+                l = efm_sfc_append4(l, v1, off + 4 * cp, cp);
+            }
+        }
+    }
+    for (int32_t k = depth & ~7; k < depth; k++) {
+        *l = k * cp;
+        l += s[k] != 0;
+    }
+    int32_t n = (int32_t)(l - list);
+    if (n & 1) {
+        list[n++] = depth * cp;
+    }
+    return n;
+}
+
+#define EFM_SFC_ADD4(o)                                                                                         \
+    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "ldr %[w0], [" o "]\n\t"                                                                                     \
+    "sxtab16 %[a0], %[a0], %[w0]\n\t"                                                                           \
+    "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+
+#define EFM_SFC_ADD8(o)                                                                                         \
+    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "ldrd %[w0], %[w1], [" o "]\n\t"                                                                             \
+    "sxtab16 %[a0], %[a0], %[w0]\n\t"                                                                           \
+    "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"                                                                   \
+    "sxtab16 %[a2], %[a2], %[w1]\n\t"                                                                           \
+    "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+
+#define EFM_SFC_ADD16(o)                                                                                        \
+    EFM_SFC_ADD8(o)                                                                                             \
+    "ldrd %[w0], %[w1], [" o ", #8]\n\t"                                                                         \
+    "sxtab16 %[a4], %[a4], %[w0]\n\t"                                                                           \
+    "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"                                                                   \
+    "sxtab16 %[a6], %[a6], %[w1]\n\t"                                                                           \
+    "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+
+/* The loop over a list of weight-row offsets (an even count >= 2, ended by a negative sentinel), two inputs per
+ * iteration. */
+#define EFM_SFC_LOOP(ADD)                                                                                       \
+    "ldr %[o], [%[l]], #4\n\t"                                                                                   \
+    "1:\n\t" ADD("%[o]") "ldr %[o], [%[l]], #4\n\t" ADD("%[o]")                                                  \
+    "ldr %[o], [%[l]], #4\n\t"                                                                                   \
+    "cmp %[o], #0\n\t"                                                                                           \
+    "bge 1b\n\t"
+
+/* Sums of 16 (8, 4) int8 weight columns (base: the block's first column) over the active inputs of `list` (an
+ * even count of 2..EFM_SFC_PASS offsets, then a negative one), as int16 lane pairs: pk[2j] = (column 4j, column
+ * 4j + 2), pk[2j + 1] = (4j + 1, 4j + 3). 26 instructions per two active inputs and 16 columns. */
+static inline __attribute__((always_inline)) void efm_sfc_acc16(const int32_t *list, const int8_t *base,
+                                                                uint32_t pk[8]) {
+    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, w0, w1;
+    int32_t o;
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD16)
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+                       [a6] "+r"(a6), [a7] "+r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1), [o] "=&r"(o), [l] "+r"(list)
+                     : [b] "r"(base)
+                     : "cc", "memory");
+    pk[0] = a0;
+    pk[1] = a1;
+    pk[2] = a2;
+    pk[3] = a3;
+    pk[4] = a4;
+    pk[5] = a5;
+    pk[6] = a6;
+    pk[7] = a7;
+}
+
+static void efm_sfc_acc8(const int32_t *list, const int8_t *base, uint32_t pk[4]) {
+    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, w0, w1;
+    int32_t o;
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD8)
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                       [o] "=&r"(o), [l] "+r"(list)
+                     : [b] "r"(base)
+                     : "cc", "memory");
+    pk[0] = a0;
+    pk[1] = a1;
+    pk[2] = a2;
+    pk[3] = a3;
+}
+
+static void efm_sfc_acc4(const int32_t *list, const int8_t *base, uint32_t pk[2]) {
+    uint32_t a0 = 0, a1 = 0, w0;
+    int32_t o;
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD4)
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [w0] "=&r"(w0), [o] "=&r"(o), [l] "+r"(list)
+                     : [b] "r"(base)
+                     : "cc", "memory");
+    pk[0] = a0;
+    pk[1] = a1;
+}
+
+/* acc + the signed low / high half of `pair`. */
+static inline int32_t efm_sxtah_lo(int32_t acc, uint32_t pair) {
+    int32_t r;
+    __asm__("sxtah %0, %1, %2" : "=r"(r) : "r"(acc), "r"(pair));
+    return r;
+}
+
+static inline int32_t efm_sxtah_hi(int32_t acc, uint32_t pair) {
+    return acc + ((int32_t)pair >> 16);
+}
+
+/* ra + the high word of a * b. */
+static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t ra) {
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
+    return r;
+}
+
+static inline int32_t efm_ssat8(int32_t v) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* Requantization of the Cortex-M kernel: the requant32 entries of the block's first output feature, the clamp
+ * range and which form (kind 0: 32 bits clamped to int8, no activation; 1: 32 bits with the activation range;
+ * 2: 64 bits, from mult / shift and the bias). */
+typedef struct {
+    const int32_t *q;
+    const int32_t *mult, *shift, *bias;
+    int32_t zp, lo, hi;
+} efm_sfc_req;
+
+/* Output feature i of the block from its accumulator `acc` (the bias not yet added), kind 1 or 2. */
+__attribute__((noinline)) static int8_t efm_sfc_out_any(const efm_sfc_req *r, int32_t i, int32_t acc, int kind) {
+    if (kind == 2) {
+        const int64_t v = efm_mbqm_single((int64_t)acc + (r->bias ? r->bias[i] : 0), r->mult[i], r->shift[i]) +
+                          r->zp;
+        return (int8_t)efm_clamp64(v, r->lo, r->hi);
+    }
+    const int32_t *q = r->q + 4 * i;
+    const int32_t v = efm_smmla(acc + q[0], q[1], q[2]) >> q[3];
+    return (int8_t)(v < r->lo ? r->lo : (v > r->hi ? r->hi : v));
+}
+
+/* Output feature i of the block from its accumulator `acc` (the bias not yet added). */
+static inline __attribute__((always_inline)) int8_t efm_sfc_out(const efm_sfc_req *r, int32_t i, int32_t acc,
+                                                                int kind) {
+    if (kind != 0) {
+        return efm_sfc_out_any(r, i, acc, kind);
+    }
+    const int32_t *q = r->q + 4 * i;
+    return (int8_t)efm_ssat8(efm_smmla(acc + q[0], q[1], q[2]) >> q[3]);
+}
+
+/* The same from the low / high int16 lane of an accumulator pair. */
+static inline __attribute__((always_inline)) int8_t efm_sfc_out_lo(const efm_sfc_req *r, int32_t i, uint32_t pair,
+                                                                   int kind) {
+    if (kind != 0) {
+        return efm_sfc_out_any(r, i, efm_sxtah_lo(0, pair), kind);
+    }
+    const int32_t *q = r->q + 4 * i;
+    return (int8_t)efm_ssat8(efm_smmla(efm_sxtah_lo(q[0], pair), q[1], q[2]) >> q[3]);
+}
+
+static inline __attribute__((always_inline)) int8_t efm_sfc_out_hi(const efm_sfc_req *r, int32_t i, uint32_t pair,
+                                                                   int kind) {
+    return efm_sfc_out(r, i, (int32_t)pair >> 16, kind);
+}
+
+#define EFM_SFC_REQ1(ACC)                                                                                       \
+    "ldm %[q]!, {%[b], %[m], %[r], %[s]}\n\t" ACC "smmla %[b], %[b], %[m], %[r]\n\t"                                \
+    "asr %[b], %[b], %[s]\n\t"                                                                                   \
+    "ssat %[b], #8, %[b]\n\t"                                                                                    \
+    "strb %[b], [%[y]], #1\n\t"
+
+/* Requantization without activation (kind 0) of `words` words of int16 lane pairs (4 outputs each, in the order
+ * of efm_sfc_acc16) with their requant32 entries q: per output one LDM of {bias, M, round, rshift}, the lane plus
+ * the bias (SXTAH or ADD ... ASR #16), SMMLA, ASR, SSAT and STRB. The LDM registers are pinned in ascending order. */
+static inline __attribute__((always_inline)) void efm_sfc_req0(const int32_t *q, const uint32_t *pk, int8_t *y,
+                                                               int32_t words) {
+    register int32_t b __asm__("r4");
+    register int32_t m __asm__("r5");
+    register int32_t r __asm__("r6");
+    register int32_t s __asm__("r7");
+    uint32_t ev, od;
+    __asm__ volatile("1:\n\t"
+                     "ldrd %[ev], %[od], [%[pk]], #8\n\t"
+                     EFM_SFC_REQ1("sxtah %[b], %[b], %[ev]\n\t")
+                     EFM_SFC_REQ1("sxtah %[b], %[b], %[od]\n\t")
+                     EFM_SFC_REQ1("add %[b], %[b], %[ev], asr #16\n\t")
+                     EFM_SFC_REQ1("add %[b], %[b], %[od], asr #16\n\t")
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s), [ev] "=&r"(ev), [od] "=&r"(od),
+                       [q] "+r"(q), [pk] "+r"(pk), [y] "+r"(y), [n] "+r"(words)
+                     :
+                     : "cc", "memory");
+}
+
+/* efm_sfc_req0 of four words (16 outputs), straight-line. */
+static inline __attribute__((always_inline)) void efm_sfc_req0_16(const int32_t *q, const uint32_t *pk, int8_t *y) {
+    register int32_t b __asm__("r4");
+    register int32_t m __asm__("r5");
+    register int32_t r __asm__("r6");
+    register int32_t s __asm__("r7");
+    uint32_t ev, od;
+#define EFM_SFC_REQ_WORD                                                                                        \
+    "ldrd %[ev], %[od], [%[pk]], #8\n\t" EFM_SFC_REQ1("sxtah %[b], %[b], %[ev]\n\t")                               \
+        EFM_SFC_REQ1("sxtah %[b], %[b], %[od]\n\t") EFM_SFC_REQ1("add %[b], %[b], %[ev], asr #16\n\t")             \
+            EFM_SFC_REQ1("add %[b], %[b], %[od], asr #16\n\t")
+    __asm__ volatile(EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD EFM_SFC_REQ_WORD
+                     : [b] "=&r"(b), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s), [ev] "=&r"(ev), [od] "=&r"(od),
+                       [q] "+r"(q), [pk] "+r"(pk), [y] "+r"(y)
+                     :
+                     : "memory");
+#undef EFM_SFC_REQ_WORD
+}
+
+/* Sums of one block of 16 columns (as efm_sfc_acc16) requantized without activation (as efm_sfc_req0). */
+__attribute__((noinline)) static void efm_sfc_acc16_nc(const int32_t *list, const int8_t *base, uint32_t pk[8]) {
+    efm_sfc_acc16(list, base, pk);
+}
+
+__attribute__((noinline)) static void efm_sfc_req0_nc(const int32_t *q, const uint32_t *pk, int8_t *y,
+                                                      int32_t words) {
+    efm_sfc_req0(q, pk, y, words);
+}
+
+/* `blocks` whole blocks of 16 output features of one row, 2..EFM_SFC_PASS active inputs, no activation: per block
+ * the sums and the requantization, in one call. */
+__attribute__((noinline)) static void efm_sfc_blocks16(const int32_t *list, const int8_t *w, const int32_t *q,
+                                                       int8_t *y, int32_t blocks) {
+    for (int32_t b = 0; b < blocks; b++, w += 16, q += 64, y += 16) {
+        uint32_t pk[8];
+        efm_sfc_acc16(list, w, pk);
+        efm_sfc_req0_16(q, pk, y);
+    }
+}
+
+/* The `count` (<= width) outputs of a block of `width` output features from its int16 lane pairs (see
+ * efm_sfc_acc16); r describes the block's first output feature. */
+static inline __attribute__((always_inline)) void efm_sfc_out_packed(const efm_sfc_req *r, const uint32_t *pk,
+                                                                     int32_t count, int8_t *y, int kind) {
+    int32_t i = 0;
+    if (kind == 0 && count >= 4) {
+        i = count & ~3;
+        efm_sfc_req0_nc(r->q, pk, y, count >> 2);
+        pk += i >> 1;
+    }
+    for (; i + 4 <= count; i += 4, pk += 2) {
+        const uint32_t ev = pk[0], od = pk[1];
+        y[i] = efm_sfc_out_lo(r, i, ev, kind);
+        y[i + 1] = efm_sfc_out_lo(r, i + 1, od, kind);
+        y[i + 2] = efm_sfc_out_hi(r, i + 2, ev, kind);
+        y[i + 3] = efm_sfc_out_hi(r, i + 3, od, kind);
+    }
+    if (i < count) { /* the last, partial word */
+        const int32_t v[4] = {efm_sxtah_lo(0, pk[0]), efm_sxtah_lo(0, pk[1]), (int32_t)pk[0] >> 16,
+                              (int32_t)pk[1] >> 16};
+        for (int32_t j = 0; i + j < count; j++) {
+            y[i + j] = efm_sfc_out(r, i + j, v[j], kind);
+        }
+    }
+}
+
+/* Sums over the active inputs of columns cb .. cb + width - 1 as int16 lane pairs (width 16, 8 or 4). */
+static inline void efm_sfc_acc(const int32_t *list, const int8_t *w, int32_t cb, int32_t width, uint32_t *pk) {
+    if (width == 16) {
+        efm_sfc_acc16_nc(list, w + cb, pk);
+    } else if (width == 8) {
+        efm_sfc_acc8(list, w + cb, pk);
+    } else {
+        efm_sfc_acc4(list, w + cb, pk);
+    }
+}
+
+/* Every row; inlined once per requantization kind. */
+static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_fully_connected_params *p,
+                                                               const uint8_t *spikes, const int8_t *w,
+                                                               const int32_t *bias, int8_t *y, int32_t *list,
+                                                               int kind) {
+    const int32_t depth = p->depth, cols = p->cols, cp = p->cols_pad, rows = p->rows;
+    for (int32_t row = 0; row < rows; row++, spikes += depth, y += cols) {
+        int32_t n = efm_sfc_list(spikes, depth, cp, list);
+        if (n == 0) { /* no spike: two zero rows (the accumulation loops take pairs), the sums are 0 */
+            list[0] = list[1] = depth * cp;
+            n = 2;
+        }
+        list[n] = -1;
+        int32_t cb = 0;
+        if (kind == 0 && n <= EFM_SFC_PASS) {
+            const int32_t blocks = cols >> 4;
+            if (blocks > 0) {
+                efm_sfc_blocks16(list, w, p->requant32, y, blocks);
+                cb = 16 * blocks;
+            }
+        }
+        while (cb < cols) {
+            const int32_t width = cp - cb >= 16 ? 16 : (cp - cb >= 8 ? 8 : 4);
+            const int32_t count = cols - cb < width ? cols - cb : width;
+            const efm_sfc_req r = {p->requant32 ? p->requant32 + 4 * cb : NULL, p->mult ? p->mult + cb : NULL,
+                                   p->shift ? p->shift + cb : NULL, bias ? bias + cb : NULL, p->output_zp,
+                                   p->act_min, p->act_max};
+            uint32_t pk[8];
+            if (n <= EFM_SFC_PASS) {
+                efm_sfc_acc(list, w, cb, width, pk);
+                efm_sfc_out_packed(&r, pk, count, y + cb, kind);
+            } else { /* passes of EFM_SFC_PASS active inputs, added in int32 */
+                int32_t tot[16] = {0};
+                for (int32_t s = 0; s < n; s += EFM_SFC_PASS) {
+                    const int32_t e = s + EFM_SFC_PASS < n ? s + EFM_SFC_PASS : n;
+                    const int32_t keep = list[e];
+                    list[e] = -1;
+                    efm_sfc_acc(list + s, w, cb, width, pk);
+                    list[e] = keep;
+                    for (int32_t j = 0; j < (width >> 2); j++) {
+                        tot[4 * j] = efm_sxtah_lo(tot[4 * j], pk[2 * j]);
+                        tot[4 * j + 1] = efm_sxtah_lo(tot[4 * j + 1], pk[2 * j + 1]);
+                        tot[4 * j + 2] = efm_sxtah_hi(tot[4 * j + 2], pk[2 * j]);
+                        tot[4 * j + 3] = efm_sxtah_hi(tot[4 * j + 3], pk[2 * j + 1]);
+                    }
+                }
+                for (int32_t i = 0; i < count; i++) {
+                    y[cb + i] = efm_sfc_out(&r, i, tot[i], kind);
+                }
+            }
+            cb += width;
+        }
+    }
+}
+
+/* The requantization forms with an activation range or in 64 bits (kind 1 or 2, chosen per output). */
+__attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_connected_params *p,
+                                                       const uint8_t *spikes, const int8_t *w, const int32_t *bias,
+                                                       int8_t *y, int32_t *list, int kind) {
+    efm_sfc_rows(p, spikes, w, bias, y, list, kind);
+}
+
+void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
+                               const int32_t *bias, int8_t *y, void *scratch) {
+    int32_t *list = (int32_t *)scratch;
+    if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
+        efm_sfc_rows(p, spikes, w, bias, y, list, 0);
+    } else {
+        efm_sfc_rows_any(p, spikes, w, bias, y, list, p->requant32 == NULL ? 2 : 1);
+    }
+}
+
+#endif
