@@ -77,12 +77,12 @@ BENCH_MODELS = ["vit64_int8", "vit16_d64_int8", "dscnn_int8", "resnet8_int8", "m
 
 @pytest.mark.parametrize("stem", BENCH_MODELS)
 def test_bench_models_bit_exact(stem):
-    """Every tensor on the first 2 records and the outputs on all 8 equal LiteRT's reference kernels; our exporter's
-    file of the imported graph re-imports to the same nodes."""
+    """Every tensor on the first 2 records and the outputs on all records (8; 4 for the MobileNet) equal LiteRT's
+    reference kernels; our exporter's file of the imported graph re-imports to the same nodes."""
     content = (FIX / f"{stem}.tflite").read_bytes()
     g = load_model(FIX / f"{stem}.tflite")
     xs = np.load(FIX / f"{stem}_x.npy")
-    assert xs.dtype == np.int8 and len(xs) == 8
+    assert xs.dtype == np.int8 and len(xs) >= 4
     xs = xs.reshape(len(xs), *g.tensor(g.inputs[0]).shape)
     it = litert_interpreter(content)
     for i, x in enumerate(xs):
