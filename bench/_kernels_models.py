@@ -84,11 +84,26 @@ def _per_op(model: Path, board: str, rec: list[np.ndarray], out: Path, optimized
     return dict(ops), exact
 
 
+def _key(r: dict) -> tuple:
+    return r["kind"], r["model"], r["board"], r.get("op")
+
+
+def _add_before(rec: dict, before: dict[tuple, dict]) -> None:
+    """The b4aeaa8 figures of the same record, if the baseline has it."""
+    b = before.get(_key(rec))
+    if b is None:
+        return
+    rec["instructions_before"] = b["instructions_arm"]
+    rec["instructions_before_portable"] = b["instructions_portable"]
+    if rec["kind"] == "model":
+        rec["arena_bytes_before"] = b["arena_bytes_arm"]
+        rec["text_bytes_before"] = b["text_bytes_arm"]
+
+
 def _baseline() -> dict[tuple, dict]:
     if not BASELINE.is_file():
         return {}
-    rows = json.loads(BASELINE.read_text())["records"]
-    return {(r["kind"], r["model"], r["board"], r.get("op")): r for r in rows}
+    return {_key(r): r for r in json.loads(BASELINE.read_text())["records"]}
 
 
 def _per_unit(n: float, units: int) -> float | None:
@@ -122,12 +137,7 @@ def records(with_before: bool = True) -> list[dict]:
                        "arena_bytes_portable": ref["arena"], "arena_bytes_arm": arm["arena"],
                        "text_bytes_portable": ref["text"], "text_bytes_arm": arm["text"],
                        "bit_exact": arm["bit_exact"] and ref["bit_exact"]}
-                b = before.get(("model", stem, board))
-                if b is not None:
-                    rec["instructions_before"] = b["instructions_arm"]
-                    rec["instructions_before_portable"] = b["instructions_portable"]
-                    rec["arena_bytes_before"] = b["arena_bytes_arm"]
-                    rec["text_bytes_before"] = b["text_bytes_arm"]
+                _add_before(rec, before)
                 out.append(rec)
             ops_arm, ex_arm = _per_op(FIX / name, OP_BOARD, recs[0], Path(tmp) / f"{stem}-ops-arm", True)
             ops_ref, ex_ref = _per_op(FIX / name, OP_BOARD, recs[0], Path(tmp) / f"{stem}-ops-ref", False)
@@ -142,9 +152,6 @@ def records(with_before: bool = True) -> list[dict]:
                        "speedup": round(p["instructions"] / max(a["instructions"], 1), 2),
                        "share_arm": round(a["instructions"] / max(total_arm, 1), 4),
                        "bit_exact": ex_arm and ex_ref}
-                b = before.get(("model_op", stem, OP_BOARD, op))
-                if b is not None:
-                    rec["instructions_before"] = b["instructions_arm"]
-                    rec["instructions_before_portable"] = b["instructions_portable"]
+                _add_before(rec, before)
                 out.append(rec)
     return out

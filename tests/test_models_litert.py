@@ -77,17 +77,18 @@ BENCH_MODELS = ["vit64_int8", "vit16_d64_int8", "dscnn_int8", "resnet8_int8", "m
 
 @pytest.mark.parametrize("stem", BENCH_MODELS)
 def test_bench_models_bit_exact(stem):
-    """Every tensor on the first 2 records and the outputs on all records (8; 4 for the MobileNet) equal LiteRT's
-    reference kernels; our exporter's file of the imported graph re-imports to the same nodes."""
+    """Every tensor on the first record and the outputs on the first 3 equal LiteRT's reference kernels (3 to stay
+    fast: the ViT-64 takes ~1 s per record in the interpreter); our exporter's file of the imported graph re-imports
+    to the same nodes."""
     content = (FIX / f"{stem}.tflite").read_bytes()
     g = load_model(FIX / f"{stem}.tflite")
     xs = np.load(FIX / f"{stem}_x.npy")
     assert xs.dtype == np.int8 and len(xs) >= 4
     xs = xs.reshape(len(xs), *g.tensor(g.inputs[0]).shape)
     it = litert_interpreter(content)
-    for i, x in enumerate(xs):
-        ours = run(g, [x], keep_all=i < 2)
-        if i < 2:
+    for i, x in enumerate(xs[:3]):
+        ours = run(g, [x], keep_all=i == 0)
+        if i == 0:
             ref = litert_all_tensors(content, x)
             compared = 0
             for node in g.nodes:
