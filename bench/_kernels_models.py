@@ -48,7 +48,7 @@ def _input_records(g: Graph, npy: str) -> list[list[np.ndarray]]:
 
 def _semihost(g: Graph, board: str, recs: list[list[np.ndarray]], out: Path, optimized: bool) -> dict[str, Any]:
     """Instructions per inference (minimum over the records), bit-exactness, arena and .text of one build."""
-    from edgefmr.firmware.build import graph_instructions
+    from edgefmr.device.semihost import graph_instructions
 
     r = graph_instructions(g, board, recs, out, optimized=optimized)
     m = json.loads((out / "manifest.json").read_text())

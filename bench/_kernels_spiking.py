@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._kernel_util import BOARDS, op_records
-from edgefmr.firmware.build import graph_instructions
+from edgefmr.device.semihost import graph_instructions
 from edgefmr.ir import Graph, GraphBuilder
 from edgefmr.ir.graph import Node, Quant, Tensor
 

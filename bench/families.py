@@ -37,7 +37,7 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
 * **Hash op-count rows** (`kind` op-count): multiplications and additions of the attention core (the "Q.K path":
   from Q, K, V to the weighted values, per layer, all heads; the Q/K/V and output linears are the same for all
   variants and excluded) at 16, 64 and 256 tokens, for the ViT's heads and head width and the hash's bits and
-  anchors, counted by `edgefmr.nas.attention.attention_op_counts`. `hash_mults` includes the hash encoding, which
+  anchors, counted by `edgefmr.nas.models.attention.attention_op_counts`. `hash_mults` includes the hash encoding, which
   is linear in tokens; the similarities and the weighting of V by +-1 codes need additions only (`hash_qk_mults`
   is 0). The ViT's hash uses binarized anchors (`sign(a)/sqrt(d)`, unit vectors) and projection (`sign(A)`),
   learned through a straight-through sign (`hash_binary`), so the anchor dot products and the projection to bits

@@ -77,8 +77,8 @@ def compile_rows(enc) -> list[dict]:
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root / "tests" / "firmware"))
     sys.path.insert(0, str(root / "tests" / "fpga"))
+    from op_cases import CASES, make_case, merge_graphs
     from test_hls_models import lmu_graph, spiking_graph
-    from test_kernels_host import CASES, make_case, merge_graphs
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """The common trainer for every family, evaluation and the checkpoint format.
 
 ``train(family, task, cfg, ...)`` builds ``Model(cfg, task.input_shape, task.n_classes)`` from
-:data:`edgefmr.nas.families.FAMILIES` and trains it with AdamW (no weight decay on 1-D parameters:
+:data:`edgefmr.nas.models.families.FAMILIES` and trains it with AdamW (no weight decay on 1-D parameters:
 norms, biases), a linear warm-up then cosine learning-rate schedule, cross-entropy, gradient
 clipping at norm 1.0 and, for image tasks, random shifts of up to ``shift`` pixels (zero fill).
 Everything random (initialisation, batch order, augmentation) comes from ``seed``, so a run is

@@ -38,7 +38,7 @@ HASH_NORM_EPS = 1e-12
 
 def linear_layer(ctx: Lowering, x: Value, mod: nn.Module, key: str, act: str = "NONE",
                  weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> Value:
-    """An ``nn.Linear`` or a :class:`~edgefmr.nas.layers.LowRankLinear` (two FULLY_CONNECTED: ``key.down`` then
+    """An ``nn.Linear`` or a :class:`~edgefmr.nas.models.layers.LowRankLinear` (two FULLY_CONNECTED: ``key.down`` then
     ``key``). ``weight``/``bias`` replace the (last factor's) parameters, e.g. with a folded BatchNorm."""
     if isinstance(mod, nn.Linear):
         w, b = mod.weight, mod.bias
@@ -95,7 +95,7 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
 
 def attention(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | None = None,
               out_weight: torch.Tensor | None = None, out_bias: torch.Tensor | None = None) -> Value:
-    """Lower a :class:`~edgefmr.nas.attention.MultiHeadAttention` on ``x [B, N, D]``.
+    """Lower a :class:`~edgefmr.nas.models.attention.MultiHeadAttention` on ``x [B, N, D]``.
 
     ``softmax``: None keeps the layer's normalization, ``standard`` or ``clipped`` sets it for the softmax-family
     variants. ``out_weight``/``out_bias`` replace the output linear's last factor (a folded BatchNorm).

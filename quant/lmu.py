@@ -1,4 +1,4 @@
-"""Lowering of :class:`edgefmr.nas.lmu.LMUFormer` (LMU memory + channel mixer, optionally spiking).
+"""Lowering of :class:`edgefmr.nas.models.lmu.LMUFormer` (LMU memory + channel mixer, optionally spiking).
 
 Layout: time first, ``[T, B, C]`` (LIF and LMU_UPDATE run over axis 0). BatchNorms are folded into the linear or
 conv before them (eval statistics); ``bn_out`` is folded into the head.
@@ -74,7 +74,7 @@ class _Streams:
 
 
 def _act(ctx: Lowering, st: _Streams, x: Value, act: nn.Module, key: str) -> Value:
-    """An :class:`~edgefmr.nas.lmu.Act` after a layer that did not fuse it: LIF or LUT GELU (ReLU is fused)."""
+    """An :class:`~edgefmr.nas.models.lmu.Act` after a layer that did not fuse it: LIF or LUT GELU (ReLU is fused)."""
     if act.lif is not None:
         return st.lif(x, act.lif, f"{key}.lif")
     if isinstance(act.fn, nn.GELU):

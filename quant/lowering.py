@@ -685,7 +685,7 @@ class Lowering:
 
 
 def lif_float(u: torch.Tensor, tau: float, threshold: float) -> torch.Tensor:
-    """The forward pass of :class:`edgefmr.nas.lif.LIF` as plain tensor ops (same operations, same values): the
+    """The forward pass of :class:`edgefmr.nas.models.lif.LIF` as plain tensor ops (same operations, same values): the
     float program needs no surrogate gradient and can then be traced (ONNX export)."""
     v = torch.zeros_like(u[0])
     out = []

@@ -1,6 +1,6 @@
 """Quantization-aware training: the integer model in the training loop.
 
-Every forward pass runs the fake-quant model (:meth:`~edgefmr.quant.lower.QuantizedModel.fake_quant` with
+Every forward pass runs the fake-quant model (:meth:`~edgefmr.quant.quantizer.QuantizedModel.fake_quant` with
 ``grad=True``): each op's forward value is its integer kernel's result (dequantized), so the loss is the integer
 model's loss; gradients flow through the float form of each op with weights fake-quantized by a straight-through
 estimator (binarized layers through a straight-through sign), spikes through the LIF's surrogate gradient. The

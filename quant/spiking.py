@@ -1,4 +1,4 @@
-"""Lowering of :class:`edgefmr.nas.spiking.SpikingTransformer` (Spike-driven Transformer V1).
+"""Lowering of :class:`edgefmr.nas.models.spiking.SpikingTransformer` (Spike-driven Transformer V1).
 
 Layout: time first, ``[T, B, ...]`` (LIF runs over axis 0); images NHWC, a sequence ``[L, F]`` is an image of
 height L and width 1. Every BatchNorm is folded into the linear or conv before it (eval statistics).
@@ -39,7 +39,7 @@ def fold_bn(w: torch.Tensor, b: torch.Tensor | None, bn: nn.Module) -> tuple[tor
 
 
 def _linear_bn(ctx: Lowering, x: Value, mod: nn.Module, key: str) -> Value:
-    """A :class:`~edgefmr.nas.spiking.LinearBN` (Linear without bias, TokenBN)."""
+    """A :class:`~edgefmr.nas.models.spiking.LinearBN` (Linear without bias, TokenBN)."""
     w, b = fold_bn(mod[0].weight, None, mod[1].bn)
     return ctx.linear(x, w, b, key)
 

@@ -1,4 +1,4 @@
-"""Lowering of :class:`edgefmr.nas.vit.ViT` (the program run by :class:`~edgefmr.quant.lowering.Lowering`).
+"""Lowering of :class:`edgefmr.nas.models.vit.ViT` (the program run by :class:`~edgefmr.quant.lowering.Lowering`).
 
 Layout: the graph input is the model's input with a batch axis, ``[1, C, H, W]`` (images) or ``[1, T, F]``
 (sequences), int8. Images: TRANSPOSE to NHWC, zero padding to a multiple of the patch (CONCATENATION with the zero

@@ -384,7 +384,7 @@ class LMUFormer(nn.Module):
     # --------------------------------------------------------------------------------------- costs
     def synapses(self) -> list[tuple[str, str, str, int, int]]:
         """Every arithmetic op of one streamed inference (the sequential form), in the format of
-        :func:`edgefmr.nas.lif.op_counts`: (layer, kind, rate source or "" for real input, ops per step, steps).
+        :func:`edgefmr.nas.models.lif.op_counts`: (layer, kind, rate source or "" for real input, ops per step, steps).
         """
         c, n = self.cfg, self.steps
         h, d, mem = c.hidden, c.order, c.memory_size

@@ -8,7 +8,7 @@ then LayerNorm and a linear classifier.
 
 As in MCUFormer, every linear layer of the patch embedding and of the blocks (Q/K/V, attention
 output, MLP) can be low-rank: with ``rank_factor`` r < 1 a layer in -> out becomes in -> k -> out,
-``k = round(r * min(in, out))`` (:class:`~edgefmr.nas.layers.LowRankLinear`). The classifier (D ->
+``k = round(r * min(in, out))`` (:class:`~edgefmr.nas.models.layers.LowRankLinear`). The classifier (D ->
 classes) stays full rank. Every layer can use its own attention variant (:mod:`edgefmr.nas.models.attention`).
 """
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from op_cases import make_case, merge_graphs, reference, same_bits
 
-from edgefmr.firmware.build import build, graph_instructions, run_semihost
+from edgefmr.device.semihost import graph_instructions, run_semihost
+from edgefmr.firmware.build import build
 from edgefmr.firmware.c.emitters import conv_2d as conv_em
 from edgefmr.firmware.c.emitters import depthwise_conv_2d as dw_em
 from edgefmr.ir import Graph, GraphBuilder

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from op_cases import merge_graphs, reference, same_bits, uniform_inputs
 
-from edgefmr.firmware.build import build, run_semihost
+from edgefmr.device.semihost import run_semihost
+from edgefmr.firmware.build import build
 from edgefmr.ir import Graph, GraphBuilder
 from edgefmr.ir.graph import Node, Quant, Tensor
 
@@ -283,7 +284,7 @@ def test_spike_fc_instructions_fall_with_the_firing_rate(tmp_path):
     """[16 tokens, 64] -> 64 on the Cortex-M4: the event-driven kernel's instructions fall strictly with the firing
     rate, and at rate 0.1 they are at most 25% of the dense Cortex-M FULLY_CONNECTED kernel's of the same shape
     (all runs bit-exact)."""
-    from edgefmr.firmware.build import graph_instructions
+    from edgefmr.device.semihost import graph_instructions
 
     rng = np.random.default_rng(3)
     rows, depth, cols = 16, 64, 64

@@ -409,8 +409,8 @@ def test_mcuformer_sized_vit_on_stm32f746():
     assert max(p.live_bytes[3:]) < 0.6 * max(q.live_bytes[3:])
     rep = memory_report(g, board)
     # the report's plan reserves the Cortex-M kernels' scratch: at the peak, the patch embedding's im2col columns
-    from edgefmr.firmware.build import build_arm_kernels, make_plan
     from edgefmr.firmware.c.emitters import kernel_scratch
+    from edgefmr.firmware.cost import build_arm_kernels, make_plan
 
     arm = build_arm_kernels(board)
     with_scratch = make_plan(g, board, True, arm).arena_size
