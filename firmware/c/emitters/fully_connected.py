@@ -23,13 +23,17 @@ def scratch(c: OpCall, arm: frozenset) -> int:
     return ARM_ROWS * (depth // 4) * 8
 
 
-def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int) -> np.ndarray:
-    """{M, round, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
-    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127); rshift -2 elsewhere."""
+def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
+    """{M, offset, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
+    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127): SMMULR + zp (rshift -1,
+    offset zp) or (SMMUL + 2^(rshift-1) + zp 2^rshift) >> rshift, the output zero point folded in before the shift
+    (exact while the offset stays below 2^30: SMMUL's result is below 2^30 in magnitude); rshift -2 elsewhere."""
     rows = []
     for m, e, a in zip(mult, shift, np.asarray(adj, np.int64).tolist(), strict=True):
-        if e <= -1 and abs(a) + 16256 * depth < 2**31:
-            rows.append([m, (1 << (-e - 2)) if e <= -2 else 0, -e - 1 if e <= -2 else -1, a])
+        rs = -e - 1
+        off = zp if rs == 0 else (1 << (rs - 1)) + (zp << rs) if rs > 0 else 0
+        if e <= -1 and abs(a) + 16256 * depth < 2**31 and abs(off) < 2**30:
+            rows.append([m, off, rs if rs > 0 else -1, a])
         else:
             rows.append([m, 0, -2, 0])
     return np.asarray(rows, np.int64)
@@ -51,8 +55,8 @@ def emit(ctx: EmitContext) -> Emitted:
         if bt is not None:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
-        requant32 = ctx.array(requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth),
-                              "int32_t")
+        table = requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth, yt.zero_point)
+        requant32 = ctx.array(table, "int32_t")
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
     p = ctx.params(

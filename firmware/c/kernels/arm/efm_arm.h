@@ -83,7 +83,7 @@ static inline void efm_unpack4(const int8_t *x, int32_t stride, int32_t groups, 
 /* Dot products of four unpacked rows (xs, interleaved) with one weight row, `groups` groups of four inputs: two
  * groups (32 MACs) per loop iteration, 28 instructions. The x registers are pinned (r4-r7) because LDM needs
  * its register list in ascending order; not inlined, so that the callers' register pressure cannot starve it. */
-__attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_t *w, int32_t groups,
+__attribute__((noinline, unused)) static void efm_dot4x1(const uint32_t *xs, const int8_t *w, int32_t groups,
                                                  int32_t acc[4]) {
     register uint32_t x0 __asm__("r4");
     register uint32_t x1 __asm__("r5");
@@ -114,6 +114,84 @@ __attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+}
+
+/* ---- matrix products (FULLY_CONNECTED, BATCH_MATMUL) ---- */
+
+/* v saturated to int8. */
+static inline int32_t efm_ssat8(int32_t v) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* acc[0..3] += the dot products of four unpacked rows (xs, efm_unpack4's layout) with the int8 row w, `groups`
+ * groups of four values: four groups (64 MACs) per loop iteration, 54 instructions; the groups % 4 first ones one
+ * at a time. The accumulators come in initialized (bias or zero-point terms), so callers add nothing after. */
+__attribute__((noinline, unused)) static void efm_dot4x1_acc(const uint32_t *xs, const int8_t *w, int32_t groups,
+                                                             int32_t acc[4]) {
+    register uint32_t x0 __asm__("r4");
+    register uint32_t x1 __asm__("r5");
+    register uint32_t x2 __asm__("r6");
+    register uint32_t x3 __asm__("r7");
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t w02, w13;
+    for (int32_t g = groups & 3; g > 0; g--) {
+        __asm__ volatile(EFM_DOT4_GROUP
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xs] "+r"(xs), [w] "+r"(w),
+                           [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w02] "=&r"(w02),
+                           [w13] "=&r"(w13)
+                         :
+                         : "memory");
+    }
+    int32_t quads = groups >> 2;
+    if (quads > 0) {
+        __asm__ volatile("1:\n\t" EFM_DOT4_GROUP EFM_DOT4_GROUP EFM_DOT4_GROUP EFM_DOT4_GROUP
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xs] "+r"(xs), [w] "+r"(w),
+                           [n] "+r"(quads), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
+                           [w02] "=&r"(w02), [w13] "=&r"(w13)
+                         :
+                         : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The high word of a * m + (c_hi:c_lo - (a < 0 ? 2^31 : 0)), a 64-bit multiply-accumulate: with the constants of
+ * efm_rq_double_consts, (result >> s) is gemmlowp's double-rounding requantization of a (exact, no 64-bit shift). */
+static inline int32_t efm_rq_double_hi(int32_t a, int32_t m, uint32_t c_lo, int32_t c_hi) {
+    uint32_t lo;
+    int32_t hi;
+    __asm__("and %[lo], %[a], #0x80000000\n\t"
+            "subs %[lo], %[clo], %[lo]\n\t"
+            "sbc %[hi], %[chi], #0\n\t"
+            "smlal %[lo], %[hi], %[a], %[m]\n\t"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [a] "r"(a), [m] "r"(m), [clo] "r"(c_lo), [chi] "r"(c_hi)
+            : "cc");
+    return hi;
+}
+
+/* Constants of efm_rq_double_hi for multiplier `mult`, `shift` (right shift e = -shift) and output zero point
+ * `zp`: gemmlowp's RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, mult), e) + zp equals
+ * floor((a mult + 2^30 + 2^(30+e) + zp 2^(31+e) - [a < 0] 2^31) / 2^(31+e)) (both roundings folded into one offset;
+ * the sign term turns round-half-up into half-away-from-zero), i.e. efm_rq_double_hi(...) >> (e - 1). Returns 0
+ * where this does not apply (e outside 1..22: the caller keeps the 64-bit form). */
+static inline int efm_rq_double_consts(int32_t mult, int32_t shift, int32_t zp, uint32_t *c_lo, int32_t *c_hi,
+                                       int32_t *s) {
+    const int32_t e = -shift;
+    if (e < 1 || e > 22 || mult < 0) {
+        return 0;
+    }
+    const int64_t c = ((int64_t)1 << 30) + ((int64_t)1 << (30 + e)) + (int64_t)zp * ((int64_t)1 << (31 + e));
+    *c_lo = (uint32_t)c;
+    *c_hi = (int32_t)(c >> 32);
+    *s = e - 1;
+    return 1;
 }
 
 #endif

@@ -18,16 +18,34 @@ static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp,
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* Single-rounding requantization in 32-bit operations (edgefmr's emitter precomputes {M, round, rshift, adj} per
- * output feature where it is exact: multiplier below 1 and an accumulator that always fits 32 bits):
- * (a M + 2^(t-1)) >> t with t = 31 - shift is SMMULR for t = 32 (rshift -1), and (SMMUL(a, M) + 2^(t-33)) >>
- * (t-32) for t >= 33 (the low word of the product cannot change the floor). */
-static inline int32_t efm_requant32(const int32_t *q, int32_t a) {
-    return q[2] < 0 ? efm_smmulr(a, q[0]) : (efm_smmul(a, q[0]) + q[1]) >> q[2];
-}
-
-static inline int8_t efm_clamp8(int32_t v, int32_t lo, int32_t hi) {
-    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+/* Four outputs of one output feature (rows r..r+3, `stride` bytes apart) from accumulators that already hold the
+ * folded bias: single-rounding requantization in 32-bit operations (edgefmr's emitter precomputes {M, offset,
+ * rshift, adj} per output feature where it is exact): (a M + 2^(t-1)) >> t + zp with t = 31 - shift is
+ * SMMULR(a, M) + zp for t = 32 (rshift -1, offset zp), and (SMMUL(a, M) + offset) >> (t - 32) for t >= 33 with
+ * offset 2^(t-33) + zp 2^(t-32) (the low word of the product cannot change the floor; adding zp before the shift
+ * is exact). `act`: the activation narrows [-128, 127] to [lo, hi]. */
+static inline void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32_t stride, int act, int32_t lo,
+                               int32_t hi) {
+    const int32_t m = q[0], off = q[1], rs = q[2];
+    int32_t v[4];
+    if (rs < 0) {
+        for (int32_t i = 0; i < 4; i++) {
+            v[i] = efm_ssat8(efm_smmulr(acc[i], m) + off);
+        }
+    } else {
+        for (int32_t i = 0; i < 4; i++) {
+            v[i] = efm_ssat8((efm_smmul(acc[i], m) + off) >> rs);
+        }
+    }
+    if (act) {
+        for (int32_t i = 0; i < 4; i++) {
+            v[i] = v[i] < lo ? lo : (v[i] > hi ? hi : v[i]);
+        }
+    }
+    y[0] = (int8_t)v[0];
+    y[stride] = (int8_t)v[1];
+    y[2 * stride] = (int8_t)v[2];
+    y[3 * stride] = (int8_t)v[3];
 }
 
 void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -35,29 +53,28 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
     (void)bias; /* folded into p->bias_adj */
     const int32_t depth = p->depth, cols = p->cols;
     const int32_t groups = depth >> 2, tail = depth & 3;
+    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+    const int act = lo > -128 || hi < 127;
     uint32_t *xs = (uint32_t *)scratch;
     int32_t r = 0;
     for (; r + 4 <= p->rows && groups > 0; r += 4) {
         const int8_t *xr = x + r * depth;
         efm_unpack4(xr, depth, groups, xs);
-        for (int32_t c = 0; c < cols; c++) {
-            const int8_t *wc = w + c * depth;
-            int32_t acc[4];
-            efm_dot4x1(xs, wc, groups, acc);
+        const int8_t *wc = w;
+        const int32_t *q = p->requant32;
+        int8_t *yc = y + r * cols;
+        for (int32_t c = 0; c < cols; c++, wc += depth, q += 4, yc++) {
+            const int fast = q[2] >= -1;
+            const int32_t a0 = fast ? q[3] : 0;
+            int32_t acc[4] = {a0, a0, a0, a0};
+            efm_dot4x1_acc(xs, wc, groups, acc);
             for (int32_t k = depth - tail; k < depth; k++) {
                 for (int32_t i = 0; i < 4; i++) {
                     acc[i] += (int32_t)xr[i * depth + k] * wc[k];
                 }
             }
-            int8_t *yc = y + r * cols + c;
-            const int32_t *q = p->requant32 + 4 * c;
-            const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
-            if (q[2] >= -1) {
-                const int32_t a32 = q[3];
-                yc[0] = efm_clamp8(efm_requant32(q, acc[0] + a32) + zp, lo, hi);
-                yc[cols] = efm_clamp8(efm_requant32(q, acc[1] + a32) + zp, lo, hi);
-                yc[2 * cols] = efm_clamp8(efm_requant32(q, acc[2] + a32) + zp, lo, hi);
-                yc[3 * cols] = efm_clamp8(efm_requant32(q, acc[3] + a32) + zp, lo, hi);
+            if (fast) {
+                efm_fc_out4(q, acc, yc, cols, act, lo, hi);
             } else {
                 const int32_t mult = p->mult[c], shift = p->shift[c];
                 const int64_t adj = p->bias_adj[c];
