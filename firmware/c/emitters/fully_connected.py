@@ -15,12 +15,13 @@ ARM_ROWS = 4
 
 @scratch_bytes("FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset) -> int:
-    """The Cortex-M kernel unpacks four input rows to int16 pairs: 4 rows x depth x 2 bytes (whole groups of 4)."""
+    """The Cortex-M kernel unpacks a block of input rows (six when there are at least six, else four) to int16
+    pairs: rows x depth x 2 bytes (whole groups of 4), and a sentinel word."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
     if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
         return 0
-    return ARM_ROWS * (depth // 4) * 8
+    return (6 if rows >= 6 else ARM_ROWS) * (depth // 4) * 8 + 4
 
 
 def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
