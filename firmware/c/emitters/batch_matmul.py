@@ -17,16 +17,22 @@ def requant(lt, rt, yt) -> tuple[int, int]:
     return fp.quantize_multiplier(float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale)
 
 
+def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool) -> int:
+    """The Cortex-M kernel's scratch: a block of lhs rows unpacked to int16 (six rows when there are at least six,
+    else four; 8 bytes per group of four depth values and row, and a sentinel word; only when the depth is a
+    multiple of 4 and there are 4 rows or more) and, when the rhs does not run contiguously along the depth (adj_y
+    false), the rhs transposed to int8 [cols, depth]."""
+    xs = (6 if rows >= 6 else 4) * (depth // 4) * 8 + 4 if depth >= 4 and depth % 4 == 0 and rows >= 4 else 0
+    return xs + (0 if rhs_depth_contiguous else cols * depth)
+
+
 @scratch_bytes("BATCH_MATMUL")
 def scratch(c: OpCall, arm: frozenset) -> int:
-    """The Cortex-M kernel's dot-product path (adj_y, not adj_x): four lhs rows unpacked to int16 (8 bytes per
-    group of four depth values and row) and the rhs column sums (4 bytes per column)."""
-    if "batch_matmul" not in arm or c.attrs["adj_x"] or not c.attrs["adj_y"]:
+    """arm_scratch_bytes of the Cortex-M kernel (none when the lhs is not contiguous along the depth: adj_x)."""
+    if "batch_matmul" not in arm or c.attrs["adj_x"]:
         return 0
-    depth = c.inp(0).shape[-1]
-    if depth < 4:
-        return 0
-    return 32 * (depth // 4) + 4 * c.out().shape[-1]
+    rows, cols = c.out().shape[-2], c.out().shape[-1]
+    return arm_scratch_bytes(rows, c.inp(0).shape[-1], cols, bool(c.attrs["adj_y"]))
 
 
 @emitter("BATCH_MATMUL")

@@ -249,4 +249,29 @@ static inline void efm_unpack_rows(const int8_t *x, int32_t stride, int32_t grou
 /* Bytes of panel scratch for up to `rows` rows (4 or 6) of `groups` groups, the sentinel included. */
 #define EFM_PANEL_XS_BYTES(rows, groups) ((rows) * (groups) * 8 + 4)
 
+/* Sum of n int8 values (USADA8 on the values biased to unsigned, four per instruction). */
+static inline int32_t efm_sum_i8(const int8_t *x, int32_t n) {
+    uint32_t s = 0;
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __asm__("usada8 %0, %1, %2, %0" : "+r"(s) : "r"(efm_load4(x + k) ^ 0x80808080u), "r"(0));
+    }
+    int32_t t = (int32_t)s - 128 * k;
+    for (; k < n; k++) {
+        t += x[k];
+    }
+    return t;
+}
+
+/* Row blocks of the panels for `rows` rows: n6 blocks of six, then n4 of four; at most 3 rows are left over. */
+static inline void efm_panel_blocks(int32_t rows, int32_t *n6, int32_t *n4) {
+    int32_t a = rows / 6, left = rows % 6;
+    if (left < 4 && left >= 2 && a > 0) {
+        a--;
+        left += 6;
+    }
+    *n6 = a;
+    *n4 = left / 4;
+}
+
 #endif

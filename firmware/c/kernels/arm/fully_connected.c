@@ -131,14 +131,11 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
             fast &= p->requant32[4 * c + 2] >= -1;
         }
         if (fast && tail == 0) {
-            /* Blocks of six rows, then four: 6a + 4b rows, at most 3 left for the single-row path. */
-            int32_t n6 = rows / 6, left = rows % 6;
-            if (left < 4 && n6 > 0 && left >= 2) {
-                n6--;
-                left += 6;
-            }
+            /* Blocks of six rows, then four; at most 3 rows left for the single-row path. */
+            int32_t n6, n4;
+            efm_panel_blocks(rows, &n6, &n4);
             efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, 0, groups & 3, w, act, lo, hi};
-            for (int32_t b = 0; b < n6 + left / 4; b++) {
+            for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
                 efm_unpack_rows(x + r * depth, depth, groups, n, xs);
                 pp.q = p->requant32;
