@@ -51,12 +51,29 @@ def _load_board(board: str | Board | None) -> Board | None:
     return load_board(board)
 
 
+def c_graph(g: Graph, tricks: bool) -> Graph:
+    """The graph the C build compiles: `g` with the TRANSPOSEs that only feed BATCH_MATMUL operands folded into the
+    products' operand strides (edgefmr.ir.passes.fold_transposes), except those inside a fused attention step of
+    the schedule (with `tricks`, which computes the transposes head by head itself)."""
+    from edgefmr.firmware.schedule import build_schedule
+    from edgefmr.ir.passes import fold_transposes
+
+    if not any(n.op == "TRANSPOSE" for n in g.nodes):
+        return g
+    keep: set[int] = set()
+    if tricks:
+        keep = {i for s in build_schedule(g, tricks=True).steps if s.kind == "attention" for i in s.nodes}
+    return fold_transposes(g, exclude=keep)
+
+
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset()) -> Any:
-    """The memory plan of `g` for `board` from the planner (edgefmr.firmware.planner.plan), with the scratch the
-    kernels need (`arm`: the kernels built in their Cortex-M variants)."""
+    """The memory plan of `g` (as the C build compiles it: c_graph) for `board` from the planner
+    (edgefmr.firmware.planner.plan), with the scratch the kernels need (`arm`: the kernels built in their Cortex-M
+    variants)."""
     from edgefmr.firmware import planner
     from edgefmr.firmware.c.emitters import kernel_scratch
 
+    g = c_graph(g, tricks)
     return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
 
 
@@ -199,6 +216,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
+    g = c_graph(g, tricks)
     plan = make_plan(g, b, tricks, arm)
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
     if b is not None:
