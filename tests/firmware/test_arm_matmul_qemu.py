@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from op_cases import merge_graphs, reference, same_bits, uniform_inputs
 
-from edgefmr.firmware.build import build, run_semihost
+from edgefmr.firmware.build import build, c_graph, run_semihost
 from edgefmr.ir import Graph, GraphBuilder
 
 pytestmark = [pytest.mark.emulator,
@@ -85,7 +85,23 @@ def matmul_edge_cases(rng) -> list[Graph]:
                        ((4, 16), (3, 1, 16, 4), {}), ((1, 2, 16, 16), (1, 2, 16, 16), {"adj_y": True}),
                        ((1, 2, 16, 16), (1, 2, 16, 16), {})]:
         graphs.append(_bmm(rng, ls, rs, **kw))
+    graphs += [_head_split(rng, 16, 2, 16), _head_split(rng, 9, 3, 8), _head_split(rng, 6, 2, 6)]
     return graphs
+
+
+def _head_split(rng, tokens: int, heads: int, d: int) -> Graph:
+    """Q.K^T and P.V on head-split operands [1, T, H, d] -> TRANSPOSE [0, 2, 1, 3] (the TF converter's form): the C
+    build folds the transposes into the products' strides (row stride H d, batch stride d)."""
+    b = GraphBuilder()
+    perm = b.const("perm", np.array([0, 2, 1, 3], np.int32))
+    ops = {}
+    for name, zp in (("q", -5), ("k", 7), ("v", 3)):
+        x = b.input(name, (1, tokens, heads, d), scale=0.05, zero_point=zp)
+        ops[name] = b.op("TRANSPOSE", [x, perm], scale=0.05, zero_point=zp)
+    b.output(b.op("BATCH_MATMUL", [ops["q"], ops["k"]], scale=0.05 * 0.05 * 4 * d, zero_point=-2, adj_y=True))
+    p = b.input("p", (1, heads, tokens, tokens), scale=1 / 256, zero_point=-128)
+    b.output(b.op("BATCH_MATMUL", [p, ops["v"]], scale=0.05, zero_point=3))
+    return b.build()
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -95,6 +111,8 @@ def test_arm_matmul_paths(board, tmp_path):
     graphs = matmul_edge_cases(rng)
     g = merge_graphs(graphs)
     records = [[x for gi in graphs for x in uniform_inputs(gi)(rng)] for _ in range(2)]
+    folded = c_graph(g, tricks=False)
+    assert [n.op for n in folded.nodes].count("TRANSPOSE") == 0 < [n.op for n in g.nodes].count("TRANSPOSE")
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"fully_connected", "batch_matmul"} <= set(m["arm_kernels"])
     res = run_semihost(tmp_path, g)

@@ -32,33 +32,37 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
     onto the consuming BATCH_MATMULs (composed with one they already have). `g` is left unchanged; graph inputs and
     outputs keep their names. Unused permutation constants are dropped."""
     out = copy.deepcopy(g)
-    cons = out.consumers()
-    drop: set[int] = set()
-    for i, n in enumerate(out.nodes):
-        if n.op != "TRANSPOSE" or i in exclude:
-            continue
-        perm = _perm(out, i)
-        src, dst = n.inputs[0], n.outputs[0]
-        users = cons.get(dst, [])
-        if perm is None or not users or dst in out.outputs:
-            continue
-        if out.tensors[src].quant != out.tensors[dst].quant or out.tensors[src].dtype != out.tensors[dst].dtype:
-            continue
-        if any(out.nodes[u].op != "BATCH_MATMUL" or out.nodes[u].inputs.count(dst) != 1 for u in users):
-            continue
-        for u in users:
-            un = out.nodes[u]
-            k = un.inputs.index(dst)
-            key = "lhs_perm" if k == 0 else "rhs_perm"
-            inner = un.attrs.get(key)
-            # operand = transpose(transpose(src, perm), inner) = transpose(src, perm[inner])
-            un.attrs[key] = list(perm) if inner is None else [perm[int(j)] for j in inner]
-            un.inputs[k] = src
-            cons.setdefault(src, []).append(u)
-        drop.add(i)
-    if not drop:
-        return out
-    out.nodes = [n for i, n in enumerate(out.nodes) if i not in drop]
+    excluded = {id(out.nodes[i]) for i in exclude if 0 <= i < len(out.nodes)}
+    while True:  # to a fixpoint: a folded TRANSPOSE may leave its producer TRANSPOSE foldable
+        cons = out.consumers()
+        drop: set[int] = set()
+        for i, n in enumerate(out.nodes):
+            if n.op != "TRANSPOSE" or id(n) in excluded:
+                continue
+            perm = _perm(out, i)
+            src, dst = n.inputs[0], n.outputs[0]
+            users = cons.get(dst, [])
+            if perm is None or not users or dst in out.outputs:
+                continue
+            if out.tensors[src].quant != out.tensors[dst].quant or out.tensors[src].dtype != out.tensors[dst].dtype:
+                continue
+            if any(out.nodes[u].op != "BATCH_MATMUL" for u in users):
+                continue
+            for u in set(users):
+                un = out.nodes[u]
+                for k in (0, 1):
+                    if un.inputs[k] != dst:
+                        continue
+                    key = "lhs_perm" if k == 0 else "rhs_perm"
+                    inner = un.attrs.get(key)
+                    # operand = transpose(transpose(src, perm), inner) = transpose(src, perm[inner])
+                    un.attrs[key] = list(perm) if inner is None else [perm[int(j)] for j in inner]
+                    un.inputs[k] = src
+            drop.add(i)
+            break  # consumers changed: recompute them
+        if not drop:
+            break
+        out.nodes = [n for i, n in enumerate(out.nodes) if i not in drop]
     used = {t for n in out.nodes for t in n.inputs if t} | set(out.inputs) | set(out.outputs)
     used |= {t for n in out.nodes for t in n.outputs}
     out.tensors = {k: t for k, t in out.tensors.items() if k in used}
