@@ -44,9 +44,9 @@ typedef struct {
     int8_t *y;           /* 24: output of the block's first row, current column */
     int32_t y_stride;    /* 28 */
     const int8_t *y_end; /* 32 */
-    const uint32_t *xs;  /* 36: unpacked rows, 4 (l - zl) */
-    int32_t w_skip;      /* 40: bytes between one rhs column's end and the next one's start */
-    int32_t rem;         /* 44: groups % 4 */
+    int32_t w_skip;      /* 36: bytes between one rhs column's end and the next one's start */
+    const uint32_t *xs;  /* 40: unpacked rows, 4 (l - zl) */
+    int32_t rem;         /* 44: groups % EFM_PANEL_UNROLL */
     const int8_t *w;     /* 48: first rhs column */
     int32_t m;           /* 52: multiplier */
     int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq4) */
@@ -54,9 +54,9 @@ typedef struct {
 } efm_bmm_panel;
 
 typedef char efm_bmm_panel_layout[(offsetof(efm_bmm_panel, y) == 24 && offsetof(efm_bmm_panel, y_end) == 32 &&
-                                   offsetof(efm_bmm_panel, xs) == 36 && offsetof(efm_bmm_panel, w_skip) == 40 &&
-                                   offsetof(efm_bmm_panel, w) == 48 && offsetof(efm_bmm_panel, m) == 52 &&
-                                   offsetof(efm_bmm_panel, s) == 60)
+                                   offsetof(efm_bmm_panel, w_skip) == 36 && offsetof(efm_bmm_panel, xs) == 40 &&
+                                   offsetof(efm_bmm_panel, rem) == 44 && offsetof(efm_bmm_panel, w) == 48 &&
+                                   offsetof(efm_bmm_panel, m) == 52 && offsetof(efm_bmm_panel, s) == 60)
                                       ? 1
                                       : -1];
 
@@ -94,19 +94,16 @@ static inline int8_t efm_bmm_rq4(int32_t a4, int32_t m, int32_t k, int32_t s) {
     "ldr r0, %[p]\n\t"                                                                                          \
     "ldr r1, [r0, #48]\n\t"                                                                                     \
     "ldmia r0, {" ACCS "}\n\t"                                                                                  \
-    "ldr r4, [r0, #44]\n\t"                                                                                     \
-    "ldr r0, [r0, #36]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"                                            \
+    "ldrd r0, r4, [r0, #40]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"                                       \
     "ldrd r2, r3, [r0, #52]\n\t"                                                                                \
     "ldr r5, [r0, #60]\n\t" EACH(EFM_BMM_RQ) "ldrd r2, r3, [r0, #24]\n\t" STORE "adds r2, #1\n\t"              \
     "str r2, [r0, #24]\n\t"                                                                                     \
-    "ldr r3, [r0, #32]\n\t"                                                                                     \
+    "ldrd r3, r6, [r0, #32]\n\t"                                                                                \
     "cmp r2, r3\n\t"                                                                                            \
     "beq 29f\n\t"                                                                                               \
-    "ldr r3, [r0, #40]\n\t"                                                                                     \
-    "add r1, r3\n\t"                                                                                            \
+    "add r1, r6\n\t"                                                                                            \
     "ldmia r0, {" ACCS "}\n\t"                                                                                  \
-    "ldr r4, [r0, #44]\n\t"                                                                                     \
-    "ldr r0, [r0, #36]\n\t"                                                                                     \
+    "ldrd r0, r4, [r0, #40]\n\t"                                                                                \
     "b 5b\n"                                                                                                    \
     "29:\n\t"
 
@@ -128,34 +125,40 @@ __attribute__((noinline)) static void efm_bmm_panel6(efm_bmm_panel *p) {
 }
 
 /* Unpacks `n` lhs rows as int16 pairs of 4 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
- * row's term -zr * sum_k 4 (l - zl) in rt. z4: 4 zl in both halfword lanes. */
-static void efm_bmm_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t z4, int32_t zr,
-                           uint32_t *dst, int32_t *rt) {
-    for (int32_t i = 0; i < n; i++) {
-        rt[i] = 0;
-    }
-    for (int32_t g = 0; g < groups; g++) {
-        const int8_t *xg = x + 4 * g;
-        for (int32_t i = 0; i < n; i++, xg += stride) {
-            const uint32_t v = efm_load4(xg);
-            uint32_t a = efm_sxtb16(v), b = efm_sxtb16_ror8(v);
-            __asm__("sadd16 %0, %0, %0\n\t"
+ * row's term -zr * sum_k 4 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
+static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t groups,
+                                                                  const int32_t n, uint32_t mz, int32_t zr,
+                                                                  uint32_t *dst, int32_t *rt) {
+    for (int32_t i = 0; i < n; i++, x += stride) {
+        const int8_t *src = x;
+        uint32_t *d = dst + 2 * i;
+        int32_t sum = 0;
+        for (int32_t g = groups; g > 0; g--, src += 4, d += 2 * n) {
+            const uint32_t v = efm_load4(src);
+            uint32_t a, b;
+            __asm__("sxtab16 %0, %2, %3\n\t"
+                    "sxtab16 %1, %2, %3, ror #8\n\t"
                     "sadd16 %0, %0, %0\n\t"
-                    "ssub16 %0, %0, %2\n\t"
                     "sadd16 %1, %1, %1\n\t"
+                    "sadd16 %0, %0, %0\n\t"
                     "sadd16 %1, %1, %1\n\t"
-                    "ssub16 %1, %1, %2\n\t"
-                    : "+r"(a), "+r"(b)
-                    : "r"(z4));
-            dst[0] = a;
-            dst[1] = b;
-            dst += 2;
-            rt[i] = efm_smlad(a, 0x00010001u, efm_smlad(b, 0x00010001u, rt[i]));
+                    : "=&r"(a), "=&r"(b)
+                    : "r"(mz), "r"(v));
+            d[0] = a;
+            d[1] = b;
+            sum = efm_smlad(a, 0x00010001u, efm_smlad(b, 0x00010001u, sum));
         }
+        rt[i] = -zr * sum;
     }
-    dst[0] = EFM_PANEL_SENTINEL;
-    for (int32_t i = 0; i < n; i++) {
-        rt[i] *= -zr;
+    dst[2 * n * groups] = EFM_PANEL_SENTINEL;
+}
+
+static void efm_bmm_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t mz, int32_t zr,
+                           uint32_t *dst, int32_t *rt) {
+    if (n == 6) {
+        efm_bmm_unpack_n(x, stride, groups, 6, mz, zr, dst, rt);
+    } else {
+        efm_bmm_unpack_n(x, stride, groups, 4, mz, zr, dst, rt);
     }
 }
 
@@ -170,12 +173,12 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
     if (fast && groups > 0 && (depth & 3) == 0 && xs != 0) {
         int32_t n6, n4;
         efm_panel_blocks(rows, &n6, &n4);
-        const uint32_t z4 = (uint32_t)(4 * zl) & 0xFFFFu;
-        efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, xs, rstride - depth, groups & 3, rhs,
-                            p->mult, k, s};
+        const uint32_t mz = (uint32_t)(-zl) & 0xFFFFu;
+        efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, rstride - depth, xs,
+                            groups % EFM_PANEL_UNROLL, rhs, p->mult, k, s};
         for (int32_t b = 0; b < n6 + n4; b++) {
             const int32_t n = b < n6 ? 6 : 4;
-            efm_bmm_unpack(lhs + r * lstride, lstride, groups, n, z4 | (z4 << 16), zr, xs, pp.rt);
+            efm_bmm_unpack(lhs + r * lstride, lstride, groups, n, mz | (mz << 16), zr, xs, pp.rt);
             pp.y = y + r * p->y_row_stride;
             pp.y_end = pp.y + cols;
             if (n == 6) {

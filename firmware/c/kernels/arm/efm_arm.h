@@ -200,9 +200,9 @@ static inline int efm_rq_double_consts(int32_t mult, int32_t shift, int32_t zp, 
  * batch_matmul.c wrap it with their own accumulator set-up and requantization). Registers: r0 the unpacked rows
  * (efm_unpack_rows' layout), r1 the current column's int8 values, r2/r3 the column word's two halves (SXTB16),
  * r4-r7 unpacked row values (LDM), the accumulators r8-r11 (R = 4) or r8-r12, lr (R = 6). Per group of four depth
- * values: one LDR, two SXTB16, R/2 LDM, 2R SMLAD (13 instructions for R = 4, 18 for R = 6: 0.75 per MAC). Four
- * groups per loop iteration; the first pass enters the unrolled body through a TBB table at the copy that leaves
- * groups % 4 groups, and the loop ends on a sentinel word after the unpacked rows (no counter register). */
+ * values: one LDR, two SXTB16, R/2 LDM, 2R SMLAD (13 instructions for R = 4, 18 for R = 6: 0.75 per MAC). Eight
+ * groups per loop iteration; the first pass enters the unrolled body through a TBH table at the copy that leaves
+ * groups % 8 groups, and the loop ends on a sentinel word after the unpacked rows (no counter register). */
 
 /* The word after the last unpacked group: lanes -32768 never occur in sign-extended int8 data. */
 #define EFM_PANEL_SENTINEL 0x80008000u
@@ -214,13 +214,16 @@ static inline int efm_rq_double_consts(int32_t mult, int32_t shift, int32_t zp, 
 #define EFM_PG4 EFM_PG_HEAD EFM_PG_PAIR("r8", "r9") EFM_PG_PAIR("r10", "r11")
 #define EFM_PG6 EFM_PG4 EFM_PG_PAIR("r12", "lr")
 
-/* The dot-product loop of a panel (label 5: dispatch on r4 = groups % 4; r0, r1 and the accumulators set). */
+/* The dot-product loop of a panel (label 5: dispatch on r4 = groups % EFM_PANEL_UNROLL; r0, r1 and the
+ * accumulators set): eight copies of the group, entered through a TBH table. */
+#define EFM_PANEL_UNROLL 8
 #define EFM_PANEL_LOOP(G)                                                                                       \
     "5:\n\t"                                                                                                    \
-    "tbb [pc, r4]\n\t"                                                                                          \
+    "tbh [pc, r4, lsl #1]\n\t"                                                                                  \
     "6:\n\t"                                                                                                    \
-    ".byte (10f - 6b) / 2, (13f - 6b) / 2, (12f - 6b) / 2, (11f - 6b) / 2\n\t"                                 \
-    "10:\n\t" G "11:\n\t" G "12:\n\t" G "13:\n\t" G                                                             \
+    ".hword (10f - 6b) / 2, (17f - 6b) / 2, (16f - 6b) / 2, (15f - 6b) / 2\n\t"                                 \
+    ".hword (14f - 6b) / 2, (13f - 6b) / 2, (12f - 6b) / 2, (11f - 6b) / 2\n\t"                                 \
+    "10:\n\t" G "11:\n\t" G "12:\n\t" G "13:\n\t" G "14:\n\t" G "15:\n\t" G "16:\n\t" G "17:\n\t" G         \
     "ldr r4, [r0]\n\t"                                                                                          \
     "cmp r4, #0x80008000\n\t"                                                                                   \
     "bne 10b\n\t"

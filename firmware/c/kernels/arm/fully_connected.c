@@ -22,7 +22,7 @@ static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp,
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
-/* The state of one panel call (the assembly below addresses the fields by offset). requant32 rows are {M, offset,
+/* The state of one panel call (the assembly addresses the fields by offset). requant32 rows are {M, offset,
  * rshift, adj} per output feature (see efm_fc_out4). */
 typedef struct {
     const int32_t *q;     /*  0: requant32 row of the current output feature */
@@ -30,18 +30,17 @@ typedef struct {
     int32_t y_stride;     /*  8: bytes between output rows */
     const int8_t *y_end;  /* 12: y after the last feature */
     const uint32_t *xs;   /* 16: unpacked rows */
-    int32_t w_skip;       /* 20: bytes between one weight row's end and the next one's start */
-    int32_t rem;          /* 24: groups % 4 */
-    const int8_t *w;      /* 28: first weight row */
-    int32_t act;          /* 32: clamp to [lo, hi] (an activation narrower than int8) */
-    int32_t lo;           /* 36 */
-    int32_t hi;           /* 40 */
+    int32_t rem;          /* 20: groups % EFM_PANEL_UNROLL */
+    const int8_t *w;      /* 24: first weight row (the rows are contiguous) */
+    int32_t act;          /* 28: clamp to [lo, hi] (an activation narrower than int8) */
+    int32_t lo;           /* 32 */
+    int32_t hi;           /* 36 */
 } efm_fc_panel;
 
 typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, q) == 0 && offsetof(efm_fc_panel, y) == 4 &&
                                   offsetof(efm_fc_panel, y_end) == 12 && offsetof(efm_fc_panel, xs) == 16 &&
-                                  offsetof(efm_fc_panel, w_skip) == 20 && offsetof(efm_fc_panel, w) == 28 &&
-                                  offsetof(efm_fc_panel, act) == 32 && offsetof(efm_fc_panel, lo) == 36)
+                                  offsetof(efm_fc_panel, rem) == 20 && offsetof(efm_fc_panel, w) == 24 &&
+                                  offsetof(efm_fc_panel, act) == 28 && offsetof(efm_fc_panel, lo) == 32)
                                      ? 1
                                      : -1];
 
@@ -58,32 +57,29 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, q) == 0 && offsetof(efm
 #define EFM_FC_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_FC_EACH6(M) EFM_FC_EACH4(M) M("r12") M("lr")
 
+/* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp, store, step
+ * to the next feature (r7: its requant32 row) or leave. */
 #define EFM_FC_PANEL_ASM(INIT, GROUP, EACH, STORE)                                                              \
     "ldr r0, %[p]\n\t"                                                                                          \
     "ldr r2, [r0, #0]\n\t"                                                                                      \
     "ldr r6, [r2, #12]\n\t"                                                                                     \
-    "ldr r1, [r0, #28]\n\t"                                                                                     \
-    "ldr r4, [r0, #24]\n\t" INIT "ldr r0, [r0, #16]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"               \
-    "ldr r2, [r0, #0]\n\t"                                                                                      \
-    "ldmia r2!, {r3, r4, r5}\n\t"                                                                               \
-    "adds r2, #4\n\t"                                                                                           \
-    "str r2, [r0, #0]\n\t"                                                                                      \
+    "ldr r1, [r0, #24]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"          \
+    "ldr r7, [r0, #0]\n\t"                                                                                      \
+    "ldmia r7!, {r3, r4, r5, r6}\n\t"                                                                           \
+    "str r7, [r0, #0]\n\t"                                                                                      \
     "cmp r5, #0\n\t"                                                                                            \
-    "blt 20f\n\t" EACH(EFM_FC_RQ) "b 21f\n"                                                                     \
-    "20:\n\t" EACH(EFM_FC_RQR) "21:\n\t"                                                                        \
-    "ldr r2, [r0, #32]\n\t"                                                                                     \
+    "blt 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
+    "ldr r2, [r0, #28]\n\t"                                                                                     \
     "cbz r2, 22f\n\t"                                                                                           \
-    "ldrd r3, r4, [r0, #36]\n\t" EACH(EFM_FC_CLAMP) "22:\n\t"                                                   \
+    "ldrd r3, r4, [r0, #32]\n\t" EACH(EFM_FC_CLAMP) "22:\n\t"                                                   \
     "ldrd r2, r3, [r0, #4]\n\t" STORE "adds r2, #1\n\t"                                                         \
     "str r2, [r0, #4]\n\t"                                                                                      \
     "ldr r3, [r0, #12]\n\t"                                                                                     \
     "cmp r2, r3\n\t"                                                                                            \
     "beq 29f\n\t"                                                                                               \
-    "ldr r2, [r0, #0]\n\t"                                                                                      \
-    "ldr r6, [r2, #12]\n\t"                                                                                     \
-    "ldrd r3, r4, [r0, #20]\n\t"                                                                                \
-    "add r1, r3\n\t" INIT "ldr r0, [r0, #16]\n\t"                                                               \
+    "ldr r6, [r7, #12]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t"                                                   \
     "b 5b\n"                                                                                                    \
+    "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
     "29:\n\t"
 
 #define EFM_FC_CLOBBERS "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", \
@@ -134,7 +130,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
             /* Blocks of six rows, then four; at most 3 rows left for the single-row path. */
             int32_t n6, n4;
             efm_panel_blocks(rows, &n6, &n4);
-            efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, 0, groups & 3, w, act, lo, hi};
+            efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, groups % EFM_PANEL_UNROLL, w, act, lo, hi};
             for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
                 efm_unpack_rows(x + r * depth, depth, groups, n, xs);
