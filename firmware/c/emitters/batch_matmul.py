@@ -20,11 +20,13 @@ def requant(lt, rt, yt) -> tuple[int, int]:
 
 def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool) -> int:
     """The Cortex-M kernel's scratch: a block of lhs rows unpacked to int16 (six rows when there are at least six,
-    else four; 8 bytes per group of four depth values and row, and a sentinel word; only when the depth is a
-    multiple of 4 and there are 4 rows or more) and, when the rhs does not run contiguously along the depth (adj_y
-    false), the rhs transposed to int8 [cols, depth]."""
-    xs = (6 if rows >= 6 else 4) * (depth // 4) * 8 + 4 if depth >= 4 and depth % 4 == 0 and rows >= 4 else 0
-    return xs + (0 if rhs_depth_contiguous else cols * depth)
+    else four; 8 bytes per group of four depth values and row, and a sentinel word; with 4 rows or more, when the
+    depth is a multiple of 4 or the rhs is transposed) and, when the rhs does not run contiguously along the depth
+    (adj_y false), the rhs transposed to int8 [cols, depth rounded up to a multiple of 4]."""
+    dpad = depth if rhs_depth_contiguous else -(-depth // 4) * 4
+    panels = rows >= 4 and (dpad >= 4 and dpad % 4 == 0)
+    xs = (6 if rows >= 6 else 4) * (dpad // 4) * 8 + 4 if panels else 0
+    return xs + (0 if rhs_depth_contiguous else cols * dpad)
 
 
 def operand_strides(c: OpCall) -> tuple[tuple[int, ...], tuple[int, ...], list[int], list[int]]:

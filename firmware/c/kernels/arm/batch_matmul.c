@@ -124,11 +124,25 @@ __attribute__((noinline)) static void efm_bmm_panel6(efm_bmm_panel *p) {
                      : EFM_BMM_CLOBBERS);
 }
 
+/* The last, partial group of a row (tail values) padded with zeros (the transposed rhs rows are padded likewise);
+ * returns its sum. */
+__attribute__((noinline)) static int32_t efm_bmm_unpack_tail(const int8_t *src, int32_t tail, int32_t zl,
+                                                             uint32_t *d) {
+    int32_t v[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; j < tail; j++) {
+        v[j] = 4 * ((int32_t)src[j] - zl);
+    }
+    d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
+    d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
+    return v[0] + v[1] + v[2] + v[3];
+}
+
 /* Unpacks `n` lhs rows as int16 pairs of 4 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
  * row's term -zr * sum_k 4 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
-static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t groups,
+static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t depth,
                                                                   const int32_t n, uint32_t mz, int32_t zr,
                                                                   uint32_t *dst, int32_t *rt) {
+    const int32_t groups = depth >> 2, tail = depth & 3, zl = -(int32_t)(int16_t)mz;
     for (int32_t i = 0; i < n; i++, x += stride) {
         const int8_t *src = x;
         uint32_t *d = dst + 2 * i;
@@ -148,37 +162,41 @@ static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t 
             d[1] = b;
             sum = efm_smlad(a, 0x00010001u, efm_smlad(b, 0x00010001u, sum));
         }
+        if (tail) {
+            sum += efm_bmm_unpack_tail(src, tail, zl, d);
+        }
         rt[i] = -zr * sum;
     }
-    dst[2 * n * groups] = EFM_PANEL_SENTINEL;
+    dst[2 * n * ((depth + 3) >> 2)] = EFM_PANEL_SENTINEL;
 }
 
-static void efm_bmm_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t mz, int32_t zr,
+static void efm_bmm_unpack(const int8_t *x, int32_t stride, int32_t depth, int32_t n, uint32_t mz, int32_t zr,
                            uint32_t *dst, int32_t *rt) {
     if (n == 6) {
-        efm_bmm_unpack_n(x, stride, groups, 6, mz, zr, dst, rt);
+        efm_bmm_unpack_n(x, stride, depth, 6, mz, zr, dst, rt);
     } else {
-        efm_bmm_unpack_n(x, stride, groups, 4, mz, zr, dst, rt);
+        efm_bmm_unpack_n(x, stride, depth, 4, mz, zr, dst, rt);
     }
 }
 
 /* One batch with the lhs contiguous along the depth and the rhs columns `rstride` bytes apart, each contiguous
- * along the depth; xs: the unpacked rows' scratch. With the lhs zero point taken into the unpacked values, the rhs
- * zero point leaves one term per row: sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl). */
+ * along the depth and readable up to `dpad` (the depth rounded up to a multiple of 4 where the rhs was transposed
+ * into padded rows; else the depth); xs: the unpacked rows' scratch. With the lhs zero point taken into the unpacked
+ * values, the rhs zero point leaves one term per row: sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl). */
 static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int32_t rstride,
-                        int8_t *y, uint32_t *xs, int fast, int32_t k, int32_t s) {
-    const int32_t depth = p->depth, groups = depth >> 2, rows = p->rows, cols = p->cols;
+                        int32_t dpad, int8_t *y, uint32_t *xs, int fast, int32_t k, int32_t s) {
+    const int32_t depth = p->depth, groups = dpad >> 2, rows = p->rows, cols = p->cols;
     const int32_t zl = p->lhs_zp, zr = p->rhs_zp, lstride = p->lhs_row_stride;
     int32_t r = 0;
-    if (fast && groups > 0 && (depth & 3) == 0 && xs != 0) {
+    if (fast && groups > 0 && (dpad & 3) == 0 && xs != 0) {
         int32_t n6, n4;
         efm_panel_blocks(rows, &n6, &n4);
         const uint32_t mz = (uint32_t)(-zl) & 0xFFFFu;
-        efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, rstride - depth, xs,
+        efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, rstride - dpad, xs,
                             groups % EFM_PANEL_UNROLL, rhs, p->mult, k, s};
         for (int32_t b = 0; b < n6 + n4; b++) {
             const int32_t n = b < n6 ? 6 : 4;
-            efm_bmm_unpack(lhs + r * lstride, lstride, groups, n, mz | (mz << 16), zr, xs, pp.rt);
+            efm_bmm_unpack(lhs + r * lstride, lstride, depth, n, mz | (mz << 16), zr, xs, pp.rt);
             pp.y = y + r * p->y_row_stride;
             pp.y_end = pp.y + cols;
             if (n == 6) {
@@ -214,11 +232,13 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
     }
 }
 
-/* rhs (k, c) at rhs[k * ds + c * cs] -> t[c * depth + k]: 4 x 4 byte blocks in registers (four word loads, byte
- * interleaves and PKHBT/PKHTB, four word stores) where the columns are contiguous, bytes elsewhere. */
-static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t cols, int32_t ds, int32_t cs, int8_t *t) {
+/* rhs (k, c) at rhs[k * ds + c * cs] -> t[c * dpad + k], rows padded with zeros from depth to dpad: 4 x 4 byte
+ * blocks in registers (four word loads, byte interleaves, four word stores) where the columns are contiguous, bytes
+ * elsewhere. */
+static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, int32_t cols, int32_t ds, int32_t cs,
+                              int8_t *t) {
     int32_t c0 = 0;
-    if (cs == 1 && (depth & 3) == 0) {
+    if (cs == 1 && (depth & 3) == 0 && dpad == depth) {
         const uint32_t m = 0x00FF00FFu;
         for (; c0 + 4 <= cols; c0 += 4) {
             const int8_t *src = rhs + c0;
@@ -239,9 +259,13 @@ static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t cols, in
     }
     for (int32_t c = c0; c < cols; c++) {
         const int8_t *src = rhs + c * cs;
-        int8_t *dst = t + c * depth;
-        for (int32_t j = 0; j < depth; j++, src += ds) {
+        int8_t *dst = t + c * dpad;
+        int32_t j = 0;
+        for (; j < depth; j++, src += ds) {
             dst[j] = *src;
+        }
+        for (; j < dpad; j++) {
+            dst[j] = 0;
         }
     }
 }
@@ -254,10 +278,11 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
     int32_t k = 0, s = 0;
     const int fast = efm_bmm_rq4_consts(p, &k, &s);
     /* Scratch: the unpacked rows (when the panels apply), then (rhs not contiguous along the depth) the transposed
-     * rhs. */
-    const int panels = depth >= 4 && (depth & 3) == 0 && p->rows >= 4;
+     * rhs, its rows padded to a multiple of 4 (the panels then take any depth). */
+    const int32_t dpad = direct ? depth : (depth + 3) & ~3;
+    const int panels = p->rows >= 4 && (direct ? depth >= 4 && (depth & 3) == 0 : 1);
     uint32_t *xs = panels && scratch != 0 ? (uint32_t *)scratch : 0;
-    int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->rows >= 6 ? 6 : 4, depth >> 2) : 0);
+    int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->rows >= 6 ? 6 : 4, dpad >> 2) : 0);
     const int8_t *last = 0;
     const int32_t out_size = p->rows * p->y_row_stride;
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
@@ -270,13 +295,13 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
                 if (!dot) {
                     efm_bmm_strided(p, lhs + lo, rhs + ro, y);
                 } else if (direct) {
-                    efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, y, xs, fast, k, s);
+                    efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, depth, y, xs, fast, k, s);
                 } else {
                     if (rhs + ro != last) {
-                        efm_bmm_transpose(rhs + ro, depth, cols, p->rhs_depth_stride, p->rhs_col_stride, t);
+                        efm_bmm_transpose(rhs + ro, depth, dpad, cols, p->rhs_depth_stride, p->rhs_col_stride, t);
                         last = rhs + ro;
                     }
-                    efm_bmm_dot(p, lhs + lo, t, depth, y, xs, fast, k, s);
+                    efm_bmm_dot(p, lhs + lo, t, dpad, dpad, y, xs, fast, k, s);
                 }
                 y += out_size;
             }
