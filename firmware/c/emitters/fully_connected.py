@@ -9,19 +9,26 @@ from edgefmr.firmware.c.emitters._common import act_range, per_channel
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.registry import OpCall
 
-#: Rows the Cortex-M kernel processes together (its scratch holds them unpacked to int16).
+#: Rows the Cortex-M kernel processes together: blocks of six where the op has at least six rows and the two extra
+#: unpacked rows cost at most ARM_ROWS6_MAX_EXTRA bytes of scratch, else four.
 ARM_ROWS = 4
+ARM_ROWS6_MAX_EXTRA = 1024
+
+
+def arm_block_rows(rows: int, depth: int) -> int:
+    """The Cortex-M kernel's row block (6 or 4) for `rows` x `depth` inputs."""
+    return 6 if rows >= 6 and 2 * (depth // 4) * 8 <= ARM_ROWS6_MAX_EXTRA else ARM_ROWS
 
 
 @scratch_bytes("FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset) -> int:
-    """The Cortex-M kernel unpacks a block of input rows (six when there are at least six, else four) to int16
-    pairs: rows x depth x 2 bytes (whole groups of 4), and a sentinel word."""
+    """The Cortex-M kernel unpacks a block of input rows (arm_block_rows) to int16 pairs: rows x depth x 2 bytes
+    (whole groups of 4), and a sentinel word."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
     if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
         return 0
-    return (6 if rows >= 6 else ARM_ROWS) * (depth // 4) * 8 + 4
+    return arm_block_rows(rows, depth) * (depth // 4) * 8 + 4
 
 
 def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
@@ -65,7 +72,7 @@ def emit(ctx: EmitContext) -> Emitted:
         rows=xt.size // depth, depth=depth, cols=cols, input_zp=xt.zero_point, output_zp=yt.zero_point,
         act_min=lo, act_max=hi,
         mult=ctx.array(per_channel(mult, cols), "int32_t"), shift=ctx.array(per_channel(shift, cols), "int32_t"),
-        bias_adj=bias_adj, requant32=requant32,
+        bias_adj=bias_adj, requant32=requant32, arm_block_rows=arm_block_rows(xt.size // depth, depth) if arm else 0,
     )
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

@@ -128,8 +128,10 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
         }
         if (fast && tail == 0) {
             /* Blocks of six rows, then four; at most 3 rows left for the single-row path. */
-            int32_t n6, n4;
-            efm_panel_blocks(rows, &n6, &n4);
+            int32_t n6 = 0, n4 = rows / 4;
+            if (p->arm_block_rows == 6) {
+                efm_panel_blocks(rows, &n6, &n4);
+            }
             efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, groups % EFM_PANEL_UNROLL, w, act, lo, hi};
             for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
