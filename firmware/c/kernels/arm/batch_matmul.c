@@ -234,33 +234,32 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
 
 /* rhs (k, c) at rhs[k * ds + c * cs] -> t[c * dpad + k], rows padded with zeros from depth to dpad: 4 x 4 byte
  * blocks in registers (four word loads, byte interleaves, four word stores) where the columns are contiguous, bytes
- * elsewhere. */
+ * for the last depth % 4 values, the padding and the columns % 4 last columns. */
 static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, int32_t cols, int32_t ds, int32_t cs,
                               int8_t *t) {
-    int32_t c0 = 0;
-    if (cs == 1 && (depth & 3) == 0 && dpad == depth) {
-        const uint32_t m = 0x00FF00FFu;
-        for (; c0 + 4 <= cols; c0 += 4) {
-            const int8_t *src = rhs + c0;
-            int8_t *dst = t + c0 * depth;
-            for (int32_t j = 0; j < depth; j += 4, src += 4 * ds) {
-                const uint32_t a = efm_load4(src), b = efm_load4(src + ds), c = efm_load4(src + 2 * ds),
-                               d = efm_load4(src + 3 * ds);
-                const uint32_t ab0 = (a & m) | ((b & m) << 8), ab1 = ((a >> 8) & m) | (b & ~m);
-                const uint32_t cd0 = (c & m) | ((d & m) << 8), cd1 = ((c >> 8) & m) | (d & ~m);
-                const uint32_t col0 = (ab0 & 0xFFFFu) | (cd0 << 16), col2 = (ab0 >> 16) | (cd0 & 0xFFFF0000u);
-                const uint32_t col1 = (ab1 & 0xFFFFu) | (cd1 << 16), col3 = (ab1 >> 16) | (cd1 & 0xFFFF0000u);
-                memcpy(dst + j, &col0, 4);
-                memcpy(dst + depth + j, &col1, 4);
-                memcpy(dst + 2 * depth + j, &col2, 4);
-                memcpy(dst + 3 * depth + j, &col3, 4);
-            }
+    const int32_t d4 = cs == 1 ? depth & ~3 : 0, c4 = cs == 1 ? cols & ~3 : 0;
+    const uint32_t m = 0x00FF00FFu;
+    for (int32_t c0 = 0; c0 < c4; c0 += 4) {
+        const int8_t *src = rhs + c0;
+        int8_t *dst = t + c0 * dpad;
+        for (int32_t j = 0; j < d4; j += 4, src += 4 * ds) {
+            const uint32_t a = efm_load4(src), b = efm_load4(src + ds), c = efm_load4(src + 2 * ds),
+                           d = efm_load4(src + 3 * ds);
+            const uint32_t ab0 = (a & m) | ((b & m) << 8), ab1 = ((a >> 8) & m) | (b & ~m);
+            const uint32_t cd0 = (c & m) | ((d & m) << 8), cd1 = ((c >> 8) & m) | (d & ~m);
+            const uint32_t col0 = (ab0 & 0xFFFFu) | (cd0 << 16), col2 = (ab0 >> 16) | (cd0 & 0xFFFF0000u);
+            const uint32_t col1 = (ab1 & 0xFFFFu) | (cd1 << 16), col3 = (ab1 >> 16) | (cd1 & 0xFFFF0000u);
+            memcpy(dst + j, &col0, 4);
+            memcpy(dst + dpad + j, &col1, 4);
+            memcpy(dst + 2 * dpad + j, &col2, 4);
+            memcpy(dst + 3 * dpad + j, &col3, 4);
         }
     }
-    for (int32_t c = c0; c < cols; c++) {
-        const int8_t *src = rhs + c * cs;
+    for (int32_t c = d4 < dpad ? 0 : c4; c < cols; c++) {
+        const int32_t j0 = c < c4 ? d4 : 0;
+        const int8_t *src = rhs + c * cs + j0 * ds;
         int8_t *dst = t + c * dpad;
-        int32_t j = 0;
+        int32_t j = j0;
         for (; j < depth; j++, src += ds) {
             dst[j] = *src;
         }
