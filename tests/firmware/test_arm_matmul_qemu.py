@@ -124,12 +124,14 @@ def test_arm_matmul_paths(board, tmp_path):
 
 
 #: Bounds asserted on the Cortex-M4 (executed instructions per MAC, whole kernel call). The issue's targets: <= 1.3
-#: for the 64-token attention products, <= 0.9 for FULLY_CONNECTED; where the kernel does not reach 0.9 (depth 64 and
-#: 96: the per-output requantization and stores weigh more) the bound is the measured figure plus a small margin.
+#: for the 64-token attention products, <= 0.9 for FULLY_CONNECTED; the 16-token products (no target: "as close as
+#: the sizes allow") and FULLY_CONNECTED 16x64x64 (which does not reach 0.9: at depth 64 the per-output
+#: requantization and stores weigh 0.1 per MAC beside the 0.78 of the 6-row loop, and 4 of the 16 rows run in a
+#: 4-row block) get the measured figure plus a small margin.
 PER_MAC_BOUNDS = [("bmm", (4, 64, 24), (4, 64, 24), True, 1.3), ("bmm", (4, 64, 64), (4, 64, 24), False, 1.3),
-                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.9), ("bmm", (2, 16, 16), (2, 16, 16), False, 2.1),
-                  ("fc", 16, 256, 256, 0.9), ("fc", 64, 96, 192, 0.9), ("fc", 64, 192, 96, 0.9),
-                  ("fc", 144, 192, 192, 0.9), ("fc", 64, 96, 96, 0.93), ("fc", 16, 64, 64, 1.02)]
+                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.78), ("bmm", (2, 16, 16), (2, 16, 16), False, 1.95),
+                  ("fc", 16, 256, 256, 0.9), ("fc", 64, 96, 96, 0.9), ("fc", 64, 96, 192, 0.9),
+                  ("fc", 64, 192, 96, 0.9), ("fc", 144, 192, 192, 0.9), ("fc", 16, 64, 64, 0.99)]
 
 
 def test_matmul_instructions_per_mac(tmp_path):

@@ -2,12 +2,13 @@
  *
  * The input zero point is folded into a per-output-feature bias at generation time (bias - zp * sum(w)), so the
  * inner loop is a plain int8 dot product, and the accumulators start from that bias. Rows are processed in blocks
- * of six (or four): their int8 values are unpacked once into int16 pairs in the kernel scratch, and each 32-bit
- * weight word is loaded and unpacked (SXTB16) once for the whole block: per group of four inputs one weight load,
- * two SXTB16, three LDM and twelve SMLAD (dual 16-bit MACs) for 24 MACs (0.75 instructions per MAC; the 0.5 bound is
- * the SMLAD alone). The panel (efm_arm.h) runs all output features of a block in one assembly loop, with the 32-bit
- * requantization (SMMLA / SMMLAR + SSAT) and the stores. Depths that are not a multiple of 4, rows outside the
- * blocks and the 64-bit requantization take the C paths below. */
+ * of six (where the emitter gives p->arm_block_rows 6: at least six rows and at most 1 KiB of extra scratch) or
+ * four: their int8 values are unpacked once into int16 pairs in the kernel scratch, and each 32-bit weight word is
+ * loaded and unpacked (SXTB16) once for the whole block: per group of four inputs one weight load, two SXTB16,
+ * three LDM and twelve SMLAD (dual 16-bit MACs) for 24 MACs (0.75 instructions per MAC; the 0.5 bound is the SMLAD
+ * alone). The panel (efm_arm.h) runs all output features of a block in one assembly loop, with the 32-bit
+ * requantization (SMMLA / SMMLAR + SSAT), the activation clamp and the stores. Depths that are not a multiple of 4,
+ * rows outside the blocks and the 64-bit requantization take the C paths below. */
 #ifdef EFM_ARM_FULLY_CONNECTED
 
 #include <stddef.h>
