@@ -54,8 +54,10 @@ def _load_board(board: str | Board | None) -> Board | None:
 def c_graph(g: Graph, tricks: bool) -> Graph:
     """The graph the C build compiles: `g` with the TRANSPOSEs that only feed BATCH_MATMUL operands folded into the
     products' operand strides (edgefmr.ir.passes.fold_transposes), except those inside a fused attention step of
-    the schedule (with `tricks`, which computes the transposes head by head itself)."""
+    the schedule (with `tricks`, which computes the transposes head by head itself). The firmware keeps the model
+    hash of `g` (metadata source_graph_hash)."""
     from edgefmr.firmware.schedule import build_schedule
+    from edgefmr.ir.efm import graph_hash
     from edgefmr.ir.passes import fold_transposes
 
     if not any(n.op == "TRANSPOSE" for n in g.nodes):
@@ -63,7 +65,11 @@ def c_graph(g: Graph, tricks: bool) -> Graph:
     keep: set[int] = set()
     if tricks:
         keep = {i for s in build_schedule(g, tricks=True).steps if s.kind == "attention" for i in s.nodes}
-    return fold_transposes(g, exclude=keep)
+    out = fold_transposes(g, exclude=keep)
+    if len(out.nodes) == len(g.nodes):
+        return g
+    out.metadata["source_graph_hash"] = g.metadata.get("source_graph_hash") or graph_hash(g)
+    return out
 
 
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset()) -> Any:
