@@ -26,7 +26,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
-from edgefmr.firmware.cost import build_arm_kernels, make_plan
+from edgefmr.firmware.cost import build_arm_kernels, c_graph, make_plan
 from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph
@@ -187,6 +187,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
+    g = c_graph(g, tricks)
     plan = make_plan(g, b, tricks, arm)
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
     if b is not None:

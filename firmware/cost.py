@@ -19,7 +19,9 @@ from edgefmr.firmware import planner
 from edgefmr.firmware.c.codegen import arm_kernels_available
 from edgefmr.firmware.c.emitters import kernel_scratch
 from edgefmr.firmware.hls import estimate
-from edgefmr.ir import Graph
+from edgefmr.firmware.schedule import build_schedule
+from edgefmr.ir import Graph, graph_hash
+from edgefmr.ir.passes import fold_transposes
 
 #: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA design's on-chip memory.
 BRAM36_BYTES = 36 * 1024 // 8
@@ -30,9 +32,27 @@ def build_arm_kernels(board: Board | None, optimized: bool = True) -> frozenset[
     return arm_kernels_available() if board is not None and board.dsp and optimized else frozenset()
 
 
+def c_graph(g: Graph, tricks: bool) -> Graph:
+    """The graph the C build compiles: `g` with the TRANSPOSEs that only feed BATCH_MATMUL operands folded into the
+    products' operand strides (edgefmr.ir.passes.fold_transposes), except those inside a fused attention step of
+    the schedule (with `tricks`, which computes the transposes head by head itself). The firmware keeps the model
+    hash of `g` (metadata source_graph_hash)."""
+    if not any(n.op == "TRANSPOSE" for n in g.nodes):
+        return g
+    keep: set[int] = set()
+    if tricks:
+        keep = {i for s in build_schedule(g, tricks=True).steps if s.kind == "attention" for i in s.nodes}
+    out = fold_transposes(g, exclude=keep)
+    if len(out.nodes) == len(g.nodes):
+        return g
+    out.metadata["source_graph_hash"] = g.metadata.get("source_graph_hash") or graph_hash(g)
+    return out
+
+
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
-    """The memory plan of `g` for `board` from the planner, with the scratch the kernels need (`arm`: the kernels
-    built in their Cortex-M variants)."""
+    """The memory plan of `g` (as the C build compiles it: c_graph) for `board` from the planner, with the scratch
+    the kernels need (`arm`: the kernels built in their Cortex-M variants)."""
+    g = c_graph(g, tricks)
     return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
 
 

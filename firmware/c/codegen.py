@@ -385,7 +385,8 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     for name in [*g.inputs, *g.outputs]:
         if g.tensor(name).is_const:
             raise EdgefmrError(f"graph input/output {name!r} is a constant; the firmware API needs arena tensors")
-    mhash = graph_hash(g)
+    # A graph transformed for the C build (build.c_graph) keeps the identity of the model it came from.
+    mhash = g.metadata.get("source_graph_hash") or graph_hash(g)
     headers = sorted({f"{k}.h" for k in kernels})
     arena_defs = []
     for r, sym in w.arena_symbol.items():

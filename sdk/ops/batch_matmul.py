@@ -11,19 +11,38 @@ from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
+def operand_perm(c: OpCall, i: int) -> list[int] | None:
+    """The permutation operand i (0 lhs, 1 rhs) is read through (attribute lhs_perm / rhs_perm, None: as stored).
+    Only edgefmr's transpose-folding pass (edgefmr.ir.passes.fold_transposes) sets it, for the C build."""
+    perm = c.attrs["lhs_perm" if i == 0 else "rhs_perm"]
+    if perm is None:
+        return None
+    perm = [int(v) for v in perm]
+    if sorted(perm) != list(range(len(c.inp(i).shape))):
+        raise c.fail(f"{'lhs' if i == 0 else 'rhs'}_perm {perm} is not a permutation of the operand's axes")
+    return perm
+
+
+def operand_shape(c: OpCall, i: int) -> tuple[int, ...]:
+    """The shape of operand i as the product sees it (after its permutation, before adj_x / adj_y)."""
+    shape = tuple(c.inp(i).shape)
+    perm = operand_perm(c, i)
+    return shape if perm is None else tuple(shape[p] for p in perm)
+
+
 def _matrices(c: OpCall) -> tuple[tuple[int, ...], int, int, int, int]:
     """(broadcast batch shape, rows, depth of lhs, depth of rhs, cols) after adj_x / adj_y."""
-    lt, rt = c.inp(0), c.inp(1)
-    for t, which in ((lt, "lhs"), (rt, "rhs")):
-        if not 2 <= len(t.shape) <= 5:
-            raise c.fail(f"{which} must have 2 to 5 dimensions, got {list(t.shape)}")
-    rank = max(len(lt.shape), len(rt.shape))
-    ls = (1,) * (rank - len(lt.shape)) + tuple(lt.shape)
-    rs = (1,) * (rank - len(rt.shape)) + tuple(rt.shape)
+    lsh, rsh = operand_shape(c, 0), operand_shape(c, 1)
+    for sh, which in ((lsh, "lhs"), (rsh, "rhs")):
+        if not 2 <= len(sh) <= 5:
+            raise c.fail(f"{which} must have 2 to 5 dimensions, got {list(sh)}")
+    rank = max(len(lsh), len(rsh))
+    ls = (1,) * (rank - len(lsh)) + lsh
+    rs = (1,) * (rank - len(rsh)) + rsh
     batch = []
     for dl, dr in zip(ls[:-2], rs[:-2], strict=True):
         if dl != dr and dl != 1 and dr != 1:
-            raise c.fail(f"batch dimensions of {list(lt.shape)} and {list(rt.shape)} do not broadcast")
+            raise c.fail(f"batch dimensions of {list(lsh)} and {list(rsh)} do not broadcast")
         batch.append(dr if dl == 1 else dl)
     rows, kl = (ls[-1], ls[-2]) if c.attrs["adj_x"] else (ls[-2], ls[-1])
     kr, cols = (rs[-1], rs[-2]) if c.attrs["adj_y"] else (rs[-2], rs[-1])
@@ -35,7 +54,8 @@ class BatchMatMul(OpDef):
     name = "BATCH_MATMUL"
     n_inputs = (2, 2)
     tflite_options = "BatchMatMulOptions"
-    attrs = {"adj_x": Attr(False, "adjX", choices=(False, True)), "adj_y": Attr(False, "adjY", choices=(False, True))}
+    attrs = {"adj_x": Attr(False, "adjX", choices=(False, True)), "adj_y": Attr(False, "adjY", choices=(False, True)),
+             "lhs_perm": Attr(None), "rhs_perm": Attr(None)}
 
     def check(self, c: OpCall) -> None:
         lt, rt, yt = c.inp(0), c.inp(1), c.out()
@@ -59,6 +79,9 @@ class BatchMatMul(OpDef):
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         lhs, rhs = xs
         lt, rt, yt = c.inp(0), c.inp(1), c.out()
+        lp, rp = operand_perm(c, 0), operand_perm(c, 1)
+        lhs = lhs if lp is None else np.transpose(lhs, lp)
+        rhs = rhs if rp is None else np.transpose(rhs, rp)
         a = lhs.astype(np.int64) - lt.zero_point
         b = rhs.astype(np.int64) - rt.zero_point
         if c.attrs["adj_x"]:

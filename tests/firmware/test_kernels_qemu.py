@@ -48,15 +48,15 @@ def test_qemu_c_matches_interpreter(board, optimized, tmp_path):
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_fc_instructions_per_mac(board, tmp_path):
-    """The Cortex-M FULLY_CONNECTED kernel is bit-exact with the portable one and runs about one instruction per
-    MAC (16 x 256 x 256: the whole kernel, requantization included), at least five times fewer than the portable
-    kernel."""
+    """The Cortex-M FULLY_CONNECTED kernel is bit-exact with the portable one and runs at most 0.9 instructions per
+    MAC (16 x 256 x 256: the whole kernel, requantization included; project issue #15), at least five times fewer
+    than the portable kernel."""
 
     arm = fc_instructions_per_mac(board, 16, 256, 256, tmp_path / "arm")
     ref = fc_instructions_per_mac(board, 16, 256, 256, tmp_path / "ref", optimized=False)
     assert arm["kernel"] == "arm" and ref["kernel"] == "portable"
     assert arm["bit_exact"] and ref["bit_exact"]
-    assert arm["instructions_per_mac"] < 1.1, arm
+    assert arm["instructions_per_mac"] <= 0.9, arm
     assert ref["instructions_per_mac"] > 5 * arm["instructions_per_mac"], (arm, ref)
 
 

@@ -40,35 +40,57 @@ def _q(rng, lo=0.005, hi=0.2):
 
 
 def fc_case(rng):
+    """Rows around the Cortex-M kernel's 6- and 4-row blocks (1..16), depths with every remainder mod 4 (and plain
+    multiples of 4, the panel path) and odd/even group counts, per-channel or per-tensor weights, biases up to the
+    int32 range (64-bit requantization), multipliers in [0.25, 0.5) (shift -1) and above 1, every activation."""
     b = GraphBuilder()
-    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 24))
-    batch = [(1,), (3,), (2, 3), (1, 5)][int(rng.integers(0, 4))]
-    x = b.input("x", (*batch, n_in), **_q(rng, 0.01, 0.1))
+    n_in = int(rng.integers(1, 41)) if rng.random() < 0.5 else 4 * int(rng.integers(1, 11))
+    n_out = int(rng.integers(1, 24))
+    batch = [(1,), (3,), (2, 3), (1, 5), (4,), (2, 4), (7,), (10,), (13,), (16,)][int(rng.integers(0, 10))]
+    xs = float(rng.uniform(0.01, 0.1))
+    x = b.input("x", (*batch, n_in), scale=xs, zero_point=int(rng.integers(-128, 128)))
     per_channel = rng.random() < 0.6
     ws = rng.uniform(0.001, 0.02, n_out) if per_channel else float(rng.uniform(0.001, 0.02))
     w = b.const("w", rng.integers(-127, 128, (n_out, n_in)).astype(np.int8), scale=ws, zero_point=0)
     ins = [x, w]
     if rng.random() < 0.8:
-        ins.append(b.const("b", rng.integers(-5000, 5000, n_out).astype(np.int32)))
+        lim = 2**31 - 1 if rng.random() < 0.15 else 5000
+        ins.append(b.const("b", rng.integers(-lim, lim, n_out).astype(np.int32)))
     act = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][int(rng.integers(0, 4))]
-    y = b.op("FULLY_CONNECTED", ins, **_q(rng, 0.02, 0.3), activation=act, keep_num_dims=bool(rng.random() < 0.5))
+    u = rng.random()
+    # Output scale: usual (multiplier well below 1), the largest multiplier in [0.25, 0.5) (shift -1), or above 1.
+    ys = (xs * float(np.max(ws)) / float(rng.uniform(0.25, 0.49)) if u < 0.15 else
+          xs * float(np.min(ws)) / float(rng.uniform(1.5, 40.0)) if u < 0.25 else float(rng.uniform(0.02, 0.3)))
+    y = b.op("FULLY_CONNECTED", ins, scale=ys, zero_point=int(rng.integers(-128, 128)), activation=act,
+             keep_num_dims=bool(rng.random() < 0.5))
     b.output(y)
     return b.build()
 
 
 def bmm_case(rng):
+    """Both adj_y forms (and adj_x), rows around the 6- and 4-row blocks, depths with every remainder mod 4 and
+    multiples of 4 with every group count mod 4, batch broadcast on either side and rank 2..4, zero points on both
+    operands, output scales giving the fast double-rounding form, multipliers >= 1 and tiny ones (shift < -22)."""
     b = GraphBuilder()
-    rows, depth, cols = (int(v) for v in rng.integers(1, 12, 3))
-    adj_x, adj_y = bool(rng.random() < 0.4), bool(rng.random() < 0.5)
-    batches = [((), ()), ((2,), (2,)), ((2, 3), (1, 3)), ((1, 2), (3, 1)), ((2,), ())][int(rng.integers(0, 5))]
+    rows = [1, 3, 4, 5, 6, 7, 8, 10, 12, 13, 16][int(rng.integers(0, 11))]
+    depth = int(rng.integers(1, 12)) if rng.random() < 0.4 else 4 * int(rng.integers(1, 9))
+    cols = int(rng.integers(1, 12))
+    adj_x, adj_y = bool(rng.random() < 0.2), bool(rng.random() < 0.5)
+    batches = [((), ()), ((2,), (2,)), ((2, 3), (1, 3)), ((1, 2), (3, 1)), ((2,), ()), ((), (3,)),
+               ((1, 2, 2), (2, 1, 2))][int(rng.integers(0, 7))]
     ls = (*batches[0], *((depth, rows) if adj_x else (rows, depth)))
     rs = (*batches[1], *((cols, depth) if adj_y else (depth, cols)))
-    x = b.input("l", ls, **_q(rng, 0.01, 0.1))
+    lq, rq = _q(rng, 0.01, 0.1), _q(rng, 0.01, 0.1)
+    x = b.input("l", ls, **lq)
     if rng.random() < 0.3:
-        r = b.const("r", rng.integers(-128, 128, rs).astype(np.int8), **_q(rng, 0.01, 0.1))
+        r = b.const("r", rng.integers(-128, 128, rs).astype(np.int8), **rq)
     else:
-        r = b.input("r", rs, **_q(rng, 0.01, 0.1))
-    y = b.op("BATCH_MATMUL", [x, r], **_q(rng, 0.05, 1.0), adj_x=adj_x, adj_y=adj_y)
+        r = b.input("r", rs, **rq)
+    u = rng.random()
+    prod = lq["scale"] * rq["scale"]
+    ys = (prod / float(rng.uniform(0.5, 4.0)) if u < 0.15 else prod * float(rng.uniform(2**23, 2**25)) if u < 0.25
+          else float(rng.uniform(0.05, 1.0)))
+    y = b.op("BATCH_MATMUL", [x, r], scale=ys, zero_point=int(rng.integers(-128, 128)), adj_x=adj_x, adj_y=adj_y)
     b.output(y)
     return b.build()
 

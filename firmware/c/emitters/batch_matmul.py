@@ -7,6 +7,7 @@ import numpy as np
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import contiguous_strides
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.batch_matmul import operand_perm
 from edgefmr.ops.registry import OpCall
 
 MAX_BATCH_DIMS = 3
@@ -17,36 +18,70 @@ def requant(lt, rt, yt) -> tuple[int, int]:
     return fp.quantize_multiplier(float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale)
 
 
+def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool) -> int:
+    """The Cortex-M kernel's scratch: a block of lhs rows unpacked to int16 (six rows when there are at least six,
+    else four; 8 bytes per group of four depth values and row, and a sentinel word; with 4 rows or more, when the
+    depth is a multiple of 4 or the rhs is transposed) and, when the rhs does not run contiguously along the depth
+    (adj_y false), the rhs transposed to int8 [cols, depth rounded up to a multiple of 4]."""
+    dpad = depth if rhs_depth_contiguous else -(-depth // 4) * 4
+    panels = rows >= 4 and (dpad >= 4 and dpad % 4 == 0)
+    xs = (6 if rows >= 6 else 4) * (dpad // 4) * 8 + 4 if panels else 0
+    return xs + (0 if rhs_depth_contiguous else cols * dpad)
+
+
+def operand_strides(c: OpCall) -> tuple[tuple[int, ...], tuple[int, ...], list[int], list[int]]:
+    """(lhs shape, rhs shape, lhs strides, rhs strides) as the product sees the operands, padded in front to the
+    common rank: the stored tensors' row-major strides, read through lhs_perm / rhs_perm (transpose folding)."""
+    shapes, strides = [], []
+    for i in (0, 1):
+        stored = tuple(c.inp(i).shape)
+        st = contiguous_strides(stored)
+        perm = operand_perm(c, i)
+        if perm is not None:
+            stored, st = tuple(stored[p] for p in perm), [st[p] for p in perm]
+        shapes.append(stored)
+        strides.append(st)
+    rank = max(len(shapes[0]), len(shapes[1]))
+    for i in (0, 1):
+        pad = rank - len(shapes[i])
+        shapes[i], strides[i] = (1,) * pad + shapes[i], [0] * pad + strides[i]
+    return shapes[0], shapes[1], strides[0], strides[1]
+
+
+def _rhs_depth_stride(c: OpCall) -> int:
+    _, _, _, rstr = operand_strides(c)
+    return rstr[-1] if c.attrs["adj_y"] else rstr[-2]
+
+
 @scratch_bytes("BATCH_MATMUL")
 def scratch(c: OpCall, arm: frozenset) -> int:
-    """The Cortex-M kernel's dot-product path (adj_y, not adj_x): four lhs rows unpacked to int16 (8 bytes per
-    group of four depth values and row) and the rhs column sums (4 bytes per column)."""
-    if "batch_matmul" not in arm or c.attrs["adj_x"] or not c.attrs["adj_y"]:
+    """arm_scratch_bytes of the Cortex-M kernel (none when the lhs is not contiguous along the depth)."""
+    if "batch_matmul" not in arm:
         return 0
-    depth = c.inp(0).shape[-1]
-    if depth < 4:
+    _, _, lstr, _ = operand_strides(c)
+    if (lstr[-2] if c.attrs["adj_x"] else lstr[-1]) != 1:
         return 0
-    return 32 * (depth // 4) + 4 * c.out().shape[-1]
+    rows, cols = c.out().shape[-2], c.out().shape[-1]
+    ls, _, _, _ = operand_strides(c)
+    depth = ls[-2] if c.attrs["adj_x"] else ls[-1]
+    return arm_scratch_bytes(rows, depth, cols, _rhs_depth_stride(c) == 1)
 
 
 @emitter("BATCH_MATMUL")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     lt, rt, yt = c.inp(0), c.inp(1), c.out()
-    rank = max(len(lt.shape), len(rt.shape))
-    ls = (1,) * (rank - len(lt.shape)) + tuple(lt.shape)
-    rs = (1,) * (rank - len(rt.shape)) + tuple(rt.shape)
+    ls, rs, lstr, rstr = operand_strides(c)
     batch = list(yt.shape[:-2])
     if len(batch) > MAX_BATCH_DIMS:
         raise ctx.fail(f"{len(batch)} batch dimensions; the kernel handles {MAX_BATCH_DIMS}")
-    lstr, rstr = contiguous_strides(ls), contiguous_strides(rs)
     lb = [0 if ls[d] == 1 and batch[d] != 1 else lstr[d] for d in range(len(batch))]
     rb = [0 if rs[d] == 1 and batch[d] != 1 else rstr[d] for d in range(len(batch))]
     pad = MAX_BATCH_DIMS - len(batch)
     rows, cols = yt.shape[-2], yt.shape[-1]
     depth = ls[-2] if c.attrs["adj_x"] else ls[-1]
-    lrow, ldep = (1, rows) if c.attrs["adj_x"] else (depth, 1)
-    rdep, rcol = (1, depth) if c.attrs["adj_y"] else (cols, 1)
+    lrow, ldep = (lstr[-1], lstr[-2]) if c.attrs["adj_x"] else (lstr[-2], lstr[-1])
+    rdep, rcol = (rstr[-1], rstr[-2]) if c.attrs["adj_y"] else (rstr[-2], rstr[-1])
     mult, shift = requant(lt, rt, yt)
     p = ctx.params(
         "efm_batch_matmul_params",

@@ -9,27 +9,39 @@ from edgefmr.firmware.c.emitters._common import act_range, per_channel
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.registry import OpCall
 
-#: Rows the Cortex-M kernel processes together (its scratch holds them unpacked to int16).
+#: Rows the Cortex-M kernel processes together: blocks of six where the op has at least six rows and the two extra
+#: unpacked rows cost at most ARM_ROWS6_MAX_EXTRA bytes of scratch, else four.
 ARM_ROWS = 4
+ARM_ROWS6_MAX_EXTRA = 1024
+
+
+def arm_block_rows(rows: int, depth: int) -> int:
+    """The Cortex-M kernel's row block (6 or 4) for `rows` x `depth` inputs."""
+    return 6 if rows >= 6 and 2 * (depth // 4) * 8 <= ARM_ROWS6_MAX_EXTRA else ARM_ROWS
 
 
 @scratch_bytes("FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset) -> int:
-    """The Cortex-M kernel unpacks four input rows to int16 pairs: 4 rows x depth x 2 bytes (whole groups of 4)."""
+    """The Cortex-M kernel unpacks a block of input rows (arm_block_rows) to int16 pairs: rows x depth x 2 bytes
+    (whole groups of 4), and a sentinel word."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
     if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
         return 0
-    return ARM_ROWS * (depth // 4) * 8
+    return arm_block_rows(rows, depth) * (depth // 4) * 8 + 4
 
 
-def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int) -> np.ndarray:
-    """{M, round, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
-    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127); rshift -2 elsewhere."""
+def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
+    """{M, offset, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
+    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127): SMMULR + zp (rshift -1,
+    offset zp) or (SMMUL + 2^(rshift-1) + zp 2^rshift) >> rshift, the output zero point folded in before the shift
+    (exact while the offset stays below 2^30: SMMUL's result is below 2^30 in magnitude); rshift -2 elsewhere."""
     rows = []
     for m, e, a in zip(mult, shift, np.asarray(adj, np.int64).tolist(), strict=True):
-        if e <= -1 and abs(a) + 16256 * depth < 2**31:
-            rows.append([m, (1 << (-e - 2)) if e <= -2 else 0, -e - 1 if e <= -2 else -1, a])
+        rs = -e - 1
+        off = zp if rs == 0 else (1 << (rs - 1)) + (zp << rs) if rs > 0 else 0
+        if e <= -1 and abs(a) + 16256 * depth < 2**31 and abs(off) < 2**30:
+            rows.append([m, off, rs if rs > 0 else -1, a])
         else:
             rows.append([m, 0, -2, 0])
     return np.asarray(rows, np.int64)
@@ -51,8 +63,8 @@ def emit(ctx: EmitContext) -> Emitted:
         if bt is not None:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
-        requant32 = ctx.array(requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth),
-                              "int32_t")
+        table = requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth, yt.zero_point)
+        requant32 = ctx.array(table, "int32_t")
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
     p = ctx.params(
@@ -60,7 +72,7 @@ def emit(ctx: EmitContext) -> Emitted:
         rows=xt.size // depth, depth=depth, cols=cols, input_zp=xt.zero_point, output_zp=yt.zero_point,
         act_min=lo, act_max=hi,
         mult=ctx.array(per_channel(mult, cols), "int32_t"), shift=ctx.array(per_channel(shift, cols), "int32_t"),
-        bias_adj=bias_adj, requant32=requant32,
+        bias_adj=bias_adj, requant32=requant32, arm_block_rows=arm_block_rows(xt.size // depth, depth) if arm else 0,
     )
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

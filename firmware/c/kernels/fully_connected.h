@@ -15,9 +15,10 @@ typedef struct {
     const int32_t *mult;     /* per output feature */
     const int32_t *shift;    /* per output feature */
     const int64_t *bias_adj; /* Cortex-M kernel: bias - input_zp * sum(w) per output feature; else NULL */
-    /* Cortex-M kernel, per output feature: {mult, round, right shift, bias_adj} of the 32-bit requantization, or
+    /* Cortex-M kernel, per output feature: {mult, offset, right shift, bias_adj} of the 32-bit requantization, or
      * right shift -2 where it does not apply (the 64-bit path is used); else NULL. */
     const int32_t *requant32;
+    int32_t arm_block_rows; /* Cortex-M kernel: rows unpacked together at most (6 or 4; the scratch holds them) */
 } efm_fully_connected_params;
 
 /* bias may be NULL; w is [cols][depth] row-major. scratch: the Cortex-M kernel's unpacked rows (NULL for the

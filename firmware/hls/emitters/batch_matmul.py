@@ -16,6 +16,9 @@ def dims(c: OpCall) -> MacArray:
 @hls_emitter("BATCH_MATMUL", dims)
 def emit(ctx: HlsContext) -> HlsEmitted:
     c = ctx.c
+    if c.attrs["lhs_perm"] is not None or c.attrs["rhs_perm"] is not None:
+        raise ValueError("BATCH_MATMUL with folded transposes (lhs_perm / rhs_perm) is a C-build form; the HLS "
+                         "backend takes the graph before edgefmr.ir.passes.fold_transposes")
     ctx.take("batch_count", "lhs_batch_stride", "rhs_batch_stride", "rows", "depth", "cols", "lhs_zp", "rhs_zp",
              "output_zp", "mult", "shift")
     f = ctx.captured().fields

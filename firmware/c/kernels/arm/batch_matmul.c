@@ -1,11 +1,18 @@
 /* BATCH_MATMUL for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/batch_matmul.c.
  *
- * When both operands run contiguously along the depth (lhs rows, rhs "columns": adj_y, the attention scores
- * Q.K^T), the products are int8 dot products on SMLAD (four lhs rows unpacked once into the scratch, as the
- * FULLY_CONNECTED kernel does) and the zero points enter through row and column sums:
- *   sum (l - zl)(r - zr) = sum l r - zr sum l - zl sum r + K zl zr.
- * Other layouts use the portable loop. */
+ * The products run on the register-blocked panels of efm_arm.h (blocks of six or four lhs rows unpacked to int16
+ * pairs, each rhs "column" word loaded and unpacked once per block, SMLAD), so the rhs must run contiguously along
+ * the depth: Q.K^T (adj_y) does; for P.V (adj_y false, rhs [depth, cols]) the rhs of each batch is first transposed
+ * into the kernel scratch as int8 [cols, depth] (once per distinct rhs batch: a broadcast rhs is transposed once).
+ * The zero points enter through row and column sums, so the inner loop is a pure SMLAD:
+ *   sum (l - zl)(r - zr) = sum l r - zr sum l - zl sum r + K zl zr,
+ * and the accumulators start from the row term + column term. The requantization (gemmlowp's double rounding) is
+ * one SMLAL with a precomputed 64-bit offset (efm_rq_double_consts) plus a shift and SSAT. Depths that are not a
+ * multiple of 4, rows outside the blocks and multipliers outside the fast form take C paths; a lhs that is not
+ * contiguous along the depth (adj_x) takes the portable loop. */
 #ifdef EFM_ARM_BATCH_MATMUL
+
+#include <stddef.h>
 
 #include "batch_matmul.h"
 #include "efm_arm.h"
@@ -31,73 +38,251 @@ static void efm_bmm_strided(const efm_batch_matmul_params *p, const int8_t *lhs,
     }
 }
 
-/* Both operands contiguous along the depth: SMLAD dot products with zero-point corrections. */
-static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
-                        uint32_t *xs, int32_t *colsum) {
-    const int32_t depth = p->depth, groups = depth >> 2, tail = depth & 3;
-    const int32_t zl = p->lhs_zp, zr = p->rhs_zp, kzz = depth * zl * zr;
-    for (int32_t c = 0; c < p->cols; c++) {
-        const int8_t *rc = rhs + c * p->rhs_col_stride;
-        int32_t s = 0;
-        for (int32_t k = 0; k < depth; k++) {
-            s += rc[k];
-        }
-        colsum[c] = s;
+/* The state of one panel call (the assembly addresses the fields by offset). */
+typedef struct {
+    int32_t rt[6];       /*  0: row terms, the accumulators' start: -zr * sum_k 4 (l - zl) */
+    int8_t *y;           /* 24: output of the block's first row, current column */
+    int32_t y_stride;    /* 28 */
+    const int8_t *y_end; /* 32 */
+    int32_t w_skip;      /* 36: bytes between one rhs column's end and the next one's start */
+    const uint32_t *xs;  /* 40: unpacked rows, 4 (l - zl) */
+    int32_t rem;         /* 44: groups % EFM_PANEL_UNROLL */
+    const int8_t *w;     /* 48: first rhs column */
+    int32_t m;           /* 52: multiplier */
+    int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq4) */
+    int32_t s;           /* 60: right shift */
+} efm_bmm_panel;
+
+typedef char efm_bmm_panel_layout[(offsetof(efm_bmm_panel, y) == 24 && offsetof(efm_bmm_panel, y_end) == 32 &&
+                                   offsetof(efm_bmm_panel, w_skip) == 36 && offsetof(efm_bmm_panel, xs) == 40 &&
+                                   offsetof(efm_bmm_panel, rem) == 44 && offsetof(efm_bmm_panel, w) == 48 &&
+                                   offsetof(efm_bmm_panel, m) == 52 && offsetof(efm_bmm_panel, s) == 60)
+                                      ? 1
+                                      : -1];
+
+/* gemmlowp's double-rounding requantization + output zero point of an accumulator a4 = 4 a (|a| < 2^29), for e =
+ * -shift in 1..22: RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, M), e) + zp equals
+ * floor((a M + 2^30 + 2^(30+e) + zp 2^(31+e) - [a < 0] 2^31) / 2^(31+e)) (both roundings folded into one offset;
+ * the sign term turns round-half-up into half-away-from-zero). The offset is a multiple of 2^30, so only
+ * floor(a M / 2^30) = SMMUL(4 a, M) matters: (SMMUL(a4, M) + k - 2 [a < 0]) >> (e + 1) with
+ * k = 1 + 2^e + zp 2^(e+1). Returns 0 where this does not apply (the caller keeps the 64-bit form). */
+static int efm_bmm_rq4_consts(const efm_batch_matmul_params *p, int32_t *k, int32_t *s) {
+    const int32_t e = -p->shift;
+    if (e < 1 || e > 22 || p->mult < 0 || p->depth > 8000) {
+        return 0;
     }
+    *k = 1 + (1 << e) + p->output_zp * (1 << (e + 1));
+    *s = e + 1;
+    return 1;
+}
+
+static inline int8_t efm_bmm_rq4(int32_t a4, int32_t m, int32_t k, int32_t s) {
+    return (int8_t)efm_ssat8((efm_smmul(a4, m) + k + 2 * (a4 >> 31)) >> s);
+}
+
+#define EFM_BMM_EACH4(M) M("r8") M("r9") M("r10") M("r11")
+#define EFM_BMM_EACH6(M) EFM_BMM_EACH4(M) M("r12") M("lr")
+/* efm_bmm_rq4 in place (M r2, k r3, shift r5). */
+#define EFM_BMM_RQ(a)                                                                                           \
+    "add r6, r3, " a ", asr #31\n\t"                                                                            \
+    "add r6, r6, " a ", asr #31\n\t"                                                                            \
+    "smmla " a ", " a ", r2, r6\n\t"                                                                            \
+    "asr " a ", " a ", r5\n\t"                                                                                  \
+    "ssat " a ", #8, " a "\n\t"
+
+#define EFM_BMM_PANEL_ASM(ACCS, GROUP, EACH, STORE)                                                             \
+    "ldr r0, %[p]\n\t"                                                                                          \
+    "ldr r1, [r0, #48]\n\t"                                                                                     \
+    "ldmia r0, {" ACCS "}\n\t"                                                                                  \
+    "ldrd r0, r4, [r0, #40]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"                                       \
+    "ldrd r2, r3, [r0, #52]\n\t"                                                                                \
+    "ldr r5, [r0, #60]\n\t" EACH(EFM_BMM_RQ) "ldrd r2, r3, [r0, #24]\n\t" STORE "adds r2, #1\n\t"              \
+    "str r2, [r0, #24]\n\t"                                                                                     \
+    "ldrd r3, r6, [r0, #32]\n\t"                                                                                \
+    "cmp r2, r3\n\t"                                                                                            \
+    "beq 29f\n\t"                                                                                               \
+    "add r1, r6\n\t"                                                                                            \
+    "ldmia r0, {" ACCS "}\n\t"                                                                                  \
+    "ldrd r0, r4, [r0, #40]\n\t"                                                                                \
+    "b 5b\n"                                                                                                    \
+    "29:\n\t"
+
+#define EFM_BMM_CLOBBERS "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
+    "cc", "memory"
+
+__attribute__((noinline)) static void efm_bmm_panel4(efm_bmm_panel *p) {
+    __asm__ volatile(EFM_BMM_PANEL_ASM("r8-r11", EFM_PG4, EFM_BMM_EACH4, EFM_PANEL_STORE4)
+                     :
+                     : [p] "m"(p)
+                     : EFM_BMM_CLOBBERS);
+}
+
+__attribute__((noinline)) static void efm_bmm_panel6(efm_bmm_panel *p) {
+    __asm__ volatile(EFM_BMM_PANEL_ASM("r8-r12, lr", EFM_PG6, EFM_BMM_EACH6, EFM_PANEL_STORE6)
+                     :
+                     : [p] "m"(p)
+                     : EFM_BMM_CLOBBERS);
+}
+
+/* The last, partial group of a row (tail values) padded with zeros (the transposed rhs rows are padded likewise);
+ * returns its sum. */
+__attribute__((noinline)) static int32_t efm_bmm_unpack_tail(const int8_t *src, int32_t tail, int32_t zl,
+                                                             uint32_t *d) {
+    int32_t v[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; j < tail; j++) {
+        v[j] = 4 * ((int32_t)src[j] - zl);
+    }
+    d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
+    d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
+    return v[0] + v[1] + v[2] + v[3];
+}
+
+/* Unpacks `n` lhs rows as int16 pairs of 4 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
+ * row's term -zr * sum_k 4 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
+static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t depth,
+                                                                  const int32_t n, uint32_t mz, int32_t zr,
+                                                                  uint32_t *dst, int32_t *rt) {
+    const int32_t groups = depth >> 2, tail = depth & 3, zl = -(int32_t)(int16_t)mz;
+    for (int32_t i = 0; i < n; i++, x += stride) {
+        const int8_t *src = x;
+        uint32_t *d = dst + 2 * i;
+        int32_t sum = 0;
+        for (int32_t g = groups; g > 0; g--, src += 4, d += 2 * n) {
+            const uint32_t v = efm_load4(src);
+            uint32_t a, b;
+            __asm__("sxtab16 %0, %2, %3\n\t"
+                    "sxtab16 %1, %2, %3, ror #8\n\t"
+                    "sadd16 %0, %0, %0\n\t"
+                    "sadd16 %1, %1, %1\n\t"
+                    "sadd16 %0, %0, %0\n\t"
+                    "sadd16 %1, %1, %1\n\t"
+                    : "=&r"(a), "=&r"(b)
+                    : "r"(mz), "r"(v));
+            d[0] = a;
+            d[1] = b;
+            sum = efm_smlad(a, 0x00010001u, efm_smlad(b, 0x00010001u, sum));
+        }
+        if (tail) {
+            sum += efm_bmm_unpack_tail(src, tail, zl, d);
+        }
+        rt[i] = -zr * sum;
+    }
+    dst[2 * n * ((depth + 3) >> 2)] = EFM_PANEL_SENTINEL;
+}
+
+static void efm_bmm_unpack(const int8_t *x, int32_t stride, int32_t depth, int32_t n, uint32_t mz, int32_t zr,
+                           uint32_t *dst, int32_t *rt) {
+    if (n == 6) {
+        efm_bmm_unpack_n(x, stride, depth, 6, mz, zr, dst, rt);
+    } else {
+        efm_bmm_unpack_n(x, stride, depth, 4, mz, zr, dst, rt);
+    }
+}
+
+/* One batch with the lhs contiguous along the depth and the rhs columns `rstride` bytes apart, each contiguous
+ * along the depth and readable up to `dpad` (the depth rounded up to a multiple of 4 where the rhs was transposed
+ * into padded rows; else the depth); xs: the unpacked rows' scratch. With the lhs zero point taken into the unpacked
+ * values, the rhs zero point leaves one term per row: sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl). */
+static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int32_t rstride,
+                        int32_t dpad, int8_t *y, uint32_t *xs, int fast, int32_t k, int32_t s) {
+    const int32_t depth = p->depth, groups = dpad >> 2, rows = p->rows, cols = p->cols;
+    const int32_t zl = p->lhs_zp, zr = p->rhs_zp, lstride = p->lhs_row_stride;
     int32_t r = 0;
-    for (; r + 4 <= p->rows && groups > 0; r += 4) {
-        const int8_t *lr = lhs + r * p->lhs_row_stride;
-        int32_t rowsum[4];
-        for (int32_t i = 0; i < 4; i++) {
-            int32_t s = 0;
-            for (int32_t k = 0; k < depth; k++) {
-                s += lr[i * p->lhs_row_stride + k];
+    if (fast && groups > 0 && (dpad & 3) == 0 && xs != 0) {
+        int32_t n6, n4;
+        efm_panel_blocks(rows, &n6, &n4);
+        const uint32_t mz = (uint32_t)(-zl) & 0xFFFFu;
+        efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, rstride - dpad, xs,
+                            groups % EFM_PANEL_UNROLL, rhs, p->mult, k, s};
+        for (int32_t b = 0; b < n6 + n4; b++) {
+            const int32_t n = b < n6 ? 6 : 4;
+            efm_bmm_unpack(lhs + r * lstride, lstride, depth, n, mz | (mz << 16), zr, xs, pp.rt);
+            pp.y = y + r * p->y_row_stride;
+            pp.y_end = pp.y + cols;
+            if (n == 6) {
+                efm_bmm_panel6(&pp);
+            } else {
+                efm_bmm_panel4(&pp);
             }
-            rowsum[i] = kzz - zr * s;
-        }
-        efm_unpack4(lr, p->lhs_row_stride, groups, xs);
-        for (int32_t c = 0; c < p->cols; c++) {
-            const int8_t *rc = rhs + c * p->rhs_col_stride;
-            int32_t acc[4];
-            efm_dot4x1(xs, rc, groups, acc);
-            const int32_t corr = -zl * colsum[c];
-            for (int32_t i = 0; i < 4; i++) {
-                for (int32_t k = depth - tail; k < depth; k++) {
-                    acc[i] += (int32_t)lr[i * p->lhs_row_stride + k] * rc[k];
-                }
-                y[(r + i) * p->y_row_stride + c] = efm_bmm_out(p, acc[i] + rowsum[i] + corr);
-            }
+            r += n;
         }
     }
-    for (; r < p->rows; r++) {
-        const int8_t *lr = lhs + r * p->lhs_row_stride;
-        int32_t s = 0;
-        for (int32_t k = 0; k < depth; k++) {
-            s += lr[k];
+    for (; r < rows; r++) {
+        const int8_t *lr = lhs + r * lstride;
+        int32_t ls = 0;
+        for (int32_t j = 0; j < depth; j++) {
+            ls += lr[j] - zl;
         }
-        const int32_t rowterm = kzz - zr * s;
-        for (int32_t c = 0; c < p->cols; c++) {
-            const int8_t *rc = rhs + c * p->rhs_col_stride;
-            int32_t acc = 0;
-            int32_t k = 0;
-            for (; k + 4 <= depth; k += 4) {
-                const uint32_t a = efm_load4(lr + k), b = efm_load4(rc + k);
+        int8_t *yr = y + r * p->y_row_stride;
+        for (int32_t c = 0; c < cols; c++) {
+            const int8_t *rc = rhs + c * rstride;
+            int32_t acc = -zr * ls;
+            int32_t j = 0;
+            for (; j + 4 <= depth; j += 4) {
+                const uint32_t a = efm_load4(lr + j), b = efm_load4(rc + j);
                 acc = efm_smlad(efm_sxtb16(a), efm_sxtb16(b), acc);
                 acc = efm_smlad(efm_sxtb16_ror8(a), efm_sxtb16_ror8(b), acc);
+                acc -= zl * (rc[j] + rc[j + 1] + rc[j + 2] + rc[j + 3]);
             }
-            for (; k < depth; k++) {
-                acc += (int32_t)lr[k] * rc[k];
+            for (; j < depth; j++) {
+                acc += ((int32_t)lr[j] - zl) * rc[j];
             }
-            y[r * p->y_row_stride + c] = efm_bmm_out(p, acc + rowterm - zl * colsum[c]);
+            yr[c] = fast ? efm_bmm_rq4(4 * acc, p->mult, k, s) : efm_bmm_out(p, acc);
+        }
+    }
+}
+
+/* rhs (k, c) at rhs[k * ds + c * cs] -> t[c * dpad + k], rows padded with zeros from depth to dpad: 4 x 4 byte
+ * blocks in registers (four word loads, byte interleaves, four word stores) where the columns are contiguous, bytes
+ * for the last depth % 4 values, the padding and the columns % 4 last columns. */
+static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, int32_t cols, int32_t ds, int32_t cs,
+                              int8_t *t) {
+    const int32_t d4 = cs == 1 ? depth & ~3 : 0, c4 = cs == 1 ? cols & ~3 : 0;
+    const uint32_t m = 0x00FF00FFu;
+    for (int32_t c0 = 0; c0 < c4; c0 += 4) {
+        const int8_t *src = rhs + c0;
+        int8_t *dst = t + c0 * dpad;
+        for (int32_t j = 0; j < d4; j += 4, src += 4 * ds) {
+            const uint32_t a = efm_load4(src), b = efm_load4(src + ds), c = efm_load4(src + 2 * ds),
+                           d = efm_load4(src + 3 * ds);
+            const uint32_t ab0 = (a & m) | ((b & m) << 8), ab1 = ((a >> 8) & m) | (b & ~m);
+            const uint32_t cd0 = (c & m) | ((d & m) << 8), cd1 = ((c >> 8) & m) | (d & ~m);
+            const uint32_t col0 = (ab0 & 0xFFFFu) | (cd0 << 16), col2 = (ab0 >> 16) | (cd0 & 0xFFFF0000u);
+            const uint32_t col1 = (ab1 & 0xFFFFu) | (cd1 << 16), col3 = (ab1 >> 16) | (cd1 & 0xFFFF0000u);
+            memcpy(dst + j, &col0, 4);
+            memcpy(dst + dpad + j, &col1, 4);
+            memcpy(dst + 2 * dpad + j, &col2, 4);
+            memcpy(dst + 3 * dpad + j, &col3, 4);
+        }
+    }
+    for (int32_t c = d4 < dpad ? 0 : c4; c < cols; c++) {
+        const int32_t j0 = c < c4 ? d4 : 0;
+        const int8_t *src = rhs + c * cs + j0 * ds;
+        int8_t *dst = t + c * dpad;
+        int32_t j = j0;
+        for (; j < depth; j++, src += ds) {
+            dst[j] = *src;
+        }
+        for (; j < dpad; j++) {
+            dst[j] = 0;
         }
     }
 }
 
 void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
                       void *scratch) {
-    const int dot = scratch != 0 && p->lhs_depth_stride == 1 && p->rhs_depth_stride == 1;
-    uint32_t *xs = (uint32_t *)scratch;
-    int32_t *colsum = (int32_t *)scratch + 8 * (p->depth >> 2);
+    const int32_t depth = p->depth, cols = p->cols;
+    const int direct = p->rhs_depth_stride == 1;
+    const int dot = p->lhs_depth_stride == 1 && (direct || scratch != 0);
+    int32_t k = 0, s = 0;
+    const int fast = efm_bmm_rq4_consts(p, &k, &s);
+    /* Scratch: the unpacked rows (when the panels apply), then (rhs not contiguous along the depth) the transposed
+     * rhs, its rows padded to a multiple of 4 (the panels then take any depth). */
+    const int32_t dpad = direct ? depth : (depth + 3) & ~3;
+    const int panels = p->rows >= 4 && (direct ? depth >= 4 && (depth & 3) == 0 : 1);
+    uint32_t *xs = panels && scratch != 0 ? (uint32_t *)scratch : 0;
+    int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->rows >= 6 ? 6 : 4, dpad >> 2) : 0);
+    const int8_t *last = 0;
     const int32_t out_size = p->rows * p->y_row_stride;
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
         for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {
@@ -106,10 +291,16 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
                                    b2 * p->lhs_batch_stride[2];
                 const int32_t ro = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1] +
                                    b2 * p->rhs_batch_stride[2];
-                if (dot) {
-                    efm_bmm_dot(p, lhs + lo, rhs + ro, y, xs, colsum);
-                } else {
+                if (!dot) {
                     efm_bmm_strided(p, lhs + lo, rhs + ro, y);
+                } else if (direct) {
+                    efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, depth, y, xs, fast, k, s);
+                } else {
+                    if (rhs + ro != last) {
+                        efm_bmm_transpose(rhs + ro, depth, dpad, cols, p->rhs_depth_stride, p->rhs_col_stride, t);
+                        last = rhs + ro;
+                    }
+                    efm_bmm_dot(p, lhs + lo, t, dpad, dpad, y, xs, fast, k, s);
                 }
                 y += out_size;
             }

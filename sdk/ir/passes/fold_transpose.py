@@ -1,0 +1,72 @@
+"""Folding TRANSPOSE into BATCH_MATMUL operand addressing.
+
+A TRANSPOSE whose output only feeds BATCH_MATMUL operands (e.g. a transformer's head split q/k/v
+[1, T, H, d] -> [1, H, T, d], perm [0, 2, 1, 3]) is a pure copy: the matrix product can read the untransposed
+tensor through strides instead. The pass removes such TRANSPOSEs and records the permutation on each consuming
+BATCH_MATMUL (attributes lhs_perm / rhs_perm: the operand is read as np.transpose(stored, perm)); the C emitter
+turns it into row, depth and batch strides. Bit-exact by construction (the product reads the very same values).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from edgefmr.ir.graph import Graph
+from edgefmr.ops.registry import call
+
+
+def _perm(g: Graph, i: int) -> list[int] | None:
+    """The normalized constant permutation of TRANSPOSE node i, or None."""
+    n = g.nodes[i]
+    p = g.tensors.get(n.inputs[1]) if len(n.inputs) > 1 else None
+    if p is None or not p.is_const:
+        return None
+    rank = len(g.tensors[n.inputs[0]].shape)
+    perm = [int(v) % rank for v in p.data.reshape(-1)]
+    return perm if sorted(perm) == list(range(rank)) else None
+
+
+def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) -> Graph:
+    """A copy of `g` in which every TRANSPOSE (not in `exclude`, node indices of `g`) whose output is read only by
+    BATCH_MATMUL operands, is not a graph output and keeps the quantization, is removed and its permutation moved
+    onto the consuming BATCH_MATMULs (composed with one they already have). `g` is left unchanged; graph inputs and
+    outputs keep their names. Unused permutation constants are dropped."""
+    out = copy.deepcopy(g)
+    excluded = {id(out.nodes[i]) for i in exclude if 0 <= i < len(out.nodes)}
+    while True:  # to a fixpoint: a folded TRANSPOSE may leave its producer TRANSPOSE foldable
+        cons = out.consumers()
+        drop: set[int] = set()
+        for i, n in enumerate(out.nodes):
+            if n.op != "TRANSPOSE" or id(n) in excluded:
+                continue
+            perm = _perm(out, i)
+            src, dst = n.inputs[0], n.outputs[0]
+            users = cons.get(dst, [])
+            if perm is None or not users or dst in out.outputs:
+                continue
+            if out.tensors[src].quant != out.tensors[dst].quant or out.tensors[src].dtype != out.tensors[dst].dtype:
+                continue
+            if any(out.nodes[u].op != "BATCH_MATMUL" for u in users):
+                continue
+            for u in set(users):
+                un = out.nodes[u]
+                for k in (0, 1):
+                    if un.inputs[k] != dst:
+                        continue
+                    key = "lhs_perm" if k == 0 else "rhs_perm"
+                    inner = un.attrs.get(key)
+                    # operand = transpose(transpose(src, perm), inner) = transpose(src, perm[inner])
+                    un.attrs[key] = list(perm) if inner is None else [perm[int(j)] for j in inner]
+                    un.inputs[k] = src
+            drop.add(i)
+            break  # consumers changed: recompute them
+        if not drop:
+            break
+        out.nodes = [n for i, n in enumerate(out.nodes) if i not in drop]
+    used = {t for n in out.nodes for t in n.inputs if t} | set(out.inputs) | set(out.outputs)
+    used |= {t for n in out.nodes for t in n.outputs}
+    out.tensors = {k: t for k, t in out.tensors.items() if k in used}
+    for n in out.nodes:
+        if n.op == "BATCH_MATMUL":
+            call(n, out)  # the folded attributes describe a valid product
+    return out
