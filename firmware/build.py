@@ -51,12 +51,22 @@ def _load_board(board: str | Board | None) -> Board | None:
     return load_board(board)
 
 
-def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset()) -> Any:
-    """The memory plan of `g` for `board` from the planner (edgefmr.firmware.planner.plan), with the scratch the
-    kernels need (`arm`: the kernels built in their Cortex-M variants)."""
+def prepare_graph(g: Graph, fuse: bool = True) -> Graph:
+    """The graph the C build generates code for: `g` after the IR passes (edgefmr.ir.passes.optimize: LayerNorm
+    chains fused), which keep every result bit for bit; `g` itself when not `fuse`."""
+    from edgefmr.ir.passes import optimize
+
+    return optimize(g) if fuse else g
+
+
+def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset(), fuse: bool = True) -> Any:
+    """The memory plan of `g` (after prepare_graph, unless not `fuse`) for `board` from the planner
+    (edgefmr.firmware.planner.plan), with the scratch the kernels need (`arm`: the kernels built in their Cortex-M
+    variants)."""
     from edgefmr.firmware import planner
     from edgefmr.firmware.c.emitters import kernel_scratch
 
+    g = prepare_graph(g, fuse)
     return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
 
 
@@ -184,22 +194,25 @@ def _plan_summary(plan: Any) -> dict[str, Any]:
 
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
-          stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2) -> dict[str, Any]:
+          stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
+          fuse: bool = True) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
     `test_inputs`, a list of records of input arrays) or "host". optimized: use the Cortex-M kernel variants
-    (kernels/arm/) where the core has the DSP extension. Returns the manifest (also written to manifest.json).
+    (kernels/arm/) where the core has the DSP extension. fuse: generate code for the graph after the IR passes
+    (prepare_graph; same results bit for bit). Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
     g, model_name = _load_graph(model)
+    g = prepare_graph(g, fuse)
     b = _load_board(board)
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
-    plan = make_plan(g, b, tricks, arm)
+    plan = make_plan(g, b, tricks, arm, fuse=False)  # g is prepared already
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
     if b is not None:
         _check_fit(b, gen.arena, stack_bytes, gen.const_bytes)
@@ -445,15 +458,16 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
 
 
 def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarray]], out_dir: str | Path, *,
-                       optimized: bool = True) -> dict[str, Any]:
+                       optimized: bool = True, fuse: bool = True) -> dict[str, Any]:
     """Executed instructions of one inference of `g` on a QEMU board (semihosting image, SysTick under -icount
     shift=0; the minimum over `records`), with the Cortex-M DSP kernels where they exist (`optimized`) or the
     portable ones only; every output is checked bit for bit against the reference interpreter. For a one-op graph
-    this is the kernel's cost including its call, requantization and loop overheads. Keys: board, kernels (the
-    Cortex-M kernels linked), instructions, bit_exact, counter, clock_hz."""
+    this is the kernel's cost including its call, requantization and loop overheads. `fuse`: with the IR passes
+    (build's prepare_graph). Keys: board, kernels (the Cortex-M kernels linked), instructions, bit_exact, counter,
+    clock_hz."""
     from edgefmr.ir import run
 
-    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized)
+    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized, fuse=fuse)
     res = run_semihost(out_dir, g)
     exact = all(np.array_equal(a, run(g, r)[o]) for outs, r in zip(res.outputs, records, strict=True)
                 for o, a in zip(g.outputs, outs, strict=True))

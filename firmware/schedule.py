@@ -37,7 +37,7 @@ DEFAULT_BLOCK_ROWS = 4
 UNARY_ROW_OPS = frozenset({"RSQRT", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE", "LUT"})
 BINARY_ROW_OPS = frozenset({"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"})
 #: Ops mapping each row (last axis) of their first input to the same row of the output, constants per channel.
-ROW_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX", "LAYER_NORM"})
+ROW_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX", "LAYER_NORM", "LAYER_NORM_CHAIN"})
 #: The normalization of attention scores the attention pattern accepts.
 SOFTMAX_OPS = frozenset({"SOFTMAX", "CLIPPED_SOFTMAX"})
 #: Data-movement ops whose output is the input's bytes unchanged (aliased by the planner).
