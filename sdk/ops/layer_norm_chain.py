@@ -102,7 +102,7 @@ class LayerNormChain(OpDef):
             raise c.fail(f"eps must hold one value, got shape {list(c.inp(1).shape)}")
         for i, what in ((2, "gamma"), (3, "beta")):
             t = c.inp(i)
-            if t is not None and (t.size not in (1, ch) or (t.size == ch and t.shape[-1] != ch)):
+            if t is not None and (t.size not in (1, ch) or (t.size > 1 and t.shape[-1] != ch)):
                 raise c.fail(f"{what} must hold one value or one per channel ({ch}), got shape {list(t.shape)}")
         chain_graph(c)
 

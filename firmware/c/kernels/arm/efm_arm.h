@@ -116,4 +116,25 @@ __attribute__((noinline)) static void efm_dot4x1(const uint32_t *xs, const int8_
     acc[3] = a3;
 }
 
+/* acc + sum of the four unsigned byte differences |a_i - b_i| (b = 0: the sum of a's four bytes). */
+static inline uint32_t efm_usada8(uint32_t a, uint32_t b, uint32_t acc) {
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* x saturated to the int8 range [-128, 127]. */
+static inline int32_t efm_ssat8(int32_t x) {
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* acc + (a * b + 2^31) / 2^32 rounded down: SMMULR with an addend (exactly acc + efm_smmulr(a, b)). */
+static inline int32_t efm_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
 #endif
