@@ -395,7 +395,8 @@ def layer_norm_chain_unfused(rng, shape=None, square_form=None, gamma=None, beta
     b = GraphBuilder()
     if shape is None:
         ch = int(rng.choice([1, 3, 4, 7, 16, 32, 33, 64, 96])) if rng.random() < 0.7 else int(rng.integers(1, 100))
-        shape = [(1, int(rng.integers(1, 7)), ch), (int(rng.integers(1, 5)), ch), (2, 2, 3, ch)][int(rng.integers(0, 3))]
+        shapes = [(1, int(rng.integers(1, 7)), ch), (int(rng.integers(1, 5)), ch), (2, 2, 3, ch)]
+        shape = shapes[int(rng.integers(0, 3))]
     sx = float(rng.uniform(0.003, 0.1))
     x = b.input("x", shape, scale=sx, zero_point=int(rng.integers(-128, 128)))
     axis = b.const("axis", np.array(len(shape) - 1 if rng.random() < 0.5 else -1, np.int32))
