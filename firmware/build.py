@@ -27,7 +27,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
-from edgefmr.ir import Graph
+from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 
 MANIFEST_FORMAT = "edgefmr-build"
@@ -205,6 +205,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     """
     t0 = time.monotonic()
     g, model_name = _load_graph(model)
+    model_hash = graph_hash(g)  # the user's graph: what flash / profile / hil compare the device against
     g = prepare_graph(g, fuse)
     b = _load_board(board)
     t = tc.toolchain(b)
@@ -213,7 +214,8 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
     plan = make_plan(g, b, tricks, arm, fuse=False)  # g is prepared already
-    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
+    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm,
+                           model_hash=model_hash)
     if b is not None:
         _check_fit(b, gen.arena, stack_bytes, gen.const_bytes)
         if b.is_virtual:
