@@ -29,11 +29,15 @@ def _quant_pair(v) -> tuple[float, int] | None:
 
 
 def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
-    """The unfused chain of node `c` as a Graph (input `x` of `shape`, default the node's input shape; output `y`),
-    made of the ops the converter wrote; each node's own checks run. Raises c.fail() for an invalid chain."""
+    """The unfused chain of node `c` as a Graph made of the ops the converter wrote, each node's own checks run;
+    c.fail() for an invalid chain. LAYER_NORM_CHAIN: input `x` (of `shape`, default the node's input shape), output
+    `y`. ADD_LAYER_NORM_CHAIN: inputs `a` and `b` (a constant `b` stays a constant), `sum` = ADD(a, b) (the node's
+    output 0), then the chain on `sum` (`shape` is a's), outputs `sum` and `y`."""
     from edgefmr.ir.builder import GraphBuilder
 
-    x, eps, gamma, beta, y = c.inp(0), c.inp(1), c.inp(2), c.inp(3), c.out()
+    residual = c.node.op == "ADD_LAYER_NORM_CHAIN"
+    k = 1 if residual else 0  # position of eps, gamma, beta after x (or after a and b)
+    x, eps, gamma, beta, y = c.inp(0), c.inp(1 + k), c.inp(2 + k), c.inp(3 + k), c.out(k)
     shape = tuple(x.shape if shape is None else shape)
     q = {k: _quant_pair(c.attrs[k]) for k in STEPS}
     need = ["mean", "square", "variance", "variance_eps", "rsqrt", "centered"]
@@ -51,7 +55,15 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
 
     b = GraphBuilder()
     try:
-        xi = b.input("x", shape, scale=x.scale, zero_point=x.zero_point)
+        if residual:
+            st, bt = c.out(0), c.inp(1)
+            ai = b.input("a", shape, scale=x.scale, zero_point=x.zero_point)
+            bi = (b.const("b", bt.data, scale=bt.scale, zero_point=bt.zero_point) if bt.is_const else
+                  b.input("b", bt.shape, scale=bt.scale, zero_point=bt.zero_point))
+            xi = b.op("ADD", [ai, bi], name="sum", scale=st.scale, zero_point=st.zero_point)
+            shape = b.g.tensors[xi].shape
+        else:
+            xi = b.input("x", shape, scale=x.scale, zero_point=x.zero_point)
         axis = b.const("axis", np.array([len(shape) - 1], np.int32))
         e = b.const("eps", eps.data, scale=eps.scale, zero_point=eps.zero_point)
         m = b.op("MEAN", [xi, axis], name="mean", keep_dims=True, **qa("mean"))
@@ -72,42 +84,43 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
         if beta is not None:
             bi = b.const("beta", beta.data, scale=beta.scale, zero_point=beta.zero_point)
             n = b.op("ADD", [n, bi], name="y", **out_q)
-        b.output(n)
+        b.output(*([xi, n] if residual else [n]))
         g = b.build()
     except IRError as err:
         raise c.fail(f"the chain it stands for is invalid: {err}") from None
-    if g.tensors[g.outputs[0]].shape != tuple(shape):
-        raise c.fail(f"the chain's output shape {list(g.tensors[g.outputs[0]].shape)} is not the input's")
+    if g.tensors[g.outputs[-1]].shape != tuple(shape):
+        raise c.fail(f"the chain's output shape {list(g.tensors[g.outputs[-1]].shape)} is not the input's")
     return g
 
 
-@register
-class LayerNormChain(OpDef):
-    """Inputs: x (int8 [..., C]), eps (int8 constant, one value), gamma and beta (optional int8 constants, one value
-    or C values). Output: int8 of x's shape."""
+class ChainOp(OpDef):
+    """What LAYER_NORM_CHAIN and ADD_LAYER_NORM_CHAIN share: the attributes, the checks of eps / gamma / beta, and
+    shapes, counts and results taken from the node's chain graph."""
 
-    name = "LAYER_NORM_CHAIN"
-    n_inputs = (2, 4)
-    const_inputs = (1, 2, 3)
+    #: Data inputs before eps (x; or a and b).
+    data_inputs: int = 1
     attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS)}
 
     def check(self, c: OpCall) -> None:
-        x, y = c.inp(0), c.out()
-        if x.dtype != "int8" or y.dtype != "int8" or x.quant is None or y.quant is None:
-            raise c.fail("input and output must be quantized int8")
-        if not x.shape or x.size == 0:
-            raise c.fail("input must have a last axis and elements")
+        k = self.data_inputs
+        ts = [c.inp(i) for i in range(k)] + [c.out(j) for j in range(len(c.node.outputs))]
+        if any(t.dtype != "int8" or t.quant is None or t.quant.per_axis for t in ts):
+            raise c.fail("inputs and outputs must be int8 with per-tensor quantization")
+        x = c.out(0)
+        if not x.shape or x.size == 0 or any(t.size != x.size for t in ts):
+            raise c.fail("inputs and outputs must have a last axis and the same number of elements")
         ch = x.shape[-1]
-        if c.inp(1).size != 1:
-            raise c.fail(f"eps must hold one value, got shape {list(c.inp(1).shape)}")
-        for i, what in ((2, "gamma"), (3, "beta")):
+        if c.inp(k).size != 1:
+            raise c.fail(f"eps must hold one value, got shape {list(c.inp(k).shape)}")
+        for i, what in ((k + 1, "gamma"), (k + 2, "beta")):
             t = c.inp(i)
             if t is not None and (t.size not in (1, ch) or (t.size > 1 and t.shape[-1] != ch)):
                 raise c.fail(f"{what} must hold one value or one per channel ({ch}), got shape {list(t.shape)}")
         chain_graph(c)
 
     def infer(self, c: OpCall) -> list[tuple[int, ...]]:
-        return [c.inp(0).shape]
+        g = chain_graph(c)
+        return [g.tensors[o].shape for o in g.outputs]
 
     def macs(self, c: OpCall) -> int:
         from edgefmr.ops.registry import call
@@ -130,4 +143,16 @@ class LayerNormChain(OpDef):
         from edgefmr.ir.interpreter import run
 
         g = chain_graph(c, xs[0].shape)
-        return [run(g, [xs[0]])[g.outputs[0]]]
+        res = run(g, [x for x, name in zip(xs, ("a", "b") if self.data_inputs == 2 else ("x",), strict=False)
+                      if name in g.inputs])
+        return [res[o] for o in g.outputs]
+
+
+@register
+class LayerNormChain(ChainOp):
+    """Inputs: x (int8 [..., C]), eps (int8 constant, one value), gamma and beta (optional int8 constants, one value
+    or C values). Output: int8 of x's shape."""
+
+    name = "LAYER_NORM_CHAIN"
+    n_inputs = (2, 4)
+    const_inputs = (1, 2, 3)

@@ -24,11 +24,19 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | None = None, gamma=False,
-           beta=False, square: str = "squared_difference") -> tuple[Graph, Graph]:
+           beta=False, square: str = "squared_difference", residual: float | None = None) -> tuple[Graph, Graph]:
     """A hand-made chain whose quantization puts the kernel on a chosen path (x scale 0.02, zero point 5): the
-    unfused chain and its fused graph."""
+    unfused chain and its fused graph. `residual`: x = ADD(a, constant) with that multiplier of the ADD's output."""
     b = GraphBuilder()
-    x = b.input("x", shape, scale=0.02, zero_point=5)
+    if residual is None:
+        x = b.input("x", shape, scale=0.02, zero_point=5)
+    else:
+        sa = residual * 0.02 * 2**20 / 2  # output multiplier 2 s_a / (2^20 s_x) = residual
+        a = b.input("a", shape, scale=sa, zero_point=-7)
+        k = b.const("k", (np.arange(np.prod(shape)) % 200 - 100).astype(np.int8).reshape(shape), scale=sa / 3,
+                    zero_point=4)
+        x = b.op("ADD", [a, k], scale=0.02, zero_point=5, name="sum")
+        b.output(x)
     ax = b.const("axis", np.array(-1, np.int32))
     m = b.op("MEAN", [x, ax], keep_dims=True, scale=0.01, zero_point=-3)
     cs = 0.03 if centered_scale is None else centered_scale
@@ -55,14 +63,14 @@ def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | 
     b.output(n)
     chain = b.build()
     fused = fuse_layer_norm(chain)
-    assert [nd.op for nd in fused.nodes] == ["LAYER_NORM_CHAIN"]
+    assert [nd.op for nd in fused.nodes] == ["LAYER_NORM_CHAIN" if residual is None else "ADD_LAYER_NORM_CHAIN"]
     return chain, fused
 
 
 def edge_cases() -> list[tuple[Graph, Graph]]:
     """Paths the random cases rarely reach: MUL(c, r) with a left shift beyond the 32-bit bound (fallback), with a
     rounding right shift, SUB whose multiplier needs no right shift (fallback), one channel, 4k + 1..3 channels,
-    gamma and beta with both forms of the square."""
+    gamma and beta with both forms of the square, the residual ADD with and without its fast path."""
     return [
         _chain((3, 8), normalized_scale_factor=1e-6),  # MUL multiplier ~ 1e6: left shift > 13 -> portable fallback
         _chain((3, 8), normalized_scale_factor=20.0),  # MUL multiplier < 1: rounding shift (e > 0)
@@ -72,22 +80,25 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
         _chain((2, 6), beta=True, square="mul"),
         _chain((4, 7), gamma=True, beta=True, square="mul"),
         _chain((1, 4, 33), gamma=True, beta=True),
+        _chain((3, 5), residual=0.3),  # residual ADD with a constant, rounding shift
+        _chain((3, 6), residual=0.75),  # residual ADD multiplier in [0.5, 1): e = 0 -> fallback
     ]
 
 
 def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
     rng = np.random.default_rng(7)
     graphs, recs, labels = [], [], []
-    for seed in range(200, 230):
-        g, r = make_case("LAYER_NORM_CHAIN", seed)
-        graphs.append(g)
-        recs.append(r[:2])
-        labels.append(f"seed {seed}")
+    for op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN"):
+        for seed in range(200, 224):
+            g, r = make_case(op, seed)
+            graphs.append(g)
+            recs.append(r[:2])
+            labels += [f"{op} seed {seed} output {k}" for k in range(len(g.outputs))]
     for k, (_, g) in enumerate(edge_cases()):
         make = layer_norm_chain_inputs(g)
         graphs.append(g)
         recs.append([make(rng), make(rng)])
-        labels.append(f"edge case {k}")
+        labels += [f"edge case {k} output {j}" for j in range(len(g.outputs))]
     g = merge_graphs(graphs)
     records = [[x for rr in recs for x in rr[i]] for i in range(2)]
     return g, records, labels
@@ -95,7 +106,8 @@ def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_layer_norm_chain_arm_bit_exact(board, tmp_path):
-    """38 chains (30 random, 8 edge cases) in one image, Cortex-M kernel: C on the board == interpreter."""
+    """58 chains (24 random of each op, 10 edge cases) in one image, Cortex-M kernel: C on the board ==
+    interpreter, for every output."""
     g, records, labels = _cases()
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert "layer_norm_chain" in m["arm_kernels"]
@@ -113,8 +125,9 @@ def test_edge_cases_equal_the_unfused_chain():
     rng = np.random.default_rng(3)
     for chain, g in edge_cases():
         for _ in range(5):
-            x = layer_norm_chain_inputs(g)(rng)[0]
-            assert np.array_equal(run(g, [x])[g.outputs[0]], run(chain, [x])[chain.outputs[0]])
+            xs = layer_norm_chain_inputs(g)(rng)
+            want = run(chain, xs)
+            assert all(np.array_equal(a, want[o]) for o, a in run(g, xs).items())
 
 
 @pytest.mark.parametrize("shape", [(16, 32), (16, 64), (64, 96)])
@@ -134,8 +147,8 @@ def test_instructions_per_element_m4(shape, tmp_path):
 
 
 def test_vit_fixture_with_the_pass_on_m4(tmp_path):
-    """The converter's ViT built for the Cortex-M4 (the build fuses its five LayerNorm chains): bit-exact with the
-    interpreter on the original, unfused graph for four test images."""
+    """The converter's ViT built for the Cortex-M4 (the build fuses its five LayerNorm chains, each with the
+    residual ADD before it): bit-exact with the interpreter on the original, unfused graph for four test images."""
     from edgefmr.model_io import load_model
 
     g = load_model(FIXTURES / "vit_digits_int8.tflite")
@@ -143,7 +156,7 @@ def test_vit_fixture_with_the_pass_on_m4(tmp_path):
     records = [[x[i:i + 1]] for i in range(4)]
     m = build(g, "qemu-netduinoplus2", tmp_path, test_inputs=records)
     assert "layer_norm_chain" in m["kernels"] and "layer_norm_chain" in m["arm_kernels"]
-    assert sum(1 for layer in m["layers"] if "LAYER_NORM_CHAIN" in layer["op"]) >= 1
+    assert sum(1 for layer in m["layers"] if "LAYER_NORM_CHAIN" in layer["op"]) == 5
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     assert all(same_bits(a[0], b[0]) for a, b in zip(res.outputs, want, strict=True))

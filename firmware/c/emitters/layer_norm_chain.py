@@ -58,12 +58,14 @@ def rsqrt_of_variance(add_c: OpCall, rsqrt_c: OpCall) -> np.ndarray:
 
 
 def chain_params(c: OpCall) -> dict[str, Any]:
-    """The kernel's parameter fields (stages as lists, the table as an int8 array) and the Cortex-M tables."""
+    """The kernel's parameter fields (stages as lists, the table as an int8 array) and the Cortex-M tables, for
+    LAYER_NORM_CHAIN and ADD_LAYER_NORM_CHAIN (whose residual ADD is one more stage)."""
     g = chain_graph(c)
     nodes = {n.outputs[0]: call(n, g) for n in g.nodes}
-    x = c.inp(0)
+    k = 1 if c.node.op == "ADD_LAYER_NORM_CHAIN" else 0
+    x = c.out(0)
     ch = x.shape[-1]
-    gamma, beta = c.inp(2), c.inp(3)
+    gamma, beta = c.inp(2 + k), c.inp(3 + k)
     final = {"normalized": "normalized" if gamma is not None or beta is not None else "y"}
     final["scaled"] = "scaled" if beta is not None else "y"
     sq = nodes["square"]
@@ -77,6 +79,7 @@ def chain_params(c: OpCall) -> dict[str, Any]:
         "scaled": binary_stage(nodes[final["scaled"]]) if gamma is not None else [0] * 9,
         "beta_count": beta.size if beta is not None else 0,
         "shifted": binary_stage(nodes["y"]) if beta is not None else [0] * 9,
+        "residual": binary_stage(nodes["sum"]) if k else [0] * 9,
     }
     # Cortex-M tables: the rescaled x of SQUARED_DIFFERENCE(x, m) and of SUB(x, m), for x = -128..127.
     xs = np.arange(-128, 128, dtype=np.int64)
@@ -84,18 +87,32 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     out["square_table"] = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3])
                            if out["square_form"] == 0 else np.zeros(256, np.int64))
     out["centered_table"] = 2 * mbqm((xs - cst[0]) << add.LEFT_SHIFT, cst[2], cst[3])
+    res = out["residual"]
+    out["residual_a_table"] = 2 * mbqm((xs - res[0]) << add.LEFT_SHIFT, res[2], res[3])
+    out["residual_b_table"] = 2 * mbqm((xs - res[1]) << add.LEFT_SHIFT, res[4], res[5])
     return out
+
+
+#: Fields that are arrays: (C type, used by the portable kernel too).
+ARRAYS = {"rsqrt": ("int8_t", True), "square_table": ("int16_t", False), "centered_table": ("int32_t", False),
+          "residual_a_table": ("int32_t", False), "residual_b_table": ("int32_t", False)}
+
+
+def params(ctx: EmitContext) -> str:
+    """The parameter struct of node ctx.c (both ops); the Cortex-M tables only for the Cortex-M kernel."""
+    q = chain_params(ctx.c)
+    arm = "layer_norm_chain" in ctx.option("arm", frozenset())
+    residual = ctx.c.node.op == "ADD_LAYER_NORM_CHAIN"
+    fields = {k: v for k, v in q.items() if k not in ARRAYS}
+    for k, (ctype, portable) in ARRAYS.items():
+        used = portable or (arm and (residual or not k.startswith("residual"))
+                            and not (k == "square_table" and q["square_form"] == 1))
+        fields[k] = ctx.array(np.asarray(q[k]).astype(ctype.replace("_t", "")), ctype) if used else "NULL"
+    return ctx.params("efm_layer_norm_chain_params", **fields)
 
 
 @emitter("LAYER_NORM_CHAIN")
 def emit(ctx: EmitContext) -> Emitted:
-    c = ctx.c
-    q = chain_params(c)
-    arm = "layer_norm_chain" in ctx.option("arm", frozenset())
-    fields = {k: v for k, v in q.items() if k not in ("rsqrt", "square_table", "centered_table")}
-    fields["rsqrt"] = ctx.array(q["rsqrt"].astype(np.int8), "int8_t")
-    fields["square_table"] = ctx.array(q["square_table"], "int16_t") if arm else "NULL"
-    fields["centered_table"] = ctx.array(q["centered_table"], "int32_t") if arm else "NULL"
-    p = ctx.params("efm_layer_norm_chain_params", **fields)
+    p = params(ctx)
     return Emitted(f"efm_layer_norm_chain({p}, {ctx.inp(0)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.out()});",
                    ("layer_norm_chain",), inplace=(0,))

@@ -2,7 +2,8 @@
  * as the chain's own ops round it (docs/ops/LAYER_NORM_CHAIN.md):
  *   m = MEAN(x); c = SUB(x, m); s = SQUARED_DIFFERENCE(x, m) or MUL(c, c); v = MEAN(s);
  *   r = RSQRT(ADD(v, eps)) (one 256-entry table); n = MUL(c, r); [n = MUL(n, gamma)]; [n = ADD(n, beta)].
- * Each row: one pass for the mean, one for the variance, one for the normalization. */
+ * Each row: one pass for the mean, one for the variance, one for the normalization. ADD_LAYER_NORM_CHAIN runs a
+ * residual ADD first (s = ADD(a, b), output too) and the chain on s. */
 #ifndef EFM_LAYER_NORM_CHAIN_H
 #define EFM_LAYER_NORM_CHAIN_H
 
@@ -42,15 +43,22 @@ typedef struct {
     int32_t scaled[EFM_LNC_STAGE];       /* MUL(n, gamma) */
     int32_t beta_count;                  /* 0 (no beta), 1 or channels */
     int32_t shifted[EFM_LNC_STAGE];      /* ADD(., beta) */
-    /* Cortex-M kernel: the SQUARED_DIFFERENCE-rescaled x and twice the SUB-rescaled x at index x + 128 (NULL for
-     * the portable kernel). */
+    int32_t residual[EFM_LNC_STAGE];     /* ADD_LAYER_NORM_CHAIN: s = ADD(a, b) */
+    /* Cortex-M kernel: the SQUARED_DIFFERENCE-rescaled x, twice the SUB-rescaled x, and twice the rescaled a and b
+     * of the residual ADD, at index value + 128 (NULL for the portable kernel or when unused). */
     const int16_t *square_table;
     const int32_t *centered_table;
+    const int32_t *residual_a_table;
+    const int32_t *residual_b_table;
 } efm_layer_norm_chain_params;
 
 /* x and y are [rows][channels]; gamma / beta hold gamma_count / beta_count values (NULL when absent). y may be x. */
 void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x, const int8_t *gamma,
                           const int8_t *beta, int8_t *y);
+
+/* s = ADD(a, b) and y = the chain of s; a, b, s, y are [rows][channels] (b of the same layout). */
+void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *a, const int8_t *b,
+                              const int8_t *gamma, const int8_t *beta, int8_t *s, int8_t *y);
 
 static inline int8_t efm_lnc_finish(const int32_t *s, int64_t acc) {
     return (int8_t)efm_clamp64(efm_wrap32((int64_t)efm_wrap32(acc) + s[EFM_LNC_ZP]), -128, 127);

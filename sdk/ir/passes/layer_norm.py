@@ -159,9 +159,37 @@ def _match(v: _View, i_mean: int) -> tuple[list[int], Node] | None:
     return nodes, node
 
 
-def fuse_layer_norm(g: Graph) -> Graph:
+def _residual(v: _View, nodes: list[int], fused: Node) -> tuple[list[int], Node] | None:
+    """The chain with the ADD that makes its input (ADD_LAYER_NORM_CHAIN: outputs the sum and the normalized rows),
+    when that input is the output of a plain int8 ADD whose inputs have the sum's number of elements."""
+    g = v.g
+    x = fused.inputs[0]
+    i_add = v.prod.get(x)
+    if i_add is None or not v.plain(i_add, "ADD"):
+        return None
+    a, b = g.nodes[i_add].inputs[:2]
+    if g.tensors[a].is_const:  # ADD is symmetric; the node takes a constant as b only
+        a, b = b, a
+    size = g.tensors[x].size
+    if g.tensors[a].is_const or any(g.tensors[t].size != size or g.tensors[t].dtype != "int8" for t in (a, b)):
+        return None
+    inputs = [a, b, *fused.inputs[1:]]
+    node = Node("ADD_LAYER_NORM_CHAIN", inputs, [x, *fused.outputs], dict(fused.attrs), fused.name)
+    try:
+        c = call(node, g)
+        c.opdef.check(c)
+        if [tuple(s) for s in c.opdef.infer(c)] != [g.tensors[t].shape for t in node.outputs]:
+            return None
+    except IRError:
+        return None
+    return [i_add, *nodes], node
+
+
+def fuse_layer_norm(g: Graph, residual: bool = True) -> Graph:
     """A copy of `g` with every recognized LayerNorm chain replaced by one LAYER_NORM_CHAIN node (placed where the
-    chain's last node was; its output keeps the chain output's name). Tensors only the chains used are dropped."""
+    chain's last node was; its output keeps the chain output's name), or, with `residual`, together with the ADD
+    that makes its input by one ADD_LAYER_NORM_CHAIN node (placed where the ADD was; outputs the sum and the
+    chain's output, names kept). Tensors only the fused nodes used are dropped."""
     g = copy.copy(g)
     g.tensors, g.nodes = dict(g.tensors), list(g.nodes)
     while True:
@@ -175,11 +203,14 @@ def fuse_layer_norm(g: Graph) -> Graph:
         if found is None:
             return g
         nodes, fused = found
+        with_add = _residual(v, nodes, fused) if residual else None
+        if with_add is not None:
+            nodes, fused = with_add
         drop = set(nodes)
-        last = max(nodes)
+        last = min(nodes) if with_add is not None else max(nodes)
         old_inputs = {t for i in nodes for t in g.nodes[i].inputs if t}
         old_outputs = {t for i in nodes for t in g.nodes[i].outputs} - set(fused.outputs)
         g.nodes = [fused if i == last else n for i, n in enumerate(g.nodes) if i not in drop or i == last]
-        used = {t for n in g.nodes for t in n.inputs if t} | set(g.inputs) | set(g.outputs)
+        used = {t for n in g.nodes for t in [*n.inputs, *n.outputs] if t} | set(g.inputs) | set(g.outputs)
         for t in (old_inputs | old_outputs) - used:
             g.tensors.pop(t, None)

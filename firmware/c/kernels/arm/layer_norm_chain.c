@@ -64,7 +64,7 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
     const int32_t *me = p->mean, *c = p->centered, *s = p->square, *va = p->variance, *n = p->normalized;
     const int32_t *g = p->scaled, *b = p->shifted;
     const int64_t sums = 255 * (int64_t)p->channels;
-    if (p->square_table == NULL || p->centered_table == NULL) {
+    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL) {
         return 0;
     }
     int ok = efm_lnc_prepare(&f->mean, me[EFM_LNC_MEAN_MULT], me[EFM_LNC_MEAN_SHIFT], me[EFM_LNC_MEAN_ZP], sums) &&
@@ -145,6 +145,52 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
     }
 }
 
+/* One row of the chain from its sum `total` (fast path). */
+static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x,
+                                    int32_t total, const int8_t *gamma, const int8_t *beta, int8_t *y) {
+    const int32_t ch = p->channels;
+    const int32_t m = efm_ssat8(efm_lnc_apply(&f->mean, total - p->mean[EFM_LNC_MEAN_IN_ZP] * ch));
+    const int32_t b2 = 2 * efm_lnc_apply(&f->centered_b, (m - p->centered[EFM_LNC_B_ZP]) * (1 << 20));
+    int32_t squares = 0;
+    if (p->square_form == 0) {
+        const int16_t *sqt = p->square_table + 128;
+        EFM_LNC_OPAQUE(sqt);
+        const int32_t b = efm_lnc_apply(&f->square_b, (m - p->square[EFM_LNC_B_ZP]) * (1 << 7));
+        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t d = sqt[x[i]] - b;
+            squares += efm_ssat8(efm_smmlar(d * d * 2, ms, ks) >> es);
+        }
+    } else {
+        const int32_t *ct = p->centered_table + 128;
+        EFM_LNC_OPAQUE(ct);
+        const int32_t mc = f->centered.mult, kc = f->centered.k, ec = f->centered.e;
+        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e, ls = f->square.left + 1;
+        const int32_t zc = p->square[EFM_LNC_A_ZP];
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = ct[x[i]] - b2;
+            const int32_t c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
+            y[i] = (int8_t)c;
+            squares += efm_ssat8(efm_smmlar(((c - zc) * (c - zc)) << ls, ms, ks) >> es);
+        }
+    }
+    const int32_t v = efm_ssat8(efm_lnc_apply(&f->variance, squares - p->variance[EFM_LNC_MEAN_IN_ZP] * ch));
+    const int32_t r = p->rsqrt[v + 128];
+    const int mul_e0 = f->normalized.e == 0;
+    const int affine = p->gamma_count || p->beta_count;
+    if (p->square_form == 0) {
+        if (affine) {
+            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, mul_e0, 1);
+        } else if (mul_e0) {
+            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, 1, 0);
+        } else {
+            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, 0, 0);
+        }
+    } else {
+        efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 1, mul_e0, affine);
+    }
+}
+
 void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x, const int8_t *gamma,
                           const int8_t *beta, int8_t *y) {
     const int32_t ch = p->channels;
@@ -155,49 +201,43 @@ void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x,
         }
         return;
     }
-    const int16_t *sqt = p->square_table + 128;
-    EFM_LNC_OPAQUE(sqt);
-    const int32_t mean_adj = p->mean[EFM_LNC_MEAN_IN_ZP] * ch, var_adj = p->variance[EFM_LNC_MEAN_IN_ZP] * ch;
-    const int32_t zb_c = p->centered[EFM_LNC_B_ZP], zb_s = p->square[EFM_LNC_B_ZP];
-    const int mul_e0 = f.normalized.e == 0;
-    const int affine = p->gamma_count || p->beta_count;
     for (int32_t row = 0; row < p->rows; row++, x += ch, y += ch) {
-        const int32_t m = efm_ssat8(efm_lnc_apply(&f.mean, efm_lnc_sum(x, ch) - mean_adj));
-        const int32_t b2 = 2 * efm_lnc_apply(&f.centered_b, (m - zb_c) * (1 << 20));
-        int32_t squares = 0;
-        if (p->square_form == 0) {
-            const int32_t b = efm_lnc_apply(&f.square_b, (m - zb_s) * (1 << 7));
-            const int32_t ms = f.square.mult, ks = f.square.k, es = f.square.e;
+        efm_lnc_fast_row(p, &f, x, efm_lnc_sum(x, ch), gamma, beta, y);
+    }
+}
+
+/* The residual ADD: twice the rescaled a and b from two tables, their sum requantized (SMMLAR, e > 0), stored and
+ * summed for the row's mean. */
+void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *a, const int8_t *b,
+                              const int8_t *gamma, const int8_t *beta, int8_t *s, int8_t *y) {
+    const int32_t ch = p->channels;
+    efm_lnc_fast f;
+    efm_lnc_rq qa;
+    const int32_t *res = p->residual;
+    if (!efm_lnc_fast_params(p, &f) || p->residual_a_table == NULL || p->residual_b_table == NULL ||
+        !efm_lnc_prepare(&qa, res[EFM_LNC_MULT], res[EFM_LNC_SHIFT], res[EFM_LNC_ZP], (int64_t)1 << 28) ||
+        qa.left != 0 || qa.e == 0) {
+        for (int32_t r = 0; r < p->rows; r++, a += ch, b += ch, s += ch, y += ch) {
             for (int32_t i = 0; i < ch; i++) {
-                const int32_t d = sqt[x[i]] - b;
-                squares += efm_ssat8(efm_smmlar(d * d * 2, ms, ks) >> es);
+                s[i] = efm_lnc_add(res, a[i], b[i]);
             }
-        } else {
-            const int32_t *ct = p->centered_table + 128;
-            EFM_LNC_OPAQUE(ct);
-            const int32_t mc = f.centered.mult, kc = f.centered.k, ec = f.centered.e;
-            const int32_t ms = f.square.mult, ks = f.square.k, es = f.square.e, ls = f.square.left + 1;
-            const int32_t zc = p->square[EFM_LNC_A_ZP];
-            for (int32_t i = 0; i < ch; i++) {
-                const int32_t v = ct[x[i]] - b2;
-                const int32_t c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
-                y[i] = (int8_t)c;
-                squares += efm_ssat8(efm_smmlar(((c - zc) * (c - zc)) << ls, ms, ks) >> es);
-            }
+            efm_lnc_row(p, s, gamma, beta, y);
         }
-        const int32_t v = efm_ssat8(efm_lnc_apply(&f.variance, squares - var_adj));
-        const int32_t r = p->rsqrt[v + 128];
-        if (p->square_form == 0) {
-            if (affine) {
-                efm_lnc_normalize(p, &f, x, y, b2, r, gamma, beta, 0, mul_e0, 1);
-            } else if (mul_e0) {
-                efm_lnc_normalize(p, &f, x, y, b2, r, gamma, beta, 0, 1, 0);
-            } else {
-                efm_lnc_normalize(p, &f, x, y, b2, r, gamma, beta, 0, 0, 0);
-            }
-        } else {
-            efm_lnc_normalize(p, &f, x, y, b2, r, gamma, beta, 1, mul_e0, affine);
+        return;
+    }
+    const int32_t *ta = p->residual_a_table + 128, *tb = p->residual_b_table + 128;
+    EFM_LNC_OPAQUE(ta);
+    EFM_LNC_OPAQUE(tb);
+    const int32_t ma = qa.mult, ka = qa.k, ea = qa.e;
+    for (int32_t row = 0; row < p->rows; row++, a += ch, b += ch, s += ch, y += ch) {
+        int32_t total = 0;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = ta[a[i]] + tb[b[i]];
+            const int32_t sv = efm_ssat8(efm_smmlar(v, ma, ka + (v >> 31)) >> ea);
+            s[i] = (int8_t)sv;
+            total += sv;
         }
+        efm_lnc_fast_row(p, &f, s, total, gamma, beta, y);
     }
 }
 
