@@ -15,19 +15,25 @@ from edgefmr.ir.passes import fuse_layer_norm, optimize
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def test_vit_fixture_all_test_images():
-    """The converter's ViT: its five LayerNorm chains (one with gamma and beta) are fused, 82 -> 50 nodes, and
-    the logits of all 32 test images are bit-identical; the input graph is left unchanged."""
+@pytest.mark.parametrize("residual", [True, False])
+def test_vit_fixture_all_test_images(residual):
+    """The converter's ViT: its five LayerNorm chains (the last with gamma and beta) are fused, each with the
+    residual ADD that makes its input (ADD_LAYER_NORM_CHAIN, 82 -> 45 nodes) or alone (LAYER_NORM_CHAIN, 82 -> 50);
+    every tensor the rewritten graph keeps, the logits included, is bit-identical for all 32 test images; the input
+    graph is left unchanged."""
     from edgefmr.model_io import load_model
 
     g = load_model(FIXTURES / "vit_digits_int8.tflite")
     ops_before = [n.op for n in g.nodes]
-    f = optimize(g)
+    f = fuse_layer_norm(g, residual=residual)
+    if residual:
+        assert [n.op for n in optimize(g).nodes] == [n.op for n in f.nodes]
     assert [n.op for n in g.nodes] == ops_before
     validate(f)
-    fused = [n for n in f.nodes if n.op == "LAYER_NORM_CHAIN"]
-    assert len(fused) == 5 and len(f.nodes) == 50
-    assert [len(n.inputs) for n in fused] == [2, 2, 2, 2, 4]
+    op = "ADD_LAYER_NORM_CHAIN" if residual else "LAYER_NORM_CHAIN"
+    fused = [n for n in f.nodes if n.op == op]
+    assert len(fused) == 5 and len(f.nodes) == (45 if residual else 50)
+    assert [len(n.inputs) for n in fused] == ([3, 3, 3, 3, 5] if residual else [2, 2, 2, 2, 4])
     assert {"RSQRT", "SQUARED_DIFFERENCE", "SUB"}.isdisjoint(n.op for n in f.nodes)
     assert f.inputs == g.inputs and f.outputs == g.outputs
     x = np.load(FIXTURES / "digits_test_x.npy")
@@ -35,9 +41,9 @@ def test_vit_fixture_all_test_images():
     for i in range(32):
         want = run(g, [x[i:i + 1]], keep_all=True)
         got = run(f, [x[i:i + 1]], keep_all=True)
-        for name in f.tensors:  # every tensor the fused graph still has, the graph output included
-            if name in want:
-                assert np.array_equal(got[name], want[name]), (i, name)
+        assert set(got) <= set(want)
+        for name in got:  # every tensor the fused graph still has (residual sums, logits, ...)
+            assert np.array_equal(got[name], want[name]), (i, name)
 
 
 def _random_chain(seed: int) -> Graph:
@@ -74,13 +80,40 @@ def test_random_chains_inside_graphs(seed):
     z = b.op("ADD", [y, x], scale=xt.scale * 2, zero_point=0, name="z")
     b.output(z)
     g = b.build()
-    f = fuse_layer_norm(g)
+    f = fuse_layer_norm(g, residual=False)
     assert [n.op for n in f.nodes] == ["ADD", "LAYER_NORM_CHAIN", "ADD"]
     validate(f)
+    r = fuse_layer_norm(g)  # the ADD joins when its constant has the sum's size
+    want_ops = ["ADD_LAYER_NORM_CHAIN", "ADD"] if xt.size == xt.shape[-1] else ["ADD", "LAYER_NORM_CHAIN", "ADD"]
+    assert [n.op for n in r.nodes] == want_ops
+    validate(r)
     make = layer_norm_chain_inputs(chain)
     for _ in range(6):
         feeds = [np.clip(make(rng)[0].astype(np.int16) + rng.integers(-3, 4, xt.shape), -128, 127).astype(np.int8)]
-        assert np.array_equal(run(f, feeds)["z"], run(g, feeds)["z"])
+        want = run(g, feeds)["z"]
+        assert np.array_equal(run(f, feeds)["z"], want) and np.array_equal(run(r, feeds)["z"], want)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_residual_chains(seed):
+    """A chain whose input is a residual ADD of two tensors (or a tensor and a constant of the sum's size, with or
+    without a leading 1), the sum also a graph output: one ADD_LAYER_NORM_CHAIN, both outputs bit-identical."""
+    rng = np.random.default_rng(seed + 50)
+    while True:
+        try:
+            g = layer_norm_chain_unfused(rng, residual=True)
+            break
+        except IRError:
+            continue
+    f = fuse_layer_norm(g)
+    assert [n.op for n in f.nodes] == ["ADD_LAYER_NORM_CHAIN"]
+    assert f.nodes[0].outputs == g.outputs
+    validate(f)
+    make = layer_norm_chain_inputs(g)
+    for _ in range(6):
+        feeds = make(rng)
+        want = run(g, feeds)
+        assert all(np.array_equal(a, want[o]) for o, a in run(f, feeds).items())
 
 
 def _with(chain: Graph, mutate) -> Graph:

@@ -44,6 +44,38 @@ inline int32_t lnc_mean(const int *s, int64_t total, int32_t n) {
     return (int32_t)clamp64(v + s[LNC_MEAN_ZP], -128, 127);
 }
 
+/* The chain on one stored row whose sum is `total`: the squares pass and the output pass. */
+template <class P>
+void lnc_chain_row(const int8_t row[P::channels], int64_t total, hls::stream<int8_t> &y,
+                   const int8_t gamma[P::gamma_size], const int8_t beta[P::beta_size]) {
+    const int32_t m = lnc_mean(P::mean, total, P::channels);
+    int64_t squares = 0;
+variance:
+    for (int i = 0; i < P::channels; i++) {
+#pragma HLS PIPELINE II = 1
+        if (P::square_form == 0) {
+            squares += lnc_squared_difference(P::square, row[i], m);
+        } else {
+            const int32_t c = lnc_add_sub(P::centered, row[i], m, -1);
+            squares += lnc_mul(P::square, c, c);
+        }
+    }
+    const int32_t v = lnc_mean(P::variance, squares, P::channels);
+    const int32_t rs = P::rsqrt[v + 128];
+normalize:
+    for (int i = 0; i < P::channels; i++) {
+#pragma HLS PIPELINE II = 1
+        int32_t n = lnc_mul(P::normalized, lnc_add_sub(P::centered, row[i], m, -1), rs);
+        if (P::gamma_count) {
+            n = lnc_mul(P::scaled, n, gamma[P::gamma_count == 1 ? 0 : i]);
+        }
+        if (P::beta_count) {
+            n = lnc_add_sub(P::shifted, n, beta[P::beta_count == 1 ? 0 : i], 1);
+        }
+        y.write((int8_t)n);
+    }
+}
+
 template <class P>
 void layer_norm_chain(hls::stream<int8_t> &x, hls::stream<int8_t> &y, const int8_t gamma[P::gamma_size],
                       const int8_t beta[P::beta_size]) {
@@ -57,32 +89,7 @@ void layer_norm_chain(hls::stream<int8_t> &x, hls::stream<int8_t> &y, const int8
             row[i] = v;
             total += v;
         }
-        const int32_t m = lnc_mean(P::mean, total, P::channels);
-        int64_t squares = 0;
-    variance:
-        for (int i = 0; i < P::channels; i++) {
-#pragma HLS PIPELINE II = 1
-            if (P::square_form == 0) {
-                squares += lnc_squared_difference(P::square, row[i], m);
-            } else {
-                const int32_t c = lnc_add_sub(P::centered, row[i], m, -1);
-                squares += lnc_mul(P::square, c, c);
-            }
-        }
-        const int32_t v = lnc_mean(P::variance, squares, P::channels);
-        const int32_t rs = P::rsqrt[v + 128];
-    normalize:
-        for (int i = 0; i < P::channels; i++) {
-#pragma HLS PIPELINE II = 1
-            int32_t n = lnc_mul(P::normalized, lnc_add_sub(P::centered, row[i], m, -1), rs);
-            if (P::gamma_count) {
-                n = lnc_mul(P::scaled, n, gamma[P::gamma_count == 1 ? 0 : i]);
-            }
-            if (P::beta_count) {
-                n = lnc_add_sub(P::shifted, n, beta[P::beta_count == 1 ? 0 : i], 1);
-            }
-            y.write((int8_t)n);
-        }
+        lnc_chain_row<P>(row, total, y, gamma, beta);
     }
 }
 
