@@ -24,7 +24,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | None = None, gamma=False,
-           beta=False, square: str = "squared_difference", residual: float | None = None) -> tuple[Graph, Graph]:
+           beta=False, square: str = "squared_difference", residual: float | None = None,
+           gamma_scale: float = 0.05) -> tuple[Graph, Graph]:
     """A hand-made chain whose quantization puts the kernel on a chosen path (x scale 0.02, zero point 5): the
     unfused chain and its fused graph. `residual`: x = ADD(a, constant) with that multiplier of the ADD's output."""
     b = GraphBuilder()
@@ -56,7 +57,7 @@ def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | 
              name="y" if last else "n")
     if gamma:
         n = b.op("MUL", [n, b.const("gamma", np.arange(shape[-1], dtype=np.int8) % 100, scale=0.01,
-                                    zero_point=-10)], scale=0.05, zero_point=0, name="y" if not beta else "g")
+                                    zero_point=-10)], scale=gamma_scale, zero_point=0, name="y" if not beta else "g")
     if beta:
         n = b.op("ADD", [n, b.const("beta", np.array(40, np.int8), scale=0.003, zero_point=3)], scale=0.06,
                  zero_point=-2, name="y")
@@ -70,7 +71,8 @@ def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | 
 def edge_cases() -> list[tuple[Graph, Graph]]:
     """Paths the random cases rarely reach: MUL(c, r) with a left shift beyond the 32-bit bound (fallback), with a
     rounding right shift, SUB whose multiplier needs no right shift (fallback), one channel, 4k + 1..3 channels,
-    gamma and beta with both forms of the square, the residual ADD with and without its fast path."""
+    gamma and beta with both forms of the square, the residual ADD with and without its fast path, a gamma MUL
+    whose left shift leaves no 32-bit gamma table (fallback)."""
     return [
         _chain((3, 8), normalized_scale_factor=1e-6),  # MUL multiplier ~ 1e6: left shift > 13 -> portable fallback
         _chain((3, 8), normalized_scale_factor=20.0),  # MUL multiplier < 1: rounding shift (e > 0)
@@ -82,6 +84,7 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
         _chain((1, 4, 33), gamma=True, beta=True),
         _chain((3, 5), residual=0.3),  # residual ADD with a constant, rounding shift
         _chain((3, 6), residual=0.75),  # residual ADD multiplier in [0.5, 1): e = 0 -> fallback
+        _chain((2, 12), gamma=True, beta=True, gamma_scale=1e-9),  # gamma MUL left shift > 14: no gamma table
     ]
 
 
@@ -106,7 +109,7 @@ def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_layer_norm_chain_arm_bit_exact(board, tmp_path):
-    """58 chains (24 random of each op, 10 edge cases) in one image, Cortex-M kernel: C on the board ==
+    """59 chains (24 random of each op, 11 edge cases) in one image, Cortex-M kernel: C on the board ==
     interpreter, for every output."""
     g, records, labels = _cases()
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)

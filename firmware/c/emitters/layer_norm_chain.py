@@ -90,12 +90,27 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     res = out["residual"]
     out["residual_a_table"] = 2 * mbqm((xs - res[0]) << add.LEFT_SHIFT, res[2], res[3])
     out["residual_b_table"] = 2 * mbqm((xs - res[1]) << add.LEFT_SHIFT, res[4], res[5])
+    # gamma: (gamma_i - zp) << (left + 1) per channel, when the 32-bit product cannot overflow (else the kernel
+    # falls back to the portable arithmetic); beta: twice the rescaled beta_i per channel, and twice the rescaled n
+    # for n = -128..127 (ADD's two rescaled inputs).
+    gs, bs = out["scaled"], out["shifted"]
+    left = max(gs[7], 0)
+    out["gamma_table"] = None
+    if gamma is not None and left <= 14:
+        gv = np.broadcast_to(gamma.data.astype(np.int64).ravel(), (out["gamma_count"],))
+        out["gamma_table"] = (gv - gs[1]) << (left + 1)
+    out["beta_table"] = out["shifted_table"] = None
+    if beta is not None:
+        bv = np.broadcast_to(beta.data.astype(np.int64).ravel(), (out["beta_count"],))
+        out["beta_table"] = 2 * mbqm((bv - bs[1]) << add.LEFT_SHIFT, bs[4], bs[5])
+        out["shifted_table"] = 2 * mbqm((xs - bs[0]) << add.LEFT_SHIFT, bs[2], bs[3])
     return out
 
 
 #: Fields that are arrays: (C type, used by the portable kernel too).
 ARRAYS = {"rsqrt": ("int8_t", True), "square_table": ("int16_t", False), "centered_table": ("int32_t", False),
-          "residual_a_table": ("int32_t", False), "residual_b_table": ("int32_t", False)}
+          "residual_a_table": ("int32_t", False), "residual_b_table": ("int32_t", False),
+          "gamma_table": ("int32_t", False), "beta_table": ("int32_t", False), "shifted_table": ("int32_t", False)}
 
 
 def params(ctx: EmitContext) -> str:
@@ -105,7 +120,7 @@ def params(ctx: EmitContext) -> str:
     residual = ctx.c.node.op == "ADD_LAYER_NORM_CHAIN"
     fields = {k: v for k, v in q.items() if k not in ARRAYS}
     for k, (ctype, portable) in ARRAYS.items():
-        used = portable or (arm and (residual or not k.startswith("residual"))
+        used = portable or (arm and (residual or not k.startswith("residual")) and q[k] is not None
                             and not (k == "square_table" and q["square_form"] == 1))
         fields[k] = ctx.array(np.asarray(q[k]).astype(ctype.replace("_t", "")), ctype) if used else "NULL"
     return ctx.params("efm_layer_norm_chain_params", **fields)

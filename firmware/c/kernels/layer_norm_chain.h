@@ -50,6 +50,11 @@ typedef struct {
     const int32_t *centered_table;
     const int32_t *residual_a_table;
     const int32_t *residual_b_table;
+    /* Cortex-M kernel, with gamma / beta: (gamma_i - zp) << (left + 1) per gamma value (NULL where that could
+     * overflow), twice the rescaled beta_i per beta value, twice ADD's rescaled n at index n + 128. */
+    const int32_t *gamma_table;
+    const int32_t *beta_table;
+    const int32_t *shifted_table;
 } efm_layer_norm_chain_params;
 
 /* x and y are [rows][channels]; gamma / beta hold gamma_count / beta_count values (NULL when absent). y may be x. */

@@ -57,13 +57,14 @@ static inline int32_t efm_lnc_apply(const efm_lnc_rq *q, int32_t v) {
 #define EFM_LNC_OPAQUE(ptr) __asm__("" : "+r"(ptr))
 
 typedef struct {
-    efm_lnc_rq mean, square_b, centered_b, centered, square, variance, normalized, scaled, beta_a, beta_b, shifted;
+    efm_lnc_rq mean, square_b, centered_b, centered, square, variance, normalized, scaled, shifted;
 } efm_lnc_fast;
 
 static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fast *f) {
     const int32_t *me = p->mean, *c = p->centered, *s = p->square, *va = p->variance, *n = p->normalized;
     const int32_t *g = p->scaled, *b = p->shifted;
     const int64_t sums = 255 * (int64_t)p->channels;
+    memset(f, 0, sizeof *f);
     if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL) {
         return 0;
     }
@@ -81,12 +82,13 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
     }
     ok = ok && efm_lnc_prepare(&f->normalized, n[EFM_LNC_MULT], n[EFM_LNC_SHIFT], n[EFM_LNC_ZP], 255 * 255);
     if (p->gamma_count) {
-        ok = ok && efm_lnc_prepare(&f->scaled, g[EFM_LNC_MULT], g[EFM_LNC_SHIFT], g[EFM_LNC_ZP], 255 * 255);
+        ok = ok && p->gamma_table != NULL &&
+             efm_lnc_prepare(&f->scaled, g[EFM_LNC_MULT], g[EFM_LNC_SHIFT], g[EFM_LNC_ZP], 255 * 255);
     }
-    if (p->beta_count) {
-        ok = ok && efm_lnc_prepare(&f->beta_a, b[EFM_LNC_A_MULT], b[EFM_LNC_A_SHIFT], 0, 255 << 20) &&
-             efm_lnc_prepare(&f->beta_b, b[EFM_LNC_B_MULT], b[EFM_LNC_B_SHIFT], 0, 255 << 20) &&
-             efm_lnc_prepare(&f->shifted, b[EFM_LNC_MULT], b[EFM_LNC_SHIFT], b[EFM_LNC_ZP], (int64_t)1 << 28);
+    if (p->beta_count) {  /* the sum of the two doubled rescaled inputs: |v| < 2^29 */
+        ok = ok && p->beta_table != NULL && p->shifted_table != NULL &&
+             efm_lnc_prepare(&f->shifted, b[EFM_LNC_MULT], b[EFM_LNC_SHIFT], b[EFM_LNC_ZP], (int64_t)1 << 28) &&
+             f->shifted.left == 0;
     }
     return ok;
 }
@@ -105,11 +107,37 @@ static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
     return total;
 }
 
+/* gamma: MUL(n, gamma) with (gamma_i - zp) << (left + 1) from a per-channel table; beta: ADD(., beta) with twice
+ * the rescaled n from a 256-entry table and twice the rescaled beta_i per channel; one more pass over the row in y. */
+__attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f,
+                                                     int8_t *y) {
+    const int32_t ch = p->channels;
+    if (p->gamma_count) {
+        const int32_t *gt = p->gamma_table;
+        const int32_t step = p->gamma_count > 1, za = p->scaled[EFM_LNC_A_ZP];
+        const int32_t m = f->scaled.mult, k = f->scaled.k, sg = f->scaled.sign, e = f->scaled.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = (y[i] - za) * gt[step * i];
+            y[i] = (int8_t)efm_ssat8(efm_smmlar(v, m, k + ((v >> 31) & sg)) >> e);
+        }
+    }
+    if (p->beta_count) {
+        const int32_t *at = p->shifted_table + 128, *bt = p->beta_table;
+        EFM_LNC_OPAQUE(at);
+        const int32_t step = p->beta_count > 1;
+        const int32_t m = f->shifted.mult, k = f->shifted.k, sg = f->shifted.sign, e = f->shifted.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = at[y[i]] + bt[step * i];
+            y[i] = (int8_t)efm_ssat8(efm_smmlar(v, m, k + ((v >> 31) & sg)) >> e);
+        }
+    }
+}
+
 /* The normalization pass; `from_y`: c was stored in y by the variance pass (MUL(c, c) form); `mul_e0`: MUL(c, r)
- * has no rounding shift (e == 0); `affine`: gamma and / or beta follow. */
+ * has no rounding shift (e == 0); `affine`: gamma and / or beta follow (their own passes). */
 static inline __attribute__((always_inline)) void efm_lnc_normalize(
     const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x, int8_t *y, int32_t b2, int32_t r,
-    const int8_t *gamma, const int8_t *beta, const int from_y, const int mul_e0, const int affine) {
+    const int from_y, const int mul_e0, const int affine) {
     const int32_t ch = p->channels;
     const int32_t *ct = p->centered_table + 128;
     EFM_LNC_OPAQUE(ct);
@@ -127,27 +155,16 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
         }
         const int32_t pr = c * r2 + k0;
         int32_t n = mul_e0 ? efm_ssat8(efm_smmlar(pr, mn, kn)) : efm_ssat8(efm_smmlar(pr, mn, kn + (pr >> 31)) >> en);
-        if (affine) {
-            if (p->gamma_count) {
-                const int32_t *g = p->scaled;
-                const int32_t gv = gamma[p->gamma_count == 1 ? 0 : i] - g[EFM_LNC_B_ZP];
-                n = efm_ssat8(efm_lnc_apply(&f->scaled, (n - g[EFM_LNC_A_ZP]) * gv));
-            }
-            if (p->beta_count) {
-                const int32_t *b = p->shifted;
-                const int32_t a = efm_lnc_apply(&f->beta_a, (n - b[EFM_LNC_A_ZP]) * (1 << 20));
-                const int32_t bb = efm_lnc_apply(&f->beta_b, (beta[p->beta_count == 1 ? 0 : i] - b[EFM_LNC_B_ZP]) *
-                                                                 (1 << 20));
-                n = efm_ssat8(efm_lnc_apply(&f->shifted, a + bb));
-            }
-        }
         y[i] = (int8_t)n;
+    }
+    if (affine) {
+        efm_lnc_affine(p, f, y);
     }
 }
 
 /* One row of the chain from its sum `total` (fast path). */
 static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x,
-                                    int32_t total, const int8_t *gamma, const int8_t *beta, int8_t *y) {
+                                    int32_t total, int8_t *y) {
     const int32_t ch = p->channels;
     const int32_t m = efm_ssat8(efm_lnc_apply(&f->mean, total - p->mean[EFM_LNC_MEAN_IN_ZP] * ch));
     const int32_t b2 = 2 * efm_lnc_apply(&f->centered_b, (m - p->centered[EFM_LNC_B_ZP]) * (1 << 20));
@@ -178,16 +195,17 @@ static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const 
     const int32_t r = p->rsqrt[v + 128];
     const int mul_e0 = f->normalized.e == 0;
     const int affine = p->gamma_count || p->beta_count;
+    /* four specialized loops: the square form x whether MUL(c, r) has a rounding shift */
     if (p->square_form == 0) {
-        if (affine) {
-            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, mul_e0, 1);
-        } else if (mul_e0) {
-            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, 1, 0);
+        if (mul_e0) {
+            efm_lnc_normalize(p, f, x, y, b2, r, 0, 1, affine);
         } else {
-            efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 0, 0, 0);
+            efm_lnc_normalize(p, f, x, y, b2, r, 0, 0, affine);
         }
+    } else if (mul_e0) {
+        efm_lnc_normalize(p, f, x, y, b2, r, 1, 1, affine);
     } else {
-        efm_lnc_normalize(p, f, x, y, b2, r, gamma, beta, 1, mul_e0, affine);
+        efm_lnc_normalize(p, f, x, y, b2, r, 1, 0, affine);
     }
 }
 
@@ -202,7 +220,7 @@ void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x,
         return;
     }
     for (int32_t row = 0; row < p->rows; row++, x += ch, y += ch) {
-        efm_lnc_fast_row(p, &f, x, efm_lnc_sum(x, ch), gamma, beta, y);
+        efm_lnc_fast_row(p, &f, x, efm_lnc_sum(x, ch), y);
     }
 }
 
@@ -237,7 +255,7 @@ void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t
             s[i] = (int8_t)sv;
             total += sv;
         }
-        efm_lnc_fast_row(p, &f, s, total, gamma, beta, y);
+        efm_lnc_fast_row(p, &f, s, total, y);
     }
 }
 
