@@ -28,21 +28,29 @@ def _op_cases():
 
 
 def op_rows() -> list[dict]:
-    """The fixture's form (SQUARED_DIFFERENCE, no gamma / beta) with random quantization, two input records."""
+    """The fixture's form (SQUARED_DIFFERENCE, no gamma / beta) with random quantization, two input records:
+    LAYER_NORM_CHAIN (target 40 on the M4) and, beside it, ADD_LAYER_NORM_CHAIN (the residual ADD included; no
+    target) and LAYER_NORM_CHAIN with per-channel gamma and beta (no target)."""
     inputs, unfused = _op_cases()
     out = []
-    for shape in SHAPES:
+    variants = [(shape, "LAYER_NORM_CHAIN", {}, TARGET) for shape in SHAPES]
+    variants += [(shape, "ADD_LAYER_NORM_CHAIN", {"residual": True}, None) for shape in SHAPES]
+    variants += [((16, 32), "LAYER_NORM_CHAIN", {"gamma": True, "beta": True}, None)]
+    for shape, op, kw, target in variants:
         rng = np.random.default_rng(5)
-        g = fuse_layer_norm(unfused(rng, shape=shape, square_form="squared_difference", gamma=False, beta=False))
+        kw = {"gamma": False, "beta": False, **kw}
+        g = fuse_layer_norm(unfused(rng, shape=shape, square_form="squared_difference", **kw))
+        assert [n.op for n in g.nodes] == [op]
         recs = [inputs(g)(rng) for _ in range(2)]
-        out += op_records("LAYER_NORM_CHAIN", "x".join(map(str, shape)), g, recs, shape[0] * shape[1], "element",
-                          TARGET)
+        label = "x".join(map(str, shape)) + (" gamma+beta" if kw["gamma"] else "")
+        out += op_records(op, label, g, recs, shape[0] * shape[1], "element", target)
     return out
 
 
 def model_rows(images: int = 8) -> list[dict]:
-    """vit_digits_int8.tflite on each board, Cortex-M kernels, with and without the pass (bit-exact checked
-    against the interpreter on the unfused graph for `images` test images)."""
+    """vit_digits_int8.tflite on each board, Cortex-M kernels, with and without the pass (five
+    ADD_LAYER_NORM_CHAIN nodes; bit-exact checked against the interpreter on the unfused graph for `images` test
+    images)."""
     from edgefmr.model_io import load_model
     from edgefmr.ops.registry import call
 
