@@ -54,9 +54,14 @@ def _load_board(board: str | Board | None) -> Board | None:
 def prepare_graph(g: Graph, fuse: bool = True) -> Graph:
     """The graph the C build generates code for: `g` after the IR passes (edgefmr.ir.passes.optimize: LayerNorm
     chains fused), which keep every result bit for bit; `g` itself when not `fuse`."""
-    from edgefmr.ir.passes import optimize
+    return _prepare(g, fuse)[0]
 
-    return optimize(g) if fuse else g
+
+def _prepare(g: Graph, fuse: bool) -> tuple[Graph, list[list[int]]]:
+    """prepare_graph and, per node of the result, the indices of the nodes of `g` it computes."""
+    from edgefmr.ir.passes import optimize_origin
+
+    return optimize_origin(g) if fuse else (g, [[i] for i in range(len(g.nodes))])
 
 
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset = frozenset(), fuse: bool = True) -> Any:
@@ -206,7 +211,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     t0 = time.monotonic()
     g, model_name = _load_graph(model)
     model_hash = graph_hash(g)  # the user's graph: what flash / profile / hil compare the device against
-    g = prepare_graph(g, fuse)
+    g, origin = _prepare(g, fuse)
     b = _load_board(board)
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
@@ -252,7 +257,9 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         "main": main, "tricks": tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
         "arena_symbols": gen.arena_symbols,
         "predicted": {"arena": gen.arena, "arena_total": sum(gen.arena.values()), "const_bytes": gen.const_bytes},
-        "plan": _plan_summary(plan), "layers": gen.layers,
+        "plan": _plan_summary(plan),
+        # layers name the nodes of the user's graph (profile and calibration read them against that graph)
+        "layers": [{**row, "nodes": sorted({o for n in row["nodes"] for o in origin[n]})} for row in gen.layers],
     }
     if run_make:
         try:

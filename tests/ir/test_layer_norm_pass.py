@@ -204,3 +204,21 @@ def test_two_chains_sharing_an_input_and_the_mul_form():
         x = [rng.integers(-128, 128, xt.shape).astype(np.int8)]
         for o in g.outputs:
             assert np.array_equal(run(f, x)[o], run(g, x)[o])
+
+
+def test_origin_maps_every_node_once():
+    """optimize_origin names, per node of the rewritten ViT, the user's nodes it computes: each original node exactly
+    once, a fused node the 8 (or 10 with gamma / beta) nodes of its ADD and chain."""
+    from edgefmr.ir.passes import optimize_origin
+    from edgefmr.model_io import load_model
+
+    g = load_model(FIXTURES / "vit_digits_int8.tflite")
+    f, origin = optimize_origin(g)
+    assert len(origin) == len(f.nodes)
+    assert sorted(o for os_ in origin for o in os_) == list(range(len(g.nodes)))
+    for n, os_ in zip(f.nodes, origin, strict=True):
+        if n.op == "ADD_LAYER_NORM_CHAIN":
+            assert [g.nodes[o].op for o in os_][:2] == ["ADD", "MEAN"] and len(os_) in (8, 10)
+            assert n.outputs[-1] == g.nodes[os_[-1]].outputs[0]
+        else:
+            assert len(os_) == 1 and g.nodes[os_[0]].op == n.op

@@ -6,11 +6,18 @@
 from __future__ import annotations
 
 from edgefmr.ir.graph import Graph
-from edgefmr.ir.passes.layer_norm import fuse_layer_norm
+from edgefmr.ir.passes.layer_norm import fuse_layer_norm, fuse_layer_norm_origin
 
-__all__ = ["fuse_layer_norm", "optimize"]
+__all__ = ["fuse_layer_norm", "optimize", "optimize_origin"]
 
 
 def optimize(g: Graph) -> Graph:
-    """`g` with TensorFlow's int8 LayerNorm chains fused into LAYER_NORM_CHAIN nodes (edgefmr.ir.passes.layer_norm)."""
-    return fuse_layer_norm(g)
+    """`g` with TensorFlow's int8 LayerNorm chains fused into LAYER_NORM_CHAIN / ADD_LAYER_NORM_CHAIN nodes
+    (edgefmr.ir.passes.layer_norm)."""
+    return optimize_origin(g)[0]
+
+
+def optimize_origin(g: Graph) -> tuple[Graph, list[list[int]]]:
+    """optimize(g), and for each node of the result the indices of the nodes of `g` it computes (so that reports
+    about the generated code can name the user's nodes)."""
+    return fuse_layer_norm_origin(g)

@@ -190,8 +190,14 @@ def fuse_layer_norm(g: Graph, residual: bool = True) -> Graph:
     chain's last node was; its output keeps the chain output's name), or, with `residual`, together with the ADD
     that makes its input by one ADD_LAYER_NORM_CHAIN node (placed where the ADD was; outputs the sum and the
     chain's output, names kept). Tensors only the fused nodes used are dropped."""
+    return fuse_layer_norm_origin(g, residual)[0]
+
+
+def fuse_layer_norm_origin(g: Graph, residual: bool = True) -> tuple[Graph, list[list[int]]]:
+    """fuse_layer_norm, and for each node of the new graph the indices of the nodes of `g` it stands for."""
     g = copy.copy(g)
     g.tensors, g.nodes = dict(g.tensors), list(g.nodes)
+    origin = [[i] for i in range(len(g.nodes))]
     while True:
         v = _View(g)
         found = None
@@ -201,7 +207,7 @@ def fuse_layer_norm(g: Graph, residual: bool = True) -> Graph:
                 if found is not None:
                     break
         if found is None:
-            return g
+            return g, origin
         nodes, fused = found
         with_add = _residual(v, nodes, fused) if residual else None
         if with_add is not None:
@@ -210,6 +216,8 @@ def fuse_layer_norm(g: Graph, residual: bool = True) -> Graph:
         last = min(nodes) if with_add is not None else max(nodes)
         old_inputs = {t for i in nodes for t in g.nodes[i].inputs if t}
         old_outputs = {t for i in nodes for t in g.nodes[i].outputs} - set(fused.outputs)
+        merged = sorted(o for i in nodes for o in origin[i])
+        origin = [merged if i == last else o for i, o in enumerate(origin) if i not in drop or i == last]
         g.nodes = [fused if i == last else n for i, n in enumerate(g.nodes) if i not in drop or i == last]
         used = {t for n in g.nodes for t in [*n.inputs, *n.outputs] if t} | set(g.inputs) | set(g.outputs)
         for t in (old_inputs | old_outputs) - used:
