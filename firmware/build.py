@@ -26,10 +26,10 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
-from edgefmr.firmware.cost import build_arm_kernels, c_graph, make_plan
+from edgefmr.firmware.cost import build_arm_kernels, c_graph, plan_compiled
 from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.toolchain import find_tool
-from edgefmr.ir import Graph
+from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ir.model_io import load_model
 
@@ -172,24 +172,29 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
-          stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2) -> dict[str, Any]:
+          stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
+          fuse: bool = True) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
     `test_inputs`, a list of records of input arrays) or "host". optimized: use the Cortex-M kernel variants
-    (kernels/arm/) where the core has the DSP extension. Returns the manifest (also written to manifest.json).
+    (kernels/arm/) where the core has the DSP extension. fuse: generate code for the graph after the IR passes
+    (edgefmr.firmware.cost.c_graph; same results bit for bit). Returns the manifest (also written to
+    manifest.json).
     """
     t0 = time.monotonic()
     g, model_name = load_graph(model)
+    model_hash = graph_hash(g)  # the user's graph: what flash / profile / hil compare the device against
+    g, origin = c_graph(g, tricks, fuse)
     b = _load_board(board)
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
-    g = c_graph(g, tricks)
-    plan = make_plan(g, b, tricks, arm)
-    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm)
+    plan = plan_compiled(g, b, tricks, arm)
+    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm,
+                           model_hash=model_hash)
     if b is not None:
         _check_fit(b, gen.arena, stack_bytes, gen.const_bytes)
         if b.is_virtual:
@@ -226,7 +231,9 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         "main": main, "tricks": tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
         "arena_symbols": gen.arena_symbols,
         "predicted": {"arena": gen.arena, "arena_total": sum(gen.arena.values()), "const_bytes": gen.const_bytes},
-        "plan": _plan_summary(plan), "layers": gen.layers,
+        "plan": _plan_summary(plan),
+        # layers name the nodes of the user's graph (profile and calibration read them against that graph)
+        "layers": [{**row, "nodes": sorted({o for n in row["nodes"] for o in origin[n]})} for row in gen.layers],
     }
     if run_make:
         try:

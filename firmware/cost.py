@@ -20,8 +20,8 @@ from edgefmr.firmware.c.codegen import arm_kernels_available
 from edgefmr.firmware.c.emitters import kernel_scratch
 from edgefmr.firmware.hls import estimate
 from edgefmr.firmware.schedule import build_schedule
-from edgefmr.ir import Graph, graph_hash
-from edgefmr.ir.passes import fold_transposes
+from edgefmr.ir import Graph
+from edgefmr.ir.passes import fold_transposes, optimize_origin
 
 #: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA design's on-chip memory.
 BRAM36_BYTES = 36 * 1024 // 8
@@ -32,28 +32,36 @@ def build_arm_kernels(board: Board | None, optimized: bool = True) -> frozenset[
     return arm_kernels_available() if board is not None and board.dsp and optimized else frozenset()
 
 
-def c_graph(g: Graph, tricks: bool) -> Graph:
-    """The graph the C build compiles: `g` with the TRANSPOSEs that only feed BATCH_MATMUL operands folded into the
-    products' operand strides (edgefmr.ir.passes.fold_transposes), except those inside a fused attention step of
-    the schedule (with `tricks`, which computes the transposes head by head itself). The firmware keeps the model
-    hash of `g` (metadata source_graph_hash)."""
-    if not any(n.op == "TRANSPOSE" for n in g.nodes):
-        return g
-    keep: set[int] = set()
-    if tricks:
-        keep = {i for s in build_schedule(g, tricks=True).steps if s.kind == "attention" for i in s.nodes}
-    out = fold_transposes(g, exclude=keep)
-    if len(out.nodes) == len(g.nodes):
-        return g
-    out.metadata["source_graph_hash"] = g.metadata.get("source_graph_hash") or graph_hash(g)
-    return out
+def c_graph(g: Graph, tricks: bool, fuse: bool = True) -> tuple[Graph, list[list[int]]]:
+    """The graph the C build compiles and, for each of its nodes, the indices of the nodes of `g` it computes: `g`
+    after the IR passes (LayerNorm chains fused: edgefmr.ir.passes.optimize_origin) unless not `fuse`, with the
+    TRANSPOSEs that only feed BATCH_MATMUL operands folded into the products' operand strides (fold_transposes),
+    except those inside a fused attention step of the schedule (with `tricks`, which computes the transposes head by
+    head itself). Every result is the same bit for bit."""
+    out, origin = optimize_origin(g) if fuse else (g, [[i] for i in range(len(g.nodes))])
+    if fuse and any(n.op == "TRANSPOSE" for n in out.nodes):
+        keep: set[int] = set()
+        if tricks:
+            keep = {i for s in build_schedule(out, tricks=True).steps if s.kind == "attention" for i in s.nodes}
+        folded = fold_transposes(out, exclude=keep)
+        if len(folded.nodes) != len(out.nodes):
+            where = {n.outputs[0]: i for i, n in enumerate(out.nodes)}
+            origin = [origin[where[n.outputs[0]]] if n.outputs[0] in where else [] for n in folded.nodes]
+            out = folded
+    return out, origin
 
 
-def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
-    """The memory plan of `g` (as the C build compiles it: c_graph) for `board` from the planner, with the scratch
-    the kernels need (`arm`: the kernels built in their Cortex-M variants)."""
-    g = c_graph(g, tricks)
+def plan_compiled(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
+    """The memory plan of a graph as the C build compiles it (c_graph's result), with the scratch the kernels need
+    (`arm`: the kernels built in their Cortex-M variants)."""
     return planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
+
+
+def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset(),
+              fuse: bool = True) -> planner.Plan:
+    """The memory plan `edgefmr build` makes for `g` on `board`: the plan of c_graph(g) (unless not `fuse`) with the
+    kernels' scratch."""
+    return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm)
 
 
 def _board(board: Board | str | None) -> Board | None:

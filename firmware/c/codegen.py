@@ -342,10 +342,13 @@ PORTABLE_ONLY: dict[str, str] = {
 }
 
 
-def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: frozenset = frozenset()) -> Generated:
+def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: frozenset = frozenset(),
+             model_hash: str | None = None) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
     whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`.
-    `arm`: kernels to build in their Cortex-M variant (the plan must reserve their scratch: kernel_scratch)."""
+    `arm`: kernels to build in their Cortex-M variant (the plan must reserve their scratch: kernel_scratch).
+    `model_hash`: the hash the firmware reports (default graph_hash(g); the build passes the user's graph's hash
+    when `g` is that graph after the IR passes)."""
     if not g.nodes:
         raise EdgefmrError("the model has no nodes; nothing to generate")
     w = _ModelWriter(g, plan, default_region)
@@ -385,8 +388,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     for name in [*g.inputs, *g.outputs]:
         if g.tensor(name).is_const:
             raise EdgefmrError(f"graph input/output {name!r} is a constant; the firmware API needs arena tensors")
-    # A graph transformed for the C build (build.c_graph) keeps the identity of the model it came from.
-    mhash = g.metadata.get("source_graph_hash") or graph_hash(g)
+    mhash = model_hash or graph_hash(g)  # the user's graph's hash when the build compiles a transformed graph
     headers = sorted({f"{k}.h" for k in kernels})
     arena_defs = []
     for r, sym in w.arena_symbol.items():

@@ -224,6 +224,17 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.dsp += mult_dsp(8, 8, board) + mult_dsp(48, 48, board)  # x^2, (C x - s1) x recip
         lc.lut += 64 * 3 + 300  # 64-bit divider (iterative) and square root
         lc.ff += 64 * 4
+    elif op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN"):
+        # kernels/layer_norm_chain.h: the row stored while it is summed, a squares pass, an output pass; each
+        # stage of the chain its own requantization (MEAN x2, SUB, SQUARED_DIFFERENCE or MUL, MUL, gamma, beta).
+        ch = x.shape[-1]
+        rows = x.size // max(ch, 1)
+        lc.cycles = rows * (3 * ch + 3 * LOOP_FILL + 8)
+        lc.add(memory(8, ch))
+        lc.add(memory(8, 256))  # RSQRT(ADD(v, eps))
+        k = 1 if op == "ADD_LAYER_NORM_CHAIN" else 0  # the residual ADD: one more rescaled stage
+        requant = 2 + 3 + 4 + 1 + 3 * k + (1 if c.inp(2 + k) is not None else 0) + \
+            (3 if c.inp(3 + k) is not None else 0)
     elif op == "HASH_ATTENTION":
         f_bits = c.inp(0).shape[-1]
         nk, nq, d = c.inp(1).shape[-2], c.inp(0).shape[-2], c.inp(2).shape[-1]

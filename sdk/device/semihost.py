@@ -93,14 +93,15 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
 
 
 def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarray]], out_dir: str | Path, *,
-                       optimized: bool = True) -> dict[str, Any]:
+                       optimized: bool = True, fuse: bool = True) -> dict[str, Any]:
     """Executed instructions of one inference of `g` on a QEMU board (semihosting image, SysTick under -icount
     shift=0; the minimum over `records`), with the Cortex-M DSP kernels where they exist (`optimized`) or the
     portable ones only; every output is checked bit for bit against the reference interpreter. For a one-op graph
-    this is the kernel's cost including its call, requantization and loop overheads. Keys: board, kernels (the
-    Cortex-M kernels linked), instructions, bit_exact, counter, clock_hz."""
+    this is the kernel's cost including its call, requantization and loop overheads. `fuse`: with the IR passes
+    (edgefmr.firmware.cost.c_graph). Keys: board, kernels (the Cortex-M kernels linked), instructions, bit_exact,
+    counter, clock_hz."""
 
-    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized)
+    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized, fuse=fuse)
     res = run_semihost(out_dir, g)
     exact = all(np.array_equal(a, run(g, r)[o]) for outs, r in zip(res.outputs, records, strict=True)
                 for o, a in zip(g.outputs, outs, strict=True))

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from op_cases import merge_graphs, reference, same_bits, uniform_inputs
 
-from edgefmr.firmware.build import build, c_graph, run_semihost
+from edgefmr.device.semihost import run_semihost
+from edgefmr.firmware.build import build
+from edgefmr.firmware.cost import c_graph
 from edgefmr.ir import Graph, GraphBuilder
 
 pytestmark = [pytest.mark.emulator,
@@ -111,7 +113,7 @@ def test_arm_matmul_paths(board, tmp_path):
     graphs = matmul_edge_cases(rng)
     g = merge_graphs(graphs)
     records = [[x for gi in graphs for x in uniform_inputs(gi)(rng)] for _ in range(2)]
-    folded = c_graph(g, tricks=False)
+    folded = c_graph(g, tricks=False)[0]
     assert [n.op for n in folded.nodes].count("TRANSPOSE") == 0 < [n.op for n in g.nodes].count("TRANSPOSE")
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"fully_connected", "batch_matmul"} <= set(m["arm_kernels"])
@@ -139,7 +141,7 @@ def test_matmul_instructions_per_mac(tmp_path):
     at least 3x below the portable kernels' on the largest FULLY_CONNECTED."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench._kernels_matmul import bmm_graph, fc_graph
-    from edgefmr.firmware.build import graph_instructions
+    from edgefmr.device.semihost import graph_instructions
 
     over = []
     for i, case in enumerate(PER_MAC_BOUNDS):

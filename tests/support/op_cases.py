@@ -479,6 +479,112 @@ def layer_norm_case(rng):
     return b.build()
 
 
+def layer_norm_chain_unfused(rng, shape=None, square_form=None, gamma=None, beta=None, residual=False) -> Graph:
+    """A random int8 LayerNorm chain as TensorFlow's converter writes it (MEAN, SQUARED_DIFFERENCE or SUB + MUL,
+    MEAN, ADD eps, RSQRT, SUB, MUL, optional MUL gamma, ADD beta), with random quantization of every tensor; with
+    `residual`, its input is the sum of a residual ADD (of two inputs, or an input and a constant; also an output)."""
+    b = GraphBuilder()
+    if shape is None:
+        ch = int(rng.choice([1, 3, 4, 7, 16, 32, 33, 64, 96])) if rng.random() < 0.7 else int(rng.integers(1, 100))
+        shapes = [(1, int(rng.integers(1, 7)), ch), (int(rng.integers(1, 5)), ch), (2, 2, 3, ch)]
+        shape = shapes[int(rng.integers(0, 3))]
+    sx = float(rng.uniform(0.003, 0.1))
+    if residual:
+        bshape = shape[1:] if shape[0] == 1 and rng.random() < 0.5 else shape
+        a = b.input("a", shape, scale=sx * float(rng.uniform(0.3, 1.5)), zero_point=int(rng.integers(-128, 128)))
+        q2 = {"scale": sx * float(rng.uniform(0.2, 1.5)), "zero_point": int(rng.integers(-128, 128))}
+        r2 = (b.const("res", rng.integers(-128, 128, bshape).astype(np.int8), **q2) if rng.random() < 0.3 else
+              b.input("res", bshape, **q2))
+        x = b.op("ADD", [a, r2] if rng.random() < 0.7 else [r2, a], scale=sx, zero_point=int(rng.integers(-128, 128)),
+                 name="sum")
+        b.output(x)
+    else:
+        x = b.input("x", shape, scale=sx, zero_point=int(rng.integers(-128, 128)))
+    axis = b.const("axis", np.array(len(shape) - 1 if rng.random() < 0.5 else -1, np.int32))
+    sm = sx * float(rng.uniform(0.05, 1.5))
+    m = b.op("MEAN", [x, axis], keep_dims=True, scale=sm, zero_point=int(rng.integers(-100, 100)))
+    sc = max(sx, sm) * float(rng.uniform(0.3, 8.0))
+    form = square_form or ["squared_difference", "mul"][int(rng.integers(0, 2))]
+    if form == "mul":
+        c = b.op("SUB", [x, m], scale=sc, zero_point=int(rng.integers(-30, 30)))
+        s = b.op("MUL", [c, c], scale=sc * sc * float(rng.uniform(2, 60)), zero_point=int(rng.integers(-128, -60)))
+    else:
+        s = b.op("SQUARED_DIFFERENCE", [x, m], scale=sx * sx * float(rng.uniform(2, 60)),
+                 zero_point=int(rng.integers(-128, -60)))
+        c = b.op("SUB", [x, m], scale=sc, zero_point=int(rng.integers(-30, 30)))
+    ss = b.g.tensors[s].scale
+    v = b.op("MEAN", [s, axis], keep_dims=True, scale=ss * float(rng.uniform(0.05, 1.2)),
+             zero_point=int(rng.integers(-128, -80)))
+    sv = b.g.tensors[v].scale
+    eps = b.const("eps", np.array(int(rng.integers(-128, -120)), np.int8), scale=float(rng.uniform(1e-9, 1e-3)),
+                  zero_point=-128)
+    ve = b.op("ADD", [v, eps] if rng.random() < 0.8 else [eps, v], scale=sv * float(rng.uniform(1.0, 1.5)),
+              zero_point=int(rng.integers(-128, -100)))
+    sve = b.g.tensors[ve].scale
+    r = b.op("RSQRT", [ve], scale=float(1.0 / np.sqrt(sve)) / float(rng.uniform(10, 200)),
+             zero_point=int(rng.integers(-128, -90)))
+    sr = b.g.tensors[r].scale
+    with_g = rng.random() < 0.35 if gamma is None else gamma
+    with_b = rng.random() < 0.35 if beta is None else beta
+    last = not (with_g or with_b)
+    # The normalization's output scale: around c * r's range (multiplier around 1, sometimes above: left shifts).
+    n = b.op("MUL", [c, r] if rng.random() < 0.8 else [r, c], scale=sc * sr * float(rng.uniform(0.1, 6.0)),
+             zero_point=int(rng.integers(-20, 20)), name="y" if last else "normalized")
+    ch = shape[-1]
+    if with_g:
+        gshape = (ch,) if rng.random() < 0.7 else ()
+        gk = b.const("gamma", rng.integers(-128, 128, gshape).astype(np.int8), scale=float(rng.uniform(0.002, 0.02)),
+                     zero_point=int(rng.integers(-128, 128)))
+        n = b.op("MUL", [n, gk], scale=b.g.tensors[n].scale * float(rng.uniform(0.3, 2.0)),
+                 zero_point=int(rng.integers(-20, 20)), name="scaled" if with_b else "y")
+    if with_b:
+        bshape = (ch,) if rng.random() < 0.7 else ()
+        bk = b.const("beta", rng.integers(-128, 128, bshape).astype(np.int8), scale=float(rng.uniform(0.0005, 0.02)),
+                     zero_point=int(rng.integers(-128, 128)))
+        n = b.op("ADD", [n, bk] if rng.random() < 0.8 else [bk, n], scale=b.g.tensors[n].scale *
+                 float(rng.uniform(0.8, 2.0)), zero_point=int(rng.integers(-20, 20)), name="y")
+    b.output(n)
+    return b.build()
+
+
+def layer_norm_chain_case(rng):
+    from edgefmr.ir.passes import fuse_layer_norm
+
+    g = fuse_layer_norm(layer_norm_chain_unfused(rng))
+    if [n.op for n in g.nodes] != ["LAYER_NORM_CHAIN"]:
+        raise IRError("the chain was not fused")
+    return g
+
+
+def add_layer_norm_chain_case(rng):
+    from edgefmr.ir.passes import fuse_layer_norm
+
+    g = fuse_layer_norm(layer_norm_chain_unfused(rng, residual=True))
+    if [n.op for n in g.nodes] != ["ADD_LAYER_NORM_CHAIN"]:
+        raise IRError("the chain was not fused")
+    return g
+
+
+def layer_norm_chain_inputs(g: Graph) -> Inputs:
+    """Uniform int8 rows, or rows spread narrowly around a random centre (realistic activations, whose normalized
+    values do not all saturate), for each input."""
+
+    def make(rng):
+        out = []
+        for name in g.inputs:
+            t = g.tensors[name]
+            if rng.random() < 0.4:
+                out.append(rng.integers(-128, 128, t.shape).astype(np.int8))
+                continue
+            centre = rng.integers(-100, 100, t.shape[:-1] + (1,))
+            spread = rng.integers(1, 40, t.shape[:-1] + (1,))
+            out.append(np.clip(centre + rng.integers(-1, 2, t.shape) * rng.integers(0, spread + 1, t.shape), -128,
+                               127).astype(np.int8))
+        return out
+
+    return make
+
+
 def attention_gate_case(rng):
     b = GraphBuilder()
     shape = (int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 20)))
@@ -666,9 +772,12 @@ CASES: dict[str, Callable[[np.random.Generator], Graph]] = {
     "ATTENTION_GATE": attention_gate_case, "BINARY_FULLY_CONNECTED": binary_fc_case,
     "HASH_ATTENTION": hash_attention_case, "CLIPPED_SOFTMAX": clipped_softmax_case, "LUT": lut_op_case,
     "LIF": lif_case, "SPIKE_FULLY_CONNECTED": spike_fc_case, "LMU_UPDATE": lmu_case,
+    "LAYER_NORM_CHAIN": layer_norm_chain_case, "ADD_LAYER_NORM_CHAIN": add_layer_norm_chain_case,
 }
 INPUTS: dict[str, Callable[[Graph], Inputs]] = {"RSQRT": rsqrt_inputs, "GATHER": gather_inputs, "LIF": lif_inputs,
-                                                 "SPIKE_FULLY_CONNECTED": spike_inputs, "LMU_UPDATE": lif_inputs}
+                                                 "SPIKE_FULLY_CONNECTED": spike_inputs, "LMU_UPDATE": lif_inputs,
+                                                 "LAYER_NORM_CHAIN": layer_norm_chain_inputs,
+                                                 "ADD_LAYER_NORM_CHAIN": layer_norm_chain_inputs}
 
 
 def make_case(op: str, seed: int) -> tuple[Graph, list[list[np.ndarray]]]:

@@ -116,6 +116,13 @@ __attribute__((noinline, unused)) static void efm_dot4x1(const uint32_t *xs, con
     acc[3] = a3;
 }
 
+/* acc + sum of the four unsigned byte differences |a_i - b_i| (b = 0: the sum of a's four bytes). */
+static inline uint32_t efm_usada8(uint32_t a, uint32_t b, uint32_t acc) {
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
 /* ---- Elementwise and row-wise kernels (kernels/arm/add.c, sub.c, mul.c, squared_difference.c, mean.c,
  * softmax.c, layer_norm.c, lut.c) ---- */
 

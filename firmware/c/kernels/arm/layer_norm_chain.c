@@ -1,0 +1,262 @@
+/* LAYER_NORM_CHAIN for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/layer_norm_chain.c.
+ *
+ * Three passes per row. Mean: USADA8 sums four bytes (x ^ 0x80 = x + 128) per instruction. Variance: the
+ * SQUARED_DIFFERENCE-rescaled x comes from a 256-entry table (the row's mean rescaled once per row), then the
+ * square, its requantization and the sum. Normalization: the SUB-rescaled x from a second table, SUB's and MUL's
+ * requantizations, the store.
+ *
+ * Every requantization mbqm(v, M, shift) + zp of the chain runs in 32-bit operations where that is exact (checked
+ * once per call from the parameters; otherwise the portable arithmetic, efm_lnc_row, runs):
+ * gemmlowp's rounding doubling high multiply (a * M + 2^30) >> 31, rounded half up for either sign, is
+ * SMMULR(2a, M) when 2a fits in 32 bits, and the rounding right shift by e (half away from zero) is
+ * (t + (t < 0 ? -1 : 0) + 2^(e-1)) >> e, with the output zero point folded in as zp * 2^e. */
+#ifdef EFM_ARM_LAYER_NORM_CHAIN
+
+/* efm_arm.h defines the matrix kernels' static helpers, unused here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "efm_arm.h"
+#pragma GCC diagnostic pop
+#include "efm_kernel.h"
+#include "layer_norm_chain.h"
+
+/* mbqm(v, mult, shift) + zp in 32-bit operations: with v2 = v << (left + 1), left = max(shift, 0), e = max(-shift, 0)
+ * and k = 2^(e-1) + zp 2^e (k = zp when e = 0), it is (SMMLAR(v2, mult, k + s)) >> e, s = -1 when v2 < 0 and e > 0
+ * (the half-away-from-zero rounding of a negative t = SMMULR(v2, mult); t and v2 have the same sign, and at t = 0
+ * either s gives the same result). */
+typedef struct {
+    int32_t mult, left, e, k, sign;
+} efm_lnc_rq;
+
+/* The 32-bit form of mbqm(v, mult, shift) + zp for |v| <= max_abs_v; 0 when it would not be exact (the doubled,
+ * left-shifted v or the sum t + k could leave the int32 range; |t| <= 2^30). */
+static int efm_lnc_prepare(efm_lnc_rq *q, int32_t mult, int32_t shift, int32_t zp, int64_t max_abs_v) {
+    q->mult = mult;
+    q->left = shift > 0 ? shift : 0;
+    q->e = shift > 0 ? 0 : -shift;
+    if (q->left > 20 || (max_abs_v << (q->left + 1)) >= ((int64_t)1 << 31) || q->e > 31) {
+        return 0;
+    }
+    const int64_t k = (q->e ? ((int64_t)1 << (q->e - 1)) : 0) + (int64_t)zp * ((int64_t)1 << q->e);
+    if (k >= ((int64_t)1 << 30) || k <= -((int64_t)1 << 30)) {
+        return 0;
+    }
+    q->k = (int32_t)k;
+    q->sign = q->e ? -1 : 0;
+    return 1;
+}
+
+/* mbqm(v, mult, shift) + zp of a signed v with q (any e). */
+static inline int32_t efm_lnc_apply(const efm_lnc_rq *q, int32_t v) {
+    const int32_t v2 = v * (1 << (q->left + 1));
+    return efm_smmlar(v2, q->mult, q->k + ((v2 >> 31) & q->sign)) >> q->e;
+}
+
+/* Hides a pointer's value from the optimizer, so that table[x] with a signed byte x stays one load (the compiler
+ * otherwise re-derives table + 128 inside the loop). */
+#define EFM_LNC_OPAQUE(ptr) __asm__("" : "+r"(ptr))
+
+typedef struct {
+    efm_lnc_rq mean, square_b, centered_b, centered, square, variance, normalized, scaled, shifted;
+} efm_lnc_fast;
+
+static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fast *f) {
+    const int32_t *me = p->mean, *c = p->centered, *s = p->square, *va = p->variance, *n = p->normalized;
+    const int32_t *g = p->scaled, *b = p->shifted;
+    const int64_t sums = 255 * (int64_t)p->channels;
+    memset(f, 0, sizeof *f);
+    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL) {
+        return 0;
+    }
+    int ok = efm_lnc_prepare(&f->mean, me[EFM_LNC_MEAN_MULT], me[EFM_LNC_MEAN_SHIFT], me[EFM_LNC_MEAN_ZP], sums) &&
+             efm_lnc_prepare(&f->variance, va[EFM_LNC_MEAN_MULT], va[EFM_LNC_MEAN_SHIFT], va[EFM_LNC_MEAN_ZP], sums);
+    ok = ok && efm_lnc_prepare(&f->centered_b, c[EFM_LNC_B_MULT], c[EFM_LNC_B_SHIFT], 0, 255 << 20) &&
+         efm_lnc_prepare(&f->centered, c[EFM_LNC_MULT], c[EFM_LNC_SHIFT], c[EFM_LNC_ZP], (int64_t)1 << 28) &&
+         f->centered.left == 0 && f->centered.e > 0;
+    if (p->square_form == 0) {
+        ok = ok && efm_lnc_prepare(&f->square_b, s[EFM_LNC_B_MULT], s[EFM_LNC_B_SHIFT], 0, 255 << 7) &&
+             efm_lnc_prepare(&f->square, s[EFM_LNC_MULT], s[EFM_LNC_SHIFT], s[EFM_LNC_ZP], 32640 * 32640) &&
+             f->square.left == 0;
+    } else {
+        ok = ok && efm_lnc_prepare(&f->square, s[EFM_LNC_MULT], s[EFM_LNC_SHIFT], s[EFM_LNC_ZP], 255 * 255);
+    }
+    ok = ok && efm_lnc_prepare(&f->normalized, n[EFM_LNC_MULT], n[EFM_LNC_SHIFT], n[EFM_LNC_ZP], 255 * 255);
+    if (p->gamma_count) {
+        ok = ok && p->gamma_table != NULL &&
+             efm_lnc_prepare(&f->scaled, g[EFM_LNC_MULT], g[EFM_LNC_SHIFT], g[EFM_LNC_ZP], 255 * 255);
+    }
+    if (p->beta_count) {  /* the sum of the two doubled rescaled inputs: |v| < 2^29 */
+        ok = ok && p->beta_table != NULL && p->shifted_table != NULL &&
+             efm_lnc_prepare(&f->shifted, b[EFM_LNC_MULT], b[EFM_LNC_SHIFT], b[EFM_LNC_ZP], (int64_t)1 << 28) &&
+             f->shifted.left == 0;
+    }
+    return ok;
+}
+
+/* Sum of a row: four bytes per USADA8 (x ^ 0x80 is x + 128 as an unsigned byte). */
+static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
+    uint32_t su = 0;
+    int32_t i = 0;
+    for (; i + 4 <= ch; i += 4) {
+        su = efm_usada8(efm_load4(x + i) ^ 0x80808080u, 0, su);
+    }
+    int32_t total = (int32_t)su - 128 * i;
+    for (; i < ch; i++) {
+        total += x[i];
+    }
+    return total;
+}
+
+/* gamma: MUL(n, gamma) with (gamma_i - zp) << (left + 1) from a per-channel table; beta: ADD(., beta) with twice
+ * the rescaled n from a 256-entry table and twice the rescaled beta_i per channel; one more pass over the row in y. */
+__attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f,
+                                                     int8_t *y) {
+    const int32_t ch = p->channels;
+    if (p->gamma_count) {
+        const int32_t *gt = p->gamma_table;
+        const int32_t step = p->gamma_count > 1, za = p->scaled[EFM_LNC_A_ZP];
+        const int32_t m = f->scaled.mult, k = f->scaled.k, sg = f->scaled.sign, e = f->scaled.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = (y[i] - za) * gt[step * i];
+            y[i] = (int8_t)efm_ssat8(efm_smmlar(v, m, k + ((v >> 31) & sg)) >> e);
+        }
+    }
+    if (p->beta_count) {
+        const int32_t *at = p->shifted_table + 128, *bt = p->beta_table;
+        EFM_LNC_OPAQUE(at);
+        const int32_t step = p->beta_count > 1;
+        const int32_t m = f->shifted.mult, k = f->shifted.k, sg = f->shifted.sign, e = f->shifted.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = at[y[i]] + bt[step * i];
+            y[i] = (int8_t)efm_ssat8(efm_smmlar(v, m, k + ((v >> 31) & sg)) >> e);
+        }
+    }
+}
+
+/* The normalization pass; `from_y`: c was stored in y by the variance pass (MUL(c, c) form); `mul_e0`: MUL(c, r)
+ * has no rounding shift (e == 0); `affine`: gamma and / or beta follow (their own passes). */
+static inline __attribute__((always_inline)) void efm_lnc_normalize(
+    const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x, int8_t *y, int32_t b2, int32_t r,
+    const int from_y, const int mul_e0, const int affine) {
+    const int32_t ch = p->channels;
+    const int32_t *ct = p->centered_table + 128;
+    EFM_LNC_OPAQUE(ct);
+    const int32_t mc = f->centered.mult, kc = f->centered.k, ec = f->centered.e;
+    const int32_t mn = f->normalized.mult, kn = f->normalized.k, en = f->normalized.e;
+    const int32_t r2 = (r - p->normalized[EFM_LNC_B_ZP]) * (1 << (f->normalized.left + 1));
+    const int32_t k0 = -p->normalized[EFM_LNC_A_ZP] * r2;
+    for (int32_t i = 0; i < ch; i++) {
+        int32_t c;
+        if (from_y) {
+            c = y[i];
+        } else {
+            const int32_t v = ct[x[i]] - b2;
+            c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
+        }
+        const int32_t pr = c * r2 + k0;
+        int32_t n = mul_e0 ? efm_ssat8(efm_smmlar(pr, mn, kn)) : efm_ssat8(efm_smmlar(pr, mn, kn + (pr >> 31)) >> en);
+        y[i] = (int8_t)n;
+    }
+    if (affine) {
+        efm_lnc_affine(p, f, y);
+    }
+}
+
+/* One row of the chain from its sum `total` (fast path). */
+static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x,
+                                    int32_t total, int8_t *y) {
+    const int32_t ch = p->channels;
+    const int32_t m = efm_ssat8(efm_lnc_apply(&f->mean, total - p->mean[EFM_LNC_MEAN_IN_ZP] * ch));
+    const int32_t b2 = 2 * efm_lnc_apply(&f->centered_b, (m - p->centered[EFM_LNC_B_ZP]) * (1 << 20));
+    int32_t squares = 0;
+    if (p->square_form == 0) {
+        const int16_t *sqt = p->square_table + 128;
+        EFM_LNC_OPAQUE(sqt);
+        const int32_t b = efm_lnc_apply(&f->square_b, (m - p->square[EFM_LNC_B_ZP]) * (1 << 7));
+        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t d = sqt[x[i]] - b;
+            squares += efm_ssat8(efm_smmlar(d * d * 2, ms, ks) >> es);
+        }
+    } else {
+        const int32_t *ct = p->centered_table + 128;
+        EFM_LNC_OPAQUE(ct);
+        const int32_t mc = f->centered.mult, kc = f->centered.k, ec = f->centered.e;
+        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e, ls = f->square.left + 1;
+        const int32_t zc = p->square[EFM_LNC_A_ZP];
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = ct[x[i]] - b2;
+            const int32_t c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
+            y[i] = (int8_t)c;
+            squares += efm_ssat8(efm_smmlar(((c - zc) * (c - zc)) << ls, ms, ks) >> es);
+        }
+    }
+    const int32_t v = efm_ssat8(efm_lnc_apply(&f->variance, squares - p->variance[EFM_LNC_MEAN_IN_ZP] * ch));
+    const int32_t r = p->rsqrt[v + 128];
+    const int mul_e0 = f->normalized.e == 0;
+    const int affine = p->gamma_count || p->beta_count;
+    /* four specialized loops: the square form x whether MUL(c, r) has a rounding shift */
+    if (p->square_form == 0) {
+        if (mul_e0) {
+            efm_lnc_normalize(p, f, x, y, b2, r, 0, 1, affine);
+        } else {
+            efm_lnc_normalize(p, f, x, y, b2, r, 0, 0, affine);
+        }
+    } else if (mul_e0) {
+        efm_lnc_normalize(p, f, x, y, b2, r, 1, 1, affine);
+    } else {
+        efm_lnc_normalize(p, f, x, y, b2, r, 1, 0, affine);
+    }
+}
+
+void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x, const int8_t *gamma,
+                          const int8_t *beta, int8_t *y) {
+    const int32_t ch = p->channels;
+    efm_lnc_fast f;
+    if (!efm_lnc_fast_params(p, &f)) {
+        for (int32_t r = 0; r < p->rows; r++) {
+            efm_lnc_row(p, x + r * ch, gamma, beta, y + r * ch);
+        }
+        return;
+    }
+    for (int32_t row = 0; row < p->rows; row++, x += ch, y += ch) {
+        efm_lnc_fast_row(p, &f, x, efm_lnc_sum(x, ch), y);
+    }
+}
+
+/* The residual ADD: twice the rescaled a and b from two tables, their sum requantized (SMMLAR, e > 0), stored and
+ * summed for the row's mean. */
+void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *a, const int8_t *b,
+                              const int8_t *gamma, const int8_t *beta, int8_t *s, int8_t *y) {
+    const int32_t ch = p->channels;
+    efm_lnc_fast f;
+    efm_lnc_rq qa;
+    const int32_t *res = p->residual;
+    if (!efm_lnc_fast_params(p, &f) || p->residual_a_table == NULL || p->residual_b_table == NULL ||
+        !efm_lnc_prepare(&qa, res[EFM_LNC_MULT], res[EFM_LNC_SHIFT], res[EFM_LNC_ZP], (int64_t)1 << 28) ||
+        qa.left != 0 || qa.e == 0) {
+        for (int32_t r = 0; r < p->rows; r++, a += ch, b += ch, s += ch, y += ch) {
+            for (int32_t i = 0; i < ch; i++) {
+                s[i] = efm_lnc_add(res, a[i], b[i]);
+            }
+            efm_lnc_row(p, s, gamma, beta, y);
+        }
+        return;
+    }
+    const int32_t *ta = p->residual_a_table + 128, *tb = p->residual_b_table + 128;
+    EFM_LNC_OPAQUE(ta);
+    EFM_LNC_OPAQUE(tb);
+    const int32_t ma = qa.mult, ka = qa.k, ea = qa.e;
+    for (int32_t row = 0; row < p->rows; row++, a += ch, b += ch, s += ch, y += ch) {
+        int32_t total = 0;
+        for (int32_t i = 0; i < ch; i++) {
+            const int32_t v = ta[a[i]] + tb[b[i]];
+            const int32_t sv = efm_ssat8(efm_smmlar(v, ma, ka + (v >> 31)) >> ea);
+            s[i] = (int8_t)sv;
+            total += sv;
+        }
+        efm_lnc_fast_row(p, &f, s, total, y);
+    }
+}
+
+#endif

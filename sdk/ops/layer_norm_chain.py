@@ -1,0 +1,159 @@
+"""LAYER_NORM_CHAIN: TensorFlow's int8 LayerNorm chain (MEAN, SQUARED_DIFFERENCE or SUB + MUL, MEAN, ADD eps,
+RSQRT, SUB, MUL, optional MUL gamma and ADD beta over the last axis) as one node, with every intermediate rounding
+of the chain. Exact definition: docs/ops/LAYER_NORM_CHAIN.md.
+
+The node keeps the quantization of each intermediate tensor of the chain in its attributes; the reference kernel
+rebuilds the chain as a small graph of the existing ops (`chain_graph`) and runs their own reference kernels, so its
+results are the chain's bits by construction. The code generators take every multiplier from the same sub-graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.errors import IRError
+from edgefmr.ops.registry import Attr, OpCall, OpDef, register
+
+#: The intermediate tensors of the chain whose quantization the node carries, in chain order.
+STEPS = ("mean", "square", "variance", "variance_eps", "rsqrt", "centered", "normalized", "scaled")
+#: How the squared deviation is computed: SQUARED_DIFFERENCE(x, mean) or MUL(centered, centered).
+SQUARE_FORMS = ("squared_difference", "mul")
+
+
+def _quant_pair(v) -> tuple[float, int] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        raise IRError(f"expected [scale, zero_point], got {v!r}")
+    return float(np.float32(v[0])), int(v[1])
+
+
+def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
+    """The unfused chain of node `c` as a Graph made of the ops the converter wrote, each node's own checks run;
+    c.fail() for an invalid chain. LAYER_NORM_CHAIN: input `x` (of `shape`, default the node's input shape), output
+    `y`. ADD_LAYER_NORM_CHAIN: inputs `a` and `b` (a constant `b` stays a constant), `sum` = ADD(a, b) (the node's
+    output 0), then the chain on `sum` (`shape` is a's), outputs `sum` and `y`."""
+    from edgefmr.ir.builder import GraphBuilder
+
+    residual = c.node.op == "ADD_LAYER_NORM_CHAIN"
+    k = 1 if residual else 0  # position of eps, gamma, beta after x (or after a and b)
+    x, eps, gamma, beta, y = c.inp(0), c.inp(1 + k), c.inp(2 + k), c.inp(3 + k), c.out(k)
+    shape = tuple(x.shape if shape is None else shape)
+    q = {k: _quant_pair(c.attrs[k]) for k in STEPS}
+    need = ["mean", "square", "variance", "variance_eps", "rsqrt", "centered"]
+    if gamma is not None or beta is not None:
+        need.append("normalized")
+    if gamma is not None and beta is not None:
+        need.append("scaled")
+    missing = [k for k in need if q[k] is None]
+    if missing:
+        raise c.fail(f"needs the quantization of {missing} ([scale, zero_point] attributes)")
+    out_q = {"scale": y.scale, "zero_point": y.zero_point}
+
+    def qa(k: str) -> dict:
+        return {"scale": q[k][0], "zero_point": q[k][1]}
+
+    b = GraphBuilder()
+    try:
+        if residual:
+            st, bt = c.out(0), c.inp(1)
+            ai = b.input("a", shape, scale=x.scale, zero_point=x.zero_point)
+            bi = (b.const("b", bt.data, scale=bt.scale, zero_point=bt.zero_point) if bt.is_const else
+                  b.input("b", bt.shape, scale=bt.scale, zero_point=bt.zero_point))
+            xi = b.op("ADD", [ai, bi], name="sum", scale=st.scale, zero_point=st.zero_point)
+            shape = b.g.tensors[xi].shape
+        else:
+            xi = b.input("x", shape, scale=x.scale, zero_point=x.zero_point)
+        axis = b.const("axis", np.array([len(shape) - 1], np.int32))
+        e = b.const("eps", eps.data, scale=eps.scale, zero_point=eps.zero_point)
+        m = b.op("MEAN", [xi, axis], name="mean", keep_dims=True, **qa("mean"))
+        cen = b.op("SUB", [xi, m], name="centered", **qa("centered"))
+        if c.attrs["square_form"] == "mul":
+            sq = b.op("MUL", [cen, cen], name="square", **qa("square"))
+        else:
+            sq = b.op("SQUARED_DIFFERENCE", [xi, m], name="square", **qa("square"))
+        v = b.op("MEAN", [sq, axis], name="variance", keep_dims=True, **qa("variance"))
+        ve = b.op("ADD", [v, e], name="variance_eps", **qa("variance_eps"))
+        r = b.op("RSQRT", [ve], name="rsqrt", **qa("rsqrt"))
+        last = "normalized" if gamma is not None or beta is not None else "y"
+        n = b.op("MUL", [cen, r], name=last, **(qa("normalized") if last != "y" else out_q))
+        if gamma is not None:
+            gi = b.const("gamma", gamma.data, scale=gamma.scale, zero_point=gamma.zero_point)
+            n = b.op("MUL", [n, gi], name="scaled" if beta is not None else "y",
+                     **(qa("scaled") if beta is not None else out_q))
+        if beta is not None:
+            bi = b.const("beta", beta.data, scale=beta.scale, zero_point=beta.zero_point)
+            n = b.op("ADD", [n, bi], name="y", **out_q)
+        b.output(*([xi, n] if residual else [n]))
+        g = b.build()
+    except IRError as err:
+        raise c.fail(f"the chain it stands for is invalid: {err}") from None
+    if g.tensors[g.outputs[-1]].shape != tuple(shape):
+        raise c.fail(f"the chain's output shape {list(g.tensors[g.outputs[-1]].shape)} is not the input's")
+    return g
+
+
+class ChainOp(OpDef):
+    """What LAYER_NORM_CHAIN and ADD_LAYER_NORM_CHAIN share: the attributes, the checks of eps / gamma / beta, and
+    shapes, counts and results taken from the node's chain graph."""
+
+    #: Data inputs before eps (x; or a and b).
+    data_inputs: int = 1
+    attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS)}
+
+    def check(self, c: OpCall) -> None:
+        k = self.data_inputs
+        ts = [c.inp(i) for i in range(k)] + [c.out(j) for j in range(len(c.node.outputs))]
+        if any(t.dtype != "int8" or t.quant is None or t.quant.per_axis for t in ts):
+            raise c.fail("inputs and outputs must be int8 with per-tensor quantization")
+        x = c.out(0)
+        if not x.shape or x.size == 0 or any(t.size != x.size for t in ts):
+            raise c.fail("inputs and outputs must have a last axis and the same number of elements")
+        ch = x.shape[-1]
+        if c.inp(k).size != 1:
+            raise c.fail(f"eps must hold one value, got shape {list(c.inp(k).shape)}")
+        for i, what in ((k + 1, "gamma"), (k + 2, "beta")):
+            t = c.inp(i)
+            if t is not None and (t.size not in (1, ch) or (t.size > 1 and t.shape[-1] != ch)):
+                raise c.fail(f"{what} must hold one value or one per channel ({ch}), got shape {list(t.shape)}")
+        chain_graph(c)
+
+    def infer(self, c: OpCall) -> list[tuple[int, ...]]:
+        g = chain_graph(c)
+        return [g.tensors[o].shape for o in g.outputs]
+
+    def macs(self, c: OpCall) -> int:
+        from edgefmr.ops.registry import call
+
+        g = chain_graph(c)
+        return sum(call(n, g).opdef.macs(call(n, g)) for n in g.nodes)
+
+    def op_counts(self, c: OpCall) -> dict[str, int]:
+        from edgefmr.ops.registry import call
+
+        g = chain_graph(c)
+        out = {"mults": 0, "adds": 0}
+        for n in g.nodes:
+            nc = call(n, g)
+            for k, v in nc.opdef.op_counts(nc).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
+        from edgefmr.ir.interpreter import run
+
+        g = chain_graph(c, xs[0].shape)
+        res = run(g, [x for x, name in zip(xs, ("a", "b") if self.data_inputs == 2 else ("x",), strict=False)
+                      if name in g.inputs])
+        return [res[o] for o in g.outputs]
+
+
+@register
+class LayerNormChain(ChainOp):
+    """Inputs: x (int8 [..., C]), eps (int8 constant, one value), gamma and beta (optional int8 constants, one value
+    or C values). Output: int8 of x's shape."""
+
+    name = "LAYER_NORM_CHAIN"
+    access = "row"
+    n_inputs = (2, 4)
+    const_inputs = (1, 2, 3)
