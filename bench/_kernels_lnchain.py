@@ -51,7 +51,7 @@ def model_rows(images: int = 8) -> list[dict]:
     """vit_digits_int8.tflite on each board, Cortex-M kernels, with and without the pass (five
     ADD_LAYER_NORM_CHAIN nodes; bit-exact checked against the interpreter on the unfused graph for `images` test
     images)."""
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
     from edgefmr.ops.registry import call
 
     g = load_model(ROOT / "tests" / "fixtures" / "vit_digits_int8.tflite")

@@ -60,10 +60,10 @@ def _per_op(model: Path, board: str, rec: list[np.ndarray], out: Path, optimized
             ) -> tuple[dict[str, dict[str, Any]], bool]:
     """Per op type: layers, work (unit, amount) and instructions summed over its layers, from one profiled inference
     of the protocol firmware; and whether the board's outputs were bit-exact."""
-    from edgefmr.calibration import node_work
     from edgefmr.firmware.build import build
-    from edgefmr.model_io import load_model
-    from edgefmr.profile import profile_artifact
+    from edgefmr.ir.model_io import load_model
+    from edgefmr.profiling.calibration import node_work
+    from edgefmr.profiling.profile import profile_artifact
 
     build(model, board, out, tricks=False, optimized=optimized)
     np.save(out / "x.npy", rec[0][None])
@@ -113,7 +113,7 @@ def _per_unit(n: float, units: int) -> float | None:
 def records(with_before: bool = True) -> list[dict]:
     """The whole-model and per-op-type records (see the module docstring); `with_before`: add the b4aeaa8 figures
     from bench/baseline (False when making that baseline)."""
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
     from edgefmr.ops.registry import call
 
     before = _baseline() if with_before else {}

@@ -179,7 +179,7 @@ def hash_graph(heads: int, tokens: int, d: int, bits: int) -> Graph:
 def lmu_graph(steps: int, channels: int, order: int) -> Graph:
     """LMU_UPDATE of an LMUFormer block: int8 u [T, 1, channels], the Legendre memory of `order` (A in Q24, the
     state in Q16), int8 states and the final int32 state."""
-    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.nas.models.lmu import legendre_zoh
     from edgefmr.ops.lmu_update import lmu_constants
 
     a, bb = lmu_constants(*legendre_zoh(order, float(steps)), 24, 16)

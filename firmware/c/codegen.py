@@ -342,6 +342,15 @@ PORTABLE_ONLY: dict[str, str] = {
 }
 
 
+def kernel_variant(kernels: list[str], body: str, arm: frozenset[str]) -> str:
+    """Which kernel a layer runs: "cortex-m" when one of its kernels is built in its Cortex-M variant and the code
+    does not call the portable loop (`..._portable`, the variant's fallback where its fast path does not apply),
+    "portable" when it runs C kernels, "none" when the layer has no code (an aliased view)."""
+    if not kernels:
+        return "none"
+    return "cortex-m" if any(k in arm for k in kernels) and "_portable(" not in body else "portable"
+
+
 def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: frozenset = frozenset(),
              model_hash: str | None = None) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
@@ -358,9 +367,13 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     layers: list[dict[str, Any]] = []
     steps = plan.schedule.steps
     fused = FusedWriter(w, plan)
+    arm_here = frozenset(k for k in arm if (ARM_KERNEL_DIR / f"{k}.c").is_file())
     for step in steps:
+        step_kernels: list[str] = []
         if step.fused:
+            fused.step_kernels = []
             body = {"rows": fused.rows, "attention": fused.attention, "patch_embed": fused.patch_embed}[step.kind](step)
+            step_kernels = list(fused.step_kernels)
             c = call(g.nodes[step.nodes[-1]], g)
             label = f"fused {step.kind}: " + ", ".join(g.nodes[n].op for n in step.nodes)
         else:
@@ -377,11 +390,13 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
                     if k not in kernels:
                         kernels.append(k)
                 body = em.call
+                step_kernels = list(em.kernels)
         layer_fns.append(f"/* {step.index}: {_comment(label)} ({_comment(step.name)}) */\n"
                          f"static void efm_layer_{step.index}(void) {{\n    {body}\n}}")
         out = g.tensor(step.writes[-1]) if step.writes else c.out()
         layers.append({"index": step.index, "name": step.name, "op": "+".join(g.nodes[n].op for n in step.nodes),
-                       "nodes": list(step.nodes), "output": out.name, "output_bytes": out.nbytes})
+                       "nodes": list(step.nodes), "output": out.name, "output_bytes": out.nbytes,
+                       "kernel": kernel_variant(step_kernels, body, arm_here)})
     for k in fused.kernels:
         if k not in kernels:
             kernels.append(k)

@@ -39,6 +39,8 @@ class FusedWriter:
         self.plan = plan
         self.g: Graph = plan.graph
         self.kernels: list[str] = []
+        #: kernels called by the step being written (reset by the caller per step)
+        self.step_kernels: list[str] = []
 
     # -- helpers
     def arena(self, offset: int, row_bytes: int = 0, ctype: str = "int8_t") -> str:
@@ -59,6 +61,8 @@ class FusedWriter:
         for k in em.kernels:
             if k not in self.kernels:
                 self.kernels.append(k)
+            if k not in self.step_kernels:
+                self.step_kernels.append(k)
         return em.call
 
     def scratch_base(self, step: Step) -> int:

@@ -95,11 +95,11 @@ def print_report(rep: dict, out: str) -> None:
             con.print(f"whole-model RUN x{w['runs']}: mean {_n(w['mean'])}, min {_n(w['min'])}, max {_n(w['max'])} "
                       f"{unit}")
         con.print(f"MACs {rep['macs']:,}: {_n(rep['per_mac'], 2)} {unit} per MAC")
-    table = Table("#", "layer", "op", f"{unit}", "share", "MACs", f"{unit}/MAC")
+    table = Table("#", "layer", "op", "kernel", f"{unit}", "share", "MACs", f"{unit}/MAC")
     for r in rep["layers"]:
         name = r["name"] if len(r["name"]) <= 48 else r["name"][:45] + "…"
         op = r["op"] if len(r["op"]) <= 32 else r["op"][:29] + "…"
-        table.add_row(str(r["index"]), name, op, _n(r["count_mean"]), f"{r['share']:.1%}",
+        table.add_row(str(r["index"]), name, op, r.get("kernel", ""), _n(r["count_mean"]), f"{r['share']:.1%}",
                       f"{r['macs']:,}" if r["macs"] else "", _n(r["per_mac"], 2))
     con.print(table)
     mem = rep["memory"]

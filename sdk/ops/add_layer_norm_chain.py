@@ -16,6 +16,7 @@ class AddLayerNormChain(ChainOp):
     sum ADD(a, b) and the LayerNorm chain of it, both int8 of the sum's shape."""
 
     name = "ADD_LAYER_NORM_CHAIN"
+    tflite_op = None
     n_inputs = (3, 5)
     n_outputs = 2
     const_inputs = (2, 3, 4)

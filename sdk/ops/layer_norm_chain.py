@@ -154,6 +154,7 @@ class LayerNormChain(ChainOp):
     or C values). Output: int8 of x's shape."""
 
     name = "LAYER_NORM_CHAIN"
+    tflite_op = None
     access = "row"
     n_inputs = (2, 4)
     const_inputs = (1, 2, 3)

@@ -206,6 +206,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     lc = np.array(layer_counts, dtype=np.float64)                     # [inputs, layers]
     mlayers = manifest.get("layers") or []
     nodes_of = [row.get("nodes", []) for row in mlayers] if len(mlayers) == len(layers) else [[] for _ in layers]
+    kernel_of = [row.get("kernel", "") for row in mlayers] if len(mlayers) == len(layers) else ["" for _ in layers]
     macs_of = [sum(work[i][2] for i in nodes if work[i][1] == "mac") for nodes in nodes_of]
     total_macs = sum(w[2] for w in work if w[1] == "mac")
     mean_total = float(np.mean(per_input))
@@ -213,7 +214,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     for li, lay in enumerate(layers):
         m = float(lc[:, li].mean()) if len(lc) else 0.0
         layer_rows.append({
-            "index": li, "name": lay.name, "op": lay.op, "nodes": nodes_of[li],
+            "index": li, "name": lay.name, "op": lay.op, "kernel": kernel_of[li], "nodes": nodes_of[li],
             "count_mean": m, "count_min": float(lc[:, li].min()), "count_max": float(lc[:, li].max()),
             "share": m / float(lc.mean(0).sum()) if timed and lc.sum() else 0.0,
             "macs": macs_of[li], "per_mac": m / macs_of[li] if timed and macs_of[li] else None,

@@ -200,7 +200,8 @@ def _latency(data: ReportData) -> list[Figure]:
         return []
     label = (p.get("counter") or {}).get("label") or (p.get("latency") or {}).get("unit", "count")
     unit = (p.get("latency") or {}).get("unit", "count")
-    names = [f"{la['index']}: {la['name'][:30]} ({la['op']})" for la in layers]
+    names = [f"{la['index']}: {la['name'][:30]} ({la['op']}{', ' + la['kernel'] if la.get('kernel') else ''})"
+             for la in layers]
     counts = [la["count_mean"] for la in layers]
     per_mac = [la["per_mac"] if la.get("per_mac") is not None else 0.0 for la in layers]
     h = 1.2 + 0.32 * len(layers)

@@ -5,11 +5,11 @@ instructions per element on the Cortex-M4; and the fixture ViT built with the La
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from op_cases import layer_norm_chain_inputs, layer_norm_chain_unfused, make_case, merge_graphs, reference, same_bits
+from paths import FIXTURES
 
 from edgefmr.device.semihost import graph_instructions, run_semihost
 from edgefmr.firmware.build import build
@@ -21,7 +21,6 @@ pytestmark = [pytest.mark.emulator,
                                  reason="needs qemu-system-arm and arm-none-eabi-gcc")]
 
 BOARDS = ["qemu-netduinoplus2", "qemu-mps2-an500"]
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _chain(shape, normalized_scale_factor: float = 1.0, centered_scale: float | None = None, gamma=False,
@@ -153,7 +152,7 @@ def test_instructions_per_element_m4(shape, tmp_path):
 def test_vit_fixture_with_the_pass_on_m4(tmp_path):
     """The converter's ViT built for the Cortex-M4 (the build fuses its five LayerNorm chains, each with the
     residual ADD before it): bit-exact with the interpreter on the original, unfused graph for four test images."""
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     g = load_model(FIXTURES / "vit_digits_int8.tflite")
     x = np.load(FIXTURES / "digits_test_x.npy")

@@ -5,8 +5,6 @@ batched into one image per board; and their executed instructions per MAC on the
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,7 +137,6 @@ PER_MAC_BOUNDS = [("bmm", (4, 64, 24), (4, 64, 24), True, 1.3), ("bmm", (4, 64, 
 def test_matmul_instructions_per_mac(tmp_path):
     """The kernels' executed instructions per MAC on qemu-netduinoplus2 stay within PER_MAC_BOUNDS, bit-exact, and
     at least 3x below the portable kernels' on the largest FULLY_CONNECTED."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench._kernels_matmul import bmm_graph, fc_graph
     from edgefmr.device.semihost import graph_instructions
 

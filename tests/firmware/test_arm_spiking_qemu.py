@@ -120,7 +120,7 @@ def lif_edge_cases() -> list[Graph]:
 
 
 def _lmu(d: int, steps: int, chans: tuple[int, ...], fa: int, fm: int, y_scale: float, m0: bool) -> Graph:
-    from edgefmr.nas.lmu import legendre_zoh
+    from edgefmr.nas.models.lmu import legendre_zoh
     from edgefmr.ops.lmu_update import lmu_constants
 
     a, bb = lmu_constants(*legendre_zoh(d, 6.0), fa, fm)

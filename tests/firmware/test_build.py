@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from paths import FIXTURES
 
 from edgefmr.commands.build import build as build_cmd
 from edgefmr.device.semihost import run_semihost
@@ -20,7 +21,6 @@ from edgefmr.firmware.build import build, run_host
 from edgefmr.ir import GraphBuilder, graph_hash, run
 from edgefmr.ir.model_io import load_model, prepare_input
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CNN = FIXTURES / "cnn_digits_int8.tflite"
 VIT = FIXTURES / "vit_digits_int8.tflite"
 BOARDS = ["qemu-netduinoplus2", "qemu-mps2-an500"]

@@ -4,10 +4,10 @@ shared constants, per-layer outputs, and the errors it raises."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import FIXTURES
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.build import build, run_host
@@ -17,7 +17,6 @@ from edgefmr.firmware.planner import plan
 from edgefmr.ir import GraphBuilder, run
 from edgefmr.ir.model_io import load_model, prepare_input
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CNN = FIXTURES / "cnn_digits_int8.tflite"
 VIT = FIXTURES / "vit_digits_int8.tflite"
 

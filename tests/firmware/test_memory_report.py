@@ -1,14 +1,14 @@
 """The search's memory figure is the build's: memory_report == the arena `edgefmr build` reserves."""
 
-from pathlib import Path
 
 import pytest
+from paths import FIXTURES
 
 from edgefmr.firmware.build import build
 from edgefmr.firmware.cost import memory_report
 from edgefmr.ir.model_io import load_model
 
-FIX = Path(__file__).parents[1] / "fixtures"
+FIX = FIXTURES
 
 
 @pytest.mark.parametrize("board", ["qemu-netduinoplus2", "qemu-mps2-an500", "stm32f746g-disco"])

@@ -5,11 +5,11 @@ fit errors, memory_report, the `plan` command."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
@@ -20,7 +20,6 @@ from edgefmr.firmware.vit_graph import MCUFORMER, build_vit
 from edgefmr.ir import GraphBuilder, run
 from edgefmr.ir.model_io import load_model
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 S, Z = 0.05, 0
 
 

@@ -1,18 +1,16 @@
 """The LayerNorm pass (edgefmr.ir.passes): TensorFlow's int8 LayerNorm chains become LAYER_NORM_CHAIN nodes, the
 rewritten graph computes the original's bits for every input, and chains it must not touch stay as they are."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from op_cases import layer_norm_chain_inputs, layer_norm_chain_unfused
+from paths import FIXTURES
 
 from edgefmr.errors import IRError
 from edgefmr.ir import GraphBuilder, run, validate
 from edgefmr.ir.graph import Graph
 from edgefmr.ir.passes import fuse_layer_norm, optimize
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.mark.parametrize("residual", [True, False])
@@ -21,7 +19,7 @@ def test_vit_fixture_all_test_images(residual):
     residual ADD that makes its input (ADD_LAYER_NORM_CHAIN, 82 -> 45 nodes) or alone (LAYER_NORM_CHAIN, 82 -> 50);
     every tensor the rewritten graph keeps, the logits included, is bit-identical for all 32 test images; the input
     graph is left unchanged."""
-    from edgefmr.model_io import load_model
+    from edgefmr.ir.model_io import load_model
 
     g = load_model(FIXTURES / "vit_digits_int8.tflite")
     ops_before = [n.op for n in g.nodes]
@@ -209,8 +207,8 @@ def test_two_chains_sharing_an_input_and_the_mul_form():
 def test_origin_maps_every_node_once():
     """optimize_origin names, per node of the rewritten ViT, the user's nodes it computes: each original node exactly
     once, a fused node the 8 (or 10 with gamma / beta) nodes of its ADD and chain."""
+    from edgefmr.ir.model_io import load_model
     from edgefmr.ir.passes import optimize_origin
-    from edgefmr.model_io import load_model
 
     g = load_model(FIXTURES / "vit_digits_int8.tflite")
     f, origin = optimize_origin(g)

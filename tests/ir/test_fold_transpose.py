@@ -4,15 +4,12 @@ chains (composed permutations, both operands, shared and non-foldable transposes
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+from paths import FIXTURES
 
 from edgefmr.ir import GraphBuilder, run
+from edgefmr.ir.model_io import load_model
 from edgefmr.ir.passes import fold_transposes
-from edgefmr.model_io import load_model
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _same(g, f, records) -> bool:
