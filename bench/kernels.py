@@ -13,7 +13,13 @@ instructions on netduinoplus2 and 40 on mps2-an500; the minimum over the input r
 time one node in a semihosting image: the whole kernel call (parameter set-up, unpacking, requantization, loop
 overheads), with the portable C kernels (`portable_per_unit`) and with the Cortex-M kernels (`arm_per_unit`); both
 outputs are checked bit for bit against the reference interpreter. `target_per_unit` is the bound the kernel issues
-set for the Cortex-M4 figure."""
+set for the Cortex-M4 figure. `model` rows run whole .tflite fixtures made by TensorFlow's converter
+(tests/fixtures/README.md) on both boards with the Cortex-M kernels and with the portable kernels only (planned without
+MCUFormer's tricks, so every node runs its own kernel), with the planner's arena (kernel scratch included), .text
+bytes and the same figures at the base commit b4aeaa8 beside them (`*_before`, bench/baseline/); `model_op` rows split
+a fixture's Cortex-M4 instructions by op type from the per-layer counts of a profiling session. Other record kinds
+(firing-rate sweeps, fused LayerNorm with and without the IR pass) are described in their bench/_kernels_*.py
+module."""
 
 
 def run() -> list[dict]:

@@ -621,12 +621,12 @@ def layout_scratch(g: Graph, step: Step, kernel_scratch: dict[int, int] | None =
             off += align(size)
     elif step.kind == "patch_embed" and step.overwrites:
         bufs.append(ScratchBuf("band", 0, step.tile.band_output_bytes, step.tile.output))
+    # The kernels of a step run one call at a time and keep nothing in their scratch between calls: they share it.
     off = max((b.offset + align(b.size) for b in bufs), default=0)
     for n in step.nodes:
         if kernel_scratch.get(n):
             name = g.nodes[n].name or g.nodes[n].outputs[0]
             bufs.append(ScratchBuf(f"kernel:{name}", off, int(kernel_scratch[n])))
-            off += align(int(kernel_scratch[n]))
     step.scratch = bufs
 
 
