@@ -3,13 +3,14 @@
  * The products run on the register-blocked panels of efm_arm.h (blocks of six or four lhs rows unpacked to int16
  * pairs, each rhs "column" word loaded and unpacked once per block, SMLAD), so the rhs must run contiguously along
  * the depth: Q.K^T (adj_y) does; for P.V (adj_y false, rhs [depth, cols]) the rhs of each batch is first transposed
- * into the kernel scratch as int8 [cols, depth] (once per distinct rhs batch: a broadcast rhs is transposed once).
- * The zero points enter through row and column sums, so the inner loop is a pure SMLAD:
- *   sum (l - zl)(r - zr) = sum l r - zr sum l - zl sum r + K zl zr,
- * and the accumulators start from the row term + column term. The requantization (gemmlowp's double rounding) is
- * one SMLAL with a precomputed 64-bit offset (efm_rq_double_consts) plus a shift and SSAT. Depths that are not a
- * multiple of 4, rows outside the blocks and multipliers outside the fast form take C paths; a lhs that is not
- * contiguous along the depth (adj_x) takes the portable loop. */
+ * into the kernel scratch as int8 [cols, depth rounded up to a multiple of 4, zero padded] (4 x 4 byte blocks; once
+ * per distinct rhs batch: a broadcast rhs is transposed once). The lhs is unpacked as 4 (l - zl), so the inner loop
+ * is a pure SMLAD and the rhs zero point leaves one term per row, the accumulators' start:
+ *   sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl).
+ * The requantization (gemmlowp's double rounding, output zero point included) is SMMLA + two sign corrections +
+ * shift + SSAT (efm_bmm_rq4). Operands are addressed through strides (folded transposes included). Rhs depths that
+ * are not a multiple of 4 (adj_y), rows outside the blocks and multipliers outside the fast form take the C paths;
+ * a lhs that is not contiguous along the depth (adj_x) takes the portable loop. */
 #ifdef EFM_ARM_BATCH_MATMUL
 
 #include <stddef.h>

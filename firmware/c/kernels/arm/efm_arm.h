@@ -597,39 +597,6 @@ __attribute__((noinline, unused)) static void efm_dot4x1_acc(const uint32_t *xs,
     acc[3] = a3;
 }
 
-/* The high word of a * m + (c_hi:c_lo - (a < 0 ? 2^31 : 0)), a 64-bit multiply-accumulate: with the constants of
- * efm_rq_double_consts, (result >> s) is gemmlowp's double-rounding requantization of a (exact, no 64-bit shift). */
-static inline int32_t efm_rq_double_hi(int32_t a, int32_t m, uint32_t c_lo, int32_t c_hi) {
-    uint32_t lo;
-    int32_t hi;
-    __asm__("and %[lo], %[a], #0x80000000\n\t"
-            "subs %[lo], %[clo], %[lo]\n\t"
-            "sbc %[hi], %[chi], #0\n\t"
-            "smlal %[lo], %[hi], %[a], %[m]\n\t"
-            : [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [a] "r"(a), [m] "r"(m), [clo] "r"(c_lo), [chi] "r"(c_hi)
-            : "cc");
-    return hi;
-}
-
-/* Constants of efm_rq_double_hi for multiplier `mult`, `shift` (right shift e = -shift) and output zero point
- * `zp`: gemmlowp's RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, mult), e) + zp equals
- * floor((a mult + 2^30 + 2^(30+e) + zp 2^(31+e) - [a < 0] 2^31) / 2^(31+e)) (both roundings folded into one offset;
- * the sign term turns round-half-up into half-away-from-zero), i.e. efm_rq_double_hi(...) >> (e - 1). Returns 0
- * where this does not apply (e outside 1..22: the caller keeps the 64-bit form). */
-static inline int efm_rq_double_consts(int32_t mult, int32_t shift, int32_t zp, uint32_t *c_lo, int32_t *c_hi,
-                                       int32_t *s) {
-    const int32_t e = -shift;
-    if (e < 1 || e > 22 || mult < 0) {
-        return 0;
-    }
-    const int64_t c = ((int64_t)1 << 30) + ((int64_t)1 << (30 + e)) + (int64_t)zp * ((int64_t)1 << (31 + e));
-    *c_lo = (uint32_t)c;
-    *c_hi = (int32_t)(c >> 32);
-    *s = e - 1;
-    return 1;
-}
-
 /* ---- register-blocked panels: R = 4 or 6 unpacked rows x every column of an int8 matrix ----
  *
  * A panel computes R rows of outputs against all columns in one inline-assembly loop (fully_connected.c and
@@ -687,20 +654,6 @@ static inline void efm_unpack_rows(const int8_t *x, int32_t stride, int32_t grou
 
 /* Bytes of panel scratch for up to `rows` rows (4 or 6) of `groups` groups, the sentinel included. */
 #define EFM_PANEL_XS_BYTES(rows, groups) ((rows) * (groups) * 8 + 4)
-
-/* Sum of n int8 values (USADA8 on the values biased to unsigned, four per instruction). */
-static inline int32_t efm_sum_i8(const int8_t *x, int32_t n) {
-    uint32_t s = 0;
-    int32_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        __asm__("usada8 %0, %1, %2, %0" : "+r"(s) : "r"(efm_load4(x + k) ^ 0x80808080u), "r"(0));
-    }
-    int32_t t = (int32_t)s - 128 * k;
-    for (; k < n; k++) {
-        t += x[k];
-    }
-    return t;
-}
 
 /* Row blocks of the panels for `rows` rows: n6 blocks of six, then n4 of four; at most 3 rows are left over. */
 static inline void efm_panel_blocks(int32_t rows, int32_t *n6, int32_t *n4) {
