@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefmr.ops.params import index_view_params
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 #: LiteRT's reference kernel handles up to this many dimensions.
@@ -46,3 +47,6 @@ class Transpose(OpDef):
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         return [np.ascontiguousarray(np.transpose(xs[0], _perm(c)))]
+
+
+kernel_params = index_view_params
