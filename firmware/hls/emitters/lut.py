@@ -1,5 +1,5 @@
-"""LUT -> kernels/lut.h with the op's constant table (input 1); `table_call` serves every op whose C emitter
-kernel parameters tabulate an 8-bit input (LOGISTIC, TANH, RSQRT, RELU, RELU6, QUANTIZE, DEQUANTIZE)."""
+"""LUT -> kernels/lut.h with the op's constant table (input 1); `table_call` serves every op whose kernel
+parameters tabulate an 8-bit input (LOGISTIC, TANH, RSQRT, RELU, RELU6, QUANTIZE, DEQUANTIZE)."""
 
 from __future__ import annotations
 
