@@ -98,4 +98,5 @@ def pool_params(c: OpCall) -> dict[str, Any]:
             "pad_left": pl, "act_min": lo, "act_max": hi}
 
 
+#: Kernel parameters: efm_pool_2d_params (pool_params).
 kernel_params = pool_params

@@ -26,4 +26,5 @@ class MaxPool2D(Pool2D):
         return [self.clamp(c, m)]
 
 
+#: Kernel parameters: efm_pool_2d_params (pool_params).
 kernel_params = pool_params

@@ -57,4 +57,5 @@ class Rsqrt(UnaryInt8LutOp):
         return super().run(c, xs)
 
 
+#: Kernel parameters: n and the op's 256-entry table (`table`, uint8 bit patterns; edgefmr.ops.params).
 kernel_params = op_table_params

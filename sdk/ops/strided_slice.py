@@ -183,4 +183,5 @@ class StridedSlice(OpDef):
         return [np.ascontiguousarray(x[idx]).reshape(c.out().shape)]
 
 
+#: Kernel parameters: the strided view (start, efm_strided_view fields) the node selects (edgefmr.ops.params).
 kernel_params = index_view_params

@@ -29,4 +29,5 @@ class Tanh(UnaryInt8LutOp):
         return tanh_table(x.scale, x.zero_point, y.scale, y.zero_point)
 
 
+#: Kernel parameters: n and the op's 256-entry table (`table`, uint8 bit patterns; edgefmr.ops.params).
 kernel_params = op_table_params

@@ -49,4 +49,5 @@ class Transpose(OpDef):
         return [np.ascontiguousarray(np.transpose(xs[0], _perm(c)))]
 
 
+#: Kernel parameters: the strided view (start, efm_strided_view fields) the node selects (edgefmr.ops.params).
 kernel_params = index_view_params
