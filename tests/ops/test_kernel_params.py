@@ -149,6 +149,43 @@ def test_params_match_c_emitter(op):
     assert compared > 0
 
 
+def _resolved(rec: Recorder, fields: dict[str, Any]) -> dict[str, Any]:
+    """Struct fields with array references replaced by (C type, values as a list)."""
+    out = {}
+    for k, v in fields.items():
+        if isinstance(v, str) and v.startswith("@array:"):
+            values, ctype = _array(rec, v)
+            out[k] = (ctype, np.asarray(values).astype(np.float64 if ctype == "float" else np.int64).tolist())
+        else:
+            out[k] = (type(v).__name__ if isinstance(v, np.float32 | float) else "", v)
+    return out
+
+
+#: CONCATENATION's struct holds an array of table pointers, which its emitter places itself.
+@pytest.mark.parametrize("op", sorted(set(CASES) - NO_PARAMS - {"CONCATENATION"}))
+def test_param_fields_rebuild_the_c_struct(op):
+    """EmitContext.param_fields(ctype, kernel_params(c)) writes the very struct the C emitter writes (same fields,
+    values, array element types), so each C emitter can take its struct from the op's kernel parameters."""
+    structs = 0
+    for seed in SEEDS:
+        g, _ = make_case(op, seed)
+        for node in g.nodes:
+            c = call(node, g)
+            rec = Recorder()
+            c_emitters.get_emitter(op)(c_emitters.EmitContext(rec, c, 0, None, {}))
+            if not rec.structs:
+                continue
+            ctype, fields = rec.structs[-1]
+            kp = kernel_params(c)
+            mine = Recorder()
+            c_emitters.EmitContext(mine, c, 0, None, {}).param_fields(
+                ctype, {k: kp[k] for k in fields if k in kp}, **{k: v for k, v in fields.items() if k not in kp})
+            assert mine.structs[-1][0] == ctype
+            assert _resolved(mine, mine.structs[-1][1]) == _resolved(rec, fields), c.where
+            structs += 1
+    assert structs > 0 or op in ("LOGISTIC", "TANH", "RSQRT")
+
+
 def test_cases_cover_every_parameter_form():
     """The seeds reach every form: tables and arithmetic kernels, per-channel DEQUANTIZE, CONCATENATION tables."""
     forms: set[tuple[str, str]] = set()

@@ -14,8 +14,7 @@ def emit(ctx: EmitContext) -> Emitted:
     y = ctx.out(0, "float")
     kp = kernel_params(c)
     if xt.quant.per_axis:
-        p = ctx.params("efm_dequantize_pc_params", outer=kp["outer"], channels=kp["channels"], inner=kp["inner"],
-                       zero_point=ctx.array(kp["zero_point"], "int32_t"), scale=ctx.array(kp["scale"], "float"))
+        p = ctx.param_fields("efm_dequantize_pc_params", kp)
         fn = "efm_dequantize_pc_s8" if xt.dtype == "int8" else "efm_dequantize_pc_u8"
         return Emitted(f"{fn}({p}, {ctx.inp(0)}, {y});", ("dequantize",), inplace=(0,))
     if "table" in kp:

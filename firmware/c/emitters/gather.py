@@ -8,6 +8,6 @@ from edgefmr.ops.gather import kernel_params
 
 @emitter("GATHER")
 def emit(ctx: EmitContext) -> Emitted:
-    p = ctx.params("efm_gather_params", **kernel_params(ctx.c))
+    p = ctx.param_fields("efm_gather_params", kernel_params(ctx.c))
     return Emitted(f"efm_gather({p}, {ctx.inp(0, 'void')}, {ctx.inp(1, 'void')}, {ctx.out(0, 'void')});",
                    ("gather",))

@@ -19,6 +19,6 @@ def emit(ctx: EmitContext) -> Emitted:
         fn = "efm_lut_s8_to8" if xt.dtype == "int8" else "efm_lut_u8_to8"
         return Emitted(f"{fn}({kp['n']}, {t}, {ctx.inp(0)}, {ctx.out(0, 'uint8_t')});", ("lut",), inplace=(0,))
     inplace = (0,) if kp["out_size"] <= np.dtype(xt.dtype).itemsize else ()
-    p = ctx.params("efm_quantize_params", **kp)
+    p = ctx.param_fields("efm_quantize_params", kp)
     fn = {"float32": "efm_quantize_f32", "int16": "efm_quantize_s16", "int32": "efm_quantize_s32"}[xt.dtype]
     return Emitted(f"{fn}({p}, {ctx.inp(0)}, {ctx.out(0, 'void')});", ("quantize",), inplace)

@@ -15,7 +15,7 @@ def relu_call(ctx: EmitContext, act_max: float | None) -> Emitted:
         t = ctx.array(kp["table"], "uint8_t")
         fn = "efm_lut_s8_to8" if xt.dtype == "int8" else "efm_lut_u8_to8"
         return Emitted(f"{fn}({kp['n']}, {t}, {ctx.inp(0)}, {ctx.out(0, 'uint8_t')});", ("lut",), inplace=(0,))
-    p = ctx.params("efm_relu_params", **kp)
+    p = ctx.param_fields("efm_relu_params", kp)
     return Emitted(f"efm_relu_s16({p}, {ctx.inp(0)}, {ctx.out()});", ("relu",), inplace=(0,))
 
 

@@ -9,5 +9,5 @@ from edgefmr.firmware.c.emitters.transpose import view_fields
 @emitter("STRIDED_SLICE")
 def emit(ctx: EmitContext) -> Emitted:
     start, fields = view_fields(ctx)
-    p = ctx.params("efm_strided_view", **fields)
+    p = ctx.param_fields("efm_strided_view", fields)
     return Emitted(f"efm_strided_slice({p}, {start}, {ctx.inp(0)}, {ctx.out()});", ("strided_slice",))

@@ -20,5 +20,5 @@ def view_fields(ctx: EmitContext) -> tuple[int, dict[str, Any]]:
 @emitter("TRANSPOSE")
 def emit(ctx: EmitContext) -> Emitted:
     _, fields = view_fields(ctx)
-    p = ctx.params("efm_strided_view", **fields)
+    p = ctx.param_fields("efm_strided_view", fields)
     return Emitted(f"efm_transpose({p}, {ctx.inp(0)}, {ctx.out()});", ("transpose",))
