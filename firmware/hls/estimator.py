@@ -18,14 +18,13 @@ from typing import Any
 
 from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.c.emitters import all_emitters
-from edgefmr.firmware.c.emitters.softmax import exp_table
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.registry import call
+from edgefmr.ops.softmax import exp_table
 
 #: MAC array (firmware/rtl/mac_array.v): control flip-flops (fold counters 32 + 16 + 16 + busy, four 4-stage
 #: control pipelines, two output flags) and LUTs (counter and compare logic), fixed per array.
@@ -290,9 +289,6 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
 
 def softmax_window(c: Any) -> int:
     """The online softmax's normalizer length: the non-zero row-sum terms of the node's exp table."""
-
-    all_emitters()  # load every C emitter first: the C registry loads lazily only while it is empty
-
     return len(sum_terms(exp_table(c.attrs["beta"], c.inp(0).scale)))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.elementwise import BinaryInt8Op, finish_int8, mbqm, rescale_inputs, smaller_than_one
+from edgefmr.ops.elementwise import BinaryInt8Op, binary_params, finish_int8, mbqm, rescale_inputs, smaller_than_one
 from edgefmr.ops.registry import Attr, OpCall, register
 
 LEFT_SHIFT = 20
@@ -30,3 +32,8 @@ class Add(BinaryInt8Op):
         a, b, twice_max = rescale_inputs(c, xs, LEFT_SHIFT)
         mult, shift = output_multiplier(c, twice_max)
         return finish_int8(c, mbqm(a + b, mult, shift))
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_binary_params of an ADD node (edgefmr.ops.elementwise.binary_params)."""
+    return binary_params(c, LEFT_SHIFT, output_multiplier(c, 2.0 * max(c.inp(0).scale, c.inp(1).scale)))

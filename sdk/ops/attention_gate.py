@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.lut import check_activation
+from edgefmr.ops.params import int32_array
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 GATE_FRAC_BITS = 15
@@ -68,3 +70,11 @@ class AttentionGate(OpDef):
         mult, shift = fp.quantize_multiplier(at.scale * 2.0**-GATE_FRAC_BITS / yt.scale)
         y = fp.multiply_by_quantized_multiplier(acc, mult, shift) + yt.zero_point
         return [np.clip(y, -128, 127).astype(np.int8)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_attention_gate_params: shape, zero points, the multiplier s_a 2^-15 / s_y and the Q15 sigmoid table."""
+    at, gt, yt = c.inp(0), c.inp(1), c.out()
+    mult, shift = fp.quantize_multiplier(at.scale * 2.0**-GATE_FRAC_BITS / yt.scale)
+    return {"gates": gt.size, "depth": at.shape[-1], "attn_zp": at.zero_point, "output_zp": yt.zero_point,
+            "mult": mult, "shift": shift, "table": int32_array(gate_table(gt.scale, gt.zero_point))}

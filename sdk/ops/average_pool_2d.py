@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops import padding as pd
+from edgefmr.ops.params import act_range
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 POOL_ATTRS = {
@@ -83,3 +86,17 @@ class AveragePool2D(Pool2D):
         half = count // 2
         q = np.where(acc > 0, (acc + half) // count, -((-acc + half) // count))
         return [self.clamp(c, q)]
+
+
+def pool_params(c: OpCall) -> dict[str, Any]:
+    """efm_pool_2d_params (AVERAGE_POOL_2D and MAX_POOL_2D): geometry and the activation range."""
+    xt, yt = c.inp(0), c.out()
+    (oh, ow), (pt, pl), (fh, fw), (sh, sw) = pool_geometry(c)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    return {"batches": xt.shape[0], "in_h": xt.shape[1], "in_w": xt.shape[2], "channels": xt.shape[3], "out_h": oh,
+            "out_w": ow, "filter_h": fh, "filter_w": fw, "stride_h": sh, "stride_w": sw, "pad_top": pt,
+            "pad_left": pl, "act_min": lo, "act_max": hi}
+
+
+#: Kernel parameters: efm_pool_2d_params (pool_params).
+kernel_params = pool_params

@@ -5,9 +5,12 @@ Both operands may be activations (attention: Q·Kᵀ, P·V) or constants; per-te
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.params import contiguous_strides
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -95,3 +98,38 @@ class BatchMatMul(OpDef):
         # LiteRT 2.3's reference BATCH_MATMUL requantizes with gemmlowp's double rounding.
         out = fp.multiply_by_quantized_multiplier_double(acc, mult, shift) + yt.zero_point
         return [np.clip(out, -128, 127).astype(np.int8).reshape(yt.shape)]
+
+
+#: Batch dimensions of the kernel (efm_batch_matmul_params).
+MAX_BATCH_DIMS = 3
+
+
+def requant(lt, rt, yt) -> tuple[int, int]:
+    """The multiplier of the reference kernel: float32(s_l * s_r) / s_y (double rounding at run time)."""
+    return fp.quantize_multiplier(float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale)
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_batch_matmul_params: batch counts and per-operand batch strides (0 on broadcast, padded to
+    MAX_BATCH_DIMS), the row / depth / column strides of the adjoint forms, zero points and the multiplier;
+    y_row_stride is the dense one (cols)."""
+    lt, rt, yt = c.inp(0), c.inp(1), c.out()
+    rank = max(len(lt.shape), len(rt.shape))
+    ls = (1,) * (rank - len(lt.shape)) + tuple(lt.shape)
+    rs = (1,) * (rank - len(rt.shape)) + tuple(rt.shape)
+    batch = list(yt.shape[:-2])
+    if len(batch) > MAX_BATCH_DIMS:
+        raise c.fail(f"{len(batch)} batch dimensions; the kernel handles {MAX_BATCH_DIMS}")
+    lstr, rstr = contiguous_strides(ls), contiguous_strides(rs)
+    lb = [0 if ls[d] == 1 and batch[d] != 1 else lstr[d] for d in range(len(batch))]
+    rb = [0 if rs[d] == 1 and batch[d] != 1 else rstr[d] for d in range(len(batch))]
+    pad = MAX_BATCH_DIMS - len(batch)
+    rows, cols = yt.shape[-2], yt.shape[-1]
+    depth = ls[-2] if c.attrs["adj_x"] else ls[-1]
+    lrow, ldep = (1, rows) if c.attrs["adj_x"] else (depth, 1)
+    rdep, rcol = (1, depth) if c.attrs["adj_y"] else (cols, 1)
+    mult, shift = requant(lt, rt, yt)
+    return {"batch_count": [1] * pad + batch, "lhs_batch_stride": [0] * pad + lb, "rhs_batch_stride": [0] * pad + rb,
+            "rows": rows, "depth": depth, "cols": cols, "lhs_row_stride": lrow, "lhs_depth_stride": ldep,
+            "rhs_depth_stride": rdep, "rhs_col_stride": rcol, "y_row_stride": cols, "lhs_zp": lt.zero_point,
+            "rhs_zp": rt.zero_point, "output_zp": yt.zero_point, "mult": mult, "shift": shift}

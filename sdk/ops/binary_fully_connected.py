@@ -5,10 +5,13 @@ docs/ops/BINARY_FULLY_CONNECTED.md. Also the bit packing shared with HASH_ATTENT
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.lut import check_activation
+from edgefmr.ops.params import act_range, int32_array, per_channel
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -87,3 +90,15 @@ class BinaryFullyConnected(OpDef):
         y = fp.multiply_by_quantized_multiplier(acc, mult, shift) + yt.zero_point
         lo, hi = fp.activation_range(c.attrs["activation"], yt.scale, yt.zero_point, "int8")
         return [np.clip(y, lo, hi).astype(np.int8).reshape(yt.shape)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_binary_fully_connected_params: shape, zero points, activation range and the multipliers
+    s_x alpha[o] / s_y (single rounding)."""
+    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    depth, cols = xt.shape[-1], wt.shape[0]
+    mult, shift = fp.quantize_multipliers(xt.scale * np.asarray(wt.quant.scale, np.float64) / yt.scale)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    return {"rows": xt.size // depth, "depth": depth, "cols": cols, "row_bytes": wt.shape[1],
+            "input_zp": xt.zero_point, "output_zp": yt.zero_point, "act_min": lo, "act_max": hi,
+            "mult": int32_array(per_channel(mult, cols)), "shift": int32_array(per_channel(shift, cols))}

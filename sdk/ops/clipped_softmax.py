@@ -7,12 +7,14 @@ bits. Exact definition: docs/ops/CLIPPED_SOFTMAX.md.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from edgefmr.ops.lut import check_activation
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 from edgefmr.ops.softmax import OUTPUT_ZERO_POINT, SCALED_DIFF_INTEGER_BITS, softmax_int8
+from edgefmr.ops.softmax import kernel_params as softmax_kernel_params
 
 #: Fractional bits of the affine's integer coefficients.
 AFFINE_FRAC_BITS = 20
@@ -81,3 +83,12 @@ class ClippedSoftmax(OpDef):
         p = softmax_int8(xs[0], c.attrs["beta"], c.inp(0).scale)
         a, b, lo, hi = affine_params(c.attrs["gamma"], c.attrs["zeta"], y.scale, y.zero_point)
         return [clip_affine(p, a, b, lo, hi, y.zero_point)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """SOFTMAX's efm_softmax_params with the affine-and-clip tabulated over the 256 softmax outputs (post_table,
+    uint8 bit patterns)."""
+    yt = c.out()
+    a, b, lo, hi = affine_params(c.attrs["gamma"], c.attrs["zeta"], yt.scale, yt.zero_point)
+    post = clip_affine(np.arange(-128, 128), a, b, lo, hi, yt.zero_point)
+    return {**softmax_kernel_params(c), "post_table": np.ascontiguousarray(post).view(np.uint8)}

@@ -7,6 +7,8 @@ requantized in float32 exactly as TFLite's ConcatenationWithScaling.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
@@ -99,3 +101,36 @@ class Concatenation(OpDef):
                 x = np.clip(_round_half_away(v) + y.zero_point, 0, 255).astype(np.uint8)
             parts.append(x)
         return [np.concatenate(parts, axis=_axis(c))]
+
+
+def uint8_tables(c: OpCall) -> list[np.ndarray | None]:
+    """Per input: the 256-entry rescaling table made by this op's kernel (uint8 inputs whose quantization differs
+    from the output's), else None."""
+    from edgefmr.ir.graph import Graph, Node, Tensor
+    from edgefmr.ops.registry import call
+
+    y = c.out()
+    tables: list[np.ndarray | None] = []
+    for i in range(len(c.node.inputs)):
+        t = c.inp(i)
+        if y.dtype != "uint8" or (t.scale, t.zero_point) == (y.scale, y.zero_point):
+            tables.append(None)
+            continue
+        g = Graph()
+        g.tensors["x"] = Tensor("x", (256,), "uint8", t.quant)
+        g.tensors["y"] = Tensor("y", (256,), "uint8", y.quant)
+        pc = call(Node("CONCATENATION", ["x"], ["y"], {"axis": 0}), g)
+        tables.append(pc.opdef.run(pc, [np.arange(256, dtype=np.uint8)])[0])
+    return tables
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_concatenation_params: outer blocks, the inputs' chunk bytes per block (int32) and the per-input
+    rescaling tables (uint8 arrays or None, see uint8_tables)."""
+    y = c.out()
+    n = len(c.node.inputs)
+    axis = int(c.attrs["axis"]) % len(y.shape)
+    item = y.nbytes // max(y.size, 1)
+    chunks = [int(np.prod(c.inp(i).shape[axis:], dtype=np.int64)) * item for i in range(n)]
+    return {"outer": int(np.prod(y.shape[:axis], dtype=np.int64)), "n_inputs": n,
+            "chunk_bytes": np.asarray(chunks, np.int32), "tables": uint8_tables(c)}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops import padding as pd
+from edgefmr.ops.params import act_range, int32_array, per_channel
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -119,3 +122,25 @@ class Conv2D(OpDef):
         acc += b.astype(np.int64)
         w_scales = np.broadcast_to(np.asarray(wt.quant.scale, np.float64), (o,))
         return [requantize(c, acc, w_scales)]
+
+
+def conv_multipliers(xt, wt, yt, n_out: int) -> tuple[list[int], list[int]]:
+    """Per-channel multipliers of requantize: s_x * s_w[c] / s_y (double rounding)."""
+    w_scales = np.broadcast_to(np.asarray(wt.quant.scale, np.float64), (n_out,))
+    mult, shift = fp.quantize_multipliers(xt.scale * w_scales / yt.scale)
+    return per_channel(mult, n_out), per_channel(shift, n_out)
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_conv_2d_params: geometry, zero points, activation range and per-channel multipliers (int32)."""
+    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    o, kh, kw, ci = wt.shape
+    (oh, ow), (pt, pl) = conv_geometry(c, (kh, kw))
+    mult, shift = conv_multipliers(xt, wt, yt, o)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    a = c.attrs
+    return {"batches": xt.shape[0], "in_h": xt.shape[1], "in_w": xt.shape[2], "in_c": xt.shape[3], "out_h": oh,
+            "out_w": ow, "out_c": o, "k_h": kh, "k_w": kw, "k_c": ci, "groups": xt.shape[3] // ci,
+            "stride_h": a["stride_h"], "stride_w": a["stride_w"], "dil_h": a["dilation_h"], "dil_w": a["dilation_w"],
+            "pad_top": pt, "pad_left": pl, "input_zp": xt.zero_point, "output_zp": yt.zero_point, "act_min": lo,
+            "act_max": hi, "mult": int32_array(mult), "shift": int32_array(shift)}

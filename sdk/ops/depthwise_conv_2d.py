@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import padding as pd
-from edgefmr.ops.conv_2d import WINDOW_ATTRS, check_conv_quant, conv_geometry, requantize
+from edgefmr.ops.conv_2d import WINDOW_ATTRS, check_conv_quant, conv_geometry, conv_multipliers, requantize
+from edgefmr.ops.params import act_range, int32_array
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -60,3 +63,18 @@ class DepthwiseConv2D(OpDef):
             acc += b.astype(np.int64)
         w_scales = np.broadcast_to(np.asarray(wt.quant.scale, np.float64), (o,))
         return [requantize(c, acc, w_scales)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_depthwise_conv_2d_params: geometry, zero points, activation range, per-channel multipliers (int32)."""
+    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    _, kh, kw, o = wt.shape
+    (oh, ow), (pt, pl) = conv_geometry(c, (kh, kw))
+    mult, shift = conv_multipliers(xt, wt, yt, o)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    a = c.attrs
+    return {"batches": xt.shape[0], "in_h": xt.shape[1], "in_w": xt.shape[2], "in_c": xt.shape[3], "out_h": oh,
+            "out_w": ow, "out_c": o, "k_h": kh, "k_w": kw, "depth_multiplier": o // xt.shape[3],
+            "stride_h": a["stride_h"], "stride_w": a["stride_w"], "dil_h": a["dilation_h"], "dil_w": a["dilation_w"],
+            "pad_top": pt, "pad_left": pl, "input_zp": xt.zero_point, "output_zp": yt.zero_point, "act_min": lo,
+            "act_max": hi, "mult": int32_array(mult), "shift": int32_array(shift)}

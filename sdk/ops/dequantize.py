@@ -6,8 +6,11 @@ y = float32(q − zero_point[c]) · scale[c] in float32.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from edgefmr.ops.params import table_params
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 DTYPES = ("int8", "uint8", "int16")
@@ -43,3 +46,19 @@ class Dequantize(OpDef):
             diff = (q - xt.quant.zp_array(nd)).astype(np.float32)
             return [(diff * xt.quant.scale_array(nd).astype(np.float32)).astype(np.float32)]
         return [(np.float64(xt.scale) * (q - xt.zero_point)).astype(np.float32)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """Per-channel inputs: efm_dequantize_pc_params (outer, channels, inner, int32 zero points, float32 scales).
+    8-bit per-tensor inputs: a 256-entry table of float bit patterns (`table`, uint32; table_params). int16:
+    n, scale (float) and zero_point."""
+    xt = c.inp(0)
+    if xt.quant.per_axis:
+        axis = xt.quant.axis
+        return {"outer": int(np.prod(xt.shape[:axis], dtype=np.int64)), "channels": xt.shape[axis],
+                "inner": int(np.prod(xt.shape[axis + 1:], dtype=np.int64)),
+                "zero_point": np.asarray(xt.quant.zero_point, np.int64).astype(np.int32),
+                "scale": np.asarray(xt.quant.scale, np.float32)}
+    if xt.dtype in ("int8", "uint8"):
+        return table_params(c)
+    return {"n": xt.size, "scale": float(xt.scale), "zero_point": xt.zero_point}

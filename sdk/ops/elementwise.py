@@ -14,12 +14,13 @@ import ctypes
 import ctypes.util
 import math
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.gemmlowp import wrap32
+from edgefmr.ops.params import act_range, broadcast_strides, merge_axes
 from edgefmr.ops.registry import OpCall, OpDef
 
 #: Highest rank the IR broadcasts (TFLite's kMaxBroadcastDim; inputs of equal shape may have any rank).
@@ -198,3 +199,31 @@ def lut_int8(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
         v = int(quantized) if math.isfinite(float(quantized)) else (127 if quantized > 0 else -128)
         table[q + 128] = min(127, max(-128, v))
     return table
+
+
+#: Highest number of (merged) broadcast axes of the binary kernels (kernels/binary.h).
+MAX_KERNEL_DIMS = 6
+
+
+def binary_params(c: OpCall, left_shift: int, out_mult: tuple[int, int], rescale: bool = True) -> dict[str, Any]:
+    """Kernel parameters of the int8 broadcasting binary ops (efm_binary_params): the broadcast layout (merged
+    axes, per-input element strides, 0 on repeats), zero points, the input rescale multipliers (s_i / 2 max(s_a,
+    s_b), when `rescale`), the output multiplier `out_mult` and the activation range."""
+    at, bt, yt = c.inp(0), c.inp(1), c.out()
+    shape = tuple(yt.shape)
+    counts, (sa, sb) = merge_axes(list(shape), broadcast_strides(at.shape, shape), broadcast_strides(bt.shape, shape))
+    if len(counts) > MAX_KERNEL_DIMS:
+        raise c.fail(f"the broadcast needs {len(counts)} axes; the kernel handles {MAX_KERNEL_DIMS}")
+    if not counts:
+        counts, sa, sb = [1], [0], [0]
+    if rescale:
+        twice_max = 2.0 * max(at.scale, bt.scale)
+        am, ash = smaller_than_one(c, at.scale / twice_max, "input rescale")
+        bm, bsh = smaller_than_one(c, bt.scale / twice_max, "input rescale")
+    else:
+        am = ash = bm = bsh = 0
+    lo, hi = act_range(c.attrs.get("activation", "NONE"), yt)
+    return {"ndim": len(counts), "count": counts, "stride_a": sa, "stride_b": sb, "a_zp": at.zero_point,
+            "b_zp": bt.zero_point, "output_zp": yt.zero_point, "left_shift": left_shift, "a_mult": am,
+            "a_shift": ash, "b_mult": bm, "b_shift": bsh, "out_mult": out_mult[0], "out_shift": out_mult[1],
+            "act_min": lo, "act_max": hi}

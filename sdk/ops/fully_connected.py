@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.params import act_range, int32_array, per_channel
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -55,3 +58,15 @@ class FullyConnected(OpDef):
         acc = fp.multiply_by_quantized_multiplier(acc, mult, shift) + yt.zero_point
         lo, hi = fp.activation_range(c.attrs["activation"], yt.scale, yt.zero_point, yt.dtype)
         return [np.clip(acc, lo, hi).astype(np.int8).reshape(yt.shape)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_fully_connected_params of the portable kernel: shape, zero points, activation range and the
+    per-output-feature multipliers s_x s_w[o] / s_y (single rounding)."""
+    xt, wt, yt = c.inp(0), c.inp(1), c.out()
+    cols, depth = wt.shape
+    mult, shift = fp.quantize_multipliers(xt.scale * np.asarray(wt.quant.scale, np.float64) / yt.scale)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    return {"rows": xt.size // depth, "depth": depth, "cols": cols, "input_zp": xt.zero_point,
+            "output_zp": yt.zero_point, "act_min": lo, "act_max": hi, "mult": int32_array(per_channel(mult, cols)),
+            "shift": int32_array(per_channel(shift, cols))}

@@ -7,6 +7,8 @@ both inputs, o the remaining axes of params before `axis`, and r the axes after 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
@@ -82,3 +84,19 @@ class Gather(OpDef):
         # [batch, outer, n_idx, inner]
         out = xv[np.arange(batch)[:, None, None], np.arange(outer)[None, :, None], iv[:, None, :]]
         return [np.ascontiguousarray(out).reshape(c.out().shape)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_gather_params: batch, outer blocks, the gathered axis, indices per batch, the bytes of one gathered
+    slice and of one index."""
+    xt, it = c.inp(0), c.inp(1)
+    rank, irank = len(xt.shape), len(it.shape)
+    axis = int(c.attrs["axis"]) % rank
+    bd = int(c.attrs["batch_dims"])
+    bd = bd + irank if bd < 0 else bd
+    item = xt.nbytes // max(xt.size, 1)
+    batch = int(np.prod(xt.shape[:bd], dtype=np.int64))
+    return {"batch": batch, "outer": int(np.prod(xt.shape[bd:axis], dtype=np.int64)), "axis_size": xt.shape[axis],
+            "n_indices": it.size // max(batch, 1),
+            "inner_bytes": int(np.prod(xt.shape[axis + 1:], dtype=np.int64)) * item,
+            "index_size": np.dtype(it.dtype).itemsize}

@@ -5,6 +5,8 @@ docs/ops/HASH_ATTENTION.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
@@ -111,3 +113,14 @@ class HashAttention(OpDef):
         mult, shift = fp.quantize_multiplier(vt.scale * 2.0**-QUOTIENT_FRAC_BITS / yt.scale)
         y = fp.multiply_by_quantized_multiplier(w, mult, shift) + yt.zero_point
         return [np.clip(y, -128, 127).astype(np.int8)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_hash_attention_params: shapes, code form (packed uint8 or int8 codes), zero points and the multiplier
+    s_v 2^-QUOTIENT_FRAC_BITS / s_y."""
+    qt, kt, vt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+    mult, shift = fp.quantize_multiplier(vt.scale * 2.0**-QUOTIENT_FRAC_BITS / yt.scale)
+    return {"batch": int(np.prod(vt.shape[:-2], dtype=np.int64)), "n_queries": qt.shape[-2], "n_keys": kt.shape[-2],
+            "depth": vt.shape[-1], "bits": code_bits(c), "packed": int(qt.dtype == "uint8"),
+            "code_bytes": qt.shape[-1], "q_zp": qt.zero_point, "k_zp": kt.zero_point, "v_zp": vt.zero_point,
+            "output_zp": yt.zero_point, "mult": mult, "shift": shift}

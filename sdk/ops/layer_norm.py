@@ -6,11 +6,13 @@ docs/ops/LAYER_NORM.md.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.lut import check_activation, round_half_away
+from edgefmr.ops.params import int32_array, per_channel
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 #: Fractional bits of the normalized value n = 2^F (x - mean) / std.
@@ -149,3 +151,12 @@ class LayerNorm(OpDef):
         if beta is not None:
             y = y + beta.astype(np.int64)
         return [np.clip(y, -128, 127).astype(np.int8)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_layer_norm_params: rows, channels, the integer epsilon and per-channel multipliers (LayerNorm.params)."""
+    xt, yt = c.inp(0), c.out()
+    ch = xt.shape[-1]
+    e, mult, shift = c.opdef.params(c)
+    return {"rows": xt.size // ch, "channels": ch, "eps": int(e), "output_zp": yt.zero_point,
+            "mult": int32_array(per_channel(mult, ch)), "shift": int32_array(per_channel(shift, ch))}

@@ -6,6 +6,7 @@ docs/ops/LIF.md.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -103,3 +104,11 @@ class Lif(OpDef):
         d, mult, shift, theta = self.params(c)
         spikes, v = lif_run(x, v0, xt.zero_point, d, mult, shift, theta)
         return [spikes.astype(c.out(0).dtype), v.astype(np.int32)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_lif_params: steps, neurons, input zero point, leak, multiplier and threshold (Lif.params)."""
+    xt = c.inp(0)
+    d, mult, shift, theta = c.opdef.params(c)
+    return {"steps": xt.shape[0], "neurons": int(np.prod(xt.shape[1:], dtype=np.int64)), "input_zp": xt.zero_point,
+            "leak": d, "mult": mult, "shift": shift, "theta": theta}

@@ -5,6 +5,8 @@ state input for streaming in chunks. Exact definition: docs/ops/LMU_UPDATE.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
@@ -101,3 +103,13 @@ class LmuUpdate(OpDef):
         mult, shift = fp.quantize_multiplier(ut.scale * 2.0 ** -c.attrs["state_frac_bits"] / yt.scale)
         y = fp.multiply_by_quantized_multiplier(states, mult, shift) + yt.zero_point
         return [np.clip(y, -128, 127).astype(np.int8), last.astype(np.int32)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_lmu_update_params: steps, channels, order, A's fraction bits, zero points and the multiplier
+    s_u 2^-F_m / s_y (single rounding)."""
+    ut, yt = c.inp(0), c.out(0)
+    mult, shift = fp.quantize_multiplier(ut.scale * 2.0 ** -c.attrs["state_frac_bits"] / yt.scale)
+    return {"steps": ut.shape[0], "channels": int(np.prod(ut.shape[1:], dtype=np.int64)), "order": c.inp(2).shape[0],
+            "a_frac_bits": c.attrs["a_frac_bits"], "input_zp": ut.zero_point, "output_zp": yt.zero_point,
+            "mult": mult, "shift": shift}

@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgefmr.ops.elementwise import UnaryInt8LutOp, expf, lut_int8
+from edgefmr.ops.params import op_table_params
 from edgefmr.ops.registry import OpCall, register
 
 
@@ -31,3 +32,7 @@ class Logistic(UnaryInt8LutOp):
     def table(self, c: OpCall) -> np.ndarray:
         x, y = c.inp(0), c.out()
         return logistic_table(x.scale, x.zero_point, y.scale, y.zero_point)
+
+
+#: Kernel parameters: n and the op's 256-entry table (`table`, uint8 bit patterns; edgefmr.ops.params).
+kernel_params = op_table_params

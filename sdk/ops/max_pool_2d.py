@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.ops import padding as pd
-from edgefmr.ops.average_pool_2d import Pool2D, pool_geometry
+from edgefmr.ops.average_pool_2d import Pool2D, pool_geometry, pool_params
 from edgefmr.ops.registry import OpCall, register
 
 
@@ -24,3 +24,7 @@ class MaxPool2D(Pool2D):
             for kx in range(filt[1]):
                 m = np.maximum(m, pd.tap(xp, ky, kx, out_hw, strides, (1, 1)))
         return [self.clamp(c, m)]
+
+
+#: Kernel parameters: efm_pool_2d_params (pool_params).
+kernel_params = pool_params

@@ -7,9 +7,12 @@ mean is folded into the fixed-point multiplier, and the result is requantized wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.params import contiguous_strides, merge_axes
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -67,3 +70,34 @@ class Mean(OpDef):
         mult, shift = (mult << s) // n, shift - s
         out = fp.multiply_by_quantized_multiplier_double(total - xt.zero_point * n, mult, shift) + yt.zero_point
         return [fp.saturate(out, yt.dtype).reshape(yt.shape)]
+
+
+#: Kept and reduced axes of the kernel (efm_mean_params).
+MAX_KERNEL_DIMS = 8
+
+
+def mean_multiplier(xt, yt, n: int) -> tuple[int, int]:
+    """The multiplier s_x / s_y with 1/n folded in (m' = (M << s) // n, shift' = shift - s)."""
+    mult, shift = fp.quantize_multiplier(xt.scale / yt.scale)
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    return (mult << s) // n, shift - s
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_mean_params: kept and reduced axes (merged, with element strides), the element count, zero points, the
+    multiplier and the output range."""
+    xt, yt = c.inp(0), c.out()
+    axes = resolved_axes(c)
+    strides = contiguous_strides(xt.shape)
+    kept = [d for d in range(len(xt.shape)) if d not in axes]
+    red = sorted(axes)
+    oc, (os_,) = merge_axes([xt.shape[d] for d in kept], [strides[d] for d in kept])
+    rc, (rs,) = merge_axes([xt.shape[d] for d in red], [strides[d] for d in red])
+    if len(oc) > MAX_KERNEL_DIMS or len(rc) > MAX_KERNEL_DIMS:
+        raise c.fail(f"too many axes for the kernel ({MAX_KERNEL_DIMS} at most)")
+    n = int(np.prod([xt.shape[a] for a in axes], dtype=np.int64))
+    mult, shift = mean_multiplier(xt, yt, n)
+    qmin, qmax = fp.QRANGE[yt.dtype]
+    return {"out_ndim": len(oc), "out_count": oc or [1], "out_stride": os_ or [0], "red_ndim": len(rc),
+            "red_count": rc or [1], "red_stride": rs or [0], "n": n, "input_zp": xt.zero_point,
+            "output_zp": yt.zero_point, "mult": mult, "shift": shift, "qmin": qmin, "qmax": qmax}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.elementwise import BinaryInt8Op, centered_inputs, finish_int8, mbqm
+from edgefmr.ops.elementwise import BinaryInt8Op, binary_params, centered_inputs, finish_int8, mbqm
 from edgefmr.ops.registry import Attr, OpCall, register
 
 
@@ -25,3 +27,8 @@ class Mul(BinaryInt8Op):
         a, b = centered_inputs(c, xs)
         mult, shift = output_multiplier(c)
         return finish_int8(c, mbqm(a * b, mult, shift))
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_binary_params of a MUL node: one multiplier s_a s_b / s_y, no input rescaling."""
+    return binary_params(c, 0, output_multiplier(c), rescale=False)

@@ -7,9 +7,12 @@ rounding (what LiteRT 2.3 computes, checked value by value; not the single round
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.params import table_params
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 #: (input dtype, output dtype) pairs LiteRT's QUANTIZE kernel accepts (per-tensor output quantization).
@@ -74,3 +77,21 @@ class Quantize(OpDef):
         if xt.dtype == "float32":
             return [affine_quantize(xs[0], yt.scale, yt.zero_point, yt.dtype)]
         return [requantize(xs[0], xt.scale, xt.zero_point, yt.scale, yt.zero_point, yt.dtype)]
+
+
+#: Bytes of one output element (efm_quantize_params.out_size).
+OUT_SIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4}
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """8-bit inputs: a 256-entry table made by this op's kernel (table_params). Otherwise efm_quantize_params:
+    float32 inputs the scale (np.float32), integer inputs the multiplier of requantize (double rounding)."""
+    xt, yt = c.inp(0), c.out()
+    if xt.dtype in ("int8", "uint8"):
+        return table_params(c)
+    qmin, qmax = fp.QRANGE[yt.dtype]
+    common = {"n": xt.size, "output_zp": yt.zero_point, "qmin": qmin, "qmax": qmax, "out_size": OUT_SIZE[yt.dtype]}
+    if xt.dtype == "float32":
+        return {"scale": np.float32(yt.scale), "input_zp": 0, "mult": 0, "shift": 0, **common}
+    mult, shift = fp.quantize_multiplier(float(xt.scale) / float(yt.scale))
+    return {"scale": np.float32(0), "input_zp": xt.zero_point, "mult": mult, "shift": shift, **common}

@@ -7,10 +7,12 @@ multiplier computed as the float32 quotient scale_in / scale_out.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.params import table_params
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 DTYPES = ("int8", "uint8", "int16")
@@ -73,3 +75,27 @@ class Relu(OpDef):
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         return [relu_x(c, xs[0], None)]
+
+
+def _roundf(v: np.float32) -> int:
+    v = float(v)
+    return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(-v + 0.5))
+
+
+def relu_params(c: OpCall, act_max: float | None) -> dict[str, Any]:
+    """RELU / RELU6 (act_max 6): 8-bit tensors a 256-entry table made by the op's kernel (table_params); int16
+    efm_relu_params with relu_x's arithmetic (float32 quotient of the scales, double rounding) and clamp range."""
+    xt, yt = c.inp(0), c.out()
+    if xt.dtype in ("int8", "uint8"):
+        return table_params(c)
+    mult, shift = fp.quantize_multiplier(float(np.float32(xt.scale) / np.float32(yt.scale)))
+    qmin, qmax = fp.QRANGE[yt.dtype]
+    lo = max(qmin, yt.zero_point)
+    hi = qmax if act_max is None else min(qmax, yt.zero_point + _roundf(np.float32(act_max) / np.float32(yt.scale)))
+    return {"n": xt.size, "input_zp": xt.zero_point, "output_zp": yt.zero_point, "mult": mult, "shift": shift,
+            "lo": lo, "hi": hi}
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """RELU's kernel parameters (relu_params)."""
+    return relu_params(c, None)

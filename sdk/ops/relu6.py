@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops.registry import OpCall, OpDef, register
-from edgefmr.ops.relu import check_relu_x, relu_x
+from edgefmr.ops.relu import check_relu_x, relu_params, relu_x
 
 
 @register
@@ -22,3 +24,8 @@ class Relu6(OpDef):
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         return [relu_x(c, xs[0], 6.0)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """RELU6's kernel parameters (edgefmr.ops.relu.relu_params with the clamp at 6)."""
+    return relu_params(c, 6.0)

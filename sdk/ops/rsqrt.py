@@ -10,6 +10,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.elementwise import UnaryInt8LutOp, mbqm
 from edgefmr.ops.gemmlowp import inv_sqrt_quantized_multiplier_exp
+from edgefmr.ops.params import op_table_params
 from edgefmr.ops.registry import OpCall, register
 
 #: Extra fractional bits of the intermediate 1/sqrt(x - zp) value.
@@ -54,3 +55,7 @@ class Rsqrt(UnaryInt8LutOp):
             raise EdgefmrError(f"{c.where}: RSQRT is only defined for non-negative values; the input holds "
                                f"{int(xs[0].min())} below its zero point {zp}")
         return super().run(c, xs)
+
+
+#: Kernel parameters: n and the op's 256-entry table (`table`, uint8 bit patterns; edgefmr.ops.params).
+kernel_params = op_table_params

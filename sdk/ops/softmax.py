@@ -8,11 +8,13 @@ its reciprocal found by Newton-Raphson (see docs/ops/SOFTMAX.md).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops import gemmlowp as gl
+from edgefmr.ops.params import int32_array
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 SCALED_DIFF_INTEGER_BITS = 5
@@ -84,3 +86,22 @@ class Softmax(OpDef):
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         return [softmax_int8(xs[0], c.attrs["beta"], c.inp(0).scale)]
+
+
+def exp_table(beta: float, input_scale: float) -> np.ndarray:
+    """exp(d) in Q0.31 for d = x - max in [-255, 0], computed as softmax_int8 does (0 where d is below diff_min,
+    which the kernels then map to -128)."""
+    mult, shift, diff_min = softmax_params(beta, input_scale)
+    diff = np.arange(-255, 1, dtype=np.int64)
+    used = diff >= diff_min
+    scaled = fp.saturating_rounding_doubling_high_mul(gl.wrap32(np.where(used, diff, 0) << shift), mult)
+    exps = gl.exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS)
+    return np.where(used, exps, 0).astype(np.int64)
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_softmax_params: rows, depth, the exp table (int32) and no post table (None)."""
+    xt = c.inp(0)
+    depth = xt.shape[-1]
+    return {"rows": xt.size // max(depth, 1), "depth": depth,
+            "exp_table": int32_array(exp_table(c.attrs["beta"], xt.scale)), "post_table": None}

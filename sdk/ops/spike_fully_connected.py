@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.lut import check_activation
+from edgefmr.ops.params import act_range, int32_array, per_channel
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 
@@ -77,3 +80,14 @@ class SpikeFullyConnected(OpDef):
         y = fp.multiply_by_quantized_multiplier(acc, mult, shift) + yt.zero_point
         lo, hi = fp.activation_range(c.attrs["activation"], yt.scale, yt.zero_point, "int8")
         return [np.clip(y, lo, hi).astype(np.int8).reshape(yt.shape)]
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_spike_fully_connected_params: shape, activation range and the multipliers amplitude s_w[o] / s_y
+    (single rounding)."""
+    st, wt, yt = c.inp(0), c.inp(1), c.out()
+    cols, depth = wt.shape
+    mult, shift = fp.quantize_multipliers(spike_amplitude(c) * np.asarray(wt.quant.scale, np.float64) / yt.scale)
+    lo, hi = act_range(c.attrs["activation"], yt)
+    return {"rows": st.size // depth, "depth": depth, "cols": cols, "output_zp": yt.zero_point, "act_min": lo,
+            "act_max": hi, "mult": int32_array(per_channel(mult, cols)), "shift": int32_array(per_channel(shift, cols))}

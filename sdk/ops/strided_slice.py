@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgefmr.ops.params import index_view_params
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 MAX_INDICES = 31
@@ -181,3 +182,6 @@ class StridedSlice(OpDef):
         idx = np.ix_(*[np.array(list(r), np.intp) for r in p.index])
         return [np.ascontiguousarray(x[idx]).reshape(c.out().shape)]
 
+
+#: Kernel parameters: the strided view (start, efm_strided_view fields) the node selects (edgefmr.ops.params).
+kernel_params = index_view_params

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.add import LEFT_SHIFT, output_multiplier
-from edgefmr.ops.elementwise import BinaryInt8Op, finish_int8, mbqm, rescale_inputs
+from edgefmr.ops.elementwise import BinaryInt8Op, binary_params, finish_int8, mbqm, rescale_inputs
 from edgefmr.ops.registry import Attr, OpCall, register
 
 
@@ -29,3 +31,8 @@ class Sub(BinaryInt8Op):
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         a, b, twice_max = rescale_inputs(c, xs, LEFT_SHIFT)
         return finish_int8(c, mbqm(a - b, *output_multiplier(c, twice_max)))
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """efm_binary_params of a SUB node (ADD's requantization; edgefmr.ops.elementwise.binary_params)."""
+    return binary_params(c, LEFT_SHIFT, output_multiplier(c, 2.0 * max(c.inp(0).scale, c.inp(1).scale)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefmr.ops.params import index_view_params
 from edgefmr.ops.registry import OpCall, OpDef, register
 
 #: LiteRT's reference kernel handles up to this many dimensions.
@@ -46,3 +47,7 @@ class Transpose(OpDef):
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
         return [np.ascontiguousarray(np.transpose(xs[0], _perm(c)))]
+
+
+#: Kernel parameters: the strided view (start, efm_strided_view fields) the node selects (edgefmr.ops.params).
+kernel_params = index_view_params

@@ -90,6 +90,18 @@ class EmitContext:
         """
         return self._owner.param_struct(self.layer, ctype, fields)
 
+    def param_fields(self, ctype: str, kernel_params: dict[str, Any], **overrides: Any) -> str:
+        """`params` of the op's kernel parameters (edgefmr.ops.params: fields by the struct's names): numpy arrays
+        become flash arrays of their element type, None becomes NULL; `overrides` replace fields (e.g. a fused
+        step's row stride)."""
+        fields: dict[str, Any] = {}
+        for k, v in {**kernel_params, **overrides}.items():
+            if isinstance(v, np.ndarray):
+                fields[k] = self.array(v, "uint32_t" if v.dtype == np.uint32 else C_TYPES[str(v.dtype)])
+            else:
+                fields[k] = "NULL" if v is None else v
+        return self.params(ctype, **fields)
+
     def fail(self, msg: str) -> EdgefmrError:
         return EdgefmrError(f"{self.c.where}: C backend: {msg}")
 

@@ -1,28 +1,24 @@
 """TRANSPOSE and STRIDED_SLICE -> kernels/transpose.c, kernels/strided_slice.c: strided copies whose start and
-strides come from running the op's own kernel on an array of element indices."""
+strides come from running the op's own kernel on an array of element indices (edgefmr.ops.params.index_view_params,
+the kernel parameters of both ops)."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
-from edgefmr.firmware.c.emitters._common import affine_view, probe, strided_view_params
+from edgefmr.ops.params import kernel_params
 
 
-def index_view(ctx: EmitContext) -> tuple[int, dict]:
-    """The strided view (start, fields) that the node selects from its input, found by probing its kernel."""
-    c = ctx.c
-    xt = c.inp(0)
-    index = probe(c, {0: np.arange(xt.size, dtype=np.int64).reshape(xt.shape)})
-    try:
-        view = affine_view(np.asarray(index))
-    except ValueError:
-        raise ctx.fail("the selection is not a strided view of the input") from None
-    return strided_view_params(ctx, view, np.dtype(c.out().dtype).itemsize)
+def view_fields(ctx: EmitContext) -> tuple[int, dict[str, Any]]:
+    """(start, efm_strided_view fields) of the node's kernel parameters."""
+    p = dict(kernel_params(ctx.c))
+    start = p.pop("start")
+    return start, p
 
 
 @emitter("TRANSPOSE")
 def emit(ctx: EmitContext) -> Emitted:
-    _, fields = index_view(ctx)
-    p = ctx.params("efm_strided_view", **fields)
+    _, fields = view_fields(ctx)
+    p = ctx.param_fields("efm_strided_view", fields)
     return Emitted(f"efm_transpose({p}, {ctx.inp(0)}, {ctx.out()});", ("transpose",))

@@ -2,9 +2,8 @@
 
 An emitter receives an `HlsContext` (the node's OpCall, the names of its streams, helpers that place ROM arrays
 and fill the layer's configuration struct) and returns an `HlsEmitted`: the kernel header it needs and the C++
-statement of the layer. Quantization parameters are not computed here: `HlsContext.captured()` runs the op's C
-emitter (edgefmr.firmware.c.emitters) on a recording context and hands back the parameter struct fields and
-arrays it computed with edgefmr.ops, so both backends use the same numbers by construction.
+statement of the layer. Quantization parameters are not computed here: `HlsContext.params()` is the op's
+`kernel_params` (edgefmr.ops.<op>, see edgefmr.ops.params), the very numbers the C backend uses.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.c import emitters as c_emitters
 from edgefmr.ops.discovery import import_submodules
+from edgefmr.ops.params import kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: C++ element type of each IR dtype (bool tensors travel as bytes).
@@ -32,65 +31,6 @@ class HlsEmitted:
 
     kernels: tuple[str, ...]
     call: str
-
-
-@dataclass
-class Captured:
-    """What the op's C emitter computed: its parameter struct (fields by name; arrays as ("array", values,
-    ctype)), the arrays it placed in order, and its C call text."""
-
-    struct: str | None
-    fields: dict[str, Any]
-    arrays: list[tuple[np.ndarray, str]]
-    call: str
-
-    def value(self, key: str) -> Any:
-        """A field, with array references resolved to their numpy values."""
-        v = self.fields[key]
-        if isinstance(v, tuple) and v and v[0] == "array":
-            return v[1]
-        return v
-
-
-class _Recorder:
-    """Stands in for the C model writer: records parameter structs and arrays instead of writing C."""
-
-    def __init__(self) -> None:
-        self.arrays: list[tuple[np.ndarray, str]] = []
-        self.structs: list[tuple[str, dict[str, Any]]] = []
-
-    def tensor_ptr(self, t: Any, ctype: str) -> str:
-        return f"@tensor:{t.name}"
-
-    def const_array(self, values: np.ndarray, ctype: str) -> str:
-        self.arrays.append((np.asarray(values), ctype))
-        return f"@array:{len(self.arrays) - 1}"
-
-    def pointer_array(self, exprs: list[str], ctype: str) -> str:
-        return "@pointers"
-
-    def kernel_scratch(self, step: int, node: Any, ctype: str) -> str:
-        return "@scratch"
-
-    def param_struct(self, layer: int, ctype: str, fields: dict[str, Any]) -> str:
-        self.structs.append((ctype, dict(fields)))
-        return f"@struct:{len(self.structs) - 1}"
-
-
-def capture(c: OpCall) -> Captured:
-    """Run the C emitter of node `c` on a recording context (portable kernels, no fused-step options)."""
-
-    rec = _Recorder()
-    em = c_emitters.get_emitter(c.node.op)(c_emitters.EmitContext(rec, c, 0, None, {}))
-    struct, fields = (rec.structs[-1] if rec.structs else (None, {}))
-
-    def resolve(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith("@array:"):
-            values, ctype = rec.arrays[int(v[7:])]
-            return ("array", values, ctype)
-        return v
-
-    return Captured(struct, {k: resolve(v) for k, v in fields.items()}, list(rec.arrays), em.call)
 
 
 @dataclass
@@ -113,12 +53,13 @@ class HlsContext:
     outputs: dict[int, str]
     folding: Folding = field(default_factory=Folding)
     cfg: dict[str, Any] = field(default_factory=dict)
-    _captured: Captured | None = None
+    _params: dict[str, Any] | None = None
 
-    def captured(self) -> Captured:
-        if self._captured is None:
-            self._captured = capture(self.c)
-        return self._captured
+    def params(self) -> dict[str, Any]:
+        """The node's kernel parameters (edgefmr.ops.params.kernel_params), computed once."""
+        if self._params is None:
+            self._params = kernel_params(self.c)
+        return self._params
 
     def inp(self, i: int) -> str | None:
         """Stream name of data input i (None when the input is absent)."""
@@ -147,20 +88,22 @@ class HlsContext:
         self.cfg.update(fields)
 
     def take(self, *keys: str) -> None:
-        """Copy fields of the captured C parameter struct into the configuration struct (arrays included)."""
-        cap = self.captured()
+        """Copy kernel parameters into the configuration struct (arrays as constexpr arrays of their C type)."""
+        p = self.params()
         for k in keys:
-            v = cap.fields[k]
-            if isinstance(v, tuple) and v and v[0] == "array":
-                self.cfg[k] = (v[1], v[2])
-            else:
-                self.cfg[k] = v
+            v = p[k]
+            self.cfg[k] = (v, array_ctype(v)) if isinstance(v, np.ndarray) else v
 
     def ctype(self, t: Any) -> str:
         return CPP_TYPES[t.dtype]
 
     def fail(self, msg: str) -> EdgefmrError:
         return EdgefmrError(f"{self.c.where}: HLS backend: {msg}")
+
+
+def array_ctype(values: np.ndarray) -> str:
+    """C++ element type of a kernel-parameter array (int32 multipliers, uint8 / uint32 tables, float32 scales)."""
+    return CPP_TYPES[str(values.dtype)] if values.dtype != np.uint32 else "uint32_t"
 
 
 def acc_bits(terms: int, max_abs_term: int) -> int:

@@ -1,5 +1,6 @@
-"""ADD -> kernels/add.h; `binary_emit` serves the four int8 broadcasting ops (layout and multipliers from the C
-emitter; an operand smaller than the output is stored by the kernel, the others stream)."""
+"""ADD -> kernels/add.h; `binary_emit` serves the four int8 broadcasting ops (layout and multipliers from
+edgefmr.ops.elementwise.binary_params; an operand smaller than the output is stored by the kernel, the others
+stream)."""
 
 from __future__ import annotations
 

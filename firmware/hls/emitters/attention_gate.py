@@ -1,4 +1,4 @@
-"""ATTENTION_GATE -> kernels/attention_gate.h (Q15 sigmoid table and multiplier from the C emitter)."""
+"""ATTENTION_GATE -> kernels/attention_gate.h (Q15 sigmoid table and multiplier from edgefmr.ops.attention_gate)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D -> kernels/average_pool_2d.h (parameters from the C emitter)."""
+"""AVERAGE_POOL_2D -> kernels/average_pool_2d.h (kernel parameters from edgefmr.ops.average_pool_2d)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""BATCH_MATMUL -> kernels/batch_matmul.h (both operands stored, pe x simd array; parameters from the C emitter)."""
+"""BATCH_MATMUL -> kernels/batch_matmul.h (both operands stored, pe x simd array; kernel parameters from
+edgefmr.ops.batch_matmul)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def emit(ctx: HlsContext) -> HlsEmitted:
                          "backend takes the graph before edgefmr.ir.passes.fold_transposes")
     ctx.take("batch_count", "lhs_batch_stride", "rhs_batch_stride", "rows", "depth", "cols", "lhs_zp", "rhs_zp",
              "output_zp", "mult", "shift")
-    f = ctx.captured().fields
+    f = ctx.params()
     rows, depth, cols = f["rows"], f["depth"], f["cols"]
     ctx.set(adj_x=bool(c.attrs["adj_x"]), adj_y=bool(c.attrs["adj_y"]),
             lhs_batches=c.inp(0).size // max(rows * depth, 1), rhs_batches=c.inp(1).size // max(depth * cols, 1),

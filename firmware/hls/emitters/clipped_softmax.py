@@ -1,5 +1,5 @@
 """CLIPPED_SOFTMAX -> kernels/clipped_softmax.h (softmax.h's online form with the op's affine-and-clip table,
-both from the C emitter)."""
+both from edgefmr.ops.clipped_softmax)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONV_2D -> kernels/conv_2d.h (pe output channels x simd filter taps; parameters from the C emitter)."""
+"""CONV_2D -> kernels/conv_2d.h (pe output channels x simd filter taps; kernel parameters from edgefmr.ops.conv_2d)."""
 
 from __future__ import annotations
 

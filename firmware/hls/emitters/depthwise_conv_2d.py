@@ -1,4 +1,5 @@
-"""DEPTHWISE_CONV_2D -> kernels/depthwise_conv_2d.h (pe channels x simd taps; parameters from the C emitter)."""
+"""DEPTHWISE_CONV_2D -> kernels/depthwise_conv_2d.h (pe channels x simd taps; kernel parameters from
+edgefmr.ops.depthwise_conv_2d)."""
 
 from __future__ import annotations
 

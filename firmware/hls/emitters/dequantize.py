@@ -1,9 +1,7 @@
 """DEQUANTIZE -> kernels/dequantize.h: a table of float bit patterns for 8-bit per-tensor inputs, per-channel or
-int16 arithmetic otherwise (parameters from the C emitter)."""
+int16 arithmetic otherwise (kernel parameters from edgefmr.ops.dequantize)."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
 from edgefmr.firmware.hls.emitters.lut import is_table, table_call
@@ -16,10 +14,10 @@ def emit(ctx: HlsContext) -> HlsEmitted:
     xt = ctx.c.inp(0)
     if xt.quant.per_axis:
         ctx.take("outer", "channels", "inner")
-        cap = ctx.captured()
-        zp = ctx.rom(cap.value("zero_point"), "int32_t")
-        scale = ctx.rom(np.asarray(cap.value("scale"), np.float32), "float")
+        p = ctx.params()
+        zp = ctx.rom(p["zero_point"], "int32_t")
+        scale = ctx.rom(p["scale"], "float")
         return HlsEmitted(("dequantize",),
                           f"efm::dequantize_pc<P, {ctx.ctype(xt)}>({ctx.inp(0)}, {ctx.out()}, {zp}, {scale});")
-    ctx.set(n=xt.size, scale=float(xt.scale), zero_point=xt.zero_point)
+    ctx.take("n", "scale", "zero_point")
     return HlsEmitted(("dequantize",), f"efm::dequantize_s16<P>({ctx.inp(0)}, {ctx.out()});")

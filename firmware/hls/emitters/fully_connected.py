@@ -1,4 +1,4 @@
-"""FULLY_CONNECTED -> kernels/fully_connected.h (pe x simd MVU; parameters from the C emitter)."""
+"""FULLY_CONNECTED -> kernels/fully_connected.h (pe x simd MVU; kernel parameters from edgefmr.ops.<op>)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def dims(c: OpCall) -> MacArray:
 
 def fc_config(ctx: HlsContext, max_abs: int) -> tuple[str, str]:
     """Config fields shared by the FC-like kernels; returns the (weights, bias) ROM names."""
-    cols, depth = ctx.captured().fields["cols"], ctx.captured().fields["depth"]
+    cols, depth = ctx.params()["cols"], ctx.params()["depth"]
     ctx.take("rows", "depth", "cols", "output_zp", "act_min", "act_max", "mult", "shift")
     ctx.set(pe=ctx.folding.pe, simd=ctx.folding.simd, acc_bits=acc_bits(depth, max_abs))
     w = ctx.const(1)

@@ -1,4 +1,4 @@
-"""GATHER -> kernels/gather.h (layout from the C emitter; params and indices stored by the kernel)."""
+"""GATHER -> kernels/gather.h (layout from edgefmr.ops.gather; params and indices stored by the kernel)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
 def emit(ctx: HlsContext) -> HlsEmitted:
     c = ctx.c
     xt, it = c.inp(0), c.inp(1)
-    f = ctx.captured().fields
+    f = ctx.params()
     item = xt.nbytes // max(xt.size, 1)
     ctx.take("batch", "outer", "axis_size", "n_indices")
     ctx.set(inner=f["inner_bytes"] // max(item, 1), params_size=max(xt.size, 1), indices_size=max(it.size, 1))

@@ -1,5 +1,5 @@
-"""HASH_ATTENTION -> kernels/hash_attention.h, XNOR/popcount form (shape, zero points and multiplier from the C
-emitter)."""
+"""HASH_ATTENTION -> kernels/hash_attention.h, XNOR/popcount form (shape, zero points and multiplier from
+edgefmr.ops.hash_attention)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
 def emit(ctx: HlsContext) -> HlsEmitted:
     ctx.take("batch", "n_queries", "n_keys", "depth", "bits", "packed", "code_bytes", "q_zp", "k_zp", "v_zp",
              "output_zp", "mult", "shift")
-    f = ctx.captured().fields
+    f = ctx.params()
     # packed codes are stored as they come; int8 codes become one bit each
     ctx.set(bit_bytes=f["code_bytes"] if f["packed"] else (f["code_bytes"] + 7) // 8)
     tc = ctx.ctype(ctx.c.inp(0))

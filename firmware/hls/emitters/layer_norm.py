@@ -1,11 +1,9 @@
-"""LAYER_NORM -> kernels/layer_norm.h (epsilon and per-channel multipliers from the C emitter)."""
+"""LAYER_NORM -> kernels/layer_norm.h (epsilon and per-channel multipliers from edgefmr.ops.layer_norm)."""
 
 from __future__ import annotations
 
 from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
-
-#: Fraction bits of the normalized value (edgefmr.ops.layer_norm; the C kernel's EFM_NORM_FRAC_BITS).
-NORM_FRAC_BITS = 16
+from edgefmr.ops.layer_norm import NORM_FRAC_BITS
 
 
 @hls_emitter("LAYER_NORM")

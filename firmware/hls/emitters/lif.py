@@ -1,11 +1,9 @@
-"""LIF -> kernels/lif.h (leak, multiplier and threshold from the C emitter)."""
+"""LIF -> kernels/lif.h (leak, multiplier and threshold from edgefmr.ops.lif)."""
 
 from __future__ import annotations
 
 from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
-
-#: Fraction bits of the leak factor (edgefmr.ops.lif; the C kernel's EFM_LEAK_FRAC_BITS).
-LEAK_FRAC_BITS = 15
+from edgefmr.ops.lif import LEAK_FRAC_BITS
 
 
 @hls_emitter("LIF")

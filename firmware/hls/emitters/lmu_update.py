@@ -1,4 +1,4 @@
-"""LMU_UPDATE -> kernels/lmu_update.h (multiplier from the C emitter; pe rows of A m per cycle)."""
+"""LMU_UPDATE -> kernels/lmu_update.h (multiplier from edgefmr.ops.lmu_update; pe rows of A m per cycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LOGISTIC -> kernels/logistic.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.logistic),
+"""LOGISTIC -> kernels/logistic.h: the op's 256-entry table (edgefmr.ops.logistic's kernel_params),
 looked up."""
 
 from __future__ import annotations

@@ -1,24 +1,23 @@
-"""LUT -> kernels/lut.h with the op's constant table (input 1); `table_call` serves every op whose C emitter
-tabulates an 8-bit input (LOGISTIC, TANH, RSQRT, RELU, RELU6, QUANTIZE, DEQUANTIZE)."""
+"""LUT -> kernels/lut.h with the op's constant table (input 1); `table_call` serves every op whose kernel
+parameters tabulate an 8-bit input (LOGISTIC, TANH, RSQRT, RELU, RELU6, QUANTIZE, DEQUANTIZE)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
-
-_TABLE_CTYPE = {"uint8_t": "uint8_t", "uint32_t": "uint32_t"}
+from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, array_ctype, hls_emitter
 
 
 def is_table(ctx: HlsContext) -> bool:
-    """True when the op's C emitter implements this node as a 256-entry table lookup."""
-    return ctx.captured().call.startswith("efm_lut_")
+    """True when the node's kernel parameters are a 256-entry lookup table (edgefmr.ops.params.table_params)."""
+    return "table" in ctx.params()
 
 
 def table_call(ctx: HlsContext, kernel: str) -> HlsEmitted:
-    """y = table[x] with the table the C emitter made (by the op's own reference kernel)."""
-    values, ctype = ctx.captured().arrays[-1]
-    tab = ctx.rom(values, _TABLE_CTYPE[ctype])
+    """y = table[x] with the table of the node's kernel parameters (made by the op's own reference kernel)."""
+    values = ctx.params()["table"]
+    ctype = array_ctype(values)
+    tab = ctx.rom(values, ctype)
     ti, to = ctx.ctype(ctx.c.inp(0)), ctx.ctype(ctx.c.out())
     ctx.set(n=ctx.c.inp(0).size)
     return HlsEmitted((kernel, "lut"), f"efm::lut<P, {ti}, {to}, {ctype}>({ctx.inp(0)}, {ctx.out()}, {tab});")

@@ -1,4 +1,4 @@
-"""MEAN -> kernels/mean.h (axes, strides and multiplier from the C emitter)."""
+"""MEAN -> kernels/mean.h (axes, strides and multiplier from edgefmr.ops.mean)."""
 
 from __future__ import annotations
 

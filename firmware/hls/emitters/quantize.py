@@ -1,5 +1,5 @@
 """QUANTIZE -> kernels/quantize.h: a table lookup for 8-bit inputs, float32 rounding or 16/32-bit requantization
-otherwise (parameters from the C emitter)."""
+otherwise (kernel parameters from edgefmr.ops.quantize)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """RELU -> kernels/relu.h: a table lookup for 8-bit tensors, the int16 requantizing kernel otherwise (both
-parameterized by the C emitter)."""
+parameterized by edgefmr.ops.relu.relu_params)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RSQRT -> kernels/rsqrt.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.rsqrt),
+"""RSQRT -> kernels/rsqrt.h: the op's 256-entry table (edgefmr.ops.rsqrt's kernel_params),
 looked up."""
 
 from __future__ import annotations

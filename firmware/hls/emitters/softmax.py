@@ -1,4 +1,4 @@
-"""SOFTMAX -> kernels/softmax.h, the single-pass online form: the exp table of the C emitter, and the row-sum
+"""SOFTMAX -> kernels/softmax.h, the single-pass online form: the exp table of edgefmr.ops.softmax, and the row-sum
 terms f(d) = RoundingDivideByPOT(exp(d), 12) of every difference d that contributes (the normalizer's window)."""
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def normalizer_lanes(window: int, depth: int) -> int:
 
 def softmax_config(ctx: HlsContext) -> None:
     ctx.take("rows", "depth", "exp_table")
-    cap = ctx.captured()
-    terms = sum_terms(cap.value("exp_table"))
-    post = cap.fields["post_table"]
-    has_post = isinstance(post, tuple)
+    p = ctx.params()
+    terms = sum_terms(p["exp_table"])
+    post = p["post_table"]
+    has_post = post is not None
     ctx.set(window=len(terms), lanes=normalizer_lanes(len(terms), ctx.c.inp(0).shape[-1]), terms=(terms, "int32_t"),
             accumulation_integer_bits=ACCUMULATION_INTEGER_BITS,
-            has_post=has_post, post_table=(post[1] if has_post else np.zeros(256, np.uint8), "uint8_t"))
+            has_post=has_post, post_table=(post if has_post else np.zeros(256, np.uint8), "uint8_t"))
 
 
 @hls_emitter("SOFTMAX")

@@ -1,4 +1,4 @@
-"""TANH -> kernels/tanh.h: the op's 256-entry table (made by the C emitter from edgefmr.ops.tanh),
+"""TANH -> kernels/tanh.h: the op's 256-entry table (edgefmr.ops.tanh's kernel_params),
 looked up."""
 
 from __future__ import annotations

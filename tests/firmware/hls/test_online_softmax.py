@@ -21,7 +21,7 @@ from edgefmr.ops import gemmlowp as gl
 from edgefmr.ops.softmax import ACCUMULATION_INTEGER_BITS, softmax_int8
 
 all_emitters()
-from edgefmr.firmware.c.emitters.softmax import exp_table  # noqa: E402
+from edgefmr.ops.softmax import exp_table  # noqa: E402
 
 
 def online_softmax(x: np.ndarray, beta: float, scale: float) -> np.ndarray:
