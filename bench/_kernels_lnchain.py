@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._kernel_util import BOARDS, op_records
-from edgefmr.firmware.build import graph_instructions
+from edgefmr.device.semihost import graph_instructions
 from edgefmr.ir.passes import fuse_layer_norm
 
 ROOT = Path(__file__).resolve().parents[1]

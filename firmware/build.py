@@ -193,7 +193,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
     plan = plan_compiled(g, b, tricks, arm)
-    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=arm,
+    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=plan.arm_kernels,
                            model_hash=model_hash)
     if b is not None:
         _check_fit(b, gen.arena, stack_bytes, gen.const_bytes)

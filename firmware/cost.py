@@ -51,41 +51,44 @@ def c_graph(g: Graph, tricks: bool, fuse: bool = True) -> tuple[Graph, list[list
     return out, origin
 
 
-def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], portable: frozenset[str]) -> planner.Plan:
-    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm, portable))
-    p.portable_nodes = portable
+def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str]) -> planner.Plan:
+    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
+    p.arm_kernels = arm
     return p
 
 
+def _fits(p: planner.Plan, board: Board | None) -> bool:
+    if board is None:
+        return True
+    try:
+        p.check_fits(board)
+    except EdgefmrError:
+        return False
+    return True
+
+
 def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str]) -> planner.Plan:
-    """The plan with the Cortex-M kernels, except on the nodes whose variant's scratch would raise the arena above
-    the all-portable plan's: those run their portable variant (largest scratch first, kept only when it lowers the
-    peak)."""
-    p = _plan(g, board, tricks, arm, frozenset())
-    if not arm:
+    """The plan with the Cortex-M kernels `arm`; when their scratch makes the arena overflow the board, less the
+    kernels whose scratch matters most (largest first, each left out only when that lowers the peak) until it fits."""
+    p = _plan(g, board, tricks, arm)
+    if not arm or _fits(p, board):
         return p
-    floor = _plan(g, board, tricks, frozenset(), frozenset()).peak_bytes
-    if p.peak_bytes <= floor:
-        return p
-    with_arm = kernel_scratch(g, arm)
-    without = kernel_scratch(g, frozenset())
-    extra = sorted((k for k in with_arm if with_arm[k] > without.get(k, 0)), key=lambda k: -with_arm[k])
-    portable: frozenset[str] = frozenset()
-    for key in extra:
-        if p.peak_bytes <= floor:
-            break
-        q = _plan(g, board, tricks, arm, portable | {key})
+    cost = {k: sum(kernel_scratch(g, frozenset({k})).values()) for k in arm}
+    for k in sorted((k for k in arm if cost[k]), key=lambda k: -cost[k]):
+        q = _plan(g, board, tricks, p.arm_kernels - {k})
         if q.peak_bytes < p.peak_bytes:
-            p, portable = q, portable | {key}
+            p = q
+        if _fits(p, board):
+            break
     return p
 
 
 def plan_compiled(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
     """The memory plan of a graph as the C build compiles it (c_graph's result), with the scratch the kernels need
-    (`arm`: the kernels built in their Cortex-M variants). The kernels never make the arena larger than the portable
-    kernels' (a node whose Cortex-M variant's scratch would raise the peak runs its portable variant:
-    Plan.portable_nodes), and with `tricks` MCUFormer's fusions are used only when they do not make it larger than
-    one step per node does (Plan.tricks says which was chosen)."""
+    (`arm`: the kernels that may be built in their Cortex-M variants; a kernel whose scratch would make the arena
+    overflow the board is built portable: Plan.arm_kernels lists those kept), and with `tricks` MCUFormer's fusions
+    are used only when they do not make the arena larger than one step per node does (Plan.tricks says which was
+    chosen)."""
     p = _lean(g, board, tricks, arm)
     if tricks:
         q = _lean(g, board, False, arm)

@@ -105,9 +105,9 @@ class Plan:
     overwrites: list[tuple[str, str, int]]
     alignment: int = ALIGN
     board: str | None = None
-    #: Nodes (by name, else first output) whose kernel runs its portable variant although a Cortex-M one is built,
-    #: because the variant's scratch would raise the arena (edgefmr.firmware.cost.make_plan).
-    portable_nodes: frozenset[str] = frozenset()
+    #: The kernels the plan reserves scratch for in their Cortex-M variants (edgefmr.firmware.cost.make_plan leaves
+    #: out those whose scratch would raise the arena); the build links exactly these.
+    arm_kernels: frozenset[str] = frozenset()
 
     @property
     def live_bytes(self) -> list[int]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter, node_options
+from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
 from edgefmr.firmware.c.fused import FusedWriter
 from edgefmr.firmware.planner import Plan
 from edgefmr.ir import Graph, graph_hash
@@ -384,7 +384,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
             if plan.is_noop(i) and not _transforms_values(c):
                 body = "/* no code: the planner placed the output on its input's bytes */"
             else:
-                em = get_emitter(node.op)(EmitContext(w, c, step.index, options=node_options(w.options, plan, node)))
+                em = get_emitter(node.op)(EmitContext(w, c, step.index, options=w.options))
                 _check_aliasing(w, c, em.inplace, plan)
                 for k in em.kernels:
                     if k not in kernels:

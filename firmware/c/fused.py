@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter, node_options
+from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
 from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.schedule import Step, token_sliced
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
@@ -57,8 +57,7 @@ class FusedWriter:
         """The C call of `node` on its mini view (`mini` tensors, pointer overrides `ptrs`)."""
         g = Graph(tensors=mini, nodes=[node])
         c = call(node, g)
-        opts = {**node_options(self.w.options, self.plan, node), **(options or {})}
-        em = get_emitter(node.op)(EmitContext(self.w, c, step.index, ptrs, opts))
+        em = get_emitter(node.op)(EmitContext(self.w, c, step.index, ptrs, {**self.w.options, **(options or {})}))
         for k in em.kernels:
             if k not in self.kernels:
                 self.kernels.append(k)

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.firmware.planner import Plan
-from edgefmr.ir.graph import Graph, Node, Tensor
+from edgefmr.ir.graph import Graph, Tensor
 from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall, call
 
@@ -135,28 +134,16 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     return deco
 
 
-def node_key(node: Node) -> str:
-    """How plans and builds name a node: its name, else its first output."""
-    return node.name or node.outputs[0]
-
-
-def node_options(options: dict[str, Any], plan: Plan, node: Node) -> dict[str, Any]:
-    """The emitter options of `node`: the build's, without the Cortex-M kernels when the plan runs the node's
-    portable variant (Plan.portable_nodes)."""
-    return {**options, "arm": frozenset()} if node_key(node) in plan.portable_nodes else options
-
-
-def kernel_scratch(g: Graph, arm: frozenset = frozenset(), portable: frozenset[str] = frozenset()) -> dict[str, int]:
-    """Scratch bytes per node (node_key) for the planner's `scratch` argument; `arm` names the kernels built in their
-    Cortex-M variants (some need scratch the portable ones do not), `portable` the nodes that run the portable
-    variant all the same."""
+def kernel_scratch(g: Graph, arm: frozenset = frozenset()) -> dict[str, int]:
+    """Scratch bytes per node (by name, else first output) for the planner's `scratch` argument; `arm` names the
+    kernels built in their Cortex-M variants (some need scratch the portable ones do not)."""
 
     all_emitters()
     out: dict[str, int] = {}
     for node in g.nodes:
         fn = _SCRATCH.get(node.op)
         if fn is not None:
-            n = int(fn(call(node, g), frozenset() if node_key(node) in portable else arm))
+            n = int(fn(call(node, g), arm))
             if n:
                 out[node.name or node.outputs[0]] = n
     return out

@@ -161,11 +161,7 @@ static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t ra) {
     return r;
 }
 
-static inline int32_t efm_ssat8(int32_t v) {
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-    return r;
-}
+/* (efm_ssat8: efm_arm.h) */
 
 /* Requantization of the Cortex-M kernel: the requant32 entries of the block's first output feature, the clamp
  * range and which form (kind 0: 32 bits clamped to int8, no activation; 1: 32 bits with the activation range;
