@@ -18,6 +18,9 @@ from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 STEPS = ("mean", "square", "variance", "variance_eps", "rsqrt", "centered", "normalized", "scaled")
 #: How the squared deviation is computed: SQUARED_DIFFERENCE(x, mean) or MUL(centered, centered).
 SQUARE_FORMS = ("squared_difference", "mul")
+#: Where gamma multiplies: the normalized rows (MUL(MUL(c, r), gamma)) or the reciprocal root first
+#: (MUL(c, MUL(r, gamma))).
+GAMMA_FORMS = ("normalized", "rsqrt")
 
 
 def _quant_pair(v) -> tuple[float, int] | None:
@@ -40,10 +43,13 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
     x, eps, gamma, beta, y = c.inp(0), c.inp(1 + k), c.inp(2 + k), c.inp(3 + k), c.out(k)
     shape = tuple(x.shape if shape is None else shape)
     q = {k: _quant_pair(c.attrs[k]) for k in STEPS}
+    on_rsqrt = c.attrs["gamma_form"] == "rsqrt"
+    if on_rsqrt and gamma is None:
+        raise c.fail("gamma_form 'rsqrt' needs gamma")
     need = ["mean", "square", "variance", "variance_eps", "rsqrt", "centered"]
-    if gamma is not None or beta is not None:
+    if beta is not None or (gamma is not None and not on_rsqrt):
         need.append("normalized")
-    if gamma is not None and beta is not None:
+    if gamma is not None and (beta is not None or on_rsqrt):
         need.append("scaled")
     missing = [k for k in need if q[k] is None]
     if missing:
@@ -75,9 +81,12 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
         v = b.op("MEAN", [sq, axis], name="variance", keep_dims=True, **qa("variance"))
         ve = b.op("ADD", [v, e], name="variance_eps", **qa("variance_eps"))
         r = b.op("RSQRT", [ve], name="rsqrt", **qa("rsqrt"))
-        last = "normalized" if gamma is not None or beta is not None else "y"
+        if on_rsqrt:  # gamma scales the reciprocal root, per channel, before the normalization
+            gi = b.const("gamma", gamma.data, scale=gamma.scale, zero_point=gamma.zero_point)
+            r = b.op("MUL", [r, gi], name="scaled", **qa("scaled"))
+        last = "normalized" if beta is not None or (gamma is not None and not on_rsqrt) else "y"
         n = b.op("MUL", [cen, r], name=last, **(qa("normalized") if last != "y" else out_q))
-        if gamma is not None:
+        if gamma is not None and not on_rsqrt:
             gi = b.const("gamma", gamma.data, scale=gamma.scale, zero_point=gamma.zero_point)
             n = b.op("MUL", [n, gi], name="scaled" if beta is not None else "y",
                      **(qa("scaled") if beta is not None else out_q))
@@ -99,7 +108,8 @@ class ChainOp(OpDef):
 
     #: Data inputs before eps (x; or a and b).
     data_inputs: int = 1
-    attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS)}
+    attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS),
+             "gamma_form": Attr("normalized", choices=GAMMA_FORMS)}
 
     def check(self, c: OpCall) -> None:
         k = self.data_inputs

@@ -72,7 +72,7 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
     """Paths the random cases rarely reach: MUL(c, r) with a left shift beyond the 32-bit bound (fallback), with a
     rounding right shift, SUB whose multiplier needs no right shift (fallback), one channel, 4k + 1..3 channels,
     gamma and beta with both forms of the square, the residual ADD with and without its fast path, a gamma MUL
-    whose left shift leaves no 32-bit gamma table (fallback)."""
+    whose left shift leaves no 32-bit gamma table (fallback), gamma on the reciprocal root (fallback)."""
     return [
         _chain((3, 8), normalized_scale_factor=1e-6),  # MUL multiplier ~ 1e6: left shift > 13 -> portable fallback
         _chain((3, 8), normalized_scale_factor=20.0),  # MUL multiplier < 1: rounding shift (e > 0)
@@ -85,7 +85,13 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
         _chain((3, 5), residual=0.3),  # residual ADD with a constant, rounding shift
         _chain((3, 6), residual=0.75),  # residual ADD multiplier in [0.5, 1): e = 0 -> fallback
         _chain((2, 12), gamma=True, beta=True, gamma_scale=1e-9),  # gamma MUL left shift > 14: no gamma table
+        _unfused_and_fused(layer_norm_chain_unfused(np.random.default_rng(9), shape=(3, 10), gamma=True, beta=True,
+                                                    gamma_on_rsqrt=True)),  # MUL(c, MUL(r, gamma)): fallback
     ]
+
+
+def _unfused_and_fused(chain: Graph) -> tuple[Graph, Graph]:
+    return chain, fuse_layer_norm(chain)
 
 
 def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
@@ -109,7 +115,7 @@ def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_layer_norm_chain_arm_bit_exact(board, tmp_path):
-    """59 chains (24 random of each op, 11 edge cases) in one image, Cortex-M kernel: C on the board ==
+    """60 chains (24 random of each op, 12 edge cases) in one image, Cortex-M kernel: C on the board ==
     interpreter, for every output."""
     g, records, labels = _cases()
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)

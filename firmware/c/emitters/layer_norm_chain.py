@@ -66,11 +66,14 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     x = c.out(0)
     ch = x.shape[-1]
     gamma, beta = c.inp(2 + k), c.inp(3 + k)
-    final = {"normalized": "normalized" if gamma is not None or beta is not None else "y"}
-    final["scaled"] = "scaled" if beta is not None else "y"
+    # the chain graph's stages by what they read: MUL(c, r or r * gamma), MUL(., gamma), ADD(., beta)
+    final = {"normalized": next(o for o, n in nodes.items() if n.node.op == "MUL" and o != "square"
+                                and "centered" in n.node.inputs)}
+    final["scaled"] = next((o for o, n in nodes.items() if "gamma" in n.node.inputs), None)
     sq = nodes["square"]
     out: dict[str, Any] = {
         "rows": x.size // ch, "channels": ch, "square_form": 0 if sq.node.op == "SQUARED_DIFFERENCE" else 1,
+        "gamma_form": 1 if c.attrs["gamma_form"] == "rsqrt" else 0,
         "mean": mean_stage(nodes["mean"]), "centered": binary_stage(nodes["centered"]),
         "square": binary_stage(sq), "variance": mean_stage(nodes["variance"]),
         "rsqrt": rsqrt_of_variance(nodes["variance_eps"], nodes["rsqrt"]),

@@ -65,8 +65,8 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
     const int32_t *g = p->scaled, *b = p->shifted;
     const int64_t sums = 255 * (int64_t)p->channels;
     memset(f, 0, sizeof *f);
-    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL) {
-        return 0;
+    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL || p->gamma_form != 0) {
+        return 0; /* gamma on the reciprocal root: the portable arithmetic */
     }
     int ok = efm_lnc_prepare(&f->mean, me[EFM_LNC_MEAN_MULT], me[EFM_LNC_MEAN_SHIFT], me[EFM_LNC_MEAN_ZP], sums) &&
              efm_lnc_prepare(&f->variance, va[EFM_LNC_MEAN_MULT], va[EFM_LNC_MEAN_SHIFT], va[EFM_LNC_MEAN_ZP], sums);
