@@ -19,10 +19,6 @@ from edgefmr.ops.layer_norm_chain import chain_graph
 from edgefmr.ops.registry import OpCall, call
 from edgefmr.ops.rsqrt import rsqrt_table
 
-#: Left shift of each binary op's input rescaling (0: no rescaling).
-LEFT_SHIFT = {"ADD": add.LEFT_SHIFT, "SUB": add.LEFT_SHIFT, "SQUARED_DIFFERENCE": squared_difference.LEFT_SHIFT,
-              "MUL": 0}
-
 
 def binary_stage(c: OpCall) -> list[int]:
     """{a_zp, b_zp, a_mult, a_shift, b_mult, b_shift, mult, shift, zp} of a binary chain node (kernels/binary.h)."""
@@ -99,7 +95,7 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     gs, bs = out["scaled"], out["shifted"]
     left = max(gs[7], 0)
     out["gamma_table"] = None
-    if gamma is not None and left <= 14:
+    if gamma is not None and left <= 14 and out["gamma_form"] == 0:
         gv = np.broadcast_to(gamma.data.astype(np.int64).ravel(), (out["gamma_count"],))
         out["gamma_table"] = (gv - gs[1]) << (left + 1)
     out["beta_table"] = out["shifted_table"] = None
