@@ -20,11 +20,12 @@ import click
 def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None, as_json: bool) -> None:
     """Show MODEL's per-step live memory and the arena it needs (.efm or .tflite)."""
     from edgefmr.errors import EdgefmrError
+    from edgefmr.firmware.cost import c_graph
     from edgefmr.firmware.planner import plan as make_plan
     from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS
     from edgefmr.ir.model_io import load_model
 
-    g = load_model(model)
+    g = c_graph(load_model(model), tricks=not no_tricks)[0]  # the graph the build generates code for (IR passes)
     b = None
     if board is not None:
         from edgefmr.boards import load_board

@@ -5,8 +5,10 @@ kept. Exact definition: docs/ops/ADD_LAYER_NORM_CHAIN.md; the chain is LAYER_NOR
 
 from __future__ import annotations
 
-from edgefmr.ops.layer_norm_chain import ChainOp
+from edgefmr.ops.layer_norm_chain import ChainOp, kernel_params
 from edgefmr.ops.registry import register
+
+__all__ = ["kernel_params"]  # the same kernel parameters as LAYER_NORM_CHAIN (its residual stage included)
 
 
 @register

@@ -9,15 +9,27 @@ results are the chain's bits by construction. The code generators take every mul
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgefmr.errors import IRError
-from edgefmr.ops.registry import Attr, OpCall, OpDef, register
+from edgefmr.ir.builder import GraphBuilder
+from edgefmr.ir.interpreter import run
+from edgefmr.ops import add, mul, squared_difference
+from edgefmr.ops.elementwise import mbqm, smaller_than_one
+from edgefmr.ops.mean import mean_multiplier
+from edgefmr.ops.params import probe
+from edgefmr.ops.registry import Attr, OpCall, OpDef, call, register
+from edgefmr.ops.rsqrt import rsqrt_table
 
 #: The intermediate tensors of the chain whose quantization the node carries, in chain order.
 STEPS = ("mean", "square", "variance", "variance_eps", "rsqrt", "centered", "normalized", "scaled")
 #: How the squared deviation is computed: SQUARED_DIFFERENCE(x, mean) or MUL(centered, centered).
 SQUARE_FORMS = ("squared_difference", "mul")
+#: Where gamma multiplies: the normalized rows (MUL(MUL(c, r), gamma)) or the reciprocal root first
+#: (MUL(c, MUL(r, gamma))).
+GAMMA_FORMS = ("normalized", "rsqrt")
 
 
 def _quant_pair(v) -> tuple[float, int] | None:
@@ -33,17 +45,19 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
     c.fail() for an invalid chain. LAYER_NORM_CHAIN: input `x` (of `shape`, default the node's input shape), output
     `y`. ADD_LAYER_NORM_CHAIN: inputs `a` and `b` (a constant `b` stays a constant), `sum` = ADD(a, b) (the node's
     output 0), then the chain on `sum` (`shape` is a's), outputs `sum` and `y`."""
-    from edgefmr.ir.builder import GraphBuilder
 
     residual = c.node.op == "ADD_LAYER_NORM_CHAIN"
     k = 1 if residual else 0  # position of eps, gamma, beta after x (or after a and b)
     x, eps, gamma, beta, y = c.inp(0), c.inp(1 + k), c.inp(2 + k), c.inp(3 + k), c.out(k)
     shape = tuple(x.shape if shape is None else shape)
     q = {k: _quant_pair(c.attrs[k]) for k in STEPS}
+    on_rsqrt = c.attrs["gamma_form"] == "rsqrt"
+    if on_rsqrt and gamma is None:
+        raise c.fail("gamma_form 'rsqrt' needs gamma")
     need = ["mean", "square", "variance", "variance_eps", "rsqrt", "centered"]
-    if gamma is not None or beta is not None:
+    if beta is not None or (gamma is not None and not on_rsqrt):
         need.append("normalized")
-    if gamma is not None and beta is not None:
+    if gamma is not None and (beta is not None or on_rsqrt):
         need.append("scaled")
     missing = [k for k in need if q[k] is None]
     if missing:
@@ -75,9 +89,12 @@ def chain_graph(c: OpCall, shape: tuple[int, ...] | None = None):
         v = b.op("MEAN", [sq, axis], name="variance", keep_dims=True, **qa("variance"))
         ve = b.op("ADD", [v, e], name="variance_eps", **qa("variance_eps"))
         r = b.op("RSQRT", [ve], name="rsqrt", **qa("rsqrt"))
-        last = "normalized" if gamma is not None or beta is not None else "y"
+        if on_rsqrt:  # gamma scales the reciprocal root, per channel, before the normalization
+            gi = b.const("gamma", gamma.data, scale=gamma.scale, zero_point=gamma.zero_point)
+            r = b.op("MUL", [r, gi], name="scaled", **qa("scaled"))
+        last = "normalized" if beta is not None or (gamma is not None and not on_rsqrt) else "y"
         n = b.op("MUL", [cen, r], name=last, **(qa("normalized") if last != "y" else out_q))
-        if gamma is not None:
+        if gamma is not None and not on_rsqrt:
             gi = b.const("gamma", gamma.data, scale=gamma.scale, zero_point=gamma.zero_point)
             n = b.op("MUL", [n, gi], name="scaled" if beta is not None else "y",
                      **(qa("scaled") if beta is not None else out_q))
@@ -99,7 +116,8 @@ class ChainOp(OpDef):
 
     #: Data inputs before eps (x; or a and b).
     data_inputs: int = 1
-    attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS)}
+    attrs = {**{k: Attr(None) for k in STEPS}, "square_form": Attr("squared_difference", choices=SQUARE_FORMS),
+             "gamma_form": Attr("normalized", choices=GAMMA_FORMS)}
 
     def check(self, c: OpCall) -> None:
         k = self.data_inputs
@@ -123,13 +141,11 @@ class ChainOp(OpDef):
         return [g.tensors[o].shape for o in g.outputs]
 
     def macs(self, c: OpCall) -> int:
-        from edgefmr.ops.registry import call
 
         g = chain_graph(c)
         return sum(call(n, g).opdef.macs(call(n, g)) for n in g.nodes)
 
     def op_counts(self, c: OpCall) -> dict[str, int]:
-        from edgefmr.ops.registry import call
 
         g = chain_graph(c)
         out = {"mults": 0, "adds": 0}
@@ -140,7 +156,6 @@ class ChainOp(OpDef):
         return out
 
     def run(self, c: OpCall, xs: list[np.ndarray | None]) -> list[np.ndarray]:
-        from edgefmr.ir.interpreter import run
 
         g = chain_graph(c, xs[0].shape)
         res = run(g, [x for x, name in zip(xs, ("a", "b") if self.data_inputs == 2 else ("x",), strict=False)
@@ -158,3 +173,103 @@ class LayerNormChain(ChainOp):
     access = "row"
     n_inputs = (2, 4)
     const_inputs = (1, 2, 3)
+
+
+# ------------------------------------------------------------------------------------------- kernel parameters
+
+def binary_stage(c: OpCall) -> list[int]:
+    """{a_zp, b_zp, a_mult, a_shift, b_mult, b_shift, mult, shift, zp} of a binary chain node (kernels/binary.h)."""
+    at, bt, yt = c.inp(0), c.inp(1), c.out()
+    if c.node.op == "MUL":
+        am = ash = bm = bsh = 0
+        out = mul.output_multiplier(c)
+    else:
+        twice_max = 2.0 * max(at.scale, bt.scale)
+        am, ash = smaller_than_one(c, at.scale / twice_max, "input rescale")
+        bm, bsh = smaller_than_one(c, bt.scale / twice_max, "input rescale")
+        fn = squared_difference.output_multiplier if c.node.op == "SQUARED_DIFFERENCE" else add.output_multiplier
+        out = fn(c, twice_max)
+    return [at.zero_point, bt.zero_point, am, ash, bm, bsh, out[0], out[1], yt.zero_point]
+
+
+def mean_stage(c: OpCall) -> list[int]:
+    """{input zp, mult, shift, output zp} of a MEAN chain node over its last axis."""
+    xt, yt = c.inp(0), c.out()
+    mult, shift = mean_multiplier(xt, yt, xt.shape[-1])
+    return [xt.zero_point, mult, shift, yt.zero_point]
+
+
+def rsqrt_of_variance(add_c: OpCall, rsqrt_c: OpCall) -> np.ndarray:
+    """r = RSQRT(ADD(v, eps)) for v = -128..127, by the ops' reference kernels (values whose sum lies below the
+    RSQRT input's zero point, where the chain's reference stops with an error, map to RSQRT's table value 0)."""
+    v = np.arange(-128, 128, dtype=np.int8)  # chain_graph writes ADD(variance, eps)
+    ve = probe(add_c, {0: v}).astype(np.int64).ravel()
+    rt, yt = rsqrt_c.inp(0), rsqrt_c.out()
+    return rsqrt_table(rt.scale, rt.zero_point, yt.scale, yt.zero_point)[ve + 128]
+
+
+def chain_params(c: OpCall) -> dict[str, Any]:
+    """The kernel's parameter fields (stages as lists, the table as an int8 array) and the Cortex-M tables, for
+    LAYER_NORM_CHAIN and ADD_LAYER_NORM_CHAIN (whose residual ADD is one more stage)."""
+    g = chain_graph(c)
+    nodes = {n.outputs[0]: call(n, g) for n in g.nodes}
+    k = 1 if c.node.op == "ADD_LAYER_NORM_CHAIN" else 0
+    x = c.out(0)
+    ch = x.shape[-1]
+    gamma, beta = c.inp(2 + k), c.inp(3 + k)
+    # the chain graph's stages by what they read: MUL(c, r or r * gamma), MUL(., gamma), ADD(., beta)
+    final = {"normalized": next(o for o, n in nodes.items() if n.node.op == "MUL" and o != "square"
+                                and "centered" in n.node.inputs)}
+    final["scaled"] = next((o for o, n in nodes.items() if "gamma" in n.node.inputs), None)
+    sq = nodes["square"]
+    out: dict[str, Any] = {
+        "rows": x.size // ch, "channels": ch, "square_form": 0 if sq.node.op == "SQUARED_DIFFERENCE" else 1,
+        "gamma_form": 1 if c.attrs["gamma_form"] == "rsqrt" else 0,
+        "mean": mean_stage(nodes["mean"]), "centered": binary_stage(nodes["centered"]),
+        "square": binary_stage(sq), "variance": mean_stage(nodes["variance"]),
+        "rsqrt": rsqrt_of_variance(nodes["variance_eps"], nodes["rsqrt"]),
+        "normalized": binary_stage(nodes[final["normalized"]]),
+        "gamma_count": gamma.size if gamma is not None else 0,
+        "scaled": binary_stage(nodes[final["scaled"]]) if gamma is not None else [0] * 9,
+        "beta_count": beta.size if beta is not None else 0,
+        "shifted": binary_stage(nodes["y"]) if beta is not None else [0] * 9,
+        "residual": binary_stage(nodes["sum"]) if k else [0] * 9,
+    }
+    # Cortex-M tables: the rescaled x of SQUARED_DIFFERENCE(x, m) and of SUB(x, m), for x = -128..127.
+    xs = np.arange(-128, 128, dtype=np.int64)
+    s, cst = out["square"], out["centered"]
+    out["square_table"] = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3])
+                           if out["square_form"] == 0 else np.zeros(256, np.int64))
+    out["centered_table"] = 2 * mbqm((xs - cst[0]) << add.LEFT_SHIFT, cst[2], cst[3])
+    res = out["residual"]
+    out["residual_a_table"] = 2 * mbqm((xs - res[0]) << add.LEFT_SHIFT, res[2], res[3])
+    out["residual_b_table"] = 2 * mbqm((xs - res[1]) << add.LEFT_SHIFT, res[4], res[5])
+    # gamma: (gamma_i - zp) << (left + 1) per channel, when the 32-bit product cannot overflow (else the kernel
+    # falls back to the portable arithmetic); beta: twice the rescaled beta_i per channel, and twice the rescaled n
+    # for n = -128..127 (ADD's two rescaled inputs).
+    gs, bs = out["scaled"], out["shifted"]
+    left = max(gs[7], 0)
+    out["gamma_table"] = None
+    if gamma is not None and left <= 14 and out["gamma_form"] == 0:
+        gv = np.broadcast_to(gamma.data.astype(np.int64).ravel(), (out["gamma_count"],))
+        out["gamma_table"] = (gv - gs[1]) << (left + 1)
+    out["beta_table"] = out["shifted_table"] = None
+    if beta is not None:
+        bv = np.broadcast_to(beta.data.astype(np.int64).ravel(), (out["beta_count"],))
+        out["beta_table"] = 2 * mbqm((bv - bs[1]) << add.LEFT_SHIFT, bs[4], bs[5])
+        out["shifted_table"] = 2 * mbqm((xs - bs[0]) << add.LEFT_SHIFT, bs[2], bs[3])
+    return out
+
+
+#: chain_params fields the portable kernel reads (the others are the Cortex-M kernel's tables).
+PORTABLE_FIELDS = ("rows", "channels", "square_form", "gamma_form", "mean", "centered", "square", "variance", "rsqrt",
+                   "normalized", "gamma_count", "scaled", "beta_count", "shifted", "residual")
+
+
+def kernel_params(c: OpCall) -> dict[str, Any]:
+    """The portable kernel's parameters (kernels/layer_norm_chain.h): chain_params without the Cortex-M tables,
+    the RSQRT(ADD(v, eps)) table as an int8 array."""
+    q = chain_params(c)
+    out = {k: q[k] for k in PORTABLE_FIELDS}
+    out["rsqrt"] = np.asarray(q["rsqrt"]).astype(np.int8)
+    return out

@@ -72,7 +72,7 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
     """Paths the random cases rarely reach: MUL(c, r) with a left shift beyond the 32-bit bound (fallback), with a
     rounding right shift, SUB whose multiplier needs no right shift (fallback), one channel, 4k + 1..3 channels,
     gamma and beta with both forms of the square, the residual ADD with and without its fast path, a gamma MUL
-    whose left shift leaves no 32-bit gamma table (fallback)."""
+    whose left shift leaves no 32-bit gamma table (fallback), gamma on the reciprocal root (fallback)."""
     return [
         _chain((3, 8), normalized_scale_factor=1e-6),  # MUL multiplier ~ 1e6: left shift > 13 -> portable fallback
         _chain((3, 8), normalized_scale_factor=20.0),  # MUL multiplier < 1: rounding shift (e > 0)
@@ -85,7 +85,13 @@ def edge_cases() -> list[tuple[Graph, Graph]]:
         _chain((3, 5), residual=0.3),  # residual ADD with a constant, rounding shift
         _chain((3, 6), residual=0.75),  # residual ADD multiplier in [0.5, 1): e = 0 -> fallback
         _chain((2, 12), gamma=True, beta=True, gamma_scale=1e-9),  # gamma MUL left shift > 14: no gamma table
+        _unfused_and_fused(layer_norm_chain_unfused(np.random.default_rng(9), shape=(3, 10), gamma=True, beta=True,
+                                                    gamma_on_rsqrt=True)),  # MUL(c, MUL(r, gamma)): fallback
     ]
+
+
+def _unfused_and_fused(chain: Graph) -> tuple[Graph, Graph]:
+    return chain, fuse_layer_norm(chain)
 
 
 def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
@@ -109,7 +115,7 @@ def _cases() -> tuple[Graph, list[list[np.ndarray]], list[str]]:
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_layer_norm_chain_arm_bit_exact(board, tmp_path):
-    """59 chains (24 random of each op, 11 edge cases) in one image, Cortex-M kernel: C on the board ==
+    """60 chains (24 random of each op, 12 edge cases) in one image, Cortex-M kernel: C on the board ==
     interpreter, for every output."""
     g, records, labels = _cases()
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
@@ -163,3 +169,39 @@ def test_vit_fixture_with_the_pass_on_m4(tmp_path):
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     assert all(same_bits(a[0], b[0]) for a, b in zip(res.outputs, want, strict=True))
+
+
+def test_chain_inside_a_rows_group_on_m4(tmp_path):
+    """FULLY_CONNECTED -> LayerNorm chain (gamma, beta) -> FULLY_CONNECTED with tricks: the fused LAYER_NORM_CHAIN
+    runs inside the planner's token-block group (its kernel called on row blocks), Cortex-M kernels, bit-exact."""
+    from edgefmr.firmware.build import make_plan, prepare_graph
+    from edgefmr.ir.graph import Node, Tensor
+
+    rng = np.random.default_rng(1)
+    chain = layer_norm_chain_unfused(rng, shape=(1, 16, 32), square_form="squared_difference", gamma=True, beta=True)
+    xt = chain.tensors[chain.inputs[0]]
+    b = GraphBuilder()
+    inp = b.input("inp", (1, 16, 24), scale=0.05, zero_point=0)
+    w = b.const("w", rng.integers(-127, 128, (32, 24)).astype(np.int8), scale=0.01, zero_point=0)
+    x = b.op("FULLY_CONNECTED", [inp, w], scale=xt.scale, zero_point=xt.zero_point, keep_num_dims=True, name="x_fc")
+    ren = {chain.inputs[0]: x}
+    for name, t in chain.tensors.items():
+        if name not in ren:
+            ren[name] = "c_" + name
+            b.g.tensors[ren[name]] = Tensor(ren[name], t.shape, t.dtype, t.quant, t.data)
+    for n in chain.nodes:
+        b.g.nodes.append(Node(n.op, [ren[i] if i else "" for i in n.inputs], [ren[o] for o in n.outputs],
+                              dict(n.attrs), ren[n.outputs[0]]))
+    w2 = b.const("w2", rng.integers(-127, 128, (8, 32)).astype(np.int8), scale=0.01, zero_point=0)
+    b.output(b.op("FULLY_CONNECTED", [ren[chain.outputs[0]], w2], scale=0.1, zero_point=0, keep_num_dims=True,
+                  name="z"))
+    g = b.build()
+    f = prepare_graph(g)
+    steps = make_plan(g, None, True).schedule.steps
+    assert [(s.kind, [f.nodes[i].op for i in s.nodes]) for s in steps] == [
+        ("rows", ["FULLY_CONNECTED", "LAYER_NORM_CHAIN", "FULLY_CONNECTED"])]
+    records = [[rng.integers(-128, 128, (1, 16, 24)).astype(np.int8)] for _ in range(3)]
+    m = build(g, "qemu-netduinoplus2", tmp_path, tricks=True, test_inputs=records)
+    assert "layer_norm_chain" in m["arm_kernels"]
+    res = run_semihost(tmp_path, g)
+    assert all(same_bits(a[0], b_[0]) for a, b_ in zip(res.outputs, reference(g, records), strict=True))

@@ -87,3 +87,27 @@ def test_invalid_nodes_are_rejected():
     g.nodes[0].attrs["square_form"] = "cube"
     with pytest.raises(IRError, match="square_form"):
         call(g.nodes[0], g)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_gamma_on_the_reciprocal_root(seed):
+    """The other converter form MUL(c, MUL(r, gamma)) [ADD beta]: fused with gamma_form 'rsqrt', bit-identical."""
+    rng = np.random.default_rng(seed + 500)
+    while True:
+        try:
+            chain = layer_norm_chain_unfused(rng, gamma=True, gamma_on_rsqrt=True, square_form="mul")
+            break
+        except IRError:
+            continue
+    fused = fuse_layer_norm(chain)
+    assert [n.op for n in fused.nodes] == ["LAYER_NORM_CHAIN"]
+    assert fused.nodes[0].attrs["gamma_form"] == "rsqrt"
+    make = layer_norm_chain_inputs(fused)
+    for _ in range(6):
+        x = make(rng)
+        assert np.array_equal(run(fused, x)[fused.outputs[0]], run(chain, x)[chain.outputs[0]])
+    node = fused.nodes[0]
+    node.inputs = node.inputs[:2] + ["", *node.inputs[3:]]  # without gamma the form is invalid
+    with pytest.raises(IRError, match="needs gamma"):
+        c = call(node, fused)
+        c.opdef.check(c)

@@ -479,10 +479,13 @@ def layer_norm_case(rng):
     return b.build()
 
 
-def layer_norm_chain_unfused(rng, shape=None, square_form=None, gamma=None, beta=None, residual=False) -> Graph:
+def layer_norm_chain_unfused(rng, shape=None, square_form=None, gamma=None, beta=None, residual=False,
+                            gamma_on_rsqrt=None) -> Graph:
     """A random int8 LayerNorm chain as TensorFlow's converter writes it (MEAN, SQUARED_DIFFERENCE or SUB + MUL,
     MEAN, ADD eps, RSQRT, SUB, MUL, optional MUL gamma, ADD beta), with random quantization of every tensor; with
-    `residual`, its input is the sum of a residual ADD (of two inputs, or an input and a constant; also an output)."""
+    `residual`, its input is the sum of a residual ADD (of two inputs, or an input and a constant; also an output);
+    gamma multiplies the normalized rows, or (`gamma_on_rsqrt`, else 30% of the chains with gamma) the reciprocal
+    root before them."""
     b = GraphBuilder()
     if shape is None:
         ch = int(rng.choice([1, 3, 4, 7, 16, 32, 33, 64, 96])) if rng.random() < 0.7 else int(rng.integers(1, 100))
@@ -527,14 +530,26 @@ def layer_norm_chain_unfused(rng, shape=None, square_form=None, gamma=None, beta
     with_g = rng.random() < 0.35 if gamma is None else gamma
     with_b = rng.random() < 0.35 if beta is None else beta
     last = not (with_g or with_b)
+    ch = shape[-1]
+
+    def gamma_const():
+        gshape = (ch,) if rng.random() < 0.7 else ()
+        return b.const("gamma", rng.integers(-128, 128, gshape).astype(np.int8), scale=float(rng.uniform(0.002, 0.02)),
+                       zero_point=int(rng.integers(-128, 128)))
+
+    if with_g and (gamma_on_rsqrt if gamma_on_rsqrt is not None else rng.random() < 0.3):
+        # gamma scales the reciprocal root first: n = MUL(c, MUL(r, gamma)) (per channel)
+        gk = gamma_const()
+        r = b.op("MUL", [r, gk] if rng.random() < 0.8 else [gk, r], scale=sr * b.g.tensors[gk].scale * 128 *
+                 float(rng.uniform(0.3, 3.0)), zero_point=int(rng.integers(-128, 0)), name="r_gamma")
+        sr = b.g.tensors[r].scale
+        with_g = False
+        last = not with_b
     # The normalization's output scale: around c * r's range (multiplier around 1, sometimes above: left shifts).
     n = b.op("MUL", [c, r] if rng.random() < 0.8 else [r, c], scale=sc * sr * float(rng.uniform(0.1, 6.0)),
              zero_point=int(rng.integers(-20, 20)), name="y" if last else "normalized")
-    ch = shape[-1]
     if with_g:
-        gshape = (ch,) if rng.random() < 0.7 else ()
-        gk = b.const("gamma", rng.integers(-128, 128, gshape).astype(np.int8), scale=float(rng.uniform(0.002, 0.02)),
-                     zero_point=int(rng.integers(-128, 128)))
+        gk = gamma_const()
         n = b.op("MUL", [n, gk], scale=b.g.tensors[n].scale * float(rng.uniform(0.3, 2.0)),
                  zero_point=int(rng.integers(-20, 20)), name="scaled" if with_b else "y")
     if with_b:

@@ -33,14 +33,15 @@ typedef struct {
     int32_t rows;
     int32_t channels;
     int32_t square_form;                 /* 0: SQUARED_DIFFERENCE(x, m), 1: MUL(c, c) */
+    int32_t gamma_form;                  /* 0: n = MUL(MUL(c, r), gamma), 1: n = MUL(c, MUL(r, gamma)) */
     int32_t mean[EFM_LNC_MEAN];          /* m = MEAN(x) */
     int32_t centered[EFM_LNC_STAGE];     /* c = SUB(x, m) */
     int32_t square[EFM_LNC_STAGE];       /* s */
     int32_t variance[EFM_LNC_MEAN];      /* v = MEAN(s) */
     const int8_t *rsqrt;                 /* r = RSQRT(ADD(v, eps)) at index v + 128 */
-    int32_t normalized[EFM_LNC_STAGE];   /* n = MUL(c, r) */
+    int32_t normalized[EFM_LNC_STAGE];   /* n = MUL(c, r) (gamma_form 1: MUL(c, MUL(r, gamma))) */
     int32_t gamma_count;                 /* 0 (no gamma), 1 or channels */
-    int32_t scaled[EFM_LNC_STAGE];       /* MUL(n, gamma) */
+    int32_t scaled[EFM_LNC_STAGE];       /* MUL(n, gamma) (gamma_form 1: MUL(r, gamma)) */
     int32_t beta_count;                  /* 0 (no beta), 1 or channels */
     int32_t shifted[EFM_LNC_STAGE];      /* ADD(., beta) */
     int32_t residual[EFM_LNC_STAGE];     /* ADD_LAYER_NORM_CHAIN: s = ADD(a, b) */
@@ -125,9 +126,15 @@ static inline void efm_lnc_row(const efm_layer_norm_chain_params *p, const int8_
     const int32_t v = efm_lnc_mean(p->variance, squares, ch);
     const int32_t rs = p->rsqrt[v + 128];
     for (int32_t i = 0; i < ch; i++) {
-        int32_t n = efm_lnc_mul(p->normalized, efm_lnc_sub(p->centered, x[i], m), rs);
-        if (p->gamma_count) {
-            n = efm_lnc_mul(p->scaled, n, gamma[p->gamma_count == 1 ? 0 : i]);
+        const int32_t c = efm_lnc_sub(p->centered, x[i], m);
+        int32_t n;
+        if (p->gamma_form) {
+            n = efm_lnc_mul(p->normalized, c, efm_lnc_mul(p->scaled, rs, gamma[p->gamma_count == 1 ? 0 : i]));
+        } else {
+            n = efm_lnc_mul(p->normalized, c, rs);
+            if (p->gamma_count) {
+                n = efm_lnc_mul(p->scaled, n, gamma[p->gamma_count == 1 ? 0 : i]);
+            }
         }
         if (p->beta_count) {
             n = efm_lnc_add(p->shifted, n, beta[p->beta_count == 1 ? 0 : i]);

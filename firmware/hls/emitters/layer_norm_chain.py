@@ -10,8 +10,8 @@ def chain_config(ctx: HlsContext) -> tuple[str, str]:
     """Fill the configuration struct (both ops) and return the gamma and beta ROM names."""
     c = ctx.c
     k = 1 if c.node.op == "ADD_LAYER_NORM_CHAIN" else 0
-    ctx.take("rows", "channels", "square_form", "mean", "centered", "square", "variance", "rsqrt", "normalized",
-             "gamma_count", "scaled", "beta_count", "shifted", "residual")
+    ctx.take("rows", "channels", "square_form", "gamma_form", "mean", "centered", "square", "variance", "rsqrt",
+             "normalized", "gamma_count", "scaled", "beta_count", "shifted", "residual")
     sizes = {}
     roms = []
     for i, what in ((2 + k, "gamma"), (3 + k, "beta")):

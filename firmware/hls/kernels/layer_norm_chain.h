@@ -65,9 +65,15 @@ variance:
 normalize:
     for (int i = 0; i < P::channels; i++) {
 #pragma HLS PIPELINE II = 1
-        int32_t n = lnc_mul(P::normalized, lnc_add_sub(P::centered, row[i], m, -1), rs);
-        if (P::gamma_count) {
-            n = lnc_mul(P::scaled, n, gamma[P::gamma_count == 1 ? 0 : i]);
+        const int32_t c = lnc_add_sub(P::centered, row[i], m, -1);
+        int32_t n;
+        if (P::gamma_form) {
+            n = lnc_mul(P::normalized, c, lnc_mul(P::scaled, rs, gamma[P::gamma_count == 1 ? 0 : i]));
+        } else {
+            n = lnc_mul(P::normalized, c, rs);
+            if (P::gamma_count) {
+                n = lnc_mul(P::scaled, n, gamma[P::gamma_count == 1 ? 0 : i]);
+            }
         }
         if (P::beta_count) {
             n = lnc_add_sub(P::shifted, n, beta[P::beta_count == 1 ? 0 : i], 1);

@@ -7,6 +7,7 @@ Recognized, over the last axis of an int8 tensor x (the converter writes the nod
     s = SQUARED_DIFFERENCE(x, m)   or   s = MUL(c, c)
     v = MEAN(s, last, keep_dims) ;  e = ADD(v, eps) ;  r = RSQRT(e) ;  n = MUL(c, r)
     [n = MUL(n, gamma)] [n = ADD(n, beta)]
+    or, gamma on the reciprocal root:  n = MUL(c, MUL(r, gamma)) [n = ADD(n, beta)]
 
 with eps a one-value constant, gamma and beta constants of one value or one per channel, no fused activations, and
 every intermediate read by the chain alone (not a graph output).
@@ -118,17 +119,31 @@ def _match(v: _View, i_mean: int) -> tuple[list[int], Node] | None:
     if i_rsqrt is None or g.nodes[i_rsqrt].op != "RSQRT":
         return None
     r = g.nodes[i_rsqrt].outputs[0]
+    quant = {"mean": m, "square": s, "variance": var, "variance_eps": ve, "rsqrt": r, "centered": cen}
+    nodes = [i_mean, i_sub, i_sq, i_var, i_add, i_rsqrt]
+    gamma = beta = ""
+    gamma_form = "normalized"
     i_norm = v.only_user(r)
-    if i_norm is None or not v.plain(i_norm, "MUL") or v.other(i_norm, r) != cen:
+    if i_norm is None or not v.plain(i_norm, "MUL"):
+        return None
+    k = v.other(i_norm, r)
+    if k is not None and k != cen and v.const_values(k, ch):  # gamma on the reciprocal root: MUL(c, MUL(r, gamma))
+        inv = g.nodes[i_norm].outputs[0]
+        gamma, quant["scaled"], gamma_form = k, inv, "rsqrt"
+        nodes.append(i_norm)
+        i_norm = v.only_user(inv)
+        if i_norm is None or not v.plain(i_norm, "MUL") or v.other(i_norm, inv) != cen:
+            return None
+    elif k != cen:
         return None
     cen_users = set(v.users(cen))
     if cen_users != ({i_norm, i_sq} if form == "mul" else {i_norm}):
         return None
-    nodes = [i_mean, i_sub, i_sq, i_var, i_add, i_rsqrt, i_norm]
-    quant = {"mean": m, "square": s, "variance": var, "variance_eps": ve, "rsqrt": r, "centered": cen}
+    nodes.append(i_norm)
     out = g.nodes[i_norm].outputs[0]
-    gamma = beta = ""
-    i_g = v.only_user(out)
+    if g.tensors[out].shape != xt.shape:
+        return None
+    i_g = v.only_user(out) if not gamma else None
     if i_g is not None and v.plain(i_g, "MUL"):
         k = v.other(i_g, out)
         if k is not None and v.const_values(k, ch) and g.tensors[g.nodes[i_g].outputs[0]].shape == xt.shape:
@@ -140,11 +155,13 @@ def _match(v: _View, i_mean: int) -> tuple[list[int], Node] | None:
         k = v.other(i_b, out)
         if k is not None and v.const_values(k, ch) and g.tensors[g.nodes[i_b].outputs[0]].shape == xt.shape:
             beta = k
-            quant["scaled" if gamma else "normalized"] = out
+            quant["scaled" if gamma and "scaled" not in quant else "normalized"] = out
             nodes.append(i_b)
             out = g.nodes[i_b].outputs[0]
     attrs: dict = {k: [g.tensors[t].scale, g.tensors[t].zero_point] for k, t in quant.items()}
     attrs["square_form"] = form
+    if gamma_form != "normalized":
+        attrs["gamma_form"] = gamma_form
     inputs = [x, eps, gamma, beta]
     while inputs[-1] == "":
         inputs.pop()

@@ -65,8 +65,8 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
     const int32_t *g = p->scaled, *b = p->shifted;
     const int64_t sums = 255 * (int64_t)p->channels;
     memset(f, 0, sizeof *f);
-    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL) {
-        return 0;
+    if ((p->square_form == 0 && p->square_table == NULL) || p->centered_table == NULL || p->gamma_form != 0) {
+        return 0; /* gamma on the reciprocal root: the portable arithmetic */
     }
     int ok = efm_lnc_prepare(&f->mean, me[EFM_LNC_MEAN_MULT], me[EFM_LNC_MEAN_SHIFT], me[EFM_LNC_MEAN_ZP], sums) &&
              efm_lnc_prepare(&f->variance, va[EFM_LNC_MEAN_MULT], va[EFM_LNC_MEAN_SHIFT], va[EFM_LNC_MEAN_ZP], sums);
@@ -145,6 +145,8 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
     const int32_t mn = f->normalized.mult, kn = f->normalized.k, en = f->normalized.e;
     const int32_t r2 = (r - p->normalized[EFM_LNC_B_ZP]) * (1 << (f->normalized.left + 1));
     const int32_t k0 = -p->normalized[EFM_LNC_A_ZP] * r2;
+    /* two elements per iteration: fewer loop instructions */
+    #pragma GCC unroll 2
     for (int32_t i = 0; i < ch; i++) {
         int32_t c;
         if (from_y) {
@@ -174,6 +176,7 @@ static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const 
         EFM_LNC_OPAQUE(sqt);
         const int32_t b = efm_lnc_apply(&f->square_b, (m - p->square[EFM_LNC_B_ZP]) * (1 << 7));
         const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e;
+        #pragma GCC unroll 2
         for (int32_t i = 0; i < ch; i++) {
             const int32_t d = sqt[x[i]] - b;
             squares += efm_ssat8(efm_smmlar(d * d * 2, ms, ks) >> es);
@@ -249,6 +252,7 @@ void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t
     const int32_t ma = qa.mult, ka = qa.k, ea = qa.e;
     for (int32_t row = 0; row < p->rows; row++, a += ch, b += ch, s += ch, y += ch) {
         int32_t total = 0;
+        #pragma GCC unroll 2
         for (int32_t i = 0; i < ch; i++) {
             const int32_t v = ta[a[i]] + tb[b[i]];
             const int32_t sv = efm_ssat8(efm_smmlar(v, ma, ka + (v >> 31)) >> ea);
