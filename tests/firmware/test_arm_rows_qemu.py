@@ -37,7 +37,7 @@ def _binary_edge_cases() -> list[Graph]:
     parameters outside the 32-bit bounds (output shift 0 or below -23, an input rescale below 2^-24: generic path).
     MUL: output multipliers below 0.5, in [0.5, 1), above 1 within and beyond the 32-bit bound, and 0."""
     shapes = [((4, 35), (4, 35)), ((3, 50), (50,)), ((50,), (3, 50)), ((2, 70), ()), ((), (2, 70)), ((7, 1), (7, 21)),
-              ((9, 33), (9, 1)), ((2, 2, 1), (2, 2, 1)), ((3, 5), (3, 5)), ((1, 6), (1, 6))]
+              ((9, 33), (9, 1)), ((2, 2, 1), (2, 2, 1)), ((3, 5), (3, 5)), ((1, 6), (1, 6)), ((), ())]
     graphs = []
     for op in ("ADD", "SUB", "SQUARED_DIFFERENCE"):
         qy = (2.5, 4) if op == "SQUARED_DIFFERENCE" else (0.09, -6)

@@ -258,6 +258,7 @@ typedef struct {
     int32_t zpg, zpbig;  /* zero points of the general and the big input */
     int32_t big_is_a;    /* the big input is input 0 */
     int32_t kb;          /* s2 (or d) = T[xg] + kb xbig: 2^20, -2^20 (SUB, big input second), -2^6 (SQD) */
+    int32_t ps, fm, fa;  /* table entry T[x] = fm t(x) + fa, t from ((x - zpg) << ps) */
     int32_t mo, co, eo;  /* output: multiplier, rounding + zero point << eo, shift */
     int32_t lo, hi;      /* activation range within int8 */
     uint32_t lo4, hi4;
@@ -288,23 +289,13 @@ static inline int efm_ew_in_setup(int32_t mult, int32_t shift, efm_ew_q *q) {
     return 1;
 }
 
-/* The rescaled general input t of value x, times 2 (ADD/SUB, negated for SUB with the general input second)
- * plus or minus the big zero point term, as the kernel's table holds it. */
+/* The table entry of the general input's value x: its rescale t times fm plus fa (efm_ew_setup):
+ *     ADD: 2 t - (zpb << 20), SUB with the big input first: -2 t - (zpa << 20), second: 2 t + (zpb << 20),
+ *     SQUARED_DIFFERENCE: t + (zpbig << 6). */
 EFM_EW_ALWAYS int32_t efm_ew_entry(const efm_ew_q *q, int32_t x) {
-    const int32_t sh = q->op == EFM_EW_SQD ? 8 : 21;
-    const int32_t cs = (int32_t)((uint32_t)(x - q->zpg) << sh);
+    const int32_t cs = (int32_t)((uint32_t)(x - q->zpg) << q->ps);
     const int32_t t = (efm_smmlar(cs, q->mg, q->rg) + (cs >> 31)) >> q->eg;
-    if (q->op == EFM_EW_SQD) {
-        return t + (int32_t)((uint32_t)q->zpbig << 6);
-    }
-    const int32_t zb = (int32_t)((uint32_t)q->zpbig << 20);
-    if (q->op == EFM_EW_SUB && !q->big_is_a) {
-        return 2 * t + zb; /* s2 = 2 ta - (xb << 20) + (zpb << 20) */
-    }
-    if (q->op == EFM_EW_SUB) {
-        return -2 * t - zb; /* s2 = (xa << 20) - (zpa << 20) - 2 tb */
-    }
-    return 2 * t - zb;
+    return t * q->fm + q->fa;
 }
 
 /* The fast path's constants of a binary op's parameters; 0 when they are outside its bounds. */
@@ -324,6 +315,15 @@ static inline int efm_ew_setup(const efm_binary_params *p, int32_t op, efm_ew_q 
     q->zpg = q->big_is_a ? p->b_zp : p->a_zp;
     q->zpbig = q->big_is_a ? p->a_zp : p->b_zp;
     q->kb = op == EFM_EW_SQD ? -64 : (op == EFM_EW_SUB && !q->big_is_a ? -(1 << 20) : 1 << 20);
+    q->ps = op == EFM_EW_SQD ? 8 : 21;
+    if (op == EFM_EW_SQD) {
+        q->fm = 1;
+        q->fa = (int32_t)((uint32_t)q->zpbig << 6);
+    } else {
+        const int32_t zb = (int32_t)((uint32_t)q->zpbig << 20);
+        q->fm = op == EFM_EW_SUB && q->big_is_a ? -2 : 2;
+        q->fa = op == EFM_EW_SUB ? (q->big_is_a ? -zb : zb) : -zb;
+    }
     if (p->out_shift > -1 || p->out_shift < -23 || p->out_mult < (1 << 30)) {
         return 0;
     }
