@@ -516,30 +516,37 @@ EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8
     /* Blocks of four: a vector against another (both lanes words from memory) or against one value k (its
      * lanes word built once). */
     const int32_t blocks = n >> 2;
-    const int8_t *va = sa ? a : b, *vb = sa && sb ? b : 0;
-    const uint32_t zpa2 = sa ? q->zpa2 : q->zpb2, zpb2 = q->zpb2;
-    const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
     int8_t *yy = y;
-    for (int32_t i = 0; i < blocks; i++, va += 4, yy += 4) {
-        const uint32_t wa = efm_load4(va);
-        const uint32_t a02 = efm_ssub16(efm_sxtb16(wa), zpa2), a13 = efm_ssub16(efm_sxtb16_ror8(wa), zpa2);
-        uint32_t b02 = k2, b13 = k2;
-        if (vb) {
-            const uint32_t wb = efm_load4(vb);
-            vb += 4;
-            b02 = efm_ssub16(efm_sxtb16(wb), zpb2);
-            b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+#define EFM_MUL_BLOCK(A02, A13, B02, B13)                                                                       \
+    do {                                                                                                        \
+        const int32_t v0_ = efm_ssat8(efm_mul_val(efm_smulbb(A02, B02), mo, co, eo, left, round));              \
+        const int32_t v1_ = efm_ssat8(efm_mul_val(efm_smulbb(A13, B13), mo, co, eo, left, round));              \
+        const int32_t v2_ = efm_ssat8(efm_mul_val(efm_smultt(A02, B02), mo, co, eo, left, round));              \
+        const int32_t v3_ = efm_ssat8(efm_mul_val(efm_smultt(A13, B13), mo, co, eo, left, round));              \
+        uint32_t o_ = efm_pack4(v0_, v1_, v2_, v3_);                                                            \
+        if (q->clamp) {                                                                                         \
+            o_ = efm_clamp_s8x4(o_, q->lo4, q->hi4);                                                            \
+        }                                                                                                       \
+        memcpy(yy, &o_, 4);                                                                                     \
+    } while (0)
+    if (sa && sb) {
+        const int8_t *va = a, *vb = b;
+        const uint32_t zpa2 = q->zpa2, zpb2 = q->zpb2;
+        for (int32_t i = 0; i < blocks; i++, va += 4, vb += 4, yy += 4) {
+            const uint32_t wa = efm_load4(va), wb = efm_load4(vb);
+            EFM_MUL_BLOCK(efm_ssub16(efm_sxtb16(wa), zpa2), efm_ssub16(efm_sxtb16_ror8(wa), zpa2),
+                          efm_ssub16(efm_sxtb16(wb), zpb2), efm_ssub16(efm_sxtb16_ror8(wb), zpb2));
         }
-        const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(a02, b02), mo, co, eo, left, round));
-        const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(a13, b13), mo, co, eo, left, round));
-        const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(a02, b02), mo, co, eo, left, round));
-        const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(a13, b13), mo, co, eo, left, round));
-        uint32_t o = efm_pack4(v0, v1, v2, v3);
-        if (q->clamp) {
-            o = efm_clamp_s8x4(o, q->lo4, q->hi4);
+    } else {
+        const int8_t *v = sa ? a : b;
+        const uint32_t zpv2 = sa ? q->zpa2 : q->zpb2;
+        const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
+        for (int32_t i = 0; i < blocks; i++, v += 4, yy += 4) {
+            const uint32_t w = efm_load4(v);
+            EFM_MUL_BLOCK(efm_ssub16(efm_sxtb16(w), zpv2), efm_ssub16(efm_sxtb16_ror8(w), zpv2), k2, k2);
         }
-        memcpy(yy, &o, 4);
     }
+#undef EFM_MUL_BLOCK
     a += 4 * blocks * sa;
     b += 4 * blocks * sb;
     y = yy;
