@@ -237,7 +237,7 @@ TARGETS = [
     ("SOFTMAX", lambda: _softmax((4, 64, 64), False), 4 * 64 * 64, 60),
     ("CLIPPED_SOFTMAX", lambda: _softmax((4, 64, 64), True), 4 * 64 * 64, 60),
     ("LAYER_NORM", lambda: _layer_norm((64, 96), 1e-5), 64 * 96, 40),
-    ("LUT", lambda: _lut(64 * 192), 64 * 192, 5),
+    ("LUT", lambda: _lut(64 * 192), 64 * 192, 4),
 ]
 
 
