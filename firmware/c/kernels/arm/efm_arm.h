@@ -265,6 +265,7 @@ typedef struct {
     int32_t zpg, zpbig;  /* zero points of the general and the big input */
     int32_t big_is_a;    /* the big input is input 0 */
     int32_t kb;          /* s2 (or d) = T[xg] + kb xbig: 2^20, -2^20 (SUB, big input second), -2^6 (SQD) */
+    int32_t ps, fm, fa;  /* table entry T[x] = fm t(x) + fa, t from ((x - zpg) << ps) */
     int32_t mo, co, eo;  /* output: multiplier, rounding + zero point << eo, shift */
     int32_t lo, hi;      /* activation range within int8 */
     uint32_t lo4, hi4;
@@ -295,23 +296,13 @@ static inline int efm_ew_in_setup(int32_t mult, int32_t shift, efm_ew_q *q) {
     return 1;
 }
 
-/* The rescaled general input t of value x, times 2 (ADD/SUB, negated for SUB with the general input second)
- * plus or minus the big zero point term, as the kernel's table holds it. */
+/* The table entry of the general input's value x: its rescale t times fm plus fa (efm_ew_setup):
+ *     ADD: 2 t - (zpb << 20), SUB with the big input first: -2 t - (zpa << 20), second: 2 t + (zpb << 20),
+ *     SQUARED_DIFFERENCE: t + (zpbig << 6). */
 EFM_EW_ALWAYS int32_t efm_ew_entry(const efm_ew_q *q, int32_t x) {
-    const int32_t sh = q->op == EFM_EW_SQD ? 8 : 21;
-    const int32_t cs = (int32_t)((uint32_t)(x - q->zpg) << sh);
+    const int32_t cs = (int32_t)((uint32_t)(x - q->zpg) << q->ps);
     const int32_t t = (efm_smmlar(cs, q->mg, q->rg) + (cs >> 31)) >> q->eg;
-    if (q->op == EFM_EW_SQD) {
-        return t + (int32_t)((uint32_t)q->zpbig << 6);
-    }
-    const int32_t zb = (int32_t)((uint32_t)q->zpbig << 20);
-    if (q->op == EFM_EW_SUB && !q->big_is_a) {
-        return 2 * t + zb; /* s2 = 2 ta - (xb << 20) + (zpb << 20) */
-    }
-    if (q->op == EFM_EW_SUB) {
-        return -2 * t - zb; /* s2 = (xa << 20) - (zpa << 20) - 2 tb */
-    }
-    return 2 * t - zb;
+    return t * q->fm + q->fa;
 }
 
 /* The fast path's constants of a binary op's parameters; 0 when they are outside its bounds. */
@@ -331,6 +322,15 @@ static inline int efm_ew_setup(const efm_binary_params *p, int32_t op, efm_ew_q 
     q->zpg = q->big_is_a ? p->b_zp : p->a_zp;
     q->zpbig = q->big_is_a ? p->a_zp : p->b_zp;
     q->kb = op == EFM_EW_SQD ? -64 : (op == EFM_EW_SUB && !q->big_is_a ? -(1 << 20) : 1 << 20);
+    q->ps = op == EFM_EW_SQD ? 8 : 21;
+    if (op == EFM_EW_SQD) {
+        q->fm = 1;
+        q->fa = (int32_t)((uint32_t)q->zpbig << 6);
+    } else {
+        const int32_t zb = (int32_t)((uint32_t)q->zpbig << 20);
+        q->fm = op == EFM_EW_SUB && q->big_is_a ? -2 : 2;
+        q->fa = op == EFM_EW_SUB ? (q->big_is_a ? -zb : zb) : -zb;
+    }
     if (p->out_shift > -1 || p->out_shift < -23 || p->out_mult < (1 << 30)) {
         return 0;
     }
@@ -523,30 +523,37 @@ EFM_EW_ALWAYS void efm_mul_row_t(const efm_mul_q *q, const int8_t *a, const int8
     /* Blocks of four: a vector against another (both lanes words from memory) or against one value k (its
      * lanes word built once). */
     const int32_t blocks = n >> 2;
-    const int8_t *va = sa ? a : b, *vb = sa && sb ? b : 0;
-    const uint32_t zpa2 = sa ? q->zpa2 : q->zpb2, zpb2 = q->zpb2;
-    const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
     int8_t *yy = y;
-    for (int32_t i = 0; i < blocks; i++, va += 4, yy += 4) {
-        const uint32_t wa = efm_load4(va);
-        const uint32_t a02 = efm_ssub16(efm_sxtb16(wa), zpa2), a13 = efm_ssub16(efm_sxtb16_ror8(wa), zpa2);
-        uint32_t b02 = k2, b13 = k2;
-        if (vb) {
-            const uint32_t wb = efm_load4(vb);
-            vb += 4;
-            b02 = efm_ssub16(efm_sxtb16(wb), zpb2);
-            b13 = efm_ssub16(efm_sxtb16_ror8(wb), zpb2);
+#define EFM_MUL_BLOCK(A02, A13, B02, B13)                                                                       \
+    do {                                                                                                        \
+        const int32_t v0_ = efm_ssat8(efm_mul_val(efm_smulbb(A02, B02), mo, co, eo, left, round));              \
+        const int32_t v1_ = efm_ssat8(efm_mul_val(efm_smulbb(A13, B13), mo, co, eo, left, round));              \
+        const int32_t v2_ = efm_ssat8(efm_mul_val(efm_smultt(A02, B02), mo, co, eo, left, round));              \
+        const int32_t v3_ = efm_ssat8(efm_mul_val(efm_smultt(A13, B13), mo, co, eo, left, round));              \
+        uint32_t o_ = efm_pack4(v0_, v1_, v2_, v3_);                                                            \
+        if (q->clamp) {                                                                                         \
+            o_ = efm_clamp_s8x4(o_, q->lo4, q->hi4);                                                            \
+        }                                                                                                       \
+        memcpy(yy, &o_, 4);                                                                                     \
+    } while (0)
+    if (sa && sb) {
+        const int8_t *va = a, *vb = b;
+        const uint32_t zpa2 = q->zpa2, zpb2 = q->zpb2;
+        for (int32_t i = 0; i < blocks; i++, va += 4, vb += 4, yy += 4) {
+            const uint32_t wa = efm_load4(va), wb = efm_load4(vb);
+            EFM_MUL_BLOCK(efm_ssub16(efm_sxtb16(wa), zpa2), efm_ssub16(efm_sxtb16_ror8(wa), zpa2),
+                          efm_ssub16(efm_sxtb16(wb), zpb2), efm_ssub16(efm_sxtb16_ror8(wb), zpb2));
         }
-        const int32_t v0 = efm_ssat8(efm_mul_val(efm_smulbb(a02, b02), mo, co, eo, left, round));
-        const int32_t v1 = efm_ssat8(efm_mul_val(efm_smulbb(a13, b13), mo, co, eo, left, round));
-        const int32_t v2 = efm_ssat8(efm_mul_val(efm_smultt(a02, b02), mo, co, eo, left, round));
-        const int32_t v3 = efm_ssat8(efm_mul_val(efm_smultt(a13, b13), mo, co, eo, left, round));
-        uint32_t o = efm_pack4(v0, v1, v2, v3);
-        if (q->clamp) {
-            o = efm_clamp_s8x4(o, q->lo4, q->hi4);
+    } else {
+        const int8_t *v = sa ? a : b;
+        const uint32_t zpv2 = sa ? q->zpa2 : q->zpb2;
+        const uint32_t k2 = efm_rep2(sa ? *b - q->zpb : *a - q->zpa);
+        for (int32_t i = 0; i < blocks; i++, v += 4, yy += 4) {
+            const uint32_t w = efm_load4(v);
+            EFM_MUL_BLOCK(efm_ssub16(efm_sxtb16(w), zpv2), efm_ssub16(efm_sxtb16_ror8(w), zpv2), k2, k2);
         }
-        memcpy(yy, &o, 4);
     }
+#undef EFM_MUL_BLOCK
     a += 4 * blocks * sa;
     b += 4 * blocks * sb;
     y = yy;

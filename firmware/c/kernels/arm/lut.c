@@ -2,21 +2,38 @@
  *
  * The 8-bit to 8-bit lookups run four elements per iteration with the table pointer moved to its middle entry
  * for int8 inputs (so that the sign-extended byte is the register offset): four LDRSB, four LDRB from the table,
- * four STRB and the loop, 3.5 instructions per element. Each element is read before it is written: safe in
- * place. */
+ * four STRB (all post-indexed) and the loop counter, 3.5 instructions per element. Each group of four is read
+ * before it is written: safe in place. */
 #ifdef EFM_ARM_LUT
 
 #include "lut.h"
 
 void efm_lut_s8_to8(int32_t n, const uint8_t *table, const int8_t *x, uint8_t *y) {
     const uint8_t *t = table + 128;
-    for (; n >= 4; n -= 4, x += 4, y += 4) {
-        const int32_t a = x[0], b = x[1], c = x[2], d = x[3];
-        y[0] = t[a];
-        y[1] = t[b];
-        y[2] = t[c];
-        y[3] = t[d];
+    int32_t k = n >> 2;
+    if (k > 0) {
+        int32_t a, b, c, d;
+        __asm__ volatile("1:\n\t"
+                         "ldrsb %[a], [%[x]], #1\n\t"
+                         "ldrsb %[b], [%[x]], #1\n\t"
+                         "ldrsb %[c], [%[x]], #1\n\t"
+                         "ldrsb %[d], [%[x]], #1\n\t"
+                         "ldrb %[a], [%[t], %[a]]\n\t"
+                         "ldrb %[b], [%[t], %[b]]\n\t"
+                         "ldrb %[c], [%[t], %[c]]\n\t"
+                         "ldrb %[d], [%[t], %[d]]\n\t"
+                         "strb %[a], [%[y]], #1\n\t"
+                         "strb %[b], [%[y]], #1\n\t"
+                         "strb %[c], [%[y]], #1\n\t"
+                         "strb %[d], [%[y]], #1\n\t"
+                         "subs %[k], %[k], #1\n\t"
+                         "bne 1b"
+                         : [x] "+r"(x), [y] "+r"(y), [k] "+r"(k), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+                           [d] "=&r"(d)
+                         : [t] "r"(t)
+                         : "cc", "memory");
     }
+    n &= 3;
     for (; n > 0; n--) {
         *y++ = t[*x++];
     }
