@@ -16,7 +16,8 @@ from edgefmr.ops.registry import all_ops, call
 
 SEEDS = range(10)
 #: numpy dtype of each C element type of a constant array.
-DTYPE = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "uint8_t": np.uint8, "uint32_t": np.uint32, "float": np.float32}
+DTYPE = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "uint8_t": np.uint8, "uint32_t": np.uint32,
+         "float": np.float32}
 #: Struct fields that the op's parameters leave out on purpose: the Cortex-M kernel's tables (NULL for the portable
 #: kernel, which these parameters describe).
 ARM_ONLY = {"FULLY_CONNECTED": {"bias_adj", "requant32", "arm_block_rows"}, "CONV_2D": {"arm_cols", "arm_k4"},
