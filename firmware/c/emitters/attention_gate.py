@@ -4,8 +4,7 @@ op's Q15 sigmoid table (edgefmr.ops.attention_gate)."""
 from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
-from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.attention_gate import GATE_FRAC_BITS, gate_table
+from edgefmr.ops.attention_gate import kernel_params
 
 
 def arm_requant(shift: int, zp: int) -> dict[str, int]:
@@ -23,11 +22,8 @@ def arm_requant(shift: int, zp: int) -> dict[str, int]:
 @emitter("ATTENTION_GATE")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    at, gt, yt = c.inp(0), c.inp(1), c.out()
-    mult, shift = fp.quantize_multiplier(at.scale * 2.0**-GATE_FRAC_BITS / yt.scale)
-    arm = arm_requant(shift, yt.zero_point) if "attention_gate" in ctx.option("arm", frozenset()) else {}
-    p = ctx.params("efm_attention_gate_params", gates=gt.size, depth=at.shape[-1], attn_zp=at.zero_point,
-                   output_zp=yt.zero_point, mult=mult, shift=shift,
-                   table=ctx.array(gate_table(gt.scale, gt.zero_point), "int32_t"), **arm)
+    kp = kernel_params(c)
+    arm = arm_requant(kp["shift"], kp["output_zp"]) if "attention_gate" in ctx.option("arm", frozenset()) else {}
+    p = ctx.param_fields("efm_attention_gate_params", kp, **arm)
     return Emitted(f"efm_attention_gate({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()});", ("attention_gate",),
                    inplace=(0,))

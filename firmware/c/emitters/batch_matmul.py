@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters._common import contiguous_strides
-from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.batch_matmul import operand_perm
+from edgefmr.ops.batch_matmul import MAX_BATCH_DIMS, kernel_params, operand_perm
 from edgefmr.ops.registry import OpCall
-
-MAX_BATCH_DIMS = 3
-
-
-def requant(lt, rt, yt) -> tuple[int, int]:
-    """The multiplier of edgefmr.ops.batch_matmul: float32(s_l * s_r) / s_y (double rounding at run time)."""
-    return fp.quantize_multiplier(float(np.float32(lt.scale) * np.float32(rt.scale)) / yt.scale)
 
 
 def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool) -> int:
@@ -70,26 +60,23 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 @emitter("BATCH_MATMUL")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    lt, rt, yt = c.inp(0), c.inp(1), c.out()
-    ls, rs, lstr, rstr = operand_strides(c)
+    yt = c.out()
     batch = list(yt.shape[:-2])
     if len(batch) > MAX_BATCH_DIMS:
         raise ctx.fail(f"{len(batch)} batch dimensions; the kernel handles {MAX_BATCH_DIMS}")
-    lb = [0 if ls[d] == 1 and batch[d] != 1 else lstr[d] for d in range(len(batch))]
-    rb = [0 if rs[d] == 1 and batch[d] != 1 else rstr[d] for d in range(len(batch))]
-    pad = MAX_BATCH_DIMS - len(batch)
-    rows, cols = yt.shape[-2], yt.shape[-1]
-    depth = ls[-2] if c.attrs["adj_x"] else ls[-1]
-    lrow, ldep = (lstr[-1], lstr[-2]) if c.attrs["adj_x"] else (lstr[-2], lstr[-1])
-    rdep, rcol = (rstr[-1], rstr[-2]) if c.attrs["adj_y"] else (rstr[-2], rstr[-1])
-    mult, shift = requant(lt, rt, yt)
-    p = ctx.params(
-        "efm_batch_matmul_params",
-        batch_count=[1] * pad + batch, lhs_batch_stride=[0] * pad + lb, rhs_batch_stride=[0] * pad + rb,
-        rows=rows, depth=depth, cols=cols, lhs_row_stride=lrow, lhs_depth_stride=ldep, rhs_depth_stride=rdep,
-        rhs_col_stride=rcol, y_row_stride=ctx.option("y_row_stride", cols), lhs_zp=lt.zero_point, rhs_zp=rt.zero_point,
-        output_zp=yt.zero_point, mult=mult, shift=shift,
-    )
+    strides: dict[str, object] = {}
+    if operand_perm(c, 0) is not None or operand_perm(c, 1) is not None:
+        # Transpose folding (lhs_perm / rhs_perm): the operands are read through the permuted stored strides.
+        ls, rs, lstr, rstr = operand_strides(c)
+        lb = [0 if ls[d] == 1 and batch[d] != 1 else lstr[d] for d in range(len(batch))]
+        rb = [0 if rs[d] == 1 and batch[d] != 1 else rstr[d] for d in range(len(batch))]
+        pad = MAX_BATCH_DIMS - len(batch)
+        lrow, ldep = (lstr[-1], lstr[-2]) if c.attrs["adj_x"] else (lstr[-2], lstr[-1])
+        rdep, rcol = (rstr[-1], rstr[-2]) if c.attrs["adj_y"] else (rstr[-2], rstr[-1])
+        strides = {"lhs_batch_stride": [0] * pad + lb, "rhs_batch_stride": [0] * pad + rb, "lhs_row_stride": lrow,
+                   "lhs_depth_stride": ldep, "rhs_depth_stride": rdep, "rhs_col_stride": rcol}
+    p = ctx.param_fields("efm_batch_matmul_params", kernel_params(c), **strides,
+                         y_row_stride=ctx.option("y_row_stride", yt.shape[-1]))
     arm = frozenset(ctx.option("arm", frozenset()))
     scratch_ptr = ctx.scratch("void") if scratch(c, arm) else "NULL"
     return Emitted(f"efm_batch_matmul({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()}, {scratch_ptr});",

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
-from edgefmr.firmware.c.emitters._common import act_range, per_channel
-from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.binary_fully_connected import unpack_bits
+from edgefmr.ops.binary_fully_connected import kernel_params, unpack_bits
 from edgefmr.ops.registry import OpCall
 
 
@@ -21,11 +19,8 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 @emitter("BINARY_FULLY_CONNECTED")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
-    depth, cols = xt.shape[-1], wt.shape[0]
-    # The multipliers of edgefmr.ops.binary_fully_connected: s_x * alpha[o] / s_y, single rounding.
-    mult, shift = fp.quantize_multipliers(xt.scale * np.asarray(wt.quant.scale, np.float64) / yt.scale)
-    lo, hi = act_range(c.attrs["activation"], yt)
+    xt, wt, bt = c.inp(0), c.inp(1), c.inp(2)
+    depth = xt.shape[-1]
     bias_adj, scratch_ptr = "NULL", "NULL"
     if "binary_fully_connected" in ctx.option("arm", frozenset()):
         # sum_selected (x - zp) = sum_selected (x + 128) - (128 + zp) n, n = the weight row's popcount
@@ -35,9 +30,6 @@ def emit(ctx: EmitContext) -> Emitted:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
         scratch_ptr = ctx.scratch("void")
-    p = ctx.params("efm_binary_fully_connected_params", rows=xt.size // depth, depth=depth, cols=cols,
-                   row_bytes=wt.shape[1], input_zp=xt.zero_point, output_zp=yt.zero_point, act_min=lo, act_max=hi,
-                   mult=ctx.array(per_channel(mult, cols), "int32_t"),
-                   shift=ctx.array(per_channel(shift, cols), "int32_t"), bias_adj=bias_adj)
+    p = ctx.param_fields("efm_binary_fully_connected_params", kernel_params(c), bias_adj=bias_adj)
     return Emitted(f"efm_binary_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("binary_fully_connected",))

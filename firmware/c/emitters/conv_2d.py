@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
-from edgefmr.firmware.c.emitters._common import act_range, per_channel
-from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.conv_2d import conv_geometry
+from edgefmr.ops.conv_2d import conv_geometry, conv_multipliers, kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: Column builders of the Cortex-M kernel (EFM_CONV_COL_* in kernels/conv_2d.h).
@@ -18,13 +16,6 @@ COL_1X1, COL_TAPS, COL_ROWS, COL_BYTES = 1, 2, 3, 4
 MAX_RSHIFT = 22
 #: Control words the Cortex-M kernel keeps after its columns in the scratch.
 CTRL_BYTES = 32
-
-
-def conv_multipliers(xt, wt, yt, n_out: int) -> tuple[list[int], list[int]]:
-    """Per-channel multipliers of edgefmr.ops.conv_2d.requantize: s_x * s_w[c] / s_y (double rounding)."""
-    w_scales = np.broadcast_to(np.asarray(wt.quant.scale, np.float64), (n_out,))
-    mult, shift = fp.quantize_multipliers(xt.scale * w_scales / yt.scale)
-    return per_channel(mult, n_out), per_channel(shift, n_out)
 
 
 def requant_words(mult: list[int], shift: list[int], adj: np.ndarray, acc_bound: np.ndarray,
@@ -100,27 +91,14 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 @emitter("CONV_2D")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, wt, yt = c.inp(0), c.inp(1), c.out()
-    o, kh, kw, ci = wt.shape
-    (oh, ow), (pt, pl) = conv_geometry(c, (kh, kw))
-    mult, shift = conv_multipliers(xt, wt, yt, o)
-    lo, hi = act_range(c.attrs["activation"], yt)
-    a = c.attrs
     plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) else None
     if plan is None:
-        weights, bias, scratch_ptr = ctx.inp(1), ctx.inp(2), "NULL"
-        mult_arr, shift_arr = ctx.array(mult, "int32_t"), ctx.array(shift, "int32_t")
+        weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
     else:  # the packed rows hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
-        bias, scratch_ptr, mult_arr, shift_arr = "NULL", ctx.scratch("void"), "NULL", "NULL"
-    p = ctx.params(
-        "efm_conv_2d_params",
-        batches=xt.shape[0], in_h=xt.shape[1], in_w=xt.shape[2], in_c=xt.shape[3], out_h=oh, out_w=ow, out_c=o,
-        k_h=kh, k_w=kw, k_c=ci, groups=xt.shape[3] // ci, stride_h=a["stride_h"], stride_w=a["stride_w"],
-        dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
-        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
-        arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0,
-    )
+        bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
+    p = ctx.param_fields("efm_conv_2d_params", kernel_params(c), **arm,
+                         arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
         return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path

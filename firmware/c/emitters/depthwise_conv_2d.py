@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
-from edgefmr.firmware.c.emitters._common import act_range
-from edgefmr.firmware.c.emitters.conv_2d import conv_multipliers, requant_words
-from edgefmr.ops.conv_2d import conv_geometry
+from edgefmr.firmware.c.emitters.conv_2d import requant_words
+from edgefmr.ops.conv_2d import conv_multipliers
+from edgefmr.ops.depthwise_conv_2d import kernel_params
 from edgefmr.ops.registry import OpCall
 
 
@@ -57,26 +57,13 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 @emitter("DEPTHWISE_CONV_2D")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, wt, yt = c.inp(0), c.inp(1), c.out()
-    _, kh, kw, o = wt.shape
-    (oh, ow), (pt, pl) = conv_geometry(c, (kh, kw))
-    mult, shift = conv_multipliers(xt, wt, yt, o)
-    lo, hi = act_range(c.attrs["activation"], yt)
-    a = c.attrs
     rows = arm_depthwise_rows(c) if "depthwise_conv_2d" in ctx.option("arm", frozenset()) else None
     if rows is None:
-        weights, bias, scratch_ptr = ctx.inp(1), ctx.inp(2), "NULL"
-        mult_arr, shift_arr = ctx.array(mult, "int32_t"), ctx.array(shift, "int32_t")
+        weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
     else:  # the packed groups hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(rows, 'int32_t')}"
-        bias, mult_arr, shift_arr, scratch_ptr = "NULL", "NULL", "NULL", ctx.scratch("void")
-    p = ctx.params(
-        "efm_depthwise_conv_2d_params",
-        batches=xt.shape[0], in_h=xt.shape[1], in_w=xt.shape[2], in_c=xt.shape[3], out_h=oh, out_w=ow, out_c=o,
-        k_h=kh, k_w=kw, depth_multiplier=o // xt.shape[3], stride_h=a["stride_h"], stride_w=a["stride_w"],
-        dil_h=a["dilation_h"], dil_w=a["dilation_w"], pad_top=pt, pad_left=pl, input_zp=xt.zero_point,
-        output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=mult_arr, shift=shift_arr,
-    )
+        bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
+    p = ctx.param_fields("efm_depthwise_conv_2d_params", kernel_params(c), **arm)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if rows is None and "depthwise_conv_2d" in ctx.option("arm", frozenset()):
         return Emitted(f"efm_depthwise_conv_2d_portable({args});", ("depthwise_conv_2d",))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
-from edgefmr.firmware.c.emitters._common import act_range, per_channel
-from edgefmr.ops import fixedpoint as fp
+from edgefmr.ops.fully_connected import kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: Rows the Cortex-M kernel processes together: blocks of six where the op has at least six rows and the two extra
@@ -51,10 +50,8 @@ def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: i
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
-    cols, depth = wt.shape
-    # The same multipliers as edgefmr.ops.fully_connected: s_x * s_w[c] / s_y, single rounding.
-    mult, shift = fp.quantize_multipliers(xt.scale * np.asarray(wt.quant.scale, np.float64) / yt.scale)
-    lo, hi = act_range(c.attrs["activation"], yt)
+    depth = wt.shape[1]
+    kp = kernel_params(c)
     arm = "fully_connected" in ctx.option("arm", frozenset())
     bias_adj, scratch_ptr, requant32 = "NULL", "NULL", "NULL"
     if arm:
@@ -63,16 +60,11 @@ def emit(ctx: EmitContext) -> Emitted:
         if bt is not None:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
-        table = requant32_table(per_channel(mult, cols), per_channel(shift, cols), adj, depth, yt.zero_point)
+        table = requant32_table(kp["mult"].tolist(), kp["shift"].tolist(), adj, depth, yt.zero_point)
         requant32 = ctx.array(table, "int32_t")
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
-    p = ctx.params(
-        "efm_fully_connected_params",
-        rows=xt.size // depth, depth=depth, cols=cols, input_zp=xt.zero_point, output_zp=yt.zero_point,
-        act_min=lo, act_max=hi,
-        mult=ctx.array(per_channel(mult, cols), "int32_t"), shift=ctx.array(per_channel(shift, cols), "int32_t"),
-        bias_adj=bias_adj, requant32=requant32, arm_block_rows=arm_block_rows(xt.size // depth, depth) if arm else 0,
-    )
+    p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
+                         arm_block_rows=arm_block_rows(xt.size // depth, depth) if arm else 0)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
-from edgefmr.firmware.c.emitters._common import per_channel
+from edgefmr.ops.layer_norm import kernel_params
 
 
 def requant_table(mult: list[int], shift: list[int], zero_point: int, beta: np.ndarray | None) -> np.ndarray | None:
@@ -22,19 +22,17 @@ def requant_table(mult: list[int], shift: list[int], zero_point: int, beta: np.n
 @emitter("LAYER_NORM")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, yt = c.inp(0), c.out()
-    ch = xt.shape[-1]
-    e, mult, shift = c.opdef.params(c)
-    mult, shift = per_channel(mult, ch), per_channel(shift, ch)
+    yt = c.out()
+    kp = kernel_params(c)
+    mult, shift = kp["mult"].tolist(), kp["shift"].tolist()
     table = None
     if "layer_norm" in ctx.option("arm", frozenset()):
         beta = c.inp(2)
         table = requant_table(mult, shift, yt.zero_point, None if beta is None else beta.data)
     if table is not None:
-        arrays = {"mult": "NULL", "shift": "NULL", "requant": ctx.array(table, "int32_t")}
+        arm = {"mult": None, "shift": None, "requant": ctx.array(table, "int32_t")}
     else:
-        arrays = {"mult": ctx.array(mult, "int32_t"), "shift": ctx.array(shift, "int32_t"), "requant": "NULL"}
-    p = ctx.params("efm_layer_norm_params", rows=xt.size // ch, channels=ch, eps=int(e), output_zp=yt.zero_point,
-                   **arrays)
+        arm = {"requant": None}
+    p = ctx.param_fields("efm_layer_norm_params", kp, **arm)
     return Emitted(f"efm_layer_norm({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()});", ("layer_norm",),
                    inplace=(0,))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
-from edgefmr.ops.lif import LEAK_FRAC_BITS
+from edgefmr.ops.lif import LEAK_FRAC_BITS, kernel_params
 
 
 def arm_params(d: int, shift: int, zp: int, dtype: str) -> dict[str, int]:
@@ -28,10 +28,11 @@ def arm_params(d: int, shift: int, zp: int, dtype: str) -> dict[str, int]:
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     xt = c.inp(0)
-    d, mult, shift, theta = c.opdef.params(c)
-    arm = arm_params(d, shift, xt.zero_point, xt.dtype) if "lif" in ctx.option("arm", frozenset()) else {}
-    p = ctx.params("efm_lif_params", steps=xt.shape[0], neurons=int(np.prod(xt.shape[1:], dtype=np.int64)),
-                   input_zp=xt.zero_point, leak=d, mult=mult, shift=shift, theta=theta, **arm)
+    kp = kernel_params(c)
+    arm = {}
+    if "lif" in ctx.option("arm", frozenset()):
+        arm = arm_params(kp["leak"], kp["shift"], xt.zero_point, xt.dtype)
+    p = ctx.param_fields("efm_lif_params", kp, **arm)
     inplace = ((0, 0), (1, 1)) if xt.dtype == "int8" else ((1, 1),)
     return Emitted(f"efm_lif({p}, {ctx.inp(0, 'void')}, {np.dtype(xt.dtype).itemsize}, {ctx.inp(1)}, "
                    f"{ctx.out(0, 'uint8_t')}, {ctx.out(1)});", ("lif",), inplace)

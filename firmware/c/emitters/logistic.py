@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.ops.params import kernel_params
 
 
 def table_call(ctx: EmitContext) -> Emitted:
-    c = ctx.c
-    table = c.opdef.table(c).view("uint8")
-    t = ctx.array(table, "uint8_t")
-    return Emitted(f"efm_lut_s8_to8({c.inp(0).size}, {t}, {ctx.inp(0)}, {ctx.out(0, 'uint8_t')});", ("lut",),
+    """efm_lut_s8_to8 with the node's kernel_params (LOGISTIC, TANH, RSQRT: n and the op's own 256-entry table)."""
+    kp = kernel_params(ctx.c)
+    t = ctx.array(kp["table"], "uint8_t")
+    return Emitted(f"efm_lut_s8_to8({kp['n']}, {t}, {ctx.inp(0)}, {ctx.out(0, 'uint8_t')});", ("lut",),
                    inplace=(0,))
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.firmware.c.emitters.add import binary_call
-from edgefmr.ops.mul import output_multiplier
 
 
 @emitter("MUL")
 def emit(ctx: EmitContext) -> Emitted:
-
-    return binary_call(ctx, "mul", 0, output_multiplier(ctx.c), rescale=False)
+    return binary_call(ctx, "mul")

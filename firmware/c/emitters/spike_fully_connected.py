@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
-from edgefmr.firmware.c.emitters._common import act_range, per_channel
-from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.registry import OpCall
-from edgefmr.ops.spike_fully_connected import spike_amplitude
+from edgefmr.ops.spike_fully_connected import kernel_params
 
 
 @scratch_bytes("SPIKE_FULLY_CONNECTED")
@@ -49,12 +47,10 @@ def requant32_table(mult: list[int], shift: list[int], bias: list[int], depth: i
 @emitter("SPIKE_FULLY_CONNECTED")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    st, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+    wt, bt, yt = c.inp(1), c.inp(2), c.out()
     cols, depth = wt.shape
-    # The multipliers of edgefmr.ops.spike_fully_connected: spike amplitude * s_w[o] / s_y, single rounding.
-    mult, shift = fp.quantize_multipliers(spike_amplitude(c) * np.asarray(wt.quant.scale, np.float64) / yt.scale)
-    mult, shift = per_channel(mult, cols), per_channel(shift, cols)
-    lo, hi = act_range(c.attrs["activation"], yt)
+    kp = kernel_params(c)
+    mult, shift = kp["mult"].tolist(), kp["shift"].tolist()
     cols_pad, requant32, scratch_ptr = 0, "NULL", "NULL"
     if "spike_fully_connected" not in ctx.option("arm", frozenset()):
         weights = ctx.inp(1)
@@ -67,10 +63,7 @@ def emit(ctx: EmitContext) -> Emitted:
             requant32 = ctx.array(table, "int32_t")
         scratch_ptr = ctx.scratch("void")
     # The 64-bit requantization's parameters (not read when the 32-bit table is there).
-    m_arr, s_arr = ("NULL", "NULL") if requant32 != "NULL" else (ctx.array(mult, "int32_t"),
-                                                                 ctx.array(shift, "int32_t"))
-    p = ctx.params("efm_spike_fully_connected_params", rows=st.size // depth, depth=depth, cols=cols,
-                   output_zp=yt.zero_point, act_min=lo, act_max=hi, mult=m_arr, shift=s_arr, cols_pad=cols_pad,
-                   requant32=requant32)
+    arrays = {"mult": None, "shift": None} if requant32 != "NULL" else {}
+    p = ctx.param_fields("efm_spike_fully_connected_params", kp, **arrays, cols_pad=cols_pad, requant32=requant32)
     return Emitted(f"efm_spike_fully_connected({p}, {ctx.inp(0, 'uint8_t')}, {weights}, {ctx.inp(2)}, "
                    f"{ctx.out()}, {scratch_ptr});", ("spike_fully_connected",))
