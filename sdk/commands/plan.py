@@ -25,7 +25,8 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS
     from edgefmr.ir.model_io import load_model
 
-    g = c_graph(load_model(model), tricks=not no_tricks)[0]  # the graph the build generates code for (IR passes)
+    source = load_model(model)
+    g = c_graph(source, tricks=not no_tricks)[0]  # the graph the build generates code for (IR passes)
     b = None
     if board is not None:
         from edgefmr.boards import load_board
@@ -35,7 +36,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
             raise EdgefmrError(f"board {b.name} is an FPGA board; `plan` sizes MCU arenas (use an MCU board)")
     rows = block_rows or DEFAULT_BLOCK_ROWS
     p = make_plan(g, b, tricks=not no_tricks, block_rows=rows)
-    other = make_plan(g, b, tricks=no_tricks, block_rows=rows)
+    other = make_plan(c_graph(source, tricks=no_tricks)[0], b, tricks=no_tricks, block_rows=rows)
     fits, why = None, ""
     if b is not None:
         try:

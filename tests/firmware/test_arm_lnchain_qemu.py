@@ -174,7 +174,7 @@ def test_vit_fixture_with_the_pass_on_m4(tmp_path):
 def test_chain_inside_a_rows_group_on_m4(tmp_path):
     """FULLY_CONNECTED -> LayerNorm chain (gamma, beta) -> FULLY_CONNECTED with tricks: the fused LAYER_NORM_CHAIN
     runs inside the planner's token-block group (its kernel called on row blocks), Cortex-M kernels, bit-exact."""
-    from edgefmr.firmware.build import make_plan, prepare_graph
+    from edgefmr.firmware.cost import c_graph, make_plan
     from edgefmr.ir.graph import Node, Tensor
 
     rng = np.random.default_rng(1)
@@ -196,7 +196,7 @@ def test_chain_inside_a_rows_group_on_m4(tmp_path):
     b.output(b.op("FULLY_CONNECTED", [ren[chain.outputs[0]], w2], scale=0.1, zero_point=0, keep_num_dims=True,
                   name="z"))
     g = b.build()
-    f = prepare_graph(g)
+    f = c_graph(g, tricks=True)[0]
     steps = make_plan(g, None, True).schedule.steps
     assert [(s.kind, [f.nodes[i].op for i in s.nodes]) for s in steps] == [
         ("rows", ["FULLY_CONNECTED", "LAYER_NORM_CHAIN", "FULLY_CONNECTED"])]
