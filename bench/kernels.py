@@ -18,8 +18,8 @@ set for the Cortex-M4 figure. `model` rows run whole .tflite fixtures made by Te
 MCUFormer's tricks, so every node runs its own kernel), with the planner's arena (kernel scratch included), .text
 bytes and the same figures at the base commit b4aeaa8 beside them (`*_before`, bench/baseline/); `model_op` rows split
 a fixture's Cortex-M4 instructions by op type from the per-layer counts of a profiling session. Other record kinds
-(firing-rate sweeps, fused LayerNorm with and without the IR pass) are described in their bench/_kernels_*.py
-module."""
+(firing-rate sweeps; `layer_norm_pass`: the ViT fixture with and without the LayerNorm IR pass) are described in
+their bench/_kernels_*.py module."""
 
 
 def run() -> list[dict]:
