@@ -173,14 +173,15 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
-          fuse: bool = True) -> dict[str, Any]:
+          fuse: bool = True, choose_tricks: bool = True) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
     `test_inputs`, a list of records of input arrays) or "host". optimized: use the Cortex-M kernel variants
     (kernels/arm/) where the core has the DSP extension. fuse: generate code for the graph after the IR passes
-    (edgefmr.firmware.cost.c_graph; same results bit for bit). Returns the manifest (also written to
-    manifest.json).
+    (edgefmr.firmware.cost.c_graph; same results bit for bit). tricks: MCUFormer's fusions, used only where they
+    do not make the arena larger (the manifest's `tricks` says which was built) unless not `choose_tricks`.
+    Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
     g, model_name = load_graph(model)
@@ -192,7 +193,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
-    plan = plan_compiled(g, b, tricks, arm)
+    plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks)
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=plan.arm_kernels,
                            model_hash=model_hash)
     if b is not None:

@@ -19,7 +19,7 @@ from edgefmr.firmware import planner
 from edgefmr.firmware.c.codegen import arm_kernels_available
 from edgefmr.firmware.c.emitters import kernel_scratch
 from edgefmr.firmware.hls import estimate
-from edgefmr.firmware.schedule import build_schedule
+from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS, build_schedule
 from edgefmr.ir import Graph
 from edgefmr.ir.passes import fold_transposes, optimize_origin
 
@@ -51,8 +51,8 @@ def c_graph(g: Graph, tricks: bool, fuse: bool = True) -> tuple[Graph, list[list
     return out, origin
 
 
-def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str]) -> planner.Plan:
-    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm))
+def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], block_rows: int) -> planner.Plan:
+    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm), block_rows=block_rows)
     p.arm_kernels = arm
     return p
 
@@ -67,15 +67,15 @@ def _fits(p: planner.Plan, board: Board | None) -> bool:
     return True
 
 
-def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str]) -> planner.Plan:
+def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], block_rows: int) -> planner.Plan:
     """The plan with the Cortex-M kernels `arm`; when their scratch makes the arena overflow the board, less the
     kernels whose scratch matters most (largest first, each left out only when that lowers the peak) until it fits."""
-    p = _plan(g, board, tricks, arm)
+    p = _plan(g, board, tricks, arm, block_rows)
     if not arm or _fits(p, board):
         return p
     cost = {k: sum(kernel_scratch(g, frozenset({k})).values()) for k in arm}
     for k in sorted((k for k in arm if cost[k]), key=lambda k: -cost[k]):
-        q = _plan(g, board, tricks, p.arm_kernels - {k})
+        q = _plan(g, board, tricks, p.arm_kernels - {k}, block_rows)
         if q.peak_bytes < p.peak_bytes:
             p = q
         if _fits(p, board):
@@ -83,25 +83,26 @@ def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str]) -> p
     return p
 
 
-def plan_compiled(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset()) -> planner.Plan:
+def plan_compiled(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset(),
+                  block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True) -> planner.Plan:
     """The memory plan of a graph as the C build compiles it (c_graph's result), with the scratch the kernels need
     (`arm`: the kernels that may be built in their Cortex-M variants; a kernel whose scratch would make the arena
     overflow the board is built portable: Plan.arm_kernels lists those kept), and with `tricks` MCUFormer's fusions
     are used only when they do not make the arena larger than one step per node does (Plan.tricks says which was
-    chosen)."""
-    p = _lean(g, board, tricks, arm)
-    if tricks:
-        q = _lean(g, board, False, arm)
-        if q.peak_bytes < p.peak_bytes:
+    chosen; `choose=False` keeps `tricks` as given)."""
+    p = _lean(g, board, tricks, arm, block_rows)
+    if tricks and choose:
+        q = _lean(g, board, False, arm, block_rows)
+        if sum(q.arena_bytes.values()) < sum(p.arena_bytes.values()):
             return q
     return p
 
 
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset(),
-              fuse: bool = True) -> planner.Plan:
+              fuse: bool = True, block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True) -> planner.Plan:
     """The memory plan `edgefmr build` makes for `g` on `board`: the plan of c_graph(g) (unless not `fuse`) with the
     kernels' scratch."""
-    return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm)
+    return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm, block_rows, choose)
 
 
 def _board(board: Board | str | None) -> Board | None:

@@ -18,15 +18,14 @@ import click
               help="Tokens per block of fused row groups and attention query blocks (default 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON (nothing else).")
 def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None, as_json: bool) -> None:
-    """Show MODEL's per-step live memory and the arena it needs (.efm or .tflite)."""
+    """Show MODEL's per-step live memory and the arena it needs (.efm or .tflite): the plan `edgefmr build` makes for
+    the board (its kernels' scratch included; MCUFormer's tricks only where they do not make the arena larger)."""
     from edgefmr.errors import EdgefmrError
-    from edgefmr.firmware.cost import c_graph
-    from edgefmr.firmware.planner import plan as make_plan
+    from edgefmr.firmware.cost import build_arm_kernels, make_plan
     from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS
     from edgefmr.ir.model_io import load_model
 
     source = load_model(model)
-    g = c_graph(source, tricks=not no_tricks)[0]  # the graph the build generates code for (IR passes)
     b = None
     if board is not None:
         from edgefmr.boards import load_board
@@ -35,8 +34,10 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
         if b.kind != "mcu":
             raise EdgefmrError(f"board {b.name} is an FPGA board; `plan` sizes MCU arenas (use an MCU board)")
     rows = block_rows or DEFAULT_BLOCK_ROWS
-    p = make_plan(g, b, tricks=not no_tricks, block_rows=rows)
-    other = make_plan(c_graph(source, tricks=no_tricks)[0], b, tricks=no_tricks, block_rows=rows)
+    arm = build_arm_kernels(b)  # the plan `edgefmr build` makes: the kernels' scratch included
+    p = make_plan(source, b, not no_tricks, arm, block_rows=rows)
+    other = make_plan(source, b, not p.tricks, arm, block_rows=rows, choose=False)
+    g = p.graph  # the graph the build generates code for (IR passes applied)
     fits, why = None, ""
     if b is not None:
         try:
@@ -55,7 +56,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     from rich.table import Table
 
     con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
-    mode = "without tricks" if no_tricks else f"with MCUFormer tricks (block rows {rows})"
+    mode = f"with MCUFormer tricks (block rows {rows})" if p.tricks else "without tricks"
     con.print(f"[bold]{model}[/bold]  {len(g.nodes)} nodes, {len(p.schedule.steps)} steps, {mode}")
     table = Table("step", "kind", "name", "ops", "live B", "extent B")
     for layer in p.layers:
@@ -68,7 +69,8 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     con.print(f"arena {p.region}: {p.arena_size:,} B; peak live {p.peak_bytes:,} B{where}; "
               f"constants in flash {g.weight_bytes():,} B")
     con.print(f"{'with' if other.tricks else 'without'} tricks: arena {other.arena_size:,} B, peak live "
-              f"{other.peak_bytes:,} B")
+              f"{other.peak_bytes:,} B" + (" (larger: the build plans without them)" if not no_tricks and not p.tricks
+                                           else ""))
     if p.requires_fused_codegen:
         con.print("this plan needs the fused loops of docs/planner.md (requires_fused_codegen)")
     if b is not None:

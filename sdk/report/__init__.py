@@ -145,7 +145,8 @@ def _plans(data: ReportData) -> None:
     try:
         g = load_model(str(model))
         b = data.board if data.board is not None and data.board.kind == "mcu" else None
-        data.plans[not tricks] = make_plan(g, b, not tricks, build_arm_kernels(b) if b is not None else ()).to_dict()
+        data.plans[not tricks] = make_plan(g, b, not tricks, build_arm_kernels(b) if b is not None else frozenset(),
+                                           choose=False).to_dict()
     except EdgefmrError as e:
         data.notes.append(f"{model}: {e}")
 

@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 from paths import FIXTURES
 
+from edgefmr.boards import load_board
 from edgefmr.commands.build import build as build_cmd
 from edgefmr.device.semihost import run_semihost
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.build import build, run_host
+from edgefmr.firmware.cost import build_arm_kernels, make_plan
 from edgefmr.ir import GraphBuilder, graph_hash, run
 from edgefmr.ir.model_io import load_model, prepare_input
 
@@ -64,7 +66,8 @@ def test_fixture_qemu_bit_exact(board, model, tricks, tmp_path):
     its stack high-water mark stays within the static stack estimate."""
     g = load_model(model)
     records = digits(g)
-    m = build(model, board, tmp_path, tricks=tricks, test_inputs=records)
+    m = build(model, board, tmp_path, tricks=tricks, test_inputs=records, choose_tricks=False)  # the fused loops
+    assert m["tricks"] is tricks
     res = run_semihost(tmp_path, g)
     for k, (y, want) in enumerate(zip(res.outputs, reference(g, records), strict=True)):
         assert np.array_equal(y[0], want), f"digit {k}: {board} differs from the interpreter"
@@ -99,8 +102,12 @@ def test_cli_build_artifact_matches_elf(model, tmp_path):
     assert m == json.loads((out / "manifest.json").read_text())
     for f in ("Makefile", "linker.ld", "model.elf", "model.bin", "src/model.c", "src/model.h", "src/startup.c"):
         assert (out / f).is_file(), f
-    assert m["board"] == "qemu-netduinoplus2" and m["main"] == "protocol" and m["tricks"] is True
+    assert m["board"] == "qemu-netduinoplus2" and m["main"] == "protocol"
     assert m["model_hash"] == graph_hash(load_model(model))
+    # tricks were asked for; the build uses them only where they do not make the arena larger
+    b = load_board("qemu-netduinoplus2")
+    other = make_plan(load_model(model), b, not m["tricks"], build_arm_kernels(b), choose=False)
+    assert m["predicted"]["arena_total"] <= sum(other.arena_bytes.values())
     secs, syms = _elf_sizes(out / "model.elf")
     assert syms["efm_arena"] == m["predicted"]["arena"]["SRAM"] == m["plan"]["arena_bytes"]["SRAM"]
     flash = sum(secs.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".data"))
@@ -325,7 +332,7 @@ def test_family_models_qemu_bit_exact(board, tmp_path):
     cases = [family_graph(n) for n in sorted(FAMILY_CASES)]
     g = merge_graphs([c[0] for c in cases])
     records = [[rec[r][0] for _, rec in cases] for r in range(len(cases[0][1]))]
-    build(g, board, tmp_path, test_inputs=records)
+    build(g, board, tmp_path, test_inputs=records, choose_tricks=False)  # the fused loops on the board
     res = run_semihost(tmp_path, g)
     for r, rec in enumerate(records):
         want = [run(g, rec)[o] for o in g.outputs]
