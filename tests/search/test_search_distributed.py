@@ -134,8 +134,15 @@ def test_a_killed_worker_restarted_resumes_the_study(postgres, tiny_supernet, ti
         for t in trials:
             mine = t.user_attrs.get("worker", {}).get("pid") == a.pid
             if done >= 2 and t.state == TrialState.RUNNING and mine and "arch" in t.user_attrs:  # mid-evaluation
-                a.send_signal(signal.SIGKILL)
-                victim = t
+                # freeze the worker, then kill it only if the trial is still running (it may have finished since
+                # it was read): the kill must land mid-trial
+                a.send_signal(signal.SIGSTOP)
+                now = optuna.load_study(study_name="killed", storage=postgres).get_trials(deepcopy=False)
+                if now[t.number].state == TrialState.RUNNING:
+                    a.send_signal(signal.SIGKILL)
+                    victim = t
+                else:
+                    a.send_signal(signal.SIGCONT)
                 break
         time.sleep(0.02)
     a.wait(timeout=30)
