@@ -20,5 +20,27 @@ typedef struct {
 
 void efm_mean_s8(const efm_mean_params *p, const int8_t *x, int8_t *y);
 void efm_mean_s16(const efm_mean_params *p, const int16_t *x, int16_t *y);
+#ifdef EFM_ARM_MEAN
+/* The portable int8 loop (kernels/mean.c), which the Cortex-M kernel calls where its fast paths do not apply. */
+void efm_mean_s8_portable(const efm_mean_params *p, const int8_t *x, int8_t *y);
+#endif
+
+/* Advances the counters idx over count (last axis fastest); returns the change of the element offset, and sets
+ * *done when every index wrapped around. */
+static inline int32_t efm_mean_step(int32_t ndim, const int32_t *count, const int32_t *stride, int32_t *idx,
+                                    int *done) {
+    int32_t delta = 0;
+    for (int32_t d = ndim - 1; d >= 0; d--) {
+        idx[d]++;
+        delta += stride[d];
+        if (idx[d] < count[d]) {
+            return delta;
+        }
+        delta -= stride[d] * count[d];
+        idx[d] = 0;
+    }
+    *done = 1;
+    return delta;
+}
 
 #endif

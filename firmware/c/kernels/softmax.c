@@ -7,36 +7,6 @@
 
 #define EFM_ACCUMULATION_INTEGER_BITS 12
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT for a positive exponent. */
-static int64_t efm_sat_mul_pot(int64_t x, int32_t exponent) {
-    const int64_t threshold = ((int64_t)1 << (31 - exponent)) - 1;
-    if (x > threshold) {
-        return EFM_INT32_MAX;
-    }
-    if (x < -threshold) {
-        return EFM_INT32_MIN;
-    }
-    return x * ((int64_t)1 << exponent);
-}
-
-/* gemmlowp RoundingHalfSum: (a + b + sign) / 2 with truncating division. */
-static int64_t efm_rounding_half_sum(int64_t a, int64_t b) {
-    const int64_t s = a + b;
-    const int64_t t = s + (s >= 0 ? 1 : -1);
-    return t / 2;
-}
-
-/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out: Newton-Raphson, three iterations. */
-static int64_t efm_one_over_one_plus_x(int64_t a) {
-    const int64_t half_denominator = efm_rounding_half_sum(a, EFM_INT32_MAX);
-    int64_t x = 1515870810 + efm_srdhm(half_denominator, -1010580540);
-    for (int i = 0; i < 3; i++) {
-        const int64_t one_minus = ((int64_t)1 << 29) - efm_srdhm(half_denominator, x);
-        x = x + efm_sat_mul_pot(efm_srdhm(x, one_minus), 2);
-    }
-    return efm_sat_mul_pot(x, 1);
-}
-
 static int32_t efm_clz32(uint32_t x) {
     if (x == 0) {
         return 32;

@@ -6,5 +6,9 @@
 #include "binary.h"
 
 void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y);
+#ifdef EFM_ARM_SQUARED_DIFFERENCE
+/* The portable loop (kernels/squared_difference.c), which the Cortex-M kernel calls where its 32-bit path does not apply. */
+void efm_squared_difference_s8_portable(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y);
+#endif
 
 #endif

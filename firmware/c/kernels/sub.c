@@ -1,11 +1,14 @@
-/* Portable reference SUB (int8); the Cortex-M DSP variant is kernels/arm/sub.c. */
+/* Portable reference SUB (int8); the Cortex-M DSP variant is kernels/arm/sub.c, which
+ * calls this loop as efm_sub_s8_portable where its 32-bit path does not apply. */
 #include "sub.h"
 
 #include "efm_kernel.h"
 
-#ifndef EFM_ARM_SUB
-
+#ifdef EFM_ARM_SUB
+void efm_sub_s8_portable(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
+#else
 void efm_sub_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, int8_t *y) {
+#endif
     const int64_t scale = (int64_t)1 << p->left_shift;
     EFM_BINARY_LOOP(p, x1, x2, y, {
         const int64_t a = efm_mbqm_wrap((int64_t)(av - p->a_zp) * scale, p->a_mult, p->a_shift);
@@ -13,5 +16,3 @@ void efm_sub_s8(const efm_binary_params *p, const int8_t *x1, const int8_t *x2, 
         *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap(a - b, p->out_mult, p->out_shift));
     });
 }
-
-#endif

@@ -20,33 +20,6 @@
 
 #define EFM_ACCUMULATION_INTEGER_BITS 12
 
-static int64_t efm_sat_mul_pot(int64_t x, int32_t exponent) {
-    const int64_t threshold = ((int64_t)1 << (31 - exponent)) - 1;
-    if (x > threshold) {
-        return EFM_INT32_MAX;
-    }
-    if (x < -threshold) {
-        return EFM_INT32_MIN;
-    }
-    return x * ((int64_t)1 << exponent);
-}
-
-static int64_t efm_rounding_half_sum(int64_t a, int64_t b) {
-    const int64_t s = a + b;
-    const int64_t t = s + (s >= 0 ? 1 : -1);
-    return t / 2;
-}
-
-static int64_t efm_one_over_one_plus_x(int64_t a) {
-    const int64_t half_denominator = efm_rounding_half_sum(a, EFM_INT32_MAX);
-    int64_t x = 1515870810 + efm_srdhm(half_denominator, -1010580540);
-    for (int i = 0; i < 3; i++) {
-        const int64_t one_minus = ((int64_t)1 << 29) - efm_srdhm(half_denominator, x);
-        x = x + efm_sat_mul_pot(efm_srdhm(x, one_minus), 2);
-    }
-    return efm_sat_mul_pot(x, 1);
-}
-
 /* gemmlowp SaturatingRoundingDoublingHighMul of int32 operands that are not both INT32_MIN: floor((a b + 2^30) /
  * 2^31) (the rounding is half up for both signs), from the 64-bit SMULL product. */
 static inline int32_t efm_srdhm32(int32_t a, int32_t b) {

@@ -23,12 +23,7 @@ void efm_squared_difference_s8(const efm_binary_params *p, const int8_t *x1, con
     if (efm_ew_addlike(p, x1, x2, y, EFM_EW_SQD)) {
         return;
     }
-    const int64_t scale = (int64_t)1 << p->left_shift;
-    EFM_BINARY_LOOP(p, x1, x2, y, {
-        const int64_t a = efm_mbqm_wrap((int64_t)(av - p->a_zp) * scale, p->a_mult, p->a_shift);
-        const int64_t b = efm_mbqm_wrap((int64_t)(bv - p->b_zp) * scale, p->b_mult, p->b_shift);
-        *yp = EFM_BINARY_FINISH(p, efm_mbqm_wrap((a - b) * (a - b), p->out_mult, p->out_shift));
-    });
+    efm_squared_difference_s8_portable(p, x1, x2, y);
 }
 
 #endif
