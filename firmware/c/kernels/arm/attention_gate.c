@@ -14,42 +14,6 @@
 #include "attention_gate.h"
 #include "efm_kernel.h"
 
-static inline uint32_t efm_ag_sxtab16(uint32_t acc, uint32_t x) {
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
-    return r;
-}
-
-static inline uint32_t efm_ag_sxtab16_ror8(uint32_t acc, uint32_t x) {
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
-    return r;
-}
-
-static inline int32_t efm_ag_smulbb(uint32_t a, int32_t b) {
-    int32_t r;
-    __asm__("smulbb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline int32_t efm_ag_smultb(uint32_t a, int32_t b) {
-    int32_t r;
-    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline int32_t efm_ag_smmla(int32_t a, int32_t b, int32_t ra) {
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
-    return r;
-}
-
-static inline int8_t efm_ag_ssat8(int32_t v) {
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-    return (int8_t)r;
-}
-
 void efm_attention_gate(const efm_attention_gate_params *p, const int8_t *attn, const int8_t *gate, int8_t *y) {
     const int32_t depth = p->depth, gates = p->gates, zp = p->attn_zp, rs = p->rshift, rnd = p->round;
     const int32_t mult = p->mult, shift = p->shift, yzp = p->output_zp;
@@ -61,13 +25,13 @@ void efm_attention_gate(const efm_attention_gate_params *p, const int8_t *attn, 
             const int32_t s16 = s == 32768 ? -32768 : s, m = s == 32768 ? -mult : mult;
             for (; i + 4 <= depth; i += 4) {
                 const uint32_t w = efm_load4(attn + i);
-                const uint32_t ev = efm_ag_sxtab16(nzp, w), od = efm_ag_sxtab16_ror8(nzp, w);
-                const int32_t a0 = efm_ag_smulbb(ev, s16), a1 = efm_ag_smulbb(od, s16);
-                const int32_t a2 = efm_ag_smultb(ev, s16), a3 = efm_ag_smultb(od, s16);
-                y[i] = efm_ag_ssat8(efm_ag_smmla(a0, m, rnd) >> rs);
-                y[i + 1] = efm_ag_ssat8(efm_ag_smmla(a1, m, rnd) >> rs);
-                y[i + 2] = efm_ag_ssat8(efm_ag_smmla(a2, m, rnd) >> rs);
-                y[i + 3] = efm_ag_ssat8(efm_ag_smmla(a3, m, rnd) >> rs);
+                const uint32_t ev = efm_sxtab16(nzp, w), od = efm_sxtab16_ror8(nzp, w);
+                const int32_t a0 = efm_smulbb(ev, s16), a1 = efm_smulbb(od, s16);
+                const int32_t a2 = efm_smultb(ev, s16), a3 = efm_smultb(od, s16);
+                y[i] = efm_ssat8(efm_smmla(a0, m, rnd) >> rs);
+                y[i + 1] = efm_ssat8(efm_smmla(a1, m, rnd) >> rs);
+                y[i + 2] = efm_ssat8(efm_smmla(a2, m, rnd) >> rs);
+                y[i + 3] = efm_ssat8(efm_smmla(a3, m, rnd) >> rs);
             }
         }
         for (; i < depth; i++) {

@@ -17,19 +17,6 @@
 #include "efm_arm.h"
 #pragma GCC diagnostic pop
 
-/* Lane sums: acc + sign-extended bytes 0, 2 of v (ROR 0) or 1, 3 (ROR 8). */
-static inline uint32_t efm_ap_sxtab16(uint32_t acc, uint32_t v) {
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(v));
-    return r;
-}
-
-static inline uint32_t efm_ap_sxtab16_ror8(uint32_t acc, uint32_t v) {
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
-    return r;
-}
-
 /* The portable rounding: sum / count, half away from zero (half = count / 2): SDIV truncates toward zero, so
  * (sum + half) / count for sum >= 0 and (sum - half) / count below. */
 static inline int32_t efm_ap_div(int32_t sum, int32_t count, int32_t half) {
@@ -68,27 +55,6 @@ static inline void efm_ap_sum(const int8_t *t, int32_t n, int32_t stride, uint32
     *s13 = b;
 }
 
-/* Bytewise signed maximum / minimum (SSUB8 sets the GE flags, SEL picks). */
-static inline uint32_t efm_ap_max8(uint32_t a, uint32_t b) {
-    uint32_t r, t;
-    __asm__("ssub8 %1, %2, %3\n\t"
-            "sel %0, %2, %3"
-            : "=r"(r), "=&r"(t)
-            : "r"(a), "r"(b)
-            : "cc");
-    return r;
-}
-
-static inline uint32_t efm_ap_min8(uint32_t a, uint32_t b) {
-    uint32_t r, t;
-    __asm__("ssub8 %1, %3, %2\n\t"
-            "sel %0, %2, %3"
-            : "=r"(r), "=&r"(t)
-            : "r"(a), "r"(b)
-            : "cc");
-    return r;
-}
-
 void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y) {
     const int32_t ch = p->channels, full = ch & ~3, in_w = p->in_w, row = in_w * ch;
     const uint32_t lo4 = 0x01010101u * (uint8_t)p->act_min, hi4 = 0x01010101u * (uint8_t)p->act_max;
@@ -113,9 +79,9 @@ void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t
                     if (rows == 2 && cols == 2) { /* 2x2 windows inside the input: unrolled */
                         const uint32_t v0 = efm_load4(r), v1 = efm_load4(r + ch), v2 = efm_load4(r + row);
                         const uint32_t v3 = efm_load4(r + row + ch);
-                        s02 = efm_ap_sxtab16(efm_ap_sxtab16(efm_ap_sxtab16(efm_ap_sxtab16(0, v0), v1), v2), v3);
-                        s13 = efm_ap_sxtab16_ror8(
-                            efm_ap_sxtab16_ror8(efm_ap_sxtab16_ror8(efm_ap_sxtab16_ror8(0, v0), v1), v2), v3);
+                        s02 = efm_sxtab16(efm_sxtab16(efm_sxtab16(efm_sxtab16(0, v0), v1), v2), v3);
+                        s13 = efm_sxtab16_ror8(
+                            efm_sxtab16_ror8(efm_sxtab16_ror8(efm_sxtab16_ror8(0, v0), v1), v2), v3);
                     } else {
                         for (int32_t k = 0; k < runs; k++, r += row) {
                             efm_ap_sum(r, taps, ch, &s02, &s13);
@@ -126,7 +92,7 @@ void efm_average_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t
                     const uint32_t q2 = (uint32_t)efm_ap_div((int32_t)s02 >> 16, count, half);
                     const uint32_t q3 = (uint32_t)efm_ap_div((int32_t)s13 >> 16, count, half);
                     uint32_t m = (q0 & 0xFFu) | ((q1 & 0xFFu) << 8) | ((q2 & 0xFFu) << 16) | (q3 << 24);
-                    m = efm_ap_min8(efm_ap_max8(m, lo4), hi4);
+                    m = efm_min8(efm_max8(m, lo4), hi4);
                     memcpy(y + c, &m, 4);
                 }
                 for (int32_t c = full; c < ch; c++) {

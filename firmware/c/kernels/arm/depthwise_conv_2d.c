@@ -27,44 +27,20 @@
 #include "efm_arm.h"
 #pragma GCC diagnostic pop
 
-static inline int32_t efm_dw_smlabb(uint32_t a, uint32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
-static inline int32_t efm_dw_smlatt(uint32_t a, uint32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
-static inline int32_t efm_dw_smmlar(int32_t a, int32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
-static inline int32_t efm_dw_ssat8(int32_t a) {
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(a));
-    return r;
-}
-
 /* One tap of four channels: input word v, weight words wt[0] (channels 0, 2) and wt[1] (channels 1, 3). */
 #define EFM_DW_TAP(v, wt)                                                                                       \
     do {                                                                                                         \
         const uint32_t lo_ = efm_sxtb16(v), hi_ = efm_sxtb16_ror8(v);                                           \
         const uint32_t w0_ = (wt)[0], w1_ = (wt)[1];                                                            \
-        a0 = efm_dw_smlabb(lo_, w0_, a0);                                                                       \
-        a2 = efm_dw_smlatt(lo_, w0_, a2);                                                                       \
-        a1 = efm_dw_smlabb(hi_, w1_, a1);                                                                       \
-        a3 = efm_dw_smlatt(hi_, w1_, a3);                                                                       \
+        a0 = efm_smlabb(lo_, w0_, a0);                                                                       \
+        a2 = efm_smlatt(lo_, w0_, a2);                                                                       \
+        a1 = efm_smlabb(hi_, w1_, a1);                                                                       \
+        a3 = efm_smlatt(hi_, w1_, a3);                                                                       \
     } while (0)
 
 /* The requantized output of accumulator a (2 acc) with q = {M, c, R}, saturated to int8. */
 static inline int32_t efm_dw_rq(int32_t a, const int32_t *q) {
-    return efm_dw_ssat8(efm_dw_smmlar(a, q[0], q[1] + (a >> 31)) >> q[2]);
+    return efm_ssat8(efm_smmlar(a, q[0], q[1] + (a >> 31)) >> q[2]);
 }
 
 static inline int8_t efm_dw_clamp(int32_t v, int32_t lo, int32_t hi) {

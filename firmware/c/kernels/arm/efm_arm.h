@@ -673,4 +673,67 @@ static inline void efm_panel_blocks(int32_t rows, int32_t *n6, int32_t *n4) {
     *n4 = left / 4;
 }
 
+/* ---- Helpers shared by the other kernels (conv, pooling, spiking, LMU, attention gate, hash attention) ---- */
+
+/* ra + the high word of a * b (truncated). */
+static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t ra) {
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
+    return r;
+}
+
+/* The top int16 of a times the bottom int16 of b. */
+static inline int32_t efm_smultb(uint32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* acc + bottom * bottom (resp. top * top) int16 halves of a and b. */
+static inline int32_t efm_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+static inline int32_t efm_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* Saturating 32-bit a + b and a - b. */
+static inline int32_t efm_qadd(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("qadd %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline int32_t efm_qsub(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("qsub %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* Bytewise signed maximum / minimum of a and b (SSUB8 sets the GE flags, SEL picks). */
+static inline uint32_t efm_max8(uint32_t a, uint32_t b) {
+    uint32_t r, t;
+    __asm__("ssub8 %1, %2, %3\n\t"
+            "sel %0, %2, %3"
+            : "=r"(r), "=&r"(t)
+            : "r"(a), "r"(b)
+            : "cc");
+    return r;
+}
+
+static inline uint32_t efm_min8(uint32_t a, uint32_t b) {
+    uint32_t r, t;
+    __asm__("ssub8 %1, %3, %2\n\t"
+            "sel %0, %2, %3"
+            : "=r"(r), "=&r"(t)
+            : "r"(a), "r"(b)
+            : "cc");
+    return r;
+}
+
 #endif

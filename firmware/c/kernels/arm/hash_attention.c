@@ -61,12 +61,6 @@ static uint32_t efm_ha_mask(const efm_hash_attention_params *p, const void *code
     return n == 32 ? m : m & ((1u << n) - 1);
 }
 
-static inline int32_t efm_ha_smmla(int32_t a, int32_t b, int32_t ra) {
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
-    return r;
-}
-
 static inline int32_t efm_ha_sxtab(int32_t acc, uint32_t x, int32_t byte) {
     int32_t r;
     switch (byte) {
@@ -84,12 +78,6 @@ static inline int32_t efm_ha_sxtab(int32_t acc, uint32_t x, int32_t byte) {
         break;
     }
     return r;
-}
-
-static inline int8_t efm_ha_ssat8(int32_t v) {
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-    return (int8_t)r;
 }
 
 /* acc[0..d) += the int8 row v (raw values): per four values one LDR, one LDM, four SXTAB and one STM (registers
@@ -174,7 +162,7 @@ static inline __attribute__((always_inline)) int8_t efm_ha_out(const efm_ha_norm
     const int32_t w = q->rshift == 0 ? efm_smmulr((int32_t)((uint32_t)num << q->lshift), q->recip)
                                      : (efm_smmul(num, q->recip) + q->rnd) >> q->rshift;
     if (q->out_rshift > 0) {
-        return efm_ha_ssat8(efm_ha_smmla(w, q->mult, q->round) >> q->out_rshift);
+        return efm_ssat8(efm_smmla(w, q->mult, q->round) >> q->out_rshift);
     }
     return (int8_t)efm_clamp64(efm_mbqm_single(w, q->mult, q->shift) + q->zp, -128, 127);
 }
@@ -228,10 +216,10 @@ static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, cons
         int32_t a[4];
         efm_ha_block(list, ns, n, 4 * c, vsum + c, nclear, a);
         if (fast) {
-            y[c] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
-            y[c + 1] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
-            y[c + 2] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
-            y[c + 3] = efm_ha_ssat8(efm_ha_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+            y[c] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+            y[c + 1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+            y[c + 2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+            y[c + 3] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
         } else {
             for (int32_t e = 0; e < 4; e++) {
                 y[c + e] = efm_ha_out(q, a[e]);

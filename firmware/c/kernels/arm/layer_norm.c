@@ -61,13 +61,6 @@ static int32_t efm_bit_length64(uint64_t n) {
     return hi ? 64 - __builtin_clz(hi) : (lo ? 32 - __builtin_clz(lo) : 0);
 }
 
-/* SMMLA: acc + the high word of a * b (floor). */
-static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
 /* The requantized, saturated output of gamma n with the next channel's {M, 2^(r-1), r, zp + beta} (one LDM). */
 static inline __attribute__((always_inline)) int32_t efm_ln_out(int32_t gn, const int32_t **rq) {
     register int32_t m __asm__("r4");

@@ -18,43 +18,19 @@
 #include "efm_kernel.h"
 #include "lif.h"
 
-static inline int32_t efm_lif_smmulr(int32_t a, int32_t b) {
-    int32_t r;
-    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline int32_t efm_lif_smmlar(int32_t a, int32_t b, int32_t acc) {
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-
-static inline int32_t efm_lif_qadd(int32_t a, int32_t b) {
-    int32_t r;
-    __asm__("qadd %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
-static inline int32_t efm_lif_qsub(int32_t a, int32_t b) {
-    int32_t r;
-    __asm__("qsub %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-
 /* One step of one neuron: returns the new membrane, writes the spike. q = QSUB(h, theta) has the sign of
  * h - theta, so the spike is 1 + (q >> 31) and the reset membrane h & (q >> 31). */
 static inline __attribute__((always_inline)) int32_t efm_lif_step(const efm_lif_params *p, int32_t v, int32_t xv,
                                                                   int32_t mode, uint8_t *s) {
-    const int32_t leak = (mode & 1) ? efm_lif_smmlar(v, p->leak32, v) : efm_lif_smmulr(v, p->leak32);
+    const int32_t leak = (mode & 1) ? efm_smmlar(v, p->leak32, v) : efm_smmulr(v, p->leak32);
     int32_t h;
     if (mode & 2) {
-        h = efm_lif_qadd(leak, efm_lif_smmulr(xv * p->in_scale + p->in_offset, p->mult));
+        h = efm_qadd(leak, efm_smmulr(xv * p->in_scale + p->in_offset, p->mult));
     } else {
         h = (int32_t)efm_clamp64((int64_t)leak + efm_mbqm_single((int64_t)xv - p->input_zp, p->mult, p->shift),
                                  EFM_INT32_MIN, EFM_INT32_MAX);
     }
-    const int32_t below = efm_lif_qsub(h, p->theta) >> 31; /* -1 below the threshold, else 0 */
+    const int32_t below = efm_qsub(h, p->theta) >> 31; /* -1 below the threshold, else 0 */
     *s = (uint8_t)(1 + below);
     return h & below;
 }

@@ -107,12 +107,6 @@ __attribute__((noinline)) static void efm_lmu_rows8(const int32_t *a, const int3
                      : "cc", "memory");
 }
 
-static inline int32_t efm_lmu_smmla(int32_t a, int32_t b, int32_t ra) {
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
-    return r;
-}
-
 /* sat32(((acc + rnd) >> fa) + bu) for 1 <= fa <= 31 (acc already holds the rounding constant), |bu| < 2^62. */
 static inline int32_t efm_lmu_next(int64_t acc, int32_t fa, int64_t bu) {
     const uint32_t lo = (uint32_t)acc, hi = (uint32_t)((uint64_t)acc >> 32);
@@ -122,12 +116,6 @@ static inline int32_t efm_lmu_next(int64_t acc, int32_t fa, int64_t bu) {
         return vh < 0 ? EFM_INT32_MIN : EFM_INT32_MAX;
     }
     return vl;
-}
-
-static inline int8_t efm_lmu_ssat8(int32_t v) {
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-    return (int8_t)r;
 }
 
 void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32_t *a, const int32_t *b,
@@ -168,7 +156,7 @@ void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32
                 for (int32_t i = 0; i < d; i++) {
                     const int32_t v = scratch[i];
                     m[i] = v;
-                    yt[i] = efm_lmu_ssat8(efm_lmu_smmla(v, mult, rnd32) >> rs);
+                    yt[i] = efm_ssat8(efm_smmla(v, mult, rnd32) >> rs);
                 }
             } else {
                 for (int32_t i = 0; i < d; i++) {

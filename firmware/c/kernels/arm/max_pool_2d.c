@@ -14,28 +14,6 @@
 #include "efm_arm.h"
 #pragma GCC diagnostic pop
 
-/* Bytewise signed maximum of a and b (SSUB8 sets GE where a >= b, SEL picks a there). */
-static inline uint32_t efm_mp_max8(uint32_t a, uint32_t b) {
-    uint32_t r, t;
-    __asm__("ssub8 %1, %2, %3\n\t"
-            "sel %0, %2, %3"
-            : "=r"(r), "=&r"(t)
-            : "r"(a), "r"(b)
-            : "cc");
-    return r;
-}
-
-/* Bytewise signed minimum of a and b (SSUB8 sets GE where b >= a, SEL picks a there). */
-static inline uint32_t efm_mp_min8(uint32_t a, uint32_t b) {
-    uint32_t r, t;
-    __asm__("ssub8 %1, %3, %2\n\t"
-            "sel %0, %2, %3"
-            : "=r"(r), "=&r"(t)
-            : "r"(a), "r"(b)
-            : "cc");
-    return r;
-}
-
 /* Bytewise maximum of m and `n` taps `stride` bytes apart from t: two taps per loop iteration. */
 static inline uint32_t efm_mp_taps(const int8_t *t, int32_t n, int32_t stride, uint32_t m) {
     uint32_t v, u, d;
@@ -89,9 +67,9 @@ void efm_max_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y)
                 if (rows == 2 && cols == 2) { /* 2x2 windows inside the input: unrolled */
                     for (int32_t c = 0; c < full; c += 4) {
                         const int8_t *t = win + c;
-                        uint32_t m = efm_mp_max8(efm_load4(t), efm_load4(t + ch));
-                        m = efm_mp_max8(m, efm_mp_max8(efm_load4(t + row), efm_load4(t + row + ch)));
-                        efm_mp_store4(y + c, efm_mp_min8(efm_mp_max8(m, lo4), hi4));
+                        uint32_t m = efm_max8(efm_load4(t), efm_load4(t + ch));
+                        m = efm_max8(m, efm_max8(efm_load4(t + row), efm_load4(t + row + ch)));
+                        efm_mp_store4(y + c, efm_min8(efm_max8(m, lo4), hi4));
                     }
                 }
                 for (int32_t c = rows == 2 && cols == 2 ? full : 0; c < full; c += 4) {
@@ -100,8 +78,8 @@ void efm_max_pool_2d_s8(const efm_pool_2d_params *p, const int8_t *x, int8_t *y)
                     for (int32_t k = 0; k < runs; k++, r += row) {
                         m = efm_mp_taps(r, taps, ch, m);
                     }
-                    m = efm_mp_max8(m, lo4);
-                    m = efm_mp_min8(m, hi4);
+                    m = efm_max8(m, lo4);
+                    m = efm_min8(m, hi4);
                     efm_mp_store4(y + c, m);
                 }
                 for (int32_t c = full; c < ch; c++) {

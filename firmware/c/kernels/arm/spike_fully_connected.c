@@ -154,13 +154,6 @@ static inline int32_t efm_sxtah_hi(int32_t acc, uint32_t pair) {
     return acc + ((int32_t)pair >> 16);
 }
 
-/* ra + the high word of a * b. */
-static inline int32_t efm_smmla(int32_t a, int32_t b, int32_t ra) {
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
-    return r;
-}
-
 /* (efm_ssat8: efm_arm.h) */
 
 /* Requantization of the Cortex-M kernel: the requant32 entries of the block's first output feature, the clamp
