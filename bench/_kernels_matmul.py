@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefmr.device.semihost import fc_graph
 from edgefmr.ir import Graph, GraphBuilder
 
 #: FULLY_CONNECTED [rows, depth] x [cols, depth] shapes and the issue's bound (instructions per MAC, Cortex-M4).
@@ -15,18 +16,6 @@ FC_TARGET = 0.9
 BMM_SHAPES = (((4, 64, 24), (4, 64, 24), True, 1.3), ((4, 64, 64), (4, 64, 24), False, 1.3),
               ((2, 16, 16), (2, 16, 16), True, None), ((2, 16, 16), (2, 16, 16), False, None),
               ((4, 16, 16), (4, 16, 16), True, None), ((4, 16, 16), (4, 16, 16), False, None))
-
-
-def fc_graph(rows: int, depth: int, cols: int, seed: int = 0) -> tuple[Graph, list[list[np.ndarray]]]:
-    """One FULLY_CONNECTED (per-channel weights, bias, input zero point) and two input records."""
-    rng = np.random.default_rng(seed)
-    b = GraphBuilder({"name": f"fc_{rows}x{depth}x{cols}"})
-    x = b.input("x", (rows, depth), scale=0.05, zero_point=3)
-    w = b.const("w", rng.integers(-127, 128, (cols, depth)).astype(np.int8), scale=rng.uniform(0.001, 0.01, cols),
-                zero_point=0)
-    bias = b.const("b", rng.integers(-2000, 2000, cols).astype(np.int32))
-    b.output(b.op("FULLY_CONNECTED", [x, w, bias], scale=0.2, zero_point=-5))
-    return b.build(), [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
 
 
 def bmm_graph(ls: tuple[int, ...], rs: tuple[int, ...], adj_y: bool, seed: int = 0

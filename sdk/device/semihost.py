@@ -109,12 +109,9 @@ def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarr
             "bit_exact": exact, "counter": res.counter, "clock_hz": res.clock_hz}
 
 
-def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int, out_dir: str | Path, *,
-                            optimized: bool = True, seed: int = 0) -> dict[str, Any]:
-    """Executed instructions per MAC of one int8 FULLY_CONNECTED [rows, depth] x [cols, depth] on a QEMU board
-    (graph_instructions), with the Cortex-M DSP kernel or the portable one. The figure covers the whole kernel call
-    (unpacking, requantization, loop overheads), not just the inner loop (the dual-MAC SMLAD bound is 0.5)."""
-
+def fc_graph(rows: int, depth: int, cols: int, seed: int = 0) -> tuple[Graph, list[list[np.ndarray]]]:
+    """One int8 FULLY_CONNECTED [rows, depth] x [cols, depth] (per-channel weights, bias, input zero point) with
+    random weights from `seed`, and two random input records."""
     rng = np.random.default_rng(seed)
     gb = GraphBuilder({"name": f"fc_{rows}x{depth}x{cols}"})
     x = gb.input("x", (rows, depth), scale=0.05, zero_point=3)
@@ -122,8 +119,15 @@ def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int
                  zero_point=0)
     b = gb.const("b", rng.integers(-2000, 2000, cols).astype(np.int32))
     gb.output(gb.op("FULLY_CONNECTED", [x, w, b], scale=0.2, zero_point=-5))
-    g = gb.build()
-    records = [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
+    return gb.build(), [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)] for _ in range(2)]
+
+
+def fc_instructions_per_mac(board: str | Board, rows: int, depth: int, cols: int, out_dir: str | Path, *,
+                            optimized: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Executed instructions per MAC of fc_graph(rows, depth, cols, seed) on a QEMU board (graph_instructions), with
+    the Cortex-M DSP kernel or the portable one. The figure covers the whole kernel call (unpacking,
+    requantization, loop overheads), not just the inner loop (the dual-MAC SMLAD bound is 0.5)."""
+    g, records = fc_graph(rows, depth, cols, seed)
     r = graph_instructions(g, board, records, out_dir, optimized=optimized)
     macs = rows * depth * cols
     return {"board": r["board"], "shape": [rows, depth, cols], "kernel": "arm" if r["kernels"] else "portable",

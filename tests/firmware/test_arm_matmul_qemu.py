@@ -137,8 +137,8 @@ PER_MAC_BOUNDS = [("bmm", (4, 64, 24), (4, 64, 24), True, 1.3), ("bmm", (4, 64, 
 def test_matmul_instructions_per_mac(tmp_path):
     """The kernels' executed instructions per MAC on qemu-netduinoplus2 stay within PER_MAC_BOUNDS, bit-exact, and
     at least 3x below the portable kernels' on the largest FULLY_CONNECTED."""
-    from bench._kernels_matmul import bmm_graph, fc_graph
-    from edgefmr.device.semihost import graph_instructions
+    from bench._kernels_matmul import bmm_graph
+    from edgefmr.device.semihost import fc_graph, graph_instructions
 
     over = []
     for i, case in enumerate(PER_MAC_BOUNDS):
