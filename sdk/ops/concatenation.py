@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from edgefmr.ir.graph import Graph, Node, Tensor
 from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.registry import Attr, OpCall, OpDef, register
+from edgefmr.ops.registry import Attr, OpCall, OpDef, call, register
 
 DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "bool")
 
@@ -106,9 +107,6 @@ class Concatenation(OpDef):
 def uint8_tables(c: OpCall) -> list[np.ndarray | None]:
     """Per input: the 256-entry rescaling table made by this op's kernel (uint8 inputs whose quantization differs
     from the output's), else None."""
-    from edgefmr.ir.graph import Graph, Node, Tensor
-    from edgefmr.ops.registry import call
-
     y = c.out()
     tables: list[np.ndarray | None] = []
     for i in range(len(c.node.inputs)):

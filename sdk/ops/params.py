@@ -12,17 +12,15 @@ ops share.
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from edgefmr.ir.graph import Graph, Node, Tensor
 from edgefmr.ops import fixedpoint as fp
-from edgefmr.ops.registry import OpCall
-
-if TYPE_CHECKING:
-    from edgefmr.ir.graph import Tensor
+from edgefmr.ops.registry import OpCall, call
 
 Params = dict[str, Any]
 
@@ -32,7 +30,7 @@ MAX_VIEW_DIMS = 8
 
 def params_fn(op_module: str) -> Callable[[OpCall], Params] | None:
     """The `kernel_params` function of op module `op_module` (e.g. "edgefmr.ops.add"), None when it has none."""
-    return getattr(importlib.import_module(op_module), "kernel_params", None)
+    return getattr(sys.modules[op_module], "kernel_params", None)  # the op's module registered the op
 
 
 def has_kernel_params(c: OpCall) -> bool:
@@ -102,10 +100,6 @@ def probe(c: OpCall, xs: dict[int, np.ndarray]) -> np.ndarray:
     """Run node `c`'s own reference kernel on probe inputs `xs` (input position -> array, any shape the op
     accepts), with every tensor's dtype, quantization and attributes kept: tables built this way come from the
     same numpy code path as the interpreter's results."""
-    from edgefmr.ir.graph import Graph, Node
-    from edgefmr.ir.graph import Tensor as T
-    from edgefmr.ops.registry import call
-
     g = Graph()
     args: list[np.ndarray | None] = []
     for i, name in enumerate(c.node.inputs):
@@ -115,13 +109,13 @@ def probe(c: OpCall, xs: dict[int, np.ndarray]) -> np.ndarray:
             continue
         if i in xs:
             x = np.asarray(xs[i])
-            g.tensors[name] = T(name, tuple(x.shape), t.dtype, t.quant)
+            g.tensors[name] = Tensor(name, tuple(x.shape), t.dtype, t.quant)
             args.append(x)
         else:
             g.tensors[name] = t
             args.append(t.data)
     y = c.out()
-    g.tensors[y.name] = T(y.name, (), y.dtype, y.quant)
+    g.tensors[y.name] = Tensor(y.name, (), y.dtype, y.quant)
     node = Node(c.node.op, list(c.node.inputs), [y.name], dict(c.node.attrs), c.node.name)
     pc = call(node, g)
     g.tensors[y.name].shape = tuple(int(d) for d in pc.opdef.infer(pc)[0])
