@@ -1,5 +1,7 @@
-"""Whole-model rows of the kernel bench: the .tflite fixtures (tests/fixtures) on QEMU Cortex-M4 and Cortex-M7, with
-the Cortex-M kernels and with the portable kernels only, beside the figures of the base commit b4aeaa8.
+"""Whole-model rows of the kernel bench: the .tflite fixtures (tests/fixtures) and edgefmr's own family models
+(tests/fixtures/family, made by scripts/make_family_models.py: the ViT with each attention variant, the spiking
+transformer, the LMU, the spiking LMU and the demo's searched ViT) on QEMU Cortex-M4 and Cortex-M7, with the Cortex-M
+kernels and with the portable kernels only, beside the figures of the base commit b4aeaa8.
 
 Per fixture and board (`kind` "model"): total MACs, executed instructions per inference and per MAC (portable and
 Cortex-M kernels), the planner's arena (kernel scratch included) and the image's .text bytes of both builds, and a
@@ -7,7 +9,10 @@ bit-exact flag (every output of every input record equals the reference interpre
 the Cortex-M4 (`kind` "model_op"): the instructions of that op type's layers, summed from the per-layer counts of
 the protocol firmware (`edgefmr profile`, QEMU -icount: exact instructions per layer) on the first input record.
 All builds plan without MCUFormer's tricks (`tricks=False`, as `graph_instructions` does), so every node is one
-layer and runs its own kernel. `instructions_before*` are the same figures at b4aeaa8 (bench/baseline/README.md)."""
+layer and runs its own kernel; `arena_bytes_build` is the arena `edgefmr build` makes by default for the board (the
+memory plan with MCUFormer's tricks and in-place convolutions where they make it smaller, the Cortex-M kernels'
+scratch included, lean kernel variants where they lower the peak). `instructions_before*` are the same figures at
+b4aeaa8 (bench/baseline/README.md); `half_of_before` = instructions_arm <= instructions_before / 2."""
 
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ ROOT = Path(__file__).parent.parent
 FIX = ROOT / "tests" / "fixtures"
 BASELINE = Path(__file__).parent / "baseline" / "kernels_models_b4aeaa8.json"
 
-#: (fixture, its int8 input records [N, ...]); the first N_RECORDS records are run.
+#: (fixture, its int8 input records [N, ...]); the first N_RECORDS records are run. The per-op-type breakdown is made
+#: for the .tflite fixtures.
 MODELS = [
     ("vit_digits_int8.tflite", "digits_test_x.npy"),
     ("cnn_digits_int8.tflite", "digits_test_x.npy"),
@@ -35,6 +41,8 @@ MODELS = [
     ("dscnn_int8.tflite", "dscnn_int8_x.npy"),
     ("resnet8_int8.tflite", "resnet8_int8_x.npy"),
     ("mobilenet_v1_025_int8.tflite", "mobilenet_v1_025_int8_x.npy"),
+    *((f"family/{m}.efm", f"family/{m}_x.npy") for m in ("vit_softmax", "vit_clipped", "vit_gated", "vit_hash",
+                                                          "spiking", "lmu", "lmu_spiking", "demo_vit")),
 ]
 N_RECORDS = 2
 #: The board of the per-op-type breakdown.
@@ -49,8 +57,9 @@ def _input_records(g: Graph, npy: str) -> list[list[np.ndarray]]:
 def _semihost(g: Graph, board: str, recs: list[list[np.ndarray]], out: Path, optimized: bool) -> dict[str, Any]:
     """Instructions per inference (minimum over the records), bit-exactness, arena and .text of one build."""
     from edgefmr.device.semihost import graph_instructions
+    from edgefmr.firmware.cost import Choices
 
-    r = graph_instructions(g, board, recs, out, optimized=optimized)
+    r = graph_instructions(g, board, recs, out, optimized=optimized, choices=Choices())  # as `edgefmr build` plans
     m = json.loads((out / "manifest.json").read_text())
     return {"instructions": r["instructions"], "bit_exact": r["bit_exact"], "kernels": r["kernels"],
             "arena": m["predicted"]["arena_total"], "text": m["measured"]["sections"][".text"]}
@@ -110,9 +119,18 @@ def _per_unit(n: float, units: int) -> float | None:
     return round(n / units, 3) if units else None
 
 
-def records(with_before: bool = True) -> list[dict]:
+def _build_arena(g: Graph, board: str) -> int:
+    """The arena `edgefmr build` plans by default (see the module docstring)."""
+    from edgefmr.boards import load_board
+    from edgefmr.firmware.cost import build_arm_kernels, make_plan
+
+    b = load_board(board)
+    return make_plan(g, b, tricks=True, arm=build_arm_kernels(b)).arena_size
+
+
+def records(with_before: bool = True, only: tuple[str, ...] = ()) -> list[dict]:
     """The whole-model and per-op-type records (see the module docstring); `with_before`: add the b4aeaa8 figures
-    from bench/baseline (False when making that baseline)."""
+    from bench/baseline (False when making that baseline); `only`: these models (by name without suffix)."""
     from edgefmr.ir.model_io import load_model
     from edgefmr.ops.registry import call
 
@@ -120,7 +138,9 @@ def records(with_before: bool = True) -> list[dict]:
     out: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, npy in MODELS:
-            stem = name.removesuffix(".tflite")
+            stem = Path(name).stem
+            if only and stem not in only:
+                continue
             g = load_model(FIX / name)
             recs = _input_records(g, npy)
             macs = sum(call(n, g).opdef.macs(call(n, g)) for n in g.nodes)
@@ -137,8 +157,14 @@ def records(with_before: bool = True) -> list[dict]:
                        "arena_bytes_portable": ref["arena"], "arena_bytes_arm": arm["arena"],
                        "text_bytes_portable": ref["text"], "text_bytes_arm": arm["text"],
                        "bit_exact": arm["bit_exact"] and ref["bit_exact"]}
+                if with_before:
+                    rec["arena_bytes_build"] = _build_arena(g, board)
                 _add_before(rec, before)
+                if "instructions_before" in rec:
+                    rec["half_of_before"] = rec["instructions_arm"] <= rec["instructions_before"] / 2
                 out.append(rec)
+            if not name.endswith(".tflite"):
+                continue
             ops_arm, ex_arm = _per_op(FIX / name, OP_BOARD, recs[0], Path(tmp) / f"{stem}-ops-arm", True)
             ops_ref, ex_ref = _per_op(FIX / name, OP_BOARD, recs[0], Path(tmp) / f"{stem}-ops-ref", False)
             total_arm = sum(o["instructions"] for o in ops_arm.values())

@@ -26,7 +26,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import elfsize
 from edgefmr.firmware import toolchain as tc
 from edgefmr.firmware.c import codegen
-from edgefmr.firmware.cost import build_arm_kernels, c_graph, plan_compiled
+from edgefmr.firmware.cost import Choices, build_arm_kernels, c_graph, plan_compiled
 from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph, graph_hash
@@ -173,14 +173,16 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
-          fuse: bool = True, choose_tricks: bool = True) -> dict[str, Any]:
+          fuse: bool = True, choose_tricks: bool = True, choices: Choices | None = None) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
     `test_inputs`, a list of records of input arrays) or "host". optimized: use the Cortex-M kernel variants
     (kernels/arm/) where the core has the DSP extension. fuse: generate code for the graph after the IR passes
     (edgefmr.firmware.cost.c_graph; same results bit for bit). tricks: MCUFormer's fusions, used only where they
-    do not make the arena larger (the manifest's `tricks` says which was built) unless not `choose_tricks`.
+    do not make the arena larger (the manifest's `tricks` says which was built) unless not `choose_tricks`;
+    choices: the planner's choice of in-place convolutions and lean kernel variants (edgefmr.firmware.cost.Choices;
+    default: each where it makes the arena smaller).
     Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
@@ -193,7 +195,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
     arm = build_arm_kernels(b, optimized)
-    plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks)
+    plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks, choices=choices)
     gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=plan.arm_kernels,
                            model_hash=model_hash)
     if b is not None:

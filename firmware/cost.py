@@ -17,7 +17,7 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import planner
 from edgefmr.firmware.c.codegen import arm_kernels_available
-from edgefmr.firmware.c.emitters import kernel_scratch
+from edgefmr.firmware.c.emitters import kernel_scratch, lean_savings
 from edgefmr.firmware.hls import estimate
 from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS, build_schedule
 from edgefmr.ir import Graph
@@ -51,9 +51,43 @@ def c_graph(g: Graph, tricks: bool, fuse: bool = True) -> tuple[Graph, list[list
     return out, origin
 
 
-def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], block_rows: int) -> planner.Plan:
-    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm), block_rows=block_rows)
+@dataclass(frozen=True)
+class Choices:
+    """How the build plans memory: `block_rows` tokens per fused row block; `in_place` convolutions (planner.plan)
+    and `lean` smaller-scratch kernel variants: True always, False never, None (the default) where they make the
+    arena smaller."""
+
+    block_rows: int = DEFAULT_BLOCK_ROWS
+    in_place: bool | None = None
+    lean: bool | None = None
+
+
+def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], ch: Choices,
+          lean: frozenset[str] = frozenset()) -> planner.Plan:
+    p = planner.plan(g, board, tricks=tricks, scratch=kernel_scratch(g, arm, lean), block_rows=ch.block_rows,
+                     in_place=ch.in_place)
     p.arm_kernels = arm
+    p.lean_nodes = lean
+    return p
+
+
+def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planner.Plan:
+    """`p` with the smaller-scratch kernel variants (e.g. FULLY_CONNECTED in blocks of four rows instead of six) of
+    the nodes where they make the arena smaller, largest saving first (a variant that leaves the arena as it is
+    but takes a step off its peak is kept too: several steps may reach the peak); all of them with ch.lean."""
+
+    def key(q: planner.Plan) -> tuple[int, int]:
+        return q.arena_size, sum(la.extent >= q.arena_size for la in q.layers)
+
+    if ch.lean is False:
+        return p
+    saving = lean_savings(g, p.arm_kernels)
+    if ch.lean:
+        return _plan(g, board, p.tricks, p.arm_kernels, ch, frozenset(saving))
+    for k in sorted(saving, key=lambda k: (-saving[k], k)):
+        q = _plan(g, board, p.tricks, p.arm_kernels, ch, p.lean_nodes | {k})
+        if key(q) < key(p):
+            p = q
     return p
 
 
@@ -67,15 +101,16 @@ def _fits(p: planner.Plan, board: Board | None) -> bool:
     return True
 
 
-def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], block_rows: int) -> planner.Plan:
-    """The plan with the Cortex-M kernels `arm`; when their scratch makes the arena overflow the board, less the
-    kernels whose scratch matters most (largest first, each left out only when that lowers the peak) until it fits."""
-    p = _plan(g, board, tricks, arm, block_rows)
+def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], ch: Choices) -> planner.Plan:
+    """The plan with the Cortex-M kernels `arm` (slimmed); when their scratch makes the arena overflow the board,
+    less the kernels whose scratch matters most (largest first, each left out only when that lowers the peak) until
+    it fits."""
+    p = _slim(g, board, _plan(g, board, tricks, arm, ch), ch)
     if not arm or _fits(p, board):
         return p
     cost = {k: sum(kernel_scratch(g, frozenset({k})).values()) for k in arm}
     for k in sorted((k for k in arm if cost[k]), key=lambda k: -cost[k]):
-        q = _plan(g, board, tricks, p.arm_kernels - {k}, block_rows)
+        q = _plan(g, board, tricks, p.arm_kernels - {k}, ch, p.lean_nodes)
         if q.peak_bytes < p.peak_bytes:
             p = q
         if _fits(p, board):
@@ -84,25 +119,29 @@ def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], bloc
 
 
 def plan_compiled(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset(),
-                  block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True) -> planner.Plan:
+                  block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True, choices: Choices | None = None
+                  ) -> planner.Plan:
     """The memory plan of a graph as the C build compiles it (c_graph's result), with the scratch the kernels need
     (`arm`: the kernels that may be built in their Cortex-M variants; a kernel whose scratch would make the arena
     overflow the board is built portable: Plan.arm_kernels lists those kept), and with `tricks` MCUFormer's fusions
     are used only when they do not make the arena larger than one step per node does (Plan.tricks says which was
-    chosen; `choose=False` keeps `tricks` as given)."""
-    p = _lean(g, board, tricks, arm, block_rows)
+    chosen; `choose=False` keeps `tricks` as given). `choices` (its block_rows replaces `block_rows`): in-place
+    convolutions and lean kernel variants (Plan.lean_nodes)."""
+    ch = choices or Choices(block_rows=block_rows)
+    p = _lean(g, board, tricks, arm, ch)
     if tricks and choose:
-        q = _lean(g, board, False, arm, block_rows)
+        q = _lean(g, board, False, arm, ch)
         if sum(q.arena_bytes.values()) < sum(p.arena_bytes.values()):
             return q
     return p
 
 
 def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] = frozenset(),
-              fuse: bool = True, block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True) -> planner.Plan:
+              fuse: bool = True, block_rows: int = DEFAULT_BLOCK_ROWS, choose: bool = True,
+              choices: Choices | None = None) -> planner.Plan:
     """The memory plan `edgefmr build` makes for `g` on `board`: the plan of c_graph(g) (unless not `fuse`) with the
     kernels' scratch."""
-    return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm, block_rows, choose)
+    return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm, block_rows, choose, choices)
 
 
 def _board(board: Board | str | None) -> Board | None:

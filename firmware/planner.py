@@ -108,6 +108,9 @@ class Plan:
     #: The kernels the plan reserves scratch for in their Cortex-M variants (edgefmr.firmware.cost.make_plan leaves
     #: out those whose scratch would raise the arena); the build links exactly these.
     arm_kernels: frozenset[str] = frozenset()
+    #: Nodes (by name, else first output) whose kernels run their smaller-scratch variant (chosen by
+    #: edgefmr.firmware.cost.make_plan where that makes the arena smaller).
+    lean_nodes: frozenset[str] = frozenset()
 
     @property
     def live_bytes(self) -> list[int]:
@@ -225,7 +228,8 @@ class Plan:
         d: dict[str, Any] = {"board": self.board, "tricks": self.tricks, "region": self.region,
                              "alignment": self.alignment, "arena_bytes": dict(self.arena_bytes),
                              "peak_bytes": self.peak_bytes, "requires_fused_codegen": self.requires_fused_codegen,
-                             "flash_constants_bytes": self.graph.weight_bytes()}
+                             "flash_constants_bytes": self.graph.weight_bytes(),
+                             "arm_kernels": sorted(self.arm_kernels), "lean_nodes": sorted(self.lean_nodes)}
         if steps:
             d["layers"] = [layer.to_dict() for layer in self.layers]
             d["schedule"] = self.schedule.to_dict(self.graph)
@@ -360,7 +364,7 @@ def _concat_slots(g: Graph, node_index: int) -> list[tuple[str, int]] | None:
     return slots
 
 
-def _build_buffers(g: Graph, sched: Schedule, life: dict[str, tuple[int, int]]) -> _Buffers:
+def _build_buffers(g: Graph, sched: Schedule, life: dict[str, tuple[int, int]], skip: set[int]) -> _Buffers:
     sizes = {t: g.tensors[t].nbytes for t in life}
     bufs = _Buffers(life, sizes)
     outputs = set(g.outputs)
@@ -376,7 +380,7 @@ def _build_buffers(g: Graph, sched: Schedule, life: dict[str, tuple[int, int]]) 
                 for x, pos in slots:
                     if x in life and pos % ALIGN == 0 and sizes[bufs.root(x)] == sizes[x]:
                         bufs.attach(x, node.outputs[0], pos, view=True)
-        for ow in step.candidates:
+        for ow in [] if step.index in skip else step.candidates:
             o, i = ow.output, ow.input
             if o in bufs.wrote_over or i in bufs.overwritten or o not in life or i not in life or i in outputs:
                 continue
@@ -485,13 +489,15 @@ def _best_packing(items: list[_Item]) -> tuple[dict[str, int], int]:
 
 
 def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEFAULT_BLOCK_ROWS,
-         scratch: dict[str, int] | None = None) -> Plan:
+         scratch: dict[str, int] | None = None, in_place: bool | None = None) -> Plan:
     """Plan the arena of `graph` (see the module docstring).
 
     board: a Board, a board name or None (region "arena"); tensors go to the board's `defaults.arena` region.
     tricks: MCUFormer's fusions and token overwriting (False: one step per node, every tensor stored whole).
     block_rows: tokens per block of fused row groups and attention query blocks.
     scratch: extra scratch bytes a kernel needs while a node runs, by node name (or first output name).
+    in_place: with tricks, every convolution whose input dies in its step streams its output over that input (True),
+    none does (False), or each does only where that does not make the arena larger (None).
     """
     b = _board(board)
     region = b.arena_region().name if b is not None else DEFAULT_REGION
@@ -509,18 +515,17 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
 
     sched = build_schedule(graph, tricks=tricks, block_rows=block_rows)
     life = _lifetimes(graph, sched)
-    bufs = _build_buffers(graph, sched, life)
-    for s in sched.steps:
-        layout_scratch(graph, s, kernel_scratch)
-
-    items: list[_Item] = []
-    for key, members in bufs.members.items():
-        items.append(_Item(key, [(bufs.rel[m], align(bufs.size[m]), *life[m]) for m in members]))
-    for s in sched.steps:
-        if s.scratch_bytes:
-            items.append(_Item(f"scratch#{s.index}", [(0, s.scratch_bytes, s.index, s.index)]))
-    base, top = _best_packing(items)
-    arena = align(top)
+    # In-place convolutions (single-node steps with a candidate) chain rigid buffers that can span more than they
+    # save: each is kept only when the arena with it is not larger than without it, in step order.
+    optional = [s.index for s in sched.steps if s.kind == "op" and s.candidates]
+    skip = set() if in_place else set(optional)
+    best = _pack_plan(graph, sched, life, kernel_scratch, skip)
+    for k in optional if in_place is None else []:
+        trial = _pack_plan(graph, sched, life, kernel_scratch, skip - {k})
+        if trial[2] <= best[2]:
+            skip.discard(k)
+            best = trial
+    bufs, base, arena = _pack_plan(graph, sched, life, kernel_scratch, skip)
 
     tensors: dict[str, Allocation] = {}
     for t in sorted(life, key=lambda t: (life[t][0], t)):
@@ -533,6 +538,25 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     return Plan(graph=graph, tricks=tricks, region=region, schedule=sched, tensors=tensors, scratch=scratch_allocs,
                 arena_bytes={region: arena}, peak_bytes=max((la.live_bytes for la in layers), default=0),
                 layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None)
+
+
+def _pack_plan(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],
+               skip: set[int]) -> tuple[_Buffers, dict[str, int], int]:
+    """Buffers, their base offsets and the arena size, with the overwrite candidates of the steps in `skip` left
+    out (sets every step's `overwrites` and `scratch`)."""
+    for s in sched.steps:
+        s.overwrites = []
+    bufs = _build_buffers(graph, sched, life, skip)
+    for s in sched.steps:
+        layout_scratch(graph, s, kernel_scratch)
+    items: list[_Item] = []
+    for key, members in bufs.members.items():
+        items.append(_Item(key, [(bufs.rel[m], align(bufs.size[m]), *life[m]) for m in members]))
+    for s in sched.steps:
+        if s.scratch_bytes:
+            items.append(_Item(f"scratch#{s.index}", [(0, s.scratch_bytes, s.index, s.index)]))
+    base, top = _best_packing(items)
+    return bufs, base, align(top)
 
 
 def _layers(g: Graph, sched: Schedule, tensors: dict[str, Allocation],

@@ -14,6 +14,9 @@ A `Schedule` is a list of `Step`s in execution order. Without tricks every node 
   grouped with its producers and computed in blocks of `block_rows` tokens, so the group's intermediates never
   exist whole; a group's outputs may overwrite its dying inputs in place (token overwriting).
 
+With tricks, a single-node CONV_2D or DEPTHWISE_CONV_2D step may also write its output over its dying input, starting
+`conv_overwrite_offset` bytes before it (in-place convolution: the kernels stream output rows in order).
+
 The planner (`edgefmr.firmware.planner`) decides which overwrites happen and lays out memory; docs/planner.md
 specifies what each step kind computes, its loops, the buffers it reads and writes and its scratch.
 """
@@ -26,6 +29,7 @@ from typing import Any
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Graph, Node
+from edgefmr.ops.conv_2d import conv_geometry
 from edgefmr.ops.registry import call, get_op
 
 #: Every buffer and scratch offset the planner hands out is a multiple of this many bytes.
@@ -173,8 +177,10 @@ class Step:
 
     @property
     def fused(self) -> bool:
-        """True when the step needs a fused loop: anything but one node computed whole into its own buffers."""
-        return self.kind in ("attention", "patch_embed") or len(self.nodes) > 1 or bool(self.overwrites)
+        """True when the step needs a fused loop: anything but one node computed whole into its own buffers (or,
+        an in-place convolution, over its input: the kernel itself streams the rows in order)."""
+        return self.kind in ("attention", "patch_embed") or len(self.nodes) > 1 or (
+            self.kind != "op" and bool(self.overwrites))
 
     def to_dict(self, g: Graph | None = None) -> dict[str, Any]:
         d: dict[str, Any] = {"index": self.index, "kind": self.kind, "name": self.name, "nodes": self.nodes}
@@ -562,6 +568,49 @@ def _rows_candidates(g: Graph, step: Step) -> list[Overwrite]:
     return out
 
 
+#: Ops whose kernels (portable and Cortex-M alike) write their output pixels in raster order and, while writing
+#: output row r, read the input only from the rows that output rows >= r - ROW_SLACK(out_w) need: their output may
+#: start a little before their dying input in memory and overwrite it as it goes (in-place convolution).
+ROW_STREAMING_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def row_slack(out_w: int) -> int:
+    """Output rows the Cortex-M CONV_2D kernel may still read after it wrote a pixel: it builds four pixels' columns
+    before writing them, and its last block recomputes up to three pixels of the one before."""
+    return -(-3 // out_w)
+
+
+def conv_overwrite_offset(g: Graph, n: int) -> int | None:
+    """Bytes the output of convolution node `n` must start before its input (aligned) so that writing the output
+    row by row never reaches input bytes that a later output row still reads; None for other nodes or dtypes."""
+    node = g.nodes[n]
+    if node.op not in ROW_STREAMING_OPS:
+        return None
+    c = call(node, g)
+    x, w, y = c.inp(0), c.inp(1), c.out()
+    if x.dtype != "int8" or y.dtype != "int8" or x.is_const:
+        return None
+    kh, kw = w.shape[1], w.shape[2]
+    (oh, ow), (pt, _) = conv_geometry(c, (kh, kw))
+    batches, ih, iw, cin = x.shape
+    sh, dh = int(c.attrs["stride_h"]), int(c.attrs["dilation_h"])
+    row_in, row_out, image = iw * cin, ow * y.shape[3], ih * iw * cin
+    rows = batches * oh
+    # lowest input byte each output row reads: the first kernel row inside the input, from column 0 on
+    low = []
+    for k in range(rows):
+        b, r = divmod(k, oh)
+        iy = r * sh - pt
+        if iy < 0:
+            iy += (-iy + dh - 1) // dh * dh  # the first kernel row at or below the input's top
+        low.append(b * image + iy * row_in if iy < ih else (b + 1) * image)
+    for k in range(rows - 2, -1, -1):
+        low[k] = min(low[k], low[k + 1])
+    slack = row_slack(ow)
+    need = max((k + 1) * row_out - low[max(0, k - slack)] for k in range(rows))
+    return align(need) if need > 0 else 0
+
+
 def _pack_block(items: list[tuple[str, int, int, int]]) -> dict[str, int]:
     """Offsets for (name, size, first, last) items alive over [first, last] positions: first fit, largest first."""
     placed: list[tuple[int, int, int, int]] = []
@@ -631,7 +680,7 @@ def layout_scratch(g: Graph, step: Step, kernel_scratch: dict[int, int] | None =
 
 
 def _make_step(g: Graph, index: int, kind: str, nodes: list[int], info: dict[str, Any], outside_readers: set[str],
-               block_rows: int) -> Step:
+               block_rows: int, tricks: bool) -> Step:
     produced: list[str] = []
     reads: list[str] = []
     for n in nodes:
@@ -661,6 +710,11 @@ def _make_step(g: Graph, index: int, kind: str, nodes: list[int], info: dict[str
         grow = tl.grid[0] * (tl.band_output_bytes - tl.band_input_bytes)
         step.tile = tl
         step.candidates = [Overwrite(tl.output, tl.input, align(grow) if grow > 0 else 0, False)]
+    elif tricks and len(nodes) == 1:
+        shift = conv_overwrite_offset(g, nodes[0])
+        if shift is not None:
+            node = g.nodes[nodes[0]]
+            step.candidates = [Overwrite(node.outputs[0], node.inputs[0], shift, True)]
     return step
 
 
@@ -699,7 +753,8 @@ def build_schedule(g: Graph, tricks: bool = True, block_rows: int = DEFAULT_BLOC
         nodes = part.members[sid]
         outside_readers = {t for n in nodes for t in g.nodes[n].outputs
                            if any(part.step_of[c] != sid for c in cons.get(t, []))}
-        step = _make_step(g, k, part.kind[sid], nodes, part.info.get(sid, {}), outside_readers, block_rows)
+        step = _make_step(g, k, part.kind[sid], nodes, part.info.get(sid, {}), outside_readers, block_rows,
+                           tricks)
         for n in nodes:
             node_step[n] = k
         steps.append(step)

@@ -20,6 +20,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.c.emitters import C_TYPES, EmitContext, get_emitter
 from edgefmr.firmware.c.fused import FusedWriter
 from edgefmr.firmware.planner import Plan
+from edgefmr.firmware.schedule import Step
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import Tensor
 from edgefmr.ops.registry import call
@@ -266,9 +267,11 @@ def _output_quant_fns(g: Graph) -> str:
             f"    return (i >= 0 && i < {n}) ? z[i] : 0;\n}}\n")
 
 
-def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan) -> None:
-    """The planner may overlap an output with an input only where the kernel runs in place (exact alias) or where
-    it made one a view of the other."""
+def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan, step: Step) -> None:
+    """The planner may overlap an output with an input only where the kernel runs in place (exact alias), where
+    it made one a view of the other, or where the step streams a convolution over its input (the output exactly
+    `input_offset` bytes before it: edgefmr.firmware.schedule.conv_overwrite_offset)."""
+    streamed = {(o.output, o.input, o.input_offset) for o in step.overwrites if o.direct}
     for oi, oname in enumerate(c.node.outputs):
         ot = w.g.tensor(oname)
         op_ = w.placement(ot)
@@ -286,6 +289,8 @@ def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan) -> None:
                 if allowed and ip.offset == op_.offset:
                     continue
                 if allowed and (_views(plan, iname) & _views(plan, oname)):
+                    continue
+                if (oname, iname, ip.offset - op_.offset) in streamed:
                     continue
                 raise EdgefmrError(f"{c.where}: output {oname!r} is planned over input {iname!r} "
                                    f"({op_.region}+{op_.offset}..+{ot.nbytes} vs +{ip.offset}..+{it.nbytes}), "
@@ -361,7 +366,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     if not g.nodes:
         raise EdgefmrError("the model has no nodes; nothing to generate")
     w = _ModelWriter(g, plan, default_region)
-    w.options = {"arm": frozenset(arm)}
+    w.options = {"arm": frozenset(arm), "lean": plan.lean_nodes}
     layer_fns: list[str] = []
     kernels: list[str] = []
     layers: list[dict[str, Any]] = []
@@ -385,7 +390,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
                 body = "/* no code: the planner placed the output on its input's bytes */"
             else:
                 em = get_emitter(node.op)(EmitContext(w, c, step.index, options=w.options))
-                _check_aliasing(w, c, em.inplace, plan)
+                _check_aliasing(w, c, em.inplace, plan, step)
                 for k in em.kernels:
                     if k not in kernels:
                         kernels.append(k)

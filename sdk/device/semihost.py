@@ -16,7 +16,7 @@ from edgefmr.boards import Board, load_board
 from edgefmr.device.qemu import qemu_command
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.build import build, graph_io, load_graph
-from edgefmr.firmware.cost import make_plan
+from edgefmr.firmware.cost import Choices, make_plan
 from edgefmr.ir import Graph, GraphBuilder, run
 from edgefmr.ops.registry import call
 
@@ -92,16 +92,22 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
                           r.stdout.decode(errors="replace"), arena)
 
 
+#: The plan choices of kernel measurements: every Cortex-M kernel in its fastest variant (a one-node graph's arena
+#: would otherwise always take the smaller-scratch ones).
+FASTEST = Choices(lean=False)
+
+
 def graph_instructions(g: Graph, board: str | Board, records: list[list[np.ndarray]], out_dir: str | Path, *,
-                       optimized: bool = True, fuse: bool = True) -> dict[str, Any]:
+                       optimized: bool = True, fuse: bool = True, choices: Choices = FASTEST) -> dict[str, Any]:
     """Executed instructions of one inference of `g` on a QEMU board (semihosting image, SysTick under -icount
     shift=0; the minimum over `records`), with the Cortex-M DSP kernels where they exist (`optimized`) or the
     portable ones only; every output is checked bit for bit against the reference interpreter. For a one-op graph
     this is the kernel's cost including its call, requantization and loop overheads. `fuse`: with the IR passes
-    (edgefmr.firmware.cost.c_graph). Keys: board, kernels (the Cortex-M kernels linked), instructions, bit_exact,
-    counter, clock_hz."""
+    (edgefmr.firmware.cost.c_graph). `choices`: the plan's in-place and lean-variant choices (FASTEST by default;
+    Choices() for what `edgefmr build` does). Keys: board, kernels (the Cortex-M kernels linked), instructions,
+    bit_exact, counter, clock_hz."""
 
-    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized, fuse=fuse)
+    m = build(g, board, out_dir, tricks=False, test_inputs=records, optimized=optimized, fuse=fuse, choices=choices)
     res = run_semihost(out_dir, g)
     exact = all(np.array_equal(a, run(g, r)[o]) for outs, r in zip(res.outputs, records, strict=True)
                 for o, a in zip(g.outputs, outs, strict=True))

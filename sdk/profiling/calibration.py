@@ -1,11 +1,14 @@
 """Board calibration tables: the measured cost of each IR op type, written by `edgefmr profile` and read by the
 search's latency model (`load_calibration`, `estimate`). The format is documented in docs/calibration.md.
 
-The cost of one node of op type `op` is ``cost * work + per_output * outputs + per_call``: work in MACs for ops that
-have them (`OpDef.macs` > 0), else elements (of the largest non-constant input or output tensor, so that
-reductions count what they read); outputs = the node's output elements (requantization, stores); per_call = the
-fixed cost of a call (set-up, loop heads). Counts are counter units: core cycles on real boards (DWT CYCCNT),
-executed instructions on QEMU boards (`unit` says which). The three coefficients per op type are fitted by
+The cost of one node of op type `op` is ``cost * work + per_output * outputs + per_input * inputs + per_row * rows +
+per_call``: work in MACs for ops that have them (`OpDef.macs` > 0), else elements (of the largest non-constant input
+or output tensor, so that reductions count what they read); outputs = the node's output elements (requantization,
+stores); inputs = the elements of its non-constant inputs (what a kernel unpacks or gathers once, e.g. the rows a
+Cortex-M FULLY_CONNECTED unpacks to int16 or a convolution's im2col); rows = its output elements over the output's
+last dimension (per-row work: a LayerNorm's statistics, a softmax's maximum and sum, a row block's loop heads);
+per_call = the fixed cost of a call (set-up, loop heads). Counts are counter units: core cycles on real boards (DWT
+CYCCNT), executed instructions on QEMU boards (`unit` says which). The five coefficients per op type are fitted by
 non-negative least squares on the per-layer counts of every profiled model (relative error).
 """
 
@@ -24,12 +27,12 @@ from edgefmr.ir import Graph
 from edgefmr.ops.registry import call
 
 FORMAT = "edgefmr-calibration"
-VERSION = 2
+VERSION = 3
 DIR_ENV = "EDGEFMR_CALIBRATION_DIR"
 #: The defaults per core type (tables written by scripts/default_calibration.py), used until a board is profiled.
 DEFAULTS_DIR = Path(__file__).parent / "data" / "calibration"
 #: Coefficients of an op type, in the order of the columns of the fit.
-COEFFICIENTS = ("cost", "per_output", "per_call")
+COEFFICIENTS = ("cost", "per_output", "per_input", "per_row", "per_call")
 
 
 def calibration_dir() -> Path:
@@ -48,9 +51,9 @@ def calibration_path(board: str) -> Path:
 
 # ------------------------------------------------------------------------------------------------ work per node
 
-def node_work(g: Graph) -> list[tuple[str, str, int, int]]:
-    """(op, unit, amount, outputs) per node of graph g: ("FULLY_CONNECTED", "mac", 4096, 64), ("SOFTMAX", "element",
-    640, 640), … Elements: of the largest non-constant input or output; outputs: the node's output elements."""
+def node_work(g: Graph) -> list[tuple[str, str, int, int, int, int]]:
+    """(op, unit, amount, outputs, inputs, rows) per node of graph g (see the module docstring), e.g.
+    ("FULLY_CONNECTED", "mac", 4096, 64, 64, 1), ("SOFTMAX", "element", 640, 640, 640, 40)."""
 
     def size(t: str) -> int:
         return int(np.prod(g.tensor(t).shape, dtype=np.int64))
@@ -59,56 +62,66 @@ def node_work(g: Graph) -> list[tuple[str, str, int, int]]:
     for n in g.nodes:
         c = call(n, g)
         outputs = sum(size(t) for t in n.outputs if t)
+        inputs = sum(size(t) for t in n.inputs if t and not g.tensor(t).is_const)
+        y = g.tensor(n.outputs[0]).shape
+        rows = size(n.outputs[0]) // max(1, int(y[-1]) if y else 1)
         macs = int(c.opdef.macs(c))
         if macs > 0:
-            out.append((n.op, "mac", macs, outputs))
+            out.append((n.op, "mac", macs, outputs, inputs, rows))
         else:
             sizes = [size(t) for t in [*n.inputs, *n.outputs] if t and not g.tensor(t).is_const]
-            out.append((n.op, "element", max(sizes, default=0), outputs))
+            out.append((n.op, "element", max(sizes, default=0), outputs, inputs, rows))
     return out
 
 
 # ------------------------------------------------------------------------------------------------ fitting
 
-def layer_equations(layers: list[dict[str, Any]], work: list[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+def layer_equations(layers: list[dict[str, Any]], work: list[tuple]) -> list[dict[str, Any]]:
     """The fit's equations from one profile: per layer (``{"count": mean count per inference, "nodes": [node
-    indices]}``) its count and the (op, unit, amount, outputs) of its nodes."""
+    indices]}``) its count and the node_work of its nodes."""
     return [{"count": float(row["count"]), "nodes": [list(work[i]) for i in row["nodes"]]}
             for row in layers if row["nodes"]]
 
 
 def fit_equations(equations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per op type: ``cost``, ``per_output``, ``per_call`` (see the module docstring) by non-negative least squares
-    over all equations, each weighted by 1 / its count (so small layers count as much as big ones), plus the work,
-    outputs, calls and layers seen (for the fallback and the report)."""
+    """Per op type the COEFFICIENTS (see the module docstring) by non-negative least squares over all equations,
+    each weighted by 1 / its count (so small layers count as much as big ones), plus the work, outputs, inputs, rows,
+    calls and layers seen (for the fallback and the report)."""
     from scipy.optimize import nnls
 
+    k_n = len(COEFFICIENTS)
     ops = sorted({n[0] for eq in equations for n in eq["nodes"]})
-    col = {op: 3 * j for j, op in enumerate(ops)}
-    a = np.zeros((len(equations), 3 * len(ops)))
+    col = {op: k_n * j for j, op in enumerate(ops)}
+    a = np.zeros((len(equations), k_n * len(ops)))
     y = np.array([eq["count"] for eq in equations], dtype=np.float64)
-    seen: dict[str, dict[str, Any]] = {op: {"work": 0.0, "outputs": 0.0, "calls": 0, "layers": 0, "count": 0.0}
-                                       for op in ops}
+    seen: dict[str, dict[str, Any]] = {op: {"work": 0.0, "outputs": 0.0, "inputs": 0.0, "rows": 0.0, "calls": 0,
+                                            "layers": 0, "count": 0.0} for op in ops}
     unit = {}
     for i, eq in enumerate(equations):
         for op in {n[0] for n in eq["nodes"]}:
             seen[op]["layers"] += 1
-        for op, u, amount, outputs in eq["nodes"]:
+        for op, u, amount, outputs, inputs, rows in eq["nodes"]:
             unit[op] = u
-            a[i, col[op]:col[op] + 3] += (amount, outputs, 1.0)
-            seen[op]["work"] += amount
-            seen[op]["outputs"] += outputs
-            seen[op]["calls"] += 1
+            a[i, col[op]:col[op] + k_n] += (amount, outputs, inputs, rows, 1.0)
+            for key, v in (("work", amount), ("outputs", outputs), ("inputs", inputs), ("rows", rows), ("calls", 1)):
+                seen[op][key] += v
     w = 1.0 / np.maximum(y, 1.0)
     x, _ = nnls(a * w[:, None], y * w) if len(ops) else (np.zeros(0), 0.0)
     out = {}
     for op in ops:
         k = col[op]
-        c = dict(zip(COEFFICIENTS, (float(v) for v in x[k:k + 3]), strict=True))
+        c = dict(zip(COEFFICIENTS, (float(v) for v in x[k:k + k_n]), strict=True))
         s = seen[op]
-        s["count"] = c["cost"] * s["work"] + c["per_output"] * s["outputs"] + c["per_call"] * s["calls"]
+        s["count"] = node_count(c, s["work"], s["outputs"], s["inputs"], s["rows"], s["calls"])
         out[op] = {"unit": unit[op], **c, **s}
     return out
+
+
+def node_count(c: dict[str, float], work: float, outputs: float, inputs: float, rows: float, calls: float = 1.0
+               ) -> float:
+    """The model's count for a node (or a sum of nodes) of an op type with coefficients `c`."""
+    return (c["cost"] * work + c["per_output"] * outputs + c.get("per_input", 0.0) * inputs
+            + c.get("per_row", 0.0) * rows + c["per_call"] * calls)
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -206,14 +219,14 @@ def load_calibration(board: Board | str) -> dict:
 
 
 def estimate(g: Graph, table: dict) -> dict[str, Any]:
-    """Predicted count per inference of graph g from a calibration table: sum over nodes of ``cost * work +
-    per_output * outputs + per_call`` (``fallback[unit] * work`` for op types the table lacks), in the table's
-    unit; `cycles` applies `cpi` to instruction tables; `seconds` divides cycles by the board clock."""
+    """Predicted count per inference of graph g from a calibration table: sum over nodes of node_count (see the
+    module docstring; ``fallback[unit] * work`` for op types the table lacks), in the table's unit; `cycles` applies
+    `cpi` to instruction tables; `seconds` divides cycles by the board clock."""
     per_node = []
-    for op, unit, amount, outputs in node_work(g):
+    for op, unit, amount, outputs, inputs, rows in node_work(g):
         row = table["ops"].get(op)
         if row and row["unit"] == unit:
-            per_node.append(row["cost"] * amount + row["per_output"] * outputs + row["per_call"])
+            per_node.append(node_count(row, amount, outputs, inputs, rows))
         else:
             per_node.append(table["fallback"][unit] * amount)
     total = float(sum(per_node))

@@ -11,11 +11,14 @@ import shutil
 import numpy as np
 import pytest
 from op_cases import make_case, merge_graphs, reference, same_bits
+from paths import FIXTURES
 
+from edgefmr.boards import load_board
 from edgefmr.device.semihost import graph_instructions, run_semihost
-from edgefmr.firmware.build import build
+from edgefmr.firmware.build import build, load_graph, run_host
 from edgefmr.firmware.c.emitters import conv_2d as conv_em
 from edgefmr.firmware.c.emitters import depthwise_conv_2d as dw_em
+from edgefmr.firmware.cost import Choices, make_plan
 from edgefmr.ir import Graph, GraphBuilder
 from edgefmr.ops.registry import call, get_op
 
@@ -240,3 +243,45 @@ def test_vit_patch_embedding_in_its_fused_step(board, tmp_path):
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     assert all(same_bits(res.outputs[r][k], want[r][k]) for r in range(2) for k in range(len(g.outputs)))
+
+
+def _inplace_steps(m: dict) -> int:
+    """Convolution steps of a build whose output overwrites its input in place."""
+    return sum(1 for s in m["plan"]["schedule"]["steps"] if s["kind"] == "op" and s.get("overwrites"))
+
+
+@pytest.mark.parametrize("board", [*BOARDS, "host"])
+def test_in_place_convolutions(board, tmp_path):
+    """Every edge case with MCUFormer's tricks: each convolution's output overwrites its dying input from
+    schedule.conv_overwrite_offset bytes before it (rows streamed in order), on the board with the Cortex-M kernels
+    and on the host with the portable ones, bit for bit."""
+    rng = np.random.default_rng(3)
+    graphs = _conv_cases(rng) + _dw_cases(rng)
+    recs_rng = np.random.default_rng(12)
+    g = merge_graphs(graphs)
+    records = [[x for sub in graphs for x in _uniform(recs_rng, sub)] for _ in range(2)]
+    out = tmp_path / board
+    m = build(g, board, out, tricks=True, choose_tricks=False, choices=Choices(in_place=True),
+              test_inputs=records)
+    assert _inplace_steps(m) >= len(graphs) - 3, _inplace_steps(m)  # the 1x1 VALID ones are patch-embedding steps
+    got = run_host(out, g, records) if board == "host" else run_semihost(out, g).outputs
+    want = reference(g, records)
+    bad = [f"{g.outputs[k]} ({g.nodes[k].op}) record {r}" for r in range(2) for k in range(len(g.outputs))
+           if not same_bits(got[r][k], want[r][k])]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("name", ["dscnn_int8", "resnet8_int8", "mobilenet_v1_025_int8"])
+def test_mlperf_cnn_default_build_in_place(name, tmp_path):
+    """The MLPerf Tiny-architecture fixtures as `edgefmr build` makes them by default (in-place convolutions, the
+    Cortex-M kernels) on QEMU Cortex-M4: bit-exact with the interpreter, and an arena (kernel scratch included)
+    below the one-tensor-per-layer plan without any kernel scratch."""
+    g, _ = load_graph(FIXTURES / f"{name}.tflite")
+    x = np.load(FIXTURES / f"{name}_x.npy")[:1]
+    records = [[x[0:1].astype(np.int8)]]
+    m = build(g, "qemu-netduinoplus2", tmp_path, test_inputs=records)
+    assert m["tricks"] and _inplace_steps(m) > 0
+    lean = make_plan(g, load_board("qemu-netduinoplus2"), tricks=False)
+    assert m["predicted"]["arena_total"] < lean.arena_size
+    res = run_semihost(tmp_path, g)
+    assert same_bits(res.outputs[0][0], reference(g, records)[0][0])

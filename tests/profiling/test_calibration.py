@@ -23,6 +23,7 @@ from edgefmr.profiling.calibration import (
     layer_equations,
     load_calibration,
     make_table,
+    node_count,
     node_work,
     save_calibration,
 )
@@ -54,23 +55,33 @@ def test_node_work_units() -> None:
     g = load_model(VIT)
     w = node_work(g)
     assert len(w) == len(g.nodes)
-    fc = [i for i, (op, u, a, o) in enumerate(w) if op == "FULLY_CONNECTED"]
+    fc = [i for i, (op, *_) in enumerate(w) if op == "FULLY_CONNECTED"]
     assert fc and all(w[i][1] == "mac" for i in fc)
     mean = next(i for i, n in enumerate(g.nodes) if n.op == "MEAN")
     ins = int(np.prod(g.tensor(g.nodes[mean].inputs[0]).shape))
     outs = int(np.prod(g.tensor(g.nodes[mean].outputs[0]).shape))
-    assert w[mean] == ("MEAN", "element", ins, outs)      # a reduction counts what it reads
-    assert sum(a for _, u, a, _ in w if u == "mac") == 297_280
-    assert all(o == int(np.prod(g.tensor(n.outputs[0]).shape)) for (_, _, _, o), n in zip(w, g.nodes, strict=True)
+    rows = outs // g.tensor(g.nodes[mean].outputs[0]).shape[-1]
+    assert w[mean] == ("MEAN", "element", ins, outs, ins, rows)      # a reduction counts what it reads
+    assert sum(a for _, u, a, *_ in w if u == "mac") == 297_280
+    assert all(o == int(np.prod(g.tensor(n.outputs[0]).shape)) for (_, _, _, o, *_), n in zip(w, g.nodes, strict=True)
                if len(n.outputs) == 1)
+    fc0 = g.nodes[fc[0]]
+    x, y = g.tensor(fc0.inputs[0]), g.tensor(fc0.outputs[0])
+    assert w[fc[0]][4:] == (int(np.prod(x.shape)), int(np.prod(y.shape)) // y.shape[-1])  # inputs, rows
 
 
-#: Synthetic op costs: (per work unit, per output element, per call).
-COSTS = {"FC": (2.0, 9.0, 150.0), "ADD": (7.0, 0.0, 40.0), "SOFTMAX": (30.0, 3.0, 90.0), "LN": (11.0, 2.0, 0.0)}
+#: Synthetic op costs: (per work unit, per output element, per input element, per row, per call).
+COSTS = {"FC": (2.0, 9.0, 0.5, 0.0, 150.0), "ADD": (7.0, 0.0, 0.0, 0.0, 40.0), "SOFTMAX": (30.0, 3.0, 0.0, 25.0, 90.0),
+         "LN": (11.0, 2.0, 0.0, 60.0, 0.0)}
 
 
 def _count(nodes: list) -> float:
-    return sum(COSTS[op][0] * a + COSTS[op][1] * o + COSTS[op][2] for op, _, a, o in nodes)
+    return sum(c * v for op, _, *vals in nodes for c, v in zip(COSTS[op], [*vals, 1], strict=True))
+
+
+def _work(op: str, unit: str, a: int, o: int | None = None, i: int | None = None, r: int | None = None) -> list:
+    """A node_work row: outputs and inputs default to the work, rows to the work over 8."""
+    return [op, unit, a, a if o is None else o, a if i is None else i, max(1, a // 8) if r is None else r]
 
 
 def test_fit_recovers_costs_of_single_and_fused_layers() -> None:
@@ -84,27 +95,34 @@ def test_fit_recovers_costs_of_single_and_fused_layers() -> None:
         nodes = []
         for op in ops:
             a = int(rng.integers(16, 4096))
-            nodes.append([op, units[op], a, int(rng.integers(1, a + 1)) if op == "FC" else a])
+            if op == "FC":
+                nodes.append(_work(op, "mac", a, int(rng.integers(1, a + 1)), int(rng.integers(1, a + 1)),
+                                   int(rng.integers(1, 64))))
+            else:  # elementwise: outputs == inputs == work; rows vary with the row length
+                nodes.append(_work(op, units[op], a, r=int(rng.integers(1, a + 1))))
         eqs.append({"count": _count(nodes), "nodes": nodes})
     got = fit_equations(eqs)
-    for op, (c, o, call) in COSTS.items():
+    for op, (c, o, i, r, call) in COSTS.items():
         assert got[op]["unit"] == units[op]
-        if op == "FC":  # outputs differ from the work: both terms are identified
-            assert got[op]["cost"] == pytest.approx(c, rel=1e-4) and got[op]["per_output"] == pytest.approx(o, rel=1e-3)
-        else:  # elementwise: outputs == work, only their sum is identified
-            assert got[op]["cost"] + got[op]["per_output"] == pytest.approx(c + o, rel=1e-4)
+        if op == "FC":  # outputs, inputs and rows differ from the work: every term is identified
+            assert [got[op][k] for k in ("cost", "per_output", "per_input", "per_row")] == \
+                pytest.approx([c, o, i, r], rel=1e-3, abs=1e-3)
+        else:  # elementwise: outputs == inputs == work, only their sum is identified; rows are
+            assert got[op]["cost"] + got[op]["per_output"] + got[op]["per_input"] == pytest.approx(c + o + i, rel=1e-4)
+            assert got[op]["per_row"] == pytest.approx(r, rel=1e-3, abs=1e-3)
         assert got[op]["per_call"] == pytest.approx(call, rel=1e-3, abs=1e-2)
     assert got["SOFTMAX"]["layers"] == 13 and got["SOFTMAX"]["calls"] == 13
     assert sum(v["count"] for v in got.values()) == pytest.approx(sum(e["count"] for e in eqs))
     # layer_equations picks the nodes of the layers
-    work = [("FC", "mac", 100, 10), ("ADD", "element", 10, 10)]
+    work = [("FC", "mac", 100, 10, 20, 1), ("ADD", "element", 10, 10, 20, 1)]
     assert layer_equations([{"count": 5.0, "nodes": [1, 0]}, {"count": 1.0, "nodes": []}], work) == \
-        [{"count": 5.0, "nodes": [["ADD", "element", 10, 10], ["FC", "mac", 100, 10]]}]
+        [{"count": 5.0, "nodes": [["ADD", "element", 10, 10, 20, 1], ["FC", "mac", 100, 10, 20, 1]]}]
 
 
 def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
     b = load_board("qemu-netduinoplus2")
-    work = [("FC", "mac", 1000, 10), ("FC", "mac", 3000, 30), ("ADD", "element", 100, 100), ("ADD", "element", 40, 40)]
+    work = [tuple(_work("FC", "mac", 1000, 10, 100, 1)), tuple(_work("FC", "mac", 3000, 30, 100, 1)),
+            tuple(_work("ADD", "element", 100, r=1)), tuple(_work("ADD", "element", 40, r=1))]
     rows = [{"count": _count([work[i]]), "nodes": [i]} for i in range(4)]
     t1 = make_table(b, "instructions", layer_equations(rows[:3], work), {"model_hash": "m1", "inputs": 5})
     p = save_calibration(t1)
@@ -113,21 +131,21 @@ def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
     save_calibration(make_table(b, "instructions", layer_equations(wrong, work), {"model_hash": "m2", "inputs": 5}))
     t = load_calibration("qemu-netduinoplus2")
     assert t["source"] == "measured" and [x["model_hash"] for x in t["profiles"]] == ["m1", "m2"]
-    assert t["version"] == 2 and set(t["equations"]) == {"m1", "m2"}
+    assert t["version"] == 3 and set(t["equations"]) == {"m1", "m2"}
     add = t["ops"]["ADD"]
-    assert add["cost"] * 40 + add["per_output"] * 40 + add["per_call"] > 2 * _count([work[3]])  # m2's wrong layer
+    assert node_count(add, *work[3][2:]) > 2 * _count([work[3]])  # m2's wrong layer
     # the same model profiled again replaces its equations: the fit is exact again
     right = [{"count": _count([work[3]]), "nodes": [3]}, {"count": _count([work[0]]), "nodes": [0]}]
     save_calibration(make_table(b, "instructions", layer_equations(right, work), {"model_hash": "m2", "inputs": 5}))
     t = load_calibration(b)
     assert len(t["profiles"]) == 2 and len(t["equations"]["m2"]) == 2
-    assert t["ops"]["ADD"]["cost"] + t["ops"]["ADD"]["per_output"] == pytest.approx(7.0, rel=1e-3)
-    assert t["ops"]["ADD"]["per_call"] == pytest.approx(40.0, rel=1e-3)
-    # estimates: the three terms per node, the fallback per work unit for missing op types
+    assert [node_count(t["ops"]["ADD"], *w[2:]) for w in work[2:]] == pytest.approx([_count([w]) for w in work[2:]],
+                                                                                     rel=1e-3)
+    # estimates: the five terms per node, the fallback per work unit for missing op types
     g = load_model(VIT)
     est = estimate(g, t)
-    want = sum(t["ops"][op]["cost"] * a + t["ops"][op]["per_output"] * o + t["ops"][op]["per_call"]
-               if op in t["ops"] else t["fallback"][u] * a for op, u, a, o in node_work(g))
+    want = sum(node_count(t["ops"][op], a, o, i, r) if op in t["ops"] else t["fallback"][u] * a
+               for op, u, a, o, i, r in node_work(g))
     assert est["total"] == pytest.approx(want) and est["cycles"] == pytest.approx(want)
     assert est["seconds"] == pytest.approx(want / 168e6)
 
@@ -148,7 +166,7 @@ def test_default_per_core_type_and_errors(cal_dir: Path) -> None:
     with pytest.raises(EdgefmrError, match="calibration table is not valid JSON"):
         load_calibration("qemu-netduinoplus2")
     (cal_dir / "qemu-netduinoplus2.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(EdgefmrError, match="not an edgefmr-calibration version 2 table"):
+    with pytest.raises(EdgefmrError, match="not an edgefmr-calibration version 3 table"):
         load_calibration("qemu-netduinoplus2")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir.graph import Graph, Tensor
+from edgefmr.ir.graph import Graph, Node, Tensor
 from edgefmr.ops.discovery import import_submodules
 from edgefmr.ops.registry import OpCall, call
 
@@ -78,6 +78,11 @@ class EmitContext:
         """Name of a `static const ctype *const[]` holding the pointer expressions `exprs` (NULL allowed)."""
         return self._owner.pointer_array(exprs, ctype)
 
+    @property
+    def lean(self) -> bool:
+        """Whether the plan chose this node's smaller-scratch kernel variant (see `scratch_bytes`)."""
+        return node_key(self.c.node) in self.option("lean", frozenset())
+
     def scratch(self, ctype: str = "int32_t") -> str:
         """Pointer (ctype *) to the kernel scratch the planner reserved for this node (see `scratch_bytes`)."""
         return self._owner.kernel_scratch(self.layer, self.c.node, ctype)
@@ -106,7 +111,7 @@ class EmitContext:
 
 
 EmitFn = Callable[[EmitContext], Emitted]
-ScratchFn = Callable[[OpCall, frozenset], int]
+ScratchFn = Callable[[OpCall, frozenset, bool], int]
 _EMITTERS: dict[str, EmitFn] = {}
 _SCRATCH: dict[str, ScratchFn] = {}
 
@@ -125,7 +130,8 @@ def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
 
 def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     """Decorator registering how many scratch bytes the kernel of `op` needs for a node (reserved by the planner):
-    fn(call, arm kernels) -> bytes."""
+    fn(call, arm kernels, lean) -> bytes; `lean`: the kernel's smaller-scratch variant (the same where it has none;
+    the emitter reads the choice from the `lean` option)."""
 
     def deco(fn: ScratchFn) -> ScratchFn:
         _SCRATCH[op] = fn
@@ -134,19 +140,31 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     return deco
 
 
-def kernel_scratch(g: Graph, arm: frozenset = frozenset()) -> dict[str, int]:
-    """Scratch bytes per node (by name, else first output) for the planner's `scratch` argument; `arm` names the
-    kernels built in their Cortex-M variants (some need scratch the portable ones do not)."""
+def node_key(node: Node) -> str:
+    """How plans and scratch tables name a node: its name, else its first output."""
+    return node.name or node.outputs[0]
+
+
+def kernel_scratch(g: Graph, arm: frozenset = frozenset(), lean: frozenset = frozenset()) -> dict[str, int]:
+    """Scratch bytes per node (node_key) for the planner's `scratch` argument; `arm` names the kernels built in
+    their Cortex-M variants (some need scratch the portable ones do not); the nodes in `lean` use their kernel's
+    smaller-scratch variant."""
 
     all_emitters()
     out: dict[str, int] = {}
     for node in g.nodes:
         fn = _SCRATCH.get(node.op)
         if fn is not None:
-            n = int(fn(call(node, g), arm))
+            n = int(fn(call(node, g), arm, node_key(node) in lean))
             if n:
-                out[node.name or node.outputs[0]] = n
+                out[node_key(node)] = n
     return out
+
+
+def lean_savings(g: Graph, arm: frozenset) -> dict[str, int]:
+    """Nodes whose kernel has a smaller-scratch variant with the kernels `arm`: node_key -> bytes it saves."""
+    full, lean = kernel_scratch(g, arm), kernel_scratch(g, arm, frozenset(node_key(n) for n in g.nodes))
+    return {k: v - lean.get(k, 0) for k, v in full.items() if lean.get(k, 0) < v}
 
 
 def _load_all() -> None:

@@ -8,14 +8,20 @@ from edgefmr.ops.batch_matmul import MAX_BATCH_DIMS, kernel_params, operand_perm
 from edgefmr.ops.registry import OpCall
 
 
-def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool) -> int:
-    """The Cortex-M kernel's scratch: a block of lhs rows unpacked to int16 (six rows when there are at least six,
-    else four; 8 bytes per group of four depth values and row, and a sentinel word; with 4 rows or more, when the
-    depth is a multiple of 4 or the rhs is transposed) and, when the rhs does not run contiguously along the depth
+def arm_block_rows(rows: int, lean: bool = False) -> int:
+    """Lhs rows per register-blocked panel of the Cortex-M kernel: six when there are at least six (and not `lean`),
+    else four."""
+    return 6 if rows >= 6 and not lean else 4
+
+
+def arm_scratch_bytes(rows: int, depth: int, cols: int, rhs_depth_contiguous: bool, lean: bool = False) -> int:
+    """The Cortex-M kernel's scratch: a block of lhs rows unpacked to int16 (arm_block_rows; 8 bytes per group of
+    four depth values and row, and a sentinel word; with 4 rows or more, when the depth is a multiple of 4 or the rhs
+    is transposed) and, when the rhs does not run contiguously along the depth
     (adj_y false), the rhs transposed to int8 [cols, depth rounded up to a multiple of 4]."""
     dpad = depth if rhs_depth_contiguous else -(-depth // 4) * 4
     panels = rows >= 4 and (dpad >= 4 and dpad % 4 == 0)
-    xs = (6 if rows >= 6 else 4) * (dpad // 4) * 8 + 4 if panels else 0
+    xs = arm_block_rows(rows, lean) * (dpad // 4) * 8 + 4 if panels else 0
     return xs + (0 if rhs_depth_contiguous else cols * dpad)
 
 
@@ -44,7 +50,7 @@ def _rhs_depth_stride(c: OpCall) -> int:
 
 
 @scratch_bytes("BATCH_MATMUL")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """arm_scratch_bytes of the Cortex-M kernel (none when the lhs is not contiguous along the depth)."""
     if "batch_matmul" not in arm:
         return 0
@@ -54,7 +60,7 @@ def scratch(c: OpCall, arm: frozenset) -> int:
     rows, cols = c.out().shape[-2], c.out().shape[-1]
     ls, _, _, _ = operand_strides(c)
     depth = ls[-2] if c.attrs["adj_x"] else ls[-1]
-    return arm_scratch_bytes(rows, depth, cols, _rhs_depth_stride(c) == 1)
+    return arm_scratch_bytes(rows, depth, cols, _rhs_depth_stride(c) == 1, lean)
 
 
 @emitter("BATCH_MATMUL")
@@ -75,9 +81,10 @@ def emit(ctx: EmitContext) -> Emitted:
         rdep, rcol = (rstr[-1], rstr[-2]) if c.attrs["adj_y"] else (rstr[-2], rstr[-1])
         strides = {"lhs_batch_stride": [0] * pad + lb, "rhs_batch_stride": [0] * pad + rb, "lhs_row_stride": lrow,
                    "lhs_depth_stride": ldep, "rhs_depth_stride": rdep, "rhs_col_stride": rcol}
-    p = ctx.param_fields("efm_batch_matmul_params", kernel_params(c), **strides,
-                         y_row_stride=ctx.option("y_row_stride", yt.shape[-1]))
     arm = frozenset(ctx.option("arm", frozenset()))
+    p = ctx.param_fields("efm_batch_matmul_params", kernel_params(c), **strides,
+                         y_row_stride=ctx.option("y_row_stride", yt.shape[-1]),
+                         arm_block_rows=arm_block_rows(yt.shape[-2], ctx.lean) if "batch_matmul" in arm else 0)
     scratch_ptr = ctx.scratch("void") if scratch(c, arm) else "NULL"
     return Emitted(f"efm_batch_matmul({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()}, {scratch_ptr});",
                    ("batch_matmul",))

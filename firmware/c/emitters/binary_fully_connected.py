@@ -11,7 +11,7 @@ from edgefmr.ops.registry import OpCall
 
 
 @scratch_bytes("BINARY_FULLY_CONNECTED")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's input row as unsigned bytes, padded to whole weight bytes."""
     return 8 * c.inp(1).shape[1] if "binary_fully_connected" in arm else 0
 

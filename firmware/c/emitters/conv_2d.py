@@ -80,7 +80,7 @@ def arm_conv(c: OpCall) -> ArmConv | None:
 
 
 @scratch_bytes("CONV_2D")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words."""
     if "conv_2d" not in arm:
         return 0

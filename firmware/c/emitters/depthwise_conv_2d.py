@@ -46,7 +46,7 @@ def arm_depthwise_rows(c: OpCall) -> np.ndarray | None:
 
 
 @scratch_bytes("DEPTHWISE_CONV_2D")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's zero-point row (in_c bytes, rounded up to 4) and two tap tables (an offset per tap and
     nine words each)."""
     if "depthwise_conv_2d" not in arm or arm_depthwise_rows(c) is None:

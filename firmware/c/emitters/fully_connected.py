@@ -9,25 +9,25 @@ from edgefmr.ops.fully_connected import kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: Rows the Cortex-M kernel processes together: blocks of six where the op has at least six rows and the two extra
-#: unpacked rows cost at most ARM_ROWS6_MAX_EXTRA bytes of scratch, else four.
+#: unpacked rows cost at most ARM_ROWS6_MAX_EXTRA bytes of scratch, else (and in the lean variant) four.
 ARM_ROWS = 4
 ARM_ROWS6_MAX_EXTRA = 1024
 
 
-def arm_block_rows(rows: int, depth: int) -> int:
-    """The Cortex-M kernel's row block (6 or 4) for `rows` x `depth` inputs."""
-    return 6 if rows >= 6 and 2 * (depth // 4) * 8 <= ARM_ROWS6_MAX_EXTRA else ARM_ROWS
+def arm_block_rows(rows: int, depth: int, lean: bool = False) -> int:
+    """The Cortex-M kernel's row block (6 or 4) for `rows` x `depth` inputs (4 in the lean variant)."""
+    return 6 if rows >= 6 and 2 * (depth // 4) * 8 <= ARM_ROWS6_MAX_EXTRA and not lean else ARM_ROWS
 
 
 @scratch_bytes("FULLY_CONNECTED")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel unpacks a block of input rows (arm_block_rows) to int16 pairs: rows x depth x 2 bytes
     (whole groups of 4), and a sentinel word."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
     if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
         return 0
-    return arm_block_rows(rows, depth) * (depth // 4) * 8 + 4
+    return arm_block_rows(rows, depth, lean) * (depth // 4) * 8 + 4
 
 
 def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
@@ -65,6 +65,6 @@ def emit(ctx: EmitContext) -> Emitted:
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
     p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
-                         arm_block_rows=arm_block_rows(xt.size // depth, depth) if arm else 0)
+                         arm_block_rows=arm_block_rows(xt.size // depth, depth, ctx.lean) if arm else 0)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

@@ -10,7 +10,7 @@ from edgefmr.ops.registry import OpCall
 
 
 @scratch_bytes("HASH_ATTENTION")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """P [bits][d], V [d] and n1 [bits] as int32."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
     return 4 * (bits * d + d + bits)

@@ -10,7 +10,7 @@ from edgefmr.ops.registry import OpCall
 
 
 @scratch_bytes("LMU_UPDATE")
-def scratch(c: OpCall, arm: frozenset) -> int:
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     return 4 * c.inp(2).shape[0]
 
 

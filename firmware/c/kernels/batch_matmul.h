@@ -28,6 +28,7 @@ typedef struct {
     int32_t output_zp;
     int32_t mult;
     int32_t shift;
+    int32_t arm_block_rows; /* Cortex-M kernel: lhs rows per register-blocked panel, 6 or 4 (the portable ignores it) */
 } efm_batch_matmul_params;
 
 /* scratch: the Cortex-M kernel's unpacked rows and column sums (NULL: no scratch; the portable kernel ignores it). */

@@ -190,8 +190,10 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
     const int32_t zl = p->lhs_zp, zr = p->rhs_zp, lstride = p->lhs_row_stride;
     int32_t r = 0;
     if (fast && groups > 0 && (dpad & 3) == 0 && xs != 0) {
-        int32_t n6, n4;
-        efm_panel_blocks(rows, &n6, &n4);
+        int32_t n6 = 0, n4 = rows / 4;
+        if (p->arm_block_rows == 6) {
+            efm_panel_blocks(rows, &n6, &n4);
+        }
         const uint32_t mz = (uint32_t)(-zl) & 0xFFFFu;
         efm_bmm_panel pp = {{0, 0, 0, 0, 0, 0}, y, p->y_row_stride, y, rstride - dpad, xs,
                             groups % EFM_PANEL_UNROLL, rhs, p->mult, k, s};
@@ -282,7 +284,7 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
     const int32_t dpad = direct ? depth : (depth + 3) & ~3;
     const int panels = p->rows >= 4 && (direct ? depth >= 4 && (depth & 3) == 0 : 1);
     uint32_t *xs = panels && scratch != 0 ? (uint32_t *)scratch : 0;
-    int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->rows >= 6 ? 6 : 4, dpad >> 2) : 0);
+    int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->arm_block_rows == 6 ? 6 : 4, dpad >> 2) : 0);
     const int8_t *last = 0;
     const int32_t out_size = p->rows * p->y_row_stride;
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
