@@ -12,7 +12,8 @@ All builds plan without MCUFormer's tricks (`tricks=False`, as `graph_instructio
 layer and runs its own kernel; `arena_bytes_build` is the arena `edgefmr build` makes by default for the board (the
 memory plan with MCUFormer's tricks and in-place convolutions where they make it smaller, the Cortex-M kernels'
 scratch included, lean kernel variants where they lower the peak). `instructions_before*` are the same figures at
-b4aeaa8 (bench/baseline/README.md); `half_of_before` = instructions_arm <= instructions_before / 2."""
+b4aeaa8 (bench/baseline/README.md; `arena_bytes_build_before`: its default build's arena); `half_of_before` =
+instructions_arm <= instructions_before / 2."""
 
 from __future__ import annotations
 
@@ -107,6 +108,9 @@ def _add_before(rec: dict, before: dict[tuple, dict]) -> None:
     if rec["kind"] == "model":
         rec["arena_bytes_before"] = b["arena_bytes_arm"]
         rec["text_bytes_before"] = b["text_bytes_arm"]
+        built = before.get(("build", rec["model"], rec["board"], None))
+        if built is not None:
+            rec["arena_bytes_build_before"] = built["arena_bytes_build"]
 
 
 def _baseline() -> dict[tuple, dict]:

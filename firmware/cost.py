@@ -73,8 +73,10 @@ def _plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], ch: 
 
 def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planner.Plan:
     """`p` with the smaller-scratch kernel variants (e.g. FULLY_CONNECTED in blocks of four rows instead of six) of
-    the nodes where they make the arena smaller, largest saving first (a variant that leaves the arena as it is
-    but takes a step off its peak is kept too: several steps may reach the peak); all of them with ch.lean."""
+    the nodes where they make the arena smaller (all of them with ch.lean, none with ch.lean False): adding them one
+    at a time, largest saving first (one that leaves the arena as it is but takes a step off its peak is kept too:
+    several steps may reach the peak), or, when that is larger, taking them all and giving back those that are free
+    (the arena does not grow without them), whichever arena is smaller."""
 
     def key(q: planner.Plan) -> tuple[int, int]:
         return q.arena_size, sum(la.extent >= q.arena_size for la in q.layers)
@@ -82,12 +84,20 @@ def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planne
     if ch.lean is False:
         return p
     saving = lean_savings(g, p.arm_kernels)
-    if ch.lean:
-        return _plan(g, board, p.tricks, p.arm_kernels, ch, frozenset(saving))
-    for k in sorted(saving, key=lambda k: (-saving[k], k)):
+    order = sorted(saving, key=lambda k: (-saving[k], k))
+    every = _plan(g, board, p.tricks, p.arm_kernels, ch, frozenset(saving))
+    if ch.lean or not saving:
+        return every
+    for k in order:
         q = _plan(g, board, p.tricks, p.arm_kernels, ch, p.lean_nodes | {k})
         if key(q) < key(p):
             p = q
+    if every.arena_size < p.arena_size:
+        p = every
+        for k in reversed(order):
+            q = _plan(g, board, p.tricks, p.arm_kernels, ch, p.lean_nodes - {k})
+            if q.arena_size <= p.arena_size:
+                p = q
     return p
 
 

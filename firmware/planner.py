@@ -472,10 +472,12 @@ def _pack(items: list[_Item], order: list[_Item]) -> tuple[dict[str, int], int]:
 
 
 def _best_packing(items: list[_Item]) -> tuple[dict[str, int], int]:
+    scratch_last = sorted(items, key=lambda it: (it.key.startswith("scratch#"), -it.size, it.first, it.key))
     orders = [
         sorted(items, key=lambda it: (-it.size, it.first, it.key)),
         sorted(items, key=lambda it: (-it.area, -it.size, it.key)),
         sorted(items, key=lambda it: (it.first, -it.size, it.key)),
+        scratch_last,  # tensors first, each step's scratch into the gaps they leave
     ]
     best = None
     for order in orders:
@@ -519,12 +521,8 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     # save: each is kept only when the arena with it is not larger than without it, in step order.
     optional = [s.index for s in sched.steps if s.kind == "op" and s.candidates]
     skip = set() if in_place else set(optional)
-    best = _pack_plan(graph, sched, life, kernel_scratch, skip)
-    for k in optional if in_place is None else []:
-        trial = _pack_plan(graph, sched, life, kernel_scratch, skip - {k})
-        if trial[2] <= best[2]:
-            skip.discard(k)
-            best = trial
+    if in_place is None:
+        skip = _choose_in_place(graph, sched, life, kernel_scratch, optional)
     bufs, base, arena = _pack_plan(graph, sched, life, kernel_scratch, skip)
 
     tensors: dict[str, Allocation] = {}
@@ -538,6 +536,20 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     return Plan(graph=graph, tricks=tricks, region=region, schedule=sched, tensors=tensors, scratch=scratch_allocs,
                 arena_bytes={region: arena}, peak_bytes=max((la.live_bytes for la in layers), default=0),
                 layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None)
+
+
+def _choose_in_place(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],
+                     optional: list[int]) -> set[int]:
+    """The steps (of `optional`) whose in-place convolution is left out: greedily, each one is taken when the arena
+    is not larger with it, in step order."""
+    skip = set(optional)
+    best = _pack_plan(graph, sched, life, kernel_scratch, skip)[2]
+    for k in optional:
+        trial = _pack_plan(graph, sched, life, kernel_scratch, skip - {k})[2]
+        if trial <= best:
+            skip.discard(k)
+            best = trial
+    return skip
 
 
 def _pack_plan(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],
