@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 #: Width of output that does not go to a terminal (when $COLUMNS is not set).
 PIPE_WIDTH = 80
 
-_NUMERIC = re.compile(r"^[\s\-+~<>≈*]*(0x[0-9A-Fa-f]+|[\d.,]+(e[+-]?\d+)?)\s*(%|[A-Za-z/]{0,12})[*]?$|^[—-]$|^$")
+_NUMERIC = re.compile(r"^[\s\-+~<>≈*]*(0x[0-9A-Fa-f]+|[\d.,]+(e[+-]?\d+)?)\s*(%|[A-Za-z][A-Za-z0-9/]{0,11})?[*]?$"
+                      r"|^[—-]$|^$")
 
 
 def width(stream: Any = None) -> int | None:
@@ -98,20 +99,24 @@ def is_numeric(cell: str) -> bool:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
-          text: Sequence[str] = ()) -> Table:
+          text: Sequence[str] = (), keep: Sequence[str] = ()) -> Table:
     """A compact rich Table: columns whose cells are all numeric (and not listed in `text`) never wrap and are as
-    wide as their widest cell; the other columns fold where they must."""
+    wide as their widest cell, and so are the columns listed in `keep` (identifiers such as board names); the other
+    columns fold where they must."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     cells = [[("" if v is None else str(v)) for v in r] for r in rows]
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for j, h in enumerate(headers):
         col = [r[j] for r in cells]
         numeric = h not in text and all(is_numeric(c) for c in col)
-        if numeric:
+        if numeric or h in keep:
             w = max([len(c) for c in col] + [max((len(x) for x in h.split()), default=0)])
-            t.add_column(h, justify="right", no_wrap=True, min_width=w, overflow="fold")
+            # the cells never wrap; the header may (at spaces)
+            t.add_column(Text(h, no_wrap=False, overflow="fold"), justify="right" if numeric else "left",
+                         no_wrap=True, min_width=w, overflow="fold")
         else:
             t.add_column(h, overflow="fold")
     for r in cells:
@@ -122,9 +127,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 @contextmanager
 def progress(description: str, total: int, unit: str = "item", enabled: bool = True
              ) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields `update(done)` (a no-op when not enabled)."""
+    """A rich progress bar on stderr; yields `update(done, total=None)` (a no-op when not enabled)."""
     if not enabled:
-        yield lambda done: None
+        yield lambda done, total=None: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -132,4 +137,4 @@ def progress(description: str, total: int, unit: str = "item", enabled: bool = T
                    TimeElapsedColumn(), console=console(stderr=True), transient=False)
     with bar:
         task = bar.add_task(description, total=total)
-        yield lambda done: bar.update(task, completed=done)
+        yield lambda done, total=None: bar.update(task, completed=done, total=total)

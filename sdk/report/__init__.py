@@ -82,13 +82,18 @@ def collect(folder: str | Path) -> ReportData:
         raise EdgefmrError(f"{root}: not a folder; give the folder of a search, build or profile run")
     data = ReportData(folder=root)
     files = sorted(root.glob("*.json")) + sorted(p for p in root.glob("*/*.json"))
+    found: list[tuple[Path, str, dict[str, Any]]] = []
     for p in files:
         try:
             d = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
         k = _kind(d)
-        if k is not None and getattr(data, k) is None:
+        if k is not None:
+            found.append((p, k, d))
+    check_one_model(found)
+    for p, k, d in found:
+        if getattr(data, k) is None:
             setattr(data, k, d)
             data.sources[k] = str(p)
     if not data.sources:
@@ -97,6 +102,28 @@ def collect(folder: str | Path) -> ReportData:
     _load_board(data)
     _plans(data)
     return data
+
+
+def model_hash_of(kind: str, d: dict[str, Any]) -> str | None:
+    """The hash of the model a pipeline file describes (None when the file does not say: older files)."""
+    if kind == "search":
+        return (d.get("chosen") or {}).get("model_hash")
+    h = d.get("model_hash")
+    return str(h) if h else None
+
+
+def check_one_model(found: list[tuple[Path, str, dict[str, Any]]]) -> None:
+    """EdgefmrError naming the files when the pipeline files describe more than one model (by their model hash):
+    a report never shows one model's numbers as another's."""
+    by_hash: dict[str, list[str]] = {}
+    for p, k, d in found:
+        h = model_hash_of(k, d)
+        if h:
+            by_hash.setdefault(h, []).append(str(p))
+    if len(by_hash) > 1:
+        groups = "; ".join(f"model {h[:12]}: {', '.join(ps)}" for h, ps in by_hash.items())
+        raise EdgefmrError(f"these files describe {len(by_hash)} different models ({groups}); a report covers one "
+                           f"model: give the folder of one model's files, or move the others out")
 
 
 def _load_board(data: ReportData) -> None:
