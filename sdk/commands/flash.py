@@ -59,7 +59,11 @@ def flash(artifact: str, board: str | None, port: str | None, method: str | None
     if res.stats and any(res.stats.get(k) for k in ("nacks", "timeouts", "rewrites")):
         click.echo(f"link: {res.stats['nacks']} NACKs, {res.stats['timeouts']} timeouts, {res.stats['resyncs']} "
                    f"resyncs, {res.stats['rewrites']} sectors rewritten")
-    click.echo(f"running: {res.banner}")
+    if res.method == "qemu":
+        click.echo(f"the firmware started on QEMU (banner: {res.banner}); QEMU has stopped again: `edgefmr run` "
+                   f"and `edgefmr profile` start it themselves")
+    else:
+        click.echo(f"running: {res.banner}")
 
 
 COMMANDS = [flash]

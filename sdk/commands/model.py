@@ -55,10 +55,12 @@ def inspect(model: str, as_json: bool) -> None:
                    "(started and stopped here) or a real board (with --port).")
 @click.option("--port", default=None, help="Serial port of a real board (/dev/ttyACM0, socket://..., rfc2217://...).")
 @click.option("--no-tricks", is_flag=True, help="Plan memory without MCUFormer's tricks when MODEL is built here.")
+@click.option("--top1", is_flag=True, help="Also print the top-1 class (argmax of the output) of each input.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
-        as_json: bool) -> None:
-    """Run MODEL (.efm, .tflite, or a build artifact folder with --board) on the reference interpreter or a board."""
+        top1: bool, as_json: bool) -> None:
+    """Run MODEL (.efm, .tflite, or a build artifact folder, which runs on the board it was built for) on the
+    reference interpreter or a board."""
     from edgefmr.device.connection import target_graph
     from edgefmr.ir.model_io import prepare_input
 
@@ -87,6 +89,8 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
     y = np.stack(ys) if batch else ys[0]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     np.save(output_path, y)
+    if top1:
+        summary["top1"] = [int(v.reshape(-1).argmax()) for v in ys]
     if as_json:
         click.echo(json.dumps({"model": model, "board": board, "inputs": len(items), "output": output_path,
                                "output_shape": list(y.shape), "output_dtype": str(y.dtype), **summary}))
@@ -94,6 +98,8 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
         click.echo(f"ran {len(items)} input(s) {note} -> {output_path} {y.dtype}{list(y.shape)}")
         if "description" in summary:
             click.echo(summary["description"])
+        if top1:
+            click.echo("top-1 class: " + " ".join(str(c) for c in summary["top1"]))
 
 
 def _artifact_board(folder: str) -> str | None:
