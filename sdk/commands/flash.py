@@ -29,25 +29,13 @@ def flash(artifact: str, board: str | None, port: str | None, method: str | None
           console_port: str | None, banner_timeout: float, as_json: bool) -> None:
     """Flash ARTIFACT (an `edgefmr build` folder) to its board: write, read back, start, and confirm the banner
     and model hash."""
+    from edgefmr.commands._term import progress
     from edgefmr.device.flash import flash as do_flash
 
-    bar = None
-    if not as_json:
-        from tqdm import tqdm
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc="write+verify")
-            bar.update(done - bar.n)
-    else:
-        progress = None  # type: ignore[assignment]
-    try:
+    with progress("write+verify", 1, "bytes", enabled=not as_json) as bar:
         res = do_flash(artifact, board, port=port, method=method, baud=baud, parity=parity,
-                       console_port=console_port, banner_timeout=banner_timeout, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
+                       console_port=console_port, banner_timeout=banner_timeout,
+                       progress=lambda done, total: bar(done, total))
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
         return

@@ -23,20 +23,20 @@ def inspect(model: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from edgefmr.commands._term import console, drop_scope, room, short_name, table
 
-    con = Console()
+    con = console()
     con.print(f"[bold]{model}[/bold]  hash {s['model_hash'][:16]}")
     for kind in ("inputs", "outputs"):
         for t in s[kind]:
             q = f" scale={t['scale']} zp={t['zero_point']}" if "scale" in t else ""
             con.print(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}{q}")
-    table = Table("#", "node", "op", "output", "MACs", "weight bytes")
-    for r in s["layers"]:
-        table.add_row(str(r["index"]), r["name"][:48], r["op"], f"{r['output_dtype']}{r['output_shape']}",
-                      f"{r['macs']:,}", f"{r['weight_bytes']:,}")
-    con.print(table)
+    names = drop_scope([r["name"] for r in s["layers"]])
+    w = room(50, 20)
+    rows = [(r["index"], f"{short_name(r['op'], w)}\n[dim]{short_name(n, w)}[/dim]",
+             f"{r['output_dtype']}{r['output_shape']}", f"{r['macs']:,}", f"{r['weight_bytes']:,}")
+            for r, n in zip(s["layers"], names, strict=True)]
+    con.print(table(("#", "op / node", "output", "MACs", "weight B"), rows))
     ops = ", ".join(f"{k}×{v}" for k, v in sorted(s["ops"].items()))
     con.print(f"ops: {ops}")
     con.print(f"nodes {s['nodes']}, tensors {s['tensors']}, parameters {s['parameters']:,}, "
@@ -77,12 +77,14 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
     if board is None and Path(model).is_dir():
         board = _artifact_board(model)
     if board is None:
-        from tqdm import tqdm
-
+        from edgefmr.commands._term import progress
         from edgefmr.ir import run as run_graph
 
-        ys = [run_graph(g, [xi])[g.outputs[0]]
-              for xi in tqdm(items, desc="run", disable=True if len(items) < 50 or as_json else None, unit="input")]
+        ys = []
+        with progress("run", len(items), "inputs", enabled=len(items) >= 50 and not as_json) as bar:
+            for k, xi in enumerate(items):
+                ys.append(run_graph(g, [xi])[g.outputs[0]])
+                bar(k + 1)
         summary: dict = {}
     else:
         ys, note, summary = _run_on_board(model, g, board, port, [[xi] for xi in items], not no_tricks)

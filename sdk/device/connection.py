@@ -269,7 +269,10 @@ class BoardRun:
                                                                  f", resolution {self.quantum} instructions"),
                 Counter.DWT_CYCLES: "cycles per inference (DWT CYCCNT core cycles on the board)",
                 Counter.SYSTICK_CYCLES: "cycles per inference (SysTick core cycles on the board)"}[self.counter]
-        return f"{self.board}: {mean:,.0f} {what}{spread}"
+        clock = load_board(self.board).clock_hz
+        ms = (f"; {mean / clock * 1e3:.3f} ms at the {clock / 1e6:g} MHz board clock"
+              + (" (1 instruction taken as 1 cycle)" if self.counter == Counter.QEMU_INSTRUCTIONS else ""))
+        return f"{self.board}: {mean:,.0f} {what}{spread}{ms}"
 
 
 def _artifact_manifest(target: Path) -> dict | None:

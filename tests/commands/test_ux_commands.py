@@ -158,6 +158,26 @@ def test_report_refuses_files_of_different_models(tmp_path):
     assert data.quant is not None and data.manifest is not None
 
 
+def test_report_names_kernels_bytes_and_ms(tmp_path):
+    from edgefmr.report import write_report
+
+    layer = {"index": 0, "name": "blocks.0/fc1", "op": "FULLY_CONNECTED", "kernel": "cortex-m", "nodes": [0],
+             "count_mean": 16800.0, "share": 1.0, "macs": 16384, "per_mac": 1.03, "ms": 0.1, "flash_bytes": 2176,
+             "activation_bytes": 1536}
+    _write(tmp_path / "profile.json", {
+        "format": "edgefmr-profile", "board": "qemu-netduinoplus2", "model_hash": "c" * 64,
+        "counter": {"unit": "instructions", "label": "executed instructions"}, "layers": [layer], "macs": 16384,
+        "per_mac": 1.03, "latency": {"unit": "instructions", "mean": 16800.0, "ms_mean": 0.1,
+                                     "ms_basis": "instructions / 168 MHz board clock"},
+        "agreement": {"bit_exact": 4, "total": 4, "max_abs_diff": 0},
+        "accuracy": {"labels": "y.npy", "correct": 3, "total": 4, "accuracy": 0.75}, "memory": {}})
+    page = (tmp_path / "report.html")
+    write_report(tmp_path, page)
+    text = page.read_text()
+    for s in ("cortex-m", "2,176", "1,536", "0.100", "16,800 instructions = 0.100 ms", "3/4 = 75.00%"):
+        assert s in text, s
+
+
 # ------------------------------------------------------------------------------------------------ 80 columns
 
 def test_short_names():
