@@ -111,6 +111,30 @@ def test_validate_onnx_reference(tmp_path):
     np.testing.assert_allclose(np.stack([o["y"][0] for o in outs]), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", ["vit-softmax", "lmu-gelu"])
+def test_validate_pt_reference_maps_the_lowered_activations(tmp_path, case):
+    """An edgefmr .pt: its float program's activations map to the IR tensors by key; the layout-only tensors
+    (reshapes the float program does not name) are listed as unmapped."""
+    from quant_cases import CASES, data, make_model
+
+    from edgefmr.ir import save
+    from edgefmr.nas.train import make_config, save_checkpoint
+    from edgefmr.profiling.validate import validate
+    from edgefmr.quant.quantizer import QuantOptions, quantize
+
+    fam, shape, cfg, _ = CASES[case]
+    m = make_model(fam, shape, cfg)
+    x = data(shape, 16)
+    save_checkpoint(tmp_path / "m.pt", fam, make_config(fam, cfg), "t", shape, 4, m, {})
+    g = quantize(m, fam, x, QuantOptions(calib_samples=16)).graph()
+    save(g, tmp_path / "m.efm")
+    rep = validate(str(tmp_path / "m.efm"), str(tmp_path / "m.pt"), x[:4])
+    assert rep["mapped"] >= 12 and rep["mapped"] + len(rep["unmapped"]) == rep["compared"]
+    assert all(r["cosine"] > 0.99 for r in rep["tensors"])
+    (out,) = rep["outputs"]
+    assert out["tensor"] == g.outputs[0] and out["l2r"] < 0.05
+
+
 # ------------------------------------------------------------------------------------------------ tasks
 
 def test_tasks_list_every_builtin_with_docs(tmp_path):
