@@ -1,6 +1,7 @@
 """A board profiling session (`edgefmr profile`): run inputs on the board and on the reference interpreter, count the
 bit-exact agreements, measure latency per inference and per layer, stack high-water mark and arena, compare with a
-float original when one is given, and write the board's calibration table (edgefmr.profiling.calibration)."""
+float original when one is given, and, when asked (write_calibration), fit the profile into the board's
+calibration table (edgefmr.profiling.calibration)."""
 
 from __future__ import annotations
 
@@ -157,7 +158,7 @@ def _accuracy(path: str, board_outputs: list[list[np.ndarray]]) -> dict[str, Any
 
 def profile_artifact(artifact: str | Path, board: str | None = None, *, port: str | None = None,
                      inputs: str | None = None, count: int = DEFAULT_COUNT, runs: int = 10,
-                     float_model: str | None = None, write_calibration: bool = True, timeout: float = 2.0,
+                     float_model: str | None = None, write_calibration: bool = False, timeout: float = 2.0,
                      labels: str | None = None,
                      progress: Callable[[int, int], None] | None = None,
                      wrap: Callable[[Any], Any] | None = None) -> dict[str, Any]:
