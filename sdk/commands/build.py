@@ -44,7 +44,8 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
 
     con = console()
     pred = m["predicted"]
-    tricks = "without tricks" if no_tricks else "with MCUFormer tricks"
+    tricks = ("with MCUFormer tricks" if m.get("tricks") else "without tricks" if no_tricks else
+              "without tricks (they would make the arena larger)")
     con.print(f"[bold]{model}[/bold] -> {out_dir}  board {m['board']}, model {m['model_hash'][:16]}, {tricks}, "
               f"{m['build_seconds']:.1f} s")
     if m["board"] == "host":
@@ -60,6 +61,11 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     con.print(f"stack: {pred['stack']:,} B estimated (deepest chain {' > '.join(pred['stack_chain'][:4])} …), "
               f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
               + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
+    from edgefmr.ir.model_io import load_model
+    from edgefmr.profiling.calibration import estimate_ms, load_calibration
+
+    est = estimate_ms(load_model(model), load_calibration(m["board"]))
+    con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
     con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
 
 
