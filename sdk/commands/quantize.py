@@ -32,11 +32,12 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from edgefmr.commands._term import console
+
             self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True))
+                                TimeElapsedColumn(), console=console(stderr=True))
             self.bar.start()
         return self
 
