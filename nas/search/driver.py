@@ -57,6 +57,7 @@ from edgefmr.nas.search.storage import (
 from edgefmr.nas.search.supernet import Scorer, SupernetSettings, load_or_train, task_digest
 from edgefmr.nas.tasks import load_task
 from edgefmr.nas.train import evaluate, save_checkpoint, train, train_defaults
+from edgefmr.profiling.calibration import table_info
 from edgefmr.quant.pipeline import quantize_task
 from edgefmr.quant.quantizer import QuantOptions
 
@@ -392,6 +393,8 @@ class Search:
             "stack_bytes": self.settings.stack_bytes, "seed": self.settings.seed, "sampler": self.settings.sampler,
             "study": self.study_name, "storage": redact(self.storage_url or f"sqlite:///{self.out / 'search.db'}"),
             "trials": len(rows), "feasible": len(feasible), "latency_source": self.table.get("source"),
+            "latency_table": (table_info(self.table)
+                              if self.table.get("source") != costmod.FPGA_LATENCY_SOURCE else None),
             "supernets": self.supernet_info, "pareto": front, "chosen": chosen,
             "search_seconds": round(time.perf_counter() - t0, 1), "files": {},
         }
