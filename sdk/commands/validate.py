@@ -19,8 +19,8 @@ from edgefmr.errors import EdgefmrError
               help="Inputs .npy [N, ...]: float (fed to the reference as is, quantized for MODEL) or MODEL's integer "
                    "dtype (dequantized for the reference).")
 @click.option("--board", default=None,
-              help="Run MODEL on this board (built here; a QEMU board is started here) instead of the reference "
-                   "interpreter: each layer's output is read back over serial.")
+              help="Run MODEL on this board (built here; a QEMU board is started here; `host`: the native C build) "
+                   "instead of the reference interpreter: each layer's output is read back.")
 @click.option("--port", default=None, help="Serial port of a real board that runs MODEL's firmware.")
 @click.option("--all", "show_all", is_flag=True, help="List every mapped tensor (default: the layers' outputs that "
               "lose the most, and the outputs).")

@@ -15,6 +15,7 @@ last axis, per row).
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -202,10 +203,22 @@ def board_tensors(model: str, g: Graph, xq: np.ndarray, board: str, port: str | 
     """Each layer's output as the board computes it (protocol firmware built here unless `model` is an artifact
     folder; a QEMU board is started here), dequantized, per input: layer l is run alone up to l and read back."""
     from edgefmr.device.connection import artifact_manifest, board_session
-    from edgefmr.firmware.build import build
+    from edgefmr.firmware.build import build, run_host
 
     with tempfile.TemporaryDirectory(prefix="edgefmr-validate-") as tmp:
         art = Path(model)
+        if board == "host":  # the native C build: every layer's output from one run per input
+            if not art.is_dir():
+                build(model, None, tmp)
+                art = Path(tmp)
+            manifest = json.loads((art / "manifest.json").read_text()) if (art / "manifest.json").is_file() else {}
+            if manifest.get("board") != "host":
+                raise EdgefmrError(f"{art}: not a host build (edgefmr build MODEL --board host)")
+            rows = [r for r in manifest["layers"] if r["output"] in g.tensors]
+            if len(rows) != len(manifest["layers"]):
+                raise EdgefmrError(f"{art}: its layers write tensors the model does not name; validate MODEL itself")
+            outs = run_host(art, g, [[x] for x in xq], layers=True, manifest=manifest)
+            return [{r["output"]: _dequant(g, r["output"], v) for r, v in zip(rows, rec, strict=True)} for rec in outs]
         if not art.is_dir():
             build(model, board, tmp)
             art = Path(tmp)

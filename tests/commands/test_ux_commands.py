@@ -81,6 +81,18 @@ def test_validate_against_float_tflite_maps_every_tensor():
                          for r in fused)
 
 
+def test_validate_on_the_host_c_build_equals_the_interpreter():
+    from edgefmr.profiling.validate import validate
+
+    x = np.load(X)[:2]
+    host = validate(str(VIT), str(VIT_FLOAT), x, board="host")
+    interp = {r["tensor"]: r for r in validate(str(VIT), str(VIT_FLOAT), x)["tensors"]}
+    assert host["backend"] == "host" and host["mapped"] >= 10 and host["outputs"]
+    for r in host["tensors"]:
+        assert {k: r[k] for k in ("cosine", "l2r", "max_abs_error")} == {
+            k: interp[r["tensor"]][k] for k in ("cosine", "l2r", "max_abs_error")}
+
+
 def test_validate_cli_json_and_errors(tmp_path):
     r = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(X), "--json")
     assert r.returncode == 0, r.stderr
