@@ -218,6 +218,8 @@ def board_tensors(model: str, g: Graph, xq: np.ndarray, board: str, port: str | 
             if len(rows) != len(manifest["layers"]):
                 raise EdgefmrError(f"{art}: its layers write tensors the model does not name; validate MODEL itself")
             outs = run_host(art, g, [[x] for x in xq], layers=True, manifest=manifest)
+            if progress:
+                progress(len(xq), len(xq))
             return [{r["output"]: _dequant(g, r["output"], v) for r, v in zip(rows, rec, strict=True)} for rec in outs]
         if not art.is_dir():
             build(model, board, tmp)
