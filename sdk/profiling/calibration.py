@@ -252,7 +252,11 @@ def table_info(table: dict) -> dict[str, Any]:
 def describe_table(table: dict) -> str:
     """One line naming a table: path, date and the models it was fitted on."""
     i = table_info(table)
-    models = ", ".join(i["models"][:4]) + (f" and {len(i['models']) - 4} more" if len(i["models"]) > 4 else "")
+    def short(m: str) -> str:
+        return m if len(m) <= 40 else m[:39] + "…"
+
+    models = ", ".join(short(m) for m in i["models"][:3]) + (f" and {len(i['models']) - 3} more"
+                                                             if len(i["models"]) > 3 else "")
     return (f"{i['path']} ({i['source']}" + (f", {i['date']}" if i["date"] else "") +
             (f", fitted on {len(i['models'])} model(s): {models}" if models else "") + ")")
 
