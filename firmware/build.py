@@ -133,10 +133,10 @@ clean:
 """
 
 
-def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
-               ) -> dict[str, dict[str, int]]:
-    """Bytes needed (arena, stack, .data/.bss, flash image) vs available per memory region; EdgefmrError naming
-    every region that overflows."""
+def region_needs(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
+                 ) -> dict[str, dict[str, int]]:
+    """Bytes needed per memory region of `board`: {region: {"needed", "available", "arena", "stack", "static",
+    "flash"}} (the parts a region holds) for an arena per region, a stack, .data/.bss and a flash image."""
     assert board.defaults is not None
     need: dict[str, dict[str, int]] = {}
 
@@ -151,6 +151,13 @@ def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_need
     if data_bytes:
         add(board.defaults.data, "static", data_bytes)
     add(board.defaults.code, "flash", flash_needed)
+    return need
+
+
+def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
+               ) -> dict[str, dict[str, int]]:
+    """region_needs; EdgefmrError naming every region that overflows."""
+    need = region_needs(board, arena, stack_bytes, flash_needed, data_bytes)
     over = [f"region {r} needs {v['needed']:,} B (" + ", ".join(f"{k} {v[k]:,}" for k in v
                                                                if k not in ("needed", "available"))
             + f"), {v['available']:,} B available" for r, v in need.items() if v["needed"] > v["available"]]

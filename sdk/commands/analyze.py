@@ -24,7 +24,7 @@ def analyze_model(model: str, board: str, tricks: bool = True, optimized: bool =
         return _analyze_fpga(model, b)
     if b.kind != "mcu":
         raise EdgefmrError(f"board {b.name} is an {b.kind} board; analyze covers MCU and FPGA boards")
-    from edgefmr.firmware.build import generate_firmware
+    from edgefmr.firmware.build import generate_firmware, region_needs
 
     fw = generate_firmware(model, b, tricks=tricks, optimized=optimized)
     work = node_work(fw.source)
@@ -39,18 +39,10 @@ def analyze_model(model: str, board: str, tricks: bool = True, optimized: bool =
                        "scratch_bytes": row["scratch_bytes"], "live_bytes": row["live_bytes"],
                        "latency_ms": sum(est["per_node_ms"][i] for i in nodes)})
     stack = stack_bytes if stack_bytes is not None else toolchain.DEFAULT_STACK_BYTES
-    assert b.defaults is not None
-    use: dict[str, dict[str, int]] = {}
-
-    def add(region: str, what: str, n: int) -> None:
-        r = use.setdefault(region, {"used": 0, "available": b.region(region).size})
-        r[what] = r.get(what, 0) + n
-        r["used"] += n
-
-    for r, n in fw.plan.arena_bytes.items():
-        add(r, "arena", n)
-    add(b.defaults.stack, "stack_reserve", stack)
-    add(b.defaults.code, "constants", fw.generated.const_bytes)
+    # the regions as the build checks them (constants in place of the flash image, known after compiling)
+    names = {"stack": "stack_reserve", "flash": "constants", "needed": "used"}
+    use = {r: {names.get(k, k): v for k, v in row.items()}
+           for r, row in region_needs(b, fw.generated.arena, stack, fw.generated.const_bytes).items()}
     return {
         "model": model, "model_hash": fw.generated.model_hash, "board": b.name, "core": b.core,
         "clock_hz": b.clock_hz, "tricks": fw.plan.tricks, "arm_kernels": sorted(fw.plan.arm_kernels),
