@@ -23,7 +23,8 @@ import click
 @click.option("--runs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Whole-model timed runs of the first input (after the per-input profile).")
 @click.option("--float-model", type=click.Path(dir_okay=False), default=None,
-              help="Float original (an edgefmr .pt checkpoint): report l2r, cosine and top-1 agreement against it.")
+              help="Float original (an edgefmr .pt, a float .tflite or an .onnx): report l2r, cosine and top-1 "
+                   "agreement of the outputs against it (per layer: edgefmr validate).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write report.json.")
 @click.option("--calibrate", is_flag=True,
               help="Fit this profile into the board's calibration table (~/.config/edgefmr/calibration/<board>.json, "

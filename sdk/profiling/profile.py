@@ -21,6 +21,7 @@ from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
+from edgefmr.profiling.validate import reference_run
 
 REPORT_FORMAT = "edgefmr-profile"
 REPORT_VERSION = 1
@@ -98,7 +99,17 @@ def load_inputs(g: Graph, path: str | None, count: int = DEFAULT_COUNT, seed: in
 # ------------------------------------------------------------------------------------------------ float original
 
 def _float_outputs(g: Graph, ckpt: str, records: list[list[np.ndarray]]) -> np.ndarray:
-    """Outputs of the float checkpoint on the dequantized inputs (single-input models), shape [N, ...]."""
+    """Outputs of the float model (an edgefmr .pt checkpoint, a float .tflite or an .onnx) on the dequantized inputs
+    (single-input models), shape [N, ...]."""
+    if Path(ckpt).suffix in (".tflite", ".onnx"):
+        if len(g.inputs) != 1:
+            raise EdgefmrError("--float-model compares single-input models")
+        t = g.tensor(g.inputs[0])
+        x = np.stack([rec[0] for rec in records]).astype(np.float32)
+        if t.quant is not None:
+            x = ((x - np.float32(t.zero_point)) * np.float32(t.scale)).astype(np.float32)
+        rows, outs = reference_run(ckpt, x, g)
+        return np.stack([row[outs[0]] for row in rows]).astype(np.float64)
     import torch
 
     from edgefmr.nas.train import load_checkpoint

@@ -74,7 +74,12 @@ def _fit(x: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
     raise EdgefmrError(f"{where}: the reference takes inputs {list(shape)}, the integer model {list(x.shape)}")
 
 
-def tflite_reference(path: str, xf: np.ndarray) -> list[dict[str, np.ndarray]]:
+#: A reference run: per input, every tensor by name (float64, dequantized when the reference is quantized), and the
+#: names of the reference's outputs in order.
+Reference = tuple[list[dict[str, np.ndarray]], list[str]]
+
+
+def tflite_reference(path: str, xf: np.ndarray) -> Reference:
     """Every op output of a float .tflite on LiteRT (BUILTIN_REF kernels) per input, by tensor name."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -89,7 +94,7 @@ def tflite_reference(path: str, xf: np.ndarray) -> list[dict[str, np.ndarray]]:
         raise EdgefmrError(f"{path}: the reference has {len(inp)} inputs; validate compares single-input models")
     d = inp[0]
     outs = sorted({i for op in it._get_ops_details() for i in op["outputs"] if i >= 0})
-    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    details = {t["index"]: t for t in it.get_tensor_details()}
     res = []
     for x in xf:
         xi = _fit(x[None] if tuple(d["shape"])[0] == 1 and x.shape != tuple(d["shape"]) else x, tuple(d["shape"]),
@@ -102,14 +107,14 @@ def tflite_reference(path: str, xf: np.ndarray) -> list[dict[str, np.ndarray]]:
         row = {}
         for i in outs:
             v = it.get_tensor(i)
-            t = it._get_tensor_details(i, 0) if hasattr(it, "_get_tensor_details") else None
-            s, z = (t["quantization"] if t else (0.0, 0))
-            row[names[i]] = (v.astype(np.float64) - z) * s if s and v.dtype != np.float32 else v.astype(np.float64)
+            s, z = details[i]["quantization"]
+            row[details[i]["name"]] = ((v.astype(np.float64) - z) * s if s and v.dtype != np.float32
+                                       else v.astype(np.float64))
         res.append(row)
-    return res
+    return res, [o["name"] for o in it.get_output_details()]
 
 
-def onnx_reference(path: str, xf: np.ndarray) -> list[dict[str, np.ndarray]]:
+def onnx_reference(path: str, xf: np.ndarray) -> Reference:
     """Every node output of an .onnx on onnxruntime (CPU) per input, by tensor name."""
     import onnx
     import onnxruntime as ort
@@ -139,10 +144,10 @@ def onnx_reference(path: str, xf: np.ndarray) -> list[dict[str, np.ndarray]]:
     for x in xf:
         ys = sess.run(names, {inp.name: _fit(x, shape, path).astype(np.float32)})
         res.append({n: np.asarray(y, np.float64) for n, y in zip(names, ys, strict=True) if np.asarray(y).size})
-    return res
+    return res, [o.name for o in onnx.load(path).graph.output]
 
 
-def pt_reference(path: str, xf: np.ndarray, g: Graph) -> list[dict[str, np.ndarray]]:
+def pt_reference(path: str, xf: np.ndarray, g: Graph) -> Reference:
     """Every activation of an edgefmr checkpoint's float program (the function the quantizer lowered) per input,
     by the IR tensor names the lowering gives them (a key, then key_1, key_2, ... when it repeats)."""
     import torch
@@ -176,7 +181,20 @@ def pt_reference(path: str, xf: np.ndarray, g: Graph) -> list[dict[str, np.ndarr
             row = {k: v[0] if v.shape[:1] == (1,) else v for k, v in ctx.seen.items()}
             row[g.outputs[0]] = out.f.detach().cpu().numpy().astype(np.float64)[0]
             res.append(row)
-    return res
+    return res, [g.outputs[0]]
+
+
+def reference_run(path: str, xf: np.ndarray, g: Graph) -> Reference:
+    """Run the float reference `path` (.tflite, .onnx or edgefmr .pt) on float inputs xf [N, ...]."""
+    suffix = Path(path).suffix
+    if suffix not in REFERENCE_KINDS:
+        raise EdgefmrError(f"{path}: unknown reference format {suffix!r}; use a float .tflite, an .onnx or an "
+                           f"edgefmr .pt checkpoint")
+    if not Path(path).is_file():
+        raise EdgefmrError(f"{path}: reference model not found")
+    if suffix == ".tflite":
+        return tflite_reference(path, xf)
+    return onnx_reference(path, xf) if suffix == ".onnx" else pt_reference(path, xf, g)
 
 
 # ------------------------------------------------------------------------------------------------ integer side
@@ -309,28 +327,17 @@ def validate(model: str, reference: str, x: np.ndarray, *, board: str | None = N
     from edgefmr.device.connection import target_graph
 
     g = target_graph(model)
-    suffix = Path(reference).suffix
-    if suffix not in REFERENCE_KINDS:
-        raise EdgefmrError(f"{reference}: unknown reference format {suffix!r}; use a float .tflite, an .onnx or an "
-                           f"edgefmr .pt checkpoint")
-    if not Path(reference).is_file():
-        raise EdgefmrError(f"{reference}: reference model not found")
     xf, xq = _float_inputs(g, x, where)
-    refs = (tflite_reference(reference, xf) if suffix == ".tflite" else
-            onnx_reference(reference, xf) if suffix == ".onnx" else pt_reference(reference, xf, g))
+    refs, ref_outputs = reference_run(reference, xf, g)
     ours = (board_tensors(model, g, xq, board, port, progress) if board and board != "interpreter"
             else interpreter_tensors(g, xq))
     shapes = {n: v.shape for n, v in ours[0].items()}
     rshapes = {n: v.shape for n, v in refs[0].items()}
     mapping = map_tensors(shapes, rshapes)
-    # the outputs map to the reference's outputs in order when their names differ
-    if suffix != ".pt":
-        for o in g.outputs:
-            if o not in mapping:
-                cands = [r for r, s in rshapes.items() if int(np.prod(s)) == int(np.prod(shapes[o]))
-                         and r not in mapping.values()]
-                if cands:
-                    mapping[o] = cands[-1]
+    # the outputs map to the reference's outputs, in order, when their names differ
+    for o, r in zip(g.outputs, ref_outputs, strict=False):
+        if o in shapes and r in rshapes and int(np.prod(shapes[o])) == int(np.prod(rshapes[r])):
+            mapping[o] = r
     op_of = {t: n.op for n in g.nodes for t in n.outputs}
     rows, unmapped = [], []
     for n in g.nodes:

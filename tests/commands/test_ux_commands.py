@@ -117,7 +117,8 @@ def test_validate_onnx_reference(tmp_path):
     path = tmp_path / "m.onnx"
     torch.onnx.export(m, torch.zeros(1, 1, 8, 8), str(path), input_names=["x"], output_names=["y"], dynamo=False)
     x = np.random.default_rng(0).uniform(0, 1, (3, 1, 8, 8, 1)).astype(np.float32)
-    outs = onnx_reference(str(path), x.reshape(3, 1, 8, 8))
+    outs, names = onnx_reference(str(path), x.reshape(3, 1, 8, 8))
+    assert names == ["y"]
     with torch.no_grad():
         want = m(torch.from_numpy(x.reshape(3, 1, 8, 8))).numpy()
     np.testing.assert_allclose(np.stack([o["y"][0] for o in outs]), want, rtol=1e-5, atol=1e-6)

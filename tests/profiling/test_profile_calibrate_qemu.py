@@ -32,7 +32,8 @@ def test_profile_calibrate_and_labels(tmp_path):
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    rep = profile("--labels", str(tmp_path / "y.npy"))
+    rep = profile("--labels", str(tmp_path / "y.npy"), "--float-model", str(FIXTURES / "vit_digits_float.tflite"))
+    assert rep["float"]["cosine_mean"] > 0.98 and rep["float"]["model"].endswith("vit_digits_float.tflite")
     assert not (cal / "qemu-netduinoplus2.json").exists() and "calibration_path" not in rep
     assert rep["accuracy"]["total"] == 3 and 0 <= rep["accuracy"]["correct"] <= 3
     lat = rep["latency"]
