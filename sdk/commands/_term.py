@@ -67,6 +67,13 @@ def short_name(name: str, limit: int = 40) -> str:
     return "…" + text[-(limit - 1):]
 
 
+def two_lines(top: str, bottom: str, limit: int) -> str:
+    """A table cell of two shortened names (an op over its layer name, the second dimmed), markup-escaped."""
+    from rich.markup import escape
+
+    return f"{escape(short_name(top, limit))}\n[dim]{escape(short_name(bottom, limit))}[/dim]"
+
+
 def drop_scope(names: Sequence[str]) -> list[str]:
     """`names` without the leading path component most of their ';'-separated parts share (a converter's model
     scope, "vit_digits_1/"), when at least half of the parts start with it."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from edgefmr.commands._term import console, drop_scope, room, short_name, table
+from edgefmr.commands._term import console, drop_scope, room, table, two_lines
 
 
 def analyze_model(model: str, board: str, tricks: bool = True, optimized: bool = True,
@@ -114,7 +114,7 @@ def analyze(model: str, board: str, no_tricks: bool, reference_kernels: bool, st
     con.print(head)
     names = drop_scope([r["name"] for r in a["layers"]])
     w = room(58, 20)
-    rows = [(r["index"], f"{short_name(r['op'], w)}\n[dim]{short_name(n, w)}[/dim]", r["kernel"], f"{r['macs']:,}",
+    rows = [(r["index"], two_lines(r["op"], n, w), r["kernel"], f"{r['macs']:,}",
              f"{r['flash_bytes']:,}", f"{r['activation_bytes']:,}", f"{r['scratch_bytes']:,}",
              f"{r['latency_ms']:.3f}") for r, n in zip(a["layers"], names, strict=True)]
     t = a["totals"]

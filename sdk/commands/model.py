@@ -23,7 +23,7 @@ def inspect(model: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    from edgefmr.commands._term import console, drop_scope, room, short_name, table
+    from edgefmr.commands._term import console, drop_scope, room, table, two_lines
 
     con = console()
     con.print(f"[bold]{model}[/bold]  hash {s['model_hash'][:16]}")
@@ -33,7 +33,7 @@ def inspect(model: str, as_json: bool) -> None:
             con.print(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}{q}")
     names = drop_scope([r["name"] for r in s["layers"]])
     w = room(50, 20)
-    rows = [(r["index"], f"{short_name(r['op'], w)}\n[dim]{short_name(n, w)}[/dim]",
+    rows = [(r["index"], two_lines(r["op"], n, w),
              f"{r['output_dtype']}{r['output_shape']}", f"{r['macs']:,}", f"{r['weight_bytes']:,}")
             for r, n in zip(s["layers"], names, strict=True)]
     con.print(table(("#", "op / node", "output", "MACs", "weight B"), rows))

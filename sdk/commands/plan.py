@@ -53,7 +53,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
             d["available"] = {p.region: b.region(p.region).size}
         click.echo(json.dumps(d, indent=2))
         return
-    from edgefmr.commands._term import console, drop_scope, room, short_name, table
+    from edgefmr.commands._term import console, drop_scope, room, short_name, table, two_lines
 
     con = console()
     mode = f"with MCUFormer tricks (block rows {rows})" if p.tricks else "without tricks"
@@ -63,7 +63,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     rows = []
     for layer, name in zip(p.layers, names, strict=True):
         ops = ", ".join(layer.ops) if len(layer.ops) <= 3 else f"{', '.join(layer.ops[:3])} … ({len(layer.ops)})"
-        rows.append((layer.step, layer.kind, f"{short_name(ops, w)}\n[dim]{short_name(name, w)}[/dim]",
+        rows.append((layer.step, layer.kind, two_lines(ops, name, w),
                      f"{layer.live_bytes:,}", f"{layer.extent:,}"))
     con.print(table(("step", "kind", "ops / name", "live B", "extent B"), rows))
     con.print("live B: bytes of the tensors and scratch live during the step; extent B: the highest arena byte "

@@ -58,7 +58,7 @@ def _n(v: float | None, digits: int = 0) -> str:
 
 def print_report(rep: dict, out: str) -> None:
     """The summary of a profile report (80 columns when piped: edgefmr.commands._term)."""
-    from edgefmr.commands._term import console, drop_scope, room, short_name, table
+    from edgefmr.commands._term import console, drop_scope, room, table, two_lines
 
     con = console()
     unit = rep["counter"]["unit"]
@@ -95,7 +95,7 @@ def print_report(rep: dict, out: str) -> None:
     names = drop_scope([r["name"] for r in rep["layers"]])
     w = room(58, 16)
     short = {"instructions": "instr", "cycles": "cycles"}.get(unit, unit)
-    rows = [(r["index"], f"{short_name(r['op'], w)}\n[dim]{short_name(n, w)}[/dim]", r.get("kernel", ""),
+    rows = [(r["index"], two_lines(r["op"], n, w), r.get("kernel", ""),
              _n(r["count_mean"]), _n(r.get("ms"), 3), _n(r["per_mac"], 2),
              _n(r.get("flash_bytes")), _n(r.get("activation_bytes")))
             for r, n in zip(rep["layers"], names, strict=True)]

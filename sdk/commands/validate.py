@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from edgefmr.commands._term import console, drop_scope, progress, room, short_name, table
+from edgefmr.commands._term import console, drop_scope, progress, room, short_name, table, two_lines
 from edgefmr.errors import EdgefmrError
 
 
@@ -53,7 +53,7 @@ def validate(model: str, reference: str, input_path: str, board: str | None, por
         shown, note = rows, ""
     names = drop_scope([r["tensor"] for r in shown])
     w = room(44, 20)
-    cells = [(f"{short_name(r['op'], w)}\n[dim]{short_name(n, w)}[/dim]" + (" [bold](output)[/bold]" if r["output"]
+    cells = [(two_lines(r["op"], n, w) + (" [bold](output)[/bold]" if r["output"]
                                                                              else ""),
               f"{r['cosine']:.4f}", f"{r['l2r']:.4f}", f"{r['max_abs_error']:.4g}",
               "—" if r["top1_agreement"] is None else f"{100 * r['top1_agreement']:.1f}%")
