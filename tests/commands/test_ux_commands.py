@@ -226,11 +226,11 @@ def test_short_names():
     assert drop_scope(["m/a", "m/b;m/c", "x"]) == ["a", "b;c", "x"]
     assert all(is_numeric(c) for c in ("1,536", "0x08000000", "12.5%", "4.29 ms", "640 KiB", "—", "144 BRAM36"))
     assert not is_numeric("cortex-m4")
+    import io
+
     from rich.console import Console
 
     from edgefmr.commands._term import table, two_lines
-
-    import io
 
     con = Console(width=80, record=True, file=io.StringIO())
     con.print(table(("layer",), [(two_lines("OP", "m/w[bold]", 20),)]))
