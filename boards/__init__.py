@@ -7,6 +7,7 @@ name of a bundled board overrides it. The file format is documented in docs/boar
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import replace
@@ -103,7 +104,9 @@ def load_board(name_or_path: str | None = None, board_file: str | os.PathLike[st
         if f.is_file():
             return load_board_file(f)
     known = sorted({f.stem for d in search_dirs() for f in d.glob("*.toml")})
-    raise EdgefmrError(f"unknown board {name!r}; known boards: {', '.join(known)} "
+    close = difflib.get_close_matches(name, known, n=1)
+    raise EdgefmrError(f"unknown board {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "") +
+                       f"; known boards: {', '.join(known)} "
                        f"(add your own with --board-file PATH or {BOARD_PATH_ENV})")
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,10 @@ clean:
 """
 
 
-def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
-               ) -> dict[str, dict[str, int]]:
-    """Bytes needed (arena, stack, .data/.bss, flash image) vs available per memory region; EdgefmrError naming
-    every region that overflows."""
+def region_needs(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
+                 ) -> dict[str, dict[str, int]]:
+    """Bytes needed per memory region of `board`: {region: {"needed", "available", "arena", "stack", "static",
+    "flash"}} (the parts a region holds) for an arena per region, a stack, .data/.bss and a flash image."""
     assert board.defaults is not None
     need: dict[str, dict[str, int]] = {}
 
@@ -150,6 +151,13 @@ def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_need
     if data_bytes:
         add(board.defaults.data, "static", data_bytes)
     add(board.defaults.code, "flash", flash_needed)
+    return need
+
+
+def _check_fit(board: Board, arena: dict[str, int], stack_bytes: int, flash_needed: int, data_bytes: int = 0
+               ) -> dict[str, dict[str, int]]:
+    """region_needs; EdgefmrError naming every region that overflows."""
+    need = region_needs(board, arena, stack_bytes, flash_needed, data_bytes)
     over = [f"region {r} needs {v['needed']:,} B (" + ", ".join(f"{k} {v[k]:,}" for k in v
                                                                if k not in ("needed", "available"))
             + f"), {v['available']:,} B available" for r, v in need.items() if v["needed"] > v["available"]]
@@ -170,6 +178,52 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class Firmware:
+    """The generated (not yet written or compiled) firmware of a model: what `build` writes and `analyze` shows."""
+
+    source: Graph          #: the user's graph (its hash is the model hash)
+    graph: Graph           #: the graph the C code computes (IR passes applied: c_graph)
+    origin: list[list[int]]  #: per node of `graph`, the nodes of `source` it computes
+    board: Board | None
+    plan: Plan
+    generated: codegen.Generated
+    model_name: str
+
+    def layers(self) -> list[dict[str, Any]]:
+        """The manifest's layer rows: the firmware's layers (name, op, kernel, output), their `nodes` indexing the
+        user's graph, and their memory: `const_bytes` (constants the layer's code adds to flash: weights, packed
+        parameters, tables), `activation_bytes` (the arena tensors
+        the layer reads and writes), `scratch_bytes` (its kernels' scratch) and `live_bytes` (arena bytes live while
+        it runs)."""
+        g = self.graph
+        steps = self.plan.schedule.steps
+        out = []
+        for row in self.generated.layers:
+            step = steps[row["index"]]
+            acts = {t for t in [*step.reads, *step.writes] if t and not g.tensor(t).is_const}
+            out.append({**row, "nodes": sorted({o for n in row["nodes"] for o in self.origin[n]}),
+                        "activation_bytes": sum(g.tensor(t).nbytes for t in acts),
+                        "scratch_bytes": step.scratch_bytes,
+                        "live_bytes": self.plan.layers[row["index"]].live_bytes})
+        return out
+
+
+def generate_firmware(model: str | Path | Graph, board: str | Board | None, *, tricks: bool = True,
+                      optimized: bool = True, fuse: bool = True, choose_tricks: bool = True,
+                      choices: Choices | None = None) -> Firmware:
+    """Plan and generate the C code of `model` for `board` exactly as `build` does, without writing files."""
+    source, model_name = load_graph(model)
+    model_hash = graph_hash(source)  # the user's graph: what flash / profile / hil compare the device against
+    g, origin = c_graph(source, tricks, fuse)
+    b = _load_board(board)
+    arm = build_arm_kernels(b, optimized)
+    plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks, choices=choices)
+    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=plan.arm_kernels,
+                           model_hash=model_hash)
+    return Firmware(source, g, origin, b, plan, gen, model_name)
+
+
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
@@ -186,18 +240,13 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
-    g, model_name = load_graph(model)
-    model_hash = graph_hash(g)  # the user's graph: what flash / profile / hil compare the device against
-    g, origin = c_graph(g, tricks, fuse)
-    b = _load_board(board)
+    gf = generate_firmware(model, board, tricks=tricks, optimized=optimized, fuse=fuse, choose_tricks=choose_tricks,
+                           choices=choices)
+    g, b, plan, gen, model_name = gf.graph, gf.board, gf.plan, gf.generated, gf.model_name
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
     if main == "semihost" and test_inputs is None:
         raise EdgefmrError("the semihost main needs test_inputs (the records compiled into the image)")
-    arm = build_arm_kernels(b, optimized)
-    plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks, choices=choices)
-    gen = codegen.generate(g, plan, default_region=b.defaults.arena if b is not None else None, arm=plan.arm_kernels,
-                           model_hash=model_hash)
     if b is not None:
         _check_fit(b, gen.arena, stack_bytes, gen.const_bytes)
         if b.is_virtual:
@@ -236,7 +285,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         "predicted": {"arena": gen.arena, "arena_total": sum(gen.arena.values()), "const_bytes": gen.const_bytes},
         "plan": _plan_summary(plan),
         # layers name the nodes of the user's graph (profile and calibration read them against that graph)
-        "layers": [{**row, "nodes": sorted({o for n in row["nodes"] for o in origin[n]})} for row in gen.layers],
+        "layers": gf.layers(),
     }
     if run_make:
         try:

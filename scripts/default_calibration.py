@@ -48,7 +48,7 @@ def main() -> None:
                     path = Path(tmp) / f"{family}{i}.efm"
                     save(lower_for_cost(space.config(values), task), path)
                     build(path, board, Path(tmp) / f"{family}{i}")
-                    profile_artifact(Path(tmp) / f"{family}{i}", count=2, runs=0)
+                    profile_artifact(Path(tmp) / f"{family}{i}", count=2, runs=0, write_calibration=True)
                     models.append(f"{family} {describe(values)}")
                     print(core, family, i, flush=True)
             table = json.loads(calibration_path(board).read_text())

@@ -44,6 +44,7 @@ PY
 step "Inspect the integer model and its memory plan on $BOARD"
 $E inspect "$MODEL" | tail -3
 $E plan "$MODEL" --board "$BOARD" | tail -5
+$E analyze "$MODEL" --board "$BOARD" | tail -12
 
 step "Build the firmware (C kernels, static arena from the planner, arm-none-eabi-gcc)"
 $E build "$MODEL" --board "$BOARD" --out "$OUT/vit-$BOARD"
@@ -70,9 +71,11 @@ step "Profile it on the board: per-layer instruction counts, stack, arena, agree
 .venv/bin/python -c "import numpy as np; np.save('$OUT/x100.npy', np.load('$OUT/x.npy')[:100])"
 $E profile "$OUT/vit-$BOARD" --inputs "$OUT/x100.npy" --float-model "$FLOAT" --out "$OUT/profile.json"
 
-step "A model made by TensorFlow's converter: import it and check it against LiteRT's reference kernels"
+step "A model made by TensorFlow's converter: check it against LiteRT bit for bit, and against its float model layer by layer"
 $E verify tests/fixtures/vit_digits_int8.tflite --input tests/fixtures/digits_test_x.npy \
   --labels tests/fixtures/digits_test_y.npy
+$E validate tests/fixtures/vit_digits_int8.tflite --reference tests/fixtures/vit_digits_float.tflite \
+  --input tests/fixtures/digits_test_x.npy | tail -4
 
 step "Write the report (board, memory plan, latency, accuracy)"
 $E report "$OUT" --png "$OUT/plots"

@@ -375,6 +375,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     arm_here = frozenset(k for k in arm if (ARM_KERNEL_DIR / f"{k}.c").is_file())
     for step in steps:
         step_kernels: list[str] = []
+        const0 = w.const_bytes
         if step.fused:
             fused.step_kernels = []
             body = {"rows": fused.rows, "attention": fused.attention, "patch_embed": fused.patch_embed}[step.kind](step)
@@ -401,7 +402,8 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         out = g.tensor(step.writes[-1]) if step.writes else c.out()
         layers.append({"index": step.index, "name": step.name, "op": "+".join(g.nodes[n].op for n in step.nodes),
                        "nodes": list(step.nodes), "output": out.name, "output_bytes": out.nbytes,
-                       "kernel": kernel_variant(step_kernels, body, arm_here)})
+                       "kernel": kernel_variant(step_kernels, body, arm_here),
+                       "const_bytes": w.const_bytes - const0})
     for k in fused.kernels:
         if k not in kernels:
             kernels.append(k)

@@ -42,7 +42,7 @@ from torch import nn
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
-from edgefmr.ir import save
+from edgefmr.ir import graph_hash, load, save
 from edgefmr.nas.search import cost as costmod
 from edgefmr.nas.search.cost import CONSTRAINT_NAMES, Budgets, format_bytes
 from edgefmr.nas.search.pareto import choose, pareto_front, plot_pareto
@@ -57,6 +57,7 @@ from edgefmr.nas.search.storage import (
 from edgefmr.nas.search.supernet import Scorer, SupernetSettings, load_or_train, task_digest
 from edgefmr.nas.tasks import load_task
 from edgefmr.nas.train import evaluate, save_checkpoint, train, train_defaults
+from edgefmr.profiling.calibration import table_info
 from edgefmr.quant.pipeline import quantize_task
 from edgefmr.quant.quantizer import QuantOptions
 
@@ -392,6 +393,8 @@ class Search:
             "stack_bytes": self.settings.stack_bytes, "seed": self.settings.seed, "sampler": self.settings.sampler,
             "study": self.study_name, "storage": redact(self.storage_url or f"sqlite:///{self.out / 'search.db'}"),
             "trials": len(rows), "feasible": len(feasible), "latency_source": self.table.get("source"),
+            "latency_table": (table_info(self.table)
+                              if self.table.get("source") != costmod.FPGA_LATENCY_SOURCE else None),
             "supernets": self.supernet_info, "pareto": front, "chosen": chosen,
             "search_seconds": round(time.perf_counter() - t0, 1), "files": {},
         }
@@ -409,10 +412,39 @@ class Search:
                 return dict(t.user_attrs["cost"])
         raise KeyError(r["number"])
 
+    _EXPORT_KEYS = ("model_hash", "test_accuracy_float", "test_accuracy_int", "finetune_epochs", "final_cost",
+                    "prediction_matches_final", "export_seconds", "build_command")
+
+    def _exported(self, chosen: dict[str, Any]) -> dict[str, Any] | None:
+        """The export of an earlier run of this study in ``out`` when it chose the same trial with the same
+        fine-tuning and its model.efm is still the one it wrote (by hash): a finished search run again does not
+        fine-tune again or overwrite model.efm."""
+        prev_path = self.out / "search.json"
+        try:
+            prev = json.loads(prev_path.read_text())
+        except (OSError, ValueError):
+            return None
+        pc, files = prev.get("chosen") or {}, prev.get("files") or {}
+        if (prev.get("study") != self.study_name or pc.get("number") != chosen["number"]
+                or pc.get("finetune_epochs") != self.settings.finetune_epochs or not pc.get("model_hash")
+                or not all(Path(files.get(k, "")).is_file() for k in ("model", "checkpoint", "quantization_report"))):
+            return None
+        try:
+            if graph_hash(load(files["model"])) != pc["model_hash"]:
+                return None
+        except EdgefmrError:
+            return None
+        return {"files": files, "export": {k: pc[k] for k in self._EXPORT_KEYS if k in pc}}
+
     def export(self, chosen: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
         """Fine-tune the chosen subnet from its inherited weights, quantize it to the IR in ``out`` (model.efm), and
         check that its memory equals the prediction."""
 
+        done = self._exported(chosen)
+        if done is not None:
+            report["files"].update({k: done["files"][k] for k in ("model", "checkpoint", "quantization_report")})
+            self.progress("fine-tune the chosen model", 1, 1, "already done: model.efm kept")
+            return done["export"]
         fam, values = chosen["family"], chosen["arch"]
         sp, scorer = self.spaces[fam], self.scorers[fam]
         cfg = sp.config(values)
@@ -447,7 +479,8 @@ class Search:
         final = costmod.candidate_cost(res.graph, self.board, stack_bytes=self.settings.stack_bytes, table=self.table)
         same = final.arena == chosen["arena"] and final.flash == chosen["flash"] and final.sram_total == chosen["sram"]
         report["files"].update({"model": str(efm), "checkpoint": str(ckpt), "quantization_report": str(quant)})
-        return {"test_accuracy_float": metrics["accuracy"], "test_accuracy_int": res.report["int_accuracy"],
+        return {"model_hash": graph_hash(res.graph),
+                "test_accuracy_float": metrics["accuracy"], "test_accuracy_int": res.report["int_accuracy"],
                 "finetune_epochs": self.settings.finetune_epochs, "final_cost": final.to_dict(),
                 "prediction_matches_final": same, "export_seconds": round(time.perf_counter() - t0, 1),
                 "build_command": f"edgefmr build {efm} --board {self.board.name} --out {self.out / 'build'}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -33,10 +32,9 @@ def fmt_hz(hz: int) -> str:
 
 
 def _console() -> Console:
-    from rich.console import Console
+    from edgefmr.commands._term import console
 
-    # a pipe gets a wide console so tables are not squeezed to 80 columns
-    return Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    return console()
 
 
 @click.group()
@@ -52,20 +50,27 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([b.to_dict() for b in found], indent=2))
         return
-    from rich.table import Table
+    from edgefmr.commands._term import table
 
-    table = Table("name", "kind", "core / part", "clock", "SRAM / LUT", "flash / DSP", "source")
-    table.columns[0].no_wrap = True
+    rows = []
     for b in found:
-        src = "user (overrides bundled)" if b.overrides else ("user" if not _is_bundled(b) else "bundled")
+        src = "user*" if b.overrides else ("user" if not _is_bundled(b) else "bundled")
         if b.kind == "mcu":
-            table.add_row(b.name, "mcu", f"{b.core} {b.fpu if b.fpu != 'none' else ''}".strip(),
-                          fmt_hz(b.clock_hz), fmt_bytes(b.sram_bytes), fmt_bytes(b.flash_bytes), src)
+            assert b.defaults is not None
+            rows.append((b.name, b.core, fmt_hz(b.clock_hz), fmt_bytes(b.sram_bytes),
+                         fmt_bytes(b.region(b.defaults.arena).size), fmt_bytes(b.flash_bytes), src))
         else:
             assert b.fpga is not None
-            table.add_row(b.name, "fpga", b.fpga.part, fmt_hz(b.clock_hz), f"{b.fpga.lut:,} LUT",
-                          f"{b.fpga.dsp:,} DSP", src)
-    _console().print(table)
+            rows.append((b.name, b.fpga.part, fmt_hz(b.clock_hz), f"{b.fpga.lut:,}", f"{b.fpga.bram36:,}",
+                         f"{b.fpga.dsp:,}", src))
+    heads = ("name", "core / part", "clock", "SRAM/LUT", "arena/BRAM", "flash/DSP", "source")
+    if all(r[-1] == "bundled" for r in rows):
+        heads, rows = heads[:-1], [r[:-1] for r in rows]
+    con = _console()
+    con.print(table(heads, rows, keep=("name",)))
+    con.print("MCU: SRAM, the largest arena a model can use (the arena region; `boards show` lists every region) "
+              "and flash; FPGA: LUTs, BRAM36 blocks and DSP slices" + ("; user*: a user file that overrides a "
+                                                                       "bundled board" if len(heads) == 7 else ""))
 
 
 def _is_bundled(b: Board) -> bool:
@@ -83,7 +88,7 @@ def show_cmd(name: str, as_json: bool, board_file: str | None) -> None:
     if as_json:
         click.echo(json.dumps(b.to_dict(), indent=2))
         return
-    from rich.table import Table
+    from edgefmr.commands._term import table
 
     con = _console()
     con.print(f"[bold]{b.name}[/bold]  ({b.kind})  {b.description}")
@@ -111,17 +116,19 @@ def show_cmd(name: str, as_json: bool, board_file: str | None) -> None:
     roles: dict[str, list[str]] = {}
     for role in ("code", "data", "arena", "stack"):
         roles.setdefault(getattr(b.defaults, role), []).append(role)
-    table = Table("region", "kind", "origin", "end", "size", "access", "default for", "erase sectors")
-    notes = []
+    rows, notes = [], []
     for r in b.memory:
         sectors = " + ".join(f"{g.count}×{fmt_bytes(g.size)}" for g in r.sectors)
-        table.add_row(r.name, r.kind, f"0x{r.origin:08X}", f"0x{r.end - 1:08X}", fmt_bytes(r.size), r.access,
-                      ", ".join(roles.get(r.name, [])), sectors)
+        rows.append((r.name, r.kind, f"0x{r.origin:08X}", f"0x{r.end - 1:08X}", fmt_bytes(r.size), r.access,
+                     ", ".join(roles.get(r.name, [])), sectors))
         if r.requires_qemu:
-            notes.append(f"  {r.name}: needs QEMU >= {r.requires_qemu}")
+            notes.append(f"  {r.name}: needs QEMU >= {r.requires_qemu}: the arena cannot use it on an older QEMU")
         if r.note:
             notes.append(f"  {r.name}: {r.note}")
-    con.print(table)
+    con.print(table(("region", "kind", "origin", "end", "size", "access", "default for", "erase sectors"), rows,
+                    keep=("region",)))
+    con.print(f"a model can use for its arena: region {b.defaults.arena}, {fmt_bytes(b.region(b.defaults.arena).size)}"
+              f" (the stack and static data in {b.defaults.stack}/{b.defaults.data})")
     for line in notes:
         con.print(line)
     s = b.serial

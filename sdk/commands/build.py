@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -41,28 +40,32 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from edgefmr.commands._term import console, table
 
-    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    con = console()
     pred = m["predicted"]
-    tricks = "without tricks" if no_tricks else "with MCUFormer tricks"
+    tricks = ("with MCUFormer tricks" if m.get("tricks") else "without tricks" if no_tricks else
+              "without tricks (they would make the arena larger)")
     con.print(f"[bold]{model}[/bold] -> {out_dir}  board {m['board']}, model {m['model_hash'][:16]}, {tricks}, "
               f"{m['build_seconds']:.1f} s")
     if m["board"] == "host":
         con.print(f"arena {pred['arena_total']:,} B; executable {out_dir}/model (stdin: input bytes, stdout: "
                   f"output bytes)")
         return
-    table = Table("region", "needed B", "available B", "arena B", "stack B", "static B", "flash B")
-    for r, v in m.get("fit", {}).items():
-        table.add_row(r, f"{v['needed']:,}", f"{v['available']:,}",
-                      *(f"{v[k]:,}" if k in v else "" for k in ("arena", "stack", "static", "flash")))
-    con.print(table)
-    con.print(f"in the ELF: arena {m['measured']['arena_symbols']} B, flash image {m['measured']['flash']:,} B "
-              f"(predicted {pred['flash']:,} B)")
+    rows = [(r, f"{v['needed']:,}", f"{v['available']:,}",
+             *(f"{v[k]:,}" if k in v else "" for k in ("arena", "stack", "static", "flash")))
+            for r, v in m.get("fit", {}).items()]
+    con.print(table(("region", "needed B", "available B", "arena B", "stack B", "static B", "flash B"), rows))
+    arena = ", ".join(f"{r} {n:,} B" for r, n in m["measured"]["arena_symbols"].items())
+    con.print(f"in the ELF: arena {arena}, flash image {m['measured']['flash']:,} B (predicted {pred['flash']:,} B)")
     con.print(f"stack: {pred['stack']:,} B estimated (deepest chain {' > '.join(pred['stack_chain'][:4])} …), "
               f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
               + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
+    from edgefmr.ir.model_io import load_model
+    from edgefmr.profiling.calibration import estimate_ms, load_calibration
+
+    est = estimate_ms(load_model(model), load_calibration(m["board"]))
+    con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
     con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
 
 

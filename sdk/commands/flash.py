@@ -29,25 +29,13 @@ def flash(artifact: str, board: str | None, port: str | None, method: str | None
           console_port: str | None, banner_timeout: float, as_json: bool) -> None:
     """Flash ARTIFACT (an `edgefmr build` folder) to its board: write, read back, start, and confirm the banner
     and model hash."""
+    from edgefmr.commands._term import progress
     from edgefmr.device.flash import flash as do_flash
 
-    bar = None
-    if not as_json:
-        from tqdm import tqdm
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc="write+verify")
-            bar.update(done - bar.n)
-    else:
-        progress = None  # type: ignore[assignment]
-    try:
+    with progress("write+verify", 1, "bytes", enabled=not as_json) as bar:
         res = do_flash(artifact, board, port=port, method=method, baud=baud, parity=parity,
-                       console_port=console_port, banner_timeout=banner_timeout, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
+                       console_port=console_port, banner_timeout=banner_timeout,
+                       progress=lambda done, total: bar(done, total))
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
         return
@@ -59,7 +47,11 @@ def flash(artifact: str, board: str | None, port: str | None, method: str | None
     if res.stats and any(res.stats.get(k) for k in ("nacks", "timeouts", "rewrites")):
         click.echo(f"link: {res.stats['nacks']} NACKs, {res.stats['timeouts']} timeouts, {res.stats['resyncs']} "
                    f"resyncs, {res.stats['rewrites']} sectors rewritten")
-    click.echo(f"running: {res.banner}")
+    if res.method == "qemu":
+        click.echo(f"the firmware started on QEMU (banner: {res.banner}); QEMU has stopped again: `edgefmr run` "
+                   f"and `edgefmr profile` start it themselves")
+    else:
+        click.echo(f"running: {res.banner}")
 
 
 COMMANDS = [flash]

@@ -35,18 +35,13 @@ def run(suite: str, inventory: str, out_dir: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"suite": suite, "wall_seconds": wall, "ok": ok,
                                "boards": [r.to_dict() for r in results]}, indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from edgefmr.commands._term import console, table
 
-        t = Table(title=f"edgefmr hil run {suite} ({len(specs)} boards, {wall:g} s wall)")
-        for col in ("board", "result", "passed", "failed", "errors", "skipped", "seconds", "junit"):
-            num = col in ("passed", "failed", "errors", "skipped", "seconds")
-            t.add_column(col, justify="right" if num else "left")
-        for r in results:
-            t.add_row(r.board, "[green]ok[/]" if r.ok else "[red]FAIL[/]", str(r.passed), str(r.failed),
-                      str(r.errors), str(r.skipped), f"{r.seconds:g}", r.junit)
-        con = Console(width=200)
-        con.print(t)
+        rows = [(r.board, "ok" if r.ok else "FAIL", r.passed, r.failed, r.errors, r.skipped, f"{r.seconds:g}",
+                 r.junit) for r in results]
+        con = console()
+        con.print(table(("board", "result", "passed", "failed", "errors", "skipped", "seconds", "junit"), rows,
+                        title=f"edgefmr hil run {suite} ({len(specs)} boards, {wall:g} s wall)", keep=("board",)))
         for r in results:
             for f in r.failures:
                 con.print(f"[red]{r.board}[/]: {f}", markup=True, highlight=False)

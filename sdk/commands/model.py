@@ -23,20 +23,20 @@ def inspect(model: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from edgefmr.commands._term import console, drop_scope, room, table, two_lines
 
-    con = Console()
+    con = console()
     con.print(f"[bold]{model}[/bold]  hash {s['model_hash'][:16]}")
     for kind in ("inputs", "outputs"):
         for t in s[kind]:
             q = f" scale={t['scale']} zp={t['zero_point']}" if "scale" in t else ""
             con.print(f"  {kind[:-1]:6} {t['name']}: {t['dtype']}{t['shape']}{q}")
-    table = Table("#", "node", "op", "output", "MACs", "weight bytes")
-    for r in s["layers"]:
-        table.add_row(str(r["index"]), r["name"][:48], r["op"], f"{r['output_dtype']}{r['output_shape']}",
-                      f"{r['macs']:,}", f"{r['weight_bytes']:,}")
-    con.print(table)
+    names = drop_scope([r["name"] for r in s["layers"]])
+    w = room(50, 20)
+    rows = [(r["index"], two_lines(r["op"], n, w),
+             f"{r['output_dtype']}{r['output_shape']}", f"{r['macs']:,}", f"{r['weight_bytes']:,}")
+            for r, n in zip(s["layers"], names, strict=True)]
+    con.print(table(("#", "op / node", "output", "MACs", "weight B"), rows))
     ops = ", ".join(f"{k}×{v}" for k, v in sorted(s["ops"].items()))
     con.print(f"ops: {ops}")
     con.print(f"nodes {s['nodes']}, tensors {s['tensors']}, parameters {s['parameters']:,}, "
@@ -55,10 +55,12 @@ def inspect(model: str, as_json: bool) -> None:
                    "(started and stopped here) or a real board (with --port).")
 @click.option("--port", default=None, help="Serial port of a real board (/dev/ttyACM0, socket://..., rfc2217://...).")
 @click.option("--no-tricks", is_flag=True, help="Plan memory without MCUFormer's tricks when MODEL is built here.")
+@click.option("--top1", is_flag=True, help="Also print the top-1 class (argmax of the output) of each input.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
-        as_json: bool) -> None:
-    """Run MODEL (.efm, .tflite, or a build artifact folder with --board) on the reference interpreter or a board."""
+        top1: bool, as_json: bool) -> None:
+    """Run MODEL (.efm, .tflite, or a build artifact folder, which runs on the board it was built for) on the
+    reference interpreter or a board."""
     from edgefmr.device.connection import target_graph
     from edgefmr.ir.model_io import prepare_input
 
@@ -75,18 +77,22 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
     if board is None and Path(model).is_dir():
         board = _artifact_board(model)
     if board is None:
-        from tqdm import tqdm
-
+        from edgefmr.commands._term import progress
         from edgefmr.ir import run as run_graph
 
-        ys = [run_graph(g, [xi])[g.outputs[0]]
-              for xi in tqdm(items, desc="run", disable=True if len(items) < 50 or as_json else None, unit="input")]
+        ys = []
+        with progress("run", len(items), "inputs", enabled=len(items) >= 50 and not as_json) as bar:
+            for k, xi in enumerate(items):
+                ys.append(run_graph(g, [xi])[g.outputs[0]])
+                bar(k + 1)
         summary: dict = {}
     else:
         ys, note, summary = _run_on_board(model, g, board, port, [[xi] for xi in items], not no_tricks)
     y = np.stack(ys) if batch else ys[0]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     np.save(output_path, y)
+    if top1:
+        summary["top1"] = [int(v.reshape(-1).argmax()) for v in ys]
     if as_json:
         click.echo(json.dumps({"model": model, "board": board, "inputs": len(items), "output": output_path,
                                "output_shape": list(y.shape), "output_dtype": str(y.dtype), **summary}))
@@ -94,6 +100,8 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
         click.echo(f"ran {len(items)} input(s) {note} -> {output_path} {y.dtype}{list(y.shape)}")
         if "description" in summary:
             click.echo(summary["description"])
+        if top1:
+            click.echo("top-1 class: " + " ".join(str(c) for c in summary["top1"]))
 
 
 def _artifact_board(folder: str) -> str | None:

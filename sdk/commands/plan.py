@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -46,26 +45,31 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
         except EdgefmrError as e:
             fits, why = False, str(e)
     if as_json:
-        d = {"model": model, **p.to_dict(), "fits": fits,
+        from edgefmr.ir import graph_hash
+
+        d = {"model": model, "model_hash": graph_hash(source), **p.to_dict(), "fits": fits,
              "compare": {"tricks": other.tricks, "arena_bytes": other.arena_bytes, "peak_bytes": other.peak_bytes}}
         if b is not None:
             d["available"] = {p.region: b.region(p.region).size}
         click.echo(json.dumps(d, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from edgefmr.commands._term import console, drop_scope, room, short_name, table, two_lines
 
-    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    con = console()
     mode = f"with MCUFormer tricks (block rows {rows})" if p.tricks else "without tricks"
     con.print(f"[bold]{model}[/bold]  {len(g.nodes)} nodes, {len(p.schedule.steps)} steps, {mode}")
-    table = Table("step", "kind", "name", "ops", "live B", "extent B")
-    for layer in p.layers:
+    names = drop_scope([layer.name for layer in p.layers])
+    w = room(40, 20)
+    rows = []
+    for layer, name in zip(p.layers, names, strict=True):
         ops = ", ".join(layer.ops) if len(layer.ops) <= 3 else f"{', '.join(layer.ops[:3])} … ({len(layer.ops)})"
-        table.add_row(str(layer.step), layer.kind, layer.name[:56], ops, f"{layer.live_bytes:,}",
-                      f"{layer.extent:,}")
-    con.print(table)
+        rows.append((layer.step, layer.kind, two_lines(ops, name, w),
+                     f"{layer.live_bytes:,}", f"{layer.extent:,}"))
+    con.print(table(("step", "kind", "ops / name", "live B", "extent B"), rows))
+    con.print("live B: bytes of the tensors and scratch live during the step; extent B: the highest arena byte "
+              "they reach (docs/planner.md)")
     peak = max(p.layers, key=lambda la: la.live_bytes) if p.layers else None
-    where = f" (step {peak.step}: {peak.name[:40]})" if peak else ""
+    where = f" (step {peak.step}: {short_name(peak.name, 40)})" if peak else ""
     con.print(f"arena {p.region}: {p.arena_size:,} B; peak live {p.peak_bytes:,} B{where}; "
               f"constants in flash {g.weight_bytes():,} B")
     con.print(f"{'with' if other.tricks else 'without'} tricks: arena {other.arena_size:,} B, peak live "

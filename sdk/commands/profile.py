@@ -4,7 +4,6 @@ board's calibration table."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -24,34 +23,27 @@ import click
 @click.option("--runs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Whole-model timed runs of the first input (after the per-input profile).")
 @click.option("--float-model", type=click.Path(dir_okay=False), default=None,
-              help="Float original (an edgefmr .pt checkpoint): report l2r, cosine and top-1 agreement against it.")
+              help="Float original (an edgefmr .pt, a float .tflite or an .onnx): report l2r, cosine and top-1 "
+                   "agreement of the outputs against it (per layer: edgefmr validate).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write report.json.")
-@click.option("--no-calibration", is_flag=True, help="Do not write the board's calibration table.")
+@click.option("--calibrate", is_flag=True,
+              help="Fit this profile into the board's calibration table (~/.config/edgefmr/calibration/<board>.json, "
+                   "merged with the models profiled before), which the search's latency model reads.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Labels .npy [N] (integer classes) of --inputs: report the board's top-1 accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (nothing else).")
 def profile(artifact: str, board: str | None, port: str | None, inputs: str | None, count: int, runs: int,
-            float_model: str | None, out: str, no_calibration: bool, as_json: bool) -> None:
+            float_model: str | None, out: str, calibrate: bool, labels: str | None, as_json: bool) -> None:
     """Profile ARTIFACT on its board: outputs vs the reference interpreter (bit-exact count), latency per
-    inference, per-layer counts and shares, counts per MAC, stack high-water mark and arena; writes report.json and
-    the board's calibration table."""
+    inference (counts and ms at the board clock), per-layer counts, kernels and bytes, counts per MAC, stack
+    high-water mark and arena; writes report.json (and, with --calibrate, the board's calibration table)."""
+    from edgefmr.commands._term import progress
     from edgefmr.profiling.profile import profile_artifact
 
-    bar = None
-    if not as_json:
-        from tqdm import tqdm
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=total, unit="input", desc="profile", file=sys.stderr)
-            bar.update(done - bar.n)
-    else:
-        progress = None  # type: ignore[assignment]
-    try:
+    with progress("profile", count, "inputs", enabled=not as_json) as bar:
         rep = profile_artifact(artifact, board, port=port, inputs=inputs, count=count, runs=runs,
-                               float_model=float_model, write_calibration=not no_calibration, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
+                               float_model=float_model, write_calibration=calibrate, labels=labels,
+                               progress=lambda done, total: bar(done, total))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(rep, indent=2) + "\n")
     if as_json:
@@ -65,11 +57,10 @@ def _n(v: float | None, digits: int = 0) -> str:
 
 
 def print_report(rep: dict, out: str) -> None:
-    """The rich summary of a profile report."""
-    from rich.console import Console
-    from rich.table import Table
+    """The summary of a profile report (80 columns when piped: edgefmr.commands._term)."""
+    from edgefmr.commands._term import console, drop_scope, room, table, two_lines
 
-    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 160)
+    con = console()
     unit = rep["counter"]["unit"]
     ag = rep["agreement"]
     con.print(f"[bold]{rep['artifact']}[/bold] on {rep['board']} ({rep['core']}, {rep['core_clock_hz'] / 1e6:g} MHz), "
@@ -79,6 +70,10 @@ def print_report(rep: dict, out: str) -> None:
     con.print(f"bit-exact with the reference interpreter: [{'green' if ok else 'red'}]{ag['bit_exact']} / "
               f"{ag['total']}[/]" + ("" if ok else f" (first mismatches: {ag['mismatched_inputs'][:5]}, max |diff| "
                                                   f"{ag['max_abs_diff']})"))
+    if "accuracy" in rep:
+        a = rep["accuracy"]
+        con.print(f"accuracy on the board: {a['correct']} / {a['total']} = {100 * a['accuracy']:.2f}% (top-1 vs "
+                  f"{a['labels']})")
     if "float" in rep:
         f = rep["float"]
         con.print(f"vs float {f['model']}: l2r {f['l2r_mean']:.4f} (max {f['l2r_max']:.4f}), cosine "
@@ -87,21 +82,26 @@ def print_report(rep: dict, out: str) -> None:
     con.print(f"counter: {rep['counter']['label']}"
               + ("" if rep["counter"]["quantum"] == 1 else f", resolution {rep['counter']['quantum']}"))
     if lat["mean"] is not None:
-        secs = f" = {lat['seconds_mean'] * 1e3:.3f} ms" if lat["seconds_mean"] is not None else ""
-        con.print(f"latency per inference: mean {_n(lat['mean'])} {unit}{secs}, min {_n(lat['min'])}, max "
+        ms = f" = {lat['ms_mean']:.3f} ms" if lat.get("ms_mean") is not None else ""
+        con.print(f"latency per inference: mean {_n(lat['mean'])} {unit}{ms}, min {_n(lat['min'])}, max "
                   f"{_n(lat['max'])} (layer by layer)")
+        if lat.get("ms_basis"):
+            con.print(f"ms: {lat['ms_basis']}")
         if lat["whole_run"]:
             w = lat["whole_run"]
             con.print(f"whole-model RUN x{w['runs']}: mean {_n(w['mean'])}, min {_n(w['min'])}, max {_n(w['max'])} "
                       f"{unit}")
         con.print(f"MACs {rep['macs']:,}: {_n(rep['per_mac'], 2)} {unit} per MAC")
-    table = Table("#", "layer", "op", "kernel", f"{unit}", "share", "MACs", f"{unit}/MAC")
-    for r in rep["layers"]:
-        name = r["name"] if len(r["name"]) <= 48 else r["name"][:45] + "…"
-        op = r["op"] if len(r["op"]) <= 32 else r["op"][:29] + "…"
-        table.add_row(str(r["index"]), name, op, r.get("kernel", ""), _n(r["count_mean"]), f"{r['share']:.1%}",
-                      f"{r['macs']:,}" if r["macs"] else "", _n(r["per_mac"], 2))
-    con.print(table)
+    names = drop_scope([r["name"] for r in rep["layers"]])
+    w = room(58, 16)
+    short = {"instructions": "instr", "cycles": "cycles"}.get(unit, unit)
+    rows = [(r["index"], two_lines(r["op"], n, w), r.get("kernel", ""),
+             _n(r["count_mean"]), _n(r.get("ms"), 3), _n(r["per_mac"], 2),
+             _n(r.get("flash_bytes")), _n(r.get("activation_bytes")))
+            for r, n in zip(rep["layers"], names, strict=True)]
+    con.print(table(("#", "op / layer", "kernel", short, "ms", f"{short}/MAC", "flash B", "act B"), rows))
+    con.print(f"{short}: {unit} per layer (mean); flash B: the layer's constants; act B: the arena bytes it reads "
+              "and writes (each layer's share is in the JSON report)")
     mem = rep["memory"]
     con.print(f"arena {mem['arena_bytes']:,} B (predicted {_n(mem['arena_predicted'])}); stack high-water "
               f"{mem['stack_used']:,} of {mem['stack_bytes']:,} B (estimated {_n(mem['stack_predicted'])})")
@@ -109,10 +109,13 @@ def print_report(rep: dict, out: str) -> None:
     con.print(f"link: {link['requests']} requests, {link['retries']} retries, {link['timeouts']} timeouts, "
               f"{link['naks']} NAKs")
     if "calibration_path" in rep:
+        from edgefmr.profiling.calibration import cost_terms
+
         cal = rep["calibration"]
-        ops = ", ".join(f"{op} {v['cost']:.2f}/{v['unit']}" for op, v in list(cal["ops"].items())[:6])
-        con.print(f"calibration ({cal['unit']}): {rep['calibration_path']}: {ops}"
-                  + (" …" if len(cal["ops"]) > 6 else ""))
+        con.print(f"calibration table ({cal['unit']}, {len(cal.get('profiles', []))} model(s)) written: "
+                  f"{rep['calibration_path']}")
+        for line in cost_terms(cal, 6):
+            con.print(f"  {line}")
     con.print(f"report: {out}")
 
 

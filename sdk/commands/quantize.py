@@ -32,11 +32,12 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from edgefmr.commands._term import console
+
             self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True))
+                                TimeElapsedColumn(), console=console(stderr=True))
             self.bar.start()
         return self
 
@@ -140,9 +141,10 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     click.echo(f"{r['family']} on {r['task']} ({r['method']}, attention {','.join(r['attention']) or 'none'}): "
                f"float {100 * r['float_accuracy']:.2f}% -> int8 {100 * r['int_accuracy']:.2f}% on the IR "
                f"interpreter ({r['test_samples']} samples); fake-quant == IR: {r['fake_quant_equals_ir']}")
-    click.echo(f"{r['nodes']} nodes, {r['macs']:,} MACs, {r['weight_bytes']:,} weight bytes; attention core: "
-               f"{att['mults']:,} mults, {att['adds']:,} adds, Q.K mults {att['qk_mults']:,}; "
-               f"max |activation| {r['max_abs_activation']:.3g}, kurtosis {r['kurtosis']:.3g}")
+    core = (f"attention core: {att['mults']:,} mults, {att['adds']:,} adds, Q.K mults {att['qk_mults']:,}; "
+            if r["attention"] else "")
+    click.echo(f"{r['nodes']} nodes, {r['macs']:,} MACs, {r['weight_bytes']:,} weight bytes; {core}"
+               f"max |activation| {r['max_abs_activation']:.3g}, kurtosis {r['kurtosis']:.3g} (docs/quantization.md)")
     for k, v in exports.items():
         if "error" not in v:
             click.echo(f"{k}: {v['path']} ({v['check']})")

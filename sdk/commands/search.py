@@ -21,11 +21,12 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from edgefmr.commands._term import console
+
             self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=Console(stderr=True))
+                                TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console(stderr=True))
             self.bar.start()
         return self
 
@@ -59,26 +60,66 @@ def _kib(n: int | None) -> str:
     return "-" if n is None else f"{n / 1024:.1f}"
 
 
+def latency_label(source: str | None, board: str) -> str:
+    """What the search table's latency column ("est. ms") is based on."""
+    if source == "fpga-estimator":
+        return "est. ms: the FPGA estimator's critical path at the board clock"
+    return ("est. ms: at the board clock, from " + (f"the calibration table profiled on {board}"
+                                                    if source == "measured" else
+                                                    "the core type's default calibration table (board not profiled)"))
+
+
+_SHORT_KEYS = {"embed_dim": "embed", "mlp_ratio": "mlp", "attention": "attn"}
+
+
+def compact_arch(values: dict[str, Any]) -> str:
+    """An architecture as short key=value text ("patch=4 embed=32 depth=2 heads=2 mlp=2 attn=soft/clip")."""
+    parts = []
+    for k, v in values.items():
+        key = _SHORT_KEYS.get(k, k)
+        if isinstance(v, list | tuple):
+            parts.append(f"{key}=" + "/".join(str(x)[:4] for x in v))
+        else:
+            parts.append(f"{key}={v:g}" if isinstance(v, float) else f"{key}={v}")
+    return " ".join(parts)
+
+
 def _print_table(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from edgefmr.commands._term import console, table
 
-    from edgefmr.nas.search.space import describe
-
-    t = Table(title=f"Pareto front: {report['feasible']} of {report['trials']} trials within the budgets "
-                    f"({report['board']})")
     fpga = any(r.get("resources") for r in report["pareto"])
     memory = ("BRAM36", "DSP", "LUT", "FF") if fpga else ("SRAM KiB", "flash KiB")
-    for col in ("trial", "family", "architecture", "val acc %", "latency ms", *memory, "MMACs"):
-        t.add_column(col, justify="left" if col in ("family", "architecture") else "right")
     chosen = report["chosen"]["number"]
+    rows = []
     for r in report["pareto"]:
         mark = "*" if r["number"] == chosen else ""
         res = r.get("resources") or {}
-        mem = ([str(res[k]) for k in ("bram36", "dsp", "lut", "ff")] if fpga else [_kib(r["sram"]), _kib(r["flash"])])
-        t.add_row(f"{r['number']}{mark}", r["family"], describe(r["arch"]), f"{100 * r['accuracy']:.1f}",
-                  f"{1e3 * r['latency_s']:.3f}", *mem, f"{(r['macs'] or 0) / 1e6:.2f}")
-    Console().print(t)
+        mem = ([f"{res[k]:,}" for k in ("bram36", "dsp", "lut", "ff")] if fpga
+               else [_kib(r["sram"]), _kib(r["flash"])])
+        rows.append((f"{r['number']}{mark}", r["family"], compact_arch(r["arch"]), f"{100 * r['accuracy']:.1f}",
+                     f"{1e3 * r['latency_s']:.3f}", *mem, f"{(r['macs'] or 0) / 1e6:.2f}"))
+    heads = ("trial", "family", "architecture", "acc %", "est. ms", *memory, "MMACs")
+    con = console()
+    con.print(table(heads, rows, text=("architecture",),
+                    title=f"Pareto front: {report['feasible']} of {report['trials']} trials within the budgets "
+                          f"({report['board']}); * chosen"))
+    con.print(latency_label(report.get("latency_source"), report["board"]))
+
+
+def print_latency_model(board: str) -> None:
+    """Which calibration table the search's latency model reads (path, date, models) and its cost terms."""
+    from edgefmr.boards import load_board
+    from edgefmr.commands._term import console
+    from edgefmr.profiling.calibration import cost_terms, describe_table, load_calibration, table_info
+
+    b = load_board(board)
+    con = console(stderr=True)
+    if b.kind != "mcu":
+        con.print(f"latency model: the FPGA estimator of {b.name} (critical path at {b.clock_hz / 1e6:g} MHz)")
+        return
+    t = load_calibration(b)
+    con.print(f"latency model: {describe_table(t)}")
+    con.print(f"  {table_info(t)['basis']}; terms: " + "; ".join(cost_terms(t, 4)) + " …")
 
 
 @click.command()
@@ -142,6 +183,8 @@ def search(task: str, board: str, family: str | None, sram_budget: str | None, f
                               seed=seed, sampler=sampler, stack_bytes=stack_bytes, supernet_epochs=supernet_epochs,
                               space_file=space_file, finetune_epochs=finetune_epochs, eval_samples=eval_samples)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    if not as_json:
+        print_latency_model(board)
     with _Bars(not as_json) as bars:
         s = Search(settings, out, storage=storage, study_name=study, progress=bars)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -268,7 +269,10 @@ class BoardRun:
                                                                  f", resolution {self.quantum} instructions"),
                 Counter.DWT_CYCLES: "cycles per inference (DWT CYCCNT core cycles on the board)",
                 Counter.SYSTICK_CYCLES: "cycles per inference (SysTick core cycles on the board)"}[self.counter]
-        return f"{self.board}: {mean:,.0f} {what}{spread}"
+        clock = load_board(self.board).clock_hz
+        ms = (f"; {mean / clock * 1e3:.3f} ms at the {clock / 1e6:g} MHz board clock"
+              + (" (1 instruction taken as 1 cycle)" if self.counter == Counter.QEMU_INSTRUCTIONS else ""))
+        return f"{self.board}: {mean:,.0f} {what}{spread}{ms}"
 
 
 def _artifact_manifest(target: Path) -> dict | None:
@@ -327,8 +331,11 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
             yield dev
         return
     if not port:
+        temporary = art.name.startswith("edgefmr-") and art.parent == Path(tempfile.gettempdir())
+        flashed = (f"the model's firmware (edgefmr build MODEL --board {b.name} --out DIR, then edgefmr flash DIR "
+                   f"--port PORT)" if temporary else f"{art} (edgefmr flash {art} --port PORT)")
         raise EdgefmrError(f"board {b.name} is a real board: give --port (e.g. /dev/ttyACM0) where its edgefmr "
-                           f"protocol firmware talks, after flashing {art}")
+                           f"protocol firmware talks, after flashing {flashed}")
 
     with Device(w(open_transport(port, baud=b.serial.baud if b.serial else 115200)), timeout=timeout,
                 retries=retries) as dev:

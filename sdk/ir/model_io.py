@@ -47,6 +47,8 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
         raise EdgefmrError(
             f"{where}: shape {list(x.shape)} does not fit the model input {list(t.shape)} (or [N, *{list(t.shape)}])"
         )
+    if x.dtype == np.float64:
+        x = x.astype(np.float32)  # float data as numpy saves it by default; quantized like float32
     if x.dtype == np.float32:
         if t.quant is None:
             raise EdgefmrError(f"{where}: float32 input, but model input {t.name!r} has no quantization to apply")

@@ -194,9 +194,10 @@ def default_table(board: Board) -> dict:
     """The default of the board's core type (DEFAULTS_DIR), when the board has not been profiled: the board's name
     and clock, the core type's coefficients."""
     core = default_core(board.core)
-    t = json.loads((DEFAULTS_DIR / f"{core}.json").read_text())
+    path = DEFAULTS_DIR / f"{core}.json"
+    t = json.loads(path.read_text())
     t.update({"board": board.name, "core": board.core, "clock_hz": board.clock_hz, "source": "default",
-              "default_of": core})
+              "default_of": core, "path": str(path)})
     return t
 
 
@@ -214,6 +215,8 @@ def load_calibration(board: Board | str) -> dict:
                                f"again") from None
         if t.get("format") != FORMAT or t.get("version") != VERSION:
             raise EdgefmrError(f"{path}: not an {FORMAT} version {VERSION} table; delete it or profile again")
+        t["path"] = str(path)
+        t["clock_hz"] = b.clock_hz  # the board file's clock (a table profiled at another clock counts the same)
         return t
     return default_table(b)
 
@@ -233,3 +236,62 @@ def estimate(g: Graph, table: dict) -> dict[str, Any]:
     cycles = total * (table.get("cpi", 1.0) if table["unit"] == "instructions" else 1.0)
     return {"unit": table["unit"], "total": total, "cycles": cycles, "seconds": cycles / table["clock_hz"],
             "per_node": per_node}
+
+
+# ------------------------------------------------------------------------------------------------ what a table is
+
+def table_info(table: dict) -> dict[str, Any]:
+    """Where a table comes from, for people: ``path``, ``source`` ("profiled" on this board or "default" of a core
+    type), ``default_of``, ``date`` (of the newest profile in it), ``models`` (names of the profiled models), ``unit``
+    and ``basis``: one line saying what a latency from it is based on."""
+    profiles = table.get("profiles") or []
+    dates = sorted(str(p["date"]) for p in profiles if p.get("date"))
+    models = list(dict.fromkeys(f"{p.get('model') or '?'} ({str(p.get('model_hash', ''))[:8]})" for p in profiles))
+    profiled = table.get("source") != "default"
+    unit = table.get("unit", "cycles")
+    counted = ("executed instructions (QEMU), 1 instruction = 1 cycle" if unit == "instructions"
+               and table.get("cpi", 1.0) == 1.0 else
+               f"executed instructions (QEMU) x {table.get('cpi')} cycles each" if unit == "instructions"
+               else "DWT cycles")
+    where = (f"profiled on {table.get('board')}" if profiled
+             else f"default table of the core type {table.get('default_of', table.get('core'))} (this board "
+                  f"is not profiled)")
+    return {"path": table.get("path"), "source": "profiled" if profiled else "default",
+            "default_of": table.get("default_of"), "date": dates[-1] if dates else None, "models": models,
+            "unit": unit, "clock_hz": table.get("clock_hz"),
+            "basis": f"{where}; {counted}; at {table.get('clock_hz', 0) / 1e6:g} MHz"}
+
+
+def describe_table(table: dict) -> str:
+    """One line naming a table: path, date and the models it was fitted on."""
+    i = table_info(table)
+    def short(m: str) -> str:
+        return m if len(m) <= 40 else m[:39] + "…"
+
+    models = ", ".join(short(m) for m in i["models"][:3]) + (f" and {len(i['models']) - 3} more"
+                                                             if len(i["models"]) > 3 else "")
+    return (f"{i['path']} ({i['source']}" + (f", {i['date']}" if i["date"] else "") +
+            (f", fitted on {len(i['models'])} model(s): {models}" if models else "") + ")")
+
+
+def cost_terms(table: dict, limit: int | None = None) -> list[str]:
+    """Per op type, the terms that carry its cost (zero coefficients left out), largest share of the fitted
+    counts first: "FULLY_CONNECTED 0.92/MAC + 7.28/output + 711/call"."""
+    def fmt(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+    rows = []
+    for op, v in table.get("ops", {}).items():
+        terms = [f"{fmt(v[k])}/{name}" for k, name in (("cost", v["unit"].replace("mac", "MAC")),
+                                                       ("per_output", "output"), ("per_call", "call")) if v[k] > 0]
+        rows.append((v.get("layers", 0), f"{op} " + (" + ".join(terms) if terms else "0")))
+    rows.sort(key=lambda r: -r[0])
+    return [r[1] for r in rows[:limit]]
+
+
+def estimate_ms(g: Graph, table: dict) -> dict[str, Any]:
+    """`estimate` in milliseconds at the table's (the board's) clock: ``total_ms``, ``per_node_ms`` and ``basis``."""
+    e = estimate(g, table)
+    scale = (table.get("cpi", 1.0) if table["unit"] == "instructions" else 1.0) / table["clock_hz"] * 1e3
+    return {"total_ms": e["cycles"] / table["clock_hz"] * 1e3, "per_node_ms": [c * scale for c in e["per_node"]],
+            "unit": e["unit"], "total": e["total"], "basis": table_info(table)["basis"]}

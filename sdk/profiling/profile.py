@@ -1,6 +1,7 @@
 """A board profiling session (`edgefmr profile`): run inputs on the board and on the reference interpreter, count the
 bit-exact agreements, measure latency per inference and per layer, stack high-water mark and arena, compare with a
-float original when one is given, and write the board's calibration table (edgefmr.profiling.calibration)."""
+float original when one is given, and, when asked (write_calibration), fit the profile into the board's
+calibration table (edgefmr.profiling.calibration)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
+from edgefmr.profiling.validate import reference_run
 
 REPORT_FORMAT = "edgefmr-profile"
 REPORT_VERSION = 1
@@ -97,7 +99,17 @@ def load_inputs(g: Graph, path: str | None, count: int = DEFAULT_COUNT, seed: in
 # ------------------------------------------------------------------------------------------------ float original
 
 def _float_outputs(g: Graph, ckpt: str, records: list[list[np.ndarray]]) -> np.ndarray:
-    """Outputs of the float checkpoint on the dequantized inputs (single-input models), shape [N, ...]."""
+    """Outputs of the float model (an edgefmr .pt checkpoint, a float .tflite or an .onnx) on the dequantized inputs
+    (single-input models), shape [N, ...]."""
+    if Path(ckpt).suffix in (".tflite", ".onnx"):
+        if len(g.inputs) != 1:
+            raise EdgefmrError("--float-model compares single-input models")
+        t = g.tensor(g.inputs[0])
+        x = np.stack([rec[0] for rec in records]).astype(np.float32)
+        if t.quant is not None:
+            x = ((x - np.float32(t.zero_point)) * np.float32(t.scale)).astype(np.float32)
+        rows, outs = reference_run(ckpt, x, g)
+        return np.stack([row[outs[0]] for row in rows]).astype(np.float64)
     import torch
 
     from edgefmr.nas.train import load_checkpoint
@@ -138,11 +150,27 @@ def _compare_float(yq: np.ndarray, yf: np.ndarray) -> dict[str, float]:
             "cosine_min": float(cos.min()), "top1_agreement": float((yq.argmax(1) == yf.argmax(1)).mean())}
 
 
+def _accuracy(path: str, board_outputs: list[list[np.ndarray]]) -> dict[str, Any]:
+    """Top-1 accuracy of the board's first output against labels .npy [N] (integer classes)."""
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise EdgefmrError(f"{path}: cannot read as .npy ({e})") from None
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise EdgefmrError(f"{path}: labels must be integer classes [N], got {y.dtype}{list(y.shape)}")
+    if len(y) < len(board_outputs):
+        raise EdgefmrError(f"{path}: {len(y)} labels for {len(board_outputs)} inputs")
+    pred = np.array([o[0].reshape(-1).argmax() for o in board_outputs])
+    correct = int((pred == y[: len(pred)]).sum())
+    return {"labels": str(path), "correct": correct, "total": len(pred), "accuracy": correct / max(1, len(pred))}
+
+
 # ------------------------------------------------------------------------------------------------ session
 
 def profile_artifact(artifact: str | Path, board: str | None = None, *, port: str | None = None,
                      inputs: str | None = None, count: int = DEFAULT_COUNT, runs: int = 10,
-                     float_model: str | None = None, write_calibration: bool = True, timeout: float = 2.0,
+                     float_model: str | None = None, write_calibration: bool = False, timeout: float = 2.0,
+                     labels: str | None = None,
                      progress: Callable[[int, int], None] | None = None,
                      wrap: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Profile a protocol-firmware artifact on its board (QEMU started here, or a real board on `port`).
@@ -206,7 +234,13 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
     lc = np.array(layer_counts, dtype=np.float64)                     # [inputs, layers]
     mlayers = manifest.get("layers") or []
     nodes_of = [row.get("nodes", []) for row in mlayers] if len(mlayers) == len(layers) else [[] for _ in layers]
-    kernel_of = [row.get("kernel", "") for row in mlayers] if len(mlayers) == len(layers) else ["" for _ in layers]
+    known = len(mlayers) == len(layers)
+    kernel_of = [row.get("kernel", "") for row in mlayers] if known else ["" for _ in layers]
+    pairs = (("flash_bytes", "const_bytes"), ("activation_bytes", "activation_bytes"),
+             ("scratch_bytes", "scratch_bytes"))
+    bytes_of = [{k: row.get(src) for k, src in pairs} for row in mlayers] if known else [{} for _ in layers]
+    # ms at the board clock: exact for cycle counters; for executed instructions (QEMU) at 1 instruction per cycle
+    ms = (lambda c: c / info.core_clock_hz * 1e3) if counter != Counter.NONE and info.core_clock_hz else None
     macs_of = [sum(work[i][2] for i in nodes if work[i][1] == "mac") for nodes in nodes_of]
     total_macs = sum(w[2] for w in work if w[1] == "mac")
     mean_total = float(np.mean(per_input))
@@ -218,6 +252,7 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
             "count_mean": m, "count_min": float(lc[:, li].min()), "count_max": float(lc[:, li].max()),
             "share": m / float(lc.mean(0).sum()) if timed and lc.sum() else 0.0,
             "macs": macs_of[li], "per_mac": m / macs_of[li] if timed and macs_of[li] else None,
+            "ms": ms(m) if ms and timed else None, **bytes_of[li],
         })
     seconds = (lambda c: c / info.core_clock_hz) if counter in (Counter.DWT_CYCLES, Counter.SYSTICK_CYCLES) else None
     report: dict[str, Any] = {
@@ -236,6 +271,11 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
             "max": max(per_input) if timed else None,
             "seconds_mean": seconds(mean_total) if seconds and timed else None,
             "whole_run": whole if timed else None,
+            "ms_mean": ms(mean_total) if ms and timed else None,
+            "ms_basis": (None if not (ms and timed) else
+                         f"{counter.unit} / {info.core_clock_hz / 1e6:g} MHz board clock" +
+                         (" (1 executed instruction taken as 1 cycle: QEMU does not model cycles)"
+                          if counter.unit == "instructions" else "")),
         },
         "layers": layer_rows,
         "macs": total_macs,
@@ -253,6 +293,8 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
         if t.quant is not None:
             yq = (yq - t.zero_point) * t.scale
         report["float"] = {"model": str(float_model), **_compare_float(yq, yf)}
+    if labels is not None:
+        report["accuracy"] = _accuracy(labels, board_outputs)
     if timed and write_calibration:
         rows = [{"count": r["count_mean"], "nodes": r["nodes"]} for r in layer_rows if r["nodes"]]
         if rows:

@@ -82,13 +82,18 @@ def collect(folder: str | Path) -> ReportData:
         raise EdgefmrError(f"{root}: not a folder; give the folder of a search, build or profile run")
     data = ReportData(folder=root)
     files = sorted(root.glob("*.json")) + sorted(p for p in root.glob("*/*.json"))
+    found: list[tuple[Path, str, dict[str, Any]]] = []
     for p in files:
         try:
             d = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
         k = _kind(d)
-        if k is not None and getattr(data, k) is None:
+        if k is not None:
+            found.append((p, k, d))
+    check_one_model(found)
+    for p, k, d in found:
+        if getattr(data, k) is None:
             setattr(data, k, d)
             data.sources[k] = str(p)
     if not data.sources:
@@ -97,6 +102,28 @@ def collect(folder: str | Path) -> ReportData:
     _load_board(data)
     _plans(data)
     return data
+
+
+def model_hash_of(kind: str, d: dict[str, Any]) -> str | None:
+    """The hash of the model a pipeline file describes (None when the file does not say: older files)."""
+    if kind == "search":
+        return (d.get("chosen") or {}).get("model_hash")
+    h = d.get("model_hash")
+    return str(h) if h else None
+
+
+def check_one_model(found: list[tuple[Path, str, dict[str, Any]]]) -> None:
+    """EdgefmrError naming the files when the pipeline files describe more than one model (by their model hash):
+    a report never shows one model's numbers as another's."""
+    by_hash: dict[str, list[str]] = {}
+    for p, k, d in found:
+        h = model_hash_of(k, d)
+        if h:
+            by_hash.setdefault(h, []).append(str(p))
+    if len(by_hash) > 1:
+        groups = "; ".join(f"model {h[:12]}: {', '.join(ps)}" for h, ps in by_hash.items())
+        raise EdgefmrError(f"these files describe {len(by_hash)} different models ({groups}); a report covers one "
+                           f"model: give the folder of one model's files, or move the others out")
 
 
 def _load_board(data: ReportData) -> None:
@@ -202,7 +229,9 @@ def _facts(data: ReportData, section: str) -> list[tuple[str, Any]]:
     elif section == "latency":
         c = p.get("counter") or {}
         lat = p.get("latency") or {}
-        rows += [("counter", c.get("label")), ("per inference", f"{lat.get('mean', 0):,.0f} {lat.get('unit', '')}"),
+        ms = (f" = {lat['ms_mean']:.3f} ms ({lat.get('ms_basis')})" if lat.get("ms_mean") is not None else "")
+        rows += [("counter", c.get("label")),
+                 ("per inference", f"{lat.get('mean') or 0:,.0f} {lat.get('unit', '')}{ms}"),
                  ("per MAC", f"{p.get('per_mac', 0):.2f} {lat.get('unit', '')} per MAC over {p.get('macs', 0):,} MACs"),
                  ("stack used / predicted",
                   f"{(p.get('memory') or {}).get('stack_used')} / {(p.get('memory') or {}).get('stack_predicted')} B"),
@@ -223,6 +252,10 @@ def _facts(data: ReportData, section: str) -> list[tuple[str, Any]]:
         if ag:
             rows.append(("board == interpreter", f"{ag.get('bit_exact')}/{ag.get('total')} inputs bit for bit, "
                                                   f"max |diff| {ag.get('max_abs_diff')}"))
+        acc = p.get("accuracy") or {}
+        if acc:
+            rows.append(("accuracy on the board", f"{acc.get('correct')}/{acc.get('total')} = "
+                                                   f"{100 * acc.get('accuracy', 0):.2f}% (labels {acc.get('labels')})"))
         fl = p.get("float") or {}
         if fl:
             rows.append(("board vs float model", f"cosine mean {fl.get('cosine_mean', 0):.4f}, l2r mean "
@@ -234,7 +267,29 @@ def _facts(data: ReportData, section: str) -> list[tuple[str, Any]]:
 _CSS = """body{font-family:sans-serif;margin:24px;max-width:1300px;color:#222}
 h1{margin-bottom:4px}section{border-top:2px solid #ddd;padding-top:8px;margin-top:18px}
 table.kv{border-collapse:collapse;font-size:14px;margin:8px 0}table.kv th{text-align:left;padding:2px 12px 2px 0;
-color:#555;font-weight:normal}table.kv td{padding:2px 0}.plot svg{max-width:100%;height:auto}.note{color:#a60}"""
+color:#555;font-weight:normal}table.kv td{padding:2px 0}
+table.layers{border-collapse:collapse;font-size:12px}table.layers td,table.layers th{padding:1px 8px;text-align:right}
+table.layers td:nth-child(2){text-align:left;max-width:420px;overflow-wrap:anywhere}
+.plot svg{max-width:100%;height:auto}.note{color:#a60}"""
+
+
+def layer_table(profile: dict[str, Any]) -> str:
+    """Per layer of a profile: the kernel it ran, its count and ms at the board clock, its flash and activation
+    bytes (why a layer is slow)."""
+    unit = (profile.get("counter") or {}).get("unit", "")
+
+    def num(v: Any, digits: int = 0) -> str:
+        return "—" if v is None else f"{v:,.{digits}f}"
+
+    head = ("#", "layer", "op", "kernel", unit, "ms", "share", f"{unit}/MAC", "flash B", "activation B")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            r.get("index"), r.get("name"), r.get("op"), r.get("kernel", ""), num(r.get("count_mean")),
+            num(r.get("ms"), 3), f"{100 * (r.get('share') or 0):.1f}%", num(r.get("per_mac"), 2),
+            num(r.get("flash_bytes")), num(r.get("activation_bytes")))) + "</tr>"
+        for r in profile.get("layers", []))
+    return ("<table class='layers'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + f"</tr>{rows}"
+            "</table>")
 
 
 def render_html(data: ReportData) -> str:
@@ -249,6 +304,8 @@ def render_html(data: ReportData) -> str:
         parts.append(_table(_facts(data, sec)))
         for fig in plots.figures(data, sec):
             parts.append(f"<div class='plot'>{plots.to_svg(fig)}</div>")
+        if sec == "latency":
+            parts.append(layer_table(data.profile or {}))
         parts.append("</section>")
     for n in data.notes:
         parts.append(f"<p class='note'>{html.escape(n)}</p>")

@@ -259,7 +259,10 @@ def test_board_path_env_adds_and_overrides(tmp_path: Path) -> None:
     assert "overrides" not in data["nucleo-f446re"]
     r = cli("boards", "show", "nucleo-f411re", env_extra=env)
     assert r.returncode == 0 and "overrides the bundled board file" in r.stdout
-    assert "user (overrides bundled)" in cli("boards", "list", env_extra=env).stdout
+    listing = cli("boards", "list", env_extra=env).stdout
+    row = next(ln for ln in listing.splitlines() if ln.split()[:1] == ["nucleo-f411re"])
+    assert row.split()[-1] == "user*" and "user*: a user file that overrides a bundled board" in " ".join(
+        listing.split())
 
 
 def test_board_path_env_errors(tmp_path: Path) -> None:

@@ -65,6 +65,17 @@ def test_tiny_search_prints_the_pareto_front_and_writes_the_model(tmp_path, sear
         assert (tmp_path / f).is_file(), f
     rep = json.loads((tmp_path / "search.json").read_text())
     assert rep["trials"] == 5 and rep["chosen"]["sram"] <= 64 * 1024
+    # the table the latency model reads is named (issue #18), the column says what its figures are
+    assert "latency model:" in r.stderr and rep["latency_table"]["path"] and "est. ms" in r.stdout
+    assert rep["chosen"]["model_hash"]
+    # run again: the finished search neither fine-tunes again nor rewrites model.efm
+    before = (tmp_path / "model.efm").stat().st_mtime_ns
+    again = cli("--task", "digits", "--board", "qemu-netduinoplus2", "--space", s.space_file, "--supernet-epochs",
+                str(s.supernet_epochs), "--stack-bytes", "1024", "--trials", "5", "--finetune-epochs", "2",
+                "--eval-samples", "60", "--sram-budget", "64KB", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "model.efm").stat().st_mtime_ns == before
+    assert json.loads((tmp_path / "search.json").read_text())["chosen"]["model_hash"] == rep["chosen"]["model_hash"]
 
 
 @pytest.mark.parametrize("name", PROXIES)
