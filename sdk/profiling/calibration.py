@@ -276,14 +276,15 @@ def describe_table(table: dict) -> str:
 
 def cost_terms(table: dict, limit: int | None = None) -> list[str]:
     """Per op type, the terms that carry its cost (zero coefficients left out), largest share of the fitted
-    counts first: "FULLY_CONNECTED 0.92/MAC + 7.28/output + 711/call"."""
+    counts first: "FULLY_CONNECTED 0.92/MAC + 7.28/output + 0.5/input + 711/call"."""
     def fmt(v: float) -> str:
         return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
 
     rows = []
     for op, v in table.get("ops", {}).items():
-        terms = [f"{fmt(v[k])}/{name}" for k, name in (("cost", v["unit"].replace("mac", "MAC")),
-                                                       ("per_output", "output"), ("per_call", "call")) if v[k] > 0]
+        names = (("cost", v["unit"].replace("mac", "MAC")), ("per_output", "output"), ("per_input", "input"),
+                 ("per_row", "row"), ("per_call", "call"))
+        terms = [f"{fmt(v[k])}/{name}" for k, name in names if v.get(k, 0) > 0]
         rows.append((v.get("layers", 0), f"{op} " + (" + ".join(terms) if terms else "0")))
     rows.sort(key=lambda r: -r[0])
     return [r[1] for r in rows[:limit]]
