@@ -20,8 +20,11 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
+from edgefmr.firmware.hls.emitters.add import binary_requants
+from edgefmr.firmware.hls.emitters.layer_norm_chain import chain_ii
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
 from edgefmr.ir import Graph
+from edgefmr.ir.passes import optimize
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ops.registry import call
 from edgefmr.ops.softmax import exp_table
@@ -224,16 +227,18 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.lut += 64 * 3 + 300  # 64-bit divider (iterative) and square root
         lc.ff += 64 * 4
     elif op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN"):
-        # kernels/layer_norm_chain.h: the row stored while it is summed, a squares pass, an output pass; each
-        # stage of the chain its own requantization (MEAN x2, SUB, SQUARED_DIFFERENCE or MUL, MUL, gamma, beta).
+        # kernels/layer_norm_chain.h: the row stored while it is summed (the residual ADD at II = 3), a squares
+        # pass at II = var_ii, an output pass at II = norm_ii: the stages' requantizations share one unit
         ch = x.shape[-1]
         rows = x.size // max(ch, 1)
-        lc.cycles = rows * (3 * ch + 3 * LOOP_FILL + 8)
+        ii = chain_ii(c)
+        load_ii = 3 if op == "ADD_LAYER_NORM_CHAIN" else 1
+        lc.cycles = rows * (ch * (load_ii + ii["var_ii"] + ii["norm_ii"]) + 3 * LOOP_FILL + 8)
         lc.add(memory(8, ch))
         lc.add(memory(8, 256))  # RSQRT(ADD(v, eps))
-        k = 1 if op == "ADD_LAYER_NORM_CHAIN" else 0  # the residual ADD: one more rescaled stage
-        requant = 2 + 3 + 4 + 1 + 3 * k + (1 if c.inp(2 + k) is not None else 0) + \
-            (3 if c.inp(3 + k) is not None else 0)
+        lc.dsp += mult_dsp(24, 24, board) if c.attrs["square_form"] == "squared_difference" else 0
+        requant = 1
+        lc.detail = {"requant_ops_per_element": load_ii - 1 + ii["var_ii"] + ii["norm_ii"]}
     elif op == "HASH_ATTENTION":
         f_bits = c.inp(0).shape[-1]
         nk, nq, d = c.inp(1).shape[-2], c.inp(0).shape[-2], c.inp(2).shape[-1]
@@ -267,9 +272,13 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
             work = x.size
         elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             work = out * int(c.attrs.get("filter_h") or 1) * int(c.attrs.get("filter_w") or 1)
-        lc.cycles = buffered + work + 2 * LOOP_FILL
-        requant = {"ADD": 3, "SUB": 3, "SQUARED_DIFFERENCE": 4, "MUL": 1, "MEAN": 1, "ATTENTION_GATE": 1,
-                   "LIF": 1, "QUANTIZE": 1}.get(op, 0)
+        ii = binary_requants(op) if op in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE") else 1
+        lc.cycles = buffered + ii * work + 2 * LOOP_FILL
+        # one requantization unit per layer: ADD/SUB/SQUARED_DIFFERENCE's three per element share it (II = 3)
+        requant = 1 if op in ("ADD", "SUB", "SQUARED_DIFFERENCE", "MUL", "MEAN", "ATTENTION_GATE", "LIF",
+                              "QUANTIZE") else 0
+        if op == "SQUARED_DIFFERENCE":
+            lc.dsp += mult_dsp(24, 24, board)  # the square of the rescaled difference
         if op in ("RELU", "RELU6") and x.dtype == "int16":
             requant = 1
         if op in ("LUT", "LOGISTIC", "TANH", "RSQRT", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE") and \
@@ -282,6 +291,7 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.dsp += requant * mult_dsp(33, 32, board)
         lc.lut += requant * REQUANT_LUT
         lc.ff += requant * REQUANT_FF
+        lc.detail["requant_units"] = requant
     # constant operands the kernel reads as ROMs (gamma, beta, tables, biases, per-channel multipliers)
     lc.add(memory(32, 2 * y.shape[-1] if y.shape else 2))
     return lc
@@ -410,6 +420,7 @@ def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | Non
     if b.kind != "fpga" or b.fpga is None:
         raise EdgefmrError(f"board {b.name!r} is a {b.kind} board; the FPGA estimator needs an FPGA board "
                            f"(pynq-z2, ultra96-v2, zcu102, kv260)")
+    graph = optimize(graph)
     fold = folding if folding is not None else choose_folding(graph, b, target)
     costs = _node_costs(graph, fold, b)
     extra, fifos = _stream_costs(graph, b)

@@ -104,7 +104,11 @@ static const size_t out_bytes = {out_bytes};
 
 static void infer(const unsigned char *src, unsigned char *dst) {{
 {chr(10).join(load)}
+#ifdef EFM_WEIGHTS_DDR
+    {top}_mm({args}, efm_weights);
+#else
     {top}_mm({args});
+#endif
 {chr(10).join(store)}
 }}
 

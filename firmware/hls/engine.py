@@ -1,0 +1,409 @@
+"""The shared-engine HLS design (Edge-MoE's unified compute unit): one PE x SIMD MAC array and one requantization
+unit run every matrix layer in turn, driven by a layer table; the other layers run their own kernels
+(kernels/<op>.h, their requantizations sharing one unit per layer) between an arena and the next layer. Activations
+live in one on-chip buffer planned by edgefmr.firmware.planner (every tensor stored whole, byte offsets), weights of
+the matrix layers in one memory of PE x SIMD-byte words (block RAM, or DDR through an AXI master port when they do
+not fit).
+
+    engine_rows(graph) -> list[EngineRow]        the matrix layers the array runs (and their weights)
+    generate_engine(graph, pe, simd, weights)    model.cpp / model.h of the design (an HlsModel)
+
+The top function is `efm_top` with the same AXI-stream ports as the dataflow design (and `efm_top_mm`), so the
+testbench, the project and `run_csim` are shared; with weights in DDR both take one more port, `weights`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.firmware import planner
+from edgefmr.firmware.hls.codegen import (
+    HlsModel,
+    _comment,
+    _initializer,
+    _Writer,
+    config_struct,
+    data_positions,
+    kernel_files,
+    node_key,
+)
+from edgefmr.firmware.hls.emitters import CPP_TYPES, Folding, HlsContext, acc_bits, get_emitter
+from edgefmr.ir import Graph, graph_hash
+from edgefmr.ops.params import kernel_params
+from edgefmr.ops.registry import OpCall, call
+
+#: Matrix ops the engine's array runs (when their operands are int8 activations and int8 constant weights).
+ENGINE_OPS = ("FULLY_CONNECTED", "SPIKE_FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL")
+KIND = {"FULLY_CONNECTED": 0, "SPIKE_FULLY_CONNECTED": 0, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "BATCH_MATMUL": 3}
+#: Field order of efm::engine_layer (kernels/engine.h).
+FIELDS = ("kind", "spike", "single_round", "per_channel", "x_off", "r_off", "y_off", "w_off", "b_off", "q_off",
+          "vectors", "cols", "depth", "in_h", "in_w", "in_c", "out_h", "out_w", "k_w", "k_c", "stride_h", "stride_w",
+          "dil_h", "dil_w", "pad_top", "pad_left", "out_per_group", "depth_multiplier", "rows", "bcount1", "bcount2",
+          "lbs0", "lbs1", "lbs2", "rbs0", "rbs1", "rbs2", "lrow", "ldep", "rdep", "rcol", "x_zp", "r_zp", "y_zp",
+          "act_min", "act_max")
+WEIGHTS_PLACES = ("bram", "ddr")
+
+
+@dataclass
+class EngineRow:
+    """One matrix layer of the engine: its node, the table fields that do not depend on the plan, its weights as
+    [cols][depth] int8 (None for BATCH_MATMUL), biases, multipliers and shifts, and the accumulator bits."""
+
+    node: int
+    op: str
+    fields: dict[str, int]
+    weights: np.ndarray | None
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    acc_bits: int
+    inputs: list[str] = field(default_factory=list)  # arena operands: x (and the BMM's right operand)
+
+    @property
+    def vectors(self) -> int:
+        return self.fields["vectors"]
+
+    @property
+    def cols(self) -> int:
+        return self.fields["cols"]
+
+    @property
+    def depth(self) -> int:
+        return self.fields["depth"]
+
+
+def _zero_fields() -> dict[str, int]:
+    return dict.fromkeys(FIELDS, 0) | {"bcount1": 1, "bcount2": 1, "out_per_group": 1, "depth_multiplier": 1,
+                                       "rows": 1, "act_min": -128, "act_max": 127}
+
+
+def engine_row(c: OpCall, index: int) -> EngineRow | None:
+    """The engine row of node `c`, or None when the array cannot run it (it then keeps its own kernel)."""
+    op = c.node.op
+    if op not in ENGINE_OPS or c.out().dtype != "int8":
+        return None
+    x = c.inp(0)
+    spike = op == "SPIKE_FULLY_CONNECTED"
+    if x.is_const or x.dtype != ("int8" if not spike else x.dtype) or (spike and x.dtype not in ("uint8", "bool",
+                                                                                                  "int8")):
+        return None
+    f = _zero_fields()
+    p = kernel_params(c)
+    f["kind"] = KIND[op]
+    if op == "BATCH_MATMUL":
+        r = c.inp(1)
+        if r.is_const or r.dtype != "int8" or c.attrs.get("lhs_perm") is not None or \
+                c.attrs.get("rhs_perm") is not None:
+            return None
+        bc, lb, rb = p["batch_count"], p["lhs_batch_stride"], p["rhs_batch_stride"]
+        if len(bc) != 3:
+            return None
+        f.update(vectors=int(np.prod(bc)) * p["rows"], cols=p["cols"], depth=p["depth"], rows=p["rows"],
+                 bcount1=bc[1], bcount2=bc[2], lbs0=lb[0], lbs1=lb[1], lbs2=lb[2], rbs0=rb[0], rbs1=rb[1],
+                 rbs2=rb[2], lrow=p["lhs_row_stride"], ldep=p["lhs_depth_stride"], rdep=p["rhs_depth_stride"],
+                 rcol=p["rhs_col_stride"], x_zp=p["lhs_zp"], r_zp=p["rhs_zp"], y_zp=p["output_zp"])
+        return EngineRow(index, op, f, None, np.zeros(1, np.int64), np.array([p["mult"]]), np.array([p["shift"]]),
+                         acc_bits(p["depth"], 255 * 255), [x.name, r.name])
+    w = c.inp(1)
+    if w is None or not w.is_const or w.dtype != "int8":
+        return None
+    data = np.asarray(w.data).astype(np.int64)
+    if op in ("FULLY_CONNECTED", "SPIKE_FULLY_CONNECTED"):
+        cols, depth = p["cols"], p["depth"]
+        wm = data.reshape(cols, depth)
+        f.update(vectors=p["rows"], single_round=1, x_zp=p.get("input_zp", 0), spike=int(spike))
+        max_abs = 255 * 128 if not spike else 128
+    elif op == "CONV_2D":
+        cols, depth = p["out_c"], p["k_h"] * p["k_w"] * p["k_c"]
+        wm = data.reshape(cols, depth)
+        f.update(vectors=p["batches"] * p["out_h"] * p["out_w"], out_per_group=p["out_c"] // p["groups"],
+                 k_c=p["k_c"], x_zp=p["input_zp"])
+        max_abs = 255 * 128
+    else:  # DEPTHWISE_CONV_2D: weights [1, kh, kw, o] -> [o][kh kw]
+        cols, depth = p["out_c"], p["k_h"] * p["k_w"]
+        wm = data.reshape(depth, cols).T
+        f.update(vectors=p["batches"] * p["out_h"] * p["out_w"], depth_multiplier=p["depth_multiplier"],
+                 x_zp=p["input_zp"])
+        max_abs = 255 * 128
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        f.update({k: p[k] for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "k_w", "stride_h", "stride_w",
+                                    "dil_h", "dil_w", "pad_top", "pad_left")})
+    f.update(cols=cols, depth=depth, per_channel=1, y_zp=p["output_zp"], act_min=p["act_min"], act_max=p["act_max"])
+    b = c.inp(2) if len(c.node.inputs) > 2 else None
+    bias = np.asarray(b.data).astype(np.int64).ravel() if b is not None else np.zeros(cols, np.int64)
+    return EngineRow(index, op, f, np.ascontiguousarray(wm), bias, np.asarray(p["mult"]).ravel(),
+                     np.asarray(p["shift"]).ravel(), acc_bits(depth, max_abs), [x.name])
+
+
+def engine_rows(g: Graph) -> list[EngineRow]:
+    """The matrix layers of `g` the engine's array runs, in graph order."""
+    out = []
+    for i, n in enumerate(g.nodes):
+        r = engine_row(call(n, g), i)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def engine_plan(g: Graph) -> planner.Plan:
+    """The arena of the engine: the planner's plan with every tensor stored whole (no fused steps)."""
+    return planner.plan(g, None, tricks=False)
+
+
+@dataclass
+class EngineInfo:
+    """What the estimator and the manifest need about a generated engine."""
+
+    pe: int
+    simd: int
+    acc_bits: int
+    weights: str
+    weight_bytes: int
+    weight_words: int
+    channel_params: int
+    arena_bytes: int
+    rows: list[EngineRow]
+    steps: list[dict[str, Any]]
+
+
+def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: str = "efm_top", text: bool = True
+                    ) -> tuple[HlsModel, EngineInfo]:
+    """model.cpp / model.h of the shared-engine design of `g` (a PE x SIMD array; weights in "bram" or "ddr")."""
+    if weights not in WEIGHTS_PLACES:
+        raise EdgefmrError(f"engine weights must be one of {', '.join(WEIGHTS_PLACES)}, got {weights!r}")
+    if not g.nodes:
+        raise EdgefmrError("the model has no nodes; nothing to generate")
+    plan = engine_plan(g)
+    rows = {r.node: r for r in engine_rows(g)}
+    w = _Writer(text)
+    structs: list[str] = []
+    fns: list[str] = []
+    kernels: list[str] = ["engine"]
+    body: list[str] = []
+    steps: list[dict[str, Any]] = []
+    layers: list[dict[str, Any]] = []
+    table: list[str] = []
+    wchunks: list[np.ndarray] = []
+    bias: list[np.ndarray] = []
+    mult: list[np.ndarray] = []
+    shift: list[np.ndarray] = []
+    w_off = b_off = q_off = 0
+    accw = max([r.acc_bits for r in rows.values()] + [2])
+
+    def off(t: str) -> int | None:
+        a = plan.tensors.get(t)
+        return a.offset if a is not None else None
+
+    for k, name in enumerate(g.inputs):
+        t = g.tensor(name)
+        o = off(name)
+        ct = CPP_TYPES[t.dtype]
+        body.append(f"    efm::stream_to_arena<{ct}, {t.size}>(in_{k}, arena, {o});" if o is not None else
+                    f"    efm::drain<{ct}, {t.size}>(in_{k});")
+    for ni, node in enumerate(g.nodes):
+        key = node_key(node)
+        if ni in rows:
+            r = rows[ni]
+            f = dict(r.fields)
+            f["x_off"] = plan.offset(r.inputs[0])
+            f["r_off"] = plan.offset(r.inputs[1]) if len(r.inputs) > 1 else 0
+            f["y_off"] = plan.offset(node.outputs[0])
+            f["w_off"], f["b_off"], f["q_off"] = w_off, b_off, q_off
+            if r.weights is not None:
+                wchunks.append(r.weights.ravel())
+                w_off += r.weights.size
+            bias.append(r.bias)
+            mult.append(r.mult)
+            shift.append(r.shift)
+            b_off += r.bias.size
+            q_off += r.mult.size
+            table.append("    {" + ", ".join(str(int(f[x])) for x in FIELDS) + f"}},  /* layer {ni}: {node.op} "
+                         f"{_comment(key)} */")
+            body.append(f"    efm::engine_mac<{pe}, {simd}, {accw}>(efm_layers[{len(table) - 1}], arena, wmem, "
+                        f"efm_bias, efm_mult, efm_shift);")
+            steps.append({"layer": ni, "name": key, "op": node.op, "unit": "engine", "row": len(table) - 1})
+            layers.append({"index": ni, "name": key, "op": node.op, "unit": "engine"})
+            continue
+        if plan.is_noop(ni):
+            steps.append({"layer": ni, "name": key, "op": node.op, "unit": "none"})
+            layers.append({"index": ni, "name": key, "op": node.op, "unit": "none"})
+            continue
+        c = call(node, g)
+        in_args: dict[int, str | None] = {}
+        params: list[str] = []
+        decls: list[str] = []
+        feeds: list[str] = []
+        args: list[str] = []
+        for pos in data_positions(node):
+            name = node.inputs[pos]
+            if not name:
+                in_args[pos] = None
+                continue
+            t = g.tensor(name)
+            ct = CPP_TYPES[t.dtype]
+            in_args[pos] = f"in{pos}"
+            params.append(f"hls::stream<{ct}> &in{pos}")
+            decls.append(f"    hls::stream<{ct}> a{pos}(\"a{pos}\");")
+            if t.is_const:
+                rom = w.rom(np.asarray(t.data).ravel(), ct)
+                feeds.append(f"    efm::rom_source<{ct}, {max(t.size, 1)}>({rom}, a{pos});")
+            else:
+                feeds.append(f"    efm::arena_to_stream<{ct}, {t.size}>(arena, {plan.offset(name)}, a{pos});")
+            args.append(f"a{pos}")
+        sinks: list[str] = []
+        out_args = {}
+        for j, name in enumerate(node.outputs):
+            t = g.tensor(name)
+            ct = CPP_TYPES[t.dtype]
+            out_args[j] = f"out{j}"
+            params.append(f"hls::stream<{ct}> &out{j}")
+            decls.append(f"    hls::stream<{ct}> y{j}(\"y{j}\");")
+            o = off(name)
+            sinks.append(f"    efm::stream_to_arena<{ct}, {t.size}>(y{j}, arena, {o});" if o is not None else
+                         f"    efm::drain<{ct}, {t.size}>(y{j});")
+            args.append(f"y{j}")
+        ctx = HlsContext(w, c, ni, in_args, out_args, Folding())
+        em = get_emitter(node.op)(ctx)
+        for kname in em.kernels:
+            if kname not in kernels:
+                kernels.append(kname)
+        sname = f"efm_L{ni}"
+        structs.append(f"/* layer {ni}: {node.op} {_comment(key)} */\n" + config_struct(sname, ctx.cfg))
+        call_body = "\n".join("    " + ln for ln in em.call.splitlines())
+        fns.append(f"/* layer {ni}: {node.op} {_comment(key)} */\n"
+                   f"static void efm_layer{ni}({', '.join(params)}) {{\n#pragma HLS INLINE off\n"
+                   f"    typedef {sname} P;\n{call_body}\n}}")
+        fns.append(f"static void efm_step{ni}(uint8_t *arena) {{\n#pragma HLS INLINE off\n#pragma HLS DATAFLOW\n"
+                   + "\n".join(decls + feeds) + f"\n    efm_layer{ni}({', '.join(args)});\n" + "\n".join(sinks)
+                   + "\n}")
+        body.append(f"    efm_step{ni}(arena);")
+        steps.append({"layer": ni, "name": key, "op": node.op, "unit": "kernel"})
+        layers.append({"index": ni, "name": key, "op": node.op, "unit": "kernel",
+                       "roms": sorted(set(re.findall(r"efm_rom\d+", em.call)))})
+    outs = [(k, g.tensor(n)) for k, n in enumerate(g.outputs)]
+    ins = [(k, g.tensor(n)) for k, n in enumerate(g.inputs)]
+    for k, t in outs:
+        body.append(f"    efm::arena_to_stream<{CPP_TYPES[t.dtype]}, {t.size}>(arena, {plan.offset(t.name)}, out_{k});")
+
+    def arr(values: list[np.ndarray], ctype: str) -> np.ndarray:
+        v = np.concatenate(values) if values else np.zeros(1, np.int64)
+        return v if v.size else np.zeros(1, np.int64)
+
+    wflat = arr(wchunks, "int8_t")
+    arena_bytes = max(plan.arena_size, 1)
+    consts = []
+    wq = "" if weights == "ddr" else "static "
+    winit = _initializer(wflat, "int8_t") if text else "{}"
+    consts.append(f"{wq}const int8_t efm_weights[{wflat.size}] = {winit};")
+    for name, vals in (("efm_bias", bias), ("efm_mult", mult), ("efm_shift", shift)):
+        v = arr(vals, "int32_t")
+        consts.append(f"static const int32_t {name}[{v.size}] = {_initializer(v, 'int32_t') if text else '{}'};")
+    if not table:
+        table.append("    {" + ", ".join(str(int(v)) for v in _zero_fields().values()) + "},  /* no matrix layer */")
+    consts.append(f"static const efm::engine_layer efm_layers[{len(table)}] = {{\n" + "\n".join(table) + "\n};")
+
+    wport = weights == "ddr"
+    top_params = [f"hls::stream<{CPP_TYPES[t.dtype]}> &in_{k}" for k, t in ins]
+    top_params += [f"hls::stream<{CPP_TYPES[t.dtype]}> &out_{k}" for k, t in outs]
+    if wport:
+        top_params.append(f"const int8_t weights[{wflat.size}]")
+    ifaces = [f"#pragma HLS INTERFACE mode = axis port = in_{k}" for k, _ in ins]
+    ifaces += [f"#pragma HLS INTERFACE mode = axis port = out_{k}" for k, _ in outs]
+    if wport:
+        ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = weights offset = slave bundle = gmem_w "
+                   f"depth = {wflat.size}", "#pragma HLS INTERFACE mode = s_axilite port = weights"]
+    mm_params = [f"const {CPP_TYPES[t.dtype]} in_{k}[{max(t.size, 1)}]" for k, t in ins]
+    mm_params += [f"{CPP_TYPES[t.dtype]} out_{k}[{max(t.size, 1)}]" for k, t in outs]
+    if wport:
+        mm_params.append(f"const int8_t weights[{wflat.size}]")
+    mm_ifaces = []
+    for k, t in ins:
+        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = in_{k} offset = slave bundle = gmem{k} "
+                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = in_{k}"]
+    for k, t in outs:
+        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = out_{k} offset = slave bundle = gmem{len(ins) + k} "
+                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = out_{k}"]
+    if wport:
+        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = weights offset = slave bundle = gmem_w "
+                      f"depth = {wflat.size}", "#pragma HLS INTERFACE mode = s_axilite port = weights"]
+    mm_body = [f"    hls::stream<{CPP_TYPES[t.dtype]}> si{k}(\"si{k}\");" for k, t in ins]
+    mm_body += [f"    hls::stream<{CPP_TYPES[t.dtype]}> so{k}(\"so{k}\");" for k, t in outs]
+    mm_body += [f"    efm::mem_to_stream<{CPP_TYPES[t.dtype]}, {t.size}>(in_{k}, si{k});" for k, t in ins]
+    mm_body.append(f"    {top}({', '.join([f'si{k}' for k, _ in ins] + [f'so{k}' for k, _ in outs] + (['weights'] if wport else []))});")
+    mm_body += [f"    efm::stream_to_mem<{CPP_TYPES[t.dtype]}, {t.size}>(so{k}, out_{k});" for k, t in outs]
+
+    mhash = graph_hash(g)
+    words = sum(-(-r.cols // pe) * -(-r.depth // simd) for r in rows.values() if r.weights is not None)
+    model_cpp = "\n".join([
+        f"/* Generated by edgefmr: model {mhash}. Do not edit.",
+        f" * Shared engine: one {pe} x {simd} MAC array and one requantization unit for every matrix layer (layer",
+        " * table efm_layers), the other layers' kernels in turn, activations in one planned arena; docs/fpga.md. */",
+        '#include "model.h"',
+        "",
+        "\n".join(f'#include "{k}.h"' for k in kernels),
+        "",
+        *w.roms,
+        *consts,
+        "",
+        *structs,
+        "",
+        *fns,
+        "",
+        f"void {top}({', '.join(top_params)}) {{",
+        *ifaces,
+        "#pragma HLS INTERFACE mode = ap_ctrl_hs port = return",
+        f"#pragma HLS ALLOCATION function instances = efm::engine_mac<{pe}, {simd}, {accw}> limit = 1",
+        f"    static uint8_t arena[{arena_bytes}];",
+        "#pragma HLS BIND_STORAGE variable = arena type = ram_t2p impl = bram",
+        f"#pragma HLS ARRAY_RESHAPE variable = arena cyclic factor = {max(simd, 1)}",
+        f"#pragma HLS ARRAY_PARTITION variable = efm_weights cyclic factor = {pe * simd}" if not wport else
+        "    /* weights: DDR, read through the AXI master port */",
+        f"    const int8_t *wmem = {'weights' if wport else 'efm_weights'};",
+        *body,
+        "}",
+        "",
+        f"void {top}_mm({', '.join(mm_params)}) {{",
+        *mm_ifaces,
+        "#pragma HLS INTERFACE mode = s_axilite port = return",
+        "#pragma HLS DATAFLOW",
+        *mm_body,
+        "}",
+        "",
+    ])
+    io_macros = [f"#define EFM_IN{k}_SIZE {t.size}\ntypedef {CPP_TYPES[t.dtype]} efm_in{k}_t;" for k, t in ins]
+    io_macros += [f"#define EFM_OUT{k}_SIZE {t.size}\ntypedef {CPP_TYPES[t.dtype]} efm_out{k}_t;" for k, t in outs]
+    model_h = "\n".join([
+        f"/* Generated by edgefmr: model {mhash}. Do not edit. */",
+        "#ifndef EFM_MODEL_H",
+        "#define EFM_MODEL_H",
+        "",
+        "#include <cstdint>",
+        "",
+        '#include "efm_stream.h"',
+        "",
+        f"#define EFM_NUM_INPUTS {len(ins)}",
+        f"#define EFM_NUM_OUTPUTS {len(outs)}",
+        *io_macros,
+        *([f"#define EFM_WEIGHTS_DDR 1\n/* The weight image the host places in DDR (weights port). */\n"
+           f"extern const int8_t efm_weights[{wflat.size}];"] if wport else []),
+        "",
+        "/* AXI-stream top function: one call is one inference. */",
+        f"void {top}({', '.join(top_params)});",
+        "/* AXI-master wrapper: inputs read from and outputs written to memory. */",
+        f"void {top}_mm({', '.join(mm_params)});",
+        "",
+        "#endif",
+        "",
+    ])
+    info = EngineInfo(pe, simd, accw, weights, int(sum(ch.size for ch in wchunks)), words,
+                      int(sum(m.size for m in mult)) + int(sum(b.size for b in bias)), arena_bytes,
+                      list(rows.values()), steps)
+    model = HlsModel(files={"model.cpp": model_cpp, "model.h": model_h}, kernels=kernels,
+                     kernel_files=kernel_files(kernels), top=top, layers=layers, streams=[], processes=[],
+                     model_hash=mhash)
+    return model, info

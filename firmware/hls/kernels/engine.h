@@ -1,0 +1,153 @@
+/* The time-multiplexed engine (docs/fpga.md, "Shared engine"): one PE x SIMD MAC array and one requantization unit
+ * shared by every matrix layer of the model (FULLY_CONNECTED, SPIKE_FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D,
+ * BATCH_MATMUL), driven by a layer table; activations live in one planned on-chip buffer (the arena, byte
+ * offsets from edgefmr.firmware.planner), weights in one memory of PE x SIMD-byte words (block RAM, or DDR through
+ * the AXI master port).
+ *
+ * Every matrix layer is "for each of `vectors` input vectors, cols outputs, each a depth-long dot product":
+ *   FC:      x[v][k], weights [cols][depth]
+ *   CONV_2D: v = (n, oy, ox), k = (ky, kx, ic) of the flattened filter, padding taps contribute nothing
+ *   DW:      v = (n, oy, ox), k = (ky, kx), input channel c / depth_multiplier (weights stored [c][k])
+ *   BMM:     v = (batch, row), the right operand read from the arena (its zero point removed) as w[c][k]
+ * The array runs ceil(cols / PE) neuron folds of ceil(depth / SIMD) beats per vector (lanes past cols or depth
+ * are idle); each fold's PE accumulators go through the one requantization unit: LiteRT's single rounding (FC,
+ * SPIKE_FC) or double rounding (CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL), the op's arithmetic bit for bit.
+ * Cycles per layer: vectors x ceil(cols / PE) x (ceil(depth / SIMD) + PE) + the pipeline depth.
+ */
+#ifndef EFM_HLS_ENGINE_H
+#define EFM_HLS_ENGINE_H
+
+#include "efm_hls.h"
+
+namespace efm {
+
+enum { ENG_FC = 0, ENG_CONV = 1, ENG_DW = 2, ENG_BMM = 3 };
+
+/* One row of the layer table (every field a run-time value: the hardware reads it from a ROM). */
+struct engine_layer {
+    int32_t kind, spike, single_round, per_channel;
+    int32_t x_off, r_off, y_off;  // arena byte offsets of the input, the right operand (BMM) and the output
+    int32_t w_off, b_off, q_off;  // first weight byte, first bias, first multiplier / shift
+    int32_t vectors, cols, depth;
+    int32_t in_h, in_w, in_c, out_h, out_w, k_w, k_c, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
+    int32_t out_per_group, depth_multiplier;
+    int32_t rows, bcount1, bcount2, lbs0, lbs1, lbs2, rbs0, rbs1, rbs2, lrow, ldep, rdep, rcol;
+    int32_t x_zp, r_zp, y_zp, act_min, act_max;
+};
+
+/* Arena <-> stream (the non-matrix layers run their own kernels between these). */
+template <class T, int N>
+void arena_to_stream(const uint8_t *arena, int32_t off, hls::stream<T> &out) {
+    for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+        T v;
+        std::memcpy(&v, arena + off + i * (int)sizeof(T), sizeof(T));
+        out.write(v);
+    }
+}
+
+template <class T, int N>
+void stream_to_arena(hls::stream<T> &in, uint8_t *arena, int32_t off) {
+    for (int i = 0; i < N; i++) {
+#pragma HLS PIPELINE II = 1
+        const T v = in.read();
+        std::memcpy(arena + off + i * (int)sizeof(T), &v, sizeof(T));
+    }
+}
+
+/* The activation operand of tap k of vector v (zero point removed; 0 for a padding tap). */
+inline int32_t engine_x(const engine_layer &L, const uint8_t *arena, int32_t v, int32_t c, int32_t k) {
+    int32_t addr;
+    if (L.kind == ENG_FC) {
+        addr = v * L.depth + k;
+    } else if (L.kind == ENG_BMM) {
+        const int32_t r = v % L.rows, b = v / L.rows;
+        const int32_t b2 = b % L.bcount2, b1 = (b / L.bcount2) % L.bcount1, b0 = b / (L.bcount2 * L.bcount1);
+        addr = b0 * L.lbs0 + b1 * L.lbs1 + b2 * L.lbs2 + r * L.lrow + k * L.ldep;
+    } else {
+        const int32_t ox = v % L.out_w, oy = (v / L.out_w) % L.out_h, n = v / (L.out_w * L.out_h);
+        int32_t ky, kx, ic;
+        if (L.kind == ENG_CONV) {
+            ky = k / (L.k_w * L.k_c);
+            kx = (k / L.k_c) % L.k_w;
+            ic = (c / L.out_per_group) * L.k_c + k % L.k_c;
+        } else {
+            ky = k / L.k_w;
+            kx = k % L.k_w;
+            ic = c / L.depth_multiplier;
+        }
+        const int32_t iy = oy * L.stride_h - L.pad_top + ky * L.dil_h;
+        const int32_t ix = ox * L.stride_w - L.pad_left + kx * L.dil_w;
+        if (iy < 0 || iy >= L.in_h || ix < 0 || ix >= L.in_w) {
+            return 0;
+        }
+        addr = ((n * L.in_h + iy) * L.in_w + ix) * L.in_c + ic;
+    }
+    const uint8_t raw = arena[L.x_off + addr];
+    if (L.spike) {
+        return raw != 0 ? 1 : 0;
+    }
+    return (int32_t)(int8_t)raw - L.x_zp;
+}
+
+/* The weight operand (column c, tap k): the weight memory, or the BMM's right operand in the arena. */
+inline int32_t engine_w(const engine_layer &L, const uint8_t *arena, const int8_t *wmem, int32_t v, int32_t c,
+                        int32_t k) {
+    if (L.kind == ENG_BMM) {
+        const int32_t b = v / L.rows;
+        const int32_t b2 = b % L.bcount2, b1 = (b / L.bcount2) % L.bcount1, b0 = b / (L.bcount2 * L.bcount1);
+        const int32_t addr = b0 * L.rbs0 + b1 * L.rbs1 + b2 * L.rbs2 + k * L.rdep + c * L.rcol;
+        return (int32_t)(int8_t)arena[L.r_off + addr] - L.r_zp;
+    }
+    return wmem[L.w_off + c * L.depth + k];
+}
+
+/* One matrix layer on the PE x SIMD array; ACC_W bits hold any layer's exact sum. */
+template <int PE, int SIMD, int ACC_W>
+void engine_mac(const engine_layer &L, uint8_t *arena, const int8_t *wmem, const int32_t *bias, const int32_t *mult,
+                const int32_t *shift) {
+#pragma HLS INLINE off
+    typedef typename acc<ACC_W>::type acc_t;
+    acc_t accs[PE];
+#pragma HLS ARRAY_PARTITION variable = accs complete
+    const int32_t nf_count = (L.cols + PE - 1) / PE, sf_count = (L.depth + SIMD - 1) / SIMD;
+vectors:
+    for (int32_t v = 0; v < L.vectors; v++) {
+    folds:
+        for (int32_t nf = 0; nf < nf_count; nf++) {
+        beats:
+            for (int32_t sf = 0; sf < sf_count; sf++) {
+#pragma HLS PIPELINE II = 1
+                for (int p = 0; p < PE; p++) {
+#pragma HLS UNROLL
+                    const int32_t c = nf * PE + p;
+                    acc_t a = sf == 0 ? acc_t(0) : accs[p];
+                    for (int s = 0; s < SIMD; s++) {
+#pragma HLS UNROLL
+                        const int32_t k = sf * SIMD + s;
+                        if (c < L.cols && k < L.depth) {
+                            a += engine_x(L, arena, v, c, k) * engine_w(L, arena, wmem, v, c, k);
+                        }
+                    }
+                    accs[p] = a;
+                }
+            }
+        requant:
+            for (int p = 0; p < PE; p++) {
+#pragma HLS PIPELINE II = 1
+                const int32_t c = nf * PE + p;
+                if (c < L.cols) {
+                    const int32_t q = L.q_off + (L.per_channel ? c : 0);
+                    const int64_t a = (int64_t)accs[p] + bias[L.b_off + (L.kind == ENG_BMM ? 0 : c)];
+                    const int64_t r = L.single_round ? mbqm_single(a, mult[q], shift[q]) : mbqm_double(a, mult[q], shift[q]);
+                    const int64_t y = clamp64(r + L.y_zp, L.act_min, L.act_max);
+                    arena[L.y_off + v * L.cols + c] = (uint8_t)(int8_t)y;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace efm
+
+#endif
