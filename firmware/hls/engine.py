@@ -150,6 +150,11 @@ def engine_rows(g: Graph) -> list[EngineRow]:
     return out
 
 
+def ddr_buffer_bytes(rows: list[EngineRow]) -> int:
+    """Bytes of the on-chip buffer that holds one layer's weights when the weights are in DDR (the largest)."""
+    return max([r.weights.size for r in rows if r.weights is not None] + [1])
+
+
 def engine_plan(g: Graph) -> planner.Plan:
     """The arena of the engine: the planner's plan with every tensor stored whole (no fused steps)."""
     return planner.plan(g, None, tricks=False)
@@ -194,6 +199,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     shift: list[np.ndarray] = []
     w_off = b_off = q_off = 0
     accw = max([r.acc_bits for r in rows.values()] + [2])
+    wbuf = ddr_buffer_bytes(list(rows.values())) if weights == "ddr" else 0
 
     def off(t: str) -> int | None:
         a = plan.tensors.get(t)
@@ -224,7 +230,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
             q_off += r.mult.size
             table.append("    {" + ", ".join(str(int(f[x])) for x in FIELDS) + f"}},  /* layer {ni}: {node.op} "
                          f"{_comment(key)} */")
-            body.append(f"    efm::engine_mac<{pe}, {simd}, {accw}>(efm_layers[{len(table) - 1}], arena, wmem, "
+            body.append(f"    efm::engine_mac<{pe}, {simd}, {accw}, {wbuf}>(efm_layers[{len(table) - 1}], arena, wmem, "
                         f"efm_bias, efm_mult, efm_shift);")
             steps.append({"layer": ni, "name": key, "op": node.op, "unit": "engine", "row": len(table) - 1})
             layers.append({"index": ni, "name": key, "op": node.op, "unit": "engine"})
@@ -357,7 +363,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         f"void {top}({', '.join(top_params)}) {{",
         *ifaces,
         "#pragma HLS INTERFACE mode = ap_ctrl_hs port = return",
-        f"#pragma HLS ALLOCATION function instances = efm::engine_mac<{pe}, {simd}, {accw}> limit = 1",
+        f"#pragma HLS ALLOCATION function instances = efm::engine_mac<{pe}, {simd}, {accw}, {wbuf}> limit = 1",
         f"    static uint8_t arena[{arena_bytes}];",
         "#pragma HLS BIND_STORAGE variable = arena type = ram_t2p impl = bram",
         f"#pragma HLS ARRAY_RESHAPE variable = arena cyclic factor = {max(simd, 1)}",

@@ -102,12 +102,25 @@ inline int32_t engine_w(const engine_layer &L, const uint8_t *arena, const int8_
     return wmem[L.w_off + c * L.depth + k];
 }
 
-/* One matrix layer on the PE x SIMD array; ACC_W bits hold any layer's exact sum. */
-template <int PE, int SIMD, int ACC_W>
+/* One matrix layer on the PE x SIMD array; ACC_W bits hold any layer's exact sum. WBUF > 0 (weights in DDR): the
+ * layer's weights are first read in one burst into an on-chip buffer of WBUF bytes (the largest layer's). */
+template <int PE, int SIMD, int ACC_W, int WBUF>
 void engine_mac(const engine_layer &L, uint8_t *arena, const int8_t *wmem, const int32_t *bias, const int32_t *mult,
                 const int32_t *shift) {
 #pragma HLS INLINE off
     typedef typename acc<ACC_W>::type acc_t;
+    static int8_t wbuf[WBUF > 0 ? WBUF : 1];
+#pragma HLS ARRAY_PARTITION variable = wbuf cyclic factor = PE * SIMD
+    engine_layer Lw = L;
+    if (WBUF > 0 && L.kind != ENG_BMM) {
+    burst:
+        for (int32_t i = 0; i < L.cols * L.depth; i++) {
+#pragma HLS PIPELINE II = 1
+            wbuf[i] = wmem[L.w_off + i];
+        }
+        wmem = wbuf;
+        Lw.w_off = 0;
+    }
     acc_t accs[PE];
 #pragma HLS ARRAY_PARTITION variable = accs complete
     const int32_t nf_count = (L.cols + PE - 1) / PE, sf_count = (L.depth + SIMD - 1) / SIMD;
@@ -126,7 +139,7 @@ vectors:
 #pragma HLS UNROLL
                         const int32_t k = sf * SIMD + s;
                         if (c < L.cols && k < L.depth) {
-                            a += engine_x(L, arena, v, c, k) * engine_w(L, arena, wmem, v, c, k);
+                            a += engine_x(L, arena, v, c, k) * engine_w(Lw, arena, wmem, v, c, k);
                         }
                     }
                     accs[p] = a;
