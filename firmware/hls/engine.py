@@ -33,6 +33,7 @@ from edgefmr.firmware.hls.codegen import (
     node_key,
 )
 from edgefmr.firmware.hls.emitters import CPP_TYPES, Folding, HlsContext, acc_bits, get_emitter
+from edgefmr.firmware.hls.emitters.transpose import view_emit
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ops.params import kernel_params
 from edgefmr.ops.registry import OpCall, call
@@ -47,6 +48,8 @@ FIELDS = ("kind", "spike", "single_round", "per_channel", "x_off", "r_off", "y_o
           "lbs0", "lbs1", "lbs2", "rbs0", "rbs1", "rbs2", "lrow", "ldep", "rdep", "rcol", "x_zp", "r_zp", "y_zp",
           "act_min", "act_max")
 WEIGHTS_PLACES = ("bram", "ddr")
+#: Ops the engine runs as a strided copy inside the arena.
+VIEW_OPS = ("TRANSPOSE", "STRIDED_SLICE")
 
 
 @dataclass
@@ -155,6 +158,12 @@ def ddr_buffer_bytes(rows: list[EngineRow]) -> int:
     return max([r.weights.size for r in rows if r.weights is not None] + [1])
 
 
+def arena_view(c: OpCall) -> bool:
+    """True for a TRANSPOSE / STRIDED_SLICE of an arena tensor: the engine runs it as a strided copy inside the
+    arena (efm::arena_view), with no buffer of its own."""
+    return c.node.op in VIEW_OPS and not c.inp(0).is_const
+
+
 def engine_plan(g: Graph) -> planner.Plan:
     """The arena of the engine: the planner's plan with every tensor stored whole (no fused steps)."""
     return planner.plan(g, None, tricks=False)
@@ -240,6 +249,16 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
             layers.append({"index": ni, "name": key, "op": node.op, "unit": "none"})
             continue
         c = call(node, g)
+        if arena_view(c) and node.outputs[0] in plan.tensors:
+            ctx = HlsContext(w, c, ni, {0: "x"}, {0: "y"}, Folding())
+            view_emit(ctx, "transpose")
+            sname = f"efm_L{ni}"
+            structs.append(f"/* layer {ni}: {node.op} {_comment(key)} */\n" + config_struct(sname, ctx.cfg))
+            body.append(f"    efm::arena_view<{sname}, {CPP_TYPES[c.inp(0).dtype]}>(arena, "
+                        f"{plan.offset(node.inputs[0])}, {plan.offset(node.outputs[0])});")
+            steps.append({"layer": ni, "name": key, "op": node.op, "unit": "view"})
+            layers.append({"index": ni, "name": key, "op": node.op, "unit": "view"})
+            continue
         in_args: dict[int, str | None] = {}
         params: list[str] = []
         decls: list[str] = []

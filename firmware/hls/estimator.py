@@ -20,9 +20,11 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
+from edgefmr.firmware.hls.engine import FIELDS, arena_view, ddr_buffer_bytes, engine_plan, engine_rows
 from edgefmr.firmware.hls.emitters.add import binary_requants
 from edgefmr.firmware.hls.emitters.layer_norm_chain import chain_ii
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
+from edgefmr.firmware.rtl import ENGINE_LAYER_OVERHEAD
 from edgefmr.ir import Graph
 from edgefmr.ir.passes import optimize
 from edgefmr.ir.graph import np_dtype
@@ -292,8 +294,13 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.lut += requant * REQUANT_LUT
         lc.ff += requant * REQUANT_FF
         lc.detail["requant_units"] = requant
-    # constant operands the kernel reads as ROMs (gamma, beta, tables, biases, per-channel multipliers)
-    lc.add(memory(32, 2 * y.shape[-1] if y.shape else 2))
+    if mac is not None:  # biases and per-channel multipliers and shifts of the MAC layers
+        lc.add(memory(32, 2 * y.shape[-1] if y.shape else 2))
+    else:  # constant operands the kernel reads as ROMs (gamma, beta, tables), each its own memory
+        for i in range(len(node.inputs)):
+            t = c.inp(i)
+            if t is not None and t.is_const and t.size > 1:
+                lc.add(memory(_bits(t.dtype), t.size))
     return lc
 
 
@@ -410,40 +417,200 @@ def choose_folding(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -
     return pick(intervals[lo])
 
 
+def _dataflow(graph: Graph, b: Board, fold: dict[str, Folding]) -> dict[str, Any]:
+    costs = _node_costs(graph, fold, b)
+    extra, fifos = _stream_costs(graph, b)
+    tot = _totals(costs, extra, fifos)
+    latency = _critical_path(graph, costs)
+    interval = max([c.cycles for c in costs + extra] + [1])
+    clock = b.clock_hz
+    return {"design": "dataflow", "layers": [c.as_dict(clock) for c in costs],
+            "processes": [c.as_dict(clock) for c in extra], "fifos": fifos,
+            "total": {**tot, "cycles": latency, "latency_us": latency / clock * 1e6, "interval_cycles": interval,
+                      "throughput_per_s": clock / interval},
+            "folding": {k: {"pe": f.pe, "simd": f.simd} for k, f in fold.items()}}
+
+
+def _engine(e: dict[str, Any], b: Board) -> dict[str, Any]:
+    clock = b.clock_hz
+    cyc = e["cycles"]
+    eng = e["engine"]
+    return {"design": "engine", "layers": [c.as_dict(clock) for c in [eng, *e["kernels"]]], "processes": [],
+            "fifos": [],
+            "total": {**e["total"], "cycles": cyc, "latency_us": cyc / clock * 1e6, "interval_cycles": cyc,
+                      "throughput_per_s": clock / cyc},
+            "folding": {},
+            "engine": {"pe": e["pe"], "simd": e["simd"], "weights": e["weights"], "acc_bits": e["acc_bits"],
+                       "matrix_layers": e["matrix_layers"], "mac_cycles": e["mac_cycles"],
+                       "weight_words": e["weight_words"], "weight_word_bits": e["weight_word_bits"],
+                       "memories": e["memories"], "array": e["array"]}}
+
+
 def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | None = None,
-             target: float = TARGET_UTILIZATION, *, check: bool = True) -> dict[str, Any]:
-    """Resources and latency of `graph` on FPGA `board`: per layer and total (dsp, bram36, lut, ff, cycles,
-    latency), utilization, the chosen folding, and `over` (the resources beyond the board's). With `check`, an
-    EdgefmrError naming the resource, needed and available when the design does not fit the board (the search
+             target: float = TARGET_UTILIZATION, *, check: bool = True, design: str | None = None,
+             engine: tuple[int, int, str] | None = None) -> dict[str, Any]:
+    """Resources and latency of `graph` on FPGA `board`, as `edgefmr build` makes it: `design` "dataflow" (one
+    process per layer, FINN-style folding) or "engine" (the shared engine, docs/fpga.md); None chooses: the
+    dataflow design when its folding fits `target` of every resource, else the fastest engine that does, else the
+    dataflow design at 1 x 1. Returns per layer and total (dsp, bram36, lut, ff, cycles, latency), utilization,
+    the folding (dataflow) or the engine's pe x simd and weight place, and `over` (the resources beyond the
+    board's). `folding` fixes the dataflow folding; `engine` = (pe, simd, weights) fixes the engine. With `check`,
+    an EdgefmrError naming the resource, needed and available when the design does not fit the board (the search
     passes check=False and treats `over` as a violated constraint)."""
     b = load_board(board) if isinstance(board, str) else board
     if b.kind != "fpga" or b.fpga is None:
         raise EdgefmrError(f"board {b.name!r} is a {b.kind} board; the FPGA estimator needs an FPGA board "
                            f"(pynq-z2, ultra96-v2, zcu102, kv260)")
+    if design is not None and design not in DESIGNS:
+        raise EdgefmrError(f"FPGA design must be one of {', '.join(DESIGNS)}, got {design!r}")
     graph = optimize(graph)
-    fold = folding if folding is not None else choose_folding(graph, b, target)
-    costs = _node_costs(graph, fold, b)
-    extra, fifos = _stream_costs(graph, b)
-    tot = _totals(costs, extra, fifos)
     avail = _available(b)
+    if folding is not None and design is None:
+        design = "dataflow"
+    if engine is not None and design is None:
+        design = "engine"
+    out = None
+    if design in (None, "dataflow"):
+        out = _dataflow(graph, b, folding if folding is not None else choose_folding(graph, b, target))
+        fits = all(out["total"][r] <= target * avail[r] for r in RESOURCES)
+        if design is None and not fits:
+            e = choose_engine(graph, b, target)
+            if e is not None:
+                out = _engine(e, b)
+    else:
+        if engine is not None:
+            e = engine_cost(graph, b, *engine)
+        else:
+            e = choose_engine(graph, b, target) or engine_cost(graph, b, 1, 1, "ddr")
+        out = _engine(e, b)
+    tot = out["total"]
     over = [r for r in RESOURCES if tot[r] > avail[r]]
     if over and check:
         r = over[0]
         raise EdgefmrError(f"the design does not fit {b.name} ({b.fpga.part}): {r.upper()} needed {tot[r]}, "
                            f"available {avail[r]}" + "".join(f"; {o.upper()} needed {tot[o]}, available "
                                                              f"{avail[o]}" for o in over[1:]))
-    latency = _critical_path(graph, costs)
-    interval = max([c.cycles for c in costs + extra] + [1])
-    clock = b.clock_hz
-    return {
-        "board": b.name, "part": b.fpga.part, "clock_hz": clock,
-        "layers": [c.as_dict(clock) for c in costs],
-        "processes": [c.as_dict(clock) for c in extra],
-        "fifos": fifos,
-        "total": {**tot, "cycles": latency, "latency_us": latency / clock * 1e6, "interval_cycles": interval,
-                  "throughput_per_s": clock / interval},
-        "available": avail,
-        "utilization": {r: tot[r] / avail[r] for r in RESOURCES},
-        "folding": {k: {"pe": f.pe, "simd": f.simd} for k, f in fold.items()},
-        "over": over,
-    }
+    return {"board": b.name, "part": b.fpga.part, "clock_hz": b.clock_hz, **out, "available": avail,
+            "utilization": {r: tot[r] / avail[r] for r in RESOURCES}, "over": over}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The shared engine (firmware/hls/engine.py): one PE x SIMD array + one requantization unit for every matrix layer.
+
+#: Engine array control (firmware/rtl/engine.v, yosys synth_xilinx): layer sequencer, table row register, fold
+#: counters and control pipelines; per PE the accumulator (ACC_W FF, 2 LUT per bit) as in the dataflow array.
+ENGINE_CTRL_FF = 107
+ENGINE_CTRL_LUT = 146
+#: Address generation of the engine's operands (conv taps with padding, strided BMM operands: counters and adders,
+#: an hls4ml-style estimate, not measured) and the AXI master adapter of weights in DDR.
+ENGINE_ADDR_FF, ENGINE_ADDR_LUT = 200, 300
+AXI_MASTER_FF, AXI_MASTER_LUT = 1600, 1200
+#: Bytes per cycle of the AXI master port that reads weights from DDR (64-bit HP port at the PL clock).
+DDR_BYTES_PER_CYCLE = 8
+#: The array sizes and weight places the design choice tries.
+ENGINE_SIZES = (1, 2, 4, 8, 16)
+DESIGNS = ("dataflow", "engine")
+
+
+def engine_array_cost(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_w: int) -> dict[str, int]:
+    """The engine's array and layer-table control alone (the part validated against RTL, firmware/rtl/engine.v):
+    dsp, ff, lut and the cycles of the layers `rows` (vectors, NF, SF) from start to done."""
+    return {"dsp": pe * simd, "ff": ENGINE_CTRL_FF + pe * acc_w,
+            "lut": ENGINE_CTRL_LUT + MAC_LUT_PER_ACC_BIT * pe * acc_w,
+            "cycles": sum(v * nf * sf + ENGINE_LAYER_OVERHEAD for v, nf, sf in rows) + 1}
+
+
+@dataclass
+class _EngineParts:
+    """What every engine candidate of one graph shares: its matrix rows, arena and the other layers' costs."""
+
+    rows: list[Any]
+    arena_bytes: int
+    table_rows: int
+    bias_words: int
+    q_words: int
+    kernels: list[LayerCost]
+    io_cycles: int
+    steps: list[dict[str, Any]]
+
+
+def _engine_parts(g: Graph, board: Board) -> _EngineParts:
+    rows = engine_rows(g)
+    plan = engine_plan(g)
+    matrix = {r.node for r in rows}
+    kernels, steps = [], []
+    for i, n in enumerate(g.nodes):
+        if i in matrix or plan.is_noop(i):
+            continue
+        c = call(n, g)
+        if arena_view(c):  # read through its strided view straight from the arena: no buffer, no unit
+            kernels.append(LayerCost(n.name or n.outputs[0], n.op, c.out().size + 2 * LOOP_FILL, lut=PROCESS_LUT,
+                                     ff=PROCESS_FF))
+            continue
+        lc = layer_cost(c, Folding(), board)
+        lc.cycles += 2 * LOOP_FILL  # the arena reader and writer around the kernel
+        lc.lut += PROCESS_LUT  # reader and writer processes
+        lc.ff += PROCESS_FF
+        kernels.append(lc)
+    io = sum(g.tensor(t).size for t in [*g.inputs, *g.outputs]) + 2 * LOOP_FILL
+    return _EngineParts(rows, max(plan.arena_size, 1), max(len(rows), 1), sum(r.bias.size for r in rows),
+                        sum(r.mult.size for r in rows), kernels, io, steps)
+
+
+def engine_cost(g: Graph, board: Board, pe: int, simd: int, weights: str, parts: _EngineParts | None = None
+                ) -> dict[str, Any]:
+    """Resources and cycles of the shared-engine design of `g` (already optimized) with a pe x simd array and its
+    weights in "bram" or "ddr" (formulas: docs/fpga.md, "Shared engine")."""
+    p = parts or _engine_parts(g, board)
+    acc_w = max([r.acc_bits for r in p.rows] + [2])
+    folds = [(r.vectors, -(-r.cols // pe), -(-r.depth // simd)) for r in p.rows]
+    arr = engine_array_cost(pe, simd, folds, acc_w)
+    table_cycles = len(FIELDS) * len(p.rows)  # each layer's table row is read one 32-bit field per cycle
+    words = sum(nf * sf for (_, nf, sf), r in zip(folds, p.rows, strict=True) if r.weights is not None)
+    engine = LayerCost("engine", "ENGINE", 0, dsp=arr["dsp"] + mult_dsp(33, 32, board),
+                       lut=arr["lut"] + REQUANT_LUT + ENGINE_ADDR_LUT + PROCESS_LUT,
+                       ff=arr["ff"] + REQUANT_FF + ENGINE_ADDR_FF + PROCESS_FF, pe=pe, simd=simd)
+    mems = {"table": memory(32, len(FIELDS) * p.table_rows), "bias": memory(32, p.bias_words),
+            "multipliers": memory(64, p.q_words), "arena": memory(8 * simd, math.ceil(p.arena_bytes / simd))}
+    wbits = 8 * pe * simd
+    ddr_cycles = 0
+    if weights == "bram":
+        mems["weights"] = memory(wbits, max(words, 1))
+    else:
+        buf = ddr_buffer_bytes(p.rows)
+        mems["weights"] = memory(wbits, math.ceil(buf / (pe * simd)))
+        engine.lut += AXI_MASTER_LUT
+        engine.ff += AXI_MASTER_FF
+        ddr_cycles = sum(math.ceil(r.weights.size / DDR_BYTES_PER_CYCLE) + LOOP_FILL for r in p.rows
+                         if r.weights is not None)
+    for m in mems.values():
+        engine.add(m)
+    # the HLS kernel requantizes each fold's PE accumulators after its beats (PE cycles per fold)
+    mac_cycles = arr["cycles"] + sum(v * nf * pe for v, nf, _ in folds) + ddr_cycles + table_cycles
+    engine.cycles = mac_cycles
+    costs = [engine, *p.kernels]
+    tot = {"dsp": sum(c.dsp for c in costs), "bram36": math.ceil(sum(c.bram18 for c in costs) / 2),
+           "lut": sum(c.lut for c in costs), "ff": sum(c.ff for c in costs)}
+    cycles = mac_cycles + sum(c.cycles for c in p.kernels) + p.io_cycles
+    return {"pe": pe, "simd": simd, "weights": weights, "acc_bits": acc_w, "total": tot, "cycles": cycles,
+            "mac_cycles": mac_cycles, "array": arr, "weight_words": words, "weight_word_bits": wbits,
+            "memories": {k: {"bram18": m.bram18, "lut": m.lut} for k, m in mems.items()},
+            "engine": engine, "kernels": p.kernels, "matrix_layers": len(p.rows)}
+
+
+def choose_engine(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -> dict[str, Any] | None:
+    """The fastest engine (pe x simd, weights in BRAM or else DDR) within `target` of every resource; None when
+    none is."""
+    parts = _engine_parts(g, board)
+    avail = _available(board)
+    best = None
+    for weights in ("bram", "ddr"):
+        for pe in ENGINE_SIZES:
+            for simd in ENGINE_SIZES:
+                e = engine_cost(g, board, pe, simd, weights, parts)
+                if all(e["total"][r] <= target * avail[r] for r in RESOURCES):
+                    if best is None or (e["cycles"], e["total"]["dsp"]) < (best["cycles"], best["total"]["dsp"]):
+                        best = e
+        if best is not None:
+            return best
+    return None

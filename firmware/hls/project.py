@@ -29,7 +29,7 @@ from edgefmr.ir import Graph, graph_hash, run
 from edgefmr.ir.graph import np_dtype
 
 CSIM = "csim"
-CXXFLAGS = ("-std=c++17", "-O1", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
+CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
             "-Wno-unused-but-set-variable", "-Wno-unused-label")
 #: Seconds one C simulation compile may take (docs/fpga.md).
 COMPILE_LIMIT_S = 30.0

@@ -55,6 +55,26 @@ void stream_to_arena(hls::stream<T> &in, uint8_t *arena, int32_t off) {
     }
 }
 
+/* TRANSPOSE / STRIDED_SLICE inside the arena: output element i = input element at the strided view's offset
+ * (strided_view.h's view, read from the arena instead of a stored copy). Cycles: out_size. */
+template <class P, class T>
+void arena_view(uint8_t *arena, int32_t in_off, int32_t out_off) {
+    if (P::out_size == 0) {
+        return;
+    }
+    odometer<P::ndim> o;
+    o.pos = P::start;
+    int32_t i = 0;
+view:
+    do {
+#pragma HLS PIPELINE II = 1
+        T v;
+        std::memcpy(&v, arena + in_off + o.pos * (int)sizeof(T), sizeof(T));
+        std::memcpy(arena + out_off + i * (int)sizeof(T), &v, sizeof(T));
+        i++;
+    } while (o.next(P::count, P::stride));
+}
+
 /* The activation operand of tap k of vector v (zero point removed; 0 for a padding tap). */
 inline int32_t engine_x(const engine_layer &L, const uint8_t *arena, int32_t v, int32_t c, int32_t k) {
     int32_t addr;
