@@ -49,6 +49,8 @@ REQUANT_FF, REQUANT_LUT = 110, 140
 LOOP_FILL = 3
 #: Utilization the folding search aims at (docs/fpga.md); more than 100 % is an error.
 TARGET_UTILIZATION = 0.8
+#: Bits of one BRAM36 block (data and parity).
+BRAM36_BITS = 36 * 1024
 #: Memories of at most this many bits go to LUTRAM (64 x 1 bits per LUT) instead of block RAM.
 LUTRAM_MAX_BITS = 1024
 #: FIFOs of depth <= 2 are registers; deeper ones up to SRL_MAX_DEPTH are shift registers (32 x 1 bits per LUT).
