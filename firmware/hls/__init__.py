@@ -1,6 +1,6 @@
 """The FPGA/HLS backend (a folder, as in hls4ml): kernels/ (HLS C++ per op), emitters/ (per-op emitters),
-codegen.py (dataflow top function), engine.py (the shared-engine top function), estimator.py (resources and latency per board), project.py (Vitis HLS project,
-testbench, Tcl, g++ C simulation).
+codegen.py (dataflow top function), engine.py (the shared-engine top function), estimator.py (resources and
+latency per board, the choice of design), project.py (Vitis HLS project, testbench, Tcl, g++ C simulation).
 
     build(model, board, out_dir) -> manifest    `edgefmr build MODEL --board <fpga board>`
     run_csim(artifact, graph, records) -> outs  `edgefmr run MODEL --board <fpga board>`

@@ -28,6 +28,7 @@ from edgefmr.firmware.hls.codegen import (
     _initializer,
     _Writer,
     config_struct,
+    cpp_int,
     data_positions,
     kernel_files,
     node_key,
@@ -158,6 +159,34 @@ def ddr_buffer_bytes(rows: list[EngineRow]) -> int:
     return max([r.weights.size for r in rows if r.weights is not None] + [1])
 
 
+ELT_OPS = {"ADD": 0, "SUB": 1, "MUL": 2, "SQUARED_DIFFERENCE": 3}
+BINARY_FIELDS = ("op", "a_const", "b_const", "a_off", "b_off", "y_off", "out_size", "ndim")
+BINARY_TAIL = ("a_zp", "b_zp", "output_zp", "left_shift", "a_mult", "a_shift", "b_mult", "b_shift", "out_mult",
+               "out_shift", "act_min", "act_max")
+ELT_MAX_DIMS = 6
+LNC_OPS = ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN")
+LNC_FIELDS = ("residual_form", "b_const", "a_off", "b_off", "s_off", "y_off", "rows", "channels", "square_form",
+              "gamma_form", "gamma_count", "beta_count", "gamma_off", "beta_off", "rsqrt_off")
+LNC_STAGES = (("mean", 4), ("centered", 9), ("square", 9), ("variance", 4), ("normalized", 9), ("scaled", 9),
+              ("shifted", 9), ("residual", 9))
+
+
+def shared_unit(c: OpCall) -> str | None:
+    """"binary" or "lnc" when the engine's shared elementwise or LayerNorm-chain unit runs node `c` (int8 operands,
+    at most one of a binary op's operands constant), else None."""
+    op = c.node.op
+    if op in ELT_OPS:
+        a, b, y = c.inp(0), c.inp(1), c.out()
+        if all(t.dtype == "int8" for t in (a, b, y)) and not (a.is_const and b.is_const):
+            return "binary"
+    if op in LNC_OPS:
+        k = 1 if op == "ADD_LAYER_NORM_CHAIN" else 0
+        if c.inp(0).is_const or any(c.inp(i) is not None and c.inp(i).dtype != "int8" for i in range(k + 1)):
+            return None
+        return "lnc"
+    return None
+
+
 def arena_view(c: OpCall) -> bool:
     """True for a TRANSPOSE / STRIDED_SLICE of an arena tensor: the engine runs it as a strided copy inside the
     arena (efm::arena_view), with no buffer of its own."""
@@ -181,6 +210,7 @@ class EngineInfo:
     weight_words: int
     channel_params: int
     arena_bytes: int
+    const_bytes: int
     rows: list[EngineRow]
     steps: list[dict[str, Any]]
 
@@ -208,6 +238,15 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     shift: list[np.ndarray] = []
     w_off = b_off = q_off = 0
     accw = max([r.acc_bits for r in rows.values()] + [2])
+    consts_int8: list[np.ndarray] = []
+    binary_rows: list[str] = []
+    lnc_rows: list[str] = []
+    maxch = [1]
+
+    def src_array(values: np.ndarray) -> int:
+        off0 = sum(x.size for x in consts_int8)
+        consts_int8.append(values.astype(np.int64).ravel())
+        return off0
     wbuf = ddr_buffer_bytes(list(rows.values())) if weights == "ddr" else 0
 
     def off(t: str) -> int | None:
@@ -249,6 +288,58 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
             layers.append({"index": ni, "name": key, "op": node.op, "unit": "none"})
             continue
         c = call(node, g)
+        unit = shared_unit(c)
+        if unit is not None and all(o in plan.tensors for o in node.outputs[-1:]):
+            p = kernel_params(c)
+
+            def src(t: Any) -> tuple[int, int]:
+                """(is constant, offset): arena offset, or offset in the constant memory (placed now)."""
+                if t.is_const:
+                    off0 = sum(x.size for x in consts_int8)
+                    consts_int8.append(np.asarray(t.data).astype(np.int64).ravel())
+                    return 1, off0
+                return 0, plan.offset(t.name)
+
+            if unit == "binary":
+                ac, ao = src(c.inp(0))
+                bc, bo = src(c.inp(1))
+                nd = int(p["ndim"])
+                if nd > ELT_MAX_DIMS:
+                    raise EdgefmrError(f"{c.where}: {nd} broadcast axes; the engine handles {ELT_MAX_DIMS}")
+
+                def pad(v: Any) -> list[int]:
+                    return [int(x) for x in v] + [0] * (ELT_MAX_DIMS - len(v))
+
+                vals = [ELT_OPS[node.op], ac, bc, ao, bo, plan.offset(node.outputs[0]), c.out().size, nd]
+                vals += pad(p["count"]) + pad(p["stride_a"]) + pad(p["stride_b"])
+                vals += [int(p[k]) for k in BINARY_TAIL]
+                binary_rows.append("    {" + ", ".join(cpp_int(v) for v in vals) + f"}},  /* layer {ni}: {node.op} "
+                                   f"{_comment(key)} */")
+                body.append(f"    efm::engine_binary(efm_binary[{len(binary_rows) - 1}], arena, efm_consts);")
+            else:
+                k = 1 if node.op == "ADD_LAYER_NORM_CHAIN" else 0
+                bc, bo = src(c.inp(1)) if k else (0, 0)
+                gam, bet = c.inp(2 + k), c.inp(3 + k)
+                go = src(gam)[1] if gam is not None else 0
+                bo2 = src(bet)[1] if bet is not None else 0
+                ro = src_array(np.asarray(p["rsqrt"]))
+                s_off = off(node.outputs[0]) if k else -1
+                f = {"residual_form": k, "b_const": bc, "a_off": plan.offset(node.inputs[0]), "b_off": bo,
+                     "s_off": -1 if s_off is None else s_off, "y_off": plan.offset(node.outputs[-1]),
+                     "rows": p["rows"], "channels": p["channels"], "square_form": p["square_form"],
+                     "gamma_form": p["gamma_form"], "gamma_count": p["gamma_count"], "beta_count": p["beta_count"],
+                     "gamma_off": go, "beta_off": bo2, "rsqrt_off": ro}
+                vals = [int(f[x]) for x in LNC_FIELDS]
+                for name, n in LNC_STAGES:
+                    v = [int(x) for x in p.get(name, [])] if p.get(name) is not None else []
+                    vals += v + [0] * (n - len(v))
+                lnc_rows.append("    {" + ", ".join(cpp_int(v) for v in vals) + f"}},  /* layer {ni}: {node.op} "
+                                f"{_comment(key)} */")
+                maxch[0] = max(maxch[0], int(p["channels"]))
+                body.append(f"    efm::engine_lnc<MAXCH>(efm_lnc[{len(lnc_rows) - 1}], arena, efm_consts);")
+            steps.append({"layer": ni, "name": key, "op": node.op, "unit": unit})
+            layers.append({"index": ni, "name": key, "op": node.op, "unit": unit})
+            continue
         if arena_view(c) and node.outputs[0] in plan.tensors:
             ctx = HlsContext(w, c, ni, {0: "x"}, {0: "y"}, Folding())
             view_emit(ctx, "transpose")
@@ -328,6 +419,15 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     for name, vals in (("efm_bias", bias), ("efm_mult", mult), ("efm_shift", shift)):
         v = arr(vals, "int32_t")
         consts.append(f"static const int32_t {name}[{v.size}] = {_initializer(v, 'int32_t') if text else '{}'};")
+    cv = arr(consts_int8, "int8_t")
+    consts.append(f"static const int8_t efm_consts[{cv.size}] = {_initializer(cv, 'int8_t') if text else '{}'};")
+    zb = "{" + ", ".join(["0"] * (len(BINARY_FIELDS) + 3 * ELT_MAX_DIMS + len(BINARY_TAIL))) + "}"
+    consts.append(f"static const efm::engine_binary_row efm_binary[{max(len(binary_rows), 1)}] = {{\n"
+                  + ("\n".join(binary_rows) if binary_rows else f"    {zb}") + "\n};")
+    zl = "{" + ", ".join(["0"] * (len(LNC_FIELDS) + sum(n for _, n in LNC_STAGES))) + "}"
+    consts.append(f"static const efm::engine_lnc_row efm_lnc[{max(len(lnc_rows), 1)}] = {{\n"
+                  + ("\n".join(lnc_rows) if lnc_rows else f"    {zl}") + "\n};")
+    consts.append(f"#define MAXCH {maxch[0]}")
     if not table:
         table.append("    {" + ", ".join(str(int(v)) for v in _zero_fields().values()) + "},  /* no matrix layer */")
     consts.append(f"static const efm::engine_layer efm_layers[{len(table)}] = {{\n" + "\n".join(table) + "\n};")
@@ -359,7 +459,8 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     mm_body = [f"    hls::stream<{CPP_TYPES[t.dtype]}> si{k}(\"si{k}\");" for k, t in ins]
     mm_body += [f"    hls::stream<{CPP_TYPES[t.dtype]}> so{k}(\"so{k}\");" for k, t in outs]
     mm_body += [f"    efm::mem_to_stream<{CPP_TYPES[t.dtype]}, {t.size}>(in_{k}, si{k});" for k, t in ins]
-    mm_body.append(f"    {top}({', '.join([f'si{k}' for k, _ in ins] + [f'so{k}' for k, _ in outs] + (['weights'] if wport else []))});")
+    call_args = [f"si{k}" for k, _ in ins] + [f"so{k}" for k, _ in outs] + (["weights"] if wport else [])
+    mm_body.append(f"    {top}({', '.join(call_args)});")
     mm_body += [f"    efm::stream_to_mem<{CPP_TYPES[t.dtype]}, {t.size}>(so{k}, out_{k});" for k, t in outs]
 
     mhash = graph_hash(g)
@@ -383,6 +484,8 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         *ifaces,
         "#pragma HLS INTERFACE mode = ap_ctrl_hs port = return",
         f"#pragma HLS ALLOCATION function instances = efm::engine_mac<{pe}, {simd}, {accw}, {wbuf}> limit = 1",
+        "#pragma HLS ALLOCATION function instances = efm::engine_binary limit = 1",
+        "#pragma HLS ALLOCATION function instances = efm::engine_lnc<MAXCH> limit = 1",
         f"    static uint8_t arena[{arena_bytes}];",
         "#pragma HLS BIND_STORAGE variable = arena type = ram_t2p impl = bram",
         f"#pragma HLS ARRAY_RESHAPE variable = arena cyclic factor = {max(simd, 1)}",
@@ -426,7 +529,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         "",
     ])
     info = EngineInfo(pe, simd, accw, weights, int(sum(ch.size for ch in wchunks)), words,
-                      int(sum(m.size for m in mult)) + int(sum(b.size for b in bias)), arena_bytes,
+                      int(sum(m.size for m in mult)) + int(sum(b.size for b in bias)), arena_bytes, int(cv.size),
                       list(rows.values()), steps)
     model = HlsModel(files={"model.cpp": model_cpp, "model.h": model_h}, kernels=kernels,
                      kernel_files=kernel_files(kernels), top=top, layers=layers, streams=[], processes=[],

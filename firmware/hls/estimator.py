@@ -20,14 +20,14 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
-from edgefmr.firmware.hls.engine import FIELDS, arena_view, ddr_buffer_bytes, engine_plan, engine_rows
 from edgefmr.firmware.hls.emitters.add import binary_requants
 from edgefmr.firmware.hls.emitters.layer_norm_chain import chain_ii
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
+from edgefmr.firmware.hls.engine import FIELDS, arena_view, ddr_buffer_bytes, engine_plan, engine_rows
 from edgefmr.firmware.rtl import ENGINE_LAYER_OVERHEAD
 from edgefmr.ir import Graph
-from edgefmr.ir.passes import optimize
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.passes import optimize
 from edgefmr.ops.registry import call
 from edgefmr.ops.softmax import exp_table
 

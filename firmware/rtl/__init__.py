@@ -271,7 +271,7 @@ def simulate_engine(pe: int, simd: int, layers: list[tuple[np.ndarray, np.ndarra
     cycles = int(lines[lines.index("cycles") + 1])
     values = np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
     out, pos = [], 0
-    for (x, w), (v, nf, _) in zip(layers, rows, strict=True):
+    for (_, w), (v, nf, _) in zip(layers, rows, strict=True):
         n = v * nf * pe
         if pos + n > values.size:
             raise EdgefmrError(f"engine simulation produced {values.size} accumulators, expected more")

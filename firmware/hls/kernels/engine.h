@@ -18,6 +18,7 @@
 #define EFM_HLS_ENGINE_H
 
 #include "efm_hls.h"
+#include "layer_norm_chain.h"
 
 namespace efm {
 
@@ -177,6 +178,136 @@ vectors:
                     arena[L.y_off + v * L.cols + c] = (uint8_t)(int8_t)y;
                 }
             }
+        }
+    }
+}
+
+/* ---- The shared elementwise unit: ADD, SUB, MUL, SQUARED_DIFFERENCE of int8 tensors (binary.h's loop and the
+ * ops' arithmetic, add.h / sub.h / mul.h / squared_difference.h, with run-time parameters), one requantization unit
+ * time-shared by an element's stages. An operand is read from the arena or, when it is a constant, from the
+ * engine's constant memory. Cycles: requants x out_size. */
+enum { ELT_ADD = 0, ELT_SUB = 1, ELT_MUL = 2, ELT_SQD = 3 };
+enum { ELT_MAX_DIMS = 6 };
+
+struct engine_binary_row {
+    int32_t op, a_const, b_const, a_off, b_off, y_off, out_size, ndim;
+    int32_t count[ELT_MAX_DIMS], stride_a[ELT_MAX_DIMS], stride_b[ELT_MAX_DIMS];
+    int32_t a_zp, b_zp, output_zp, left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift, act_min,
+        act_max;
+};
+
+inline int64_t engine_binary_apply(const engine_binary_row &E, int32_t av, int32_t bv) {
+    if (E.op == ELT_MUL) {
+        return mbqm_double((int64_t)(av - E.a_zp) * (int64_t)(bv - E.b_zp), E.out_mult, E.out_shift);
+    }
+    const int64_t x = mbqm_double((int64_t)(av - E.a_zp) * ((int64_t)1 << E.left_shift), E.a_mult, E.a_shift);
+    const int64_t z = mbqm_double((int64_t)(bv - E.b_zp) * ((int64_t)1 << E.left_shift), E.b_mult, E.b_shift);
+    if (E.op == ELT_ADD) {
+        return mbqm_double(x + z, E.out_mult, E.out_shift);
+    }
+    if (E.op == ELT_SUB) {
+        return mbqm_double(x - z, E.out_mult, E.out_shift);
+    }
+    return mbqm_double((x - z) * (x - z), E.out_mult, E.out_shift);
+}
+
+inline int32_t engine_byte(const uint8_t *arena, const int8_t *consts, int32_t is_const, int32_t addr) {
+    return is_const ? (int32_t)consts[addr] : (int32_t)(int8_t)arena[addr];
+}
+
+inline void engine_binary(const engine_binary_row &E, uint8_t *arena, const int8_t *consts) {
+#pragma HLS INLINE off
+    int32_t idx[ELT_MAX_DIMS];
+    for (int d = 0; d < ELT_MAX_DIMS; d++) {
+        idx[d] = 0;
+    }
+    int32_t ia = 0, ib = 0;
+elements:
+    for (int32_t i = 0; i < E.out_size; i++) {
+#pragma HLS PIPELINE II = 3
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
+        const int32_t av = engine_byte(arena, consts, E.a_const, E.a_off + ia);
+        const int32_t bv = engine_byte(arena, consts, E.b_const, E.b_off + ib);
+        const int64_t acc = wrap32(engine_binary_apply(E, av, bv));
+        arena[E.y_off + i] = (uint8_t)(int8_t)clamp64(wrap32(acc + E.output_zp), E.act_min, E.act_max);
+        for (int d = E.ndim - 1; d >= 0; d--) {
+            idx[d]++;
+            ia += E.stride_a[d];
+            ib += E.stride_b[d];
+            if (idx[d] < E.count[d]) {
+                break;
+            }
+            ia -= E.stride_a[d] * E.count[d];
+            ib -= E.stride_b[d] * E.count[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/* ---- The shared LayerNorm-chain unit: LAYER_NORM_CHAIN and ADD_LAYER_NORM_CHAIN (layer_norm_chain.h's stages,
+ * run-time parameters; gamma, beta and the RSQRT(ADD(v, eps)) tables in the engine's constant memory). One
+ * requantization unit for every stage of every chain. MAXCH: the widest row. */
+struct engine_lnc_row {
+    int32_t residual_form, b_const, a_off, b_off, s_off, y_off, rows, channels, square_form, gamma_form;
+    int32_t gamma_count, beta_count, gamma_off, beta_off, rsqrt_off;
+    int32_t mean[4], centered[9], square[9], variance[4], normalized[9], scaled[9], shifted[9], residual[9];
+};
+
+template <int MAXCH>
+void engine_lnc(const engine_lnc_row &R, uint8_t *arena, const int8_t *consts) {
+#pragma HLS INLINE off
+    int8_t row[MAXCH];
+    for (int32_t r = 0; r < R.rows; r++) {
+        int64_t total = 0;
+    load:
+        for (int32_t i = 0; i < R.channels; i++) {
+#pragma HLS PIPELINE II = 3
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
+            const int32_t e = r * R.channels + i;
+            int8_t v = (int8_t)arena[R.a_off + e];
+            if (R.residual_form) {
+                v = (int8_t)lnc_add_sub(R.residual, v, engine_byte(arena, consts, R.b_const, R.b_off + e), 1);
+                if (R.s_off >= 0) {
+                    arena[R.s_off + e] = (uint8_t)v;
+                }
+            }
+            row[i] = v;
+            total += v;
+        }
+        const int32_t m = lnc_mean(R.mean, total, R.channels);
+        int64_t squares = 0;
+    variance:
+        for (int32_t i = 0; i < R.channels; i++) {
+#pragma HLS PIPELINE II = 4
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
+            if (R.square_form == 0) {
+                squares += lnc_squared_difference(R.square, row[i], m);
+            } else {
+                const int32_t c = lnc_add_sub(R.centered, row[i], m, -1);
+                squares += lnc_mul(R.square, c, c);
+            }
+        }
+        const int32_t v = lnc_mean(R.variance, squares, R.channels);
+        const int32_t rs = consts[R.rsqrt_off + v + 128];
+    normalize:
+        for (int32_t i = 0; i < R.channels; i++) {
+#pragma HLS PIPELINE II = 8
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
+            const int32_t c = lnc_add_sub(R.centered, row[i], m, -1);
+            const int32_t gi = R.gamma_off + (R.gamma_count == 1 ? 0 : i);
+            int32_t n;
+            if (R.gamma_form) {
+                n = lnc_mul(R.normalized, c, lnc_mul(R.scaled, rs, consts[gi]));
+            } else {
+                n = lnc_mul(R.normalized, c, rs);
+                if (R.gamma_count) {
+                    n = lnc_mul(R.scaled, n, consts[gi]);
+                }
+            }
+            if (R.beta_count) {
+                n = lnc_add_sub(R.shifted, n, consts[R.beta_off + (R.beta_count == 1 ? 0 : i)], 1);
+            }
+            arena[R.y_off + r * R.channels + i] = (uint8_t)(int8_t)n;
         }
     }
 }
