@@ -23,7 +23,14 @@ from edgefmr.firmware.hls.emitters import Folding, mac_array
 from edgefmr.firmware.hls.emitters.add import binary_requants
 from edgefmr.firmware.hls.emitters.layer_norm_chain import chain_ii
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
-from edgefmr.firmware.hls.engine import FIELDS, arena_view, ddr_buffer_bytes, engine_plan, engine_rows
+from edgefmr.firmware.hls.engine import (
+    FIELDS,
+    arena_view,
+    ddr_buffer_bytes,
+    engine_plan,
+    engine_rows,
+    shared_unit,
+)
 from edgefmr.firmware.rtl import ENGINE_LAYER_OVERHEAD
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
@@ -524,7 +531,8 @@ def engine_array_cost(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_
 
 @dataclass
 class _EngineParts:
-    """What every engine candidate of one graph shares: its matrix rows, arena and the other layers' costs."""
+    """What every engine candidate of one graph shares: its matrix rows, arena, the shared elementwise and
+    LayerNorm-chain units and the other layers' costs."""
 
     rows: list[Any]
     arena_bytes: int
@@ -533,18 +541,58 @@ class _EngineParts:
     q_words: int
     kernels: list[LayerCost]
     io_cycles: int
-    steps: list[dict[str, Any]]
+    shared: list[LayerCost]
+
+
+def _shared_units(g: Graph, board: Board, nodes: dict[str, list[int]]) -> tuple[list[LayerCost], int]:
+    """The engine's shared elementwise and LayerNorm-chain units (one requantization unit each, kernels/engine.h)
+    for the nodes they run, and the bytes of the engine's constant memory (constant operands, gamma, beta, RSQRT
+    tables)."""
+    units, const_bytes = [], 0
+    for unit, idx in nodes.items():
+        if not idx:
+            continue
+        calls = [call(g.nodes[i], g) for i in idx]
+        lc = LayerCost(f"shared {unit}", "ENGINE_" + unit.upper(), 0, lut=PROCESS_LUT + REQUANT_LUT,
+                       ff=PROCESS_FF + REQUANT_FF, dsp=mult_dsp(33, 32, board))
+        lc.detail = {"layers": len(idx), "requant_units": 1}
+        for c in calls:  # constant operands, gamma and beta (and eps, one byte) in the constant memory
+            const_bytes += sum(c.inp(i).size for i in range(len(c.node.inputs))
+                               if c.inp(i) is not None and c.inp(i).is_const and c.inp(i).dtype == "int8")
+        if unit == "binary":
+            if any(c.node.op == "SQUARED_DIFFERENCE" for c in calls):
+                lc.dsp += mult_dsp(24, 24, board)
+            lc.lut += 200  # the odometer of the broadcast strides
+            lc.ff += 6 * 3 * 16
+            lc.cycles = sum(binary_requants(c.node.op) * c.out().size + 2 * LOOP_FILL for c in calls)
+            fields = 8 + 3 * 6 + 12
+        else:
+            if any(c.attrs["square_form"] == "squared_difference" for c in calls):
+                lc.dsp += mult_dsp(24, 24, board)
+            ch = max(c.inp(0).shape[-1] for c in calls)
+            lc.add(memory(8, ch))  # the row
+            const_bytes += 256 * len(calls)  # RSQRT(ADD(v, eps)) per chain
+            lc.cycles = sum(layer_cost(c, Folding(), board).cycles for c in calls)
+            fields = 15 + 62
+        lc.add(memory(32, fields * len(idx)))  # the unit's table of rows
+        units.append(lc)
+    return units, const_bytes
 
 
 def _engine_parts(g: Graph, board: Board) -> _EngineParts:
     rows = engine_rows(g)
     plan = engine_plan(g)
     matrix = {r.node for r in rows}
-    kernels, steps = [], []
+    kernels = []
+    shared: dict[str, list[int]] = {"binary": [], "lnc": []}
     for i, n in enumerate(g.nodes):
         if i in matrix or plan.is_noop(i):
             continue
         c = call(n, g)
+        unit = shared_unit(c)
+        if unit is not None:
+            shared[unit].append(i)
+            continue
         if arena_view(c):  # read through its strided view straight from the arena: no buffer, no unit
             kernels.append(LayerCost(n.name or n.outputs[0], n.op, c.out().size + 2 * LOOP_FILL, lut=PROCESS_LUT,
                                      ff=PROCESS_FF))
@@ -554,9 +602,14 @@ def _engine_parts(g: Graph, board: Board) -> _EngineParts:
         lc.lut += PROCESS_LUT  # reader and writer processes
         lc.ff += PROCESS_FF
         kernels.append(lc)
+    units, const_bytes = _shared_units(g, board, shared)
+    if units:
+        consts = LayerCost("constants", "ENGINE_CONSTANTS", 0)
+        consts.add(memory(8, max(const_bytes, 1)))
+        units.append(consts)
     io = sum(g.tensor(t).size for t in [*g.inputs, *g.outputs]) + 2 * LOOP_FILL
     return _EngineParts(rows, max(plan.arena_size, 1), max(len(rows), 1), sum(r.bias.size for r in rows),
-                        sum(r.mult.size for r in rows), kernels, io, steps)
+                        sum(r.mult.size for r in rows), kernels, io, units)
 
 
 def engine_cost(g: Graph, board: Board, pe: int, simd: int, weights: str, parts: _EngineParts | None = None
@@ -590,14 +643,14 @@ def engine_cost(g: Graph, board: Board, pe: int, simd: int, weights: str, parts:
     # the HLS kernel requantizes each fold's PE accumulators after its beats (PE cycles per fold)
     mac_cycles = arr["cycles"] + sum(v * nf * pe for v, nf, _ in folds) + ddr_cycles + table_cycles
     engine.cycles = mac_cycles
-    costs = [engine, *p.kernels]
+    costs = [engine, *p.shared, *p.kernels]
     tot = {"dsp": sum(c.dsp for c in costs), "bram36": math.ceil(sum(c.bram18 for c in costs) / 2),
            "lut": sum(c.lut for c in costs), "ff": sum(c.ff for c in costs)}
-    cycles = mac_cycles + sum(c.cycles for c in p.kernels) + p.io_cycles
+    cycles = mac_cycles + sum(c.cycles for c in p.kernels + p.shared) + p.io_cycles
     return {"pe": pe, "simd": simd, "weights": weights, "acc_bits": acc_w, "total": tot, "cycles": cycles,
             "mac_cycles": mac_cycles, "array": arr, "weight_words": words, "weight_word_bits": wbits,
             "memories": {k: {"bram18": m.bram18, "lut": m.lut} for k, m in mems.items()},
-            "engine": engine, "kernels": p.kernels, "matrix_layers": len(p.rows)}
+            "engine": engine, "kernels": p.shared + p.kernels, "matrix_layers": len(p.rows)}
 
 
 def choose_engine(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -> dict[str, Any] | None:
