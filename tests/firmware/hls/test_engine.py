@@ -65,6 +65,10 @@ def test_engine_csim_bit_exact(tmp_path, weights):
         cpp = (tmp_path / "model.cpp").read_text()
         assert cpp.count("efm::engine_mac<") == len(engine_rows(optimize(g))) + 1  # the calls + ALLOCATION
         assert "ALLOCATION function instances = efm::engine_mac" in cpp and "efm::arena_view<" in cpp
+        # the five LayerNorm chains and two MULs run on the one shared LayerNorm-chain and elementwise units
+        assert cpp.count("efm::engine_lnc<MAXCH>(efm_lnc[") == 5 and cpp.count("efm::engine_binary(efm_binary[") == 2
+        units = {lay["op"]: lay for lay in est["layers"]}
+        assert units["ENGINE_LNC"]["layers"] == 5 and units["ENGINE_LNC"]["requant_units"] == 1
         _check(g, tmp_path, records)
 
 
