@@ -34,9 +34,11 @@ from edgefmr.firmware.hls.codegen import (
     node_key,
 )
 from edgefmr.firmware.hls.emitters import CPP_TYPES, Folding, HlsContext, acc_bits, get_emitter
+from edgefmr.firmware.hls.emitters.softmax import softmax_config
 from edgefmr.firmware.hls.emitters.transpose import view_emit
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ops.params import kernel_params
+from edgefmr.ops.softmax import ACCUMULATION_INTEGER_BITS
 from edgefmr.ops.registry import OpCall, call
 
 #: Matrix ops the engine's array runs (when their operands are int8 activations and int8 constant weights).
@@ -171,10 +173,15 @@ LNC_STAGES = (("mean", 4), ("centered", 9), ("square", 9), ("variance", 4), ("no
               ("shifted", 9), ("residual", 9))
 
 
+SOFTMAX_OPS = ("SOFTMAX", "CLIPPED_SOFTMAX")
+
+
 def shared_unit(c: OpCall) -> str | None:
-    """"binary" or "lnc" when the engine's shared elementwise or LayerNorm-chain unit runs node `c` (int8 operands,
-    at most one of a binary op's operands constant), else None."""
+    """"binary", "lnc" or "softmax" when the engine's shared elementwise, LayerNorm-chain or softmax unit runs node
+    `c` (int8 operands, at most one of a binary op's operands constant), else None."""
     op = c.node.op
+    if op in SOFTMAX_OPS:
+        return "softmax" if not c.inp(0).is_const and c.inp(0).dtype == "int8" and c.out().dtype == "int8" else None
     if op in ELT_OPS:
         a, b, y = c.inp(0), c.inp(1), c.out()
         if all(t.dtype == "int8" for t in (a, b, y)) and not (a.is_const and b.is_const):
@@ -242,6 +249,9 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     binary_rows: list[str] = []
     lnc_rows: list[str] = []
     maxch = [1]
+    sm_tables: list[np.ndarray] = []
+    sm_rows: list[str] = []
+    sm_dims = [1, 1]  # lanes, widest row
 
     def src_array(values: np.ndarray) -> int:
         off0 = sum(x.size for x in consts_int8)
@@ -300,7 +310,25 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
                     return 1, off0
                 return 0, plan.offset(t.name)
 
-            if unit == "binary":
+            if unit == "softmax":
+                ctx = HlsContext(w, c, ni, {0: "x"}, {0: "y"}, Folding())
+                softmax_config(ctx)
+                cfg = ctx.cfg
+                exp_off = sum(x.size for x in sm_tables)
+                sm_tables.append(np.asarray(cfg["exp_table"][0]).astype(np.int64).ravel())
+                terms_off = exp_off + sm_tables[-1].size
+                sm_tables.append(np.asarray(cfg["terms"][0]).astype(np.int64).ravel())
+                post_off = src_array(np.asarray(cfg["post_table"][0]).astype(np.uint8).view(np.int8)) \
+                    if cfg["has_post"] else 0
+                vals = [plan.offset(node.inputs[0]), plan.offset(node.outputs[0]), cfg["rows"], cfg["depth"],
+                        cfg["window"], exp_off, terms_off, int(bool(cfg["has_post"])), post_off]
+                sm_rows.append("    {" + ", ".join(cpp_int(int(v)) for v in vals) + f"}},  /* layer {ni}: "
+                               f"{node.op} {_comment(key)} */")
+                sm_dims[0] = max(sm_dims[0], int(cfg["lanes"]))
+                sm_dims[1] = max(sm_dims[1], int(cfg["depth"]))
+                body.append(f"    efm::engine_softmax<SM_LANES, SM_DEPTH, {ACCUMULATION_INTEGER_BITS}>("
+                            f"efm_softmax[{len(sm_rows) - 1}], arena, efm_sm_tables, efm_consts);")
+            elif unit == "binary":
                 ac, ao = src(c.inp(0))
                 bc, bo = src(c.inp(1))
                 nd = int(p["ndim"])
@@ -428,6 +456,11 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
     consts.append(f"static const efm::engine_lnc_row efm_lnc[{max(len(lnc_rows), 1)}] = {{\n"
                   + ("\n".join(lnc_rows) if lnc_rows else f"    {zl}") + "\n};")
     consts.append(f"#define MAXCH {maxch[0]}")
+    tv = arr(sm_tables, "int32_t")
+    consts.append(f"static const int32_t efm_sm_tables[{tv.size}] = {_initializer(tv, 'int32_t') if text else '{}'};")
+    consts.append(f"static const efm::engine_softmax_row efm_softmax[{max(len(sm_rows), 1)}] = {{\n"
+                  + ("\n".join(sm_rows) if sm_rows else "    {0, 0, 0, 0, 0, 0, 0, 0, 0}") + "\n};")
+    consts.append(f"#define SM_LANES {sm_dims[0]}\n#define SM_DEPTH {sm_dims[1]}")
     if not table:
         table.append("    {" + ", ".join(str(int(v)) for v in _zero_fields().values()) + "},  /* no matrix layer */")
     consts.append(f"static const efm::engine_layer efm_layers[{len(table)}] = {{\n" + "\n".join(table) + "\n};")
@@ -486,6 +519,8 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         f"#pragma HLS ALLOCATION function instances = efm::engine_mac<{pe}, {simd}, {accw}, {wbuf}> limit = 1",
         "#pragma HLS ALLOCATION function instances = efm::engine_binary limit = 1",
         "#pragma HLS ALLOCATION function instances = efm::engine_lnc<MAXCH> limit = 1",
+        f"#pragma HLS ALLOCATION function instances = efm::engine_softmax<SM_LANES, SM_DEPTH, "
+        f"{ACCUMULATION_INTEGER_BITS}> limit = 1",
         f"    static uint8_t arena[{arena_bytes}];",
         "#pragma HLS BIND_STORAGE variable = arena type = ram_t2p impl = bram",
         f"#pragma HLS ARRAY_RESHAPE variable = arena cyclic factor = {max(simd, 1)}",

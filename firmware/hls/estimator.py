@@ -559,7 +559,20 @@ def _shared_units(g: Graph, board: Board, nodes: dict[str, list[int]]) -> tuple[
         for c in calls:  # constant operands, gamma and beta (and eps, one byte) in the constant memory
             const_bytes += sum(c.inp(i).size for i in range(len(c.node.inputs))
                                if c.inp(i) is not None and c.inp(i).is_const and c.inp(i).dtype == "int8")
-        if unit == "binary":
+        if unit == "softmax":  # no requantization: the normalizer's lanes, the reciprocal and the count memories
+            lanes = max(normalizer_lanes(softmax_window(c), c.inp(0).shape[-1]) for c in calls)
+            depth = max(c.inp(0).shape[-1] for c in calls)
+            lc.dsp = lanes * mult_dsp(max(depth.bit_length(), 10), 20, board) + mult_dsp(32, 32, board)
+            lc.lut, lc.ff = PROCESS_LUT + 400, PROCESS_FF + 300
+            lc.detail = {"layers": len(idx), "lanes": lanes}
+            lc.add(memory(8, depth))
+            for _ in range(lanes):
+                lc.add(memory(32 + 32, math.ceil(256 / lanes)))
+            lc.add(memory(32, sum(256 + softmax_window(c) for c in calls)))  # exp tables and row-sum terms
+            const_bytes += 256 * sum(1 for c in calls if c.node.op == "CLIPPED_SOFTMAX")  # post tables
+            lc.cycles = sum(layer_cost(c, Folding(), board).cycles for c in calls)
+            fields = 9
+        elif unit == "binary":
             if any(c.node.op == "SQUARED_DIFFERENCE" for c in calls):
                 lc.dsp += mult_dsp(24, 24, board)
             lc.lut += 200  # the odometer of the broadcast strides
@@ -584,7 +597,7 @@ def _engine_parts(g: Graph, board: Board) -> _EngineParts:
     plan = engine_plan(g)
     matrix = {r.node for r in rows}
     kernels = []
-    shared: dict[str, list[int]] = {"binary": [], "lnc": []}
+    shared: dict[str, list[int]] = {"binary": [], "lnc": [], "softmax": []}
     for i, n in enumerate(g.nodes):
         if i in matrix or plan.is_noop(i):
             continue

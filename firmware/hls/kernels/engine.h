@@ -19,6 +19,7 @@
 
 #include "efm_hls.h"
 #include "layer_norm_chain.h"
+#include "softmax.h"
 
 namespace efm {
 
@@ -308,6 +309,77 @@ void engine_lnc(const engine_lnc_row &R, uint8_t *arena, const int8_t *consts) {
                 n = lnc_add_sub(R.shifted, n, consts[R.beta_off + (R.beta_count == 1 ? 0 : i)], 1);
             }
             arena[R.y_off + r * R.channels + i] = (uint8_t)(int8_t)n;
+        }
+    }
+}
+
+/* ---- The shared softmax unit: SOFTMAX and CLIPPED_SOFTMAX of int8 rows (softmax.h's online form with run-time
+ * parameters: each layer's exp table and row-sum terms in the int32 table memory, its post table in the constant
+ * memory). LANES: the most normalizer terms per cycle of any layer (the sum is the same integers, regrouped). */
+struct engine_softmax_row {
+    int32_t x_off, y_off, rows, depth, window, exp_off, terms_off, has_post, post_off;
+};
+
+template <int LANES, int MAXDEPTH, int ACC_INT_BITS>
+void engine_softmax(const engine_softmax_row &R, uint8_t *arena, const int32_t *tables, const int8_t *consts) {
+#pragma HLS INLINE off
+    int8_t row[MAXDEPTH];
+    uint32_t cnt[256];
+    uint32_t tag[256];
+#pragma HLS DEPENDENCE variable = cnt inter false
+#pragma HLS ARRAY_PARTITION variable = cnt cyclic factor = LANES
+#pragma HLS ARRAY_PARTITION variable = tag cyclic factor = LANES
+init:
+    for (int v = 0; v < 256; v++) {
+#pragma HLS PIPELINE II = 1
+        tag[v] = 0;
+    }
+rows:
+    for (uint32_t r = 1; r <= (uint32_t)R.rows; r++) {
+        const int32_t base = (int32_t)(r - 1) * R.depth;
+        int32_t m = -128;
+        int32_t prev = -1;
+        uint32_t prev_cnt = 0;
+    pass:
+        for (int32_t i = 0; i < R.depth; i++) {
+#pragma HLS PIPELINE II = 1
+            const int8_t v = (int8_t)arena[R.x_off + base + i];
+            row[i] = v;
+            m = v > m ? v : m;
+            const int32_t k = (int32_t)v + 128;
+            const uint32_t c = (k == prev ? prev_cnt : (tag[k] == r ? cnt[k] : 0u)) + 1u;
+            cnt[k] = c;
+            tag[k] = r;
+            prev = k;
+            prev_cnt = c;
+        }
+        int64_t sum = 0;
+    normalizer:
+        for (int32_t j0 = 0; j0 < R.window; j0 += LANES) {
+#pragma HLS PIPELINE II = 1
+            for (int l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                const int32_t j = j0 + l;
+                const int32_t k = m - j + 128;
+                if (j < R.window && k >= 0 && tag[k] == r) {
+                    sum += (int64_t)cnt[k] * tables[R.terms_off + j];
+                }
+            }
+        }
+        const int32_t sum32 = wrap32(sum);
+        const int32_t headroom_plus_one = clz32((uint32_t)sum32);
+        const int32_t num_bits_over_unit = ACC_INT_BITS - headroom_plus_one;
+        const int32_t shifted_minus_one =
+            wrap32((int64_t)(((uint64_t)(uint32_t)sum32 << headroom_plus_one) & 0xFFFFFFFFull) - ((int64_t)1 << 31));
+        const int64_t shifted_scale = one_over_one_plus_x(shifted_minus_one);
+        const int32_t exponent = num_bits_over_unit + 31 - 8;
+    out:
+        for (int32_t i = 0; i < R.depth; i++) {
+#pragma HLS PIPELINE II = 1
+            const int64_t o =
+                rdbpot(srdhm(shifted_scale, tables[R.exp_off + (int32_t)row[i] - m + 255]), exponent) - 128;
+            const int8_t q = (int8_t)clamp64(o, -128, 127);
+            arena[R.y_off + base + i] = (uint8_t)(R.has_post ? consts[R.post_off + (int32_t)q + 128] : q);
         }
     }
 }

@@ -67,9 +67,33 @@ def test_engine_csim_bit_exact(tmp_path, weights):
         assert "ALLOCATION function instances = efm::engine_mac" in cpp and "efm::arena_view<" in cpp
         # the five LayerNorm chains and two MULs run on the one shared LayerNorm-chain and elementwise units
         assert cpp.count("efm::engine_lnc<MAXCH>(efm_lnc[") == 5 and cpp.count("efm::engine_binary(efm_binary[") == 2
+        assert cpp.count("efm::engine_softmax<SM_LANES, SM_DEPTH, 12>(efm_softmax[") == 2
         units = {lay["op"]: lay for lay in est["layers"]}
         assert units["ENGINE_LNC"]["layers"] == 5 and units["ENGINE_LNC"]["requant_units"] == 1
         _check(g, tmp_path, records)
+
+
+def test_engine_runs_every_op_bit_exact(tmp_path):
+    """Two random instances of every op (tests/support/op_cases.py) in one engine design with a 3 x 4 array: the
+    matrix ops on the array, elementwise ops, LayerNorm chains and softmaxes on the shared units (broadcasts,
+    constant operands, clipped softmax's post table), transposes and slices in the arena, the rest as kernels; C
+    simulation == interpreter on three records."""
+    from op_cases import CASES, make_case, merge_graphs
+
+    from edgefmr.firmware.hls.engine import generate_engine
+    from edgefmr.firmware.hls.project import check_csim, compile_csim, write_project
+
+    cases = [make_case(op, s) for op in sorted(CASES) for s in range(2)]
+    g = merge_graphs([c[0] for c in cases])
+    records = [[x for _, recs in cases for x in recs[r]] for r in range(3)]
+    hm, info = generate_engine(g, 3, 4, "bram")
+    units = {s["unit"] for s in info.steps}
+    assert units >= {"engine", "binary", "lnc", "softmax", "view", "kernel"}
+    assert {r.op for r in info.rows} == {"FULLY_CONNECTED", "SPIKE_FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D",
+                                          "BATCH_MATMUL"}
+    write_project(tmp_path, g, hm, records, "xc7z020clg400-1", 100_000_000)
+    compile_csim(tmp_path)
+    assert "3 records, 0 mismatches" in check_csim(tmp_path)
 
 
 def test_engine_rtl_bit_exact_and_cycles():
