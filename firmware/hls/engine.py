@@ -38,8 +38,8 @@ from edgefmr.firmware.hls.emitters.softmax import softmax_config
 from edgefmr.firmware.hls.emitters.transpose import view_emit
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ops.params import kernel_params
-from edgefmr.ops.softmax import ACCUMULATION_INTEGER_BITS
 from edgefmr.ops.registry import OpCall, call
+from edgefmr.ops.softmax import ACCUMULATION_INTEGER_BITS
 
 #: Matrix ops the engine's array runs (when their operands are int8 activations and int8 constant weights).
 ENGINE_OPS = ("FULLY_CONNECTED", "SPIKE_FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL")
