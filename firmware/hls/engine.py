@@ -156,9 +156,20 @@ def engine_rows(g: Graph) -> list[EngineRow]:
     return out
 
 
-def ddr_buffer_bytes(rows: list[EngineRow]) -> int:
-    """Bytes of the on-chip buffer that holds one layer's weights when the weights are in DDR (the largest)."""
-    return max([r.weights.size for r in rows if r.weights is not None] + [1])
+def pack_weights(w: np.ndarray, pe: int, simd: int) -> np.ndarray:
+    """A layer's [cols][depth] weights in the engine's fold order: one PE x SIMD-byte word per (nf, sf) beat,
+    byte p SIMD + s = w[nf PE + p][sf SIMD + s], zero past cols or depth (kernels/engine.h, firmware/rtl)."""
+    cols, depth = w.shape
+    nf, sf = -(-cols // pe), -(-depth // simd)
+    padded = np.zeros((nf * pe, sf * simd), np.int64)
+    padded[:cols, :depth] = w
+    return padded.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).ravel()
+
+
+def ddr_buffer_bytes(rows: list[EngineRow], pe: int, simd: int) -> int:
+    """Bytes of the on-chip buffer that holds one layer's packed weights when the weights are in DDR (the
+    largest)."""
+    return max([-(-r.cols // pe) * -(-r.depth // simd) * pe * simd for r in rows if r.weights is not None] + [1])
 
 
 ELT_OPS = {"ADD": 0, "SUB": 1, "MUL": 2, "SQUARED_DIFFERENCE": 3}
@@ -257,7 +268,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         off0 = sum(x.size for x in consts_int8)
         consts_int8.append(values.astype(np.int64).ravel())
         return off0
-    wbuf = ddr_buffer_bytes(list(rows.values())) if weights == "ddr" else 0
+    wbuf = ddr_buffer_bytes(list(rows.values()), pe, simd) if weights == "ddr" else 0
 
     def off(t: str) -> int | None:
         a = plan.tensors.get(t)
@@ -279,8 +290,8 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
             f["y_off"] = plan.offset(node.outputs[0])
             f["w_off"], f["b_off"], f["q_off"] = w_off, b_off, q_off
             if r.weights is not None:
-                wchunks.append(r.weights.ravel())
-                w_off += r.weights.size
+                wchunks.append(pack_weights(r.weights, pe, simd))
+                w_off += wchunks[-1].size
             bias.append(r.bias)
             mult.append(r.mult)
             shift.append(r.shift)
@@ -524,7 +535,7 @@ def generate_engine(g: Graph, pe: int, simd: int, weights: str = "bram", top: st
         f"    static uint8_t arena[{arena_bytes}];",
         "#pragma HLS BIND_STORAGE variable = arena type = ram_t2p impl = bram",
         f"#pragma HLS ARRAY_RESHAPE variable = arena cyclic factor = {max(simd, 1)}",
-        f"#pragma HLS ARRAY_PARTITION variable = efm_weights cyclic factor = {pe * simd}" if not wport else
+        f"#pragma HLS ARRAY_RESHAPE variable = efm_weights cyclic factor = {pe * simd}" if not wport else
         "    /* weights: DDR, read through the AXI master port */",
         f"    const int8_t *wmem = {'weights' if wport else 'efm_weights'};",
         *body,

@@ -645,12 +645,12 @@ def engine_cost(g: Graph, board: Board, pe: int, simd: int, weights: str, parts:
     if weights == "bram":
         mems["weights"] = memory(wbits, max(words, 1))
     else:
-        buf = ddr_buffer_bytes(p.rows)
+        buf = ddr_buffer_bytes(p.rows, pe, simd)
         mems["weights"] = memory(wbits, math.ceil(buf / (pe * simd)))
         engine.lut += AXI_MASTER_LUT
         engine.ff += AXI_MASTER_FF
-        ddr_cycles = sum(math.ceil(r.weights.size / DDR_BYTES_PER_CYCLE) + LOOP_FILL for r in p.rows
-                         if r.weights is not None)
+        ddr_cycles = sum(math.ceil(nf * sf * pe * simd / DDR_BYTES_PER_CYCLE) + LOOP_FILL
+                         for (_, nf, sf), r in zip(folds, p.rows, strict=True) if r.weights is not None)
     for m in mems.values():
         engine.add(m)
     # the HLS kernel requantizes each fold's PE accumulators after its beats (PE cycles per fold)

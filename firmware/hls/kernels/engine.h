@@ -112,31 +112,30 @@ inline int32_t engine_x(const engine_layer &L, const uint8_t *arena, int32_t v, 
     return (int32_t)(int8_t)raw - L.x_zp;
 }
 
-/* The weight operand (column c, tap k): the weight memory, or the BMM's right operand in the arena. */
-inline int32_t engine_w(const engine_layer &L, const uint8_t *arena, const int8_t *wmem, int32_t v, int32_t c,
-                        int32_t k) {
-    if (L.kind == ENG_BMM) {
-        const int32_t b = v / L.rows;
-        const int32_t b2 = b % L.bcount2, b1 = (b / L.bcount2) % L.bcount1, b0 = b / (L.bcount2 * L.bcount1);
-        const int32_t addr = b0 * L.rbs0 + b1 * L.rbs1 + b2 * L.rbs2 + k * L.rdep + c * L.rcol;
-        return (int32_t)(int8_t)arena[L.r_off + addr] - L.r_zp;
-    }
-    return wmem[L.w_off + c * L.depth + k];
+/* The BATCH_MATMUL's right operand (column c, tap k of vector v) from the arena, its zero point removed. */
+inline int32_t engine_rhs(const engine_layer &L, const uint8_t *arena, int32_t v, int32_t c, int32_t k) {
+    const int32_t b = v / L.rows;
+    const int32_t b2 = b % L.bcount2, b1 = (b / L.bcount2) % L.bcount1, b0 = b / (L.bcount2 * L.bcount1);
+    const int32_t addr = b0 * L.rbs0 + b1 * L.rbs1 + b2 * L.rbs2 + k * L.rdep + c * L.rcol;
+    return (int32_t)(int8_t)arena[L.r_off + addr] - L.r_zp;
 }
 
-/* One matrix layer on the PE x SIMD array; ACC_W bits hold any layer's exact sum. WBUF > 0 (weights in DDR): the
- * layer's weights are first read in one burst into an on-chip buffer of WBUF bytes (the largest layer's). */
+/* One matrix layer on the PE x SIMD array; ACC_W bits hold any layer's exact sum. The weights are packed in fold
+ * order, one PE x SIMD-byte word per beat: word (nf, sf) of a layer holds w[nf PE + p][sf SIMD + s] at byte
+ * p SIMD + s (zero past cols or depth), so a beat reads one word. WBUF > 0 (weights in DDR): the layer's words are
+ * first read in one burst into an on-chip buffer of WBUF bytes (the largest layer's). */
 template <int PE, int SIMD, int ACC_W, int WBUF>
 void engine_mac(const engine_layer &L, uint8_t *arena, const int8_t *wmem, const int32_t *bias, const int32_t *mult,
                 const int32_t *shift) {
 #pragma HLS INLINE off
     typedef typename acc<ACC_W>::type acc_t;
     static int8_t wbuf[WBUF > 0 ? WBUF : 1];
-#pragma HLS ARRAY_PARTITION variable = wbuf cyclic factor = PE * SIMD
+#pragma HLS ARRAY_RESHAPE variable = wbuf cyclic factor = PE * SIMD
     engine_layer Lw = L;
+    const int32_t nf_count = (L.cols + PE - 1) / PE, sf_count = (L.depth + SIMD - 1) / SIMD;
     if (WBUF > 0 && L.kind != ENG_BMM) {
     burst:
-        for (int32_t i = 0; i < L.cols * L.depth; i++) {
+        for (int32_t i = 0; i < nf_count * sf_count * PE * SIMD; i++) {
 #pragma HLS PIPELINE II = 1
             wbuf[i] = wmem[L.w_off + i];
         }
@@ -145,7 +144,6 @@ void engine_mac(const engine_layer &L, uint8_t *arena, const int8_t *wmem, const
     }
     acc_t accs[PE];
 #pragma HLS ARRAY_PARTITION variable = accs complete
-    const int32_t nf_count = (L.cols + PE - 1) / PE, sf_count = (L.depth + SIMD - 1) / SIMD;
 vectors:
     for (int32_t v = 0; v < L.vectors; v++) {
     folds:
@@ -161,7 +159,9 @@ vectors:
 #pragma HLS UNROLL
                         const int32_t k = sf * SIMD + s;
                         if (c < L.cols && k < L.depth) {
-                            a += engine_x(L, arena, v, c, k) * engine_w(Lw, arena, wmem, v, c, k);
+                            const int32_t w = L.kind == ENG_BMM ? engine_rhs(L, arena, v, c, k)
+                                : (int32_t)wmem[Lw.w_off + ((nf * sf_count + sf) * PE + p) * SIMD + s];
+                            a += engine_x(L, arena, v, c, k) * w;
                         }
                     }
                     accs[p] = a;
