@@ -1,6 +1,6 @@
 """The FPGA/HLS backend (a folder, as in hls4ml): kernels/ (HLS C++ per op), emitters/ (per-op emitters),
-codegen.py (dataflow top function), estimator.py (resources and latency per board), project.py (Vitis HLS project,
-testbench, Tcl, g++ C simulation).
+codegen.py (dataflow top function), engine.py (the shared-engine top function), estimator.py (resources and
+latency per board, the choice of design), project.py (Vitis HLS project, testbench, Tcl, g++ C simulation).
 
     build(model, board, out_dir) -> manifest    `edgefmr build MODEL --board <fpga board>`
     run_csim(artifact, graph, records) -> outs  `edgefmr run MODEL --board <fpga board>`
@@ -20,6 +20,7 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding
+from edgefmr.firmware.hls.engine import generate_engine
 from edgefmr.firmware.hls.estimator import estimate
 from edgefmr.firmware.hls.project import (
     COMPILE_LIMIT_S,
@@ -29,9 +30,10 @@ from edgefmr.firmware.hls.project import (
     run_csim,
     write_project,
 )
-from edgefmr.ir import Graph
+from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ir.model_io import load_model
+from edgefmr.ir.passes import optimize
 
 __all__ = ["MANIFEST_FORMAT", "build", "default_records", "estimate", "run_csim"]
 
@@ -70,30 +72,36 @@ def _graph(model: str | Path | Graph) -> tuple[Graph, str]:
 
 def build(model: str | Path | Graph, board: str | Board, out_dir: str | Path, *,
           test_inputs: list[list[np.ndarray]] | None = None, folding: dict[str, Folding] | None = None,
-          check: bool = True) -> dict[str, Any]:
-    """Generate the Vitis HLS project of `model` for FPGA `board` in `out_dir`, compile its C simulation with g++
-    and check it bit for bit against the reference interpreter on the test records; returns the manifest (also
-    written to out_dir/manifest.json). EdgefmrError when the design does not fit the board."""
+          check: bool = True, design: str | None = None) -> dict[str, Any]:
+    """Generate the Vitis HLS project of `model` for FPGA `board` in `out_dir` (the design the estimator chooses:
+    per-layer dataflow when it fits 80 % of the board, else the shared engine; `design` forces one), compile its C
+    simulation with g++ and check it bit for bit against the reference interpreter on the test records; returns
+    the manifest (also written to out_dir/manifest.json). EdgefmrError when the design does not fit the board."""
     g, model_name = _graph(model)
     b = load_board(board) if isinstance(board, str) else board
     if b.kind != "fpga" or b.fpga is None:
         raise EdgefmrError(f"board {b.name!r} is not an FPGA board; the HLS backend builds for kind = \"fpga\"")
-    est = estimate(g, b, folding)
-    fold = {k: Folding(v["pe"], v["simd"]) for k, v in est["folding"].items()}
+    est = estimate(g, b, folding, design=design)
+    fused = optimize(g)  # TensorFlow's LayerNorm chains as one node each, as the estimator costs them
     t0 = time.time()
-    hm = generate(g, fold)
+    if est["design"] == "engine":
+        e = est["engine"]
+        hm, _ = generate_engine(fused, e["pe"], e["simd"], e["weights"])
+    else:
+        hm = generate(fused, {k: Folding(v["pe"], v["simd"]) for k, v in est["folding"].items()})
     gen_s = time.time() - t0
     records = test_inputs if test_inputs is not None else default_records(g)
     out = Path(out_dir)
-    files = write_project(out, g, hm, records, b.fpga.part, b.clock_hz)
+    files = write_project(out, fused, hm, records, b.fpga.part, b.clock_hz)
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "backend": "hls", "board": b.name,
-        "part": b.fpga.part, "clock_hz": b.clock_hz, "model": model_name, "model_hash": hm.model_hash,
-        "top": hm.top, "kernels": hm.kernels, "files": sorted(files),
+        "part": b.fpga.part, "clock_hz": b.clock_hz, "model": model_name, "model_hash": graph_hash(g),
+        "design": est["design"], "top": hm.top, "kernels": hm.kernels, "files": sorted(files),
         "ap_types": str(ap_types_dir()) if ap_types_dir() else None,
         "predicted": {"total": est["total"], "utilization": est["utilization"], "available": est["available"]},
         "layers": est["layers"], "processes": est["processes"], "fifos": est["fifos"], "folding": est["folding"],
-        "generate_s": gen_s,
+        **({"engine": est["engine"]} if est["design"] == "engine" else {}),
+        "fused_nodes": len(g.nodes) - len(fused.nodes), "generate_s": gen_s,
     }
     if check:
         compile_s = compile_csim(out)

@@ -20,9 +20,21 @@ from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.codegen import generate
 from edgefmr.firmware.hls.emitters import Folding, mac_array
+from edgefmr.firmware.hls.emitters.add import binary_requants
+from edgefmr.firmware.hls.emitters.layer_norm_chain import chain_ii
 from edgefmr.firmware.hls.emitters.softmax import normalizer_lanes, sum_terms
+from edgefmr.firmware.hls.engine import (
+    FIELDS,
+    arena_view,
+    ddr_buffer_bytes,
+    engine_plan,
+    engine_rows,
+    shared_unit,
+)
+from edgefmr.firmware.rtl import ENGINE_LAYER_OVERHEAD
 from edgefmr.ir import Graph
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.passes import optimize
 from edgefmr.ops.registry import call
 from edgefmr.ops.softmax import exp_table
 
@@ -44,6 +56,8 @@ REQUANT_FF, REQUANT_LUT = 110, 140
 LOOP_FILL = 3
 #: Utilization the folding search aims at (docs/fpga.md); more than 100 % is an error.
 TARGET_UTILIZATION = 0.8
+#: Bits of one BRAM36 block (data and parity).
+BRAM36_BITS = 36 * 1024
 #: Memories of at most this many bits go to LUTRAM (64 x 1 bits per LUT) instead of block RAM.
 LUTRAM_MAX_BITS = 1024
 #: FIFOs of depth <= 2 are registers; deeper ones up to SRL_MAX_DEPTH are shift registers (32 x 1 bits per LUT).
@@ -224,16 +238,18 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.lut += 64 * 3 + 300  # 64-bit divider (iterative) and square root
         lc.ff += 64 * 4
     elif op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN"):
-        # kernels/layer_norm_chain.h: the row stored while it is summed, a squares pass, an output pass; each
-        # stage of the chain its own requantization (MEAN x2, SUB, SQUARED_DIFFERENCE or MUL, MUL, gamma, beta).
+        # kernels/layer_norm_chain.h: the row stored while it is summed (the residual ADD at II = 3), a squares
+        # pass at II = var_ii, an output pass at II = norm_ii: the stages' requantizations share one unit
         ch = x.shape[-1]
         rows = x.size // max(ch, 1)
-        lc.cycles = rows * (3 * ch + 3 * LOOP_FILL + 8)
+        ii = chain_ii(c)
+        load_ii = 3 if op == "ADD_LAYER_NORM_CHAIN" else 1
+        lc.cycles = rows * (ch * (load_ii + ii["var_ii"] + ii["norm_ii"]) + 3 * LOOP_FILL + 8)
         lc.add(memory(8, ch))
         lc.add(memory(8, 256))  # RSQRT(ADD(v, eps))
-        k = 1 if op == "ADD_LAYER_NORM_CHAIN" else 0  # the residual ADD: one more rescaled stage
-        requant = 2 + 3 + 4 + 1 + 3 * k + (1 if c.inp(2 + k) is not None else 0) + \
-            (3 if c.inp(3 + k) is not None else 0)
+        lc.dsp += mult_dsp(24, 24, board) if c.attrs["square_form"] == "squared_difference" else 0
+        requant = 1
+        lc.detail = {"requant_ops_per_element": load_ii - 1 + ii["var_ii"] + ii["norm_ii"]}
     elif op == "HASH_ATTENTION":
         f_bits = c.inp(0).shape[-1]
         nk, nq, d = c.inp(1).shape[-2], c.inp(0).shape[-2], c.inp(2).shape[-1]
@@ -267,9 +283,13 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
             work = x.size
         elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             work = out * int(c.attrs.get("filter_h") or 1) * int(c.attrs.get("filter_w") or 1)
-        lc.cycles = buffered + work + 2 * LOOP_FILL
-        requant = {"ADD": 3, "SUB": 3, "SQUARED_DIFFERENCE": 4, "MUL": 1, "MEAN": 1, "ATTENTION_GATE": 1,
-                   "LIF": 1, "QUANTIZE": 1}.get(op, 0)
+        ii = binary_requants(op) if op in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE") else 1
+        lc.cycles = buffered + ii * work + 2 * LOOP_FILL
+        # one requantization unit per layer: ADD/SUB/SQUARED_DIFFERENCE's three per element share it (II = 3)
+        requant = 1 if op in ("ADD", "SUB", "SQUARED_DIFFERENCE", "MUL", "MEAN", "ATTENTION_GATE", "LIF",
+                              "QUANTIZE") else 0
+        if op == "SQUARED_DIFFERENCE":
+            lc.dsp += mult_dsp(24, 24, board)  # the square of the rescaled difference
         if op in ("RELU", "RELU6") and x.dtype == "int16":
             requant = 1
         if op in ("LUT", "LOGISTIC", "TANH", "RSQRT", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE") and \
@@ -282,8 +302,14 @@ def layer_cost(c: Any, fold: Folding, board: Board) -> LayerCost:
         lc.dsp += requant * mult_dsp(33, 32, board)
         lc.lut += requant * REQUANT_LUT
         lc.ff += requant * REQUANT_FF
-    # constant operands the kernel reads as ROMs (gamma, beta, tables, biases, per-channel multipliers)
-    lc.add(memory(32, 2 * y.shape[-1] if y.shape else 2))
+        lc.detail["requant_units"] = requant
+    if mac is not None:  # biases and per-channel multipliers and shifts of the MAC layers
+        lc.add(memory(32, 2 * y.shape[-1] if y.shape else 2))
+    else:  # constant operands the kernel reads as ROMs (gamma, beta, tables), each its own memory
+        for i in range(len(node.inputs)):
+            t = c.inp(i)
+            if t is not None and t.is_const and t.size > 1:
+                lc.add(memory(_bits(t.dtype), t.size))
     return lc
 
 
@@ -400,39 +426,259 @@ def choose_folding(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -
     return pick(intervals[lo])
 
 
+def _dataflow(graph: Graph, b: Board, fold: dict[str, Folding]) -> dict[str, Any]:
+    costs = _node_costs(graph, fold, b)
+    extra, fifos = _stream_costs(graph, b)
+    tot = _totals(costs, extra, fifos)
+    latency = _critical_path(graph, costs)
+    interval = max([c.cycles for c in costs + extra] + [1])
+    clock = b.clock_hz
+    return {"design": "dataflow", "layers": [c.as_dict(clock) for c in costs],
+            "processes": [c.as_dict(clock) for c in extra], "fifos": fifos,
+            "total": {**tot, "cycles": latency, "latency_us": latency / clock * 1e6, "interval_cycles": interval,
+                      "throughput_per_s": clock / interval},
+            "folding": {k: {"pe": f.pe, "simd": f.simd} for k, f in fold.items()}}
+
+
+def _engine(e: dict[str, Any], b: Board) -> dict[str, Any]:
+    clock = b.clock_hz
+    cyc = e["cycles"]
+    eng = e["engine"]
+    return {"design": "engine", "layers": [c.as_dict(clock) for c in [eng, *e["kernels"]]], "processes": [],
+            "fifos": [],
+            "total": {**e["total"], "cycles": cyc, "latency_us": cyc / clock * 1e6, "interval_cycles": cyc,
+                      "throughput_per_s": clock / cyc},
+            "folding": {},
+            "engine": {"pe": e["pe"], "simd": e["simd"], "weights": e["weights"], "acc_bits": e["acc_bits"],
+                       "matrix_layers": e["matrix_layers"], "mac_cycles": e["mac_cycles"],
+                       "weight_words": e["weight_words"], "weight_word_bits": e["weight_word_bits"],
+                       "memories": e["memories"], "array": e["array"]}}
+
+
 def estimate(graph: Graph, board: str | Board, folding: dict[str, Folding] | None = None,
-             target: float = TARGET_UTILIZATION, *, check: bool = True) -> dict[str, Any]:
-    """Resources and latency of `graph` on FPGA `board`: per layer and total (dsp, bram36, lut, ff, cycles,
-    latency), utilization, the chosen folding, and `over` (the resources beyond the board's). With `check`, an
-    EdgefmrError naming the resource, needed and available when the design does not fit the board (the search
+             target: float = TARGET_UTILIZATION, *, check: bool = True, design: str | None = None,
+             engine: tuple[int, int, str] | None = None) -> dict[str, Any]:
+    """Resources and latency of `graph` on FPGA `board`, as `edgefmr build` makes it: `design` "dataflow" (one
+    process per layer, FINN-style folding) or "engine" (the shared engine, docs/fpga.md); None chooses: the
+    dataflow design when its folding fits `target` of every resource, else the fastest engine that does, else the
+    dataflow design at 1 x 1. Returns per layer and total (dsp, bram36, lut, ff, cycles, latency), utilization,
+    the folding (dataflow) or the engine's pe x simd and weight place, and `over` (the resources beyond the
+    board's). `folding` fixes the dataflow folding; `engine` = (pe, simd, weights) fixes the engine. With `check`,
+    an EdgefmrError naming the resource, needed and available when the design does not fit the board (the search
     passes check=False and treats `over` as a violated constraint)."""
     b = load_board(board) if isinstance(board, str) else board
     if b.kind != "fpga" or b.fpga is None:
         raise EdgefmrError(f"board {b.name!r} is a {b.kind} board; the FPGA estimator needs an FPGA board "
                            f"(pynq-z2, ultra96-v2, zcu102, kv260)")
-    fold = folding if folding is not None else choose_folding(graph, b, target)
-    costs = _node_costs(graph, fold, b)
-    extra, fifos = _stream_costs(graph, b)
-    tot = _totals(costs, extra, fifos)
+    if design is not None and design not in DESIGNS:
+        raise EdgefmrError(f"FPGA design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    graph = optimize(graph)
     avail = _available(b)
+    if folding is not None and design is None:
+        design = "dataflow"
+    if engine is not None and design is None:
+        design = "engine"
+    out = None
+    if design in (None, "dataflow"):
+        out = _dataflow(graph, b, folding if folding is not None else choose_folding(graph, b, target))
+        fits = all(out["total"][r] <= target * avail[r] for r in RESOURCES)
+        if design is None and not fits:
+            e = choose_engine(graph, b, target)
+            if e is not None:
+                out = _engine(e, b)
+    else:
+        if engine is not None:
+            e = engine_cost(graph, b, *engine)
+        else:
+            e = choose_engine(graph, b, target) or engine_cost(graph, b, 1, 1, "ddr")
+        out = _engine(e, b)
+    tot = out["total"]
     over = [r for r in RESOURCES if tot[r] > avail[r]]
     if over and check:
         r = over[0]
         raise EdgefmrError(f"the design does not fit {b.name} ({b.fpga.part}): {r.upper()} needed {tot[r]}, "
                            f"available {avail[r]}" + "".join(f"; {o.upper()} needed {tot[o]}, available "
                                                              f"{avail[o]}" for o in over[1:]))
-    latency = _critical_path(graph, costs)
-    interval = max([c.cycles for c in costs + extra] + [1])
-    clock = b.clock_hz
-    return {
-        "board": b.name, "part": b.fpga.part, "clock_hz": clock,
-        "layers": [c.as_dict(clock) for c in costs],
-        "processes": [c.as_dict(clock) for c in extra],
-        "fifos": fifos,
-        "total": {**tot, "cycles": latency, "latency_us": latency / clock * 1e6, "interval_cycles": interval,
-                  "throughput_per_s": clock / interval},
-        "available": avail,
-        "utilization": {r: tot[r] / avail[r] for r in RESOURCES},
-        "folding": {k: {"pe": f.pe, "simd": f.simd} for k, f in fold.items()},
-        "over": over,
-    }
+    return {"board": b.name, "part": b.fpga.part, "clock_hz": b.clock_hz, **out, "available": avail,
+            "utilization": {r: tot[r] / avail[r] for r in RESOURCES}, "over": over}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The shared engine (firmware/hls/engine.py): one PE x SIMD array + one requantization unit for every matrix layer.
+
+#: Engine array control (firmware/rtl/engine.v, yosys synth_xilinx): layer sequencer, table row register, fold
+#: counters and control pipelines; per PE the accumulator (ACC_W FF, 2 LUT per bit) as in the dataflow array.
+ENGINE_CTRL_FF = 107
+ENGINE_CTRL_LUT = 146
+#: Address generation of the engine's operands (conv taps with padding, strided BMM operands: counters and adders,
+#: an hls4ml-style estimate, not measured) and the AXI master adapter of weights in DDR.
+ENGINE_ADDR_FF, ENGINE_ADDR_LUT = 200, 300
+AXI_MASTER_FF, AXI_MASTER_LUT = 1600, 1200
+#: Bytes per cycle of the AXI master port that reads weights from DDR (64-bit HP port at the PL clock).
+DDR_BYTES_PER_CYCLE = 8
+#: The array sizes and weight places the design choice tries.
+ENGINE_SIZES = (1, 2, 4, 8, 16)
+DESIGNS = ("dataflow", "engine")
+
+
+def engine_array_cost(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_w: int) -> dict[str, int]:
+    """The engine's array and layer-table control alone (the part validated against RTL, firmware/rtl/engine.v):
+    dsp, ff, lut and the cycles of the layers `rows` (vectors, NF, SF) from start to done."""
+    return {"dsp": pe * simd, "ff": ENGINE_CTRL_FF + pe * acc_w,
+            "lut": ENGINE_CTRL_LUT + MAC_LUT_PER_ACC_BIT * pe * acc_w,
+            "cycles": sum(v * nf * sf + ENGINE_LAYER_OVERHEAD for v, nf, sf in rows) + 1}
+
+
+@dataclass
+class _EngineParts:
+    """What every engine candidate of one graph shares: its matrix rows, arena, the shared elementwise and
+    LayerNorm-chain units and the other layers' costs."""
+
+    rows: list[Any]
+    arena_bytes: int
+    table_rows: int
+    bias_words: int
+    q_words: int
+    kernels: list[LayerCost]
+    io_cycles: int
+    shared: list[LayerCost]
+
+
+def _shared_units(g: Graph, board: Board, nodes: dict[str, list[int]]) -> tuple[list[LayerCost], int]:
+    """The engine's shared elementwise and LayerNorm-chain units (one requantization unit each, kernels/engine.h)
+    for the nodes they run, and the bytes of the engine's constant memory (constant operands, gamma, beta, RSQRT
+    tables)."""
+    units, const_bytes = [], 0
+    for unit, idx in nodes.items():
+        if not idx:
+            continue
+        calls = [call(g.nodes[i], g) for i in idx]
+        lc = LayerCost(f"shared {unit}", "ENGINE_" + unit.upper(), 0, lut=PROCESS_LUT + REQUANT_LUT,
+                       ff=PROCESS_FF + REQUANT_FF, dsp=mult_dsp(33, 32, board))
+        lc.detail = {"layers": len(idx), "requant_units": 1}
+        for c in calls:  # constant operands, gamma and beta (and eps, one byte) in the constant memory
+            const_bytes += sum(c.inp(i).size for i in range(len(c.node.inputs))
+                               if c.inp(i) is not None and c.inp(i).is_const and c.inp(i).dtype == "int8")
+        if unit == "softmax":  # no requantization: the normalizer's lanes, the reciprocal and the count memories
+            lanes = max(normalizer_lanes(softmax_window(c), c.inp(0).shape[-1]) for c in calls)
+            depth = max(c.inp(0).shape[-1] for c in calls)
+            lc.dsp = lanes * mult_dsp(max(depth.bit_length(), 10), 20, board) + mult_dsp(32, 32, board)
+            lc.lut, lc.ff = PROCESS_LUT + 400, PROCESS_FF + 300
+            lc.detail = {"layers": len(idx), "lanes": lanes}
+            lc.add(memory(8, depth))
+            for _ in range(lanes):
+                lc.add(memory(32 + 32, math.ceil(256 / lanes)))
+            lc.add(memory(32, sum(256 + softmax_window(c) for c in calls)))  # exp tables and row-sum terms
+            const_bytes += 256 * sum(1 for c in calls if c.node.op == "CLIPPED_SOFTMAX")  # post tables
+            lc.cycles = sum(layer_cost(c, Folding(), board).cycles for c in calls)
+            fields = 9
+        elif unit == "binary":
+            if any(c.node.op == "SQUARED_DIFFERENCE" for c in calls):
+                lc.dsp += mult_dsp(24, 24, board)
+            lc.lut += 200  # the odometer of the broadcast strides
+            lc.ff += 6 * 3 * 16
+            lc.cycles = sum(binary_requants(c.node.op) * c.out().size + 2 * LOOP_FILL for c in calls)
+            fields = 8 + 3 * 6 + 12
+        else:
+            if any(c.attrs["square_form"] == "squared_difference" for c in calls):
+                lc.dsp += mult_dsp(24, 24, board)
+            ch = max(c.inp(0).shape[-1] for c in calls)
+            lc.add(memory(8, ch))  # the row
+            const_bytes += 256 * len(calls)  # RSQRT(ADD(v, eps)) per chain
+            lc.cycles = sum(layer_cost(c, Folding(), board).cycles for c in calls)
+            fields = 15 + 62
+        lc.add(memory(32, fields * len(idx)))  # the unit's table of rows
+        units.append(lc)
+    return units, const_bytes
+
+
+def _engine_parts(g: Graph, board: Board) -> _EngineParts:
+    rows = engine_rows(g)
+    plan = engine_plan(g)
+    matrix = {r.node for r in rows}
+    kernels = []
+    shared: dict[str, list[int]] = {"binary": [], "lnc": [], "softmax": []}
+    for i, n in enumerate(g.nodes):
+        if i in matrix or plan.is_noop(i):
+            continue
+        c = call(n, g)
+        unit = shared_unit(c)
+        if unit is not None:
+            shared[unit].append(i)
+            continue
+        if arena_view(c):  # read through its strided view straight from the arena: no buffer, no unit
+            kernels.append(LayerCost(n.name or n.outputs[0], n.op, c.out().size + 2 * LOOP_FILL, lut=PROCESS_LUT,
+                                     ff=PROCESS_FF))
+            continue
+        lc = layer_cost(c, Folding(), board)
+        lc.cycles += 2 * LOOP_FILL  # the arena reader and writer around the kernel
+        lc.lut += PROCESS_LUT  # reader and writer processes
+        lc.ff += PROCESS_FF
+        kernels.append(lc)
+    units, const_bytes = _shared_units(g, board, shared)
+    if units:
+        consts = LayerCost("constants", "ENGINE_CONSTANTS", 0)
+        consts.add(memory(8, max(const_bytes, 1)))
+        units.append(consts)
+    io = sum(g.tensor(t).size for t in [*g.inputs, *g.outputs]) + 2 * LOOP_FILL
+    return _EngineParts(rows, max(plan.arena_size, 1), max(len(rows), 1), sum(r.bias.size for r in rows),
+                        sum(r.mult.size for r in rows), kernels, io, units)
+
+
+def engine_cost(g: Graph, board: Board, pe: int, simd: int, weights: str, parts: _EngineParts | None = None
+                ) -> dict[str, Any]:
+    """Resources and cycles of the shared-engine design of `g` (already optimized) with a pe x simd array and its
+    weights in "bram" or "ddr" (formulas: docs/fpga.md, "Shared engine")."""
+    p = parts or _engine_parts(g, board)
+    acc_w = max([r.acc_bits for r in p.rows] + [2])
+    folds = [(r.vectors, -(-r.cols // pe), -(-r.depth // simd)) for r in p.rows]
+    arr = engine_array_cost(pe, simd, folds, acc_w)
+    table_cycles = len(FIELDS) * len(p.rows)  # each layer's table row is read one 32-bit field per cycle
+    words = sum(nf * sf for (_, nf, sf), r in zip(folds, p.rows, strict=True) if r.weights is not None)
+    engine = LayerCost("engine", "ENGINE", 0, dsp=arr["dsp"] + mult_dsp(33, 32, board),
+                       lut=arr["lut"] + REQUANT_LUT + ENGINE_ADDR_LUT + PROCESS_LUT,
+                       ff=arr["ff"] + REQUANT_FF + ENGINE_ADDR_FF + PROCESS_FF, pe=pe, simd=simd)
+    mems = {"table": memory(32, len(FIELDS) * p.table_rows), "bias": memory(32, p.bias_words),
+            "multipliers": memory(64, p.q_words), "arena": memory(8 * simd, math.ceil(p.arena_bytes / simd))}
+    wbits = 8 * pe * simd
+    ddr_cycles = 0
+    if weights == "bram":
+        mems["weights"] = memory(wbits, max(words, 1))
+    else:
+        buf = ddr_buffer_bytes(p.rows, pe, simd)
+        mems["weights"] = memory(wbits, math.ceil(buf / (pe * simd)))
+        engine.lut += AXI_MASTER_LUT
+        engine.ff += AXI_MASTER_FF
+        ddr_cycles = sum(math.ceil(nf * sf * pe * simd / DDR_BYTES_PER_CYCLE) + LOOP_FILL
+                         for (_, nf, sf), r in zip(folds, p.rows, strict=True) if r.weights is not None)
+    for m in mems.values():
+        engine.add(m)
+    # the HLS kernel requantizes each fold's PE accumulators after its beats (PE cycles per fold)
+    mac_cycles = arr["cycles"] + sum(v * nf * pe for v, nf, _ in folds) + ddr_cycles + table_cycles
+    engine.cycles = mac_cycles
+    costs = [engine, *p.shared, *p.kernels]
+    tot = {"dsp": sum(c.dsp for c in costs), "bram36": math.ceil(sum(c.bram18 for c in costs) / 2),
+           "lut": sum(c.lut for c in costs), "ff": sum(c.ff for c in costs)}
+    cycles = mac_cycles + sum(c.cycles for c in p.kernels + p.shared) + p.io_cycles
+    return {"pe": pe, "simd": simd, "weights": weights, "acc_bits": acc_w, "total": tot, "cycles": cycles,
+            "mac_cycles": mac_cycles, "array": arr, "weight_words": words, "weight_word_bits": wbits,
+            "memories": {k: {"bram18": m.bram18, "lut": m.lut} for k, m in mems.items()},
+            "engine": engine, "kernels": p.shared + p.kernels, "matrix_layers": len(p.rows)}
+
+
+def choose_engine(g: Graph, board: Board, target: float = TARGET_UTILIZATION) -> dict[str, Any] | None:
+    """The fastest engine (pe x simd, weights in BRAM or else DDR) within `target` of every resource; None when
+    none is."""
+    parts = _engine_parts(g, board)
+    avail = _available(board)
+    best = None
+    for weights in ("bram", "ddr"):
+        for pe in ENGINE_SIZES:
+            for simd in ENGINE_SIZES:
+                e = engine_cost(g, board, pe, simd, weights, parts)
+                if all(e["total"][r] <= target * avail[r] for r in RESOURCES):
+                    if best is None or (e["cycles"], e["total"]["dsp"]) < (best["cycles"], best["total"]["dsp"]):
+                        best = e
+        if best is not None:
+            return best
+    return None

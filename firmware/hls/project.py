@@ -29,7 +29,7 @@ from edgefmr.ir import Graph, graph_hash, run
 from edgefmr.ir.graph import np_dtype
 
 CSIM = "csim"
-CXXFLAGS = ("-std=c++17", "-O1", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
+CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
             "-Wno-unused-but-set-variable", "-Wno-unused-label")
 #: Seconds one C simulation compile may take (docs/fpga.md).
 COMPILE_LIMIT_S = 30.0
@@ -104,7 +104,11 @@ static const size_t out_bytes = {out_bytes};
 
 static void infer(const unsigned char *src, unsigned char *dst) {{
 {chr(10).join(load)}
+#ifdef EFM_WEIGHTS_DDR
+    {top}_mm({args}, efm_weights);
+#else
     {top}_mm({args});
+#endif
 {chr(10).join(store)}
 }}
 

@@ -167,3 +167,137 @@ def synthesize(pe: int, simd: int, nf: int, sf: int, vectors: int = 4, acc_w: in
     ff = sum(n for k, n in cells.items() if re.fullmatch(r"FD[CPRSE]+", k))
     lut = sum(n for k, n in cells.items() if re.fullmatch(r"LUT[1-6]", k))
     return SynthResult(dsp, ff, lut, cells.get("CARRY4", 0), cells, time.time() - t0)
+
+
+ENGINE = RTL_DIR / "engine.v"
+#: Cycles the engine spends per layer besides its beats: one table read and the array's drain (engine.v).
+ENGINE_LAYER_OVERHEAD = 1 + PIPELINE_LATENCY
+
+
+def engine_folds(pe: int, simd: int, vectors: int, cols: int, depth: int) -> tuple[int, int, int]:
+    """(vectors, NF, SF) of one layer on a PE x SIMD engine: ceil(cols / PE) folds of ceil(depth / SIMD) beats."""
+    return vectors, -(-cols // pe), -(-depth // simd)
+
+
+def _table_hex(rows: list[tuple[int, int, int]]) -> str:
+    return "\n".join(f"{(v << 32) | (nf << 16) | sf:016x}" for v, nf, sf in rows) + "\n"
+
+
+def engine_testbench(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_w: int) -> str:
+    n = len(rows)
+    xbase, wbase, xb, wb = [], [], 0, 0
+    for v, nf, sf in rows:
+        xbase.append(xb)
+        wbase.append(wb)
+        xb += v * sf
+        wb += nf * sf
+    sets = "\n".join(f"        xbase[{i}] = {xbase[i]}; wbase[{i}] = {wbase[i]}; sfs[{i}] = {rows[i][2]};"
+                     for i in range(n))
+    limit = sum(v * nf * sf + 20 for v, nf, sf in rows) + 100
+    return f"""`timescale 1ns/1ps
+module tb;
+    reg clk = 0, rst = 1, start = 0;
+    wire [15:0] layer; wire [31:0] vec; wire [15:0] nf, sf; wire busy, acc_valid, done;
+    reg [{simd * 9 - 1}:0] xq; reg [{pe * simd * 8 - 1}:0] wq;
+    wire [{pe * acc_w - 1}:0] acc;
+    reg [{simd * 9 - 1}:0] xmem [0:{max(xb, 1) - 1}];
+    reg [{pe * simd * 8 - 1}:0] wmem [0:{max(wb, 1) - 1}];
+    integer xbase [0:{n - 1}]; integer wbase [0:{n - 1}]; integer sfs [0:{n - 1}];
+    efm_engine #(.PE({pe}), .SIMD({simd}), .LAYERS({n}), .ACC_W({acc_w}), .TABLE("table.hex")) dut (
+        .clk(clk), .rst(rst), .start(start), .layer(layer), .vec(vec), .nf(nf), .sf(sf), .busy(busy), .x(xq),
+        .w(wq), .acc(acc), .acc_valid(acc_valid), .done(done));
+    always #5 clk = ~clk;
+    always @(posedge clk) begin
+        xq <= xmem[xbase[layer] + vec * sfs[layer] + sf];
+        wq <= wmem[wbase[layer] + nf * sfs[layer] + sf];
+    end
+    integer f, cycles, p;
+    initial begin
+{sets}
+        $readmemh("x.hex", xmem);
+        $readmemh("w.hex", wmem);
+        f = $fopen("acc.txt", "w");
+        @(posedge clk); @(posedge clk); #1 rst = 0; start = 1;
+        cycles = 0;
+        @(posedge clk); #1 start = 0; cycles = 1;
+        while (!done) begin
+            @(posedge clk); #1 cycles = cycles + 1;
+            if (acc_valid)
+                for (p = 0; p < {pe}; p = p + 1) $fwrite(f, "%0d\\n", $signed(acc[p*{acc_w} +: {acc_w}]));
+            if (cycles > {limit}) begin $display("TIMEOUT"); $finish; end
+        end
+        $fwrite(f, "cycles %0d\\n", cycles);
+        $fclose(f);
+        $finish;
+    end
+endmodule
+"""
+
+
+def simulate_engine(pe: int, simd: int, layers: list[tuple[np.ndarray, np.ndarray]], acc_w: int | None = None,
+                    workdir: str | Path | None = None) -> tuple[list[np.ndarray], int, float]:
+    """Run matrix layers (x [vectors, depth] 9-bit signed, w [cols, depth] int8) in turn through the engine with
+    weights and activations packed as the engine stores them (zero-padded to whole folds): per layer the
+    accumulators x @ w.T, the cycles from start to done, and the seconds the simulation took."""
+    rows, xwords, wwords = [], [], []
+    for x, w in layers:
+        x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
+        v, nf, sf = engine_folds(pe, simd, x.shape[0], w.shape[0], x.shape[1])
+        xp = np.zeros((v, sf * simd), np.int64)
+        xp[:, :x.shape[1]] = x
+        wp = np.zeros((nf * pe, sf * simd), np.int64)
+        wp[:w.shape[0], :w.shape[1]] = w
+        rows.append((v, nf, sf))
+        xwords += _hex_words(xp.reshape(v * sf, simd), 9)
+        wwords += _hex_words(wp.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd), 8)
+    acc_w = acc_w or max(acc_width(x.shape[1]) for x, _ in layers)
+    iverilog, vvp = _tool("iverilog", "iverilog"), _tool("vvp", "iverilog")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        d = Path(tmp)
+        (d / "x.hex").write_text("\n".join(xwords) + "\n")
+        (d / "w.hex").write_text("\n".join(wwords) + "\n")
+        (d / "table.hex").write_text(_table_hex(rows))
+        (d / "tb.v").write_text(engine_testbench(pe, simd, rows, acc_w))
+        t0 = time.time()
+        r = subprocess.run([iverilog, "-g2012", "-o", "sim", "tb.v", str(ENGINE)], cwd=d, capture_output=True,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise EdgefmrError(f"iverilog failed:\n{r.stderr[-3000:]}")
+        r = subprocess.run([vvp, "-n", "sim"], cwd=d, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0 or "TIMEOUT" in r.stdout:
+            raise EdgefmrError(f"RTL simulation failed:\n{(r.stdout + r.stderr)[-3000:]}")
+        lines = (d / "acc.txt").read_text().split()
+        seconds = time.time() - t0
+    cycles = int(lines[lines.index("cycles") + 1])
+    values = np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
+    out, pos = [], 0
+    for (_, w), (v, nf, _) in zip(layers, rows, strict=True):
+        n = v * nf * pe
+        if pos + n > values.size:
+            raise EdgefmrError(f"engine simulation produced {values.size} accumulators, expected more")
+        out.append(values[pos:pos + n].reshape(v, nf * pe)[:, :np.asarray(w).shape[0]])
+        pos += n
+    if pos != values.size:
+        raise EdgefmrError(f"engine simulation produced {values.size} accumulators, expected {pos}")
+    return out, cycles, seconds
+
+
+def synthesize_engine(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_w: int, family: str = "xc7"
+                      ) -> SynthResult:
+    """yosys synth_xilinx of the engine's array and layer-table control for table `rows` (vectors, NF, SF)."""
+    yosys = _tool("yosys", "yosys")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "table.hex").write_text(_table_hex(rows))
+        script = (f"read_verilog {ENGINE}; chparam -set PE {pe} -set SIMD {simd} -set LAYERS {len(rows)} "
+                  f"-set ACC_W {acc_w} efm_engine; synth_xilinx -family {family} -top efm_engine -flatten; "
+                  f"tee -o /dev/stdout stat")
+        t0 = time.time()
+        r = subprocess.run([yosys, "-q", "-p", script], cwd=d, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise EdgefmrError(f"yosys failed:\n{(r.stdout + r.stderr)[-3000:]}")
+    cells = {name: int(n) for name, n in _CELL_RE.findall(r.stdout)}
+    dsp = sum(n for k, n in cells.items() if k.startswith("DSP48"))
+    ff = sum(n for k, n in cells.items() if re.fullmatch(r"FD[CPRSE]+", k))
+    lut = sum(n for k, n in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    return SynthResult(dsp, ff, lut, cells.get("CARRY4", 0), cells, time.time() - t0)

@@ -32,7 +32,8 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
 
         m = build_hls(model, board, out_dir)
         click.echo(json.dumps(m, indent=2, default=str) if as_json else
-                   f"{model} -> {out_dir}: Vitis HLS project for {m.get('board', board)} (C simulation built and "
+                   f"{model} -> {out_dir}: Vitis HLS project for {m.get('board', board)}, {m['design']} design "
+                   f"(C simulation built and "
                    f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json")
         return
     m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,

@@ -3,7 +3,9 @@
  * Output elements are produced in row-major order, one per cycle. An operand with the output's shape is consumed
  * straight from its stream; a broadcast operand (fewer elements) is stored first and read through per-axis
  * strides (0 on broadcast axes). F is the op: fn(p, a, b) -> the requantized int32 accumulator.
- * Cycles: (broadcast operand sizes) + out_size. */
+ * One requantization unit per layer, shared by the op's P::requants requantizations of an element (ADD/SUB 3,
+ * SQUARED_DIFFERENCE 4, MUL 1): the loop runs at II = P::requants.
+ * Cycles: (broadcast operand sizes) + requants x out_size. */
 #ifndef EFM_HLS_BINARY_H
 #define EFM_HLS_BINARY_H
 
@@ -34,7 +36,8 @@ void binary(hls::stream<int8_t> &a, hls::stream<int8_t> &b, hls::stream<int8_t> 
     int32_t ia = 0, ib = 0;
 elements:
     for (int i = 0; i < P::out_size; i++) {
-#pragma HLS PIPELINE II = 1
+#pragma HLS PIPELINE II = P::requants
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
         const int32_t av = P::a_buffered ? abuf[ia] : a.read();
         const int32_t bv = P::b_buffered ? bbuf[ib] : b.read();
         const int64_t acc = wrap32(F::apply(av, bv));

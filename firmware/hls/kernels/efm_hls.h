@@ -67,8 +67,12 @@ inline int64_t rdbpot(int64_t x, int32_t e) {
     return (x >> e) + (remainder > threshold ? 1 : 0);
 }
 
-/* Double-rounding requantization (gemmlowp): the left shift wraps to 32 bits as TFLite's int32 C code does. */
+/* Double-rounding requantization (gemmlowp): the left shift wraps to 32 bits as TFLite's int32 C code does.
+ * One hardware unit (INLINE off): a kernel that requantizes k times per element limits it to one instance with
+ * `#pragma HLS ALLOCATION function instances = mbqm_double limit = 1` and pipelines its loop at II = k, so the
+ * 33 x 32-bit multiplier is time-shared by the layer's stages (docs/fpga.md, requantization). */
 inline int64_t mbqm_double(int64_t x, int32_t mult, int32_t shift) {
+#pragma HLS INLINE off
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     return rdbpot(srdhm(wrap32(x * ((int64_t)1 << left)), mult), right);

@@ -1,8 +1,10 @@
 /* LAYER_NORM_CHAIN (docs/ops/LAYER_NORM_CHAIN.md): TensorFlow's int8 LayerNorm chain with every intermediate
  * rounding, each stage the arithmetic of its op's kernel (mean, SUB, SQUARED_DIFFERENCE or MUL(c, c), mean,
  * RSQRT(ADD(v, eps)) as a 256-entry table, MUL, optional MUL gamma and ADD beta). The row is stored once while its
- * sum accumulates; one pass sums the squares, one writes the outputs.
- * Cycles per row: 3 x channels (+ the pipeline depths). */
+ * sum accumulates; one pass sums the squares, one writes the outputs. One requantization unit per layer, shared
+ * by the stages (ALLOCATION limit 1): the squares pass runs at II = P::var_ii (3 or 4 requantizations per
+ * element), the output pass at II = P::norm_ii (4 to 8).
+ * Cycles per row: channels x (1 + var_ii + norm_ii) (+ the pipeline depths). */
 #ifndef EFM_HLS_LAYER_NORM_CHAIN_H
 #define EFM_HLS_LAYER_NORM_CHAIN_H
 
@@ -52,7 +54,8 @@ void lnc_chain_row(const int8_t row[P::channels], int64_t total, hls::stream<int
     int64_t squares = 0;
 variance:
     for (int i = 0; i < P::channels; i++) {
-#pragma HLS PIPELINE II = 1
+#pragma HLS PIPELINE II = P::var_ii
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
         if (P::square_form == 0) {
             squares += lnc_squared_difference(P::square, row[i], m);
         } else {
@@ -64,7 +67,8 @@ variance:
     const int32_t rs = P::rsqrt[v + 128];
 normalize:
     for (int i = 0; i < P::channels; i++) {
-#pragma HLS PIPELINE II = 1
+#pragma HLS PIPELINE II = P::norm_ii
+#pragma HLS ALLOCATION function instances = mbqm_double limit = 1
         const int32_t c = lnc_add_sub(P::centered, row[i], m, -1);
         int32_t n;
         if (P::gamma_form) {
