@@ -24,13 +24,14 @@ BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
 SEEDS = (0,) if QUICK else (0, 1, 2)
 #: family -> task; spiking runs on the sequence task: on shapes32 its full-resolution stem needs >= 49 KiB of
 #: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
-CASES = (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
+CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
+              if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
 POOL = 8 if QUICK else 24  # random points per search (plus the smallest points and two rounds of growing)
-FINALISTS = 2 if QUICK else 3
-SHORT = {"train": 600 if QUICK else 1000, "epochs": 1 if QUICK else 2}  # finalists' short training
-FULL = {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 8}  # chosen points and baselines
-VAL = 500  # held-out training samples the finalists are compared on
-EVAL = 300 if QUICK else 1000  # test samples the int8 models are evaluated on (IR interpreter)
+RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
+#: full training of the chosen points and the baselines, per task (samples, epochs)
+FULL = {"shapes32": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 8},
+        "mnist1d": {"train": 800 if QUICK else 3000, "epochs": 2 if QUICK else 6}}
+EVAL = 300 if QUICK else 500  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
@@ -38,26 +39,30 @@ LATENCY_SRAM_KB = 64
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
 is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
-default space plus its smallest points, two rounds of growing the 3 best feasible points one step under the
-budget, all costed exactly by the firmware planner on the lowered int8 graph; the feasible ones ranked by the mean
-rank of two zero-cost proxies (synflow, hidden_cov) on a seeded untrained model; the {FINALISTS} best trained
-briefly ({SHORT['epochs']} epochs on {SHORT['train']} training samples) and compared on {VAL} held-out training
-samples. Only the chosen point is trained fully: {FULL['epochs']} epochs on {FULL['train']} training samples, the
-family's learning rate; quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL}
-test samples; then it is built with `edgefmr build --stack {STACK}` and `measured_sram` is the linked ELF's arena
-symbols + the stack reserve. The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder of
-widths/depths, the largest rung that fits: see `BASELINES` in bench/search_sweep.py) is trained the same way
-with the same seed. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at
-T=1 for its full-resolution stem).
-Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`
-= the most SRAM any feasible costed point of that search needed (a larger feasible point exists in the space when
-it exceeds the chosen one's). Kind `summary`: per family and budget, mean and spread (min-max) over seeds of the
-int8 accuracies, search minus baseline, and the budget used. Kind `latency`: the {LATENCY_FAMILY} family under
-latency budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a
-{LATENCY_SRAM_KB} KiB SRAM budget. Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0)
-with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained like the chosen points:
-what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU
-time of the whole sweep."""
+default space (seeded by the seed) plus its smallest points, then two rounds of growing the 3 best feasible points
+one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
+feasible ones ranked by the mean rank of {' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free
+hidden covariance on a seeded untrained model); the best-ranked point is chosen. No supernet and no training
+during the search: only the chosen point is trained, {FULL['shapes32']['epochs']} epochs on
+{FULL['shapes32']['train']} (shapes32) or {FULL['mnist1d']['epochs']} epochs on {FULL['mnist1d']['train']} (mnist1d)
+training samples (a seeded subset), the family's learning rate; quantized (PTQ) and its int8 accuracy measured on
+the IR interpreter on the first {EVAL} test samples; then built with `edgefmr build --stack {STACK}`:
+`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not
+depend on the weights' values). The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder of
+widths/depths, the largest rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same way with the
+same seed. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for its
+full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The training is short on purpose (the
+whole sweep has to run in well under an hour on 2 cores): accuracies are far below what the families reach with
+their default training, and a point that stays at chance is reported with no int8 accuracy (the quantizer refuses
+a chance-level model).
+Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
+some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
+Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
+baseline, and the budget used. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
+the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
+Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
+chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
+predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -98,14 +103,6 @@ class _Trainer:
         self.opts = {k: v for k, v in train_defaults(family).items() if k != "epochs"}
         self.memo: dict[str, dict[str, Any]] = {}
 
-    def short(self, values: dict[str, Any], space: Any, seed: int) -> float:
-        from edgefmr.nas.train import train
-
-        _, val = _subset(self.task, SHORT["train"], seed, VAL)
-        _, m = train(self.family, val, space.config(values), epochs=SHORT["epochs"], seed=seed, progress=False,
-                     **self.opts)
-        return m["accuracy"]
-
     def full(self, cfg: Any, seed: int) -> dict[str, Any]:
         from edgefmr.errors import EdgefmrError
         from edgefmr.nas.train import train
@@ -114,9 +111,10 @@ class _Trainer:
 
         key = f"{cfg.to_dict()}:{seed}"
         if key not in self.memo:
-            tr, _ = _subset(self.task, FULL["train"], seed)
+            full = FULL[self.task.name]
+            tr, _ = _subset(self.task, full["train"], seed)
             t0 = time.perf_counter()
-            model, m = train(self.family, tr, cfg, epochs=FULL["epochs"], seed=seed, progress=False, **self.opts)
+            model, m = train(self.family, tr, cfg, epochs=full["epochs"], seed=seed, progress=False, **self.opts)
             try:
                 res = quantize_task(model, self.family, tr, QuantOptions(seed=seed), eval_samples=EVAL)
                 acc, graph = res.report["int_accuracy"], res.graph
@@ -163,8 +161,7 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) 
 
     space = default_space(family, task.input_shape)
     bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
-    rep = bs.run(budgets, pool=POOL, finalists=FINALISTS,
-                 short_train=lambda v: trainer.short(v, space, seed))
+    rep = bs.run(budgets, pool=POOL, rankers=RANKERS)
     return bs, rep
 
 
@@ -197,7 +194,8 @@ def _sweep(work: Path, builds: dict[str, dict[str, Any]]) -> tuple[list[dict[str
                 c = rep["chosen"]
                 cfg = bs.space.config(c["arch"])
                 got = trainer.full(cfg, seed)
-                meas = (_build(got["graph"], work, builds, arch_key(family, c["arch"]) + f":{seed}")
+                # sizes of the ELF do not depend on the weights' values: one build per architecture
+                meas = (_build(got["graph"], work, builds, arch_key(family, c["arch"]))
                         if got["graph"] is not None else {})
                 base = _baseline_cfg(family, bs, budget)
                 b = trainer.full(base[0], seed) if base else None
@@ -214,8 +212,6 @@ def _sweep(work: Path, builds: dict[str, dict[str, Any]]) -> tuple[list[dict[str
                     "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
                     "baseline_int8_accuracy": b["int8"] if b else None,
                     "costed": rep["costed"], "feasible": rep["feasible"],
-                    "finalists": [round(x["short_accuracy"], 3) for x in rep["candidates"]
-                                  if x["short_accuracy"] is not None],
                     "seconds": round(time.perf_counter() - t0, 1)})
                 records.append(rec)
                 print(f"{family} {kb} KiB seed {seed}: sram {rec.get('measured_sram')} int8 {got['int8']} "
@@ -263,7 +259,7 @@ def _latency_sweep() -> list[dict[str, Any]]:
     trainer = _Trainer(LATENCY_FAMILY, task)
     out = []
     for ms in LATENCY_BUDGETS_MS:
-        for seed in SEEDS:
+        for seed in SEEDS[:1]:
             rec: dict[str, Any] = {"kind": "latency", "family": LATENCY_FAMILY, "task": task_name,
                                    "latency_budget_ms": ms, "sram_budget_kb": LATENCY_SRAM_KB, "seed": seed}
             try:

@@ -16,8 +16,9 @@ Built-in tasks (``load_task(name)``):
   generator's own 4000/1000 train/test split. Small models reach ~60-70 %, good sequence models > 90 %, so model
   capacity shows (see :func:`mnist1d_arrays`).
 * ``shapes32`` - a procedural 32x32 RGB image task with 10 shape classes (:func:`shapes32`): every image is one
-  shape under a random affine map (rotation, anisotropic scale, shear, translation), in a random colour with
-  its own texture, on a textured background with clutter and noise; ``[3, 32, 32]``, 1000 images per class.
+  shape under a random affine map (rotation, anisotropic scale, shear, translation), brighter than a random dark
+  background, both with their own texture, with clutter and noise; ``[3, 32, 32]``, 1000 images per class,
+  seed :data:`SHAPES_SEED`, the split of :func:`split_indices`.
 
 The split (:func:`split_indices`) is fixed: per class, in class order, the sample indices are
 shuffled by ``numpy.random.default_rng(SPLIT_SEED)`` and the first ``round(TEST_FRACTION * n)``
@@ -268,11 +269,11 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x, y = x[None], y[None]
     # random affine map of the shape: rotation, anisotropic scale, shear, translation (image units: [-1, 1])
     rot = rng.uniform(-np.pi / 9, np.pi / 9, n)  # +-20 degrees: plus and cross stay apart
-    scale = rng.uniform(0.34, 0.62, n)
+    scale = rng.uniform(0.5, 0.8, n)
     sx = scale * rng.uniform(0.85, 1.15, n)
     sy = scale * rng.uniform(0.85, 1.15, n)
     shear = rng.uniform(-0.25, 0.25, n)
-    tx, ty = rng.uniform(-0.36, 0.36, (2, n))
+    tx, ty = rng.uniform(-0.25, 0.25, (2, n))
     cs, sn = np.cos(rot), np.sin(rot)
     # forward matrix M = R @ [[1, shear], [0, 1]] @ diag(sx, sy); local = M^-1 (p - t)
     m00, m01 = cs * sx, (cs * shear - sn) * sy
@@ -287,8 +288,8 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     bg = rng.uniform(0.0, 0.5, (n, 3))
     fg = bg + rng.uniform(0.25, 0.5, (n, 1)) * rng.uniform(0.7, 1.0, (n, 3))
     # textures: a grating on the background and another inside the shape, smooth blotches on the background
-    bg_tex = _grating(rng, n, x, y, (0.0, 0.18))
-    fg_tex = _grating(rng, n, u * 0.3, v * 0.3, (0.0, 0.15))
+    bg_tex = _grating(rng, n, x, y, (0.0, 0.15))
+    fg_tex = _grating(rng, n, u * 0.3, v * 0.3, (0.0, 0.1))
     img = bg[:, :, None, None] * (1.0 + bg_tex[:, None])
     for _ in range(2):
         cx, cy = rng.uniform(-1, 1, (2, n, 1, 1))
@@ -297,13 +298,13 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img + rng.uniform(-0.15, 0.15, (n, 3, 1, 1)) * blob[:, None]
     fgi = fg[:, :, None, None] * (1.0 + fg_tex[:, None])
     img = img * (1.0 - inside[:, None]) + fgi * inside[:, None]
-    # clutter: 2-4 thin strokes and dots in random colours, anywhere (they may occlude the shape)
-    k = rng.integers(2, 5, n)
-    for j in range(4):
+    # clutter: 1-3 thin strokes and dots in random colours, anywhere (they may occlude the shape)
+    k = rng.integers(1, 4, n)
+    for j in range(3):
         on = (j < k)[:, None, None]
         cx, cy = rng.uniform(-1, 1, (2, n, 1, 1))
         ang = rng.uniform(0, np.pi, (n, 1, 1))
-        length = rng.uniform(0.1, 0.35, (n, 1, 1))
+        length = rng.uniform(0.1, 0.3, (n, 1, 1))
         width = rng.uniform(0.03, 0.07, (n, 1, 1))
         along = (x - cx) * np.cos(ang) + (y - cy) * np.sin(ang)
         perp = -(x - cx) * np.sin(ang) + (y - cy) * np.cos(ang)
@@ -314,7 +315,7 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img * (1.0 - mk) + col * mk
     # anti-alias, then sensor noise
     img = img.reshape(n, 3, SHAPES_SIZE, _SS, SHAPES_SIZE, _SS).mean(axis=(3, 5))
-    img = img + rng.uniform(0.02, 0.1, (n, 1, 1, 1)) * rng.standard_normal(img.shape)
+    img = img + rng.uniform(0.02, 0.06, (n, 1, 1, 1)) * rng.standard_normal(img.shape)
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
@@ -324,12 +325,14 @@ def shapes32(per_class: int = SHAPES_PER_CLASS, seed: int = SHAPES_SEED) -> tupl
     Each image holds one of the ten shapes of :data:`SHAPES_CLASSES` (disc, ring, square, square frame, triangle,
     plus, diagonal cross, five-pointed star, two parallel bars, crescent), drawn at 2x resolution and averaged down
     (anti-aliased), under a random affine map: rotation within +-20 degrees (so that plus and cross stay different
-    classes), size 0.34-0.62 of the half image (about 5-10 pixels radius), anisotropic scale +-15 %, shear +-0.25,
-    translation +-0.36 of the half image. The shape's colour is random, at RGB distance 0.3-0.8 from a random
-    background colour, with its own sinusoidal texture (amplitude <= 15 %); the background carries a grating
-    (amplitude <= 18 %, 2-9 cycles per image, any orientation) and two smooth colour blotches. Clutter: 2-4 strokes
-    or dots of random colours anywhere in the image, drawn over the shape. Last, Gaussian noise of standard
-    deviation 0.02-0.1 per image, clipped to [0, 1]. Deterministic for a seed.
+    classes), size 0.5-0.8 of the half image (a shape spans about 13-20 pixels), anisotropic scale +-15 %, shear
+    +-0.25, translation +-0.25 of the half image (+-4 pixels). The background is a random dark colour (each channel
+    0-0.5) with a grating (amplitude <= 15 %, 2-9 cycles per image, any orientation) and two smooth colour
+    blotches; the shape is brighter by 0.25-0.5 (tinted at random per channel) with its own grating (<= 10 %).
+    Clutter: 1-3 strokes or dots of random colours anywhere in the image, drawn over the shape. Last, Gaussian
+    noise of standard deviation 0.02-0.06 per image, clipped to [0, 1]. Deterministic for a seed. What separates
+    the classes is the outline at a few pixels' scale (disc/ring/crescent, square/frame, plus/cross/star), so
+    small patches and wider models pay off.
     """
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(len(SHAPES_CLASSES)), per_class).astype(np.int64)

@@ -40,7 +40,7 @@ def test_cost_is_the_planner_memory_plus_stack_and_the_calibrated_latency(digits
         b = load_board(board)
         c = candidate_cost(g, b, stack_bytes=4096)
         rep = memory_report(g, b)
-        assert c.arena == rep["arena_bytes"] and c.flash == rep["flash_constants_bytes"]
+        assert c.arena == rep["arena_bytes"] and c.flash == rep["flash_const_data_bytes"]
         assert c.sram[b.defaults.stack] == rep["arena_bytes"].get(b.defaults.stack, 0) + 4096
         assert c.sram_total == sum(rep["arena_bytes"].values()) + 4096
         est = estimate(g, load_calibration(b))
