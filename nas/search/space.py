@@ -346,9 +346,9 @@ def mcuformer_space(input_shape: tuple[int, ...]) -> Space:
         Dim("patch_size", patches, "shape"),
         Dim("embed_dim", (96, 144, 192, 240)),
         Dim("depth", (4, 6, 8, 10, 12)),
-        Dim("heads", (3, 4), "shape"),
+        Dim("heads", (3, 4), "other"),  # softmax attention: the heads split the same weights
         Dim("mlp_ratio", (2.0, 3.0, 4.0)),
-        Dim("rank_factor", (0.1, 0.2, 0.3, 0.5, 1.0), "shape"),
+        Dim("rank_factor", (0.1, 0.2, 0.3, 0.5, 1.0)),  # a larger factor only makes the factored weights larger
     ), fixed={"pooling": "mean", "attention": "softmax"})
 
 
