@@ -107,12 +107,14 @@ def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] =
 
 
 def const_data_bytes(cg: Graph, plan: planner.Plan, board: Board | None) -> int:
-    """Bytes of constant data the C build of `cg` (c_graph's result) laid out by `plan` writes to model.c: the code
-    generator's own count (weights, biases and the kernels' precomputed parameters and tables, each array padded as
-    the build pads it)."""
+    """Bytes of constant data the C build of `cg` (c_graph's result) laid out by `plan` writes to model.c, as the
+    code generator counts them (weights, biases and the kernels' precomputed parameters and tables, each array
+    padded as the build pads it) before identical arrays are merged: the build's `const_bytes` never exceeds it,
+    and it depends on the graph's shapes only, not on the weights' values (so a candidate costed with random weights
+    costs the same once trained)."""
     gen = codegen.generate(cg, plan, default_region=board.defaults.arena if board is not None and board.defaults
                            else None, arm=plan.arm_kernels, model_hash="0" * 16)
-    return int(gen.const_bytes)
+    return int(gen.const_bytes_unmerged)
 
 
 def _board(board: Board | str | None) -> Board | None:

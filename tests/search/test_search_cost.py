@@ -146,3 +146,14 @@ def test_fpga_boards_are_costed_by_the_fpga_estimator(digits):
     assert constraints(cb, Budgets(), b)[3] == pytest.approx((cb.resources["dsp"] - b.fpga.dsp) / b.fpga.dsp)
     with pytest.raises(EdgefmrError, match="DSP needed"):
         estimate(big, b)
+
+
+def test_flash_is_the_builds_constant_data_whatever_the_weights(digits, tmp_path):
+    from edgefmr.firmware.build import build
+
+    cfg = ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4)
+    g0, g1 = lower_for_cost(cfg, digits, seed=0), lower_for_cost(cfg, digits, seed=1)
+    c0, c1 = candidate_cost(g0, "qemu-netduinoplus2"), candidate_cost(g1, "qemu-netduinoplus2")
+    assert c0.flash == c1.flash > g0.weight_bytes()  # weights plus the kernels' parameters; shapes only
+    man = build(g0, "qemu-netduinoplus2", tmp_path, run_make=False)
+    assert man["predicted"]["const_bytes"] <= c0.flash
