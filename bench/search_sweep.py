@@ -169,8 +169,8 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) 
 _SEARCHES: dict[tuple[str, int], Any] = {}
 
 
-def _family_sweep(family: str, task_name: str, work: Path) -> tuple[list[dict[str, Any]], Any]:
-    """The sweep records of one family (every budget and seed) and its 64 KiB seed-0 search for the trade-offs."""
+def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
+    """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.errors import EdgefmrError
     from edgefmr.nas.search.cost import Budgets
     from edgefmr.nas.search.space import arch_key
@@ -183,42 +183,41 @@ def _family_sweep(family: str, task_name: str, work: Path) -> tuple[list[dict[st
     trainer = _Trainer(family, task)
     for kb in BUDGETS_KB:
         budget = kb * 1024
-        for seed in SEEDS:
-            t0 = time.perf_counter()
-            rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
-                                   "seed": seed}
-            try:
-                bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer)
-            except EdgefmrError as e:
-                records.append({**rec, "chosen_arch": None, "note": str(e)})
-                print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
-                continue
-            c = rep["chosen"]
-            cfg = bs.space.config(c["arch"])
-            got = trainer.full(cfg, seed)
-            # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
-            meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
-            base = _baseline_cfg(family, bs, budget)
-            b = trainer.full(base[0], seed) if base else None
-            if kb == 64 and seed == 0:
-                chosen64 = (bs, c["arch"], trainer)
-            rec.update({
-                "chosen_arch": c["arch"], "predicted_sram": c["sram"], **meas,
-                "fits": meas["measured_sram"] <= budget,
-                "uses_budget": round(meas["measured_sram"] / budget, 3),
-                "larger_feasible": rep["largest_feasible_sram"] > c["sram"],
-                "largest_feasible_sram": rep["largest_feasible_sram"],
-                "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
-                "int8_accuracy": got["int8"], "float_accuracy": got["float"],
-                "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
-                "baseline_int8_accuracy": b["int8"] if b else None,
-                "baseline_float_accuracy": b["float"] if b else None,
-                "costed": rep["costed"], "feasible": rep["feasible"],
-                "seconds": round(time.perf_counter() - t0, 1)})
-            records.append(rec)
-            print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
-                  f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
-                  flush=True)
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
+                               "seed": seed}
+        try:
+            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer)
+        except EdgefmrError as e:
+            records.append({**rec, "chosen_arch": None, "note": str(e)})
+            print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
+            continue
+        c = rep["chosen"]
+        cfg = bs.space.config(c["arch"])
+        got = trainer.full(cfg, seed)
+        # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
+        meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
+        base = _baseline_cfg(family, bs, budget)
+        b = trainer.full(base[0], seed) if base else None
+        if kb == 64 and seed == 0:
+            chosen64 = (bs, c["arch"], trainer)
+        rec.update({
+            "chosen_arch": c["arch"], "predicted_sram": c["sram"], **meas,
+            "fits": meas["measured_sram"] <= budget,
+            "uses_budget": round(meas["measured_sram"] / budget, 3),
+            "larger_feasible": rep["largest_feasible_sram"] > c["sram"],
+            "largest_feasible_sram": rep["largest_feasible_sram"],
+            "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
+            "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+            "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
+            "baseline_int8_accuracy": b["int8"] if b else None,
+            "baseline_float_accuracy": b["float"] if b else None,
+            "costed": rep["costed"], "feasible": rep["feasible"],
+            "seconds": round(time.perf_counter() - t0, 1)})
+        records.append(rec)
+        print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
+              f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
+              flush=True)
     return records, chosen64
 
 
@@ -302,17 +301,19 @@ def _tradeoffs(family: str, chosen64: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _job(family: str, task_name: str) -> dict[str, Any]:
-    """Everything of one family (a worker process): sweep, trade-offs and, for LATENCY_FAMILY, the latency axis."""
+def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
+    """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), or (family "latency") the
+    latency axis."""
     torch.set_num_threads(1)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     with tempfile.TemporaryDirectory(prefix=f"edgefmr-bench-sweep-{family}-") as tmp:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
-        records, chosen64 = _family_sweep(family, task_name, work)
-        records += _tradeoffs(family, chosen64)
-        if family == LATENCY_FAMILY:
-            records += _latency_sweep()
+        if family == "latency":
+            records = _latency_sweep()
+        else:
+            records, chosen64 = _family_sweep(family, task_name, seed, work)
+            records += _tradeoffs(family, chosen64)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
@@ -320,19 +321,25 @@ def _job(family: str, task_name: str) -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    """One worker process per family (three processes on the machine's two cores), then the summary."""
+    """One worker process per family and seed, and one for the latency axis (all at once, each with one torch
+    thread, niced with the parent), then the summary."""
     import multiprocessing as mp
 
     t0 = time.time()
+    jobs = [(f, t, seed) for f, t in CASES for seed in SEEDS]
+    if LATENCY_FAMILY in dict(CASES):
+        jobs.append(("latency", dict(CASES)[LATENCY_FAMILY], 0))
     ctx = mp.get_context("spawn")
-    with ctx.Pool(len(CASES)) as pool:
-        results = pool.starmap(_job, CASES)
+    with ctx.Pool(len(jobs)) as pool:
+        results = pool.starmap(_job, jobs)
     sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
+    sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
     rest = [r for res in results for r in res["records"] if r["kind"] != "sweep"]
     records = _summary(sweep) + sweep + rest
     records.append({"kind": "run", "wall_seconds": round(time.time() - t0),
                     "cpu_seconds": round(sum(r["cpu"] for r in results)),
-                    "family_wall_seconds": {f: round(r["wall"]) for (f, _), r in zip(CASES, results, strict=True)},
-                    "workers": len(CASES), "torch_threads": 1,
+                    "job_wall_seconds": {f"{f} seed {s}" if f != "latency" else "latency": round(r["wall"])
+                                         for (f, _, s), r in zip(jobs, results, strict=True)},
+                    "workers": len(jobs), "torch_threads": 1,
                     "load_average_at_end": round(os.getloadavg()[0], 2), "quick": QUICK})
     return records
