@@ -41,8 +41,9 @@ all-ones input) or at random. Kind `search`: the chosen architecture, built with
 `measured_sram` = the ELF's arena symbol + the stack reserve, `static_ram` the runtime's .data + .bss (protocol
 buffers; for inputs <= 64 KiB also the MLPerf harness's copy of the input), `total_sram` their sum,
 `measured_flash` = the ELF's flash image (code and constants), the share of 320 KiB / 1 MiB they use
-(`fits_both`: within both; the build checks every region too) and the ELF's use of each memory region. Kind `space`: per input size,
-how many costed points met the SRAM budget, the flash budget and both, and the smallest SRAM and flash seen."""
+(`fits_both`: within both; the build checks every region too) and the ELF's use of each memory region. Kind
+`space`: per input size, how many costed points met the SRAM budget, the flash budget and both, and the smallest
+SRAM and flash seen."""
 
 
 def _task(side: int) -> Any:
