@@ -16,6 +16,7 @@ from typing import Any
 from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import planner
+from edgefmr.firmware.c import codegen
 from edgefmr.firmware.c.codegen import arm_kernels_available
 from edgefmr.firmware.c.emitters import kernel_scratch, lean_savings
 from edgefmr.firmware.hls import estimate
@@ -154,6 +155,17 @@ def make_plan(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str] =
     return plan_compiled(c_graph(g, tricks, fuse)[0], board, tricks, arm, block_rows, choose, choices)
 
 
+def const_data_bytes(cg: Graph, plan: planner.Plan, board: Board | None) -> int:
+    """Bytes of constant data the C build of `cg` (c_graph's result) laid out by `plan` writes to model.c, as the
+    code generator counts them (weights, biases and the kernels' precomputed parameters and tables, each array
+    padded as the build pads it) before identical arrays are merged: the build's `const_bytes` never exceeds it,
+    and it depends on the graph's shapes only, not on the weights' values (so a candidate costed with random weights
+    costs the same once trained)."""
+    gen = codegen.generate(cg, plan, default_region=board.defaults.arena if board is not None and board.defaults
+                           else None, arm=plan.arm_kernels, model_hash="0" * 16)
+    return int(gen.const_bytes_unmerged)
+
+
 def _board(board: Board | str | None) -> Board | None:
     return load_board(board) if isinstance(board, str) else board
 
@@ -162,14 +174,19 @@ def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool =
     """Exact memory of `graph` on `board`: the plan `edgefmr build` makes (kernel scratch included).
 
     Returns {"board", "tricks", "region", "arena_bytes": {region: bytes}, "arena_total", "peak_bytes",
-    "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}} where `fits` and
-    `available` (the arena region's and the flash region's sizes) are None/{} without a board.
+    "flash_constants_bytes", "flash_const_data_bytes", "requires_fused_codegen", "fits", "available": {region:
+    bytes}} where `fits` and `available` (the arena region's and the flash region's sizes) are None/{} without a
+    board. `flash_constants_bytes` counts the graph's constant tensors, `flash_const_data_bytes` every constant array
+    the build writes to model.c (those tensors plus the kernels' per-channel multipliers, shifts, folded zero-point
+    sums and tables: :func:`const_data_bytes`).
     """
     b = _board(board)
-    p = make_plan(graph, b, tricks, build_arm_kernels(b))
+    cg = c_graph(graph, tricks)[0]
+    p = plan_compiled(cg, b, tricks, build_arm_kernels(b))
     rep: dict[str, Any] = {"board": p.board, "tricks": tricks, "region": p.region, "arena_bytes": dict(p.arena_bytes),
                            "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
                            "flash_constants_bytes": graph.weight_bytes(),
+                           "flash_const_data_bytes": const_data_bytes(cg, p, b),
                            "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {}}
     if b is not None:
         fr = b.flash_region()
@@ -187,7 +204,8 @@ class HardwareCost:
     """A model's cost on one board as the firmware stage builds it.
 
     MCU boards: `arena` is the planner's arena per SRAM region, `available` each used region's size (and the flash
-    region's), `flash_constants` the bytes of constants. FPGA boards: `arena` is {"BRAM": bytes of the BRAM36 blocks
+    region's), `flash_constants` the bytes of constant data the build writes (memory_report's
+    `flash_const_data_bytes`). FPGA boards: `arena` is {"BRAM": bytes of the BRAM36 blocks
     the design uses}, `resources`/`resources_available` DSP, BRAM36, LUT and FF, and `cycles` the estimator's
     latency at `clock_hz`."""
 
@@ -223,4 +241,4 @@ def hardware_cost(graph: Graph, board: Board | str) -> HardwareCost:
     available = {r: int(b.region(r).size) for r in rep["arena_bytes"]}
     available[fr.name] = int(fr.size)
     return HardwareCost(board=b.name, kind="mcu", arena={r: int(n) for r, n in rep["arena_bytes"].items()},
-                        available=available, flash_constants=int(rep["flash_constants_bytes"]))
+                        available=available, flash_constants=int(rep["flash_const_data_bytes"]))

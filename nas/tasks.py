@@ -11,6 +11,14 @@ Built-in tasks (``load_task(name)``):
   same four "phonemes" in its own fixed order, so only the order tells the classes apart. Features
   are a 16-band log filterbank per frame (32 ms window, 16 ms hop, 4 kHz audio), ``[50, 16]``,
   standardized per band with the training set's mean and standard deviation.
+* ``mnist1d`` - MNIST-1D (Greydanus & Kobak, 2024; the ``mnist1d`` package's procedural generator, its default
+  arguments: 5000 sequences of 40 steps, 10 classes, seed 42; nothing is downloaded), ``[40, 1]``, with the
+  generator's own 4000/1000 train/test split. Small models reach ~60-70 %, good sequence models > 90 %, so model
+  capacity shows (see :func:`mnist1d_arrays`).
+* ``shapes32`` - a procedural 32x32 RGB image task with 10 shape classes (:func:`shapes32`): every image is one
+  shape under a random affine map (rotation, anisotropic scale, shear, translation), brighter than a random dark
+  background, both with their own texture, with clutter and noise; ``[3, 32, 32]``, 1000 images per class,
+  seed :data:`SHAPES_SEED`, the split of :func:`split_indices`.
 
 The split (:func:`split_indices`) is fixed: per class, in class order, the sample indices are
 shuffled by ``numpy.random.default_rng(SPLIT_SEED)`` and the first ``round(TEST_FRACTION * n)``
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,7 +50,8 @@ PSEQ_SEED = 1234
 PSEQ_PERMUTATION = np.random.default_rng(PSEQ_SEED).permutation(64)
 KWS_SEED = 2024
 
-BUILTIN_TASKS = ("digits", "seq-digits", "pseq-digits", "kws-synth")
+SHAPES_SEED = 3232
+SHAPES_PER_CLASS = 1000
 
 
 @dataclass
@@ -178,6 +188,229 @@ def _kws_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
+# mnist1d
+# ---------------------------------------------------------------------------------------------
+def mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D from the ``mnist1d`` package's procedural generator: (x_train [4000, 40], y_train, x_test [1000, 40],
+    y_test), float32 / int64.
+
+    ``mnist1d.data.make_dataset`` with the package's default arguments (the published data set's: 10 one-dimensional
+    digit templates, padded, dilated, scaled, translated, sheared, with correlated and i.i.d. noise, subsampled to
+    40 steps, seed 42). It seeds numpy's global generator; the caller's global state is restored afterwards. The
+    package's ``get_dataset`` would download a pickle: it is never called.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    state = np.random.get_state()
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    return (d["x"].astype(np.float32), d["y"].astype(np.int64), d["x_test"].astype(np.float32),
+            d["y_test"].astype(np.int64))
+
+
+@functools.cache
+def _mnist1d_cached() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return mnist1d_arrays()
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes32
+# ---------------------------------------------------------------------------------------------
+#: The ten shape classes of ``shapes32``, in label order.
+SHAPES_CLASSES = ("disc", "ring", "square", "frame", "triangle", "plus", "cross", "star", "bars", "crescent")
+SHAPES_SIZE = 32
+_SS = 2  # supersampling factor (anti-aliased edges)
+
+
+def _shape_mask(label: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inside-masks of the shapes ``label`` [N] at local coordinates u, v [N, H, W] (a shape spans ~[-0.8, 0.8])."""
+    r = np.hypot(u, v)
+    m = np.maximum(np.abs(u), np.abs(v))
+    a, b = (u + v) / np.sqrt(2.0), (u - v) / np.sqrt(2.0)
+    theta = np.arctan2(v, u)
+    masks = (
+        r < 0.8,
+        (r < 0.85) & (r > 0.5),
+        m < 0.7,
+        (m < 0.78) & (m > 0.45),
+        (v > -0.55) & (v < 0.75 - 1.75 * np.abs(u)),
+        ((np.abs(u) < 0.22) & (np.abs(v) < 0.8)) | ((np.abs(v) < 0.22) & (np.abs(u) < 0.8)),
+        ((np.abs(a) < 0.22) & (np.abs(b) < 0.8)) | ((np.abs(b) < 0.22) & (np.abs(a) < 0.8)),
+        r < 0.52 + 0.3 * np.cos(5.0 * theta),
+        (np.abs(np.abs(v) - 0.42) < 0.2) & (np.abs(u) < 0.8),
+        (r < 0.8) & (np.hypot(u - 0.4, v) > 0.6),
+    )
+    out = np.zeros(u.shape, bool)
+    for k, mk in enumerate(masks):
+        sel = label == k
+        out[sel] = mk[sel]
+    return out
+
+
+def _grating(rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray, amp: tuple[float, float]
+             ) -> np.ndarray:
+    """Random sinusoidal gratings [n, H, W]: frequency 2-9 cycles per image, any orientation, amplitude in amp."""
+    ang = rng.uniform(0, np.pi, n)[:, None, None]
+    freq = rng.uniform(2.0, 9.0, n)[:, None, None] * np.pi
+    ph = rng.uniform(0, 2 * np.pi, n)[:, None, None]
+    a = rng.uniform(*amp, n)[:, None, None]
+    return a * np.sin(freq * (x * np.cos(ang) + y * np.sin(ang)) + ph)
+
+
+def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Images [N, 3, 32, 32] in [0, 1] of the shapes ``label`` (see :func:`shapes32`)."""
+    n = len(label)
+    side = SHAPES_SIZE * _SS
+    c = (np.arange(side) + 0.5) / side * 2.0 - 1.0
+    y, x = np.meshgrid(c, c, indexing="ij")
+    x, y = x[None], y[None]
+    # random affine map of the shape: rotation, anisotropic scale, shear, translation (image units: [-1, 1])
+    rot = rng.uniform(-np.pi / 9, np.pi / 9, n)  # +-20 degrees: plus and cross stay apart
+    scale = rng.uniform(0.5, 0.8, n)
+    sx = scale * rng.uniform(0.85, 1.15, n)
+    sy = scale * rng.uniform(0.85, 1.15, n)
+    shear = rng.uniform(-0.25, 0.25, n)
+    tx, ty = rng.uniform(-0.25, 0.25, (2, n))
+    cs, sn = np.cos(rot), np.sin(rot)
+    # forward matrix M = R @ [[1, shear], [0, 1]] @ diag(sx, sy); local = M^-1 (p - t)
+    m00, m01 = cs * sx, (cs * shear - sn) * sy
+    m10, m11 = sn * sx, (sn * shear + cs) * sy
+    det = m00 * m11 - m01 * m10
+    px, py = x - tx[:, None, None], y - ty[:, None, None]
+    u = (m11[:, None, None] * px - m01[:, None, None] * py) / det[:, None, None]
+    v = (-m10[:, None, None] * px + m00[:, None, None] * py) / det[:, None, None]
+    inside = _shape_mask(label, u, v).astype(np.float64)
+
+    # colours: a random dark background; the shape brighter by 0.25-0.5 in every channel, tinted at random
+    bg = rng.uniform(0.0, 0.5, (n, 3))
+    fg = bg + rng.uniform(0.25, 0.5, (n, 1)) * rng.uniform(0.7, 1.0, (n, 3))
+    # textures: a grating on the background and another inside the shape, smooth blotches on the background
+    bg_tex = _grating(rng, n, x, y, (0.0, 0.15))
+    fg_tex = _grating(rng, n, u * 0.3, v * 0.3, (0.0, 0.1))
+    img = bg[:, :, None, None] * (1.0 + bg_tex[:, None])
+    for _ in range(2):
+        cx, cy = rng.uniform(-1, 1, (2, n, 1, 1))
+        rad = rng.uniform(0.2, 0.6, (n, 1, 1))
+        blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * rad**2))
+        img = img + rng.uniform(-0.15, 0.15, (n, 3, 1, 1)) * blob[:, None]
+    fgi = fg[:, :, None, None] * (1.0 + fg_tex[:, None])
+    img = img * (1.0 - inside[:, None]) + fgi * inside[:, None]
+    # clutter: 1-3 thin strokes and dots in random colours, anywhere (they may occlude the shape)
+    k = rng.integers(1, 4, n)
+    for j in range(3):
+        on = (j < k)[:, None, None]
+        cx, cy = rng.uniform(-1, 1, (2, n, 1, 1))
+        ang = rng.uniform(0, np.pi, (n, 1, 1))
+        length = rng.uniform(0.1, 0.3, (n, 1, 1))
+        width = rng.uniform(0.03, 0.07, (n, 1, 1))
+        along = (x - cx) * np.cos(ang) + (y - cy) * np.sin(ang)
+        perp = -(x - cx) * np.sin(ang) + (y - cy) * np.cos(ang)
+        dot = (rng.uniform(size=(n, 1, 1)) < 0.4)
+        stroke = np.where(dot, np.hypot(along, perp) < length * 0.4, (np.abs(along) < length) & (np.abs(perp) < width))
+        mk = (stroke & on).astype(np.float64)[:, None]
+        col = rng.uniform(0, 1, (n, 3, 1, 1))
+        img = img * (1.0 - mk) + col * mk
+    # anti-alias, then sensor noise
+    img = img.reshape(n, 3, SHAPES_SIZE, _SS, SHAPES_SIZE, _SS).mean(axis=(3, 5))
+    img = img + rng.uniform(0.02, 0.06, (n, 1, 1, 1)) * rng.standard_normal(img.shape)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def shapes32(per_class: int = SHAPES_PER_CLASS, seed: int = SHAPES_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Generate the shapes32 data: images [N, 3, 32, 32] float32 in [0, 1], labels [N] (classes interleaved).
+
+    Each image holds one of the ten shapes of :data:`SHAPES_CLASSES` (disc, ring, square, square frame, triangle,
+    plus, diagonal cross, five-pointed star, two parallel bars, crescent), drawn at 2x resolution and averaged down
+    (anti-aliased), under a random affine map: rotation within +-20 degrees (so that plus and cross stay different
+    classes), size 0.5-0.8 of the half image (a shape spans about 13-20 pixels), anisotropic scale +-15 %, shear
+    +-0.25, translation +-0.25 of the half image (+-4 pixels). The background is a random dark colour (each channel
+    0-0.5) with a grating (amplitude <= 15 %, 2-9 cycles per image, any orientation) and two smooth colour
+    blotches; the shape is brighter by 0.25-0.5 (tinted at random per channel) with its own grating (<= 10 %).
+    Clutter: 1-3 strokes or dots of random colours anywhere in the image, drawn over the shape. Last, Gaussian
+    noise of standard deviation 0.02-0.06 per image, clipped to [0, 1]. Deterministic for a seed. What separates
+    the classes is the outline at a few pixels' scale (disc/ring/crescent, square/frame, plus/cross/star), so
+    small patches and wider models pay off.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(len(SHAPES_CLASSES)), per_class).astype(np.int64)
+    xs = [_shapes_batch(labels[i : i + 500], rng) for i in range(0, len(labels), 500)]
+    return np.concatenate(xs), labels
+
+
+@functools.cache
+def _shapes_cached() -> tuple[np.ndarray, np.ndarray]:
+    return shapes32()
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskInfo:
+    """A built-in task: its name, kind, input shape, classes and a one-line description (``load_task`` loads it)."""
+
+    name: str
+    kind: Literal["image", "sequence"]
+    input_shape: tuple[int, ...]
+    n_classes: int
+    description: str
+    loader: Callable[[], Task]
+
+
+def _digits_task() -> Task:
+    x, y = _digits_arrays()
+    return _make("digits", x[:, None, :, :], y, "image")
+
+
+def _seq_digits_task() -> Task:
+    x, y = _digits_arrays()
+    return _make("seq-digits", x.reshape(-1, 64, 1), y, "sequence")
+
+
+def _pseq_digits_task() -> Task:
+    x, y = _digits_arrays()
+    return _make("pseq-digits", x.reshape(-1, 64, 1)[:, PSEQ_PERMUTATION], y, "sequence")
+
+
+def _kws_task() -> Task:
+    x, y = _kws_arrays()
+    return _make("kws-synth", x, y, "sequence")
+
+
+def _mnist1d_task() -> Task:
+    x, y, xt, yt = _mnist1d_cached()
+    return Task("mnist1d", x[:, :, None].copy(), y.copy(), xt[:, :, None].copy(), yt.copy(), (40, 1), 10, "sequence")
+
+
+def _shapes_task() -> Task:
+    x, y = _shapes_cached()
+    return _make("shapes32", x, y, "image")
+
+
+#: The built-in tasks by name, in the order they are listed (``edgefmr tasks list``).
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (
+    TaskInfo("digits", "image", (1, 8, 8), 10, "scikit-learn's 8x8 handwritten digits, pixel / 16", _digits_task),
+    TaskInfo("seq-digits", "sequence", (64, 1), 10, "the digits read row by row as 64-step sequences",
+             _seq_digits_task),
+    TaskInfo("pseq-digits", "sequence", (64, 1), 10, "seq-digits with the 64 steps in a fixed random order",
+             _pseq_digits_task),
+    TaskInfo("kws-synth", "sequence", (KWS_FRAMES, KWS_BANDS), 10,
+             "synthetic keywords: four tone 'phonemes' in a class-specific order, 16-band log filterbank",
+             _kws_task),
+    TaskInfo("mnist1d", "sequence", (40, 1), 10,
+             "MNIST-1D (the mnist1d package's procedural generator, seed 42): 40-step 1-D digit signals",
+             _mnist1d_task),
+    TaskInfo("shapes32", "image", (3, SHAPES_SIZE, SHAPES_SIZE), len(SHAPES_CLASSES),
+             "procedural 32x32 RGB shapes (10 classes) under random affine maps, textures, clutter and noise",
+             _shapes_task),
+)}
+BUILTIN_TASKS = tuple(TASKS)
+
+
+# ---------------------------------------------------------------------------------------------
 # user data
 # ---------------------------------------------------------------------------------------------
 def _check_x(path: str, key: str, x: np.ndarray) -> np.ndarray:
@@ -276,20 +509,10 @@ def load_npz(path: str) -> Task:
 
 
 def load_task(name_or_path: str) -> Task:
-    """A built-in task by name (digits, seq-digits, pseq-digits, kws-synth) or an ``.npz`` path."""
+    """A built-in task by name (:data:`BUILTIN_TASKS`) or an ``.npz`` path."""
     name = str(name_or_path)
-    if name == "digits":
-        x, y = _digits_arrays()
-        return _make(name, x[:, None, :, :], y, "image")
-    if name == "seq-digits":
-        x, y = _digits_arrays()
-        return _make(name, x.reshape(-1, 64, 1), y, "sequence")
-    if name == "pseq-digits":
-        x, y = _digits_arrays()
-        return _make(name, x.reshape(-1, 64, 1)[:, PSEQ_PERMUTATION], y, "sequence")
-    if name == "kws-synth":
-        x, y = _kws_arrays()
-        return _make(name, x, y, "sequence")
+    if name in TASKS:
+        return TASKS[name].loader()
     if name.endswith(".npz") or Path(name).is_file():
         return load_npz(name)
     raise EdgefmrError(f"unknown task '{name}'; valid: {', '.join(BUILTIN_TASKS)}, or a path to an .npz file "

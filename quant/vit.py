@@ -2,7 +2,9 @@
 
 Layout: the graph input is the model's input with a batch axis, ``[1, C, H, W]`` (images) or ``[1, T, F]``
 (sequences), int8. Images: TRANSPOSE to NHWC, zero padding to a multiple of the patch (CONCATENATION with the zero
-point), patch embedding as CONV_2D with kernel = stride = patch (a low-rank embedding is CONV_2D to the rank, then
+point), patch embedding as CONV_2D with kernel = stride = patch (images of >= 16 KiB whose sides the patch divides:
+band by band, STRIDED_SLICE of p rows, TRANSPOSE of the band to NHWC, CONV_2D, CONCATENATION of the bands' token
+rows, so that no whole-image copy lives beside the input) (a low-rank embedding is CONV_2D to the rank, then
 FULLY_CONNECTED), RESHAPE to tokens ``[1, N, D]``. Sequences: padding and RESHAPE to ``[1, T/p, p F]``, then the
 linear. Class token: CONCATENATION of a constant at the embedding's quantization; position embedding: ADD of a
 constant. Blocks: LAYER_NORM, attention (:mod:`edgefmr.quant.attention`), residual ADD, LAYER_NORM, MLP
@@ -20,21 +22,35 @@ from torch import nn
 from edgefmr.quant.attention import attention_layer, linear_layer
 from edgefmr.quant.lowering import Lowering, Value
 
+#: Images of at least this many bytes (int8) are patch-embedded one band (row of patches) at a time.
+BANDED_PATCH_EMBED_BYTES = 16 * 1024
+
 
 def _patch_embed(ctx: Lowering, model: nn.Module, v: Value) -> Value:
     p, pe = model.cfg.patch_size, model.patch_embed
     if len(model.input_shape) == 3:
         c, hgt, wid = model.input_shape
         gh, gw = model.grid
-        t = ctx.transpose(v, [0, 2, 3, 1], "patch_embed/nhwc")
-        t = ctx.pad_const(t, 1, 0, gh * p - hgt, "patch_embed/pad_h")
-        t = ctx.pad_const(t, 2, 0, gw * p - wid, "patch_embed/pad_w")
-        bsz = t.shape[0]
         if pe.rank is None:
             w, b, key = pe.full.weight, pe.full.bias, "patch_embed"
         else:
             w, b, key = pe.down.weight, None, "patch_embed.down"
-        e = ctx.conv2d(t, w.reshape(w.shape[0], c, p, p), b, key, stride=(p, p))
+        w4 = w.reshape(w.shape[0], c, p, p)
+        bsz = v.shape[0]
+        if c * hgt * wid >= BANDED_PATCH_EMBED_BYTES and gh > 1 and hgt == gh * p and wid == gw * p:
+            # A large image: never a whole NHWC copy beside the input (240x240x3 would need 2 x 169 KiB). Each band
+            # of p rows is sliced, put in NHWC and embedded; the bands' tokens are concatenated (in place).
+            rows = []
+            for r in range(gh):
+                t = ctx.take(v, 2, r * p, (r + 1) * p, f"patch_embed/band{r}")
+                t = ctx.transpose(t, [0, 2, 3, 1], f"patch_embed/band{r}/nhwc")
+                rows.append(ctx.conv2d(t, w4, b, key, stride=(p, p)))
+            e = ctx.concat(rows, 1, f"{key}/rows")
+        else:
+            t = ctx.transpose(v, [0, 2, 3, 1], "patch_embed/nhwc")
+            t = ctx.pad_const(t, 1, 0, gh * p - hgt, "patch_embed/pad_h")
+            t = ctx.pad_const(t, 2, 0, gw * p - wid, "patch_embed/pad_w")
+            e = ctx.conv2d(t, w4, b, key, stride=(p, p))
         e = ctx.reshape(e, [bsz, gh * gw, w.shape[0]], f"{key}/tokens")
         if pe.rank is not None:
             e = ctx.linear(e, pe.up.weight, pe.up.bias, "patch_embed")

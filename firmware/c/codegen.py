@@ -77,6 +77,9 @@ class Generated:
     arena_symbols: dict[str, str]  # region -> C symbol of its arena
     layers: list[dict[str, Any]] = field(default_factory=list)
     model_hash: str = ""
+    # const_bytes before identical arrays are merged: a bound const_bytes never exceeds that depends on the graph's
+    # shapes only, not on the weights' values (the search's flash figure)
+    const_bytes_unmerged: int = 0
 
 
 def _c_string(s: str) -> str:
@@ -148,6 +151,7 @@ class _ModelWriter:
         self._tensor_arrays: dict[str, str] = {}
         self.structs: list[str] = []
         self.const_bytes = 0
+        self.const_bytes_unmerged = 0
         self.options: dict[str, Any] = {}
 
     # -- tensors
@@ -181,6 +185,7 @@ class _ModelWriter:
         values = np.ascontiguousarray(values).ravel()
         if values.size == 0:
             values = np.zeros(1, values.dtype)  # C has no empty arrays; never read
+        self.const_bytes_unmerged += _padded(values.size * C_SIZES[ctype])
         key = (ctype, values.astype(values.dtype.newbyteorder("<")).tobytes(), values.dtype.itemsize)
         if key in self._array_keys:
             return self._array_keys[key]
@@ -537,5 +542,6 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     ])
     arm_files = [ARM_KERNEL_DIR / f"{k}.c" for k in kernels if k in arm and (ARM_KERNEL_DIR / f"{k}.c").is_file()]
     return Generated(files={"model.c": model_c, "model.h": model_h}, kernel_files=kernel_files(kernels),
-                     arm_kernel_files=arm_files, kernels=kernels, const_bytes=w.const_bytes, arena=dict(w.arena),
+                     arm_kernel_files=arm_files, kernels=kernels, const_bytes=w.const_bytes,
+                     const_bytes_unmerged=w.const_bytes_unmerged, arena=dict(w.arena),
                      arena_symbols=dict(w.arena_symbol), layers=layers, model_hash=mhash)

@@ -274,7 +274,8 @@ def _divisors(n: int, cands: tuple[int, ...]) -> tuple[int, ...]:
 
 def _vit_space(input_shape: tuple[int, ...]) -> Space:
     side = min(input_shape[1:]) if len(input_shape) == 3 else input_shape[0]
-    patches = tuple(p for p in (2, 4, 8) if p <= max(2, side // 2)) or (1,)
+    # at most an 8 x 8 grid of tokens (64) for larger images: more tokens cost an MCU seconds per inference
+    patches = tuple(p for p in (2, 4, 8) if p <= max(2, side // 2) and (side <= 16 or side // p <= 8)) or (1,)
     return Space("vit", (
         Dim("patch_size", patches, "shape"),
         Dim("embed_dim", (16, 24, 32, 48, 64)),
@@ -326,6 +327,29 @@ def _lmu_space(input_shape: tuple[int, ...]) -> Space:
 
 
 _DEFAULTS = {"vit": _vit_space, "spiking": _spiking_space, "lmu": _lmu_space}
+
+
+def mcuformer_space(input_shape: tuple[int, ...]) -> Space:
+    """A ViT space at MCUFormer's scale (Liang et al., NeurIPS 2023) for ``[C, H, W]`` images of 96-240 pixels:
+    patch sizes that give a 6x6 to 15x15 token grid, embedding 96-240, depth 4-12, 3 or 4 heads, MLP ratio 2-4 and
+    the low-rank factor of every linear (MCUFormer's low-rank decomposition of the weights, 0.1-0.5 or full rank)
+    that lets such models fit 1 MB of flash; softmax attention, mean pooling."""
+    if len(input_shape) != 3:
+        raise EdgefmrError(f"the MCUFormer space is for images [C, H, W], got input shape {list(input_shape)}")
+    side = min(input_shape[1:])
+    patches = tuple(p for p in range(4, side + 1) if input_shape[1] % p == 0 and input_shape[2] % p == 0
+                    and 6 <= side // p <= 15)
+    if not patches:
+        raise EdgefmrError(f"the MCUFormer space needs images whose side has a divisor giving 6-15 patches, got "
+                           f"{list(input_shape)}")
+    return Space("vit", (
+        Dim("patch_size", patches, "shape"),
+        Dim("embed_dim", (96, 144, 192, 240)),
+        Dim("depth", (4, 6, 8, 10, 12)),
+        Dim("heads", (3, 4), "other"),  # softmax attention: the heads split the same weights
+        Dim("mlp_ratio", (2.0, 3.0, 4.0)),
+        Dim("rank_factor", (0.1, 0.2, 0.3, 0.5, 1.0)),  # a larger factor only makes the factored weights larger
+    ), fixed={"pooling": "mean", "attention": "softmax"})
 
 
 def default_space(family: str, input_shape: tuple[int, ...]) -> Space:

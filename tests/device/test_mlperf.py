@@ -275,3 +275,22 @@ def test_runner_sequence_over_socket_to_qemu(tmp_path: Path) -> None:
         assert abs(us - r.total * 1.024) < 0.01 * us
         # the binary run replaced what the text protocol computed
         assert c.command("results", check=False) == ["e-[No results: run 'infer' first]"]
+
+
+def test_an_input_above_the_db_limit_has_no_db_buffer(tmp_path: Path) -> None:
+    """A model input larger than EFM_MLPERF_MAX_DB_BYTES gets no second copy in SRAM: `db load` is refused."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    (tmp_path / "model.h").write_text(HOST_MODEL_H)
+    (tmp_path / "harness.c").write_text(HOST_MODEL_C)
+    exe = tmp_path / "harness"
+    subprocess.run([cc, *tc.COMMON_CFLAGS, "-DEFM_MLPERF_MAX_DB_BYTES=8u", f"-I{tmp_path}", f"-I{tc.RUNTIME_DIR}",
+                    str(tmp_path / "harness.c"), str(tc.RUNTIME_DIR / "mlperf.c"), str(tc.RUNTIME_DIR / "format.c"),
+                    "-o", str(exe)], check=True, capture_output=True)
+    lines = _session(exe, b"db load 10%db 0102%infer 1 0%")
+    assert "e-[The model input of 10 bytes exceeds the db limit of 8 bytes of this firmware; use the edgefmr " \
+           "protocol]" in lines
+    assert "e-[No bytes expected: send 'db load N' first]" in lines
+    assert "e-[Input db has 0 bytes, expected 10]" in lines
+    assert lines[-1].startswith("#runs=0 ")

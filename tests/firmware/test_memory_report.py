@@ -19,3 +19,6 @@ def test_memory_report_equals_build_arena(tmp_path, board, tricks):
     man = build(g, board, tmp_path, tricks=tricks, run_make=False)
     assert rep["arena_bytes"] == man["predicted"]["arena"]
     assert rep["flash_constants_bytes"] == g.weight_bytes()
+    # the constants the build writes (weights plus the kernels' parameters and tables), as the search counts them:
+    # before identical arrays are merged, so never below what the build writes
+    assert rep["flash_const_data_bytes"] >= man["predicted"]["const_bytes"] > rep["flash_constants_bytes"]

@@ -85,7 +85,7 @@ def test_kws_synth_is_deterministic() -> None:
 
 
 def test_unknown_task_lists_valid_names() -> None:
-    with pytest.raises(EdgefmrError, match="unknown task 'mnist'.*digits, seq-digits, pseq-digits, kws-synth"):
+    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, shapes32"):
         load_task("mnist")
 
 
@@ -133,3 +133,58 @@ def test_npz_not_an_archive(tmp_path) -> None:
         load_task(str(p))
     with pytest.raises(EdgefmrError, match="does not exist"):
         load_task(str(tmp_path / "missing.npz"))
+
+
+def test_registry_lists_every_builtin_task() -> None:
+    from edgefmr.nas.tasks import BUILTIN_TASKS, TASKS
+
+    assert BUILTIN_TASKS == tuple(TASKS)
+    assert {"digits", "seq-digits", "pseq-digits", "kws-synth", "mnist1d", "shapes32"} <= set(BUILTIN_TASKS)
+    for name in ("digits", "seq-digits", "mnist1d"):
+        info, t = TASKS[name], load_task(name)
+        assert (info.kind, info.input_shape, info.n_classes) == (t.kind, t.input_shape, t.n_classes)
+        assert info.description
+
+
+def test_mnist1d_is_generated_offline_and_leaves_the_global_rng_alone() -> None:
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    t = load_task("mnist1d")
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    assert t.input_shape == (40, 1) and t.kind == "sequence" and t.n_classes == 10
+    assert len(t.y_train) == 4000 and len(t.y_test) == 1000
+    assert t.x_train.dtype == np.float32 and np.isfinite(t.x_train).all()
+    assert set(np.unique(t.y_test)) == set(range(10))
+    from edgefmr.nas.tasks import mnist1d_arrays
+
+    again = mnist1d_arrays()
+    np.testing.assert_array_equal(again[0], t.x_train[:, :, 0])
+    np.testing.assert_array_equal(again[3], t.y_test)
+
+
+def test_shapes32_is_deterministic_balanced_and_in_range() -> None:
+    from edgefmr.nas.tasks import SHAPES_CLASSES, shapes32
+
+    a, ya = shapes32(per_class=3, seed=5)
+    b, yb = shapes32(per_class=3, seed=5)
+    c, _ = shapes32(per_class=3, seed=6)
+    assert a.shape == (30, 3, 32, 32) and a.dtype == np.float32
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.allclose(a, c)
+    assert np.bincount(ya).tolist() == [3] * len(SHAPES_CLASSES) == [3] * 10
+
+
+def test_shapes32_classes_are_distinct_shapes() -> None:
+    """At the identity map every class has its own, non-empty mask."""
+    from edgefmr.nas.tasks import SHAPES_CLASSES, _shape_mask
+
+    c = np.linspace(-1, 1, 64)
+    v, u = np.meshgrid(c, c, indexing="ij")
+    k = len(SHAPES_CLASSES)
+    masks = _shape_mask(np.arange(k), np.broadcast_to(u, (k, 64, 64)), np.broadcast_to(v, (k, 64, 64)))
+    assert all(m.sum() > 100 for m in masks)
+    for i in range(k):
+        for j in range(i + 1, k):
+            assert (masks[i] != masks[j]).sum() > 50, (SHAPES_CLASSES[i], SHAPES_CLASSES[j])

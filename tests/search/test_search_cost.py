@@ -40,7 +40,7 @@ def test_cost_is_the_planner_memory_plus_stack_and_the_calibrated_latency(digits
         b = load_board(board)
         c = candidate_cost(g, b, stack_bytes=4096)
         rep = memory_report(g, b)
-        assert c.arena == rep["arena_bytes"] and c.flash == rep["flash_constants_bytes"]
+        assert c.arena == rep["arena_bytes"] and c.flash == rep["flash_const_data_bytes"]
         assert c.sram[b.defaults.stack] == rep["arena_bytes"].get(b.defaults.stack, 0) + 4096
         assert c.sram_total == sum(rep["arena_bytes"].values()) + 4096
         est = estimate(g, load_calibration(b))
@@ -148,3 +148,14 @@ def test_fpga_boards_are_costed_by_the_fpga_estimator(digits):
     assert constraints(cb, Budgets(), b)[3] == pytest.approx(over)
     with pytest.raises(EdgefmrError, match="needed"):
         estimate(big, b)
+
+
+def test_flash_is_the_builds_constant_data_whatever_the_weights(digits, tmp_path):
+    from edgefmr.firmware.build import build
+
+    cfg = ViTConfig(embed_dim=16, depth=1, heads=2, patch_size=4)
+    g0, g1 = lower_for_cost(cfg, digits, seed=0), lower_for_cost(cfg, digits, seed=1)
+    c0, c1 = candidate_cost(g0, "qemu-netduinoplus2"), candidate_cost(g1, "qemu-netduinoplus2")
+    assert c0.flash == c1.flash > g0.weight_bytes()  # weights plus the kernels' parameters; shapes only
+    man = build(g0, "qemu-netduinoplus2", tmp_path, run_make=False)
+    assert man["predicted"]["const_bytes"] <= c0.flash

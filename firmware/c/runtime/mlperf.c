@@ -11,8 +11,19 @@
 #endif
 
 /* The `db` buffer (the reference's gp_buff): the raw bytes of every graph input, in input order. It is kept apart
- * from the arena because the memory planner may reuse input memory during a run. */
-static uint8_t db_buf[EFM_INPUT_BYTES_TOTAL];
+ * from the arena because the memory planner may reuse input memory during a run. A second copy of a large input
+ * would cost as much SRAM as the input itself (169 KiB for a 240x240 RGB image), so models whose inputs exceed
+ * EFM_MLPERF_MAX_DB_BYTES (64 KiB unless defined; every MLPerf Tiny benchmark's input is <= 27 KiB) have no db
+ * buffer: `db load` is refused and the binary protocol is the way to run them. */
+#ifndef EFM_MLPERF_MAX_DB_BYTES
+#define EFM_MLPERF_MAX_DB_BYTES 65536u
+#endif
+#if EFM_INPUT_BYTES_TOTAL <= EFM_MLPERF_MAX_DB_BYTES
+#define EFM_MLPERF_DB_BYTES EFM_INPUT_BYTES_TOTAL
+#else
+#define EFM_MLPERF_DB_BYTES 0u
+#endif
+static uint8_t db_buf[EFM_MLPERF_DB_BYTES ? EFM_MLPERF_DB_BYTES : 1u];
 
 /* ------------------------------------------------------------------------------------------ output */
 
@@ -172,6 +183,12 @@ static void cmd_db(efm_mlperf *m, char *sub, char *arg) {
         const int32_t n = to_int(arg);
         if (n <= 0) {
             err(m, "Command 'db load' must be >0 bytes");
+        } else if (EFM_MLPERF_DB_BYTES == 0u) {
+            puts_(m, "e-[The model input of ");
+            put_u32(m, (uint32_t)EFM_INPUT_BYTES_TOTAL);
+            puts_(m, " bytes exceeds the db limit of ");
+            put_u32(m, (uint32_t)EFM_MLPERF_MAX_DB_BYTES);
+            puts_(m, " bytes of this firmware; use the edgefmr protocol]\r\n");
         } else if ((uint32_t)n > (uint32_t)EFM_INPUT_BYTES_TOTAL) {
             puts_(m, "e-[Supplied buffer size ");
             put_u32(m, (uint32_t)n);

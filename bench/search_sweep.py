@@ -1,0 +1,345 @@
+"""Budget sweep of the search (issue 20): does the search spend an SRAM budget well, family by family?
+
+``python -m bench search_sweep`` writes ``bench/results/search_sweep.{json,md}`` (run it with ``nice``: it trains
+~100 small models). ``EDGEFMR_SWEEP_QUICK=1`` runs a reduced version (one seed, two budgets, fewer samples) to
+check the code paths. See NOTE for the design and docs/search.md for the search it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
+BOARD = "qemu-netduinoplus2"
+STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
+BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
+SEEDS = (0,) if QUICK else (0, 1, 2)
+#: family -> task; spiking runs on the sequence task: on shapes32 its full-resolution stem needs >= 49 KiB of
+#: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
+CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
+              if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
+POOL = 8 if QUICK else 16  # random points per search (plus the smallest points and two rounds of growing)
+RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
+#: training of the chosen points and the baselines, per family: samples, epochs and options over the family's defaults
+#: (the ViT learns shapes32 in few epochs only with small batches: measured, batch 64 stayed at chance)
+FULL: dict[str, dict[str, Any]] = {
+    "vit": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 6,
+            "opts": {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.0}},
+    "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "opts": {}},
+    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 6, "opts": {}},
+}
+EVAL = 300 if QUICK else 500  # test samples the int8 models are evaluated on (IR interpreter)
+LATENCY_FAMILY = "lmu"
+LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
+LATENCY_SRAM_KB = 64
+
+NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
+budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
+is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
+default space (seeded by the seed) plus its smallest points, then two rounds of growing the 3 best feasible points
+one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
+feasible ones ranked by the mean rank of {' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free
+hidden covariance on a seeded untrained model); the best-ranked point is chosen. No supernet and no training
+during the search: only the chosen point is trained, on a seeded subset of the training set: vit
+{FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 16, lr 2e-3), spiking
+{FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
+{FULL['lmu']['train']} (the families' defaults otherwise); quantized (PTQ) and its int8 accuracy measured on
+the IR interpreter on the first {EVAL} test samples; then built with `edgefmr build --stack {STACK}`:
+`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not
+depend on the weights' values). The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder of
+widths/depths, the largest rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same way with the
+same seed. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for its
+full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The training is short on purpose (the
+whole sweep has to run in well under an hour on 2 cores): accuracies are far below what the families reach with
+their default training (a model that stays near chance is still quantized and measured).
+Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
+some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
+Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
+baseline, and the budget used. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
+the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
+Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
+chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
+predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+
+#: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
+BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "vit": ({"heads": 2, "mlp_ratio": 2.0, "attention": "softmax", "pooling": "mean"},
+            [{"patch_size": p, "embed_dim": e, "depth": d} for p in (8, 4)
+             for e, d in ((16, 1), (24, 1), (32, 2), (48, 2), (64, 3), (64, 4))]),
+    "spiking": ({"patch_size": 2, "heads": 1, "mlp_ratio": 2.0, "attention": "sdsa"},
+                [{"T": t, "stem_dim": s, "embed_dim": e, "depth": d}
+                 for t, s, e, d in ((1, 8, 16, 1), (2, 8, 16, 1), (2, 16, 32, 1), (4, 16, 32, 1), (4, 16, 32, 2),
+                                    (4, 32, 48, 2), (4, 32, 64, 2))]),
+    "lmu": ({"patch": 1, "kernel": 4, "order": 16, "mlp_ratio": 2.0, "pool": "mean"},
+            [{"hidden": h, "memory_size": m, "depth": d}
+             for h, m, d in ((16, 2, 1), (24, 4, 1), (32, 4, 1), (48, 8, 1), (48, 8, 2), (64, 16, 2))]),
+}
+
+
+def _subset(task: Any, n: int, seed: int, val: int = 0) -> tuple[Any, Any]:
+    """(train task of n samples, validation task of val other samples), stratification left to chance (seeded)."""
+    from edgefmr.nas.tasks import Task
+
+    idx = np.random.default_rng(1000 + seed).permutation(len(task.y_train))
+    tr, va = idx[:n], idx[n : n + val]
+    t = Task(task.name, task.x_train[tr], task.y_train[tr], task.x_test, task.y_test, task.input_shape,
+             task.n_classes, task.kind)
+    v = Task(task.name, task.x_train[tr], task.y_train[tr], task.x_train[va], task.y_train[va], task.input_shape,
+             task.n_classes, task.kind)
+    return t, v
+
+
+class _Trainer:
+    """Trains and quantizes points, memoised by (family, architecture, seed): budgets that choose the same point
+    share one training."""
+
+    def __init__(self, family: str, task: Any) -> None:
+        from edgefmr.nas.train import train_defaults
+
+        self.family, self.task = family, task
+        self.opts = {**{k: v for k, v in train_defaults(family).items() if k != "epochs"}, **FULL[family]["opts"]}
+        self.memo: dict[str, dict[str, Any]] = {}
+
+    def full(self, cfg: Any, seed: int) -> dict[str, Any]:
+        """Train ``cfg`` on the seed's subset, quantize it (PTQ) and measure its int8 accuracy on the IR
+        interpreter (also for a model that stayed near chance, which ``edgefmr quantize`` would refuse)."""
+        from edgefmr.nas.train import train
+        from edgefmr.quant.quantizer import QuantOptions, evaluate_ir, quantize
+
+        key = f"{cfg.to_dict()}:{seed}"
+        if key not in self.memo:
+            full = FULL[self.family]
+            tr, _ = _subset(self.task, full["train"], seed)
+            t0 = time.perf_counter()
+            model, m = train(self.family, tr, cfg, epochs=full["epochs"], seed=seed, progress=False, **self.opts)
+            graph = quantize(model, self.family, tr.x_train, QuantOptions(seed=seed)).graph()
+            acc = evaluate_ir(graph, self.task.x_test[:EVAL], self.task.y_test[:EVAL])["accuracy"]
+            self.memo[key] = {"float": round(m["accuracy"], 4), "int8": round(float(acc), 4), "graph": graph,
+                              "seconds": round(time.perf_counter() - t0, 1)}
+        return self.memo[key]
+
+
+def _build(graph: Any, work: Path, cache: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+    from edgefmr.firmware.build import build
+
+    if key not in cache:
+        out = work / f"build{len(cache)}"
+        man = build(graph, BOARD, out, stack_bytes=STACK)
+        cache[key] = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + STACK,
+                      "measured_flash": man["measured"]["flash"], "stack_estimate": man["predicted"]["stack"]}
+    return cache[key]
+
+
+def _baseline_cfg(family: str, search: Any, budget: int) -> tuple[Any, int] | None:
+    from edgefmr.nas.search.cost import Budgets, constraints, feasible
+    from edgefmr.nas.train import make_config
+
+    base, ladder = BASELINES[family]
+    best = None
+    for rung in ladder:
+        values = {**base, **rung}
+        try:
+            cost, _ = search.cost(values)
+        except Exception:  # a rung that does not build for this input
+            continue
+        if feasible(constraints(cost, Budgets(sram=budget), search.board)) and (best is None or
+                                                                               cost.sram_total >= best[1]):
+            best = (make_config(family, {**search.space.fixed, **values}), cost.sram_total)
+    return best
+
+
+def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) -> tuple[Any, dict[str, Any]]:
+    from edgefmr.nas.search.budget import BudgetSearch
+    from edgefmr.nas.search.space import default_space
+
+    space = default_space(family, task.input_shape)
+    bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
+    rep = bs.run(budgets, pool=POOL, rankers=RANKERS)
+    return bs, rep
+
+
+_SEARCHES: dict[tuple[str, int], Any] = {}
+
+
+def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
+    """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
+    from edgefmr.errors import EdgefmrError
+    from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.search.space import arch_key
+    from edgefmr.nas.tasks import load_task
+
+    records: list[dict[str, Any]] = []
+    chosen64 = None
+    builds: dict[str, dict[str, Any]] = {}
+    task = load_task(task_name)
+    trainer = _Trainer(family, task)
+    for kb in BUDGETS_KB:
+        budget = kb * 1024
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
+                               "seed": seed}
+        try:
+            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer)
+        except EdgefmrError as e:
+            records.append({**rec, "chosen_arch": None, "note": str(e)})
+            print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
+            continue
+        c = rep["chosen"]
+        cfg = bs.space.config(c["arch"])
+        got = trainer.full(cfg, seed)
+        # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
+        meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
+        base = _baseline_cfg(family, bs, budget)
+        b = trainer.full(base[0], seed) if base else None
+        if kb == 64 and seed == 0:
+            chosen64 = (bs, c["arch"], trainer)
+        rec.update({
+            "chosen_arch": c["arch"], "predicted_sram": c["sram"], **meas,
+            "fits": meas["measured_sram"] <= budget,
+            "uses_budget": round(meas["measured_sram"] / budget, 3),
+            "larger_feasible": rep["largest_feasible_sram"] > c["sram"],
+            "largest_feasible_sram": rep["largest_feasible_sram"],
+            "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
+            "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+            "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
+            "baseline_int8_accuracy": b["int8"] if b else None,
+            "baseline_float_accuracy": b["float"] if b else None,
+            "costed": rep["costed"], "feasible": rep["feasible"],
+            "seconds": round(time.perf_counter() - t0, 1)})
+        records.append(rec)
+        print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
+              f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
+              flush=True)
+    return records, chosen64
+
+
+def _summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for family, task_name in CASES:
+        for kb in BUDGETS_KB:
+            rows = [r for r in records if r["family"] == family and r["budget_kb"] == kb and r.get("chosen_arch")]
+            if not rows:
+                out.append({"kind": "summary", "family": family, "task": task_name, "budget_kb": kb, "seeds": 0})
+                continue
+
+            def stat(key: str, rows: list[dict[str, Any]] = rows) -> tuple[float | None, float | None]:
+                v = [r[key] for r in rows if r.get(key) is not None]
+                return (round(float(np.mean(v)), 4), round(float(max(v) - min(v)), 4)) if v else (None, None)
+
+            acc, acc_sp = stat("int8_accuracy")
+            bacc, bacc_sp = stat("baseline_int8_accuracy")
+            diffs = [r["int8_accuracy"] - r["baseline_int8_accuracy"] for r in rows
+                     if r.get("int8_accuracy") is not None and r.get("baseline_int8_accuracy") is not None]
+            use, _ = stat("uses_budget")
+            out.append({"kind": "summary", "family": family, "task": task_name, "budget_kb": kb, "seeds": len(rows),
+                        "int8_accuracy_mean": acc, "int8_accuracy_spread": acc_sp,
+                        "baseline_mean": bacc, "baseline_spread": bacc_sp,
+                        "search_minus_baseline_mean": round(float(np.mean(diffs)), 4) if diffs else None,
+                        "search_minus_baseline_min": round(float(min(diffs)), 4) if diffs else None,
+                        "uses_budget_mean": use, "all_fit": all(r["fits"] for r in rows),
+                        "larger_feasible_any": any(r["larger_feasible"] for r in rows),
+                        "uses_70pct_where_larger_exists": all(r["uses_budget"] >= 0.7 for r in rows
+                                                              if r["larger_feasible"])})
+    return out
+
+
+def _latency_sweep() -> list[dict[str, Any]]:
+    from edgefmr.errors import EdgefmrError
+    from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.tasks import load_task
+
+    task_name = dict(CASES)[LATENCY_FAMILY]
+    task = load_task(task_name)
+    trainer = _Trainer(LATENCY_FAMILY, task)
+    out = []
+    for ms in LATENCY_BUDGETS_MS:
+        for seed in SEEDS[:1]:
+            rec: dict[str, Any] = {"kind": "latency", "family": LATENCY_FAMILY, "task": task_name,
+                                   "latency_budget_ms": ms, "sram_budget_kb": LATENCY_SRAM_KB, "seed": seed}
+            try:
+                bs, rep = _search(LATENCY_FAMILY, task, seed,
+                                  Budgets(sram=LATENCY_SRAM_KB * 1024, latency=ms * 1e-3), trainer)
+            except EdgefmrError as e:
+                out.append({**rec, "note": str(e)})
+                continue
+            c = rep["chosen"]
+            got = trainer.full(bs.space.config(c["arch"]), seed)
+            out.append({**rec, "chosen_arch": c["arch"], "predicted_latency_ms": round(1e3 * c["latency_s"], 3),
+                        "uses_latency_budget": round(1e3 * c["latency_s"] / ms, 3), "predicted_sram": c["sram"],
+                        "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+                        "latency_source": bs.table.get("source")})
+            print(f"latency {ms} ms seed {seed}: {out[-1]['predicted_latency_ms']} ms int8 {got['int8']}", flush=True)
+    return out
+
+
+TRADEOFFS = {"spiking": ("T", "time_steps", (1, 2, 4)), "lmu": ("order", "lmu_order", (4, 8, 16, 32))}
+
+
+def _tradeoffs(family: str, chosen64: Any) -> list[dict[str, Any]]:
+    """The spiking point chosen at 64 KiB with T = 1, 2, 4, or the LMU point with order 4..32 (seed 0)."""
+    out: list[dict[str, Any]] = []
+    if family not in TRADEOFFS or chosen64 is None:
+        return out
+    key, kind, choices = TRADEOFFS[family]
+    bs, arch, trainer = chosen64
+    for v in choices:
+        values = {**arch, key: v}
+        cost, _ = bs.cost(values)
+        got = trainer.full(bs.space.config(values), 0)
+        out.append({"kind": kind, "family": family, key: v, "chosen_at_64kb": arch[key] == v,
+                    "sram": cost.sram_total, "flash": cost.flash, "macs": cost.macs,
+                    "latency_ms": round(1e3 * cost.latency_seconds, 3), "int8_accuracy": got["int8"],
+                    "float_accuracy": got["float"]})
+    return out
+
+
+def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
+    """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), or (family "latency") the
+    latency axis."""
+    torch.set_num_threads(1)
+    t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+    with tempfile.TemporaryDirectory(prefix=f"edgefmr-bench-sweep-{family}-") as tmp:
+        work = Path(tmp)
+        os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
+        if family == "latency":
+            records = _latency_sweep()
+        else:
+            records, chosen64 = _family_sweep(family, task_name, seed, work)
+            records += _tradeoffs(family, chosen64)
+    c1 = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
+    return {"records": records, "wall": time.time() - t0, "cpu": cpu}
+
+
+def run() -> list[dict[str, Any]]:
+    """One worker process per family and seed, and one for the latency axis (all at once, each with one torch
+    thread, niced with the parent), then the summary."""
+    import multiprocessing as mp
+
+    t0 = time.time()
+    jobs = [(f, t, seed) for f, t in CASES for seed in SEEDS]
+    if LATENCY_FAMILY in dict(CASES):
+        jobs.append(("latency", dict(CASES)[LATENCY_FAMILY], 0))
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(len(jobs)) as pool:
+        results = pool.starmap(_job, jobs)
+    sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
+    sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
+    rest = [r for res in results for r in res["records"] if r["kind"] != "sweep"]
+    records = _summary(sweep) + sweep + rest
+    records.append({"kind": "run", "wall_seconds": round(time.time() - t0),
+                    "cpu_seconds": round(sum(r["cpu"] for r in results)),
+                    "job_wall_seconds": {f"{f} seed {s}" if f != "latency" else "latency": round(r["wall"])
+                                         for (f, _, s), r in zip(jobs, results, strict=True)},
+                    "workers": len(jobs), "torch_threads": 1,
+                    "load_average_at_end": round(os.getloadavg()[0], 2), "quick": QUICK})
+    return records

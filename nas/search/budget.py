@@ -1,0 +1,218 @@
+"""A budget-driven search without a supernet: exact cost of every candidate, proxies to rank the feasible ones,
+and (optionally) a short training of a few finalists.
+
+This is the search the budget sweeps and the MCUFormer-scale spaces use (``bench/search_sweep.py``,
+``bench/mcuformer_scale.py``), where training a supernet per task and seed would cost far more than the question
+needs. :func:`budget_search`:
+
+1. **Pool** - ``pool`` random points of the space (seeded) and the space's smallest points, each lowered to the
+   integer IR and costed on the board by :func:`edgefmr.nas.search.cost.candidate_cost` (the planner's arena per
+   region + the stack reserve, flash of the constants, latency from the board's calibration table) against the
+   budgets (:func:`~edgefmr.nas.search.cost.constraints`: SRAM, flash and latency budgets and the board's regions,
+   hard).
+2. **Grow** - ``grow_rounds`` rounds of hill climbing under the constraints, as the evolutionary searches of
+   HAT/MCUFormer move towards the constraint boundary: each of the ``beam`` best feasible points (by the proxy)
+   is changed one size dimension one step up (or one shape/other dimension to another choice); neighbours that
+   stay feasible join the candidates.
+3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
+   initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
+   over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
+4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates are trained briefly and
+   the one with the best validation accuracy is chosen; without it the best-ranked candidate is chosen.
+
+The result lists every costed candidate (memory, latency, proxy scores, feasibility) so that a report can show
+how close to the budget the chosen point is and whether a larger feasible point was seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgefmr.boards import Board, load_board
+from edgefmr.errors import EdgefmrError
+from edgefmr.nas.search import cost as costmod
+from edgefmr.nas.search.proxies import PROXIES
+from edgefmr.nas.search.proxies import score as proxy_score
+from edgefmr.nas.search.space import Space, arch_key
+from edgefmr.nas.tasks import Task
+from edgefmr.nas.train import build_model
+
+#: Rankers besides the proxies of :mod:`~edgefmr.nas.search.proxies`: counts of the lowered graph, and chance.
+COUNT_RANKERS = ("macs", "params")
+RANKERS = (*PROXIES, *COUNT_RANKERS, "random")
+
+ShortTrain = Callable[[dict[str, Any]], float]
+
+
+@dataclass
+class Candidate:
+    """One costed point of a budget search."""
+
+    values: dict[str, Any]
+    cost: costmod.Cost
+    constraints: list[float]
+    params: int
+    scores: dict[str, float] = field(default_factory=dict)
+    rank: float = math.inf  # mean rank over the rankers (0 = best)
+    short_accuracy: float | None = None
+    source: str = "pool"
+
+    @property
+    def feasible(self) -> bool:
+        return costmod.feasible(self.constraints)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cost
+        return {"arch": self.values, "sram": c.sram_total, "arena": c.arena, "flash": c.flash,
+                "latency_s": c.latency_seconds, "latency_cycles": c.latency_cycles, "macs": c.macs,
+                "params": self.params, "feasible": self.feasible, "scores": self.scores,
+                "rank": None if math.isinf(self.rank) else self.rank, "short_accuracy": self.short_accuracy,
+                "source": self.source}
+
+
+class BudgetSearch:
+    """Costs points of ``space`` on ``board`` under ``budgets`` (memoised by architecture), see the module
+    docstring. One instance may serve several budgets: costs do not depend on them."""
+
+    def __init__(self, space: Space, task: Task, board: Board | str, *, stack_bytes: int = costmod.DEFAULT_STACK_BYTES,
+                 seed: int = 0, calib_samples: int = 8) -> None:
+        self.space, self.task = space, task
+        self.board = load_board(board) if isinstance(board, str) else board
+        self.stack_bytes, self.seed, self.calib_samples = int(stack_bytes), int(seed), int(calib_samples)
+        self.table = costmod.latency_table(self.board)
+        self._costs: dict[str, tuple[costmod.Cost, int]] = {}
+        self._points: dict[str, dict[str, Any]] = {}
+        self._scores: dict[tuple[str, str], float] = {}
+
+    # ------------------------------------------------------------------------------------------ costing
+    def cost(self, values: dict[str, Any]) -> tuple[costmod.Cost, int]:
+        """(cost, parameter count) of a point, lowered with seeded random weights."""
+        key = arch_key(self.space.family, values)
+        if key not in self._costs:
+            cfg = self.space.config(values)
+            g = costmod.lower_for_cost(cfg, self.task, calib_samples=self.calib_samples, seed=self.seed)
+            c = costmod.candidate_cost(g, self.board, stack_bytes=self.stack_bytes, table=self.table)
+            m = build_model(self.space.family, cfg, self.task.input_shape, self.task.n_classes)
+            self._costs[key] = (c, int(sum(p.numel() for p in m.parameters())))
+            self._points[key] = dict(values)
+        return self._costs[key]
+
+    def costed(self) -> list[dict[str, Any]]:
+        """Every point costed so far (any budget)."""
+        return list(self._points.values())
+
+    def candidate(self, values: dict[str, Any], budgets: costmod.Budgets, source: str) -> Candidate:
+        c, n = self.cost(values)
+        return Candidate(dict(values), c, costmod.constraints(c, budgets, self.board), n, source=source)
+
+    def score(self, cand: Candidate, ranker: str) -> float:
+        """One ranker's score of a candidate (higher is better)."""
+        key = (arch_key(self.space.family, cand.values), ranker)
+        if key not in self._scores:
+            if ranker == "macs":
+                v = math.log10(max(1, cand.cost.macs))
+            elif ranker == "params":
+                v = math.log10(max(1, cand.params))
+            elif ranker in PROXIES:
+                v = proxy_score(ranker, self.space.family, self.space.config(cand.values), self.task, seed=self.seed)
+            else:
+                raise EdgefmrError(f"unknown ranker {ranker!r}; valid: {', '.join(RANKERS)}")
+            self._scores[key] = float(v) if math.isfinite(v) else -1e30
+        return self._scores[key]
+
+    # ------------------------------------------------------------------------------------------- search
+    def neighbours(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Points one step away: a size dimension one choice up, or a shape dimension at another choice."""
+        out = []
+        for d in self.space.active(values):
+            choices = list(d.choices)
+            i = choices.index(values[d.name])
+            if d.kind == "size":
+                if i + 1 < len(choices):
+                    out.append({**values, d.name: choices[i + 1]})
+            elif d.kind == "shape":
+                out += [{**values, d.name: c} for c in choices if c != values[d.name]]
+        fixed = []
+        for v in out:
+            if self.space.attention:  # per-layer attention follows the depth: extend with the last layer's variant
+                att = list(values.get("attention", []))
+                depth = self.space.depth_of(v)
+                v["attention"] = (att + [att[-1] if att else self.space.attention[0]] * depth)[:depth]
+            try:
+                self.space.config(v)
+            except EdgefmrError:
+                continue
+            fixed.append(v)
+        return fixed
+
+    def _rank(self, cands: list[Candidate], rankers: tuple[str, ...], rng: np.random.Generator) -> None:
+        if not cands:
+            return
+        if rankers == ("random",):
+            for c, r in zip(cands, rng.permutation(len(cands)), strict=True):
+                c.rank = float(r)
+            return
+        total = np.zeros(len(cands))
+        for r in rankers:
+            s = np.array([self.score(c, r) for c in cands])
+            for c, v in zip(cands, s, strict=True):
+                c.scores[r] = float(v)
+            order = (-s).argsort(kind="stable")
+            ranks = np.empty(len(cands))
+            ranks[order] = np.arange(len(cands))
+            total += ranks
+        for c, t in zip(cands, total / len(rankers), strict=True):
+            c.rank = float(t)
+
+    def run(self, budgets: costmod.Budgets, *, pool: int = 32, grow_rounds: int = 2, beam: int = 3,
+            rankers: tuple[str, ...] = ("synflow", "hidden_cov"), finalists: int = 3,
+            short_train: ShortTrain | None = None) -> dict[str, Any]:
+        """Search under ``budgets``; returns ``{"chosen": dict, "candidates": [dict], ...}`` (see the module
+        docstring); EdgefmrError when no costed point meets the budgets."""
+        for r in rankers:
+            if r not in RANKERS:
+                raise EdgefmrError(f"unknown ranker {r!r}; valid: {', '.join(RANKERS)}")
+        rng = np.random.default_rng(self.seed)
+        seen: dict[str, Candidate] = {}
+
+        def add(values: dict[str, Any], source: str) -> None:
+            k = arch_key(self.space.family, values)
+            if k not in seen:
+                try:
+                    seen[k] = self.candidate(values, budgets, source)
+                except EdgefmrError:
+                    pass  # a point that does not lower (e.g. too few tokens for its options): not a candidate
+
+        for v in self.space.smallest():
+            add(v, "smallest")
+        for _ in range(pool):
+            add(self.space.sample(rng), "pool")
+        for _ in range(grow_rounds):
+            feas = [c for c in seen.values() if c.feasible]
+            self._rank(feas, rankers, rng)
+            for c in sorted(feas, key=lambda c: c.rank)[:beam]:
+                for v in self.neighbours(c.values):
+                    add(v, "grow")
+        feas = [c for c in seen.values() if c.feasible]
+        if not feas:
+            smallest = min(seen.values(), key=lambda c: c.cost.sram_total)
+            raise EdgefmrError(f"no point of the {self.space.family} space meets the budgets on {self.board.name}: "
+                               f"the smallest SRAM found is {costmod.format_bytes(smallest.cost.sram_total)} "
+                               f"({len(seen)} points costed)")
+        self._rank(feas, rankers, rng)
+        ranked = sorted(feas, key=lambda c: (c.rank, -c.cost.sram_total))
+        chosen = ranked[0]
+        if short_train is not None:
+            top = ranked[:max(1, finalists)]
+            for c in top:
+                c.short_accuracy = float(short_train(c.values))
+            chosen = max(top, key=lambda c: (c.short_accuracy, -c.rank))
+        largest = max(feas, key=lambda c: c.cost.sram_total)
+        return {"chosen": chosen.to_dict(), "feasible": len(feas), "costed": len(seen),
+                "largest_feasible_sram": largest.cost.sram_total, "rankers": list(rankers),
+                "candidates": [c.to_dict() for c in seen.values()]}

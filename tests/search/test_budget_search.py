@@ -1,0 +1,84 @@
+"""The budget search (edgefmr.nas.search.budget) and the MCUFormer-scale space."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgefmr.errors import EdgefmrError
+from edgefmr.nas.search.budget import BudgetSearch
+from edgefmr.nas.search.cost import Budgets
+from edgefmr.nas.search.space import default_space, mcuformer_space
+from edgefmr.nas.tasks import load_task
+
+BOARD = "qemu-netduinoplus2"
+
+
+@pytest.fixture(scope="module")
+def search() -> BudgetSearch:
+    task = load_task("digits")
+    space = default_space("vit", task.input_shape).with_choices(
+        {"heads": [1], "rank_factor": [1.0], "attention": ["softmax"], "hash_bits": [4], "activation": ["relu"],
+         "patch_size": [4]})
+    return BudgetSearch(space, task, BOARD, stack_bytes=1024, seed=0, calib_samples=4)
+
+
+def test_chosen_point_meets_the_budget_and_ranks_first(search: BudgetSearch) -> None:
+    small = search.cost(search.space.smallest()[0])[0].sram_total
+    budget = small + 1024
+    rep = search.run(Budgets(sram=budget), pool=6, grow_rounds=1, rankers=("params",))
+    c = rep["chosen"]
+    assert c["feasible"] and c["sram"] <= budget
+    feas = [x for x in rep["candidates"] if x["feasible"]]
+    assert len(feas) == rep["feasible"] >= 1
+    assert c["params"] == max(x["params"] for x in feas)  # the params ranker puts the largest model first
+    assert rep["largest_feasible_sram"] == max(x["sram"] for x in feas)
+    assert any(not x["feasible"] for x in rep["candidates"])  # the budget rules some costed points out
+    assert {x["source"] for x in rep["candidates"]} >= {"smallest", "pool"}
+
+
+def test_short_training_picks_among_the_finalists(search: BudgetSearch) -> None:
+    seen: list[dict] = []
+
+    def short(values: dict) -> float:
+        seen.append(values)
+        return 0.5 if len(seen) == 2 else 0.1  # the second finalist "trains" best
+
+    rep = search.run(Budgets(sram=64 * 1024), pool=4, grow_rounds=0, rankers=("params",), finalists=3,
+                     short_train=short)
+    assert len(seen) == 3
+    assert rep["chosen"]["arch"] == seen[1] and rep["chosen"]["short_accuracy"] == 0.5
+
+
+def test_neighbours_are_one_step_larger(search: BudgetSearch) -> None:
+    base = search.space.smallest()[0]
+    nb = search.neighbours(base)
+    assert nb and all(len(v["attention"]) == v["depth"] for v in nb)
+    for v in nb:
+        changed = [k for k in base if k != "attention" and v[k] != base[k]]
+        assert len(changed) == 1
+        d = search.space.dim(changed[0])
+        assert list(d.choices).index(v[changed[0]]) == list(d.choices).index(base[changed[0]]) + 1
+
+
+def test_impossible_budget_is_an_error(search: BudgetSearch) -> None:
+    with pytest.raises(EdgefmrError, match="no point of the vit space meets the budgets.*smallest SRAM"):
+        search.run(Budgets(sram=1024), pool=2, grow_rounds=0, rankers=("params",))
+    with pytest.raises(EdgefmrError, match="unknown ranker 'flops'"):
+        search.run(Budgets(sram=64 * 1024), rankers=("flops",))
+
+
+def test_default_vit_space_keeps_at_most_64_tokens_on_larger_images() -> None:
+    assert default_space("vit", (1, 8, 8)).dim("patch_size").choices == (2, 4)
+    assert default_space("vit", (3, 32, 32)).dim("patch_size").choices == (4, 8)
+
+
+def test_mcuformer_space() -> None:
+    assert mcuformer_space((3, 96, 96)).dim("patch_size").choices == (8, 12, 16)
+    assert mcuformer_space((3, 240, 240)).dim("patch_size").choices == (16, 20, 24, 30, 40)
+    sp = mcuformer_space((3, 96, 96))
+    assert set(sp.dim("rank_factor").choices) >= {0.1, 0.5, 1.0} and max(sp.dim("depth").choices) == 12
+    for e in sp.dim("embed_dim").choices:
+        for h in sp.dim("heads").choices:
+            sp.config({**sp.smallest()[0], "embed_dim": e, "heads": h})  # every width/heads pair is valid
+    with pytest.raises(EdgefmrError, match="MCUFormer space is for images"):
+        mcuformer_space((40, 1))
