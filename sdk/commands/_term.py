@@ -134,14 +134,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 @contextmanager
 def progress(description: str, total: int, unit: str = "item", enabled: bool = True
              ) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields `update(done, total=None)` (a no-op when not enabled)."""
+    """A rich progress bar on stderr; yields `update(done, total=None)`. The bar appears at the first update (a
+    step that reports no progress, such as loading an ELF into QEMU, shows none); a no-op when not enabled."""
     if not enabled:
         yield lambda done, total=None: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                   TimeElapsedColumn(), console=console(stderr=True), transient=False)
-    with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done, total=None: bar.update(task, completed=done, total=total)
+    state: dict[str, Any] = {}
+
+    def update(done: int, new_total: int | None = None) -> None:
+        if "bar" not in state:
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                           TimeElapsedColumn(), console=console(stderr=True), transient=False)
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task(description, total=new_total or total)
+        state["bar"].update(state["task"], completed=done, total=new_total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
