@@ -301,3 +301,19 @@ def test_search_table_80_columns(capsys, monkeypatch):
 def test_board_typo_did_you_mean():
     r = edgefmr("boards", "show", "qemu-netduino")
     assert r.returncode == 2 and "did you mean 'qemu-netduinoplus2'" in r.stderr
+
+
+def test_progress_bars_keep_numbers_whole(capsys, monkeypatch):
+    from edgefmr.commands._term import progress_bar
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    bar = progress_bar(info=True)
+    bar.start()
+    t = bar.add_task("check the smallest architectures", total=4, info="")
+    bar.update(t, completed=4)
+    t = bar.add_task("evaluate on the IR interpreter", total=359, info="12 feasible, best 78.7% of the trials so far")
+    bar.update(t, completed=359)
+    bar.stop()
+    err = capsys.readouterr().err
+    _fits_80(err)
+    assert "359/359" in err and "0:00:0" in err and "78.7%" in err
