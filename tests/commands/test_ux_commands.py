@@ -287,13 +287,14 @@ def test_search_table_80_columns(capsys, monkeypatch):
 
     monkeypatch.delenv("COLUMNS", raising=False)
     arch = {"patch": 4, "embed_dim": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0, "attention": ["softmax", "gated"]}
-    rows = [{"number": i, "family": "vit", "arch": arch, "accuracy": 0.9123, "latency_s": 0.0123456,
-             "sram": 123456, "flash": 234567, "macs": 1_234_567} for i in range(3)]
+    rows = [{"number": i, "family": "vit", "arch": {**arch, "depth": i + 1}, "accuracy": 0.9123,
+             "latency_s": 0.0123456, "sram": 123456, "flash": 234567, "macs": 1_234_567} for i in range(3)]
     _print_table({"pareto": rows, "chosen": {"number": 1}, "feasible": 10, "trials": 12, "board": "qemu-netduinoplus2",
                   "latency_source": "measured"})
     out = capsys.readouterr().out
     _fits_80(out)
-    assert "embed=32" in out and "depth=2" in out
+    assert "embed=32" in out and "depth=2" in out and "depth=3" in out
+    assert "every row: patch=4 embed=32 heads=2 mlp=2 attn=soft/gate" in " ".join(out.split())
     assert "12.346" in out and "120.6" in out and "profiled on qemu-netduinoplus2" in " ".join(out.split())
     assert "attn=soft/gate" in out
 
