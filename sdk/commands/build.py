@@ -64,8 +64,13 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     from edgefmr.ir.model_io import load_model
     from edgefmr.profiling.calibration import estimate_ms, load_calibration
 
-    est = estimate_ms(load_model(model), load_calibration(m["board"]))
-    con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
+    from edgefmr.errors import EdgefmrError
+
+    try:  # a note only: a damaged calibration table does not fail the build
+        est = estimate_ms(load_model(model), load_calibration(m["board"]))
+        con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
+    except EdgefmrError as e:
+        con.print(f"no latency estimate: {e}")
     con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
 
 
