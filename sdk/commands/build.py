@@ -61,10 +61,9 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     con.print(f"stack: {pred['stack']:,} B estimated (deepest chain {' > '.join(pred['stack_chain'][:4])} …), "
               f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
               + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
+    from edgefmr.errors import EdgefmrError
     from edgefmr.ir.model_io import load_model
     from edgefmr.profiling.calibration import estimate_ms, load_calibration
-
-    from edgefmr.errors import EdgefmrError
 
     try:  # a note only: a damaged calibration table does not fail the build
         est = estimate_ms(load_model(model), load_calibration(m["board"]))
