@@ -2,8 +2,7 @@
 
 import json
 import re
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,13 +16,19 @@ VIT_FLOAT = FIXTURES / "vit_digits_float.tflite"
 X = FIXTURES / "digits_test_x.npy"
 
 
-def edgefmr(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
+def edgefmr(*args: str, env: dict | None = None) -> SimpleNamespace:
+    """The CLI in this process (as `edgefmr.cli.main` runs it: a user error is one line and exit 2), piped: no
+    terminal, no $COLUMNS."""
+    from click.testing import CliRunner
 
-    e = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "edgefmr.cli", *args], capture_output=True, text=True, timeout=600,
-                          env=e)
+    from edgefmr.cli import cli
+
+    r = CliRunner().invoke(cli, list(args), env={"COLUMNS": None, **(env or {})})
+    if isinstance(r.exception, EdgefmrError):
+        return SimpleNamespace(returncode=2, stdout=r.stdout, stderr=f"error: {r.exception}\n")
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 def _fits_80(text: str) -> None:
@@ -94,15 +99,17 @@ def test_validate_on_the_host_c_build_equals_the_interpreter():
 
 
 def test_validate_cli_json_and_errors(tmp_path):
-    r = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(X), "--json")
+    x8 = tmp_path / "x8.npy"
+    np.save(x8, np.load(X)[:8])
+    r = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(x8), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["mapped"] == 82
-    t = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(X))
+    t = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(x8))
     assert t.returncode == 0 and "82 of 82 tensors mapped" in " ".join(t.stdout.split())
     _fits_80(t.stdout)
     bad = tmp_path / "ref.h5"
     bad.write_bytes(b"x")
-    e = edgefmr("validate", str(VIT), "--reference", str(bad), "--input", str(X))
+    e = edgefmr("validate", str(VIT), "--reference", str(bad), "--input", str(x8))
     assert e.returncode == 2 and "unknown reference format" in e.stderr
 
 
