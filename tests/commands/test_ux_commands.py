@@ -325,3 +325,25 @@ def test_progress_bars_keep_numbers_whole(capsys, monkeypatch):
     err = capsys.readouterr().err
     _fits_80(err)
     assert "359/359" in err and "0:00:0" in err and "78.7%" in err
+
+
+def test_small_things(tmp_path):
+    """The --port advice never names a deleted temporary folder; float64 inputs are taken as float."""
+    import tempfile
+    from pathlib import Path
+
+    from edgefmr.device.connection import board_session
+    from edgefmr.ir.model_io import load_model, prepare_input
+
+    tmp_art = Path(tempfile.gettempdir()) / "edgefmr-run-abc123"
+    with pytest.raises(EdgefmrError) as e, board_session(tmp_art, {"board": "nucleo-f411re"}):
+        pass
+    assert "edgefmr-run-abc123" not in str(e.value) and "edgefmr build MODEL --board nucleo-f411re" in str(e.value)
+    with pytest.raises(EdgefmrError) as e, board_session(tmp_path, {"board": "nucleo-f411re"}):
+        pass
+    assert f"edgefmr flash {tmp_path} --port PORT" in str(e.value)
+    g = load_model(VIT)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 8, 8, 1))
+    q64, _ = prepare_input(g, x, "x.npy")
+    q32, _ = prepare_input(g, x.astype(np.float32), "x.npy")
+    np.testing.assert_array_equal(q64, q32)
