@@ -162,9 +162,13 @@ def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = N
     if progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        # the commands' layout (edgefmr.commands._term.progress_bar): numbers and times never cut
+        bar = Progress(TextColumn("{task.description}", table_column=Column(no_wrap=True)), BarColumn(bar_width=10),
+                       MofNCompleteColumn(table_column=Column(no_wrap=True)),
+                       TimeRemainingColumn(table_column=Column(no_wrap=True, min_width=7)),
+                       TextColumn("{task.fields[info]}", table_column=Column(overflow="fold", ratio=1)),
                        console=Console(stderr=True), transient=False)
         bar_task = bar.add_task(f"train {family} on {task.name}", total=epochs, info="")
         bar.start()

@@ -44,7 +44,7 @@ PY
 step "Inspect the integer model and its memory plan on $BOARD"
 $E inspect "$MODEL" | tail -3
 $E plan "$MODEL" --board "$BOARD" | tail -5
-$E analyze "$MODEL" --board "$BOARD" | tail -12
+$E analyze "$MODEL" --board "$BOARD" | grep -E -A2 "^latency|^ region|fits the board"
 
 step "Build the firmware (C kernels, static arena from the planner, arm-none-eabi-gcc)"
 $E build "$MODEL" --board "$BOARD" --out "$OUT/vit-$BOARD"

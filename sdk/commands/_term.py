@@ -131,17 +131,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     return t
 
 
+def progress_bar(info: bool = False, unit: str = "") -> Any:
+    """The rich Progress every command shows on stderr: description, a short bar, done/total, elapsed time (never
+    cut) and, with `info`, a text field ``info`` per task (wraps when the line is full)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    cols: list[Any] = [TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+                       BarColumn(bar_width=10), MofNCompleteColumn(table_column=Column(no_wrap=True))]
+    if unit:
+        cols.append(TextColumn(unit, table_column=Column(no_wrap=True)))
+    cols.append(TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)))
+    if info:
+        cols.append(TextColumn("{task.fields[info]}", table_column=Column(overflow="fold", ratio=1)))
+    return Progress(*cols, console=console(stderr=True), transient=False)
+
+
 @contextmanager
 def progress(description: str, total: int, unit: str = "item", enabled: bool = True
              ) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields `update(done, total=None)` (a no-op when not enabled)."""
+    """A rich progress bar on stderr; yields `update(done, total=None)`. The bar appears at the first update (a
+    step that reports no progress, such as loading an ELF into QEMU, shows none); a no-op when not enabled."""
     if not enabled:
         yield lambda done, total=None: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    state: dict[str, Any] = {}
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                   TimeElapsedColumn(), console=console(stderr=True), transient=False)
-    with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done, total=None: bar.update(task, completed=done, total=total)
+    def update(done: int, new_total: int | None = None) -> None:
+        if "bar" not in state:
+            bar = progress_bar(unit=unit)
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task(description, total=new_total or total)
+        state["bar"].update(state["task"], completed=done, total=new_total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()

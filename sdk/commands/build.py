@@ -62,11 +62,15 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     con.print(f"stack: {pred['stack']:,} B estimated (deepest chain {' > '.join(pred['stack_chain'][:4])} …), "
               f"{pred['stack_reserved']:,} B reserved; kernels: {', '.join(m['kernels'])}"
               + (f"; Cortex-M DSP variants: {', '.join(m['arm_kernels'])}" if m["arm_kernels"] else ""))
+    from edgefmr.errors import EdgefmrError
     from edgefmr.ir.model_io import load_model
     from edgefmr.profiling.calibration import estimate_ms, load_calibration
 
-    est = estimate_ms(load_model(model), load_calibration(m["board"]))
-    con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
+    try:  # a note only: a damaged calibration table does not fail the build
+        est = estimate_ms(load_model(model), load_calibration(m["board"]))
+        con.print(f"estimated latency {est['total_ms']:.3f} ms ({est['basis']}; per layer: edgefmr analyze)")
+    except EdgefmrError as e:
+        con.print(f"no latency estimate: {e}")
     con.print(f"files: {out_dir}/model.elf, model.bin, Makefile, manifest.json")
 
 

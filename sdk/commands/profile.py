@@ -77,7 +77,8 @@ def print_report(rep: dict, out: str) -> None:
     if "float" in rep:
         f = rep["float"]
         con.print(f"vs float {f['model']}: l2r {f['l2r_mean']:.4f} (max {f['l2r_max']:.4f}), cosine "
-                  f"{f['cosine_mean']:.5f} (min {f['cosine_min']:.5f}), top-1 agreement {f['top1_agreement']:.1%}")
+                  f"{f['cosine_mean']:.5f} (min {f['cosine_min']:.5f}), top-1 agreement {f['top1_agreement']:.1%} "
+                  "(docs/validate.md)")
     lat = rep["latency"]
     con.print(f"counter: {rep['counter']['label']}"
               + ("" if rep["counter"]["quantum"] == 1 else f", resolution {rep['counter']['quantum']}"))

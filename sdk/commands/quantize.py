@@ -32,12 +32,9 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from edgefmr.commands._term import progress_bar
 
-            from edgefmr.commands._term import console
-
-            self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=console(stderr=True))
+            self.bar = progress_bar(info=False)
             self.bar.start()
         return self
 

@@ -21,12 +21,9 @@ class _Bars:
 
     def __enter__(self) -> _Bars:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from edgefmr.commands._term import progress_bar
 
-            from edgefmr.commands._term import console
-
-            self.bar = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console(stderr=True))
+            self.bar = progress_bar(info=True)
             self.bar.start()
         return self
 
@@ -69,13 +66,17 @@ def latency_label(source: str | None, board: str) -> str:
                                                     "the core type's default calibration table (board not profiled)"))
 
 
-_SHORT_KEYS = {"embed_dim": "embed", "mlp_ratio": "mlp", "attention": "attn"}
+_SHORT_KEYS = {"embed_dim": "embed", "mlp_ratio": "mlp", "attention": "attn", "patch_size": "patch",
+               "rank_factor": "rank", "activation": "act", "hash_bits": "hbits", "hash_anchors": "anchors"}
 
 
-def compact_arch(values: dict[str, Any]) -> str:
-    """An architecture as short key=value text ("patch=4 embed=32 depth=2 heads=2 mlp=2 attn=soft/clip")."""
+def compact_arch(values: dict[str, Any], skip: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """An architecture as short key=value text ("patch=4 embed=32 depth=2 heads=2 mlp=2 attn=soft/clip"), without
+    the keys in `skip`."""
     parts = []
     for k, v in values.items():
+        if k in skip:
+            continue
         key = _SHORT_KEYS.get(k, k)
         if isinstance(v, list | tuple):
             parts.append(f"{key}=" + "/".join(str(x)[:4] for x in v))
@@ -90,19 +91,24 @@ def _print_table(report: dict[str, Any]) -> None:
     fpga = any(r.get("resources") for r in report["pareto"])
     memory = ("BRAM36", "DSP", "LUT", "FF") if fpga else ("SRAM KiB", "flash KiB")
     chosen = report["chosen"]["number"]
+    archs = [r["arch"] for r in report["pareto"]]
+    same = ({k for k in archs[0] if all(k in a and a[k] == archs[0][k] for a in archs)}
+            if len(archs) > 1 else set())
     rows = []
     for r in report["pareto"]:
         mark = "*" if r["number"] == chosen else ""
         res = r.get("resources") or {}
         mem = ([f"{res[k]:,}" for k in ("bram36", "dsp", "lut", "ff")] if fpga
                else [_kib(r["sram"]), _kib(r["flash"])])
-        rows.append((f"{r['number']}{mark}", r["family"], compact_arch(r["arch"]), f"{100 * r['accuracy']:.1f}",
+        rows.append((f"{r['number']}{mark}", r["family"], compact_arch(r["arch"], same), f"{100 * r['accuracy']:.1f}",
                      f"{1e3 * r['latency_s']:.3f}", *mem, f"{(r['macs'] or 0) / 1e6:.2f}"))
     heads = ("trial", "family", "architecture", "acc %", "est. ms", *memory, "MMACs")
     con = console()
     con.print(table(heads, rows, text=("architecture",),
                     title=f"Pareto front: {report['feasible']} of {report['trials']} trials within the budgets "
                           f"({report['board']}); * chosen"))
+    if same:
+        con.print("every row: " + compact_arch({k: v for k, v in archs[0].items() if k in same}))
     con.print(latency_label(report.get("latency_source"), report["board"]))
 
 

@@ -2,8 +2,7 @@
 
 import json
 import re
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,13 +16,19 @@ VIT_FLOAT = FIXTURES / "vit_digits_float.tflite"
 X = FIXTURES / "digits_test_x.npy"
 
 
-def edgefmr(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
+def edgefmr(*args: str, env: dict | None = None) -> SimpleNamespace:
+    """The CLI in this process (as `edgefmr.cli.main` runs it: a user error is one line and exit 2), piped: no
+    terminal, no $COLUMNS."""
+    from click.testing import CliRunner
 
-    e = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "edgefmr.cli", *args], capture_output=True, text=True, timeout=600,
-                          env=e)
+    from edgefmr.cli import cli
+
+    r = CliRunner().invoke(cli, list(args), env={"COLUMNS": None, **(env or {})})
+    if isinstance(r.exception, EdgefmrError):
+        return SimpleNamespace(returncode=2, stdout=r.stdout, stderr=f"error: {r.exception}\n")
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
 
 def _fits_80(text: str) -> None:
@@ -94,15 +99,17 @@ def test_validate_on_the_host_c_build_equals_the_interpreter():
 
 
 def test_validate_cli_json_and_errors(tmp_path):
-    r = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(X), "--json")
+    x8 = tmp_path / "x8.npy"
+    np.save(x8, np.load(X)[:8])
+    r = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(x8), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["mapped"] == 82
-    t = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(X))
+    t = edgefmr("validate", str(VIT), "--reference", str(VIT_FLOAT), "--input", str(x8))
     assert t.returncode == 0 and "82 of 82 tensors mapped" in " ".join(t.stdout.split())
     _fits_80(t.stdout)
     bad = tmp_path / "ref.h5"
     bad.write_bytes(b"x")
-    e = edgefmr("validate", str(VIT), "--reference", str(bad), "--input", str(X))
+    e = edgefmr("validate", str(VIT), "--reference", str(bad), "--input", str(x8))
     assert e.returncode == 2 and "unknown reference format" in e.stderr
 
 
@@ -287,13 +294,14 @@ def test_search_table_80_columns(capsys, monkeypatch):
 
     monkeypatch.delenv("COLUMNS", raising=False)
     arch = {"patch": 4, "embed_dim": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0, "attention": ["softmax", "gated"]}
-    rows = [{"number": i, "family": "vit", "arch": arch, "accuracy": 0.9123, "latency_s": 0.0123456,
-             "sram": 123456, "flash": 234567, "macs": 1_234_567} for i in range(3)]
+    rows = [{"number": i, "family": "vit", "arch": {**arch, "depth": i + 1}, "accuracy": 0.9123,
+             "latency_s": 0.0123456, "sram": 123456, "flash": 234567, "macs": 1_234_567} for i in range(3)]
     _print_table({"pareto": rows, "chosen": {"number": 1}, "feasible": 10, "trials": 12, "board": "qemu-netduinoplus2",
                   "latency_source": "measured"})
     out = capsys.readouterr().out
     _fits_80(out)
-    assert "embed=32" in out and "depth=2" in out
+    assert "embed=32" in out and "depth=2" in out and "depth=3" in out
+    assert "every row: patch=4 embed=32 heads=2 mlp=2 attn=soft/gate" in " ".join(out.split())
     assert "12.346" in out and "120.6" in out and "profiled on qemu-netduinoplus2" in " ".join(out.split())
     assert "attn=soft/gate" in out
 
@@ -301,3 +309,41 @@ def test_search_table_80_columns(capsys, monkeypatch):
 def test_board_typo_did_you_mean():
     r = edgefmr("boards", "show", "qemu-netduino")
     assert r.returncode == 2 and "did you mean 'qemu-netduinoplus2'" in r.stderr
+
+
+def test_progress_bars_keep_numbers_whole(capsys, monkeypatch):
+    from edgefmr.commands._term import progress_bar
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    bar = progress_bar(info=True)
+    bar.start()
+    t = bar.add_task("check the smallest architectures", total=4, info="")
+    bar.update(t, completed=4)
+    t = bar.add_task("evaluate on the IR interpreter", total=359, info="12 feasible, best 78.7% of the trials so far")
+    bar.update(t, completed=359)
+    bar.stop()
+    err = capsys.readouterr().err
+    _fits_80(err)
+    assert "359/359" in err and "0:00:0" in err and "78.7%" in err
+
+
+def test_small_things(tmp_path):
+    """The --port advice never names a deleted temporary folder; float64 inputs are taken as float."""
+    import tempfile
+    from pathlib import Path
+
+    from edgefmr.device.connection import board_session
+    from edgefmr.ir.model_io import load_model, prepare_input
+
+    tmp_art = Path(tempfile.gettempdir()) / "edgefmr-run-abc123"
+    with pytest.raises(EdgefmrError) as e, board_session(tmp_art, {"board": "nucleo-f411re"}):
+        pass
+    assert "edgefmr-run-abc123" not in str(e.value) and "edgefmr build MODEL --board nucleo-f411re" in str(e.value)
+    with pytest.raises(EdgefmrError) as e, board_session(tmp_path, {"board": "nucleo-f411re"}):
+        pass
+    assert f"edgefmr flash {tmp_path} --port PORT" in str(e.value)
+    g = load_model(VIT)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 8, 8, 1))
+    q64, _ = prepare_input(g, x, "x.npy")
+    q32, _ = prepare_input(g, x.astype(np.float32), "x.npy")
+    np.testing.assert_array_equal(q64, q32)

@@ -469,8 +469,9 @@ def test_plan_command(tmp_path):
     r = CliRunner().invoke(plan_cmd, [model, "--board", "qemu-netduinoplus2"])
     assert r.exit_code == 0, r.output
     # with the Cortex-M kernels' scratch, MCUFormer's tricks would need more arena here: the build plans without
-    out = " ".join(r.output.split())  # the lines wrap at the terminal width
-    assert "fits" in out and "without tricks" in out and "the build plans without them" in out
+    text = " ".join(r.output.split())  # lines wrap at 80 columns
+    assert "fits" in text and "without tricks" in text and "the build plans without them" in text
+    assert all(len(line) <= 80 for line in r.output.splitlines())
     r = CliRunner().invoke(plan_cmd, [model, "--no-tricks", "--json"])
     d = json.loads(r.output)
     # the plan of the graph the build generates code for: 82 nodes, five ADD + LayerNorm chains fused and six
