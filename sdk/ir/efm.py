@@ -59,18 +59,18 @@ def from_json(doc: dict[str, Any], arrays: list[np.ndarray] | dict[int, np.ndarr
     if isinstance(doc, dict) and doc.get("format") != FORMAT:
         raise IRError(f"{where}: not an edgefmr IR document (model.json $.format is {doc.get('format')!r}, "
                       f"valid: {FORMAT!r})")
-    if isinstance(doc, dict) and doc.get("version") != VERSION:
+    if isinstance(doc, dict) and not (type(doc.get("version")) is int and doc["version"] == VERSION):
         raise IRError(f"{where}: IR version {doc.get('version')!r} is not supported (model.json $.version; this "
                       f"edgefmr reads {VERSION})")
     check_document(doc, range(len(arrays)) if isinstance(arrays, list) else arrays.keys(), where)
-    g = Graph(metadata=dict(doc.get("metadata") or {}))
+    g = Graph(metadata=dict(doc.get("metadata", {})))
     for td in doc["tensors"]:
         qd = td.get("quant")
         q = None if qd is None else Quant(qd["scale"], qd["zero_point"], qd.get("axis", 0))
         data = None if td.get("data") is None else arrays[td["data"]]
         g.tensors[td["name"]] = Tensor(td["name"], tuple(td["shape"]), td["dtype"], q, data)
     for nd in doc["nodes"]:
-        g.nodes.append(Node(nd["op"], list(nd["inputs"]), list(nd["outputs"]), dict(nd.get("attrs") or {}),
+        g.nodes.append(Node(nd["op"], list(nd["inputs"]), list(nd["outputs"]), dict(nd.get("attrs", {})),
                             nd.get("name", "")))
     g.inputs = list(doc["inputs"])
     g.outputs = list(doc["outputs"])

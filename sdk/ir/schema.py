@@ -114,12 +114,10 @@ def check_document(doc: Any, arrays: Collection[int], where: str) -> None:
     indices of the constant arrays the file holds."""
     ck = _Checker(where)
     ck.obj(doc, "$", DOC_KEYS, ("format", "version", "tensors", "nodes", "inputs", "outputs"))
-    md = doc.get("metadata", {})
-    if md is not None:
-        ck.obj(md, "$.metadata")
-        for k, t in METADATA_TYPES.items():
-            if k in md and not isinstance(md[k], t):
-                raise ck.fail(f"$.metadata.{k}", f"is {_kind(md[k])}; valid: {_kind(t())}")
+    md = ck.obj(doc.get("metadata", {}), "$.metadata")
+    for k, t in METADATA_TYPES.items():
+        if k in md and not isinstance(md[k], t):
+            raise ck.fail(f"$.metadata.{k}", f"is {_kind(md[k])}; valid: {_kind(t())}")
     names: dict[str, str] = {}
     tensors = ck.lst(doc["tensors"], "$.tensors")
     for i, td in enumerate(tensors):
@@ -155,9 +153,8 @@ def check_document(doc: Any, arrays: Collection[int], where: str) -> None:
                 ck.string(n, f"{p}.{key}[{j}]", non_empty=key == "outputs")
                 if n and n not in names:
                     raise ck.fail(f"{p}.{key}[{j}]", f"tensor {n!r} does not exist; valid: a name from $.tensors")
-        attrs = nd.get("attrs", {})
-        ck.obj(attrs if attrs is not None else {}, f"{p}.attrs", ops[op].attrs.keys())
-        for k, v in (attrs or {}).items():
+        attrs = ck.obj(nd.get("attrs", {}), f"{p}.attrs", ops[op].attrs.keys())
+        for k, v in attrs.items():
             _check_attr(ck, ops[op].attrs[k], v, f"{p}.attrs.{k}")
 
 
