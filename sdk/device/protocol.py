@@ -23,6 +23,8 @@ TRAILER_BYTES = 4         # CRC-32 of VER..payload end
 OVERHEAD = HEADER_BYTES + TRAILER_BYTES
 MAX_PAYLOAD = 1024
 RESPONSE_BIT = 0x80
+#: VER is below this in every protocol version: SOF followed by a byte ≥ 0x20 (text) is a stray SOF, not a frame
+VERSION_LIMIT = 0x20
 
 
 class Cmd(IntEnum):
@@ -177,7 +179,8 @@ def encode_frame(ftype: int, seq: int, payload: bytes = b"", version: int = VERS
 class FrameDecoder:
     """Incremental frame parser with resynchronization.
 
-    Bytes before a SOF are garbage. A header is valid when its CRC-8 checks and LEN ≤ MAX_PAYLOAD; otherwise
+    Bytes before a SOF are garbage; so is a SOF followed by a byte ≥ VERSION_LIMIT (a stray SOF before text). A
+    header is valid when its CRC-8 checks and LEN ≤ MAX_PAYLOAD; otherwise
     the SOF is dropped and scanning restarts at the next byte. A complete frame whose CRC-32 fails yields a
     `BadFrame` and scanning restarts at the byte after its SOF, so a good frame hidden behind a damaged one
     is still found.
@@ -206,6 +209,10 @@ class FrameDecoder:
             if i:
                 self.garbage += i
                 del buf[:i]
+            if len(buf) >= 2 and buf[1] >= VERSION_LIMIT:
+                self.garbage += 1   # a stray SOF before text: not a frame start
+                del buf[:1]
+                continue
             if len(buf) < HEADER_BYTES:
                 break
             n = buf[4] | (buf[5] << 8)

@@ -28,6 +28,7 @@ METADATA_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "attention_ta
 #: the most elements one tensor may have (sizes are 32-bit in the generated C)
 MAX_ELEMENTS = 2**31 - 1
 MAX_RANK = 8
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class SchemaError(IRError):
@@ -104,7 +105,7 @@ class _Checker:
             raise self.fail(path, f"is {_kind(v)} ({_show(v)}); valid: a finite number{what}")
         if not math.isfinite(v):
             raise self.fail(path, f"is {_kind(v)}; valid: a finite number{what}")
-        if positive and not (v > 0 and math.isfinite(float(np.float32(v))) and float(np.float32(v)) > 0):
+        if positive and not (0 < v < FLOAT32_MAX and float(np.float32(v)) > 0):
             raise self.fail(path, f"is {_show(v)}; valid: a positive number representable in float32{what}")
         return float(v)
 

@@ -31,7 +31,7 @@ MISSING = object()
 NAN, INF = float("nan"), float("inf")
 #: replacements tried on every field (each one where it is not legitimately valid there)
 WRONG_TYPES: list = ["x", ["x"], {"x": 1}, None, True, 1.5]
-NUMBERS: list = [NAN, INF, -INF, -1, 0, 2**40]
+NUMBERS: list = [NAN, INF, -1, 0]
 EMPTIES: list = ["", [], {}]
 
 
@@ -164,6 +164,8 @@ def efm_cases(out: Path) -> list[Case]:
         if isinstance(old, str) and (path.endswith("]") or path.endswith(".name") or ".inputs" in path
                                      or ".outputs" in path):
             values.append("nowhere")                    # a dangling reference
+        if ".shape[" in path:
+            values += [2**40]                           # more elements than any tensor may have
         if path.endswith(".data"):
             values += [len(arrays) + 5]                 # an array index that is not in the file
         if ".zero_point[" in path:

@@ -57,13 +57,27 @@ void efm_proto_accepted(efm_proto *p) {
     p->write(f, finish_frame(f, EFM_PROTO_ACCEPTED, p->cur_seq, 0u), p->ctx);
 }
 
-static void drop(efm_proto *p, uint32_t n) {
+void efm_proto_set_text(efm_proto *p, efm_proto_text_fn text) {
+    p->text = text;
+}
+
+/* Drops n bytes from the head of the buffer; `outside` says they are not part of a valid frame (text sees them). */
+static void drop_bytes(efm_proto *p, uint32_t n, int outside) {
+    if (outside && p->text) {
+        for (uint32_t i = 0; i < n && i < p->rx_len; i++) {
+            p->text(p->rx[i], p->ctx);
+        }
+    }
     if (n >= p->rx_len) {
         p->rx_len = 0;
         return;
     }
     memmove(p->rx, p->rx + n, p->rx_len - n);
     p->rx_len -= n;
+}
+
+static void drop(efm_proto *p, uint32_t n) {
+    drop_bytes(p, n, 1);
 }
 
 static void dispatch(efm_proto *p, uint32_t len, uint32_t crc) {
@@ -110,6 +124,11 @@ static void scan(efm_proto *p) {
             drop(p, i);
             continue;
         }
+        if (p->rx_len >= 2u && p->rx[1] >= EFM_PROTO_VERSION_LIMIT) {
+            p->garbage++; /* a stray SOF before text (an MLPerf Tiny command): not a frame start */
+            drop(p, 1);
+            continue;
+        }
         if (p->rx_len < EFM_PROTO_HEADER) {
             return;
         }
@@ -127,7 +146,7 @@ static void scan(efm_proto *p) {
         const uint32_t crc = efm_crc32(0, p->rx + 1, EFM_PROTO_HEADER - 1 + len);
         if (crc == efm_get_u32(p->rx + EFM_PROTO_HEADER + len)) {
             dispatch(p, len, crc);
-            drop(p, need);
+            drop_bytes(p, need, 0);
         } else {
             p->bad_crcs++;
             if (!(p->rx[2] & EFM_PROTO_RESPONSE)) {
