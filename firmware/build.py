@@ -257,7 +257,8 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
         "board": b.name if b is not None else HOST, "model": model_name, "model_hash": gen.model_hash,
-        "main": main, "mlperf_model": mlperf or gen.model_hash, "tricks": plan.tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
+        "main": main, "mlperf_model": mlperf or gen.model_hash,
+        "tricks": plan.tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
         "arena_symbols": gen.arena_symbols,
         "predicted": {"arena": gen.arena, "arena_total": sum(gen.arena.values()), "const_bytes": gen.const_bytes},
         "plan": _plan_summary(plan),

@@ -22,8 +22,8 @@ import click
               help="Stack bytes reserved at the top of the stack region (default 8192).")
 @click.option("--mlperf-model", metavar="NAME", default=None,
               help="The name the firmware's MLPerf Tiny `profile%` reports (m-model-[NAME]), so the official runner "
-                   "finds its test script: kws01, ic01, vww01 or ad01; default: from the model file (its metadata `mlperf_model`, or a file "
-                   "named like one of these or like a reference model), else the graph hash.")
+                   "finds its test script: kws01, ic01, vww01 or ad01; default: from the model file (its metadata "
+                   "`mlperf_model`, or a file named like one of these or like a reference model), else the graph hash.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON (nothing else).")
 def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kernels: bool, stack_bytes: int | None,
           mlperf_model: str | None, as_json: bool) -> None:

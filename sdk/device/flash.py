@@ -190,7 +190,8 @@ def flash(artifact: str | Path, board: str | Board | None = None, *, port: str |
     if m == "qemu":
         unused = [(o, v) for o, v in (("--port", port), ("--console-port", console_port), ("--baud", baud)) if v]
         if unused:
-            raise FlashError(f"{unused[0][0]} {unused[0][1]} is not used by the qemu method (QEMU boots the ELF and edgefmr picks its serial TCP "
+            raise FlashError(f"{unused[0][0]} {unused[0][1]} is not used by the qemu method (QEMU boots the ELF and "
+                             f"edgefmr picks its serial TCP "
                              f"port); leave it out, or choose a method that uses it: --method serial-bootloader, "
                              f"pyocd or openocd")
         _flash_qemu(b, elf, want, banner_timeout, res)

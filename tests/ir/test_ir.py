@@ -46,7 +46,7 @@ def _doc(g):
         (lambda d: d.update(version=99), "IR version 99"),
         (lambda d: d.update(format="other"), "not an edgefmr IR document"),
         (lambda d: d["nodes"][0].update(op="NOPE"), "unknown op 'NOPE'"),
-        (lambda d: d["nodes"][0]["attrs"].update(activation="SIGMOID"), "attrs.activation: is 'SIGMOID'; valid: one of"),
+        (lambda d: d["nodes"][0]["attrs"].update(activation="SIGMOID"), "activation: is 'SIGMOID'; valid: one of"),
         (lambda d: d["nodes"][0]["attrs"].update(colour=1), "unknown key 'colour'"),
         (lambda d: d["tensors"][-1].update(shape=[2, 5]), "inferred [2, 4]"),
         (lambda d: d["nodes"][0].update(inputs=["x", "missing", ""]), "missing"),
