@@ -281,11 +281,19 @@ class Link:
     a response to begin; long commands pass their own. After `retries` resends, `LinkError` — unless the device
     answered this request (a NAK or a damaged response with its seq): a live but noisy line then gets up to
     `noisy_retries` resends, since a long frame arrives intact only rarely at high byte error rates.
+
+    Adaptive timeouts: once exchanges have been timed, the wait for a response is 4 × the smoothed round trip
+    plus 4 × its mean deviation (Jacobson's estimator; only first-attempt exchanges are sampled, as in Karn's
+    algorithm), at least `min_timeout` and at most `timeout`, plus twice the wire time at the line's baud rate. A lost
+    or damaged frame is then resent after a few round trips instead of a fixed second; each silent attempt doubles
+    the wait (up to `timeout`), so a stalled or dead line still gets the full timeouts before `LinkError`.
     """
 
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
+    min_timeout: float = 0.03
+    adaptive: bool = True
     noisy_retries: int = 119
     max_payload: int = MAX_PAYLOAD
     stats: LinkStats = field(default_factory=LinkStats)
@@ -297,6 +305,21 @@ class Link:
         self._evidence = False                     # the device answered the current request (damaged or NAK)
         self._unaccepted = False                   # the last wait of a long request ended before ACCEPTED
         self._events: list[Frame | BadFrame] = []   # decoded but not yet looked at
+        self.srtt: float | None = None             # smoothed round trip of a clean exchange, wire time excluded
+        self.rttvar = 0.0
+
+    def response_timeout(self) -> float:
+        """The wait for a response to begin, before the wire time: adaptive once exchanges have been timed."""
+        if not self.adaptive or self.srtt is None:
+            return self.timeout
+        return min(self.timeout, max(self.min_timeout, 4 * self.srtt + 4 * self.rttvar))
+
+    def _sample_rtt(self, seconds: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = seconds, seconds / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - seconds)
+            self.srtt = 0.875 * self.srtt + 0.125 * seconds
 
     def _wire_time(self, nbytes: int) -> float:
         return 0.0 if not self.transport.baud else nbytes * 11.0 / self.transport.baud
@@ -307,9 +330,11 @@ class Link:
         self.seq = (self.seq + 1) & 0xFF
         seq = self.seq
         frame = encode_frame(cmd, seq, payload)
-        wire = self._wire_time(len(frame) + OVERHEAD + expect_bytes) * 2
-        wait = (self.timeout if timeout is None else timeout) + wire
-        idle = self.timeout + wire
+        wire1 = self._wire_time(len(frame) + OVERHEAD + expect_bytes)
+        wire = wire1 * 2
+        base = self.response_timeout()
+        wait = (base if timeout is None else timeout) + wire
+        idle = base + wire
         self.stats.requests += 1
         start = time.monotonic()
         self._evidence = False
@@ -326,10 +351,18 @@ class Link:
             self.transport.write(frame)
             self.stats.frames_sent += 1
             self.stats.bytes_sent += len(frame)
+            timeouts = self.stats.timeouts
             resp = self._await(cmd, seq, wait, idle if idle < wait else None)
+            if resp is None and self.stats.timeouts > timeouts and base < self.timeout:
+                # silence, not damage: back off (doubling up to `timeout`), a stalled device is not a dead one
+                base = min(self.timeout, 2 * base)
+                wait = (base if timeout is None else timeout) + wire
+                idle = base + wire
             if resp is None and self._unaccepted and time.monotonic() - start < wait:
                 limit += 1   # a long request not (yet) accepted: maybe running; resending is free until `wait`
             if resp is not None:
+                if attempt == 0 and timeout is None:
+                    self._sample_rtt(max(0.0, time.monotonic() - start - wire1))
                 self._sync_decoder_stats()
                 if resp.version != VERSION:
                     raise LinkError(f"device speaks protocol version {resp.version}; this host speaks {VERSION}")

@@ -229,6 +229,7 @@ class FaultStats:
     corrupted: int = 0
     dropped: int = 0
     inserted: int = 0
+    duplicated: int = 0
     bytes_seen: int = 0
 
 
@@ -239,6 +240,7 @@ class FaultPlan:
     corrupt: float = 0.0   # probability a byte is XORed with a random non-zero value
     drop: float = 0.0      # probability a byte is lost
     insert: float = 0.0    # probability a random garbage byte is inserted before a byte
+    duplicate: float = 0.0  # probability a byte arrives twice
     stats: FaultStats = field(default_factory=FaultStats)
 
     def apply(self, data: bytes, rng: random.Random) -> bytes:
@@ -255,11 +257,16 @@ class FaultPlan:
                 b ^= rng.randrange(1, 256)
                 self.stats.corrupted += 1
             out.append(b)
+            if self.duplicate and rng.random() < self.duplicate:
+                out.append(b)
+                self.stats.duplicated += 1
         return bytes(out)
 
 
 class FaultyTransport(Transport):
-    """Wraps a transport and damages bytes on the way out (`tx`) and on the way in (`rx`).
+    """Wraps a transport and damages bytes on the way out (`tx`) and on the way in (`rx`), reproducibly (`seed`).
+
+    `FaultyTransport.symmetric(t, flip=0.01, seed=1)` flips 1 % of the bytes both ways, like a noisy cable.
 
     `script` hooks, when set, see each write/read chunk first and may replace it (deterministic faults in tests).
     """
@@ -274,6 +281,14 @@ class FaultyTransport(Transport):
         self.name = f"faulty({inner.name})"
         self.tx_hooks: deque[Callable[[bytes], bytes]] = deque()
         self.rx_hooks: deque[Callable[[bytes], bytes]] = deque()
+
+    @classmethod
+    def symmetric(cls, inner: Transport, *, flip: float = 0.0, drop: float = 0.0, duplicate: float = 0.0,
+                  insert: float = 0.0, seed: int = 0) -> FaultyTransport:
+        """The same byte fault rates in both directions."""
+        def plan() -> FaultPlan:
+            return FaultPlan(corrupt=flip, drop=drop, insert=insert, duplicate=duplicate)
+        return cls(inner, tx=plan(), rx=plan(), seed=seed)
 
     def write(self, data: bytes) -> None:
         if self.tx_hooks:
