@@ -264,6 +264,7 @@ class LinkStats:
     bad_crc: int = 0
     bad_headers: int = 0
     stale_frames: int = 0
+    gaps: int = 0              # resends after a damaged answer went quiet (before the timeout)
     garbage_bytes: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -282,7 +283,7 @@ class Link:
     answered this request (a NAK or a damaged response with its seq): a live but noisy line then gets up to
     `noisy_retries` resends, since a long frame arrives intact only rarely at high byte error rates.
 
-    Adaptive timeouts: once exchanges have been timed, the wait for a response is 4 × the smoothed round trip
+    Adaptive timeouts: once exchanges have been timed, the wait for a response is 2 × the smoothed round trip
     plus 4 × its mean deviation (Jacobson's estimator; only first-attempt exchanges are sampled, as in Karn's
     algorithm), at least `min_timeout` and at most `timeout`, plus twice the wire time at the line's baud rate. A lost
     or damaged frame is then resent after a few round trips instead of a fixed second; each silent attempt doubles
@@ -292,7 +293,8 @@ class Link:
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
-    min_timeout: float = 0.03
+    min_timeout: float = 0.01
+    min_gap: float = 0.005
     adaptive: bool = True
     noisy_retries: int = 119
     max_payload: int = MAX_PAYLOAD
@@ -312,7 +314,7 @@ class Link:
         """The wait for a response to begin, before the wire time: adaptive once exchanges have been timed."""
         if not self.adaptive or self.srtt is None:
             return self.timeout
-        return min(self.timeout, max(self.min_timeout, 4 * self.srtt + 4 * self.rttvar))
+        return min(self.timeout, max(self.min_timeout, 2 * self.srtt + 4 * self.rttvar))
 
     def _sample_rtt(self, seconds: float) -> None:
         if self.srtt is None:
@@ -389,8 +391,20 @@ class Link:
         deadline = start + (wait if idle is None else idle)
         accepted = False
         self._unaccepted = False
+        damaged_at = None   # short requests: when damaged bytes (not a frame) last arrived
+        gap = max(self._wire_time(8), self.min_gap, 0.5 * (self.srtt or 0.0))
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            if damaged_at is not None and now - damaged_at >= gap:
+                # a damaged answer then silence (a few byte times): nothing more is coming, resend at once
+                self.stats.gaps += 1
+                self._events += self.decoder.give_up_partial()
+                while self._events:
+                    r = self._classify(self._events.pop(0), cmd, seq)
+                    if isinstance(r, Frame):
+                        return r
+                return None
+            left = deadline - now
             if left <= 0:
                 self.stats.timeouts += 1
                 self._unaccepted = idle is not None and not accepted
@@ -401,11 +415,19 @@ class Link:
                         return r
                 return None
             if not self._events:
-                data = self.transport.read(4096, left)
+                data = self.transport.read(4096, left if damaged_at is None else min(left, gap))
                 if not data:
                     continue
                 self.stats.bytes_received += len(data)
+                garbage = self.decoder.garbage
                 self._events = self.decoder.feed(data)
+                if idle is None:
+                    now = time.monotonic()
+                    if self.decoder.garbage > garbage:
+                        damaged_at = now   # bytes that are no frame: a damaged header or SOF
+                    elif self.decoder.pending():
+                        damaged_at = None
+                        deadline = max(deadline, now + wait)   # an answer is arriving: only a silence ends it
                 if idle is not None:
                     now = time.monotonic()
                     deadline = (min(start + wait, now + idle) if accepted
