@@ -283,17 +283,21 @@ class Link:
     answered this request (a NAK or a damaged response with its seq): a live but noisy line then gets up to
     `noisy_retries` resends, since a long frame arrives intact only rarely at high byte error rates.
 
-    Adaptive timeouts: once exchanges have been timed, the wait for a response is 2 × the smoothed round trip
+    Adaptive timeouts: until an exchange has been timed, the wait is `initial_timeout` (at most `timeout`); then the
+    wait for a response is 3 × the smoothed round trip
     plus 4 × its mean deviation (Jacobson's estimator; only first-attempt exchanges are sampled, as in Karn's
     algorithm), at least `min_timeout` and at most `timeout`, plus twice the wire time at the line's baud rate. A lost
-    or damaged frame is then resent after a few round trips instead of a fixed second; each silent attempt doubles
-    the wait (up to `timeout`), so a stalled or dead line still gets the full timeouts before `LinkError`.
+    or damaged frame is then resent after a few round trips instead of a fixed second. While not a byte has come
+    back since the request was sent, each attempt doubles the wait (up to `timeout`); attempts with short waits do
+    not use up `retries` until the line has been silent for `timeout`, so a stalled or dead line still gets the full
+    timeouts before `LinkError`.
     """
 
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
-    min_timeout: float = 0.01
+    min_timeout: float = 0.02
+    initial_timeout: float = 0.25
     min_gap: float = 0.005
     adaptive: bool = True
     noisy_retries: int = 119
@@ -308,13 +312,16 @@ class Link:
         self._unaccepted = False                   # the last wait of a long request ended before ACCEPTED
         self._events: list[Frame | BadFrame] = []   # decoded but not yet looked at
         self.srtt: float | None = None             # smoothed round trip of a clean exchange, wire time excluded
+        self._last_rx = time.monotonic()           # when the device was last heard (any byte)
         self.rttvar = 0.0
 
     def response_timeout(self) -> float:
         """The wait for a response to begin, before the wire time: adaptive once exchanges have been timed."""
-        if not self.adaptive or self.srtt is None:
+        if not self.adaptive:
             return self.timeout
-        return min(self.timeout, max(self.min_timeout, 2 * self.srtt + 4 * self.rttvar))
+        if self.srtt is None:
+            return min(self.timeout, self.initial_timeout)
+        return min(self.timeout, max(self.min_timeout, 3 * self.srtt + 4 * self.rttvar))
 
     def _sample_rtt(self, seconds: float) -> None:
         if self.srtt is None:
@@ -344,9 +351,14 @@ class Link:
         while True:
             attempt += 1
             if attempt == limit:
-                if not self._evidence or limit >= self.noisy_retries + 1:
+                now = time.monotonic()
+                if (base < self.timeout and now - self._last_rx < self.timeout
+                        and now - start < (self.retries + 1) * self.timeout):
+                    limit += 1   # short adaptive waits: the line has not been silent for `timeout` yet
+                elif not self._evidence or limit >= self.noisy_retries + 1:
                     break
-                limit = self.noisy_retries + 1   # the device answers, damaged: a noisy link, not a dead one
+                else:
+                    limit = self.noisy_retries + 1   # the device answers, damaged: a noisy link, not a dead one
             self.last_attempts = attempt + 1
             if attempt:
                 self.stats.retries += 1
@@ -355,8 +367,9 @@ class Link:
             self.stats.bytes_sent += len(frame)
             timeouts = self.stats.timeouts
             resp = self._await(cmd, seq, wait, idle if idle < wait else None)
-            if resp is None and self.stats.timeouts > timeouts and base < self.timeout:
-                # silence, not damage: back off (doubling up to `timeout`), a stalled device is not a dead one
+            if resp is None and self.stats.timeouts > timeouts and base < self.timeout and self._last_rx < start:
+                # not a byte since the request was sent: back off (doubling up to `timeout`), the device may be
+                # stalled; a device heard meanwhile is alive on a lossy line, and keeps the short wait
                 base = min(self.timeout, 2 * base)
                 wait = (base if timeout is None else timeout) + wire
                 idle = base + wire
@@ -419,6 +432,7 @@ class Link:
                 if not data:
                     continue
                 self.stats.bytes_received += len(data)
+                self._last_rx = time.monotonic()
                 garbage = self.decoder.garbage
                 self._events = self.decoder.feed(data)
                 if idle is None:
