@@ -289,14 +289,14 @@ class Link:
     algorithm), at least `min_timeout` and at most `timeout`, plus twice the wire time at the line's baud rate. A lost
     or damaged frame is then resent after a few round trips instead of a fixed second. While not a byte has come
     back since the request was sent, each attempt doubles the wait (up to `timeout`); attempts with short waits do
-    not use up `retries` until the line has been silent for `timeout`, so a stalled or dead line still gets the full
-    timeouts before `LinkError`.
+    not use up `retries` before (retries + 1) × `timeout` have passed, so a stalled or dead line gets the same
+    patience as with fixed timeouts before `LinkError`.
     """
 
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
-    min_timeout: float = 0.02
+    min_timeout: float = 0.05
     initial_timeout: float = 0.25
     min_gap: float = 0.005
     adaptive: bool = True
@@ -352,9 +352,8 @@ class Link:
             attempt += 1
             if attempt == limit:
                 now = time.monotonic()
-                if (base < self.timeout and now - self._last_rx < self.timeout
-                        and now - start < (self.retries + 1) * self.timeout):
-                    limit += 1   # short adaptive waits: the line has not been silent for `timeout` yet
+                if base < self.timeout and now - start < (self.retries + 1) * self.timeout:
+                    limit += 1   # short adaptive waits: keep the patience of `retries` full timeouts
                 elif not self._evidence or limit >= self.noisy_retries + 1:
                     break
                 else:
