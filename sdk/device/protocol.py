@@ -48,6 +48,7 @@ ACCEPTED = 0xFE  # device → host: a long request (RUN) arrived and is executin
 class NakReason(IntEnum):
     CRC = 1
     VERSION = 2
+    HEADER = 3   # a request header failed its CRC-8 (its SEQ is unknown: the NAK carries 0)
 
 
 class Status(IntEnum):
@@ -463,6 +464,10 @@ class Link:
                 self._evidence = True
                 return "resend"
             return "ignore"
+        if ev.type == NAK and ev.payload[:1] == bytes((NakReason.HEADER,)):
+            self.stats.naks += 1   # our request's header was damaged (the device cannot know its SEQ): resend
+            self._evidence = True
+            return "resend"
         if ev.seq != seq:
             self.stats.stale_frames += 1
             return "ignore"

@@ -46,6 +46,7 @@ static uint32_t finish_frame(uint8_t *f, uint8_t type, uint8_t seq, uint32_t len
 }
 
 static void send_nak(efm_proto *p, uint8_t seq, uint8_t reason) {
+    p->nak_hold = 1;
     uint8_t f[EFM_PROTO_HEADER + 2 + EFM_PROTO_TRAILER];
     f[EFM_PROTO_HEADER] = reason;
     f[EFM_PROTO_HEADER + 1] = EFM_PROTO_VERSION;
@@ -91,6 +92,7 @@ static void dispatch(efm_proto *p, uint32_t len, uint32_t crc) {
         return;
     }
     p->frames++;
+    p->nak_hold = 0;
     if (p->have_last && seq == p->last_seq && crc == p->last_crc) {
         p->duplicates++;
         p->write(p->tx, p->tx_len, p->ctx); /* a retry: answer from the cache, do not execute again */
@@ -135,6 +137,11 @@ static void scan(efm_proto *p) {
         const uint32_t len = (uint32_t)p->rx[4] | ((uint32_t)p->rx[5] << 8);
         if (efm_crc8(p->rx + 1, 5) != p->rx[6] || len > EFM_PROTO_MAX_PAYLOAD) {
             p->bad_headers++;
+            if (!p->nak_hold) {
+                /* a request whose header was damaged: ask for it again now instead of leaving the host to time
+                 * out; the bytes after it (the rest of that frame) get no more header NAKs until a valid frame */
+                send_nak(p, 0u, EFM_PROTO_NAK_HEADER);
+            }
             p->garbage++;
             drop(p, 1);
             continue;

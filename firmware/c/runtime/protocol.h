@@ -26,6 +26,7 @@ extern "C" {
 #define EFM_PROTO_VERSION_LIMIT 0x20u
 #define EFM_PROTO_NAK_CRC 1u
 #define EFM_PROTO_NAK_VERSION 2u
+#define EFM_PROTO_NAK_HEADER 3u /* a header failed its CRC-8: its SEQ is unknown (sent as 0) */
 
 /* Commands (request TYPE). */
 enum {
@@ -71,6 +72,7 @@ typedef struct {
     uint8_t last_seq;
     uint8_t cur_seq; /* SEQ of the request being executed */
     uint32_t last_crc;
+    uint8_t nak_hold; /* a NAK was sent since the last valid frame: no header NAKs for the damaged bytes after it */
     efm_proto_write_fn write;
     efm_proto_handler_fn handle;
     efm_proto_text_fn text; /* optional (0): bytes outside frames */
