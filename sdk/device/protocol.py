@@ -404,7 +404,7 @@ class Link:
         deadline = start + (wait if idle is None else idle)
         accepted = False
         self._unaccepted = False
-        damaged_at = None   # short requests: when damaged bytes (not a frame) last arrived
+        damaged_at = None   # when damaged bytes (not a frame) last arrived (short requests; long ones once accepted)
         gap = max(self._wire_time(8), self.min_gap, 0.5 * (self.srtt or 0.0))
         while True:
             now = time.monotonic()
@@ -435,11 +435,11 @@ class Link:
                 self._last_rx = time.monotonic()
                 garbage = self.decoder.garbage
                 self._events = self.decoder.feed(data)
-                if idle is None:
+                if idle is None or accepted:   # (a long request: once it runs, its answer is all that comes)
                     now = time.monotonic()
                     if self.decoder.garbage > garbage:
                         damaged_at = now   # bytes that are no frame: a damaged header or SOF
-                    elif self.decoder.pending():
+                    elif self.decoder.pending() and idle is None:
                         damaged_at = None
                         deadline = max(deadline, now + wait)   # an answer is arriving: only a silence ends it
                 if idle is not None:
