@@ -297,7 +297,7 @@ class Link:
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
-    min_timeout: float = 0.05
+    min_timeout: float = 0.03
     initial_timeout: float = 0.25
     min_gap: float = 0.005
     adaptive: bool = True
@@ -460,8 +460,8 @@ class Link:
         if isinstance(ev, BadFrame):
             self.stats.bad_crc += 1
             # a damaged copy of our answer (or a NAK of our request): resend now, the device answers from its cache
-            if ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK):
-                self._evidence = True
+            if (ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK)) or (ev.type == NAK and ev.seq == 0):
+                self._evidence = True   # (SEQ 0: a damaged header NAK, whose SEQ says nothing)
                 return "resend"
             return "ignore"
         if ev.type == NAK and ev.payload[:1] == bytes((NakReason.HEADER,)):
