@@ -127,7 +127,7 @@ def _run_on_board(model: str, g, board: str, port: str | None, records: list, tr
         res = run_on_board(art, board, records, port=port, graph=g)
         return ([o[0] for o in res.outputs], f"on {board}",
                 {"counts": res.counts, "counter": res.counter.name, "counter_quantum": res.quantum,
-                 "description": res.describe()})
+                 "description": res.describe(), "link": res.link})
 
 
 @click.command()

@@ -303,3 +303,39 @@ class FaultyTransport(Transport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+#: environment variable that wraps every device session's link in a FaultyTransport (e.g. "flip=0.01,seed=3")
+FAULTS_ENV = "EDGEFMR_LINK_FAULTS"
+_FAULT_KEYS = ("flip", "drop", "duplicate", "insert", "seed")
+
+
+def parse_faults(spec: str, where: str = FAULTS_ENV) -> dict[str, float]:
+    """`flip=0.01,drop=0.001,duplicate=0,insert=0,seed=3` as keyword arguments of `FaultyTransport.symmetric`."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, val = part.partition("=")
+        key = key.strip()
+        if key not in _FAULT_KEYS:
+            raise EdgefmrError(f"{where}: unknown fault {key!r}; valid: {', '.join(_FAULT_KEYS)} "
+                               f"(e.g. flip=0.01,seed=3)")
+        try:
+            v = int(val) if key == "seed" else float(val)
+        except ValueError:
+            raise EdgefmrError(f"{where}: {key}={val!r} is not a number") from None
+        if key != "seed" and not 0.0 <= v <= 1.0:
+            raise EdgefmrError(f"{where}: {key}={val} is not a probability; valid: 0 … 1")
+        out[key] = v
+    return out
+
+
+def faults_from_env() -> Callable[[Transport], Transport] | None:
+    """A wrapper that damages the link as $EDGEFMR_LINK_FAULTS says, or None when it is not set."""
+    import os
+
+    spec = os.environ.get(FAULTS_ENV, "").strip()
+    if not spec:
+        return None
+    kw = parse_faults(spec)
+    seed = int(kw.pop("seed", 0))
+    return lambda t: FaultyTransport.symmetric(t, seed=seed, **kw)

@@ -435,3 +435,23 @@ def test_fault_transport_flip_drop_duplicate_is_reproducible_and_survived(seed: 
             host.close()
     assert results[0][0] == results[1][0]        # the same faults from the same seed on the request side
     assert all(r[2] < 8 for r in results)        # each wait a few round trips: the old 1 s timeouts took ~40 s
+
+
+def test_link_faults_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$EDGEFMR_LINK_FAULTS wraps any session's link (board_session) in a seeded FaultyTransport."""
+    from edgefmr.device.transport import faults_from_env, parse_faults
+    from edgefmr.errors import EdgefmrError
+
+    assert parse_faults("flip=0.01, drop=0.001,seed=3") == {"flip": 0.01, "drop": 0.001, "seed": 3}
+    for bad, msg in (("flop=0.1", "unknown fault 'flop'"), ("flip=x", "not a number"),
+                     ("flip=2", "not a probability")):
+        with pytest.raises(EdgefmrError, match=msg):
+            parse_faults(bad)
+    monkeypatch.delenv("EDGEFMR_LINK_FAULTS", raising=False)
+    assert faults_from_env() is None
+    monkeypatch.setenv("EDGEFMR_LINK_FAULTS", "flip=0.5,duplicate=0.1,seed=7")
+    host, _dev = loopback_pair()
+    t = faults_from_env()(host)
+    assert isinstance(t, FaultyTransport) and t.tx.corrupt == t.rx.corrupt == 0.5 and t.rx.duplicate == 0.1
+    t.write(bytes(1000))
+    assert 400 < t.tx.stats.corrupted < 600
