@@ -68,6 +68,8 @@ _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 _PART_RE = re.compile(r"^x[a-z0-9]+-[a-z0-9]+(-[a-z0-9]+)*$", re.IGNORECASE)
 _MACHINE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 ADDRESS_LIMIT = 1 << 32
+#: where the ARMv7-M memory map puts peripherals (Peripheral region; external Device region): a UART lives there
+PERIPHERAL_REGIONS = ((0x4000_0000, 0x5FFF_FFFF), (0xA000_0000, 0xDFFF_FFFF))
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -659,6 +661,9 @@ def _parse_serial(c: _Checker, d: dict[str, Any], memory: tuple[MemoryRegion, ..
     base = c.get(t, "base", p, "integer")
     if not 0 <= base < ADDRESS_LIMIT:
         raise c.fail("serial.base", f"{_hex(base)} is outside the 32-bit address space")
+    if not any(lo <= base <= hi for lo, hi in PERIPHERAL_REGIONS):
+        raise c.fail("serial.base", f"{_hex(base)} is not in a Cortex-M peripheral or device region; valid: "
+                     + " or ".join(f"{_hex(lo)}–{_hex(hi)}" for lo, hi in PERIPHERAL_REGIONS))
     for r in memory:
         if r.origin <= base < r.end:
             raise c.fail("serial.base", f"{_hex(base)} lies inside memory region {r.name}; a UART base is a "

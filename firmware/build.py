@@ -39,6 +39,30 @@ MANIFEST_VERSION = 1
 HOST = "host"
 
 
+#: the model names the MLPerf Tiny runner knows: it looks its test script up by the name `profile%` reports
+MLPERF_MODELS = ("kws01", "ic01", "vww01", "ad01")
+#: the MLPerf Tiny reference models' file names (mlcommons/tiny) and the names they run under
+MLPERF_REFERENCE_FILES = {"kws_ref_model": "kws01", "pretrainedresnet_quant": "ic01", "vww_96_int8": "vww01",
+                          "ad01_int8": "ad01"}
+
+
+def mlperf_model_name(g: Graph, model_name: str, given: str | None = None) -> str | None:
+    """The name `profile%` reports (m-model-[...]): `given`, else the model's metadata `mlperf_model`, else its file
+    name when it is one of MLPERF_MODELS or a reference model's; None (the graph hash is reported) otherwise."""
+    if given is None:
+        given = g.metadata.get("mlperf_model")
+        src = f"{model_name}: metadata mlperf_model"
+    else:
+        src = "--mlperf-model"
+    if given is not None:
+        if given not in MLPERF_MODELS:
+            raise EdgefmrError(f"{src} {given!r} is not a model the MLPerf Tiny runner knows; valid: "
+                               f"{', '.join(MLPERF_MODELS)}")
+        return given
+    stem = Path(model_name).stem.lower()
+    return stem if stem in MLPERF_MODELS else MLPERF_REFERENCE_FILES.get(stem)
+
+
 def load_graph(model: str | Path | Graph) -> tuple[Graph, str]:
     if isinstance(model, Graph):
         return model, "<graph>"
@@ -227,7 +251,8 @@ def generate_firmware(model: str | Path | Graph, board: str | Board | None, *, t
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
-          fuse: bool = True, choose_tricks: bool = True, choices: Choices | None = None) -> dict[str, Any]:
+          fuse: bool = True, choose_tricks: bool = True, choices: Choices | None = None,
+          mlperf_model: str | None = None) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
@@ -236,13 +261,16 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     (edgefmr.firmware.cost.c_graph; same results bit for bit). tricks: MCUFormer's fusions, used only where they
     do not make the arena larger (the manifest's `tricks` says which was built) unless not `choose_tricks`;
     choices: the planner's choice of in-place convolutions and lean kernel variants (edgefmr.firmware.cost.Choices;
-    default: each where it makes the arena smaller).
+    default: each where it makes the arena smaller). mlperf_model: the MLPerf Tiny model name (kws01, ic01, vww01,
+    ad01) the firmware's `profile%` reports (default: from the model file, see `mlperf_model_name`; else the graph
+    hash).
     Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
     gf = generate_firmware(model, board, tricks=tricks, optimized=optimized, fuse=fuse, choose_tricks=choose_tricks,
                            choices=choices)
     g, b, plan, gen, model_name = gf.graph, gf.board, gf.plan, gf.generated, gf.model_name
+    mlperf = mlperf_model_name(gf.source, model_name, mlperf_model)
     t = tc.toolchain(b)
     main = main or (HOST if b is None else ("semihost" if test_inputs is not None else "protocol"))
     if main == "semihost" and test_inputs is None:
@@ -273,14 +301,16 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         (src / "efm_test_vectors.c").write_text(_test_vectors_c(g, test_inputs or []))
     if b is not None:
         # Semihosting (exit codes, fault reports) in test images and on QEMU; never on a real board without a probe.
-        (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost" or b.is_virtual))
+        (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost" or b.is_virtual,
+                                                         mlperf_model=mlperf))
         (out / "linker.ld").write_text(tc.linker_script(b, sorted(gen.arena), stack_bytes))
     sources = sorted(p.name for p in src.glob("*.c"))
     (out / "Makefile").write_text(_makefile(t, sources, arm_kernels))
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "version": MANIFEST_VERSION,
         "board": b.name if b is not None else HOST, "model": model_name, "model_hash": gen.model_hash,
-        "main": main, "tricks": plan.tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
+        "main": main, "mlperf_model": mlperf or gen.model_hash,
+        "tricks": plan.tricks, "kernels": gen.kernels, "arm_kernels": arm_kernels,
         "arena_symbols": gen.arena_symbols,
         "predicted": {"arena": gen.arena, "arena_total": sum(gen.arena.values()), "const_bytes": gen.const_bytes},
         "plan": _plan_summary(plan),

@@ -302,7 +302,7 @@ def clock_config(board: Board) -> dict[str, int]:
             "EFM_UART_APB": bus, "EFM_UART_ENABLE_BIT": bit, **_uart_pins(board)}
 
 
-def board_header(board: Board, semihosting: bool) -> str:
+def board_header(board: Board, semihosting: bool, mlperf_model: str | None = None) -> str:
     """The generated `efm_board.h`: the board facts the runtime C code is compiled with."""
     assert board.serial is not None
     core = board.core.replace("-", "_").upper() if board.core else "UNKNOWN"
@@ -321,6 +321,7 @@ def board_header(board: Board, semihosting: bool) -> str:
         f"#define EFM_UART_CLOCK_HZ {board.serial.clock_hz}u",
         f"#define EFM_SEMIHOSTING {1 if semihosting else 0}",
         *(f"#define {k} {v}u" for k, v in clock_config(board).items()),
+        *([f'#define EFM_MLPERF_MODEL "{mlperf_model}"'] if mlperf_model else []),
         "#endif",
         "",
     ]

@@ -191,6 +191,10 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(i?[bB])?\s*$")
 _TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|cycles)?\s*$")
 
 
+#: the largest size a budget may state: a 32-bit address space
+MAX_SIZE = 1 << 32
+
+
 def parse_size(text: str, option: str) -> int:
     """Bytes from ``256KB``, ``256K``, ``256KiB``, ``1MB``, ``4096`` or ``4096B`` (K = 1024, M = 1024 * 1024)."""
     m = _SIZE.match(str(text))
@@ -199,6 +203,9 @@ def parse_size(text: str, option: str) -> int:
     n = float(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
     if n <= 0:
         raise EdgefmrError(f"{option} {text!r}: must be > 0")
+    if n > MAX_SIZE:
+        raise EdgefmrError(f"{option} {text!r}: beyond 4 GiB, the 32-bit address space of every board edgefmr "
+                           f"targets; valid: up to the board's memory (e.g. 256KB)")
     return int(n)
 
 

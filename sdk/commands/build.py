@@ -19,9 +19,13 @@ import click
               help="Use only the portable C kernels, not the Cortex-M DSP variants.")
 @click.option("--stack", "stack_bytes", type=click.IntRange(min=256), default=None,
               help="Stack bytes reserved at the top of the stack region (default 8192).")
+@click.option("--mlperf-model", metavar="NAME", default=None,
+              help="The name the firmware's MLPerf Tiny `profile%` reports (m-model-[NAME]), so the official runner "
+                   "finds its test script: kws01, ic01, vww01 or ad01; default: from the model file (its metadata "
+                   "`mlperf_model`, or a file named like one of these or like a reference model), else the graph hash.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON (nothing else).")
 def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kernels: bool, stack_bytes: int | None,
-          as_json: bool) -> None:
+          mlperf_model: str | None, as_json: bool) -> None:
     """Build MODEL (.efm or .tflite) into the artifact folder OUT for BOARD; fails with the bytes needed and
     available per memory region when the model does not fit."""
     from edgefmr.firmware import toolchain
@@ -37,7 +41,8 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
                    f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json")
         return
     m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,
-                       optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES)
+                       optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES,
+                       mlperf_model=mlperf_model)
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return

@@ -62,15 +62,12 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
     """Run MODEL (.efm, .tflite, or a build artifact folder, which runs on the board it was built for) on the
     reference interpreter or a board."""
     from edgefmr.device.connection import target_graph
-    from edgefmr.ir.model_io import prepare_input
+    from edgefmr.ir.model_io import load_input_file, prepare_input
 
     g = target_graph(model)
     if len(g.outputs) != 1:
-        raise EdgefmrError(f"the model has {len(g.outputs)} outputs; `run` writes models with one output")
-    try:
-        x = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise EdgefmrError(f"{input_path}: cannot read as .npy ({e})") from None
+        raise EdgefmrError(f"{model}: the model has {len(g.outputs)} outputs; `run` writes models with one output")
+    x = load_input_file(input_path)
     xq, batch = prepare_input(g, x, input_path)
     items = xq if batch else xq[None]
     note = "on the reference interpreter"
@@ -138,7 +135,7 @@ def _run_on_board(model: str, g, board: str, port: str | None, records: list, tr
         res = run_on_board(art, board, records, port=port, graph=g)
         return ([o[0] for o in res.outputs], f"on {board}",
                 {"counts": res.counts, "counter": res.counter.name, "counter_quantum": res.quantum,
-                 "description": res.describe()})
+                 "description": res.describe(), "link": res.link})
 
 
 @click.command()
@@ -170,11 +167,11 @@ def convert(model: str, out: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(model: str, input_path: str, labels: str | None, as_json: bool) -> None:
     """Check the reference interpreter against LiteRT's reference kernels, bit for bit, on given inputs."""
-    from edgefmr.ir.model_io import load_model, prepare_input
+    from edgefmr.ir.model_io import load_input_file, load_model, prepare_input
     from edgefmr.tflite.litert import compare_with_litert
 
     g = load_model(model)
-    x, batch = prepare_input(g, np.load(input_path, allow_pickle=False), input_path)
+    x, batch = prepare_input(g, load_input_file(input_path), input_path)
     res = compare_with_litert(g, x if batch else x[None])
     outputs = res.pop("outputs")
     if labels:

@@ -177,15 +177,17 @@ def search(task: str, board: str, family: str | None, sram_budget: str | None, f
     family and task (cached); SRAM and flash come from the firmware planner on the lowered integer graph, latency
     from the board's calibration table. Re-running the same command resumes the study.
     """
-    import torch
-
     from edgefmr.nas.search.cost import Budgets, parse_latency, parse_size
-    from edgefmr.nas.search.driver import Search, SearchSettings
 
     lat, unit = parse_latency(latency_budget) if latency_budget else (None, "s")
     budgets = Budgets(sram=parse_size(sram_budget, "--sram-budget") if sram_budget else None,
                       flash=parse_size(flash_budget, "--flash-budget") if flash_budget else None,
                       latency=lat, latency_unit=unit)
+    _check_budgets_fit(board, budgets)   # before the heavy imports: a bad budget is refused at once
+    import torch
+
+    from edgefmr.nas.search.driver import Search, SearchSettings
+
     settings = SearchSettings(task=task, board=board, families=_families(family), budgets=budgets, trials=trials,
                               seed=seed, sampler=sampler, stack_bytes=stack_bytes, supernet_epochs=supernet_epochs,
                               space_file=space_file, finetune_epochs=finetune_epochs, eval_samples=eval_samples)
@@ -219,6 +221,25 @@ def search(task: str, board: str, family: str | None, sram_budget: str | None, f
         click.echo(f"next: {c['build_command']}")
     for k, v in report["files"].items():
         click.echo(f"{k}: {v}", file=sys.stdout)
+
+
+def _check_budgets_fit(board: str, budgets) -> None:
+    """Refuse an SRAM or flash budget larger than all of the board's RAM or program memory (it limits nothing)."""
+    from edgefmr.boards import load_board
+    from edgefmr.boards.schema import REGION_KINDS
+    from edgefmr.errors import EdgefmrError
+    from edgefmr.nas.search.cost import format_bytes
+
+    b = load_board(board)
+    if b.kind != "mcu":
+        return
+    for opt, want, regions in (("--sram-budget", budgets.sram, [r for r in b.memory if REGION_KINDS[r.kind][1]]),
+                               ("--flash-budget", budgets.flash, [r for r in b.memory if r.kind in ("flash", "qspi")])):
+        have = sum(r.size for r in regions)
+        if want is not None and regions and want > have:
+            raise EdgefmrError(f"{opt} {format_bytes(want)} is more than board {b.name} has "
+                               f"({format_bytes(have)} in {', '.join(r.name for r in regions)}); valid: up to "
+                               f"{format_bytes(have)}")
 
 
 COMMANDS = [search]

@@ -35,7 +35,7 @@ from edgefmr.device.protocol import (
     pack_run,
 )
 from edgefmr.device.qemu import QemuBoard
-from edgefmr.device.transport import Transport, open_transport
+from edgefmr.device.transport import Transport, faults_from_env, open_transport
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir.graph import Graph, np_dtype
 from edgefmr.ir.model_io import load_model
@@ -318,9 +318,10 @@ def board_session(art: Path, manifest: dict, port: str | None = None, *, timeout
                   wrap: Callable[[Transport], Transport] | None = None) -> Iterator[Device]:
     """A `Device` talking to the artifact's firmware: on a QEMU board started here (`port`, if given as a number, is
     its TCP port), or on a serial port (a real board, or a virtual one behind a serial link) that already runs it.
-    `wrap` may wrap the link (e.g. a `FaultyTransport` to test a session against a noisy line)."""
+    `wrap` may wrap the link (e.g. a `FaultyTransport` to test a session against a noisy line); without it,
+    $EDGEFMR_LINK_FAULTS (e.g. "flip=0.01,seed=3") does the same for any command."""
 
-    w = wrap or (lambda t: t)
+    w = wrap or faults_from_env() or (lambda t: t)
 
     b = load_board(str(manifest["board"]))
     if b.is_virtual and (not port or str(port).isdigit()):

@@ -188,6 +188,12 @@ def flash(artifact: str | Path, board: str | Board | None = None, *, port: str |
     want = str(manifest.get("model_hash", ""))
     res = FlashResult(board=b.name, method=m, artifact=str(art), image_bytes=0)
     if m == "qemu":
+        unused = [(o, v) for o, v in (("--port", port), ("--console-port", console_port), ("--baud", baud)) if v]
+        if unused:
+            raise FlashError(f"{unused[0][0]} {unused[0][1]} is not used by the qemu method (QEMU boots the ELF and "
+                             f"edgefmr picks its serial TCP "
+                             f"port); leave it out, or choose a method that uses it: --method serial-bootloader, "
+                             f"pyocd or openocd")
         _flash_qemu(b, elf, want, banner_timeout, res)
     elif m == "serial-bootloader":
         _flash_serial(b, elf, want, port, console_port, baud, parity, banner_timeout, retries, progress, res)

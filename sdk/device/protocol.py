@@ -23,6 +23,8 @@ TRAILER_BYTES = 4         # CRC-32 of VER..payload end
 OVERHEAD = HEADER_BYTES + TRAILER_BYTES
 MAX_PAYLOAD = 1024
 RESPONSE_BIT = 0x80
+#: VER is below this in every protocol version: SOF followed by a byte ≥ 0x20 (text) is a stray SOF, not a frame
+VERSION_LIMIT = 0x20
 
 
 class Cmd(IntEnum):
@@ -46,6 +48,7 @@ ACCEPTED = 0xFE  # device → host: a long request (RUN) arrived and is executin
 class NakReason(IntEnum):
     CRC = 1
     VERSION = 2
+    HEADER = 3   # a request header failed its CRC-8 (its SEQ is unknown: the NAK carries 0)
 
 
 class Status(IntEnum):
@@ -177,7 +180,8 @@ def encode_frame(ftype: int, seq: int, payload: bytes = b"", version: int = VERS
 class FrameDecoder:
     """Incremental frame parser with resynchronization.
 
-    Bytes before a SOF are garbage. A header is valid when its CRC-8 checks and LEN ≤ MAX_PAYLOAD; otherwise
+    Bytes before a SOF are garbage; so is a SOF followed by a byte ≥ VERSION_LIMIT (a stray SOF before text). A
+    header is valid when its CRC-8 checks and LEN ≤ MAX_PAYLOAD; otherwise
     the SOF is dropped and scanning restarts at the next byte. A complete frame whose CRC-32 fails yields a
     `BadFrame` and scanning restarts at the byte after its SOF, so a good frame hidden behind a damaged one
     is still found.
@@ -206,6 +210,10 @@ class FrameDecoder:
             if i:
                 self.garbage += i
                 del buf[:i]
+            if len(buf) >= 2 and buf[1] >= VERSION_LIMIT:
+                self.garbage += 1   # a stray SOF before text: not a frame start
+                del buf[:1]
+                continue
             if len(buf) < HEADER_BYTES:
                 break
             n = buf[4] | (buf[5] << 8)
@@ -257,6 +265,7 @@ class LinkStats:
     bad_crc: int = 0
     bad_headers: int = 0
     stale_frames: int = 0
+    gaps: int = 0              # resends after a damaged answer went quiet (before the timeout)
     garbage_bytes: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -274,11 +283,24 @@ class Link:
     a response to begin; long commands pass their own. After `retries` resends, `LinkError` — unless the device
     answered this request (a NAK or a damaged response with its seq): a live but noisy line then gets up to
     `noisy_retries` resends, since a long frame arrives intact only rarely at high byte error rates.
+
+    Adaptive timeouts: until an exchange has been timed, the wait is `initial_timeout` (at most `timeout`); then the
+    wait for a response is 3 × the smoothed round trip
+    plus 4 × its mean deviation (Jacobson's estimator; only first-attempt exchanges are sampled, as in Karn's
+    algorithm), at least `min_timeout` and at most `timeout`, plus twice the wire time at the line's baud rate. A lost
+    or damaged frame is then resent after a few round trips instead of a fixed second. While not a byte has come
+    back since the request was sent, each attempt doubles the wait (up to `timeout`); attempts with short waits do
+    not use up `retries` before (retries + 1) × `timeout` have passed, so a stalled or dead line gets the same
+    patience as with fixed timeouts before `LinkError`.
     """
 
     transport: Transport
     timeout: float = 1.0
     retries: int = 8
+    min_timeout: float = 0.03
+    initial_timeout: float = 0.25
+    min_gap: float = 0.005
+    adaptive: bool = True
     noisy_retries: int = 119
     max_payload: int = MAX_PAYLOAD
     stats: LinkStats = field(default_factory=LinkStats)
@@ -290,6 +312,24 @@ class Link:
         self._evidence = False                     # the device answered the current request (damaged or NAK)
         self._unaccepted = False                   # the last wait of a long request ended before ACCEPTED
         self._events: list[Frame | BadFrame] = []   # decoded but not yet looked at
+        self.srtt: float | None = None             # smoothed round trip of a clean exchange, wire time excluded
+        self._last_rx = time.monotonic()           # when the device was last heard (any byte)
+        self.rttvar = 0.0
+
+    def response_timeout(self) -> float:
+        """The wait for a response to begin, before the wire time: adaptive once exchanges have been timed."""
+        if not self.adaptive:
+            return self.timeout
+        if self.srtt is None:
+            return min(self.timeout, self.initial_timeout)
+        return min(self.timeout, max(self.min_timeout, 3 * self.srtt + 4 * self.rttvar))
+
+    def _sample_rtt(self, seconds: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = seconds, seconds / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - seconds)
+            self.srtt = 0.875 * self.srtt + 0.125 * seconds
 
     def _wire_time(self, nbytes: int) -> float:
         return 0.0 if not self.transport.baud else nbytes * 11.0 / self.transport.baud
@@ -300,9 +340,11 @@ class Link:
         self.seq = (self.seq + 1) & 0xFF
         seq = self.seq
         frame = encode_frame(cmd, seq, payload)
-        wire = self._wire_time(len(frame) + OVERHEAD + expect_bytes) * 2
-        wait = (self.timeout if timeout is None else timeout) + wire
-        idle = self.timeout + wire
+        wire1 = self._wire_time(len(frame) + OVERHEAD + expect_bytes)
+        wire = wire1 * 2
+        base = self.response_timeout()
+        wait = (base if timeout is None else timeout) + wire
+        idle = base + wire
         self.stats.requests += 1
         start = time.monotonic()
         self._evidence = False
@@ -310,19 +352,32 @@ class Link:
         while True:
             attempt += 1
             if attempt == limit:
-                if not self._evidence or limit >= self.noisy_retries + 1:
+                now = time.monotonic()
+                if base < self.timeout and now - start < (self.retries + 1) * self.timeout:
+                    limit += 1   # short adaptive waits: keep the patience of `retries` full timeouts
+                elif not self._evidence or limit >= self.noisy_retries + 1:
                     break
-                limit = self.noisy_retries + 1   # the device answers, damaged: a noisy link, not a dead one
+                else:
+                    limit = self.noisy_retries + 1   # the device answers, damaged: a noisy link, not a dead one
             self.last_attempts = attempt + 1
             if attempt:
                 self.stats.retries += 1
             self.transport.write(frame)
             self.stats.frames_sent += 1
             self.stats.bytes_sent += len(frame)
+            timeouts = self.stats.timeouts
             resp = self._await(cmd, seq, wait, idle if idle < wait else None)
+            if resp is None and self.stats.timeouts > timeouts and base < self.timeout and self._last_rx < start:
+                # not a byte since the request was sent: back off (doubling up to `timeout`), the device may be
+                # stalled; a device heard meanwhile is alive on a lossy line, and keeps the short wait
+                base = min(self.timeout, 2 * base)
+                wait = (base if timeout is None else timeout) + wire
+                idle = base + wire
             if resp is None and self._unaccepted and time.monotonic() - start < wait:
                 limit += 1   # a long request not (yet) accepted: maybe running; resending is free until `wait`
             if resp is not None:
+                if attempt == 0 and timeout is None:
+                    self._sample_rtt(max(0.0, time.monotonic() - start - wire1))
                 self._sync_decoder_stats()
                 if resp.version != VERSION:
                     raise LinkError(f"device speaks protocol version {resp.version}; this host speaks {VERSION}")
@@ -349,8 +404,20 @@ class Link:
         deadline = start + (wait if idle is None else idle)
         accepted = False
         self._unaccepted = False
+        damaged_at = None   # when damaged bytes (not a frame) last arrived (short requests; long ones once accepted)
+        gap = max(self._wire_time(8), self.min_gap, 0.5 * (self.srtt or 0.0))
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            if damaged_at is not None and now - damaged_at >= gap:
+                # a damaged answer then silence (a few byte times): nothing more is coming, resend at once
+                self.stats.gaps += 1
+                self._events += self.decoder.give_up_partial()
+                while self._events:
+                    r = self._classify(self._events.pop(0), cmd, seq)
+                    if isinstance(r, Frame):
+                        return r
+                return None
+            left = deadline - now
             if left <= 0:
                 self.stats.timeouts += 1
                 self._unaccepted = idle is not None and not accepted
@@ -361,11 +428,20 @@ class Link:
                         return r
                 return None
             if not self._events:
-                data = self.transport.read(4096, left)
+                data = self.transport.read(4096, left if damaged_at is None else min(left, gap))
                 if not data:
                     continue
                 self.stats.bytes_received += len(data)
+                self._last_rx = time.monotonic()
+                garbage = self.decoder.garbage
                 self._events = self.decoder.feed(data)
+                if idle is None or accepted:   # (a long request: once it runs, its answer is all that comes)
+                    now = time.monotonic()
+                    if self.decoder.garbage > garbage:
+                        damaged_at = now   # bytes that are no frame: a damaged header or SOF
+                    elif self.decoder.pending() and idle is None:
+                        damaged_at = None
+                        deadline = max(deadline, now + wait)   # an answer is arriving: only a silence ends it
                 if idle is not None:
                     now = time.monotonic()
                     deadline = (min(start + wait, now + idle) if accepted
@@ -384,10 +460,14 @@ class Link:
         if isinstance(ev, BadFrame):
             self.stats.bad_crc += 1
             # a damaged copy of our answer (or a NAK of our request): resend now, the device answers from its cache
-            if ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK):
-                self._evidence = True
+            if (ev.seq == seq and ev.type in (cmd | RESPONSE_BIT, NAK)) or (ev.type == NAK and ev.seq == 0):
+                self._evidence = True   # (SEQ 0: a damaged header NAK, whose SEQ says nothing)
                 return "resend"
             return "ignore"
+        if ev.type == NAK and ev.payload[:1] == bytes((NakReason.HEADER,)):
+            self.stats.naks += 1   # our request's header was damaged (the device cannot know its SEQ): resend
+            self._evidence = True
+            return "resend"
         if ev.seq != seq:
             self.stats.stale_frames += 1
             return "ignore"

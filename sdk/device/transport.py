@@ -229,6 +229,7 @@ class FaultStats:
     corrupted: int = 0
     dropped: int = 0
     inserted: int = 0
+    duplicated: int = 0
     bytes_seen: int = 0
 
 
@@ -239,6 +240,7 @@ class FaultPlan:
     corrupt: float = 0.0   # probability a byte is XORed with a random non-zero value
     drop: float = 0.0      # probability a byte is lost
     insert: float = 0.0    # probability a random garbage byte is inserted before a byte
+    duplicate: float = 0.0  # probability a byte arrives twice
     stats: FaultStats = field(default_factory=FaultStats)
 
     def apply(self, data: bytes, rng: random.Random) -> bytes:
@@ -255,11 +257,16 @@ class FaultPlan:
                 b ^= rng.randrange(1, 256)
                 self.stats.corrupted += 1
             out.append(b)
+            if self.duplicate and rng.random() < self.duplicate:
+                out.append(b)
+                self.stats.duplicated += 1
         return bytes(out)
 
 
 class FaultyTransport(Transport):
-    """Wraps a transport and damages bytes on the way out (`tx`) and on the way in (`rx`).
+    """Wraps a transport and damages bytes on the way out (`tx`) and on the way in (`rx`), reproducibly (`seed`).
+
+    `FaultyTransport.symmetric(t, flip=0.01, seed=1)` flips 1 % of the bytes both ways, like a noisy cable.
 
     `script` hooks, when set, see each write/read chunk first and may replace it (deterministic faults in tests).
     """
@@ -275,6 +282,14 @@ class FaultyTransport(Transport):
         self.tx_hooks: deque[Callable[[bytes], bytes]] = deque()
         self.rx_hooks: deque[Callable[[bytes], bytes]] = deque()
 
+    @classmethod
+    def symmetric(cls, inner: Transport, *, flip: float = 0.0, drop: float = 0.0, duplicate: float = 0.0,
+                  insert: float = 0.0, seed: int = 0) -> FaultyTransport:
+        """The same byte fault rates in both directions."""
+        def plan() -> FaultPlan:
+            return FaultPlan(corrupt=flip, drop=drop, insert=insert, duplicate=duplicate)
+        return cls(inner, tx=plan(), rx=plan(), seed=seed)
+
     def write(self, data: bytes) -> None:
         if self.tx_hooks:
             data = self.tx_hooks.popleft()(data)
@@ -288,3 +303,39 @@ class FaultyTransport(Transport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+#: environment variable that wraps every device session's link in a FaultyTransport (e.g. "flip=0.01,seed=3")
+FAULTS_ENV = "EDGEFMR_LINK_FAULTS"
+_FAULT_KEYS = ("flip", "drop", "duplicate", "insert", "seed")
+
+
+def parse_faults(spec: str, where: str = FAULTS_ENV) -> dict[str, float]:
+    """`flip=0.01,drop=0.001,duplicate=0,insert=0,seed=3` as keyword arguments of `FaultyTransport.symmetric`."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, val = part.partition("=")
+        key = key.strip()
+        if key not in _FAULT_KEYS:
+            raise EdgefmrError(f"{where}: unknown fault {key!r}; valid: {', '.join(_FAULT_KEYS)} "
+                               f"(e.g. flip=0.01,seed=3)")
+        try:
+            v = int(val) if key == "seed" else float(val)
+        except ValueError:
+            raise EdgefmrError(f"{where}: {key}={val!r} is not a number") from None
+        if key != "seed" and not 0.0 <= v <= 1.0:
+            raise EdgefmrError(f"{where}: {key}={val} is not a probability; valid: 0 … 1")
+        out[key] = v
+    return out
+
+
+def faults_from_env() -> Callable[[Transport], Transport] | None:
+    """A wrapper that damages the link as $EDGEFMR_LINK_FAULTS says, or None when it is not set."""
+    import os
+
+    spec = os.environ.get(FAULTS_ENV, "").strip()
+    if not spec:
+        return None
+    kw = parse_faults(spec)
+    seed = int(kw.pop("seed", 0))
+    return lambda t: FaultyTransport.symmetric(t, seed=seed, **kw)

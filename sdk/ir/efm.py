@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from edgefmr.errors import IRError
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
+from edgefmr.ir.schema import check_document
 from edgefmr.ir.validate import validate
 
 FORMAT = "edgefmr-ir"
@@ -52,43 +54,26 @@ def save(g: Graph, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def _req(d: dict, key: str, typ: type | tuple, where: str) -> Any:
-    if key not in d:
-        raise IRError(f"{where}: missing key {key!r}")
-    if not isinstance(d[key], typ):
-        raise IRError(f"{where}: key {key!r} has the wrong type ({type(d[key]).__name__})")
-    return d[key]
-
-
 def from_json(doc: dict[str, Any], arrays: list[np.ndarray] | dict[int, np.ndarray], where: str = "model") -> Graph:
-    """Rebuild and validate a graph from its JSON document and arrays."""
-    if doc.get("format") != FORMAT:
-        raise IRError(f"{where}: not an edgefmr IR document (format {doc.get('format')!r})")
-    if doc.get("version") != VERSION:
-        raise IRError(f"{where}: IR version {doc.get('version')!r} is not supported (this edgefmr reads {VERSION})")
-    g = Graph(metadata=doc.get("metadata", {}))
-    for i, td in enumerate(_req(doc, "tensors", list, where)):
-        tw = f"{where}: tensors[{i}]"
-        name = _req(td, "name", str, tw)
-        q = None
-        if td.get("quant") is not None:
-            qd = td["quant"]
-            q = Quant(_req(qd, "scale", list, tw), _req(qd, "zero_point", list, tw), int(qd.get("axis", 0)))
-        data = None
-        if td.get("data") is not None:
-            try:
-                data = arrays[td["data"]]
-            except (IndexError, KeyError):
-                raise IRError(f"{tw}: data array {td['data']} is missing") from None
-        if name in g.tensors:
-            raise IRError(f"{tw}: duplicate tensor name {name!r}")
-        g.tensors[name] = Tensor(name, tuple(_req(td, "shape", list, tw)), _req(td, "dtype", str, tw), q, data)
-    for i, nd in enumerate(_req(doc, "nodes", list, where)):
-        nw = f"{where}: nodes[{i}]"
-        g.nodes.append(Node(_req(nd, "op", str, nw), list(_req(nd, "inputs", list, nw)),
-                            list(_req(nd, "outputs", list, nw)), dict(nd.get("attrs", {})), nd.get("name", "")))
-    g.inputs = list(_req(doc, "inputs", list, where))
-    g.outputs = list(_req(doc, "outputs", list, where))
+    """Check `doc` against the schema (edgefmr.ir.schema), rebuild the graph and validate it."""
+    if isinstance(doc, dict) and doc.get("format") != FORMAT:
+        raise IRError(f"{where}: not an edgefmr IR document (model.json $.format is {doc.get('format')!r}, "
+                      f"valid: {FORMAT!r})")
+    if isinstance(doc, dict) and not (type(doc.get("version")) is int and doc["version"] == VERSION):
+        raise IRError(f"{where}: IR version {doc.get('version')!r} is not supported (model.json $.version; this "
+                      f"edgefmr reads {VERSION})")
+    check_document(doc, range(len(arrays)) if isinstance(arrays, list) else arrays.keys(), where)
+    g = Graph(metadata=dict(doc.get("metadata", {})))
+    for td in doc["tensors"]:
+        qd = td.get("quant")
+        q = None if qd is None else Quant(qd["scale"], qd["zero_point"], qd.get("axis", 0))
+        data = None if td.get("data") is None else arrays[td["data"]]
+        g.tensors[td["name"]] = Tensor(td["name"], tuple(td["shape"]), td["dtype"], q, data)
+    for nd in doc["nodes"]:
+        g.nodes.append(Node(nd["op"], list(nd["inputs"]), list(nd["outputs"]), dict(nd.get("attrs", {})),
+                            nd.get("name", "")))
+    g.inputs = list(doc["inputs"])
+    g.outputs = list(doc["outputs"])
     try:
         validate(g)
     except IRError as e:
@@ -104,14 +89,29 @@ def load(path: str | Path) -> Graph:
         raise IRError(f"{where}: no such file")
     try:
         with zipfile.ZipFile(path) as z:
-            doc = json.loads(z.read("model.json"))
+            doc = json.loads(z.read("model.json"), parse_constant=_json_constant)
             arrays = {}
             for name in z.namelist():
                 if name.startswith("arrays/") and name.endswith(".npy"):
-                    arrays[int(name[7:-4])] = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise IRError(f"{where}: not a valid .efm file ({e})") from None
+                    stem = name[7:-4]
+                    if not stem.isdigit():
+                        raise IRError(f"{where}: {name}: not an array of this format (valid: arrays/<index>.npy)")
+                    try:
+                        arrays[int(stem)] = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
+                    except (ValueError, OSError, EOFError) as e:
+                        raise IRError(f"{where}: {name}: not a valid .npy array ({e})") from None
+    except KeyError:
+        raise IRError(f"{where}: not a valid .efm file (no model.json in the zip)") from None
+    except json.JSONDecodeError as e:
+        raise IRError(f"{where}: model.json is not valid JSON ({e})") from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, RecursionError) as e:
+        raise IRError(f"{where}: not a valid .efm file ({type(e).__name__}: {e})") from None
     return from_json(doc, arrays, where)
+
+
+def _json_constant(name: str) -> float:
+    """NaN, Infinity and -Infinity (not JSON, but Python's json writes them): kept, so the schema names the field."""
+    return float(name.replace("Infinity", "inf"))
 
 
 def graph_hash(g: Graph) -> str:

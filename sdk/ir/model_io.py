@@ -28,6 +28,32 @@ def load_model(path: str | Path) -> Graph:
     raise EdgefmrError(f"{p}: not a model file edgefmr reads (expected {' or '.join(SUFFIXES)})")
 
 
+def load_input_file(path: str | Path) -> np.ndarray:
+    """Read an input `.npy` (EdgefmrError naming the file when it is not a numeric array)."""
+    p = Path(path)
+    if not p.is_file():
+        raise EdgefmrError(f"{p}: no such file")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise EdgefmrError(f"{p}: cannot read as .npy ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                           f"valid: a numeric array saved with numpy.save") from None
+    if not isinstance(x, np.ndarray):
+        raise EdgefmrError(f"{p}: an .npz archive; valid: one array saved with numpy.save (.npy)")
+    if x.dtype.kind not in "iuf":
+        raise EdgefmrError(f"{p}: dtype {x.dtype}; valid: the model input's integer dtype or float32")
+    return x
+
+
+def check_finite(x: np.ndarray, where: str) -> None:
+    """EdgefmrError naming the first NaN or infinity of a float input (it would be quantized to a made-up value)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise EdgefmrError(f"{where}: float input has {'NaN' if np.isnan(x[idx]) else 'Infinity'} at index "
+                           f"{list(idx)} ({int(bad.sum())} non-finite values in all); valid: finite numbers")
+
+
 def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.ndarray, bool]:
     """Check `x` against the graph's single input; float32 is quantized with the input's scale and zero point.
 
@@ -37,6 +63,12 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
     if len(g.inputs) != 1:
         raise EdgefmrError(f"the model has {len(g.inputs)} inputs; `run` takes models with one input")
     t = g.tensors[g.inputs[0]]
+    if x.ndim == 0:
+        raise EdgefmrError(f"{where}: a single number; valid: an array of the model input's shape {list(t.shape)} "
+                           f"(or [N, *{list(t.shape)}])")
+    if x.dtype == np.float32:
+        check_finite(x, where)
+    shape0 = list(x.shape)
     if x.shape == t.shape:
         batch = False
     elif x.shape[1:] == t.shape:
@@ -47,6 +79,8 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
         raise EdgefmrError(
             f"{where}: shape {list(x.shape)} does not fit the model input {list(t.shape)} (or [N, *{list(t.shape)}])"
         )
+    if batch and len(x) == 0:
+        raise EdgefmrError(f"{where}: holds 0 inputs (shape {shape0}); valid: at least one")
     if x.dtype == np.float64:
         x = x.astype(np.float32)  # float data as numpy saves it by default; quantized like float32
     if x.dtype == np.float32:

@@ -40,8 +40,17 @@ def validate(g: Graph) -> None:
                 raise IRError(f"{c.where}: output {t!r} is already written by a graph input, constant or node")
             if g.tensor(t).is_const:
                 raise IRError(f"{c.where}: output {t!r} is a constant")
-        c.opdef.check(c)
-        shapes = c.opdef.infer(c)
+        try:
+            c.opdef.check(c)
+            shapes = c.opdef.infer(c)
+        except IRError:
+            raise
+        except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError, AttributeError) as e:
+            # the op's own checks missed a malformed attribute or operand: still one line naming the node
+            raise IRError(f"{c.where}: attributes or operands this op cannot use ({type(e).__name__}: {e}); "
+                          f"see docs/ops/{node.op}.md") from None
+        if len(shapes) != len(node.outputs):
+            raise IRError(f"{c.where}: {len(node.outputs)} outputs declared, the op infers {len(shapes)}")
         for t, shape in zip(node.outputs, shapes, strict=True):
             if tuple(shape) != tuple(g.tensors[t].shape):
                 raise IRError(f"{c.where}: output {t!r} is declared {list(g.tensors[t].shape)}, inferred {list(shape)}")

@@ -26,8 +26,10 @@ class FullyConnected(OpDef):
         x, w, b, y = c.inp(0), c.inp(1), c.inp(2), c.out()
         if (x.dtype, w.dtype, y.dtype) != ("int8", "int8", "int8"):
             raise c.fail(f"needs int8 input/weights/output, got {x.dtype}/{w.dtype}/{y.dtype}")
-        if b is not None and b.dtype != "int32":
-            raise c.fail(f"needs an int32 bias, got {b.dtype}")
+        if b is not None and (b.dtype != "int32" or b.shape != (w.shape[0],)):
+            raise c.fail(f"needs an int32 bias of shape [{w.shape[0]}], got {b.dtype}{list(b.shape)}")
+        if b is not None and b.quant is not None and any(z != 0 for z in b.quant.zero_point):
+            raise c.fail("bias zero point must be 0")
         if w.quant is None or x.quant is None or y.quant is None:
             raise c.fail("input, weights and output must be quantized")
         if any(z != 0 for z in w.quant.zero_point):

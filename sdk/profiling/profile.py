@@ -19,6 +19,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph
 from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.model_io import check_finite
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
 from edgefmr.profiling.validate import reference_run
@@ -42,7 +43,10 @@ def _prepare(t: Any, x: np.ndarray, where: str) -> np.ndarray:
         else:
             raise EdgefmrError(f"{where}: shape {list(x.shape)} does not fit the model input {t.name!r} "
                                f"{list(shape)} (or [N, *{list(shape)}])")
+    if len(x) == 0:
+        raise EdgefmrError(f"{where}: holds 0 inputs (shape {list(x.shape)}); valid: at least one")
     if x.dtype in (np.float32, np.float64):
+        check_finite(x, where)
         if t.quant is None:
             raise EdgefmrError(f"{where}: float input, but model input {t.name!r} has no quantization to apply")
 
@@ -75,8 +79,8 @@ def load_inputs(g: Graph, path: str | None, count: int = DEFAULT_COUNT, seed: in
         raise EdgefmrError(f"{path}: input file not found")
     try:
         data = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise EdgefmrError(f"{path}: cannot read as .npy/.npz ({e})") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise EdgefmrError(f"{path}: cannot read as .npy/.npz ({e or type(e).__name__})") from None
     if isinstance(data, np.ndarray):
         if len(ts) != 1:
             raise EdgefmrError(f"{path}: a .npy holds one array; the model has {len(ts)} inputs: use an .npz with "

@@ -43,6 +43,16 @@ def _buffer_data(model: S.ModelT, buf: bytes, index: int) -> bytes | None:
 def from_tflite(buf: bytes, where: str = "model.tflite") -> Graph:
     """Parse a full-integer TFLite flatbuffer into a validated IR graph."""
     model = _parse(buf, where)
+    try:
+        return _to_graph(model, buf, where)
+    except (UnicodeDecodeError, ValueError, IndexError, TypeError, KeyError, OverflowError, AttributeError,
+            MemoryError) as e:
+        # a flatbuffer has no checksum: a damaged file can parse and still hold impossible tables
+        raise EdgefmrError(f"{where}: corrupt .tflite file (a table or buffer is damaged: {type(e).__name__}: "
+                           f"{str(e)[:120]})") from None
+
+
+def _to_graph(model: S.ModelT, buf: bytes, where: str) -> Graph:
     if len(model.subgraphs) != 1:
         raise EdgefmrError(f"{where}: {len(model.subgraphs)} subgraphs; only single-subgraph models are supported")
     sg = model.subgraphs[0]

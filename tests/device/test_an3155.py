@@ -1,5 +1,5 @@
 """STM32 ROM bootloader (AN3155): Debian's stm32flash and edgefmr's client against the simulated device on a pty
-(tests/an3155_sim.py); faults (NACK, lost ACK, lost byte), errors that say what to do, and `edgefmr flash
+(edgefmr.device.an3155_sim); faults (NACK, lost ACK, lost byte), errors that say what to do, and `edgefmr flash
 --method serial-bootloader` of real protocol firmware that then boots on QEMU behind the simulated bootloader."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from an3155_sim import FLASH_BASE, An3155Sim
 from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.device.an3155 import Bootloader, BootloaderError, NoAnswer
+from edgefmr.device.an3155_sim import FLASH_BASE, An3155Sim
 from edgefmr.device.flash import FlashError, flash, flash_image
 from edgefmr.device.transport import SerialTransport
 
@@ -314,3 +314,31 @@ def test_edgefmr_flash_serial_bootloader_boots_the_firmware(tmp_path: Path, monk
     assert out["banner"] == f"EFM-PROTO 1 sim-f405 {m['model_hash']}" and out["model_hash"] == m["model_hash"]
     assert out["erase_command"] == "extended" and out["device"] == "STM32F405/407/415/417, bootloader v3.1"
     assert os.path.exists(tmp_path / "flash.bin")
+
+
+def test_an3155_sim_command_serves_stm32flash(tmp_path: Path) -> None:
+    """`edgefmr an3155-sim --json` prints its pty; stm32flash writes and verifies an image there; on SIGTERM the
+    simulator stops and dumps the flash it was given."""
+    import signal
+    import sys
+
+    if shutil.which("stm32flash") is None:
+        pytest.skip("needs Debian's stm32flash")
+    image = bytes(range(256)) * 40
+    (tmp_path / "fw.bin").write_bytes(image)
+    proc = subprocess.Popen([sys.executable, "-m", "edgefmr.cli", "an3155-sim", "--json", "--link",
+                             str(tmp_path / "tty"), "--dump", str(tmp_path / "flash.bin")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = json.loads(proc.stdout.readline())["port"]
+        assert (tmp_path / "tty").resolve() == Path(port).resolve()
+        r = subprocess.run(["stm32flash", "-m", "8n1", "-b", "115200", "-w", str(tmp_path / "fw.bin"), "-v",
+                            str(tmp_path / "tty")], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert json.loads(out.strip().splitlines()[-1])["erased_sectors"] == [0]
+    assert (tmp_path / "flash.bin").read_bytes()[:len(image)] == image
+    assert not (tmp_path / "tty").exists()

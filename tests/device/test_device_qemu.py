@@ -298,7 +298,10 @@ def test_protocol_session(fw: dict[str, Path], board: str) -> None:
         assert 2000 <= p.layers[2].count <= 2020
         st = d.stack()
         assert 0 < st.used_bytes < st.stack_bytes == 8192
-        assert d.stats["retries"] == 0
+        # a clean link: nothing damaged; a resend only where an answer was late for the adaptive timeout (a busy
+        # machine), and the device answered it from its cache
+        assert d.stats["naks"] == d.stats["bad_crc"] == d.stats["bad_headers"] == 0
+        assert d.stats["retries"] == d.stats["timeouts"] + d.stats["gaps"], d.stats
 
 
 @pytest.mark.emulator

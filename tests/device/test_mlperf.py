@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -241,7 +242,8 @@ def test_runner_sequence_over_socket_to_qemu(tmp_path: Path) -> None:
     board = "qemu-netduinoplus2"
     model = FIXTURES / "vit_digits_int8.tflite"
     g = load_model(model)
-    manifest = build(model, board, tmp_path / "art", main="protocol")
+    manifest = build(model, board, tmp_path / "art", main="protocol", mlperf_model="ic01")
+    assert manifest["mlperf_model"] == "ic01"
     xq, _ = prepare_input(g, np.load(FIXTURES / "digits_test_x.npy")[:2])
     y = run_graph(g, [xq[0]])[g.outputs[0]]
     t = g.tensor(g.outputs[0])
@@ -253,7 +255,13 @@ def test_runner_sequence_over_socket_to_qemu(tmp_path: Path) -> None:
         c = MlperfTinyClient(q.transport, timeout=10.0)
         assert c.wait_ready() == ["m-timestamp-mode-performance", "m-init-done"]
         assert c.command("name") == [f"m-name-dut-[edgefmr-{board}]"]
-        assert c.command("profile") == ["m-profile-[edgefmr-proto-1]", f"m-model-[{manifest['model_hash']}]"]
+        # the runner looks its test script up by this name (kws01, ic01, vww01, ad01)
+        assert c.command("profile") == ["m-profile-[edgefmr-proto-1]", "m-model-[ic01]"]
+        # a stray frame start (SOF 0xA5) before a command does not swallow it: answered at once
+        q.transport.write(b"\xa5")
+        t0 = time.monotonic()
+        assert c.command("name", timeout=2.0) == [f"m-name-dut-[edgefmr-{board}]"]
+        assert time.monotonic() - t0 < 1.0
         assert c.command(f"db load {len(data)}") == ["m-[Expecting 64 bytes]"]
         chunks = [data[i:i + 31] for i in range(0, len(data), 31)]
         assert [len(ch) for ch in chunks] == [31, 31, 2]
@@ -294,3 +302,19 @@ def test_an_input_above_the_db_limit_has_no_db_buffer(tmp_path: Path) -> None:
     assert "e-[No bytes expected: send 'db load N' first]" in lines
     assert "e-[Input db has 0 bytes, expected 10]" in lines
     assert lines[-1].startswith("#runs=0 ")
+
+
+def test_mlperf_model_name_defaults_from_the_model_file() -> None:
+    from edgefmr.errors import EdgefmrError
+    from edgefmr.firmware.build import mlperf_model_name
+    from edgefmr.ir import Graph
+
+    g = Graph()
+    assert mlperf_model_name(g, "models/KWS01.tflite") == "kws01"
+    assert mlperf_model_name(g, "vww_96_int8.tflite") == "vww01"
+    assert mlperf_model_name(g, "pretrainedResnet_quant.tflite") == "ic01"
+    assert mlperf_model_name(g, "my_model.efm") is None                    # the graph hash is reported
+    assert mlperf_model_name(Graph(metadata={"mlperf_model": "ad01"}), "my_model.efm") == "ad01"
+    assert mlperf_model_name(g, "kws01.tflite", "ic01") == "ic01"          # --mlperf-model wins
+    with pytest.raises(EdgefmrError, match="--mlperf-model 'kws02' is not a model the MLPerf Tiny runner knows"):
+        mlperf_model_name(g, "m.efm", "kws02")

@@ -355,3 +355,103 @@ def test_payload_codecs_roundtrip() -> None:
         Info.unpack(info.pack()[:20])
     assert Counter.QEMU_INSTRUCTIONS.unit == "instructions" and "QEMU" in Counter.QEMU_INSTRUCTIONS.label
     assert bytes((RESPONSE_BIT | Cmd.INFO,)) == b"\x81"
+
+
+# ------------------------------------------------------------------------------------------------ fast recovery
+
+def test_stray_sof_before_text_is_not_a_frame_start() -> None:
+    """SOF followed by a text byte (VER ≥ 0x20) is dropped at once; the frame after it is still found."""
+    dec = FrameDecoder()
+    f = encode_frame(Cmd.PING, 7, b"hi")
+    assert dec.feed(b"\xa5name%" + f) == [Frame(type=Cmd.PING, seq=7, payload=b"hi", version=VERSION)]
+    assert not dec.pending() and dec.garbage == len(b"\xa5name%")
+
+
+def test_damaged_answer_is_resent_after_a_gap_not_a_timeout() -> None:
+    """An answer whose header is damaged: the host resends after a few byte times of silence, long before the
+    1 s timeout, and counts it as a gap."""
+    host, dev_end = loopback_pair()
+    t = FaultyTransport(host, seed=1)
+    dev = SimDevice(dev_end)
+    try:
+        d = Device(t, timeout=1.0)
+        d.ping(b"x")                              # time the link
+        t.rx_hooks.append(lambda data: data[:3] + bytes([data[3] ^ 0x40]) + data[4:])  # the SEQ of the answer
+        t0 = time.monotonic()
+        assert d.ping(b"y" * 10) == b"y" * 10
+        assert time.monotonic() - t0 < 0.3
+        assert d.stats["gaps"] + d.stats["timeouts"] >= 1 and d.stats["retries"] == 1
+    finally:
+        dev.stop()
+        host.close()
+
+
+def test_timeouts_adapt_to_the_link_and_back_off_on_silence() -> None:
+    """After a few exchanges the response wait is a few round trips (not the 1 s timeout); a lost request is resent
+    after it, and silence doubles the wait up to `timeout` (a dead line still gets the full timeouts)."""
+    host, dev_end = loopback_pair()
+    t = FaultyTransport(host, seed=1)
+    dev = SimDevice(dev_end)
+    try:
+        d = Device(t, timeout=1.0)
+        for i in range(10):
+            d.ping(bytes([i]))
+        assert d.link.min_timeout <= d.link.response_timeout() < 0.2
+        t.tx_hooks.append(lambda data: b"")       # the next request is lost on the way
+        t0 = time.monotonic()
+        assert d.ping(b"z") == b"z"
+        assert time.monotonic() - t0 < 0.3 and d.stats["timeouts"] == 1
+    finally:
+        dev.stop()
+        host.close()
+    link = Link(_DeadTransport(), timeout=0.2, retries=4)
+    link.srtt, link.rttvar = 0.001, 0.0         # a fast link that goes dead
+    t0 = time.monotonic()
+    with pytest.raises(LinkError):
+        link.request(Cmd.PING)
+    assert 0.01 + 0.02 + 0.04 + 0.08 + 0.16 - 0.02 < time.monotonic() - t0 < 1.5   # 10 ms doubling, capped
+
+
+@pytest.mark.parametrize("seed", [3])
+def test_fault_transport_flip_drop_duplicate_is_reproducible_and_survived(seed: int) -> None:
+    """FaultyTransport.symmetric with flips, drops and duplicates (seeded: the same damage twice); the session stays
+    exact and recovers at the speed of the link (no second-long waits)."""
+    results = []
+    for _ in range(2):
+        host, dev_end = loopback_pair()
+        t = FaultyTransport.symmetric(host, flip=0.01, drop=0.002, duplicate=0.002, seed=seed)
+        dev = SimDevice(dev_end, nin=300)
+        try:
+            d = Device(t, timeout=1.0, run_timeout=2.0)
+            rng = np.random.default_rng(seed)
+            t0 = time.monotonic()
+            for _ in range(3):
+                x = rng.integers(-128, 128, 300, dtype=np.int8)
+                assert d.infer([x]) == [_expected_output(x)]
+            results.append((t.tx.stats.corrupted, t.rx.stats.duplicated >= 0, time.monotonic() - t0))
+            assert t.tx.stats.corrupted + t.rx.stats.corrupted > 5
+        finally:
+            dev.stop()
+            host.close()
+    assert results[0][0] == results[1][0]        # the same faults from the same seed on the request side
+    assert all(r[2] < 8 for r in results)        # each wait a few round trips: the old 1 s timeouts took ~40 s
+
+
+def test_link_faults_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$EDGEFMR_LINK_FAULTS wraps any session's link (board_session) in a seeded FaultyTransport."""
+    from edgefmr.device.transport import faults_from_env, parse_faults
+    from edgefmr.errors import EdgefmrError
+
+    assert parse_faults("flip=0.01, drop=0.001,seed=3") == {"flip": 0.01, "drop": 0.001, "seed": 3}
+    for bad, msg in (("flop=0.1", "unknown fault 'flop'"), ("flip=x", "not a number"),
+                     ("flip=2", "not a probability")):
+        with pytest.raises(EdgefmrError, match=msg):
+            parse_faults(bad)
+    monkeypatch.delenv("EDGEFMR_LINK_FAULTS", raising=False)
+    assert faults_from_env() is None
+    monkeypatch.setenv("EDGEFMR_LINK_FAULTS", "flip=0.5,duplicate=0.1,seed=7")
+    host, _dev = loopback_pair()
+    t = faults_from_env()(host)
+    assert isinstance(t, FaultyTransport) and t.tx.corrupt == t.rx.corrupt == 0.5 and t.rx.duplicate == 0.1
+    t.write(bytes(1000))
+    assert 400 < t.tx.stats.corrupted < 600

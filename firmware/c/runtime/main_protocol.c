@@ -403,10 +403,16 @@ static void text_on_infer(void *ctx) {
     tensor_layer = -1;
 }
 
+static void text_feed(uint8_t b, void *ctx) {
+    (void)ctx;
+    efm_mlperf_feed(&mlperf, b);
+}
+
 int main(void) {
     efm_uart_init();
     counter_setup();
     efm_proto_init(&proto, uart_write, handle, 0);
+    efm_proto_set_text(&proto, text_feed);
 #ifdef EFM_MLPERF_MODEL
     efm_mlperf_init(&mlperf, text_write, text_micros, text_on_infer, 0, EFM_MLPERF_VENDOR, EFM_FIRMWARE_VERSION,
                     EFM_MLPERF_MODEL);
@@ -424,12 +430,10 @@ int main(void) {
         const int c = efm_uart_getc_nonblock();
         if (c >= 0) {
             const uint8_t b = (uint8_t)c;
-            if (b == EFM_PROTO_SOF || proto.rx_len) {
-                efm_mlperf_discard(&mlperf);
-                efm_proto_feed(&proto, &b, 1u);
-            } else {
-                efm_mlperf_feed(&mlperf, b);
+            if (b == EFM_PROTO_SOF) {
+                efm_mlperf_discard(&mlperf); /* a frame starts: a partial text command is given up */
             }
+            efm_proto_feed(&proto, &b, 1u); /* bytes outside frames reach the text protocol (text_feed) */
             idle = 0;
         } else if (proto.rx_len && ++idle >= EFM_PROTO_IDLE_POLLS) {
             efm_proto_idle(&proto);

@@ -46,6 +46,7 @@ static uint32_t finish_frame(uint8_t *f, uint8_t type, uint8_t seq, uint32_t len
 }
 
 static void send_nak(efm_proto *p, uint8_t seq, uint8_t reason) {
+    p->nak_hold = 1;
     uint8_t f[EFM_PROTO_HEADER + 2 + EFM_PROTO_TRAILER];
     f[EFM_PROTO_HEADER] = reason;
     f[EFM_PROTO_HEADER + 1] = EFM_PROTO_VERSION;
@@ -57,13 +58,27 @@ void efm_proto_accepted(efm_proto *p) {
     p->write(f, finish_frame(f, EFM_PROTO_ACCEPTED, p->cur_seq, 0u), p->ctx);
 }
 
-static void drop(efm_proto *p, uint32_t n) {
+void efm_proto_set_text(efm_proto *p, efm_proto_text_fn text) {
+    p->text = text;
+}
+
+/* Drops n bytes from the head of the buffer; `outside` says they are not part of a valid frame (text sees them). */
+static void drop_bytes(efm_proto *p, uint32_t n, int outside) {
+    if (outside && p->text) {
+        for (uint32_t i = 0; i < n && i < p->rx_len; i++) {
+            p->text(p->rx[i], p->ctx);
+        }
+    }
     if (n >= p->rx_len) {
         p->rx_len = 0;
         return;
     }
     memmove(p->rx, p->rx + n, p->rx_len - n);
     p->rx_len -= n;
+}
+
+static void drop(efm_proto *p, uint32_t n) {
+    drop_bytes(p, n, 1);
 }
 
 static void dispatch(efm_proto *p, uint32_t len, uint32_t crc) {
@@ -77,6 +92,7 @@ static void dispatch(efm_proto *p, uint32_t len, uint32_t crc) {
         return;
     }
     p->frames++;
+    p->nak_hold = 0;
     if (p->have_last && seq == p->last_seq && crc == p->last_crc) {
         p->duplicates++;
         p->write(p->tx, p->tx_len, p->ctx); /* a retry: answer from the cache, do not execute again */
@@ -110,12 +126,22 @@ static void scan(efm_proto *p) {
             drop(p, i);
             continue;
         }
+        if (p->rx_len >= 2u && p->rx[1] >= EFM_PROTO_VERSION_LIMIT) {
+            p->garbage++; /* a stray SOF before text (an MLPerf Tiny command): not a frame start */
+            drop(p, 1);
+            continue;
+        }
         if (p->rx_len < EFM_PROTO_HEADER) {
             return;
         }
         const uint32_t len = (uint32_t)p->rx[4] | ((uint32_t)p->rx[5] << 8);
         if (efm_crc8(p->rx + 1, 5) != p->rx[6] || len > EFM_PROTO_MAX_PAYLOAD) {
             p->bad_headers++;
+            if (!p->nak_hold) {
+                /* a request whose header was damaged: ask for it again now instead of leaving the host to time
+                 * out; the bytes after it (the rest of that frame) get no more header NAKs until a valid frame */
+                send_nak(p, 0u, EFM_PROTO_NAK_HEADER);
+            }
             p->garbage++;
             drop(p, 1);
             continue;
@@ -127,7 +153,7 @@ static void scan(efm_proto *p) {
         const uint32_t crc = efm_crc32(0, p->rx + 1, EFM_PROTO_HEADER - 1 + len);
         if (crc == efm_get_u32(p->rx + EFM_PROTO_HEADER + len)) {
             dispatch(p, len, crc);
-            drop(p, need);
+            drop_bytes(p, need, 0);
         } else {
             p->bad_crcs++;
             if (!(p->rx[2] & EFM_PROTO_RESPONSE)) {

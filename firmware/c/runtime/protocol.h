@@ -22,8 +22,11 @@ extern "C" {
 #define EFM_PROTO_RESPONSE 0x80u
 #define EFM_PROTO_NAK 0xFFu
 #define EFM_PROTO_ACCEPTED 0xFEu /* device -> host: a long request was received and is running */
+/* VER is below this in every protocol version: SOF followed by a byte >= 0x20 (text) is a stray SOF, not a frame */
+#define EFM_PROTO_VERSION_LIMIT 0x20u
 #define EFM_PROTO_NAK_CRC 1u
 #define EFM_PROTO_NAK_VERSION 2u
+#define EFM_PROTO_NAK_HEADER 3u /* a header failed its CRC-8: its SEQ is unknown (sent as 0) */
 
 /* Commands (request TYPE). */
 enum {
@@ -55,6 +58,8 @@ enum {
 typedef void (*efm_proto_write_fn)(const uint8_t *buf, uint32_t n, void *ctx);
 /* Executes request `type` with `payload[0..len)`; writes the response payload (status byte first) into
  * out[0..cap) and returns its length (>= 1, <= cap). */
+/* Receives each byte that is not part of a valid frame (text sharing the link, a stray SOF, damage), in order. */
+typedef void (*efm_proto_text_fn)(uint8_t byte, void *ctx);
 typedef uint32_t (*efm_proto_handler_fn)(uint8_t type, const uint8_t *payload, uint32_t len, uint8_t *out,
                                          uint32_t cap, void *ctx);
 
@@ -67,8 +72,10 @@ typedef struct {
     uint8_t last_seq;
     uint8_t cur_seq; /* SEQ of the request being executed */
     uint32_t last_crc;
+    uint8_t nak_hold; /* a NAK was sent since the last valid frame: no header NAKs for the damaged bytes after it */
     efm_proto_write_fn write;
     efm_proto_handler_fn handle;
+    efm_proto_text_fn text; /* optional (0): bytes outside frames */
     void *ctx;
     /* counters */
     uint32_t frames;
@@ -79,6 +86,8 @@ typedef struct {
 } efm_proto;
 
 void efm_proto_init(efm_proto *p, efm_proto_write_fn write, efm_proto_handler_fn handle, void *ctx);
+/* Bytes outside frames go to `text` (e.g. the MLPerf Tiny text protocol on the same link). */
+void efm_proto_set_text(efm_proto *p, efm_proto_text_fn text);
 /* Processes received bytes: complete frames are executed (or answered from the retry cache, or NAKed). */
 void efm_proto_feed(efm_proto *p, const uint8_t *data, uint32_t n);
 /* The link was silent: give up the partial frame at the head of the buffer and rescan what follows. */

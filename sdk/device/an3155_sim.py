@@ -1,4 +1,5 @@
-"""A simulated STM32 ROM bootloader (ST AN3155, USART) on a pseudo-terminal, for tests.
+"""A simulated STM32 ROM bootloader (ST AN3155, USART) on a pseudo-terminal: test flashing scripts and CI without a
+board (`edgefmr an3155-sim`, docs/flash.md) and edgefmr's own serial-bootloader method.
 
 `An3155Sim()` opens a pty; clients (edgefmr's `serial-bootloader` method, Debian's `stm32flash`) open `sim.port`.
 It holds an STM32F405-like memory: 1 MiB flash at 0x08000000 with the F4 sector layout (4 x 16 KiB, 64 KiB,
