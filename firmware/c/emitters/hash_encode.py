@@ -1,0 +1,48 @@
+"""HASH_ENCODE -> kernels/hash_encode.c (kernels/arm/hash_encode.c on cores with the DSP extension, with its XOR
+masks, USADA8 corrections and projection nibbles computed here from the op's constant inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.ops.hash_encode import kernel_params, layout
+from edgefmr.ops.registry import OpCall
+
+
+def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
+    """The Cortex-M kernel's constants: `masks` uint32 [H, m, d/4] (0xFF bytes where the anchor sign is -1, XOR
+    0x80808080: USADA8 of x XOR mask sums (a x - [a = -1]) + 128 per byte), `corr` int32 [H, m] (S_j = that sum +
+    corr_j, the zero point folded in) and `nibbles` uint8 [H, b, ceil(m/4)] (bit t of nibble g: the projection
+    sign of anchor 4g + t is +1)."""
+    h, m, d, b, _ = layout(c)
+    a, p = c.inp(1).data.astype(np.int64), c.inp(3).data.astype(np.int64)
+    zp = c.inp(0).zero_point
+    neg = (a < 0).astype(np.uint32)  # [H, m, d]
+    words = np.zeros((h, m, -(-d // 4)), np.uint32)
+    for i in range(d):
+        words[:, :, i // 4] |= (neg[:, :, i] * 0xFF) << (8 * (i % 4))
+    masks = words ^ np.uint32(0x80808080)
+    corr = -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2)
+    groups = -(-m // 4)
+    nib = np.zeros((h, b, groups), np.uint8)
+    for j in range(m):
+        nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint8) << (j % 4)).astype(np.uint8)
+    return {"masks": masks, "corr": corr.astype(np.int32), "nibbles": nib}
+
+
+@scratch_bytes("HASH_ENCODE")
+def scratch(c: OpCall, arm: frozenset) -> int:
+    """The Cortex-M kernel's subset sums: 16 int32 per group of four anchors."""
+    return 64 * -(-layout(c)[1] // 4) if "hash_encode" in arm else 0
+
+
+@emitter("HASH_ENCODE")
+def emit(ctx: EmitContext) -> Emitted:
+    c = ctx.c
+    arm = "hash_encode" in ctx.option("arm", frozenset())
+    p = ctx.param_fields("efm_hash_encode_params", kernel_params(c),
+                         **(arm_tables(c) if arm else {"masks": None, "corr": None, "nibbles": None}))
+    scr = ctx.scratch() if arm else "NULL"
+    return Emitted(f"efm_hash_encode({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
+                   f"{ctx.out()}, {scr});", ("hash_encode",))
