@@ -11,24 +11,27 @@ from edgefmr.ops.registry import OpCall
 
 
 def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
-    """The Cortex-M kernel's constants: `masks` uint32 [H, m, d/4] (0xFF bytes where the anchor sign is -1, XOR
-    0x80808080: USADA8 of x XOR mask sums (a x - [a = -1]) + 128 per byte), `corr` int32 [H, m] (S_j = that sum +
-    corr_j, the zero point folded in) and `nibbles` uint8 [H, b, ceil(m/4)] (bit t of nibble g: the projection
-    sign of anchor 4g + t is +1)."""
+    """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), missing anchors padded):
+    `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1, XOR 0x80808080: USADA8 of x XOR mask sums
+    a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
+    `nibbles` uint8 [H, b, G] (bit t of nibble g: the projection sign of anchor 4g + t is +1)."""
     h, m, d, b, _ = layout(c)
-    a, p = c.inp(1).data.astype(np.int64), c.inp(3).data.astype(np.int64)
-    zp = c.inp(0).zero_point
-    neg = (a < 0).astype(np.uint32)  # [H, m, d]
-    words = np.zeros((h, m, -(-d // 4)), np.uint32)
-    for i in range(d):
-        words[:, :, i // 4] |= (neg[:, :, i] * 0xFF) << (8 * (i % 4))
-    masks = words ^ np.uint32(0x80808080)
-    corr = -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2)
     groups = -(-m // 4)
+    a = np.zeros((h, 4 * groups, d), np.int64)
+    a[:, :m] = c.inp(1).data
+    p = c.inp(3).data.astype(np.int64)
+    zp = c.inp(0).zero_point
+    neg = (a < 0).astype(np.uint32)  # [H, 4G, d]
+    words = np.zeros((h, 4 * groups, -(-d // 4)), np.uint32)
+    for i in range(d):
+        words[:, :, i // 4] |= (neg[:, :, i] * np.uint32(0xFF)) << np.uint32(8 * (i % 4))
+    masks = (words ^ np.uint32(0x80808080)).reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
+    corr = np.where(np.arange(4 * groups) < m, -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2), 0)
     nib = np.zeros((h, b, groups), np.uint8)
     for j in range(m):
         nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint8) << (j % 4)).astype(np.uint8)
-    return {"masks": masks, "corr": corr.astype(np.int32), "nibbles": nib}
+    return {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
+            "nibbles": nib.reshape(-1)}
 
 
 @scratch_bytes("HASH_ENCODE")
