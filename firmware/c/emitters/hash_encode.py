@@ -14,7 +14,8 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), missing anchors padded):
     `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1, XOR 0x80808080: USADA8 of x XOR mask sums
     a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
-    `nibbles` uint8 [H, b, G] (bit t of nibble g: the projection sign of anchor 4g + t is +1)."""
+    `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
+    sign of anchor 4g + t is +1: the index of the kernel's subset sum)."""
     h, m, d, b, _ = layout(c)
     groups = -(-m // 4)
     a = np.zeros((h, 4 * groups, d), np.int64)
@@ -27,9 +28,9 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
         words[:, :, i // 4] |= (neg[:, :, i] * np.uint32(0xFF)) << np.uint32(8 * (i % 4))
     masks = (words ^ np.uint32(0x80808080)).reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
     corr = np.where(np.arange(4 * groups) < m, -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2), 0)
-    nib = np.zeros((h, b, groups), np.uint8)
+    nib = np.tile((16 * np.arange(groups)).astype(np.uint16), (h, b, 1))
     for j in range(m):
-        nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint8) << (j % 4)).astype(np.uint8)
+        nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint16) << (j % 4)).astype(np.uint16)
     return {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
             "nibbles": nib.reshape(-1)}
 
@@ -44,8 +45,11 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     arm = "hash_encode" in ctx.option("arm", frozenset())
-    p = ctx.param_fields("efm_hash_encode_params", kernel_params(c),
-                         **(arm_tables(c) if arm else {"masks": None, "corr": None, "nibbles": None}))
+    extra: dict = {"masks": None, "corr": None, "nibbles": None}
+    if arm:
+        extra = arm_tables(c)
+        extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
+    p = ctx.param_fields("efm_hash_encode_params", kernel_params(c), **extra)
     scr = ctx.scratch() if arm else "NULL"
     return Emitted(f"efm_hash_encode({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
                    f"{ctx.out()}, {scr});", ("hash_encode",))

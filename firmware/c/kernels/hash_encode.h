@@ -13,11 +13,11 @@ typedef struct {
     int32_t batch, tokens, heads, depth, anchors, bits, radius, code_bytes, x_zp;
     /* Cortex-M kernel only (NULL for the portable kernel): per head and anchor the words XORed onto four input
      * bytes before USADA8 (0xFF bytes where the anchor sign is -1, XOR 0x80808080) [H][m][d/4], the constant that
-     * turns the USADA8 sum into S_j [H][m], and per head and bit the 4-bit indices of the +1 projection signs of
-     * each group of four anchors [H][b][ceil(m/4)]. */
+     * turns the USADA8 sum into S_j [H][m], and per head and bit the index 16 g + (4-bit mask of the +1 projection signs)
+     * of each group g of four anchors [H][b][ceil(m/4)]. */
     const uint32_t *masks;
     const int32_t *corr;
-    const uint8_t *nibbles;
+    const uint16_t *nibbles;
 } efm_hash_encode_params;
 
 /* y [*B][H][N][code_bytes] from x [*B][N][H * d]; scratch: the Cortex-M kernel's subset sums (NULL otherwise). */

@@ -57,22 +57,90 @@ static inline __attribute__((always_inline)) void efm_he_subsets(int32_t p0, int
                                                                  int32_t *sub) {
     const int32_t s0 = -(p0 + p1 + p2 + p3), d0 = 2 * p0, d1 = 2 * p1, d2 = 2 * p2, d3 = 2 * p3;
     const int32_t s1 = s0 + d0, s2 = s0 + d1, s3 = s1 + d1;
+    const int32_t s4 = s0 + d2, s5 = s1 + d2, s6 = s2 + d2, s7 = s3 + d2;
     sub[0] = s0;
     sub[1] = s1;
     sub[2] = s2;
     sub[3] = s3;
-    sub[4] = s0 + d2;
-    sub[5] = s1 + d2;
-    sub[6] = s2 + d2;
-    sub[7] = s3 + d2;
+    sub[4] = s4;
+    sub[5] = s5;
+    sub[6] = s6;
+    sub[7] = s7;
     sub[8] = s0 + d3;
     sub[9] = s1 + d3;
     sub[10] = s2 + d3;
     sub[11] = s3 + d3;
-    sub[12] = s0 + d2 + d3;
-    sub[13] = s1 + d2 + d3;
-    sub[14] = s2 + d2 + d3;
-    sub[15] = s3 + d2 + d3;
+    sub[12] = s4 + d3;
+    sub[13] = s5 + d3;
+    sub[14] = s6 + d3;
+    sub[15] = s7 + d3;
+}
+
+/* One token of one head: the code bytes of x (d / 4 words) into out. */
+static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs, int32_t words, int32_t d,
+                                                               uint32_t zp2, int32_t rad, int32_t groups,
+                                                               const uint32_t *mk, const int32_t *corr,
+                                                               const int16_t *tab, int32_t m, int32_t nb,
+                                                               const uint16_t *nib, const int32_t *off,
+                                                               int32_t *sub, uint8_t *out) {
+    uint32_t xv[EFM_HE_MAX_WORDS];
+    int32_t q = 0;
+    for (int32_t w = 0; w < words; w++) {
+        const uint32_t v = efm_load4(xs + 4 * w);
+        const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
+        q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
+        xv[w] = v;
+    }
+    int32_t sh = 0, c = 0;
+    if (q > 0) {
+        const uint32_t dq = (uint32_t)d * (uint32_t)q;
+        const int32_t k = __builtin_clz(dq) >> 1;
+        sh = k + 1;
+        c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
+    }
+    /* |S_j| 2^k <= sqrt(d Q 4^k) and is an integer, so |S_j| 2^k <= r and the index is within [-R, R]: the
+     * definition's clamp never binds. Anchors beyond m (the last group's padding) have phi = 0. */
+    for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4, sub += 16) {
+        int32_t s[4];
+        efm_he_sums4(xv, words, mk, corr, s);
+        const int32_t p0 = tab[efm_smmulr((int32_t)((uint32_t)s[0] << sh), c)];
+        const int32_t p1 = 4 * g + 1 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[1] << sh), c)] : 0;
+        const int32_t p2 = 4 * g + 2 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[2] << sh), c)] : 0;
+        const int32_t p3 = 4 * g + 3 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[3] << sh), c)] : 0;
+        efm_he_subsets(p0, p1, p2, p3, sub);
+    }
+    sub -= 16 * groups;
+    /* bit k is set where sum over the groups of sub[16 g + nibble] - off_k >= 0: its sign bit, collected negated */
+    int32_t k = 0;
+    if (groups == 2) {
+        for (; k + 8 <= nb; k += 8, nib += 16, off += 8) {
+            uint32_t neg = 0;
+            for (int32_t e = 0; e < 8; e++) {
+                neg |= ((uint32_t)(sub[nib[2 * e]] + sub[nib[2 * e + 1]] - off[e]) >> 31) << e;
+            }
+            *out++ = (uint8_t)~neg;
+        }
+    } else if (groups == 1) {
+        for (; k + 8 <= nb; k += 8, nib += 8, off += 8) {
+            uint32_t neg = 0;
+            for (int32_t e = 0; e < 8; e++) {
+                neg |= ((uint32_t)(sub[nib[e]] - off[e]) >> 31) << e;
+            }
+            *out++ = (uint8_t)~neg;
+        }
+    }
+    uint32_t neg = 0;
+    for (int32_t e = 0; k < nb; k++, e++, off++) {
+        int32_t pre = 0;
+        for (int32_t g = 0; g < groups; g++) {
+            pre += sub[*nib++];
+        }
+        neg |= ((uint32_t)(pre - *off) >> 31) << (e & 7);
+        if ((e & 7) == 7 || k == nb - 1) {
+            *out++ = (uint8_t)(~neg & ((2u << (e & 7)) - 1));
+            neg = 0;
+        }
+    }
 }
 
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
@@ -85,68 +153,17 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
     const int32_t nh = p->heads, m = p->anchors, nb = p->bits, rad = p->radius, n = p->tokens, cb = p->code_bytes;
     const int32_t words = d >> 2, groups = (m + 3) >> 2, tw = 2 * rad + 1;
     const uint32_t zp2 = ((uint32_t)p->x_zp & 0xFFFFu) * 0x00010001u;
-    uint32_t xv[EFM_HE_MAX_WORDS];
     for (int32_t b = 0; b < p->batch; b++) {
-        for (int32_t t = 0; t < n; t++) {
-            const int8_t *row = x + ((ptrdiff_t)b * n + t) * nh * d;
-            for (int32_t h = 0; h < nh; h++) {
-                int32_t q = 0;
-                for (int32_t w = 0; w < words; w++) {
-                    const uint32_t v = efm_load4(row + h * d + 4 * w);
-                    const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
-                    q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
-                    xv[w] = v;
-                }
-                int32_t sh = 0, c = 0;
-                if (q > 0) {
-                    const uint32_t dq = (uint32_t)d * (uint32_t)q;
-                    const int32_t k = __builtin_clz(dq) >> 1;
-                    sh = k + 1;
-                    c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
-                }
-                const uint32_t *mk = p->masks + (ptrdiff_t)h * groups * words * 4;
-                const int32_t *corr = p->corr + h * groups * 4;
-                const int16_t *tab = table + (ptrdiff_t)h * tw + rad;
-                for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
-                    int32_t s[4], ph[4];
-                    efm_he_sums4(xv, words, mk, corr, s);
-                    for (int32_t e = 0; e < 4; e++) {
-                        int32_t idx = efm_smmulr((int32_t)((uint32_t)s[e] << sh), c);
-                        idx = idx > rad ? rad : (idx < -rad ? -rad : idx);
-                        ph[e] = 4 * g + e < m ? tab[idx] : 0;
-                    }
-                    efm_he_subsets(ph[0], ph[1], ph[2], ph[3], scratch + 16 * g);
-                }
-                const uint8_t *nib = p->nibbles + (ptrdiff_t)h * nb * groups;
-                const int32_t *off = offset + h * nb;
-                uint8_t *out = y + (((ptrdiff_t)b * nh + h) * n + t) * cb;
-                uint32_t code = 0;
-                int32_t kk = 0;
-                if (groups == 2) {
-                    const int32_t *sub1 = scratch + 16;
-                    for (; kk < nb; kk++, nib += 2) {
-                        code |= (uint32_t)(scratch[nib[0]] + sub1[nib[1]] >= off[kk]) << (kk & 7);
-                        if ((kk & 7) == 7) {
-                            out[kk >> 3] = (uint8_t)code;
-                            code = 0;
-                        }
-                    }
-                } else {
-                    for (; kk < nb; kk++) {
-                        int32_t pre = 0;
-                        for (int32_t g = 0; g < groups; g++) {
-                            pre += scratch[16 * g + *nib++];
-                        }
-                        code |= (uint32_t)(pre >= off[kk]) << (kk & 7);
-                        if ((kk & 7) == 7) {
-                            out[kk >> 3] = (uint8_t)code;
-                            code = 0;
-                        }
-                    }
-                }
-                if (nb & 7) {
-                    out[nb >> 3] = (uint8_t)code;
-                }
+        for (int32_t h = 0; h < nh; h++) {
+            const uint32_t *mk = p->masks + (ptrdiff_t)h * groups * words * 4;
+            const int32_t *corr = p->corr + h * groups * 4;
+            const int16_t *tab = table + (ptrdiff_t)h * tw + rad;
+            const uint16_t *nib = p->nibbles + (ptrdiff_t)h * nb * groups;
+            const int32_t *off = offset + h * nb;
+            const int8_t *xs = x + (ptrdiff_t)b * n * nh * d + h * d;
+            uint8_t *out = y + ((ptrdiff_t)b * nh + h) * n * cb;
+            for (int32_t t = 0; t < n; t++, xs += nh * d, out += cb) {
+                efm_he_token(xs, words, d, zp2, rad, groups, mk, corr, tab, m, nb, nib, off, scratch, out);
             }
         }
     }
