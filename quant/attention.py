@@ -7,16 +7,15 @@ factor), and the ``1/sqrt(d)`` scale is folded into the Q weights. The cores:
 * ``softmax``: BATCH_MATMUL(Q, K, adj_y) -> SOFTMAX -> BATCH_MATMUL(P, V);
 * ``clipped``: the same with CLIPPED_SOFTMAX (``gamma = -alpha / N``, ``zeta``), Bondarenko et al. 2023;
 * ``gated``: the softmax core, then ATTENTION_GATE with the gate logits of a FULLY_CONNECTED ``D -> H``;
-* ``hash`` (EcoFormer): the codes come from an integer pipeline equal to the model's kernelized hash:
-  the Q (K) linear writes ``[q_h, -q_h]`` per head, so LAYER_NORM over those ``2d`` values (mean exactly the
-  rounding residue, variance ``|q|^2 / d``) is the L2 normalization ``sqrt(d) q / |q|`` with an exact integer
-  square root; a BATCH_MATMUL with the anchors ``KernelHash.effective_anchors()`` (scaled by ``1 / (2 sqrt(d))``,
-  both halves used; binarized anchors ``+-1/sqrt(d)`` quantize exactly to ``+-127``) gives the cosines
-  ``q.a / |q|`` in [-1, 1]; per head (STRIDED_SLICE) a LUT of the RBF feature ``exp((t - 1) / sigma_h)`` (in (0, 1],
-  so every head uses the whole int8 range), CONCATENATION; a BATCH_MATMUL with ``P_h^T`` (``effective_proj()``:
-  ``sign(A)``, exactly ``+-127``, when binarized) and an ADD of
-  ``-mu_h P_h^T`` give the pre-sign hash values, which HASH_ATTENTION binarizes (``value >= 0``) and uses with
-  additions only.
+* ``hash`` (EcoFormer), binarized anchors and projection (``hash_binary``, the default): the Q (K) linear's
+  token-major output goes to one HASH_ENCODE per side (exact integer norm, anchor products as sign-selected sums,
+  the RBF feature ``exp((cos - 1) / sigma_h)`` per anchor as one lookup in a table of ``2R + 1`` cosines,
+  projection as sign-selected sums minus ``P_h mu_h``, code bits packed: docs/ops/HASH_ENCODE.md), then
+  HASH_ATTENTION on the packed codes, additions only. Real-valued anchors and projection (``hash_binary=False``)
+  keep a pipeline of builtins: the Q (K) linear writes ``[q_h, -q_h]`` per head, so LAYER_NORM over those ``2d``
+  values is the L2 normalization ``sqrt(d) q / |q|``; a BATCH_MATMUL with the anchors gives the cosines, per head
+  (STRIDED_SLICE) a LUT of the RBF feature, CONCATENATION, a BATCH_MATMUL with ``P_h^T`` and an ADD of
+  ``-mu_h P_h^T`` give the int8 pre-sign values, which HASH_ATTENTION binarizes (``value >= 0``).
 
 Tags: the similarity op (BATCH_MATMUL of Q and K, or HASH_ATTENTION) is part ``qk``; everything else from Q, K, V
 to the attention output (softmax, P.V, gate, hash encoding) is part ``attention`` (see ``edgefmr.quant.report``).
@@ -66,7 +65,20 @@ def _heads(ctx: Lowering, t: Value, heads: int, key: str) -> Value:
 
 def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
                 key: str) -> Value:
-    """Pre-sign hash values ``[B, H, N, bits]`` of the queries (or keys) given by the linear rows ``w, b``."""
+    """Packed codes ``[B, H, N, ceil(b/8)]`` (float: pre-sign values ``[B, H, N, b]``) of the queries (or keys)
+    given by the linear rows ``w, b``: the linear, then HASH_ENCODE on its token-major output."""
+    if not att.hash.binary:
+        return _hash_codes_real(ctx, src, w, b, att, key)
+    z = ctx.linear(src, w, b, key)
+    with ctx.scope(part="attention"):
+        return ctx.hash_encode(z, att.hash, f"{key}_code")
+
+
+def _hash_codes_real(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
+                     key: str) -> Value:
+    """Pre-sign hash values ``[B, H, N, bits]`` of real-valued (not binarized) anchors and projection, from IR
+    builtins: LAYER_NORM of ``[q_h, -q_h]`` (the L2 normalization), BATCH_MATMUL with the anchors, a LUT per head,
+    BATCH_MATMUL with the projection and an ADD of the centring offset."""
     h, d, kh = att.heads, att.head_dim, att.hash
     wz = torch.stack([w.reshape(h, d, -1), -w.reshape(h, d, -1)], dim=1).reshape(2 * h * d, -1)
     bz = None if b is None else torch.stack([b.reshape(h, d), -b.reshape(h, d)], dim=1).reshape(-1)
@@ -76,7 +88,7 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
     z = ctx.transpose(z, [0, 2, 1, 3], f"{key}/heads")
     with ctx.scope(part="attention"):
         zn = ctx.layer_norm(z, torch.ones(2 * d), None, HASH_NORM_EPS, f"{key}_norm")
-        anchors = kh.effective_anchors().detach()  # [H, m, d] unit rows; +-1/sqrt(d) when binary
+        anchors = kh.effective_anchors().detach()  # [H, m, d] unit rows
         a2 = torch.cat([anchors, -anchors], dim=2).transpose(1, 2).unsqueeze(0) / (2.0 * math.sqrt(d))
         dots = ctx.bmm(zn, ctx.const_matrix(a2, f"{key}_anchors"), f"{key}_dots")  # q.a / |q| in [-1, 1]
         phis = []
@@ -86,7 +98,7 @@ def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | No
             phis.append(ctx.lut(t, lambda v, s=sigma: np.exp((v - 1.0) / s),
                                 lambda v, s=sigma: torch.exp((v - 1.0) / s), f"{key}_phi"))
         phi = ctx.concat(phis, 1, f"{key}_phi/heads") if h > 1 else phis[0]
-        p_h = kh.effective_proj().detach()  # [H, bits, m]; +-1 when binary
+        p_h = kh.effective_proj().detach()  # [H, bits, m]
         proj = p_h.transpose(1, 2).unsqueeze(0)  # [1, H, m, bits]
         pre = ctx.bmm(phi, ctx.const_matrix(proj, f"{key}_proj"), f"{key}_proj")
         offset = -(kh.mu.view(h, 1, -1) @ p_h.transpose(1, 2)).unsqueeze(0)  # [1, H, 1, bits]
@@ -114,7 +126,7 @@ def attention(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | 
         hq = _hash_codes(ctx, src, wq, bq, att, f"{key}.q")
         hk = _hash_codes(ctx, src, wk, bk, att, f"{key}.k")
         with ctx.scope(part="qk"):
-            o = ctx.hash_attention(hq, hk, v, f"{key}.context")
+            o = ctx.hash_attention(hq, hk, v, f"{key}.context", bits=att.hash.bits if att.hash.binary else 0)
     else:
         s = d**-0.5
         q = _heads(ctx, ctx.linear(src, wq * s, None if bq is None else bq * s, f"{key}.q"), h, f"{key}.q")
