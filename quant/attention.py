@@ -63,17 +63,6 @@ def _heads(ctx: Lowering, t: Value, heads: int, key: str) -> Value:
     return ctx.transpose(t, [0, 2, 1, 3], f"{key}/heads")
 
 
-def _hash_codes(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
-                key: str) -> Value:
-    """Packed codes ``[B, H, N, ceil(b/8)]`` (float: pre-sign values ``[B, H, N, b]``) of the queries (or keys)
-    given by the linear rows ``w, b``: the linear, then HASH_ENCODE on its token-major output."""
-    if not att.hash.binary:
-        return _hash_codes_real(ctx, src, w, b, att, key)
-    z = ctx.linear(src, w, b, key)
-    with ctx.scope(part="attention"):
-        return ctx.hash_encode(z, att.hash, f"{key}_code")
-
-
 def _hash_codes_real(ctx: Lowering, src: Value, w: torch.Tensor, b: torch.Tensor | None, att: nn.Module,
                      key: str) -> Value:
     """Pre-sign hash values ``[B, H, N, bits]`` of real-valued (not binarized) anchors and projection, from IR
@@ -112,8 +101,8 @@ def attention(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | 
     ``softmax``: None keeps the layer's normalization, ``standard`` or ``clipped`` sets it for the softmax-family
     variants. ``out_weight``/``out_bias`` replace the output linear's last factor (a folded BatchNorm).
     """
-    bsz, n, dim = x.shape
-    h, d, variant = att.heads, att.head_dim, att.variant
+    dim = x.shape[-1]
+    d = att.head_dim
     qkv = att.qkv
     src = x
     if qkv.rank is not None:
@@ -121,33 +110,52 @@ def attention(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | 
     w, b = last_factor(qkv)
     wq, wk, wv = w[:dim], w[dim: 2 * dim], w[2 * dim:]
     bq, bk, bv = (None, None, None) if b is None else (b[:dim], b[dim: 2 * dim], b[2 * dim:])
-    v = _heads(ctx, ctx.linear(src, wv, bv, f"{key}.v"), h, f"{key}.v")
-    if variant == "hash":
-        hq = _hash_codes(ctx, src, wq, bq, att, f"{key}.q")
-        hk = _hash_codes(ctx, src, wk, bk, att, f"{key}.k")
-        with ctx.scope(part="qk"):
-            o = ctx.hash_attention(hq, hk, v, f"{key}.context", bits=att.hash.bits if att.hash.binary else 0)
+    v = ctx.linear(src, wv, bv, f"{key}.v")
+    if att.variant == "hash" and not att.hash.binary:
+        q = _hash_codes_real(ctx, src, wq, bq, att, f"{key}.q")
+        k = _hash_codes_real(ctx, src, wk, bk, att, f"{key}.k")
     else:
-        s = d**-0.5
-        q = _heads(ctx, ctx.linear(src, wq * s, None if bq is None else bq * s, f"{key}.q"), h, f"{key}.q")
-        k = _heads(ctx, ctx.linear(src, wk, bk, f"{key}.k"), h, f"{key}.k")
+        s = 1.0 if att.variant == "hash" else d**-0.5
+        q = ctx.linear(src, wq * s, None if bq is None else bq * s, f"{key}.q")
+        k = ctx.linear(src, wk, bk, f"{key}.k")
+    o = attention_core(ctx, att, q, k, v, x, key, softmax)
+    return linear_layer(ctx, o, att.proj, f"{key}.proj", weight=out_weight, bias=out_bias)
+
+
+def attention_core(ctx: Lowering, att: nn.Module, q: Value, k: Value, v: Value, x: Value, key: str,
+                   softmax: str | None = None) -> Value:
+    """The attention block from the Q, K, V linears' outputs ``[B, N, D]`` (token-major; for real-valued hash
+    anchors ``q``, ``k`` are the pre-sign codes ``[B, H, N, bits]``) to the merged output ``[B, N, D]`` before the
+    output linear: head layout, the variant's core, merge. ``x`` is the layer input (the gate's)."""
+    bsz, n, dim = v.shape
+    h, variant = att.heads, att.variant
+    vh = _heads(ctx, v, h, f"{key}.v")
+    if variant == "hash":
+        hq, hk = q, k
+        if att.hash.binary:
+            with ctx.scope(part="attention"):
+                hq = ctx.hash_encode(q, att.hash, f"{key}.q_code")
+                hk = ctx.hash_encode(k, att.hash, f"{key}.k_code")
         with ctx.scope(part="qk"):
-            logits = ctx.bmm(q, k, f"{key}.logits", adj_y=True)
+            o = ctx.hash_attention(hq, hk, vh, f"{key}.context", bits=att.hash.bits if att.hash.binary else 0)
+    else:
+        qh, kh = _heads(ctx, q, h, f"{key}.q"), _heads(ctx, k, h, f"{key}.k")
+        with ctx.scope(part="qk"):
+            logits = ctx.bmm(qh, kh, f"{key}.logits", adj_y=True)
         norm = softmax or ("clipped" if variant == "clipped" else "standard")
         with ctx.scope(part="attention"):
             if norm == "clipped":
                 p = ctx.clipped_softmax(logits, f"{key}.probs", gamma=-att.clip_alpha / n, zeta=att.clip_zeta)
             else:
                 p = ctx.softmax(logits, f"{key}.probs")
-            o = ctx.bmm(p, v, f"{key}.context")
+            o = ctx.bmm(p, vh, f"{key}.context")
         if variant == "gated":
             g = ctx.linear(x, att.gate.weight, att.gate.bias, f"{key}.gate")  # [B, N, H]
             g = ctx.transpose(g, [0, 2, 1], f"{key}.gate/heads")
             with ctx.scope(part="attention"):
                 o = ctx.attention_gate(o, g, f"{key}.gated")
     o = ctx.transpose(o, [0, 2, 1, 3], f"{key}.merge")
-    o = ctx.reshape(o, [bsz, n, dim], f"{key}.merge/concat")
-    return linear_layer(ctx, o, att.proj, f"{key}.proj", weight=out_weight, bias=out_bias)
+    return ctx.reshape(o, [bsz, n, dim], f"{key}.merge/concat")
 
 
 def attention_layer(ctx: Lowering, att: nn.Module, x: Value, key: str, softmax: str | None = None,
