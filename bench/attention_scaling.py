@@ -1,0 +1,266 @@
+"""Attention cost against sequence length on the Cortex-M4 (issue 21): executed instructions of the attention block
+(from the Q, K, V linears' outputs to the merged attention output, encoding included) for softmax, clipped, gated
+and hash attention at 16, 64 and 256 tokens, the whole ViT at 64 tokens (softmax vs hash, with accuracies), a
+table and a plot.
+
+``python -m bench attention_scaling`` writes ``bench/results/attention_scaling.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgefmr.device.semihost import graph_instructions
+from edgefmr.ir import Graph
+from edgefmr.nas.models.attention import ATTENTIONS, MultiHeadAttention, attention_op_counts
+from edgefmr.ops.registry import call
+from edgefmr.quant.attention import attention_core
+from edgefmr.quant.lowering import FLOAT, INT, Lowering, Value
+from edgefmr.quant.observers import qparams
+
+BOARD = "qemu-mps2-an386"  # Cortex-M4, the netduinoplus2's compiler flags; 4 MiB of data RAM for 256 tokens
+TOKENS = (16, 64, 256)
+DIM, HEADS = 64, 4  # the families bench's ViT (bench/families.py VIT_CONFIG)
+HASH = {"hash_bits": 16, "hash_anchors": 8}
+CALIB = 16  # calibration samples of the block
+TARGETS = {16: 1.0, 64: 0.5, 256: 0.2}
+MODEL_TOKENS_TARGET = 0.8
+MODEL = {"patch_size": 1, "embed_dim": 64, "heads": 4, "depth": 1, "mlp_ratio": 2.0, "pooling": "mean",
+         "activation": "gelu", **HASH, "hash_binary": True}
+TRAIN = {"epochs": 40, "lr": 3e-3, "batch_size": 64, "label_smoothing": 0.1, "seed": 0}
+RESULTS = Path(__file__).parent / "results"
+
+NOTE = f"""Executed instructions on QEMU `{BOARD}` (Cortex-M4, built with the Cortex-M kernels; `-icount`, SysTick:
+exact instruction counts, the same compiler flags as `qemu-netduinoplus2`, but 4 MiB of data RAM so that the softmax
+logits of 256 tokens fit), every output checked bit for bit against the reference interpreter.
+
+* **block** rows: one attention layer of the families bench's ViT (embed {DIM}, {HEADS} heads of 16, hash
+  {HASH['hash_bits']} bits from {HASH['hash_anchors']} binarized anchors), the same Q/K/V weights for every variant
+  (seeded), lowered by `edgefmr.quant.attention.attention_core`: from the Q, K, V linears' int8 outputs
+  `[1, N, {DIM}]` (the gated variant also reads the layer input for its gate linear) to the merged attention output
+  `[1, N, {DIM}]` before the output linear (the Q/K/V and output linears are the same in every variant and left
+  out). softmax: head transposes, BATCH_MATMUL, SOFTMAX, BATCH_MATMUL, merge; clipped: CLIPPED_SOFTMAX; gated: plus
+  the gate linear and ATTENTION_GATE; hash: HASH_ENCODE of Q and of K (on the linears' token-major output, no head
+  transpose), the V transpose, HASH_ATTENTION on packed codes, merge. Calibration: {CALIB} random token sequences
+  (the hash's anchors, sigma and centring from their keys, as `KernelHash.init_from`). `instructions` is one
+  inference; `vs_softmax` the ratio to the softmax block at the same length; `target` the issue's bound (hash
+  rows). `ir_mults` / `ir_adds`: the multiplications and additions the deployed graph's ops execute
+  (`op_counts` of each IR node: the hash encoding's anchor and projection products are sign selections, counted as
+  additions, because every kernel executes them that way), `model_mults`: the attention core's count of
+  `attention_op_counts` (the float model's arithmetic, as the families bench counts it).
+* **model** rows: the ViT at 64 tokens (digits 8x8, patch 1, depth 1, embed 64, 4 heads, MLP ratio 2, GELU),
+  softmax and hash, trained by `edgefmr.nas.train` ({TRAIN['epochs']} epochs, seed {TRAIN['seed']}) and quantized
+  (PTQ): `float_accuracy` and `int_accuracy` (IR interpreter, whole digits test set), `instructions` of one whole
+  inference.
+* **crossover** row: the shortest measured length at which the hash block executes fewer instructions than the
+  softmax block, and the crossover length interpolated (log-log) between the measured lengths.
+"""
+
+
+def make_attention(variant: str, seed: int = 0) -> MultiHeadAttention:
+    """The block's attention layer; the Q/K/V and output weights depend on the seed only (the same for every
+    variant)."""
+    torch.manual_seed(seed)
+    att = MultiHeadAttention(DIM, HEADS, variant, **HASH)
+    base = MultiHeadAttention(DIM, HEADS, "softmax")
+    att.qkv.load_state_dict(base.qkv.state_dict())
+    att.proj.load_state_dict(base.proj.state_dict())
+    return att.eval()
+
+
+def _linears(att: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The Q, K, V linears' outputs [B, N, D] as the lowering computes them (1/sqrt(d) folded into Q except for
+    hash) and the layer input x."""
+    w, b = att.qkv.full.weight, att.qkv.full.bias
+    y = torch.nn.functional.linear(x, w, b)
+    q, k, v = y.split(DIM, dim=-1)
+    if att.variant != "hash":
+        q = q * att.head_dim**-0.5
+    return {"q": q, "k": k, "v": v, "x": x}
+
+
+def _program(ctx: Lowering, att: MultiHeadAttention, t: dict[str, torch.Tensor]) -> Value:
+    q, k, v, x = (ctx.input(t[name], name) for name in ("q", "k", "v", "x"))
+    return ctx.output(attention_core(ctx, att, q, k, v, x, "attn"))
+
+
+def block_graph(variant: str, n: int, seed: int = 0) -> tuple[Graph, list[list[np.ndarray]], MultiHeadAttention]:
+    """The lowered attention block of `variant` at `n` tokens and two int8 input records."""
+    att = make_attention(variant, seed)
+    gen = torch.Generator().manual_seed(seed + n)
+    xs = torch.randn(CALIB + 2, n, DIM, generator=gen)
+    with torch.no_grad():
+        if variant == "hash":
+            k = _linears(att, xs)["k"].reshape(CALIB + 2, n, HEADS, -1).transpose(1, 2)
+            att.hash.init_from(k / k.norm(dim=-1, keepdim=True).clamp_min(1e-6))
+        t = _linears(att, xs)
+        obs: dict = {}
+        _program(Lowering(FLOAT, observers=obs), att, {k_: v[:CALIB] for k_, v in t.items()})
+        qp = {k_: qparams(o) for k_, o in obs.items()}
+        ctx = Lowering(INT, qparams=qp, metadata={"name": f"attention_{variant}_{n}"})
+        _program(ctx, att, {k_: v[:1] for k_, v in t.items()})
+        g = ctx.graph
+        records = []
+        for r in range(2):
+            ex = Lowering(INT, qparams=qp, execute=True)
+            _program(ex, att, {k_: v[CALIB + r: CALIB + r + 1] for k_, v in t.items()})
+            records.append([ex.env[name] for name in g.inputs])
+    used = {i for node in g.nodes for i in node.inputs}
+    keep = [i for i in g.inputs if i in used]  # the gate's x only where a variant reads it
+    records = [[a for name, a in zip(g.inputs, rec, strict=True) if name in keep] for rec in records]
+    g.inputs = keep
+    return g, records, att
+
+
+def graph_counts(g: Graph) -> dict[str, int]:
+    """Multiplications and additions of the graph's ops (IR op_counts, summed)."""
+    out = {"mults": 0, "adds": 0}
+    for node in g.nodes:
+        c = call(node, g)
+        counts = c.opdef.op_counts(c)
+        out["mults"] += int(counts.get("mults", 0))
+        out["adds"] += int(counts.get("adds", 0))
+    return out
+
+
+def block_records(tokens: tuple[int, ...] = TOKENS, board: str = BOARD) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in tokens:
+            soft = None
+            for variant in ATTENTIONS:
+                g, records, att = block_graph(variant, n)
+                t0 = time.perf_counter()
+                m = graph_instructions(g, board, records, Path(tmp) / f"{variant}-{n}")
+                counts = graph_counts(g)
+                model = attention_op_counts(variant, n, DIM // HEADS, HEADS, hash_bits=HASH["hash_bits"],
+                                            hash_anchors=HASH["hash_anchors"], dim=DIM)
+                rec = {"kind": "block", "attention": variant, "tokens": n, "board": m["board"],
+                       "instructions": int(round(m["instructions"])), "bit_exact": m["bit_exact"],
+                       "ir_mults": counts["mults"], "ir_adds": counts["adds"], "model_mults": model["mults"],
+                       "ops": ",".join(sorted({node.op for node in g.nodes})),
+                       "kernels": ",".join(m["kernels"]), "seconds": round(time.perf_counter() - t0, 1)}
+                if variant == "softmax":
+                    soft = rec["instructions"]
+                rec["vs_softmax"] = round(rec["instructions"] / soft, 3)
+                if variant == "hash":
+                    rec["target"] = TARGETS.get(n)
+                    rec["meets"] = rec["target"] is None or rec["vs_softmax"] <= rec["target"]
+                rows.append(rec)
+                print(f"  attention_scaling: {variant} {n} tokens: {rec['instructions']:,} ({rec['vs_softmax']}x)",
+                      flush=True)
+    return rows
+
+
+def crossover(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where the hash block starts to execute fewer instructions than the softmax block (log-log interpolation of
+    the measured ratio between lengths)."""
+    ratio = {r["tokens"]: r["vs_softmax"] for r in rows if r["kind"] == "block" and r["attention"] == "hash"}
+    ns = sorted(ratio)
+    first = next((n for n in ns if ratio[n] < 1.0), None)
+    est: float | None = None
+    if ratio[ns[0]] < 1.0:
+        est = None  # cheaper already at the shortest length measured
+    else:
+        for a, b in zip(ns, ns[1:], strict=False):
+            if ratio[a] >= 1.0 > ratio[b]:
+                la, lb = np.log(a), np.log(b)
+                ra, rb = np.log(ratio[a]), np.log(ratio[b])
+                est = float(np.exp(la + (0.0 - ra) * (lb - la) / (rb - ra)))
+    return {"kind": "crossover", "hash_cheaper_from_tokens": first, "crossover_tokens": None if est is None else
+            round(est, 1), "below_shortest": ratio[ns[0]] < 1.0, "ratios": {str(n): ratio[n] for n in ns}}
+
+
+def model_records(board: str = BOARD) -> list[dict[str, Any]]:
+    """Softmax and hash ViTs at 64 tokens: trained, quantized (PTQ), accuracy and whole-model instructions."""
+    from edgefmr.nas.models.vit import ViTConfig
+    from edgefmr.nas.tasks import load_task
+    from edgefmr.nas.train import train
+    from edgefmr.quant.pipeline import quantize_task
+    from edgefmr.quant.quantizer import QuantOptions
+
+    torch.set_num_threads(1)
+    task = load_task("digits")
+    rows: list[dict[str, Any]] = []
+    soft = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in ("softmax", "hash"):
+            cfg = ViTConfig.from_dict({**MODEL, "attention": variant})
+            t0 = time.perf_counter()
+            model, metrics = train("vit", task, cfg, **TRAIN)
+            res = quantize_task(model, "vit", task, QuantOptions(method="ptq"), where="attention_scaling model")
+            g = res.graph
+            x = task.x_test[:2]
+            records = _input_records(g, res.qm, x)
+            m = graph_instructions(g, board, records, Path(tmp) / variant)
+            rec = {"kind": "model", "attention": variant, "tokens": model.n_tokens, "board": m["board"],
+                   "float_accuracy": round(float(metrics["accuracy"]), 4),
+                   "int_accuracy": round(float(res.report["int_accuracy"]), 4),
+                   "instructions": int(round(m["instructions"])), "bit_exact": m["bit_exact"],
+                   "ops": ",".join(sorted({node.op for node in g.nodes})), "config": cfg.to_dict(),
+                   "epochs": TRAIN["epochs"], "seconds": round(time.perf_counter() - t0, 1)}
+            if variant == "softmax":
+                soft = rec
+            else:
+                rec["vs_softmax"] = round(rec["instructions"] / soft["instructions"], 3)
+                rec["int_vs_softmax_int_pp"] = round(100 * (rec["int_accuracy"] - soft["int_accuracy"]), 2)
+                rec["target"] = MODEL_TOKENS_TARGET
+                rec["meets"] = rec["vs_softmax"] <= MODEL_TOKENS_TARGET and rec["int_vs_softmax_int_pp"] >= -1.5
+            rows.append(rec)
+            print(f"  attention_scaling: model {variant}: {rec['instructions']:,} instructions, int accuracy "
+                  f"{rec['int_accuracy']}", flush=True)
+    return rows
+
+
+def _input_records(g: Graph, qm: Any, x: np.ndarray) -> list[list[np.ndarray]]:
+    """int8 input records of the graph for samples x (the fake-quant model's quantized input)."""
+    out = []
+    for i in range(len(x)):
+        _, ctx = qm.fake_quant(torch.as_tensor(x[i: i + 1]))
+        out.append([ctx.env[name] for name in g.inputs])
+    return out
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Instructions against tokens (log-log), one line per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for variant in ATTENTIONS:
+        pts = sorted((r["tokens"], r["instructions"]) for r in rows if r["kind"] == "block" and
+                     r["attention"] == variant)
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=variant)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(list(TOKENS), [str(n) for n in TOKENS])
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("executed instructions (Cortex-M4, QEMU)")
+    ax.set_title("Attention block (Q, K, V to output, encoding included)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_bench() -> list[dict[str, Any]]:
+    rows = block_records()
+    rows.append(crossover(rows))
+    rows += model_records()
+    RESULTS.mkdir(exist_ok=True)
+    plot(rows, RESULTS / "attention_scaling.png")
+    return rows
+
+
+def run() -> list[dict[str, Any]]:
+    return run_bench()
