@@ -208,13 +208,17 @@ __attribute__((noinline)) static void efm_ha_block(const int32_t *const *list, i
 
 /* One query's outputs when all its code bits are in one pair of lists (bits <= EFM_HA_CHUNK). */
 static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, const int32_t *vsum, int32_t nclear,
-                         int32_t d, const efm_ha_norm *q, int8_t *y) {
+                         int32_t d, const efm_ha_norm *q, int32_t bias, int8_t *y) {
     const int32_t ls = q->lshift, r = q->recip, m = q->mult, rd = q->round, rs = q->out_rshift;
     const int fast = q->rshift == 0 && rs > 0;
     int32_t c = 0;
     for (; c + 4 <= d; c += 4) {
         int32_t a[4];
         efm_ha_block(list, ns, n, 4 * c, vsum + c, nclear, a);
+        a[0] -= bias;
+        a[1] -= bias;
+        a[2] -= bias;
+        a[3] -= bias;
         if (fast) {
             y[c] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
             y[c + 1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
@@ -227,7 +231,7 @@ static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, cons
         }
     }
     for (; c < d; c++) {
-        int32_t a = nclear * vsum[c];
+        int32_t a = nclear * vsum[c] - bias;
         for (int32_t k = 0; k < n; k++) {
             a += k < ns ? list[k][c] : -list[k][c];
         }
@@ -235,8 +239,210 @@ static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, cons
     }
 }
 
+/* The normalization of one query with similarity sum den (efm_ha_norm). */
+static inline efm_ha_norm efm_ha_norm_of(const efm_hash_attention_params *p, int32_t den) {
+    const int32_t len = den > 0 ? 32 - __builtin_clz((uint32_t)den) : 0;
+    const uint32_t recip = den > 0 ? efm_ha_recip((uint32_t)den, len) : 0;
+    const efm_ha_norm q = {(int32_t)recip, len <= 18 ? 18 - len : 0, len > 18 ? 1 << (len - 19) : 0,
+                           len > 18 ? len - 18 : 0, p->mult, p->shift, p->round, p->rshift, p->output_zp};
+    return q;
+}
+
+/* One byte-wise code row as a 32-bit word (code bytes <= 4), padding bits cleared. */
+static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uint8_t *c, uint32_t valid) {
+    uint32_t w = c[0];
+    for (int32_t i = 1; i < p->code_bytes; i++) {
+        w |= (uint32_t)c[i] << (8 * i);
+    }
+    return w & valid;
+}
+
+/* Per 16-bit lane the number of set bits (lanes of at most 16 bits): the SWAR popcount. */
+static inline uint32_t efm_ha_popcount16x2(uint32_t x) {
+    x -= (x >> 1) & 0x55555555u;
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x + (x >> 8)) & 0x001F001Fu;
+}
+
+/* acc[0..3] += sum over the key pairs of SMLAD(s pair, value pairs of four columns): per pair one LDR of the
+ * similarities, one LDM of the four columns' value pairs and four SMLAD. */
+__attribute__((noinline)) static void efm_ha_pairdot(const uint32_t *s, const uint32_t *vt, int32_t pairs,
+                                                     int32_t acc[4]) {
+    register uint32_t w0 __asm__("r4");
+    register uint32_t w1 __asm__("r5");
+    register uint32_t w2 __asm__("r6");
+    register uint32_t w3 __asm__("r7");
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t sp;
+    if (pairs > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr %[sp], [%[s]], #4\n\t"
+                         "ldmia %[vt]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                         "smlad %[a0], %[sp], %[w0], %[a0]\n\t"
+                         "smlad %[a1], %[sp], %[w1], %[a1]\n\t"
+                         "smlad %[a2], %[sp], %[w2], %[a2]\n\t"
+                         "smlad %[a3], %[sp], %[w3], %[a3]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [s] "+r"(s), [vt] "+r"(vt),
+                           [n] "+r"(pairs), [sp] "=&r"(sp), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                           [w3] "=&r"(w3)
+                         :
+                         : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij v_j - zp_v den_i with
+ * s_ij = b - popcount(q_i xor k_j), two keys per 32-bit word (the XOR, the SWAR popcount and b - popcount per 16-bit
+ * lane give a similarity pair SMLAD takes); the values are rearranged once per batch index into int16 pairs of two
+ * keys per column, four columns per block. Scratch: ceil(Nk/2) (d + 2) words. */
+static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
+                            const int8_t *v, int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t pairs = (nk + 1) >> 1, blocks = d >> 2;
+    const uint32_t valid = nb >= 32 ? 0xFFFFFFFFu : (1u << nb) - 1u;
+    uint32_t *vt = (uint32_t *)scratch; /* [blocks][pairs][4] */
+    uint32_t *kw = vt + (ptrdiff_t)blocks * pairs * 4; /* [pairs] two key codes */
+    uint32_t *sw = kw + pairs;                         /* [pairs] two similarities */
+    const uint32_t bb = (uint32_t)nb * 0x00010001u;
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t pr = 0; pr < pairs; pr++) {
+            const int32_t j0 = 2 * pr, j1 = j0 + 1 < nk ? j0 + 1 : -1;
+            kw[pr] = efm_ha_code(p, kb + j0 * cb, valid) | (j1 >= 0 ? efm_ha_code(p, kb + j1 * cb, valid) << 16 : 0);
+            const int8_t *r0 = vb + j0 * d;
+            for (int32_t blk = 0; blk < blocks; blk++) {
+                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 >= 0 ? efm_load4(r0 + d + 4 * blk) : 0;
+                const uint32_t a02 = efm_sxtb16(w0), a13 = efm_sxtb16_ror8(w0);
+                const uint32_t b02 = efm_sxtb16(w1), b13 = efm_sxtb16_ror8(w1);
+                uint32_t *o = vt + ((ptrdiff_t)blk * pairs + pr) * 4;
+                o[0] = (a02 & 0xFFFFu) | (b02 << 16);
+                o[1] = (a13 & 0xFFFFu) | (b13 << 16);
+                o[2] = (a02 >> 16) | (b02 & 0xFFFF0000u);
+                o[3] = (a13 >> 16) | (b13 & 0xFFFF0000u);
+            }
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            const uint32_t q = efm_ha_code(p, hq + ((ptrdiff_t)b * nq + i) * cb, valid);
+            const uint32_t qq = q | (q << 16);
+            uint32_t tot = 0;
+            for (int32_t pr = 0; pr < pairs; pr++) {
+                const uint32_t s = bb - efm_ha_popcount16x2(qq ^ kw[pr]);
+                sw[pr] = s;
+                tot += s;
+            }
+            if (nk & 1) { /* the missing second key of the last pair has similarity 0 */
+                tot -= sw[pairs - 1] & 0xFFFF0000u;
+                sw[pairs - 1] &= 0x0000FFFFu;
+            }
+            const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            const int32_t bias = p->v_zp * den;
+            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
+            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+            for (int32_t blk = 0; blk < blocks; blk++, yi += 4) {
+                int32_t a[4];
+                efm_ha_pairdot(sw, vt + (ptrdiff_t)blk * pairs * 4, pairs, a);
+                if (fast) {
+                    yi[0] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[0] - bias) << ls), r), m, rd) >> rs);
+                    yi[1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[1] - bias) << ls), r), m, rd) >> rs);
+                    yi[2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[2] - bias) << ls), r), m, rd) >> rs);
+                    yi[3] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[3] - bias) << ls), r), m, rd) >> rs);
+                } else {
+                    for (int32_t e = 0; e < 4; e++) {
+                        yi[e] = efm_ha_out(&qn, a[e] - bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* EFM_HA_FORM_PAIRS (bits / 2 rounded up <= EFM_HA_CHUNK): per pair g of code bits (2g, 2g + 1) the raw value rows
+ * summed into the 4 buckets B_g[pattern] of the keys' pattern, with counts; a query with pattern m of pair g has
+ * similarity sum T_g[m] = sum_p (2 - popcount(m xor p)) B_g[p] = V + (B_0 - B_3) for m = 0, V - (B_0 - B_3) for 3,
+ * V + (B_1 - B_2) for 1, V - (B_1 - B_2) for 2 (V the sum of all values), so num = G V + one signed bucket
+ * difference per pair (the row lists of efm_ha_block), den likewise from the counts; a last single bit adds its
+ * bucket B_m. Then num - zp_v den. Scratch: 4 G (d + 1) + d words. */
+static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk, const int8_t *v,
+                         int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t groups = (nb + 1) >> 1, full = nb >> 1; /* pairs; those with two bits */
+    int32_t *bk = scratch;                                /* [groups][4][d] */
+    int32_t *cnt = bk + (ptrdiff_t)groups * 4 * d;        /* [groups][4] */
+    int32_t *vsum = cnt + groups * 4;                     /* [d] */
+    const int32_t *list[EFM_HA_CHUNK];
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t i = 0; i < groups * 4 * (d + 1) + d; i++) {
+            scratch[i] = 0;
+        }
+        for (int32_t j = 0; j < nk; j++) {
+            const uint8_t *c = kb + j * cb;
+            for (int32_t g = 0; g < groups; g++) {
+                const int32_t pat = (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
+                efm_ha_add_row(bk + (ptrdiff_t)(4 * g + pat) * d, vb + j * d, d);
+                cnt[4 * g + pat]++;
+            }
+        }
+        for (int32_t pt = 0; pt < (full > 0 ? 4 : 2); pt++) { /* V: the sum of the first pair's buckets */
+            for (int32_t c = 0; c < d; c++) {
+                vsum[c] += bk[pt * d + c];
+            }
+        }
+        for (int32_t g = 0; g < full; g++) { /* B_0 - B_3 and B_1 - B_2 in place of B_0 and B_1 */
+            int32_t *r = bk + (ptrdiff_t)4 * g * d;
+            for (int32_t c = 0; c < d; c++) {
+                r[c] -= r[3 * d + c];
+                r[d + c] -= r[2 * d + c];
+            }
+            cnt[4 * g] -= cnt[4 * g + 3];
+            cnt[4 * g + 1] -= cnt[4 * g + 2];
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
+            int32_t ns = 0, nm = groups, den = full * nk;
+            for (int32_t g = 0; g < groups; g++) {
+                const int32_t pat = (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
+                if (g >= full) { /* a single bit: its bucket */
+                    list[ns++] = bk + (ptrdiff_t)(4 * g + pat) * d;
+                    den += cnt[4 * g + pat];
+                    continue;
+                }
+                const int32_t row = 4 * g + (pat == 0 || pat == 3 ? 0 : 1);
+                if (pat == 0 || pat == 1) {
+                    list[ns++] = bk + (ptrdiff_t)row * d;
+                    den += cnt[row];
+                } else {
+                    list[--nm] = bk + (ptrdiff_t)row * d;
+                    den -= cnt[row];
+                }
+            }
+            /* the minus rows sit at the end of the list, after the plus rows (ns == nm here) */
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            efm_ha_query(list, ns, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
+        }
+    }
+}
+
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
                         int8_t *y, int32_t *scratch) {
+    if (p->packed && p->form == EFM_HA_FORM_POPCOUNT && p->code_bytes <= 2 && (p->depth & 3) == 0) {
+        efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    if (p->packed && p->form == EFM_HA_FORM_PAIRS && (p->bits + 1) / 2 <= EFM_HA_CHUNK) {
+        efm_ha_pairs(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
     const int32_t d = p->depth, nb = p->bits, nk = p->n_keys, nq = p->n_queries, vzp = p->v_zp;
     int32_t *psum = scratch;       /* [bits][d] */
     int32_t *vsum = psum + nb * d; /* [d] */
@@ -282,7 +488,7 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
                                      len > 18 ? len - 18 : 0, p->mult, p->shift, p->round, p->rshift,
                                      p->output_zp};
             if (nb <= EFM_HA_CHUNK) { /* the lists of all bits are built */
-                efm_ha_query(list, nb - nclear, nb, vsum, nclear, d, &nq_, yi);
+                efm_ha_query(list, nb - nclear, nb, vsum, nclear, d, &nq_, 0, yi);
                 continue;
             }
             /* more bits than one pair of lists holds: per column, chunk by chunk (rebuilding the lists) */
