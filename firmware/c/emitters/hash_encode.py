@@ -11,7 +11,8 @@ from edgefmr.ops.registry import OpCall
 
 
 def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
-    """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), missing anchors padded):
+    """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), the last group padded with
+    copies of anchor 0):
     `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1, XOR 0x80808080: USADA8 of x XOR mask sums
     a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
     `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
@@ -20,6 +21,7 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     groups = -(-m // 4)
     a = np.zeros((h, 4 * groups, d), np.int64)
     a[:, :m] = c.inp(1).data
+    a[:, m:] = c.inp(1).data[:, :1]  # padding anchors repeat anchor 0: a valid cosine index, the feature dropped
     p = c.inp(3).data.astype(np.int64)
     zp = c.inp(0).zero_point
     neg = (a < 0).astype(np.uint32)  # [H, 4G, d]
@@ -27,7 +29,7 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     for i in range(d):
         words[:, :, i // 4] |= (neg[:, :, i] * np.uint32(0xFF)) << np.uint32(8 * (i % 4))
     masks = (words ^ np.uint32(0x80808080)).reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
-    corr = np.where(np.arange(4 * groups) < m, -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2), 0)
+    corr = -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2)
     nib = np.tile((16 * np.arange(groups)).astype(np.uint16), (h, b, 1))
     for j in range(m):
         nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint16) << (j % 4)).astype(np.uint16)

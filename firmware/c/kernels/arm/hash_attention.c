@@ -365,65 +365,140 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
     }
 }
 
+/* r (int16 pairs: columns (4k, 4k + 2), (4k + 1, 4k + 3)) += the int8 row v, `blocks` blocks of four: per block one
+ * LDR, one LDRD, two SXTAB16 and one STRD. */
+static inline void efm_ha_add16(uint32_t *r, const int8_t *v, int32_t blocks) {
+    uint32_t w, r0, r1;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[w], [%[v]], #4\n\t"
+                     "ldrd %[r0], %[r1], [%[r]]\n\t"
+                     "sxtab16 %[r0], %[r0], %[w]\n\t"
+                     "sxtab16 %[r1], %[r1], %[w], ror #8\n\t"
+                     "strd %[r0], %[r1], [%[r]], #8\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [r] "+r"(r), [v] "+r"(v), [n] "+r"(blocks), [w] "=&r"(w), [r0] "=&r"(r0), [r1] "=&r"(r1)
+                     :
+                     : "cc", "memory");
+}
+
+/* The pattern of pair g (bits 2g, 2g + 1; the last pair of an odd bit count has one bit) of a packed code. */
+static inline int32_t efm_ha_pattern(const uint8_t *c, int32_t g, int32_t full) {
+    return (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
+}
+
 /* EFM_HA_FORM_PAIRS (bits / 2 rounded up <= EFM_HA_CHUNK): per pair g of code bits (2g, 2g + 1) the raw value rows
  * summed into the 4 buckets B_g[pattern] of the keys' pattern, with counts; a query with pattern m of pair g has
  * similarity sum T_g[m] = sum_p (2 - popcount(m xor p)) B_g[p] = V + (B_0 - B_3) for m = 0, V - (B_0 - B_3) for 3,
  * V + (B_1 - B_2) for 1, V - (B_1 - B_2) for 2 (V the sum of all values), so num = G V + one signed bucket
  * difference per pair (the row lists of efm_ha_block), den likewise from the counts; a last single bit adds its
- * bucket B_m. Then num - zp_v den. Scratch: 4 G (d + 1) + d words. */
+ * bucket B_m. Then num - zp_v den. With at most 127 keys and a depth that is a multiple of 4 the buckets are int16
+ * pairs (SXTAB16 adds two value bytes per instruction: |sum| <= 128 Nk < 2^15), else int32 rows (SXTAB).
+ * Scratch: 6 G d + 4 G + d words. */
 static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk, const int8_t *v,
                          int8_t *y, int32_t *scratch) {
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
     const int32_t groups = (nb + 1) >> 1, full = nb >> 1; /* pairs; those with two bits */
-    int32_t *bk = scratch;                                /* [groups][4][d] */
-    int32_t *cnt = bk + (ptrdiff_t)groups * 4 * d;        /* [groups][4] */
+    const int pairs16 = nk <= 127 && (d & 3) == 0;
+    int32_t *dr = scratch;                                /* [groups][2][d]: B_0 - B_3, B_1 - B_2 (or B_0, B_1) */
+    int32_t *cnt = dr + (ptrdiff_t)groups * 2 * d;        /* [groups][4] */
     int32_t *vsum = cnt + groups * 4;                     /* [d] */
+    int32_t *bk = vsum + d;                               /* [groups][4][d] int32, or [groups][4][d / 2] pairs */
+    const int32_t rw = pairs16 ? d >> 1 : d;              /* words per bucket row */
     const int32_t *list[EFM_HA_CHUNK];
+    uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
         const int8_t *vb = v + (ptrdiff_t)b * nk * d;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
-        for (int32_t i = 0; i < groups * 4 * (d + 1) + d; i++) {
-            scratch[i] = 0;
+        for (int32_t i = 0; i < groups * 4; i++) {
+            cnt[i] = 0;
+        }
+        for (int32_t i = 0; i < groups * 4 * rw; i++) {
+            bk[i] = 0;
         }
         for (int32_t j = 0; j < nk; j++) {
             const uint8_t *c = kb + j * cb;
-            for (int32_t g = 0; g < groups; g++) {
-                const int32_t pat = (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
-                efm_ha_add_row(bk + (ptrdiff_t)(4 * g + pat) * d, vb + j * d, d);
-                cnt[4 * g + pat]++;
+            const int8_t *vj = vb + j * d;
+            if (pairs16) {
+                uint32_t cw = 0; /* the code bits, 16 at a time */
+                for (int32_t g = 0; g < groups; g++, cw >>= 2) {
+                    if ((g & 7) == 0) {
+                        cw = c[g >> 2] | (g + 4 < groups ? (uint32_t)c[(g >> 2) + 1] << 8 : 0u);
+                    }
+                    const int32_t row = 4 * g + (int32_t)(cw & (g < full ? 3u : 1u));
+                    cnt[row]++;
+                    efm_ha_add16((uint32_t *)(bk + (ptrdiff_t)row * rw), vj, d >> 2);
+                }
+            } else {
+                for (int32_t g = 0; g < groups; g++) {
+                    const int32_t row = 4 * g + efm_ha_pattern(c, g, full);
+                    rows[g] = (uint32_t *)(bk + (ptrdiff_t)row * rw);
+                    cnt[row]++;
+                }
+                for (int32_t g = 0; g < groups; g++) {
+                    efm_ha_add_row((int32_t *)rows[g], vj, d);
+                }
             }
         }
-        for (int32_t pt = 0; pt < (full > 0 ? 4 : 2); pt++) { /* V: the sum of the first pair's buckets */
-            for (int32_t c = 0; c < d; c++) {
-                vsum[c] += bk[pt * d + c];
+        /* bucket (g, pattern) column c as int32: int16 pairs hold columns (4k, 4k + 2) and (4k + 1, 4k + 3) */
+#define EFM_HA_B(g, pt, c)                                                                                        \
+    (pairs16 ? (int32_t)(int16_t)(((const uint32_t *)bk)[((ptrdiff_t)(4 * (g) + (pt))) * rw + 2 * ((c) >> 2) +        \
+                                                          ((c) & 1)] >> (16 * (((c) >> 1) & 1)))                    \
+             : bk[((ptrdiff_t)(4 * (g) + (pt))) * rw + (c)])
+        for (int32_t c = 0; c < d; c++) { /* V: the sum of the first pair's buckets */
+            int32_t s = 0;
+            for (int32_t pt = 0; pt < (full > 0 ? 4 : 2); pt++) {
+                s += EFM_HA_B(0, pt, c);
+            }
+            vsum[c] = s;
+        }
+        for (int32_t g = 0; g < groups; g++) {
+            int32_t *r0 = dr + (ptrdiff_t)2 * g * d, *r1 = r0 + d;
+            if (pairs16 && g < full) { /* two columns per word: SSUB16 can overflow, so widen first */
+                const uint32_t *b0 = (const uint32_t *)bk + (ptrdiff_t)4 * g * rw, *b1 = b0 + rw, *b2 = b1 + rw,
+                               *b3 = b2 + rw;
+                for (int32_t w = 0; w < rw; w++) {
+                    const int32_t c = 4 * (w >> 1) + (w & 1);
+                    r0[c] = (int32_t)(int16_t)b0[w] - (int32_t)(int16_t)b3[w];
+                    r0[c + 2] = ((int32_t)b0[w] >> 16) - ((int32_t)b3[w] >> 16);
+                    r1[c] = (int32_t)(int16_t)b1[w] - (int32_t)(int16_t)b2[w];
+                    r1[c + 2] = ((int32_t)b1[w] >> 16) - ((int32_t)b2[w] >> 16);
+                }
+            } else {
+                for (int32_t c = 0; c < d; c++) {
+                    if (g < full) {
+                        r0[c] = EFM_HA_B(g, 0, c) - EFM_HA_B(g, 3, c);
+                        r1[c] = EFM_HA_B(g, 1, c) - EFM_HA_B(g, 2, c);
+                    } else {
+                        r0[c] = EFM_HA_B(g, 0, c);
+                        r1[c] = EFM_HA_B(g, 1, c);
+                    }
+                }
+            }
+            if (g < full) {
+                cnt[4 * g] -= cnt[4 * g + 3];
+                cnt[4 * g + 1] -= cnt[4 * g + 2];
             }
         }
-        for (int32_t g = 0; g < full; g++) { /* B_0 - B_3 and B_1 - B_2 in place of B_0 and B_1 */
-            int32_t *r = bk + (ptrdiff_t)4 * g * d;
-            for (int32_t c = 0; c < d; c++) {
-                r[c] -= r[3 * d + c];
-                r[d + c] -= r[2 * d + c];
-            }
-            cnt[4 * g] -= cnt[4 * g + 3];
-            cnt[4 * g + 1] -= cnt[4 * g + 2];
-        }
+#undef EFM_HA_B
         for (int32_t i = 0; i < nq; i++) {
             const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
             int32_t ns = 0, nm = groups, den = full * nk;
             for (int32_t g = 0; g < groups; g++) {
-                const int32_t pat = (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
+                const int32_t pat = efm_ha_pattern(c, g, full);
                 if (g >= full) { /* a single bit: its bucket */
-                    list[ns++] = bk + (ptrdiff_t)(4 * g + pat) * d;
+                    list[ns++] = dr + (ptrdiff_t)(2 * g + pat) * d;
                     den += cnt[4 * g + pat];
                     continue;
                 }
-                const int32_t row = 4 * g + (pat == 0 || pat == 3 ? 0 : 1);
-                if (pat == 0 || pat == 1) {
-                    list[ns++] = bk + (ptrdiff_t)row * d;
-                    den += cnt[row];
+                const int32_t which = pat == 0 || pat == 3 ? 0 : 1;
+                const int32_t *row = dr + (ptrdiff_t)(2 * g + which) * d;
+                if (pat <= 1) {
+                    list[ns++] = row;
+                    den += cnt[4 * g + which];
                 } else {
-                    list[--nm] = bk + (ptrdiff_t)row * d;
-                    den -= cnt[row];
+                    list[--nm] = row;
+                    den -= cnt[4 * g + which];
                 }
             }
             /* the minus rows sit at the end of the list, after the plus rows (ns == nm here) */

@@ -34,18 +34,35 @@ static inline uint32_t efm_he_root(uint32_t n) {
     }
 }
 
-/* S_j (j = 4 g .. 4 g + 3) of one head's x words: USADA8 of x XOR the masks, four anchors per LDM of masks. */
+/* S_j (j = 4 g .. 4 g + 3) of one head's x words: USADA8 of x XOR the masks, four anchors per LDM of masks (per word
+ * one LDR, one LDM, four EOR and four USADA8). */
 static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *xv, int32_t words,
                                                                const uint32_t *mk, const int32_t *corr,
                                                                int32_t s[4]) {
-    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int32_t w = 0; w < words; w++, mk += 4) {
-        const uint32_t v = xv[w];
-        a0 = efm_usada8(v ^ mk[0], 0, a0);
-        a1 = efm_usada8(v ^ mk[1], 0, a1);
-        a2 = efm_usada8(v ^ mk[2], 0, a2);
-        a3 = efm_usada8(v ^ mk[3], 0, a3);
-    }
+    register uint32_t m0 __asm__("r4");
+    register uint32_t m1 __asm__("r5");
+    register uint32_t m2 __asm__("r6");
+    register uint32_t m3 __asm__("r7");
+    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, v, zero;
+    __asm__ volatile("mov %[z], #0\n\t"
+                     "1:\n\t"
+                     "ldr %[v], [%[xv]], #4\n\t"
+                     "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"
+                     "eor %[m0], %[m0], %[v]\n\t"
+                     "eor %[m1], %[m1], %[v]\n\t"
+                     "eor %[m2], %[m2], %[v]\n\t"
+                     "eor %[m3], %[m3], %[v]\n\t"
+                     "usada8 %[a0], %[m0], %[z], %[a0]\n\t"
+                     "usada8 %[a1], %[m1], %[z], %[a1]\n\t"
+                     "usada8 %[a2], %[m2], %[z], %[a2]\n\t"
+                     "usada8 %[a3], %[m3], %[z], %[a3]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xv] "+r"(xv), [mk] "+r"(mk),
+                       [n] "+r"(words), [v] "=&r"(v), [m0] "=&r"(m0), [m1] "=&r"(m1), [m2] "=&r"(m2), [m3] "=&r"(m3),
+                       [z] "=&r"(zero)
+                     :
+                     : "cc", "memory");
     s[0] = (int32_t)a0 + corr[0];
     s[1] = (int32_t)a1 + corr[1];
     s[2] = (int32_t)a2 + corr[2];
@@ -103,32 +120,51 @@ static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs,
     for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4, sub += 16) {
         int32_t s[4];
         efm_he_sums4(xv, words, mk, corr, s);
+        /* the last group's padding anchors repeat anchor 0 (the emitter's masks): a valid index, feature dropped */
         const int32_t p0 = tab[efm_smmulr((int32_t)((uint32_t)s[0] << sh), c)];
-        const int32_t p1 = 4 * g + 1 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[1] << sh), c)] : 0;
-        const int32_t p2 = 4 * g + 2 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[2] << sh), c)] : 0;
-        const int32_t p3 = 4 * g + 3 < m ? tab[efm_smmulr((int32_t)((uint32_t)s[3] << sh), c)] : 0;
-        efm_he_subsets(p0, p1, p2, p3, sub);
+        const int32_t p1 = tab[efm_smmulr((int32_t)((uint32_t)s[1] << sh), c)];
+        const int32_t p2 = tab[efm_smmulr((int32_t)((uint32_t)s[2] << sh), c)];
+        const int32_t p3 = tab[efm_smmulr((int32_t)((uint32_t)s[3] << sh), c)];
+        if (4 * g + 4 <= m) {
+            efm_he_subsets(p0, p1, p2, p3, sub);
+        } else {
+            efm_he_subsets(p0, 4 * g + 1 < m ? p1 : 0, 4 * g + 2 < m ? p2 : 0, 0, sub);
+        }
     }
     sub -= 16 * groups;
     /* bit k is set where sum over the groups of sub[16 g + nibble] - off_k >= 0: its sign bit, collected negated */
     int32_t k = 0;
+#define EFM_HE_BIT2(e) neg |= ((uint32_t)(sub[nib[2 * (e)]] + sub[nib[2 * (e) + 1]] - off[e]) >> 31) << (e)
+#define EFM_HE_BIT1(e) neg |= ((uint32_t)(sub[nib[e]] - off[e]) >> 31) << (e)
     if (groups == 2) {
         for (; k + 8 <= nb; k += 8, nib += 16, off += 8) {
             uint32_t neg = 0;
-            for (int32_t e = 0; e < 8; e++) {
-                neg |= ((uint32_t)(sub[nib[2 * e]] + sub[nib[2 * e + 1]] - off[e]) >> 31) << e;
-            }
+            EFM_HE_BIT2(0);
+            EFM_HE_BIT2(1);
+            EFM_HE_BIT2(2);
+            EFM_HE_BIT2(3);
+            EFM_HE_BIT2(4);
+            EFM_HE_BIT2(5);
+            EFM_HE_BIT2(6);
+            EFM_HE_BIT2(7);
             *out++ = (uint8_t)~neg;
         }
     } else if (groups == 1) {
         for (; k + 8 <= nb; k += 8, nib += 8, off += 8) {
             uint32_t neg = 0;
-            for (int32_t e = 0; e < 8; e++) {
-                neg |= ((uint32_t)(sub[nib[e]] - off[e]) >> 31) << e;
-            }
+            EFM_HE_BIT1(0);
+            EFM_HE_BIT1(1);
+            EFM_HE_BIT1(2);
+            EFM_HE_BIT1(3);
+            EFM_HE_BIT1(4);
+            EFM_HE_BIT1(5);
+            EFM_HE_BIT1(6);
+            EFM_HE_BIT1(7);
             *out++ = (uint8_t)~neg;
         }
     }
+#undef EFM_HE_BIT2
+#undef EFM_HE_BIT1
     uint32_t neg = 0;
     for (int32_t e = 0; k < nb; k++, e++, off++) {
         int32_t pre = 0;
