@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from edgefmr.device.semihost import graph_instructions
+from edgefmr.firmware.c.emitters.hash_attention import POPCOUNT, arm_form
 from edgefmr.ir import Graph
 from edgefmr.nas.models.attention import ATTENTIONS, MultiHeadAttention, attention_op_counts
+from edgefmr.ops.hash_attention import kernel_params as hash_attention_params
 from edgefmr.ops.registry import call
 from edgefmr.quant.attention import attention_core
 from edgefmr.quant.lowering import FLOAT, INT, Lowering, Value
@@ -50,10 +52,11 @@ logits of 256 tokens fit), every output checked bit for bit against the referenc
   transpose), the V transpose, HASH_ATTENTION on packed codes, merge. Calibration: {CALIB} random token sequences
   (the hash's anchors, sigma and centring from their keys, as `KernelHash.init_from`). `instructions` is one
   inference; `vs_softmax` the ratio to the softmax block at the same length; `target` the issue's bound (hash
-  rows). `ir_mults` / `ir_adds`: the multiplications and additions the deployed graph's ops execute
-  (`op_counts` of each IR node: the hash encoding's anchor and projection products are sign selections, counted as
-  additions, because every kernel executes them that way), `model_mults`: the attention core's count of
-  `attention_op_counts` (the float model's arithmetic, as the families bench counts it).
+  rows). `executed_mults` / `executed_adds`: what the deployed graph executes (`op_counts` of each IR node; the hash
+  encoding's anchor and projection products are sign selections in every kernel, counted as additions; where the
+  Cortex-M HASH_ATTENTION kernel takes its popcount form, its SMLAD of similarities and values are counted as the
+  multiplications they are; SOFTMAX's fixed-point exponentials are not counted, its op defines no count);
+  `model_mults`: the float model's attention-core count (`attention_op_counts`, as the families bench counted it).
 * **model** rows: the ViT at 64 tokens (digits 8x8, patch 1, depth 1, embed 64, 4 heads, MLP ratio 2, GELU),
   softmax and hash, trained by `edgefmr.nas.train` ({TRAIN['epochs']} epochs, seed {TRAIN['seed']}) and quantized
   (PTQ): `float_accuracy` and `int_accuracy` (IR interpreter, whole digits test set), `instructions` of one whole
@@ -118,14 +121,19 @@ def block_graph(variant: str, n: int, seed: int = 0) -> tuple[Graph, list[list[n
     return g, records, att
 
 
-def graph_counts(g: Graph) -> dict[str, int]:
-    """Multiplications and additions of the graph's ops (IR op_counts, summed)."""
+def graph_counts(g: Graph, arm: bool = True) -> dict[str, int]:
+    """Multiplications and additions the graph executes: each node's `op_counts`, and for HASH_ATTENTION nodes
+    whose Cortex-M kernel takes the popcount form (`arm`), the similarity-weighted value sums it evaluates with SMLAD
+    (batch x queries x keys x depth multiplications) instead of the linear form's selections."""
     out = {"mults": 0, "adds": 0}
     for node in g.nodes:
         c = call(node, g)
         counts = c.opdef.op_counts(c)
         out["mults"] += int(counts.get("mults", 0))
         out["adds"] += int(counts.get("adds", 0))
+        if arm and node.op == "HASH_ATTENTION" and arm_form(c) == POPCOUNT:
+            kp = hash_attention_params(c)
+            out["mults"] += kp["batch"] * kp["n_queries"] * kp["n_keys"] * kp["depth"]
     return out
 
 
@@ -143,7 +151,8 @@ def block_records(tokens: tuple[int, ...] = TOKENS, board: str = BOARD) -> list[
                                             hash_anchors=HASH["hash_anchors"], dim=DIM)
                 rec = {"kind": "block", "attention": variant, "tokens": n, "board": m["board"],
                        "instructions": int(round(m["instructions"])), "bit_exact": m["bit_exact"],
-                       "ir_mults": counts["mults"], "ir_adds": counts["adds"], "model_mults": model["mults"],
+                       "executed_mults": counts["mults"], "executed_adds": counts["adds"],
+                       "model_mults": model["mults"],
                        "ops": ",".join(sorted({node.op for node in g.nodes})),
                        "kernels": ",".join(m["kernels"]), "seconds": round(time.perf_counter() - t0, 1)}
                 if variant == "softmax":
