@@ -33,7 +33,7 @@ def arm_form(c: OpCall) -> int:
 @scratch_bytes("HASH_ATTENTION")
 def scratch(c: OpCall, arm: frozenset) -> int:
     """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: ceil(Nk/2) (d + 2) words; PAIRS:
-    6 G d + 4 G + d words, G = ceil(b/2)."""
+    8 G d + 4 G + d words, G = ceil(b/2)."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
     lists = 4 * (bits * d + d + bits)
     if "hash_attention" not in arm:
@@ -43,7 +43,7 @@ def scratch(c: OpCall, arm: frozenset) -> int:
         return 4 * ((c.inp(1).shape[-2] + 1) // 2) * (d + 2)
     if form == PAIRS:
         groups = (bits + 1) // 2
-        return 4 * (6 * groups * d + 4 * groups + d)
+        return 4 * (8 * groups * d + 4 * groups + d)
     return lists
 
 

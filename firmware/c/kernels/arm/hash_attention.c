@@ -400,8 +400,8 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
     const int32_t groups = (nb + 1) >> 1, full = nb >> 1; /* pairs; those with two bits */
     const int pairs16 = nk <= 127 && (d & 3) == 0;
-    int32_t *dr = scratch;                                /* [groups][2][d]: B_0 - B_3, B_1 - B_2 (or B_0, B_1) */
-    int32_t *cnt = dr + (ptrdiff_t)groups * 2 * d;        /* [groups][4] */
+    int32_t *dr = scratch;                          /* [groups][4][d]: the signed row of each pattern */
+    int32_t *cnt = dr + (ptrdiff_t)groups * 4 * d;  /* [groups][4]: bucket counts, then the den term of each pattern */
     int32_t *vsum = cnt + groups * 4;                     /* [d] */
     int32_t *bk = vsum + d;                               /* [groups][4][d] int32, or [groups][4][d / 2] pairs */
     const int32_t rw = pairs16 ? d >> 1 : d;              /* words per bucket row */
@@ -420,14 +420,20 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
             const uint8_t *c = kb + j * cb;
             const int8_t *vj = vb + j * d;
             if (pairs16) {
+                int32_t *base = bk, *cg = cnt;
                 uint32_t cw = 0; /* the code bits, 16 at a time */
-                for (int32_t g = 0; g < groups; g++, cw >>= 2) {
+                for (int32_t g = 0; g < full; g++, cw >>= 2, base += 4 * rw, cg += 4) {
                     if ((g & 7) == 0) {
                         cw = c[g >> 2] | (g + 4 < groups ? (uint32_t)c[(g >> 2) + 1] << 8 : 0u);
                     }
-                    const int32_t row = 4 * g + (int32_t)(cw & (g < full ? 3u : 1u));
-                    cnt[row]++;
-                    efm_ha_add16((uint32_t *)(bk + (ptrdiff_t)row * rw), vj, d >> 2);
+                    const uint32_t pat = cw & 3u;
+                    cg[pat]++;
+                    efm_ha_add16((uint32_t *)(base + pat * rw), vj, d >> 2);
+                }
+                if (full < groups) { /* the last, single bit */
+                    const uint32_t pat = (uint32_t)(c[full >> 2] >> (2 * (full & 3))) & 1u;
+                    cg[pat]++;
+                    efm_ha_add16((uint32_t *)(base + pat * rw), vj, d >> 2);
                 }
             } else {
                 for (int32_t g = 0; g < groups; g++) {
@@ -453,57 +459,71 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
             vsum[c] = s;
         }
         for (int32_t g = 0; g < groups; g++) {
-            int32_t *r0 = dr + (ptrdiff_t)2 * g * d, *r1 = r0 + d;
-            if (pairs16 && g < full) { /* two columns per word: SSUB16 can overflow, so widen first */
+            /* pattern 0: +(B_0 - B_3), 1: +(B_1 - B_2), 2: -(B_1 - B_2), 3: -(B_0 - B_3); a single bit: B_0, B_1 */
+            int32_t *r0 = dr + (ptrdiff_t)4 * g * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
+            if (pairs16 && g < full) { /* two columns per word, widened before the difference */
                 const uint32_t *b0 = (const uint32_t *)bk + (ptrdiff_t)4 * g * rw, *b1 = b0 + rw, *b2 = b1 + rw,
                                *b3 = b2 + rw;
                 for (int32_t w = 0; w < rw; w++) {
                     const int32_t c = 4 * (w >> 1) + (w & 1);
-                    r0[c] = (int32_t)(int16_t)b0[w] - (int32_t)(int16_t)b3[w];
-                    r0[c + 2] = ((int32_t)b0[w] >> 16) - ((int32_t)b3[w] >> 16);
-                    r1[c] = (int32_t)(int16_t)b1[w] - (int32_t)(int16_t)b2[w];
-                    r1[c + 2] = ((int32_t)b1[w] >> 16) - ((int32_t)b2[w] >> 16);
+                    const int32_t e0 = (int32_t)(int16_t)b0[w] - (int32_t)(int16_t)b3[w];
+                    const int32_t e2 = ((int32_t)b0[w] >> 16) - ((int32_t)b3[w] >> 16);
+                    const int32_t f0 = (int32_t)(int16_t)b1[w] - (int32_t)(int16_t)b2[w];
+                    const int32_t f2 = ((int32_t)b1[w] >> 16) - ((int32_t)b2[w] >> 16);
+                    r0[c] = e0;
+                    r0[c + 2] = e2;
+                    r3[c] = -e0;
+                    r3[c + 2] = -e2;
+                    r1[c] = f0;
+                    r1[c + 2] = f2;
+                    r2[c] = -f0;
+                    r2[c + 2] = -f2;
                 }
             } else {
                 for (int32_t c = 0; c < d; c++) {
                     if (g < full) {
-                        r0[c] = EFM_HA_B(g, 0, c) - EFM_HA_B(g, 3, c);
-                        r1[c] = EFM_HA_B(g, 1, c) - EFM_HA_B(g, 2, c);
+                        const int32_t e = EFM_HA_B(g, 0, c) - EFM_HA_B(g, 3, c);
+                        const int32_t f = EFM_HA_B(g, 1, c) - EFM_HA_B(g, 2, c);
+                        r0[c] = e;
+                        r1[c] = f;
+                        r2[c] = -f;
+                        r3[c] = -e;
                     } else {
                         r0[c] = EFM_HA_B(g, 0, c);
                         r1[c] = EFM_HA_B(g, 1, c);
                     }
                 }
             }
+            int32_t *cg = cnt + 4 * g;
             if (g < full) {
-                cnt[4 * g] -= cnt[4 * g + 3];
-                cnt[4 * g + 1] -= cnt[4 * g + 2];
+                const int32_t e = cg[0] - cg[3], f = cg[1] - cg[2];
+                cg[0] = nk + e;
+                cg[1] = nk + f;
+                cg[2] = nk - f;
+                cg[3] = nk - e;
             }
         }
 #undef EFM_HA_B
         for (int32_t i = 0; i < nq; i++) {
             const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
-            int32_t ns = 0, nm = groups, den = full * nk;
-            for (int32_t g = 0; g < groups; g++) {
-                const int32_t pat = efm_ha_pattern(c, g, full);
-                if (g >= full) { /* a single bit: its bucket */
-                    list[ns++] = dr + (ptrdiff_t)(2 * g + pat) * d;
-                    den += cnt[4 * g + pat];
-                    continue;
+            int32_t den = 0;
+            const int32_t *base = dr, *cg = cnt;
+            uint32_t cw = 0;
+            for (int32_t g = 0; g < full; g++, cw >>= 2, base += 4 * d, cg += 4) {
+                if ((g & 7) == 0) {
+                    cw = c[g >> 2] | (g + 4 < groups ? (uint32_t)c[(g >> 2) + 1] << 8 : 0u);
                 }
-                const int32_t which = pat == 0 || pat == 3 ? 0 : 1;
-                const int32_t *row = dr + (ptrdiff_t)(2 * g + which) * d;
-                if (pat <= 1) {
-                    list[ns++] = row;
-                    den += cnt[4 * g + which];
-                } else {
-                    list[--nm] = row;
-                    den -= cnt[4 * g + which];
-                }
+                const uint32_t pat = cw & 3u;
+                list[g] = base + pat * d;
+                den += cg[pat];
             }
-            /* the minus rows sit at the end of the list, after the plus rows (ns == nm here) */
+            if (full < groups) {
+                const uint32_t pat = (uint32_t)(c[full >> 2] >> (2 * (full & 3))) & 1u;
+                list[full] = base + pat * d;
+                den += cg[pat];
+            }
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            efm_ha_query(list, ns, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
+            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
         }
     }
 }
