@@ -36,8 +36,9 @@ def _attention(batch: tuple[int, ...], nq: int, nk: int, d: int, bits: int, v_zp
 
 def attention_cases() -> list[tuple[Graph, int]]:
     """(graph, forced form): popcount (code bytes <= 2, depth % 4 == 0) at odd and even key counts and bits
-    1..16; pairs at odd and even bits (a last single bit), depths with a tail; lists as before."""
-    P, B, L = ha_emitter.POPCOUNT, ha_emitter.PAIRS, ha_emitter.LISTS
+    1..16; pairs at odd and even bits (a last single bit), depths with a tail; lists as before; nibbles (keys <= 64,
+    depth % 4 == 0) with last nibbles of 1..4 bits and 64 keys (the int16 tables' bound)."""
+    P, B, L, N = ha_emitter.POPCOUNT, ha_emitter.PAIRS, ha_emitter.LISTS, ha_emitter.NIBBLES
     out = []
     for nk, bits, d in ((1, 1, 4), (5, 16, 8), (16, 16, 16), (7, 9, 4), (2, 3, 12)):
         out.append((_attention((2,), 3, nk, d, bits), P))
@@ -46,6 +47,8 @@ def attention_cases() -> list[tuple[Graph, int]]:
         out.append((_attention((2,), 3, nk, d, bits), B))
     out.append((_attention((), 3, 5, 7, 7, y_scale=1e-7), B))
     out.append((_attention((2,), 3, 5, 6, 20), L))
+    for nk, bits, d in ((1, 1, 4), (5, 16, 8), (16, 16, 16), (7, 13, 4), (64, 16, 16), (3, 30, 8), (4, 6, 4)):
+        out.append((_attention((2,), 3, nk, d, bits), N))
     return out
 
 
@@ -85,7 +88,7 @@ def test_hash_attention_forms_and_encode(board, tmp_path, monkeypatch):
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"hash_attention", "hash_encode"} <= set(m["arm_kernels"])
     src = (tmp_path / "src" / "model.c").read_text()
-    for form in (ha_emitter.LISTS, ha_emitter.POPCOUNT, ha_emitter.PAIRS):
+    for form in (ha_emitter.LISTS, ha_emitter.POPCOUNT, ha_emitter.PAIRS, ha_emitter.NIBBLES):
         assert f".form = {form}," in src
     res = run_semihost(tmp_path, g)
     want = reference(g, records)

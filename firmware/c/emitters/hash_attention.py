@@ -9,7 +9,7 @@ from edgefmr.ops.hash_attention import code_bits, kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: The Cortex-M kernel's forms (kernels/hash_attention.h EFM_HA_FORM_*).
-LISTS, POPCOUNT, PAIRS = 0, 1, 2
+LISTS, POPCOUNT, PAIRS, NIBBLES = 0, 1, 2, 3
 
 
 def arm_form(c: OpCall) -> int:
@@ -22,18 +22,21 @@ def arm_form(c: OpCall) -> int:
         return LISTS
     nq, nk, d, b = kp["n_queries"], kp["n_keys"], kp["depth"], kp["bits"]
     groups, pairs = (b + 1) // 2, (nk + 1) // 2
-    pairs_cost = nk * groups * (2.5 * d + 14) + groups * 4 * d + nq * (groups * 1.6 * d + 8 * d + 60)
+    costs = {PAIRS: nk * groups * (2.5 * d + 14) + groups * 4 * d + nq * (groups * 1.6 * d + 8 * d + 60)}
     if kp["code_bytes"] <= 2 and d % 4 == 0 and pairs * b < 1 << 16:
-        popcount_cost = nk * d * 2 + nq * (pairs * (14 + 1.5 * d) + 8 * d + 60)
-        if popcount_cost < pairs_cost:
-            return POPCOUNT
-    return PAIRS if groups <= 64 else LISTS
+        costs[POPCOUNT] = nk * d * 2 + nq * (pairs * (14 + 1.5 * d) + 8 * d + 60)
+    nibbles = (b + 3) // 4
+    if nk <= 64 and d % 4 == 0 and nibbles <= 64:
+        costs[NIBBLES] = nk * nibbles * (2 * d + 12) + nibbles * 55 * 2 * d + nq * (nibbles * 1.5 * d + 8 * d + 60)
+    if groups > 64:
+        costs.pop(PAIRS)
+    return min(costs, key=costs.get) if costs else LISTS
 
 
 @scratch_bytes("HASH_ATTENTION")
 def scratch(c: OpCall, arm: frozenset) -> int:
     """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: ceil(Nk/2) (d + 2) words; PAIRS:
-    8 G d + 4 G + d words, G = ceil(b/2)."""
+    8 G d + 4 G + d words, G = ceil(b/2); NIBBLES: (16 N + 5) d / 2 + 16 N words, N = ceil(b/4)."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
     lists = 4 * (bits * d + d + bits)
     if "hash_attention" not in arm:
@@ -44,6 +47,9 @@ def scratch(c: OpCall, arm: frozenset) -> int:
     if form == PAIRS:
         groups = (bits + 1) // 2
         return 4 * (8 * groups * d + 4 * groups + d)
+    if form == NIBBLES:
+        nibbles = (bits + 3) // 4
+        return 4 * ((16 * nibbles + 5) * d // 2 + 16 * nibbles)
     return lists
 
 

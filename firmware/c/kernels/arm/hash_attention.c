@@ -528,8 +528,160 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
     }
 }
 
+static inline uint32_t efm_ha_sadd16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
+/* EFM_HA_FORM_NIBBLES (keys <= 64, depth a multiple of 4): per nibble g of code bits (4g .. 4g + 3; the last may be
+ * narrower, w bits) the raw value rows summed into the 2^w buckets B_g[pattern] of the keys' pattern (int16 pairs,
+ * SXTAB16), then in place the table T_g[m] = sum_p (w - popcount(m xor p)) B_g[p] = sum_t (m_t ? P_t : V - P_t)
+ * (P_t: the buckets with bit t set, V all of them): T_g[0] = sum_t (V - P_t), then in Gray-code order one signed
+ * addition of E_t = 2 P_t - V per entry (|T| <= 4 * 128 * 64 fits int16). A query adds one table row per nibble
+ * (SXTAH into int32) and the den table entries, then num - zp_v den and the normalization.
+ * Scratch: (16 G + 5) d / 2 + 16 G words. */
+static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
+                           const int8_t *v, int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t groups = (nb + 3) >> 2, rw = d >> 1, blocks = d >> 2;
+    uint32_t *bt = (uint32_t *)scratch;                 /* [groups][16][rw]: buckets, then tables */
+    uint32_t *pt = bt + (ptrdiff_t)groups * 16 * rw;    /* [4][rw]: P_t, then E_t */
+    uint32_t *vv = pt + 4 * rw;                         /* [rw]: V */
+    int32_t *cnt = (int32_t *)(vv + rw);                /* [groups][16]: counts, then den terms */
+    const uint32_t *rows[EFM_HA_CHUNK];
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t i = 0; i < groups * 16 * rw; i++) {
+            bt[i] = 0;
+        }
+        for (int32_t i = 0; i < groups * 16; i++) {
+            cnt[i] = 0;
+        }
+        for (int32_t j = 0; j < nk; j++) {
+            const uint8_t *c = kb + j * cb;
+            const int8_t *vj = vb + j * d;
+            uint32_t *base = bt;
+            int32_t *cg = cnt;
+            for (int32_t g = 0; g < groups; g++, base += 16 * rw, cg += 16) {
+                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
+                cg[pat]++;
+                efm_ha_add16(base + pat * rw, vj, blocks);
+            }
+        }
+        for (int32_t g = 0; g < groups; g++) {
+            const int32_t w = g == groups - 1 ? nb - 4 * g : 4, n = 1 << w;
+            uint32_t *tb = bt + (ptrdiff_t)g * 16 * rw;
+            int32_t *cg = cnt + 16 * g;
+            int32_t pc[4], ec[4];
+            for (int32_t t = 0; t < w; t++) { /* P_t */
+                uint32_t *pr = pt + t * rw;
+                for (int32_t k = 0; k < rw; k++) {
+                    pr[k] = 0;
+                }
+                pc[t] = 0;
+                for (int32_t m = 1 << t; m < n; m = (m + 1) | (1 << t)) {
+                    const uint32_t *br = tb + m * rw;
+                    for (int32_t k = 0; k < rw; k++) {
+                        pr[k] = efm_ha_sadd16(pr[k], br[k]);
+                    }
+                    pc[t] += cg[m];
+                }
+            }
+            if (g == 0) { /* V, the same for every nibble */
+                for (int32_t k = 0; k < rw; k++) {
+                    uint32_t s = 0;
+                    for (int32_t m = 0; m < n; m++) {
+                        s = efm_ha_sadd16(s, tb[m * rw + k]);
+                    }
+                    vv[k] = s;
+                }
+            }
+            /* T[0] = sum_t (V - P_t); E_t = 2 P_t - V (in place of P_t) */
+            int32_t t0 = 0;
+            for (int32_t k = 0; k < rw; k++) {
+                uint32_t s = 0;
+                for (int32_t t = 0; t < w; t++) {
+                    s = efm_ha_sadd16(s, efm_ssub16(vv[k], pt[t * rw + k]));
+                    pt[t * rw + k] = efm_ssub16(efm_ha_sadd16(pt[t * rw + k], pt[t * rw + k]), vv[k]);
+                }
+                tb[k] = s;
+            }
+            for (int32_t t = 0; t < w; t++) {
+                t0 += nk - pc[t];
+                ec[t] = 2 * pc[t] - nk;
+            }
+            cg[0] = t0;
+            int32_t prev = 0;
+            for (int32_t i = 1; i < n; i++) { /* Gray-code order: one bit flips per entry */
+                const int32_t gi = i ^ (i >> 1), t = __builtin_ctz((uint32_t)i);
+                const uint32_t *src = tb + prev * rw, *e = pt + t * rw;
+                uint32_t *dst = tb + gi * rw;
+                if ((gi >> t) & 1) {
+                    for (int32_t k = 0; k < rw; k++) {
+                        dst[k] = efm_ha_sadd16(src[k], e[k]);
+                    }
+                    cg[gi] = cg[prev] + ec[t];
+                } else {
+                    for (int32_t k = 0; k < rw; k++) {
+                        dst[k] = efm_ssub16(src[k], e[k]);
+                    }
+                    cg[gi] = cg[prev] - ec[t];
+                }
+                prev = gi;
+            }
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
+            int32_t den = 0;
+            for (int32_t g = 0; g < groups; g++) {
+                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
+                rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
+                den += cnt[16 * g + pat];
+            }
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            const int32_t bias = p->v_zp * den;
+            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
+            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            const uint32_t *r0 = rows[0], *r1 = rows[groups > 1 ? 1 : 0], *r2 = rows[groups > 2 ? 2 : 0],
+                           *r3 = rows[groups > 3 ? 3 : 0];
+            for (int32_t k = 0; k < rw; k++) {
+                int32_t lo = -bias, hi = -bias;
+                if (groups == 4) { /* 13..16 bits: the four rows from registers */
+                    const uint32_t x0 = r0[k], x1 = r1[k], x2 = r2[k], x3 = r3[k];
+                    lo += (int16_t)x0 + (int16_t)x1 + (int16_t)x2 + (int16_t)x3;
+                    hi += ((int32_t)x0 >> 16) + ((int32_t)x1 >> 16) + ((int32_t)x2 >> 16) + ((int32_t)x3 >> 16);
+                } else {
+                    for (int32_t g = 0; g < groups; g++) {
+                        const uint32_t x = rows[g][k];
+                        lo += (int16_t)x;
+                        hi += (int32_t)x >> 16;
+                    }
+                }
+                const int32_t col = 4 * (k >> 1) + (k & 1);
+                if (fast) {
+                    yi[col] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)lo << ls), r), m, rd) >> rs);
+                    yi[col + 2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)hi << ls), r), m, rd) >> rs);
+                } else {
+                    yi[col] = efm_ha_out(&qn, lo);
+                    yi[col + 2] = efm_ha_out(&qn, hi);
+                }
+            }
+        }
+    }
+}
+
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
                         int8_t *y, int32_t *scratch) {
+    if (p->packed && p->form == EFM_HA_FORM_NIBBLES && p->n_keys <= 64 && (p->depth & 3) == 0 &&
+        (p->bits + 3) / 4 <= EFM_HA_CHUNK) {
+        efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
     if (p->packed && p->form == EFM_HA_FORM_POPCOUNT && p->code_bytes <= 2 && (p->depth & 3) == 0) {
         efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
         return;
