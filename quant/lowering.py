@@ -709,22 +709,23 @@ class Lowering:
             self.b.output(v.name)
 
 
-#: HASH_ENCODE constants of the lowering: the cosine grid (R steps per unit) and the features' fixed point (2^F).
+#: HASH_ENCODE constants of the lowering: the cosine grid (R steps per unit) and the features' scale (the RBF
+#: feature in (0, 1] as 0..255: the byte features of the Cortex-M kernel's USADA8 projection).
 HASH_RADIUS = 127
-HASH_FEATURE_BITS = 14
+HASH_FEATURE_SCALE = 255
 
 
 def hash_encode_constants(kh: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(anchors int8 [H, m, d], feature table int16 [H, 2R+1], projection int8 [H, b, m], offsets int32 [H, b]) of a
-    binarized KernelHash: the anchor and projection signs, ``T[h, t + R] = round(2^F exp((t/R - 1) / sigma_h))``
-    and ``offset = round(2^F P_h mu_h)``."""
+    binarized KernelHash: the anchor and projection signs, ``T[h, t + R] = round(255 exp((t/R - 1) / sigma_h))``
+    and ``offset = round(255 P_h mu_h)``."""
     if not kh.binary:
         raise EdgefmrError("HASH_ENCODE needs binarized anchors and projection (hash_binary)")
     a = torch.where(kh.anchors.detach() >= 0, 1, -1).numpy().astype(np.int8)
     p = torch.where(kh.proj.detach() >= 0, 1, -1).numpy().astype(np.int8)
     t = np.arange(-HASH_RADIUS, HASH_RADIUS + 1, dtype=np.float64) / HASH_RADIUS
     sigma = kh.sigma.detach().double().numpy()[:, None]
-    scale = float(1 << HASH_FEATURE_BITS)
+    scale = float(HASH_FEATURE_SCALE)
     table = np.clip(round_half_away(np.exp((t[None, :] - 1.0) / sigma) * scale), -32768, 32767).astype(np.int16)
     mu = kh.mu.detach().double().numpy()
     off = round_half_away(np.einsum("hbm,hm->hb", p.astype(np.float64), mu) * scale).astype(np.int32)

@@ -656,16 +656,19 @@ def hash_attention_case(rng):
     return b.build()
 
 
-def hash_encode_tables(rng, heads: int, anchors: int, depth: int, bits: int, radius: int):
-    """Random HASH_ENCODE constants: +-1 anchors and projection, a decreasing-to-increasing int16 feature table
-    (values up to 2^14, now and then the int16 extremes), offsets around the projected table mean."""
+def hash_encode_tables(rng, heads: int, anchors: int, depth: int, bits: int, radius: int, byte: bool | None = None):
+    """Random HASH_ENCODE constants: +-1 anchors and projection, an int16 feature table of exp((t - 1) / sigma) in
+    units of 2^-14 (now and then the int16 extremes) or, with `byte` (at random when None), of 1/255 (0..255: the
+    Cortex-M kernel's byte path), offsets around the projected table mean."""
+    byte = bool(rng.random() < 0.4) if byte is None else byte
     a = rng.choice(np.array([-1, 1], np.int8), (heads, anchors, depth))
     p = rng.choice(np.array([-1, 1], np.int8), (heads, bits, anchors))
     t = np.exp((np.arange(-radius, radius + 1) / radius - 1.0)[None, :] / rng.uniform(0.2, 2.0, (heads, 1)))
-    table = np.round(t * 2**14).astype(np.int16)
-    if rng.random() < 0.2:
+    scale = 255 if byte else 2**14
+    table = np.round(t * scale).astype(np.int16)
+    if not byte and rng.random() < 0.2:
         table[:, 0], table[:, -1] = -32768, 32767
-    off = rng.integers(-(1 << 14), 1 << 14, (heads, bits)) * anchors // 4
+    off = rng.integers(-scale, scale, (heads, bits)) * anchors // 4
     return a, table, p, off.astype(np.int32)
 
 

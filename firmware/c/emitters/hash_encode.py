@@ -33,8 +33,19 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     nib = np.tile((16 * np.arange(groups)).astype(np.uint16), (h, b, 1))
     for j in range(m):
         nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint16) << (j % 4)).astype(np.uint16)
-    return {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
-            "nibbles": nib.reshape(-1)}
+    out = {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
+           "nibbles": nib.reshape(-1), "pmask": None}
+    table = c.inp(2).data
+    if table.min() >= 0 and table.max() <= 255:  # byte features: the USADA8 projection
+        pneg = np.zeros((h, b, 4 * groups), np.uint32)
+        pneg[:, :, :m] = p < 0
+        words = np.zeros((h, b, groups + 1), np.uint32)
+        for j in range(4 * groups):
+            words[:, :, j // 4] |= (pneg[:, :, j] * np.uint32(0xFF)) << np.uint32(8 * (j % 4))
+        thr = c.inp(4).data.astype(np.int64) + 255 * pneg.sum(axis=2).astype(np.int64)
+        words[:, :, groups] = (thr & 0xFFFFFFFF).astype(np.uint32)
+        out["pmask"] = words.reshape(-1)
+    return out
 
 
 @scratch_bytes("HASH_ENCODE")
@@ -47,7 +58,7 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     arm = "hash_encode" in ctx.option("arm", frozenset())
-    extra: dict = {"masks": None, "corr": None, "nibbles": None}
+    extra: dict = {"masks": None, "corr": None, "nibbles": None, "pmask": None}
     if arm:
         extra = arm_tables(c)
         extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own

@@ -18,6 +18,10 @@ typedef struct {
     const uint32_t *masks;
     const int32_t *corr;
     const uint16_t *nibbles;
+    /* Cortex-M kernel, feature tables within 0..255 only (else NULL): per head and bit the ceil(m/4) words XORed
+     * onto the features packed as bytes (0xFF where the projection sign is -1) and the threshold offset_k + 255 n_k
+     * (n_k the -1 signs) [H][b][ceil(m/4) + 1]: USADA8 of the XORed bytes sums 255 n_k + sum_j p_kj phi_j. */
+    const uint32_t *pmask;
 } efm_hash_encode_params;
 
 /* y [*B][H][N][code_bytes] from x [*B][N][H * d]; scratch: the Cortex-M kernel's subset sums (NULL otherwise). */

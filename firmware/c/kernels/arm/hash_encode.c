@@ -179,6 +179,83 @@ static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs,
     }
 }
 
+/* One token of one head with byte features (tables within 0..255): the features packed four per word, each code
+ * bit one USADA8 per word of the features XOR the bit's sign masks, minus its threshold (emitter's pmask). */
+static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs, int32_t words, int32_t d,
+                                                                uint32_t zp2, int32_t rad, int32_t groups,
+                                                                const uint32_t *mk, const int32_t *corr,
+                                                                const int16_t *tab, int32_t m, int32_t nb,
+                                                                const uint32_t *pm, uint8_t *out) {
+    uint32_t xv[EFM_HE_MAX_WORDS], fw[EFM_HE_MAX_WORDS];
+    int32_t q = 0;
+    for (int32_t w = 0; w < words; w++) {
+        const uint32_t v = efm_load4(xs + 4 * w);
+        const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
+        q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
+        xv[w] = v;
+    }
+    int32_t sh = 0, c = 0;
+    if (q > 0) {
+        const uint32_t dq = (uint32_t)d * (uint32_t)q;
+        const int32_t k = __builtin_clz(dq) >> 1;
+        sh = k + 1;
+        c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
+    }
+    for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
+        int32_t s[4];
+        efm_he_sums4(xv, words, mk, corr, s);
+        const uint32_t p0 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[0] << sh), c)];
+        const uint32_t p1 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[1] << sh), c)];
+        const uint32_t p2 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[2] << sh), c)];
+        const uint32_t p3 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[3] << sh), c)];
+        const uint32_t word = p0 | (p1 << 8) | (p2 << 16) | (p3 << 24);
+        /* the padding anchors of the last group (copies of anchor 0) are dropped */
+        fw[g] = 4 * g + 4 <= m ? word : word & ((1u << (8 * (m - 4 * g))) - 1u);
+    }
+    int32_t k = 0;
+    if (groups == 2) { /* 8 anchors: per bit one LDM of {mask 0, mask 1, threshold}, two EOR, two USADA8, the sign */
+        const uint32_t f0 = fw[0], f1 = fw[1];
+        for (; k + 8 <= nb; k += 8) {
+            register uint32_t m0 __asm__("r4");
+            register uint32_t m1 __asm__("r5");
+            register uint32_t th __asm__("r6");
+            uint32_t neg = 0, z;
+#define EFM_HE_BIT8                                                                                              \
+    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
+    "eor %[m0], %[m0], %[f0]\n\t"                                                                              \
+    "eor %[m1], %[m1], %[f1]\n\t"                                                                              \
+    "usad8 %[m0], %[m0], %[z]\n\t"                                                                              \
+    "usada8 %[m0], %[m1], %[z], %[m0]\n\t"                                                                      \
+    "sub %[m0], %[m0], %[th]\n\t"                                                                              \
+    "lsr %[m0], %[m0], #31\n\t"                                                                                \
+    "orr %[neg], %[m0], %[neg], lsl #1\n\t"
+            __asm__ volatile("mov %[z], #0\n\t" EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
+                             EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
+                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th),
+                               [z] "=&r"(z)
+                             : [f0] "r"(f0), [f1] "r"(f1)
+                             : "memory");
+#undef EFM_HE_BIT8
+            /* bit 0 came first, so it is bit 7 of neg: reverse the bits (RBIT), the byte is then the top one */
+            uint32_t rev;
+            __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
+            *out++ = (uint8_t)~(rev >> 24);
+        }
+    }
+    uint32_t neg = 0;
+    for (int32_t e = 0; k < nb; k++, e++) {
+        uint32_t u = 0;
+        for (int32_t g = 0; g < groups; g++) {
+            u = efm_usada8(fw[g] ^ *pm++, 0, u);
+        }
+        neg |= ((u - *pm++) >> 31) << (e & 7);
+        if ((e & 7) == 7 || k == nb - 1) {
+            *out++ = (uint8_t)(~neg & ((2u << (e & 7)) - 1));
+            neg = 0;
+        }
+    }
+}
+
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
                      const int8_t *proj, const int32_t *offset, uint8_t *y, int32_t *scratch) {
     const int32_t d = p->depth;
@@ -198,6 +275,13 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
             const int32_t *off = offset + h * nb;
             const int8_t *xs = x + (ptrdiff_t)b * n * nh * d + h * d;
             uint8_t *out = y + ((ptrdiff_t)b * nh + h) * n * cb;
+            if (p->pmask != NULL) {
+                const uint32_t *pm = p->pmask + (ptrdiff_t)h * nb * (groups + 1);
+                for (int32_t t = 0; t < n; t++, xs += nh * d, out += cb) {
+                    efm_he_token8(xs, words, d, zp2, rad, groups, mk, corr, tab, m, nb, pm, out);
+                }
+                continue;
+            }
             for (int32_t t = 0; t < n; t++, xs += nh * d, out += cb) {
                 efm_he_token(xs, words, d, zp2, rad, groups, mk, corr, tab, m, nb, nib, off, scratch, out);
             }
