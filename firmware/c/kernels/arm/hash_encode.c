@@ -201,16 +201,40 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
         sh = k + 1;
         c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
     }
+    int32_t sums[4 * EFM_HE_MAX_WORDS];
     for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
-        int32_t s[4];
-        efm_he_sums4(xv, words, mk, corr, s);
-        const uint32_t p0 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[0] << sh), c)];
-        const uint32_t p1 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[1] << sh), c)];
-        const uint32_t p2 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[2] << sh), c)];
-        const uint32_t p3 = (uint32_t)tab[efm_smmulr((int32_t)((uint32_t)s[3] << sh), c)];
-        const uint32_t word = p0 | (p1 << 8) | (p2 << 16) | (p3 << 24);
-        /* the padding anchors of the last group (copies of anchor 0) are dropped */
-        fw[g] = 4 * g + 4 <= m ? word : word & ((1u << (8 * (m - 4 * g))) - 1u);
+        efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
+    }
+    /* the features, four bytes per word: per anchor one shift, one SMMULR, one LDRSH and the byte insert */
+    const int32_t *sp = sums;
+    for (int32_t g = 0; g < groups; g++) {
+        register uint32_t a0 __asm__("r4");
+        register uint32_t a1 __asm__("r5");
+        register uint32_t a2 __asm__("r6");
+        register uint32_t a3 __asm__("r7");
+        __asm__ volatile("ldmia %[sp]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                         "lsl %[a0], %[a0], %[sh]\n\t"
+                         "lsl %[a1], %[a1], %[sh]\n\t"
+                         "lsl %[a2], %[a2], %[sh]\n\t"
+                         "lsl %[a3], %[a3], %[sh]\n\t"
+                         "smmulr %[a0], %[a0], %[c]\n\t"
+                         "smmulr %[a1], %[a1], %[c]\n\t"
+                         "smmulr %[a2], %[a2], %[c]\n\t"
+                         "smmulr %[a3], %[a3], %[c]\n\t"
+                         "ldrsh %[a0], [%[tab], %[a0], lsl #1]\n\t"
+                         "ldrsh %[a1], [%[tab], %[a1], lsl #1]\n\t"
+                         "ldrsh %[a2], [%[tab], %[a2], lsl #1]\n\t"
+                         "ldrsh %[a3], [%[tab], %[a3], lsl #1]\n\t"
+                         "orr %[a0], %[a0], %[a1], lsl #8\n\t"
+                         "orr %[a0], %[a0], %[a2], lsl #16\n\t"
+                         "orr %[a0], %[a0], %[a3], lsl #24\n\t"
+                         : [sp] "+r"(sp), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+                         : [sh] "r"(sh), [c] "r"(c), [tab] "r"(tab)
+                         : "memory");
+        fw[g] = a0;
+    }
+    if (m & 3) { /* the padding anchors of the last group (copies of anchor 0) are dropped */
+        fw[groups - 1] &= (1u << (8 * (m & 3))) - 1u;
     }
     int32_t k = 0;
     if (groups == 2) { /* 8 anchors: per bit one LDM of {mask 0, mask 1, threshold}, two EOR, two USADA8, the sign */
