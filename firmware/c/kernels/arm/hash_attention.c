@@ -18,6 +18,9 @@
 #include "efm_kernel.h"
 #include "hash_attention.h"
 
+/* The nibble form's largest depth with the query sums on the stack (words of two columns). */
+#define EFM_HA_MAX_WORDS 256
+
 /* Code bits per query whose row lists are built at once (the lists live on the stack). */
 #define EFM_HA_CHUNK 64
 
@@ -534,6 +537,44 @@ static inline uint32_t efm_ha_sadd16(uint32_t a, uint32_t b) {
     return r;
 }
 
+/* dst[k] = a[k] +- b[k] on int16 lanes (SADD16 / SSUB16), n words, four per LDM where n % 4 == 0. */
+static void efm_ha_row16(uint32_t *dst, const uint32_t *a, const uint32_t *b, int32_t n, int sub) {
+    if ((n & 3) == 0) {
+        register uint32_t a0 __asm__("r4");
+        register uint32_t a1 __asm__("r5");
+        register uint32_t a2 __asm__("r6");
+        register uint32_t a3 __asm__("r7");
+        register uint32_t b0 __asm__("r8");
+        register uint32_t b1 __asm__("r9");
+        register uint32_t b2 __asm__("r10");
+        register uint32_t b3 __asm__("r11");
+        int32_t blocks = n >> 2;
+#define EFM_HA_ROW16(OP)                                                                                         \
+    __asm__ volatile("1:\n\t"                                                                                    \
+                     "ldmia %[a]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                              \
+                     "ldmia %[b]!, {%[b0], %[b1], %[b2], %[b3]}\n\t" OP " %[a0], %[a0], %[b0]\n\t" OP                 \
+                     " %[a1], %[a1], %[b1]\n\t" OP " %[a2], %[a2], %[b2]\n\t" OP " %[a3], %[a3], %[b3]\n\t"          \
+                     "stmia %[d]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                              \
+                     "subs %[n], %[n], #1\n\t"                                                                   \
+                     "bne 1b\n\t"                                                                                \
+                     : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [n] "+r"(blocks), [a0] "=&r"(a0), [a1] "=&r"(a1), \
+                       [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1), [b2] "=&r"(b2),            \
+                       [b3] "=&r"(b3)                                                                            \
+                     :                                                                                           \
+                     : "cc", "memory")
+        if (sub) {
+            EFM_HA_ROW16("ssub16");
+        } else {
+            EFM_HA_ROW16("sadd16");
+        }
+#undef EFM_HA_ROW16
+        return;
+    }
+    for (int32_t k = 0; k < n; k++) {
+        dst[k] = sub ? efm_ssub16(a[k], b[k]) : efm_ha_sadd16(a[k], b[k]);
+    }
+}
+
 /* EFM_HA_FORM_NIBBLES (keys <= 64, depth a multiple of 4): per nibble g of code bits (4g .. 4g + 3; the last may be
  * narrower, w bits) the raw value rows summed into the 2^w buckets B_g[pattern] of the keys' pattern (int16 pairs,
  * SXTAB16), then in place the table T_g[m] = sum_p (w - popcount(m xor p)) B_g[p] = sum_t (m_t ? P_t : V - P_t)
@@ -576,17 +617,15 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
             uint32_t *tb = bt + (ptrdiff_t)g * 16 * rw;
             int32_t *cg = cnt + 16 * g;
             int32_t pc[4], ec[4];
-            for (int32_t t = 0; t < w; t++) { /* P_t */
+            for (int32_t t = 0; t < w; t++) { /* P_t: the first bucket with bit t copied, the others added */
                 uint32_t *pr = pt + t * rw;
+                const uint32_t *first = tb + (1 << t) * rw;
                 for (int32_t k = 0; k < rw; k++) {
-                    pr[k] = 0;
+                    pr[k] = first[k];
                 }
-                pc[t] = 0;
-                for (int32_t m = 1 << t; m < n; m = (m + 1) | (1 << t)) {
-                    const uint32_t *br = tb + m * rw;
-                    for (int32_t k = 0; k < rw; k++) {
-                        pr[k] = efm_ha_sadd16(pr[k], br[k]);
-                    }
+                pc[t] = cg[1 << t];
+                for (int32_t m = ((1 << t) + 1) | (1 << t); m < n; m = (m + 1) | (1 << t)) {
+                    efm_ha_row16(pr, pr, tb + m * rw, rw, 0);
                     pc[t] += cg[m];
                 }
             }
@@ -619,17 +658,9 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                 const int32_t gi = i ^ (i >> 1), t = __builtin_ctz((uint32_t)i);
                 const uint32_t *src = tb + prev * rw, *e = pt + t * rw;
                 uint32_t *dst = tb + gi * rw;
-                if ((gi >> t) & 1) {
-                    for (int32_t k = 0; k < rw; k++) {
-                        dst[k] = efm_ha_sadd16(src[k], e[k]);
-                    }
-                    cg[gi] = cg[prev] + ec[t];
-                } else {
-                    for (int32_t k = 0; k < rw; k++) {
-                        dst[k] = efm_ssub16(src[k], e[k]);
-                    }
-                    cg[gi] = cg[prev] - ec[t];
-                }
+                const int up = (gi >> t) & 1;
+                efm_ha_row16(dst, src, e, rw, !up);
+                cg[gi] = up ? cg[prev] + ec[t] : cg[prev] - ec[t];
                 prev = gi;
             }
         }
@@ -647,20 +678,47 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
             const int fast = qn.rshift == 0 && qn.out_rshift > 0;
             const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
             int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
-            const uint32_t *r0 = rows[0], *r1 = rows[groups > 1 ? 1 : 0], *r2 = rows[groups > 2 ? 2 : 0],
-                           *r3 = rows[groups > 3 ? 3 : 0];
+            if (groups == 4 && fast) { /* 13..16 bits: the sums of the four rows first, then the outputs */
+                int32_t num[2 * EFM_HA_MAX_WORDS];
+                const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+                int32_t *np = num, words = rw;
+                uint32_t x0, x1, lo, hi;
+                __asm__ volatile("1:\n\t"
+                                 "ldr %[x0], [%[r0]], #4\n\t"
+                                 "ldr %[x1], [%[r1]], #4\n\t"
+                                 "sxth %[lo], %[x0]\n\t"
+                                 "asr %[hi], %[x0], #16\n\t"
+                                 "sxtah %[lo], %[lo], %[x1]\n\t"
+                                 "add %[hi], %[hi], %[x1], asr #16\n\t"
+                                 "ldr %[x0], [%[r2]], #4\n\t"
+                                 "ldr %[x1], [%[r3]], #4\n\t"
+                                 "sxtah %[lo], %[lo], %[x0]\n\t"
+                                 "add %[hi], %[hi], %[x0], asr #16\n\t"
+                                 "sxtah %[lo], %[lo], %[x1]\n\t"
+                                 "add %[hi], %[hi], %[x1], asr #16\n\t"
+                                 "strd %[lo], %[hi], [%[np]], #8\n\t"
+                                 "subs %[n], %[n], #1\n\t"
+                                 "bne 1b\n\t"
+                                 : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [np] "+r"(np),
+                                   [n] "+r"(words), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
+                                 :
+                                 : "cc", "memory");
+                /* num holds per word (column 4k + (k & 1), column + 2) */
+                for (int32_t k = 0; k < rw; k++) {
+                    const int32_t col = 4 * (k >> 1) + (k & 1);
+                    yi[col] = efm_ssat8(
+                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k] - bias) << ls), r), m, rd) >> rs);
+                    yi[col + 2] = efm_ssat8(
+                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k + 1] - bias) << ls), r), m, rd) >> rs);
+                }
+                continue;
+            }
             for (int32_t k = 0; k < rw; k++) {
                 int32_t lo = -bias, hi = -bias;
-                if (groups == 4) { /* 13..16 bits: the four rows from registers */
-                    const uint32_t x0 = r0[k], x1 = r1[k], x2 = r2[k], x3 = r3[k];
-                    lo += (int16_t)x0 + (int16_t)x1 + (int16_t)x2 + (int16_t)x3;
-                    hi += ((int32_t)x0 >> 16) + ((int32_t)x1 >> 16) + ((int32_t)x2 >> 16) + ((int32_t)x3 >> 16);
-                } else {
-                    for (int32_t g = 0; g < groups; g++) {
-                        const uint32_t x = rows[g][k];
-                        lo += (int16_t)x;
-                        hi += (int32_t)x >> 16;
-                    }
+                for (int32_t g = 0; g < groups; g++) {
+                    const uint32_t x = rows[g][k];
+                    lo += (int16_t)x;
+                    hi += (int32_t)x >> 16;
                 }
                 const int32_t col = 4 * (k >> 1) + (k & 1);
                 if (fast) {
@@ -678,6 +736,7 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
                         int8_t *y, int32_t *scratch) {
     if (p->packed && p->form == EFM_HA_FORM_NIBBLES && p->n_keys <= 64 && (p->depth & 3) == 0 &&
+        p->depth <= 2 * EFM_HA_MAX_WORDS &&
         (p->bits + 3) / 4 <= EFM_HA_CHUNK) {
         efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
         return;
