@@ -35,7 +35,7 @@ static inline uint32_t efm_he_root(uint32_t n) {
 }
 
 /* S_j (j = 4 g .. 4 g + 3) of one head's x words: USADA8 of x XOR the masks, four anchors per LDM of masks (per word
- * one LDR, one LDM, four EOR and four USADA8). */
+ * one LDR, one LDM, four EOR and four USADA8), the accumulators starting at corr_j. */
 static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *xv, int32_t words,
                                                                const uint32_t *mk, const int32_t *corr,
                                                                int32_t s[4]) {
@@ -43,8 +43,17 @@ static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *x
     register uint32_t m1 __asm__("r5");
     register uint32_t m2 __asm__("r6");
     register uint32_t m3 __asm__("r7");
-    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, v, zero;
+    register uint32_t a0 __asm__("r8");
+    register uint32_t a1 __asm__("r9");
+    register uint32_t a2 __asm__("r10");
+    register uint32_t a3 __asm__("r11");
+    uint32_t v, zero;
+    s[0] = corr[0]; /* the accumulators start at corr_j and end in s */
+    s[1] = corr[1];
+    s[2] = corr[2];
+    s[3] = corr[3];
     __asm__ volatile("mov %[z], #0\n\t"
+                     "ldmia %[s], {%[a0], %[a1], %[a2], %[a3]}\n\t"
                      "1:\n\t"
                      "ldr %[v], [%[xv]], #4\n\t"
                      "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"
@@ -58,15 +67,12 @@ static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *x
                      "usada8 %[a3], %[m3], %[z], %[a3]\n\t"
                      "subs %[n], %[n], #1\n\t"
                      "bne 1b\n\t"
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xv] "+r"(xv), [mk] "+r"(mk),
-                       [n] "+r"(words), [v] "=&r"(v), [m0] "=&r"(m0), [m1] "=&r"(m1), [m2] "=&r"(m2), [m3] "=&r"(m3),
-                       [z] "=&r"(zero)
-                     :
+                     "stmia %[s], {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                     : [xv] "+r"(xv), [mk] "+r"(mk), [n] "+r"(words), [v] "=&r"(v), [m0] "=&r"(m0), [m1] "=&r"(m1),
+                       [m2] "=&r"(m2), [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
+                       [a3] "=&r"(a3), [z] "=&r"(zero)
+                     : [s] "r"(s)
                      : "cc", "memory");
-    s[0] = (int32_t)a0 + corr[0];
-    s[1] = (int32_t)a1 + corr[1];
-    s[2] = (int32_t)a2 + corr[2];
-    s[3] = (int32_t)a3 + corr[3];
 }
 
 /* The 16 signed sums of four features: sub[mask] = sum_t (bit t of mask ? +phi_t : -phi_t). */
