@@ -8,6 +8,7 @@ table and a plot.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import time
@@ -34,6 +35,7 @@ HASH = {"hash_bits": 16, "hash_anchors": 8}
 CALIB = 16  # calibration samples of the block
 TARGETS = {16: 1.0, 64: 0.5, 256: 0.2}
 MODEL_TARGETS = {64: 0.8}  # whole model, hash vs softmax instructions
+METHODS = ("ptq", "qat")  # as the quant bench: min/max calibration, then 3 epochs with the integer model in the loop
 _VIT = {"embed_dim": 64, "heads": 4, "mlp_ratio": 2.0, "pooling": "mean", "activation": "gelu", **HASH,
         "hash_binary": True}
 #: The families bench's ViT (16 tokens) and the 64-token ViT of the issue (patch 1, depth 1).
@@ -63,7 +65,8 @@ logits of 256 tokens fit), every output checked bit for bit against the referenc
 * **model** rows: whole ViTs on digits 8x8 (embed 64, 4 heads, MLP ratio 2, GELU, mean pooling), softmax and
   hash: `vit16` the families bench's ViT (patch 2, depth 2: 16 tokens), `vit64` patch 1, depth 1 (64 tokens);
   trained by `edgefmr.nas.train` ({TRAIN['epochs']} epochs, seed {TRAIN['seed']}, the quant bench's recipe) and
-  quantized (PTQ): `float_accuracy`, `int_accuracy` (IR interpreter, whole test set), `int_vs_softmax_int_pp`,
+  quantized by each `method` (`ptq`; `qat`: then 3 epochs with the integer model in the loop): `float_accuracy`,
+  `int_accuracy` (IR interpreter, whole test set), `int_vs_softmax_int_pp`,
   `instructions` of one whole inference, `vs_softmax`, `target` (the issue's whole-model bound at 64 tokens) and
   `meets` (that bound and the integer accuracy within 1.5 pp of the softmax model's).
 * **crossover** row: the shortest measured length at which the hash block executes fewer instructions than the
@@ -225,32 +228,36 @@ def model_records(board: str = BOARD) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in MODELS.items():
-            soft: dict[str, Any] = {}
-            for variant in ("softmax", "hash"):
-                t0 = time.perf_counter()
-                model, float_acc = _trained(variant, config, task)
-                res = quantize_task(model, "vit", task, QuantOptions(method="ptq"), where="attention_scaling model")
-                g = res.graph
-                records = _input_records(g, res.qm, task.x_test[:2])
-                m = graph_instructions(g, board, records, Path(tmp) / f"{name}-{variant}")
-                rec = {"kind": "model", "model": name, "attention": variant, "tokens": model.n_tokens,
-                       "board": m["board"], "float_accuracy": round(float_acc, 4),
-                       "int_accuracy": round(float(res.report["int_accuracy"]), 4),
-                       "instructions": int(round(m["instructions"])), "bit_exact": m["bit_exact"],
-                       "ops": ",".join(sorted({node.op for node in g.nodes})), "epochs": TRAIN["epochs"],
-                       "seconds": round(time.perf_counter() - t0, 1)}
-                if variant == "softmax":
-                    soft = rec
-                else:
-                    rec["vs_softmax"] = round(rec["instructions"] / soft["instructions"], 3)
-                    rec["int_vs_softmax_int_pp"] = round(100 * (rec["int_accuracy"] - soft["int_accuracy"]), 2)
-                    target = MODEL_TARGETS.get(model.n_tokens)
-                    rec["target"] = target
-                    rec["meets"] = (target is None or rec["vs_softmax"] <= target) and \
-                        rec["int_vs_softmax_int_pp"] >= -1.5
-                rows.append(rec)
-                print(f"  attention_scaling: model {name} {variant}: {rec['instructions']:,} instructions, int "
-                      f"accuracy {rec['int_accuracy']}", flush=True)
+            trained = {v: _trained(v, config, task) for v in ("softmax", "hash")}
+            for method in METHODS:
+                soft: dict[str, Any] = {}
+                for variant in ("softmax", "hash"):
+                    t0 = time.perf_counter()
+                    model, float_acc = trained[variant]
+                    model = copy.deepcopy(model)  # QAT tunes its copy
+                    res = quantize_task(model, "vit", task, QuantOptions(method=method),
+                                        where="attention_scaling model")
+                    g = res.graph
+                    m = graph_instructions(g, board, _input_records(g, res.qm, task.x_test[:2]),
+                                           Path(tmp) / f"{name}-{variant}-{method}")
+                    rec = {"kind": "model", "model": name, "attention": variant, "method": method,
+                           "tokens": model.n_tokens, "board": m["board"], "float_accuracy": round(float_acc, 4),
+                           "int_accuracy": round(float(res.report["int_accuracy"]), 4),
+                           "instructions": int(round(m["instructions"])), "bit_exact": m["bit_exact"],
+                           "ops": ",".join(sorted({node.op for node in g.nodes})), "epochs": TRAIN["epochs"],
+                           "seconds": round(time.perf_counter() - t0, 1)}
+                    if variant == "softmax":
+                        soft = rec
+                    else:
+                        rec["vs_softmax"] = round(rec["instructions"] / soft["instructions"], 3)
+                        rec["int_vs_softmax_int_pp"] = round(100 * (rec["int_accuracy"] - soft["int_accuracy"]), 2)
+                        target = MODEL_TARGETS.get(model.n_tokens)
+                        rec["target"] = target
+                        rec["meets"] = (target is None or rec["vs_softmax"] <= target) and \
+                            rec["int_vs_softmax_int_pp"] >= -1.5
+                    rows.append(rec)
+                    print(f"  attention_scaling: model {name} {variant} {method}: {rec['instructions']:,} "
+                          f"instructions, int accuracy {rec['int_accuracy']}", flush=True)
     return rows
 
 

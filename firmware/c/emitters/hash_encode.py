@@ -58,7 +58,7 @@ def scratch(c: OpCall, arm: frozenset) -> int:
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     arm = "hash_encode" in ctx.option("arm", frozenset())
-    extra: dict = {"masks": None, "corr": None, "nibbles": None, "pmask": None}
+    extra: dict = {}  # the portable kernel's struct leaves the Cortex-M tables NULL
     if arm:
         extra = arm_tables(c)
         extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
