@@ -283,6 +283,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                      r["attention"] == variant)
         if pts:
             ax.plot(*zip(*pts, strict=True), marker="o", label=variant)
+    cross = next((r for r in rows if r["kind"] == "crossover"), None)
+    if cross is not None and cross.get("crossover_tokens"):
+        ax.axvline(cross["crossover_tokens"], color="grey", linestyle=":", linewidth=1)
+        ax.annotate(f"crossover ~{cross['crossover_tokens']:.0f} tokens", (cross["crossover_tokens"], 0.9),
+                    xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points", fontsize=8,
+                    color="grey")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(list(TOKENS), [str(n) for n in TOKENS])
