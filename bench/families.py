@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import statistics
 import time
 from typing import Any
@@ -45,7 +46,13 @@ NOTE = """What is measured (one record per trained model, plus op-count records)
   `exp((x.a/|x| - 1)/sigma)` needs unit x), one multiply of the rsqrt by `1/(sigma sqrt(d))` and one scale per
   anchor, i.e. d + 1 + m multiplications, plus d per query to divide by the normaliser. `mult_cut` = 1 -
   hash/softmax; `hash_real_mults` / `real_mult_cut` count the same attention with real-valued anchors and
-  projection (d + m d + m + m b per token and head), which at 16 tokens costs more than softmax.
+  projection (d + m d + m + m b per token and head), which at 16 tokens costs more than softmax. Those are the float
+  model's arithmetic; what the deployed integer graph executes is beside them: `*_executed_mults` / `*_executed_adds`
+  (the attention block as `edgefmr.quant` lowers it, from the Q, K, V linears to the merged output, counted by the IR
+  ops with the Cortex-M kernels' forms: HASH_ENCODE's anchor and projection products are sign selections, the
+  popcount form of HASH_ATTENTION multiplies similarities by values; see bench/attention_scaling.py),
+  `executed_mult_cut`, and the executed instructions measured on the Cortex-M4 (`*_instructions`,
+  `instructions_ratio` = hash / softmax, from bench/results/attention_scaling.json, which `make bench` writes first).
 * **Spiking and LMU rows**: the acceptance spiking transformer (digits) and LMUFormers (`SPIKING_ACCEPTANCE`,
   `LMU_ACCEPTANCE` below) trained by the common trainer, with firing rates and op counts for the spiking ones and the
   LMU's parallel/sequential agreement.
@@ -138,8 +145,30 @@ def hash_cost_records() -> list[dict[str, Any]]:
             "real_mult_cut": round(1 - r["mults"] / s["mults"], 4),
             "hash_mults_per_token": round(h["mults"] / n, 1),
             "softmax_mults_per_token": round(s["mults"] / n, 1),
+            **deployed_counts(n),
         })
     return rows
+
+
+def deployed_counts(n: int) -> dict[str, Any]:
+    """What the deployed integer graphs of one attention layer execute at n tokens (the blocks of
+    bench/attention_scaling.py: IR op counts with the Cortex-M kernels' forms) and, when
+    bench/results/attention_scaling.json holds them, their measured Cortex-M4 instructions."""
+    from bench.attention_scaling import RESULTS, block_graph, graph_counts
+
+    out: dict[str, Any] = {}
+    for variant in ("softmax", "hash"):
+        counts = graph_counts(block_graph(variant, n)[0])
+        out[f"{variant}_executed_mults"] = counts["mults"]
+        out[f"{variant}_executed_adds"] = counts["adds"]
+    out["executed_mult_cut"] = round(1 - out["hash_executed_mults"] / out["softmax_executed_mults"], 4)
+    path = RESULTS / "attention_scaling.json"
+    measured = json.loads(path.read_text()) if path.is_file() else []
+    inst = {r["attention"]: r["instructions"] for r in measured if r.get("kind") == "block" and r["tokens"] == n}
+    out["softmax_instructions"] = inst.get("softmax")
+    out["hash_instructions"] = inst.get("hash")
+    out["instructions_ratio"] = round(inst["hash"] / inst["softmax"], 3) if len(inst) >= 2 else None
+    return out
 
 
 # ------------------------------------------------------------------------------ spiking and LMU families

@@ -34,7 +34,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.ir import GraphBuilder
 from edgefmr.ir.graph import Graph, Node, Quant, Tensor
 from edgefmr.nas.models.attention import hash_attention_linear, sign_ste
-from edgefmr.ops.binary_fully_connected import binarize_weights
+from edgefmr.ops.binary_fully_connected import binarize_weights, unpack_bits
 from edgefmr.ops.layer_norm import quantize_affine
 from edgefmr.ops.lmu_update import lmu_constants
 from edgefmr.ops.lut import make_lut, round_half_away
@@ -573,16 +573,41 @@ class Lowering:
         (name,) = self._add_node("ATTENTION_GATE", [attn.name, gate.name], [(key, "int8", self.q(key))], {})
         return self._int_out(name, key, lambda: fn(attn.f, gate.f))
 
-    def hash_attention(self, hq: Value, hk: Value, v: Value, key: str) -> Value:
-        """HASH_ATTENTION on int8 pre-sign codes (bit = value >= 0)."""
+    def hash_attention(self, hq: Value, hk: Value, v: Value, key: str, bits: int = 0) -> Value:
+        """HASH_ATTENTION on int8 pre-sign codes (bit = value >= 0) or, with ``bits``, on packed codes (HASH_ENCODE's
+        output)."""
 
         def fn(q: torch.Tensor, k: torch.Tensor, vv: torch.Tensor) -> torch.Tensor:
             return hash_attention_linear(sign_ste(q), sign_ste(k), vv)
 
         if self.is_float:
             return self._float_out(key, fn(hq.f, hk.f, v.f))
-        (name,) = self._add_node("HASH_ATTENTION", [hq.name, hk.name, v.name], [(key, "int8", self.q(key))], {})
+        (name,) = self._add_node("HASH_ATTENTION", [hq.name, hk.name, v.name], [(key, "int8", self.q(key))],
+                                 {"bits": bits} if bits else {})
         return self._int_out(name, key, lambda: fn(hq.f, hk.f, v.f))
+
+    def hash_encode(self, x: Value, kh: torch.nn.Module, key: str) -> Value:
+        """HASH_ENCODE of tokens ``x [B, N, H d]`` with the binarized :class:`~edgefmr.nas.models.attention.KernelHash`
+        ``kh``: packed codes ``[B, H, N, ceil(b/8)]`` (int mode); the float program and the QAT surrogate use the
+        model's pre-sign values ``[B, H, N, b]`` (QAT: forward = the exact +-1 codes, straight-through)."""
+
+        def fn(u: torch.Tensor) -> torch.Tensor:
+            bsz, n, _ = u.shape
+            heads = u.reshape(bsz, n, kh.heads, kh.dim).transpose(1, 2)
+            unit = heads * torch.rsqrt(heads.square().sum(dim=-1, keepdim=True).clamp_min(1e-12))
+            return kh.features(unit, detach_params=True)
+
+        if self.is_float:
+            return Value(key, (*x.shape[:-2], kh.heads, x.shape[-2], kh.bits), f=fn(x.f))
+        a, table, p, off = hash_encode_constants(kh)
+        ins = [x.name, self._const(f"{key}/anchors", a), self._const(f"{key}/table", table),
+               self._const(f"{key}/proj", p), self._const(f"{key}/offset", off)]
+        (name,) = self._add_node("HASH_ENCODE", ins, [(key, "uint8", None)], {})
+        f = None
+        if self.grad and self.execute:
+            signs = torch.from_numpy(2.0 * unpack_bits(self.env[name], kh.bits).astype(np.float32) - 1.0)
+            f = straight_through(fn(x.f), signs)
+        return Value(key, self.graph.tensors[name].shape, f=f, name=name)
 
     def layer_norm(self, x: Value, weight: torch.Tensor, bias: torch.Tensor | None, eps: float, key: str) -> Value:
         """LAYER_NORM over the last axis with per-channel gamma (int8) and beta (int32, output LSBs)."""
@@ -682,6 +707,29 @@ class Lowering:
         """Mark a final-state tensor as a graph output (streaming graphs)."""
         if not self.is_float:
             self.b.output(v.name)
+
+
+#: HASH_ENCODE constants of the lowering: the cosine grid (R steps per unit) and the features' scale (the RBF
+#: feature in (0, 1] as 0..255: the byte features of the Cortex-M kernel's USADA8 projection).
+HASH_RADIUS = 127
+HASH_FEATURE_SCALE = 255
+
+
+def hash_encode_constants(kh: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(anchors int8 [H, m, d], feature table int16 [H, 2R+1], projection int8 [H, b, m], offsets int32 [H, b]) of a
+    binarized KernelHash: the anchor and projection signs, ``T[h, t + R] = round(255 exp((t/R - 1) / sigma_h))``
+    and ``offset = round(255 P_h mu_h)``."""
+    if not kh.binary:
+        raise EdgefmrError("HASH_ENCODE needs binarized anchors and projection (hash_binary)")
+    a = torch.where(kh.anchors.detach() >= 0, 1, -1).numpy().astype(np.int8)
+    p = torch.where(kh.proj.detach() >= 0, 1, -1).numpy().astype(np.int8)
+    t = np.arange(-HASH_RADIUS, HASH_RADIUS + 1, dtype=np.float64) / HASH_RADIUS
+    sigma = kh.sigma.detach().double().numpy()[:, None]
+    scale = float(HASH_FEATURE_SCALE)
+    table = np.clip(round_half_away(np.exp((t[None, :] - 1.0) / sigma) * scale), -32768, 32767).astype(np.int16)
+    mu = kh.mu.detach().double().numpy()
+    off = round_half_away(np.einsum("hbm,hm->hb", p.astype(np.float64), mu) * scale).astype(np.int32)
+    return a, table, p, off
 
 
 def lif_float(u: torch.Tensor, tau: float, threshold: float) -> torch.Tensor:

@@ -656,6 +656,56 @@ def hash_attention_case(rng):
     return b.build()
 
 
+def hash_encode_tables(rng, heads: int, anchors: int, depth: int, bits: int, radius: int, byte: bool | None = None):
+    """Random HASH_ENCODE constants: +-1 anchors and projection, an int16 feature table of exp((t - 1) / sigma) in
+    units of 2^-14 (now and then the int16 extremes) or, with `byte` (at random when None), of 1/255 (0..255: the
+    Cortex-M kernel's byte path), offsets around the projected table mean."""
+    byte = bool(rng.random() < 0.4) if byte is None else byte
+    a = rng.choice(np.array([-1, 1], np.int8), (heads, anchors, depth))
+    p = rng.choice(np.array([-1, 1], np.int8), (heads, bits, anchors))
+    t = np.exp((np.arange(-radius, radius + 1) / radius - 1.0)[None, :] / rng.uniform(0.2, 2.0, (heads, 1)))
+    scale = 255 if byte else 2**14
+    table = np.round(t * scale).astype(np.int16)
+    if not byte and rng.random() < 0.2:
+        table[:, 0], table[:, -1] = -32768, 32767
+    off = rng.integers(-scale, scale, (heads, bits)) * anchors // 4
+    return a, table, p, off.astype(np.int32)
+
+
+def hash_encode_case(rng):
+    """Head widths around the Cortex-M kernel's words (multiples of 4 and not), anchors around its groups of 4,
+    bits around bytes; zero points anywhere (the norm of x - zp)."""
+    b = GraphBuilder()
+    batch = [(1,), (), (2,)][int(rng.integers(0, 3))]
+    heads, n = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+    d = int(rng.choice([1, 3, 4, 8, 12, 16, 7]))
+    m, bits = int(rng.choice([1, 3, 4, 5, 8, 9])), int(rng.choice([1, 5, 8, 12, 16, 17]))
+    radius = int(rng.choice([1, 7, 127, 300]))
+    x = b.input("x", (*batch, n, heads * d), scale=0.05, zero_point=int(rng.integers(-128, 128)))
+    a, table, p, off = hash_encode_tables(rng, heads, m, d, bits, radius)
+    ins = [x, b.const("anchors", a), b.const("table", table), b.const("proj", p), b.const("offset", off)]
+    b.output(b.op("HASH_ENCODE", ins, dtype="uint8"))
+    return b.build()
+
+
+def hash_encode_inputs(g: Graph) -> Inputs:
+    """Uniform int8 tokens; the first token of every record equal to the zero point (Q = 0), the second a
+    multiple of an anchor row (|cos| = 1, the clamp)."""
+
+    def make(rng):
+        t = g.tensors[g.inputs[0]]
+        x = rng.integers(-128, 128, t.shape).astype(np.int8)
+        rows = x.reshape(-1, t.shape[-2], t.shape[-1])
+        rows[:, 0, :] = t.zero_point
+        if t.shape[-2] > 1:
+            anchors = g.tensors[g.nodes[0].inputs[1]].data
+            h, _, d = anchors.shape
+            rows[:, 1, :] = np.clip(t.zero_point + 40 * anchors[:, 0, :].reshape(h * d), -128, 127)
+        return [rows.reshape(t.shape)]
+
+    return make
+
+
 def clipped_softmax_case(rng):
     b = GraphBuilder()
     shape = [(10,), (2, 16, 16), (3, 7), (2, 5)][int(rng.integers(0, 4))]
@@ -785,12 +835,14 @@ CASES: dict[str, Callable[[np.random.Generator], Graph]] = {
     "TRANSPOSE": transpose_case, "CONCATENATION": concat_case, "STRIDED_SLICE": slice_case, "GATHER": gather_case,
     "QUANTIZE": quantize_case, "DEQUANTIZE": dequantize_case, "LAYER_NORM": layer_norm_case,
     "ATTENTION_GATE": attention_gate_case, "BINARY_FULLY_CONNECTED": binary_fc_case,
-    "HASH_ATTENTION": hash_attention_case, "CLIPPED_SOFTMAX": clipped_softmax_case, "LUT": lut_op_case,
+    "HASH_ATTENTION": hash_attention_case, "HASH_ENCODE": hash_encode_case,
+    "CLIPPED_SOFTMAX": clipped_softmax_case, "LUT": lut_op_case,
     "LIF": lif_case, "SPIKE_FULLY_CONNECTED": spike_fc_case, "LMU_UPDATE": lmu_case,
     "LAYER_NORM_CHAIN": layer_norm_chain_case, "ADD_LAYER_NORM_CHAIN": add_layer_norm_chain_case,
 }
 INPUTS: dict[str, Callable[[Graph], Inputs]] = {"RSQRT": rsqrt_inputs, "GATHER": gather_inputs, "LIF": lif_inputs,
                                                  "SPIKE_FULLY_CONNECTED": spike_inputs, "LMU_UPDATE": lif_inputs,
+                                                 "HASH_ENCODE": hash_encode_inputs,
                                                  "LAYER_NORM_CHAIN": layer_norm_chain_inputs,
                                                  "ADD_LAYER_NORM_CHAIN": layer_norm_chain_inputs}
 

@@ -8,12 +8,49 @@ from edgefmr.firmware.c.emitters.attention_gate import arm_requant
 from edgefmr.ops.hash_attention import code_bits, kernel_params
 from edgefmr.ops.registry import OpCall
 
+#: The Cortex-M kernel's forms (kernels/hash_attention.h EFM_HA_FORM_*).
+LISTS, POPCOUNT, PAIRS, NIBBLES = 0, 1, 2, 3
+
+
+def arm_form(c: OpCall) -> int:
+    """The Cortex-M kernel's form for a node: packed codes take the cheaper (estimated executed instructions per
+    batch index, fitted on QEMU) of POPCOUNT (quadratic in tokens: per query and key pair a popcount, per pair and
+    column half an SMLAD; code bytes <= 2, depth a multiple of 4) and PAIRS (linear: per key and pair of code bits
+    one bucket row, per query one row per pair); int8 codes keep LISTS."""
+    kp = kernel_params(c)
+    if not kp["packed"]:
+        return LISTS
+    nq, nk, d, b = kp["n_queries"], kp["n_keys"], kp["depth"], kp["bits"]
+    groups, pairs = (b + 1) // 2, (nk + 1) // 2
+    costs = {PAIRS: nk * groups * (2.5 * d + 14) + groups * 4 * d + nq * (groups * 1.6 * d + 8 * d + 60)}
+    if kp["code_bytes"] <= 2 and d % 4 == 0 and pairs * b < 1 << 16:
+        costs[POPCOUNT] = nk * d * 2 + nq * (pairs * (14 + 1.5 * d) + 8 * d + 60)
+    nibbles = (b + 3) // 4
+    if nk <= 64 and d % 4 == 0 and nibbles <= 64:
+        costs[NIBBLES] = nk * nibbles * (2 * d + 12) + nibbles * 55 * 2 * d + nq * (nibbles * 1.5 * d + 8 * d + 60)
+    if groups > 64:
+        costs.pop(PAIRS)
+    return min(costs, key=costs.get) if costs else LISTS
+
 
 @scratch_bytes("HASH_ATTENTION")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """P [bits][d], V [d] and n1 [bits] as int32."""
+    """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: ceil(Nk/2) (d + 2) words; PAIRS:
+    8 G d + 4 G + d words, G = ceil(b/2); NIBBLES: (16 N + 5) d / 2 + 16 N words, N = ceil(b/4)."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
-    return 4 * (bits * d + d + bits)
+    lists = 4 * (bits * d + d + bits)
+    if "hash_attention" not in arm:
+        return lists
+    form = arm_form(c)
+    if form == POPCOUNT:
+        return 4 * ((c.inp(1).shape[-2] + 1) // 2) * (d + 2)
+    if form == PAIRS:
+        groups = (bits + 1) // 2
+        return 4 * (8 * groups * d + 4 * groups + d)
+    if form == NIBBLES:
+        nibbles = (bits + 3) // 4
+        return 4 * ((16 * nibbles + 5) * d // 2 + 16 * nibbles)
+    return lists
 
 
 @emitter("HASH_ATTENTION")
@@ -21,7 +58,9 @@ def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
     kp = kernel_params(c)
     # The Cortex-M kernel's 32-bit output requantization (|w| <= 2^15 * 255 < 2^23, as ATTENTION_GATE's products).
-    arm = arm_requant(kp["shift"], kp["output_zp"]) if "hash_attention" in ctx.option("arm", frozenset()) else {}
+    arm = {}
+    if "hash_attention" in ctx.option("arm", frozenset()):
+        arm = {**arm_requant(kp["shift"], kp["output_zp"]), "form": arm_form(c)}
     p = ctx.param_fields("efm_hash_attention_params", kp, **arm)
     return Emitted(f"efm_hash_attention({p}, {ctx.inp(0, 'void')}, {ctx.inp(1, 'void')}, {ctx.inp(2)}, "
                    f"{ctx.out()}, {ctx.scratch()});", ("hash_attention",))

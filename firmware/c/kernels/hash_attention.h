@@ -17,7 +17,20 @@ typedef struct {
     /* Cortex-M kernel: rshift >= 1 when its 32-bit output requantization SMMLA(w, mult, round) >> rshift applies
      * (round = 2^(rshift - 1) + (output_zp << rshift)), else 0 (64-bit); 0 for the portable kernel. */
     int32_t round, rshift;
+    /* Cortex-M kernel, packed codes (0 for the portable kernel): how it evaluates the same sums (the emitter picks
+     * the cheaper for the shapes): EFM_HA_FORM_LISTS (per bit, the row lists), EFM_HA_FORM_POPCOUNT (per query and
+     * key pair the similarities b - popcount(q xor k) of two keys at once, then SMLAD of the similarity pairs with the
+     * values; code bytes <= 2, depth a multiple of 4) or EFM_HA_FORM_PAIRS (per pair of code bits the key values
+     * summed into 4 buckets by the pair's pattern; a query adds one bucket difference per pair) or EFM_HA_FORM_NIBBLES
+     * (per nibble of code bits 16 buckets turned into a table of similarity-weighted sums; a query adds one row per
+     * nibble; keys <= 64, depth a multiple of 4). */
+    int32_t form;
 } efm_hash_attention_params;
+
+#define EFM_HA_FORM_LISTS 0
+#define EFM_HA_FORM_POPCOUNT 1
+#define EFM_HA_FORM_PAIRS 2
+#define EFM_HA_FORM_NIBBLES 3
 
 size_t efm_hash_attention_scratch_bytes(const efm_hash_attention_params *p);
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,

@@ -18,6 +18,9 @@
 #include "efm_kernel.h"
 #include "hash_attention.h"
 
+/* The nibble form's largest depth with the query sums on the stack (words of two columns). */
+#define EFM_HA_MAX_WORDS 256
+
 /* Code bits per query whose row lists are built at once (the lists live on the stack). */
 #define EFM_HA_CHUNK 64
 
@@ -208,13 +211,17 @@ __attribute__((noinline)) static void efm_ha_block(const int32_t *const *list, i
 
 /* One query's outputs when all its code bits are in one pair of lists (bits <= EFM_HA_CHUNK). */
 static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, const int32_t *vsum, int32_t nclear,
-                         int32_t d, const efm_ha_norm *q, int8_t *y) {
+                         int32_t d, const efm_ha_norm *q, int32_t bias, int8_t *y) {
     const int32_t ls = q->lshift, r = q->recip, m = q->mult, rd = q->round, rs = q->out_rshift;
     const int fast = q->rshift == 0 && rs > 0;
     int32_t c = 0;
     for (; c + 4 <= d; c += 4) {
         int32_t a[4];
         efm_ha_block(list, ns, n, 4 * c, vsum + c, nclear, a);
+        a[0] -= bias;
+        a[1] -= bias;
+        a[2] -= bias;
+        a[3] -= bias;
         if (fast) {
             y[c] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
             y[c + 1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
@@ -227,7 +234,7 @@ static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, cons
         }
     }
     for (; c < d; c++) {
-        int32_t a = nclear * vsum[c];
+        int32_t a = nclear * vsum[c] - bias;
         for (int32_t k = 0; k < n; k++) {
             a += k < ns ? list[k][c] : -list[k][c];
         }
@@ -235,8 +242,513 @@ static void efm_ha_query(const int32_t *const *list, int32_t ns, int32_t n, cons
     }
 }
 
+/* The normalization of one query with similarity sum den (efm_ha_norm). */
+static inline efm_ha_norm efm_ha_norm_of(const efm_hash_attention_params *p, int32_t den) {
+    const int32_t len = den > 0 ? 32 - __builtin_clz((uint32_t)den) : 0;
+    const uint32_t recip = den > 0 ? efm_ha_recip((uint32_t)den, len) : 0;
+    const efm_ha_norm q = {(int32_t)recip, len <= 18 ? 18 - len : 0, len > 18 ? 1 << (len - 19) : 0,
+                           len > 18 ? len - 18 : 0, p->mult, p->shift, p->round, p->rshift, p->output_zp};
+    return q;
+}
+
+/* One byte-wise code row as a 32-bit word (code bytes <= 4), padding bits cleared. */
+static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uint8_t *c, uint32_t valid) {
+    uint32_t w = c[0];
+    for (int32_t i = 1; i < p->code_bytes; i++) {
+        w |= (uint32_t)c[i] << (8 * i);
+    }
+    return w & valid;
+}
+
+/* Per 16-bit lane the number of set bits (lanes of at most 16 bits): the SWAR popcount. */
+static inline uint32_t efm_ha_popcount16x2(uint32_t x) {
+    x -= (x >> 1) & 0x55555555u;
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x + (x >> 8)) & 0x001F001Fu;
+}
+
+/* acc[0..3] += sum over the key pairs of SMLAD(s pair, value pairs of four columns): per pair one LDR of the
+ * similarities, one LDM of the four columns' value pairs and four SMLAD. */
+__attribute__((noinline)) static void efm_ha_pairdot(const uint32_t *s, const uint32_t *vt, int32_t pairs,
+                                                     int32_t acc[4]) {
+    register uint32_t w0 __asm__("r4");
+    register uint32_t w1 __asm__("r5");
+    register uint32_t w2 __asm__("r6");
+    register uint32_t w3 __asm__("r7");
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t sp;
+    if (pairs > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr %[sp], [%[s]], #4\n\t"
+                         "ldmia %[vt]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                         "smlad %[a0], %[sp], %[w0], %[a0]\n\t"
+                         "smlad %[a1], %[sp], %[w1], %[a1]\n\t"
+                         "smlad %[a2], %[sp], %[w2], %[a2]\n\t"
+                         "smlad %[a3], %[sp], %[w3], %[a3]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [s] "+r"(s), [vt] "+r"(vt),
+                           [n] "+r"(pairs), [sp] "=&r"(sp), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                           [w3] "=&r"(w3)
+                         :
+                         : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij v_j - zp_v den_i with
+ * s_ij = b - popcount(q_i xor k_j), two keys per 32-bit word (the XOR, the SWAR popcount and b - popcount per 16-bit
+ * lane give a similarity pair SMLAD takes); the values are rearranged once per batch index into int16 pairs of two
+ * keys per column, four columns per block. Scratch: ceil(Nk/2) (d + 2) words. */
+static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
+                            const int8_t *v, int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t pairs = (nk + 1) >> 1, blocks = d >> 2;
+    const uint32_t valid = nb >= 32 ? 0xFFFFFFFFu : (1u << nb) - 1u;
+    uint32_t *vt = (uint32_t *)scratch; /* [blocks][pairs][4] */
+    uint32_t *kw = vt + (ptrdiff_t)blocks * pairs * 4; /* [pairs] two key codes */
+    uint32_t *sw = kw + pairs;                         /* [pairs] two similarities */
+    const uint32_t bb = (uint32_t)nb * 0x00010001u;
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t pr = 0; pr < pairs; pr++) {
+            const int32_t j0 = 2 * pr, j1 = j0 + 1 < nk ? j0 + 1 : -1;
+            kw[pr] = efm_ha_code(p, kb + j0 * cb, valid) | (j1 >= 0 ? efm_ha_code(p, kb + j1 * cb, valid) << 16 : 0);
+            const int8_t *r0 = vb + j0 * d;
+            for (int32_t blk = 0; blk < blocks; blk++) {
+                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 >= 0 ? efm_load4(r0 + d + 4 * blk) : 0;
+                const uint32_t a02 = efm_sxtb16(w0), a13 = efm_sxtb16_ror8(w0);
+                const uint32_t b02 = efm_sxtb16(w1), b13 = efm_sxtb16_ror8(w1);
+                uint32_t *o = vt + ((ptrdiff_t)blk * pairs + pr) * 4;
+                o[0] = (a02 & 0xFFFFu) | (b02 << 16);
+                o[1] = (a13 & 0xFFFFu) | (b13 << 16);
+                o[2] = (a02 >> 16) | (b02 & 0xFFFF0000u);
+                o[3] = (a13 >> 16) | (b13 & 0xFFFF0000u);
+            }
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            const uint32_t q = efm_ha_code(p, hq + ((ptrdiff_t)b * nq + i) * cb, valid);
+            const uint32_t qq = q | (q << 16);
+            uint32_t tot = 0;
+            for (int32_t pr = 0; pr < pairs; pr++) {
+                const uint32_t s = bb - efm_ha_popcount16x2(qq ^ kw[pr]);
+                sw[pr] = s;
+                tot += s;
+            }
+            if (nk & 1) { /* the missing second key of the last pair has similarity 0 */
+                tot -= sw[pairs - 1] & 0xFFFF0000u;
+                sw[pairs - 1] &= 0x0000FFFFu;
+            }
+            const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            const int32_t bias = p->v_zp * den;
+            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
+            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+            for (int32_t blk = 0; blk < blocks; blk++, yi += 4) {
+                int32_t a[4];
+                efm_ha_pairdot(sw, vt + (ptrdiff_t)blk * pairs * 4, pairs, a);
+                if (fast) {
+                    yi[0] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[0] - bias) << ls), r), m, rd) >> rs);
+                    yi[1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[1] - bias) << ls), r), m, rd) >> rs);
+                    yi[2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[2] - bias) << ls), r), m, rd) >> rs);
+                    yi[3] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[3] - bias) << ls), r), m, rd) >> rs);
+                } else {
+                    for (int32_t e = 0; e < 4; e++) {
+                        yi[e] = efm_ha_out(&qn, a[e] - bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* r (int16 pairs: columns (4k, 4k + 2), (4k + 1, 4k + 3)) += the int8 row v, `blocks` blocks of four: per block one
+ * LDR, one LDRD, two SXTAB16 and one STRD. */
+static inline void efm_ha_add16(uint32_t *r, const int8_t *v, int32_t blocks) {
+    uint32_t w, r0, r1;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[w], [%[v]], #4\n\t"
+                     "ldrd %[r0], %[r1], [%[r]]\n\t"
+                     "sxtab16 %[r0], %[r0], %[w]\n\t"
+                     "sxtab16 %[r1], %[r1], %[w], ror #8\n\t"
+                     "strd %[r0], %[r1], [%[r]], #8\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [r] "+r"(r), [v] "+r"(v), [n] "+r"(blocks), [w] "=&r"(w), [r0] "=&r"(r0), [r1] "=&r"(r1)
+                     :
+                     : "cc", "memory");
+}
+
+/* The pattern of pair g (bits 2g, 2g + 1; the last pair of an odd bit count has one bit) of a packed code. */
+static inline int32_t efm_ha_pattern(const uint8_t *c, int32_t g, int32_t full) {
+    return (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
+}
+
+/* EFM_HA_FORM_PAIRS (bits / 2 rounded up <= EFM_HA_CHUNK): per pair g of code bits (2g, 2g + 1) the raw value rows
+ * summed into the 4 buckets B_g[pattern] of the keys' pattern, with counts; a query with pattern m of pair g has
+ * similarity sum T_g[m] = sum_p (2 - popcount(m xor p)) B_g[p] = V + (B_0 - B_3) for m = 0, V - (B_0 - B_3) for 3,
+ * V + (B_1 - B_2) for 1, V - (B_1 - B_2) for 2 (V the sum of all values), so num = G V + one signed bucket
+ * difference per pair (the row lists of efm_ha_block), den likewise from the counts; a last single bit adds its
+ * bucket B_m. Then num - zp_v den. With at most 127 keys and a depth that is a multiple of 4 the buckets are int16
+ * pairs (SXTAB16 adds two value bytes per instruction: |sum| <= 128 Nk < 2^15), else int32 rows (SXTAB).
+ * Scratch: 6 G d + 4 G + d words. */
+static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk, const int8_t *v,
+                         int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t groups = (nb + 1) >> 1, full = nb >> 1; /* pairs; those with two bits */
+    const int pairs16 = nk <= 127 && (d & 3) == 0;
+    int32_t *dr = scratch;                          /* [groups][4][d]: the signed row of each pattern */
+    int32_t *cnt = dr + (ptrdiff_t)groups * 4 * d;  /* [groups][4]: bucket counts, then the den term of each pattern */
+    int32_t *vsum = cnt + groups * 4;                     /* [d] */
+    int32_t *bk = vsum + d;                               /* [groups][4][d] int32, or [groups][4][d / 2] pairs */
+    const int32_t rw = pairs16 ? d >> 1 : d;              /* words per bucket row */
+    const int32_t *list[EFM_HA_CHUNK];
+    uint32_t *rows[EFM_HA_CHUNK];
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t i = 0; i < groups * 4; i++) {
+            cnt[i] = 0;
+        }
+        for (int32_t i = 0; i < groups * 4 * rw; i++) {
+            bk[i] = 0;
+        }
+        for (int32_t j = 0; j < nk; j++) {
+            const uint8_t *c = kb + j * cb;
+            const int8_t *vj = vb + j * d;
+            if (pairs16) {
+                int32_t *base = bk, *cg = cnt;
+                uint32_t cw = 0; /* the code bits, 16 at a time */
+                for (int32_t g = 0; g < full; g++, cw >>= 2, base += 4 * rw, cg += 4) {
+                    if ((g & 7) == 0) {
+                        cw = c[g >> 2] | (g + 4 < groups ? (uint32_t)c[(g >> 2) + 1] << 8 : 0u);
+                    }
+                    const uint32_t pat = cw & 3u;
+                    cg[pat]++;
+                    efm_ha_add16((uint32_t *)(base + pat * rw), vj, d >> 2);
+                }
+                if (full < groups) { /* the last, single bit */
+                    const uint32_t pat = (uint32_t)(c[full >> 2] >> (2 * (full & 3))) & 1u;
+                    cg[pat]++;
+                    efm_ha_add16((uint32_t *)(base + pat * rw), vj, d >> 2);
+                }
+            } else {
+                for (int32_t g = 0; g < groups; g++) {
+                    const int32_t row = 4 * g + efm_ha_pattern(c, g, full);
+                    rows[g] = (uint32_t *)(bk + (ptrdiff_t)row * rw);
+                    cnt[row]++;
+                }
+                for (int32_t g = 0; g < groups; g++) {
+                    efm_ha_add_row((int32_t *)rows[g], vj, d);
+                }
+            }
+        }
+        /* bucket (g, pattern) column c as int32: int16 pairs hold columns (4k, 4k + 2) and (4k + 1, 4k + 3) */
+#define EFM_HA_B(g, pt, c)                                                                                        \
+    (pairs16 ? (int32_t)(int16_t)(((const uint32_t *)bk)[((ptrdiff_t)(4 * (g) + (pt))) * rw + 2 * ((c) >> 2) +        \
+                                                          ((c) & 1)] >> (16 * (((c) >> 1) & 1)))                    \
+             : bk[((ptrdiff_t)(4 * (g) + (pt))) * rw + (c)])
+        for (int32_t c = 0; c < d; c++) { /* V: the sum of the first pair's buckets */
+            int32_t s = 0;
+            for (int32_t pt = 0; pt < (full > 0 ? 4 : 2); pt++) {
+                s += EFM_HA_B(0, pt, c);
+            }
+            vsum[c] = s;
+        }
+        for (int32_t g = 0; g < groups; g++) {
+            /* pattern 0: +(B_0 - B_3), 1: +(B_1 - B_2), 2: -(B_1 - B_2), 3: -(B_0 - B_3); a single bit: B_0, B_1 */
+            int32_t *r0 = dr + (ptrdiff_t)4 * g * d, *r1 = r0 + d, *r2 = r1 + d, *r3 = r2 + d;
+            if (pairs16 && g < full) { /* two columns per word, widened before the difference */
+                const uint32_t *b0 = (const uint32_t *)bk + (ptrdiff_t)4 * g * rw, *b1 = b0 + rw, *b2 = b1 + rw,
+                               *b3 = b2 + rw;
+                for (int32_t w = 0; w < rw; w++) {
+                    const int32_t c = 4 * (w >> 1) + (w & 1);
+                    const int32_t e0 = (int32_t)(int16_t)b0[w] - (int32_t)(int16_t)b3[w];
+                    const int32_t e2 = ((int32_t)b0[w] >> 16) - ((int32_t)b3[w] >> 16);
+                    const int32_t f0 = (int32_t)(int16_t)b1[w] - (int32_t)(int16_t)b2[w];
+                    const int32_t f2 = ((int32_t)b1[w] >> 16) - ((int32_t)b2[w] >> 16);
+                    r0[c] = e0;
+                    r0[c + 2] = e2;
+                    r3[c] = -e0;
+                    r3[c + 2] = -e2;
+                    r1[c] = f0;
+                    r1[c + 2] = f2;
+                    r2[c] = -f0;
+                    r2[c + 2] = -f2;
+                }
+            } else {
+                for (int32_t c = 0; c < d; c++) {
+                    if (g < full) {
+                        const int32_t e = EFM_HA_B(g, 0, c) - EFM_HA_B(g, 3, c);
+                        const int32_t f = EFM_HA_B(g, 1, c) - EFM_HA_B(g, 2, c);
+                        r0[c] = e;
+                        r1[c] = f;
+                        r2[c] = -f;
+                        r3[c] = -e;
+                    } else {
+                        r0[c] = EFM_HA_B(g, 0, c);
+                        r1[c] = EFM_HA_B(g, 1, c);
+                    }
+                }
+            }
+            int32_t *cg = cnt + 4 * g;
+            if (g < full) {
+                const int32_t e = cg[0] - cg[3], f = cg[1] - cg[2];
+                cg[0] = nk + e;
+                cg[1] = nk + f;
+                cg[2] = nk - f;
+                cg[3] = nk - e;
+            }
+        }
+#undef EFM_HA_B
+        for (int32_t i = 0; i < nq; i++) {
+            const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
+            int32_t den = 0;
+            const int32_t *base = dr, *cg = cnt;
+            uint32_t cw = 0;
+            for (int32_t g = 0; g < full; g++, cw >>= 2, base += 4 * d, cg += 4) {
+                if ((g & 7) == 0) {
+                    cw = c[g >> 2] | (g + 4 < groups ? (uint32_t)c[(g >> 2) + 1] << 8 : 0u);
+                }
+                const uint32_t pat = cw & 3u;
+                list[g] = base + pat * d;
+                den += cg[pat];
+            }
+            if (full < groups) {
+                const uint32_t pat = (uint32_t)(c[full >> 2] >> (2 * (full & 3))) & 1u;
+                list[full] = base + pat * d;
+                den += cg[pat];
+            }
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
+        }
+    }
+}
+
+static inline uint32_t efm_ha_sadd16(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
+/* dst[k] = a[k] +- b[k] on int16 lanes (SADD16 / SSUB16), n words, four per LDM where n % 4 == 0. */
+static void efm_ha_row16(uint32_t *dst, const uint32_t *a, const uint32_t *b, int32_t n, int sub) {
+    if ((n & 3) == 0) {
+        register uint32_t a0 __asm__("r4");
+        register uint32_t a1 __asm__("r5");
+        register uint32_t a2 __asm__("r6");
+        register uint32_t a3 __asm__("r7");
+        register uint32_t b0 __asm__("r8");
+        register uint32_t b1 __asm__("r9");
+        register uint32_t b2 __asm__("r10");
+        register uint32_t b3 __asm__("r11");
+        int32_t blocks = n >> 2;
+#define EFM_HA_ROW16(OP)                                                                                         \
+    __asm__ volatile("1:\n\t"                                                                                    \
+                     "ldmia %[a]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                              \
+                     "ldmia %[b]!, {%[b0], %[b1], %[b2], %[b3]}\n\t" OP " %[a0], %[a0], %[b0]\n\t" OP                 \
+                     " %[a1], %[a1], %[b1]\n\t" OP " %[a2], %[a2], %[b2]\n\t" OP " %[a3], %[a3], %[b3]\n\t"          \
+                     "stmia %[d]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                              \
+                     "subs %[n], %[n], #1\n\t"                                                                   \
+                     "bne 1b\n\t"                                                                                \
+                     : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [n] "+r"(blocks), [a0] "=&r"(a0), [a1] "=&r"(a1), \
+                       [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1), [b2] "=&r"(b2),            \
+                       [b3] "=&r"(b3)                                                                            \
+                     :                                                                                           \
+                     : "cc", "memory")
+        if (sub) {
+            EFM_HA_ROW16("ssub16");
+        } else {
+            EFM_HA_ROW16("sadd16");
+        }
+#undef EFM_HA_ROW16
+        return;
+    }
+    for (int32_t k = 0; k < n; k++) {
+        dst[k] = sub ? efm_ssub16(a[k], b[k]) : efm_ha_sadd16(a[k], b[k]);
+    }
+}
+
+/* EFM_HA_FORM_NIBBLES (keys <= 64, depth a multiple of 4): per nibble g of code bits (4g .. 4g + 3; the last may be
+ * narrower, w bits) the raw value rows summed into the 2^w buckets B_g[pattern] of the keys' pattern (int16 pairs,
+ * SXTAB16), then in place the table T_g[m] = sum_p (w - popcount(m xor p)) B_g[p] = sum_t (m_t ? P_t : V - P_t)
+ * (P_t: the buckets with bit t set, V all of them): T_g[0] = sum_t (V - P_t), then in Gray-code order one signed
+ * addition of E_t = 2 P_t - V per entry (|T| <= 4 * 128 * 64 fits int16). A query adds one table row per nibble
+ * (SXTAH into int32) and the den table entries, then num - zp_v den and the normalization.
+ * Scratch: (16 G + 5) d / 2 + 16 G words. */
+static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
+                           const int8_t *v, int8_t *y, int32_t *scratch) {
+    const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
+    const int32_t groups = (nb + 3) >> 2, rw = d >> 1, blocks = d >> 2;
+    uint32_t *bt = (uint32_t *)scratch;                 /* [groups][16][rw]: buckets, then tables */
+    uint32_t *pt = bt + (ptrdiff_t)groups * 16 * rw;    /* [4][rw]: P_t, then E_t */
+    uint32_t *vv = pt + 4 * rw;                         /* [rw]: V */
+    int32_t *cnt = (int32_t *)(vv + rw);                /* [groups][16]: counts, then den terms */
+    const uint32_t *rows[EFM_HA_CHUNK];
+    for (int32_t b = 0; b < p->batch; b++) {
+        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
+        for (int32_t i = 0; i < groups * 16 * rw; i++) {
+            bt[i] = 0;
+        }
+        for (int32_t i = 0; i < groups * 16; i++) {
+            cnt[i] = 0;
+        }
+        for (int32_t j = 0; j < nk; j++) {
+            const uint8_t *c = kb + j * cb;
+            const int8_t *vj = vb + j * d;
+            uint32_t *base = bt;
+            int32_t *cg = cnt;
+            for (int32_t g = 0; g < groups; g++, base += 16 * rw, cg += 16) {
+                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
+                cg[pat]++;
+                efm_ha_add16(base + pat * rw, vj, blocks);
+            }
+        }
+        for (int32_t g = 0; g < groups; g++) {
+            const int32_t w = g == groups - 1 ? nb - 4 * g : 4, n = 1 << w;
+            uint32_t *tb = bt + (ptrdiff_t)g * 16 * rw;
+            int32_t *cg = cnt + 16 * g;
+            int32_t pc[4], ec[4];
+            for (int32_t t = 0; t < w; t++) { /* P_t: the first bucket with bit t copied, the others added */
+                uint32_t *pr = pt + t * rw;
+                const uint32_t *first = tb + (1 << t) * rw;
+                for (int32_t k = 0; k < rw; k++) {
+                    pr[k] = first[k];
+                }
+                pc[t] = cg[1 << t];
+                for (int32_t m = ((1 << t) + 1) | (1 << t); m < n; m = (m + 1) | (1 << t)) {
+                    efm_ha_row16(pr, pr, tb + m * rw, rw, 0);
+                    pc[t] += cg[m];
+                }
+            }
+            if (g == 0) { /* V, the same for every nibble */
+                for (int32_t k = 0; k < rw; k++) {
+                    uint32_t s = 0;
+                    for (int32_t m = 0; m < n; m++) {
+                        s = efm_ha_sadd16(s, tb[m * rw + k]);
+                    }
+                    vv[k] = s;
+                }
+            }
+            /* T[0] = sum_t (V - P_t); E_t = 2 P_t - V (in place of P_t) */
+            int32_t t0 = 0;
+            for (int32_t k = 0; k < rw; k++) {
+                uint32_t s = 0;
+                for (int32_t t = 0; t < w; t++) {
+                    s = efm_ha_sadd16(s, efm_ssub16(vv[k], pt[t * rw + k]));
+                    pt[t * rw + k] = efm_ssub16(efm_ha_sadd16(pt[t * rw + k], pt[t * rw + k]), vv[k]);
+                }
+                tb[k] = s;
+            }
+            for (int32_t t = 0; t < w; t++) {
+                t0 += nk - pc[t];
+                ec[t] = 2 * pc[t] - nk;
+            }
+            cg[0] = t0;
+            int32_t prev = 0;
+            for (int32_t i = 1; i < n; i++) { /* Gray-code order: one bit flips per entry */
+                const int32_t gi = i ^ (i >> 1), t = __builtin_ctz((uint32_t)i);
+                const uint32_t *src = tb + prev * rw, *e = pt + t * rw;
+                uint32_t *dst = tb + gi * rw;
+                const int up = (gi >> t) & 1;
+                efm_ha_row16(dst, src, e, rw, !up);
+                cg[gi] = up ? cg[prev] + ec[t] : cg[prev] - ec[t];
+                prev = gi;
+            }
+        }
+        for (int32_t i = 0; i < nq; i++) {
+            const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
+            int32_t den = 0;
+            for (int32_t g = 0; g < groups; g++) {
+                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
+                rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
+                den += cnt[16 * g + pat];
+            }
+            const efm_ha_norm qn = efm_ha_norm_of(p, den);
+            const int32_t bias = p->v_zp * den;
+            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
+            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            if (groups == 4 && fast) { /* 13..16 bits: the sums of the four rows first, then the outputs */
+                int32_t num[2 * EFM_HA_MAX_WORDS];
+                const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+                int32_t *np = num, words = rw;
+                uint32_t x0, x1, lo, hi;
+                __asm__ volatile("1:\n\t"
+                                 "ldr %[x0], [%[r0]], #4\n\t"
+                                 "ldr %[x1], [%[r1]], #4\n\t"
+                                 "sxth %[lo], %[x0]\n\t"
+                                 "asr %[hi], %[x0], #16\n\t"
+                                 "sxtah %[lo], %[lo], %[x1]\n\t"
+                                 "add %[hi], %[hi], %[x1], asr #16\n\t"
+                                 "ldr %[x0], [%[r2]], #4\n\t"
+                                 "ldr %[x1], [%[r3]], #4\n\t"
+                                 "sxtah %[lo], %[lo], %[x0]\n\t"
+                                 "add %[hi], %[hi], %[x0], asr #16\n\t"
+                                 "sxtah %[lo], %[lo], %[x1]\n\t"
+                                 "add %[hi], %[hi], %[x1], asr #16\n\t"
+                                 "strd %[lo], %[hi], [%[np]], #8\n\t"
+                                 "subs %[n], %[n], #1\n\t"
+                                 "bne 1b\n\t"
+                                 : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [np] "+r"(np),
+                                   [n] "+r"(words), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
+                                 :
+                                 : "cc", "memory");
+                /* num holds per word (column 4k + (k & 1), column + 2) */
+                for (int32_t k = 0; k < rw; k++) {
+                    const int32_t col = 4 * (k >> 1) + (k & 1);
+                    yi[col] = efm_ssat8(
+                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k] - bias) << ls), r), m, rd) >> rs);
+                    yi[col + 2] = efm_ssat8(
+                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k + 1] - bias) << ls), r), m, rd) >> rs);
+                }
+                continue;
+            }
+            for (int32_t k = 0; k < rw; k++) {
+                int32_t lo = -bias, hi = -bias;
+                for (int32_t g = 0; g < groups; g++) {
+                    const uint32_t x = rows[g][k];
+                    lo += (int16_t)x;
+                    hi += (int32_t)x >> 16;
+                }
+                const int32_t col = 4 * (k >> 1) + (k & 1);
+                if (fast) {
+                    yi[col] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)lo << ls), r), m, rd) >> rs);
+                    yi[col + 2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)hi << ls), r), m, rd) >> rs);
+                } else {
+                    yi[col] = efm_ha_out(&qn, lo);
+                    yi[col + 2] = efm_ha_out(&qn, hi);
+                }
+            }
+        }
+    }
+}
+
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
                         int8_t *y, int32_t *scratch) {
+    if (p->packed && p->form == EFM_HA_FORM_NIBBLES && p->n_keys <= 64 && (p->depth & 3) == 0 &&
+        p->depth <= 2 * EFM_HA_MAX_WORDS &&
+        (p->bits + 3) / 4 <= EFM_HA_CHUNK) {
+        efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    if (p->packed && p->form == EFM_HA_FORM_POPCOUNT && p->code_bytes <= 2 && (p->depth & 3) == 0) {
+        efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    if (p->packed && p->form == EFM_HA_FORM_PAIRS && (p->bits + 1) / 2 <= EFM_HA_CHUNK) {
+        efm_ha_pairs(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
     const int32_t d = p->depth, nb = p->bits, nk = p->n_keys, nq = p->n_queries, vzp = p->v_zp;
     int32_t *psum = scratch;       /* [bits][d] */
     int32_t *vsum = psum + nb * d; /* [d] */
@@ -282,7 +794,7 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
                                      len > 18 ? len - 18 : 0, p->mult, p->shift, p->round, p->rshift,
                                      p->output_zp};
             if (nb <= EFM_HA_CHUNK) { /* the lists of all bits are built */
-                efm_ha_query(list, nb - nclear, nb, vsum, nclear, d, &nq_, yi);
+                efm_ha_query(list, nb - nclear, nb, vsum, nclear, d, &nq_, 0, yi);
                 continue;
             }
             /* more bits than one pair of lists holds: per column, chunk by chunk (rebuilding the lists) */

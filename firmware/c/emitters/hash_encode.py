@@ -1,0 +1,68 @@
+"""HASH_ENCODE -> kernels/hash_encode.c (kernels/arm/hash_encode.c on cores with the DSP extension, with its XOR
+masks, USADA8 corrections and projection nibbles computed here from the op's constant inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.ops.hash_encode import kernel_params, layout
+from edgefmr.ops.registry import OpCall
+
+
+def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
+    """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), the last group padded with
+    copies of anchor 0):
+    `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1, XOR 0x80808080: USADA8 of x XOR mask sums
+    a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
+    `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
+    sign of anchor 4g + t is +1: the index of the kernel's subset sum)."""
+    h, m, d, b, _ = layout(c)
+    groups = -(-m // 4)
+    a = np.zeros((h, 4 * groups, d), np.int64)
+    a[:, :m] = c.inp(1).data
+    a[:, m:] = c.inp(1).data[:, :1]  # padding anchors repeat anchor 0: a valid cosine index, the feature dropped
+    p = c.inp(3).data.astype(np.int64)
+    zp = c.inp(0).zero_point
+    neg = (a < 0).astype(np.uint32)  # [H, 4G, d]
+    words = np.zeros((h, 4 * groups, -(-d // 4)), np.uint32)
+    for i in range(d):
+        words[:, :, i // 4] |= (neg[:, :, i] * np.uint32(0xFF)) << np.uint32(8 * (i % 4))
+    masks = (words ^ np.uint32(0x80808080)).reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
+    corr = -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2)
+    nib = np.tile((16 * np.arange(groups)).astype(np.uint16), (h, b, 1))
+    for j in range(m):
+        nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint16) << (j % 4)).astype(np.uint16)
+    out = {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
+           "nibbles": nib.reshape(-1), "pmask": None}
+    table = c.inp(2).data
+    if table.min() >= 0 and table.max() <= 255:  # byte features: the USADA8 projection
+        pneg = np.zeros((h, b, 4 * groups), np.uint32)
+        pneg[:, :, :m] = p < 0
+        words = np.zeros((h, b, groups + 1), np.uint32)
+        for j in range(4 * groups):
+            words[:, :, j // 4] |= (pneg[:, :, j] * np.uint32(0xFF)) << np.uint32(8 * (j % 4))
+        thr = c.inp(4).data.astype(np.int64) + 255 * pneg.sum(axis=2).astype(np.int64)
+        words[:, :, groups] = (thr & 0xFFFFFFFF).astype(np.uint32)
+        out["pmask"] = words.reshape(-1)
+    return out
+
+
+@scratch_bytes("HASH_ENCODE")
+def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
+    """The Cortex-M kernel's subset sums: 16 int32 per group of four anchors."""
+    return 64 * -(-layout(c)[1] // 4) if "hash_encode" in arm else 0
+
+
+@emitter("HASH_ENCODE")
+def emit(ctx: EmitContext) -> Emitted:
+    c = ctx.c
+    arm = "hash_encode" in ctx.option("arm", frozenset())
+    extra: dict = {}  # the portable kernel's struct leaves the Cortex-M tables NULL
+    if arm:
+        extra = arm_tables(c)
+        extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
+    p = ctx.param_fields("efm_hash_encode_params", kernel_params(c), **extra)
+    scr = ctx.scratch() if arm else "NULL"
+    return Emitted(f"efm_hash_encode({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
+                   f"{ctx.out()}, {scr});", ("hash_encode",))
