@@ -32,6 +32,15 @@ from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ir.model_io import load_model
+from edgefmr.ir.streaming import (
+    frame_inputs,
+    initial_value,
+    io_view,
+    is_streaming,
+    state_pairs,
+    step_outputs,
+    without_states,
+)
 
 MANIFEST_FORMAT = "edgefmr-build"
 MANIFEST_VERSION = 1
@@ -173,7 +182,7 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | Path, *, tricks: bool = True,
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
-          fuse: bool = True, choose_tricks: bool = True) -> dict[str, Any]:
+          fuse: bool = True, choose_tricks: bool = True, streaming: bool = False) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
@@ -181,11 +190,19 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     (kernels/arm/) where the core has the DSP extension. fuse: generate code for the graph after the IR passes
     (edgefmr.firmware.cost.c_graph; same results bit for bit). tricks: MCUFormer's fusions, used only where they
     do not make the arena larger (the manifest's `tricks` says which was built) unless not `choose_tricks`.
+    streaming: `model` is a step program (marked state pairs, edgefmr.ir.streaming); the firmware keeps the state
+    in a persistent region and each efm_run() is one step (test_inputs are then frames, one record per step).
+    Without it, a step program's states are ordinary inputs and outputs.
     Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
     g, model_name = load_graph(model)
     model_hash = graph_hash(g)  # the user's graph: what flash / profile / hil compare the device against
+    if streaming and not is_streaming(g):
+        raise EdgefmrError(f"{model_name}: --streaming needs a step program with marked state pairs (metadata "
+                           f"'stream_states'); write one with `edgefmr quantize ... --stream-out step.efm`")
+    if not streaming:
+        g = without_states(g)
     g, origin = c_graph(g, tricks, fuse)
     b = _load_board(board)
     t = tc.toolchain(b)
@@ -219,7 +236,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         shutil.copy2(p, src / p.name)
     if main == "semihost":
         shutil.copy2(tc.RUNTIME_DIR / "efm_test_vectors.h", src / "efm_test_vectors.h")
-        (src / "efm_test_vectors.c").write_text(_test_vectors_c(g, test_inputs or []))
+        (src / "efm_test_vectors.c").write_text(_test_vectors_c(io_view(g) if streaming else g, test_inputs or []))
     if b is not None:
         # Semihosting (exit codes, fault reports) in test images and on QEMU; never on a real board without a probe.
         (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost" or b.is_virtual))
@@ -236,6 +253,8 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         # layers name the nodes of the user's graph (profile and calibration read them against that graph)
         "layers": [{**row, "nodes": sorted({o for n in row["nodes"] for o in origin[n]})} for row in gen.layers],
     }
+    if streaming:
+        manifest["streaming"] = _stream_summary(g, plan)
     if run_make:
         try:
             _make(out, t, jobs)
@@ -246,12 +265,27 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
             _check_fit(b, gen.arena, stack_bytes, pred["image"], pred["ram"])
             raise EdgefmrError(str(e)) from None
         manifest.update(_measure(out, t, gen, stack_bytes))
+        if streaming and b is not None:
+            manifest["measured"]["state_symbol"] = elfsize.symbol_sizes(out / "model.elf").get(codegen.STATE_SYMBOL, 0)
         if b is not None:
             manifest["fit"] = _check_fit(b, gen.arena, stack_bytes, manifest["predicted"]["flash"],
                                          manifest["predicted"]["static_ram"])
     manifest["build_seconds"] = round(time.monotonic() - t0, 3)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return manifest
+
+
+def _stream_summary(g: Graph, plan: Plan) -> dict[str, Any]:
+    """The manifest's `streaming` entry: persistent state (planner), frame and step output of a step program."""
+    def io(names: list[str]) -> list[dict[str, Any]]:
+        return [{"name": n, "shape": list(g.tensor(n).shape), "dtype": g.tensor(n).dtype, "bytes": g.tensor(n).nbytes}
+                for n in names]
+
+    return {"state_bytes": plan.state_bytes,
+            "states": [{"input": i, "output": o, "offset": plan.state[i].offset, "bytes": g.tensor(i).nbytes,
+                        "dtype": g.tensor(i).dtype, "shape": list(g.tensor(i).shape), "initial": initial_value(g, i)}
+                       for i, o in state_pairs(g)],
+            "frame": io(frame_inputs(g)), "output": io(step_outputs(g))}
 
 
 def _json_default(o: Any) -> Any:

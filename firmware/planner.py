@@ -11,6 +11,10 @@ offset and size; per step of the schedule the live bytes; the arena size per reg
   node is then a no-op (or copies only its constant inputs).
 * With tricks (`edgefmr.firmware.schedule`): MCUFormer's fused steps, whose intermediates live only in the step's
   scratch, and token overwriting: a fused step's output takes the place of an input that dies in that step.
+* Streaming step programs (graphs with marked state pairs, edgefmr.ir.streaming): each state input gets a slot in
+  a persistent state region of its own (16-byte aligned slots in pair order), outside the arena and alive across
+  steps; the state outputs are ordinary graph outputs in the arena, copied into their input's slot after the
+  step's last layer.
 * Packing: buffers (a tensor with its views and the tensors that overwrite it, at fixed relative offsets) are
   placed as rigid blocks, largest first, at the lowest offset where no member overlaps a live member of a placed
   buffer (best fit among gaps for single tensors), as TFLite Micro's greedy planner does; three orders are
@@ -38,12 +42,15 @@ from edgefmr.firmware.schedule import (
     layout_scratch,
 )
 from edgefmr.ir.graph import Graph
+from edgefmr.ir.streaming import state_pairs
 from edgefmr.ops.registry import call, get_op
 
 __all__ = ["ALIGN", "Allocation", "LayerMemory", "Plan", "plan"]
 
 #: Region name used when no board is given.
 DEFAULT_REGION = "arena"
+#: Region name of the persistent state of a streaming step program (a static array of its own, not the arena).
+STATE_REGION = "state"
 
 
 @dataclass
@@ -105,6 +112,9 @@ class Plan:
     overwrites: list[tuple[str, str, int]]
     alignment: int = ALIGN
     board: str | None = None
+    #: Streaming step programs (edgefmr.ir.streaming): each state input's slot in the persistent state region
+    #: (region "state", offsets from its base), which keeps its bytes between steps and is not part of the arena.
+    state: dict[str, Allocation] = field(default_factory=dict)
     #: The kernels the plan reserves scratch for in their Cortex-M variants (edgefmr.firmware.cost.make_plan leaves
     #: out those whose scratch would raise the arena); the build links exactly these.
     arm_kernels: frozenset[str] = frozenset()
@@ -118,6 +128,11 @@ class Plan:
     def arena_size(self) -> int:
         """Bytes of the one arena (its region's entry of `arena_bytes`)."""
         return self.arena_bytes[self.region]
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the persistent state region (0 unless the graph is a streaming step program)."""
+        return align(max((a.end for a in self.state.values()), default=0))
 
     @property
     def requires_fused_codegen(self) -> bool:
@@ -226,6 +241,9 @@ class Plan:
                              "alignment": self.alignment, "arena_bytes": dict(self.arena_bytes),
                              "peak_bytes": self.peak_bytes, "requires_fused_codegen": self.requires_fused_codegen,
                              "flash_constants_bytes": self.graph.weight_bytes()}
+        if self.state:
+            d["state_bytes"] = self.state_bytes
+            d["state"] = [a.to_dict() for a in self.state.values()]
         if steps:
             d["layers"] = [layer.to_dict() for layer in self.layers]
             d["schedule"] = self.schedule.to_dict(self.graph)
@@ -509,6 +527,13 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
 
     sched = build_schedule(graph, tricks=tricks, block_rows=block_rows)
     life = _lifetimes(graph, sched)
+    state: dict[str, Allocation] = {}
+    top_state = 0
+    for t_in, _ in state_pairs(graph):  # persistent: kept out of the arena, alive across steps
+        del life[t_in]
+        size = graph.tensors[t_in].nbytes
+        state[t_in] = Allocation(t_in, STATE_REGION, top_state, size, 0, len(sched.steps), kind="state")
+        top_state += align(size)
     bufs = _build_buffers(graph, sched, life)
     for s in sched.steps:
         layout_scratch(graph, s, kernel_scratch)
@@ -532,7 +557,7 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     layers = _layers(graph, sched, tensors, scratch_allocs)
     return Plan(graph=graph, tricks=tricks, region=region, schedule=sched, tensors=tensors, scratch=scratch_allocs,
                 arena_bytes={region: arena}, peak_bytes=max((la.live_bytes for la in layers), default=0),
-                layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None)
+                layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None, state=state)
 
 
 def _layers(g: Graph, sched: Schedule, tensors: dict[str, Allocation],

@@ -18,8 +18,9 @@ conv before them (eval statistics); ``bn_out`` is folded into the head.
 Streaming (``options["stream_chunk"] = n``): the graph takes ``n`` embedded steps of input rows
 ``[1, n patch, F]`` plus every state as graph inputs (the last ``kernel - patch`` input rows, each LIF's membrane,
 each LMU memory and the running sum, all int32 but the rows) and returns the logits after its last step followed
-by the final states, in the same order. Chaining chunk graphs is exactly the whole-sequence graph: every op is
-causal and every state is carried in full precision (:func:`stream_ir` checks it).
+by the final states, in the same order (the pairs are marked in the graph: :mod:`edgefmr.ir.streaming`, so that
+``edgefmr build --streaming`` keeps them on the device). Chaining chunk graphs is exactly the whole-sequence graph:
+every op is causal and every state is carried in full precision (:func:`stream_ir` checks it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, run
+from edgefmr.ir.streaming import mark_states
 from edgefmr.nas.models.lmu import impulse_response
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.quant.lowering import Lowering, Value
@@ -172,7 +174,8 @@ def stream_graph(qm: Any, chunk_steps: int) -> Graph:
     with torch.no_grad():
         program(ctx, m, torch.zeros(1, chunk_steps * m.cfg.patch, m.features),
                 {**qm.options.program_options(), "stream_chunk": chunk_steps})
-    return ctx.b.build()
+    g = ctx.b.build()
+    return mark_states(g, zip(g.inputs[1:], g.outputs[1:], strict=True))
 
 
 def stream_ir(qm: Any, x: np.ndarray, chunk_steps: int = 1, graph: Graph | None = None) -> np.ndarray:
