@@ -53,8 +53,8 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0, icount_
     if not board.is_virtual:
         raise EdgefmrError(f"board {board.name} is not a QEMU board; semihosting test images run on QEMU")
     try:
-        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=icount_shift), capture_output=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
+        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=icount_shift),
+                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise EdgefmrError(f"QEMU ({board.qemu.machine}) did not finish within {timeout} s") from None
     text = r.stderr.decode(errors="replace")
