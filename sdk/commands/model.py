@@ -55,10 +55,26 @@ def inspect(model: str, as_json: bool) -> None:
                    "(started and stopped here) or a real board (with --port).")
 @click.option("--port", default=None, help="Serial port of a real board (/dev/ttyACM0, socket://..., rfc2217://...).")
 @click.option("--no-tricks", is_flag=True, help="Plan memory without MCUFormer's tricks when MODEL is built here.")
+@click.option("--stream", is_flag=True,
+              help="MODEL is a step program (or a --streaming build): --input holds frames [steps, *frame shape], "
+                   "streamed from a reset state; --output gets the output of every step (docs/streaming.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
-        as_json: bool) -> None:
+        stream: bool, as_json: bool) -> None:
     """Run MODEL (.efm, .tflite, or a build artifact folder with --board) on the reference interpreter or a board."""
+    if stream:
+        from edgefmr.commands.streaming import run_stream
+
+        y, note, summary = run_stream(model, input_path, board, port, not no_tricks)
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        np.save(output_path, y)
+        if as_json:
+            click.echo(json.dumps({"model": model, "board": board, "steps": len(y), "output": output_path,
+                                   "output_shape": list(y.shape), "output_dtype": str(y.dtype), **summary}))
+        else:
+            click.echo(f"streamed {len(y)} frame(s) {note} -> {output_path} {y.dtype}{list(y.shape)} (one output "
+                       f"per step)" + (f"\n{summary['description']}" if "description" in summary else ""))
+        return
     from edgefmr.device.connection import target_graph
     from edgefmr.ir.model_io import prepare_input
 

@@ -27,12 +27,24 @@ import click
               help="Float original (an edgefmr .pt checkpoint): report l2r, cosine and top-1 agreement against it.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write report.json.")
 @click.option("--no-calibration", is_flag=True, help="Do not write the board's calibration table.")
+@click.option("--stream", is_flag=True,
+              help="ARTIFACT is a --streaming build: stream --inputs (frames [steps, ...]) or --count random frames "
+                   "from a reset state; report instructions/cycles per step (mean/min/max) and the persistent-state "
+                   "bytes (docs/streaming.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (nothing else).")
 def profile(artifact: str, board: str | None, port: str | None, inputs: str | None, count: int, runs: int,
-            float_model: str | None, out: str, no_calibration: bool, as_json: bool) -> None:
+            float_model: str | None, out: str, no_calibration: bool, stream: bool, as_json: bool) -> None:
     """Profile ARTIFACT on its board: outputs vs the reference interpreter (bit-exact count), latency per
     inference, per-layer counts and shares, counts per MAC, stack high-water mark and arena; writes report.json and
     the board's calibration table."""
+    if stream:
+        from edgefmr.commands.streaming import print_stream_profile, profile_stream
+
+        rep = profile_stream(artifact, board, port, inputs, count)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(rep, indent=2) + "\n")
+        click.echo(json.dumps(rep, indent=2) if as_json else print_stream_profile(rep, out))
+        return
     from edgefmr.profiling.profile import profile_artifact
 
     bar = None
