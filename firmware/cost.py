@@ -113,7 +113,8 @@ def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool =
     """Exact memory of `graph` on `board`: the plan `edgefmr build` makes (kernel scratch included).
 
     Returns {"board", "tricks", "region", "arena_bytes": {region: bytes}, "arena_total", "peak_bytes",
-    "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}} where `fits` and
+    "flash_constants_bytes", "requires_fused_codegen", "fits", "available": {region: bytes}, "state_bytes"} where
+    `state_bytes` is the persistent state of a streaming step program (0 otherwise), `fits` and
     `available` (the arena region's and the flash region's sizes) are None/{} without a board.
     """
     b = _board(board)
@@ -121,7 +122,8 @@ def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool =
     rep: dict[str, Any] = {"board": p.board, "tricks": tricks, "region": p.region, "arena_bytes": dict(p.arena_bytes),
                            "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
                            "flash_constants_bytes": graph.weight_bytes(),
-                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {}}
+                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {},
+                           "state_bytes": p.state_bytes}
     if b is not None:
         fr = b.flash_region()
         rep["available"] = {p.region: b.region(p.region).size, fr.name: fr.size}

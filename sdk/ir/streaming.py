@@ -113,14 +113,18 @@ def state_bytes(g: Graph) -> int:
 
 def frame_array(g: Graph, frames: np.ndarray) -> np.ndarray:
     """`frames` as ``[steps, *frame shape]`` in the frame's dtype: a frame tensor ``[1, *s]`` takes ``[steps, *s]``
-    (or ``[steps, 1, *s]``); IRError naming the expected shape otherwise. One-frame-input graphs only."""
+    (or ``[steps, 1, *s]``, or ``s`` without its leading 1s, e.g. ``[steps, 16]`` for a ``[1, 1, 16]`` frame);
+    IRError naming the expected shape otherwise. One-frame-input graphs only."""
     ins = frame_inputs(g)
     if len(ins) != 1:
         raise IRError(f"a stream of frames needs a step graph with one frame input, this one has {len(ins)}")
     t = g.tensor(ins[0])
     x = np.asarray(frames)
     want = t.shape[1:] if t.shape and t.shape[0] == 1 else t.shape
-    if x.shape[1:] == t.shape:
+    squeezed = tuple(want)
+    while len(squeezed) > 1 and squeezed[0] == 1:
+        squeezed = squeezed[1:]
+    if x.ndim >= 1 and x.shape[1:] in (t.shape, squeezed):
         x = x.reshape((len(x), *want))
     if x.ndim < 1 or x.shape[1:] != tuple(want):
         raise IRError(f"frames must be [steps, {', '.join(map(str, want))}] (the frame input {ins[0]!r} is "
