@@ -15,9 +15,10 @@ from edgefmr.errors import EdgefmrError
 def _frames(g: Any, path: str | None, count: int = 0, seed: int = 0) -> np.ndarray:
     """Frames [steps, *frame shape] in the frame's dtype from `path` (integer, or float32 quantized with the frame's
     scale and zero point), or `count` random frames."""
+    from edgefmr.errors import IRError
     from edgefmr.ir.graph import np_dtype
-    from edgefmr.ir.model_io import prepare_input
     from edgefmr.ir.streaming import frame_array, io_view
+    from edgefmr.ops.quantize import affine_quantize
 
     view = io_view(g)
     t = view.tensor(view.inputs[0])
@@ -29,8 +30,14 @@ def _frames(g: Any, path: str | None, count: int = 0, seed: int = 0) -> np.ndarr
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise EdgefmrError(f"{path}: cannot read as .npy ({e})") from None
-    xq, batch = prepare_input(view, x, path)
-    return frame_array(g, xq if batch else xq[None])
+    if x.dtype == np.float32:
+        if t.quant is None:
+            raise EdgefmrError(f"{path}: float32 frames, but the frame input {t.name!r} is not quantized")
+        x = affine_quantize(x, t.scale, t.zero_point, t.dtype)
+    try:
+        return frame_array(g, x)
+    except IRError as e:
+        raise EdgefmrError(f"{path}: {e} (or float32 to be quantized)") from None
 
 
 def _step_graph(model: str) -> Any:

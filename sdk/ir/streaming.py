@@ -27,9 +27,12 @@ KEY = "stream_states"
 
 
 def mark_states(g: Graph, pairs: Iterable[tuple[str, str]]) -> Graph:
-    """Mark `pairs` (state input, state output) of `g` in place and return `g` (checked by :func:`state_pairs`)."""
-    g.metadata[KEY] = [{"input": i, "output": o} for i, o in pairs]
-    state_pairs(g)
+    """Mark `pairs` (state input, state output) of `g` in place and return `g` (checked by :func:`state_pairs`; `g`
+    is left unchanged when the check fails)."""
+    trial = copy.copy(g)
+    trial.metadata = {**g.metadata, KEY: [{"input": i, "output": o} for i, o in pairs]}
+    state_pairs(trial)
+    g.metadata = trial.metadata
     return g
 
 
