@@ -13,8 +13,9 @@ offset and size; per step of the schedule the live bytes; the arena size per reg
   scratch, and token overwriting: a fused step's output takes the place of an input that dies in that step.
 * Streaming step programs (graphs with marked state pairs, edgefmr.ir.streaming): each state input gets a slot in
   a persistent state region of its own (16-byte aligned slots in pair order), outside the arena and alive across
-  steps; the state outputs are ordinary graph outputs in the arena, copied into their input's slot after the
-  step's last layer.
+  steps; a state output whose op may write it over the state input (OpDef.state_in_place, e.g. LMU_UPDATE, LIF)
+  shares that slot; every other state output is an ordinary graph output in the arena, copied into its input's
+  slot after the step's last layer.
 * Packing: buffers (a tensor with its views and the tensors that overwrite it, at fixed relative offsets) are
   placed as rigid blocks, largest first, at the lowest offset where no member overlaps a live member of a placed
   buffer (best fit among gaps for single tensors), as TFLite Micro's greedy planner does; three orders are
@@ -529,10 +530,15 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     life = _lifetimes(graph, sched)
     state: dict[str, Allocation] = {}
     top_state = 0
-    for t_in, _ in state_pairs(graph):  # persistent: kept out of the arena, alive across steps
+    prod, cons = graph.producers(), graph.consumers()
+    for t_in, t_out in state_pairs(graph):  # persistent: kept out of the arena, alive across steps
         del life[t_in]
         size = graph.tensors[t_in].nbytes
         state[t_in] = Allocation(t_in, STATE_REGION, top_state, size, 0, len(sched.steps), kind="state")
+        if _state_in_place(graph, prod, cons, t_in, t_out):  # the op writes the next state over its slot
+            del life[t_out]
+            state[t_out] = Allocation(t_out, STATE_REGION, top_state, size, 0, len(sched.steps), kind="state",
+                                      view_of=t_in)
         top_state += align(size)
     bufs = _build_buffers(graph, sched, life)
     for s in sched.steps:
@@ -558,6 +564,17 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     return Plan(graph=graph, tricks=tricks, region=region, schedule=sched, tensors=tensors, scratch=scratch_allocs,
                 arena_bytes={region: arena}, peak_bytes=max((la.live_bytes for la in layers), default=0),
                 layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None, state=state)
+
+
+def _state_in_place(g: Graph, prod: dict[str, int], cons: dict[str, list[int]], t_in: str, t_out: str) -> bool:
+    """True when the node writing state output `t_out` reads `t_in`, is its only reader and may write the one over
+    the other (OpDef.state_in_place)."""
+    if t_out not in prod:
+        return False
+    node = g.nodes[prod[t_out]]
+    if cons.get(t_in) != [prod[t_out]] or node.inputs.count(t_in) != 1:
+        return False
+    return (node.inputs.index(t_in), node.outputs.index(t_out)) in get_op(node.op).state_in_place
 
 
 def _layers(g: Graph, sched: Schedule, tensors: dict[str, Allocation],

@@ -284,7 +284,11 @@ def _stream_code(w: _ModelWriter, g: Graph, pairs: list[tuple[str, str]], ins: l
     for i, o in pairs:
         ti = g.tensor(i)
         dst = w.tensor_ptr(ti, "int8_t")
-        commit.append(f"    memcpy({dst}, {w.tensor_ptr(g.tensor(o), 'int8_t')}, {ti.nbytes}u); /* {_comment(o)} */")
+        if o in w.plan.state:  # written over its slot by its op
+            commit.append(f"    /* {_comment(o)}: written in place */")
+        else:
+            commit.append(f"    memcpy({dst}, {w.tensor_ptr(g.tensor(o), 'int8_t')}, {ti.nbytes}u); "
+                          f"/* {_comment(o)} */")
         v = initial_value(g, i)
         ctype = C_TYPES[ti.dtype]
         if v == 0 or ti.dtype in ("int8", "uint8"):
@@ -330,6 +334,8 @@ def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan) -> None:
     """The planner may overlap an output with an input only where the kernel runs in place (exact alias) or where
     it made one a view of the other."""
     for oi, oname in enumerate(c.node.outputs):
+        if oname in plan.state:  # a state written over its slot: the op allows it (OpDef.state_in_place)
+            continue
         ot = w.g.tensor(oname)
         op_ = w.placement(ot)
         for ii, iname in enumerate(c.node.inputs):

@@ -73,7 +73,7 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
                                            else ""))
     if p.state:
         con.print(f"streaming step program: persistent state {p.state_bytes:,} B in its own region (not the arena; "
-                  f"{len(p.state)} states, kept between steps: docs/streaming.md)")
+                  f"{sum(1 for a in p.state.values() if not a.view_of)} states, kept between steps: docs/streaming.md)")
     if p.requires_fused_codegen:
         con.print("this plan needs the fused loops of docs/planner.md (requires_fused_codegen)")
     if b is not None:

@@ -10,7 +10,7 @@
  * requantization (SMMLA / SMMLAR + SSAT), the activation clamp and the stores. Depths that are not a multiple of 4,
  * rows outside the blocks and the 64-bit requantization take the C paths below. Ops with fewer than four rows (the
  * matrix-vector products of a streaming step) use int16 weights prepared at generation time (p->w16) where every
- * feature has the 32-bit requantization: two features per pass, 16 MACs in 13 instructions (efm_fc_pair16). */
+ * feature has the 32-bit requantization: two features per pass, 16 MACs in 13 instructions (efm_dot16x2). */
 #ifdef EFM_ARM_FULLY_CONNECTED
 
 #include <stddef.h>
@@ -115,32 +115,6 @@ static void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32
     }
 }
 
-/* Two output features of one input row: a0 += sum_k x16[k] w16_0[k], a1 likewise, over `groups` groups of 8
- * inputs (x16: the row as int16, w16: per group the 8 int16 weights of the first feature, then of the second).
- * Per group: one LDM of the inputs, two LDM of the weights and eight SMLAD (16 MACs in 13 instructions). */
-static void efm_fc_pair16(const int16_t *x16, const int16_t *w16, int32_t groups, int32_t *a0, int32_t *a1) {
-    int32_t acc0 = *a0, acc1 = *a1;
-    __asm__ volatile("1:\n\t"
-                     "ldmia %[x]!, {r4, r5, r6, r7}\n\t"
-                     "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
-                     "smlad %[a0], r4, r8, %[a0]\n\t"
-                     "smlad %[a0], r5, r9, %[a0]\n\t"
-                     "smlad %[a0], r6, r10, %[a0]\n\t"
-                     "smlad %[a0], r7, r11, %[a0]\n\t"
-                     "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
-                     "smlad %[a1], r4, r8, %[a1]\n\t"
-                     "smlad %[a1], r5, r9, %[a1]\n\t"
-                     "smlad %[a1], r6, r10, %[a1]\n\t"
-                     "smlad %[a1], r7, r11, %[a1]\n\t"
-                     "subs %[n], %[n], #1\n\t"
-                     "bne 1b\n\t"
-                     : [x] "+r"(x16), [w] "+r"(w16), [n] "+r"(groups), [a0] "+r"(acc0), [a1] "+r"(acc1)
-                     :
-                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
-    *a0 = acc0;
-    *a1 = acc1;
-}
-
 /* The requantized, clamped output of one feature's 32-bit accumulator (requant32 row q, fast form). */
 static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, int32_t hi) {
     int32_t v = q[2] < 0 ? efm_smmulr(acc, q[0]) + q[1] : (efm_smmul(acc, q[0]) + q[1]) >> q[2];
@@ -152,7 +126,7 @@ static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, i
 }
 
 /* One input row with the int16 weights (p->w16): the row is widened to int16 in the scratch once, then the output
- * features go in pairs through efm_fc_pair16; depth % 8 inputs and an odd last feature in C. */
+ * features go in pairs through efm_dot16x2; depth % 8 inputs and an odd last feature in C. */
 static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, const int8_t *w, int8_t *yr,
                          int16_t *x16, int act) {
     const int32_t depth = p->depth, cols = p->cols, groups = depth >> 3, main = groups << 3;
@@ -165,7 +139,7 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
         const int32_t *q0 = p->requant32 + 4 * c, *q1 = q0 + 4;
         int32_t a0 = q0[3], a1 = q1[3];
         if (groups) {
-            efm_fc_pair16(x16, wp, groups, &a0, &a1);
+            efm_dot16x2(x16, wp, groups, &a0, &a1);
         }
         for (int32_t k = main; k < depth; k++) {
             a0 += (int32_t)xr[k] * w[c * depth + k];
