@@ -115,6 +115,9 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
             raise EdgefmrError(f"cannot write {p}: directory {Path(p).parent} does not exist")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     net, info, t = load_for_quantize(model, task, attention)
+    if stream_path and info["family"] != "lmu":
+        raise EdgefmrError(f"--stream-out: streaming step programs exist for LMU models (spiking or not), not for "
+                           f"family {info['family']!r} ({model})")
     options = QuantOptions(method=method, softmax=softmax, binarize=_parse_binarize(binarize),
                            layernorm=layernorm, observer=observer,
                            percentile=percentile, calib_samples=calib_samples, qat_epochs=qat_epochs, qat_lr=qat_lr,
@@ -132,7 +135,7 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     save(res.graph, out)
     report = {**res.report, "out": out, "exports": exports}
     if stream_path:
-        report["stream_out"] = _write_stream(res.qm, info["family"], stream_path)
+        report["stream_out"] = _write_stream(res.qm, stream_path)
     Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
     failed = [f"{k}: {v['error']}" for k, v in exports.items() if "error" in v]
     if as_json:
@@ -160,15 +163,12 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
         raise EdgefmrError(f"export failed: {'; '.join(failed)}")
 
 
-def _write_stream(qm: object, family: str, path: str) -> dict:
+def _write_stream(qm: object, path: str) -> dict:
     """Write the step program of a quantized LMU model to `path`; its states, frame shape and state bytes."""
     from edgefmr.ir import save
     from edgefmr.ir.streaming import frame_inputs, state_bytes, state_pairs
     from edgefmr.quant.lmu import stream_graph
 
-    if family != "lmu":
-        raise EdgefmrError(f"--stream-out: streaming step programs exist for LMU models (spiking or not), not for "
-                           f"family {family!r}")
     g = stream_graph(qm, 1)
     save(g, path)
     return {"path": path, "states": len(state_pairs(g)), "state_bytes": state_bytes(g),

@@ -41,10 +41,12 @@ def align4(n: int) -> int:
 
 def w16_weights(w: np.ndarray) -> np.ndarray:
     """The int16 weights of the Cortex-M matrix-vector path: features in pairs, per pair and group of 8 inputs the 8
-    weights of each feature ([cols // 2, depth // 8, 2, 8]; an odd last feature and depth % 8 stay in int8)."""
+    weights of each feature, in the widened input's lane order (w0, w2, w1, w3 per four) ([cols // 2, depth // 8, 2,
+    8]; an odd last feature and depth % 8 stay in int8)."""
     cols, depth = w.shape
     g = depth // 8
-    pairs = w[: cols // 2 * 2, : g * 8].astype(np.int16).reshape(cols // 2, 2, g, 8)
+    lanes = w[: cols // 2 * 2, : g * 8].reshape(-1, 2 * g, 4)[:, :, [0, 2, 1, 3]]  # the input's SXTB16 lane order
+    pairs = lanes.astype(np.int16).reshape(cols // 2, 2, g, 8)
     return np.ascontiguousarray(pairs.transpose(0, 2, 1, 3)).reshape(-1)
 
 

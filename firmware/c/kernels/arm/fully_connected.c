@@ -125,36 +125,37 @@ static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, i
     return (int8_t)v;
 }
 
-/* One input row with the int16 weights (p->w16): the row is widened to int16 in the scratch once, then the output
- * features go in pairs through efm_dot16x2; depth % 8 inputs and an odd last feature in C. */
+/* One input row with the int16 weights (p->w16): the row is widened once into the scratch as int16 pairs in
+ * SXTB16 lane order ((x0, x2), (x1, x3) per group of four, the order of the weights), then the output features go
+ * in pairs through efm_dot16x2; depth % 8 inputs and an odd last feature in C. */
 static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, const int8_t *w, int8_t *yr,
-                         int16_t *x16, int act) {
+                         uint32_t *x16, int act) {
     const int32_t depth = p->depth, cols = p->cols, groups = depth >> 3, main = groups << 3;
-    for (int32_t k = 0; k < depth; k++) {
-        x16[k] = xr[k];
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t k = 0; k < main; k += 4) {
+        const uint32_t v = efm_load4(xr + k);
+        x16[k >> 1] = efm_sxtb16(v);
+        x16[(k >> 1) + 1] = efm_sxtb16_ror8(v);
     }
     const int16_t *wp = p->w16;
+    const int32_t *q = p->requant32;
     int32_t c = 0;
-    for (; c + 2 <= cols; c += 2, wp += 16 * groups) {
-        const int32_t *q0 = p->requant32 + 4 * c, *q1 = q0 + 4;
-        int32_t a0 = q0[3], a1 = q1[3];
-        if (groups) {
-            efm_dot16x2(x16, wp, groups, &a0, &a1);
-        }
+    for (; c + 2 <= cols; c += 2, wp += 16 * groups, q += 8) {
+        int32_t a0 = q[3], a1 = q[7];
+        efm_dot16x2(x16, wp, groups, &a0, &a1);
         for (int32_t k = main; k < depth; k++) {
             a0 += (int32_t)xr[k] * w[c * depth + k];
             a1 += (int32_t)xr[k] * w[(c + 1) * depth + k];
         }
-        yr[c] = efm_fc_out32(q0, a0, act, p->act_min, p->act_max);
-        yr[c + 1] = efm_fc_out32(q1, a1, act, p->act_min, p->act_max);
+        yr[c] = efm_fc_out32(q, a0, act, lo, hi);
+        yr[c + 1] = efm_fc_out32(q + 4, a1, act, lo, hi);
     }
-    for (; c < cols; c++) {
-        const int32_t *q = p->requant32 + 4 * c;
+    for (; c < cols; c++, q += 4) {
         int32_t a = q[3];
         for (int32_t k = 0; k < depth; k++) {
             a += (int32_t)xr[k] * w[c * depth + k];
         }
-        yr[c] = efm_fc_out32(q, a, act, p->act_min, p->act_max);
+        yr[c] = efm_fc_out32(q, a, act, lo, hi);
     }
 }
 
@@ -222,7 +223,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
     }
     if (p->w16 != NULL && scratch != NULL) { /* every feature has the 32-bit requantization (the emitter checks) */
         for (; r < rows; r++) {
-            efm_fc_row16(p, x + r * depth, w, y + r * cols, (int16_t *)scratch, act);
+            efm_fc_row16(p, x + r * depth, w, y + r * cols, (uint32_t *)scratch, act);
         }
     }
     for (; r < rows; r++) {
