@@ -37,7 +37,10 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
         m = build_hls(model, board, out_dir, streaming=streaming)
         click.echo(json.dumps(m, indent=2, default=str) if as_json else
                    f"{model} -> {out_dir}: Vitis HLS project for {m.get('board', board)} (C simulation built and "
-                   f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json")
+                   f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json"
+                   + (f"\nstreaming top {m['streaming']['top']}: {len(m['streaming']['states'])} states "
+                      f"({m['streaming']['state_bytes']:,} B) kept in the design; {m['streaming']['csim']['report']}"
+                      if "streaming" in m else ""))
         return
     m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,
                        optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES,

@@ -38,7 +38,7 @@ def test_planner_keeps_the_state_out_of_the_arena():
     assert not plain.state and set(ins) <= set(plain.tensors)
     assert p.arena_size < plain.arena_size
     d = p.to_dict(steps=False)
-    assert d["state_bytes"] == p.state_bytes and len(d["state"]) == len(ins)
+    assert d["state_bytes"] == p.state_bytes and len(d["state"]) == len(p.state)
     assert memory_report(g)["state_bytes"] == make_plan(g, None, True).state_bytes == p.state_bytes
 
 
