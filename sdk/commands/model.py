@@ -79,6 +79,11 @@ def run(model: str, input_path: str, output_path: str, board: str | None, port: 
     from edgefmr.ir.model_io import prepare_input
 
     g = target_graph(model)
+    from edgefmr.ir.streaming import is_streaming
+
+    if is_streaming(g):
+        raise EdgefmrError(f"{model} is a streaming step program (its states are marked): run it with --stream "
+                           f"(--input: frames [steps, ...])")
     if len(g.outputs) != 1:
         raise EdgefmrError(f"the model has {len(g.outputs)} outputs; `run` writes models with one output")
     try:

@@ -47,6 +47,12 @@ def profile(artifact: str, board: str | None, port: str | None, inputs: str | No
         return
     from edgefmr.profiling.profile import profile_artifact
 
+    man = Path(artifact) / "manifest.json"
+    if man.is_file() and "streaming" in json.loads(man.read_text()):
+        from edgefmr.errors import EdgefmrError
+
+        raise EdgefmrError(f"{artifact} is a streaming build (edgefmr build --streaming): profile it with --stream")
+
     bar = None
     if not as_json:
         from tqdm import tqdm
