@@ -7,7 +7,6 @@ import numpy as np
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.ops.params import kernel_params
 
-
 #: Ops with fewer output elements get their Cortex-M rescale table precomputed in flash (efm_ew_addlike builds it
 #: per call only from this size on, where it pays).
 EW_TABLE_BELOW = 128
