@@ -98,7 +98,7 @@ def test_protocol_stream_on_qemu(tmp_path):
 def test_kws_synth_lmu_1000_frames_on_qemu_m4(tmp_path):
     """An LMU for kws-synth (the family's default size), streamed on QEMU's Cortex-M4 for 1,000 frames of twenty
     back-to-back utterances (20x the training length): every step == the interpreter; per-step instructions do
-    not grow with the step index (max/min <= 1.05)."""
+    not grow with the step index (max/min <= 1.05) and cost at most 1.1x the whole-sequence instructions / steps."""
     import torch
 
     from edgefmr.device.streaming import stream_semihost
@@ -121,3 +121,12 @@ def test_kws_synth_lmu_1000_frames_on_qemu_m4(tmp_path):
     assert r["bit_exact"], f"first mismatch at step {r['first_mismatch']}"
     ins = np.asarray(r["instructions"])
     assert len(ins) == 1000 and ins.max() / ins.min() <= 1.05, (ins.min(), ins.max())
+    # a step costs at most 1.1x the whole-sequence inference divided by its embedded steps
+    from edgefmr.device.semihost import graph_instructions
+
+    whole = qm.graph()
+    tw = whole.tensor(whole.inputs[0])
+    xw = affine_quantize(task.x_test[:1], tw.scale, tw.zero_point, "int8")
+    w = graph_instructions(whole, "qemu-mps2-an386", [[xw]], tmp_path / "whole")
+    assert w["bit_exact"]
+    assert ins.mean() <= 1.1 * w["instructions"] / qm.model.steps, (ins.mean(), w["instructions"] / qm.model.steps)
