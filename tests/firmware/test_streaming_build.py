@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from stream_cases import STREAM_CASES, frames, quantized, step_graph
+from stream_cases import SPIKING_CASES, STREAM_CASES, frames, step_graph, training_steps
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.build import build, run_host
@@ -42,11 +42,11 @@ def test_planner_keeps_the_state_out_of_the_arena():
     assert memory_report(g)["state_bytes"] == make_plan(g, None, True).state_bytes == p.state_bytes
 
 
-@pytest.mark.parametrize("case", STREAM_CASES)
+@pytest.mark.parametrize("case", STREAM_CASES + SPIKING_CASES)
 def test_host_build_steps_bit_exact(case, tmp_path):
     """Three times the training length, from a reset state: every step's output == run_stream."""
     g = step_graph(case)
-    x = frames(g, 3 * quantized(case).model.steps, seed=1)
+    x = frames(g, 3 * training_steps(case), seed=1)
     m = build(g, None, tmp_path, streaming=True)
     st = m["streaming"]
     assert st["state_bytes"] == plan(g, None, tricks=m["tricks"]).state_bytes
@@ -72,13 +72,14 @@ def test_streaming_needs_marks(tmp_path):
 @pytest.mark.parametrize("board", ["qemu-mps2-an386", "qemu-mps2-an500"])
 def test_qemu_steps_bit_exact(board, tmp_path):
     """QEMU Cortex-M4 and M7 (semihosting image, exact instruction counts): a spiking LMU with a running-mean
-    readout and a GELU LMU, three times the training length; the persistent state the planner predicts is the
-    efm_state symbol in the ELF; a non-spiking model's steps cost the same (max/min <= 1.05)."""
+    readout, a GELU LMU and a spiking transformer (softmax attention), three times the training length; the
+    persistent state the planner predicts is the efm_state symbol in the ELF; a non-spiking model's steps cost the
+    same (max/min <= 1.05)."""
     from edgefmr.device.streaming import stream_semihost
 
-    for case in ("lmu-spiking", "lmu-gelu"):
+    for case in ("lmu-spiking", "lmu-gelu", "spiking-softmax-sequence"):
         g = step_graph(case)
-        r = stream_semihost(g, board, frames(g, 3 * quantized(case).model.steps, seed=2), tmp_path / case)
+        r = stream_semihost(g, board, frames(g, 3 * training_steps(case), seed=2), tmp_path / case)
         assert r["bit_exact"], f"{board} {case}: first mismatch at step {r['first_mismatch']}"
         assert r["state_bytes_predicted"] == r["state_bytes_elf"] > 0
         ins = np.asarray(r["instructions"])

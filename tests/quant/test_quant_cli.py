@@ -163,7 +163,7 @@ def test_exports_and_export_errors(trained, tmp_path, monkeypatch, capsys) -> No
 
 @pytest.mark.slow
 def test_stream_out(trained, tmp_path, monkeypatch, capsys) -> None:
-    """--stream-out writes an LMU's one-step program with its states marked; other families are refused."""
+    """--stream-out writes an LMU's one-step program with its states marked; a ViT is refused."""
     from edgefmr.ir import load
     from edgefmr.ir.streaming import frame_inputs, state_pairs
 

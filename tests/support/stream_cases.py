@@ -13,6 +13,8 @@ from edgefmr.ir.streaming import frame_inputs
 
 #: The LMU cases: non-spiking GELU (patch 2, kernel 3), spiking with a running-mean readout, ReLU on image rows.
 STREAM_CASES = ("lmu-gelu", "lmu-spiking", "lmu-relu-image-mean")
+#: Spike-driven transformers: SDSA on an image, softmax attention on a sequence.
+SPIKING_CASES = ("spiking-sdsa", "spiking-softmax-sequence")
 
 
 @functools.cache
@@ -27,10 +29,17 @@ def quantized(case: str):  # noqa: ANN201 - a QuantizedModel
 
 @functools.cache
 def step_graph(case: str) -> Graph:
-    """The one-step program (quant.lmu.stream_graph with chunk 1) of `case`."""
-    from edgefmr.quant.lmu import stream_graph
+    """The one-step program of `case` (quant.lmu.stream_graph with chunk 1, or quant.spiking.stream_graph)."""
+    from edgefmr.quant import lmu, spiking
 
-    return stream_graph(quantized(case), 1)
+    qm = quantized(case)
+    return lmu.stream_graph(qm, 1) if qm.family == "lmu" else spiking.stream_graph(qm)
+
+
+def training_steps(case: str) -> int:
+    """The steps the model of `case` was built for: embedded steps (LMU) or time steps T (spiking)."""
+    m = quantized(case).model
+    return m.steps if hasattr(m, "steps") else m.cfg.T
 
 
 def frames(g: Graph, steps: int, seed: int = 0) -> np.ndarray:

@@ -34,6 +34,12 @@ def test_streaming_top_csim_bit_exact_per_step(tmp_path):
     assert [o[0].tolist() for o in got] == [w[0].tolist() for w in want]
 
 
+def test_spiking_transformer_streaming_top(tmp_path):
+    g = step_graph("spiking-softmax-sequence")
+    m = build(g, "pynq-z2", tmp_path, streaming=True, stream_frames=frames(g, 8, seed=13))
+    assert m["streaming"]["csim"]["bit_exact"] and m["streaming"]["csim"]["steps"] == 8
+
+
 def test_streaming_needs_marks(tmp_path):
     with pytest.raises(EdgefmrError, match="--streaming needs a step program"):
         build(without_states(step_graph("lmu-gelu")), "pynq-z2", tmp_path, streaming=True)
