@@ -20,15 +20,19 @@ program and of the whole graph. `latency_ms_l4r5` converts the mean with the cal
 (edgefmr.profiling.calibration: cycles per instruction x instructions / the board's clock) and
 `estimate_ms_l4r5` is that table's model of the step graph. `lmu` is trained for 3 epochs (int8 accuracy on the
 interpreter in `int8_accuracy`); `lmu-spiking` (LIF neurons, running-mean readout) has the family's default size
-with random weights quantized on 64 training samples: its per-step work depends on the spikes, so its steps vary."""
+with random weights quantized on 64 training samples: its per-step work depends on the spikes, so its steps vary.
+`spiking-transformer` (Spike-driven Transformer, SDSA, T = 4, embed 32, 25 tokens; random weights) steps one time
+step per frame: 25 utterances each presented for its T = 4 steps (100 steps), and `whole_per_step` is its whole
+inference (T steps) divided by T."""
 
 BOARDS = ["qemu-mps2-an386", "qemu-mps2-an500"]
 UTTERANCES = 20
+SPIKING_UTTERANCES = 25
 LATENCY_BOARD = "nucleo-l4r5zi"
 
 
 def _models() -> list[tuple[str, object, float | None]]:
-    """(name, quantized model, int8 test accuracy) of the benchmark's LMUs."""
+    """(name, quantized model, int8 test accuracy) of the benchmark's models."""
     import torch
 
     from edgefmr.nas.tasks import load_task
@@ -44,7 +48,11 @@ def _models() -> list[tuple[str, object, float | None]]:
     spiking = build_model("lmu", {"spiking": True, "pool": "mean", "threshold": 0.5}, task.input_shape,
                           task.n_classes).eval()
     qs = quantize(spiking, "lmu", task.x_train[:64], QuantOptions(calib_samples=64))
-    return [("lmu", qm, acc), ("lmu-spiking", qs, None)]
+    torch.manual_seed(0)
+    sdt = build_model("spiking", {"T": 4, "embed_dim": 32, "depth": 1, "stem_dim": 16, "mlp_ratio": 2.0,
+                                  "threshold": 0.5}, task.input_shape, task.n_classes).eval()
+    qt = quantize(sdt, "spiking", task.x_train[:64], QuantOptions(calib_samples=64))
+    return [("lmu", qm, acc), ("lmu-spiking", qs, None), ("spiking-transformer", qt, None)]
 
 
 def run() -> list[dict]:
@@ -54,20 +62,28 @@ def run() -> list[dict]:
     from edgefmr.nas.tasks import load_task
     from edgefmr.ops.quantize import affine_quantize
     from edgefmr.profiling.calibration import estimate, load_calibration
-    from edgefmr.quant.lmu import stream_graph
+    from edgefmr.quant import lmu, spiking
 
     task = load_task("kws-synth")
     cal = load_calibration(LATENCY_BOARD)
     out: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, qm, acc in _models():
-            g, whole = stream_graph(qm, 1), qm.graph()
-            t = g.tensor(g.inputs[0])
-            feats = task.x_test[:UTTERANCES]
-            frames = affine_quantize(feats.reshape(-1, feats.shape[-1]), t.scale, t.zero_point, "int8")
+            whole = qm.graph()
             tw = whole.tensor(whole.inputs[0])
-            xw = affine_quantize(feats[:2], tw.scale, tw.zero_point, "int8")
-            steps_whole = qm.model.steps
+            xw = affine_quantize(task.x_test[:2], tw.scale, tw.zero_point, "int8")
+            if qm.family == "lmu":
+                g = lmu.stream_graph(qm, 1)
+                t = g.tensor(g.inputs[0])
+                feats = task.x_test[:UTTERANCES]
+                frames = affine_quantize(feats.reshape(-1, feats.shape[-1]), t.scale, t.zero_point, "int8")
+                steps_whole = qm.model.steps
+            else:  # one time step per frame: each utterance presented for T steps (direct encoding)
+                g = spiking.stream_graph(qm)
+                t = g.tensor(g.inputs[0])
+                steps_whole = qm.model.cfg.T
+                feats = np.repeat(task.x_test[:SPIKING_UTTERANCES], steps_whole, axis=0)
+                frames = affine_quantize(feats, t.scale, t.zero_point, "int8")
             for board in BOARDS:
                 r = stream_semihost(g, board, frames, Path(tmp) / f"{name}-{board}")
                 w = graph_instructions(whole, board, [[xi[None]] for xi in xw], Path(tmp) / f"{name}-{board}-w")

@@ -14,6 +14,9 @@ height L and width 1. Every BatchNorm is folded into the linear or conv before i
   the output linear.
 * MLP: LIF, SPIKE_FULLY_CONNECTED + BN, LIF, SPIKE_FULLY_CONNECTED + BN, ADD.
 * Head: LIF, MEAN over steps and tokens (firing rates), FULLY_CONNECTED.
+
+Streaming (:func:`stream_graph`, docs/streaming.md): one time step per call, every LIF membrane and the readout's
+running spike count carried as marked states.
 """
 
 from __future__ import annotations
