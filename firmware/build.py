@@ -33,6 +33,15 @@ from edgefmr.firmware.toolchain import find_tool
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ir.model_io import load_model
+from edgefmr.ir.streaming import (
+    frame_inputs,
+    initial_value,
+    io_view,
+    is_streaming,
+    state_pairs,
+    step_outputs,
+    without_states,
+)
 
 MANIFEST_FORMAT = "edgefmr-build"
 MANIFEST_VERSION = 1
@@ -235,11 +244,15 @@ class Firmware:
 
 def generate_firmware(model: str | Path | Graph, board: str | Board | None, *, tricks: bool = True,
                       optimized: bool = True, fuse: bool = True, choose_tricks: bool = True,
-                      choices: Choices | None = None) -> Firmware:
-    """Plan and generate the C code of `model` for `board` exactly as `build` does, without writing files."""
+                      choices: Choices | None = None, streaming: bool = False) -> Firmware:
+    """Plan and generate the C code of `model` for `board` exactly as `build` does, without writing files
+    (`streaming`: see `build`)."""
     source, model_name = load_graph(model)
     model_hash = graph_hash(source)  # the user's graph: what flash / profile / hil compare the device against
-    g, origin = c_graph(source, tricks, fuse)
+    if streaming and not is_streaming(source):
+        raise EdgefmrError(f"{model_name}: --streaming needs a step program with marked state pairs (metadata "
+                           f"'stream_states'); write one with `edgefmr quantize ... --stream-out step.efm`")
+    g, origin = c_graph(source if streaming else without_states(source), tricks, fuse)
     b = _load_board(board)
     arm = build_arm_kernels(b, optimized)
     plan = plan_compiled(g, b, tricks, arm, choose=choose_tricks, choices=choices)
@@ -252,7 +265,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
           main: str | None = None, test_inputs: list[list[np.ndarray]] | None = None, optimized: bool = True,
           stack_bytes: int = tc.DEFAULT_STACK_BYTES, run_make: bool = True, jobs: int = 2,
           fuse: bool = True, choose_tricks: bool = True, choices: Choices | None = None,
-          mlperf_model: str | None = None) -> dict[str, Any]:
+          mlperf_model: str | None = None, streaming: bool = False) -> dict[str, Any]:
     """Generate, compile and size the firmware of `model` for `board` ("host" or None: native executable).
 
     main: "protocol" (serial protocol firmware, the default on boards), "semihost" (test image running
@@ -263,12 +276,14 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
     choices: the planner's choice of in-place convolutions and lean kernel variants (edgefmr.firmware.cost.Choices;
     default: each where it makes the arena smaller). mlperf_model: the MLPerf Tiny model name (kws01, ic01, vww01,
     ad01) the firmware's `profile%` reports (default: from the model file, see `mlperf_model_name`; else the graph
-    hash).
+    hash). streaming: `model` is a step program (marked state pairs, edgefmr.ir.streaming); the firmware keeps the
+    state in a persistent region and each efm_run() is one step (test_inputs are then frames, one record per step).
+    Without it, a step program's states are ordinary inputs and outputs.
     Returns the manifest (also written to manifest.json).
     """
     t0 = time.monotonic()
     gf = generate_firmware(model, board, tricks=tricks, optimized=optimized, fuse=fuse, choose_tricks=choose_tricks,
-                           choices=choices)
+                           choices=choices, streaming=streaming)
     g, b, plan, gen, model_name = gf.graph, gf.board, gf.plan, gf.generated, gf.model_name
     mlperf = mlperf_model_name(gf.source, model_name, mlperf_model)
     t = tc.toolchain(b)
@@ -298,7 +313,7 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         shutil.copy2(p, src / p.name)
     if main == "semihost":
         shutil.copy2(tc.RUNTIME_DIR / "efm_test_vectors.h", src / "efm_test_vectors.h")
-        (src / "efm_test_vectors.c").write_text(_test_vectors_c(g, test_inputs or []))
+        (src / "efm_test_vectors.c").write_text(_test_vectors_c(io_view(g) if streaming else g, test_inputs or []))
     if b is not None:
         # Semihosting (exit codes, fault reports) in test images and on QEMU; never on a real board without a probe.
         (src / "efm_board.h").write_text(tc.board_header(b, semihosting=main == "semihost" or b.is_virtual,
@@ -317,6 +332,8 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
         # layers name the nodes of the user's graph (profile and calibration read them against that graph)
         "layers": gf.layers(),
     }
+    if streaming:
+        manifest["streaming"] = _stream_summary(g, plan)
     if run_make:
         try:
             _make(out, t, jobs)
@@ -327,12 +344,27 @@ def build(model: str | Path | Graph, board: str | Board | None, out_dir: str | P
             _check_fit(b, gen.arena, stack_bytes, pred["image"], pred["ram"])
             raise EdgefmrError(str(e)) from None
         manifest.update(_measure(out, t, gen, stack_bytes))
+        if streaming and b is not None:
+            manifest["measured"]["state_symbol"] = elfsize.symbol_sizes(out / "model.elf").get(codegen.STATE_SYMBOL, 0)
         if b is not None:
             manifest["fit"] = _check_fit(b, gen.arena, stack_bytes, manifest["predicted"]["flash"],
                                          manifest["predicted"]["static_ram"])
     manifest["build_seconds"] = round(time.monotonic() - t0, 3)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return manifest
+
+
+def _stream_summary(g: Graph, plan: Plan) -> dict[str, Any]:
+    """The manifest's `streaming` entry: persistent state (planner), frame and step output of a step program."""
+    def io(names: list[str]) -> list[dict[str, Any]]:
+        return [{"name": n, "shape": list(g.tensor(n).shape), "dtype": g.tensor(n).dtype, "bytes": g.tensor(n).nbytes}
+                for n in names]
+
+    return {"state_bytes": plan.state_bytes,
+            "states": [{"input": i, "output": o, "offset": plan.state[i].offset, "bytes": g.tensor(i).nbytes,
+                        "dtype": g.tensor(i).dtype, "shape": list(g.tensor(i).shape), "initial": initial_value(g, i)}
+                       for i, o in state_pairs(g)],
+            "frame": io(frame_inputs(g)), "output": io(step_outputs(g))}
 
 
 def _json_default(o: Any) -> Any:

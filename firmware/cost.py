@@ -175,10 +175,11 @@ def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool =
 
     Returns {"board", "tricks", "region", "arena_bytes": {region: bytes}, "arena_total", "peak_bytes",
     "flash_constants_bytes", "flash_const_data_bytes", "requires_fused_codegen", "fits", "available": {region:
-    bytes}} where `fits` and `available` (the arena region's and the flash region's sizes) are None/{} without a
-    board. `flash_constants_bytes` counts the graph's constant tensors, `flash_const_data_bytes` every constant array
-    the build writes to model.c (those tensors plus the kernels' per-channel multipliers, shifts, folded zero-point
-    sums and tables: :func:`const_data_bytes`).
+    bytes}, "state_bytes"} where `fits` and `available` (the arena region's and the flash region's sizes) are None/{}
+    without a board. `flash_constants_bytes` counts the graph's constant tensors, `flash_const_data_bytes` every
+    constant array the build writes to model.c (those tensors plus the kernels' per-channel multipliers, shifts,
+    folded zero-point sums and tables: :func:`const_data_bytes`); `state_bytes` is the persistent state of a
+    streaming step program (0 otherwise).
     """
     b = _board(board)
     cg = c_graph(graph, tricks)[0]
@@ -187,7 +188,8 @@ def memory_report(graph: Graph, board: Board | str | None = None, tricks: bool =
                            "arena_total": sum(p.arena_bytes.values()), "peak_bytes": p.peak_bytes,
                            "flash_constants_bytes": graph.weight_bytes(),
                            "flash_const_data_bytes": const_data_bytes(cg, p, b),
-                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {}}
+                           "requires_fused_codegen": p.requires_fused_codegen, "fits": None, "available": {},
+                           "state_bytes": p.state_bytes}
     if b is not None:
         fr = b.flash_region()
         rep["available"] = {p.region: b.region(p.region).size, fr.name: fr.size}

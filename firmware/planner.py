@@ -11,6 +11,11 @@ offset and size; per step of the schedule the live bytes; the arena size per reg
   node is then a no-op (or copies only its constant inputs).
 * With tricks (`edgefmr.firmware.schedule`): MCUFormer's fused steps, whose intermediates live only in the step's
   scratch, and token overwriting: a fused step's output takes the place of an input that dies in that step.
+* Streaming step programs (graphs with marked state pairs, edgefmr.ir.streaming): each state input gets a slot in
+  a persistent state region of its own (16-byte aligned slots in pair order), outside the arena and alive across
+  steps; a state output whose op may write it over the state input (OpDef.state_in_place, e.g. LMU_UPDATE, LIF)
+  shares that slot; every other state output is an ordinary graph output in the arena, copied into its input's
+  slot after the step's last layer.
 * Packing: buffers (a tensor with its views and the tensors that overwrite it, at fixed relative offsets) are
   placed as rigid blocks, largest first, at the lowest offset where no member overlaps a live member of a placed
   buffer (best fit among gaps for single tensors), as TFLite Micro's greedy planner does; three orders are
@@ -38,12 +43,15 @@ from edgefmr.firmware.schedule import (
     layout_scratch,
 )
 from edgefmr.ir.graph import Graph
+from edgefmr.ir.streaming import state_pairs
 from edgefmr.ops.registry import call, get_op
 
 __all__ = ["ALIGN", "Allocation", "LayerMemory", "Plan", "plan"]
 
 #: Region name used when no board is given.
 DEFAULT_REGION = "arena"
+#: Region name of the persistent state of a streaming step program (a static array of its own, not the arena).
+STATE_REGION = "state"
 
 
 @dataclass
@@ -105,6 +113,9 @@ class Plan:
     overwrites: list[tuple[str, str, int]]
     alignment: int = ALIGN
     board: str | None = None
+    #: Streaming step programs (edgefmr.ir.streaming): each state input's slot in the persistent state region
+    #: (region "state", offsets from its base), which keeps its bytes between steps and is not part of the arena.
+    state: dict[str, Allocation] = field(default_factory=dict)
     #: The kernels the plan reserves scratch for in their Cortex-M variants (edgefmr.firmware.cost.make_plan leaves
     #: out those whose scratch would raise the arena); the build links exactly these.
     arm_kernels: frozenset[str] = frozenset()
@@ -121,6 +132,11 @@ class Plan:
     def arena_size(self) -> int:
         """Bytes of the one arena (its region's entry of `arena_bytes`)."""
         return self.arena_bytes[self.region]
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the persistent state region (0 unless the graph is a streaming step program)."""
+        return align(max((a.end for a in self.state.values()), default=0))
 
     @property
     def requires_fused_codegen(self) -> bool:
@@ -230,6 +246,9 @@ class Plan:
                              "peak_bytes": self.peak_bytes, "requires_fused_codegen": self.requires_fused_codegen,
                              "flash_constants_bytes": self.graph.weight_bytes(),
                              "arm_kernels": sorted(self.arm_kernels), "lean_nodes": sorted(self.lean_nodes)}
+        if self.state:
+            d["state_bytes"] = self.state_bytes
+            d["state"] = [a.to_dict() for a in self.state.values()]
         if steps:
             d["layers"] = [layer.to_dict() for layer in self.layers]
             d["schedule"] = self.schedule.to_dict(self.graph)
@@ -517,6 +536,18 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
 
     sched = build_schedule(graph, tricks=tricks, block_rows=block_rows)
     life = _lifetimes(graph, sched)
+    state: dict[str, Allocation] = {}
+    top_state = 0
+    prod, cons = graph.producers(), graph.consumers()
+    for t_in, t_out in state_pairs(graph):  # persistent: kept out of the arena, alive across steps
+        del life[t_in]
+        size = graph.tensors[t_in].nbytes
+        state[t_in] = Allocation(t_in, STATE_REGION, top_state, size, 0, len(sched.steps), kind="state")
+        if _state_in_place(graph, prod, cons, t_in, t_out):  # the op writes the next state over its slot
+            del life[t_out]
+            state[t_out] = Allocation(t_out, STATE_REGION, top_state, size, 0, len(sched.steps), kind="state",
+                                      view_of=t_in)
+        top_state += align(size)
     # In-place convolutions (single-node steps with a candidate) chain rigid buffers that can span more than they
     # save: each is kept only when the arena with it is not larger than without it, in step order.
     optional = [s.index for s in sched.steps if s.kind == "op" and s.candidates]
@@ -535,7 +566,18 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
     layers = _layers(graph, sched, tensors, scratch_allocs)
     return Plan(graph=graph, tricks=tricks, region=region, schedule=sched, tensors=tensors, scratch=scratch_allocs,
                 arena_bytes={region: arena}, peak_bytes=max((la.live_bytes for la in layers), default=0),
-                layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None)
+                layers=layers, overwrites=list(bufs.handover), board=b.name if b is not None else None, state=state)
+
+
+def _state_in_place(g: Graph, prod: dict[str, int], cons: dict[str, list[int]], t_in: str, t_out: str) -> bool:
+    """True when the node writing state output `t_out` reads `t_in`, is its only reader and may write the one over
+    the other (OpDef.state_in_place)."""
+    if t_out not in prod:
+        return False
+    node = g.nodes[prod[t_out]]
+    if cons.get(t_in) != [prod[t_out]] or node.inputs.count(t_in) != 1:
+        return False
+    return (node.inputs.index(t_in), node.outputs.index(t_out)) in get_op(node.op).state_in_place
 
 
 def _choose_in_place(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],

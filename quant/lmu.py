@@ -18,8 +18,9 @@ conv before them (eval statistics); ``bn_out`` is folded into the head.
 Streaming (``options["stream_chunk"] = n``): the graph takes ``n`` embedded steps of input rows
 ``[1, n patch, F]`` plus every state as graph inputs (the last ``kernel - patch`` input rows, each LIF's membrane,
 each LMU memory and the running sum, all int32 but the rows) and returns the logits after its last step followed
-by the final states, in the same order. Chaining chunk graphs is exactly the whole-sequence graph: every op is
-causal and every state is carried in full precision (:func:`stream_ir` checks it).
+by the final states, in the same order (the pairs are marked in the graph: :mod:`edgefmr.ir.streaming`, so that
+``edgefmr build --streaming`` keeps them on the device). Chaining chunk graphs is exactly the whole-sequence graph:
+every op is causal and every state is carried in full precision (:func:`stream_ir` checks it).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from torch import nn
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, run
+from edgefmr.ir.streaming import mark_states
 from edgefmr.nas.models.lmu import impulse_response
 from edgefmr.ops.quantize import affine_quantize
-from edgefmr.quant.lowering import Lowering, Value
+from edgefmr.quant.lowering import Lowering, Streams, Value
 from edgefmr.quant.spiking import fold_bn
 
 #: Fractional bits of the LMU's A matrix.
@@ -49,31 +51,7 @@ def state_frac_bits(a_bar: np.ndarray, b_bar: np.ndarray, steps: int) -> int:
     return int(max(0, min(24, math.floor(math.log2((2**31 - 1) / max(bound, 1e-30))))))
 
 
-class _Streams:
-    """The state inputs and outputs of a streaming (chunk) graph."""
-
-    def __init__(self, ctx: Lowering, enabled: bool) -> None:
-        self.ctx, self.enabled = ctx, enabled and not ctx.is_float
-        self.outs: list[Value] = []
-
-    def init(self, key: str, shape: tuple[int, ...]) -> Value | None:
-        return self.ctx.state_input(f"{key}/state_in", shape) if self.enabled else None
-
-    def lif(self, x: Value, lif: nn.Module, key: str) -> Value:
-        s, vt = self.ctx.lif(x, lif, key, v0=self.init(key, x.shape[1:]), final_state=self.enabled)
-        if vt is not None:
-            self.outs.append(vt)
-        return s
-
-    def lmu(self, u: Value, a: np.ndarray, b: np.ndarray, key: str, fm: int) -> Value:
-        m0 = self.init(key, (*u.shape[1:], len(b)))
-        y, mt = self.ctx.lmu_update(u, a, b, key, fm, A_FRAC_BITS, m0=m0, final_state=self.enabled)
-        if mt is not None:
-            self.outs.append(mt)
-        return y
-
-
-def _act(ctx: Lowering, st: _Streams, x: Value, act: nn.Module, key: str) -> Value:
+def _act(ctx: Lowering, st: Streams, x: Value, act: nn.Module, key: str) -> Value:
     """An :class:`~edgefmr.nas.models.lmu.Act` after a layer that did not fuse it: LIF or LUT GELU (ReLU is fused)."""
     if act.lif is not None:
         return st.lif(x, act.lif, f"{key}.lif")
@@ -96,7 +74,7 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
     cfg = model.cfg
     k, p = cfg.kernel, cfg.patch
     chunk = options.get("stream_chunk")
-    st = _Streams(ctx, chunk is not None)
+    st = Streams(ctx, chunk is not None)
     v = ctx.input(x)
     bsz = v.shape[0]
     if chunk is None:
@@ -130,7 +108,7 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
         u = _act(ctx, st, u, blk.act_u, f"{pre}.act_u")
         mem = blk.memory
         fm = state_frac_bits(mem.a64, mem.b64, model.steps)
-        m = st.lmu(u, mem.a64, mem.b64, f"{pre}.memory", fm)  # [T, B, mem, d]
+        m = st.lmu(u, mem.a64, mem.b64, f"{pre}.memory", fm, A_FRAC_BITS)  # [T, B, mem, d]
         m = ctx.reshape(m, [m.shape[0], bsz, mem.channels * mem.order], f"{pre}.memory/flat")
         hm = _pw(ctx, m, blk.w_m, blk.bn_m, f"{pre}.w_m")
         hx = _pw(ctx, s, blk.w_x, blk.bn_x, f"{pre}.w_x")
@@ -172,7 +150,8 @@ def stream_graph(qm: Any, chunk_steps: int) -> Graph:
     with torch.no_grad():
         program(ctx, m, torch.zeros(1, chunk_steps * m.cfg.patch, m.features),
                 {**qm.options.program_options(), "stream_chunk": chunk_steps})
-    return ctx.b.build()
+    g = ctx.b.build()
+    return mark_states(g, zip(g.inputs[1:], g.outputs[1:], strict=True))
 
 
 def stream_ir(qm: Any, x: np.ndarray, chunk_steps: int = 1, graph: Graph | None = None) -> np.ndarray:

@@ -732,6 +732,32 @@ def hash_encode_constants(kh: torch.nn.Module) -> tuple[np.ndarray, np.ndarray, 
     return a, table, p, off
 
 
+class Streams:
+    """The state inputs and outputs of a streaming (chunk) graph: LIF membranes and LMU memories become graph
+    inputs (``<key>/state_in``) and their final values graph outputs (``outs``, marked by the caller), when
+    ``enabled`` (int mode only); otherwise the layers start from zero as in the whole-sequence program."""
+
+    def __init__(self, ctx: Lowering, enabled: bool) -> None:
+        self.ctx, self.enabled = ctx, enabled and not ctx.is_float
+        self.outs: list[Value] = []
+
+    def init(self, key: str, shape: tuple[int, ...]) -> Value | None:
+        return self.ctx.state_input(f"{key}/state_in", shape) if self.enabled else None
+
+    def lif(self, x: Value, lif: torch.nn.Module, key: str) -> Value:
+        s, vt = self.ctx.lif(x, lif, key, v0=self.init(key, x.shape[1:]), final_state=self.enabled)
+        if vt is not None:
+            self.outs.append(vt)
+        return s
+
+    def lmu(self, u: Value, a: np.ndarray, b: np.ndarray, key: str, fm: int, a_frac_bits: int = 24) -> Value:
+        m0 = self.init(key, (*u.shape[1:], len(b)))
+        y, mt = self.ctx.lmu_update(u, a, b, key, fm, a_frac_bits, m0=m0, final_state=self.enabled)
+        if mt is not None:
+            self.outs.append(mt)
+        return y
+
+
 def lif_float(u: torch.Tensor, tau: float, threshold: float) -> torch.Tensor:
     """The forward pass of :class:`edgefmr.nas.models.lif.LIF` as plain tensor ops (same operations, same values): the
     float program needs no surrogate gradient and can then be traced (ONNX export)."""

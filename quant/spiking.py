@@ -14,20 +14,29 @@ height L and width 1. Every BatchNorm is folded into the linear or conv before i
   the output linear.
 * MLP: LIF, SPIKE_FULLY_CONNECTED + BN, LIF, SPIKE_FULLY_CONNECTED + BN, ADD.
 * Head: LIF, MEAN over steps and tokens (firing rates), FULLY_CONNECTED.
+
+Streaming (:func:`stream_graph`, docs/streaming.md): one time step per call, every LIF membrane and the readout's
+running spike count carried as marked states.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from edgefmr.errors import EdgefmrError
+from edgefmr.ir import Graph
+from edgefmr.ir.streaming import mark_states
 from edgefmr.quant.attention import attention_layer, last_factor
-from edgefmr.quant.lowering import Lowering, Value
+from edgefmr.quant.lowering import INT, Lowering, Streams, Value
 
 #: Quantization of a spike count (0..255 exactly).
 COUNT_Q = (1.0, -128)
+#: Key of the streaming readout's running spike count (stream_graph).
+STREAM_SUM = "pool/sum"
 
 
 def fold_bn(w: torch.Tensor, b: torch.Tensor | None, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,26 +58,27 @@ def _conv_weight(w: torch.Tensor) -> torch.Tensor:
     return w.unsqueeze(-1) if w.dim() == 3 else w
 
 
-def _sdsa(ctx: Lowering, att: nn.Module, x: Value, p: str) -> Value:
+def _sdsa(ctx: Lowering, st: Streams, att: nn.Module, x: Value, p: str) -> Value:
     t, b, n, d = x.shape
-    s, _ = ctx.lif(x, att.lif_in, f"{p}.lif_in")
-    q, _ = ctx.lif(_linear_bn(ctx, s, att.q, f"{p}.q"), att.lif_q, f"{p}.lif_q")
-    k, _ = ctx.lif(_linear_bn(ctx, s, att.k, f"{p}.k"), att.lif_k, f"{p}.lif_k")
-    v, _ = ctx.lif(_linear_bn(ctx, s, att.v, f"{p}.v"), att.lif_v, f"{p}.lif_v")
+    s = st.lif(x, att.lif_in, f"{p}.lif_in")
+    q = st.lif(_linear_bn(ctx, s, att.q, f"{p}.q"), att.lif_q, f"{p}.lif_q")
+    k = st.lif(_linear_bn(ctx, s, att.k, f"{p}.k"), att.lif_k, f"{p}.lif_k")
+    v = st.lif(_linear_bn(ctx, s, att.v, f"{p}.v"), att.lif_v, f"{p}.lif_v")
     with ctx.scope(layer=p, part="qk"):
         qk = ctx.mul(q, k, f"{p}.qk")
         cols = ctx.transpose(qk, [0, 1, 3, 2], f"{p}.qk/channels")
         col = ctx.linear(cols, torch.ones(1, n), None, f"{p}.column_sum", quant=COUNT_Q)
     with ctx.scope(layer=p, part="attention"):
         col = ctx.reshape(col, [t, b, 1, d], f"{p}.column_sum/row")
-        mask, _ = ctx.lif(col, att.lif_attn, f"{p}.lif_attn")
+        mask = st.lif(col, att.lif_attn, f"{p}.lif_attn")
         y = ctx.mul(v, mask, f"{p}.masked_v")
     return _linear_bn(ctx, y, att.proj, f"{p}.proj")
 
 
-def _soft_attention(ctx: Lowering, att: nn.Module, x: Value, p: str, options: dict[str, Any]) -> Value:
+def _soft_attention(ctx: Lowering, st: Streams, att: nn.Module, x: Value, p: str, options: dict[str, Any]
+                    ) -> Value:
     t, b, n, d = x.shape
-    s, _ = ctx.lif(x, att.lif_in, f"{p}.lif_in")
+    s = st.lif(x, att.lif_in, f"{p}.lif_in")
     s = ctx.reshape(s, [t * b, n, d], f"{p}.steps")
     w, bias = last_factor(att.attn.proj)
     w, bias = fold_bn(w, bias, att.bn.bn)
@@ -77,9 +87,13 @@ def _soft_attention(ctx: Lowering, att: nn.Module, x: Value, p: str, options: di
 
 
 def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str, Any]) -> Value:
-    """Logits ``[B, classes]`` of a spiking transformer on float input ``x [B, *input_shape]``."""
+    """Logits ``[B, classes]`` of a spiking transformer on float input ``x [B, *input_shape]`` (streaming, with
+    ``options["stream_chunk"]``: one time step of the same network, every LIF membrane and the readout's running
+    spike count carried as states; see stream_graph)."""
     cfg = model.cfg
-    T = cfg.T
+    streaming = options.get("stream_chunk") is not None
+    T = 1 if streaming else cfg.T
+    st = Streams(ctx, streaming)
     v = ctx.input(x)
     bsz = v.shape[0]
     if len(model.input_shape) == 3:
@@ -93,9 +107,9 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
     n, d = gh * gw, cfg.embed_dim
     w, b = fold_bn(_conv_weight(model.conv1.weight), None, model.bn1)
     y = ctx.conv2d(img, w, b, "conv1", padding="SAME")  # [B, H, W, stem]
-    y = ctx.concat([y] * T, 0, "encode")
+    y = ctx.concat([y] * T, 0, "encode") if T > 1 else y
     y = ctx.reshape(y, [T, bsz, hgt, wid, cfg.stem_dim], "encode/steps")
-    s, _ = ctx.lif(y, model.lif1, "lif1")
+    s = st.lif(y, model.lif1, "lif1")
     s = ctx.reshape(s, [T * bsz, gh, ph, gw, pw, cfg.stem_dim], "patch/split")
     s = ctx.transpose(s, [0, 1, 3, 2, 4, 5], "patch/order")
     s = ctx.reshape(s, [T, bsz, n, ph * pw * cfg.stem_dim], "patch/patches")
@@ -103,7 +117,7 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
     w, b = fold_bn(pw_t, None, model.bn2)
     z = ctx.linear(s, w, b, "patch")  # [T, B, N, D]
     if cfg.rpe:
-        r, _ = ctx.lif(z, model.lif_rpe, "lif_rpe")
+        r = st.lif(z, model.lif_rpe, "lif_rpe")
         r = ctx.reshape(r, [T * bsz, gh, gw, d], "rpe/grid")
         w, b = fold_bn(_conv_weight(model.rpe.weight), None, model.bn_rpe)
         r = ctx.conv2d(r, w, b, "rpe", padding="SAME")
@@ -113,17 +127,50 @@ def program(ctx: Lowering, model: nn.Module, x: torch.Tensor, options: dict[str,
     for i, blk in enumerate(model.blocks):
         p = f"blocks.{i}"
         if blk.attention == "sdsa":
-            a = _sdsa(ctx, blk.attn, tokens, f"{p}.attn")
+            a = _sdsa(ctx, st, blk.attn, tokens, f"{p}.attn")
         else:
-            a = _soft_attention(ctx, blk.attn, tokens, f"{p}.attn", options)
+            a = _soft_attention(ctx, st, blk.attn, tokens, f"{p}.attn", options)
         tokens = ctx.add(tokens, a, f"{p}.res1")
         mlp = blk.mlp
-        h, _ = ctx.lif(tokens, mlp.lif_in, f"{p}.mlp.lif_in")
+        h = st.lif(tokens, mlp.lif_in, f"{p}.mlp.lif_in")
         h = _linear_bn(ctx, h, mlp.fc1, f"{p}.mlp.fc1")
-        h, _ = ctx.lif(h, mlp.lif_hidden, f"{p}.mlp.lif_hidden")
+        h = st.lif(h, mlp.lif_hidden, f"{p}.mlp.lif_hidden")
         h = _linear_bn(ctx, h, mlp.fc2, f"{p}.mlp.fc2")
         tokens = ctx.residual(ctx.add(tokens, h, f"{p}.res2"))
-    s, _ = ctx.lif(tokens, model.lif_out, "lif_out")
-    rates = ctx.mean(s, [0, 2], "pool")
-    return ctx.output(ctx.linear(rates, model.head.weight, model.head.bias, "head"))
+    s = st.lif(tokens, model.lif_out, "lif_out")
+    if not streaming:
+        rates = ctx.mean(s, [0, 2], "pool")
+        return ctx.output(ctx.linear(rates, model.head.weight, model.head.bias, "head"))
+    # the readout: this step's spike count per channel (additions only), summed over the steps so far in int32
+    with ctx.scope(layer="pool", part="count"):
+        cols = ctx.transpose(s, [0, 1, 3, 2], "pool/channels")  # [1, B, D, N]
+        cnt = ctx.linear(cols, torch.ones(1, n), None, "pool/count", quant=COUNT_Q)  # [1, B, D, 1]
+        cnt = ctx.reshape(cnt, [1, bsz, d], "pool/count/row")
+        tot = st.lmu(cnt, np.ones((1, 1)), np.ones(1), STREAM_SUM, 0)  # [1, B, D, 1]: counts since the reset
+        tot = ctx.reshape(tot, [bsz, d], "pool/flat")
+    logits = ctx.output(ctx.linear(tot, model.head.weight / (cfg.T * n), model.head.bias, "head"))
+    for o in st.outs:
+        ctx.state_output(o)
+    return logits
+
+
+def stream_graph(qm: Any) -> Graph:
+    """The one-step program of a quantized spiking transformer: one time step per call on the frame (the input the
+    step sees; direct encoding presents the same input at every step), every LIF membrane and the readout's spike
+    count since the reset carried as marked states (edgefmr.ir.streaming). The readout is the count over the steps
+    so far, requantized like the whole model's firing rate after cfg.T steps (scale ``s_rate T N``, the head's
+    weights divided by ``T N``), so that after T steps on one input the logits are the whole model's (up to the
+    rounding of the requantization); after more steps the rates keep growing, saturating at int8."""
+    m = qm.model
+    n = m.n_tokens
+    if n > 255:
+        raise EdgefmrError(f"spiking step program: {n} tokens per step; the spike count per channel needs at most 255")
+    s_rate, z_rate = qm.qparams["pool"]
+    qparams = {**qm.qparams, STREAM_SUM: (float(s_rate) * m.cfg.T * n, int(z_rate))}
+    ctx = Lowering(INT, qparams=qparams, binarize=qm.options.binarize,
+                   metadata={"name": "spiking_int8_stream", "family": "spiking", "stream_chunk": 1})
+    with torch.no_grad():
+        program(ctx, m, torch.zeros(1, *m.input_shape), {**qm.options.program_options(), "stream_chunk": 1})
+    g = ctx.b.build()
+    return mark_states(g, zip(g.inputs[1:], g.outputs[1:], strict=True))
 

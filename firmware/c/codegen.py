@@ -23,6 +23,7 @@ from edgefmr.firmware.planner import Plan
 from edgefmr.firmware.schedule import Step
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import Tensor
+from edgefmr.ir.streaming import frame_inputs, initial_value, state_pairs, step_outputs
 from edgefmr.ops.registry import call
 
 C_DIR = Path(__file__).resolve().parent
@@ -30,6 +31,8 @@ KERNEL_DIR = C_DIR / "kernels"
 ARM_KERNEL_DIR = KERNEL_DIR / "arm"
 #: Kernel code every model links (fixed-point helpers, strided copies).
 BASE_KERNELS = ("efm_kernel",)
+#: The C array of a streaming model's persistent state (planner region "state").
+STATE_SYMBOL = "efm_state"
 #: Byte alignment of the constant arrays in flash.
 CONST_ALIGN = 4
 _INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -177,6 +180,10 @@ class _ModelWriter:
                 name = self.const_array(np.ascontiguousarray(t.data), C_TYPES[t.dtype])
                 self._tensor_arrays[t.name] = name
             return name if ctype == C_TYPES[t.dtype] else f"((const {ctype} *)(const void *){name})"
+        if t.name in self.plan.state:
+            a = self.plan.state[t.name]
+            base = f"({STATE_SYMBOL} + {a.offset})"
+            return base if ctype == "int8_t" else f"(({ctype} *)(void *){base})"
         p = self.placement(t)
         base = f"({self.arena_symbol[p.region]} + {p.offset})"
         return base if ctype == "int8_t" else f"(({ctype} *)(void *){base})"
@@ -260,9 +267,9 @@ def _views(plan: Plan, name: str) -> set[str]:
     return out
 
 
-def _output_quant_fns(g: Graph) -> str:
+def _output_quant_fns(g: Graph, outputs: list[str]) -> str:
     """efm_output_scale / efm_output_zero_point (per-tensor; the first of per-axis; 1 and 0 when unquantized)."""
-    qs = [g.tensor(n).quant for n in g.outputs]
+    qs = [g.tensor(n).quant for n in outputs]
     scales = ", ".join(_c_float(float(np.float32(q.scale[0])) if q is not None else 1.0) for q in qs)
     zps = ", ".join(str(int(q.zero_point[0]) if q is not None else 0) for q in qs)
     n = len(qs)
@@ -272,19 +279,78 @@ def _output_quant_fns(g: Graph) -> str:
             f"    return (i >= 0 && i < {n}) ? z[i] : 0;\n}}\n")
 
 
+def _stream_code(w: _ModelWriter, g: Graph, pairs: list[tuple[str, str]], ins: list[str], outs: list[str]
+                 ) -> tuple[list[str], list[str]]:
+    """model.c / model.h lines of a streaming step program: efm_state_commit (state outputs -> persistent slots,
+    called by efm_run after the last layer), efm_model_reset (every state to its initial value) and efm_model_step
+    (one frame in, the step's output out). Empty for an ordinary graph."""
+    if not pairs:
+        return [], []
+    commit, reset = [], []
+    for i, o in pairs:
+        ti = g.tensor(i)
+        dst = w.tensor_ptr(ti, "int8_t")
+        if o in w.plan.state:  # written over its slot by its op
+            commit.append(f"    /* {_comment(o)}: written in place */")
+        else:
+            commit.append(f"    memcpy({dst}, {w.tensor_ptr(g.tensor(o), 'int8_t')}, {ti.nbytes}u); "
+                          f"/* {_comment(o)} */")
+        v = initial_value(g, i)
+        ctype = C_TYPES[ti.dtype]
+        if v == 0 or ti.dtype in ("int8", "uint8"):
+            reset.append(f"    memset({dst}, {v}, {ti.nbytes}u); /* {_comment(i)} */")
+        else:
+            reset.append(f"    for (uint32_t k = 0; k < {ti.size}u; k++) {{ {w.tensor_ptr(ti, ctype)}[k] = {v}; }}")
+    frame = sum(g.tensor(n).nbytes for n in ins)
+    out_bytes = sum(g.tensor(n).nbytes for n in outs)
+    load = [f"        memcpy({w.tensor_ptr(g.tensor(n), 'int8_t')}, frame + {off}, {g.tensor(n).nbytes}u);"
+            for n, off in zip(ins, _offsets(g, ins), strict=True)]
+    store = [f"        memcpy(output + {off}, {w.tensor_ptr(g.tensor(n), 'int8_t')}, {g.tensor(n).nbytes}u);"
+             for n, off in zip(outs, _offsets(g, outs), strict=True)]
+    c = [f"const uint32_t efm_state_bytes = {w.plan.state_bytes}u;", "",
+         "void efm_state_commit(void) {", *commit, "}", "",
+         "void efm_model_reset(void) {", *reset, "}", "",
+         "void efm_model_step(const int8_t *frame, int8_t *output) {",
+         "    if (frame) {", *load, "    }",
+         "    efm_run();",
+         "    if (output) {", *store, "    }",
+         "}", ""]
+    h = ["",
+         "/* Streaming step program: the state lives in a persistent region (efm_state_bytes), not in the arena. */",
+         "#define EFM_STREAMING 1",
+         f"#define EFM_STATE_BYTES {w.plan.state_bytes}u",
+         f"#define EFM_FRAME_BYTES {frame}u /* the frame inputs, concatenated */",
+         f"#define EFM_STEP_OUTPUT_BYTES {out_bytes}u /* the step outputs, concatenated */",
+         "extern const uint32_t efm_state_bytes;",
+         "void efm_model_reset(void);  /* every state to its initial value (zero point); call before a stream */",
+         "void efm_model_step(const int8_t *frame, int8_t *output); /* one step; frame/output may be 0 */",
+         "void efm_state_commit(void); /* after running the layers one by one: carry the new state over */"]
+    return c, h
+
+
+def _offsets(g: Graph, names: list[str]) -> list[int]:
+    out, pos = [], 0
+    for n in names:
+        out.append(pos)
+        pos += g.tensor(n).nbytes
+    return out
+
+
 def _check_aliasing(w: _ModelWriter, c, inplace: tuple, plan: Plan, step: Step) -> None:
     """The planner may overlap an output with an input only where the kernel runs in place (exact alias), where
     it made one a view of the other, or where the step streams a convolution over its input (the output exactly
     `input_offset` bytes before it: edgefmr.firmware.schedule.conv_overwrite_offset)."""
     streamed = {(o.output, o.input, o.input_offset) for o in step.overwrites if o.direct}
     for oi, oname in enumerate(c.node.outputs):
+        if oname in plan.state:  # a state written over its slot: the op allows it (OpDef.state_in_place)
+            continue
         ot = w.g.tensor(oname)
         op_ = w.placement(ot)
         for ii, iname in enumerate(c.node.inputs):
             if not iname:
                 continue
             it = w.g.tensor(iname)
-            if it.is_const:
+            if it.is_const or iname in plan.state:  # constants and persistent state never share arena bytes
                 continue
             ip = w.placement(it)
             if ip.region != op_.region:
@@ -412,6 +478,9 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     for k in fused.kernels:
         if k not in kernels:
             kernels.append(k)
+    pairs = state_pairs(g) if plan.state else []
+    ins, outs = (frame_inputs(g), step_outputs(g)) if pairs else (list(g.inputs), list(g.outputs))
+    stream_c, stream_h = _stream_code(w, g, pairs, ins, outs)
     for name in [*g.inputs, *g.outputs]:
         if g.tensor(name).is_const:
             raise EdgefmrError(f"graph input/output {name!r} is a constant; the firmware API needs arena tensors")
@@ -422,6 +491,10 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         n = max(w.arena[r], 1)
         arena_defs.append(f'static int8_t {sym}[{n}] __attribute__((aligned(16))) EFM_ARENA_SECTION("'
                           f'.bss.efm_arena.{r}");')
+    if pairs:
+        arena_defs.append(f"/* Persistent state of the stream (planner region \"state\"; kept between steps). */\n"
+                          f"static int8_t {STATE_SYMBOL}[{plan.state_bytes}] __attribute__((aligned(16))) "
+                          f'EFM_ARENA_SECTION(".bss.{STATE_SYMBOL}");')
 
     def io_fn(kind: str, names: list[str], const: str) -> str:
         ptrs = ", ".join(w.tensor_ptr(g.tensor(n), "int8_t") for n in names)
@@ -486,7 +559,10 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         f"    for (int l = 0; l < {n_layers}; l++) {{",
         "        efm_layers[l]();",
         "    }",
+        *(["    efm_state_commit();"] if pairs else []),
         "}",
+        "",
+        *stream_c,
         "",
         "const char *efm_layer_name(int layer) {",
         f"    return (layer >= 0 && layer < {n_layers}) ? efm_layer_names[layer] : \"\";",
@@ -504,9 +580,9 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         f"    return (layer >= 0 && layer < {n_layers}) ? efm_layer_sizes[layer] : 0u;",
         "}",
         "",
-        io_fn("input", list(g.inputs), ""),
-        io_fn("output", list(g.outputs), "const "),
-        _output_quant_fns(g),
+        io_fn("input", ins, ""),
+        io_fn("output", outs, "const "),
+        _output_quant_fns(g, outs),
     ])
     region_macros = [f"#define EFM_ARENA_BYTES_{_ident(r)} {n}u" for r, n in sorted(w.arena.items())]
     model_h = "\n".join([
@@ -517,8 +593,8 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         "#include <stdint.h>",
         "",
         f"#define EFM_NUM_LAYERS {n_layers}",
-        f"#define EFM_NUM_INPUTS {len(g.inputs)}",
-        f"#define EFM_NUM_OUTPUTS {len(g.outputs)}",
+        f"#define EFM_NUM_INPUTS {len(ins)}",
+        f"#define EFM_NUM_OUTPUTS {len(outs)}",
         *region_macros,
         "",
         "extern const char efm_model_hash[65];  /* IR graph_hash, hex */",
@@ -527,7 +603,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         "uint32_t efm_input_bytes(int i);",
         "const int8_t *efm_output(int i);",
         "uint32_t efm_output_bytes(int i);",
-        f"#define EFM_INPUT_BYTES_TOTAL {sum(g.tensor(n).nbytes for n in g.inputs)}u /* all graph inputs */",
+        f"#define EFM_INPUT_BYTES_TOTAL {sum(g.tensor(n).nbytes for n in ins)}u /* all graph inputs */",
         "float efm_output_scale(int i);       /* output i: real = scale * (q - zero_point) */",
         "int32_t efm_output_zero_point(int i);",
         "void efm_run(void);            /* all layers */",
@@ -536,6 +612,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         "const char *efm_layer_op(int layer);",
         "const void *efm_layer_output(int layer);",
         "uint32_t efm_layer_output_bytes(int layer);",
+        *stream_h,
         "",
         "#endif",
         "",

@@ -50,6 +50,10 @@ class FusedWriter:
         return f"({addr})" if ctype == "int8_t" else f"(({ctype} *)(void *)({addr}))"
 
     def stored(self, t: Tensor, row_bytes: int = 0) -> str:
+        if t.name in self.plan.state:  # a streaming state input: its persistent slot
+            base = self.w.tensor_ptr(t, "int8_t")
+            addr = f"{base} + r0 * {row_bytes}" if row_bytes else base
+            return f"({addr})" if C_TYPES[t.dtype] == "int8_t" else f"(({C_TYPES[t.dtype]} *)(void *)({addr}))"
         return self.arena(self.plan.offset(t.name), row_bytes, C_TYPES[t.dtype])
 
     def call_node(self, step: Step, node: Node, mini: dict[str, Tensor], ptrs: dict[str, tuple[str, bool]],

@@ -23,9 +23,12 @@ import click
               help="The name the firmware's MLPerf Tiny `profile%` reports (m-model-[NAME]), so the official runner "
                    "finds its test script: kws01, ic01, vww01 or ad01; default: from the model file (its metadata "
                    "`mlperf_model`, or a file named like one of these or like a reference model), else the graph hash.")
+@click.option("--streaming", is_flag=True,
+              help="MODEL is a step program (edgefmr quantize --stream-out): keep its state on the device in a "
+                   "persistent region; efm_model_step() runs one frame (docs/streaming.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON (nothing else).")
 def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kernels: bool, stack_bytes: int | None,
-          mlperf_model: str | None, as_json: bool) -> None:
+          mlperf_model: str | None, streaming: bool, as_json: bool) -> None:
     """Build MODEL (.efm or .tflite) into the artifact folder OUT for BOARD; fails with the bytes needed and
     available per memory region when the model does not fit."""
     from edgefmr.firmware import toolchain
@@ -34,15 +37,18 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
     if board != "host" and _is_fpga(board):
         from edgefmr.firmware.hls import build as build_hls
 
-        m = build_hls(model, board, out_dir)
+        m = build_hls(model, board, out_dir, streaming=streaming)
         click.echo(json.dumps(m, indent=2, default=str) if as_json else
                    f"{model} -> {out_dir}: Vitis HLS project for {m.get('board', board)}, {m['design']} design "
                    f"(C simulation built and "
-                   f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json")
+                   f"checked bit for bit; run_hls.tcl for the vendor tools); see {out_dir}/manifest.json"
+                   + (f"\nstreaming top {m['streaming']['top']}: {len(m['streaming']['states'])} states "
+                      f"({m['streaming']['state_bytes']:,} B) kept in the design; {m['streaming']['csim']['report']}"
+                      if "streaming" in m else ""))
         return
     m = build_firmware(model, None if board == "host" else board, out_dir, tricks=not no_tricks,
                        optimized=not reference_kernels, stack_bytes=stack_bytes or toolchain.DEFAULT_STACK_BYTES,
-                       mlperf_model=mlperf_model)
+                       mlperf_model=mlperf_model, streaming=streaming)
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
@@ -54,6 +60,13 @@ def build(model: str, board: str, out_dir: str, no_tricks: bool, reference_kerne
               "without tricks (they would make the arena larger)")
     con.print(f"[bold]{model}[/bold] -> {out_dir}  board {m['board']}, model {m['model_hash'][:16]}, {tricks}, "
               f"{m['build_seconds']:.1f} s")
+    if "streaming" in m:
+        st = m["streaming"]
+        measured = m.get("measured", {}).get("state_symbol")
+        con.print(f"streaming: {len(st['states'])} states in a persistent region of {st['state_bytes']:,} B "
+                  f"(apart from the arena" + (f"; {measured:,} B in the ELF" if measured is not None else "")
+                  + f"); frame {st['frame'][0]['dtype']}{st['frame'][0]['shape']}, output "
+                  f"{st['output'][0]['dtype']}{st['output'][0]['shape']} per step")
     if m["board"] == "host":
         con.print(f"arena {pred['arena_total']:,} B; executable {out_dir}/model (stdin: input bytes, stdout: "
                   f"output bytes)")

@@ -56,15 +56,36 @@ def inspect(model: str, as_json: bool) -> None:
 @click.option("--port", default=None, help="Serial port of a real board (/dev/ttyACM0, socket://..., rfc2217://...).")
 @click.option("--no-tricks", is_flag=True, help="Plan memory without MCUFormer's tricks when MODEL is built here.")
 @click.option("--top1", is_flag=True, help="Also print the top-1 class (argmax of the output) of each input.")
+@click.option("--stream", is_flag=True,
+              help="MODEL is a step program (or a --streaming build): --input holds frames [steps, *frame shape], "
+                   "streamed from a reset state; --output gets the output of every step (docs/streaming.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 def run(model: str, input_path: str, output_path: str, board: str | None, port: str | None, no_tricks: bool,
-        top1: bool, as_json: bool) -> None:
+        top1: bool, stream: bool, as_json: bool) -> None:
     """Run MODEL (.efm, .tflite, or a build artifact folder, which runs on the board it was built for) on the
     reference interpreter or a board."""
+    if stream:
+        from edgefmr.commands.streaming import run_stream
+
+        y, note, summary = run_stream(model, input_path, board, port, not no_tricks)
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        np.save(output_path, y)
+        if as_json:
+            click.echo(json.dumps({"model": model, "board": board, "steps": len(y), "output": output_path,
+                                   "output_shape": list(y.shape), "output_dtype": str(y.dtype), **summary}))
+        else:
+            click.echo(f"streamed {len(y)} frame(s) {note} -> {output_path} {y.dtype}{list(y.shape)} (one output "
+                       f"per step)" + (f"\n{summary['description']}" if "description" in summary else ""))
+        return
     from edgefmr.device.connection import target_graph
     from edgefmr.ir.model_io import load_input_file, prepare_input
 
     g = target_graph(model)
+    from edgefmr.ir.streaming import is_streaming
+
+    if is_streaming(g):
+        raise EdgefmrError(f"{model} is a streaming step program (its states are marked): run it with --stream "
+                           f"(--input: frames [steps, ...])")
     if len(g.outputs) != 1:
         raise EdgefmrError(f"{model}: the model has {len(g.outputs)} outputs; `run` writes models with one output")
     x = load_input_file(input_path)

@@ -75,6 +75,9 @@ def plan(model: str, board: str | None, no_tricks: bool, block_rows: int | None,
     con.print(f"{'with' if other.tricks else 'without'} tricks: arena {other.arena_size:,} B, peak live "
               f"{other.peak_bytes:,} B" + (" (larger: the build plans without them)" if not no_tricks and not p.tricks
                                            else ""))
+    if p.state:
+        con.print(f"streaming step program: persistent state {p.state_bytes:,} B in its own region (not the arena; "
+                  f"{sum(1 for a in p.state.values() if not a.view_of)} states, kept between steps: docs/streaming.md)")
     if p.requires_fused_codegen:
         con.print("this plan needs the fused loops of docs/planner.md (requires_fused_codegen)")
     if b is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from edgefmr.errors import EdgefmrError
+
 
 @click.command()
 @click.argument("artifact", type=click.Path(file_okay=False))
@@ -31,14 +33,32 @@ import click
                    "merged with the models profiled before), which the search's latency model reads.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="Labels .npy [N] (integer classes) of --inputs: report the board's top-1 accuracy.")
+@click.option("--stream", is_flag=True,
+              help="ARTIFACT is a --streaming build: stream --inputs (frames [steps, ...]) or --count random frames "
+                   "from a reset state; report instructions/cycles per step (mean/min/max) and the persistent-state "
+                   "bytes (docs/streaming.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (nothing else).")
 def profile(artifact: str, board: str | None, port: str | None, inputs: str | None, count: int, runs: int,
-            float_model: str | None, out: str, calibrate: bool, labels: str | None, as_json: bool) -> None:
+            float_model: str | None, out: str, calibrate: bool, labels: str | None, stream: bool,
+            as_json: bool) -> None:
     """Profile ARTIFACT on its board: outputs vs the reference interpreter (bit-exact count), latency per
     inference (counts and ms at the board clock), per-layer counts, kernels and bytes, counts per MAC, stack
-    high-water mark and arena; writes report.json (and, with --calibrate, the board's calibration table)."""
+    high-water mark and arena; writes report.json (and, with --calibrate, the board's calibration table); with
+    --stream, the counts per step of a --streaming build."""
+    if stream:
+        from edgefmr.commands.streaming import print_stream_profile, profile_stream
+
+        rep = profile_stream(artifact, board, port, inputs, count)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(rep, indent=2) + "\n")
+        click.echo(json.dumps(rep, indent=2) if as_json else print_stream_profile(rep, out))
+        return
     from edgefmr.commands._term import progress
     from edgefmr.profiling.profile import profile_artifact
+
+    man = Path(artifact) / "manifest.json"
+    if man.is_file() and "streaming" in json.loads(man.read_text()):
+        raise EdgefmrError(f"{artifact} is a streaming build (edgefmr build --streaming): profile it with --stream")
 
     with progress("profile", count, "inputs", enabled=not as_json) as bar:
         rep = profile_artifact(artifact, board, port=port, inputs=inputs, count=count, runs=runs,

@@ -83,6 +83,10 @@ class _Bars:
               help="Also export the integer model as ONNX QDQ (when all its ops map to ONNX).")
 @click.option("--tflite", "tflite_path", type=click.Path(dir_okay=False), default=None,
               help="Also export the integer model as .tflite (when it has only TFLite builtin ops).")
+@click.option("--stream-out", "stream_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the streaming step program (LMU models: one embedded step per call; spiking "
+                   "transformers: one time step per call; every state marked) for `edgefmr build --streaming` "
+                   "(docs/streaming.md).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Integer model to write (.efm).")
 @click.option("--report", "report_path", required=True, type=click.Path(dir_okay=False),
               help="Quantization report to write (JSON).")
@@ -90,7 +94,7 @@ class _Bars:
 def quantize(model: str, task: str, method: str, softmax: str | None, attention: str | None, binarize: str | None,
              layernorm: str, observer: str, percentile: float, calib_samples: int, qat_epochs: int, qat_lr: float,
              eval_samples: int | None, seed: int, onnx_path: str | None, qdq_path: str | None,
-             tflite_path: str | None, out: str, report_path: str, as_json: bool) -> None:
+             tflite_path: str | None, stream_path: str | None, out: str, report_path: str, as_json: bool) -> None:
     """Quantize the trained checkpoint MODEL to an integer IR model (--out) and write a report (--report).
 
     The integer model's accuracy is measured on the IR reference interpreter.
@@ -105,11 +109,14 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
         raise EdgefmrError(f"unknown --method {method!r}; valid: {', '.join(METHODS)}")
     if softmax is not None and softmax not in SOFTMAXES:
         raise EdgefmrError(f"unknown --softmax {softmax!r}; valid: {', '.join(SOFTMAXES)}")
-    for p in (out, report_path):
+    for p in (out, report_path, *((stream_path,) if stream_path else ())):
         if not Path(p).resolve().parent.is_dir():
             raise EdgefmrError(f"cannot write {p}: directory {Path(p).parent} does not exist")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     net, info, t = load_for_quantize(model, task, attention)
+    if stream_path and info["family"] not in ("lmu", "spiking"):
+        raise EdgefmrError(f"--stream-out: streaming step programs exist for LMU (spiking or not) and spiking "
+                           f"transformer models, not for family {info['family']!r} ({model})")
     options = QuantOptions(method=method, softmax=softmax, binarize=_parse_binarize(binarize),
                            layernorm=layernorm, observer=observer,
                            percentile=percentile, calib_samples=calib_samples, qat_epochs=qat_epochs, qat_lr=qat_lr,
@@ -126,6 +133,8 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
                                         progress=bars)
     save(res.graph, out)
     report = {**res.report, "out": out, "exports": exports}
+    if stream_path:
+        report["stream_out"] = _write_stream(res.qm, info["family"], stream_path)
     Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
     failed = [f"{k}: {v['error']}" for k, v in exports.items() if "error" in v]
     if as_json:
@@ -145,9 +154,32 @@ def quantize(model: str, task: str, method: str, softmax: str | None, attention:
     for k, v in exports.items():
         if "error" not in v:
             click.echo(f"{k}: {v['path']} ({v['check']})")
+    if stream_path:
+        so = report["stream_out"]
+        click.echo(f"step program: {stream_path} ({so['states']} states, {so['state_bytes']:,} bytes; frame "
+                   f"{so['frame_shape']})")
     click.echo(f"-> {out}, {report_path}")
     if failed:
         raise EdgefmrError(f"export failed: {'; '.join(failed)}")
+
+
+def _write_stream(qm: object, family: str, path: str) -> dict:
+    """Write the step program of a quantized LMU or spiking transformer to `path`; its states, frame shape and state
+    bytes."""
+    from edgefmr.ir import save
+    from edgefmr.ir.streaming import frame_inputs, state_bytes, state_pairs
+
+    if family == "lmu":
+        from edgefmr.quant.lmu import stream_graph
+
+        g = stream_graph(qm, 1)
+    else:
+        from edgefmr.quant.spiking import stream_graph as spiking_stream_graph
+
+        g = spiking_stream_graph(qm)
+    save(g, path)
+    return {"path": path, "states": len(state_pairs(g)), "state_bytes": state_bytes(g),
+            "frame_shape": list(g.tensor(frame_inputs(g)[0]).shape)}
 
 
 COMMANDS = [quantize]

@@ -39,6 +39,8 @@ class Cmd(IntEnum):
     STACK = 0x13
     READ_OUTPUT = 0x20
     READ_TENSOR = 0x21
+    STREAM_RESET = 0x30     # streaming builds (docs/streaming.md): state to its initial value
+    STREAM_STEP = 0x31      # streaming builds: a batch of frames, one step each
 
 
 NAK = 0xFF  # device → host: a frame whose header was valid failed its CRC (or had another protocol version)
@@ -663,3 +665,69 @@ def pack_read_output(index: int, offset: int, length: int) -> bytes:
 
 def pack_read_tensor(layer: int, offset: int, length: int) -> bytes:
     return struct.pack("<HIH", layer, offset, length)
+
+
+# ------------------------------------------------------------------------------------------------ streaming
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """STREAM_RESET response: bytes of the persistent state, of one frame and of one step's output."""
+
+    state_bytes: int
+    frame_bytes: int
+    output_bytes: int
+
+    _S = struct.Struct("<III")
+
+    def pack(self) -> bytes:
+        return self._S.pack(self.state_bytes, self.frame_bytes, self.output_bytes)
+
+    @classmethod
+    def unpack(cls, p: bytes) -> StreamInfo:
+        if len(p) != cls._S.size:
+            raise LinkError(f"malformed STREAM_RESET response ({len(p)} bytes, want {cls._S.size})")
+        return cls(*cls._S.unpack(p))
+
+
+def pack_stream_step(frames: list[bytes]) -> bytes:
+    """STREAM_STEP request: n u16, then the n frames (each the frame inputs concatenated)."""
+    return struct.pack("<H", len(frames)) + b"".join(frames)
+
+
+def stream_steps_per_request(info: StreamInfo, max_payload: int = MAX_PAYLOAD) -> int:
+    """The most frames one STREAM_STEP may carry: its request and its answer must fit `max_payload`."""
+    n = min((max_payload - 2) // max(info.frame_bytes, 1), (max_payload - 4) // (4 + info.output_bytes), 0xFFFF)
+    if n < 1:
+        raise EdgefmrError(f"a frame of {info.frame_bytes} B or a step output of {info.output_bytes} B does not fit "
+                           f"one protocol frame ({max_payload} B payload)")
+    return n
+
+
+@dataclass(frozen=True)
+class StreamSteps:
+    """STREAM_STEP response: the count of each step (in `counter` units) and each step's output bytes."""
+
+    counter: Counter
+    counts: tuple[int, ...]
+    outputs: tuple[bytes, ...]
+
+    def pack(self) -> bytes:
+        return struct.pack("<HB", len(self.counts), int(self.counter)) + b"".join(
+            struct.pack("<I", c) + o for c, o in zip(self.counts, self.outputs, strict=True))
+
+    @classmethod
+    def unpack(cls, p: bytes, output_bytes: int) -> StreamSteps:
+        try:
+            n, ck = struct.unpack_from("<HB", p)
+            counter = Counter(ck)
+        except (struct.error, ValueError):
+            raise LinkError(f"malformed STREAM_STEP response ({len(p)} bytes)") from None
+        if len(p) != 3 + n * (4 + output_bytes):
+            raise LinkError(f"malformed STREAM_STEP response: {len(p)} bytes for {n} steps of {output_bytes} B")
+        counts, outs = [], []
+        for k in range(n):
+            off = 3 + k * (4 + output_bytes)
+            counts.append(struct.unpack_from("<I", p, off)[0])
+            outs.append(bytes(p[off + 4: off + 4 + output_bytes]))
+        return cls(counter, tuple(counts), tuple(outs))

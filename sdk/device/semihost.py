@@ -33,23 +33,28 @@ class SemihostResult:
     clock_hz: int
     uart: str
     arena_bytes: int
+    icount_shift: int = 0
 
     def instructions(self) -> list[float]:
-        """Executed instructions per inference on QEMU (-icount shift=0: 1 ns of virtual time per instruction,
-        SysTick counts the core clock): ticks * 1e9 / clock_hz, exact to within one tick."""
+        """Executed instructions per inference on QEMU (-icount shift=S: 2^S ns of virtual time per instruction,
+        SysTick counts the core clock): ticks * 1e9 / (clock_hz * 2^S), exact to within one tick (S = 0: a tick is
+        clock_hz / 1e9 of an instruction's time, e.g. 40 instructions at 25 MHz; S = 7: exact after rounding)."""
+        if self.icount_shift:
+            return [float(round(tk * 1e9 / (self.clock_hz * 2**self.icount_shift))) for tk in self.ticks]
         return [tk * 1e9 / self.clock_hz for tk in self.ticks]
 
 
-def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> SemihostResult:
-    """Run a semihosting test image (main="semihost") under QEMU and parse what it printed."""
+def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0, icount_shift: int = 0) -> SemihostResult:
+    """Run a semihosting test image (main="semihost") under QEMU and parse what it printed; `icount_shift` is
+    QEMU's -icount shift (SemihostResult.instructions)."""
     out = Path(artifact)
     manifest = json.loads((out / "manifest.json").read_text())
     board = load_board(manifest["board"])
     if not board.is_virtual:
         raise EdgefmrError(f"board {board.name} is not a QEMU board; semihosting test images run on QEMU")
     try:
-        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=0), capture_output=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
+        r = subprocess.run(qemu_command(board, out / "model.elf", "stdio", icount_shift=icount_shift),
+                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise EdgefmrError(f"QEMU ({board.qemu.machine}) did not finish within {timeout} s") from None
     text = r.stderr.decode(errors="replace")
@@ -89,7 +94,7 @@ def run_semihost(artifact: str | Path, g: Graph, timeout: float = 300.0) -> Semi
             row.append(np.frombuffer(bytes(buf), dt).reshape(shape).copy())
         result.append(row)
     return SemihostResult(result, [ticks[i] for i in range(n)], stack[0], stack[1], kind, clock,
-                          r.stdout.decode(errors="replace"), arena)
+                          r.stdout.decode(errors="replace"), arena, icount_shift)
 
 
 #: The plan choices of kernel measurements: every Cortex-M kernel in its fastest variant (a one-node graph's arena

@@ -46,6 +46,7 @@ class Lif(OpDef):
     tflite_op = None
     n_inputs = (1, 2)
     n_outputs = 2
+    state_in_place = ((1, 1),)  # each neuron's membrane is read before it is written
     attrs = {"tau": Attr(2.0), "threshold": Attr(1.0), "membrane_bits": Attr(12)}
 
     def params(self, c: OpCall) -> tuple[int, int, int, int]:

@@ -52,6 +52,7 @@ class LmuUpdate(OpDef):
     n_inputs = (3, 4)
     n_outputs = 2
     const_inputs = (1, 2)
+    state_in_place = ((3, 1),)  # the kernels read the whole state before writing the next one
     attrs = {"a_frac_bits": Attr(24), "state_frac_bits": Attr(16)}
 
     def check(self, c: OpCall) -> None:

@@ -78,6 +78,10 @@ class OpDef:
     #: The kernel may write its output over an input it is still reading (every output element is written after the
     #: input elements it depends on are read): true of the elementwise kernels.
     in_place: ClassVar[bool] = False
+    #: (input position, output position) of a carried state (a streaming op's initial and final state) that every
+    #: kernel of the op may write in place: the final state over the initial one (each element written after every
+    #: read of the initial state it depends on). A streaming build then keeps the state in one persistent slot.
+    state_in_place: ClassVar[tuple[tuple[int, int], ...]] = ()
 
     def check(self, c: OpCall) -> None:
         """Raise IRError (via c.fail) when dtypes, quantization or attributes are not supported."""

@@ -104,6 +104,8 @@ def _conv_cases(rng) -> list[Graph]:
         cg(rng, (1, 1, 3, 4), 3, (1, 1)),
         cg(rng, (1, 1, 1, 3), 4, (1, 1), act="RELU6"),
         cg(rng, (1, 2, 1, 8), 2, (3, 3)),
+        # one window (a streaming LMU step's embedding: kernel [k, 1] over the k buffered rows), odd channels
+        cg(rng, (1, 3, 1, 16), 9, (3, 1), padding="VALID", act="RELU"),
         # the portable loop: groups, multipliers >= 1/2, tiny multipliers (right shift > 22), huge biases
         cg(rng, (1, 5, 5, 4), 4, (3, 3), groups=2),
         cg(rng, (1, 4, 4, 4), 3, (1, 1), out_scale=1e-4),

@@ -63,11 +63,12 @@ def test_fc_instructions_per_mac(board, tmp_path):
 def _dsp_edge_cases(rng) -> list:
     """FULLY_CONNECTED and BATCH_MATMUL instances that reach every path of the Cortex-M kernels: row counts around
     the 4-row blocks, depths with a remainder of 1..3, odd and even group counts, large biases (64-bit
-    requantization), multipliers above 1 (shift > 0), zero points on both matmul operands."""
+    requantization), multipliers above 1 (shift > 0), zero points on both matmul operands; fewer than 4 rows with
+    depth >= 8 take the matrix-vector path (int16 weights, feature pairs, depth % 8 and odd features in C)."""
     from edgefmr.ir import GraphBuilder
 
     graphs = []
-    for rows, depth in [(1, 3), (3, 8), (4, 4), (5, 13), (8, 36), (9, 31), (4, 1)]:
+    for rows, depth in [(1, 3), (3, 8), (4, 4), (5, 13), (8, 36), (9, 31), (4, 1), (1, 64), (2, 21), (1, 100)]:
         for big_bias, small_out in [(False, False), (True, False), (False, True)]:
             b = GraphBuilder()
             x = b.input("x", (rows, depth), scale=0.05, zero_point=int(rng.integers(-128, 128)))

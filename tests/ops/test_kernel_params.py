@@ -20,8 +20,9 @@ DTYPE = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "uint8_t":
          "float": np.float32}
 #: Struct fields that the op's parameters leave out on purpose: the Cortex-M kernel's tables (NULL for the portable
 #: kernel, which these parameters describe).
-ARM_ONLY = {"FULLY_CONNECTED": {"bias_adj", "requant32", "arm_block_rows"}, "BATCH_MATMUL": {"arm_block_rows"},
-            "CONV_2D": {"arm_cols", "arm_k4"},
+ARM_ONLY = {"FULLY_CONNECTED": {"bias_adj", "requant32", "arm_block_rows", "w16"}, "BATCH_MATMUL": {"arm_block_rows"},
+            "CONV_2D": {"arm_cols", "arm_k4", "arm_w16"},
+            **{op: {"ew_table"} for op in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE")},
             "BINARY_FULLY_CONNECTED": {"bias_adj"}, "LAYER_NORM": {"requant"},
             "SPIKE_FULLY_CONNECTED": {"cols_pad", "requant32"},
             **{op: {"square_table", "centered_table", "residual_a_table", "residual_b_table", "gamma_table",

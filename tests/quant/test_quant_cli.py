@@ -159,3 +159,29 @@ def test_exports_and_export_errors(trained, tmp_path, monkeypatch, capsys) -> No
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and err.startswith("error: export failed: tflite: ") and "LAYER_NORM" in err
     assert (tmp_path / "m.efm").exists() and not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.slow
+def test_stream_out(trained, tmp_path, monkeypatch, capsys) -> None:
+    """--stream-out writes an LMU's one-step program with its states marked; a ViT is refused."""
+    from edgefmr.ir import load
+    from edgefmr.ir.streaming import frame_inputs, state_pairs
+
+    task = load_task("seq-digits")
+    model, metrics = train("lmu", task, {"order": 4, "hidden": 16, "memory_size": 4, "mlp_ratio": 1.0}, epochs=2,
+                           lr=1e-2, progress=False)
+    ckpt = tmp_path / "lmu.pt"
+    save_checkpoint(ckpt, "lmu", model.cfg, task.name, task.input_shape, task.n_classes, model, metrics)
+    step = tmp_path / "step.efm"
+    code = cli([str(ckpt), "--task", "seq-digits", "--out", str(tmp_path / "m.efm"), "--report",
+                str(tmp_path / "q.json"), "--stream-out", str(step), "--calib-samples", "64", "--eval-samples", "100",
+                "--json"], monkeypatch)
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)["stream_out"]
+    g = load(step)
+    assert rep["states"] == len(state_pairs(g)) >= 2 and rep["state_bytes"] > 0
+    assert rep["frame_shape"] == list(g.tensor(frame_inputs(g)[0]).shape)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    msg = _bad([trained, "--task", "digits", "--stream-out", str(bad / "vs.efm")], bad, monkeypatch, capsys)
+    assert "--stream-out" in msg and "'vit'" in msg

@@ -2,8 +2,60 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.ops.params import kernel_params
+
+#: Ops with fewer output elements get their Cortex-M rescale table precomputed in flash (efm_ew_addlike builds it
+#: per call only from this size on, where it pays).
+EW_TABLE_BELOW = 128
+_EW_OPS = {"add": 0, "sub": 1, "squared_difference": 2}  # EFM_EW_ADD, EFM_EW_SUB, EFM_EW_SQD
+
+
+def _i32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _smmlar(a: int, b: int, acc: int) -> int:
+    v = ((acc << 32) + a * b + 0x80000000) & 0xFFFFFFFFFFFFFFFF
+    return _i32(v >> 32)
+
+
+def ew_table(kp: dict, op: int) -> np.ndarray | None:
+    """The Cortex-M fast path's table T[x + 128] (int32, 256 entries) of efm_arm.h's efm_ew_setup / efm_ew_entry
+    for binary params `kp` and op (0 ADD, 1 SUB, 2 SQUARED_DIFFERENCE), the same arithmetic in Python; None where
+    the fast path does not apply."""
+    sqd = op == 2
+    if kp["left_shift"] != (7 if sqd else 20):
+        return None
+    big_is_a = kp["a_shift"] == 0 and kp["a_mult"] == 1 << 30
+    if not big_is_a and not (kp["b_shift"] == 0 and kp["b_mult"] == 1 << 30):
+        return None
+    mult, shift = (kp["b_mult"], kp["b_shift"]) if big_is_a else (kp["a_mult"], kp["a_shift"])
+    if shift == 0 and mult == 1 << 30:
+        mg, rg, eg = 0x7FFFFFFF, 1, 1
+    elif shift > -1 or shift < -24 or mult < 1 << 30:
+        return None
+    else:
+        mg, eg, rg = mult, -shift, 1 << (-shift - 1)
+    if kp["out_shift"] > -1 or kp["out_shift"] < -23 or kp["out_mult"] < 1 << 30:
+        return None
+    zpg, zpbig = (kp["b_zp"], kp["a_zp"]) if big_is_a else (kp["a_zp"], kp["b_zp"])
+    ps = 8 if sqd else 21
+    if sqd:
+        fm, fa = 1, _i32(zpbig << 6)
+    else:
+        zb = _i32(zpbig << 20)
+        fm = -2 if op == 1 and big_is_a else 2
+        fa = (-zb if big_is_a else zb) if op == 1 else -zb
+    out = []
+    for x in range(-128, 128):
+        cs = _i32((x - zpg) << ps)
+        t = (_smmlar(cs, mg, rg) + (cs >> 31)) >> eg
+        out.append(_i32(t * fm + fa))
+    return np.asarray(out, np.int32)
 
 
 def binary_call(ctx: EmitContext, kernel: str) -> Emitted:
@@ -12,7 +64,11 @@ def binary_call(ctx: EmitContext, kernel: str) -> Emitted:
     c = ctx.c
     at, bt, yt = c.inp(0), c.inp(1), c.out()
     shape = tuple(yt.shape)
-    p = ctx.param_fields("efm_binary_params", kernel_params(c))
+    kp = kernel_params(c)
+    table = None
+    if kernel in _EW_OPS and kernel in ctx.option("arm", frozenset()) and yt.size < EW_TABLE_BELOW:
+        table = ew_table(kp, _EW_OPS[kernel])
+    p = ctx.param_fields("efm_binary_params", kp, **({"ew_table": table} if table is not None else {}))
     # In place only on an input that has the output's shape (each element is read before it is written).
     inplace = tuple(i for i, t in enumerate((at, bt)) if tuple(t.shape) == shape)
     return Emitted(f"efm_{kernel}_s8({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.out()});", (kernel,), inplace)

@@ -79,6 +79,16 @@ def arm_conv(c: OpCall) -> ArmConv | None:
     return ArmConv(cols, k4, packed.astype(np.int32))
 
 
+def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
+    """The int16 weights of the Cortex-M matrix-vector path from the packed rows: per group of four depth values
+    the columns' lane order (w0, w2, w1, w3), channels in pairs, per pair and group of 8 the 8 weights of each
+    channel ([out_c // 2, k4 // 8, 2, 8]; an odd last channel stays in its int8 row)."""
+    o = rows.shape[0]
+    wb = rows[:, 1:1 + k4 // 4].astype("<i4").view(np.int8).reshape(o, k4 // 4, 4)[:, :, [0, 2, 1, 3]]
+    wb = wb.astype(np.int16).reshape(o, k4 // 8, 8)[: o // 2 * 2]
+    return np.ascontiguousarray(wb.reshape(o // 2, 2, k4 // 8, 8).transpose(0, 2, 1, 3)).reshape(-1)
+
+
 @scratch_bytes("CONV_2D")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words."""
@@ -97,7 +107,10 @@ def emit(ctx: EmitContext) -> Emitted:
     else:  # the packed rows hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
-    p = ctx.param_fields("efm_conv_2d_params", kernel_params(c), **arm,
+    kp = kernel_params(c)
+    if plan is not None and kp["batches"] * kp["out_h"] * kp["out_w"] < 4 and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
+        arm["arm_w16"] = w16_weights(plan.rows, plan.k4)  # the matrix-vector path (e.g. a streaming step)
+    p = ctx.param_fields("efm_conv_2d_params", kp, **arm,
                          arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if plan is None and "conv_2d" in ctx.option("arm", frozenset()):

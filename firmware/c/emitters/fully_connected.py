@@ -22,12 +22,32 @@ def arm_block_rows(rows: int, depth: int, lean: bool = False) -> int:
 @scratch_bytes("FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel unpacks a block of input rows (arm_block_rows) to int16 pairs: rows x depth x 2 bytes
-    (whole groups of 4), and a sentinel word."""
+    (whole groups of 4), and a sentinel word; with fewer rows than a block (matrix-vector: w16_weights), one row
+    as int16."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
-    if "fully_connected" not in arm or rows < ARM_ROWS or depth < 4:
+    if "fully_connected" not in arm:
+        return 0
+    if rows < ARM_ROWS:
+        return align4(2 * depth) if depth >= 8 else 0
+    if depth < 4:
         return 0
     return arm_block_rows(rows, depth, lean) * (depth // 4) * 8 + 4
+
+
+def align4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def w16_weights(w: np.ndarray) -> np.ndarray:
+    """The int16 weights of the Cortex-M matrix-vector path: features in pairs, per pair and group of 8 inputs the 8
+    weights of each feature, in the widened input's lane order (w0, w2, w1, w3 per four) ([cols // 2, depth // 8, 2,
+    8]; an odd last feature and depth % 8 stay in int8)."""
+    cols, depth = w.shape
+    g = depth // 8
+    lanes = w[: cols // 2 * 2, : g * 8].reshape(-1, 2 * g, 4)[:, :, [0, 2, 1, 3]]  # the input's SXTB16 lane order
+    pairs = lanes.astype(np.int16).reshape(cols // 2, 2, g, 8)
+    return np.ascontiguousarray(pairs.transpose(0, 2, 1, 3)).reshape(-1)
 
 
 def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
@@ -64,7 +84,11 @@ def emit(ctx: EmitContext) -> Emitted:
         requant32 = ctx.array(table, "int32_t")
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
+    w16 = "NULL"
+    rows = xt.size // depth
+    if arm and rows < ARM_ROWS and depth >= 8 and wt.shape[0] >= 2 and (table[:, 2] >= -1).all():
+        w16 = ctx.array(w16_weights(wt.data), "int16_t")  # the matrix-vector path (streaming steps)
     p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
-                         arm_block_rows=arm_block_rows(xt.size // depth, depth, ctx.lean) if arm else 0)
+                         arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if arm else 0, w16=w16)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

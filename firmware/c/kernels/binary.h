@@ -17,6 +17,9 @@ typedef struct {
     int32_t a_mult, a_shift, b_mult, b_shift;
     int32_t out_mult, out_shift;
     int32_t act_min, act_max;
+    /* Cortex-M ADD, SUB, SQUARED_DIFFERENCE (efm_arm.h, efm_ew_addlike): the 256-entry rescale table T[x + 128] of
+     * the general input, precomputed at generation time for ops too small to build it per call; else NULL. */
+    const int32_t *ew_table;
 } efm_binary_params;
 
 /* Runs STMT once per output element with `av`, `bv` (the int32 input values) set, the output written through

@@ -19,6 +19,10 @@ typedef struct {
      * padded depth K4 (k_h k_w k_c rounded up to a multiple of 4). Its weight argument is the packed rows of
      * kernels/arm/conv_2d.c, not [O][KH][KW][I], and its bias NULL (folded into the rows). */
     int32_t arm_cols, arm_k4;
+    /* Cortex-M kernel, fewer than four output pixels (a matrix-vector product, e.g. a streaming step's one
+     * window): the weights as int16 in the columns' lane order, output channels in pairs, per pair and group of 8
+     * depth values the 8 weights of each channel; NULL where it does not apply. */
+    const int16_t *arm_w16;
 } efm_conv_2d_params;
 
 /* im2col column builders of the Cortex-M kernel. */

@@ -4,6 +4,8 @@
  *                    the concatenated graph outputs to stdout.
  *   model --layers   the same, but writes every layer's output, in layer order, instead of the graph outputs.
  *   model --info     prints the model hash, arena bytes and layer count.
+ * A streaming build (EFM_STREAMING) starts from a reset state; each record is one frame, each answer the step's output,
+ * and the state is carried from record to record.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@ int main(int argc, char **argv) {
         }
         layers = 1;
     }
+#ifdef EFM_STREAMING
+    efm_model_reset();
+#endif
     for (;;) {
         int c = getc(stdin);
         if (c == EOF) {
@@ -47,6 +52,9 @@ int main(int argc, char **argv) {
                 efm_run_layer(l);
                 fwrite(efm_layer_output(l), 1, efm_layer_output_bytes(l), stdout);
             }
+#ifdef EFM_STREAMING
+            efm_state_commit();
+#endif
         } else {
             efm_run();
             for (int o = 0; o < EFM_NUM_OUTPUTS; o++) {

@@ -217,6 +217,11 @@ static uint32_t cmd_run(const uint8_t *in, uint8_t *out) {
                 prof_sums[l] += cl;
                 c += cl;
             }
+#ifdef EFM_STREAMING
+            if (stop == EFM_NUM_LAYERS - 1) {
+                efm_state_commit(); /* a profiled step of the stream */
+            }
+#endif
             prof_runs++;
         } else if (stop == EFM_NUM_LAYERS - 1) {
             const uint64_t t0 = efm_counter_read();
@@ -245,6 +250,63 @@ static uint32_t cmd_run(const uint8_t *in, uint8_t *out) {
     out[0] = EFM_ST_OK;
     return (uint32_t)(p - out);
 }
+
+#ifdef EFM_STREAMING
+/* STREAM_RESET: every state to its initial value; answers state_bytes u32, frame_bytes u32, output_bytes u32. */
+static uint32_t cmd_stream_reset(uint8_t *out) {
+    efm_model_reset();
+    outputs_valid = 0;
+    tensor_layer = -1;
+    efm_mlperf_invalidate(&mlperf);
+    uint8_t *p = efm_put_u32(out + 1, efm_state_bytes);
+    p = efm_put_u32(p, EFM_FRAME_BYTES);
+    p = efm_put_u32(p, EFM_STEP_OUTPUT_BYTES);
+    out[0] = EFM_ST_OK;
+    return (uint32_t)(p - out);
+}
+
+/* STREAM_STEP: n u16, then n frames; runs n consecutive steps and answers n u16, counter kind u8, then per step
+ * count u32 (the step, state commit included) and the step's output. */
+static uint32_t cmd_stream_step(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap) {
+    if (len < 2u) {
+        return (out[0] = EFM_ST_BAD_LENGTH, 1u);
+    }
+    const uint16_t n = efm_get_u16(in);
+    if (n == 0u) {
+        return (out[0] = EFM_ST_BAD_ARG, 1u);
+    }
+    if (len != 2u + (uint32_t)n * EFM_FRAME_BYTES) {
+        return (out[0] = EFM_ST_BAD_LENGTH, 1u);
+    }
+    if (4u + (uint32_t)n * (4u + EFM_STEP_OUTPUT_BYTES) > cap) {
+        return (out[0] = EFM_ST_TOO_LARGE, 1u);
+    }
+    efm_mlperf_invalidate(&mlperf);
+    efm_proto_accepted(&proto);
+    uint8_t *p = efm_put_u16(out + 1, n);
+    *p++ = cnt_kind;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *frame = in + 2u + k * EFM_FRAME_BYTES;
+        uint32_t off = 0;
+        for (int i = 0; i < EFM_NUM_INPUTS; i++) {
+            memcpy(efm_input(i), frame + off, efm_input_bytes(i));
+            off += efm_input_bytes(i);
+        }
+        const uint64_t t0 = efm_counter_read();
+        efm_run();
+        const uint64_t c = measured(t0, efm_counter_read());
+        p = efm_put_u32(p, c > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)c);
+        for (int o = 0; o < EFM_NUM_OUTPUTS; o++) {
+            memcpy(p, efm_output(o), efm_output_bytes(o));
+            p += efm_output_bytes(o);
+        }
+    }
+    outputs_valid = 1;
+    tensor_layer = EFM_NUM_LAYERS - 1;
+    out[0] = EFM_ST_OK;
+    return (uint32_t)(p - out);
+}
+#endif
 
 static uint32_t cmd_read(const uint8_t *src, uint32_t size, int valid, uint32_t off, uint32_t len, uint8_t *out,
                          uint32_t cap) {
@@ -370,6 +432,12 @@ static uint32_t handle(uint8_t type, const uint8_t *in, uint32_t n, uint8_t *out
         return cmd_read((const uint8_t *)efm_layer_output(l), layer_bytes(l), tensor_layer == (int32_t)l,
                         efm_get_u32(in + 2), efm_get_u16(in + 6), out, cap);
     }
+#ifdef EFM_STREAMING
+    case EFM_CMD_STREAM_RESET:
+        return n ? (out[0] = EFM_ST_BAD_LENGTH, 1u) : cmd_stream_reset(out);
+    case EFM_CMD_STREAM_STEP:
+        return cmd_stream_step(in, n, out, cap);
+#endif
     default:
         return (out[0] = EFM_ST_UNKNOWN_COMMAND, 1u);
     }
@@ -411,6 +479,9 @@ static void text_feed(uint8_t b, void *ctx) {
 int main(void) {
     efm_uart_init();
     counter_setup();
+#ifdef EFM_STREAMING
+    efm_model_reset();
+#endif
     efm_proto_init(&proto, uart_write, handle, 0);
     efm_proto_set_text(&proto, text_feed);
 #ifdef EFM_MLPERF_MODEL

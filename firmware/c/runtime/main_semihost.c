@@ -5,7 +5,9 @@
  *   K <counter kind> <core clock Hz>
  *   A <arena bytes the model was generated with (efm_arena_bytes)>
  * then exits with code 0 through semihosting (QEMU: -semihosting-config enable=on,target=native). A banner goes
- * to the UART first, so the UART driver is exercised too. */
+ * to the UART first, so the UART driver is exercised too. A streaming build (EFM_STREAMING) resets its state once
+ * and runs the records as consecutive steps of one stream (each record a frame; I counts one step, state commit
+ * included). */
 #include <stdint.h>
 #include <string.h>
 
@@ -34,6 +36,9 @@ int main(void) {
     efm_uart_init();
     efm_uart_write(banner, sizeof(banner) - 1u);
     efm_counter_init();
+#ifdef EFM_STREAMING
+    efm_model_reset();
+#endif
     const uint8_t *rec = efm_test_data;
     for (uint32_t r = 0; r < efm_test_count; r++) {
         for (int i = 0; i < EFM_NUM_INPUTS; i++) {

@@ -38,7 +38,9 @@ enum {
     EFM_CMD_PROFILE = 0x12,
     EFM_CMD_STACK = 0x13,
     EFM_CMD_READ_OUTPUT = 0x20,
-    EFM_CMD_READ_TENSOR = 0x21
+    EFM_CMD_READ_TENSOR = 0x21,
+    EFM_CMD_STREAM_RESET = 0x30, /* streaming builds: state to its initial value; stream sizes */
+    EFM_CMD_STREAM_STEP = 0x31   /* streaming builds: n frames in, n (count, step output) out */
 };
 
 /* Response status codes (first payload byte). */

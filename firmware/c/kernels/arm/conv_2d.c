@@ -8,7 +8,8 @@
  * window cannot be unpacked straight from the input) and the control words of the channel loop (one asm block:
  * dot products, requantization, the four stores, out_c stride). The last block of pixels ends at the last pixel,
  * overlapping the previous block (it rewrites a few outputs with the same bits); fewer than four pixels in all run
- * one pass per pixel.
+ * one matrix-vector pass per pixel (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation
+ * time where K4 is a multiple of 8, the column compacted and efm_dot16x2, 16 MACs in 13 instructions).
  *
  * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
  * nothing), and the emitter packs each output channel's row as 32-bit words
@@ -257,6 +258,71 @@ static void efm_cv_block4(uint32_t *xs, const uint32_t *w, int32_t n0, int clamp
     }
 }
 
+/* The requantized, clamped output of one channel from its 2 acc (a2) and {M, c, R} (q): as EFM_CV_RQ. */
+static inline int8_t efm_cv_out1(int32_t a2, const uint32_t *q, int32_t lo, int32_t hi) {
+    int32_t v = efm_ssat8(efm_smmlar(a2, (int32_t)q[0], (int32_t)q[1] + (a2 >> 31)) >> (int32_t)q[2]);
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* efm_dot16x2 out of line (inlined into the pixel loop it would run out of registers). */
+__attribute__((noinline)) static void efm_cv_dot16x2(const void *x, const void *w, int32_t groups, int32_t *a0,
+                                                     int32_t *a1) {
+    efm_dot16x2(x, w, groups, a0, a1);
+}
+
+/* One pixel (column slot 0: two words per group, 8 words apart), every output channel: two channels per pass share
+ * the column's loads (a matrix-vector product, e.g. the one window of a streaming step). Rows as efm_cv_block4. */
+static void efm_cv_pixel1(uint32_t *xs, const uint32_t *w, const int16_t *w16, int32_t groups, int32_t out_c,
+                          int8_t *y, int32_t lo, int32_t hi) {
+    const int32_t row = groups + 4; /* words per packed row */
+    int32_t c = 0;
+    if (w16 != 0) { /* int16 weights (groups even): the column compacted to 2 words per group, then efm_dot16x2 */
+        for (int32_t g = 1; g < groups; g++) {
+            xs[2 * g] = xs[8 * g];
+            xs[2 * g + 1] = xs[8 * g + 1];
+        }
+        for (; c + 2 <= out_c; c += 2, w += 2 * row, w16 += 8 * groups) {
+            int32_t a0 = (int32_t)w[0], a1 = (int32_t)w[row];
+            efm_cv_dot16x2(xs, w16, groups >> 1, &a0, &a1);
+            y[c] = efm_cv_out1(a0, w + 1 + groups, lo, hi);
+            y[c + 1] = efm_cv_out1(a1, w + row + 1 + groups, lo, hi);
+        }
+        for (; c < out_c; c++, w += row) { /* an odd last channel, from the int8 row */
+            int32_t a0 = (int32_t)w[0];
+            for (int32_t g = 0; g < groups; g++) {
+                const uint32_t u = w[1 + g];
+                a0 = efm_smlad(xs[2 * g], efm_sxtb16(u), a0);
+                a0 = efm_smlad(xs[2 * g + 1], efm_sxtb16_ror8(u), a0);
+            }
+            y[c] = efm_cv_out1(a0, w + 1 + groups, lo, hi);
+        }
+        return;
+    }
+    for (; c + 2 <= out_c; c += 2, w += 2 * row) {
+        const uint32_t *w0 = w + 1, *w1 = w + row + 1, *xp = xs;
+        int32_t a0 = (int32_t)w[0], a1 = (int32_t)w[row];
+        for (int32_t g = 0; g < groups; g++, xp += 8) {
+            const uint32_t x02 = xp[0], x13 = xp[1], u = w0[g], v = w1[g];
+            a0 = efm_smlad(x02, efm_sxtb16(u), a0);
+            a0 = efm_smlad(x13, efm_sxtb16_ror8(u), a0);
+            a1 = efm_smlad(x02, efm_sxtb16(v), a1);
+            a1 = efm_smlad(x13, efm_sxtb16_ror8(v), a1);
+        }
+        y[c] = efm_cv_out1(a0, w + 1 + groups, lo, hi);
+        y[c + 1] = efm_cv_out1(a1, w + row + 1 + groups, lo, hi);
+    }
+    for (; c < out_c; c++, w += row) {
+        const uint32_t *xp = xs;
+        int32_t a0 = (int32_t)w[0];
+        for (int32_t g = 0; g < groups; g++, xp += 8) {
+            const uint32_t u = w[1 + g];
+            a0 = efm_smlad(xp[0], efm_sxtb16(u), a0);
+            a0 = efm_smlad(xp[1], efm_sxtb16_ror8(u), a0);
+        }
+        y[c] = efm_cv_out1(a0, w + 1 + groups, lo, hi);
+    }
+}
+
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
     (void)bias; /* folded into the packed rows */
@@ -280,14 +346,11 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
     ctrl[5] = (uint32_t)p->act_min;
     ctrl[6] = (uint32_t)p->act_max;
     if (npix < 4) {
-        /* Fewer than four pixels: one pass per pixel (column slot 0), its four stores at the same address with
-         * slot 0's last (the other slots hold whatever the scratch held). */
+        /* Fewer than four pixels: one matrix-vector pass per pixel (column slot 0). */
+        const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
         for (int32_t i = 0; i < npix; i++) {
             efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
-            ctrl[2] = (uint32_t)(y + i * out_c);
-            ctrl[3] = 0;
-            ctrl[4] = (uint32_t)out_c;
-            efm_cv_block4(xs, wr, groups - 1, clamp);
+            efm_cv_pixel1(xs, wr, p->arm_w16, groups, out_c, y + i * out_c, lo, hi);
         }
         return;
     }

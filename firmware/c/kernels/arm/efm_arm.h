@@ -133,6 +133,33 @@ static inline int32_t efm_smmlar(int32_t a, int32_t b, int32_t acc) {
     return r;
 }
 
+/* Two dot products of int16 vectors (matrix-vector products: FULLY_CONNECTED and CONV_2D with fewer than four rows
+ * or pixels): a0 += sum_k x[k] w0[k], a1 likewise, over `groups` groups of 8 values (x: 4 words of int16 pairs per
+ * group; w: per group the 4 words of the first product, then the 4 of the second). Per group one LDM of x, two
+ * LDM of w and eight SMLAD: 16 MACs in 13 instructions. */
+static inline void efm_dot16x2(const void *x, const void *w, int32_t groups, int32_t *a0, int32_t *a1) {
+    int32_t acc0 = *a0, acc1 = *a1;
+    __asm__ volatile("1:\n\t"
+                     "ldmia %[x]!, {r4, r5, r6, r7}\n\t"
+                     "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
+                     "smlad %[a0], r4, r8, %[a0]\n\t"
+                     "smlad %[a0], r5, r9, %[a0]\n\t"
+                     "smlad %[a0], r6, r10, %[a0]\n\t"
+                     "smlad %[a0], r7, r11, %[a0]\n\t"
+                     "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
+                     "smlad %[a1], r4, r8, %[a1]\n\t"
+                     "smlad %[a1], r5, r9, %[a1]\n\t"
+                     "smlad %[a1], r6, r10, %[a1]\n\t"
+                     "smlad %[a1], r7, r11, %[a1]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [x] "+r"(x), [w] "+r"(w), [n] "+r"(groups), [a0] "+r"(acc0), [a1] "+r"(acc1)
+                     :
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+    *a0 = acc0;
+    *a1 = acc1;
+}
+
 /* Lane-wise a - b on two int16 lanes (wrapping). */
 static inline uint32_t efm_ssub16(uint32_t a, uint32_t b) {
     uint32_t r;
@@ -439,7 +466,9 @@ __attribute__((weak)) int efm_ew_addlike(const efm_binary_params *p, const int8_
         total *= p->count[d];
     }
     int32_t table[256];
-    if (sg == 1 && total >= 128) {
+    if (p->ew_table != 0) {
+        q.table = p->ew_table + 128; /* precomputed by the emitter (small ops) */
+    } else if (sg == 1 && total >= 128) {
         efm_ew_fill(&q, table);
     }
     int ok;
