@@ -17,6 +17,7 @@ def _frames(g: Any, path: str | None, count: int = 0, seed: int = 0) -> np.ndarr
     scale and zero point), or `count` random frames."""
     from edgefmr.errors import IRError
     from edgefmr.ir.graph import np_dtype
+    from edgefmr.ir.model_io import check_finite
     from edgefmr.ir.streaming import frame_array, io_view
     from edgefmr.ops.quantize import affine_quantize
 
@@ -30,10 +31,11 @@ def _frames(g: Any, path: str | None, count: int = 0, seed: int = 0) -> np.ndarr
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise EdgefmrError(f"{path}: cannot read as .npy ({e})") from None
-    if x.dtype == np.float32:
+    if x.dtype in (np.float32, np.float64):
         if t.quant is None:
-            raise EdgefmrError(f"{path}: float32 frames, but the frame input {t.name!r} is not quantized")
-        x = affine_quantize(x, t.scale, t.zero_point, t.dtype)
+            raise EdgefmrError(f"{path}: float frames, but the frame input {t.name!r} is not quantized")
+        check_finite(x, path)
+        x = affine_quantize(x.astype(np.float32), t.scale, t.zero_point, t.dtype)
     try:
         return frame_array(g, x)
     except IRError as e:

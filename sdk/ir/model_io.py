@@ -55,7 +55,8 @@ def check_finite(x: np.ndarray, where: str) -> None:
 
 
 def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.ndarray, bool]:
-    """Check `x` against the graph's single input; float32 is quantized with the input's scale and zero point.
+    """Check `x` against the graph's single input; float32 (or float64) is quantized with the input's scale and zero
+    point.
 
     Returns the integer array and whether it is a batch: one more leading axis than the model input, or, for a model
     whose batch dimension is 1, N in place of that 1.
@@ -66,7 +67,7 @@ def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.nda
     if x.ndim == 0:
         raise EdgefmrError(f"{where}: a single number; valid: an array of the model input's shape {list(t.shape)} "
                            f"(or [N, *{list(t.shape)}])")
-    if x.dtype == np.float32:
+    if x.dtype in (np.float32, np.float64):
         check_finite(x, where)
     shape0 = list(x.shape)
     if x.shape == t.shape:

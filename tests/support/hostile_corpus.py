@@ -292,7 +292,7 @@ def npy_cases(out: Path) -> list[Case]:
         "NaN in float32": nan,
         "Inf in float32": inf,
         "wrong dtype int16": x.astype(np.int16),
-        "float64": x.astype(np.float64),
+        "NaN in float64": nan.astype(np.float64),  # float64 inputs are taken as float32; NaN is refused in both
         "wrong shape": x[:, :4],
         "0-d array": np.array(3, np.int8),
         "object array": b"",
