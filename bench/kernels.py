@@ -13,11 +13,15 @@ instructions on netduinoplus2 and 40 on mps2-an500; the minimum over the input r
 time one node in a semihosting image: the whole kernel call (parameter set-up, unpacking, requantization, loop
 overheads), with the portable C kernels (`portable_per_unit`) and with the Cortex-M kernels (`arm_per_unit`); both
 outputs are checked bit for bit against the reference interpreter. `target_per_unit` is the bound the kernel issues
-set for the Cortex-M4 figure. `model` rows run whole .tflite fixtures made by TensorFlow's converter
-(tests/fixtures/README.md) on both boards with the Cortex-M kernels and with the portable kernels only (planned without
-MCUFormer's tricks, so every node runs its own kernel), with the planner's arena (kernel scratch included), .text
-bytes and the same figures at the base commit b4aeaa8 beside them (`*_before`, bench/baseline/); `model_op` rows split
-a fixture's Cortex-M4 instructions by op type from the per-layer counts of a profiling session. Other record kinds
+set for the Cortex-M4 figure. `model` rows run whole models on both boards with the Cortex-M kernels and with the
+portable kernels only (planned without MCUFormer's tricks, so every node runs its own kernel): the .tflite fixtures
+made by TensorFlow's converter (tests/fixtures/README.md) and edgefmr's own family models (tests/fixtures/family:
+the ViT with each attention variant, the spiking transformer, the LMU, the spiking LMU and the demo's searched ViT),
+with the planner's arena (kernel scratch included), .text bytes, the arena `edgefmr build` plans by default
+(`arena_bytes_build`: tricks and in-place convolutions where they make it smaller) and the same figures at the base
+commit b4aeaa8 beside them (`*_before`; `arena_bytes_build_before`: b4aeaa8's default build; bench/baseline/);
+`half_of_before` says whether the Cortex-M instructions are at most half of b4aeaa8's. `model_op` rows split a
+.tflite fixture's Cortex-M4 instructions by op type from the per-layer counts of a profiling session. Other record kinds
 (firing-rate sweeps; `layer_norm_pass`: the ViT fixture with and without the LayerNorm IR pass) are described in
 their bench/_kernels_*.py module."""
 
