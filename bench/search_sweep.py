@@ -7,6 +7,7 @@ check the code paths. See NOTE for the design and docs/search.md for the search 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import tempfile
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
+#: each worker's records as it finishes (a sweep cut short keeps the jobs that finished)
+PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
 BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
@@ -26,17 +29,19 @@ SEEDS = (0,) if QUICK else (0, 1, 2)
 #: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
 CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
               if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
-POOL = 8 if QUICK else 16  # random points per search (plus the smallest points and two rounds of growing)
+POOL = 8 if QUICK else 12  # random points per search (plus the smallest points and two rounds of growing)
+BEAM = 2  # feasible points grown per round
+MIN_USE = 0.7  # rank only feasible points with >= 70 % of the largest feasible SRAM
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
 #: training of the chosen points and the baselines, per family: samples, epochs and options over the family's defaults
 #: (the ViT learns shapes32 in few epochs only with small batches: measured, batch 64 stayed at chance)
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 6,
+    "vit": {"train": 800 if QUICK else 1000, "epochs": 2 if QUICK else 5,
             "opts": {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 6, "opts": {}},
+    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "opts": {}},
 }
-EVAL = 300 if QUICK else 500  # test samples the int8 models are evaluated on (IR interpreter)
+EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
@@ -44,10 +49,11 @@ LATENCY_SRAM_KB = 64
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
 is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
-default space (seeded by the seed) plus its smallest points, then two rounds of growing the 3 best feasible points
-one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
-feasible ones ranked by the mean rank of {' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free
-hidden covariance on a seeded untrained model); the best-ranked point is chosen. No supernet and no training
+default space (seeded by the seed) plus its smallest points, then two rounds of growing the {BEAM} best feasible
+points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph;
+the feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
+{' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained
+model); the best-ranked point is chosen. No supernet and no training
 during the search: only the chosen point is trained, on a seeded subset of the training set: vit
 {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 16, lr 2e-3), spiking
 {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
@@ -162,7 +168,7 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) 
 
     space = default_space(family, task.input_shape)
     bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
-    rep = bs.run(budgets, pool=POOL, rankers=RANKERS)
+    rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE)
     return bs, rep
 
 
@@ -314,6 +320,8 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
+    PARTIAL.mkdir(parents=True, exist_ok=True)
+    (PARTIAL / f"{family}-{seed}.json").write_text(json.dumps(records, indent=1, default=str))
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
