@@ -175,6 +175,11 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) 
 _SEARCHES: dict[tuple[str, int], Any] = {}
 
 
+def _save_partial(name: str, records: list[dict[str, Any]]) -> None:
+    PARTIAL.mkdir(parents=True, exist_ok=True)
+    (PARTIAL / f"{name}.json").write_text(json.dumps(records, indent=1, default=str))
+
+
 def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
     """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.errors import EdgefmrError
@@ -221,6 +226,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "costed": rep["costed"], "feasible": rep["feasible"],
             "seconds": round(time.perf_counter() - t0, 1)})
         records.append(rec)
+        _save_partial(f"{family}-{seed}", records)
         print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
               f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
               flush=True)
@@ -320,8 +326,7 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
-    PARTIAL.mkdir(parents=True, exist_ok=True)
-    (PARTIAL / f"{family}-{seed}.json").write_text(json.dumps(records, indent=1, default=str))
+    _save_partial(f"{family}-{seed}", records)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
