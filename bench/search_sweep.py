@@ -69,7 +69,10 @@ their default training (a model that stays near chance is still quantized and me
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
 some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
 Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
-baseline, and the budget used. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
+baseline, and the budget used. Kind `space`: per family, the SRAM of the space's smallest point and of its largest
+points (size dimensions at their maximum, every shape choice and attention variant): a budget above the chosen
+point's SRAM and at least `largest_sram_min` leaves a larger feasible point in the space whether or not the search
+costed it. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
 the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
 Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
 chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
@@ -313,6 +316,33 @@ def _tradeoffs(family: str, chosen64: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _space_records() -> list[dict[str, Any]]:
+    """Per family, the SRAM of the space's largest points (every shape choice and attention variant with the size
+    dimensions at their maximum) and its smallest point: whether a budget leaves a larger point than the chosen one
+    feasible in the space, not only among the points a search costed."""
+    from edgefmr.nas.search.budget import BudgetSearch
+    from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.search.space import default_space
+    from edgefmr.nas.tasks import load_task
+
+    out = []
+    for family, task_name in CASES:
+        task = load_task(task_name)
+        space = default_space(family, task.input_shape)
+        bs = BudgetSearch(space, task, BOARD, stack_bytes=STACK)
+        big = []
+        for v in space.extremes():
+            try:
+                big.append(bs.candidate(v, Budgets(), "extreme").cost.sram_total)
+            except Exception:  # a combination that does not lower
+                continue
+        small = min(bs.candidate(v, Budgets(), "smallest").cost.sram_total for v in space.smallest())
+        out.append({"kind": "space", "family": family, "task": task_name, "points": space.size(),
+                    "smallest_sram": small, "largest_points": len(big), "largest_sram_min": min(big),
+                    "largest_sram_max": max(big)})
+    return out
+
+
 def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
     """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), or (family "latency") the
     latency axis."""
@@ -322,7 +352,7 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
         if family == "latency":
-            records = _latency_sweep()
+            records = _latency_sweep() + _space_records()
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
