@@ -7,6 +7,7 @@ check the code paths. See NOTE for the design and docs/search.md for the search 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import tempfile
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
+#: each worker's records as it finishes (a sweep cut short keeps the jobs that finished)
+PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
 BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
@@ -26,17 +29,19 @@ SEEDS = (0,) if QUICK else (0, 1, 2)
 #: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
 CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
               if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
-POOL = 8 if QUICK else 16  # random points per search (plus the smallest points and two rounds of growing)
+POOL = 8 if QUICK else 12  # random points per search (plus the smallest points and two rounds of growing)
+BEAM = 2  # feasible points grown per round
+MIN_USE = 0.7  # rank only feasible points with >= 70 % of the largest feasible SRAM
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
 #: training of the chosen points and the baselines, per family: samples, epochs and options over the family's defaults
 #: (the ViT learns shapes32 in few epochs only with small batches: measured, batch 64 stayed at chance)
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 6,
+    "vit": {"train": 800 if QUICK else 1000, "epochs": 2 if QUICK else 5,
             "opts": {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 6, "opts": {}},
+    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "opts": {}},
 }
-EVAL = 300 if QUICK else 500  # test samples the int8 models are evaluated on (IR interpreter)
+EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
@@ -44,10 +49,11 @@ LATENCY_SRAM_KB = 64
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
 is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
-default space (seeded by the seed) plus its smallest points, then two rounds of growing the 3 best feasible points
-one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
-feasible ones ranked by the mean rank of {' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free
-hidden covariance on a seeded untrained model); the best-ranked point is chosen. No supernet and no training
+default space (seeded by the seed) plus its smallest points, then two rounds of growing the {BEAM} best feasible
+points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph;
+the feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
+{' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained
+model); the best-ranked point is chosen. No supernet and no training
 during the search: only the chosen point is trained, on a seeded subset of the training set: vit
 {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 16, lr 2e-3), spiking
 {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
@@ -63,7 +69,10 @@ their default training (a model that stays near chance is still quantized and me
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
 some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
 Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
-baseline, and the budget used. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
+baseline, and the budget used. Kind `space`: per family, the SRAM of the space's smallest point and of its largest
+points (size dimensions at their maximum, every shape choice and attention variant): a budget above the chosen
+point's SRAM and at least `largest_sram_min` leaves a larger feasible point in the space whether or not the search
+costed it. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
 the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
 Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
 chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
@@ -162,11 +171,16 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) 
 
     space = default_space(family, task.input_shape)
     bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
-    rep = bs.run(budgets, pool=POOL, rankers=RANKERS)
+    rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE)
     return bs, rep
 
 
 _SEARCHES: dict[tuple[str, int], Any] = {}
+
+
+def _save_partial(name: str, records: list[dict[str, Any]]) -> None:
+    PARTIAL.mkdir(parents=True, exist_ok=True)
+    (PARTIAL / f"{name}.json").write_text(json.dumps(records, indent=1, default=str))
 
 
 def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
@@ -215,6 +229,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "costed": rep["costed"], "feasible": rep["feasible"],
             "seconds": round(time.perf_counter() - t0, 1)})
         records.append(rec)
+        _save_partial(f"{family}-{seed}", records)
         print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
               f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
               flush=True)
@@ -301,6 +316,33 @@ def _tradeoffs(family: str, chosen64: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _space_records() -> list[dict[str, Any]]:
+    """Per family, the SRAM of the space's largest points (every shape choice and attention variant with the size
+    dimensions at their maximum) and its smallest point: whether a budget leaves a larger point than the chosen one
+    feasible in the space, not only among the points a search costed."""
+    from edgefmr.nas.search.budget import BudgetSearch
+    from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.search.space import default_space
+    from edgefmr.nas.tasks import load_task
+
+    out = []
+    for family, task_name in CASES:
+        task = load_task(task_name)
+        space = default_space(family, task.input_shape)
+        bs = BudgetSearch(space, task, BOARD, stack_bytes=STACK)
+        big = []
+        for v in space.extremes():
+            try:
+                big.append(bs.candidate(v, Budgets(), "extreme").cost.sram_total)
+            except Exception:  # a combination that does not lower
+                continue
+        small = min(bs.candidate(v, Budgets(), "smallest").cost.sram_total for v in space.smallest())
+        out.append({"kind": "space", "family": family, "task": task_name, "points": space.size(),
+                    "smallest_sram": small, "largest_points": len(big), "largest_sram_min": min(big),
+                    "largest_sram_max": max(big)})
+    return out
+
+
 def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
     """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), or (family "latency") the
     latency axis."""
@@ -310,10 +352,11 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
         if family == "latency":
-            records = _latency_sweep()
+            records = _latency_sweep() + _space_records()
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
+    _save_partial(f"{family}-{seed}", records)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime

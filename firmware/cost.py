@@ -162,7 +162,7 @@ def const_data_bytes(cg: Graph, plan: planner.Plan, board: Board | None) -> int:
     and it depends on the graph's shapes only, not on the weights' values (so a candidate costed with random weights
     costs the same once trained)."""
     gen = codegen.generate(cg, plan, default_region=board.defaults.arena if board is not None and board.defaults
-                           else None, arm=plan.arm_kernels, model_hash="0" * 16)
+                           else None, arm=plan.arm_kernels, model_hash="0" * 16, sizes_only=True)
     return int(gen.const_bytes_unmerged)
 
 

@@ -105,6 +105,12 @@ def dequantize(q: np.ndarray, scale: float, zp: int) -> torch.Tensor:
     return torch.from_numpy((np.asarray(q, np.float32) - np.float32(zp)) * np.float32(scale))
 
 
+def _same_quant(a: tuple[Any, Any] | None, b: tuple[Any, Any] | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return all(np.array_equal(np.asarray(x, np.float64), np.asarray(y, np.float64)) for x, y in zip(a, b, strict=True))
+
+
 class Lowering:
     """The execution context of a family program (see the module docstring).
 
@@ -126,6 +132,9 @@ class Lowering:
         self.binarize = tuple(binarize)
         self.record = record
         self.b = GraphBuilder(metadata) if mode == INT else None
+        #: constants by key: a key lowered again with the same data and quantization (the weights of a layer applied
+        #: band by band) reuses its tensor instead of a copy
+        self._consts: dict[str, list[tuple[str, np.ndarray, Any, int]]] = {}
         self.env: dict[str, np.ndarray] = {}
         #: node name -> {"layer": ..., "part": ...} for the attention op counts.
         self.tags: dict[str, dict[str, Any]] = {}
@@ -236,9 +245,16 @@ class Lowering:
 
     def _const(self, key: str, data: np.ndarray, quant: tuple[Any, Any] | None = None, axis: int = 0) -> str:
         assert self.b is not None
+        data = np.asarray(data)
+        for name, d, q, ax in self._consts.get(key, []):
+            if ax == axis and d.dtype == data.dtype and np.array_equal(d, data) and _same_quant(q, quant):
+                return name
         if quant is None:
-            return self.b.const(key, data)
-        return self.b.const(key, data, scale=quant[0], zero_point=quant[1], axis=axis)
+            name = self.b.const(key, data)
+        else:
+            name = self.b.const(key, data, scale=quant[0], zero_point=quant[1], axis=axis)
+        self._consts.setdefault(key, []).append((name, data, quant, axis))
+        return name
 
     def _bias(self, key: str, bq: np.ndarray, in_scale: float, w_scales: np.ndarray) -> str:
         """An int32 bias constant with its (per-channel) quantization ``s_in * s_w``, zero point 0."""

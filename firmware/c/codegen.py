@@ -80,8 +80,9 @@ class Generated:
     arena_symbols: dict[str, str]  # region -> C symbol of its arena
     layers: list[dict[str, Any]] = field(default_factory=list)
     model_hash: str = ""
-    # const_bytes before identical arrays are merged: a bound const_bytes never exceeds that depends on the graph's
-    # shapes only, not on the weights' values (the search's flash figure)
+    # const_bytes with only the arrays merged that are the same by construction (one tensor's; those derived for
+    # steps of one signature): a bound const_bytes never exceeds that does not depend on the weights' values (the
+    # search's flash figure)
     const_bytes_unmerged: int = 0
 
 
@@ -155,6 +156,9 @@ class _ModelWriter:
         self.structs: list[str] = []
         self.const_bytes = 0
         self.const_bytes_unmerged = 0
+        self.step_signature: Any = None  # what the current step's derived arrays are a function of
+        self._step_calls = 0
+        self._counted: set[Any] = set()
         self.options: dict[str, Any] = {}
 
     # -- tensors
@@ -177,7 +181,7 @@ class _ModelWriter:
         if t.is_const:
             name = self._tensor_arrays.get(t.name)
             if name is None:
-                name = self.const_array(np.ascontiguousarray(t.data), C_TYPES[t.dtype])
+                name = self.const_array(np.ascontiguousarray(t.data), C_TYPES[t.dtype], tensor=t.name)
                 self._tensor_arrays[t.name] = name
             return name if ctype == C_TYPES[t.dtype] else f"((const {ctype} *)(const void *){name})"
         if t.name in self.plan.state:
@@ -188,11 +192,18 @@ class _ModelWriter:
         base = f"({self.arena_symbol[p.region]} + {p.offset})"
         return base if ctype == "int8_t" else f"(({ctype} *)(void *){base})"
 
-    def const_array(self, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, values: np.ndarray, ctype: str, tensor: str | None = None) -> str:
         values = np.ascontiguousarray(values).ravel()
         if values.size == 0:
             values = np.zeros(1, values.dtype)  # C has no empty arrays; never read
-        self.const_bytes_unmerged += _padded(values.size * C_SIZES[ctype])
+        # const_bytes_unmerged merges only what is the same by construction: a tensor's array, and the arrays derived
+        # for steps of the same signature (the same op, attributes, constant tensors and quantization)
+        skey = ("tensor", tensor) if tensor is not None else (self.step_signature, self._step_calls, ctype, values.size)
+        if tensor is None:
+            self._step_calls += 1
+        if skey not in self._counted:
+            self._counted.add(skey)
+            self.const_bytes_unmerged += _padded(values.size * C_SIZES[ctype])
         key = (ctype, values.astype(values.dtype.newbyteorder("<")).tobytes(), values.dtype.itemsize)
         if key in self._array_keys:
             return self._array_keys[key]
@@ -427,13 +438,31 @@ def kernel_variant(kernels: list[str], body: str, arm: frozenset[str]) -> str:
     return "cortex-m" if any(k in arm for k in kernels) and "_portable(" not in body else "portable"
 
 
+def _signature(g: Graph, kind: str, nodes: list[int]) -> tuple[Any, ...]:
+    """What the constant arrays a step derives depend on: its kind, and per node the op, the attributes, the constant
+    inputs by name and the other tensors' dtype, shape and quantization."""
+
+    def tensor(name: str) -> Any:
+        if not name:
+            return None
+        t = g.tensor(name)
+        if t.is_const:
+            return ("const", name)
+        q = None if t.quant is None else (tuple(t.quant.scale), tuple(t.quant.zero_point))
+        return (t.dtype, tuple(t.shape), q)
+
+    return (kind, *((n.op, repr(sorted(n.attrs.items())), tuple(tensor(i) for i in n.inputs),
+                     tuple(tensor(o) for o in n.outputs)) for n in (g.nodes[i] for i in nodes)))
+
+
 def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: frozenset = frozenset(),
-             model_hash: str | None = None) -> Generated:
+             model_hash: str | None = None, sizes_only: bool = False) -> Generated:
     """model.c / model.h for graph `g` laid out by `plan` (a planner Plan). `default_region` names the region
     whose arena is called `efm_arena` (the board's defaults.arena); other regions get `efm_arena_<REGION>`.
     `arm`: kernels to build in their Cortex-M variant (the plan must reserve their scratch: kernel_scratch).
     `model_hash`: the hash the firmware reports (default graph_hash(g); the build passes the user's graph's hash
-    when `g` is that graph after the IR passes)."""
+    when `g` is that graph after the IR passes). `sizes_only`: the constant arrays are counted but not written out
+    (the cost model's count, without formatting megabytes of weights; model.c is then incomplete)."""
     if not g.nodes:
         raise EdgefmrError("the model has no nodes; nothing to generate")
     w = _ModelWriter(g, plan, default_region)
@@ -447,6 +476,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
     for step in steps:
         step_kernels: list[str] = []
         const0 = w.const_bytes
+        w.step_signature, w._step_calls = _signature(g, step.kind, step.nodes), 0
         if step.fused:
             fused.step_kernels = []
             body = {"rows": fused.rows, "attention": fused.attention, "patch_embed": fused.patch_embed}[step.kind](step)
@@ -535,7 +565,7 @@ def generate(g: Graph, plan: Plan, default_region: str | None = None, arm: froze
         f"const uint32_t efm_arena_bytes = {total_arena}u;",
         "",
         "/* Constant data: weights, biases, requantization parameters, tables. */",
-        *[w.array_text(n, t, v) for n, t, v in w.arrays],
+        *([] if sizes_only else [w.array_text(n, t, v) for n, t, v in w.arrays]),
         "",
         "/* Layer parameters. */",
         *w.structs,

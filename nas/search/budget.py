@@ -17,6 +17,9 @@ needs. :func:`budget_search`:
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
+   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the largest feasible
+   point's are ranked: under a memory budget, the larger models of a space are the more accurate ones (MCUNet's
+   observation for its design spaces), so the proxies choose among the points that spend the budget.
 4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates are trained briefly and
    the one with the best validation accuracy is chosen; without it the best-ranked candidate is chosen.
 
@@ -171,7 +174,7 @@ class BudgetSearch:
 
     def run(self, budgets: costmod.Budgets, *, pool: int = 32, grow_rounds: int = 2, beam: int = 3,
             rankers: tuple[str, ...] = ("synflow", "hidden_cov"), finalists: int = 3,
-            short_train: ShortTrain | None = None) -> dict[str, Any]:
+            short_train: ShortTrain | None = None, min_use: float = 0.0) -> dict[str, Any]:
         """Search under ``budgets``; returns ``{"chosen": dict, "candidates": [dict], ...}`` (see the module
         docstring); EdgefmrError when no costed point meets the budgets."""
         for r in rankers:
@@ -204,15 +207,16 @@ class BudgetSearch:
             raise EdgefmrError(f"no point of the {self.space.family} space meets the budgets on {self.board.name}: "
                                f"the smallest SRAM found is {costmod.format_bytes(smallest.cost.sram_total)} "
                                f"({len(seen)} points costed)")
-        self._rank(feas, rankers, rng)
-        ranked = sorted(feas, key=lambda c: (c.rank, -c.cost.sram_total))
+        largest = max(feas, key=lambda c: c.cost.sram_total)
+        eligible = [c for c in feas if c.cost.sram_total >= min_use * largest.cost.sram_total]
+        self._rank(eligible, rankers, rng)
+        ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
         chosen = ranked[0]
         if short_train is not None:
             top = ranked[:max(1, finalists)]
             for c in top:
                 c.short_accuracy = float(short_train(c.values))
             chosen = max(top, key=lambda c: (c.short_accuracy, -c.rank))
-        largest = max(feas, key=lambda c: c.cost.sram_total)
-        return {"chosen": chosen.to_dict(), "feasible": len(feas), "costed": len(seen),
+        return {"chosen": chosen.to_dict(), "feasible": len(feas), "eligible": len(eligible), "costed": len(seen),
                 "largest_feasible_sram": largest.cost.sram_total, "rankers": list(rankers),
                 "candidates": [c.to_dict() for c in seen.values()]}

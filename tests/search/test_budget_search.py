@@ -82,3 +82,8 @@ def test_mcuformer_space() -> None:
             sp.config({**sp.smallest()[0], "embed_dim": e, "heads": h})  # every width/heads pair is valid
     with pytest.raises(EdgefmrError, match="MCUFormer space is for images"):
         mcuformer_space((40, 1))
+
+
+def test_min_use_ranks_only_points_that_spend_the_budget(search: BudgetSearch) -> None:
+    rep = search.run(Budgets(sram=64 * 1024), pool=6, grow_rounds=1, rankers=("random",), min_use=1.0)
+    assert rep["chosen"]["sram"] == rep["largest_feasible_sram"] and rep["eligible"] >= 1
