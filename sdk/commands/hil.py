@@ -44,7 +44,8 @@ def run(suite: str, inventory: str, out_dir: str | None, as_json: bool) -> None:
                         title=f"edgefmr hil run {suite} ({len(specs)} boards, {wall:g} s wall)", keep=("board",)))
         for r in results:
             for f in r.failures:
-                con.print(f"[red]{r.board}[/]: {f}", markup=True, highlight=False)
+                # one line per failure, never wrapped: CI logs are searched for "board: test id"
+                con.print(f"[red]{r.board}[/]: {f}", markup=True, highlight=False, soft_wrap=True)
     sys.exit(0 if ok else 1)
 
 
