@@ -14,6 +14,39 @@
 #define EFM_INT32_MAX ((int32_t)0x7FFFFFFF)
 #define EFM_MAX_DIMS 8
 
+/* floor(sqrt(h)) of a 32-bit value: the bit-by-bit method, 16 steps. */
+static inline uint32_t efm_isqrt32(uint32_t h) {
+    uint32_t res = 0, bit = 1u << 30;
+    while (bit) {
+        const uint32_t cand = res + bit;
+        if (h >= cand) {
+            h -= cand;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
+/* floor(sqrt(n)) for 0 <= n < 2^63: the bit-by-bit method, 32 fixed steps (edgefmr.ops.layer_norm.isqrt). */
+static inline uint64_t efm_isqrt64(uint64_t n) {
+    uint64_t res = 0;
+    uint64_t bit = (uint64_t)1 << 62;
+    for (int i = 0; i < 32; i++) {
+        const uint64_t cand = res + bit;
+        if (n >= cand) {
+            n -= cand;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
 /* Two's-complement wrap of a 64-bit value to 32 bits (C int32 overflow as the numpy wrap32). */
 static inline int32_t efm_wrap32(int64_t x) {
     return (int32_t)(uint32_t)(uint64_t)x;

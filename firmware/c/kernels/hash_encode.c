@@ -37,7 +37,7 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
                         len++;
                     }
                     k = (32 - len) >> 1;
-                    const uint32_t r = efm_he_isqrt32(dq << (2 * k));
+                    const uint32_t r = efm_isqrt32(dq << (2 * k));
                     c = (int64_t)rad * (int64_t)(0x80000000u / r);
                 }
                 const int8_t *a = anchors + (ptrdiff_t)h * m * d;

@@ -35,20 +35,4 @@ void efm_hash_encode_portable(const efm_hash_encode_params *p, const int8_t *x, 
                               int32_t *scratch);
 #endif
 
-/* floor(sqrt(n)) of a 32-bit value: the bit-by-bit method, 16 steps. */
-static inline uint32_t efm_he_isqrt32(uint32_t n) {
-    uint32_t res = 0, bit = 1u << 30;
-    while (bit) {
-        const uint32_t cand = res + bit;
-        if (n >= cand) {
-            n -= cand;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 #endif

@@ -7,23 +7,6 @@
 
 #define EFM_NORM_FRAC_BITS 16
 
-/* floor(sqrt(n)) for 0 <= n < 2^63: the bit-by-bit method, 32 fixed steps (edgefmr.ops.layer_norm.isqrt). */
-static uint64_t efm_isqrt64(uint64_t n) {
-    uint64_t res = 0;
-    uint64_t bit = (uint64_t)1 << 62;
-    for (int i = 0; i < 32; i++) {
-        const uint64_t cand = res + bit;
-        if (n >= cand) {
-            n -= cand;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 static int32_t efm_bit_length64(uint64_t n) {
     int32_t b = 0;
     while (n) {

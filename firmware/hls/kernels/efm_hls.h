@@ -38,6 +38,41 @@ struct acc {
 };
 #endif
 
+/* floor(sqrt(n)) of a 32-bit value: the bit-by-bit method, 16 steps. */
+inline uint32_t isqrt32(uint32_t n) {
+    uint32_t res = 0, bit = 1u << 30;
+    for (int i = 0; i < 16; i++) {
+#pragma HLS UNROLL
+        const uint32_t cand = res + bit;
+        if (n >= cand) {
+            n -= cand;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
+/* floor(sqrt(n)) for 0 <= n < 2^63: the bit-by-bit method, 32 fixed steps (edgefmr.ops.layer_norm.isqrt). */
+inline uint64_t isqrt64(uint64_t n) {
+    uint64_t res = 0;
+    uint64_t bit = (uint64_t)1 << 62;
+    for (int i = 0; i < 32; i++) {
+#pragma HLS PIPELINE II = 1
+        const uint64_t cand = res + bit;
+        if (n >= cand) {
+            n -= cand;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    return res;
+}
+
 /* Two's-complement wrap of a 64-bit value to 32 bits. */
 inline int32_t wrap32(int64_t x) { return (int32_t)(uint32_t)(uint64_t)x; }
 

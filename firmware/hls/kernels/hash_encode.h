@@ -10,22 +10,6 @@
 
 namespace efm {
 
-inline uint32_t isqrt32(uint32_t n) {
-    uint32_t res = 0, bit = 1u << 30;
-    for (int i = 0; i < 16; i++) {
-#pragma HLS UNROLL
-        const uint32_t cand = res + bit;
-        if (n >= cand) {
-            n -= cand;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 template <class P>
 void hash_encode(hls::stream<int8_t> &x, hls::stream<uint8_t> &y, const int8_t anchors[P::heads][P::anchors][P::depth],
                  const int16_t table[P::heads][2 * P::radius + 1], const int8_t proj[P::heads][P::bits][P::anchors],

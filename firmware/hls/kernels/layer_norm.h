@@ -10,24 +10,6 @@
 
 namespace efm {
 
-/* floor(sqrt(n)) for 0 <= n < 2^63: the bit-by-bit method, 32 fixed steps (edgefmr.ops.layer_norm.isqrt). */
-inline uint64_t isqrt64(uint64_t n) {
-    uint64_t res = 0;
-    uint64_t bit = (uint64_t)1 << 62;
-    for (int i = 0; i < 32; i++) {
-#pragma HLS PIPELINE II = 1
-        const uint64_t cand = res + bit;
-        if (n >= cand) {
-            n -= cand;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 inline int32_t bit_length64(uint64_t n) {
     int32_t b = 0;
     for (int i = 0; i < 64; i++) {

@@ -22,22 +22,6 @@
 
 #define EFM_NORM_FRAC_BITS 16
 
-/* floor(sqrt(h)) of a 32-bit value: the bit-by-bit method, 16 steps. */
-static uint32_t efm_isqrt32(uint32_t h) {
-    uint32_t res = 0, bit = 1u << 30;
-    while (bit) {
-        const uint32_t cand = res + bit;
-        if (h >= cand) {
-            h -= cand;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    return res;
-}
-
 /* floor(sqrt(n)) for 2^60 <= n < 2^62 (the normalized q << 2k), the same value as the portable kernel's 32-step
  * method: s = isqrt(n >> 32) in [2^14, 2^15) gives s 2^16 <= sqrt(n) < (s + 1) 2^16; the low part e satisfies
  * 2 s 2^16 e + e^2 <= R = n - s^2 2^32, so e0 = floor(R / (s 2^17)) (a 32-bit division) is at least e and exceeds
