@@ -8,6 +8,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph, efm
+from edgefmr.ir.graph import Tensor
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.tflite import load_tflite
 
@@ -52,6 +53,26 @@ def check_finite(x: np.ndarray, where: str) -> None:
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise EdgefmrError(f"{where}: float input has {'NaN' if np.isnan(x[idx]) else 'Infinity'} at index "
                            f"{list(idx)} ({int(bad.sum())} non-finite values in all); valid: finite numbers")
+
+
+def as_records(t: Tensor, x: np.ndarray, where: str) -> np.ndarray:
+    """`x` as records [N, *t.shape] (a single record may leave N out; a model whose batch dimension is 1 also takes
+    [N, *shape[1:]]), in its own dtype: EdgefmrError for another shape, no record, or a NaN/infinity in float
+    data (named by its index in `x` as given)."""
+    if x.dtype in (np.float32, np.float64):
+        check_finite(x, where)
+    shape = tuple(t.shape)
+    if x.shape == shape:
+        x = x[None]
+    elif x.shape[1:] != shape:
+        if len(shape) > 1 and shape[0] == 1 and x.shape[1:] == shape[1:]:
+            x = x.reshape(len(x), *shape)
+        else:
+            raise EdgefmrError(f"{where}: shape {list(x.shape)} does not fit the model input {t.name!r} "
+                               f"{list(shape)} (or [N, *{list(shape)}])")
+    if len(x) == 0:
+        raise EdgefmrError(f"{where}: holds 0 inputs (shape {list(x.shape)}); valid: at least one")
+    return x
 
 
 def prepare_input(g: Graph, x: np.ndarray, where: str = "input") -> tuple[np.ndarray, bool]:

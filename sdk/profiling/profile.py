@@ -19,7 +19,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph
 from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
-from edgefmr.ir.model_io import check_finite
+from edgefmr.ir.model_io import as_records
 from edgefmr.ops.quantize import affine_quantize
 from edgefmr.profiling.calibration import layer_equations, make_table, node_work, save_calibration
 from edgefmr.profiling.validate import reference_run
@@ -34,19 +34,8 @@ DEFAULT_COUNT = 100
 def _prepare(t: Any, x: np.ndarray, where: str) -> np.ndarray:
     """x as records [N, *t.shape] of the tensor's integer dtype (float32 quantized with its scale/zero point)."""
 
-    shape = tuple(t.shape)
-    if x.shape == shape:
-        x = x[None]
-    elif x.shape[1:] != shape:
-        if len(shape) > 1 and shape[0] == 1 and x.shape[1:] == shape[1:]:
-            x = x.reshape(len(x), *shape)
-        else:
-            raise EdgefmrError(f"{where}: shape {list(x.shape)} does not fit the model input {t.name!r} "
-                               f"{list(shape)} (or [N, *{list(shape)}])")
-    if len(x) == 0:
-        raise EdgefmrError(f"{where}: holds 0 inputs (shape {list(x.shape)}); valid: at least one")
+    x = as_records(t, x, where)
     if x.dtype in (np.float32, np.float64):
-        check_finite(x, where)
         if t.quant is None:
             raise EdgefmrError(f"{where}: float input, but model input {t.name!r} has no quantization to apply")
 

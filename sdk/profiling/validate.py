@@ -28,6 +28,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.ir import Graph
 from edgefmr.ir import run as run_graph
 from edgefmr.ir.graph import np_dtype
+from edgefmr.ir.model_io import as_records
 from edgefmr.ops.quantize import affine_quantize
 
 REFERENCE_KINDS = (".tflite", ".onnx", ".pt")
@@ -41,14 +42,9 @@ def _float_inputs(g: Graph, x: np.ndarray, where: str) -> tuple[np.ndarray, np.n
         raise EdgefmrError(f"validate compares single-input models; the model has {len(g.inputs)} inputs")
     t = g.tensor(g.inputs[0])
     shape = tuple(t.shape)
-    if x.shape == shape or (x.ndim == len(shape) - 1 and shape[0] == 1 and x.shape == shape[1:]):
-        x = x.reshape(1, *shape)
-    elif x.shape[1:] != shape:
-        if len(shape) > 1 and shape[0] == 1 and x.shape[1:] == shape[1:]:
-            x = x.reshape(len(x), *shape)
-        else:
-            raise EdgefmrError(f"{where}: shape {list(x.shape)} does not fit the model input {t.name!r} "
-                               f"{list(shape)} (or [N, *{list(shape)}])")
+    if x.ndim == len(shape) - 1 and shape[0] == 1 and x.shape == shape[1:]:
+        x = x[None]  # one input without its batch dimension
+    x = as_records(t, x, where)
     if t.quant is None:
         raise EdgefmrError(f"{where}: the model input {t.name!r} has no quantization, so there is no float input")
     if np.issubdtype(x.dtype, np.floating):

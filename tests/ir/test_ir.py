@@ -6,9 +6,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgefmr.errors import IRError
+from edgefmr.errors import EdgefmrError, IRError
 from edgefmr.ir import GraphBuilder, graph_hash, load, run, save
 from edgefmr.ir.efm import from_json, to_json
+from edgefmr.ir.graph import Quant, Tensor
+from edgefmr.ir.model_io import as_records
 
 
 def small_graph(seed=0):
@@ -116,3 +118,20 @@ def test_default_op_counts_are_macs():
     g = small_graph()
     c = call(g.nodes[0], g)
     assert c.opdef.op_counts(c) == {"mults": 2 * 6 * 4, "adds": 2 * 6 * 4}
+
+
+def test_as_records_shapes_and_refusals() -> None:
+    """The one input-record rule of profile, hil and validate: [N, *shape] (or one record, or [N, *shape[1:]] for a
+    batch dimension of 1), no empty batch, no NaN or infinity in float data (named by index)."""
+    t = Tensor("x", (1, 4, 2), "int8", Quant([0.1], [0]))
+    assert as_records(t, np.zeros((1, 4, 2), np.int8), "x.npy").shape == (1, 1, 4, 2)
+    assert as_records(t, np.zeros((3, 4, 2), np.int8), "x.npy").shape == (3, 1, 4, 2)
+    assert as_records(t, np.zeros((3, 1, 4, 2), np.float32), "x.npy").dtype == np.float32
+    with pytest.raises(EdgefmrError, match=r"x.npy: shape \[3, 5\] does not fit"):
+        as_records(t, np.zeros((3, 5), np.int8), "x.npy")
+    with pytest.raises(EdgefmrError, match="holds 0 inputs"):
+        as_records(t, np.zeros((0, 4, 2), np.int8), "x.npy")
+    bad = np.zeros((2, 4, 2), np.float64)
+    bad[1, 3, 0] = np.nan
+    with pytest.raises(EdgefmrError, match=r"NaN at index \[1, 3, 0\]"):
+        as_records(t, bad, "x.npy")
