@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 
-def main(base: str) -> None:
+def point_edgefmr_at(base: str) -> Path:
+    """Map the venv's editable install of edgefmr (and `bench`, through sys.path) to the checkout `base`; call it
+    before anything of edgefmr is imported. Returns the checkout's resolved path."""
     root = Path(base).resolve()
     sys.path.insert(0, str(root))
     import __editable___edgefmr_0_1_0_finder as finder  # the venv's editable-install finder
@@ -26,6 +28,11 @@ def main(base: str) -> None:
     here = str(Path(finder.MAPPING["edgefmr"]).parent)
     for k, v in list(finder.MAPPING.items()):
         finder.MAPPING[k] = str(root / Path(v).relative_to(here))
+    return root
+
+
+def main(base: str) -> None:
+    root = point_edgefmr_at(base)
     import bench._kernels_models as km
     import edgefmr
     import edgefmr.firmware

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from run_at_commit import point_edgefmr_at  # this script's folder is on sys.path when it runs
 
 HERE = Path(__file__).resolve().parents[2]
 BOARDS = ("qemu-netduinoplus2", "qemu-mps2-an500")
@@ -29,13 +30,7 @@ FIXTURES = ("vit_digits_int8", "cnn_digits_int8", "vit64_int8", "vit16_d64_int8"
 
 
 def main(base: str) -> None:
-    root = Path(base).resolve()
-    sys.path.insert(0, str(root))
-    import __editable___edgefmr_0_1_0_finder as finder  # the venv's editable-install finder
-
-    here = str(Path(finder.MAPPING["edgefmr"]).parent)
-    for k, v in list(finder.MAPPING.items()):
-        finder.MAPPING[k] = str(root / Path(v).relative_to(here))
+    root = point_edgefmr_at(base)
     import edgefmr
     import edgefmr.firmware.build as fb
     from edgefmr.ir import efm
