@@ -413,22 +413,12 @@ class Link:
             if damaged_at is not None and now - damaged_at >= gap:
                 # a damaged answer then silence (a few byte times): nothing more is coming, resend at once
                 self.stats.gaps += 1
-                self._events += self.decoder.give_up_partial()
-                while self._events:
-                    r = self._classify(self._events.pop(0), cmd, seq)
-                    if isinstance(r, Frame):
-                        return r
-                return None
+                return self._give_up(cmd, seq)
             left = deadline - now
             if left <= 0:
                 self.stats.timeouts += 1
                 self._unaccepted = idle is not None and not accepted
-                self._events += self.decoder.give_up_partial()
-                while self._events:
-                    r = self._classify(self._events.pop(0), cmd, seq)
-                    if isinstance(r, Frame):
-                        return r
-                return None
+                return self._give_up(cmd, seq)
             if not self._events:
                 data = self.transport.read(4096, left if damaged_at is None else min(left, gap))
                 if not data:
@@ -457,6 +447,15 @@ class Link:
                 if r == "accepted" and idle is not None:
                     accepted = True
                     deadline = start + wait
+
+    def _give_up(self, cmd: int, seq: int) -> Frame | None:
+        """Stop waiting: the partial frame is dropped; the answer if one of the events left is it, else None."""
+        self._events += self.decoder.give_up_partial()
+        while self._events:
+            r = self._classify(self._events.pop(0), cmd, seq)
+            if isinstance(r, Frame):
+                return r
+        return None
 
     def _classify(self, ev: Frame | BadFrame, cmd: int, seq: int) -> Frame | str:
         if isinstance(ev, BadFrame):
