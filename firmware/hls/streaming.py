@@ -19,7 +19,7 @@ import numpy as np
 
 from edgefmr.errors import EdgefmrError
 from edgefmr.firmware.hls.emitters import CPP_TYPES
-from edgefmr.firmware.hls.project import CXXFLAGS, ap_types_dir
+from edgefmr.firmware.hls.project import CXXFLAGS, ap_types_dir, bytes_array, file_mode_cpp
 from edgefmr.ir import Graph, graph_hash
 from edgefmr.ir.graph import np_dtype
 from edgefmr.ir.streaming import frame_array, frame_inputs, initial_value, run_stream, state_pairs, step_outputs
@@ -95,11 +95,6 @@ def testbench(g: Graph, top: str, frames: np.ndarray) -> str:
     data_in = b"".join(_bytes(f.reshape(t_in[0].shape)) for f in frames)
     data_out = b"".join(_bytes(o) for step in want for o in step)
 
-    def arr(name: str, data: bytes) -> str:
-        data = data or b"\0"
-        rows = [", ".join(str(b) for b in data[i:i + 32]) for i in range(0, len(data), 32)]
-        return f"static const unsigned char {name}[{len(data)}] = {{\n    " + ",\n    ".join(rows) + "\n};"
-
     push = []
     pos = 0
     for k, t in enumerate(t_in):
@@ -125,8 +120,8 @@ def testbench(g: Graph, top: str, frames: np.ndarray) -> str:
 #include "model.h"
 
 #define EFM_STEP_COUNT {len(frames)}
-{arr("efm_step_frames", data_in)}
-{arr("efm_step_outputs", data_out)}
+{bytes_array("efm_step_frames", data_in)}
+{bytes_array("efm_step_outputs", data_out)}
 static const size_t frame_bytes = {fbytes};
 static const size_t out_bytes = {obytes};
 
@@ -138,37 +133,7 @@ static void step(const unsigned char *src, unsigned char *dst, bool reset) {{
 }}
 
 int main(int argc, char **argv) {{
-    if (argc == 3) {{
-        FILE *f = std::fopen(argv[1], "rb");
-        if (!f) {{
-            std::fprintf(stderr, "cannot open %s\\n", argv[1]);
-            return 2;
-        }}
-        std::vector<unsigned char> data;
-        unsigned char buf[65536];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {{
-            data.insert(data.end(), buf, buf + n);
-        }}
-        std::fclose(f);
-        if (data.size() % frame_bytes != 0) {{
-            std::fprintf(stderr, "%s: %zu bytes is not a whole number of %zu-byte frames\\n", argv[1], data.size(),
-                         frame_bytes);
-            return 2;
-        }}
-        const size_t count = data.size() / frame_bytes;
-        std::vector<unsigned char> out(count * out_bytes + 1);
-        for (size_t r = 0; r < count; r++) {{
-            step(&data[r * frame_bytes], &out[r * out_bytes], r == 0);
-        }}
-        FILE *o = std::fopen(argv[2], "wb");
-        if (!o || std::fwrite(out.data(), 1, count * out_bytes, o) != count * out_bytes) {{
-            std::fprintf(stderr, "cannot write %s\\n", argv[2]);
-            return 2;
-        }}
-        std::fclose(o);
-        return 0;
-    }}
+{file_mode_cpp("frame_bytes", "frames", "step(&data[r * frame_bytes], &out[r * out_bytes], r == 0);")}
     int bad = 0;
     std::vector<unsigned char> out(out_bytes + 1);
     for (int r = 0; r < EFM_STEP_COUNT; r++) {{
