@@ -325,26 +325,8 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
         for name, s in out_sources:
             route(name, s)
 
-    ins = [(k, g.tensor(n)) for k, n in enumerate(g.inputs)]
-    outs = [(k, g.tensor(n)) for k, n in enumerate(g.outputs)]
-    top_params = [f"hls::stream<{CPP_TYPES[t.dtype]}> &in_{k}" for k, t in ins]
-    top_params += [f"hls::stream<{CPP_TYPES[t.dtype]}> &out_{k}" for k, t in outs]
-    ifaces = [f"#pragma HLS INTERFACE mode = axis port = in_{k}" for k, _ in ins]
-    ifaces += [f"#pragma HLS INTERFACE mode = axis port = out_{k}" for k, _ in outs]
-    mm_params = [f"const {CPP_TYPES[t.dtype]} in_{k}[{max(t.size, 1)}]" for k, t in ins]
-    mm_params += [f"{CPP_TYPES[t.dtype]} out_{k}[{max(t.size, 1)}]" for k, t in outs]
-    mm_ifaces = []
-    for k, t in ins:
-        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = in_{k} offset = slave bundle = gmem{k} "
-                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = in_{k}"]
-    for k, t in outs:
-        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = out_{k} offset = slave bundle = gmem{len(ins) + k} "
-                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = out_{k}"]
-    mm_body = [f"    hls::stream<{CPP_TYPES[t.dtype]}> si{k}(\"si{k}\");" for k, t in ins]
-    mm_body += [f"    hls::stream<{CPP_TYPES[t.dtype]}> so{k}(\"so{k}\");" for k, t in outs]
-    mm_body += [f"    efm::mem_to_stream<{CPP_TYPES[t.dtype]}, {t.size}>(in_{k}, si{k});" for k, t in ins]
-    mm_body.append(f"    {top}({', '.join([f'si{k}' for k, _ in ins] + [f'so{k}' for k, _ in outs])});")
-    mm_body += [f"    efm::stream_to_mem<{CPP_TYPES[t.dtype]}, {t.size}>(so{k}, out_{k});" for k, t in outs]
+    pt = io_ports(g, top)
+    top_params, ifaces, mm_params, mm_ifaces, mm_body = pt.top_params, pt.ifaces, pt.mm_params, pt.mm_ifaces, pt.body
     check = [f"    efm_check_drained({s.name});" for s in streams]
 
     mhash = graph_hash(g)
@@ -394,9 +376,62 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
         "}",
         "",
     ])
-    io_macros = [f"#define EFM_IN{k}_SIZE {t.size}\ntypedef {CPP_TYPES[t.dtype]} efm_in{k}_t;" for k, t in ins]
-    io_macros += [f"#define EFM_OUT{k}_SIZE {t.size}\ntypedef {CPP_TYPES[t.dtype]} efm_out{k}_t;" for k, t in outs]
-    model_h = "\n".join([
+    model_h = model_header(g, mhash, top, pt)
+    return HlsModel(files={"model.cpp": model_cpp, "model.h": model_h}, kernels=kernels,
+                    kernel_files=kernel_files(kernels), top=top, layers=layers, streams=streams,
+                    processes=processes, model_hash=mhash)
+
+
+@dataclass
+class Ports:
+    """A design's stream top and AXI-master wrapper `{top}_mm`: their parameters, interface pragmas and the wrapper's
+    body (inputs from memory into streams, the top, streams back to memory)."""
+
+    top_params: list[str]
+    ifaces: list[str]
+    mm_params: list[str]
+    mm_ifaces: list[str]
+    body: list[str]
+    weights: int = 0  #: bytes of a DDR weight image passed through both (the shared engine), else 0
+
+
+def io_ports(g: Graph, top: str, weights: int = 0) -> Ports:
+    """The Ports of a design computing `g` (`weights`: the bytes of a DDR weight image port `weights`, or 0)."""
+    ins = [(k, g.tensor(n)) for k, n in enumerate(g.inputs)]
+    outs = [(k, g.tensor(n)) for k, n in enumerate(g.outputs)]
+    w_param = [f"const int8_t weights[{weights}]"] if weights else []
+    w_iface = [f"#pragma HLS INTERFACE mode = m_axi port = weights offset = slave bundle = gmem_w depth = {weights}",
+               "#pragma HLS INTERFACE mode = s_axilite port = weights"] if weights else []
+    top_params = [f"hls::stream<{CPP_TYPES[t.dtype]}> &in_{k}" for k, t in ins]
+    top_params += [f"hls::stream<{CPP_TYPES[t.dtype]}> &out_{k}" for k, t in outs] + w_param
+    ifaces = [f"#pragma HLS INTERFACE mode = axis port = in_{k}" for k, _ in ins]
+    ifaces += [f"#pragma HLS INTERFACE mode = axis port = out_{k}" for k, _ in outs] + w_iface
+    mm_params = [f"const {CPP_TYPES[t.dtype]} in_{k}[{max(t.size, 1)}]" for k, t in ins]
+    mm_params += [f"{CPP_TYPES[t.dtype]} out_{k}[{max(t.size, 1)}]" for k, t in outs] + w_param
+    mm_ifaces = []
+    for k, t in ins:
+        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = in_{k} offset = slave bundle = gmem{k} "
+                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = in_{k}"]
+    for k, t in outs:
+        mm_ifaces += [f"#pragma HLS INTERFACE mode = m_axi port = out_{k} offset = slave bundle = gmem{len(ins) + k} "
+                      f"depth = {max(t.size, 1)}", f"#pragma HLS INTERFACE mode = s_axilite port = out_{k}"]
+    mm_ifaces += w_iface
+    body = [f"    hls::stream<{CPP_TYPES[t.dtype]}> si{k}(\"si{k}\");" for k, t in ins]
+    body += [f"    hls::stream<{CPP_TYPES[t.dtype]}> so{k}(\"so{k}\");" for k, t in outs]
+    body += [f"    efm::mem_to_stream<{CPP_TYPES[t.dtype]}, {t.size}>(in_{k}, si{k});" for k, t in ins]
+    call_args = [f"si{k}" for k, _ in ins] + [f"so{k}" for k, _ in outs] + (["weights"] if weights else [])
+    body.append(f"    {top}({', '.join(call_args)});")
+    body += [f"    efm::stream_to_mem<{CPP_TYPES[t.dtype]}, {t.size}>(so{k}, out_{k});" for k, t in outs]
+    return Ports(top_params, ifaces, mm_params, mm_ifaces, body, weights)
+
+
+def model_header(g: Graph, mhash: str, top: str, pt: Ports) -> str:
+    """model.h of a design: input/output sizes and types, the DDR weight image (if any), the two top functions."""
+    io_macros = [f"#define EFM_IN{k}_SIZE {g.tensor(n).size}\ntypedef {CPP_TYPES[g.tensor(n).dtype]} efm_in{k}_t;"
+                 for k, n in enumerate(g.inputs)]
+    io_macros += [f"#define EFM_OUT{k}_SIZE {g.tensor(n).size}\ntypedef {CPP_TYPES[g.tensor(n).dtype]} efm_out{k}_t;"
+                  for k, n in enumerate(g.outputs)]
+    return "\n".join([
         f"/* Generated by edgefmr: model {mhash}. Do not edit. */",
         "#ifndef EFM_MODEL_H",
         "#define EFM_MODEL_H",
@@ -405,21 +440,20 @@ def generate(g: Graph, folding: dict[str, Folding] | None = None, top: str = "ef
         "",
         '#include "efm_stream.h"',
         "",
-        f"#define EFM_NUM_INPUTS {len(ins)}",
-        f"#define EFM_NUM_OUTPUTS {len(outs)}",
+        f"#define EFM_NUM_INPUTS {len(g.inputs)}",
+        f"#define EFM_NUM_OUTPUTS {len(g.outputs)}",
         *io_macros,
+        *([f"#define EFM_WEIGHTS_DDR 1\n/* The weight image the host places in DDR (weights port). */\n"
+           f"extern const int8_t efm_weights[{pt.weights}];"] if pt.weights else []),
         "",
         "/* AXI-stream top function: one call is one inference. */",
-        f"void {top}({', '.join(top_params)});",
+        f"void {top}({', '.join(pt.top_params)});",
         "/* AXI-master wrapper: inputs read from and outputs written to memory. */",
-        f"void {top}_mm({', '.join(mm_params)});",
+        f"void {top}_mm({', '.join(pt.mm_params)});",
         "",
         "#endif",
         "",
     ])
-    return HlsModel(files={"model.cpp": model_cpp, "model.h": model_h}, kernels=kernels,
-                    kernel_files=kernel_files(kernels), top=top, layers=layers, streams=streams,
-                    processes=processes, model_hash=mhash)
 
 
 def _comment(s: str) -> str:
