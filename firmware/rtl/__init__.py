@@ -129,18 +129,7 @@ def simulate(pe: int, simd: int, x: np.ndarray, w: np.ndarray, workdir: str | Pa
         (d / "x.hex").write_text("\n".join(_hex_words(xw, 9)) + "\n")
         (d / "w.hex").write_text("\n".join(_hex_words(ww, 8)) + "\n")
         (d / "tb.v").write_text(testbench(pe, simd, nf, sf, vectors, acc_w))
-        t0 = time.time()
-        r = subprocess.run([iverilog, "-g2012", "-o", "sim", "tb.v", str(MAC_ARRAY)], cwd=d, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            raise EdgefmrError(f"iverilog failed:\n{r.stderr[-3000:]}")
-        r = subprocess.run([vvp, "-n", "sim"], cwd=d, capture_output=True, text=True, timeout=600)
-        if r.returncode != 0 or "TIMEOUT" in r.stdout:
-            raise EdgefmrError(f"RTL simulation failed:\n{(r.stdout + r.stderr)[-3000:]}")
-        lines = (d / "acc.txt").read_text().split()
-        seconds = time.time() - t0
-    cycles = int(lines[lines.index("cycles") + 1])
-    values = np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
+        seconds, cycles, values = _simulate(d, MAC_ARRAY, iverilog, vvp)
     if values.size != vectors * cols:
         raise EdgefmrError(f"RTL simulation produced {values.size} accumulators, expected {vectors * cols}")
     return SimResult(values.reshape(vectors, cols), cycles, seconds)
@@ -258,18 +247,7 @@ def simulate_engine(pe: int, simd: int, layers: list[tuple[np.ndarray, np.ndarra
         (d / "w.hex").write_text("\n".join(wwords) + "\n")
         (d / "table.hex").write_text(_table_hex(rows))
         (d / "tb.v").write_text(engine_testbench(pe, simd, rows, acc_w))
-        t0 = time.time()
-        r = subprocess.run([iverilog, "-g2012", "-o", "sim", "tb.v", str(ENGINE)], cwd=d, capture_output=True,
-                           text=True, timeout=300)
-        if r.returncode != 0:
-            raise EdgefmrError(f"iverilog failed:\n{r.stderr[-3000:]}")
-        r = subprocess.run([vvp, "-n", "sim"], cwd=d, capture_output=True, text=True, timeout=600)
-        if r.returncode != 0 or "TIMEOUT" in r.stdout:
-            raise EdgefmrError(f"RTL simulation failed:\n{(r.stdout + r.stderr)[-3000:]}")
-        lines = (d / "acc.txt").read_text().split()
-        seconds = time.time() - t0
-    cycles = int(lines[lines.index("cycles") + 1])
-    values = np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
+        seconds, cycles, values = _simulate(d, ENGINE, iverilog, vvp)
     out, pos = [], 0
     for (_, w), (v, nf, _) in zip(layers, rows, strict=True):
         n = v * nf * pe
@@ -301,3 +279,20 @@ def synthesize_engine(pe: int, simd: int, rows: list[tuple[int, int, int]], acc_
     ff = sum(n for k, n in cells.items() if re.fullmatch(r"FD[CPRSE]+", k))
     lut = sum(n for k, n in cells.items() if re.fullmatch(r"LUT[1-6]", k))
     return SynthResult(dsp, ff, lut, cells.get("CARRY4", 0), cells, time.time() - t0)
+
+
+def _simulate(d: Path, design: Path, iverilog: str, vvp: str) -> tuple[float, int, np.ndarray]:
+    """Compile tb.v in `d` with `design` under Icarus and run it: (wall seconds, the cycles and the accumulators the
+    testbench wrote to acc.txt)."""
+    t0 = time.time()
+    r = subprocess.run([iverilog, "-g2012", "-o", "sim", "tb.v", str(design)], cwd=d, capture_output=True, text=True,
+                       timeout=300)
+    if r.returncode != 0:
+        raise EdgefmrError(f"iverilog failed:\n{r.stderr[-3000:]}")
+    r = subprocess.run([vvp, "-n", "sim"], cwd=d, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 or "TIMEOUT" in r.stdout:
+        raise EdgefmrError(f"RTL simulation failed:\n{(r.stdout + r.stderr)[-3000:]}")
+    lines = (d / "acc.txt").read_text().split()
+    seconds = time.time() - t0
+    cycles = int(lines[lines.index("cycles") + 1])
+    return seconds, cycles, np.array([int(v) for v in lines[:lines.index("cycles")]], np.int64)
