@@ -99,6 +99,29 @@ static inline __attribute__((always_inline)) void efm_he_subsets(int32_t p0, int
     sub[15] = s7 + d3;
 }
 
+/* A token's words (copied to xv), its squared norm Q about the zero point and the cosine scale
+ * c = R floor(2^31 / r), r = floor(sqrt(d Q 4^k)), with sh = k + 1 (0 and 0 when Q = 0). */
+static inline __attribute__((always_inline)) int32_t efm_he_norm(const int8_t *xs, int32_t words, int32_t d,
+                                                                 uint32_t zp2, int32_t rad, uint32_t *xv,
+                                                                 int32_t *sh) {
+    int32_t q = 0;
+    for (int32_t w = 0; w < words; w++) {
+        const uint32_t v = efm_load4(xs + 4 * w);
+        const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
+        q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
+        xv[w] = v;
+    }
+    int32_t c = 0;
+    *sh = 0;
+    if (q > 0) {
+        const uint32_t dq = (uint32_t)d * (uint32_t)q;
+        const int32_t k = __builtin_clz(dq) >> 1;
+        *sh = k + 1;
+        c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
+    }
+    return c;
+}
+
 /* One token of one head: the code bytes of x (d / 4 words) into out. */
 static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs, int32_t words, int32_t d,
                                                                uint32_t zp2, int32_t rad, int32_t groups,
@@ -107,20 +130,8 @@ static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs,
                                                                const uint16_t *nib, const int32_t *off,
                                                                int32_t *sub, uint8_t *out) {
     uint32_t xv[EFM_HE_MAX_WORDS];
-    int32_t q = 0;
-    for (int32_t w = 0; w < words; w++) {
-        const uint32_t v = efm_load4(xs + 4 * w);
-        const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
-        q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
-        xv[w] = v;
-    }
-    int32_t sh = 0, c = 0;
-    if (q > 0) {
-        const uint32_t dq = (uint32_t)d * (uint32_t)q;
-        const int32_t k = __builtin_clz(dq) >> 1;
-        sh = k + 1;
-        c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
-    }
+    int32_t sh;
+    const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
     /* |S_j| 2^k <= sqrt(d Q 4^k) and is an integer, so |S_j| 2^k <= r and the index is within [-R, R]: the
      * definition's clamp never binds. Anchors beyond m (the last group's padding) have phi = 0. */
     for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4, sub += 16) {
@@ -193,20 +204,8 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
                                                                 const int16_t *tab, int32_t m, int32_t nb,
                                                                 const uint32_t *pm, uint8_t *out) {
     uint32_t xv[EFM_HE_MAX_WORDS], fw[EFM_HE_MAX_WORDS];
-    int32_t q = 0;
-    for (int32_t w = 0; w < words; w++) {
-        const uint32_t v = efm_load4(xs + 4 * w);
-        const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
-        q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
-        xv[w] = v;
-    }
-    int32_t sh = 0, c = 0;
-    if (q > 0) {
-        const uint32_t dq = (uint32_t)d * (uint32_t)q;
-        const int32_t k = __builtin_clz(dq) >> 1;
-        sh = k + 1;
-        c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
-    }
+    int32_t sh;
+    const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
     int32_t sums[4 * EFM_HE_MAX_WORDS];
     for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
         efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
