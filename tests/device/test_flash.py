@@ -95,9 +95,9 @@ class SimBoard:
         from protocol_sim import SimDevice
 
         self.boots += 1
-        os.write(self.master, b"\x00garbage from reset\r\n" + self.banner)
-        if self.dev is None:
+        if self.dev is None:   # listening before the banner: the host may send INFO as soon as it reads it
             self.dev = SimDevice(_FdTransport(self.master))  # type: ignore[arg-type]
+        os.write(self.master, b"\x00garbage from reset\r\n" + self.banner)
 
     def close(self) -> None:
         if self.dev is not None:
