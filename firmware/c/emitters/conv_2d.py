@@ -108,8 +108,11 @@ def emit(ctx: EmitContext) -> Emitted:
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
     kp = kernel_params(c)
-    if plan is not None and kp["batches"] * kp["out_h"] * kp["out_w"] < 4 and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
-        arm["arm_w16"] = w16_weights(plan.rows, plan.k4)  # the matrix-vector path (e.g. a streaming step)
+    npix = kp["batches"] * kp["out_h"] * kp["out_w"]
+    if plan is not None and (npix < 4 or npix % 4 in (1, 2)) and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
+        # the matrix-vector path: every pixel of a streaming step's window, or the one or two pixels left over
+        # after the blocks of four (kernels/arm/conv_2d.c)
+        arm["arm_w16"] = w16_weights(plan.rows, plan.k4)
     p = ctx.param_fields("efm_conv_2d_params", kp, **arm,
                          arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
