@@ -10,11 +10,21 @@ static void efm_copy_row(uint8_t *dst, const uint8_t *src, int32_t n, int32_t st
     }
     const int32_t step = stride * es;
     switch (es) {
-    case 1:
-        for (int32_t i = 0; i < n; i++, src += step) {
+    case 1: { /* four bytes per iteration (e.g. the columns of a transposed matrix) */
+        const int32_t step2 = 2 * step, step3 = 3 * step;
+        int32_t i = 0;
+        for (; i + 4 <= n; i += 4, src += 4 * step) {
+            const uint8_t b0 = src[0], b1 = src[step], b2 = src[step2], b3 = src[step3];
+            dst[i] = b0;
+            dst[i + 1] = b1;
+            dst[i + 2] = b2;
+            dst[i + 3] = b3;
+        }
+        for (; i < n; i++, src += step) {
             dst[i] = *src;
         }
         break;
+    }
     case 2:
         for (int32_t i = 0; i < n; i++, src += step, dst += 2) {
             memcpy(dst, src, 2);

@@ -345,16 +345,7 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
     ctrl[1] = (uint32_t)(-32 * groups);
     ctrl[5] = (uint32_t)p->act_min;
     ctrl[6] = (uint32_t)p->act_max;
-    /* Fewer than four pixels, or the last one or two of more: one matrix-vector pass per pixel (column slot 0),
-     * cheaper than a block of four that would recompute three or two pixels of the previous block. */
     const int32_t rest = npix < 4 ? npix : ((npix & 3) <= 2 ? (npix & 3) : 0);
-    if (rest > 0) {
-        const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
-        for (int32_t i = npix - rest; i < npix; i++) {
-            efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
-            efm_cv_pixel1(xs, wr, p->arm_w16, groups, out_c, y + i * out_c, lo, hi);
-        }
-    }
     const int32_t nblk = npix - rest;
     for (int32_t p0 = 0; p0 < nblk; p0 += 4) {
         /* With three pixels left over, the last block ends at the last pixel (it recomputes one output of the
@@ -390,6 +381,15 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
         ctrl[3] = (uint32_t)out_c;
         ctrl[4] = (uint32_t)out_c;
         efm_cv_block4(xs, wr, groups - 1, clamp);
+    }
+    /* Fewer than four pixels, or the last one or two of more: one matrix-vector pass per pixel (column slot 0),
+     * cheaper than a block of four that would recompute three or two pixels of the previous block. */
+    if (rest > 0) {
+        const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
+        for (int32_t i = npix - rest; i < npix; i++) {
+            efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
+            efm_cv_pixel1(xs, wr, p->arm_w16, groups, out_c, y + i * out_c, lo, hi);
+        }
     }
 }
 
