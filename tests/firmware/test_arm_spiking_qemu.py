@@ -142,6 +142,9 @@ def lmu_edge_cases() -> list[Graph]:
     out = [_lmu(d, 3, (2,), 24, 16, 0.5, True) for d in (1, 2, 4, 5, 7, 8, 12, 13, 32)]
     out.append(_lmu(6, 4, (3,), 20, 0, 0.02, True))  # multiplier ~1.5: 64-bit output requantization
     out.append(_lmu(4, 2, (), 28, 8, 0.5, False))
+    # order 1 (a running sum, e.g. a streaming readout's spike count): the 64-bit output requantization, no initial
+    # state
+    out += [_lmu(1, 4, (5,), 20, 0, 0.02, True), _lmu(1, 2, (3,), 24, 8, 0.5, False)]
     return out
 
 
