@@ -8,8 +8,9 @@
  * window cannot be unpacked straight from the input) and the control words of the channel loop (one asm block:
  * dot products, requantization, the four stores, out_c stride). With three pixels left over after the blocks of
  * four, the last block ends at the last pixel, overlapping the previous block (it rewrites one output pixel with
- * the same bits); one or two left over, and fewer than four pixels in all, run one matrix-vector pass per pixel (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation
- * time where K4 is a multiple of 8, the column compacted and efm_dot16x2, 16 MACs in 13 instructions).
+ * the same bits); one or two left over, and fewer than four pixels in all, run one matrix-vector pass per pixel
+ * (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation time where K4 is a multiple of
+ * 8, the column compacted and efm_dot16x2, 16 MACs in 13 instructions).
  *
  * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
  * nothing), and the emitter packs each output channel's row as 32-bit words
@@ -323,6 +324,18 @@ static void efm_cv_pixel1(uint32_t *xs, const uint32_t *w, const int16_t *w16, i
     }
 }
 
+/* Pixels first..npix-1 of the convolution, one matrix-vector pass each (efm_cv_pixel1, column slot 0). */
+__attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *wr,
+                                                  int8_t *y, uint32_t *xs, int8_t *stage, uint32_t zpw,
+                                                  int32_t first) {
+    const int32_t image = p->in_h * p->in_w * p->in_c, plane = p->out_h * p->out_w, npix = p->batches * plane;
+    const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
+    for (int32_t i = first; i < npix; i++) {
+        efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
+        efm_cv_pixel1(xs, wr, p->arm_w16, p->arm_k4 >> 2, p->out_c, y + i * p->out_c, lo, hi);
+    }
+}
+
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
     (void)bias; /* folded into the packed rows */
@@ -345,7 +358,11 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
     ctrl[1] = (uint32_t)(-32 * groups);
     ctrl[5] = (uint32_t)p->act_min;
     ctrl[6] = (uint32_t)p->act_max;
-    const int32_t rest = npix < 4 ? npix : ((npix & 3) <= 2 ? (npix & 3) : 0);
+    if (npix < 4) { /* fewer than four pixels: one matrix-vector pass per pixel */
+        efm_cv_rest(p, x, wr, y, xs, stage, zpw, 0);
+        return;
+    }
+    const int32_t rest = (npix & 3) <= 2 ? (npix & 3) : 0;
     const int32_t nblk = npix - rest;
     for (int32_t p0 = 0; p0 < nblk; p0 += 4) {
         /* With three pixels left over, the last block ends at the last pixel (it recomputes one output of the
@@ -382,14 +399,11 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
         ctrl[4] = (uint32_t)out_c;
         efm_cv_block4(xs, wr, groups - 1, clamp);
     }
-    /* Fewer than four pixels, or the last one or two of more: one matrix-vector pass per pixel (column slot 0),
-     * cheaper than a block of four that would recompute three or two pixels of the previous block. */
+    /* One or two pixels left over: the matrix-vector pass per pixel, cheaper than a block of four that would
+     * recompute three or two pixels of the previous block; after the blocks, in pixel order (an in-place
+     * convolution's output overwrites input rows behind the pixels it has computed). */
     if (rest > 0) {
-        const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
-        for (int32_t i = npix - rest; i < npix; i++) {
-            efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
-            efm_cv_pixel1(xs, wr, p->arm_w16, groups, out_c, y + i * out_c, lo, hi);
-        }
+        efm_cv_rest(p, x, wr, y, xs, stage, zpw, nblk);
     }
 }
 

@@ -371,9 +371,36 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
+/* One output feature whose weights are all p->arm_count: per row, that weight times the number of nonzero spike
+ * bytes (each byte reduced to its bit 0, four summed by one USADA8), requantized as the other paths. */
+__attribute__((noinline)) static void efm_sfc_count(const efm_spike_fully_connected_params *p, const uint8_t *spikes,
+                                                    const int32_t *bias, int8_t *y) {
+    const int32_t depth = p->depth, words = depth >> 2;
+    const int kind = p->requant32 == NULL ? 2 : (p->act_min == -128 && p->act_max == 127 ? 0 : 1);
+    const efm_sfc_req r = {p->requant32, p->mult, p->shift, bias, p->output_zp, p->act_min, p->act_max};
+    for (int32_t row = 0; row < p->rows; row++, spikes += depth) {
+        uint32_t n = 0;
+        for (int32_t k = 0; k < words; k++) {
+            uint32_t v = efm_load4(spikes + 4 * k);
+            v |= v >> 4;
+            v |= v >> 2;
+            v |= v >> 1;
+            n = efm_usada8(v & 0x01010101u, 0, n);
+        }
+        for (int32_t k = 4 * words; k < depth; k++) {
+            n += spikes[k] != 0;
+        }
+        y[row] = efm_sfc_out(&r, 0, (int32_t)n * p->arm_count, kind);
+    }
+}
+
 void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
                                const int32_t *bias, int8_t *y, void *scratch) {
     int32_t *list = (int32_t *)scratch;
+    if (p->arm_count != 0) {
+        efm_sfc_count(p, spikes, bias, y);
+        return;
+    }
     if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
         efm_sfc_rows(p, spikes, w, bias, y, list, 0);
     } else {
