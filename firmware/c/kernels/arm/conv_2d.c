@@ -10,7 +10,8 @@
  * four, the last block ends at the last pixel, overlapping the previous block (it rewrites one output pixel with
  * the same bits); one or two left over, and fewer than four pixels in all, run one matrix-vector pass per pixel
  * (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation time where K4 is a multiple of
- * 8, the column compacted and efm_dot16x2, 16 MACs in 13 instructions).
+ * 8 and, for leftover pixels, the copy takes at most W16_TAIL_MAX_BYTES of flash (emitters/conv_2d.py): the column
+ * compacted and efm_dot16x2, 16 MACs in 13 instructions).
  *
  * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
  * nothing), and the emitter packs each output channel's row as 32-bit words
