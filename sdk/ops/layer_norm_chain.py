@@ -238,8 +238,10 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     # Cortex-M tables: the rescaled x of SQUARED_DIFFERENCE(x, m) and of SUB(x, m), for x = -128..127.
     xs = np.arange(-128, 128, dtype=np.int64)
     s, cst = out["square"], out["centered"]
-    out["square_table"] = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3])
-                           if out["square_form"] == 0 else np.zeros(256, np.int64))
+    # (packed twice, both int16 halves: SSUB16 and SMUAD make 2 d^2 of d = t - b in two instructions; |t| <= 2^14)
+    sq = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3]) if out["square_form"] == 0
+          else np.zeros(256, np.int64))
+    out["square_table"] = (sq & 0xFFFF) * 0x10001
     out["centered_table"] = 2 * mbqm((xs - cst[0]) << add.LEFT_SHIFT, cst[2], cst[3])
     res = out["residual"]
     out["residual_a_table"] = 2 * mbqm((xs - res[0]) << add.LEFT_SHIFT, res[2], res[3])
@@ -258,7 +260,68 @@ def chain_params(c: OpCall) -> dict[str, Any]:
         bv = np.broadcast_to(beta.data.astype(np.int64).ravel(), (out["beta_count"],))
         out["beta_table"] = 2 * mbqm((bv - bs[1]) << add.LEFT_SHIFT, bs[4], bs[5])
         out["shifted_table"] = 2 * mbqm((xs - bs[0]) << add.LEFT_SHIFT, bs[2], bs[3])
+    out["affine_table"] = affine_table(c, nodes, out)
     return out
+
+
+#: The Cortex-M tail's input scale: ADD(., beta) as ssat8(hi32((v << AFFINE_SHIFT) * A + B)) of its int8 input v.
+AFFINE_SHIFT = 8
+
+
+def affine_fit(want: np.ndarray) -> tuple[int, int] | None:
+    """(A, B), an int32 and an int64, with ssat8(floor(((k << AFFINE_SHIFT) A + B) / 2^32)) == want[k + 128] for
+    every int8 k, or None where no such pair exists. The feasible A form an interval (from every pair of points);
+    its middle is taken, then the lowest feasible B; the result is checked on all 256 inputs."""
+    k = np.arange(-128, 128, dtype=np.int64) << AFFINE_SHIFT
+    t = np.asarray(want, np.int64)
+    inf = np.int64(1) << 60
+    lo = np.where(t == -128, -inf, t << 32)  # bounds of k A + B: [t 2^32, (t + 1) 2^32), open at a saturated end
+    hi = np.where(t == 127, inf, ((t + 1) << 32) - 1)
+    j, i = np.triu_indices(256, 1)
+    d = k[i] - k[j]
+    low = (lo[i] > -inf) & (hi[j] < inf)
+    high = (hi[i] < inf) & (lo[j] > -inf)
+    a_lo = max([-(2**31)] + ([int((-((hi[j] - lo[i])[low] // d[low])).max())] if low.any() else []))
+    a_hi = min([2**31 - 1] + ([int(((hi[i] - lo[j])[high] // d[high]).min())] if high.any() else []))
+    if a_lo > a_hi:
+        return None
+    a = (a_lo + a_hi) // 2
+    b_lo, b_hi = int((lo - k * a).max()), int((hi - k * a).min())
+    if b_lo > b_hi:
+        return None
+    b = b_lo if b_lo > -inf else b_hi
+    if not np.array_equal(np.clip((k * a + b) >> 32, -128, 127), t):
+        return None
+    return a, b
+
+
+def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.ndarray | None:
+    """The Cortex-M kernel's per-channel tail (gamma_form 0): for MUL(n, gamma) the gamma table's (gamma_i - zp) <<
+    (left + 1) and -zp_n times it (one MLA: (n - zp_n) (gamma_i - zp) << (left + 1), then MUL's own 32-bit
+    requantization); for ADD(., beta), as a function of its int8 input s, the pair of affine_fit (A, B), checked
+    exact on all 256 values of s against ADD's reference kernel. int32 [channels][2 + 3] ({g, k, A, B low, B high},
+    the gamma or the beta part alone when the other is absent); None when there is no tail, gamma is on the
+    reciprocal root, the gamma table could overflow or some channel has no exact (A, B)."""
+    ch = q["channels"]
+    if (not q["gamma_count"] and not q["beta_count"]) or q["gamma_form"] != 0:
+        return None
+    cols = []
+    if q["gamma_count"]:
+        if q["gamma_table"] is None:
+            return None
+        g = np.broadcast_to(np.asarray(q["gamma_table"], np.int64), (ch,))
+        cols += [g, -q["scaled"][0] * g]
+    if q["beta_count"]:
+        add_c = nodes["y"]
+        v = np.broadcast_to(np.arange(-128, 128, dtype=np.int8)[:, None], (256, ch))
+        want = np.asarray(probe(add_c, {0: v})).reshape(256, ch)
+        fits = [affine_fit(want[:, i]) for i in range(ch)]
+        if any(f is None for f in fits):
+            return None
+        bs = np.array([f[1] for f in fits], np.int64)
+        cols += [np.array([f[0] for f in fits], np.int64), bs & 0xFFFFFFFF, bs >> 32]
+    out = np.stack(cols, axis=1)
+    return ((out + 2**31) % 2**32 - 2**31).astype(np.int64)
 
 
 #: chain_params fields the portable kernel reads (the others are the Cortex-M kernel's tables).

@@ -52,6 +52,13 @@ static inline int32_t efm_lnc_apply(const efm_lnc_rq *q, int32_t v) {
     return efm_smmlar(v2, q->mult, q->k + ((v2 >> 31) & q->sign)) >> q->e;
 }
 
+/* a.lo b.lo + a.hi b.hi */
+static inline int32_t efm_smuad(uint32_t a, uint32_t b) {
+    int32_t r;
+    __asm__("smuad %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Hides a pointer's value from the optimizer, so that table[x] with a signed byte x stays one load (the compiler
  * otherwise re-derives table + 128 inside the loop). */
 #define EFM_LNC_OPAQUE(ptr) __asm__("" : "+r"(ptr))
@@ -82,10 +89,10 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
     }
     ok = ok && efm_lnc_prepare(&f->normalized, n[EFM_LNC_MULT], n[EFM_LNC_SHIFT], n[EFM_LNC_ZP], 255 * 255);
     if (p->gamma_count) {
-        ok = ok && p->gamma_table != NULL &&
+        ok = ok && (p->gamma_table != NULL || p->affine_table != NULL) &&
              efm_lnc_prepare(&f->scaled, g[EFM_LNC_MULT], g[EFM_LNC_SHIFT], g[EFM_LNC_ZP], 255 * 255);
     }
-    if (p->beta_count) {  /* the sum of the two doubled rescaled inputs: |v| < 2^29 */
+    if (p->beta_count && p->affine_table == NULL) { /* the sum of the two doubled rescaled inputs: |v| < 2^29 */
         ok = ok && p->beta_table != NULL && p->shifted_table != NULL &&
              efm_lnc_prepare(&f->shifted, b[EFM_LNC_MULT], b[EFM_LNC_SHIFT], b[EFM_LNC_ZP], (int64_t)1 << 28) &&
              f->shifted.left == 0;
@@ -133,6 +140,80 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
     }
 }
 
+/* gamma and / or beta from the per-channel affine_table, one element of y at %[y] (post-incremented), its entry at
+ * %[t] (LDM into r4, r5 = {g, k}; r6, r7, r8 = {A, B low, B high}): MUL(n, gamma) as v = n g + k (MLA) and MUL's
+ * requantization (with the sign correction and shift when e > 0: EFM_LNC_E), ADD(s, beta) as
+ * ssat8(hi32((s << 8) A + B)) (SMLAL). */
+#define EFM_LNC_E(X) X
+#define EFM_LNC_E0(X)
+#define EFM_LNC_GAMMA(E)                                                                                       \
+    "mla %[v], %[v], r4, r5\n\t" E("add %[kt], %[k], %[v], asr #31\n\t") "smmlar %[v], %[v], %[m], "            \
+    E("%[kt]") EFM_LNC_E0_K(E) "\n\t" E("asr %[v], %[v], %[e]\n\t") "ssat %[v], #8, %[v]\n\t"
+#define EFM_LNC_BETA                                                                                           \
+    "lsl %[v], %[v], #8\n\t"                                                                                     \
+    "smlal r7, r8, %[v], r6\n\t"                                                                                 \
+    "ssat %[v], #8, r8\n\t"
+#define EFM_LNC_GB(E)                                                                                          \
+    "ldrsb %[v], [%[y]]\n\t"                                                                                     \
+    "ldm %[t]!, {r4, r5, r6, r7, r8}\n\t" EFM_LNC_GAMMA(E) EFM_LNC_BETA "strb %[v], [%[y]], #1\n\t"
+#define EFM_LNC_G(E)                                                                                           \
+    "ldrsb %[v], [%[y]]\n\t"                                                                                     \
+    "ldm %[t]!, {r4, r5}\n\t" EFM_LNC_GAMMA(E) "strb %[v], [%[y]], #1\n\t"
+#define EFM_LNC_B(E)                                                                                           \
+    "ldrsb %[v], [%[y]]\n\t"                                                                                     \
+    "ldm %[t]!, {r6, r7, r8}\n\t" EFM_LNC_BETA "strb %[v], [%[y]], #1\n\t"
+
+/* (e == 0: SMMLAR's accumulator is k itself) */
+#define EFM_LNC_E0_K(E) EFM_LNC_E0_K_##E
+#define EFM_LNC_E0_K_EFM_LNC_E ""
+#define EFM_LNC_E0_K_EFM_LNC_E0 "%[k]"
+
+/* The tail loop over `count` >= 0 elements: one alone when the count is odd, then pairs. */
+#define EFM_LNC_TAIL_LOOP(BODY, E)                                                                             \
+    do {                                                                                                        \
+        register int32_t r4 __asm__("r4"), r5 __asm__("r5"), r6 __asm__("r6"), r7 __asm__("r7"),             \
+            r8 __asm__("r8");                                                                                   \
+        int32_t v, kt, pairs = count >> 1;                                                                      \
+        if (count & 1) {                                                                                        \
+            __asm__ volatile(BODY(E)                                                                            \
+                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+r"(y), [t] "+r"(t), "=&r"(r4), "=&r"(r5),   \
+                               "=&r"(r6), "=&r"(r7), "=&r"(r8)                                                  \
+                             : [m] "r"(m), [k] "r"(k), [e] "r"(e)                                               \
+                             : "memory");                                                                       \
+        }                                                                                                       \
+        if (pairs) {                                                                                            \
+            __asm__ volatile("1:\n\t" BODY(E) BODY(E) "subs %[n], %[n], #1\n\t"                                 \
+                                                      "bne 1b\n\t"                                              \
+                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+r"(y), [t] "+r"(t), [n] "+r"(pairs),         \
+                               "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), "=&r"(r8)                            \
+                             : [m] "r"(m), [k] "r"(k), [e] "r"(e)                                               \
+                             : "cc", "memory");                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+/* gamma and / or beta by the affine_table: one pass over the row in y (11 instructions per element with both). */
+__attribute__((noinline)) static void efm_lnc_tail(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f,
+                                                   int8_t *y) {
+    const int32_t *t = p->affine_table;
+    const int32_t count = p->channels;
+    const int32_t m = f->scaled.mult, k = f->scaled.k, e = f->scaled.e;
+    if (p->gamma_count && p->beta_count) {
+        if (e) {
+            EFM_LNC_TAIL_LOOP(EFM_LNC_GB, EFM_LNC_E);
+        } else {
+            EFM_LNC_TAIL_LOOP(EFM_LNC_GB, EFM_LNC_E0);
+        }
+    } else if (p->gamma_count) {
+        if (e) {
+            EFM_LNC_TAIL_LOOP(EFM_LNC_G, EFM_LNC_E);
+        } else {
+            EFM_LNC_TAIL_LOOP(EFM_LNC_G, EFM_LNC_E0);
+        }
+    } else {
+        EFM_LNC_TAIL_LOOP(EFM_LNC_B, EFM_LNC_E0);
+    }
+}
+
 /* The normalization pass; `from_y`: c was stored in y by the variance pass (MUL(c, c) form); `mul_e0`: MUL(c, r)
  * has no rounding shift (e == 0); `affine`: gamma and / or beta follow (their own passes). */
 static inline __attribute__((always_inline)) void efm_lnc_normalize(
@@ -160,7 +241,11 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
         y[i] = (int8_t)n;
     }
     if (affine) {
-        efm_lnc_affine(p, f, y);
+        if (p->affine_table != NULL) {
+            efm_lnc_tail(p, f, y);
+        } else {
+            efm_lnc_affine(p, f, y);
+        }
     }
 }
 
@@ -172,14 +257,15 @@ static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const 
     const int32_t b2 = 2 * efm_lnc_apply(&f->centered_b, (m - p->centered[EFM_LNC_B_ZP]) * (1 << 20));
     int32_t squares = 0;
     if (p->square_form == 0) {
-        const int16_t *sqt = p->square_table + 128;
+        const uint32_t *sqt = p->square_table + 128;
         EFM_LNC_OPAQUE(sqt);
         const int32_t b = efm_lnc_apply(&f->square_b, (m - p->square[EFM_LNC_B_ZP]) * (1 << 7));
+        const uint32_t bb = efm_rep2(b);
         const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e;
-        #pragma GCC unroll 2
-        for (int32_t i = 0; i < ch; i++) {
-            const int32_t d = sqt[x[i]] - b;
-            squares += efm_ssat8(efm_smmlar(d * d * 2, ms, ks) >> es);
+        #pragma GCC unroll 4
+        for (int32_t i = 0; i < ch; i++) { /* d = t - b in both halves (|d| < 2^15), 2 d^2 by SMUAD */
+            const uint32_t dd = efm_ssub16(sqt[x[i]], bb);
+            squares += efm_ssat8(efm_smmlar(efm_smuad(dd, dd), ms, ks) >> es);
         }
     } else {
         const int32_t *ct = p->centered_table + 128;
