@@ -261,7 +261,48 @@ def chain_params(c: OpCall) -> dict[str, Any]:
         out["beta_table"] = 2 * mbqm((bv - bs[1]) << add.LEFT_SHIFT, bs[4], bs[5])
         out["shifted_table"] = 2 * mbqm((xs - bs[0]) << add.LEFT_SHIFT, bs[2], bs[3])
     out["affine_table"] = affine_table(c, nodes, out)
+    out["arm_round"] = round_free(nodes, final, out)
     return out
+
+
+def _no_sign_fix(v2: np.ndarray, stage: list[int], want: np.ndarray) -> bool:
+    """Whether the Cortex-M kernel's 32-bit requantization of the doubled, left-shifted v2 (SMMLAR(v2, M, k) >> e,
+    k = 2^(e-1) + zp 2^e) gives `want` (the stage's reference output) without its sign correction (k - 1 for a
+    negative v2: the half-away-from-zero rounding of the shift) for every v2: true where no v2 lands on a tie."""
+    mult, shift, zp = stage[6], stage[7], stage[8]
+    e = max(-shift, 0)
+    if e == 0:
+        return False
+    t = ((np.asarray(v2, np.int64) * mult + (1 << 31)) >> 32) + (1 << (e - 1)) + (zp << e)
+    return bool(np.array_equal(np.clip(t >> e, -128, 127), np.asarray(want, np.int64)))
+
+
+def round_free(nodes: dict[str, OpCall], final: dict[str, str | None], q: dict[str, Any]) -> int:
+    """Bits of the Cortex-M kernel's requantizations that need no sign correction, checked on every input pair:
+    1 SUB(x, m) (all x and m), 2 MUL(c, r) (all c and r), 4 MUL(n, gamma) (all n, every channel); 0 where a
+    stage's 32-bit form does not apply (the kernel then keeps the correction or takes another path)."""
+    grid = np.arange(-128, 128, dtype=np.int64)
+    bits = 0
+    cst, nst = q["centered"], q["normalized"]
+    if cst[3] <= 0 and cst[5] <= 0 and cst[7] < 0:
+        b2 = 2 * mbqm((grid - cst[1]) << add.LEFT_SHIFT, cst[4], cst[5])
+        v = np.asarray(q["centered_table"], np.int64)[None, :] - b2[:, None]
+        want = probe(nodes["centered"], {0: np.broadcast_to(grid.astype(np.int8)[None, :], (256, 256)),
+                                         1: grid.astype(np.int8)[:, None]})
+        bits |= _no_sign_fix(v, cst, want)
+    left = max(nst[7], 0)
+    if q["gamma_form"] == 0 and left <= 14:
+        v = ((grid[None, :] - nst[0]) * (grid[:, None] - nst[1])) << (left + 1)
+        want = probe(nodes[final["normalized"]], {0: np.broadcast_to(grid.astype(np.int8)[None, :], (256, 256)),
+                                                  1: grid.astype(np.int8)[:, None]})
+        bits |= 2 * _no_sign_fix(v, nst, want)
+    if q["gamma_table"] is not None and q["gamma_form"] == 0:
+        gst = q["scaled"]
+        g = np.broadcast_to(np.asarray(q["gamma_table"], np.int64), (q["channels"],))
+        v = (grid[:, None] - gst[0]) * g[None, :]
+        want = probe(nodes[final["scaled"]], {0: np.broadcast_to(grid.astype(np.int8)[:, None], (256, q["channels"]))})
+        bits |= 4 * _no_sign_fix(v, gst, np.asarray(want).reshape(256, -1))
+    return bits
 
 
 #: The Cortex-M tail's input scale: ADD(., beta) as ssat8(hi32((v << AFFINE_SHIFT) * A + B)) of its int8 input v.

@@ -60,6 +60,9 @@ typedef struct {
      * channel {g, k} of MUL(n, gamma) as v = n g + k (then its 32-bit requantization) and {A, B low, B high} of
      * ADD(s, beta) as ssat8(hi32((s << 8) A + B)). */
     const int32_t *affine_table;
+    /* Cortex-M kernel: requantizations that need no sign correction (bit 0: SUB(x, m), 1: MUL(c, r), 2: MUL(n,
+     * gamma); checked by the emitter on every input pair). */
+    int32_t arm_round;
 } efm_layer_norm_chain_params;
 
 /* x and y are [rows][channels]; gamma / beta hold gamma_count / beta_count values (NULL when absent). y may be x. */

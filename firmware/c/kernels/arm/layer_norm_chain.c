@@ -104,6 +104,10 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
 static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
     uint32_t su = 0;
     int32_t i = 0;
+    for (; i + 8 <= ch; i += 8) {
+        su = efm_usada8(efm_load4(x + i) ^ 0x80808080u, 0, su);
+        su = efm_usada8(efm_load4(x + i + 4) ^ 0x80808080u, 0, su);
+    }
     for (; i + 4 <= ch; i += 4) {
         su = efm_usada8(efm_load4(x + i) ^ 0x80808080u, 0, su);
     }
@@ -146,9 +150,13 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
  * ssat8(hi32((s << 8) A + B)) (SMLAL). */
 #define EFM_LNC_E(X) X
 #define EFM_LNC_E0(X)
+/* ALT(F, X): X where F drops its argument */
+#define EFM_LNC_ALT(F, X) EFM_LNC_ALT_##F(X)
+#define EFM_LNC_ALT_EFM_LNC_E(X)
+#define EFM_LNC_ALT_EFM_LNC_E0(X) X
 #define EFM_LNC_GAMMA(E)                                                                                       \
     "mla %[v], %[v], r4, r5\n\t" E("add %[kt], %[k], %[v], asr #31\n\t") "smmlar %[v], %[v], %[m], "            \
-    E("%[kt]") EFM_LNC_E0_K(E) "\n\t" E("asr %[v], %[v], %[e]\n\t") "ssat %[v], #8, %[v]\n\t"
+    E("%[kt]") EFM_LNC_ALT(E, "%[k]") "\n\t" E("asr %[v], %[v], %[e]\n\t") "ssat %[v], #8, %[v]\n\t"
 #define EFM_LNC_BETA                                                                                           \
     "lsl %[v], %[v], #8\n\t"                                                                                     \
     "smlal r7, r8, %[v], r6\n\t"                                                                                 \
@@ -162,11 +170,6 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
 #define EFM_LNC_B(E)                                                                                           \
     "ldrsb %[v], [%[y]]\n\t"                                                                                     \
     "ldm %[t]!, {r6, r7, r8}\n\t" EFM_LNC_BETA "strb %[v], [%[y]], #1\n\t"
-
-/* (e == 0: SMMLAR's accumulator is k itself) */
-#define EFM_LNC_E0_K(E) EFM_LNC_E0_K_##E
-#define EFM_LNC_E0_K_EFM_LNC_E ""
-#define EFM_LNC_E0_K_EFM_LNC_E0 "%[k]"
 
 /* The tail loop over `count` >= 0 elements: one alone when the count is odd, then pairs. */
 #define EFM_LNC_TAIL_LOOP(BODY, E)                                                                             \
@@ -214,6 +217,55 @@ __attribute__((noinline)) static void efm_lnc_tail(const efm_layer_norm_chain_pa
     }
 }
 
+/* The normalization pass of one row (square_form 0) as naked asm functions, one per form, over the arguments
+ * efm_lnc_nargs (in this order: LDM loads them into r1-r12): x r1, y r2, ct r3, b2 r4, kc r5, mc r6, ec r7, r2 r8,
+ * k0 r9, kn r10, mn r11, en r12; t lr, kt r0; the end of x on the stack. Per element: c = SUB(x, m) from the table
+ * (rounding shift ec > 0; CFIX: with the sign correction), n = MUL(c, r) (NFIX: with the sign correction, NSH:
+ * with the rounding shift en), 13 instructions with both corrections; two elements per iteration (an even count
+ * >= 2). */
+typedef struct {
+    const int8_t *x;
+    int8_t *y;
+    const int32_t *ct;
+    int32_t b2, kc, mc, ec, r2, k0, kn, mn, en;
+    const int8_t *xe;
+} efm_lnc_nargs;
+
+#define EFM_LNC_NORM1(CFIX, NFIX, NSH)                                                                         \
+    "ldrsb lr, [r1], #1\n\t"                                                                                    \
+    "ldr lr, [r3, lr, lsl #2]\n\t"                                                                              \
+    "sub lr, lr, r4\n\t" CFIX("add r0, r5, lr, asr #31\n\t")                                                    \
+    "smmlar lr, lr, r6, " CFIX("r0") EFM_LNC_ALT(CFIX, "r5") "\n\t"                                             \
+    "asr lr, lr, r7\n\t"                                                                                        \
+    "ssat lr, #8, lr\n\t"                                                                                       \
+    "mla lr, lr, r8, r9\n\t" NFIX("add r0, r10, lr, asr #31\n\t")                                               \
+    "smmlar lr, lr, r11, " NFIX("r0") EFM_LNC_ALT(NFIX, "r10") "\n\t"                                           \
+    NSH("asr lr, lr, r12\n\t")                                                                                  \
+    "ssat lr, #8, lr\n\t"                                                                                       \
+    "strb lr, [r2], #1\n\t"
+
+#define EFM_LNC_NORM_FN(NAME, CFIX, NFIX, NSH)                                                                 \
+    __attribute__((naked, noinline)) static void NAME(const efm_lnc_nargs *a) {                                 \
+        (void)a;                                                                                                \
+        __asm__ volatile("push {r4-r11, lr}\n\t"                                                                \
+                         "ldr lr, [r0, #48]\n\t"                                                                \
+                         "push {lr}\n\t"                                                                        \
+                         "ldm r0, {r1-r12}\n\t"                                                                 \
+                         "1:\n\t" EFM_LNC_NORM1(CFIX, NFIX, NSH) EFM_LNC_NORM1(CFIX, NFIX, NSH)                    \
+                         "ldr r0, [sp]\n\t"                                                                     \
+                         "cmp r1, r0\n\t"                                                                       \
+                         "bne 1b\n\t"                                                                           \
+                         "add sp, sp, #4\n\t"                                                                   \
+                         "pop {r4-r11, pc}\n\t");                                                               \
+    }
+
+EFM_LNC_NORM_FN(efm_lnc_norm_0, EFM_LNC_E, EFM_LNC_E, EFM_LNC_E)
+EFM_LNC_NORM_FN(efm_lnc_norm_1, EFM_LNC_E0, EFM_LNC_E, EFM_LNC_E)
+EFM_LNC_NORM_FN(efm_lnc_norm_2, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E)
+EFM_LNC_NORM_FN(efm_lnc_norm_3, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E)
+EFM_LNC_NORM_FN(efm_lnc_norm_4, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E0)
+EFM_LNC_NORM_FN(efm_lnc_norm_5, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E0)
+
 /* The normalization pass; `from_y`: c was stored in y by the variance pass (MUL(c, c) form); `mul_e0`: MUL(c, r)
  * has no rounding shift (e == 0); `affine`: gamma and / or beta follow (their own passes). */
 static inline __attribute__((always_inline)) void efm_lnc_normalize(
@@ -226,9 +278,10 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
     const int32_t mn = f->normalized.mult, kn = f->normalized.k, en = f->normalized.e;
     const int32_t r2 = (r - p->normalized[EFM_LNC_B_ZP]) * (1 << (f->normalized.left + 1));
     const int32_t k0 = -p->normalized[EFM_LNC_A_ZP] * r2;
+    int32_t i = 0;
     /* two elements per iteration: fewer loop instructions */
     #pragma GCC unroll 2
-    for (int32_t i = 0; i < ch; i++) {
+    for (; i < ch; i++) {
         int32_t c;
         if (from_y) {
             c = y[i];
@@ -298,6 +351,135 @@ static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const 
     }
 }
 
+/* The per-call constants of the square_form 0 rows (the fast path's, flattened so that a row loads each once). */
+typedef struct {
+    int32_t ch, zm, lm, mm, km, sm, em;  /* m = ssat8(apply(total - zm)) */
+    int32_t zc, lc, mcb, kcb, scb, ecb;  /* b2 = 2 apply((m - zc) << 20) */
+    int32_t zs, ls, msb, ksb, ssb, esb;  /* b = apply((m - zs) << 7) */
+    int32_t zv, lv, mv, kv, sv, ev;      /* v = ssat8(apply(squares - zv)) */
+    int32_t ms, ks, es;                  /* the squares */
+    int32_t mc, kc, ec, mn, kn, en;      /* c and n */
+    int32_t zr, lr, zna;                 /* r2 = (r - zr) << lr, k0 = -zna r2 */
+    int32_t form;                        /* bit 0: c without sign correction, 1: n without, 2: en == 0 */
+    const uint32_t *sqt;
+    const int32_t *ct;
+    const int8_t *rsqrt;
+} efm_lnc_k;
+
+static void efm_lnc_k_init(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, efm_lnc_k *k,
+                           efm_lnc_nargs *a) {
+    const int32_t ch = p->channels;
+#define EFM_LNC_Q(P, Q, L) P##m = Q.mult, P##k = Q.k, P##s = Q.sign, P##e = Q.e, P##l = Q.left + 1 + (L)
+    int32_t Mm, Mk, Ms, Me, Ml, Cm, Ck, Cs, Ce, Cl, Sm, Sk, Ss, Se, Sl, Vm, Vk, Vs, Ve, Vl;
+    EFM_LNC_Q(M, f->mean, 0);
+    EFM_LNC_Q(C, f->centered_b, 20);
+    EFM_LNC_Q(S, f->square_b, 7);
+    EFM_LNC_Q(V, f->variance, 0);
+#undef EFM_LNC_Q
+    *k = (efm_lnc_k){ch, p->mean[EFM_LNC_MEAN_IN_ZP] * ch, Ml, Mm, Mk, Ms, Me,
+                     p->centered[EFM_LNC_B_ZP], Cl, Cm, Ck, Cs, Ce,
+                     p->square[EFM_LNC_B_ZP], Sl, Sm, Sk, Ss, Se,
+                     p->variance[EFM_LNC_MEAN_IN_ZP] * ch, Vl, Vm, Vk, Vs, Ve,
+                     f->square.mult, f->square.k, f->square.e,
+                     f->centered.mult, f->centered.k, f->centered.e, f->normalized.mult, f->normalized.k,
+                     f->normalized.e, p->normalized[EFM_LNC_B_ZP], f->normalized.left + 1,
+                     p->normalized[EFM_LNC_A_ZP],
+                     (p->arm_round & 1) | (p->arm_round & 2) | (f->normalized.e == 0 ? 4 : 0),
+                     p->square_table + 128, p->centered_table + 128, p->rsqrt + 128};
+    *a = (efm_lnc_nargs){NULL, NULL, k->ct, 0, k->kc, k->mc, k->ec, 0, 0, k->kn, k->mn, k->en, NULL};
+}
+
+/* apply(v) with the flattened constants: SMMLAR(v << l, m, k + sign) >> e */
+#define EFM_LNC_APPLY(K, P, V)                                                                                 \
+    ({                                                                                                          \
+        const int32_t v2_ = (V) * (1 << (K)->P##l);                                                             \
+        efm_smmlar(v2_, (K)->P##m, (K)->P##k + ((v2_ >> 31) & (K)->P##s)) >> (K)->P##e;                         \
+    })
+
+/* The normalization pass of one row (square_form 0): the asm of its form, and an odd last element in C (with
+ * the sign corrections: exact in every form). */
+static inline void efm_lnc_norm(const efm_lnc_k *k, efm_lnc_nargs *a, const int8_t *x, int8_t *y, int32_t b2,
+                                int32_t r2, int32_t k0, int32_t nsign) {
+    const int32_t ch = k->ch;
+    if (ch >= 2) { /* a: the per-call fields set by efm_lnc_k_init */
+        a->x = x;
+        a->y = y;
+        a->b2 = b2;
+        a->r2 = r2;
+        a->k0 = k0;
+        a->xe = x + (ch & ~1);
+        switch (k->form) { /* direct calls: the static stack bound holds */
+        case 0: efm_lnc_norm_0(a); break;
+        case 1: efm_lnc_norm_1(a); break;
+        case 2: efm_lnc_norm_2(a); break;
+        case 3: efm_lnc_norm_3(a); break;
+        case 4: case 6: efm_lnc_norm_4(a); break;
+        default: efm_lnc_norm_5(a); break;
+        }
+    }
+    if (ch & 1) {
+        const int32_t vc = k->ct[x[ch - 1]] - b2;
+        const int32_t c = efm_ssat8(efm_smmlar(vc, k->mc, k->kc + (vc >> 31)) >> k->ec);
+        const int32_t pr = c * r2 + k0;
+        y[ch - 1] = (int8_t)efm_ssat8(efm_smmlar(pr, k->mn, k->kn + ((pr >> 31) & nsign)) >> k->en);
+    }
+}
+
+/* One row (square_form 0) from its sum: the per-row scalars, the squares, the normalization (asm, by form), the
+ * gamma / beta tail. */
+static inline __attribute__((always_inline)) void efm_lnc_row_sd(const efm_layer_norm_chain_params *p,
+                                                                 const efm_lnc_fast *f, const efm_lnc_k *k,
+                                                                 efm_lnc_nargs *a, const int8_t *x, int32_t total,
+                                                                 int8_t *y) {
+    const int32_t ch = k->ch;
+    int32_t v2;
+    v2 = (total - k->zm) * (1 << k->lm);
+    const int32_t m = efm_ssat8(efm_smmlar(v2, k->mm, k->km + ((v2 >> 31) & k->sm)) >> k->em);
+    v2 = (m - k->zc) * (1 << k->lc);
+    const int32_t b2 = 2 * (efm_smmlar(v2, k->mcb, k->kcb + ((v2 >> 31) & k->scb)) >> k->ecb);
+    v2 = (m - k->zs) * (1 << k->ls);
+    const uint32_t bb = efm_rep2(efm_smmlar(v2, k->msb, k->ksb + ((v2 >> 31) & k->ssb)) >> k->esb);
+    const uint32_t *sqt = k->sqt;
+    const int32_t ms = k->ms, ks = k->ks, es = k->es;
+    int32_t squares = 0, i = 0;
+    for (; i < (ch & 3); i++) { /* d = t - b in both halves (|d| < 2^15), 2 d^2 by SMUAD */
+        const uint32_t dd = efm_ssub16(sqt[x[i]], bb);
+        squares += efm_ssat8(efm_smmlar(efm_smuad(dd, dd), ms, ks) >> es);
+    }
+    if (ch >= 4) { /* then four per iteration */
+        const int8_t *xp = x + i, *xe = x + ch;
+        int32_t t;
+#define EFM_LNC_SQ1                                                                                            \
+    "ldrsb %[t], [%[x]], #1\n\t"                                                                                \
+    "ldr %[t], [%[sqt], %[t], lsl #2]\n\t"                                                                      \
+    "ssub16 %[t], %[t], %[bb]\n\t"                                                                              \
+    "smuad %[t], %[t], %[t]\n\t"                                                                                \
+    "smmlar %[t], %[t], %[ms], %[ks]\n\t"                                                                       \
+    "asr %[t], %[t], %[es]\n\t"                                                                                 \
+    "ssat %[t], #8, %[t]\n\t"                                                                                   \
+    "add %[sum], %[sum], %[t]\n\t"
+        __asm__ volatile("1:\n\t" EFM_LNC_SQ1 EFM_LNC_SQ1 EFM_LNC_SQ1 EFM_LNC_SQ1
+                         "cmp %[x], %[xe]\n\t"
+                         "bne 1b\n\t"
+                         : [x] "+r"(xp), [sum] "+r"(squares), [t] "=&r"(t)
+                         : [xe] "r"(xe), [sqt] "r"(sqt), [bb] "r"(bb), [ms] "r"(ms), [ks] "r"(ks), [es] "r"(es)
+                         : "cc", "memory");
+#undef EFM_LNC_SQ1
+    }
+    v2 = (squares - k->zv) * (1 << k->lv);
+    const int32_t v = efm_ssat8(efm_smmlar(v2, k->mv, k->kv + ((v2 >> 31) & k->sv)) >> k->ev);
+    const int32_t r2 = (k->rsqrt[v] - k->zr) * (1 << k->lr);
+    const int32_t k0 = -k->zna * r2;
+    efm_lnc_norm(k, a, x, y, b2, r2, k0, f->normalized.sign);
+    if (p->gamma_count || p->beta_count) {
+        if (p->affine_table != NULL) {
+            efm_lnc_tail(p, f, y);
+        } else {
+            efm_lnc_affine(p, f, y);
+        }
+    }
+}
+
 void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x, const int8_t *gamma,
                           const int8_t *beta, int8_t *y) {
     const int32_t ch = p->channels;
@@ -305,6 +487,15 @@ void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x,
     if (!efm_lnc_fast_params(p, &f)) {
         for (int32_t r = 0; r < p->rows; r++) {
             efm_lnc_row(p, x + r * ch, gamma, beta, y + r * ch);
+        }
+        return;
+    }
+    if (p->square_form == 0) {
+        efm_lnc_k k;
+        efm_lnc_nargs a;
+        efm_lnc_k_init(p, &f, &k, &a);
+        for (int32_t row = 0; row < p->rows; row++, x += ch, y += ch) {
+            efm_lnc_row_sd(p, &f, &k, &a, x, efm_lnc_sum(x, ch), y);
         }
         return;
     }
