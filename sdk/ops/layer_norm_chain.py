@@ -340,8 +340,9 @@ def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.n
     """The Cortex-M kernel's per-channel tail (gamma_form 0): for MUL(n, gamma) the gamma table's (gamma_i - zp) <<
     (left + 1) and -zp_n times it (one MLA: (n - zp_n) (gamma_i - zp) << (left + 1), then MUL's own 32-bit
     requantization); for ADD(., beta), as a function of its int8 input s, the pair of affine_fit (A, B), checked
-    exact on all 256 values of s against ADD's reference kernel. int32 [channels][2 + 3] ({g, k, A, B low, B high},
-    the gamma or the beta part alone when the other is absent); None when there is no tail, gamma is on the
+    exact on all 256 values of s against ADD's reference kernel. int32 [channels][8] with both ({g, k, then MUL's
+    requantization constants k_s, M, e (the same for every channel: the fused asm loads them with the channel's),
+    then A, B low, B high}), {g, k} or {A, B low, B high} alone; None when there is no tail, gamma is on the
     reciprocal root, the gamma table could overflow or some channel has no exact (A, B)."""
     ch = q["channels"]
     if (not q["gamma_count"] and not q["beta_count"]) or q["gamma_form"] != 0:
@@ -352,6 +353,11 @@ def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.n
             return None
         g = np.broadcast_to(np.asarray(q["gamma_table"], np.int64), (ch,))
         cols += [g, -q["scaled"][0] * g]
+        if q["beta_count"]:  # MUL's 32-bit requantization per channel too: {k, M, e} (efm_lnc_prepare's)
+            mult, shift, zp = q["scaled"][6:9]
+            e = max(-shift, 0)
+            k = ((1 << (e - 1)) if e else 0) + (zp << e)
+            cols += [np.full(ch, k, np.int64), np.full(ch, mult, np.int64), np.full(ch, e, np.int64)]
     if q["beta_count"]:
         add_c = nodes["y"]
         v = np.broadcast_to(np.arange(-128, 128, dtype=np.int8)[:, None], (256, ch))

@@ -57,8 +57,8 @@ typedef struct {
     const int32_t *beta_table;
     const int32_t *shifted_table;
     /* Cortex-M kernel, gamma and / or beta with gamma_form 0 (NULL where the emitter found no exact form): per
-     * channel {g, k} of MUL(n, gamma) as v = n g + k (then its 32-bit requantization) and {A, B low, B high} of
-     * ADD(s, beta) as ssat8(hi32((s << 8) A + B)). */
+     * channel {g, k} of MUL(n, gamma) as v = n g + k (then its 32-bit requantization {k_s, M, e}, repeated per
+     * channel when beta follows) and {A, B low, B high} of ADD(s, beta) as ssat8(hi32((s << 8) A + B)). */
     const int32_t *affine_table;
     /* Cortex-M kernel: requantizations that need no sign correction (bit 0: SUB(x, m), 1: MUL(c, r), 2: MUL(n,
      * gamma); checked by the emitter on every input pair). */

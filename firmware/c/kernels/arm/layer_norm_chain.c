@@ -31,18 +31,20 @@ typedef struct {
 /* The 32-bit form of mbqm(v, mult, shift) + zp for |v| <= max_abs_v; 0 when it would not be exact (the doubled,
  * left-shifted v or the sum t + k could leave the int32 range; |t| <= 2^30). */
 static int efm_lnc_prepare(efm_lnc_rq *q, int32_t mult, int32_t shift, int32_t zp, int64_t max_abs_v) {
-    q->mult = mult;
-    q->left = shift > 0 ? shift : 0;
-    q->e = shift > 0 ? 0 : -shift;
-    if (q->left > 20 || (max_abs_v << (q->left + 1)) >= ((int64_t)1 << 31) || q->e > 31) {
+    const int32_t left = shift > 0 ? shift : 0, e = shift > 0 ? 0 : -shift;
+    /* (max_abs_v << (left + 1)) < 2^31; e <= 30 (e = 31 would give k >= 2^30) */
+    if (left > 20 || e > 30 || max_abs_v >= (int64_t)(1u << (30 - left))) {
         return 0;
     }
-    const int64_t k = (q->e ? ((int64_t)1 << (q->e - 1)) : 0) + (int64_t)zp * ((int64_t)1 << q->e);
+    const int64_t k = e ? (int64_t)(2 * zp + 1) * (1 << (e - 1)) : zp; /* 2^(e-1) + zp 2^e */
     if (k >= ((int64_t)1 << 30) || k <= -((int64_t)1 << 30)) {
         return 0;
     }
+    q->mult = mult;
+    q->left = left;
+    q->e = e;
     q->k = (int32_t)k;
-    q->sign = q->e ? -1 : 0;
+    q->sign = e ? -1 : 0;
     return 1;
 }
 
@@ -103,10 +105,30 @@ static int efm_lnc_fast_params(const efm_layer_norm_chain_params *p, efm_lnc_fas
 /* Sum of a row: four bytes per USADA8 (x ^ 0x80 is x + 128 as an unsigned byte). */
 static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
     uint32_t su = 0;
-    int32_t i = 0;
-    for (; i + 8 <= ch; i += 8) {
-        su = efm_usada8(efm_load4(x + i) ^ 0x80808080u, 0, su);
-        su = efm_usada8(efm_load4(x + i + 4) ^ 0x80808080u, 0, su);
+    int32_t i = ch & ~15;
+    if (i) { /* sixteen bytes per iteration: LDM, four EOR and USADA8 (x 4-byte aligned: rows of a multiple of 16) */
+        const int8_t *xp = x, *xe = x + i;
+        uint32_t w0, w1, w2, w3;
+        if (((uintptr_t)x & 3) == 0) {
+            __asm__ volatile("1:\n\t"
+                             "ldm %[x]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
+                             "eor %[w0], %[w0], #0x80808080\n\t"
+                             "eor %[w1], %[w1], #0x80808080\n\t"
+                             "eor %[w2], %[w2], #0x80808080\n\t"
+                             "eor %[w3], %[w3], #0x80808080\n\t"
+                             "usada8 %[su], %[w0], %[z], %[su]\n\t"
+                             "usada8 %[su], %[w1], %[z], %[su]\n\t"
+                             "usada8 %[su], %[w2], %[z], %[su]\n\t"
+                             "usada8 %[su], %[w3], %[z], %[su]\n\t"
+                             "cmp %[x], %[xe]\n\t"
+                             "bne 1b\n\t"
+                             : [x] "+r"(xp), [su] "+r"(su), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                               [w3] "=&r"(w3)
+                             : [xe] "r"(xe), [z] "r"(0)
+                             : "cc", "memory");
+        } else {
+            i = 0;
+        }
     }
     for (; i + 4 <= ch; i += 4) {
         su = efm_usada8(efm_load4(x + i) ^ 0x80808080u, 0, su);
@@ -163,7 +185,8 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
     "ssat %[v], #8, r8\n\t"
 #define EFM_LNC_GB(E)                                                                                          \
     "ldrsb %[v], [%[y]]\n\t"                                                                                     \
-    "ldm %[t]!, {r4, r5, r6, r7, r8}\n\t" EFM_LNC_GAMMA(E) EFM_LNC_BETA "strb %[v], [%[y]], #1\n\t"
+    "ldm %[t]!, {r4, r5}\n\t" EFM_LNC_GAMMA(E) "add %[t], %[t], #12\n\t"                                          \
+    "ldm %[t]!, {r6, r7, r8}\n\t" EFM_LNC_BETA "strb %[v], [%[y]], #1\n\t"
 #define EFM_LNC_G(E)                                                                                           \
     "ldrsb %[v], [%[y]]\n\t"                                                                                     \
     "ldm %[t]!, {r4, r5}\n\t" EFM_LNC_GAMMA(E) "strb %[v], [%[y]], #1\n\t"
@@ -194,7 +217,8 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
         }                                                                                                       \
     } while (0)
 
-/* gamma and / or beta by the affine_table: one pass over the row in y (11 instructions per element with both). */
+/* gamma and / or beta by the affine_table: one pass over the row in y (13 instructions per element with both; the
+ * fused normalization below does both in its pass where it can). */
 __attribute__((noinline)) static void efm_lnc_tail(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f,
                                                    int8_t *y) {
     const int32_t *t = p->affine_table;
@@ -265,6 +289,65 @@ EFM_LNC_NORM_FN(efm_lnc_norm_2, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E)
 EFM_LNC_NORM_FN(efm_lnc_norm_3, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E)
 EFM_LNC_NORM_FN(efm_lnc_norm_4, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E0)
 EFM_LNC_NORM_FN(efm_lnc_norm_5, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E0)
+
+/* The normalization with gamma and beta fused in (both present, gamma_form 0, MUL(n, gamma) with a rounding shift):
+ * naked asm per form of the c and n stages, over efm_lnc_fargs. The per-call constants {kc, mc, ec, kn, mn, en}
+ * and the end of x are copied to the stack and reloaded by one LDM per element (into r0, r8-r12); x r1, y r2,
+ * ct r3, b2 r4, r2 r5, k0 r6, the affine_table r7 (8 words per channel: two LDMs), t lr. 24 instructions per
+ * element with both sign corrections of c and n dropped. */
+typedef struct {
+    int32_t kc, mc, ec, kn, mn, en;
+    const int8_t *xe, *x;
+    int8_t *y;
+    const int32_t *ct;
+    int32_t b2, r2, k0;
+    const int32_t *tp;
+} efm_lnc_fargs;
+
+#define EFM_LNC_FUSED1(CFIX, NFIX, NSH)                                                                        \
+    "ldm sp, {r0, r8, r9, r10, r11, r12}\n\t"                                                                   \
+    "ldrsb lr, [r1], #1\n\t"                                                                                    \
+    "ldr lr, [r3, lr, lsl #2]\n\t"                                                                              \
+    "sub lr, lr, r4\n\t" CFIX("add r0, r0, lr, asr #31\n\t")                                                    \
+    "smmlar lr, lr, r8, r0\n\t"                                                                                 \
+    "asr lr, lr, r9\n\t"                                                                                        \
+    "ssat lr, #8, lr\n\t"                                                                                       \
+    "mla lr, lr, r5, r6\n\t" NFIX("add r10, r10, lr, asr #31\n\t")                                              \
+    "smmlar lr, lr, r11, r10\n\t" NSH("asr lr, lr, r12\n\t")                                                    \
+    "ssat lr, #8, lr\n\t"                                                                                       \
+    "ldm r7!, {r0, r8, r9, r10, r11}\n\t"                                                                       \
+    "mla lr, lr, r0, r8\n\t"                                                                                    \
+    "add r9, r9, lr, asr #31\n\t"                                                                               \
+    "smmlar lr, lr, r10, r9\n\t"                                                                                \
+    "asr lr, lr, r11\n\t"                                                                                       \
+    "ssat lr, #8, lr\n\t"                                                                                       \
+    "ldm r7!, {r0, r8, r9}\n\t"                                                                                 \
+    "lsl lr, lr, #8\n\t"                                                                                        \
+    "smlal r8, r9, lr, r0\n\t"                                                                                  \
+    "ssat lr, #8, r9\n\t"                                                                                       \
+    "strb lr, [r2], #1\n\t"
+
+#define EFM_LNC_FUSED_FN(NAME, CFIX, NFIX, NSH)                                                                \
+    __attribute__((naked, noinline)) static void NAME(const efm_lnc_fargs *a) {                                 \
+        (void)a;                                                                                                \
+        __asm__ volatile("push {r4-r11, lr}\n\t"                                                                \
+                         "ldm r0!, {r1-r7}\n\t"                                                                 \
+                         "push {r1-r7}\n\t"                                                                     \
+                         "ldm r0, {r1-r7}\n\t"                                                                  \
+                         "1:\n\t" EFM_LNC_FUSED1(CFIX, NFIX, NSH) EFM_LNC_FUSED1(CFIX, NFIX, NSH)                  \
+                         "ldr r0, [sp, #24]\n\t"                                                                \
+                         "cmp r1, r0\n\t"                                                                       \
+                         "bne 1b\n\t"                                                                           \
+                         "add sp, sp, #28\n\t"                                                                  \
+                         "pop {r4-r11, pc}\n\t");                                                               \
+    }
+
+EFM_LNC_FUSED_FN(efm_lnc_fused_0, EFM_LNC_E, EFM_LNC_E, EFM_LNC_E)
+EFM_LNC_FUSED_FN(efm_lnc_fused_1, EFM_LNC_E0, EFM_LNC_E, EFM_LNC_E)
+EFM_LNC_FUSED_FN(efm_lnc_fused_2, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E)
+EFM_LNC_FUSED_FN(efm_lnc_fused_3, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E)
+EFM_LNC_FUSED_FN(efm_lnc_fused_4, EFM_LNC_E, EFM_LNC_E0, EFM_LNC_E0)
+EFM_LNC_FUSED_FN(efm_lnc_fused_5, EFM_LNC_E0, EFM_LNC_E0, EFM_LNC_E0)
 
 /* The normalization pass; `from_y`: c was stored in y by the variance pass (MUL(c, c) form); `mul_e0`: MUL(c, r)
  * has no rounding shift (e == 0); `affine`: gamma and / or beta follow (their own passes). */
@@ -361,13 +444,20 @@ typedef struct {
     int32_t mc, kc, ec, mn, kn, en;      /* c and n */
     int32_t zr, lr, zna;                 /* r2 = (r - zr) << lr, k0 = -zna r2 */
     int32_t form;                        /* bit 0: c without sign correction, 1: n without, 2: en == 0 */
+    int32_t fused;                       /* gamma and beta in the normalization pass (efm_lnc_fargs) */
     const uint32_t *sqt;
     const int32_t *ct;
     const int8_t *rsqrt;
 } efm_lnc_k;
 
+/* The arguments of the row asm, their per-call fields set once. */
+typedef struct {
+    efm_lnc_nargs norm;
+    efm_lnc_fargs fused;
+} efm_lnc_args;
+
 static void efm_lnc_k_init(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, efm_lnc_k *k,
-                           efm_lnc_nargs *a) {
+                           efm_lnc_args *a) {
     const int32_t ch = p->channels;
 #define EFM_LNC_Q(P, Q, L) P##m = Q.mult, P##k = Q.k, P##s = Q.sign, P##e = Q.e, P##l = Q.left + 1 + (L)
     int32_t Mm, Mk, Ms, Me, Ml, Cm, Ck, Cs, Ce, Cl, Sm, Sk, Ss, Se, Sl, Vm, Vk, Vs, Ve, Vl;
@@ -384,9 +474,28 @@ static void efm_lnc_k_init(const efm_layer_norm_chain_params *p, const efm_lnc_f
                      f->centered.mult, f->centered.k, f->centered.e, f->normalized.mult, f->normalized.k,
                      f->normalized.e, p->normalized[EFM_LNC_B_ZP], f->normalized.left + 1,
                      p->normalized[EFM_LNC_A_ZP],
-                     (p->arm_round & 1) | (p->arm_round & 2) | (f->normalized.e == 0 ? 4 : 0),
+                     (p->arm_round & 1) | (p->arm_round & 2) | (f->normalized.e == 0 ? 4 : 0), 0,
                      p->square_table + 128, p->centered_table + 128, p->rsqrt + 128};
-    *a = (efm_lnc_nargs){NULL, NULL, k->ct, 0, k->kc, k->mc, k->ec, 0, 0, k->kn, k->mn, k->en, NULL};
+    a->norm = (efm_lnc_nargs){NULL, NULL, k->ct, 0, k->kc, k->mc, k->ec, 0, 0, k->kn, k->mn, k->en, NULL};
+    a->fused = (efm_lnc_fargs){k->kc, k->mc, k->ec, k->kn, k->mn, k->en, NULL, NULL, NULL, k->ct, 0, 0, 0,
+                               p->affine_table};
+    const int32_t *t = p->affine_table;
+    /* fused: gamma and beta, MUL(n, gamma) with a rounding shift, its constants in the table those of f */
+    k->fused = t != NULL && p->gamma_count && p->beta_count && f->scaled.e > 0 && t[2] == f->scaled.k &&
+               t[3] == f->scaled.mult && t[4] == f->scaled.e;
+}
+
+/* One element of the chain after c, as the fused asm computes it (an odd last element): n, MUL(n, gamma),
+ * ADD(s, beta) from the channel's affine_table entry t. */
+static int8_t efm_lnc_fused_one(const efm_lnc_k *k, const efm_lnc_fast *f, int32_t c, int32_t r2, int32_t k0,
+                                const int32_t *t) {
+    const int32_t pr = c * r2 + k0;
+    const int32_t n = efm_ssat8(efm_smmlar(pr, k->mn, k->kn + ((pr >> 31) & f->normalized.sign)) >> k->en);
+    const int32_t v = n * t[0] + t[1];
+    const int32_t s = efm_ssat8(efm_smmlar(v, t[3], t[2] + (v >> 31)) >> t[4]);
+    int64_t acc = (int64_t)(((uint64_t)(uint32_t)t[7] << 32) | (uint32_t)t[6]);
+    acc += (int64_t)(s * (1 << 8)) * t[5];
+    return (int8_t)efm_ssat8((int32_t)(acc >> 32));
 }
 
 /* apply(v) with the flattened constants: SMMLAR(v << l, m, k + sign) >> e */
@@ -429,7 +538,7 @@ static inline void efm_lnc_norm(const efm_lnc_k *k, efm_lnc_nargs *a, const int8
  * gamma / beta tail. */
 static inline __attribute__((always_inline)) void efm_lnc_row_sd(const efm_layer_norm_chain_params *p,
                                                                  const efm_lnc_fast *f, const efm_lnc_k *k,
-                                                                 efm_lnc_nargs *a, const int8_t *x, int32_t total,
+                                                                 efm_lnc_args *a, const int8_t *x, int32_t total,
                                                                  int8_t *y) {
     const int32_t ch = k->ch;
     int32_t v2;
@@ -470,7 +579,32 @@ static inline __attribute__((always_inline)) void efm_lnc_row_sd(const efm_layer
     const int32_t v = efm_ssat8(efm_smmlar(v2, k->mv, k->kv + ((v2 >> 31) & k->sv)) >> k->ev);
     const int32_t r2 = (k->rsqrt[v] - k->zr) * (1 << k->lr);
     const int32_t k0 = -k->zna * r2;
-    efm_lnc_norm(k, a, x, y, b2, r2, k0, f->normalized.sign);
+    if (k->fused) {
+        if (ch >= 2) { /* fa: the per-call fields set by efm_lnc_k_init */
+            efm_lnc_fargs *fa = &a->fused;
+            fa->xe = x + (ch & ~1);
+            fa->x = x;
+            fa->y = y;
+            fa->b2 = b2;
+            fa->r2 = r2;
+            fa->k0 = k0;
+            switch (k->form) { /* direct calls: the static stack bound holds */
+            case 0: efm_lnc_fused_0(fa); break;
+            case 1: efm_lnc_fused_1(fa); break;
+            case 2: efm_lnc_fused_2(fa); break;
+            case 3: efm_lnc_fused_3(fa); break;
+            case 4: case 6: efm_lnc_fused_4(fa); break;
+            default: efm_lnc_fused_5(fa); break;
+            }
+        }
+        if (ch & 1) {
+            const int32_t vc = k->ct[x[ch - 1]] - b2;
+            const int32_t c = efm_ssat8(efm_smmlar(vc, k->mc, k->kc + (vc >> 31)) >> k->ec);
+            y[ch - 1] = efm_lnc_fused_one(k, f, c, r2, k0, p->affine_table + 8 * (ch - 1));
+        }
+        return;
+    }
+    efm_lnc_norm(k, &a->norm, x, y, b2, r2, k0, f->normalized.sign);
     if (p->gamma_count || p->beta_count) {
         if (p->affine_table != NULL) {
             efm_lnc_tail(p, f, y);
@@ -492,7 +626,7 @@ void efm_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t *x,
     }
     if (p->square_form == 0) {
         efm_lnc_k k;
-        efm_lnc_nargs a;
+        efm_lnc_args a;
         efm_lnc_k_init(p, &f, &k, &a);
         for (int32_t row = 0; row < p->rows; row++, x += ch, y += ch) {
             efm_lnc_row_sd(p, &f, &k, &a, x, efm_lnc_sum(x, ch), y);
