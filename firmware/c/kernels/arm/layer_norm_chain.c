@@ -108,9 +108,10 @@ static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
     int32_t i = ch & ~15;
     if (i) { /* sixteen bytes per iteration: LDM, four EOR and USADA8 (x 4-byte aligned: rows of a multiple of 16) */
         const int8_t *xp = x, *xe = x + i;
-        uint32_t w0, w1, w2, w3;
+        uint32_t w0, w1, w2, w3, z;
         if (((uintptr_t)x & 3) == 0) {
-            __asm__ volatile("1:\n\t"
+            __asm__ volatile("mov %[z], #0\n\t"
+                             "1:\n\t"
                              "ldm %[x]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
                              "eor %[w0], %[w0], #0x80808080\n\t"
                              "eor %[w1], %[w1], #0x80808080\n\t"
@@ -122,9 +123,9 @@ static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
                              "usada8 %[su], %[w3], %[z], %[su]\n\t"
                              "cmp %[x], %[xe]\n\t"
                              "bne 1b\n\t"
-                             : [x] "+r"(xp), [su] "+r"(su), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
-                               [w3] "=&r"(w3)
-                             : [xe] "r"(xe), [z] "r"(0)
+                             : [x] "+&r"(xp), [su] "+&r"(su), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
+                               [w3] "=&r"(w3), [z] "=&r"(z)
+                             : [xe] "r"(xe)
                              : "cc", "memory");
         } else {
             i = 0;
@@ -202,7 +203,7 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
         int32_t v, kt, pairs = count >> 1;                                                                      \
         if (count & 1) {                                                                                        \
             __asm__ volatile(BODY(E)                                                                            \
-                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+r"(y), [t] "+r"(t), "=&r"(r4), "=&r"(r5),   \
+                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+&r"(y), [t] "+&r"(t), "=&r"(r4), "=&r"(r5),   \
                                "=&r"(r6), "=&r"(r7), "=&r"(r8)                                                  \
                              : [m] "r"(m), [k] "r"(k), [e] "r"(e)                                               \
                              : "memory");                                                                       \
@@ -210,7 +211,7 @@ __attribute__((noinline)) static void efm_lnc_affine(const efm_layer_norm_chain_
         if (pairs) {                                                                                            \
             __asm__ volatile("1:\n\t" BODY(E) BODY(E) "subs %[n], %[n], #1\n\t"                                 \
                                                       "bne 1b\n\t"                                              \
-                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+r"(y), [t] "+r"(t), [n] "+r"(pairs),         \
+                             : [v] "=&r"(v), [kt] "=&r"(kt), [y] "+&r"(y), [t] "+&r"(t), [n] "+&r"(pairs),         \
                                "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), "=&r"(r8)                            \
                              : [m] "r"(m), [k] "r"(k), [e] "r"(e)                                               \
                              : "cc", "memory");                                                                 \
@@ -570,7 +571,7 @@ static inline __attribute__((always_inline)) void efm_lnc_row_sd(const efm_layer
         __asm__ volatile("1:\n\t" EFM_LNC_SQ1 EFM_LNC_SQ1 EFM_LNC_SQ1 EFM_LNC_SQ1
                          "cmp %[x], %[xe]\n\t"
                          "bne 1b\n\t"
-                         : [x] "+r"(xp), [sum] "+r"(squares), [t] "=&r"(t)
+                         : [x] "+&r"(xp), [sum] "+&r"(squares), [t] "=&r"(t)
                          : [xe] "r"(xe), [sqt] "r"(sqt), [bb] "r"(bb), [ms] "r"(ms), [ks] "r"(ks), [es] "r"(es)
                          : "cc", "memory");
 #undef EFM_LNC_SQ1

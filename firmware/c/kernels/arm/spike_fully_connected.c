@@ -69,7 +69,7 @@ static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int
                      "add %[off3], %[off3], %[cp4], lsl #2\n\t"
                      "subs %[g], %[g], #1\n\t"
                      "bne 1b\n\t"
-                     : [p] "+r"(p), [g] "+r"(groups), [off3] "+r"(off3), [l] "+r"(l), [v] "=&l"(v), [m] "=&r"(m),
+                     : [p] "+&r"(p), [g] "+&r"(groups), [off3] "+&r"(off3), [l] "+&r"(l), [v] "=&l"(v), [m] "=&r"(m),
                        [z] "=&r"(z), [t] "=&r"(t), [b] "=&r"(b)
                      : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u)
                      : "cc", "memory");
