@@ -662,6 +662,11 @@ void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t
     EFM_LNC_OPAQUE(ta);
     EFM_LNC_OPAQUE(tb);
     const int32_t ma = qa.mult, ka = qa.k, ea = qa.e;
+    efm_lnc_k k;
+    efm_lnc_args args;
+    if (p->square_form == 0) {
+        efm_lnc_k_init(p, &f, &k, &args);
+    }
     for (int32_t row = 0; row < p->rows; row++, a += ch, b += ch, s += ch, y += ch) {
         int32_t total = 0;
         #pragma GCC unroll 2
@@ -671,7 +676,11 @@ void efm_add_layer_norm_chain(const efm_layer_norm_chain_params *p, const int8_t
             s[i] = (int8_t)sv;
             total += sv;
         }
-        efm_lnc_fast_row(p, &f, s, total, y);
+        if (p->square_form == 0) {
+            efm_lnc_row_sd(p, &f, &k, &args, s, total, y);
+        } else {
+            efm_lnc_fast_row(p, &f, s, total, y);
+        }
     }
 }
 
