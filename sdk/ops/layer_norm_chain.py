@@ -309,37 +309,44 @@ def round_free(nodes: dict[str, OpCall], final: dict[str, str | None], q: dict[s
 AFFINE_SHIFT = 8
 
 
-def affine_fit(want: np.ndarray) -> tuple[int, int] | None:
-    """(A, B), an int32 and an int64, with ssat8(floor(((k << AFFINE_SHIFT) A + B) / 2^32)) == want[k + 128] for
-    every int8 k, or None where no such pair exists. The feasible A form an interval (from every pair of points);
-    its middle is taken, then the lowest feasible B; the result is checked on all 256 inputs."""
+_PAIRS = np.triu_indices(256, 1)  # (j, i), j < i: the pairs of inputs that bound A
+
+
+def affine_fits(want: np.ndarray, chunk: int = 16) -> list[tuple[int, int] | None]:
+    """Per column of `want` ([256, C] int8 outputs for the inputs -128..127): (A, B), an int32 and an int64, with
+    ssat8(floor(((k << AFFINE_SHIFT) A + B) / 2^32)) == want[k + 128] for every int8 k, or None where no such pair
+    exists. The feasible A form an interval (bounded by every pair of points); its middle is taken, then the lowest
+    feasible B; each result is checked on all 256 inputs. Columns in chunks (numpy over pairs x columns)."""
     k = np.arange(-128, 128, dtype=np.int64) << AFFINE_SHIFT
-    t = np.asarray(want, np.int64)
+    want = np.asarray(want, np.int64)
     inf = np.int64(1) << 60
-    lo = np.where(t == -128, -inf, t << 32)  # bounds of k A + B: [t 2^32, (t + 1) 2^32), open at a saturated end
-    hi = np.where(t == 127, inf, ((t + 1) << 32) - 1)
-    j, i = np.triu_indices(256, 1)
-    d = k[i] - k[j]
-    low = (lo[i] > -inf) & (hi[j] < inf)
-    high = (hi[i] < inf) & (lo[j] > -inf)
-    a_lo = max([-(2**31)] + ([int((-((hi[j] - lo[i])[low] // d[low])).max())] if low.any() else []))
-    a_hi = min([2**31 - 1] + ([int(((hi[i] - lo[j])[high] // d[high]).min())] if high.any() else []))
-    if a_lo > a_hi:
-        return None
-    a = (a_lo + a_hi) // 2
-    b_lo, b_hi = int((lo - k * a).max()), int((hi - k * a).min())
-    if b_lo > b_hi:
-        return None
-    b = b_lo if b_lo > -inf else b_hi
-    if not np.array_equal(np.clip((k * a + b) >> 32, -128, 127), t):
-        return None
-    return a, b
+    j, i = _PAIRS
+    d = (k[i] - k[j])[:, None]
+    out: list[tuple[int, int] | None] = []
+    for c0 in range(0, want.shape[1], chunk):
+        t = want[:, c0:c0 + chunk]
+        lo = np.where(t == -128, -inf, t << 32)  # bounds of k A + B: [t 2^32, (t + 1) 2^32), open at saturation
+        hi = np.where(t == 127, inf, ((t + 1) << 32) - 1)
+        low = (lo[i] > -inf) & (hi[j] < inf)
+        high = (hi[i] < inf) & (lo[j] > -inf)
+        a_lo = np.where(low, -((hi[j] - lo[i]) // d), -(2**31)).max(axis=0, initial=-(2**31))
+        a_hi = np.where(high, (hi[i] - lo[j]) // d, 2**31 - 1).min(axis=0, initial=2**31 - 1)
+        for col in range(t.shape[1]):
+            if a_lo[col] > a_hi[col]:
+                out.append(None)
+                continue
+            a = (int(a_lo[col]) + int(a_hi[col])) // 2
+            b_lo, b_hi = int((lo[:, col] - k * a).max()), int((hi[:, col] - k * a).min())
+            b = b_lo if b_lo > -inf else b_hi
+            ok = b_lo <= b_hi and np.array_equal(np.clip((k * a + b) >> 32, -128, 127), t[:, col])
+            out.append((a, b) if ok else None)
+    return out
 
 
 def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.ndarray | None:
     """The Cortex-M kernel's per-channel tail (gamma_form 0): for MUL(n, gamma) the gamma table's (gamma_i - zp) <<
     (left + 1) and -zp_n times it (one MLA: (n - zp_n) (gamma_i - zp) << (left + 1), then MUL's own 32-bit
-    requantization); for ADD(., beta), as a function of its int8 input s, the pair of affine_fit (A, B), checked
+    requantization); for ADD(., beta), as a function of its int8 input s, the pair of affine_fits (A, B), checked
     exact on all 256 values of s against ADD's reference kernel. int32 [channels][8] with both ({g, k, then MUL's
     requantization constants k_s, M, e (the same for every channel: the fused asm loads them with the channel's),
     then A, B low, B high}), {g, k} or {A, B low, B high} alone; None when there is no tail, gamma is on the
@@ -362,7 +369,7 @@ def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.n
         add_c = nodes["y"]
         v = np.broadcast_to(np.arange(-128, 128, dtype=np.int8)[:, None], (256, ch))
         want = np.asarray(probe(add_c, {0: v})).reshape(256, ch)
-        fits = [affine_fit(want[:, i]) for i in range(ch)]
+        fits = affine_fits(want)
         if any(f is None for f in fits):
             return None
         bs = np.array([f[1] for f in fits], np.int64)

@@ -1,9 +1,11 @@
 /* LAYER_NORM_CHAIN for Cortex-M4/M7 with the DSP extension: bit-exact with kernels/layer_norm_chain.c.
  *
  * Three passes per row. Mean: USADA8 sums four bytes (x ^ 0x80 = x + 128) per instruction. Variance: the
- * SQUARED_DIFFERENCE-rescaled x comes from a 256-entry table (the row's mean rescaled once per row), then the
- * square, its requantization and the sum. Normalization: the SUB-rescaled x from a second table, SUB's and MUL's
- * requantizations, the store.
+ * SQUARED_DIFFERENCE-rescaled x comes from a 256-entry table (packed in both int16 halves: SSUB16 and SMUAD give
+ * 2 d^2; the row's mean rescaled once per row), then its requantization and the sum. Normalization (asm): the
+ * SUB-rescaled x from a second table, SUB's and MUL's requantizations, with gamma and beta (from a per-channel
+ * table: MUL(n, gamma) by one MLA and its requantization, ADD(s, beta) by one SMLAL with an exactly fitted pair)
+ * in the same pass, the store.
  *
  * Every requantization mbqm(v, M, shift) + zp of the chain runs in 32-bit operations where that is exact (checked
  * once per call from the parameters; otherwise the portable arithmetic, efm_lnc_row, runs):
