@@ -388,49 +388,28 @@ static inline __attribute__((always_inline)) void efm_lnc_normalize(
     }
 }
 
-/* One row of the chain from its sum `total` (fast path). */
+/* One row of the chain from its sum `total` (fast path, square_form 1: c stored in y by the variance pass). */
 static inline void efm_lnc_fast_row(const efm_layer_norm_chain_params *p, const efm_lnc_fast *f, const int8_t *x,
                                     int32_t total, int8_t *y) {
     const int32_t ch = p->channels;
     const int32_t m = efm_ssat8(efm_lnc_apply(&f->mean, total - p->mean[EFM_LNC_MEAN_IN_ZP] * ch));
     const int32_t b2 = 2 * efm_lnc_apply(&f->centered_b, (m - p->centered[EFM_LNC_B_ZP]) * (1 << 20));
     int32_t squares = 0;
-    if (p->square_form == 0) {
-        const uint32_t *sqt = p->square_table + 128;
-        EFM_LNC_OPAQUE(sqt);
-        const int32_t b = efm_lnc_apply(&f->square_b, (m - p->square[EFM_LNC_B_ZP]) * (1 << 7));
-        const uint32_t bb = efm_rep2(b);
-        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e;
-        #pragma GCC unroll 4
-        for (int32_t i = 0; i < ch; i++) { /* d = t - b in both halves (|d| < 2^15), 2 d^2 by SMUAD */
-            const uint32_t dd = efm_ssub16(sqt[x[i]], bb);
-            squares += efm_ssat8(efm_smmlar(efm_smuad(dd, dd), ms, ks) >> es);
-        }
-    } else {
-        const int32_t *ct = p->centered_table + 128;
-        EFM_LNC_OPAQUE(ct);
-        const int32_t mc = f->centered.mult, kc = f->centered.k, ec = f->centered.e;
-        const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e, ls = f->square.left + 1;
-        const int32_t zc = p->square[EFM_LNC_A_ZP];
-        for (int32_t i = 0; i < ch; i++) {
-            const int32_t v = ct[x[i]] - b2;
-            const int32_t c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
-            y[i] = (int8_t)c;
-            squares += efm_ssat8(efm_smmlar(((c - zc) * (c - zc)) << ls, ms, ks) >> es);
-        }
+    const int32_t *ct = p->centered_table + 128;
+    EFM_LNC_OPAQUE(ct);
+    const int32_t mc = f->centered.mult, kc = f->centered.k, ec = f->centered.e;
+    const int32_t ms = f->square.mult, ks = f->square.k, es = f->square.e, ls = f->square.left + 1;
+    const int32_t zc = p->square[EFM_LNC_A_ZP];
+    for (int32_t i = 0; i < ch; i++) {
+        const int32_t v = ct[x[i]] - b2;
+        const int32_t c = efm_ssat8(efm_smmlar(v, mc, kc + (v >> 31)) >> ec);
+        y[i] = (int8_t)c;
+        squares += efm_ssat8(efm_smmlar(((c - zc) * (c - zc)) << ls, ms, ks) >> es);
     }
     const int32_t v = efm_ssat8(efm_lnc_apply(&f->variance, squares - p->variance[EFM_LNC_MEAN_IN_ZP] * ch));
     const int32_t r = p->rsqrt[v + 128];
-    const int mul_e0 = f->normalized.e == 0;
     const int affine = p->gamma_count || p->beta_count;
-    /* four specialized loops: the square form x whether MUL(c, r) has a rounding shift */
-    if (p->square_form == 0) {
-        if (mul_e0) {
-            efm_lnc_normalize(p, f, x, y, b2, r, 0, 1, affine);
-        } else {
-            efm_lnc_normalize(p, f, x, y, b2, r, 0, 0, affine);
-        }
-    } else if (mul_e0) {
+    if (f->normalized.e == 0) { /* whether MUL(c, r) has a rounding shift */
         efm_lnc_normalize(p, f, x, y, b2, r, 1, 1, affine);
     } else {
         efm_lnc_normalize(p, f, x, y, b2, r, 1, 0, affine);
