@@ -12,7 +12,7 @@ from edgefmr.ops.spike_fully_connected import kernel_params
 
 @scratch_bytes("SPIKE_FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's list of active inputs of one row: depth + 2 int32 (an odd count's padding, the end)."""
+    """The Cortex-M kernel's list of active inputs of one row: depth + 2 int32 (its count, the offsets, the end)."""
     return 4 * (c.inp(1).shape[1] + 2) if "spike_fully_connected" in arm else 0
 
 
