@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -46,6 +47,8 @@ from edgefmr.ir.streaming import (
 MANIFEST_FORMAT = "edgefmr-build"
 MANIFEST_VERSION = 1
 HOST = "host"
+#: a C source with naked functions (their frames are read from the disassembly: GCC reports 0 bytes)
+NAKED_RE = re.compile(r"__attribute__\(\([^)]*\bnaked\b")
 
 
 #: the model names the MLPerf Tiny runner knows: it looks its test script up by the name `profile%` reports
@@ -421,7 +424,9 @@ def _measure(out: Path, t: tc.Toolchain, gen: codegen.Generated, stack_bytes: in
     elf = out / "model.elf"
     objs = sorted((out / "obj").glob("*.o"))
     pred = elfsize.flash_prediction(objs, cflags=tuple(t.board.cflags))
-    stack = elfsize.stack_estimate(out / "obj")
+    naked = tuple(out / "obj" / f"{src.stem}.o" for src in sorted((out / "src").glob("*.c"))
+                  if NAKED_RE.search(src.read_text()))
+    stack = elfsize.stack_estimate(out / "obj", naked_objects=naked)
     if stack["bytes"] > stack_bytes:
         raise EdgefmrError(f"the estimated stack ({stack['bytes']} bytes, chain {' > '.join(stack['chain'])}) "
                            f"exceeds the stack of {stack_bytes} bytes; build with a larger stack")

@@ -6,7 +6,9 @@
 - `code_prediction(obj_dir)`: the flash bytes the linker will keep, from the objects before linking: the
   function/data input sections reachable from the roots in the GCC call graph (`-fcallgraph-info`), plus the
   newlib members they call.
-- `stack_estimate(obj_dir)`: the deepest call chain's stack from `-fstack-usage` / `-fcallgraph-info` files.
+- `stack_estimate(obj_dir)`: the deepest call chain's stack from `-fstack-usage` / `-fcallgraph-info` files; GCC
+  reports a naked function's frame as 0 bytes, so the objects holding naked functions are disassembled and what
+  their code pushes (`asm_frames`) counts instead.
 """
 
 from __future__ import annotations
@@ -149,11 +151,57 @@ def _callees(g: CallGraph, fn: str) -> set[str]:
     return out
 
 
-def stack_estimate(obj_dir: Path, roots: tuple[str, ...] = ("Reset_Handler",)) -> dict:
+_PUSH_RE = re.compile(r"\t(?:push(?:\.w)?|stmdb(?:\.w)?\tsp!,)\t?\s*\{([^}]*)\}")
+_VPUSH_RE = re.compile(r"\tvpush(?:\.\d+)?\t\{([^}]*)\}")
+_SUB_SP_RE = re.compile(r"\tsub(?:\.w|w)?\tsp, (?:sp, )?#(\d+)")
+_FN_RE = re.compile(r"^[0-9a-f]+ <([^>]+)>:$")
+
+
+def _registers(reg_list: str) -> list[str]:
+    """The registers of an objdump register list (`r4, r5, lr` or `d8-d15`)."""
+    out: list[str] = []
+    for item in (x.strip() for x in reg_list.split(",")):
+        m = re.fullmatch(r"([a-z]+)(\d+)-[a-z]+(\d+)", item)
+        out += [f"{m.group(1)}{i}" for i in range(int(m.group(2)), int(m.group(3)) + 1)] if m else [item]
+    return out
+
+
+def asm_frames(obj: Path, objdump: str = "arm-none-eabi-objdump") -> dict[str, int]:
+    """Bytes each function of `obj` pushes or subtracts from sp anywhere in its code (an upper bound on its frame,
+    for naked functions whose prologue GCC does not see): push/stmdb sp! (4 per core register), vpush (8 per d, 4
+    per s register), sub sp."""
+    frames: dict[str, int] = {}
+    fn = None
+    for line in _run([objdump, "-d", str(obj)]).splitlines():
+        m = _FN_RE.match(line)
+        if m:
+            fn = m.group(1)
+            frames[fn] = 0
+            continue
+        if fn is None:
+            continue
+        if m := _PUSH_RE.search(line):
+            frames[fn] += 4 * len(_registers(m.group(1)))
+        elif m := _VPUSH_RE.search(line):
+            frames[fn] += sum(8 if r.startswith("d") else 4 for r in _registers(m.group(1)))
+        elif m := _SUB_SP_RE.search(line):
+            frames[fn] += int(m.group(1))
+    return frames
+
+
+def stack_estimate(obj_dir: Path, roots: tuple[str, ...] = ("Reset_Handler",),
+                   naked_objects: tuple[Path, ...] = ()) -> dict:
     """Deepest stack use from `roots`: the maximum over call chains of the summed frames (bytes), the chain, and
     the functions with dynamic frames. Calls into the C library count LIBC_LEAF_STACK bytes. Interrupt handlers
-    nest on top of the thread stack: the deepest handler chain is added (plus 104 bytes of FPU exception frame)."""
+    nest on top of the thread stack: the deepest handler chain is added (plus 104 bytes of FPU exception frame).
+    `naked_objects`: objects with naked functions; their functions' frames are at least what `asm_frames` finds."""
     g = call_graph(obj_dir)
+    for obj in naked_objects:
+        pushed = asm_frames(obj)
+        for title, size in g.frame.items():
+            name = title.rsplit(":", 1)[-1]
+            if g.file_of.get(title) == obj.stem and pushed.get(name, 0) > size:
+                g.frame[title] = pushed[name]
     memo: dict[str, tuple[int, list[str]]] = {}
 
     def depth(fn: str, active: frozenset[str]) -> tuple[int, list[str]]:

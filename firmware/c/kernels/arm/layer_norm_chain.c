@@ -110,7 +110,9 @@ static inline int32_t efm_lnc_sum(const int8_t *x, int32_t ch) {
     int32_t i = ch & ~15;
     if (i) { /* sixteen bytes per iteration: LDM, four EOR and USADA8 (x 4-byte aligned: rows of a multiple of 16) */
         const int8_t *xp = x, *xe = x + i;
-        uint32_t w0, w1, w2, w3, z;
+        /* LDM fills its registers in ascending order: fixed ones keep the list ordered for the assembler. */
+        register uint32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
+        uint32_t z;
         if (((uintptr_t)x & 3) == 0) {
             __asm__ volatile("mov %[z], #0\n\t"
                              "1:\n\t"
