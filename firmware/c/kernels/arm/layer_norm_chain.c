@@ -252,8 +252,8 @@ __attribute__((noinline)) static void efm_lnc_tail(const efm_layer_norm_chain_pa
  * (rounding shift ec > 0; CFIX: with the sign correction), n = MUL(c, r) (NFIX: with the sign correction, NSH:
  * with the rounding shift en), 13 instructions with both corrections; two elements per iteration (an even count
  * >= 2). Stack: GCC reports a naked function's frame as 0 bytes; these and the fused ones below push at most 64
- * (nine saved registers, seven words of constants), less than the frame of efm_lnc_row (the portable fallback,
- * called from the same two entry points), so the static stack bound of every chain still holds. */
+ * (nine saved registers, seven words of constants), which the build's stack estimate reads from the disassembly
+ * (firmware/elfsize.py asm_frames). */
 typedef struct {
     const int8_t *x;
     int8_t *y;
