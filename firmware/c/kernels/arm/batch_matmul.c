@@ -4,11 +4,11 @@
  * pairs, each rhs "column" word loaded and unpacked once per block, SMLAD), so the rhs must run contiguously along
  * the depth: Q.K^T (adj_y) does; for P.V (adj_y false, rhs [depth, cols]) the rhs of each batch is first transposed
  * into the kernel scratch as int8 [cols, depth rounded up to a multiple of 4, zero padded] (4 x 4 byte blocks; once
- * per distinct rhs batch: a broadcast rhs is transposed once). The lhs is unpacked as 4 (l - zl), so the inner loop
+ * per distinct rhs batch: a broadcast rhs is transposed once). The lhs is unpacked as 2 (l - zl), so the inner loop
  * is a pure SMLAD and the rhs zero point leaves one term per row, the accumulators' start:
  *   sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl).
- * The requantization (gemmlowp's double rounding, output zero point included) is SMMLA + two sign corrections +
- * shift + SSAT (efm_bmm_rq4). Operands are addressed through strides (folded transposes included). Rhs depths that
+ * The requantization (gemmlowp's double rounding, output zero point included) is a sign correction + SMMLAR +
+ * shift + SSAT (efm_bmm_rq2). Operands are addressed through strides (folded transposes included). Rhs depths that
  * are not a multiple of 4 (adj_y), rows outside the blocks and multipliers outside the fast form take the C paths;
  * a lhs that is not contiguous along the depth (adj_x) takes the portable loop. */
 #ifdef EFM_ARM_BATCH_MATMUL
@@ -41,16 +41,16 @@ static void efm_bmm_strided(const efm_batch_matmul_params *p, const int8_t *lhs,
 
 /* The state of one panel call (the assembly addresses the fields by offset). */
 typedef struct {
-    int32_t rt[6];       /*  0: row terms, the accumulators' start: -zr * sum_k 4 (l - zl) */
+    int32_t rt[6];       /*  0: row terms, the accumulators' start: -zr * sum_k 2 (l - zl) */
     int8_t *y;           /* 24: output of the block's first row, current column */
     int32_t y_stride;    /* 28 */
     const int8_t *y_end; /* 32 */
     int32_t w_skip;      /* 36: bytes between one rhs column's end and the next one's start */
-    const uint32_t *xs;  /* 40: unpacked rows, 4 (l - zl) */
+    const uint32_t *xs;  /* 40: unpacked rows, 2 (l - zl) */
     int32_t rem;         /* 44: groups % EFM_PANEL_UNROLL */
     const int8_t *w;     /* 48: first rhs column */
     int32_t m;           /* 52: multiplier */
-    int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq4) */
+    int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq2) */
     int32_t s;           /* 60: right shift */
 } efm_bmm_panel;
 
@@ -61,33 +61,33 @@ typedef char efm_bmm_panel_layout[(offsetof(efm_bmm_panel, y) == 24 && offsetof(
                                       ? 1
                                       : -1];
 
-/* gemmlowp's double-rounding requantization + output zero point of an accumulator a4 = 4 a (|a| < 2^29), for e =
- * -shift in 1..22: RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, M), e) + zp equals
- * floor((a M + 2^30 + 2^(30+e) + zp 2^(31+e) - [a < 0] 2^31) / 2^(31+e)) (both roundings folded into one offset;
- * the sign term turns round-half-up into half-away-from-zero). The offset is a multiple of 2^30, so only
- * floor(a M / 2^30) = SMMUL(4 a, M) matters: (SMMUL(a4, M) + k - 2 [a < 0]) >> (e + 1) with
- * k = 1 + 2^e + zp 2^(e+1). Returns 0 where this does not apply (the caller keeps the 64-bit form). */
-static int efm_bmm_rq4_consts(const efm_batch_matmul_params *p, int32_t *k, int32_t *s) {
+/* gemmlowp's double-rounding requantization + output zero point of an accumulator a2 = 2 a (|a| < 2^29), for e =
+ * -shift in 1..22. SaturatingRoundingDoublingHighMul(a, M) = floor((a M + 2^30) / 2^31) (its nudge for a negative
+ * product and the truncation toward zero make the same floor) = SMMULR(2 a, M); RoundingDivideByPOT(x, e) + zp =
+ * floor((x + 2^(e-1) - [x < 0]) / 2^e) + zp, and x < 0 only where a < 0 (x = 0 rounds to 0 either way). So
+ *   y = (SMMLAR(a2, M, k + (a2 >> 31))) >> e,  k = 2^(e-1) + zp 2^e
+ * (SMMLAR adds its accumulator above the rounded product). Returns 0 where this does not apply (the caller keeps
+ * the 64-bit form). */
+static int efm_bmm_rq2_consts(const efm_batch_matmul_params *p, int32_t *k, int32_t *s) {
     const int32_t e = -p->shift;
     if (e < 1 || e > 22 || p->mult < 0 || p->depth > 8000) {
         return 0;
     }
-    *k = 1 + (1 << e) + p->output_zp * (1 << (e + 1));
-    *s = e + 1;
+    *k = (1 << (e - 1)) + p->output_zp * (1 << e);
+    *s = e;
     return 1;
 }
 
-static inline int8_t efm_bmm_rq4(int32_t a4, int32_t m, int32_t k, int32_t s) {
-    return (int8_t)efm_ssat8((efm_smmul(a4, m) + k + 2 * (a4 >> 31)) >> s);
+static inline int8_t efm_bmm_rq2(int32_t a2, int32_t m, int32_t k, int32_t s) {
+    return (int8_t)efm_ssat8(efm_smmlar(a2, m, k + (a2 >> 31)) >> s);
 }
 
 #define EFM_BMM_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_BMM_EACH6(M) EFM_BMM_EACH4(M) M("r12") M("lr")
-/* efm_bmm_rq4 in place (M r2, k r3, shift r5). */
+/* efm_bmm_rq2 in place (M r2, k r3, shift r5). */
 #define EFM_BMM_RQ(a)                                                                                           \
     "add r6, r3, " a ", asr #31\n\t"                                                                            \
-    "add r6, r6, " a ", asr #31\n\t"                                                                            \
-    "smmla " a ", " a ", r2, r6\n\t"                                                                            \
+    "smmlar " a ", " a ", r2, r6\n\t"                                                                           \
     "asr " a ", " a ", r5\n\t"                                                                                  \
     "ssat " a ", #8, " a "\n\t"
 
@@ -131,15 +131,15 @@ __attribute__((noinline)) static int32_t efm_bmm_unpack_tail(const int8_t *src, 
                                                              uint32_t *d) {
     int32_t v[4] = {0, 0, 0, 0};
     for (int32_t j = 0; j < tail; j++) {
-        v[j] = 4 * ((int32_t)src[j] - zl);
+        v[j] = 2 * ((int32_t)src[j] - zl);
     }
     d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
     d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
     return v[0] + v[1] + v[2] + v[3];
 }
 
-/* Unpacks `n` lhs rows as int16 pairs of 4 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
- * row's term -zr * sum_k 4 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
+/* Unpacks `n` lhs rows as int16 pairs of 2 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
+ * row's term -zr * sum_k 2 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
 static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t depth,
                                                                   const int32_t n, uint32_t mz, int32_t zr,
                                                                   uint32_t *dst, int32_t *rt) {
@@ -153,8 +153,6 @@ static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t 
             uint32_t a, b;
             __asm__("sxtab16 %0, %2, %3\n\t"
                     "sxtab16 %1, %2, %3, ror #8\n\t"
-                    "sadd16 %0, %0, %0\n\t"
-                    "sadd16 %1, %1, %1\n\t"
                     "sadd16 %0, %0, %0\n\t"
                     "sadd16 %1, %1, %1\n\t"
                     : "=&r"(a), "=&r"(b)
@@ -230,7 +228,7 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
             for (; j < depth; j++) {
                 acc += ((int32_t)lr[j] - zl) * rc[j];
             }
-            yr[c] = fast ? efm_bmm_rq4(4 * acc, p->mult, k, s) : efm_bmm_out(p, acc);
+            yr[c] = fast ? efm_bmm_rq2(2 * acc, p->mult, k, s) : efm_bmm_out(p, acc);
         }
     }
 }
@@ -272,13 +270,323 @@ static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, in
     }
 }
 
+/* ---- The pair path (p->arm_block_rows == 2: small products, at most EFM_BMM_PAIR_MAX_GROUPS groups of four depth
+ * values): both operands are packed once to int16 pairs with their zero points taken out, so that every product
+ * is a pure SMLAD and the accumulators start at zero. The rhs of a batch is packed into the scratch as column
+ * pairs, per group of four depth values the words (c0: k0 k2, c0: k1 k3, c1: k0 k2, c1: k1 k3) of (r - zr); two
+ * lhs rows likewise as 2 (l - zl) (the factor 2 is efm_bmm_rq2's). A 2 x 2 block (two rows, two columns) costs per
+ * group two LDM and eight SMLAD (16 MACs in 10 instructions); the first group starts the sums (SMUAD), the rest
+ * are entered at the copy that leaves groups - 1 of them; the requantization, the four stores and the step to the
+ * next column pair follow (efm_bmm_pair_run). */
+
+#define EFM_BMM_PAIR_MAX_GROUPS 8
+
+/* The state of one efm_bmm_pair_run call (the assembly copies it to the stack). */
+typedef struct {
+    int32_t m;              /*  0: multiplier */
+    int32_t k;              /*  4: offset of efm_bmm_rq2 */
+    int32_t e;              /*  8: right shift */
+    int8_t *y;              /* 12: the first row's output at the current column pair */
+    int32_t y_stride;       /* 16: bytes from the first row's output to the second's (0: one row, stored twice) */
+    const uint32_t *r_end;  /* 20: after the last packed column pair */
+    uint32_t *l;            /* 24: the two packed rows */
+    int32_t rest;           /* 28: groups - 1 (0..7); the assembly's entry address there */
+    const uint32_t *r;      /* 32: the first packed column pair */
+    const int8_t *src;      /* 36: lhs: the first row of the next pair (pack_groups > 0) */
+    int32_t src_stride;     /* 40: bytes between lhs rows */
+    int32_t row_pairs;      /* 44: row pairs to run */
+    int32_t pack_groups;    /* 48: groups the assembly packs from src (0: l is packed by the caller) */
+    uint32_t mz;            /* 52: -zl in both halfword lanes */
+    int32_t y_step;         /* 56: from the end of one row pair's outputs to the next pair's start */
+} efm_bmm_pair_state;
+
+typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 12 && offsetof(efm_bmm_pair_state, l) == 24 &&
+                                  offsetof(efm_bmm_pair_state, r) == 32 && offsetof(efm_bmm_pair_state, mz) == 52 &&
+                                  offsetof(efm_bmm_pair_state, y_step) == 56)
+                                     ? 1
+                                     : -1];
+
+#define EFM_BMM_PG                                                                                              \
+    "ldmia r0!, {r4-r7}\n\t"                                                                                    \
+    "ldmia r1!, {r8-r11}\n\t"                                                                                   \
+    "smlad r2, r4, r8, r2\n\t"                                                                                  \
+    "smlad r2, r5, r9, r2\n\t"                                                                                  \
+    "smlad r3, r4, r10, r3\n\t"                                                                                 \
+    "smlad r3, r5, r11, r3\n\t"                                                                                 \
+    "smlad r12, r6, r8, r12\n\t"                                                                                \
+    "smlad r12, r7, r9, r12\n\t"                                                                                \
+    "smlad lr, r6, r10, lr\n\t"                                                                                 \
+    "smlad lr, r7, r11, lr\n\t"
+/* efm_bmm_rq2 in place (M r4, k r5, e r6; r10 scratch). */
+#define EFM_BMM_PRQ(a)                                                                                          \
+    "add r10, r5, " a ", asr #31\n\t"                                                                           \
+    "smmlar " a ", " a ", r4, r10\n\t"                                                                          \
+    "asr " a ", " a ", r6\n\t"                                                                                  \
+    "ssat " a ", #8, " a "\n\t"
+
+/* st->row_pairs pairs of rows x every column pair up to st->r_end (at least one each). Per row pair, when
+ * st->pack_groups > 0, the two rows at st->src are first packed into st->l (four values of each row per group:
+ * two word loads, four SXTAB16 taking the zero point out, four SADD16 doubling, one STM). */
+__attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
+    __asm__ volatile(
+        "ldr r0, %[st]\n\t"
+        "ldrd r1, r2, [r0, #52]\n\t"
+        "push {r1, r2}\n\t"
+        "ldmia r0, {r1-r12, lr}\n\t"
+        "push {r1-r12, lr}\n\t"
+        "adr r3, 8f\n\t"
+        "ldr r2, [r3, r8, lsl #2]\n\t"
+        "str r2, [sp, #28]\n"
+        "20:\n\t"
+        "ldrd r3, r4, [sp, #48]\n\t"
+        "cbz r3, 22f\n\t"
+        "ldrd r0, r1, [sp, #36]\n\t"
+        "add r2, r0, r1, lsl #1\n\t"
+        "str r2, [sp, #36]\n\t"
+        "add r1, r0, r1\n\t"
+        "ldr r2, [sp, #24]\n"
+        "21:\n\t"
+        "ldr r9, [r0], #4\n\t"
+        "ldr r10, [r1], #4\n\t"
+        "sxtab16 r5, r4, r9\n\t"
+        "sxtab16 r6, r4, r9, ror #8\n\t"
+        "sxtab16 r7, r4, r10\n\t"
+        "sxtab16 r8, r4, r10, ror #8\n\t"
+        "sadd16 r5, r5, r5\n\t"
+        "sadd16 r6, r6, r6\n\t"
+        "sadd16 r7, r7, r7\n\t"
+        "sadd16 r8, r8, r8\n\t"
+        "stmia r2!, {r5-r8}\n\t"
+        "subs r3, #1\n\t"
+        "bne 21b\n"
+        "22:\n\t"
+        "ldr r0, [sp, #24]\n\t"
+        "ldr r1, [sp, #32]\n"
+        "1:\n\t"
+        "ldmia r0!, {r4-r7}\n\t"
+        "ldmia r1!, {r8-r11}\n\t"
+        "smuad r2, r4, r8\n\t"
+        "smlad r2, r5, r9, r2\n\t"
+        "smuad r3, r4, r10\n\t"
+        "smlad r3, r5, r11, r3\n\t"
+        "smuad r12, r6, r8\n\t"
+        "smlad r12, r7, r9, r12\n\t"
+        "smuad lr, r6, r10\n\t"
+        "smlad lr, r7, r11, lr\n\t"
+        "ldr pc, [sp, #28]\n"
+        "11:\n\t" EFM_BMM_PG "12:\n\t" EFM_BMM_PG "13:\n\t" EFM_BMM_PG "14:\n\t" EFM_BMM_PG
+        "15:\n\t" EFM_BMM_PG "16:\n\t" EFM_BMM_PG "17:\n\t" EFM_BMM_PG
+        "3:\n\t"
+        "ldmia sp, {r4-r9}\n\t" EFM_BMM_PRQ("r2") EFM_BMM_PRQ("r3") EFM_BMM_PRQ("r12") EFM_BMM_PRQ("lr")
+        "strb r2, [r7]\n\t"
+        "strb r3, [r7, #1]\n\t"
+        "strb r12, [r7, r8]\n\t"
+        "add r10, r7, r8\n\t"
+        "strb lr, [r10, #1]\n\t"
+        "adds r7, #2\n\t"
+        "str r7, [sp, #12]\n\t"
+        "ldr r0, [sp, #24]\n\t"
+        "cmp r1, r9\n\t"
+        "bne 1b\n\t"
+        "ldr r2, [sp, #56]\n\t"
+        "add r7, r2\n\t"
+        "str r7, [sp, #12]\n\t"
+        "ldr r2, [sp, #44]\n\t"
+        "subs r2, #1\n\t"
+        "str r2, [sp, #44]\n\t"
+        "bne 20b\n\t"
+        "add sp, #60\n\t"
+        "b 9f\n\t"
+        ".p2align 2\n"
+        "8:\n\t"
+        ".word 3b + 1, 17b + 1, 16b + 1, 15b + 1, 14b + 1, 13b + 1, 12b + 1, 11b + 1\n"
+        "9:\n\t"
+        :
+        : [st] "m"(st)
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+/* One packed word pair of four values v (already zero-point free, 0 past the depth): (v0, v2), (v1, v3). */
+static inline void efm_bmm_pair_word(const int32_t v[4], uint32_t *d) {
+    d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
+    d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
+}
+
+/* Column pairs (columns cs bytes apart, each contiguous along 4 groups values) packed as (r - zr): per group two
+ * word loads, four SXTAB16 and one STM. */
+__attribute__((noinline)) static void efm_bmm_pack_col_pairs(const int8_t *src, int32_t cs, int32_t groups, int32_t pairs, uint32_t mz,
+                                   uint32_t *d) {
+    for (int32_t c = 0; c < pairs; c++, src += 2 * cs) {
+        const int8_t *a = src, *b = src + cs;
+        int32_t g = groups;
+        __asm__ volatile("1:\n\t"
+                         "ldr r4, [%[a]], #4\n\t"
+                         "ldr r5, [%[b]], #4\n\t"
+                         "sxtab16 r6, %[mz], r4\n\t"
+                         "sxtab16 r7, %[mz], r4, ror #8\n\t"
+                         "sxtab16 r8, %[mz], r5\n\t"
+                         "sxtab16 r9, %[mz], r5, ror #8\n\t"
+                         "stmia %[d]!, {r6-r9}\n\t"
+                         "subs %[g], #1\n\t"
+                         "bne 1b\n\t"
+                         : [a] "+r"(a), [b] "+r"(b), [d] "+r"(d), [g] "+r"(g)
+                         : [mz] "r"(mz)
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "cc", "memory");
+    }
+}
+
+/* Packs the rhs (k, c) = rhs[k ds + c cs] as (r - zr) column pairs (see above; an odd last column is paired with
+ * zeros) into d. */
+static void efm_bmm_pack_rhs(const int8_t *rhs, int32_t depth, int32_t cols, int32_t ds, int32_t cs, int32_t zr,
+                             uint32_t *d) {
+    const int32_t groups = (depth + 3) >> 2, d4 = depth & ~3;
+    const uint32_t mz = ((uint32_t)(-zr) & 0xFFFFu) * 0x00010001u;
+    int32_t c = 0;
+    if (ds == 1 && d4 == depth && depth > 0) {
+        efm_bmm_pack_col_pairs(rhs, cs, groups, cols >> 1, mz, d);
+        c = cols & ~1;
+        d += 4 * groups * (cols >> 1);
+    } else if (cs == 1 && ds != 1) { /* columns contiguous (P.V): 4 x 4 byte blocks, two column pairs at a time */
+        for (; c + 4 <= cols; c += 4, d += 8 * groups) {
+            const int8_t *src = rhs + c;
+            uint32_t *o = d;
+            for (int32_t j = 0; j < d4; j += 4, src += 4 * ds, o += 4) {
+                const uint32_t a = efm_load4(src), b = efm_load4(src + ds), e = efm_load4(src + 2 * ds),
+                               f = efm_load4(src + 3 * ds);
+                const uint32_t a02 = efm_sxtab16(mz, a), a13 = efm_sxtab16_ror8(mz, a);
+                const uint32_t b02 = efm_sxtab16(mz, b), b13 = efm_sxtab16_ror8(mz, b);
+                const uint32_t e02 = efm_sxtab16(mz, e), e13 = efm_sxtab16_ror8(mz, e);
+                const uint32_t f02 = efm_sxtab16(mz, f), f13 = efm_sxtab16_ror8(mz, f);
+                /* column c + i, depth j..j+3: (a_i, e_i), (b_i, f_i) */
+                o[0] = (a02 & 0xFFFFu) | (e02 << 16);
+                o[1] = (b02 & 0xFFFFu) | (f02 << 16);
+                o[2] = (a13 & 0xFFFFu) | (e13 << 16);
+                o[3] = (b13 & 0xFFFFu) | (f13 << 16);
+                o[4 * groups] = (a02 >> 16) | (e02 & 0xFFFF0000u);
+                o[4 * groups + 1] = (b02 >> 16) | (f02 & 0xFFFF0000u);
+                o[4 * groups + 2] = (a13 >> 16) | (e13 & 0xFFFF0000u);
+                o[4 * groups + 3] = (b13 >> 16) | (f13 & 0xFFFF0000u);
+            }
+            for (int32_t j = d4; j < depth; j += 4, o += 4) { /* the last, partial group */
+                for (int32_t h = 0; h < 4; h++) {
+                    int32_t v[4];
+                    for (int32_t i = 0; i < 4; i++) {
+                        v[i] = j + i < depth ? rhs[(j + i) * ds + c + h] - zr : 0;
+                    }
+                    efm_bmm_pair_word(v, o + (h >> 1) * 4 * groups + (h & 1) * 2);
+                }
+            }
+        }
+    }
+    for (; c < cols; c += 2, d += 4 * groups) {
+        for (int32_t h = 0; h < 2; h++) {
+            uint32_t *o = d + 2 * h;
+            if (c + h >= cols) {
+                for (int32_t g = 0; g < groups; g++, o += 4) {
+                    o[0] = 0;
+                    o[1] = 0;
+                }
+                continue;
+            }
+            const int8_t *src = rhs + (c + h) * cs;
+            int32_t j = 0;
+            if (ds == 1) {
+                for (; j < d4; j += 4, o += 4) {
+                    const uint32_t v = efm_load4(src + j);
+                    o[0] = efm_sxtab16(mz, v);
+                    o[1] = efm_sxtab16_ror8(mz, v);
+                }
+            }
+            for (; j < depth; j += 4, o += 4) {
+                int32_t v[4];
+                for (int32_t i = 0; i < 4; i++) {
+                    v[i] = j + i < depth ? src[(j + i) * ds] - zr : 0;
+                }
+                efm_bmm_pair_word(v, o);
+            }
+        }
+    }
+}
+
+/* Packs lhs rows a and b (depth stride ds) as 2 (l - zl) into d (per group: a's two words, b's two words). */
+static void efm_bmm_pack_lhs(const int8_t *a, const int8_t *b, int32_t depth, int32_t ds, int32_t zl, uint32_t *d) {
+    const int32_t d4 = depth & ~3;
+    const uint32_t mz = ((uint32_t)(-zl) & 0xFFFFu) * 0x00010001u;
+    int32_t j = 0;
+    if (ds == 1) {
+        for (; j < d4; j += 4, d += 4) {
+            const uint32_t va = efm_load4(a + j), vb = efm_load4(b + j);
+            uint32_t a02 = efm_sxtab16(mz, va), a13 = efm_sxtab16_ror8(mz, va);
+            uint32_t b02 = efm_sxtab16(mz, vb), b13 = efm_sxtab16_ror8(mz, vb);
+            __asm__("sadd16 %0, %0, %0\n\t"
+                    "sadd16 %1, %1, %1\n\t"
+                    "sadd16 %2, %2, %2\n\t"
+                    "sadd16 %3, %3, %3"
+                    : "+r"(a02), "+r"(a13), "+r"(b02), "+r"(b13));
+            d[0] = a02;
+            d[1] = a13;
+            d[2] = b02;
+            d[3] = b13;
+        }
+    }
+    for (; j < depth; j += 4, d += 4) {
+        int32_t v[4], w[4];
+        for (int32_t i = 0; i < 4; i++) {
+            v[i] = j + i < depth ? 2 * (a[(j + i) * ds] - zl) : 0;
+            w[i] = j + i < depth ? 2 * (b[(j + i) * ds] - zl) : 0;
+        }
+        efm_bmm_pair_word(v, d);
+        efm_bmm_pair_word(w, d + 2);
+    }
+}
+
+/* One batch on the pair path: rp the packed rhs (efm_bmm_pack_rhs), xs the two rows' scratch. With the lhs rows
+ * contiguous along a depth that is a multiple of 4, an even number of rows and columns, the assembly runs the
+ * whole batch (packing the rows itself); else one call per row pair, packed here, and an odd last column in C. */
+static void efm_bmm_pair_batch(const efm_batch_matmul_params *p, const int8_t *lhs, const uint32_t *rp, int8_t *y,
+                               uint32_t *xs, int32_t k, int32_t s) {
+    const int32_t rows = p->rows, cols = p->cols, depth = p->depth, groups = (depth + 3) >> 2, pairs = cols >> 1;
+    const uint32_t mz = ((uint32_t)(-p->lhs_zp) & 0xFFFFu) * 0x00010001u;
+    efm_bmm_pair_state st = {p->mult, k,    s,        y, p->y_row_stride, rp + 4 * groups * pairs, xs,
+                             groups - 1, rp, lhs, p->lhs_row_stride, rows >> 1, groups, mz,
+                             2 * p->y_row_stride - 2 * pairs};
+    if (p->lhs_depth_stride == 1 && (depth & 3) == 0 && (rows & 1) == 0 && (cols & 1) == 0) {
+        efm_bmm_pair_run(&st);
+        return;
+    }
+    st.row_pairs = 1;
+    st.pack_groups = 0;
+    for (int32_t r = 0; r < rows; r += 2) {
+        const int two = r + 1 < rows;
+        const int8_t *la = lhs + r * p->lhs_row_stride;
+        efm_bmm_pack_lhs(la, two ? la + p->lhs_row_stride : la, depth, p->lhs_depth_stride, p->lhs_zp, xs);
+        int8_t *yr = y + r * p->y_row_stride;
+        const int32_t ys = two ? p->y_row_stride : 0;
+        if (pairs > 0) {
+            st.y = yr;
+            st.y_stride = ys;
+            efm_bmm_pair_run(&st);
+        }
+        if (cols & 1) { /* the last column, paired with zeros */
+            const uint32_t *rc = rp + 4 * groups * pairs;
+            int32_t a0 = 0, a1 = 0;
+            for (int32_t g = 0; g < groups; g++) {
+                a0 = efm_smlad(xs[4 * g], rc[4 * g], efm_smlad(xs[4 * g + 1], rc[4 * g + 1], a0));
+                a1 = efm_smlad(xs[4 * g + 2], rc[4 * g], efm_smlad(xs[4 * g + 3], rc[4 * g + 1], a1));
+            }
+            yr[cols - 1] = efm_bmm_rq2(a0, p->mult, k, s);
+            yr[ys + cols - 1] = efm_bmm_rq2(a1, p->mult, k, s);
+        }
+    }
+}
+
 void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
                       void *scratch) {
     const int32_t depth = p->depth, cols = p->cols;
     const int direct = p->rhs_depth_stride == 1;
     const int dot = p->lhs_depth_stride == 1 && (direct || scratch != 0);
     int32_t k = 0, s = 0;
-    const int fast = efm_bmm_rq4_consts(p, &k, &s);
+    const int fast = efm_bmm_rq2_consts(p, &k, &s);
     /* Scratch: the unpacked rows (when the panels apply), then (rhs not contiguous along the depth) the transposed
      * rhs, its rows padded to a multiple of 4 (the panels then take any depth). */
     const int32_t dpad = direct ? depth : (depth + 3) & ~3;
@@ -287,6 +595,10 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
     int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->arm_block_rows == 6 ? 6 : 4, dpad >> 2) : 0);
     const int8_t *last = 0;
     const int32_t out_size = p->rows * p->y_row_stride;
+    /* The pair path: scratch = two packed rows, then the packed rhs (the emitter reserves it where it applies). */
+    const int pair = p->arm_block_rows == 2 && fast && scratch != 0 && p->rows >= 2 &&
+                     ((depth + 3) >> 2) <= EFM_BMM_PAIR_MAX_GROUPS && depth > 0;
+    uint32_t *rp = (uint32_t *)scratch + 4 * ((depth + 3) >> 2);
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
         for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {
             for (int32_t b2 = 0; b2 < p->batch_count[2]; b2++) {
@@ -294,7 +606,14 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
                                    b2 * p->lhs_batch_stride[2];
                 const int32_t ro = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1] +
                                    b2 * p->rhs_batch_stride[2];
-                if (!dot) {
+                if (pair) {
+                    if (rhs + ro != last) {
+                        efm_bmm_pack_rhs(rhs + ro, depth, cols, p->rhs_depth_stride, p->rhs_col_stride, p->rhs_zp,
+                                         rp);
+                        last = rhs + ro;
+                    }
+                    efm_bmm_pair_batch(p, lhs + lo, rp, y, (uint32_t *)scratch, k, s);
+                } else if (!dot || p->arm_block_rows == 2) {
                     efm_bmm_strided(p, lhs + lo, rhs + ro, y);
                 } else if (direct) {
                     efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, depth, y, xs, fast, k, s);
