@@ -283,26 +283,27 @@ static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, in
 
 /* The state of one efm_bmm_pair_run call (the assembly copies it to the stack). */
 typedef struct {
-    int32_t m;              /*  0: multiplier */
-    int32_t k;              /*  4: offset of efm_bmm_rq2 */
-    int32_t e;              /*  8: right shift */
-    int8_t *y;              /* 12: the first row's output at the current column pair */
-    int32_t y_stride;       /* 16: bytes from the first row's output to the second's (0: one row, stored twice) */
-    const uint32_t *r_end;  /* 20: after the last packed column pair */
-    uint32_t *l;            /* 24: the two packed rows */
+    uint32_t *l;            /*  0: the two packed rows */
+    int32_t m;              /*  4: multiplier */
+    int32_t k;              /*  8: offset of efm_bmm_rq2 */
+    int32_t e;              /* 12: right shift */
+    int8_t *y;              /* 16: the first row's output at the current column pair */
+    int32_t y_stride;       /* 20: bytes from the first row's output to the second's (0: one row, stored twice) */
+    const uint32_t *r_end;  /* 24: after the last packed column pair */
     int32_t rest;           /* 28: groups - 1 (0..7); the assembly's entry address there */
     const uint32_t *r;      /* 32: the first packed column pair */
     const int8_t *src;      /* 36: lhs: the first row of the next pair (pack_groups > 0) */
     int32_t src_stride;     /* 40: bytes between lhs rows */
-    int32_t row_pairs;      /* 44: row pairs to run */
-    int32_t pack_groups;    /* 48: groups the assembly packs from src (0: l is packed by the caller) */
-    uint32_t mz;            /* 52: -zl in both halfword lanes */
-    int32_t y_step;         /* 56: from the end of one row pair's outputs to the next pair's start */
+    int32_t y_step;         /* 44: from the end of one row pair's outputs to the next pair's start */
+    int32_t row_pairs;      /* 48: row pairs to run */
+    int32_t pack_groups;    /* 52: groups the assembly packs from src, 0..8 (0: l is packed by the caller); the
+                             * assembly's entry address of the packing there */
+    uint32_t mz;            /* 56: -zl in both halfword lanes */
 } efm_bmm_pair_state;
 
-typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 12 && offsetof(efm_bmm_pair_state, l) == 24 &&
-                                  offsetof(efm_bmm_pair_state, r) == 32 && offsetof(efm_bmm_pair_state, mz) == 52 &&
-                                  offsetof(efm_bmm_pair_state, y_step) == 56)
+typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 16 && offsetof(efm_bmm_pair_state, rest) == 28 &&
+                                  offsetof(efm_bmm_pair_state, r) == 32 && offsetof(efm_bmm_pair_state, y_step) == 44 &&
+                                  offsetof(efm_bmm_pair_state, mz) == 56)
                                      ? 1
                                      : -1];
 
@@ -317,6 +318,19 @@ typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 12 && offse
     "smlad r12, r7, r9, r12\n\t"                                                                                \
     "smlad lr, r6, r10, lr\n\t"                                                                                 \
     "smlad lr, r7, r11, lr\n\t"
+/* One group of the two rows at r0, r1 packed as 2 (l - zl) to r2 (-zl in r4's lanes). */
+#define EFM_BMM_PACK2                                                                                           \
+    "ldr r9, [r0], #4\n\t"                                                                                      \
+    "ldr r10, [r1], #4\n\t"                                                                                     \
+    "sxtab16 r5, r4, r9\n\t"                                                                                    \
+    "sxtab16 r6, r4, r9, ror #8\n\t"                                                                            \
+    "sxtab16 r7, r4, r10\n\t"                                                                                   \
+    "sxtab16 r8, r4, r10, ror #8\n\t"                                                                           \
+    "sadd16 r5, r5, r5\n\t"                                                                                     \
+    "sadd16 r6, r6, r6\n\t"                                                                                     \
+    "sadd16 r7, r7, r7\n\t"                                                                                     \
+    "sadd16 r8, r8, r8\n\t"                                                                                     \
+    "stmia r2!, {r5-r8}\n\t"
 /* efm_bmm_rq2 in place (M r4, k r5, e r6; r10 scratch). */
 #define EFM_BMM_PRQ(a)                                                                                          \
     "add r10, r5, " a ", asr #31\n\t"                                                                           \
@@ -331,6 +345,8 @@ __attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
     __asm__ volatile(
         "ldr r0, %[st]\n\t"
         "ldrd r1, r2, [r0, #52]\n\t"
+        "adr r3, 7f\n\t"
+        "ldr r1, [r3, r1, lsl #2]\n\t"
         "push {r1, r2}\n\t"
         "ldmia r0, {r1-r12, lr}\n\t"
         "push {r1-r12, lr}\n\t"
@@ -338,29 +354,17 @@ __attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
         "ldr r2, [r3, r8, lsl #2]\n\t"
         "str r2, [sp, #28]\n"
         "20:\n\t"
-        "ldrd r3, r4, [sp, #48]\n\t"
-        "cbz r3, 22f\n\t"
         "ldrd r0, r1, [sp, #36]\n\t"
         "add r2, r0, r1, lsl #1\n\t"
         "str r2, [sp, #36]\n\t"
         "add r1, r0, r1\n\t"
-        "ldr r2, [sp, #24]\n"
-        "21:\n\t"
-        "ldr r9, [r0], #4\n\t"
-        "ldr r10, [r1], #4\n\t"
-        "sxtab16 r5, r4, r9\n\t"
-        "sxtab16 r6, r4, r9, ror #8\n\t"
-        "sxtab16 r7, r4, r10\n\t"
-        "sxtab16 r8, r4, r10, ror #8\n\t"
-        "sadd16 r5, r5, r5\n\t"
-        "sadd16 r6, r6, r6\n\t"
-        "sadd16 r7, r7, r7\n\t"
-        "sadd16 r8, r8, r8\n\t"
-        "stmia r2!, {r5-r8}\n\t"
-        "subs r3, #1\n\t"
-        "bne 21b\n"
+        "ldr r2, [sp]\n\t"
+        "ldr r4, [sp, #56]\n\t"
+        "ldr pc, [sp, #52]\n"
+        "30:\n\t" EFM_BMM_PACK2 "31:\n\t" EFM_BMM_PACK2 "32:\n\t" EFM_BMM_PACK2 "33:\n\t" EFM_BMM_PACK2
+        "34:\n\t" EFM_BMM_PACK2 "35:\n\t" EFM_BMM_PACK2 "36:\n\t" EFM_BMM_PACK2 "37:\n\t" EFM_BMM_PACK2
         "22:\n\t"
-        "ldr r0, [sp, #24]\n\t"
+        "ldr r0, [sp]\n\t"
         "ldr r1, [sp, #32]\n"
         "1:\n\t"
         "ldmia r0!, {r4-r7}\n\t"
@@ -377,29 +381,27 @@ __attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
         "11:\n\t" EFM_BMM_PG "12:\n\t" EFM_BMM_PG "13:\n\t" EFM_BMM_PG "14:\n\t" EFM_BMM_PG
         "15:\n\t" EFM_BMM_PG "16:\n\t" EFM_BMM_PG "17:\n\t" EFM_BMM_PG
         "3:\n\t"
-        "ldmia sp, {r4-r9}\n\t" EFM_BMM_PRQ("r2") EFM_BMM_PRQ("r3") EFM_BMM_PRQ("r12") EFM_BMM_PRQ("lr")
-        "strb r2, [r7]\n\t"
-        "strb r3, [r7, #1]\n\t"
-        "strb r12, [r7, r8]\n\t"
-        "add r10, r7, r8\n\t"
-        "strb lr, [r10, #1]\n\t"
-        "adds r7, #2\n\t"
-        "str r7, [sp, #12]\n\t"
-        "ldr r0, [sp, #24]\n\t"
+        "ldmia sp, {r0, r4-r9}\n\t" EFM_BMM_PRQ("r2") EFM_BMM_PRQ("r3") EFM_BMM_PRQ("r12") EFM_BMM_PRQ("lr")
+        "bfi r12, lr, #8, #8\n\t"
+        "strh r12, [r7, r8]\n\t"
+        "bfi r2, r3, #8, #8\n\t"
+        "strh r2, [r7], #2\n\t"
+        "str r7, [sp, #16]\n\t"
         "cmp r1, r9\n\t"
         "bne 1b\n\t"
-        "ldr r2, [sp, #56]\n\t"
+        "ldrd r2, r3, [sp, #44]\n\t"
         "add r7, r2\n\t"
-        "str r7, [sp, #12]\n\t"
-        "ldr r2, [sp, #44]\n\t"
-        "subs r2, #1\n\t"
-        "str r2, [sp, #44]\n\t"
+        "str r7, [sp, #16]\n\t"
+        "subs r3, #1\n\t"
+        "str r3, [sp, #48]\n\t"
         "bne 20b\n\t"
         "add sp, #60\n\t"
         "b 9f\n\t"
         ".p2align 2\n"
         "8:\n\t"
         ".word 3b + 1, 17b + 1, 16b + 1, 15b + 1, 14b + 1, 13b + 1, 12b + 1, 11b + 1\n"
+        "7:\n\t"
+        ".word 22b + 1, 37b + 1, 36b + 1, 35b + 1, 34b + 1, 33b + 1, 32b + 1, 31b + 1, 30b + 1\n"
         "9:\n\t"
         :
         : [st] "m"(st)
@@ -413,26 +415,80 @@ static inline void efm_bmm_pair_word(const int32_t v[4], uint32_t *d) {
 }
 
 /* Column pairs (columns cs bytes apart, each contiguous along 4 groups values) packed as (r - zr): per group two
- * word loads, four SXTAB16 and one STM. */
-__attribute__((noinline)) static void efm_bmm_pack_col_pairs(const int8_t *src, int32_t cs, int32_t groups, int32_t pairs, uint32_t mz,
-                                   uint32_t *d) {
-    for (int32_t c = 0; c < pairs; c++, src += 2 * cs) {
-        const int8_t *a = src, *b = src + cs;
-        int32_t g = groups;
-        __asm__ volatile("1:\n\t"
-                         "ldr r4, [%[a]], #4\n\t"
-                         "ldr r5, [%[b]], #4\n\t"
-                         "sxtab16 r6, %[mz], r4\n\t"
-                         "sxtab16 r7, %[mz], r4, ror #8\n\t"
-                         "sxtab16 r8, %[mz], r5\n\t"
-                         "sxtab16 r9, %[mz], r5, ror #8\n\t"
-                         "stmia %[d]!, {r6-r9}\n\t"
-                         "subs %[g], #1\n\t"
+ * word loads, four SXTAB16 and one STM; `pairs` >= 1, groups >= 1. */
+__attribute__((noinline)) static void efm_bmm_pack_col_pairs(const int8_t *src, int32_t cs, int32_t groups,
+                                                             int32_t pairs, uint32_t mz, uint32_t *d) {
+    const int32_t step = 2 * cs - 4 * groups;
+    __asm__ volatile("0:\n\t"
+                     "mov r10, %[g]\n\t"
+                     "add r11, %[a], %[cs]\n"
+                     "1:\n\t"
+                     "ldr r6, [%[a]], #4\n\t"
+                     "ldr r8, [r11], #4\n\t"
+                     "sxtab16 r7, %[mz], r6, ror #8\n\t"
+                     "sxtab16 r6, %[mz], r6\n\t"
+                     "sxtab16 r9, %[mz], r8, ror #8\n\t"
+                     "sxtab16 r8, %[mz], r8\n\t"
+                     "stmia %[d]!, {r6-r9}\n\t"
+                     "subs r10, #1\n\t"
+                     "bne 1b\n\t"
+                     "add %[a], %[step]\n\t"
+                     "subs %[n], #1\n\t"
+                     "bne 0b\n\t"
+                     : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                     : [mz] "r"(mz), [g] "r"(groups), [cs] "r"(cs), [step] "r"(step)
+                     : "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+}
+
+/* Column pairs of a rhs whose columns are contiguous (depth values ds bytes apart: P.V) packed as (r - zr): per group
+ * and pair four halfword loads (the pair's values at depths k..k+3), two PKHBT ((k0, k2) and (k1, k3) bytes), four
+ * SXTAB16 and one STM; `pairs` >= 1, groups >= 1, the depth a multiple of 4. */
+/* One group of a column pair at r11 (depth values ds apart) packed to d (see efm_bmm_pack_row_pairs). */
+#define EFM_BMM_PACKT                                                                                           \
+    "ldrh r4, [r11]\n\t"                                                                                        \
+    "ldrh r5, [r11, %[ds]]\n\t"                                                                                 \
+    "ldrh r6, [r11, %[ds], lsl #1]\n\t"                                                                         \
+    "ldrh r7, [r11, %[ds3]]\n\t"                                                                                \
+    "add r11, r11, %[ds], lsl #2\n\t"                                                                           \
+    "pkhbt r4, r4, r6, lsl #16\n\t"                                                                             \
+    "pkhbt r5, r5, r7, lsl #16\n\t"                                                                             \
+    "sxtab16 r6, %[mz], r4\n\t"                                                                                 \
+    "sxtab16 r7, %[mz], r5\n\t"                                                                                 \
+    "sxtab16 r8, %[mz], r4, ror #8\n\t"                                                                         \
+    "sxtab16 r9, %[mz], r5, ror #8\n\t"                                                                         \
+    "stmia %[d]!, {r6-r9}\n\t"
+
+__attribute__((noinline)) static void efm_bmm_pack_row_pairs(const int8_t *src, int32_t ds, int32_t groups,
+                                                             int32_t pairs, uint32_t mz, uint32_t *d) {
+    const int32_t ds3 = 3 * ds;
+    if (groups & 1) {
+        __asm__ volatile("0:\n\t"
+                         "ldr r10, %[g]\n\t"
+                         "mov r11, %[a]\n"
+                         "1:\n\t" EFM_BMM_PACKT
+                         "subs r10, #1\n\t"
                          "bne 1b\n\t"
-                         : [a] "+r"(a), [b] "+r"(b), [d] "+r"(d), [g] "+r"(g)
-                         : [mz] "r"(mz)
-                         : "r4", "r5", "r6", "r7", "r8", "r9", "cc", "memory");
+                         "adds %[a], #2\n\t"
+                         "subs %[n], #1\n\t"
+                         "bne 0b\n\t"
+                         : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                         : [mz] "r"(mz), [g] "m"(groups), [ds] "r"(ds), [ds3] "r"(ds3)
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+        return;
     }
+    const int32_t g2 = groups >> 1;
+    __asm__ volatile("0:\n\t"
+                     "ldr r10, %[g]\n\t"
+                     "mov r11, %[a]\n"
+                     "1:\n\t" EFM_BMM_PACKT EFM_BMM_PACKT
+                     "subs r10, #1\n\t"
+                     "bne 1b\n\t"
+                     "adds %[a], #2\n\t"
+                     "subs %[n], #1\n\t"
+                     "bne 0b\n\t"
+                     : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                     : [mz] "r"(mz), [g] "m"(g2), [ds] "r"(ds), [ds3] "r"(ds3)
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
 }
 
 /* Packs the rhs (k, c) = rhs[k ds + c cs] as (r - zr) column pairs (see above; an odd last column is paired with
@@ -442,8 +498,12 @@ static void efm_bmm_pack_rhs(const int8_t *rhs, int32_t depth, int32_t cols, int
     const int32_t groups = (depth + 3) >> 2, d4 = depth & ~3;
     const uint32_t mz = ((uint32_t)(-zr) & 0xFFFFu) * 0x00010001u;
     int32_t c = 0;
-    if (ds == 1 && d4 == depth && depth > 0) {
+    if (ds == 1 && d4 == depth && depth > 0 && cols > 1) {
         efm_bmm_pack_col_pairs(rhs, cs, groups, cols >> 1, mz, d);
+        c = cols & ~1;
+        d += 4 * groups * (cols >> 1);
+    } else if (cs == 1 && d4 == depth && depth > 0 && cols > 1) {
+        efm_bmm_pack_row_pairs(rhs, ds, groups, cols >> 1, mz, d);
         c = cols & ~1;
         d += 4 * groups * (cols >> 1);
     } else if (cs == 1 && ds != 1) { /* columns contiguous (P.V): 4 x 4 byte blocks, two column pairs at a time */
@@ -540,48 +600,79 @@ static void efm_bmm_pack_lhs(const int8_t *a, const int8_t *b, int32_t depth, in
     }
 }
 
-/* One batch on the pair path: rp the packed rhs (efm_bmm_pack_rhs), xs the two rows' scratch. With the lhs rows
- * contiguous along a depth that is a multiple of 4, an even number of rows and columns, the assembly runs the
- * whole batch (packing the rows itself); else one call per row pair, packed here, and an odd last column in C. */
-static void efm_bmm_pair_batch(const efm_batch_matmul_params *p, const int8_t *lhs, const uint32_t *rp, int8_t *y,
-                               uint32_t *xs, int32_t k, int32_t s) {
+/* The whole op on the pair path (scratch: two packed rows, then the packed rhs of a batch). With the lhs rows
+ * contiguous along a depth that is a multiple of 4 and an even number of rows and columns, the assembly runs each
+ * batch in one call (packing the rows itself); else one call per row pair, packed here, and an odd last column in
+ * C. */
+__attribute__((noinline)) static int efm_bmm_pair_all(const efm_batch_matmul_params *p, const int8_t *lhs,
+                                                      const int8_t *rhs, int8_t *y, uint32_t *xs) {
     const int32_t rows = p->rows, cols = p->cols, depth = p->depth, groups = (depth + 3) >> 2, pairs = cols >> 1;
+    int32_t k, s;
+    if (!efm_bmm_rq2_consts(p, &k, &s) || xs == 0 || rows < 2 || depth <= 0 || groups > EFM_BMM_PAIR_MAX_GROUPS) {
+        return 0;
+    }
     const uint32_t mz = ((uint32_t)(-p->lhs_zp) & 0xFFFFu) * 0x00010001u;
-    efm_bmm_pair_state st = {p->mult, k,    s,        y, p->y_row_stride, rp + 4 * groups * pairs, xs,
-                             groups - 1, rp, lhs, p->lhs_row_stride, rows >> 1, groups, mz,
-                             2 * p->y_row_stride - 2 * pairs};
-    if (p->lhs_depth_stride == 1 && (depth & 3) == 0 && (rows & 1) == 0 && (cols & 1) == 0) {
-        efm_bmm_pair_run(&st);
-        return;
-    }
-    st.row_pairs = 1;
-    st.pack_groups = 0;
-    for (int32_t r = 0; r < rows; r += 2) {
-        const int two = r + 1 < rows;
-        const int8_t *la = lhs + r * p->lhs_row_stride;
-        efm_bmm_pack_lhs(la, two ? la + p->lhs_row_stride : la, depth, p->lhs_depth_stride, p->lhs_zp, xs);
-        int8_t *yr = y + r * p->y_row_stride;
-        const int32_t ys = two ? p->y_row_stride : 0;
-        if (pairs > 0) {
-            st.y = yr;
-            st.y_stride = ys;
-            efm_bmm_pair_run(&st);
-        }
-        if (cols & 1) { /* the last column, paired with zeros */
-            const uint32_t *rc = rp + 4 * groups * pairs;
-            int32_t a0 = 0, a1 = 0;
-            for (int32_t g = 0; g < groups; g++) {
-                a0 = efm_smlad(xs[4 * g], rc[4 * g], efm_smlad(xs[4 * g + 1], rc[4 * g + 1], a0));
-                a1 = efm_smlad(xs[4 * g + 2], rc[4 * g], efm_smlad(xs[4 * g + 3], rc[4 * g + 1], a1));
+    uint32_t *rp = xs + 4 * groups;
+    efm_bmm_pair_state st = {xs, p->mult, k, s, y, p->y_row_stride, rp + 4 * groups * pairs, groups - 1, rp, lhs,
+                             p->lhs_row_stride, 2 * p->y_row_stride - 2 * pairs, rows >> 1, groups, mz};
+    const int whole = p->lhs_depth_stride == 1 && (depth & 3) == 0 && (rows & 1) == 0 && (cols & 1) == 0;
+    const int32_t out_size = rows * p->y_row_stride;
+    const int8_t *last = 0;
+    for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
+        for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {
+            const int32_t lo1 = b0 * p->lhs_batch_stride[0] + b1 * p->lhs_batch_stride[1];
+            const int32_t ro1 = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1];
+            for (int32_t b2 = 0; b2 < p->batch_count[2]; b2++, y += out_size) {
+                const int8_t *l = lhs + lo1 + b2 * p->lhs_batch_stride[2];
+                const int8_t *r = rhs + ro1 + b2 * p->rhs_batch_stride[2];
+                if (r != last) {
+                    efm_bmm_pack_rhs(r, depth, cols, p->rhs_depth_stride, p->rhs_col_stride, p->rhs_zp, rp);
+                    last = r;
+                }
+                if (whole) {
+                    st.src = l;
+                    st.y = y;
+                    efm_bmm_pair_run(&st);
+                    continue;
+                }
+                for (int32_t i = 0; i < rows; i += 2) {
+                    const int two = i + 1 < rows;
+                    const int8_t *la = l + i * p->lhs_row_stride;
+                    efm_bmm_pack_lhs(la, two ? la + p->lhs_row_stride : la, depth, p->lhs_depth_stride, p->lhs_zp,
+                                     xs);
+                    int8_t *yr = y + i * p->y_row_stride;
+                    const int32_t ys = two ? p->y_row_stride : 0;
+                    if (pairs > 0) {
+                        efm_bmm_pair_state one = st;
+                        one.y = yr;
+                        one.y_stride = ys;
+                        one.row_pairs = 1;
+                        one.pack_groups = 0;
+                        efm_bmm_pair_run(&one);
+                    }
+                    if (cols & 1) { /* the last column, paired with zeros */
+                        const uint32_t *rc = rp + 4 * groups * pairs;
+                        int32_t a0 = 0, a1 = 0;
+                        for (int32_t g = 0; g < groups; g++) {
+                            a0 = efm_smlad(xs[4 * g], rc[4 * g], efm_smlad(xs[4 * g + 1], rc[4 * g + 1], a0));
+                            a1 = efm_smlad(xs[4 * g + 2], rc[4 * g], efm_smlad(xs[4 * g + 3], rc[4 * g + 1], a1));
+                        }
+                        yr[cols - 1] = efm_bmm_rq2(a0, p->mult, k, s);
+                        yr[ys + cols - 1] = efm_bmm_rq2(a1, p->mult, k, s);
+                    }
+                }
             }
-            yr[cols - 1] = efm_bmm_rq2(a0, p->mult, k, s);
-            yr[ys + cols - 1] = efm_bmm_rq2(a1, p->mult, k, s);
         }
     }
+    return 1;
 }
 
 void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
                       void *scratch) {
+    /* The pair path (the emitter reserves its scratch where it applies). */
+    if (p->arm_block_rows == 2 && efm_bmm_pair_all(p, lhs, rhs, y, (uint32_t *)scratch)) {
+        return;
+    }
     const int32_t depth = p->depth, cols = p->cols;
     const int direct = p->rhs_depth_stride == 1;
     const int dot = p->lhs_depth_stride == 1 && (direct || scratch != 0);
@@ -595,10 +686,6 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
     int8_t *t = (int8_t *)scratch + (panels ? EFM_PANEL_XS_BYTES(p->arm_block_rows == 6 ? 6 : 4, dpad >> 2) : 0);
     const int8_t *last = 0;
     const int32_t out_size = p->rows * p->y_row_stride;
-    /* The pair path: scratch = two packed rows, then the packed rhs (the emitter reserves it where it applies). */
-    const int pair = p->arm_block_rows == 2 && fast && scratch != 0 && p->rows >= 2 &&
-                     ((depth + 3) >> 2) <= EFM_BMM_PAIR_MAX_GROUPS && depth > 0;
-    uint32_t *rp = (uint32_t *)scratch + 4 * ((depth + 3) >> 2);
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
         for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {
             for (int32_t b2 = 0; b2 < p->batch_count[2]; b2++) {
@@ -606,14 +693,7 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
                                    b2 * p->lhs_batch_stride[2];
                 const int32_t ro = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1] +
                                    b2 * p->rhs_batch_stride[2];
-                if (pair) {
-                    if (rhs + ro != last) {
-                        efm_bmm_pack_rhs(rhs + ro, depth, cols, p->rhs_depth_stride, p->rhs_col_stride, p->rhs_zp,
-                                         rp);
-                        last = rhs + ro;
-                    }
-                    efm_bmm_pair_batch(p, lhs + lo, rp, y, (uint32_t *)scratch, k, s);
-                } else if (!dot || p->arm_block_rows == 2) {
+                if (!dot || p->arm_block_rows == 2) {
                     efm_bmm_strided(p, lhs + lo, rhs + ro, y);
                 } else if (direct) {
                     efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, depth, y, xs, fast, k, s);
