@@ -292,12 +292,12 @@ typedef struct {
     const uint32_t *r_end;  /* 24: after the last packed column pair */
     int32_t rest;           /* 28: groups - 1 (0..7); the assembly's entry address there */
     const uint32_t *r;      /* 32: the first packed column pair */
-    const int8_t *src;      /* 36: lhs: the first row of the next pair (pack_groups > 0) */
+    const int8_t *src;      /* 36: lhs: the first row of the next pair */
     int32_t src_stride;     /* 40: bytes between lhs rows */
     int32_t y_step;         /* 44: from the end of one row pair's outputs to the next pair's start */
     int32_t row_pairs;      /* 48: row pairs to run */
-    int32_t pack_groups;    /* 52: groups the assembly packs from src, 0..8 (0: l is packed by the caller); the
-                             * assembly's entry address of the packing there */
+    int32_t pack_groups;    /* 52: groups (1..8) the assembly packs from src; its entry address of the packing
+                             * there */
     uint32_t mz;            /* 56: -zl in both halfword lanes */
 } efm_bmm_pair_state;
 
@@ -338,9 +338,9 @@ typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 16 && offse
     "asr " a ", " a ", r6\n\t"                                                                                  \
     "ssat " a ", #8, " a "\n\t"
 
-/* st->row_pairs pairs of rows x every column pair up to st->r_end (at least one each). Per row pair, when
- * st->pack_groups > 0, the two rows at st->src are first packed into st->l (four values of each row per group:
- * two word loads, four SXTAB16 taking the zero point out, four SADD16 doubling, one STM). */
+/* st->row_pairs pairs of rows x every column pair up to st->r_end (at least one each). Per row pair the two rows at
+ * st->src are first packed into st->l (per group two word loads, four SXTAB16 taking the zero point out, four SADD16
+ * doubling, one STM; entered at the copy that leaves st->pack_groups of them). */
 __attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
     __asm__ volatile(
         "ldr r0, %[st]\n\t"
@@ -406,12 +406,6 @@ __attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
         :
         : [st] "m"(st)
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
-
-/* One packed word pair of four values v (already zero-point free, 0 past the depth): (v0, v2), (v1, v3). */
-static inline void efm_bmm_pair_word(const int32_t v[4], uint32_t *d) {
-    d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
-    d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
 }
 
 /* Column pairs (columns cs bytes apart, each contiguous along 4 groups values) packed as (r - zr): per group two
@@ -491,131 +485,25 @@ __attribute__((noinline)) static void efm_bmm_pack_row_pairs(const int8_t *src, 
                      : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
 }
 
-/* Packs the rhs (k, c) = rhs[k ds + c cs] as (r - zr) column pairs (see above; an odd last column is paired with
- * zeros) into d. */
-static void efm_bmm_pack_rhs(const int8_t *rhs, int32_t depth, int32_t cols, int32_t ds, int32_t cs, int32_t zr,
-                             uint32_t *d) {
-    const int32_t groups = (depth + 3) >> 2, d4 = depth & ~3;
-    const uint32_t mz = ((uint32_t)(-zr) & 0xFFFFu) * 0x00010001u;
-    int32_t c = 0;
-    if (ds == 1 && d4 == depth && depth > 0 && cols > 1) {
-        efm_bmm_pack_col_pairs(rhs, cs, groups, cols >> 1, mz, d);
-        c = cols & ~1;
-        d += 4 * groups * (cols >> 1);
-    } else if (cs == 1 && d4 == depth && depth > 0 && cols > 1) {
-        efm_bmm_pack_row_pairs(rhs, ds, groups, cols >> 1, mz, d);
-        c = cols & ~1;
-        d += 4 * groups * (cols >> 1);
-    } else if (cs == 1 && ds != 1) { /* columns contiguous (P.V): 4 x 4 byte blocks, two column pairs at a time */
-        for (; c + 4 <= cols; c += 4, d += 8 * groups) {
-            const int8_t *src = rhs + c;
-            uint32_t *o = d;
-            for (int32_t j = 0; j < d4; j += 4, src += 4 * ds, o += 4) {
-                const uint32_t a = efm_load4(src), b = efm_load4(src + ds), e = efm_load4(src + 2 * ds),
-                               f = efm_load4(src + 3 * ds);
-                const uint32_t a02 = efm_sxtab16(mz, a), a13 = efm_sxtab16_ror8(mz, a);
-                const uint32_t b02 = efm_sxtab16(mz, b), b13 = efm_sxtab16_ror8(mz, b);
-                const uint32_t e02 = efm_sxtab16(mz, e), e13 = efm_sxtab16_ror8(mz, e);
-                const uint32_t f02 = efm_sxtab16(mz, f), f13 = efm_sxtab16_ror8(mz, f);
-                /* column c + i, depth j..j+3: (a_i, e_i), (b_i, f_i) */
-                o[0] = (a02 & 0xFFFFu) | (e02 << 16);
-                o[1] = (b02 & 0xFFFFu) | (f02 << 16);
-                o[2] = (a13 & 0xFFFFu) | (e13 << 16);
-                o[3] = (b13 & 0xFFFFu) | (f13 << 16);
-                o[4 * groups] = (a02 >> 16) | (e02 & 0xFFFF0000u);
-                o[4 * groups + 1] = (b02 >> 16) | (f02 & 0xFFFF0000u);
-                o[4 * groups + 2] = (a13 >> 16) | (e13 & 0xFFFF0000u);
-                o[4 * groups + 3] = (b13 >> 16) | (f13 & 0xFFFF0000u);
-            }
-            for (int32_t j = d4; j < depth; j += 4, o += 4) { /* the last, partial group */
-                for (int32_t h = 0; h < 4; h++) {
-                    int32_t v[4];
-                    for (int32_t i = 0; i < 4; i++) {
-                        v[i] = j + i < depth ? rhs[(j + i) * ds + c + h] - zr : 0;
-                    }
-                    efm_bmm_pair_word(v, o + (h >> 1) * 4 * groups + (h & 1) * 2);
-                }
-            }
-        }
-    }
-    for (; c < cols; c += 2, d += 4 * groups) {
-        for (int32_t h = 0; h < 2; h++) {
-            uint32_t *o = d + 2 * h;
-            if (c + h >= cols) {
-                for (int32_t g = 0; g < groups; g++, o += 4) {
-                    o[0] = 0;
-                    o[1] = 0;
-                }
-                continue;
-            }
-            const int8_t *src = rhs + (c + h) * cs;
-            int32_t j = 0;
-            if (ds == 1) {
-                for (; j < d4; j += 4, o += 4) {
-                    const uint32_t v = efm_load4(src + j);
-                    o[0] = efm_sxtab16(mz, v);
-                    o[1] = efm_sxtab16_ror8(mz, v);
-                }
-            }
-            for (; j < depth; j += 4, o += 4) {
-                int32_t v[4];
-                for (int32_t i = 0; i < 4; i++) {
-                    v[i] = j + i < depth ? src[(j + i) * ds] - zr : 0;
-                }
-                efm_bmm_pair_word(v, o);
-            }
-        }
-    }
-}
-
-/* Packs lhs rows a and b (depth stride ds) as 2 (l - zl) into d (per group: a's two words, b's two words). */
-static void efm_bmm_pack_lhs(const int8_t *a, const int8_t *b, int32_t depth, int32_t ds, int32_t zl, uint32_t *d) {
-    const int32_t d4 = depth & ~3;
-    const uint32_t mz = ((uint32_t)(-zl) & 0xFFFFu) * 0x00010001u;
-    int32_t j = 0;
-    if (ds == 1) {
-        for (; j < d4; j += 4, d += 4) {
-            const uint32_t va = efm_load4(a + j), vb = efm_load4(b + j);
-            uint32_t a02 = efm_sxtab16(mz, va), a13 = efm_sxtab16_ror8(mz, va);
-            uint32_t b02 = efm_sxtab16(mz, vb), b13 = efm_sxtab16_ror8(mz, vb);
-            __asm__("sadd16 %0, %0, %0\n\t"
-                    "sadd16 %1, %1, %1\n\t"
-                    "sadd16 %2, %2, %2\n\t"
-                    "sadd16 %3, %3, %3"
-                    : "+r"(a02), "+r"(a13), "+r"(b02), "+r"(b13));
-            d[0] = a02;
-            d[1] = a13;
-            d[2] = b02;
-            d[3] = b13;
-        }
-    }
-    for (; j < depth; j += 4, d += 4) {
-        int32_t v[4], w[4];
-        for (int32_t i = 0; i < 4; i++) {
-            v[i] = j + i < depth ? 2 * (a[(j + i) * ds] - zl) : 0;
-            w[i] = j + i < depth ? 2 * (b[(j + i) * ds] - zl) : 0;
-        }
-        efm_bmm_pair_word(v, d);
-        efm_bmm_pair_word(w, d + 2);
-    }
-}
-
-/* The whole op on the pair path (scratch: two packed rows, then the packed rhs of a batch). With the lhs rows
- * contiguous along a depth that is a multiple of 4 and an even number of rows and columns, the assembly runs each
- * batch in one call (packing the rows itself); else one call per row pair, packed here, and an odd last column in
- * C. */
+/* The whole op on the pair path (scratch: two packed rows, then the packed rhs of a batch, efm_bmm_pack_col_pairs
+ * or efm_bmm_pack_row_pairs), one assembly call per batch; 0 (nothing done) where it does not apply: the lhs rows
+ * contiguous along a depth that is a multiple of 4 (at most EFM_BMM_PAIR_MAX_GROUPS groups), the rhs contiguous
+ * along the depth or along the columns, an even number of rows and columns, the 32-bit requantization. */
 __attribute__((noinline)) static int efm_bmm_pair_all(const efm_batch_matmul_params *p, const int8_t *lhs,
                                                       const int8_t *rhs, int8_t *y, uint32_t *xs) {
-    const int32_t rows = p->rows, cols = p->cols, depth = p->depth, groups = (depth + 3) >> 2, pairs = cols >> 1;
+    const int32_t rows = p->rows, cols = p->cols, depth = p->depth, groups = depth >> 2, pairs = cols >> 1;
+    const int32_t ds = p->rhs_depth_stride, cs = p->rhs_col_stride;
     int32_t k, s;
-    if (!efm_bmm_rq2_consts(p, &k, &s) || xs == 0 || rows < 2 || depth <= 0 || groups > EFM_BMM_PAIR_MAX_GROUPS) {
+    if (!efm_bmm_rq2_consts(p, &k, &s) || xs == 0 || p->lhs_depth_stride != 1 || (depth & 3) != 0 ||
+        groups < 1 || groups > EFM_BMM_PAIR_MAX_GROUPS || ((rows | cols) & 1) != 0 || rows < 2 ||
+        (ds != 1 && cs != 1)) {
         return 0;
     }
-    const uint32_t mz = ((uint32_t)(-p->lhs_zp) & 0xFFFFu) * 0x00010001u;
+    const uint32_t mzl = ((uint32_t)(-p->lhs_zp) & 0xFFFFu) * 0x00010001u;
+    const uint32_t mzr = ((uint32_t)(-p->rhs_zp) & 0xFFFFu) * 0x00010001u;
     uint32_t *rp = xs + 4 * groups;
     efm_bmm_pair_state st = {xs, p->mult, k, s, y, p->y_row_stride, rp + 4 * groups * pairs, groups - 1, rp, lhs,
-                             p->lhs_row_stride, 2 * p->y_row_stride - 2 * pairs, rows >> 1, groups, mz};
-    const int whole = p->lhs_depth_stride == 1 && (depth & 3) == 0 && (rows & 1) == 0 && (cols & 1) == 0;
+                             p->lhs_row_stride, 2 * p->y_row_stride - 2 * pairs, rows >> 1, groups, mzl};
     const int32_t out_size = rows * p->y_row_stride;
     const int8_t *last = 0;
     for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
@@ -623,44 +511,18 @@ __attribute__((noinline)) static int efm_bmm_pair_all(const efm_batch_matmul_par
             const int32_t lo1 = b0 * p->lhs_batch_stride[0] + b1 * p->lhs_batch_stride[1];
             const int32_t ro1 = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1];
             for (int32_t b2 = 0; b2 < p->batch_count[2]; b2++, y += out_size) {
-                const int8_t *l = lhs + lo1 + b2 * p->lhs_batch_stride[2];
                 const int8_t *r = rhs + ro1 + b2 * p->rhs_batch_stride[2];
-                if (r != last) {
-                    efm_bmm_pack_rhs(r, depth, cols, p->rhs_depth_stride, p->rhs_col_stride, p->rhs_zp, rp);
+                if (r != last) { /* a broadcast rhs is packed once */
+                    if (ds == 1) {
+                        efm_bmm_pack_col_pairs(r, cs, groups, pairs, mzr, rp);
+                    } else {
+                        efm_bmm_pack_row_pairs(r, ds, groups, pairs, mzr, rp);
+                    }
                     last = r;
                 }
-                if (whole) {
-                    st.src = l;
-                    st.y = y;
-                    efm_bmm_pair_run(&st);
-                    continue;
-                }
-                for (int32_t i = 0; i < rows; i += 2) {
-                    const int two = i + 1 < rows;
-                    const int8_t *la = l + i * p->lhs_row_stride;
-                    efm_bmm_pack_lhs(la, two ? la + p->lhs_row_stride : la, depth, p->lhs_depth_stride, p->lhs_zp,
-                                     xs);
-                    int8_t *yr = y + i * p->y_row_stride;
-                    const int32_t ys = two ? p->y_row_stride : 0;
-                    if (pairs > 0) {
-                        efm_bmm_pair_state one = st;
-                        one.y = yr;
-                        one.y_stride = ys;
-                        one.row_pairs = 1;
-                        one.pack_groups = 0;
-                        efm_bmm_pair_run(&one);
-                    }
-                    if (cols & 1) { /* the last column, paired with zeros */
-                        const uint32_t *rc = rp + 4 * groups * pairs;
-                        int32_t a0 = 0, a1 = 0;
-                        for (int32_t g = 0; g < groups; g++) {
-                            a0 = efm_smlad(xs[4 * g], rc[4 * g], efm_smlad(xs[4 * g + 1], rc[4 * g + 1], a0));
-                            a1 = efm_smlad(xs[4 * g + 2], rc[4 * g], efm_smlad(xs[4 * g + 3], rc[4 * g + 1], a1));
-                        }
-                        yr[cols - 1] = efm_bmm_rq2(a0, p->mult, k, s);
-                        yr[ys + cols - 1] = efm_bmm_rq2(a1, p->mult, k, s);
-                    }
-                }
+                st.src = lhs + lo1 + b2 * p->lhs_batch_stride[2];
+                st.y = y;
+                efm_bmm_pair_run(&st);
             }
         }
     }
