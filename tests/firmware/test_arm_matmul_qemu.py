@@ -115,6 +115,8 @@ def test_arm_matmul_paths(board, tmp_path):
     assert [n.op for n in folded.nodes].count("TRANSPOSE") == 0 < [n.op for n in g.nodes].count("TRANSPOSE")
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"fully_connected", "batch_matmul"} <= set(m["arm_kernels"])
+    model_c = (tmp_path / "src" / "model.c").read_text()
+    assert ".arm_block_rows = 2," in model_c and ".arm_block_rows = 6," in model_c  # the pair path and the panels
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     bad = [f"{g.outputs[k]} record {r}" for r in range(2) for k in range(len(g.outputs))
@@ -124,12 +126,12 @@ def test_arm_matmul_paths(board, tmp_path):
 
 
 #: Bounds asserted on the Cortex-M4 (executed instructions per MAC, whole kernel call). The issue's targets: <= 1.3
-#: for the 64-token attention products, <= 0.9 for FULLY_CONNECTED; the 16-token products (no target: "as close as
-#: the sizes allow") and FULLY_CONNECTED 16x64x64 (which does not reach 0.9: at depth 64 the per-output
-#: requantization and stores weigh 0.1 per MAC beside the 0.78 of the 6-row loop, and 4 of the 16 rows run in a
-#: 4-row block) get the measured figure plus a small margin.
+#: for every attention product (64-token: the 6-row panels; 16-token: the pair path), <= 0.9 for FULLY_CONNECTED;
+#: FULLY_CONNECTED 16x64x64 (which does not reach 0.9: at depth 64 the per-output requantization and stores weigh 0.1
+#: per MAC beside the 0.78 of the 6-row loop, and 4 of the 16 rows run in a 4-row block) gets the measured figure
+#: plus a small margin.
 PER_MAC_BOUNDS = [("bmm", (4, 64, 24), (4, 64, 24), True, 1.3), ("bmm", (4, 64, 64), (4, 64, 24), False, 1.3),
-                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.78), ("bmm", (2, 16, 16), (2, 16, 16), False, 1.95),
+                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.3), ("bmm", (2, 16, 16), (2, 16, 16), False, 1.3),
                   ("fc", 16, 256, 256, 0.9), ("fc", 64, 96, 96, 0.9), ("fc", 64, 96, 192, 0.9),
                   ("fc", 64, 192, 96, 0.9), ("fc", 144, 192, 192, 0.9), ("fc", 16, 64, 64, 0.99)]
 
