@@ -88,7 +88,9 @@ def emit(ctx: EmitContext) -> Emitted:
     rows = xt.size // depth
     if arm and rows < ARM_ROWS and depth >= 8 and wt.shape[0] >= 2 and (table[:, 2] >= -1).all():
         w16 = ctx.array(w16_weights(wt.data), "int16_t")  # the matrix-vector path (streaming steps)
+    # The panels take whole groups of four and the 32-bit requantization of every feature; 0 = the kernel's C path.
+    panels = arm and depth % 4 == 0 and bool((table[:, 2] >= -1).all())
     p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
-                         arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if arm else 0, w16=w16)
+                         arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if panels else 0, w16=w16)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

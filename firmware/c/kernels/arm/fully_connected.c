@@ -28,60 +28,87 @@ static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp,
 /* The state of one panel call (the assembly addresses the fields by offset). requant32 rows are {M, offset,
  * rshift, adj} per output feature (see efm_fc_out4). */
 typedef struct {
-    const int32_t *q;     /*  0: requant32 row of the current output feature */
-    int8_t *y;            /*  4: output of the block's first row, current feature */
-    int32_t y_stride;     /*  8: bytes between output rows */
-    const int8_t *y_end;  /* 12: y after the last feature */
-    const uint32_t *xs;   /* 16: unpacked rows */
-    int32_t rem;          /* 20: groups % EFM_PANEL_UNROLL */
-    const int8_t *w;      /* 24: first weight row (the rows are contiguous) */
-    int32_t act;          /* 28: clamp to [lo, hi] (an activation narrower than int8) */
-    int32_t lo;           /* 32 */
-    int32_t hi;           /* 36 */
+    int8_t *y;            /*  0: output of the block's first row, current feature */
+    int32_t y_stride;     /*  4: bytes between output rows */
+    const int8_t *y_end;  /*  8: y after the last feature */
+    int32_t act;          /* 12: clamp to [lo, hi] (an activation narrower than int8) */
+    const int32_t *q;     /* 16: requant32 row of the current output feature */
+    const uint32_t *xs;   /* 20: unpacked rows */
+    int32_t rem;          /* 24: (groups - 1) % EFM_PANEL_UNROLL */
+    int32_t lo;           /* 28 */
+    int32_t hi;           /* 32 */
+    const int8_t *w;      /* 36: first weight row (the rows are contiguous) */
 } efm_fc_panel;
 
-typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, q) == 0 && offsetof(efm_fc_panel, y) == 4 &&
-                                  offsetof(efm_fc_panel, y_end) == 12 && offsetof(efm_fc_panel, xs) == 16 &&
-                                  offsetof(efm_fc_panel, rem) == 20 && offsetof(efm_fc_panel, w) == 24 &&
-                                  offsetof(efm_fc_panel, act) == 28 && offsetof(efm_fc_panel, lo) == 32)
+typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offsetof(efm_fc_panel, y_end) == 8 &&
+                                  offsetof(efm_fc_panel, act) == 12 && offsetof(efm_fc_panel, q) == 16 &&
+                                  offsetof(efm_fc_panel, xs) == 20 && offsetof(efm_fc_panel, rem) == 24 &&
+                                  offsetof(efm_fc_panel, lo) == 28 && offsetof(efm_fc_panel, w) == 36)
                                      ? 1
                                      : -1];
 
-/* Accumulators = the feature's adj (r6). */
-#define EFM_FC_INIT4 "mov r8, r6\n\t" "mov r9, r6\n\t" "mov r10, r6\n\t" "mov r11, r6\n\t"
-#define EFM_FC_INIT6 EFM_FC_INIT4 "mov r12, r6\n\t" "mov lr, r6\n\t"
+/* The first group of a feature: the accumulators start from its adj (r6) in the SMLAD itself; the rows are loaded
+ * into r5, r7, r12, lr (r4 keeps the dispatch index). */
+#define EFM_FC_FIRST2(a, b)                                                                                     \
+    "ldmia r0!, {r5, r7, r12, lr}\n\t" "smlad " a ", r5, r3, r6\n\t" "smlad " a ", r7, r2, " a "\n\t"         \
+    "smlad " b ", r12, r3, r6\n\t" "smlad " b ", lr, r2, " b "\n\t"
+#define EFM_FC_FIRST4 EFM_PG_HEAD EFM_FC_FIRST2("r8", "r9") EFM_FC_FIRST2("r10", "r11")
+#define EFM_FC_FIRST6                                                                                           \
+    EFM_FC_FIRST4 "ldmia r0!, {r5, r7, r12, lr}\n\t" "smlad lr, lr, r2, r6\n\t" "smlad lr, r12, r3, lr\n\t"    \
+    "smlad r12, r5, r3, r6\n\t" "smlad r12, r7, r2, r12\n\t"
 /* (SMMUL(a, M) + offset) >> rshift, saturated to int8 (M r3, offset r4, rshift r5). */
 #define EFM_FC_RQ(a) "smmla " a ", " a ", r3, r4\n\t" "asr " a ", " a ", r5\n\t" "ssat " a ", #8, " a "\n\t"
 /* SMMULR(a, M) + zp (rshift -1: t = 32). */
 #define EFM_FC_RQR(a) "smmlar " a ", " a ", r3, r4\n\t" "ssat " a ", #8, " a "\n\t"
-/* max(lo, min(hi, a)) with lo r3, hi r4. */
-#define EFM_FC_CLAMP(a) "cmp " a ", r3\n\t" "it lt\n\t" "movlt " a ", r3\n\t" "cmp " a ", r4\n\t" "it gt\n\t" \
-    "movgt " a ", r4\n\t"
+/* max(lo, min(hi, a)) with lo r5, hi r6. */
+#define EFM_FC_CLAMP(a) "cmp " a ", r5\n\t" "it lt\n\t" "movlt " a ", r5\n\t" "cmp " a ", r6\n\t" "it gt\n\t" \
+    "movgt " a ", r6\n\t"
 #define EFM_FC_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_FC_EACH6(M) EFM_FC_EACH4(M) M("r12") M("lr")
+/* Stores the int8 results to r2 + i * r3 (uses r5). */
+#define EFM_FC_STORE4                                                                                           \
+    "strb r8, [r2]\n\t" "strb r9, [r2, r3]\n\t" "strb r10, [r2, r3, lsl #1]\n\t" "add r5, r2, r3\n\t"          \
+    "strb r11, [r5, r3, lsl #1]\n\t"
+#define EFM_FC_STORE6 EFM_FC_STORE4 "strb r12, [r2, r3, lsl #2]\n\t" "strb lr, [r5, r3, lsl #2]\n\t"
 
-/* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp, store, step
- * to the next feature (r7: its requant32 row) or leave. */
-#define EFM_FC_PANEL_ASM(INIT, GROUP, EACH, STORE)                                                              \
+/* The dot-product loop: the first group (accumulators set from r6), then the other groups % EFM_PANEL_UNROLL
+ * through a TBH table (none: straight to the end test), then whole unrolled passes up to the sentinel. */
+#define EFM_FC_LOOP(FIRST, G)                                                                                   \
+    "5:\n\t" FIRST                                                                                              \
+    "tbh [pc, r4, lsl #1]\n\t"                                                                                  \
+    "6:\n\t"                                                                                                    \
+    ".hword (18f - 6b) / 2, (17f - 6b) / 2, (16f - 6b) / 2, (15f - 6b) / 2\n\t"                                 \
+    ".hword (14f - 6b) / 2, (13f - 6b) / 2, (12f - 6b) / 2, (11f - 6b) / 2\n\t"                                 \
+    "10:\n\t" G "11:\n\t" G "12:\n\t" G "13:\n\t" G "14:\n\t" G "15:\n\t" G "16:\n\t" G "17:\n\t" G         \
+    "18:\n\t"                                                                                                   \
+    "ldr r4, [r0]\n\t"                                                                                          \
+    "cmp r4, #0x80008000\n\t"                                                                                   \
+    "bne 10b\n\t"
+
+/* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp (out of line
+ * at 23), store, step to the next feature (r7: its requant32 row) or leave. */
+#define EFM_FC_PANEL_ASM(FIRST, GROUP, EACH, STORE)                                                             \
     "ldr r0, %[p]\n\t"                                                                                          \
-    "ldr r2, [r0, #0]\n\t"                                                                                      \
+    "ldr r2, [r0, #16]\n\t"                                                                                     \
     "ldr r6, [r2, #12]\n\t"                                                                                     \
-    "ldr r1, [r0, #24]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"          \
-    "ldr r7, [r0, #0]\n\t"                                                                                      \
+    "ldr r1, [r0, #36]\n\t"                                                                                     \
+    "ldrd r0, r4, [r0, #20]\n\t" EFM_FC_LOOP(FIRST, GROUP) "ldr r0, %[p]\n\t"                                  \
+    "ldr r7, [r0, #16]\n\t"                                                                                     \
     "ldmia r7!, {r3, r4, r5, r6}\n\t"                                                                           \
-    "str r7, [r0, #0]\n\t"                                                                                      \
+    "str r7, [r0, #16]\n\t"                                                                                     \
     "cmp r5, #0\n\t"                                                                                            \
     "blt 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
-    "ldr r2, [r0, #28]\n\t"                                                                                     \
-    "cbz r2, 22f\n\t"                                                                                           \
-    "ldrd r3, r4, [r0, #32]\n\t" EACH(EFM_FC_CLAMP) "22:\n\t"                                                   \
-    "ldrd r2, r3, [r0, #4]\n\t" STORE "adds r2, #1\n\t"                                                         \
-    "str r2, [r0, #4]\n\t"                                                                                      \
-    "ldr r3, [r0, #12]\n\t"                                                                                     \
-    "cmp r2, r3\n\t"                                                                                            \
+    "ldmia r0, {r2, r3, r4, r5}\n\t"                                                                            \
+    "cbnz r5, 23f\n\t"                                                                                          \
+    "22:\n\t" STORE "adds r2, #1\n\t"                                                                           \
+    "str r2, [r0]\n\t"                                                                                          \
+    "cmp r2, r4\n\t"                                                                                            \
     "beq 29f\n\t"                                                                                               \
-    "ldr r6, [r7, #12]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t"                                                   \
+    "ldr r6, [r7, #12]\n\t"                                                                                     \
+    "ldrd r0, r4, [r0, #20]\n\t"                                                                                \
     "b 5b\n"                                                                                                    \
+    "23:\n\t"                                                                                                   \
+    "ldrd r5, r6, [r0, #28]\n\t" EACH(EFM_FC_CLAMP) "b 22b\n"                                                  \
     "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
     "29:\n\t"
 
@@ -89,17 +116,53 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, q) == 0 && offsetof(efm
     "memory"
 
 __attribute__((noinline)) static void efm_fc_panel4(efm_fc_panel *p) {
-    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_INIT4, EFM_PG4, EFM_FC_EACH4, EFM_PANEL_STORE4)
+    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_FIRST4, EFM_PG4, EFM_FC_EACH4, EFM_FC_STORE4)
                      :
                      : [p] "m"(p)
                      : EFM_FC_CLOBBERS);
 }
 
 __attribute__((noinline)) static void efm_fc_panel6(efm_fc_panel *p) {
-    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_INIT6, EFM_PG6, EFM_FC_EACH6, EFM_PANEL_STORE6)
+    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_FIRST6, EFM_PG6, EFM_FC_EACH6, EFM_FC_STORE6)
                      :
                      : [p] "m"(p)
                      : EFM_FC_CLOBBERS);
+}
+
+/* efm_unpack_rows for n rows (a constant after inlining): per row, four groups per step. */
+static inline __attribute__((always_inline)) void efm_fc_unpack_n(const int8_t *x, int32_t stride, int32_t groups,
+                                                                  uint32_t *dst, const int32_t n) {
+    for (int32_t i = 0; i < n; i++, x += stride) {
+        const int8_t *s = x;
+        uint32_t *d = dst + 2 * i;
+        int32_t g = groups;
+        for (; g >= 4; g -= 4, s += 16, d += 8 * n) {
+            const uint32_t v0 = efm_load4(s), v1 = efm_load4(s + 4), v2 = efm_load4(s + 8), v3 = efm_load4(s + 12);
+            d[0] = efm_sxtb16(v0);
+            d[1] = efm_sxtb16_ror8(v0);
+            d[2 * n] = efm_sxtb16(v1);
+            d[2 * n + 1] = efm_sxtb16_ror8(v1);
+            d[4 * n] = efm_sxtb16(v2);
+            d[4 * n + 1] = efm_sxtb16_ror8(v2);
+            d[6 * n] = efm_sxtb16(v3);
+            d[6 * n + 1] = efm_sxtb16_ror8(v3);
+        }
+        for (; g > 0; g--, s += 4, d += 2 * n) {
+            const uint32_t v = efm_load4(s);
+            d[0] = efm_sxtb16(v);
+            d[1] = efm_sxtb16_ror8(v);
+        }
+    }
+    dst[2 * n * groups] = EFM_PANEL_SENTINEL;
+}
+
+/* Unpacks n = 4 or 6 rows in efm_unpack_rows' layout (the sentinel after). */
+static void efm_fc_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t *dst) {
+    if (n == 6) {
+        efm_fc_unpack_n(x, stride, groups, dst, 6);
+    } else {
+        efm_fc_unpack_n(x, stride, groups, dst, 4);
+    }
 }
 
 /* Rows r..r+3 (`stride` bytes apart) of one output feature with the table row q in C (depth tails). */
@@ -169,20 +232,16 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
     uint32_t *xs = (uint32_t *)scratch;
     int32_t r = 0;
     if (rows >= 4 && groups > 0) {
-        int fast = 1;
-        for (int32_t c = 0; c < cols; c++) {
-            fast &= p->requant32[4 * c + 2] >= -1;
-        }
-        if (fast && tail == 0) {
+        if (p->arm_block_rows != 0) { /* depth % 4 == 0, every feature 32-bit (the emitter checks) */
             /* Blocks of six rows, then four; at most 3 rows left for the single-row path. */
             int32_t n6 = 0, n4 = rows / 4;
             if (p->arm_block_rows == 6) {
                 efm_panel_blocks(rows, &n6, &n4);
             }
-            efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, groups % EFM_PANEL_UNROLL, w, act, lo, hi};
+            efm_fc_panel pp = {y, cols, y + cols, act, p->requant32, xs, (groups - 1) % EFM_PANEL_UNROLL, lo, hi, w};
             for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
-                efm_unpack_rows(x + r * depth, depth, groups, n, xs);
+                efm_fc_unpack(x + r * depth, depth, groups, n, xs);
                 pp.q = p->requant32;
                 pp.y = y + r * cols;
                 pp.y_end = pp.y + cols;
@@ -196,7 +255,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
         } else {
             for (; r + 4 <= rows; r += 4) {
                 const int8_t *xr = x + r * depth;
-                efm_unpack_rows(xr, depth, groups, 4, xs);
+                efm_fc_unpack(xr, depth, groups, 4, xs);
                 const int8_t *wc = w;
                 const int32_t *q = p->requant32;
                 int8_t *yc = y + r * cols;
