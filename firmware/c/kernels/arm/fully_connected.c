@@ -14,6 +14,7 @@
 #ifdef EFM_ARM_FULLY_CONNECTED
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "efm_arm.h"
 #include "efm_kernel.h"
@@ -129,25 +130,40 @@ __attribute__((noinline)) static void efm_fc_panel6(efm_fc_panel *p) {
                      : EFM_FC_CLOBBERS);
 }
 
-/* efm_unpack_rows for n rows (a constant after inlining): per row, four groups per step. */
+/* Four groups of one row: LDM of 16 int8 (a word-aligned row), eight SXTB16, four STRD to o + k * N8 bytes. */
+#define EFM_FC_UNPACK_STEP(N8)                                                                                  \
+    "1:\n\t"                                                                                                    \
+    "ldmia %[s]!, {r4, r5, r6, r7}\n\t"                                                                         \
+    "sxtb16 %[t0], r4\n\t" "sxtb16 %[t1], r4, ror #8\n\t" "strd %[t0], %[t1], [%[o]]\n\t"                      \
+    "sxtb16 %[t0], r5\n\t" "sxtb16 %[t1], r5, ror #8\n\t" "strd %[t0], %[t1], [%[o], #" #N8 "]\n\t"            \
+    "sxtb16 %[t0], r6\n\t" "sxtb16 %[t1], r6, ror #8\n\t" "strd %[t0], %[t1], [%[o], #2 * " #N8 "]\n\t"        \
+    "sxtb16 %[t0], r7\n\t" "sxtb16 %[t1], r7, ror #8\n\t" "strd %[t0], %[t1], [%[o], #3 * " #N8 "]\n\t"        \
+    "add %[o], %[o], #4 * " #N8 "\n\t"                                                                          \
+    "subs %[k], %[k], #1\n\t"                                                                                   \
+    "bne 1b\n\t"
+
+/* efm_unpack_rows for n = 4 or 6 word-aligned rows (a constant after inlining), four groups per step. */
 static inline __attribute__((always_inline)) void efm_fc_unpack_n(const int8_t *x, int32_t stride, int32_t groups,
                                                                   uint32_t *dst, const int32_t n) {
     for (int32_t i = 0; i < n; i++, x += stride) {
         const int8_t *s = x;
         uint32_t *d = dst + 2 * i;
-        int32_t g = groups;
-        for (; g >= 4; g -= 4, s += 16, d += 8 * n) {
-            const uint32_t v0 = efm_load4(s), v1 = efm_load4(s + 4), v2 = efm_load4(s + 8), v3 = efm_load4(s + 12);
-            d[0] = efm_sxtb16(v0);
-            d[1] = efm_sxtb16_ror8(v0);
-            d[2 * n] = efm_sxtb16(v1);
-            d[2 * n + 1] = efm_sxtb16_ror8(v1);
-            d[4 * n] = efm_sxtb16(v2);
-            d[4 * n + 1] = efm_sxtb16_ror8(v2);
-            d[6 * n] = efm_sxtb16(v3);
-            d[6 * n + 1] = efm_sxtb16_ror8(v3);
+        int32_t k = groups >> 2;
+        if (k > 0) {
+            uint32_t t0, t1;
+            if (n == 6) {
+                __asm__ volatile(EFM_FC_UNPACK_STEP(48)
+                                 : [s] "+r"(s), [o] "+r"(d), [k] "+r"(k), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                                 :
+                                 : "r4", "r5", "r6", "r7", "cc", "memory");
+            } else {
+                __asm__ volatile(EFM_FC_UNPACK_STEP(32)
+                                 : [s] "+r"(s), [o] "+r"(d), [k] "+r"(k), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                                 :
+                                 : "r4", "r5", "r6", "r7", "cc", "memory");
+            }
         }
-        for (; g > 0; g--, s += 4, d += 2 * n) {
+        for (int32_t g = groups & 3; g > 0; g--, s += 4, d += 2 * n) {
             const uint32_t v = efm_load4(s);
             d[0] = efm_sxtb16(v);
             d[1] = efm_sxtb16_ror8(v);
@@ -156,9 +172,12 @@ static inline __attribute__((always_inline)) void efm_fc_unpack_n(const int8_t *
     dst[2 * n * groups] = EFM_PANEL_SENTINEL;
 }
 
-/* Unpacks n = 4 or 6 rows in efm_unpack_rows' layout (the sentinel after). */
+/* Unpacks n = 4 or 6 rows in efm_unpack_rows' layout (the sentinel after); x and the row stride word-aligned (the
+ * arena's tensors are 16-byte aligned), else efm_unpack_rows. */
 static void efm_fc_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t *dst) {
-    if (n == 6) {
+    if ((((uintptr_t)x | (uintptr_t)stride) & 3) != 0) {
+        efm_unpack_rows(x, stride, groups, n, dst);
+    } else if (n == 6) {
         efm_fc_unpack_n(x, stride, groups, dst, 6);
     } else {
         efm_fc_unpack_n(x, stride, groups, dst, 4);
