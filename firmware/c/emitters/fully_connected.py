@@ -81,7 +81,11 @@ def emit(ctx: EmitContext) -> Emitted:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
         table = requant32_table(kp["mult"].tolist(), kp["shift"].tolist(), adj, depth, yt.zero_point)
-        requant32 = ctx.array(table, "int32_t")
+        # Flat: the first feature's adj, then per feature {M, offset, rshift, adj of the next feature} (0 after the
+        # last): the kernel's requant32 points at the first row, each feature's adj the word before its row.
+        flat = np.concatenate([table[:1, 3], np.concatenate([table[:, :3], np.append(table[1:, 3], 0)[:, None]], 1)
+                               .reshape(-1)])
+        requant32 = ctx.array(flat, "int32_t") + " + 1"
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
     w16 = "NULL"

@@ -27,21 +27,22 @@ static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp,
 }
 
 /* The state of one panel call (the assembly addresses the fields by offset). requant32 rows are {M, offset,
- * rshift, adj} per output feature (see efm_fc_out4). */
+ * rshift, adj of the next feature} per output feature, the first feature's adj before them (see efm_fc_out4). The
+ * output of feature c is y_base + (&requant32[4 * (c + 1)] >> 4) (one ADD per feature, no pointer to keep). */
 typedef struct {
-    int8_t *y;            /*  0: output of the block's first row, current feature */
+    int8_t *y_base;       /*  0: y - (&requant32[4] >> 4) (as integers) */
     int32_t y_stride;     /*  4: bytes between output rows */
-    const int8_t *y_end;  /*  8: y after the last feature */
+    const int32_t *q_end; /*  8: requant32 after the last feature */
     int32_t act;          /* 12: clamp to [lo, hi] (an activation narrower than int8) */
     const int32_t *q;     /* 16: requant32 row of the current output feature */
     const uint32_t *xs;   /* 20: unpacked rows */
-    int32_t rem;          /* 24: (groups - 1) % EFM_PANEL_UNROLL */
+    int32_t rem;          /* 24: (groups - 1) % EFM_FC_UNROLL */
     int32_t lo;           /* 28 */
     int32_t hi;           /* 32 */
     const int8_t *w;      /* 36: first weight row (the rows are contiguous) */
 } efm_fc_panel;
 
-typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offsetof(efm_fc_panel, y_end) == 8 &&
+typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offsetof(efm_fc_panel, q_end) == 8 &&
                                   offsetof(efm_fc_panel, act) == 12 && offsetof(efm_fc_panel, q) == 16 &&
                                   offsetof(efm_fc_panel, xs) == 20 && offsetof(efm_fc_panel, rem) == 24 &&
                                   offsetof(efm_fc_panel, lo) == 28 && offsetof(efm_fc_panel, w) == 36)
@@ -61,9 +62,9 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
 #define EFM_FC_RQ(a) "smmla " a ", " a ", r3, r4\n\t" "asr " a ", " a ", r5\n\t" "ssat " a ", #8, " a "\n\t"
 /* SMMULR(a, M) + zp (rshift -1: t = 32). */
 #define EFM_FC_RQR(a) "smmlar " a ", " a ", r3, r4\n\t" "ssat " a ", #8, " a "\n\t"
-/* max(lo, min(hi, a)) with lo r5, hi r6. */
-#define EFM_FC_CLAMP(a) "cmp " a ", r5\n\t" "it lt\n\t" "movlt " a ", r5\n\t" "cmp " a ", r6\n\t" "it gt\n\t" \
-    "movgt " a ", r6\n\t"
+/* max(lo, min(hi, a)) with lo r4, hi r5. */
+#define EFM_FC_CLAMP(a) "cmp " a ", r4\n\t" "it lt\n\t" "movlt " a ", r4\n\t" "cmp " a ", r5\n\t" "it gt\n\t" \
+    "movgt " a ", r5\n\t"
 #define EFM_FC_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_FC_EACH6(M) EFM_FC_EACH4(M) M("r12") M("lr")
 /* Stores the int8 results to r2 + i * r3 (uses r5). */
@@ -72,26 +73,30 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
     "strb r11, [r5, r3, lsl #1]\n\t"
 #define EFM_FC_STORE6 EFM_FC_STORE4 "strb r12, [r2, r3, lsl #2]\n\t" "strb lr, [r5, r3, lsl #2]\n\t"
 
-/* The dot-product loop: the first group (accumulators set from r6), then the other groups % EFM_PANEL_UNROLL
- * through a TBH table (none: straight to the end test), then whole unrolled passes up to the sentinel. */
+/* The dot-product loop: the first group (accumulators set from r6), then the other groups % EFM_FC_UNROLL through a
+ * TBH table (none: straight to the end test at 46), then whole unrolled passes (copies 30-45) up to the sentinel. */
+#define EFM_FC_UNROLL 16
 #define EFM_FC_LOOP(FIRST, G)                                                                                   \
     "5:\n\t" FIRST                                                                                              \
     "tbh [pc, r4, lsl #1]\n\t"                                                                                  \
     "6:\n\t"                                                                                                    \
-    ".hword (18f - 6b) / 2, (17f - 6b) / 2, (16f - 6b) / 2, (15f - 6b) / 2\n\t"                                 \
-    ".hword (14f - 6b) / 2, (13f - 6b) / 2, (12f - 6b) / 2, (11f - 6b) / 2\n\t"                                 \
-    "10:\n\t" G "11:\n\t" G "12:\n\t" G "13:\n\t" G "14:\n\t" G "15:\n\t" G "16:\n\t" G "17:\n\t" G         \
-    "18:\n\t"                                                                                                   \
+    ".hword (46f - 6b) / 2, (45f - 6b) / 2, (44f - 6b) / 2, (43f - 6b) / 2\n\t"                                 \
+    ".hword (42f - 6b) / 2, (41f - 6b) / 2, (40f - 6b) / 2, (39f - 6b) / 2\n\t"                                 \
+    ".hword (38f - 6b) / 2, (37f - 6b) / 2, (36f - 6b) / 2, (35f - 6b) / 2\n\t"                                 \
+    ".hword (34f - 6b) / 2, (33f - 6b) / 2, (32f - 6b) / 2, (31f - 6b) / 2\n\t"                                 \
+    "30:\n\t" G "31:\n\t" G "32:\n\t" G "33:\n\t" G "34:\n\t" G "35:\n\t" G "36:\n\t" G "37:\n\t" G         \
+    "38:\n\t" G "39:\n\t" G "40:\n\t" G "41:\n\t" G "42:\n\t" G "43:\n\t" G "44:\n\t" G "45:\n\t" G         \
+    "46:\n\t"                                                                                                   \
     "ldr r4, [r0]\n\t"                                                                                          \
     "cmp r4, #0x80008000\n\t"                                                                                   \
-    "bne 10b\n\t"
+    "bne 30b\n\t"
 
 /* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp (out of line
- * at 23), store, step to the next feature (r7: its requant32 row) or leave. */
+ * at 23), store, step to the next feature (r7: its requant32 row; r6 its adj) or leave. */
 #define EFM_FC_PANEL_ASM(FIRST, GROUP, EACH, STORE)                                                             \
     "ldr r0, %[p]\n\t"                                                                                          \
     "ldr r2, [r0, #16]\n\t"                                                                                     \
-    "ldr r6, [r2, #12]\n\t"                                                                                     \
+    "ldr r6, [r2, #-4]\n\t"                                                                                     \
     "ldr r1, [r0, #36]\n\t"                                                                                     \
     "ldrd r0, r4, [r0, #20]\n\t" EFM_FC_LOOP(FIRST, GROUP) "ldr r0, %[p]\n\t"                                  \
     "ldr r7, [r0, #16]\n\t"                                                                                     \
@@ -101,15 +106,14 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
     "blt 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
     "ldmia r0, {r2, r3, r4, r5}\n\t"                                                                            \
     "cbnz r5, 23f\n\t"                                                                                          \
-    "22:\n\t" STORE "adds r2, #1\n\t"                                                                           \
-    "str r2, [r0]\n\t"                                                                                          \
-    "cmp r2, r4\n\t"                                                                                            \
+    "22:\n\t"                                                                                                   \
+    "add r2, r2, r7, lsr #4\n\t" STORE "cmp r7, r4\n\t"                                                         \
     "beq 29f\n\t"                                                                                               \
-    "ldr r6, [r7, #12]\n\t"                                                                                     \
     "ldrd r0, r4, [r0, #20]\n\t"                                                                                \
     "b 5b\n"                                                                                                    \
     "23:\n\t"                                                                                                   \
-    "ldrd r5, r6, [r0, #28]\n\t" EACH(EFM_FC_CLAMP) "b 22b\n"                                                  \
+    "ldrd r4, r5, [r0, #28]\n\t" EACH(EFM_FC_CLAMP) "ldr r4, [r0, #8]\n\t"                                     \
+    "b 22b\n"                                                                                                   \
     "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
     "29:\n\t"
 
@@ -223,7 +227,7 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
     const int32_t *q = p->requant32;
     int32_t c = 0;
     for (; c + 2 <= cols; c += 2, wp += 16 * groups, q += 8) {
-        int32_t a0 = q[3], a1 = q[7];
+        int32_t a0 = q[-1], a1 = q[3];
         efm_dot16x2(x16, wp, groups, &a0, &a1);
         for (int32_t k = main; k < depth; k++) {
             a0 += (int32_t)xr[k] * w[c * depth + k];
@@ -233,7 +237,7 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
         yr[c + 1] = efm_fc_out32(q + 4, a1, act, lo, hi);
     }
     for (; c < cols; c++, q += 4) {
-        int32_t a = q[3];
+        int32_t a = q[-1];
         for (int32_t k = 0; k < depth; k++) {
             a += (int32_t)xr[k] * w[c * depth + k];
         }
@@ -257,13 +261,13 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
             if (p->arm_block_rows == 6) {
                 efm_panel_blocks(rows, &n6, &n4);
             }
-            efm_fc_panel pp = {y, cols, y + cols, act, p->requant32, xs, (groups - 1) % EFM_PANEL_UNROLL, lo, hi, w};
+            const int32_t *q_end = p->requant32 + 4 * cols;
+            efm_fc_panel pp = {y, cols, q_end, act, p->requant32, xs, (groups - 1) % EFM_FC_UNROLL, lo, hi, w};
             for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
                 efm_fc_unpack(x + r * depth, depth, groups, n, xs);
                 pp.q = p->requant32;
-                pp.y = y + r * cols;
-                pp.y_end = pp.y + cols;
+                pp.y_base = (int8_t *)((uintptr_t)(y + r * cols) - ((uintptr_t)p->requant32 >> 4) - 1u);
                 if (n == 6) {
                     efm_fc_panel6(&pp);
                 } else {
@@ -279,7 +283,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
                 const int32_t *q = p->requant32;
                 int8_t *yc = y + r * cols;
                 for (int32_t c = 0; c < cols; c++, wc += depth, q += 4, yc++) {
-                    const int32_t a0 = q[2] >= -1 ? q[3] : 0;
+                    const int32_t a0 = q[2] >= -1 ? q[-1] : 0;
                     int32_t acc[4] = {a0, a0, a0, a0};
                     efm_dot4x1_acc(xs, wc, groups, acc);
                     for (int32_t k = depth - tail; k < depth; k++) {
