@@ -60,7 +60,7 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
     "smlad r12, r5, r3, r6\n\t" "smlad r12, r7, r2, r12\n\t"
 /* (SMMUL(a, M) + offset) >> rshift, saturated to int8 (M r3, offset r4, rshift r5). */
 #define EFM_FC_RQ(a) "smmla " a ", " a ", r3, r4\n\t" "asr " a ", " a ", r5\n\t" "ssat " a ", #8, " a "\n\t"
-/* SMMULR(a, M) + zp (rshift -1: t = 32). */
+/* SMMULR(a, M) + zp (rshift 0: t = 32). */
 #define EFM_FC_RQR(a) "smmlar " a ", " a ", r3, r4\n\t" "ssat " a ", #8, " a "\n\t"
 /* max(lo, min(hi, a)) with lo r4, hi r5. */
 #define EFM_FC_CLAMP(a) "cmp " a ", r4\n\t" "it lt\n\t" "movlt " a ", r4\n\t" "cmp " a ", r5\n\t" "it gt\n\t" \
@@ -91,7 +91,7 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
     "cmp r4, #0x80008000\n\t"                                                                                   \
     "bne 30b\n\t"
 
-/* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp (out of line
+/* Per output feature after the loop: requantize (the rshift 0 form out of line at label 20), clamp (out of line
  * at 23), store, step to the next feature (r7: its requant32 row; r6 its adj) or leave. */
 #define EFM_FC_PANEL_ASM(FIRST, GROUP, EACH, STORE)                                                             \
     "ldr r0, %[p]\n\t"                                                                                          \
@@ -102,19 +102,18 @@ typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offse
     "ldr r7, [r0, #16]\n\t"                                                                                     \
     "ldmia r7!, {r3, r4, r5, r6}\n\t"                                                                           \
     "str r7, [r0, #16]\n\t"                                                                                     \
-    "cmp r5, #0\n\t"                                                                                            \
-    "blt 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
+    "cbz r5, 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
     "ldmia r0, {r2, r3, r4, r5}\n\t"                                                                            \
     "cbnz r5, 23f\n\t"                                                                                          \
     "22:\n\t"                                                                                                   \
     "add r2, r2, r7, lsr #4\n\t" STORE "cmp r7, r4\n\t"                                                         \
-    "beq 29f\n\t"                                                                                               \
     "ldrd r0, r4, [r0, #20]\n\t"                                                                                \
-    "b 5b\n"                                                                                                    \
+    "bne 5b\n\t"                                                                                               \
+    "b 29f\n"                                                                                                   \
+    "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
     "23:\n\t"                                                                                                   \
     "ldrd r4, r5, [r0, #28]\n\t" EACH(EFM_FC_CLAMP) "ldr r4, [r0, #8]\n\t"                                     \
     "b 22b\n"                                                                                                   \
-    "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
     "29:\n\t"
 
 #define EFM_FC_CLOBBERS "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", \
@@ -192,7 +191,7 @@ static void efm_fc_unpack(const int8_t *x, int32_t stride, int32_t groups, int32
 static void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32_t stride, int act, int32_t lo,
                         int32_t hi) {
     for (int32_t i = 0; i < 4; i++) {
-        int32_t v = q[2] < 0 ? efm_smmulr(acc[i], q[0]) + q[1] : (efm_smmul(acc[i], q[0]) + q[1]) >> q[2];
+        int32_t v = q[2] == 0 ? efm_smmulr(acc[i], q[0]) + q[1] : (efm_smmul(acc[i], q[0]) + q[1]) >> q[2];
         v = efm_ssat8(v);
         if (act) {
             v = v < lo ? lo : (v > hi ? hi : v);
@@ -203,7 +202,7 @@ static void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32
 
 /* The requantized, clamped output of one feature's 32-bit accumulator (requant32 row q, fast form). */
 static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, int32_t hi) {
-    int32_t v = q[2] < 0 ? efm_smmulr(acc, q[0]) + q[1] : (efm_smmul(acc, q[0]) + q[1]) >> q[2];
+    int32_t v = q[2] == 0 ? efm_smmulr(acc, q[0]) + q[1] : (efm_smmul(acc, q[0]) + q[1]) >> q[2];
     v = efm_ssat8(v);
     if (act) {
         v = v < lo ? lo : (v > hi ? hi : v);
@@ -283,7 +282,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
                 const int32_t *q = p->requant32;
                 int8_t *yc = y + r * cols;
                 for (int32_t c = 0; c < cols; c++, wc += depth, q += 4, yc++) {
-                    const int32_t a0 = q[2] >= -1 ? q[-1] : 0;
+                    const int32_t a0 = q[2] >= 0 ? q[-1] : 0;
                     int32_t acc[4] = {a0, a0, a0, a0};
                     efm_dot4x1_acc(xs, wc, groups, acc);
                     for (int32_t k = depth - tail; k < depth; k++) {
@@ -291,7 +290,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
                             acc[i] += (int32_t)xr[i * depth + k] * wc[k];
                         }
                     }
-                    if (q[2] >= -1) {
+                    if (q[2] >= 0) {
                         efm_fc_out4(q, acc, yc, cols, act, lo, hi);
                     } else {
                         for (int32_t i = 0; i < 4; i++) {
