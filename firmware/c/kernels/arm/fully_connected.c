@@ -6,9 +6,13 @@
  * four: their int8 values are unpacked once into int16 pairs in the kernel scratch, and each 32-bit weight word is
  * loaded and unpacked (SXTB16) once for the whole block: per group of four inputs one weight load, two SXTB16,
  * three LDM and twelve SMLAD (dual 16-bit MACs) for 24 MACs (0.75 instructions per MAC; the 0.5 bound is the SMLAD
- * alone). The panel (efm_arm.h) runs all output features of a block in one assembly loop, with the 32-bit
- * requantization (SMMLA / SMMLAR + SSAT), the activation clamp and the stores. Depths that are not a multiple of 4,
- * rows outside the blocks and the 64-bit requantization take the C paths below. Ops with fewer than four rows (the
+ * alone). The panel runs all output features of a block in one assembly loop: the first group starts the
+ * accumulators from the feature's adj, the others run in a 16-group unroll entered by TBH; then the 32-bit
+ * requantization (SMMLA + ASR + SSAT, or SMMLAR + SSAT out of line), the activation clamp (out of line) and the
+ * stores, with 13 instructions of bookkeeping per feature (the emitter checks the requantization forms and lays the
+ * table out for one LDM per feature; see docs/firmware.md). Depths that are not a multiple of 4, features with the
+ * 64-bit requantization (the whole op then takes the C 4-row path) and rows outside the blocks take the C paths
+ * below. Ops with fewer than four rows (the
  * matrix-vector products of a streaming step) use int16 weights prepared at generation time (p->w16) where every
  * feature has the 32-bit requantization: two features per pass, 16 MACs in 13 instructions (efm_dot16x2). */
 #ifdef EFM_ARM_FULLY_CONNECTED
