@@ -59,7 +59,8 @@ def _bmm(rng, ls: tuple[int, ...], rs: tuple[int, ...], *, adj_x: bool = False, 
 
 def matmul_edge_cases(rng) -> list[Graph]:
     """Instances reaching every path of the two kernels: rows around the 6- and 4-row panels (1..17), depths with a
-    remainder of 1..3 and multiples of 4 with 1..5 groups (every entry point of the 4-group loop), one and several
+    remainder of 1..3 and multiples of 4 with 1..17 and 33 groups (every entry point of the FULLY_CONNECTED panels'
+    16-group loop, in the 6- or the 4-row panel), one and several
     columns, big biases, multipliers in [0.25, 0.5) (SMMLAR) and above 1, activations; BATCH_MATMUL in both adj_y
     forms (and adj_x), rank 2..4 with batch broadcast on either side, fast and 64-bit requantization."""
     graphs = []
@@ -71,8 +72,11 @@ def matmul_edge_cases(rng) -> list[Graph]:
                                   (10, 36, 7, {"act": "RELU6"}), (6, 16, 9, {"act": "RELU_N1_TO_1"}),
                                   (5, 13, 4, {"bias": "big", "mult": "half"}), (7, 28, 3, {"bias": "none"}),
                                   (4, 6, 4, {"mult": "half", "act": "RELU"}), (12, 24, 5, {"batch": (2,)}),
-                                  (16, 64, 8, {"mult": "half"}), (6, 8, 2, {"bias": "big", "act": "RELU"})]:
+                                  (16, 64, 8, {"mult": "half"}), (6, 8, 2, {"bias": "big", "act": "RELU"}),
+                                  (10, 68, 5, {}), (6, 132, 3, {"act": "RELU"}), (4, 68, 3, {"mult": "half"})]:
         graphs.append(_fc(rng, rows, depth, cols, **kw))
+    for i, depth in enumerate(range(24, 68, 4)):  # 6..16 groups
+        graphs.append(_fc(rng, (6, 4)[i % 2], depth, 2))
     for rows, depth, cols in [(1, 4, 3), (4, 16, 16), (5, 8, 5), (6, 12, 7), (7, 20, 3), (8, 4, 9), (10, 24, 6),
                               (12, 16, 4), (13, 32, 5), (16, 16, 16), (6, 7, 5), (9, 33, 4), (3, 2, 2)]:
         for adj_y in (True, False):
@@ -115,6 +119,8 @@ def test_arm_matmul_paths(board, tmp_path):
     assert [n.op for n in folded.nodes].count("TRANSPOSE") == 0 < [n.op for n in g.nodes].count("TRANSPOSE")
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"fully_connected", "batch_matmul"} <= set(m["arm_kernels"])
+    model_c = (tmp_path / "src" / "model.c").read_text()
+    assert ".arm_block_rows = 2," in model_c and ".arm_block_rows = 6," in model_c  # the pair path and the panels
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     bad = [f"{g.outputs[k]} record {r}" for r in range(2) for k in range(len(g.outputs))
@@ -124,14 +130,11 @@ def test_arm_matmul_paths(board, tmp_path):
 
 
 #: Bounds asserted on the Cortex-M4 (executed instructions per MAC, whole kernel call). The issue's targets: <= 1.3
-#: for the 64-token attention products, <= 0.9 for FULLY_CONNECTED; the 16-token products (no target: "as close as
-#: the sizes allow") and FULLY_CONNECTED 16x64x64 (which does not reach 0.9: at depth 64 the per-output
-#: requantization and stores weigh 0.1 per MAC beside the 0.78 of the 6-row loop, and 4 of the 16 rows run in a
-#: 4-row block) get the measured figure plus a small margin.
+#: for every attention product (64-token: the 6-row panels; 16-token: the pair path), <= 0.9 for FULLY_CONNECTED.
 PER_MAC_BOUNDS = [("bmm", (4, 64, 24), (4, 64, 24), True, 1.3), ("bmm", (4, 64, 64), (4, 64, 24), False, 1.3),
-                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.78), ("bmm", (2, 16, 16), (2, 16, 16), False, 1.95),
+                  ("bmm", (2, 16, 16), (2, 16, 16), True, 1.3), ("bmm", (2, 16, 16), (2, 16, 16), False, 1.3),
                   ("fc", 16, 256, 256, 0.9), ("fc", 64, 96, 96, 0.9), ("fc", 64, 96, 192, 0.9),
-                  ("fc", 64, 192, 96, 0.9), ("fc", 144, 192, 192, 0.9), ("fc", 16, 64, 64, 0.99)]
+                  ("fc", 64, 192, 96, 0.9), ("fc", 144, 192, 192, 0.9), ("fc", 16, 64, 64, 0.9)]
 
 
 def test_matmul_instructions_per_mac(tmp_path):

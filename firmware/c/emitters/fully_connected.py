@@ -52,7 +52,7 @@ def w16_weights(w: np.ndarray) -> np.ndarray:
 
 def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: int, zp: int = 0) -> np.ndarray:
     """{M, offset, rshift, adj} per output feature for the Cortex-M kernel's 32-bit requantization, exact where the
-    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127): SMMULR + zp (rshift -1,
+    multiplier is below 1 (shift <= -1) and |sum x w| + |adj| < 2^31 (|x w| <= 128 * 127): SMMULR + zp (rshift 0,
     offset zp) or (SMMUL + 2^(rshift-1) + zp 2^rshift) >> rshift, the output zero point folded in before the shift
     (exact while the offset stays below 2^30: SMMUL's result is below 2^30 in magnitude); rshift -2 elsewhere."""
     rows = []
@@ -60,7 +60,7 @@ def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: i
         rs = -e - 1
         off = zp if rs == 0 else (1 << (rs - 1)) + (zp << rs) if rs > 0 else 0
         if e <= -1 and abs(a) + 16256 * depth < 2**31 and abs(off) < 2**30:
-            rows.append([m, off, rs if rs > 0 else -1, a])
+            rows.append([m, off, rs, a])
         else:
             rows.append([m, 0, -2, 0])
     return np.asarray(rows, np.int64)
@@ -81,14 +81,20 @@ def emit(ctx: EmitContext) -> Emitted:
             adj = adj + bt.data.astype(np.int64)
         bias_adj = ctx.array(adj, "int64_t")
         table = requant32_table(kp["mult"].tolist(), kp["shift"].tolist(), adj, depth, yt.zero_point)
-        requant32 = ctx.array(table, "int32_t")
+        # Flat: the first feature's adj, then per feature {M, offset, rshift, adj of the next feature} (0 after the
+        # last): the kernel's requant32 points at the first row, each feature's adj the word before its row.
+        flat = np.concatenate([table[:1, 3], np.concatenate([table[:, :3], np.append(table[1:, 3], 0)[:, None]], 1)
+                               .reshape(-1)])
+        requant32 = ctx.array(flat, "int32_t") + " + 1"
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
     w16 = "NULL"
     rows = xt.size // depth
-    if arm and rows < ARM_ROWS and depth >= 8 and wt.shape[0] >= 2 and (table[:, 2] >= -1).all():
+    if arm and rows < ARM_ROWS and depth >= 8 and wt.shape[0] >= 2 and (table[:, 2] >= 0).all():
         w16 = ctx.array(w16_weights(wt.data), "int16_t")  # the matrix-vector path (streaming steps)
+    # The panels take whole groups of four and the 32-bit requantization of every feature; 0 = the kernel's C path.
+    panels = arm and depth % 4 == 0 and bool((table[:, 2] >= 0).all())
     p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
-                         arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if arm else 0, w16=w16)
+                         arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if panels else 0, w16=w16)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "
                    f"{scratch_ptr});", ("fully_connected",))

@@ -15,10 +15,13 @@ typedef struct {
     const int32_t *mult;     /* per output feature */
     const int32_t *shift;    /* per output feature */
     const int64_t *bias_adj; /* Cortex-M kernel: bias - input_zp * sum(w) per output feature; else NULL */
-    /* Cortex-M kernel, per output feature: {mult, offset, right shift, bias_adj} of the 32-bit requantization, or
-     * right shift -2 where it does not apply (the 64-bit path is used); else NULL. */
+    /* Cortex-M kernel, per output feature c: {mult, offset, right shift, bias_adj of feature c + 1} of the 32-bit
+     * requantization (right shift 0: the SMMULR form), or right shift -2 where it does not apply (the 64-bit path
+     * is used); feature c's bias_adj is requant32[4 * c - 1] (the first one before the table); else NULL. */
     const int32_t *requant32;
-    int32_t arm_block_rows; /* Cortex-M kernel: rows unpacked together at most (6 or 4; the scratch holds them) */
+    /* Cortex-M kernel: rows unpacked together at most (6 or 4; the scratch holds them) by the assembly panels, or 0
+     * where they do not apply (depth % 4 != 0 or a feature without the 32-bit requantization: the C paths) */
+    int32_t arm_block_rows;
     /* Cortex-M kernel, ops with fewer than 4 rows (a streaming step's matrix-vector products): the weights as int16,
      * output features in pairs, per pair and group of 8 inputs the 8 weights of each feature
      * ([cols / 2][depth / 8][2][8]); NULL where it does not apply (the single-row C path is used). */

@@ -4,13 +4,14 @@
  * pairs, each rhs "column" word loaded and unpacked once per block, SMLAD), so the rhs must run contiguously along
  * the depth: Q.K^T (adj_y) does; for P.V (adj_y false, rhs [depth, cols]) the rhs of each batch is first transposed
  * into the kernel scratch as int8 [cols, depth rounded up to a multiple of 4, zero padded] (4 x 4 byte blocks; once
- * per distinct rhs batch: a broadcast rhs is transposed once). The lhs is unpacked as 4 (l - zl), so the inner loop
+ * per distinct rhs batch: a broadcast rhs is transposed once). The lhs is unpacked as 2 (l - zl), so the inner loop
  * is a pure SMLAD and the rhs zero point leaves one term per row, the accumulators' start:
  *   sum (l - zl)(r - zr) = sum (l - zl) r - zr sum (l - zl).
- * The requantization (gemmlowp's double rounding, output zero point included) is SMMLA + two sign corrections +
- * shift + SSAT (efm_bmm_rq4). Operands are addressed through strides (folded transposes included). Rhs depths that
+ * The requantization (gemmlowp's double rounding, output zero point included) is a sign correction + SMMLAR +
+ * shift + SSAT (efm_bmm_rq2). Operands are addressed through strides (folded transposes included). Rhs depths that
  * are not a multiple of 4 (adj_y), rows outside the blocks and multipliers outside the fast form take the C paths;
- * a lhs that is not contiguous along the depth (adj_x) takes the portable loop. */
+ * a lhs that is not contiguous along the depth (adj_x) takes the portable loop. Small products (the 16-token
+ * attention) take the pair path below instead (p->arm_block_rows == 2, chosen by the emitter). */
 #ifdef EFM_ARM_BATCH_MATMUL
 
 #include <stddef.h>
@@ -41,16 +42,16 @@ static void efm_bmm_strided(const efm_batch_matmul_params *p, const int8_t *lhs,
 
 /* The state of one panel call (the assembly addresses the fields by offset). */
 typedef struct {
-    int32_t rt[6];       /*  0: row terms, the accumulators' start: -zr * sum_k 4 (l - zl) */
+    int32_t rt[6];       /*  0: row terms, the accumulators' start: -zr * sum_k 2 (l - zl) */
     int8_t *y;           /* 24: output of the block's first row, current column */
     int32_t y_stride;    /* 28 */
     const int8_t *y_end; /* 32 */
     int32_t w_skip;      /* 36: bytes between one rhs column's end and the next one's start */
-    const uint32_t *xs;  /* 40: unpacked rows, 4 (l - zl) */
+    const uint32_t *xs;  /* 40: unpacked rows, 2 (l - zl) */
     int32_t rem;         /* 44: groups % EFM_PANEL_UNROLL */
     const int8_t *w;     /* 48: first rhs column */
     int32_t m;           /* 52: multiplier */
-    int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq4) */
+    int32_t k;           /* 56: rounding offset with the output zero point (efm_bmm_rq2) */
     int32_t s;           /* 60: right shift */
 } efm_bmm_panel;
 
@@ -61,33 +62,33 @@ typedef char efm_bmm_panel_layout[(offsetof(efm_bmm_panel, y) == 24 && offsetof(
                                       ? 1
                                       : -1];
 
-/* gemmlowp's double-rounding requantization + output zero point of an accumulator a4 = 4 a (|a| < 2^29), for e =
- * -shift in 1..22: RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(a, M), e) + zp equals
- * floor((a M + 2^30 + 2^(30+e) + zp 2^(31+e) - [a < 0] 2^31) / 2^(31+e)) (both roundings folded into one offset;
- * the sign term turns round-half-up into half-away-from-zero). The offset is a multiple of 2^30, so only
- * floor(a M / 2^30) = SMMUL(4 a, M) matters: (SMMUL(a4, M) + k - 2 [a < 0]) >> (e + 1) with
- * k = 1 + 2^e + zp 2^(e+1). Returns 0 where this does not apply (the caller keeps the 64-bit form). */
-static int efm_bmm_rq4_consts(const efm_batch_matmul_params *p, int32_t *k, int32_t *s) {
+/* gemmlowp's double-rounding requantization + output zero point of an accumulator a2 = 2 a (|a| < 2^29), for e =
+ * -shift in 1..22. SaturatingRoundingDoublingHighMul(a, M) = floor((a M + 2^30) / 2^31) (its nudge for a negative
+ * product and the truncation toward zero make the same floor) = SMMULR(2 a, M); RoundingDivideByPOT(x, e) + zp =
+ * floor((x + 2^(e-1) - [x < 0]) / 2^e) + zp, and x < 0 only where a < 0 (x = 0 rounds to 0 either way). So
+ *   y = (SMMLAR(a2, M, k + (a2 >> 31))) >> e,  k = 2^(e-1) + zp 2^e
+ * (SMMLAR adds its accumulator above the rounded product). Returns 0 where this does not apply (the caller keeps
+ * the 64-bit form). */
+static int efm_bmm_rq2_consts(const efm_batch_matmul_params *p, int32_t *k, int32_t *s) {
     const int32_t e = -p->shift;
     if (e < 1 || e > 22 || p->mult < 0 || p->depth > 8000) {
         return 0;
     }
-    *k = 1 + (1 << e) + p->output_zp * (1 << (e + 1));
-    *s = e + 1;
+    *k = (1 << (e - 1)) + p->output_zp * (1 << e);
+    *s = e;
     return 1;
 }
 
-static inline int8_t efm_bmm_rq4(int32_t a4, int32_t m, int32_t k, int32_t s) {
-    return (int8_t)efm_ssat8((efm_smmul(a4, m) + k + 2 * (a4 >> 31)) >> s);
+static inline int8_t efm_bmm_rq2(int32_t a2, int32_t m, int32_t k, int32_t s) {
+    return (int8_t)efm_ssat8(efm_smmlar(a2, m, k + (a2 >> 31)) >> s);
 }
 
 #define EFM_BMM_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_BMM_EACH6(M) EFM_BMM_EACH4(M) M("r12") M("lr")
-/* efm_bmm_rq4 in place (M r2, k r3, shift r5). */
+/* efm_bmm_rq2 in place (M r2, k r3, shift r5). */
 #define EFM_BMM_RQ(a)                                                                                           \
     "add r6, r3, " a ", asr #31\n\t"                                                                            \
-    "add r6, r6, " a ", asr #31\n\t"                                                                            \
-    "smmla " a ", " a ", r2, r6\n\t"                                                                            \
+    "smmlar " a ", " a ", r2, r6\n\t"                                                                           \
     "asr " a ", " a ", r5\n\t"                                                                                  \
     "ssat " a ", #8, " a "\n\t"
 
@@ -131,15 +132,15 @@ __attribute__((noinline)) static int32_t efm_bmm_unpack_tail(const int8_t *src, 
                                                              uint32_t *d) {
     int32_t v[4] = {0, 0, 0, 0};
     for (int32_t j = 0; j < tail; j++) {
-        v[j] = 4 * ((int32_t)src[j] - zl);
+        v[j] = 2 * ((int32_t)src[j] - zl);
     }
     d[0] = ((uint32_t)v[0] & 0xFFFFu) | ((uint32_t)v[2] << 16);
     d[1] = ((uint32_t)v[1] & 0xFFFFu) | ((uint32_t)v[3] << 16);
     return v[0] + v[1] + v[2] + v[3];
 }
 
-/* Unpacks `n` lhs rows as int16 pairs of 4 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
- * row's term -zr * sum_k 4 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
+/* Unpacks `n` lhs rows as int16 pairs of 2 (l - zl) (efm_unpack_rows' layout, sentinel after) and returns each
+ * row's term -zr * sum_k 2 (l - zl) in rt. mz: -zl in both halfword lanes (SXTAB16 extracts and subtracts). */
 static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t *x, int32_t stride, int32_t depth,
                                                                   const int32_t n, uint32_t mz, int32_t zr,
                                                                   uint32_t *dst, int32_t *rt) {
@@ -153,8 +154,6 @@ static inline __attribute__((always_inline)) void efm_bmm_unpack_n(const int8_t 
             uint32_t a, b;
             __asm__("sxtab16 %0, %2, %3\n\t"
                     "sxtab16 %1, %2, %3, ror #8\n\t"
-                    "sadd16 %0, %0, %0\n\t"
-                    "sadd16 %1, %1, %1\n\t"
                     "sadd16 %0, %0, %0\n\t"
                     "sadd16 %1, %1, %1\n\t"
                     : "=&r"(a), "=&r"(b)
@@ -230,7 +229,7 @@ static void efm_bmm_dot(const efm_batch_matmul_params *p, const int8_t *lhs, con
             for (; j < depth; j++) {
                 acc += ((int32_t)lr[j] - zl) * rc[j];
             }
-            yr[c] = fast ? efm_bmm_rq4(4 * acc, p->mult, k, s) : efm_bmm_out(p, acc);
+            yr[c] = fast ? efm_bmm_rq2(2 * acc, p->mult, k, s) : efm_bmm_out(p, acc);
         }
     }
 }
@@ -272,13 +271,280 @@ static void efm_bmm_transpose(const int8_t *rhs, int32_t depth, int32_t dpad, in
     }
 }
 
+/* ---- The pair path (p->arm_block_rows == 2: small products, at most EFM_BMM_PAIR_MAX_GROUPS groups of four depth
+ * values, even numbers of rows and columns; efm_bmm_pair_all): both operands are packed once to int16 pairs with
+ * their zero points taken out, so that every product is a pure SMLAD and the accumulators start at zero. The rhs of
+ * a batch is packed into the scratch as column pairs, per group of four depth values the words (c0: k0 k2, c0: k1 k3,
+ * c1: k0 k2, c1: k1 k3) of (r - zr); two lhs rows likewise as 2 (l - zl) (the factor 2 is efm_bmm_rq2's). A 2 x 2
+ * block (two rows, two columns) costs per group two LDM and eight SMLAD (16 MACs in 10 instructions); the first
+ * group starts the sums (SMUAD), the rest are entered at the copy that leaves groups - 1 of them; the
+ * requantization, the four stores and the step to the next column pair follow (efm_bmm_pair_run). At depth 16 a
+ * block costs 65 instructions (32 SMLAD/SMUAD, 8 LDM, the entry jump, 16 for the requantization, 4 for the stores,
+ * 4 for the state and the loop): 16.25 per output; packing each operand value once (13 instructions per group of
+ * two lhs rows, 9 per group of a rhs column pair; 17 with the transposing loads of P.V) adds ~2.5-3 per output at
+ * 16 x 16 x 16: ~1.25 per MAC. */
+
+#define EFM_BMM_PAIR_MAX_GROUPS 8
+
+/* The state of one efm_bmm_pair_run call (the assembly copies it to the stack). */
+typedef struct {
+    uint32_t *l;            /*  0: the two packed rows */
+    int32_t m;              /*  4: multiplier */
+    int32_t k;              /*  8: offset of efm_bmm_rq2 */
+    int32_t e;              /* 12: right shift */
+    int8_t *y;              /* 16: the first row's output at the current column pair */
+    int32_t y_stride;       /* 20: bytes from the first row's output to the second's (0: one row, stored twice) */
+    const uint32_t *r_end;  /* 24: after the last packed column pair */
+    int32_t rest;           /* 28: groups - 1 (0..7); the assembly's entry address there */
+    const uint32_t *r;      /* 32: the first packed column pair */
+    const int8_t *src;      /* 36: lhs: the first row of the next pair */
+    int32_t src_stride;     /* 40: bytes between lhs rows */
+    int32_t y_step;         /* 44: from the end of one row pair's outputs to the next pair's start */
+    int32_t row_pairs;      /* 48: row pairs to run */
+    int32_t pack_groups;    /* 52: groups (1..8) the assembly packs from src; its entry address of the packing
+                             * there */
+    uint32_t mz;            /* 56: -zl in both halfword lanes */
+} efm_bmm_pair_state;
+
+typedef char efm_bmm_pair_layout[(offsetof(efm_bmm_pair_state, y) == 16 && offsetof(efm_bmm_pair_state, rest) == 28 &&
+                                  offsetof(efm_bmm_pair_state, r) == 32 && offsetof(efm_bmm_pair_state, y_step) == 44 &&
+                                  offsetof(efm_bmm_pair_state, mz) == 56)
+                                     ? 1
+                                     : -1];
+
+#define EFM_BMM_PG                                                                                              \
+    "ldmia r0!, {r4-r7}\n\t"                                                                                    \
+    "ldmia r1!, {r8-r11}\n\t"                                                                                   \
+    "smlad r2, r4, r8, r2\n\t"                                                                                  \
+    "smlad r2, r5, r9, r2\n\t"                                                                                  \
+    "smlad r3, r4, r10, r3\n\t"                                                                                 \
+    "smlad r3, r5, r11, r3\n\t"                                                                                 \
+    "smlad r12, r6, r8, r12\n\t"                                                                                \
+    "smlad r12, r7, r9, r12\n\t"                                                                                \
+    "smlad lr, r6, r10, lr\n\t"                                                                                 \
+    "smlad lr, r7, r11, lr\n\t"
+/* One group of the two rows at r0, r1 packed as 2 (l - zl) to r2 (-zl in r4's lanes). */
+#define EFM_BMM_PACK2                                                                                           \
+    "ldr r9, [r0], #4\n\t"                                                                                      \
+    "ldr r10, [r1], #4\n\t"                                                                                     \
+    "sxtab16 r5, r4, r9\n\t"                                                                                    \
+    "sxtab16 r6, r4, r9, ror #8\n\t"                                                                            \
+    "sxtab16 r7, r4, r10\n\t"                                                                                   \
+    "sxtab16 r8, r4, r10, ror #8\n\t"                                                                           \
+    "sadd16 r5, r5, r5\n\t"                                                                                     \
+    "sadd16 r6, r6, r6\n\t"                                                                                     \
+    "sadd16 r7, r7, r7\n\t"                                                                                     \
+    "sadd16 r8, r8, r8\n\t"                                                                                     \
+    "stmia r2!, {r5-r8}\n\t"
+/* efm_bmm_rq2 in place (M r4, k r5, e r6; r10 scratch). */
+#define EFM_BMM_PRQ(a)                                                                                          \
+    "add r10, r5, " a ", asr #31\n\t"                                                                           \
+    "smmlar " a ", " a ", r4, r10\n\t"                                                                          \
+    "asr " a ", " a ", r6\n\t"                                                                                  \
+    "ssat " a ", #8, " a "\n\t"
+
+/* st->row_pairs pairs of rows x every column pair up to st->r_end (at least one each). Per row pair the two rows at
+ * st->src are first packed into st->l (per group two word loads, four SXTAB16 taking the zero point out, four SADD16
+ * doubling, one STM; entered at the copy that leaves st->pack_groups of them). */
+__attribute__((noinline)) static void efm_bmm_pair_run(efm_bmm_pair_state *st) {
+    __asm__ volatile(
+        "ldr r0, %[st]\n\t"
+        "ldrd r1, r2, [r0, #52]\n\t"
+        "adr r3, 7f\n\t"
+        "ldr r1, [r3, r1, lsl #2]\n\t"
+        "push {r1, r2}\n\t"
+        "ldmia r0, {r1-r12, lr}\n\t"
+        "push {r1-r12, lr}\n\t"
+        "adr r3, 8f\n\t"
+        "ldr r2, [r3, r8, lsl #2]\n\t"
+        "str r2, [sp, #28]\n"
+        "20:\n\t"
+        "ldrd r0, r1, [sp, #36]\n\t"
+        "add r2, r0, r1, lsl #1\n\t"
+        "str r2, [sp, #36]\n\t"
+        "add r1, r0, r1\n\t"
+        "ldr r2, [sp]\n\t"
+        "ldr r4, [sp, #56]\n\t"
+        "ldr pc, [sp, #52]\n"
+        "30:\n\t" EFM_BMM_PACK2 "31:\n\t" EFM_BMM_PACK2 "32:\n\t" EFM_BMM_PACK2 "33:\n\t" EFM_BMM_PACK2
+        "34:\n\t" EFM_BMM_PACK2 "35:\n\t" EFM_BMM_PACK2 "36:\n\t" EFM_BMM_PACK2 "37:\n\t" EFM_BMM_PACK2
+        "22:\n\t"
+        "ldr r0, [sp]\n\t"
+        "ldr r1, [sp, #32]\n"
+        "1:\n\t"
+        "ldmia r0!, {r4-r7}\n\t"
+        "ldmia r1!, {r8-r11}\n\t"
+        "smuad r2, r4, r8\n\t"
+        "smlad r2, r5, r9, r2\n\t"
+        "smuad r3, r4, r10\n\t"
+        "smlad r3, r5, r11, r3\n\t"
+        "smuad r12, r6, r8\n\t"
+        "smlad r12, r7, r9, r12\n\t"
+        "smuad lr, r6, r10\n\t"
+        "smlad lr, r7, r11, lr\n\t"
+        "ldr pc, [sp, #28]\n"
+        "11:\n\t" EFM_BMM_PG "12:\n\t" EFM_BMM_PG "13:\n\t" EFM_BMM_PG "14:\n\t" EFM_BMM_PG
+        "15:\n\t" EFM_BMM_PG "16:\n\t" EFM_BMM_PG "17:\n\t" EFM_BMM_PG
+        "3:\n\t"
+        "ldmia sp, {r0, r4-r9}\n\t" EFM_BMM_PRQ("r2") EFM_BMM_PRQ("r3") EFM_BMM_PRQ("r12") EFM_BMM_PRQ("lr")
+        "bfi r12, lr, #8, #8\n\t"
+        "strh r12, [r7, r8]\n\t"
+        "bfi r2, r3, #8, #8\n\t"
+        "strh r2, [r7], #2\n\t"
+        "str r7, [sp, #16]\n\t"
+        "cmp r1, r9\n\t"
+        "bne 1b\n\t"
+        "ldrd r2, r3, [sp, #44]\n\t"
+        "add r7, r2\n\t"
+        "str r7, [sp, #16]\n\t"
+        "subs r3, #1\n\t"
+        "str r3, [sp, #48]\n\t"
+        "bne 20b\n\t"
+        "add sp, #60\n\t"
+        "b 9f\n\t"
+        ".p2align 2\n"
+        "8:\n\t"
+        ".word 3b + 1, 17b + 1, 16b + 1, 15b + 1, 14b + 1, 13b + 1, 12b + 1, 11b + 1\n"
+        "7:\n\t"
+        ".word 22b + 1, 37b + 1, 36b + 1, 35b + 1, 34b + 1, 33b + 1, 32b + 1, 31b + 1, 30b + 1\n"
+        "9:\n\t"
+        :
+        : [st] "m"(st)
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+/* Column pairs (columns cs bytes apart, each contiguous along 4 groups values) packed as (r - zr): per group two
+ * word loads, four SXTAB16 and one STM; `pairs` >= 1, groups >= 1. */
+__attribute__((noinline)) static void efm_bmm_pack_col_pairs(const int8_t *src, int32_t cs, int32_t groups,
+                                                             int32_t pairs, uint32_t mz, uint32_t *d) {
+    const int32_t step = 2 * cs - 4 * groups;
+    __asm__ volatile("0:\n\t"
+                     "mov r10, %[g]\n\t"
+                     "add r11, %[a], %[cs]\n"
+                     "1:\n\t"
+                     "ldr r6, [%[a]], #4\n\t"
+                     "ldr r8, [r11], #4\n\t"
+                     "sxtab16 r7, %[mz], r6, ror #8\n\t"
+                     "sxtab16 r6, %[mz], r6\n\t"
+                     "sxtab16 r9, %[mz], r8, ror #8\n\t"
+                     "sxtab16 r8, %[mz], r8\n\t"
+                     "stmia %[d]!, {r6-r9}\n\t"
+                     "subs r10, #1\n\t"
+                     "bne 1b\n\t"
+                     "add %[a], %[step]\n\t"
+                     "subs %[n], #1\n\t"
+                     "bne 0b\n\t"
+                     : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                     : [mz] "r"(mz), [g] "r"(groups), [cs] "r"(cs), [step] "r"(step)
+                     : "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+}
+
+/* Column pairs of a rhs whose columns are contiguous (depth values ds bytes apart: P.V) packed as (r - zr): per group
+ * and pair four halfword loads (the pair's values at depths k..k+3), two PKHBT ((k0, k2) and (k1, k3) bytes), four
+ * SXTAB16 and one STM; `pairs` >= 1, groups >= 1, the depth a multiple of 4. */
+/* One group of a column pair at r11 (depth values ds apart) packed to d (see efm_bmm_pack_row_pairs). */
+#define EFM_BMM_PACKT                                                                                           \
+    "ldrh r4, [r11]\n\t"                                                                                        \
+    "ldrh r5, [r11, %[ds]]\n\t"                                                                                 \
+    "ldrh r6, [r11, %[ds], lsl #1]\n\t"                                                                         \
+    "ldrh r7, [r11, %[ds3]]\n\t"                                                                                \
+    "add r11, r11, %[ds], lsl #2\n\t"                                                                           \
+    "pkhbt r4, r4, r6, lsl #16\n\t"                                                                             \
+    "pkhbt r5, r5, r7, lsl #16\n\t"                                                                             \
+    "sxtab16 r6, %[mz], r4\n\t"                                                                                 \
+    "sxtab16 r7, %[mz], r5\n\t"                                                                                 \
+    "sxtab16 r8, %[mz], r4, ror #8\n\t"                                                                         \
+    "sxtab16 r9, %[mz], r5, ror #8\n\t"                                                                         \
+    "stmia %[d]!, {r6-r9}\n\t"
+
+__attribute__((noinline)) static void efm_bmm_pack_row_pairs(const int8_t *src, int32_t ds, int32_t groups,
+                                                             int32_t pairs, uint32_t mz, uint32_t *d) {
+    const int32_t ds3 = 3 * ds;
+    if (groups & 1) {
+        __asm__ volatile("0:\n\t"
+                         "ldr r10, %[g]\n\t"
+                         "mov r11, %[a]\n"
+                         "1:\n\t" EFM_BMM_PACKT
+                         "subs r10, #1\n\t"
+                         "bne 1b\n\t"
+                         "adds %[a], #2\n\t"
+                         "subs %[n], #1\n\t"
+                         "bne 0b\n\t"
+                         : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                         : [mz] "r"(mz), [g] "m"(groups), [ds] "r"(ds), [ds3] "r"(ds3)
+                         : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+        return;
+    }
+    const int32_t g2 = groups >> 1;
+    __asm__ volatile("0:\n\t"
+                     "ldr r10, %[g]\n\t"
+                     "mov r11, %[a]\n"
+                     "1:\n\t" EFM_BMM_PACKT EFM_BMM_PACKT
+                     "subs r10, #1\n\t"
+                     "bne 1b\n\t"
+                     "adds %[a], #2\n\t"
+                     "subs %[n], #1\n\t"
+                     "bne 0b\n\t"
+                     : [a] "+r"(src), [d] "+r"(d), [n] "+r"(pairs)
+                     : [mz] "r"(mz), [g] "m"(g2), [ds] "r"(ds), [ds3] "r"(ds3)
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+}
+
+/* The whole op on the pair path (scratch: two packed rows, then the packed rhs of a batch, efm_bmm_pack_col_pairs
+ * or efm_bmm_pack_row_pairs), one assembly call per batch; 0 (nothing done) where it does not apply: the lhs rows
+ * contiguous along a depth that is a multiple of 4 (at most EFM_BMM_PAIR_MAX_GROUPS groups), the rhs contiguous
+ * along the depth or along the columns, an even number of rows and columns, the 32-bit requantization. */
+__attribute__((noinline)) static int efm_bmm_pair_all(const efm_batch_matmul_params *p, const int8_t *lhs,
+                                                      const int8_t *rhs, int8_t *y, uint32_t *xs) {
+    const int32_t rows = p->rows, cols = p->cols, depth = p->depth, groups = depth >> 2, pairs = cols >> 1;
+    const int32_t ds = p->rhs_depth_stride, cs = p->rhs_col_stride;
+    int32_t k, s;
+    if (!efm_bmm_rq2_consts(p, &k, &s) || xs == 0 || p->lhs_depth_stride != 1 || (depth & 3) != 0 ||
+        groups < 1 || groups > EFM_BMM_PAIR_MAX_GROUPS || ((rows | cols) & 1) != 0 || rows < 2 ||
+        (ds != 1 && cs != 1)) {
+        return 0;
+    }
+    const uint32_t mzl = ((uint32_t)(-p->lhs_zp) & 0xFFFFu) * 0x00010001u;
+    const uint32_t mzr = ((uint32_t)(-p->rhs_zp) & 0xFFFFu) * 0x00010001u;
+    uint32_t *rp = xs + 4 * groups;
+    efm_bmm_pair_state st = {xs, p->mult, k, s, y, p->y_row_stride, rp + 4 * groups * pairs, groups - 1, rp, lhs,
+                             p->lhs_row_stride, 2 * p->y_row_stride - 2 * pairs, rows >> 1, groups, mzl};
+    const int32_t out_size = rows * p->y_row_stride;
+    const int8_t *last = 0;
+    for (int32_t b0 = 0; b0 < p->batch_count[0]; b0++) {
+        for (int32_t b1 = 0; b1 < p->batch_count[1]; b1++) {
+            const int32_t lo1 = b0 * p->lhs_batch_stride[0] + b1 * p->lhs_batch_stride[1];
+            const int32_t ro1 = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1];
+            for (int32_t b2 = 0; b2 < p->batch_count[2]; b2++, y += out_size) {
+                const int8_t *r = rhs + ro1 + b2 * p->rhs_batch_stride[2];
+                if (r != last) { /* a broadcast rhs is packed once */
+                    if (ds == 1) {
+                        efm_bmm_pack_col_pairs(r, cs, groups, pairs, mzr, rp);
+                    } else {
+                        efm_bmm_pack_row_pairs(r, ds, groups, pairs, mzr, rp);
+                    }
+                    last = r;
+                }
+                st.src = lhs + lo1 + b2 * p->lhs_batch_stride[2];
+                st.y = y;
+                efm_bmm_pair_run(&st);
+            }
+        }
+    }
+    return 1;
+}
+
 void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *y,
                       void *scratch) {
+    /* The pair path (the emitter reserves its scratch where it applies). */
+    if (p->arm_block_rows == 2 && efm_bmm_pair_all(p, lhs, rhs, y, (uint32_t *)scratch)) {
+        return;
+    }
     const int32_t depth = p->depth, cols = p->cols;
     const int direct = p->rhs_depth_stride == 1;
     const int dot = p->lhs_depth_stride == 1 && (direct || scratch != 0);
     int32_t k = 0, s = 0;
-    const int fast = efm_bmm_rq4_consts(p, &k, &s);
+    const int fast = efm_bmm_rq2_consts(p, &k, &s);
     /* Scratch: the unpacked rows (when the panels apply), then (rhs not contiguous along the depth) the transposed
      * rhs, its rows padded to a multiple of 4 (the panels then take any depth). */
     const int32_t dpad = direct ? depth : (depth + 3) & ~3;
@@ -294,7 +560,7 @@ void efm_batch_matmul(const efm_batch_matmul_params *p, const int8_t *lhs, const
                                    b2 * p->lhs_batch_stride[2];
                 const int32_t ro = b0 * p->rhs_batch_stride[0] + b1 * p->rhs_batch_stride[1] +
                                    b2 * p->rhs_batch_stride[2];
-                if (!dot) {
+                if (!dot || p->arm_block_rows == 2) {
                     efm_bmm_strided(p, lhs + lo, rhs + ro, y);
                 } else if (direct) {
                     efm_bmm_dot(p, lhs + lo, rhs + ro, p->rhs_col_stride, depth, y, xs, fast, k, s);

@@ -6,14 +6,19 @@
  * four: their int8 values are unpacked once into int16 pairs in the kernel scratch, and each 32-bit weight word is
  * loaded and unpacked (SXTB16) once for the whole block: per group of four inputs one weight load, two SXTB16,
  * three LDM and twelve SMLAD (dual 16-bit MACs) for 24 MACs (0.75 instructions per MAC; the 0.5 bound is the SMLAD
- * alone). The panel (efm_arm.h) runs all output features of a block in one assembly loop, with the 32-bit
- * requantization (SMMLA / SMMLAR + SSAT), the activation clamp and the stores. Depths that are not a multiple of 4,
- * rows outside the blocks and the 64-bit requantization take the C paths below. Ops with fewer than four rows (the
+ * alone). The panel runs all output features of a block in one assembly loop: the first group starts the
+ * accumulators from the feature's adj, the others run in a 16-group unroll entered by TBH; then the 32-bit
+ * requantization (SMMLA + ASR + SSAT, or SMMLAR + SSAT out of line), the activation clamp (out of line) and the
+ * stores, with 13 instructions of bookkeeping per feature (the emitter checks the requantization forms and lays the
+ * table out for one LDM per feature; see docs/firmware.md). Depths that are not a multiple of 4, features with the
+ * 64-bit requantization (the whole op then takes the C 4-row path) and rows outside the blocks take the C paths
+ * below. Ops with fewer than four rows (the
  * matrix-vector products of a streaming step) use int16 weights prepared at generation time (p->w16) where every
  * feature has the 32-bit requantization: two features per pass, 16 MACs in 13 instructions (efm_dot16x2). */
 #ifdef EFM_ARM_FULLY_CONNECTED
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "efm_arm.h"
 #include "efm_kernel.h"
@@ -26,87 +31,202 @@ static int8_t efm_fc_out(int64_t total, int32_t mult, int32_t shift, int32_t zp,
 }
 
 /* The state of one panel call (the assembly addresses the fields by offset). requant32 rows are {M, offset,
- * rshift, adj} per output feature (see efm_fc_out4). */
+ * rshift, adj of the next feature} per output feature, the first feature's adj before them (see efm_fc_out4). The
+ * output of feature c is y_base + (&requant32[4 * (c + 1)] >> 4) (one ADD per feature, no pointer to keep). */
 typedef struct {
-    const int32_t *q;     /*  0: requant32 row of the current output feature */
-    int8_t *y;            /*  4: output of the block's first row, current feature */
-    int32_t y_stride;     /*  8: bytes between output rows */
-    const int8_t *y_end;  /* 12: y after the last feature */
-    const uint32_t *xs;   /* 16: unpacked rows */
-    int32_t rem;          /* 20: groups % EFM_PANEL_UNROLL */
-    const int8_t *w;      /* 24: first weight row (the rows are contiguous) */
-    int32_t act;          /* 28: clamp to [lo, hi] (an activation narrower than int8) */
-    int32_t lo;           /* 32 */
-    int32_t hi;           /* 36 */
+    int8_t *y_base;       /*  0: y - (&requant32[4] >> 4) (as integers) */
+    int32_t y_stride;     /*  4: bytes between output rows */
+    const int32_t *q_end; /*  8: requant32 after the last feature */
+    int32_t act;          /* 12: clamp to [lo, hi] (an activation narrower than int8) */
+    const int32_t *q;     /* 16: requant32 row of the current output feature */
+    const uint32_t *xs;   /* 20: unpacked rows */
+    int32_t rem;          /* 24: (groups - 1) % EFM_FC_UNROLL */
+    int32_t lo;           /* 28 */
+    int32_t hi;           /* 32 */
+    const int8_t *w;      /* 36: first weight row (the rows are contiguous) */
 } efm_fc_panel;
 
-typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, q) == 0 && offsetof(efm_fc_panel, y) == 4 &&
-                                  offsetof(efm_fc_panel, y_end) == 12 && offsetof(efm_fc_panel, xs) == 16 &&
-                                  offsetof(efm_fc_panel, rem) == 20 && offsetof(efm_fc_panel, w) == 24 &&
-                                  offsetof(efm_fc_panel, act) == 28 && offsetof(efm_fc_panel, lo) == 32)
+typedef char efm_fc_panel_layout[(offsetof(efm_fc_panel, y_stride) == 4 && offsetof(efm_fc_panel, q_end) == 8 &&
+                                  offsetof(efm_fc_panel, act) == 12 && offsetof(efm_fc_panel, q) == 16 &&
+                                  offsetof(efm_fc_panel, xs) == 20 && offsetof(efm_fc_panel, rem) == 24 &&
+                                  offsetof(efm_fc_panel, lo) == 28 && offsetof(efm_fc_panel, w) == 36)
                                      ? 1
                                      : -1];
 
-/* Accumulators = the feature's adj (r6). */
-#define EFM_FC_INIT4 "mov r8, r6\n\t" "mov r9, r6\n\t" "mov r10, r6\n\t" "mov r11, r6\n\t"
-#define EFM_FC_INIT6 EFM_FC_INIT4 "mov r12, r6\n\t" "mov lr, r6\n\t"
+/* The first group of a feature: the accumulators start from its adj (r6) in the SMLAD itself; the rows are loaded
+ * into r5, r7, r12, lr (r4 keeps the dispatch index; in the 6-row panel the last row, whose words are in r12 and lr,
+ * is summed first). */
+#define EFM_FC_FIRST2(a, b)                                                                                     \
+    "ldmia r0!, {r5, r7, r12, lr}\n\t" "smlad " a ", r5, r3, r6\n\t" "smlad " a ", r7, r2, " a "\n\t"         \
+    "smlad " b ", r12, r3, r6\n\t" "smlad " b ", lr, r2, " b "\n\t"
+/* The 4-row panel's first group without r12 and lr (they keep the state and the row pointer): rows 1 and 3 loaded
+ * into the accumulators of rows 2 and 3. */
+#define EFM_FC_FIRST4_LOW                                                                                       \
+    EFM_PG_HEAD "ldmia r0!, {r5, r7, r10, r11}\n\t" "smlad r8, r5, r3, r6\n\t" "smlad r8, r7, r2, r8\n\t"          \
+    "smlad r9, r10, r3, r6\n\t" "smlad r9, r11, r2, r9\n\t" "ldmia r0!, {r5, r7, r10, r11}\n\t"                   \
+    "smlad r11, r11, r2, r6\n\t" "smlad r11, r10, r3, r11\n\t" "smlad r10, r5, r3, r6\n\t"                       \
+    "smlad r10, r7, r2, r10\n\t"
+#define EFM_FC_FIRST6                                                                                           \
+    EFM_PG_HEAD EFM_FC_FIRST2("r8", "r9") EFM_FC_FIRST2("r10", "r11") "ldmia r0!, {r5, r7, r12, lr}\n\t"           \
+    "smlad lr, lr, r2, r6\n\t" "smlad lr, r12, r3, lr\n\t"                                                         \
+    "smlad r12, r5, r3, r6\n\t" "smlad r12, r7, r2, r12\n\t"
 /* (SMMUL(a, M) + offset) >> rshift, saturated to int8 (M r3, offset r4, rshift r5). */
 #define EFM_FC_RQ(a) "smmla " a ", " a ", r3, r4\n\t" "asr " a ", " a ", r5\n\t" "ssat " a ", #8, " a "\n\t"
-/* SMMULR(a, M) + zp (rshift -1: t = 32). */
+/* SMMULR(a, M) + zp (rshift 0: t = 32). */
 #define EFM_FC_RQR(a) "smmlar " a ", " a ", r3, r4\n\t" "ssat " a ", #8, " a "\n\t"
-/* max(lo, min(hi, a)) with lo r3, hi r4. */
-#define EFM_FC_CLAMP(a) "cmp " a ", r3\n\t" "it lt\n\t" "movlt " a ", r3\n\t" "cmp " a ", r4\n\t" "it gt\n\t" \
-    "movgt " a ", r4\n\t"
+/* max(lo, min(hi, a)) with lo r4, hi r5. */
+#define EFM_FC_CLAMP(a) "cmp " a ", r4\n\t" "it lt\n\t" "movlt " a ", r4\n\t" "cmp " a ", r5\n\t" "it gt\n\t" \
+    "movgt " a ", r5\n\t"
 #define EFM_FC_EACH4(M) M("r8") M("r9") M("r10") M("r11")
 #define EFM_FC_EACH6(M) EFM_FC_EACH4(M) M("r12") M("lr")
+/* Stores the int8 results to r2 + i * r3 (uses r5). */
+#define EFM_FC_STORE4                                                                                           \
+    "strb r8, [r2]\n\t" "strb r9, [r2, r3]\n\t" "strb r10, [r2, r3, lsl #1]\n\t" "add r5, r2, r3\n\t"          \
+    "strb r11, [r5, r3, lsl #1]\n\t"
+#define EFM_FC_STORE6 EFM_FC_STORE4 "strb r12, [r2, r3, lsl #2]\n\t" "strb lr, [r5, r3, lsl #2]\n\t"
 
-/* Per output feature after the loop: requantize (the rshift -1 form out of line at label 20), clamp, store, step
- * to the next feature (r7: its requant32 row) or leave. */
-#define EFM_FC_PANEL_ASM(INIT, GROUP, EACH, STORE)                                                              \
+/* The dot-product loop: the first group (accumulators set from r6), then the other groups % EFM_FC_UNROLL through a
+ * TBH table (none: straight to the end test at 46), then whole unrolled passes (copies 30-45) up to the sentinel. */
+#define EFM_FC_UNROLL 16
+#define EFM_FC_LOOP(FIRST, G)                                                                                   \
+    "5:\n\t" FIRST                                                                                              \
+    "tbh [pc, r4, lsl #1]\n\t"                                                                                  \
+    "6:\n\t"                                                                                                    \
+    ".hword (46f - 6b) / 2, (45f - 6b) / 2, (44f - 6b) / 2, (43f - 6b) / 2\n\t"                                 \
+    ".hword (42f - 6b) / 2, (41f - 6b) / 2, (40f - 6b) / 2, (39f - 6b) / 2\n\t"                                 \
+    ".hword (38f - 6b) / 2, (37f - 6b) / 2, (36f - 6b) / 2, (35f - 6b) / 2\n\t"                                 \
+    ".hword (34f - 6b) / 2, (33f - 6b) / 2, (32f - 6b) / 2, (31f - 6b) / 2\n\t"                                 \
+    "30:\n\t" G "31:\n\t" G "32:\n\t" G "33:\n\t" G "34:\n\t" G "35:\n\t" G "36:\n\t" G "37:\n\t" G         \
+    "38:\n\t" G "39:\n\t" G "40:\n\t" G "41:\n\t" G "42:\n\t" G "43:\n\t" G "44:\n\t" G "45:\n\t" G         \
+    "46:\n\t"                                                                                                   \
+    "ldr r4, [r0]\n\t"                                                                                          \
+    "cmp r4, #0x80008000\n\t"                                                                                   \
+    "bne 30b\n\t"
+
+/* Per output feature after the loop: requantize (the rshift 0 form out of line at label 20), clamp (out of line
+ * at 23), store, step to the next feature (r7: its requant32 row; r6 its adj) or leave. */
+#define EFM_FC_PANEL_ASM(FIRST, GROUP, EACH, STORE)                                                             \
     "ldr r0, %[p]\n\t"                                                                                          \
-    "ldr r2, [r0, #0]\n\t"                                                                                      \
-    "ldr r6, [r2, #12]\n\t"                                                                                     \
-    "ldr r1, [r0, #24]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t" EFM_PANEL_LOOP(GROUP) "ldr r0, %[p]\n\t"          \
-    "ldr r7, [r0, #0]\n\t"                                                                                      \
+    "ldr r2, [r0, #16]\n\t"                                                                                     \
+    "ldr r6, [r2, #-4]\n\t"                                                                                     \
+    "ldr r1, [r0, #36]\n\t"                                                                                     \
+    "ldrd r0, r4, [r0, #20]\n\t" EFM_FC_LOOP(FIRST, GROUP) "ldr r0, %[p]\n\t"                                  \
+    "ldr r7, [r0, #16]\n\t"                                                                                     \
     "ldmia r7!, {r3, r4, r5, r6}\n\t"                                                                           \
-    "str r7, [r0, #0]\n\t"                                                                                      \
-    "cmp r5, #0\n\t"                                                                                            \
-    "blt 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
-    "ldr r2, [r0, #28]\n\t"                                                                                     \
-    "cbz r2, 22f\n\t"                                                                                           \
-    "ldrd r3, r4, [r0, #32]\n\t" EACH(EFM_FC_CLAMP) "22:\n\t"                                                   \
-    "ldrd r2, r3, [r0, #4]\n\t" STORE "adds r2, #1\n\t"                                                         \
-    "str r2, [r0, #4]\n\t"                                                                                      \
-    "ldr r3, [r0, #12]\n\t"                                                                                     \
-    "cmp r2, r3\n\t"                                                                                            \
-    "beq 29f\n\t"                                                                                               \
-    "ldr r6, [r7, #12]\n\t" INIT "ldrd r0, r4, [r0, #16]\n\t"                                                   \
-    "b 5b\n"                                                                                                    \
+    "str r7, [r0, #16]\n\t"                                                                                     \
+    "cbz r5, 20f\n\t" EACH(EFM_FC_RQ) "21:\n\t"                                                                     \
+    "ldmia r0, {r2, r3, r4, r5}\n\t"                                                                            \
+    "cbnz r5, 23f\n\t"                                                                                          \
+    "22:\n\t"                                                                                                   \
+    "add r2, r2, r7, lsr #4\n\t" STORE "cmp r7, r4\n\t"                                                         \
+    "ldrd r0, r4, [r0, #20]\n\t"                                                                                \
+    "bne 5b\n\t"                                                                                               \
+    "b 29f\n"                                                                                                   \
     "20:\n\t" EACH(EFM_FC_RQR) "b 21b\n"                                                                        \
+    "23:\n\t"                                                                                                   \
+    "ldrd r4, r5, [r0, #28]\n\t" EACH(EFM_FC_CLAMP) "ldr r4, [r0, #8]\n\t"                                     \
+    "b 22b\n"                                                                                                   \
+    "29:\n\t"
+
+/* The 4-row panel keeps the state in lr and the requant32 row pointer in r12 (free in its loop): 3 instructions
+ * fewer per feature. */
+#define EFM_FC_PANEL4_ASM                                                                                       \
+    "ldr lr, %[p]\n\t"                                                                                          \
+    "ldr r12, [lr, #16]\n\t"                                                                                    \
+    "ldr r6, [r12, #-4]\n\t"                                                                                    \
+    "ldr r1, [lr, #36]\n\t"                                                                                     \
+    "ldrd r0, r4, [lr, #20]\n\t" EFM_FC_LOOP(EFM_FC_FIRST4_LOW, EFM_PG4)                                        \
+    "ldmia r12!, {r3, r4, r5, r6}\n\t"                                                                          \
+    "cbz r5, 20f\n\t" EFM_FC_EACH4(EFM_FC_RQ) "21:\n\t"                                                          \
+    "ldmia lr, {r2, r3, r4, r5}\n\t"                                                                            \
+    "cbnz r5, 23f\n\t"                                                                                          \
+    "22:\n\t"                                                                                                   \
+    "add r2, r2, r12, lsr #4\n\t" EFM_FC_STORE4 "cmp r12, r4\n\t"                                               \
+    "ldrd r0, r4, [lr, #20]\n\t"                                                                                \
+    "bne 5b\n\t"                                                                                                \
+    "b 29f\n"                                                                                                   \
+    "20:\n\t" EFM_FC_EACH4(EFM_FC_RQR) "b 21b\n"                                                                \
+    "23:\n\t"                                                                                                   \
+    "ldrd r4, r5, [lr, #28]\n\t" EFM_FC_EACH4(EFM_FC_CLAMP) "ldr r4, [lr, #8]\n\t"                             \
+    "b 22b\n"                                                                                                   \
     "29:\n\t"
 
 #define EFM_FC_CLOBBERS "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", \
     "memory"
 
 __attribute__((noinline)) static void efm_fc_panel4(efm_fc_panel *p) {
-    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_INIT4, EFM_PG4, EFM_FC_EACH4, EFM_PANEL_STORE4)
+    __asm__ volatile(EFM_FC_PANEL4_ASM
                      :
                      : [p] "m"(p)
                      : EFM_FC_CLOBBERS);
 }
 
 __attribute__((noinline)) static void efm_fc_panel6(efm_fc_panel *p) {
-    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_INIT6, EFM_PG6, EFM_FC_EACH6, EFM_PANEL_STORE6)
+    __asm__ volatile(EFM_FC_PANEL_ASM(EFM_FC_FIRST6, EFM_PG6, EFM_FC_EACH6, EFM_FC_STORE6)
                      :
                      : [p] "m"(p)
                      : EFM_FC_CLOBBERS);
+}
+
+/* Four groups of one row: LDM of 16 int8 (a word-aligned row), eight SXTB16, four STRD to o + k * N8 bytes. */
+#define EFM_FC_UNPACK_STEP(N8)                                                                                  \
+    "1:\n\t"                                                                                                    \
+    "ldmia %[s]!, {r4, r5, r6, r7}\n\t"                                                                         \
+    "sxtb16 %[t0], r4\n\t" "sxtb16 %[t1], r4, ror #8\n\t" "strd %[t0], %[t1], [%[o]]\n\t"                      \
+    "sxtb16 %[t0], r5\n\t" "sxtb16 %[t1], r5, ror #8\n\t" "strd %[t0], %[t1], [%[o], #" #N8 "]\n\t"            \
+    "sxtb16 %[t0], r6\n\t" "sxtb16 %[t1], r6, ror #8\n\t" "strd %[t0], %[t1], [%[o], #2 * " #N8 "]\n\t"        \
+    "sxtb16 %[t0], r7\n\t" "sxtb16 %[t1], r7, ror #8\n\t" "strd %[t0], %[t1], [%[o], #3 * " #N8 "]\n\t"        \
+    "add %[o], %[o], #4 * " #N8 "\n\t"                                                                          \
+    "subs %[k], %[k], #1\n\t"                                                                                   \
+    "bne 1b\n\t"
+
+/* efm_unpack_rows for n = 4 or 6 word-aligned rows (a constant after inlining), four groups per step. */
+static inline __attribute__((always_inline)) void efm_fc_unpack_n(const int8_t *x, int32_t stride, int32_t groups,
+                                                                  uint32_t *dst, const int32_t n) {
+    for (int32_t i = 0; i < n; i++, x += stride) {
+        const int8_t *s = x;
+        uint32_t *d = dst + 2 * i;
+        int32_t k = groups >> 2;
+        if (k > 0) {
+            uint32_t t0, t1;
+            if (n == 6) {
+                __asm__ volatile(EFM_FC_UNPACK_STEP(48)
+                                 : [s] "+r"(s), [o] "+r"(d), [k] "+r"(k), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                                 :
+                                 : "r4", "r5", "r6", "r7", "cc", "memory");
+            } else {
+                __asm__ volatile(EFM_FC_UNPACK_STEP(32)
+                                 : [s] "+r"(s), [o] "+r"(d), [k] "+r"(k), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                                 :
+                                 : "r4", "r5", "r6", "r7", "cc", "memory");
+            }
+        }
+        for (int32_t g = groups & 3; g > 0; g--, s += 4, d += 2 * n) {
+            const uint32_t v = efm_load4(s);
+            d[0] = efm_sxtb16(v);
+            d[1] = efm_sxtb16_ror8(v);
+        }
+    }
+    dst[2 * n * groups] = EFM_PANEL_SENTINEL;
+}
+
+/* Unpacks n = 4 or 6 rows in efm_unpack_rows' layout (the sentinel after); x and the row stride word-aligned (the
+ * arena's tensors are 16-byte aligned), else efm_unpack_rows. */
+static void efm_fc_unpack(const int8_t *x, int32_t stride, int32_t groups, int32_t n, uint32_t *dst) {
+    if ((((uintptr_t)x | (uintptr_t)stride) & 3) != 0) {
+        efm_unpack_rows(x, stride, groups, n, dst);
+    } else if (n == 6) {
+        efm_fc_unpack_n(x, stride, groups, dst, 6);
+    } else {
+        efm_fc_unpack_n(x, stride, groups, dst, 4);
+    }
 }
 
 /* Rows r..r+3 (`stride` bytes apart) of one output feature with the table row q in C (depth tails). */
 static void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32_t stride, int act, int32_t lo,
                         int32_t hi) {
     for (int32_t i = 0; i < 4; i++) {
-        int32_t v = q[2] < 0 ? efm_smmulr(acc[i], q[0]) + q[1] : (efm_smmul(acc[i], q[0]) + q[1]) >> q[2];
+        int32_t v = q[2] == 0 ? efm_smmulr(acc[i], q[0]) + q[1] : (efm_smmul(acc[i], q[0]) + q[1]) >> q[2];
         v = efm_ssat8(v);
         if (act) {
             v = v < lo ? lo : (v > hi ? hi : v);
@@ -117,7 +237,7 @@ static void efm_fc_out4(const int32_t *q, const int32_t acc[4], int8_t *y, int32
 
 /* The requantized, clamped output of one feature's 32-bit accumulator (requant32 row q, fast form). */
 static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, int32_t hi) {
-    int32_t v = q[2] < 0 ? efm_smmulr(acc, q[0]) + q[1] : (efm_smmul(acc, q[0]) + q[1]) >> q[2];
+    int32_t v = q[2] == 0 ? efm_smmulr(acc, q[0]) + q[1] : (efm_smmul(acc, q[0]) + q[1]) >> q[2];
     v = efm_ssat8(v);
     if (act) {
         v = v < lo ? lo : (v > hi ? hi : v);
@@ -141,7 +261,7 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
     const int32_t *q = p->requant32;
     int32_t c = 0;
     for (; c + 2 <= cols; c += 2, wp += 16 * groups, q += 8) {
-        int32_t a0 = q[3], a1 = q[7];
+        int32_t a0 = q[-1], a1 = q[3];
         efm_dot16x2(x16, wp, groups, &a0, &a1);
         for (int32_t k = main; k < depth; k++) {
             a0 += (int32_t)xr[k] * w[c * depth + k];
@@ -151,7 +271,7 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
         yr[c + 1] = efm_fc_out32(q + 4, a1, act, lo, hi);
     }
     for (; c < cols; c++, q += 4) {
-        int32_t a = q[3];
+        int32_t a = q[-1];
         for (int32_t k = 0; k < depth; k++) {
             a += (int32_t)xr[k] * w[c * depth + k];
         }
@@ -169,23 +289,19 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
     uint32_t *xs = (uint32_t *)scratch;
     int32_t r = 0;
     if (rows >= 4 && groups > 0) {
-        int fast = 1;
-        for (int32_t c = 0; c < cols; c++) {
-            fast &= p->requant32[4 * c + 2] >= -1;
-        }
-        if (fast && tail == 0) {
+        if (p->arm_block_rows != 0) { /* depth % 4 == 0, every feature 32-bit (the emitter checks) */
             /* Blocks of six rows, then four; at most 3 rows left for the single-row path. */
             int32_t n6 = 0, n4 = rows / 4;
             if (p->arm_block_rows == 6) {
                 efm_panel_blocks(rows, &n6, &n4);
             }
-            efm_fc_panel pp = {p->requant32, y, cols, y + cols, xs, groups % EFM_PANEL_UNROLL, w, act, lo, hi};
+            const int32_t *q_end = p->requant32 + 4 * cols;
+            efm_fc_panel pp = {y, cols, q_end, act, p->requant32, xs, (groups - 1) % EFM_FC_UNROLL, lo, hi, w};
             for (int32_t b = 0; b < n6 + n4; b++) {
                 const int32_t n = b < n6 ? 6 : 4;
-                efm_unpack_rows(x + r * depth, depth, groups, n, xs);
+                efm_fc_unpack(x + r * depth, depth, groups, n, xs);
                 pp.q = p->requant32;
-                pp.y = y + r * cols;
-                pp.y_end = pp.y + cols;
+                pp.y_base = (int8_t *)((uintptr_t)(y + r * cols) - ((uintptr_t)p->requant32 >> 4) - 1u);
                 if (n == 6) {
                     efm_fc_panel6(&pp);
                 } else {
@@ -196,12 +312,12 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
         } else {
             for (; r + 4 <= rows; r += 4) {
                 const int8_t *xr = x + r * depth;
-                efm_unpack_rows(xr, depth, groups, 4, xs);
+                efm_fc_unpack(xr, depth, groups, 4, xs);
                 const int8_t *wc = w;
                 const int32_t *q = p->requant32;
                 int8_t *yc = y + r * cols;
                 for (int32_t c = 0; c < cols; c++, wc += depth, q += 4, yc++) {
-                    const int32_t a0 = q[2] >= -1 ? q[3] : 0;
+                    const int32_t a0 = q[2] >= 0 ? q[-1] : 0;
                     int32_t acc[4] = {a0, a0, a0, a0};
                     efm_dot4x1_acc(xs, wc, groups, acc);
                     for (int32_t k = depth - tail; k < depth; k++) {
@@ -209,7 +325,7 @@ void efm_fully_connected(const efm_fully_connected_params *p, const int8_t *x, c
                             acc[i] += (int32_t)xr[i * depth + k] * wc[k];
                         }
                     }
-                    if (q[2] >= -1) {
+                    if (q[2] >= 0) {
                         efm_fc_out4(q, acc, yc, cols, act, lo, hi);
                     } else {
                         for (int32_t i = 0; i < 4; i++) {
