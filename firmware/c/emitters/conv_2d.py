@@ -40,11 +40,45 @@ class ArmConv:
     cols: int  # COL_*
     k4: int  # depth k_h k_w k_c rounded up to a multiple of 4
     rows: np.ndarray  # int32 words per output channel: {2 adj, K4 weight bytes, M, c, R}
+    #: K4 <= 8: the small-depth path's rows (small_rows), which the kernel runs instead, without scratch
+    small: np.ndarray | None = None
 
     @property
     def scratch(self) -> int:
-        """Four int16 columns, the control words, and the byte-gathered window of COL_BYTES."""
+        """Four int16 columns, the control words, and the byte-gathered window of COL_BYTES (none for the
+        small-depth path)."""
+        if self.small is not None:
+            return 0
         return 8 * self.k4 + CTRL_BYTES + (self.k4 if self.cols == COL_BYTES else 0)
+
+
+#: Largest padded depth of the small-depth path (its window and a channel's weights live in registers).
+SMALL_K4 = 8
+#: Bit of a small-depth row's R word that ends the kernel's channel loop after that row.
+SMALL_LAST = 1 << 8
+
+
+def small_rows(wb: np.ndarray, words: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The small-depth path's rows (kernels/arm/conv_2d.c, efm_cv_small) from the weights [O, K4] (K4 = 4 or 8,
+    zeros past the depth) and {2 adj, M, c, R} per channel: per channel the K4 / 2 words of doubled weights in the
+    lanes SXTB16 makes of the window ((w0, w2), (w1, w3), ...), then {2 adj, M, c, R}; with a clamp ([lo, hi]
+    narrower than int8) {lo, hi} after the weights (K4 = 4) or after R (K4 = 8). Bit 8 of R marks the last row of
+    the four-channel part (out_c // 4 blocks) and the last row."""
+    o, k4 = wb.shape
+    w2 = 2 * wb.astype(np.int64).reshape(o, k4 // 4, 4)
+    lanes = np.stack([(w2[:, :, 0] & 0xFFFF) | (w2[:, :, 2] << 16), (w2[:, :, 1] & 0xFFFF) | (w2[:, :, 3] << 16)],
+                     axis=2).reshape(o, k4 // 2)
+    req = words.astype(np.int64).copy()
+    quads = o // 4
+    for r in {4 * quads - 1, o - 1} - {-1}:
+        req[r, 3] |= SMALL_LAST
+    clamp = np.tile(np.asarray([[lo, hi]], np.int64), (o, 1))
+    if lo > -128 or hi < 127:
+        parts = [lanes, clamp, req] if k4 == 4 else [lanes, req, clamp]
+    else:
+        parts = [lanes, req]
+    out = np.concatenate(parts, axis=1)
+    return ((out + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def arm_conv(c: OpCall) -> ArmConv | None:
@@ -76,7 +110,11 @@ def arm_conv(c: OpCall) -> ArmConv | None:
     wb = np.zeros((o, k4), np.int8)
     wb[:, :depth] = wt.data.reshape(o, depth)
     packed = np.concatenate([words[:, :1], wb.view("<i4").astype(np.int64), words[:, 1:]], axis=1)
-    return ArmConv(cols, k4, packed.astype(np.int32))
+    small = None
+    if k4 <= SMALL_K4:
+        kp = kernel_params(c)
+        small = small_rows(wb, words, max(kp["act_min"], -128), min(kp["act_max"], 127))
+    return ArmConv(cols, k4, packed.astype(np.int32), small)
 
 
 def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
@@ -89,10 +127,11 @@ def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
     return np.ascontiguousarray(wb.reshape(o // 2, 2, k4 // 8, 8).transpose(0, 2, 1, 3)).reshape(-1)
 
 
-@scratch_bytes("CONV_2D")
+@scratch_bytes("CONV_2D", lean_portable=True)
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words."""
-    if "conv_2d" not in arm:
+    """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words (none for the
+    small-depth path, and none in the lean variant: the portable loop)."""
+    if "conv_2d" not in arm or lean:
         return 0
     plan = arm_conv(c)
     return plan.scratch if plan is not None else 0
@@ -101,18 +140,23 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
 @emitter("CONV_2D")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) else None
+    plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) and not ctx.lean else None
     if plan is None:
         weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
+    elif plan.small is not None:  # the small-depth path's rows, no scratch
+        weights = f"(const int8_t *)(const void *){ctx.array(plan.small, 'int32_t')}"
+        bias, scratch_ptr, arm = "NULL", "NULL", {"mult": None, "shift": None, "arm_small": 1}
     else:  # the packed rows hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
     kp = kernel_params(c)
-    if plan is not None and kp["batches"] * kp["out_h"] * kp["out_w"] < 4 and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
+    if (plan is not None and plan.small is None and kp["batches"] * kp["out_h"] * kp["out_w"] < 4
+            and plan.k4 % 8 == 0 and kp["out_c"] >= 2):
         arm["arm_w16"] = w16_weights(plan.rows, plan.k4)  # the matrix-vector path (e.g. a streaming step)
     p = ctx.param_fields("efm_conv_2d_params", kp, **arm,
                          arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
-        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path
+        # grouped, outside the 32-bit path, or the lean variant
+        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))
     return Emitted(f"efm_conv_2d({args}, {scratch_ptr});", ("conv_2d",))

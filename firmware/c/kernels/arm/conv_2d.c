@@ -323,9 +323,148 @@ static void efm_cv_pixel1(uint32_t *xs, const uint32_t *w, const int16_t *w16, i
     }
 }
 
+/* ---- The small-depth path (k_h k_w k_c <= 8: e.g. a pointwise layer on 8 channels, a 2x2 patch of one channel).
+ * One output pixel at a time: its window (K4 = 4 or 8 values) sign-extended into two or four registers once, then
+ * every output channel in one asm loop: one LDM loads the channel's packed row {K4/2 words of doubled int16
+ * weights in the lanes of SXTB16, 2 (bias - zp_x sum w), M, c, R} (the clamp variant adds {lo, hi}), K4/2 SMLAD,
+ * the requantization of EFM_CV_RQ, SSAT and one STRB that steps the output: 11 instructions per output channel
+ * for K4 = 8 in the unrolled loop (four channels per iteration, the loop ends after the row whose R has bit 8
+ * set; the emitter sets it on the last row of the four-channel part and on the last row). The requantization and
+ * its exactness are those of the four-column path; no scratch. */
+
+/* One output channel: K4 = 8 (x in r0-r3, row r4-r11), K4 = 4 (x in r0-r1, row r4, r5, r8-r11); y in lr. */
+#define EFM_CS_RQ                                                                                               \
+    "add r10, r10, r8, asr #31\n\t"                                                                            \
+    "smmlar r8, r8, r9, r10\n\t"                                                                               \
+    "asr r8, r8, r11\n\t"                                                                                      \
+    "ssat r8, #8, r8\n\t"
+/* Clamp of r8 (inside [-128, 127]) to [r6, r7] in byte lane 0: SSUB8 compares signed bytes, SEL picks. */
+#define EFM_CS_CLAMP                                                                                            \
+    "ssub8 r9, r8, r6\n\t"                                                                                     \
+    "sel r8, r8, r6\n\t"                                                                                       \
+    "ssub8 r9, r7, r8\n\t"                                                                                     \
+    "sel r8, r8, r7\n\t"
+#define EFM_CS_K8                                                                                               \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t"                                                                                 \
+    "smlad r8, r2, r6, r8\n\t"                                                                                 \
+    "smlad r8, r3, r7, r8\n\t" EFM_CS_RQ "strb r8, [lr], #1\n\t"
+#define EFM_CS_K8C                                                                                              \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t"                                                                                 \
+    "smlad r8, r2, r6, r8\n\t"                                                                                 \
+    "smlad r8, r3, r7, r8\n\t"                                                                                 \
+    "ldrd r6, r7, [r12], #8\n\t" EFM_CS_RQ EFM_CS_CLAMP "strb r8, [lr], #1\n\t"
+#define EFM_CS_K4                                                                                               \
+    "ldmia r12!, {r4, r5, r8-r11}\n\t"                                                                         \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t" EFM_CS_RQ "strb r8, [lr], #1\n\t"
+#define EFM_CS_K4C                                                                                              \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t" EFM_CS_RQ EFM_CS_CLAMP "strb r8, [lr], #1\n\t"
+#define EFM_CS_LOOP "tst r11, #256\n\t" "beq 1b\n\t"
+
+/* efm_cs_k8*(x0, x1, x2, x3, rows, y) and efm_cs_k4*(x0, x1, rows, y): the rows until the one whose R has bit 8
+ * set, four (x4) or one (x1) per loop iteration. */
+#define EFM_CS_FN(NAME, ARGS, ENTRY, BODY)                                                                      \
+    __attribute__((naked, noinline)) static void NAME ARGS {                                                   \
+        __asm__ volatile("push {r4-r11, lr}\n\t" ENTRY "1:\n\t" BODY "pop {r4-r11, pc}\n\t");                  \
+    }
+/* Where the rows and y come from: the stack (above the nine saved registers) or r2, r3. */
+#define EFM_CS_ARGS8 "ldr r12, [sp, #36]\n\t" "ldr lr, [sp, #40]\n\t"
+#define EFM_CS_ARGS4 "mov r12, r2\n\t" "mov lr, r3\n\t"
+#define EFM_CS_U __attribute__((unused))
+#define EFM_CS_A8                                                                                               \
+    (EFM_CS_U uint32_t x0, EFM_CS_U uint32_t x1, EFM_CS_U uint32_t x2, EFM_CS_U uint32_t x3,                   \
+     EFM_CS_U const uint32_t *rows, EFM_CS_U int8_t *y)
+#define EFM_CS_A4 (EFM_CS_U uint32_t x0, EFM_CS_U uint32_t x1, EFM_CS_U const uint32_t *rows, EFM_CS_U int8_t *y)
+EFM_CS_FN(efm_cs_k8_x4, EFM_CS_A8, EFM_CS_ARGS8, EFM_CS_K8 EFM_CS_K8 EFM_CS_K8 EFM_CS_K8 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8_x1, EFM_CS_A8, EFM_CS_ARGS8, EFM_CS_K8 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8c_x4, EFM_CS_A8, EFM_CS_ARGS8, EFM_CS_K8C EFM_CS_K8C EFM_CS_K8C EFM_CS_K8C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8c_x1, EFM_CS_A8, EFM_CS_ARGS8, EFM_CS_K8C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4_x4, EFM_CS_A4, EFM_CS_ARGS4, EFM_CS_K4 EFM_CS_K4 EFM_CS_K4 EFM_CS_K4 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4_x1, EFM_CS_A4, EFM_CS_ARGS4, EFM_CS_K4 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4c_x4, EFM_CS_A4, EFM_CS_ARGS4, EFM_CS_K4C EFM_CS_K4C EFM_CS_K4C EFM_CS_K4C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4c_x1, EFM_CS_A4, EFM_CS_ARGS4, EFM_CS_K4C EFM_CS_LOOP)
+
+/* The window of output pixel (oy, ox) of image xn as K4 bytes (padding taps the input zero point, zeros after
+ * k_h k_w k_c) in v[0], v[1]; 1x1 windows of four or eight channels are read in place. */
+static inline void efm_cs_window(const efm_conv_2d_params *p, const int8_t *xn, int32_t oy, int32_t ox,
+                                 uint32_t v[2]) {
+    const int32_t cin = p->in_c, kw = p->k_w, in_w = p->in_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (p->arm_cols == EFM_CONV_COL_1X1) {
+        const int8_t *s = xn + (iy0 * in_w + ix0) * cin;
+        v[0] = efm_load4(s);
+        v[1] = cin == 8 ? efm_load4(s + 4) : 0;
+        return;
+    }
+    union {
+        uint32_t w[2];
+        int8_t b[8];
+    } u = {{0, 0}};
+    const int8_t zp = (int8_t)p->input_zp;
+    int8_t *s = u.b;
+    for (int32_t ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < in_w;
+            const int8_t *src = xn + (iy * in_w + ix) * cin;
+            for (int32_t c = 0; c < cin; c++) {
+                *s++ = inside ? src[c] : zp;
+            }
+        }
+    }
+    v[0] = u.w[0];
+    v[1] = u.w[1];
+}
+
+/* Every output pixel through the small-depth path (rows: the emitter's packed rows; the four-channel part first,
+ * out_c / 4 blocks, then the out_c % 4 rows of the one-channel loop). */
+static void efm_cv_small(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *rows, int8_t *y) {
+    const int32_t out_c = p->out_c, k8 = p->arm_k4 == 8;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    const int32_t row = (k8 ? 8 : 6) + (clamp ? 2 : 0), quads = out_c >> 2;
+    const uint32_t *tail = rows + 4 * quads * row;
+    const int32_t image = p->in_h * p->in_w * p->in_c;
+    for (int32_t n = 0; n < p->batches; n++, x += image) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            for (int32_t ox = 0; ox < p->out_w; ox++, y += out_c) {
+                uint32_t v[2];
+                efm_cs_window(p, x, oy, ox, v);
+                const uint32_t x0 = efm_sxtb16(v[0]), x1 = efm_sxtb16_ror8(v[0]);
+                if (k8) {
+                    const uint32_t x2 = efm_sxtb16(v[1]), x3 = efm_sxtb16_ror8(v[1]);
+                    if (quads) {
+                        (clamp ? efm_cs_k8c_x4 : efm_cs_k8_x4)(x0, x1, x2, x3, rows, y);
+                    }
+                    if (out_c & 3) {
+                        (clamp ? efm_cs_k8c_x1 : efm_cs_k8_x1)(x0, x1, x2, x3, tail, y + 4 * quads);
+                    }
+                } else {
+                    if (quads) {
+                        (clamp ? efm_cs_k4c_x4 : efm_cs_k4_x4)(x0, x1, rows, y);
+                    }
+                    if (out_c & 3) {
+                        (clamp ? efm_cs_k4c_x1 : efm_cs_k4_x1)(x0, x1, tail, y + 4 * quads);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
     (void)bias; /* folded into the packed rows */
+    if (p->arm_small) {
+        efm_cv_small(p, x, (const uint32_t *)(const void *)w, y);
+        return;
+    }
     const int32_t k4 = p->arm_k4, groups = k4 >> 2, out_c = p->out_c;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     uint32_t *xs = (uint32_t *)scratch;
