@@ -438,6 +438,19 @@ static inline void efm_cs_window(const efm_conv_2d_params *p, const int8_t *xn, 
     } u = {{0, 0}};
     const int8_t zp = (int8_t)p->input_zp;
     int8_t *s = u.b;
+    const int32_t row = kw * cin;
+    if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + kw <= in_w && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        /* inside the input: k_h rows of k_w k_c bytes */
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            const int8_t *src = xn + ((iy0 + ky * p->dil_h) * in_w + ix0) * cin;
+            for (int32_t b = 0; b < row; b++) {
+                *s++ = src[b];
+            }
+        }
+        v[0] = u.w[0];
+        v[1] = u.w[1];
+        return;
+    }
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = iy0 + ky * p->dil_h;
         for (int32_t kx = 0; kx < kw; kx++) {
