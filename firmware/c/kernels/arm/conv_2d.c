@@ -491,7 +491,9 @@ static inline void efm_cs_window(const efm_conv_2d_params *p, const int8_t *xn, 
 
 /* Every output pixel through the small-depth path (rows: the emitter's packed rows; the four-channel part first,
  * out_c / 4 blocks, then the out_c % 4 rows of the one-channel loop). 1x1 windows are read in place. */
-static void efm_cv_small(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *rows, int8_t *y) {
+/* (out of line: inlined, it changes the register allocation of the four-column path in efm_conv_2d) */
+__attribute__((noinline)) static void efm_cv_small(const efm_conv_2d_params *p, const int8_t *x,
+                                                   const uint32_t *rows, int8_t *y) {
     const int32_t out_c = p->out_c, k8 = p->arm_k4 == 8;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     const int32_t row = (k8 ? 8 : 6) + (clamp ? 2 : 0), quads = out_c >> 2, rem = out_c & 3;
