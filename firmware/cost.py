@@ -18,12 +18,11 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.firmware import planner
 from edgefmr.firmware.c import codegen
 from edgefmr.firmware.c.codegen import arm_kernels_available
-from edgefmr.firmware.c.emitters import kernel_scratch, lean_savings, node_key
+from edgefmr.firmware.c.emitters import kernel_scratch, lean_savings
 from edgefmr.firmware.hls import estimate
 from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS, build_schedule
 from edgefmr.ir import Graph
 from edgefmr.ir.passes import fold_transposes, optimize_origin
-from edgefmr.ops.registry import call
 
 #: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA design's on-chip memory.
 BRAM36_BYTES = 36 * 1024 // 8
@@ -80,6 +79,9 @@ def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planne
     several steps may reach the peak), or, when that is larger, taking them all and giving back those that are free
     (the arena does not grow without them), whichever arena is smaller."""
 
+    def key(q: planner.Plan) -> tuple[int, int]:
+        return q.arena_size, sum(la.extent >= q.arena_size for la in q.layers)
+
     if ch.lean is False:
         return p
     saving = lean_savings(g, p.arm_kernels)
@@ -89,7 +91,7 @@ def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planne
         return every
     for k in order:
         q = _plan(g, board, p.tricks, p.arm_kernels, ch, p.lean_nodes | {k})
-        if _peak_key(q) < _peak_key(p):
+        if key(q) < key(p):
             p = q
     if every.arena_size < p.arena_size:
         p = every
@@ -98,39 +100,6 @@ def _slim(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planne
             if q.arena_size <= p.arena_size:
                 p = q
     return p
-
-
-#: Largest share of a model's MACs that _no_larger moves to portable loops to keep the arena down.
-PORTABLE_LEAN_MAX_SHARE = 0.02
-
-
-def _no_larger(g: Graph, board: Board | None, p: planner.Plan, ch: Choices) -> planner.Plan:
-    """`p` where the Cortex-M kernels' scratch makes its arena larger than the plan without any kernel scratch: the
-    nodes whose lean variant is their portable loop (CONV_2D, DEPTHWISE_CONV_2D: several times slower, so never
-    taken for a mere saving, and only nodes of at most PORTABLE_LEAN_MAX_SHARE of the model's MACs) switched to it
-    one at a time, largest scratch first, each kept only where it lowers the arena or takes a step off its peak,
-    until the arena is no larger (with ch.lean False: `p` as it is)."""
-    if ch.lean is False or not p.arm_kernels:
-        return p
-    floor = _plan(g, board, p.tricks, frozenset(), ch).arena_size
-    if p.arena_size <= floor:
-        return p
-    macs = {node_key(n): call(n, g).opdef.macs(call(n, g)) for n in g.nodes}
-    total = max(sum(macs.values()), 1)
-    saving = {k: v for k, v in lean_savings(g, p.arm_kernels, portable=True).items()
-              if macs[k] <= PORTABLE_LEAN_MAX_SHARE * total}
-    for k in sorted(saving, key=lambda k: (-saving[k], k)):
-        q = _plan(g, board, p.tricks, p.arm_kernels, ch, p.lean_nodes | {k})
-        if _peak_key(q) < _peak_key(p):
-            p = q
-        if p.arena_size <= floor:
-            break
-    return p
-
-
-def _peak_key(q: planner.Plan) -> tuple[int, int]:
-    """A plan's arena, then how many steps reach it (fewer is closer to a smaller arena)."""
-    return q.arena_size, sum(la.extent >= q.arena_size for la in q.layers)
 
 
 def _fits(p: planner.Plan, board: Board | None) -> bool:
@@ -147,7 +116,7 @@ def _lean(g: Graph, board: Board | None, tricks: bool, arm: frozenset[str], ch: 
     """The plan with the Cortex-M kernels `arm` (slimmed); when their scratch makes the arena overflow the board,
     less the kernels whose scratch matters most (largest first, each left out only when that lowers the peak) until
     it fits."""
-    p = _no_larger(g, board, _slim(g, board, _plan(g, board, tricks, arm, ch), ch), ch)
+    p = _slim(g, board, _plan(g, board, tricks, arm, ch), ch)
     if not arm or _fits(p, board):
         return p
     cost = {k: sum(kernel_scratch(g, frozenset({k})).values()) for k in arm}

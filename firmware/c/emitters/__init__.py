@@ -114,9 +114,6 @@ EmitFn = Callable[[EmitContext], Emitted]
 ScratchFn = Callable[[OpCall, frozenset, bool], int]
 _EMITTERS: dict[str, EmitFn] = {}
 _SCRATCH: dict[str, ScratchFn] = {}
-#: Ops whose smaller-scratch variant is their portable loop (much slower): taken only to keep the arena within the
-#: plan without any kernel scratch (edgefmr.firmware.cost), never for a mere saving.
-_LEAN_PORTABLE: set[str] = set()
 
 
 def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
@@ -131,15 +128,13 @@ def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
     return deco
 
 
-def scratch_bytes(op: str, lean_portable: bool = False) -> Callable[[ScratchFn], ScratchFn]:
+def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
     """Decorator registering how many scratch bytes the kernel of `op` needs for a node (reserved by the planner):
     fn(call, arm kernels, lean) -> bytes; `lean`: the kernel's smaller-scratch variant (the same where it has none;
-    the emitter reads the choice from the `lean` option); `lean_portable`: that variant is the portable loop."""
+    the emitter reads the choice from the `lean` option)."""
 
     def deco(fn: ScratchFn) -> ScratchFn:
         _SCRATCH[op] = fn
-        if lean_portable:
-            _LEAN_PORTABLE.add(op)
         return fn
 
     return deco
@@ -166,12 +161,10 @@ def kernel_scratch(g: Graph, arm: frozenset = frozenset(), lean: frozenset = fro
     return out
 
 
-def lean_savings(g: Graph, arm: frozenset, portable: bool = False) -> dict[str, int]:
-    """Nodes whose kernel has a smaller-scratch variant with the kernels `arm`: node_key -> bytes it saves; those
-    whose variant is the portable loop with `portable`, the others without."""
+def lean_savings(g: Graph, arm: frozenset) -> dict[str, int]:
+    """Nodes whose kernel has a smaller-scratch variant with the kernels `arm`: node_key -> bytes it saves."""
     full, lean = kernel_scratch(g, arm), kernel_scratch(g, arm, frozenset(node_key(n) for n in g.nodes))
-    slow = {node_key(n) for n in g.nodes if n.op in _LEAN_PORTABLE}
-    return {k: v - lean.get(k, 0) for k, v in full.items() if lean.get(k, 0) < v and (k in slow) == portable}
+    return {k: v - lean.get(k, 0) for k, v in full.items() if lean.get(k, 0) < v}
 
 
 def _load_all() -> None:

@@ -127,11 +127,11 @@ def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
     return np.ascontiguousarray(wb.reshape(o // 2, 2, k4 // 8, 8).transpose(0, 2, 1, 3)).reshape(-1)
 
 
-@scratch_bytes("CONV_2D", lean_portable=True)
+@scratch_bytes("CONV_2D")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words (none for the
-    small-depth path, and none in the lean variant: the portable loop)."""
-    if "conv_2d" not in arm or lean:
+    small-depth path)."""
+    if "conv_2d" not in arm:
         return 0
     plan = arm_conv(c)
     return plan.scratch if plan is not None else 0
@@ -140,7 +140,7 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
 @emitter("CONV_2D")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) and not ctx.lean else None
+    plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) else None
     if plan is None:
         weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
     elif plan.small is not None:  # the small-depth path's rows, no scratch
@@ -157,6 +157,5 @@ def emit(ctx: EmitContext) -> Emitted:
                          arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
-        # grouped, outside the 32-bit path, or the lean variant
-        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))
+        return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path
     return Emitted(f"efm_conv_2d({args}, {scratch_ptr});", ("conv_2d",))

@@ -45,11 +45,11 @@ def arm_depthwise_rows(c: OpCall) -> np.ndarray | None:
     return np.concatenate(groups).astype(np.int64).astype(np.uint32).view(np.int32)
 
 
-@scratch_bytes("DEPTHWISE_CONV_2D", lean_portable=True)
+@scratch_bytes("DEPTHWISE_CONV_2D")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel's zero-point row (in_c bytes, rounded up to 4) and two tap tables (an offset per tap and
-    nine words each); none in the lean variant (the portable loop)."""
-    if "depthwise_conv_2d" not in arm or lean or arm_depthwise_rows(c) is None:
+    nine words each)."""
+    if "depthwise_conv_2d" not in arm or arm_depthwise_rows(c) is None:
         return 0
     return -(-c.inp(0).shape[3] // 4) * 4 + 8 * (c.inp(1).shape[1] * c.inp(1).shape[2] + 9)
 
@@ -57,7 +57,7 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
 @emitter("DEPTHWISE_CONV_2D")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    rows = arm_depthwise_rows(c) if "depthwise_conv_2d" in ctx.option("arm", frozenset()) and not ctx.lean else None
+    rows = arm_depthwise_rows(c) if "depthwise_conv_2d" in ctx.option("arm", frozenset()) else None
     if rows is None:
         weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
     else:  # the packed groups hold the weights, the folded bias and the multipliers
