@@ -549,14 +549,16 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
                                       view_of=t_in)
         top_state += align(size)
     # In-place convolutions (single-node steps with a candidate) chain rigid buffers that can span more than they
-    # save: each is kept only when the arena with it is not larger than without it, in step order; the band
-    # overwrites of patch embeddings are chained too, so they are chosen the same way, and the smaller arena of the
-    # two choices (with every band overwrite, or with those chosen) is kept.
+    # save: each is kept only when the arena with it is not larger than without it, in step order. The band
+    # overwrites of patch embeddings that share a tensor with them join those chains, so they are chosen too in a
+    # second choice (_choose_chained), kept where its arena is smaller.
     optional = [s.index for s in sched.steps if s.kind == "op" and s.candidates]
     skip = set() if in_place else set(optional)
     if in_place is None:
         skip = _choose_in_place(graph, sched, life, kernel_scratch, optional)
-        bands = [s.index for s in sched.steps if s.kind in ("op", "patch_embed") and s.candidates]
+        conv = {t for k in optional for ow in sched.steps[k].candidates for t in (ow.output, ow.input)}
+        bands = sorted(optional + [s.index for s in sched.steps if s.kind == "patch_embed" and any(
+            ow.output in conv or ow.input in conv for ow in s.candidates)])
         if len(bands) > len(optional):
             alt, arena = _choose_chained(graph, sched, life, kernel_scratch, bands)
             if arena < _pack_plan(graph, sched, life, kernel_scratch, skip)[2]:
