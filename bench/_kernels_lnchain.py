@@ -28,14 +28,14 @@ def _op_cases():
 
 
 def op_rows() -> list[dict]:
-    """The fixture's form (SQUARED_DIFFERENCE, no gamma / beta) with random quantization, two input records:
-    LAYER_NORM_CHAIN (target 40 on the M4) and, beside it, ADD_LAYER_NORM_CHAIN (the residual ADD included; no
-    target) and LAYER_NORM_CHAIN with per-channel gamma and beta (no target)."""
+    """The fixture's form (SQUARED_DIFFERENCE) with random quantization, two input records: LAYER_NORM_CHAIN
+    without and with per-channel gamma and beta (the whole fused LayerNorm: target 40 on the M4) and, beside it,
+    ADD_LAYER_NORM_CHAIN (the residual ADD included; no target)."""
     inputs, unfused = _op_cases()
     out = []
     variants = [(shape, "LAYER_NORM_CHAIN", {}, TARGET) for shape in SHAPES]
     variants += [(shape, "ADD_LAYER_NORM_CHAIN", {"residual": True}, None) for shape in SHAPES]
-    variants += [((16, 32), "LAYER_NORM_CHAIN", {"gamma": True, "beta": True}, None)]
+    variants += [((16, 32), "LAYER_NORM_CHAIN", {"gamma": True, "beta": True}, TARGET)]
     for shape, op, kw, target in variants:
         rng = np.random.default_rng(5)
         kw = {"gamma": False, "beta": False, **kw}

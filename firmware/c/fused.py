@@ -122,7 +122,7 @@ class FusedWriter:
                     t = g.tensors[name]
                     mini[name] = _with_shape(t, _rows_shape(t.shape, axes[name], n))
                     ptrs[name] = (where(name), False)
-                lines.append(self.call_node(step, node, mini, ptrs))
+                lines.append(self.call_node(step, node, mini, ptrs, {"row_blocks": tl.blocks}))
             for name, off in stages.items():
                 lines.append(f"memcpy({self.stored(g.tensors[name], widths[name])}, {self.arena(off)}, "
                              f"(size_t){n * widths[name]});")

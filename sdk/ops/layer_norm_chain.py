@@ -238,8 +238,10 @@ def chain_params(c: OpCall) -> dict[str, Any]:
     # Cortex-M tables: the rescaled x of SQUARED_DIFFERENCE(x, m) and of SUB(x, m), for x = -128..127.
     xs = np.arange(-128, 128, dtype=np.int64)
     s, cst = out["square"], out["centered"]
-    out["square_table"] = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3])
-                           if out["square_form"] == 0 else np.zeros(256, np.int64))
+    # (packed twice, both int16 halves: SSUB16 and SMUAD make 2 d^2 of d = t - b in two instructions; |t| <= 2^14)
+    sq = (mbqm((xs - s[0]) << squared_difference.LEFT_SHIFT, s[2], s[3]) if out["square_form"] == 0
+          else np.zeros(256, np.int64))
+    out["square_table"] = (sq & 0xFFFF) * 0x10001
     out["centered_table"] = 2 * mbqm((xs - cst[0]) << add.LEFT_SHIFT, cst[2], cst[3])
     res = out["residual"]
     out["residual_a_table"] = 2 * mbqm((xs - res[0]) << add.LEFT_SHIFT, res[2], res[3])
@@ -258,7 +260,122 @@ def chain_params(c: OpCall) -> dict[str, Any]:
         bv = np.broadcast_to(beta.data.astype(np.int64).ravel(), (out["beta_count"],))
         out["beta_table"] = 2 * mbqm((bv - bs[1]) << add.LEFT_SHIFT, bs[4], bs[5])
         out["shifted_table"] = 2 * mbqm((xs - bs[0]) << add.LEFT_SHIFT, bs[2], bs[3])
+    out["affine_table"] = affine_table(c, nodes, out)
+    out["arm_round"] = round_free(nodes, final, out)
     return out
+
+
+def _no_sign_fix(v2: np.ndarray, stage: list[int], want: np.ndarray) -> bool:
+    """Whether the Cortex-M kernel's 32-bit requantization of the doubled, left-shifted v2 (SMMLAR(v2, M, k) >> e,
+    k = 2^(e-1) + zp 2^e) gives `want` (the stage's reference output) without its sign correction (k - 1 for a
+    negative v2: the half-away-from-zero rounding of the shift) for every v2: true where no v2 lands on a tie."""
+    mult, shift, zp = stage[6], stage[7], stage[8]
+    e = max(-shift, 0)
+    if e == 0:
+        return False
+    t = ((np.asarray(v2, np.int64) * mult + (1 << 31)) >> 32) + (1 << (e - 1)) + (zp << e)
+    return bool(np.array_equal(np.clip(t >> e, -128, 127), np.asarray(want, np.int64)))
+
+
+def round_free(nodes: dict[str, OpCall], final: dict[str, str | None], q: dict[str, Any]) -> int:
+    """Bits of the Cortex-M kernel's requantizations that need no sign correction, checked on every input pair:
+    1 SUB(x, m) (all x and m), 2 MUL(c, r) (all c and r), 4 MUL(n, gamma) (all n, every channel); 0 where a
+    stage's 32-bit form does not apply (the kernel then keeps the correction or takes another path)."""
+    grid = np.arange(-128, 128, dtype=np.int64)
+    bits = 0
+    cst, nst = q["centered"], q["normalized"]
+    if cst[3] <= 0 and cst[5] <= 0 and cst[7] < 0:
+        b2 = 2 * mbqm((grid - cst[1]) << add.LEFT_SHIFT, cst[4], cst[5])
+        v = np.asarray(q["centered_table"], np.int64)[None, :] - b2[:, None]
+        want = probe(nodes["centered"], {0: np.broadcast_to(grid.astype(np.int8)[None, :], (256, 256)),
+                                         1: grid.astype(np.int8)[:, None]})
+        bits |= _no_sign_fix(v, cst, want)
+    left = max(nst[7], 0)
+    if q["gamma_form"] == 0 and left <= 14:
+        v = ((grid[None, :] - nst[0]) * (grid[:, None] - nst[1])) << (left + 1)
+        want = probe(nodes[final["normalized"]], {0: np.broadcast_to(grid.astype(np.int8)[None, :], (256, 256)),
+                                                  1: grid.astype(np.int8)[:, None]})
+        bits |= 2 * _no_sign_fix(v, nst, want)
+    if q["gamma_table"] is not None and q["gamma_form"] == 0:
+        gst = q["scaled"]
+        g = np.broadcast_to(np.asarray(q["gamma_table"], np.int64), (q["channels"],))
+        v = (grid[:, None] - gst[0]) * g[None, :]
+        want = probe(nodes[final["scaled"]], {0: np.broadcast_to(grid.astype(np.int8)[:, None], (256, q["channels"]))})
+        bits |= 4 * _no_sign_fix(v, gst, np.asarray(want).reshape(256, -1))
+    return bits
+
+
+#: The Cortex-M tail's input scale: ADD(., beta) as ssat8(hi32((v << AFFINE_SHIFT) * A + B)) of its int8 input v.
+AFFINE_SHIFT = 8
+
+
+_PAIRS = np.triu_indices(256, 1)  # (j, i), j < i: the pairs of inputs that bound A
+
+
+def affine_fits(want: np.ndarray, chunk: int = 16) -> list[tuple[int, int] | None]:
+    """Per column of `want` ([256, C] int8 outputs for the inputs -128..127): (A, B), an int32 and an int64, with
+    ssat8(floor(((k << AFFINE_SHIFT) A + B) / 2^32)) == want[k + 128] for every int8 k, or None where no such pair
+    exists. The feasible A form an interval (bounded by every pair of points); its middle is taken, then the lowest
+    feasible B; each result is checked on all 256 inputs. Columns in chunks (numpy over pairs x columns)."""
+    k = np.arange(-128, 128, dtype=np.int64) << AFFINE_SHIFT
+    want = np.asarray(want, np.int64)
+    inf = np.int64(1) << 60
+    j, i = _PAIRS
+    d = (k[i] - k[j])[:, None]
+    out: list[tuple[int, int] | None] = []
+    for c0 in range(0, want.shape[1], chunk):
+        t = want[:, c0:c0 + chunk]
+        lo = np.where(t == -128, -inf, t << 32)  # bounds of k A + B: [t 2^32, (t + 1) 2^32), open at saturation
+        hi = np.where(t == 127, inf, ((t + 1) << 32) - 1)
+        low = (lo[i] > -inf) & (hi[j] < inf)
+        high = (hi[i] < inf) & (lo[j] > -inf)
+        a_lo = np.where(low, -((hi[j] - lo[i]) // d), -(2**31)).max(axis=0, initial=-(2**31))
+        a_hi = np.where(high, (hi[i] - lo[j]) // d, 2**31 - 1).min(axis=0, initial=2**31 - 1)
+        for col in range(t.shape[1]):
+            if a_lo[col] > a_hi[col]:
+                out.append(None)
+                continue
+            a = (int(a_lo[col]) + int(a_hi[col])) // 2
+            b_lo, b_hi = int((lo[:, col] - k * a).max()), int((hi[:, col] - k * a).min())
+            b = b_lo if b_lo > -inf else b_hi
+            ok = b_lo <= b_hi and np.array_equal(np.clip((k * a + b) >> 32, -128, 127), t[:, col])
+            out.append((a, b) if ok else None)
+    return out
+
+
+def affine_table(c: OpCall, nodes: dict[str, OpCall], q: dict[str, Any]) -> np.ndarray | None:
+    """The Cortex-M kernel's per-channel tail (gamma_form 0): for MUL(n, gamma) the gamma table's (gamma_i - zp) <<
+    (left + 1) and -zp_n times it (one MLA: (n - zp_n) (gamma_i - zp) << (left + 1), then MUL's own 32-bit
+    requantization); for ADD(., beta), as a function of its int8 input s, the pair of affine_fits (A, B), checked
+    exact on all 256 values of s against ADD's reference kernel. int32 [channels][8] with both ({g, k, then MUL's
+    requantization constants k_s, M, e (the same for every channel: the fused asm loads them with the channel's),
+    then A, B low, B high}), {g, k} or {A, B low, B high} alone; None when there is no tail, gamma is on the
+    reciprocal root, the gamma table could overflow or some channel has no exact (A, B)."""
+    ch = q["channels"]
+    if (not q["gamma_count"] and not q["beta_count"]) or q["gamma_form"] != 0:
+        return None
+    cols = []
+    if q["gamma_count"]:
+        if q["gamma_table"] is None:
+            return None
+        g = np.broadcast_to(np.asarray(q["gamma_table"], np.int64), (ch,))
+        cols += [g, -q["scaled"][0] * g]
+        if q["beta_count"]:  # MUL's 32-bit requantization per channel too: {k, M, e} (efm_lnc_prepare's)
+            mult, shift, zp = q["scaled"][6:9]
+            e = max(-shift, 0)
+            k = ((1 << (e - 1)) if e else 0) + (zp << e)
+            cols += [np.full(ch, k, np.int64), np.full(ch, mult, np.int64), np.full(ch, e, np.int64)]
+    if q["beta_count"]:
+        add_c = nodes["y"]
+        v = np.broadcast_to(np.arange(-128, 128, dtype=np.int8)[:, None], (256, ch))
+        want = np.asarray(probe(add_c, {0: v})).reshape(256, ch)
+        fits = affine_fits(want)
+        if any(f is None for f in fits):
+            return None
+        bs = np.array([f[1] for f in fits], np.int64)
+        cols += [np.array([f[0] for f in fits], np.int64), bs & 0xFFFFFFFF, bs >> 32]
+    out = np.stack(cols, axis=1)
+    return ((out + 2**31) % 2**32 - 2**31).astype(np.int64)
 
 
 #: chain_params fields the portable kernel reads (the others are the Cortex-M kernel's tables).

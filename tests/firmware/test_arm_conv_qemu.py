@@ -101,6 +101,11 @@ def _conv_cases(rng) -> list[Graph]:
         cg(rng, (1, 16, 1, 3), 8, (4, 1), stride=(2, 1), padding="VALID"),
         cg(rng, (1, 12, 1, 4), 6, (3, 1)),
         cg(rng, (1, 9, 1, 6), 5, (3, 1)),
+        # one or two pixels left over after the blocks of four: the matrix-vector pass, with int16 weights where
+        # K4 % 8 == 0 (the spiking transformer's RPE conv over 25 tokens, a stem over 10 frames) or without
+        cg(rng, (1, 25, 1, 32), 6, (3, 1)),
+        cg(rng, (1, 10, 1, 16), 5, (3, 1), act="RELU"),
+        cg(rng, (1, 5, 2, 4), 3, (3, 3)),
         # fewer than four output pixels
         cg(rng, (1, 1, 3, 4), 3, (1, 1)),
         cg(rng, (1, 1, 1, 3), 4, (1, 1), act="RELU6"),
@@ -190,6 +195,14 @@ def test_edge_cases_reach_every_path():
             small.add((plan.k4, kp["act_min"] > -128 or kp["act_max"] < 127, run))
     assert {(k4, clamp) for k4, clamp, _ in small} == {(4, False), (4, True), (8, False), (8, True)}, small
     assert {(k4, run) for k4, _, run in small} >= {(4, True), (8, True), (4, False), (8, False)}, small
+    tails = set()
+    for g in _conv_cases(rng):
+        c = call(g.nodes[0], g)
+        plan, y = conv_em.arm_conv(c), c.out()
+        npix = y.size // y.shape[3]
+        if plan is not None and plan.small is None and npix > 4 and npix % 4 in (1, 2):
+            tails.add((npix % 4, plan.k4 % 8 == 0))  # the leftover pixels, with int16 weights or without
+    assert tails == {(1, True), (1, False), (2, True), (2, False)}, tails
     packed = {dw_em.arm_depthwise_rows(call(g.nodes[0], g)) is not None for g in _dw_cases(rng)}
     assert packed == {True, False}
 

@@ -25,13 +25,15 @@ BOARDS = ["qemu-netduinoplus2", "qemu-mps2-an500"]
 
 
 def _spike_fc(rng, rows: int, depth: int, cols: int, *, out_scale: float = 0.2, activation: str = "NONE",
-              bias: bool = True, big_bias: bool = False, dtype: str = "uint8", amplitude: float | None = None
-              ) -> Graph:
+              bias: bool = True, big_bias: bool = False, dtype: str = "uint8", amplitude: float | None = None,
+              weight: int | None = None) -> Graph:
     b = GraphBuilder()
     sq = {} if amplitude is None else {"scale": amplitude, "zero_point": 0}
     s = b.input("s", (rows, depth), dtype=dtype, **sq)
     w = rng.integers(-128, 128, (cols, depth)).astype(np.int8)
     w.flat[: min(4, w.size)] = [-128, 127, -128, 127][: min(4, w.size)]
+    if weight is not None:  # every weight the same (one output feature: the kernel's spike-count path)
+        w[:] = weight
     ins = [s, b.const("w", w, scale=rng.uniform(0.002, 0.02, cols), zero_point=0)]
     if bias:
         lim = 2**31 - 1 if big_bias else 3000
@@ -58,6 +60,12 @@ def spike_fc_edge_cases(rng) -> list[tuple[Graph, float]]:
     out.append((_spike_fc(rng, 2, 33, 18, big_bias=True), 0.5))  # bias near 2^31: the 64-bit path
     out.append((_spike_fc(rng, 2, 33, 18, bias=False, dtype="int8", amplitude=1.5), 0.5))
     out.append((_spike_fc(rng, 2, 270, 9, activation="RELU"), 1.0))  # passes with an activation
+    # one output feature with equal weights (a spike count, e.g. the column sum over 25 tokens of a step program):
+    # words and a tail, only a tail, every requantization form
+    out.append((_spike_fc(rng, 32, 25, 1, weight=1, bias=False), 0.3))
+    out.append((_spike_fc(rng, 3, 3, 1, weight=-3, activation="RELU"), 0.7))
+    out.append((_spike_fc(rng, 4, 16, 1, weight=2, out_scale=1e-3), 0.5))
+    out.append((_spike_fc(rng, 2, 9, 1, weight=127, dtype="int8", amplitude=1.5), 0.5))
     return out
 
 
@@ -88,6 +96,7 @@ def test_spike_fc_paths(board, tmp_path):
     graphs = [g for g, _ in cases]
     records = [[x for g, rate in cases for x in _spikes(rng, g, rate if r == 0 else 1.0 - rate)] for r in range(2)]
     _check(board, graphs, records, tmp_path, {"spike_fully_connected"})
+    assert (tmp_path / "src" / "model.c").read_text().count(".arm_count = ") >= 4  # the spike-count cases
 
 
 def _lif(rows: tuple[int, ...], dtype: str, scale: float, zp: int, tau: float, bits: int, v0: bool,
@@ -142,6 +151,9 @@ def lmu_edge_cases() -> list[Graph]:
     out = [_lmu(d, 3, (2,), 24, 16, 0.5, True) for d in (1, 2, 4, 5, 7, 8, 12, 13, 32)]
     out.append(_lmu(6, 4, (3,), 20, 0, 0.02, True))  # multiplier ~1.5: 64-bit output requantization
     out.append(_lmu(4, 2, (), 28, 8, 0.5, False))
+    # order 1 (a running sum, e.g. a streaming readout's spike count): the 64-bit output requantization, no initial
+    # state
+    out += [_lmu(1, 4, (5,), 20, 0, 0.02, True), _lmu(1, 2, (3,), 24, 8, 0.5, False)]
     return out
 
 
@@ -280,15 +292,15 @@ def _rate_graphs(rng, rows: int, depth: int, cols: int) -> tuple[Graph, Graph]:
     return graphs[0], graphs[1]
 
 
-def test_spike_fc_instructions_fall_with_the_firing_rate(tmp_path):
-    """[64 tokens, 96] -> 192 on the Cortex-M4: the event-driven kernel's instructions fall strictly with the firing
-    rate, and at rate 0.1 they are at most 25% of the dense Cortex-M FULLY_CONNECTED kernel's of the same shape
-    (all runs bit-exact). At [16, 64] -> 64 the share is higher (the fixed per-output work weighs more against a
-    dense kernel at 0.97 instructions per MAC): bench/_kernels_spiking.py reports both."""
+@pytest.mark.parametrize("shape", [(64, 96, 192), (16, 64, 64)])
+def test_spike_fc_instructions_fall_with_the_firing_rate(shape, tmp_path):
+    """[64 tokens, 96] -> 192 and [16, 64] -> 64 on the Cortex-M4: the event-driven kernel's instructions fall
+    strictly with the firing rate, and at rate 0.1 they are at most 25% of the dense Cortex-M FULLY_CONNECTED
+    kernel's of the same shape (all runs bit-exact); bench/_kernels_spiking.py reports both on both cores."""
     from edgefmr.device.semihost import graph_instructions
 
     rng = np.random.default_rng(3)
-    rows, depth, cols = 64, 96, 192
+    rows, depth, cols = shape
     sfc, fc = _rate_graphs(rng, rows, depth, cols)
     board = "qemu-netduinoplus2"
     dense = graph_instructions(fc, board, [[rng.integers(-128, 128, (rows, depth)).astype(np.int8)]],

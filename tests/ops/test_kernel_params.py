@@ -24,9 +24,10 @@ ARM_ONLY = {"FULLY_CONNECTED": {"bias_adj", "requant32", "arm_block_rows", "w16"
             "CONV_2D": {"arm_cols", "arm_k4", "arm_w16"},
             **{op: {"ew_table"} for op in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE")},
             "BINARY_FULLY_CONNECTED": {"bias_adj"}, "LAYER_NORM": {"requant"},
-            "SPIKE_FULLY_CONNECTED": {"cols_pad", "requant32"},
+            "SPIKE_FULLY_CONNECTED": {"cols_pad", "requant32", "arm_count"},
             **{op: {"square_table", "centered_table", "residual_a_table", "residual_b_table", "gamma_table",
-                    "beta_table", "shifted_table"} for op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN")}}
+                    "beta_table", "shifted_table", "affine_table", "arm_round"}
+               for op in ("LAYER_NORM_CHAIN", "ADD_LAYER_NORM_CHAIN")}}
 #: Ops without kernel parameters: the kernel reads its table from a constant input, or copies bytes.
 NO_PARAMS = {"LUT", "RESHAPE"}
 

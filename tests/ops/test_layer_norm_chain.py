@@ -111,3 +111,50 @@ def test_gamma_on_the_reciprocal_root(seed):
     with pytest.raises(IRError, match="needs gamma"):
         c = call(node, fused)
         c.opdef.check(c)
+
+
+def test_affine_fits_exact_or_none():
+    """The Cortex-M tail's fit: a clamped floor of a line is reproduced on all 256 inputs (any slope sign, with
+    saturation at either end); a function that no single line gives (a step back) has no fit."""
+    from edgefmr.ops.layer_norm_chain import AFFINE_SHIFT, affine_fits
+
+    k = np.arange(-128, 128, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    cols = [np.clip(np.floor(k * a + b), -128, 127).astype(np.int64)
+            for a, b in zip(rng.uniform(-3, 3, 20), rng.uniform(-100, 100, 20), strict=True)]
+    bad = cols[0].copy()
+    bad[100:110] = bad[99] - 5 if bad[99] > -100 else bad[99] + 5
+    fits = affine_fits(np.stack(cols + [bad], axis=1))
+    for col, fit in zip(cols, fits[:-1], strict=True):
+        a, b = fit
+        assert -(2**31) <= a < 2**31
+        assert np.array_equal(np.clip(((k << AFFINE_SHIFT) * a + b) >> 32, -128, 127), col)
+    assert fits[-1] is None
+
+
+def test_cortex_m_tables_of_the_gamma_beta_chain():
+    """chain_params' Cortex-M tail for per-channel gamma and beta: 8 words per channel whose formula gives the
+    unfused chain's MUL(n, gamma) and ADD(s, beta) for every n; the sign-correction bits only where exact."""
+    from edgefmr.ops.layer_norm_chain import AFFINE_SHIFT, chain_graph, chain_params
+    from edgefmr.ops.params import probe
+
+    rng = np.random.default_rng(5)
+    g = fuse_layer_norm(layer_norm_chain_unfused(rng, shape=(16, 32), square_form="squared_difference", gamma=True,
+                                                 beta=True))
+    c = call(g.nodes[0], g)
+    q = chain_params(c)
+    t = np.asarray(q["affine_table"], np.int64)
+    assert t.shape == (32, 8)
+    cg = chain_graph(c)
+    nodes = {n.outputs[0]: call(n, cg) for n in cg.nodes}
+    n = np.arange(-128, 128, dtype=np.int64)
+    s_want = probe(nodes["scaled"], {0: np.broadcast_to(n.astype(np.int8)[:, None], (256, 32))}).astype(np.int64)
+    y_want = probe(nodes["y"], {0: s_want.astype(np.int8)}).astype(np.int64)
+    v = n[:, None] * t[:, 0] + t[:, 1]
+    k_s, m, e = t[0, 2], t[0, 3], t[0, 4]
+    s = np.clip((((v * m + 2**31) >> 32) + k_s - (v < 0)) >> e, -128, 127)  # the kernel's MUL, sign corrected
+    assert np.array_equal(s, s_want)
+    b = (t[:, 7] << 32) | (t[:, 6] & 0xFFFFFFFF)
+    y = np.clip(((s << AFFINE_SHIFT) * t[:, 5] + b) >> 32, -128, 127)
+    assert np.array_equal(y, y_want)
+    assert q["arm_round"] in range(8)

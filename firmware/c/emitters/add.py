@@ -8,7 +8,9 @@ from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.ops.params import kernel_params
 
 #: Ops with fewer output elements get their Cortex-M rescale table precomputed in flash (efm_ew_addlike builds it
-#: per call only from this size on, where it pays).
+#: per call only from this size on, where it pays). An op a fused step calls once per row block (option
+#: "row_blocks" > 1) always reads it from flash: the table is the same for every block, and building it per block
+#: costs about 2,000 instructions each time (e.g. 14,000 per ADD of a 25-token step program in blocks of 4 rows).
 EW_TABLE_BELOW = 128
 _EW_OPS = {"add": 0, "sub": 1, "squared_difference": 2}  # EFM_EW_ADD, EFM_EW_SUB, EFM_EW_SQD
 
@@ -66,7 +68,8 @@ def binary_call(ctx: EmitContext, kernel: str) -> Emitted:
     shape = tuple(yt.shape)
     kp = kernel_params(c)
     table = None
-    if kernel in _EW_OPS and kernel in ctx.option("arm", frozenset()) and yt.size < EW_TABLE_BELOW:
+    small = yt.size < EW_TABLE_BELOW or ctx.option("row_blocks", 1) > 1
+    if kernel in _EW_OPS and kernel in ctx.option("arm", frozenset()) and small:
         table = ew_table(kp, _EW_OPS[kernel])
     p = ctx.param_fields("efm_binary_params", kp, **({"ew_table": table} if table is not None else {}))
     # In place only on an input that has the output's shape (each element is read before it is written).

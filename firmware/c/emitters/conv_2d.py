@@ -16,6 +16,10 @@ COL_1X1, COL_TAPS, COL_ROWS, COL_BYTES = 1, 2, 3, 4
 MAX_RSHIFT = 22
 #: Control words the Cortex-M kernel keeps after its columns in the scratch.
 CTRL_BYTES = 32
+#: Largest int16 weight copy (flash bytes) made for the one or two pixels a convolution of four pixels or more has
+#: left over after its blocks of four (they take the int8 weights beyond it: the copy would cost more flash than
+#: the few pixels it speeds up are worth).
+W16_TAIL_MAX_BYTES = 8192
 
 
 def requant_words(mult: list[int], shift: list[int], adj: np.ndarray, acc_bound: np.ndarray,
@@ -150,9 +154,12 @@ def emit(ctx: EmitContext) -> Emitted:
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
     kp = kernel_params(c)
-    if (plan is not None and plan.small is None and kp["batches"] * kp["out_h"] * kp["out_w"] < 4
-            and plan.k4 % 8 == 0 and kp["out_c"] >= 2):
-        arm["arm_w16"] = w16_weights(plan.rows, plan.k4)  # the matrix-vector path (e.g. a streaming step)
+    npix = kp["batches"] * kp["out_h"] * kp["out_w"]
+    tail = npix % 4 in (1, 2) and 2 * kp["out_c"] * plan.k4 <= W16_TAIL_MAX_BYTES if plan is not None else False
+    if plan is not None and plan.small is None and (npix < 4 or tail) and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
+        # the matrix-vector path: every pixel of a streaming step's window, or the one or two pixels left over
+        # after the blocks of four (kernels/arm/conv_2d.c)
+        arm["arm_w16"] = w16_weights(plan.rows, plan.k4)
     p = ctx.param_fields("efm_conv_2d_params", kp, **arm,
                          arm_cols=plan.cols if plan else 0, arm_k4=plan.k4 if plan else 0)
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"

@@ -12,9 +12,10 @@ from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
 from edgefmr.ops.layer_norm_chain import chain_params
 
 #: Fields that are arrays: (C type, used by the portable kernel too).
-ARRAYS = {"rsqrt": ("int8_t", True), "square_table": ("int16_t", False), "centered_table": ("int32_t", False),
+ARRAYS = {"rsqrt": ("int8_t", True), "square_table": ("uint32_t", False), "centered_table": ("int32_t", False),
           "residual_a_table": ("int32_t", False), "residual_b_table": ("int32_t", False),
-          "gamma_table": ("int32_t", False), "beta_table": ("int32_t", False), "shifted_table": ("int32_t", False)}
+          "gamma_table": ("int32_t", False), "beta_table": ("int32_t", False), "shifted_table": ("int32_t", False),
+          "affine_table": ("int32_t", False)}
 
 
 def params(ctx: EmitContext) -> str:
@@ -23,6 +24,8 @@ def params(ctx: EmitContext) -> str:
     arm = "layer_norm_chain" in ctx.option("arm", frozenset())
     residual = ctx.c.node.op == "ADD_LAYER_NORM_CHAIN"
     fields = {k: v for k, v in q.items() if k not in ARRAYS}
+    if q["affine_table"] is not None:  # the per-channel tail replaces the gamma, beta and shifted tables
+        q = {**q, "gamma_table": None, "beta_table": None, "shifted_table": None}
     for k, (ctype, portable) in ARRAYS.items():
         used = portable or (arm and (residual or not k.startswith("residual")) and q[k] is not None
                             and not (k == "square_table" and q["square_form"] == 1))

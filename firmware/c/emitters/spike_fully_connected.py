@@ -12,7 +12,7 @@ from edgefmr.ops.spike_fully_connected import kernel_params
 
 @scratch_bytes("SPIKE_FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's list of active inputs of one row: depth + 2 int32 (an odd count's padding, the end)."""
+    """The Cortex-M kernel's list of active inputs of one row: depth + 2 int32 (its count, the offsets, the end)."""
     return 4 * (c.inp(1).shape[1] + 2) if "spike_fully_connected" in arm else 0
 
 
@@ -64,6 +64,10 @@ def emit(ctx: EmitContext) -> Emitted:
         scratch_ptr = ctx.scratch("void")
     # The 64-bit requantization's parameters (not read when the 32-bit table is there).
     arrays = {"mult": None, "shift": None} if requant32 != "NULL" else {}
-    p = ctx.param_fields("efm_spike_fully_connected_params", kp, **arrays, cols_pad=cols_pad, requant32=requant32)
+    count = 0  # one output feature, every weight the same nonzero value: a spike count (kernels/arm)
+    if cols_pad and cols == 1 and wt.data.min() == wt.data.max() != 0:
+        count = int(wt.data.flat[0])
+    p = ctx.param_fields("efm_spike_fully_connected_params", kp, **arrays, cols_pad=cols_pad, requant32=requant32,
+                         **({"arm_count": count} if count else {}))
     return Emitted(f"efm_spike_fully_connected({p}, {ctx.inp(0, 'uint8_t')}, {weights}, {ctx.inp(2)}, "
                    f"{ctx.out()}, {scratch_ptr});", ("spike_fully_connected",))

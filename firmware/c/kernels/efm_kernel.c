@@ -3,6 +3,23 @@
 
 #include "efm_kernel.h"
 
+/* n >= 4 bytes `step` apart, four per iteration (e.g. the columns of a transposed matrix); out of line, so that
+ * efm_copy_row stays small enough to be inlined for short rows. */
+__attribute__((noinline)) static void efm_copy_bytes4(uint8_t *dst, const uint8_t *src, int32_t n, int32_t step) {
+    const int32_t step2 = 2 * step, step3 = 3 * step;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4, src += 4 * step) {
+        const uint8_t b0 = src[0], b1 = src[step], b2 = src[step2], b3 = src[step3];
+        dst[i] = b0;
+        dst[i + 1] = b1;
+        dst[i + 2] = b2;
+        dst[i + 3] = b3;
+    }
+    for (; i < n; i++, src += step) {
+        dst[i] = *src;
+    }
+}
+
 static void efm_copy_row(uint8_t *dst, const uint8_t *src, int32_t n, int32_t stride, int32_t es) {
     if (stride == 1) {
         memcpy(dst, src, (size_t)n * (size_t)es);
@@ -11,6 +28,10 @@ static void efm_copy_row(uint8_t *dst, const uint8_t *src, int32_t n, int32_t st
     const int32_t step = stride * es;
     switch (es) {
     case 1:
+        if (n >= 16) {
+            efm_copy_bytes4(dst, src, n, step);
+            break;
+        }
         for (int32_t i = 0; i < n; i++, src += step) {
             dst[i] = *src;
         }

@@ -47,7 +47,7 @@ typedef struct {
     int32_t residual[EFM_LNC_STAGE];     /* ADD_LAYER_NORM_CHAIN: s = ADD(a, b) */
     /* Cortex-M kernel: the SQUARED_DIFFERENCE-rescaled x, twice the SUB-rescaled x, and twice the rescaled a and b
      * of the residual ADD, at index value + 128 (NULL for the portable kernel or when unused). */
-    const int16_t *square_table;
+    const uint32_t *square_table; /* packed in both int16 halves */
     const int32_t *centered_table;
     const int32_t *residual_a_table;
     const int32_t *residual_b_table;
@@ -56,6 +56,13 @@ typedef struct {
     const int32_t *gamma_table;
     const int32_t *beta_table;
     const int32_t *shifted_table;
+    /* Cortex-M kernel, gamma and / or beta with gamma_form 0 (NULL where the emitter found no exact form): per
+     * channel {g, k} of MUL(n, gamma) as v = n g + k (then its 32-bit requantization {k_s, M, e}, repeated per
+     * channel when beta follows) and {A, B low, B high} of ADD(s, beta) as ssat8(hi32((s << 8) A + B)). */
+    const int32_t *affine_table;
+    /* Cortex-M kernel: requantizations that need no sign correction (bit 0: SUB(x, m), 1: MUL(c, r), 2: MUL(n,
+     * gamma); checked by the emitter on every input pair). */
+    int32_t arm_round;
 } efm_layer_norm_chain_params;
 
 /* x and y are [rows][channels]; gamma / beta hold gamma_count / beta_count values (NULL when absent). y may be x. */

@@ -15,6 +15,9 @@ typedef struct {
      * requantization, or NULL where that is not exact (the 64-bit path is used). */
     int32_t cols_pad;
     const int32_t *requant32;
+    /* Cortex-M kernel: nonzero where there is one output feature and every input's weight is this value (a spike
+     * count, e.g. a column sum over tokens): acc = weight x the number of nonzero input bytes. */
+    int32_t arm_count;
 } efm_spike_fully_connected_params;
 
 /* bias may be NULL; spikes are bytes, any nonzero value is a spike. w is [cols][depth] for the portable kernel;

@@ -6,10 +6,12 @@
  * channel then runs the FULLY_CONNECTED kernel's loop: one weight word, unpacked once (SXTB16), feeds four pixels
  * (eight SMLAD per 16 MACs). The scratch holds four columns only (8 K4 bytes, plus K4 bytes of staging where the
  * window cannot be unpacked straight from the input) and the control words of the channel loop (one asm block:
- * dot products, requantization, the four stores, out_c stride). The last block of pixels ends at the last pixel,
- * overlapping the previous block (it rewrites a few outputs with the same bits); fewer than four pixels in all run
- * one matrix-vector pass per pixel (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation
- * time where K4 is a multiple of 8, the column compacted and efm_dot16x2, 16 MACs in 13 instructions).
+ * dot products, requantization, the four stores, out_c stride). With three pixels left over after the blocks of
+ * four, the last block ends at the last pixel, overlapping the previous block (it rewrites one output pixel with
+ * the same bits); one or two left over, and fewer than four pixels in all, run one matrix-vector pass per pixel
+ * (efm_cv_pixel1: two channels per pass; with int16 weights prepared at generation time where K4 is a multiple of
+ * 8 and, for leftover pixels, the copy takes at most W16_TAIL_MAX_BYTES of flash (emitters/conv_2d.py): the column
+ * compacted and efm_dot16x2, 16 MACs in 13 instructions).
  *
  * The input zero point is folded into the bias at generation time (padding taps read the zero point, so they add
  * nothing), and the emitter packs each output channel's row as 32-bit words
@@ -534,6 +536,18 @@ __attribute__((noinline)) static void efm_cv_small(const efm_conv_2d_params *p, 
     }
 }
 
+/* Pixels first..npix-1 of the convolution, one matrix-vector pass each (efm_cv_pixel1, column slot 0). */
+__attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *wr,
+                                                  int8_t *y, uint32_t *xs, int8_t *stage, uint32_t zpw,
+                                                  int32_t first) {
+    const int32_t image = p->in_h * p->in_w * p->in_c, plane = p->out_h * p->out_w, npix = p->batches * plane;
+    const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
+    for (int32_t i = first; i < npix; i++) {
+        efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
+        efm_cv_pixel1(xs, wr, p->arm_w16, p->arm_k4 >> 2, p->out_c, y + i * p->out_c, lo, hi);
+    }
+}
+
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
     (void)bias; /* folded into the packed rows */
@@ -560,18 +574,16 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
     ctrl[1] = (uint32_t)(-32 * groups);
     ctrl[5] = (uint32_t)p->act_min;
     ctrl[6] = (uint32_t)p->act_max;
-    if (npix < 4) {
-        /* Fewer than four pixels: one matrix-vector pass per pixel (column slot 0). */
-        const int32_t lo = p->act_min < -128 ? -128 : p->act_min, hi = p->act_max > 127 ? 127 : p->act_max;
-        for (int32_t i = 0; i < npix; i++) {
-            efm_cv_column(p, x + (i / plane) * image, (i % plane) / p->out_w, i % p->out_w, xs, stage, zpw);
-            efm_cv_pixel1(xs, wr, p->arm_w16, groups, out_c, y + i * out_c, lo, hi);
-        }
+    if (npix < 4) { /* fewer than four pixels: one matrix-vector pass per pixel */
+        efm_cv_rest(p, x, wr, y, xs, stage, zpw, 0);
         return;
     }
-    for (int32_t p0 = 0; p0 < npix; p0 += 4) {
-        /* The last block ends at the last pixel (it recomputes a few outputs of the previous block, same bits). */
-        const int32_t q0 = p0 + 4 <= npix ? p0 : npix - 4;
+    const int32_t rest = (npix & 3) <= 2 ? (npix & 3) : 0;
+    const int32_t nblk = npix - rest;
+    for (int32_t p0 = 0; p0 < nblk; p0 += 4) {
+        /* With three pixels left over, the last block ends at the last pixel (it recomputes one output of the
+         * previous block, same bits). */
+        const int32_t q0 = p0 + 4 <= nblk ? p0 : nblk - 4;
         int32_t n = q0 / plane, oy = (q0 % plane) / p->out_w, ox = q0 % p->out_w;
         if (p->arm_cols == EFM_CONV_COL_1X1) {
             const int8_t *src[4];
@@ -602,6 +614,12 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
         ctrl[3] = (uint32_t)out_c;
         ctrl[4] = (uint32_t)out_c;
         efm_cv_block4(xs, wr, groups - 1, clamp);
+    }
+    /* One or two pixels left over: the matrix-vector pass per pixel, cheaper than a block of four that would
+     * recompute three or two pixels of the previous block; after the blocks, in pixel order (an in-place
+     * convolution's output overwrites input rows behind the pixels it has computed). */
+    if (rest > 0) {
+        efm_cv_rest(p, x, wr, y, xs, stage, zpw, nblk);
     }
 }
 

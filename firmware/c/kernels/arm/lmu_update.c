@@ -118,12 +118,35 @@ static inline int32_t efm_lmu_next(int64_t acc, int32_t fa, int64_t bu) {
     return vl;
 }
 
+/* Order 1 (e.g. a running sum): each channel's state in a register across its steps; as the general loop. */
+__attribute__((noinline)) static void efm_lmu_order1(const efm_lmu_update_params *p, const int8_t *u,
+                                                     const int32_t *a, const int32_t *b, const int32_t *m0, int8_t *y,
+                                                     int32_t *m_out) {
+    const int32_t n = p->channels, steps = p->steps, fa = p->a_frac_bits, a0 = a[0], b0 = b[0];
+    const int32_t mult = p->mult, shift = p->shift, rs = p->rshift, rnd32 = p->round, yzp = p->output_zp;
+    const int64_t rnd = (int64_t)1 << (fa - 1);
+    for (int32_t ch = 0; ch < n; ch++) {
+        int32_t v = m0 ? m0[ch] : 0;
+        for (int32_t t = 0; t < steps; t++) {
+            const int32_t uc = (int32_t)u[t * n + ch] - p->input_zp;
+            v = efm_lmu_next((int64_t)a0 * v + rnd, fa, (int64_t)b0 * uc);
+            y[t * n + ch] = rs > 0 ? efm_ssat8(efm_smmla(v, mult, rnd32) >> rs)
+                                   : (int8_t)efm_clamp64(efm_mbqm_single(v, mult, shift) + yzp, -128, 127);
+        }
+        m_out[ch] = v;
+    }
+}
+
 void efm_lmu_update(const efm_lmu_update_params *p, const int8_t *u, const int32_t *a, const int32_t *b,
                     const int32_t *m0, int8_t *y, int32_t *m_out, int32_t *scratch) {
     const int32_t d = p->order, n = p->channels, steps = p->steps, fa = p->a_frac_bits;
     const int32_t groups = d >> 2, tail = d & ~3;
     const int32_t mult = p->mult, shift = p->shift, rs = p->rshift, rnd32 = p->round, yzp = p->output_zp;
     const int64_t rnd = (int64_t)1 << (fa - 1);
+    if (d == 1) {
+        efm_lmu_order1(p, u, a, b, m0, y, m_out);
+        return;
+    }
     for (int32_t ch = 0; ch < n; ch++) {
         int32_t *m = m_out + ch * d;
         if (m0 != m_out) {

@@ -3,12 +3,14 @@
  *
  * The weights come transposed at generation time, [depth + 1][cols_pad] (each input's weights to every output in
  * one contiguous row, the output features padded to a multiple of 4, then a row of zeros). Per input row the spikes
- * are scanned four bytes at a time (a zero word skips four inputs) into a list of the active inputs' weight-row
- * offsets. Then, per block of 16 (8, 4) output features, the weight rows of the active inputs are added into int16
- * lane pairs with SXTAB16 (two additions per instruction: per active input and 16 outputs, two LDRD and eight
- * SXTAB16). The int16 lanes are exact: at most 256 active inputs are summed per pass (256 * 128 = 2^15); longer
+ * are scanned a word at a time (a load and a branch per four silent inputs; UQADD8 and CLZ find the active bytes of
+ * a nonzero word) into a list of the active inputs' weight-row offsets. Then, per block of 16 (8, 4) output
+ * features, the weight rows of the active inputs are added into int16 lane pairs with SXTAB16 (two additions per
+ * instruction: per active input and 16 outputs, two LDRD and eight SXTAB16; the first row sets the lanes with
+ * SXTB16). The int16 lanes are exact: at most 256 active inputs are summed per pass (256 * 128 = 2^15); longer
  * lists run in passes added in int32. The requantization runs in 32 bits where the emitter found it exact
- * (requant32: bias, SMMLA with the rounding and zero point folded, one shift, SSAT), else in 64 bits. */
+ * (requant32: bias, SMMLA with the rounding and zero point folded, one shift, SSAT; for whole blocks of 16 straight
+ * from the accumulator registers), else in 64 bits. */
 #ifdef EFM_ARM_SPIKE_FULLY_CONNECTED
 
 #pragma GCC diagnostic push
@@ -21,91 +23,135 @@
 /* Active inputs summed per pass in int16 lanes: |sum| <= 256 * 128 = 2^15. */
 #define EFM_SFC_PASS 256
 
-/* Appends the offsets of the nonzero bytes of v (inputs at offsets off, off + cp, ...) to l; returns the new end.
- * Each nonzero byte is first reduced to its bit 0, then the set bits are visited lowest first (RBIT + CLZ). */
-static inline int32_t *efm_sfc_append4(int32_t *l, uint32_t v, int32_t off, int32_t cp) {
-    v |= v >> 4;
-    v |= v >> 2;
-    v |= v >> 1;
-    v &= 0x01010101u;
-    while (v) {
-        *l++ = off + (int32_t)(__builtin_ctz(v) >> 3) * cp;
-        v &= v - 1;
+/* The offsets of the nonzero bytes of the word just loaded into v (byte 3 at offset b): UQADD8 with 0x7f sets
+ * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the offset b - (clz / 8) cp
+ * stored. Seven instructions per active input. The order of the list does not matter: the sums are exact. */
+#define EFM_SFC_BITS(L)                                                                                         \
+    "mov %[m], #0x7f7f7f7f\n\t"                                                                                  \
+    "uqadd8 %[m], %[v], %[m]\n\t"                                                                                \
+    "ands %[m], %[m], #0x80808080\n\t"                                                                           \
+    L ":\n\t"                                                                                                    \
+    "clz %[z], %[m]\n\t"                                                                                         \
+    "lsr %[t], %[k80], %[z]\n\t"                                                                                 \
+    "bics %[m], %[m], %[t]\n\t"                                                                                  \
+    "lsr %[z], %[z], #3\n\t"                                                                                     \
+    "mls %[z], %[z], %[cp], %[b]\n\t"                                                                            \
+    "str %[z], [%[l]], #4\n\t"                                                                                   \
+    "bne " L "b\n\t"
+
+/* The weight-row offsets (k * cp) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
+ * order, appended at l; returns the new end. Per word of zeros a load and a branch. */
+static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int32_t *l) {
+    int32_t off3 = 3 * cp, b, z, t;
+    const int32_t cp4 = 4 * cp;
+    uint32_t v, m;
+    if (groups <= 0) {
+        return l;
     }
+    __asm__ volatile("1:\n\t"
+                     "ldr %[v], [%[p]], #4\n\t"
+                     "cbz %[v], 10f\n\t"
+                     "mov %[b], %[off3]\n\t" EFM_SFC_BITS("11")
+                     "10:\n\t"
+                     "ldr %[v], [%[p]], #4\n\t"
+                     "cbz %[v], 20f\n\t"
+                     "add %[b], %[off3], %[cp4]\n\t" EFM_SFC_BITS("21")
+                     "20:\n\t"
+                     "ldr %[v], [%[p]], #4\n\t"
+                     "cbz %[v], 30f\n\t"
+                     "add %[b], %[off3], %[cp4], lsl #1\n\t" EFM_SFC_BITS("31")
+                     "30:\n\t"
+                     "ldr %[v], [%[p]], #4\n\t"
+                     "cbz %[v], 40f\n\t"
+                     "add %[b], %[off3], %[cp4], lsl #1\n\t"
+                     "add %[b], %[b], %[cp4]\n\t" EFM_SFC_BITS("41")
+                     "40:\n\t"
+                     "add %[off3], %[off3], %[cp4], lsl #2\n\t"
+                     "subs %[g], %[g], #1\n\t"
+                     "bne 1b\n\t"
+                     : [p] "+&r"(p), [g] "+&r"(groups), [off3] "+&r"(off3), [l] "+&r"(l), [v] "=&l"(v), [m] "=&r"(m),
+                       [z] "=&r"(z), [t] "=&r"(t), [b] "=&r"(b)
+                     : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u)
+                     : "cc", "memory");
     return l;
 }
 
-/* The weight-row offsets (k * cp) of the active inputs of one spike row, in order; an odd count gets the offset
- * of the zero row appended (the accumulation loops take two inputs per iteration). Returns the count. Eight
- * inputs of zeros cost two loads, an OR and the loop. */
+/* The weight-row offsets (k * cp) of the active inputs of one spike row, in any order; returns the count. After
+ * the groups of 16 bytes, words (each nonzero byte found as in EFM_SFC_BITS), then bytes. */
 static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t *list) {
-    int32_t *l = list;
-    const uint8_t *p = s, *end8 = s + (depth & ~7);
-    while (p != end8) {
-        const uint32_t v0 = efm_load4(p), v1 = efm_load4(p + 4);
-        p += 8;
-        if (__builtin_expect((v0 | v1) != 0, 0)) {
-            const int32_t off = (int32_t)(p - 8 - s) * cp;
-            if (v0) {
-                l = efm_sfc_append4(l, v0, off, cp);
-            }
-            if (v1) {
-                l = efm_sfc_append4(l, v1, off + 4 * cp, cp);
-            }
+    int32_t *l = efm_sfc_list16(s, depth >> 4, cp, list);
+    int32_t k = depth & ~15;
+    for (; k + 4 <= depth; k += 4) {
+        uint32_t m;
+        __asm__("uqadd8 %0, %1, %2" : "=r"(m) : "r"(efm_load4(s + k)), "r"(0x7f7f7f7fu));
+        for (m &= 0x80808080u; m; m &= m - 1) {
+            *l++ = (k + (__builtin_ctz(m) >> 3)) * cp;
         }
     }
-    for (int32_t k = depth & ~7; k < depth; k++) {
+    for (; k < depth; k++) {
         *l = k * cp;
         l += s[k] != 0;
     }
-    int32_t n = (int32_t)(l - list);
-    if (n & 1) {
-        list[n++] = depth * cp;
-    }
-    return n;
+    return (int32_t)(l - list);
 }
 
-#define EFM_SFC_ADD4(o)                                                                                         \
+/* Accumulating (sxtab16) and first (sxtb16: the accumulators start at the first input's weights) additions of one
+ * weight row of 4, 8 or 16 columns at offset o from the block's base. */
+#define EFM_SFC_ROW4(o, X, A)                                                                                    \
     "add " o ", %[b], " o "\n\t"                                                                                 \
     "ldr %[w0], [" o "]\n\t"                                                                                     \
-    "sxtab16 %[a0], %[a0], %[w0]\n\t"                                                                           \
-    "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+    X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
+    X " %[a1], " A("a1") "%[w0], ror #8\n\t"
 
-#define EFM_SFC_ADD8(o)                                                                                         \
+#define EFM_SFC_ROW8(o, X, A)                                                                                    \
     "add " o ", %[b], " o "\n\t"                                                                                 \
     "ldrd %[w0], %[w1], [" o "]\n\t"                                                                             \
-    "sxtab16 %[a0], %[a0], %[w0]\n\t"                                                                           \
-    "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"                                                                   \
-    "sxtab16 %[a2], %[a2], %[w1]\n\t"                                                                           \
-    "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+    X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
+    X " %[a1], " A("a1") "%[w0], ror #8\n\t"                                                                    \
+    X " %[a2], " A("a2") "%[w1]\n\t"                                                                            \
+    X " %[a3], " A("a3") "%[w1], ror #8\n\t"
 
-#define EFM_SFC_ADD16(o)                                                                                        \
-    EFM_SFC_ADD8(o)                                                                                             \
+#define EFM_SFC_ROW16(o, X, A)                                                                                   \
+    EFM_SFC_ROW8(o, X, A)                                                                                       \
     "ldrd %[w0], %[w1], [" o ", #8]\n\t"                                                                         \
-    "sxtab16 %[a4], %[a4], %[w0]\n\t"                                                                           \
-    "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"                                                                   \
-    "sxtab16 %[a6], %[a6], %[w1]\n\t"                                                                           \
-    "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+    X " %[a4], " A("a4") "%[w0]\n\t"                                                                            \
+    X " %[a5], " A("a5") "%[w0], ror #8\n\t"                                                                    \
+    X " %[a6], " A("a6") "%[w1]\n\t"                                                                            \
+    X " %[a7], " A("a7") "%[w1], ror #8\n\t"
 
-/* The loop over a list of weight-row offsets (an even count >= 2, ended by a negative sentinel), two inputs per
- * iteration. */
-#define EFM_SFC_LOOP(ADD)                                                                                       \
+#define EFM_SFC_ACC_OPND(r) "%[" r "], "
+#define EFM_SFC_NO_OPND(r) ""
+#define EFM_SFC_ADD4(o) EFM_SFC_ROW4(o, "sxtab16", EFM_SFC_ACC_OPND)
+#define EFM_SFC_ADD8(o) EFM_SFC_ROW8(o, "sxtab16", EFM_SFC_ACC_OPND)
+#define EFM_SFC_ADD16(o) EFM_SFC_ROW16(o, "sxtab16", EFM_SFC_ACC_OPND)
+#define EFM_SFC_FIRST4(o) EFM_SFC_ROW4(o, "sxtb16", EFM_SFC_NO_OPND)
+#define EFM_SFC_FIRST8(o) EFM_SFC_ROW8(o, "sxtb16", EFM_SFC_NO_OPND)
+#define EFM_SFC_FIRST16(o) EFM_SFC_ROW16(o, "sxtb16", EFM_SFC_NO_OPND)
+
+/* The loop over a list: its count n >= 1, then n weight-row offsets and a negative sentinel. The first row sets
+ * the accumulators, a second one follows alone when n is even, then two per iteration. */
+#define EFM_SFC_LOOP(FIRST, ADD)                                                                                \
     "ldr %[o], [%[l]], #4\n\t"                                                                                   \
-    "1:\n\t" ADD("%[o]") "ldr %[o], [%[l]], #4\n\t" ADD("%[o]")                                                  \
+    "lsls %[o], %[o], #31\n\t"                                                                                   \
+    "ldr %[o], [%[l]], #4\n\t" FIRST("%[o]") "bne 3f\n\t"                                                        \
+    "4:\n\t"                                                                                                     \
+    "ldr %[o], [%[l]], #4\n\t" ADD("%[o]") "3:\n\t"                                                              \
     "ldr %[o], [%[l]], #4\n\t"                                                                                   \
     "cmp %[o], #0\n\t"                                                                                           \
-    "bge 1b\n\t"
+    "blt 2f\n\t" ADD("%[o]") "b 4b\n\t"                                                                          \
+    "2:\n\t"
 
-/* Sums of 16 (8, 4) int8 weight columns (base: the block's first column) over the active inputs of `list` (an
- * even count of 2..EFM_SFC_PASS offsets, then a negative one), as int16 lane pairs: pk[2j] = (column 4j, column
- * 4j + 2), pk[2j + 1] = (4j + 1, 4j + 3). 26 instructions per two active inputs and 16 columns. */
+/* Sums of 16 (8, 4) int8 weight columns (base: the block's first column) over the active inputs of `list` (as
+ * EFM_SFC_LOOP reads it, 1..EFM_SFC_PASS offsets), as int16 lane pairs: pk[2j] = (column 4j, column 4j + 2),
+ * pk[2j + 1] = (4j + 1, 4j + 3). 26 instructions per two active inputs and 16 columns. */
 static inline __attribute__((always_inline)) void efm_sfc_acc16(const int32_t *list, const int8_t *base,
                                                                 uint32_t pk[8]) {
-    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, w0, w1;
+    uint32_t a0, a1, a2, a3, a4, a5, a6, a7, w0, w1;
     int32_t o;
-    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD16)
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
-                       [a6] "+r"(a6), [a7] "+r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1), [o] "=&r"(o), [l] "+r"(list)
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_FIRST16, EFM_SFC_ADD16)
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),
+                       [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                       [o] "=&r"(o), [l] "+r"(list)
                      : [b] "r"(base)
                      : "cc", "memory");
     pk[0] = a0;
@@ -119,11 +165,11 @@ static inline __attribute__((always_inline)) void efm_sfc_acc16(const int32_t *l
 }
 
 static void efm_sfc_acc8(const int32_t *list, const int8_t *base, uint32_t pk[4]) {
-    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, w0, w1;
+    uint32_t a0, a1, a2, a3, w0, w1;
     int32_t o;
-    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD8)
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "=&r"(w0), [w1] "=&r"(w1),
-                       [o] "=&r"(o), [l] "+r"(list)
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_FIRST8, EFM_SFC_ADD8)
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w0] "=&r"(w0),
+                       [w1] "=&r"(w1), [o] "=&r"(o), [l] "+r"(list)
                      : [b] "r"(base)
                      : "cc", "memory");
     pk[0] = a0;
@@ -133,10 +179,10 @@ static void efm_sfc_acc8(const int32_t *list, const int8_t *base, uint32_t pk[4]
 }
 
 static void efm_sfc_acc4(const int32_t *list, const int8_t *base, uint32_t pk[2]) {
-    uint32_t a0 = 0, a1 = 0, w0;
+    uint32_t a0, a1, w0;
     int32_t o;
-    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_ADD4)
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [w0] "=&r"(w0), [o] "=&r"(o), [l] "+r"(list)
+    __asm__ volatile(EFM_SFC_LOOP(EFM_SFC_FIRST4, EFM_SFC_ADD4)
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [w0] "=&r"(w0), [o] "=&r"(o), [l] "+r"(list)
                      : [b] "r"(base)
                      : "cc", "memory");
     pk[0] = a0;
@@ -261,15 +307,59 @@ __attribute__((noinline)) static void efm_sfc_req0_nc(const int32_t *q, const ui
     efm_sfc_req0(q, pk, y, words);
 }
 
-/* `blocks` whole blocks of 16 output features of one row, 2..EFM_SFC_PASS active inputs, no activation: per block
- * the sums and the requantization, in one call. */
+/* One output of the fused block below: the requant32 entry {bias, M, round, rshift} by LDM (q in %[b]), the lane
+ * plus the bias, SMMLA, ASR, SSAT, the byte stored (y in %[a7]). */
+#define EFM_SFC_OUT(LANE)                                                                                       \
+    "ldm %[b]!, {r4, r5, r6, r7}\n\t" LANE "smmla r4, r4, r5, r6\n\t"                                              \
+    "asr r4, r4, r7\n\t"                                                                                         \
+    "ssat r4, #8, r4\n\t"                                                                                        \
+    "strb r4, [%[a7]], #1\n\t"
+#define EFM_SFC_OUT4(EV, OD)                                                                                    \
+    EFM_SFC_OUT("sxtah r4, r4, %[" EV "]\n\t") EFM_SFC_OUT("sxtah r4, r4, %[" OD "]\n\t")                          \
+        EFM_SFC_OUT("add r4, r4, %[" EV "], asr #16\n\t") EFM_SFC_OUT("add r4, r4, %[" OD "], asr #16\n\t")
+
+/* `blocks` >= 1 whole blocks of 16 output features of one row, 1..EFM_SFC_PASS active inputs, no activation, in
+ * one asm statement. Per block the sums (as efm_sfc_acc16; the row offset, weights and list pointer in r4-r7) and,
+ * from the registers, the requantization (as efm_sfc_req0: LDM into r4-r7; q takes the base's register, y the
+ * last accumulator's, which waits on the stack until the first accumulator's outputs are done); the loop state
+ * (list, base, end, q, y) lives on the stack. */
 __attribute__((noinline)) static void efm_sfc_blocks16(const int32_t *list, const int8_t *w, const int32_t *q,
                                                        int8_t *y, int32_t blocks) {
-    for (int32_t b = 0; b < blocks; b++, w += 16, q += 64, y += 16) {
-        uint32_t pk[8];
-        efm_sfc_acc16(list, w, pk);
-        efm_sfc_req0_16(q, pk, y);
-    }
+    register uint32_t w0 __asm__("r4");
+    register uint32_t w1 __asm__("r5");
+    register int32_t o __asm__("r6");
+    register const int32_t *l __asm__("r7");
+    uint32_t a0, a1, a2, a3, a4, a5, a6, a7;
+    const void *bq = w;
+    struct {
+        const int32_t *list, *q;
+        int8_t *y;
+        const int8_t *end, *base;
+        uint32_t a7;
+    } st = {list, q, y, w + 16 * blocks, w, 0};
+    __asm__ volatile("5:\n\t"
+                     "ldr %[l], %[sl]\n\t"
+                     EFM_SFC_LOOP(EFM_SFC_FIRST16, EFM_SFC_ADD16)
+                     "str %[a7], %[s7]\n\t"
+                     "ldr %[a7], %[sy]\n\t"
+                     "str %[b], %[sb]\n\t"
+                     "ldr %[b], %[sq]\n\t"
+                     EFM_SFC_OUT4("a0", "a1") EFM_SFC_OUT4("a2", "a3") EFM_SFC_OUT4("a4", "a5")
+                     "ldr %[a0], %[s7]\n\t"
+                     EFM_SFC_OUT4("a6", "a0")
+                     "str %[b], %[sq]\n\t"
+                     "str %[a7], %[sy]\n\t"
+                     "ldr %[b], %[sb]\n\t"
+                     "ldr %[a0], %[se]\n\t"
+                     "add %[b], %[b], #16\n\t"
+                     "cmp %[b], %[a0]\n\t"
+                     "bne 5b\n\t"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),
+                       [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                       [o] "=&r"(o), [l] "=&r"(l), [b] "+r"(bq), [s7] "+m"(st.a7), [sq] "+m"(st.q), [sy] "+m"(st.y),
+                       [sb] "+m"(st.base)
+                     : [sl] "m"(st.list), [se] "m"(st.end)
+                     : "cc", "memory");
 }
 
 /* The `count` (<= width) outputs of a block of `width` output features from its int16 lane pairs (see
@@ -316,12 +406,13 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
                                                                int kind) {
     const int32_t depth = p->depth, cols = p->cols, cp = p->cols_pad, rows = p->rows;
     for (int32_t row = 0; row < rows; row++, spikes += depth, y += cols) {
-        int32_t n = efm_sfc_list(spikes, depth, cp, list);
-        if (n == 0) { /* no spike: two zero rows (the accumulation loops take pairs), the sums are 0 */
-            list[0] = list[1] = depth * cp;
-            n = 2;
+        int32_t n = efm_sfc_list(spikes, depth, cp, list + 1);
+        if (n == 0) { /* no spike: the zero row (the accumulation starts from a first row), the sums are 0 */
+            list[1] = depth * cp;
+            n = 1;
         }
-        list[n] = -1;
+        list[0] = n;
+        list[n + 1] = -1;
         int32_t cb = 0;
         if (kind == 0 && n <= EFM_SFC_PASS) {
             const int32_t blocks = cols >> 4;
@@ -342,12 +433,14 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
                 efm_sfc_out_packed(&r, pk, count, y + cb, kind);
             } else { /* passes of EFM_SFC_PASS active inputs, added in int32 */
                 int32_t tot[16] = {0};
-                for (int32_t s = 0; s < n; s += EFM_SFC_PASS) {
+                for (int32_t s = 0; s < n; s += EFM_SFC_PASS) { /* list + s: this pass's count, offsets */
                     const int32_t e = s + EFM_SFC_PASS < n ? s + EFM_SFC_PASS : n;
-                    const int32_t keep = list[e];
-                    list[e] = -1;
+                    const int32_t keep_n = list[s], keep_end = list[e + 1];
+                    list[s] = e - s;
+                    list[e + 1] = -1;
                     efm_sfc_acc(list + s, w, cb, width, pk);
-                    list[e] = keep;
+                    list[s] = keep_n;
+                    list[e + 1] = keep_end;
                     for (int32_t j = 0; j < (width >> 2); j++) {
                         tot[4 * j] = efm_sxtah_lo(tot[4 * j], pk[2 * j]);
                         tot[4 * j + 1] = efm_sxtah_lo(tot[4 * j + 1], pk[2 * j + 1]);
@@ -371,9 +464,36 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
+/* One output feature whose weights are all p->arm_count: per row, that weight times the number of nonzero spike
+ * bytes (each byte reduced to its bit 0, four summed by one USADA8), requantized as the other paths. */
+__attribute__((noinline)) static void efm_sfc_count(const efm_spike_fully_connected_params *p, const uint8_t *spikes,
+                                                    const int32_t *bias, int8_t *y) {
+    const int32_t depth = p->depth, words = depth >> 2;
+    const int kind = p->requant32 == NULL ? 2 : (p->act_min == -128 && p->act_max == 127 ? 0 : 1);
+    const efm_sfc_req r = {p->requant32, p->mult, p->shift, bias, p->output_zp, p->act_min, p->act_max};
+    for (int32_t row = 0; row < p->rows; row++, spikes += depth) {
+        uint32_t n = 0;
+        for (int32_t k = 0; k < words; k++) {
+            uint32_t v = efm_load4(spikes + 4 * k);
+            v |= v >> 4;
+            v |= v >> 2;
+            v |= v >> 1;
+            n = efm_usada8(v & 0x01010101u, 0, n);
+        }
+        for (int32_t k = 4 * words; k < depth; k++) {
+            n += spikes[k] != 0;
+        }
+        y[row] = efm_sfc_out(&r, 0, (int32_t)n * p->arm_count, kind);
+    }
+}
+
 void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
                                const int32_t *bias, int8_t *y, void *scratch) {
     int32_t *list = (int32_t *)scratch;
+    if (p->arm_count != 0) {
+        efm_sfc_count(p, spikes, bias, y);
+        return;
+    }
     if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
         efm_sfc_rows(p, spikes, w, bias, y, list, 0);
     } else {
