@@ -225,8 +225,7 @@ def _run_patch_embed(ar: _Arena, step: Step, base: int) -> None:
     kh, _ = tl.kernel
     gh, gw = tl.grid
     band_in, band_out = tl.band_input_bytes, tl.band_output_bytes
-    staged = bool(step.overwrites)
-    band = {b.name: base + b.offset for b in step.scratch}.get("band")
+    band = {b.name: base + b.offset for b in step.scratch}["band"]  # fused only when its output overwrites x
     x_off, y_off = ar.p.offset(x.name), ar.p.offset(y.name)
     for b in range(gh):
         xb = ar.read(x_off + b * band_in, x.dtype, (1, kh, x.shape[2], x.shape[3]))
@@ -236,11 +235,8 @@ def _run_patch_embed(ar: _Arena, step: Step, base: int) -> None:
                 mini[name] = g.tensors[name]
         xs = [xb] + [g.tensors[n].data if n else None for n in node.inputs[1:]]
         yb = _kernel(node, mini, xs)[0]
-        if staged:
-            ar.write(band, yb)
-            ar.write(y_off + b * band_out, ar.read(band, y.dtype, yb.shape))
-        else:
-            ar.write(y_off + b * band_out, yb)
+        ar.write(band, yb)
+        ar.write(y_off + b * band_out, ar.read(band, y.dtype, yb.shape))
 
 
 def execute(p: Plan, feeds: list[np.ndarray] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -257,7 +253,7 @@ def execute(p: Plan, feeds: list[np.ndarray] | dict[str, np.ndarray]) -> dict[st
         ar.store(name, x)
     for step in p.schedule.steps:
         base = p.scratch[step.index].offset if step.index in p.scratch else -1
-        if step.kind == "op" or (step.kind == "rows" and not step.fused):
+        if not step.fused:
             for i in step.nodes:
                 node = g.nodes[i]
                 ys = _kernel(node, g.tensors, [ar.load(t) if t else None for t in node.inputs])

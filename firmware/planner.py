@@ -549,11 +549,20 @@ def plan(graph: Graph, board=None, tricks: bool = True, *, block_rows: int = DEF
                                       view_of=t_in)
         top_state += align(size)
     # In-place convolutions (single-node steps with a candidate) chain rigid buffers that can span more than they
-    # save: each is kept only when the arena with it is not larger than without it, in step order.
+    # save: each is kept only when the arena with it is not larger than without it, in step order. The band
+    # overwrites of patch embeddings that share a tensor with them join those chains, so they are chosen too in a
+    # second choice (_choose_chained), kept where its arena is smaller.
     optional = [s.index for s in sched.steps if s.kind == "op" and s.candidates]
     skip = set() if in_place else set(optional)
     if in_place is None:
         skip = _choose_in_place(graph, sched, life, kernel_scratch, optional)
+        conv = {t for k in optional for ow in sched.steps[k].candidates for t in (ow.output, ow.input)}
+        bands = sorted(optional + [s.index for s in sched.steps if s.kind == "patch_embed" and any(
+            ow.output in conv or ow.input in conv for ow in s.candidates)])
+        if len(bands) > len(optional):
+            alt, arena = _choose_chained(graph, sched, life, kernel_scratch, bands)
+            if arena < _pack_plan(graph, sched, life, kernel_scratch, skip)[2]:
+                skip = alt
     bufs, base, arena = _pack_plan(graph, sched, life, kernel_scratch, skip)
 
     tensors: dict[str, Allocation] = {}
@@ -592,6 +601,25 @@ def _choose_in_place(graph: Graph, sched: Schedule, life: dict[str, tuple[int, i
             skip.discard(k)
             best = trial
     return skip
+
+
+def _choose_chained(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],
+                    optional: list[int]) -> tuple[set[int], int]:
+    """The steps (of `optional`) whose overwrites are left out, and the arena: from none taken, each one is taken
+    when it makes the arena smaller, in step order, pass after pass until none does (a later step's overwrite can
+    pay off only once an earlier one lowered another peak); ties are left out (a band overwrite costs a copy per
+    band)."""
+    skip = set(optional)
+    best = _pack_plan(graph, sched, life, kernel_scratch, skip)[2]
+    changed = True
+    while changed:
+        changed = False
+        for k in sorted(skip):
+            trial = _pack_plan(graph, sched, life, kernel_scratch, skip - {k})[2]
+            if trial < best:
+                skip.discard(k)
+                best, changed = trial, True
+    return skip, best
 
 
 def _pack_plan(graph: Graph, sched: Schedule, life: dict[str, tuple[int, int]], kernel_scratch: dict[int, int],

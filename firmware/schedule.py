@@ -178,9 +178,10 @@ class Step:
     @property
     def fused(self) -> bool:
         """True when the step needs a fused loop: anything but one node computed whole into its own buffers (or,
-        an in-place convolution, over its input: the kernel itself streams the rows in order)."""
-        return self.kind in ("attention", "patch_embed") or len(self.nodes) > 1 or (
-            self.kind != "op" and bool(self.overwrites))
+        an in-place convolution, over its input: the kernel itself streams the rows in order). A patch embedding
+        whose output does not overwrite its input is one kernel call over the whole tensors (a loop over bands
+        would only add calls)."""
+        return self.kind == "attention" or len(self.nodes) > 1 or (self.kind != "op" and bool(self.overwrites))
 
     def to_dict(self, g: Graph | None = None) -> dict[str, Any]:
         d: dict[str, Any] = {"index": self.index, "kind": self.kind, "name": self.name, "nodes": self.nodes}

@@ -249,18 +249,15 @@ class FusedWriter:
         gh, gw = tl.grid
         band_in, band_out = tl.band_input_bytes, tl.band_output_bytes
         base = self.scratch_base(step)
-        band = {b.name: base + b.offset for b in step.scratch}.get("band")
-        staged = bool(step.overwrites)
+        band = {b.name: base + b.offset for b in step.scratch}["band"]  # fused only when its output overwrites x
         mini = {x.name: _with_shape(x, (1, kh, x.shape[2], x.shape[3])), y.name: _with_shape(y, (1, 1, gw, y.shape[3]))}
         for name in node.inputs[1:]:
             if name:
                 mini[name] = g.tensors[name]
         y_place = self.arena(self.plan.offset(y.name), band_out, C_TYPES[y.dtype])
         ptrs = {x.name: (self.arena(self.plan.offset(x.name), band_in, C_TYPES[x.dtype]), False),
-                y.name: (self.arena(band, 0, C_TYPES[y.dtype]) if staged else y_place, False)}
+                y.name: (self.arena(band, 0, C_TYPES[y.dtype]), False)}
         # The loop variable is named r0 for the arena helper; here it counts bands (rows of patches).
-        lines = [f"for (int32_t r0 = 0; r0 < {gh}; r0++) {{", f"    {self.call_node(step, node, mini, ptrs)}"]
-        if staged:
-            lines.append(f"    memcpy({y_place}, {self.arena(band)}, (size_t){band_out});")
-        lines.append("}")
+        lines = [f"for (int32_t r0 = 0; r0 < {gh}; r0++) {{", f"    {self.call_node(step, node, mini, ptrs)}",
+                 f"    memcpy({y_place}, {self.arena(band)}, (size_t){band_out});", "}"]
         return "\n    ".join(lines)

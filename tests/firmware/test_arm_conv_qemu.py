@@ -20,6 +20,7 @@ from edgefmr.firmware.c.emitters import conv_2d as conv_em
 from edgefmr.firmware.c.emitters import depthwise_conv_2d as dw_em
 from edgefmr.firmware.cost import Choices, make_plan
 from edgefmr.ir import Graph, GraphBuilder
+from edgefmr.ops.conv_2d import kernel_params as conv_params
 from edgefmr.ops.registry import call, get_op
 
 pytestmark = [pytest.mark.emulator,
@@ -116,6 +117,12 @@ def _conv_cases(rng) -> list[Graph]:
         cg(rng, (1, 4, 4, 4), 3, (1, 1), out_scale=1e-4),
         cg(rng, (1, 4, 4, 4), 3, (3, 3), out_scale=2e4),
         cg(rng, (1, 4, 4, 4), 3, (1, 1), bias_lim=2**31 - 1),
+        # the small-depth path (k_h k_w k_c <= 8; also the 1x1 on 8, 4 and 3 channels and the 2x2 patches of one
+        # channel above): a 1x3 window on 2 channels with padding and a clamp (K4 = 8), and 1x1 stride-1 layers with
+        # out_c a multiple of 4 (all pixels in one asm loop) with K4 = 8 and a clamp, K4 = 4 across a batch
+        cg(rng, (1, 5, 4, 2), 5, (1, 3), act="RELU6"),
+        cg(rng, (1, 3, 5, 8), 8, (1, 1), act="RELU6"),
+        cg(rng, (2, 3, 3, 4), 4, (1, 1)),
     ]
 
 
@@ -179,12 +186,21 @@ def test_edge_cases_reach_every_path():
         plan = conv_em.arm_conv(call(g.nodes[0], g))
         modes.add(plan.cols if plan is not None else None)
     assert modes == {conv_em.COL_1X1, conv_em.COL_TAPS, conv_em.COL_ROWS, conv_em.COL_BYTES, None}
+    small = set()
+    for g in _conv_cases(np.random.default_rng(3)):
+        c = call(g.nodes[0], g)
+        plan, kp = conv_em.arm_conv(c), conv_params(c)
+        if plan is not None and plan.small is not None:
+            run = plan.cols == conv_em.COL_1X1 and kp["stride_h"] == kp["stride_w"] == 1 and kp["out_c"] % 4 == 0
+            small.add((plan.k4, kp["act_min"] > -128 or kp["act_max"] < 127, run))
+    assert {(k4, clamp) for k4, clamp, _ in small} == {(4, False), (4, True), (8, False), (8, True)}, small
+    assert {(k4, run) for k4, _, run in small} >= {(4, True), (8, True), (4, False), (8, False)}, small
     tails = set()
     for g in _conv_cases(rng):
         c = call(g.nodes[0], g)
         plan, y = conv_em.arm_conv(c), c.out()
         npix = y.size // y.shape[3]
-        if plan is not None and npix > 4 and npix % 4 in (1, 2):
+        if plan is not None and plan.small is None and npix > 4 and npix % 4 in (1, 2):
             tails.add((npix % 4, plan.k4 % 8 == 0))  # the leftover pixels, with int16 weights or without
     assert tails == {(1, True), (1, False), (2, True), (2, False)}, tails
     packed = {dw_em.arm_depthwise_rows(call(g.nodes[0], g)) is not None for g in _dw_cases(rng)}
@@ -205,6 +221,10 @@ def test_arm_conv_pool_paths(board, tmp_path):
                for r in range(2)]
     m = build(g, board, tmp_path, tricks=False, test_inputs=records)
     assert {"conv_2d", "depthwise_conv_2d", "max_pool_2d", "average_pool_2d"} <= set(m["arm_kernels"])
+    # every CONV_2D the small-depth path can run is generated to take it (efm_conv_2d branches on arm_small)
+    small = sum(1 for n in g.nodes if n.op == "CONV_2D" and (plan := conv_em.arm_conv(call(n, g))) is not None
+                and plan.small is not None)
+    assert small >= 8 and (tmp_path / "src" / "model.c").read_text().count(".arm_small = 1,") == small
     res = run_semihost(tmp_path, g)
     want = reference(g, records)
     bad = [f"{g.outputs[k]} ({g.nodes[k].op}) record {r}" for r in range(2) for k in range(len(g.outputs))

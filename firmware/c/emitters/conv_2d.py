@@ -44,11 +44,45 @@ class ArmConv:
     cols: int  # COL_*
     k4: int  # depth k_h k_w k_c rounded up to a multiple of 4
     rows: np.ndarray  # int32 words per output channel: {2 adj, K4 weight bytes, M, c, R}
+    #: K4 <= 8: the small-depth path's rows (small_rows), which the kernel runs instead, without scratch
+    small: np.ndarray | None = None
 
     @property
     def scratch(self) -> int:
-        """Four int16 columns, the control words, and the byte-gathered window of COL_BYTES."""
+        """Four int16 columns, the control words, and the byte-gathered window of COL_BYTES (none for the
+        small-depth path)."""
+        if self.small is not None:
+            return 0
         return 8 * self.k4 + CTRL_BYTES + (self.k4 if self.cols == COL_BYTES else 0)
+
+
+#: Largest padded depth of the small-depth path (its window and a channel's weights live in registers).
+SMALL_K4 = 8
+#: Bit of a small-depth row's R word that ends the kernel's channel loop after that row.
+SMALL_LAST = 1 << 8
+
+
+def small_rows(wb: np.ndarray, words: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The small-depth path's rows (kernels/arm/conv_2d.c, efm_cv_small) from the weights [O, K4] (K4 = 4 or 8,
+    zeros past the depth) and {2 adj, M, c, R} per channel: per channel the K4 / 2 words of doubled weights in the
+    lanes SXTB16 makes of the window ((w0, w2), (w1, w3), ...), then {2 adj, M, c, R}; with a clamp ([lo, hi]
+    narrower than int8) {lo, hi} after the weights (K4 = 4) or after R (K4 = 8). Bit 8 of R marks the last row of
+    the four-channel part (out_c // 4 blocks) and the last row."""
+    o, k4 = wb.shape
+    w2 = 2 * wb.astype(np.int64).reshape(o, k4 // 4, 4)
+    lanes = np.stack([(w2[:, :, 0] & 0xFFFF) | (w2[:, :, 2] << 16), (w2[:, :, 1] & 0xFFFF) | (w2[:, :, 3] << 16)],
+                     axis=2).reshape(o, k4 // 2)
+    req = words.astype(np.int64).copy()
+    quads = o // 4
+    for r in {4 * quads - 1, o - 1} - {-1}:
+        req[r, 3] |= SMALL_LAST
+    clamp = np.tile(np.asarray([[lo, hi]], np.int64), (o, 1))
+    if lo > -128 or hi < 127:
+        parts = [lanes, clamp, req] if k4 == 4 else [lanes, req, clamp]
+    else:
+        parts = [lanes, req]
+    out = np.concatenate(parts, axis=1)
+    return ((out + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def arm_conv(c: OpCall) -> ArmConv | None:
@@ -80,7 +114,11 @@ def arm_conv(c: OpCall) -> ArmConv | None:
     wb = np.zeros((o, k4), np.int8)
     wb[:, :depth] = wt.data.reshape(o, depth)
     packed = np.concatenate([words[:, :1], wb.view("<i4").astype(np.int64), words[:, 1:]], axis=1)
-    return ArmConv(cols, k4, packed.astype(np.int32))
+    small = None
+    if k4 <= SMALL_K4:
+        kp = kernel_params(c)
+        small = small_rows(wb, words, max(kp["act_min"], -128), min(kp["act_max"], 127))
+    return ArmConv(cols, k4, packed.astype(np.int32), small)
 
 
 def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
@@ -95,7 +133,8 @@ def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
 
 @scratch_bytes("CONV_2D")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words."""
+    """The Cortex-M kernel's im2col columns (four output pixels, int16) and control words (none for the
+    small-depth path)."""
     if "conv_2d" not in arm:
         return 0
     plan = arm_conv(c)
@@ -108,13 +147,16 @@ def emit(ctx: EmitContext) -> Emitted:
     plan = arm_conv(c) if "conv_2d" in ctx.option("arm", frozenset()) else None
     if plan is None:
         weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
+    elif plan.small is not None:  # the small-depth path's rows, no scratch
+        weights = f"(const int8_t *)(const void *){ctx.array(plan.small, 'int32_t')}"
+        bias, scratch_ptr, arm = "NULL", "NULL", {"mult": None, "shift": None, "arm_small": 1}
     else:  # the packed rows hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}
     kp = kernel_params(c)
     npix = kp["batches"] * kp["out_h"] * kp["out_w"]
     tail = npix % 4 in (1, 2) and 2 * kp["out_c"] * plan.k4 <= W16_TAIL_MAX_BYTES if plan is not None else False
-    if plan is not None and (npix < 4 or tail) and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
+    if plan is not None and plan.small is None and (npix < 4 or tail) and plan.k4 % 8 == 0 and kp["out_c"] >= 2:
         # the matrix-vector path: every pixel of a streaming step's window, or the one or two pixels left over
         # after the blocks of four (kernels/arm/conv_2d.c)
         arm["arm_w16"] = w16_weights(plan.rows, plan.k4)

@@ -23,6 +23,9 @@ typedef struct {
      * window): the weights as int16 in the columns' lane order, output channels in pairs, per pair and group of 8
      * depth values the 8 weights of each channel; NULL where it does not apply. */
     const int16_t *arm_w16;
+    /* Cortex-M kernel, k_h k_w k_c <= 8: 1 where the weights are the small-depth path's rows (one pixel at a time,
+     * every channel from registers; kernels/arm/conv_2d.c) and no scratch is used. */
+    int32_t arm_small;
 } efm_conv_2d_params;
 
 /* im2col column builders of the Cortex-M kernel. */

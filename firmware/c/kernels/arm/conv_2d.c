@@ -325,6 +325,217 @@ static void efm_cv_pixel1(uint32_t *xs, const uint32_t *w, const int16_t *w16, i
     }
 }
 
+/* ---- The small-depth path (k_h k_w k_c <= 8: e.g. a pointwise layer on 8 channels, a 2x2 patch of one channel).
+ * One output pixel at a time: its window (K4 = 4 or 8 values) sign-extended into two or four registers once, then
+ * every output channel in one asm loop: one LDM loads the channel's packed row {K4/2 words of doubled int16
+ * weights in the lanes of SXTB16, 2 (bias - zp_x sum w), M, c, R} (the clamp variant adds {lo, hi}), K4/2 SMLAD,
+ * the requantization of EFM_CV_RQ, SSAT and one STRB that steps the output: 11 instructions per output channel
+ * for K4 = 8 in the unrolled loop (four channels per iteration, the loop ends after the row whose R has bit 8
+ * set; the emitter sets it on the last row of the four-channel part and on the last row). The requantization and
+ * its exactness are those of the four-column path; no scratch. */
+
+/* One output channel: K4 = 8 (x in r0-r3, row r4-r11), K4 = 4 (x in r0-r1, row r4, r5, r8-r11); y in lr. */
+#define EFM_CS_RQ                                                                                               \
+    "add r10, r10, r8, asr #31\n\t"                                                                            \
+    "smmlar r8, r8, r9, r10\n\t"                                                                               \
+    "asr r8, r8, r11\n\t"                                                                                      \
+    "ssat r8, #8, r8\n\t"
+/* Clamp of r8 (inside [-128, 127]) to [r6, r7] in byte lane 0: SSUB8 compares signed bytes, SEL picks. */
+#define EFM_CS_CLAMP                                                                                            \
+    "ssub8 r9, r8, r6\n\t"                                                                                     \
+    "sel r8, r8, r6\n\t"                                                                                       \
+    "ssub8 r9, r7, r8\n\t"                                                                                     \
+    "sel r8, r8, r7\n\t"
+#define EFM_CS_K8                                                                                               \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t"                                                                                 \
+    "smlad r8, r2, r6, r8\n\t"                                                                                 \
+    "smlad r8, r3, r7, r8\n\t" EFM_CS_RQ "strb r8, [lr], #1\n\t"
+#define EFM_CS_K8C                                                                                              \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t"                                                                                 \
+    "smlad r8, r2, r6, r8\n\t"                                                                                 \
+    "smlad r8, r3, r7, r8\n\t"                                                                                 \
+    "ldrd r6, r7, [r12], #8\n\t" EFM_CS_RQ EFM_CS_CLAMP "strb r8, [lr], #1\n\t"
+#define EFM_CS_K4                                                                                               \
+    "ldmia r12!, {r4, r5, r8-r11}\n\t"                                                                         \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t" EFM_CS_RQ "strb r8, [lr], #1\n\t"
+#define EFM_CS_K4C                                                                                              \
+    "ldmia r12!, {r4-r11}\n\t"                                                                                 \
+    "smlad r8, r0, r4, r8\n\t"                                                                                 \
+    "smlad r8, r1, r5, r8\n\t" EFM_CS_RQ EFM_CS_CLAMP "strb r8, [lr], #1\n\t"
+#define EFM_CS_LOOP "tst r11, #256\n\t" "beq 1b\n\t"
+
+/* efm_cs_k8*(x0, x1, x2, x3, rows, y) and efm_cs_k4*(x0, x1, -, -, rows, y): the rows until the one whose R has bit 8
+ * set, four (x4) or one (x1) per loop iteration. */
+#define EFM_CS_CLOBBER "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"
+#define EFM_CS_FN(NAME, BODY)                                                                                   \
+    static void NAME(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, const uint32_t *rows, int8_t *y) {     \
+        register uint32_t r0 __asm__("r0") = x0;                                                                 \
+        register uint32_t r1 __asm__("r1") = x1;                                                                 \
+        register uint32_t r2 __asm__("r2") = x2;                                                                 \
+        register uint32_t r3 __asm__("r3") = x3;                                                                 \
+        const void *a[2] = {rows, y};                                                                            \
+        __asm__ volatile("ldr r12, %[a0]\n\t"                                                                   \
+                         "ldr lr, %[a1]\n\t"                                                                    \
+                         "1:\n\t" BODY                                                                          \
+                         : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3)                                               \
+                         : [a0] "m"(a[0]), [a1] "m"(a[1])                                                       \
+                         : EFM_CS_CLOBBER);                                                                      \
+    }
+EFM_CS_FN(efm_cs_k8_x4, EFM_CS_K8 EFM_CS_K8 EFM_CS_K8 EFM_CS_K8 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8_x1, EFM_CS_K8 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8c_x4, EFM_CS_K8C EFM_CS_K8C EFM_CS_K8C EFM_CS_K8C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k8c_x1, EFM_CS_K8C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4_x4, EFM_CS_K4 EFM_CS_K4 EFM_CS_K4 EFM_CS_K4 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4_x1, EFM_CS_K4 EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4c_x4, EFM_CS_K4C EFM_CS_K4C EFM_CS_K4C EFM_CS_K4C EFM_CS_LOOP)
+EFM_CS_FN(efm_cs_k4c_x1, EFM_CS_K4C EFM_CS_LOOP)
+
+/* efm_cs_run_*(s, npix, rows, y): npix pixels of a 1x1 stride-1 layer whose out_c is a multiple of 4, windows
+ * read in place from s (K4 = in_c bytes apart): per pixel the window loaded and split (LOAD), then the four-channel
+ * loop; the pixel pointer, count and rows live on the stack (12 instructions per pixel besides the channels). */
+#define EFM_CS_RUN(NAME, LOAD, BODY)                                                                            \
+    static void NAME(const int8_t *s, int32_t npix, const uint32_t *rows, int8_t *y) {                          \
+        const void *a[4] = {s, (const void *)(intptr_t)npix, rows, y};                                           \
+        __asm__ volatile("ldr lr, %[a3]\n\t"                                                                    \
+                         "2:\n\t"                                                                               \
+                         "ldr r4, %[a0]\n\t" LOAD "str r4, %[a0]\n\t"                                          \
+                         "ldr r12, %[a2]\n\t"                                                                   \
+                         "1:\n\t" BODY BODY BODY BODY EFM_CS_LOOP "ldr r4, %[a1]\n\t"                          \
+                         "subs r4, r4, #1\n\t"                                                                  \
+                         "str r4, %[a1]\n\t"                                                                    \
+                         "bne 2b\n\t"                                                                           \
+                         : [a0] "+m"(a[0]), [a1] "+m"(a[1])                                                     \
+                         : [a2] "m"(a[2]), [a3] "m"(a[3])                                                       \
+                         : "r0", "r1", "r2", "r3", EFM_CS_CLOBBER);                                             \
+    }
+#define EFM_CS_LOAD8                                                                                            \
+    "ldrd r5, r6, [r4], #8\n\t"                                                                                \
+    "sxtb16 r0, r5\n\t"                                                                                        \
+    "sxtb16 r1, r5, ror #8\n\t"                                                                                \
+    "sxtb16 r2, r6\n\t"                                                                                        \
+    "sxtb16 r3, r6, ror #8\n\t"
+#define EFM_CS_LOAD4                                                                                            \
+    "ldr r5, [r4], #4\n\t"                                                                                     \
+    "sxtb16 r0, r5\n\t"                                                                                        \
+    "sxtb16 r1, r5, ror #8\n\t"
+EFM_CS_RUN(efm_cs_run_k8, EFM_CS_LOAD8, EFM_CS_K8)
+EFM_CS_RUN(efm_cs_run_k8c, EFM_CS_LOAD8, EFM_CS_K8C)
+EFM_CS_RUN(efm_cs_run_k4, EFM_CS_LOAD4, EFM_CS_K4)
+EFM_CS_RUN(efm_cs_run_k4c, EFM_CS_LOAD4, EFM_CS_K4C)
+
+/* The window of output pixel (oy, ox) of image xn as K4 bytes (padding taps the input zero point, zeros after
+ * k_h k_w k_c) in v[0], v[1]. */
+static inline void efm_cs_window(const efm_conv_2d_params *p, const int8_t *xn, int32_t oy, int32_t ox,
+                                 uint32_t v[2]) {
+    const int32_t cin = p->in_c, kw = p->k_w, in_w = p->in_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    union {
+        uint32_t w[2];
+        int8_t b[8];
+    } u = {{0, 0}};
+    const int8_t zp = (int8_t)p->input_zp;
+    int8_t *s = u.b;
+    const int32_t row = kw * cin;
+    if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + kw <= in_w && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        /* inside the input: k_h rows of k_w k_c bytes */
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            const int8_t *src = xn + ((iy0 + ky * p->dil_h) * in_w + ix0) * cin;
+            for (int32_t b = 0; b < row; b++) {
+                *s++ = src[b];
+            }
+        }
+        v[0] = u.w[0];
+        v[1] = u.w[1];
+        return;
+    }
+    for (int32_t ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < in_w;
+            const int8_t *src = xn + (iy * in_w + ix) * cin;
+            for (int32_t c = 0; c < cin; c++) {
+                *s++ = inside ? src[c] : zp;
+            }
+        }
+    }
+    v[0] = u.w[0];
+    v[1] = u.w[1];
+}
+
+/* The channels of one pixel from its window words v0, v1: the four-channel loop over rows, then the tail. */
+#define EFM_CS_PIXEL(v0, v1)                                                                                    \
+    do {                                                                                                         \
+        const uint32_t x0_ = efm_sxtb16(v0), x1_ = efm_sxtb16_ror8(v0);                                        \
+        const uint32_t x2_ = k8 ? efm_sxtb16(v1) : 0, x3_ = k8 ? efm_sxtb16_ror8(v1) : 0;                      \
+        if (quads) {                                                                                             \
+            if (k8) {                                                                                            \
+                clamp ? efm_cs_k8c_x4(x0_, x1_, x2_, x3_, rows, y) : efm_cs_k8_x4(x0_, x1_, x2_, x3_, rows, y);  \
+            } else {                                                                                             \
+                clamp ? efm_cs_k4c_x4(x0_, x1_, x2_, x3_, rows, y) : efm_cs_k4_x4(x0_, x1_, x2_, x3_, rows, y);  \
+            }                                                                                                    \
+        }                                                                                                        \
+        if (rem) {                                                                                               \
+            int8_t *yt_ = y + 4 * quads;                                                                         \
+            if (k8) {                                                                                            \
+                clamp ? efm_cs_k8c_x1(x0_, x1_, x2_, x3_, tail, yt_) : efm_cs_k8_x1(x0_, x1_, x2_, x3_, tail, yt_); \
+            } else {                                                                                             \
+                clamp ? efm_cs_k4c_x1(x0_, x1_, x2_, x3_, tail, yt_) : efm_cs_k4_x1(x0_, x1_, x2_, x3_, tail, yt_); \
+            }                                                                                                    \
+        }                                                                                                        \
+        y += out_c;                                                                                              \
+    } while (0)
+
+/* Every output pixel through the small-depth path (rows: the emitter's packed rows; the four-channel part first,
+ * out_c / 4 blocks, then the out_c % 4 rows of the one-channel loop). 1x1 windows are read in place. */
+/* (out of line: inlined, it changes the register allocation of the four-column path in efm_conv_2d) */
+__attribute__((noinline)) static void efm_cv_small(const efm_conv_2d_params *p, const int8_t *x,
+                                                   const uint32_t *rows, int8_t *y) {
+    const int32_t out_c = p->out_c, k8 = p->arm_k4 == 8;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    const int32_t row = (k8 ? 8 : 6) + (clamp ? 2 : 0), quads = out_c >> 2, rem = out_c & 3;
+    const uint32_t *tail = rows + 4 * quads * row;
+    const int32_t image = p->in_h * p->in_w * p->in_c, out_w = p->out_w;
+    if (p->arm_cols == EFM_CONV_COL_1X1 && p->stride_h == 1 && p->stride_w == 1 && quads && !rem) {
+        /* pixels (and their windows) follow each other: one asm loop over all of them */
+        const int32_t npix = p->batches * p->out_h * out_w;
+        if (k8) {
+            clamp ? efm_cs_run_k8c(x, npix, rows, y) : efm_cs_run_k8(x, npix, rows, y);
+        } else {
+            clamp ? efm_cs_run_k4c(x, npix, rows, y) : efm_cs_run_k4(x, npix, rows, y);
+        }
+        return;
+    }
+    if (p->arm_cols == EFM_CONV_COL_1X1) {
+        const int32_t step = p->stride_w * p->in_c, skip = p->stride_h * p->in_w * p->in_c;
+        for (int32_t n = 0; n < p->batches; n++, x += image) {
+            const int8_t *xr = x;
+            for (int32_t oy = 0; oy < p->out_h; oy++, xr += skip) {
+                const int8_t *s = xr;
+                for (int32_t ox = 0; ox < out_w; ox++, s += step) {
+                    const uint32_t v0 = efm_load4(s), v1 = k8 ? efm_load4(s + 4) : 0;
+                    EFM_CS_PIXEL(v0, v1);
+                }
+            }
+        }
+        return;
+    }
+    for (int32_t n = 0; n < p->batches; n++, x += image) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            for (int32_t ox = 0; ox < out_w; ox++) {
+                uint32_t v[2];
+                efm_cs_window(p, x, oy, ox, v);
+                EFM_CS_PIXEL(v[0], v[1]);
+            }
+        }
+    }
+}
+
 /* Pixels first..npix-1 of the convolution, one matrix-vector pass each (efm_cv_pixel1, column slot 0). */
 __attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *wr,
                                                   int8_t *y, uint32_t *xs, int8_t *stage, uint32_t zpw,
@@ -340,6 +551,10 @@ __attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, c
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
     (void)bias; /* folded into the packed rows */
+    if (p->arm_small) {
+        efm_cv_small(p, x, (const uint32_t *)(const void *)w, y);
+        return;
+    }
     const int32_t k4 = p->arm_k4, groups = k4 >> 2, out_c = p->out_c;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     uint32_t *xs = (uint32_t *)scratch;
