@@ -260,108 +260,158 @@ static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uin
     return w & valid;
 }
 
-/* Per 16-bit lane the number of set bits (lanes of at most 16 bits): the SWAR popcount. */
-static inline uint32_t efm_ha_popcount16x2(uint32_t x) {
-    x -= (x >> 1) & 0x55555555u;
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x + (x >> 8)) & 0x001F001Fu;
+/* num[0 .. 4 blocks) = sum over the key pairs of SMLAD(similarity pair, value pairs), block by block (four columns
+ * each): per two key pairs one LDM of two similarity words, two LDM of four value words and eight SMLAD. `half` is
+ * the number of pairs / 2 (the pairs are padded to an even count). Pure assembly (all 14 free registers); the
+ * counters live on the stack. */
+#define EFM_HA_UNUSED __attribute__((unused)) /* the naked function reads its arguments in assembly */
+__attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint32_t *sw, EFM_HA_UNUSED const uint32_t *vt,
+                                                        EFM_HA_UNUSED int32_t half, EFM_HA_UNUSED int32_t blocks,
+                                                        EFM_HA_UNUSED int32_t *num) {
+    __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     "ldr r12, [sp, #36]\n\t"
+                     "push {r2, r3, r12}\n\t" /* [sp] half, [sp, #4] blocks left, [sp, #8] num */
+                     "1:\n\t"
+                     "mov r8, #0\n\t"
+                     "mov r9, #0\n\t"
+                     "mov r10, #0\n\t"
+                     "mov r11, #0\n\t"
+                     "mov lr, r0\n\t"
+                     "ldr r2, [sp]\n\t"
+                     "2:\n\t"
+                     "ldmia lr!, {r3, r12}\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r3, r4, r8\n\t"
+                     "smlad r9, r3, r5, r9\n\t"
+                     "smlad r10, r3, r6, r10\n\t"
+                     "smlad r11, r3, r7, r11\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r12, r4, r8\n\t"
+                     "smlad r9, r12, r5, r9\n\t"
+                     "smlad r10, r12, r6, r10\n\t"
+                     "smlad r11, r12, r7, r11\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 2b\n\t"
+                     "ldr r2, [sp, #8]\n\t"
+                     "stmia r2!, {r8, r9, r10, r11}\n\t"
+                     "str r2, [sp, #8]\n\t"
+                     "ldr r2, [sp, #4]\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "str r2, [sp, #4]\n\t"
+                     "bne 1b\n\t"
+                     "add sp, sp, #12\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* acc[0..3] += sum over the key pairs of SMLAD(s pair, value pairs of four columns): per pair one LDR of the
- * similarities, one LDM of the four columns' value pairs and four SMLAD. */
-__attribute__((noinline)) static void efm_ha_pairdot(const uint32_t *s, const uint32_t *vt, int32_t pairs,
-                                                     int32_t acc[4]) {
-    register uint32_t w0 __asm__("r4");
-    register uint32_t w1 __asm__("r5");
-    register uint32_t w2 __asm__("r6");
-    register uint32_t w3 __asm__("r7");
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t sp;
-    if (pairs > 0) {
-        __asm__ volatile("1:\n\t"
-                         "ldr %[sp], [%[s]], #4\n\t"
-                         "ldmia %[vt]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
-                         "smlad %[a0], %[sp], %[w0], %[a0]\n\t"
-                         "smlad %[a1], %[sp], %[w1], %[a1]\n\t"
-                         "smlad %[a2], %[sp], %[w2], %[a2]\n\t"
-                         "smlad %[a3], %[sp], %[w3], %[a3]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [s] "+r"(s), [vt] "+r"(vt),
-                           [n] "+r"(pairs), [sp] "=&r"(sp), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
-                           [w3] "=&r"(w3)
-                         :
-                         : "cc", "memory");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+/* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
+ * sum returned: per pair one LDR, one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in
+ * registers), one STR and one ADD. */
+static inline uint32_t efm_ha_sims(const uint32_t *kw, uint32_t qq, int32_t pairs, uint32_t *sw) {
+    uint32_t tot = 0, x, t;
+    const uint32_t c55 = 0x55555555u, c33 = 0x33333333u, c0f = 0x0F0F0F0Fu;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     : [kw] "+r"(kw), [sw] "+r"(sw), [n] "+r"(pairs), [tot] "+r"(tot), [x] "=&r"(x), [t] "=&r"(t)
+                     : [qq] "r"(qq), [c55] "r"(c55), [c33] "r"(c33), [c0f] "r"(c0f)
+                     : "cc", "memory");
+    return tot;
 }
 
-/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij v_j - zp_v den_i with
- * s_ij = b - popcount(q_i xor k_j), two keys per 32-bit word (the XOR, the SWAR popcount and b - popcount per 16-bit
- * lane give a similarity pair SMLAD takes); the values are rearranged once per batch index into int16 pairs of two
- * keys per column, four columns per block. Scratch: ceil(Nk/2) (d + 2) words. */
+static inline uint32_t efm_ha_pkhbt(uint32_t lo, uint32_t hi) { /* (lo & 0xFFFF) | (hi << 16) */
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline uint32_t efm_ha_pkhtb(uint32_t lo, uint32_t hi) { /* (lo >> 16) | (hi & 0xFFFF0000) */
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij (v_j - zp_v) with
+ * s_ij = b - popcount(q_i xor k_j) = popcount(q_i xor ~k_j) over the b bits, two keys per 32-bit word (the XOR and
+ * the SWAR popcount per 16-bit lane give a similarity pair SMLAD takes); the centred values are rearranged once per
+ * batch index into int16 pairs of two keys per column, four columns per block, the pairs padded to an even count
+ * (the padding's similarities and values 0). Scratch: P (d + 2) + d words, P = 2 ceil(Nk / 4). */
 static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
                             const int8_t *v, int8_t *y, int32_t *scratch) {
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
-    const int32_t pairs = (nk + 1) >> 1, blocks = d >> 2;
+    const int32_t pairs = (nk + 1) >> 1, pe = (pairs + 1) & ~1, blocks = d >> 2;
     const uint32_t valid = nb >= 32 ? 0xFFFFFFFFu : (1u << nb) - 1u;
-    uint32_t *vt = (uint32_t *)scratch; /* [blocks][pairs][4] */
-    uint32_t *kw = vt + (ptrdiff_t)blocks * pairs * 4; /* [pairs] two key codes */
-    uint32_t *sw = kw + pairs;                         /* [pairs] two similarities */
-    const uint32_t bb = (uint32_t)nb * 0x00010001u;
+    const uint32_t zp2 = ((uint32_t)p->v_zp & 0xFFFFu) * 0x00010001u, zp4 = ((uint32_t)p->v_zp & 0xFFu) * 0x01010101u;
+    uint32_t *vt = (uint32_t *)scratch;          /* [blocks][pe][4] */
+    uint32_t *kw = vt + (ptrdiff_t)blocks * pe * 4; /* [pe] two complemented key codes */
+    uint32_t *sw = kw + pe;                      /* [pe] two similarities */
+    int32_t *num = (int32_t *)sw + pe;           /* [d] one query's sums */
+    sw[pe - 1] = 0;                              /* the padding pair (if any) is never written again */
     for (int32_t b = 0; b < p->batch; b++) {
         const int8_t *vb = v + (ptrdiff_t)b * nk * d;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
-        for (int32_t pr = 0; pr < pairs; pr++) {
-            const int32_t j0 = 2 * pr, j1 = j0 + 1 < nk ? j0 + 1 : -1;
-            kw[pr] = efm_ha_code(p, kb + j0 * cb, valid) | (j1 >= 0 ? efm_ha_code(p, kb + j1 * cb, valid) << 16 : 0);
-            const int8_t *r0 = vb + j0 * d;
-            for (int32_t blk = 0; blk < blocks; blk++) {
-                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 >= 0 ? efm_load4(r0 + d + 4 * blk) : 0;
-                const uint32_t a02 = efm_sxtb16(w0), a13 = efm_sxtb16_ror8(w0);
-                const uint32_t b02 = efm_sxtb16(w1), b13 = efm_sxtb16_ror8(w1);
-                uint32_t *o = vt + ((ptrdiff_t)blk * pairs + pr) * 4;
-                o[0] = (a02 & 0xFFFFu) | (b02 << 16);
-                o[1] = (a13 & 0xFFFFu) | (b13 << 16);
-                o[2] = (a02 >> 16) | (b02 & 0xFFFF0000u);
-                o[3] = (a13 >> 16) | (b13 & 0xFFFF0000u);
+        for (int32_t pr = 0; pr < pe; pr++) {
+            const int32_t j0 = 2 * pr, j1 = j0 + 1;
+            uint32_t *o = vt + (ptrdiff_t)pr * 4;
+            if (j0 >= nk) { /* the padding pair */
+                for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                    o[0] = o[1] = o[2] = o[3] = 0;
+                }
+                continue;
+            }
+            kw[pr] = (~efm_ha_code(p, kb + j0 * cb, valid) & valid) |
+                     (j1 < nk ? (~efm_ha_code(p, kb + j1 * cb, valid) & valid) << 16 : 0);
+            const int8_t *r0 = vb + j0 * d, *r1 = r0 + d;
+            for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                /* a missing second key reads the zero point: its centred values are 0 */
+                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 < nk ? efm_load4(r1 + 4 * blk) : zp4;
+                const uint32_t a02 = efm_ssub16(efm_sxtb16(w0), zp2), a13 = efm_ssub16(efm_sxtb16_ror8(w0), zp2);
+                const uint32_t b02 = efm_ssub16(efm_sxtb16(w1), zp2), b13 = efm_ssub16(efm_sxtb16_ror8(w1), zp2);
+                o[0] = efm_ha_pkhbt(a02, b02);
+                o[1] = efm_ha_pkhbt(a13, b13);
+                o[2] = efm_ha_pkhtb(a02, b02);
+                o[3] = efm_ha_pkhtb(a13, b13);
             }
         }
         for (int32_t i = 0; i < nq; i++) {
             const uint32_t q = efm_ha_code(p, hq + ((ptrdiff_t)b * nq + i) * cb, valid);
-            const uint32_t qq = q | (q << 16);
-            uint32_t tot = 0;
-            for (int32_t pr = 0; pr < pairs; pr++) {
-                const uint32_t s = bb - efm_ha_popcount16x2(qq ^ kw[pr]);
-                sw[pr] = s;
-                tot += s;
-            }
+            uint32_t tot = efm_ha_sims(kw, q | (q << 16), pairs, sw);
             if (nk & 1) { /* the missing second key of the last pair has similarity 0 */
                 tot -= sw[pairs - 1] & 0xFFFF0000u;
                 sw[pairs - 1] &= 0x0000FFFFu;
             }
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            const int32_t bias = p->v_zp * den;
+            efm_ha_sv(sw, vt, pe >> 1, blocks, num);
             int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
-            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
-            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
-            for (int32_t blk = 0; blk < blocks; blk++, yi += 4) {
-                int32_t a[4];
-                efm_ha_pairdot(sw, vt + (ptrdiff_t)blk * pairs * 4, pairs, a);
-                if (fast) {
-                    yi[0] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[0] - bias) << ls), r), m, rd) >> rs);
-                    yi[1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[1] - bias) << ls), r), m, rd) >> rs);
-                    yi[2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[2] - bias) << ls), r), m, rd) >> rs);
-                    yi[3] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[3] - bias) << ls), r), m, rd) >> rs);
-                } else {
-                    for (int32_t e = 0; e < 4; e++) {
-                        yi[e] = efm_ha_out(&qn, a[e] - bias);
-                    }
+            if (qn.rshift == 0 && qn.out_rshift > 0) {
+                const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+                for (int32_t c = 0; c < d; c += 4) {
+                    const int32_t *a = num + c;
+                    const int32_t y0 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+                    const int32_t y1 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+                    const int32_t y2 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+                    const int32_t y3 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+                    yi[c] = (int8_t)y0;
+                    yi[c + 1] = (int8_t)y1;
+                    yi[c + 2] = (int8_t)y2;
+                    yi[c + 3] = (int8_t)y3;
+                }
+            } else {
+                for (int32_t c = 0; c < d; c++) {
+                    yi[c] = efm_ha_out(&qn, num[c]);
                 }
             }
         }
