@@ -360,7 +360,9 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
     int32_t *num = (int32_t *)sw + pe;           /* [d] one query's sums */
     sw[pe - 1] = 0;                              /* the padding pair (if any) is never written again */
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
         for (int32_t pr = 0; pr < pe; pr++) {
             const int32_t j0 = 2 * pr, j1 = j0 + 1;
@@ -373,7 +375,7 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             }
             kw[pr] = (~efm_ha_code(p, kb + j0 * cb, valid) & valid) |
                      (j1 < nk ? (~efm_ha_code(p, kb + j1 * cb, valid) & valid) << 16 : 0);
-            const int8_t *r0 = vb + j0 * d, *r1 = r0 + d;
+            const int8_t *r0 = vb + (ptrdiff_t)j0 * vrow, *r1 = r0 + vrow;
             for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
                 /* a missing second key reads the zero point: its centred values are 0 */
                 const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 < nk ? efm_load4(r1 + 4 * blk) : zp4;
@@ -395,7 +397,7 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
             efm_ha_sv(sw, vt, pe >> 1, blocks, num);
-            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (qn.rshift == 0 && qn.out_rshift > 0) {
                 const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
                 for (int32_t c = 0; c < d; c += 4) {
@@ -461,7 +463,9 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
     const int32_t *list[EFM_HA_CHUNK];
     uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
         for (int32_t i = 0; i < groups * 4; i++) {
             cnt[i] = 0;
@@ -471,7 +475,7 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
         }
         for (int32_t j = 0; j < nk; j++) {
             const uint8_t *c = kb + j * cb;
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             if (pairs16) {
                 int32_t *base = bk, *cg = cnt;
                 uint32_t cw = 0; /* the code bits, 16 at a time */
@@ -576,7 +580,7 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
                 den += cg[pat];
             }
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
+            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, yb + (ptrdiff_t)i * yrow);
         }
     }
 }
@@ -642,7 +646,9 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
     int32_t *cnt = (int32_t *)(vv + rw);                /* [groups][16]: counts, then den terms */
     const uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
         for (int32_t i = 0; i < groups * 16 * rw; i++) {
             bt[i] = 0;
@@ -652,7 +658,7 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
         }
         for (int32_t j = 0; j < nk; j++) {
             const uint8_t *c = kb + j * cb;
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             uint32_t *base = bt;
             int32_t *cg = cnt;
             for (int32_t g = 0; g < groups; g++, base += 16 * rw, cg += 16) {
@@ -727,7 +733,7 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
             const int32_t bias = p->v_zp * den;
             const int fast = qn.rshift == 0 && qn.out_rshift > 0;
             const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
-            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (groups == 4 && fast) { /* 13..16 bits: the sums of the four rows first, then the outputs */
                 int32_t num[2 * EFM_HA_MAX_WORDS];
                 const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
@@ -806,12 +812,14 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
     const int32_t *list[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
         const int32_t krow0 = b * nk, qrow0 = b * nq;
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         for (int32_t i = 0; i < nb * d + d + nb; i++) {
             scratch[i] = 0;
         }
         for (int32_t j = 0; j < nk; j++) {
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             efm_ha_add_row(vsum, vj, d);
             for (int32_t k0 = 0; k0 < nb; k0 += 32) {
                 for (uint32_t m = efm_ha_mask(p, hk, krow0 + j, k0, p->k_zp); m != 0; m &= m - 1) {
@@ -832,7 +840,7 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
             vsum[c] -= nk * vzp;
         }
         for (int32_t i = 0; i < nq; i++) {
-            int8_t *yi = y + ((ptrdiff_t)qrow0 + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
             int32_t den = 0, nclear = 0;
             for (int32_t k0 = 0; k0 < nb; k0 += EFM_HA_CHUNK) {
                 const int32_t k1 = nb - k0 < EFM_HA_CHUNK ? nb : k0 + EFM_HA_CHUNK;
