@@ -253,6 +253,11 @@ static inline efm_ha_norm efm_ha_norm_of(const efm_hash_attention_params *p, int
 
 /* One byte-wise code row as a 32-bit word (code bytes <= 4), padding bits cleared. */
 static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uint8_t *c, uint32_t valid) {
+    if (p->code_bytes == 2) { /* one (unaligned) halfword load */
+        uint16_t h;
+        __builtin_memcpy(&h, c, 2);
+        return h & valid;
+    }
     uint32_t w = c[0];
     for (int32_t i = 1; i < p->code_bytes; i++) {
         w |= (uint32_t)c[i] << (8 * i);
@@ -272,12 +277,21 @@ __attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint3
                      "ldr r12, [sp, #36]\n\t"
                      "push {r2, r3, r12}\n\t" /* [sp] half, [sp, #4] blocks left, [sp, #8] num */
                      "1:\n\t"
-                     "mov r8, #0\n\t"
-                     "mov r9, #0\n\t"
-                     "mov r10, #0\n\t"
-                     "mov r11, #0\n\t"
-                     "mov lr, r0\n\t"
+                     "mov lr, r0\n\t" /* the first two pairs start the sums (SMUAD) */
+                     "ldmia lr!, {r3, r12}\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smuad r8, r3, r4\n\t"
+                     "smuad r9, r3, r5\n\t"
+                     "smuad r10, r3, r6\n\t"
+                     "smuad r11, r3, r7\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r12, r4, r8\n\t"
+                     "smlad r9, r12, r5, r9\n\t"
+                     "smlad r10, r12, r6, r10\n\t"
+                     "smlad r11, r12, r7, r11\n\t"
                      "ldr r2, [sp]\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "beq 3f\n\t"
                      "2:\n\t"
                      "ldmia lr!, {r3, r12}\n\t"
                      "ldmia r1!, {r4, r5, r6, r7}\n\t"
@@ -292,6 +306,7 @@ __attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint3
                      "smlad r11, r12, r7, r11\n\t"
                      "subs r2, r2, #1\n\t"
                      "bne 2b\n\t"
+                     "3:\n\t"
                      "ldr r2, [sp, #8]\n\t"
                      "stmia r2!, {r8, r9, r10, r11}\n\t"
                      "str r2, [sp, #8]\n\t"
@@ -309,7 +324,38 @@ __attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint3
 static inline uint32_t efm_ha_sims(const uint32_t *kw, uint32_t qq, int32_t pairs, uint32_t *sw) {
     uint32_t tot = 0, x, t;
     const uint32_t c55 = 0x55555555u, c33 = 0x33333333u, c0f = 0x0F0F0F0Fu;
-    __asm__ volatile("1:\n\t"
+    /* an odd count takes one pair first, then two per iteration */
+    __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                     "bcc 2f\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
+                     "2:\n\t"
+                     "beq 3f\n\t" /* Z from LSRS: no pair left */
+                     "1:\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
                      "ldr %[x], [%[kw]], #4\n\t"
                      "eor %[x], %[x], %[qq]\n\t"
                      "and %[t], %[c55], %[x], lsr #1\n\t"
@@ -325,6 +371,7 @@ static inline uint32_t efm_ha_sims(const uint32_t *kw, uint32_t qq, int32_t pair
                      "add %[tot], %[tot], %[x]\n\t"
                      "subs %[n], %[n], #1\n\t"
                      "bne 1b\n\t"
+                     "3:\n\t"
                      : [kw] "+r"(kw), [sw] "+r"(sw), [n] "+r"(pairs), [tot] "+r"(tot), [x] "=&r"(x), [t] "=&r"(t)
                      : [qq] "r"(qq), [c55] "r"(c55), [c33] "r"(c33), [c0f] "r"(c0f)
                      : "cc", "memory");
