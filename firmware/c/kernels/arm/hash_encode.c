@@ -90,6 +90,39 @@ static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *x
                      : "cc", "memory");
 }
 
+/* S_0 .. S_7 of one head with d = 16 (four x words, two groups of four anchors), straight-line: per group one LDM of
+ * corr, two LDRD of x, four LDM of masks, 16 USADA8 and one STM. */
+#define EFM_HE_GROUP16                                                                                           \
+    "ldmia %[c]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                                              \
+    "ldrd %[v], %[w], [%[xv]]\n\t" EFM_HE_WORD("v") EFM_HE_WORD("w") "ldrd %[v], %[w], [%[xv], #8]\n\t"          \
+    EFM_HE_WORD("v") EFM_HE_WORD("w") "stmia %[s]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+#define EFM_HE_WORD(X)                                                                                           \
+    "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"                                                             \
+    "usada8 %[a0], %[" X "], %[m0], %[a0]\n\t"                                                                   \
+    "usada8 %[a1], %[" X "], %[m1], %[a1]\n\t"                                                                   \
+    "usada8 %[a2], %[" X "], %[m2], %[a2]\n\t"                                                                   \
+    "usada8 %[a3], %[" X "], %[m3], %[a3]\n\t"
+static inline __attribute__((always_inline)) void efm_he_sums8x16(const uint32_t *xv, const uint32_t *mk,
+                                                                  const int32_t *corr, int32_t *s) {
+    register uint32_t m0 __asm__("r4");
+    register uint32_t m1 __asm__("r5");
+    register uint32_t m2 __asm__("r6");
+    register uint32_t m3 __asm__("r7");
+    register uint32_t a0 __asm__("r8");
+    register uint32_t a1 __asm__("r9");
+    register uint32_t a2 __asm__("r10");
+    register uint32_t a3 __asm__("r11");
+    uint32_t v, w;
+    __asm__ volatile(EFM_HE_GROUP16 EFM_HE_GROUP16
+                     : [mk] "+r"(mk), [c] "+r"(corr), [s] "+r"(s), [v] "=&r"(v), [w] "=&r"(w), [m0] "=&r"(m0),
+                       [m1] "=&r"(m1), [m2] "=&r"(m2), [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                       [a2] "=&r"(a2), [a3] "=&r"(a3)
+                     : [xv] "r"(xv)
+                     : "memory");
+}
+#undef EFM_HE_WORD
+#undef EFM_HE_GROUP16
+
 /* The 16 signed sums of four features: sub[mask] = sum_t (bit t of mask ? +phi_t : -phi_t). */
 static inline __attribute__((always_inline)) void efm_he_subsets(int32_t p0, int32_t p1, int32_t p2, int32_t p3,
                                                                  int32_t *sub) {
@@ -223,8 +256,12 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
     int32_t sh;
     const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
     int32_t sums[4 * EFM_HE_MAX_WORDS];
-    for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
-        efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
+    if (words == 4 && groups == 2) { /* d = 16, 5..8 anchors */
+        efm_he_sums8x16(xv, mk, corr, sums);
+    } else {
+        for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
+            efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
+        }
     }
     /* the features, four bytes per word: per anchor one shift, one SMMULR, one LDRSH and the byte insert */
     const int32_t *sp = sums;
