@@ -14,8 +14,8 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), the last group padded with
     copies of anchor 0):
     `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1: USADA8 of x XOR 0x80808080 against the
-    mask sums a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
-    `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
+    mask sums a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point
+    folded in) and `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
     sign of anchor 4g + t is +1: the index of the kernel's subset sum)."""
     h, m, d, b, _ = layout(c)
     groups = -(-m // 4)
