@@ -767,14 +767,28 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                 prev = gi;
             }
         }
+        const uint32_t lastmask = (2u << ((nb - 1) & 3)) - 1u;
         for (int32_t i = 0; i < nq; i++) {
             const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
             int32_t den = 0;
-            for (int32_t g = 0; g < groups; g++) {
-                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
-                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
-                rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
-                den += cnt[16 * g + pat];
+            if (groups == 4) { /* 13..16 bits: one halfword, four nibbles */
+                uint16_t h;
+                __builtin_memcpy(&h, c, 2);
+                const uint32_t code = h;
+                const uint32_t p0 = code & 15u, p1 = (code >> 4) & 15u, p2 = (code >> 8) & 15u,
+                               p3 = (code >> 12) & lastmask;
+                rows[0] = bt + (ptrdiff_t)p0 * rw;
+                rows[1] = bt + (ptrdiff_t)(16 + p1) * rw;
+                rows[2] = bt + (ptrdiff_t)(32 + p2) * rw;
+                rows[3] = bt + (ptrdiff_t)(48 + p3) * rw;
+                den = cnt[p0] + cnt[16 + p1] + cnt[32 + p2] + cnt[48 + p3];
+            } else {
+                for (int32_t g = 0; g < groups; g++) {
+                    const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                         (g == groups - 1 ? lastmask : 15u);
+                    rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
+                    den += cnt[16 * g + pat];
+                }
             }
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
             const int32_t bias = p->v_zp * den;
@@ -785,12 +799,13 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                 int32_t num[2 * EFM_HA_MAX_WORDS];
                 const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
                 int32_t *np = num, words = rw;
+                const int32_t nbias = -bias;
                 uint32_t x0, x1, lo, hi;
                 __asm__ volatile("1:\n\t"
                                  "ldr %[x0], [%[r0]], #4\n\t"
                                  "ldr %[x1], [%[r1]], #4\n\t"
-                                 "sxth %[lo], %[x0]\n\t"
-                                 "asr %[hi], %[x0], #16\n\t"
+                                 "sxtah %[lo], %[nb], %[x0]\n\t"
+                                 "add %[hi], %[nb], %[x0], asr #16\n\t"
                                  "sxtah %[lo], %[lo], %[x1]\n\t"
                                  "add %[hi], %[hi], %[x1], asr #16\n\t"
                                  "ldr %[x0], [%[r2]], #4\n\t"
@@ -804,15 +819,20 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                                  "bne 1b\n\t"
                                  : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [np] "+r"(np),
                                    [n] "+r"(words), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
-                                 :
+                                 : [nb] "r"(nbias)
                                  : "cc", "memory");
-                /* num holds per word (column 4k + (k & 1), column + 2) */
-                for (int32_t k = 0; k < rw; k++) {
-                    const int32_t col = 4 * (k >> 1) + (k & 1);
-                    yi[col] = efm_ssat8(
-                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k] - bias) << ls), r), m, rd) >> rs);
-                    yi[col + 2] = efm_ssat8(
-                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k + 1] - bias) << ls), r), m, rd) >> rs);
+                /* num holds per word (column 4k + (k & 1), column + 2) - bias: per block of four columns
+                 * num[4j .. 4j + 3] = columns 4j, 4j + 2, 4j + 1, 4j + 3 */
+                for (int32_t k = 0; k < rw; k += 2, yi += 4) {
+                    const int32_t *a = num + 2 * k;
+                    const int32_t y0 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+                    const int32_t y2 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+                    const int32_t y1 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+                    const int32_t y3 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+                    yi[0] = (int8_t)y0;
+                    yi[1] = (int8_t)y1;
+                    yi[2] = (int8_t)y2;
+                    yi[3] = (int8_t)y3;
                 }
                 continue;
             }
