@@ -21,6 +21,7 @@ from edgefmr.ir.passes.fold_transpose import fold_transposes
 #: (outer batch, heads, queries, keys, depth, bits, forced Cortex-M form)
 SHAPES = [(1, 4, 16, 16, 16, 16, ha_emitter.POPCOUNT), (2, 3, 5, 7, 8, 9, ha_emitter.POPCOUNT),
           (1, 2, 6, 9, 8, 16, ha_emitter.NIBBLES), (2, 3, 4, 5, 4, 13, ha_emitter.NIBBLES),
+          (1, 2, 5, 7, 16, 14, ha_emitter.NIBBLES),
           (1, 2, 5, 6, 6, 11, ha_emitter.PAIRS), (2, 1, 3, 4, 3, 5, ha_emitter.PAIRS),
           (1, 3, 4, 6, 5, 20, ha_emitter.LISTS)]
 

@@ -484,6 +484,23 @@ static inline void efm_ha_add16(uint32_t *r, const int8_t *v, int32_t blocks) {
                      : "cc", "memory");
 }
 
+/* r[0..8) (int16 pairs of a 16-column row: columns (4k, 4k + 2), (4k + 1, 4k + 3)) += the row's four words:
+ * per word one LDRD, two SXTAB16 and one STRD. */
+static inline __attribute__((always_inline)) void efm_ha_add16x4(uint32_t *r, uint32_t w0, uint32_t w1, uint32_t w2,
+                                                                 uint32_t w3) {
+    uint32_t t0, t1;
+#define EFM_HA_ADDW(W, OFF)                                                                                      \
+    "ldrd %[t0], %[t1], [%[r], #" OFF "]\n\t"                                                                  \
+    "sxtab16 %[t0], %[t0], %[" W "]\n\t"                                                                       \
+    "sxtab16 %[t1], %[t1], %[" W "], ror #8\n\t"                                                               \
+    "strd %[t0], %[t1], [%[r], #" OFF "]\n\t"
+    __asm__ volatile(EFM_HA_ADDW("w0", "0") EFM_HA_ADDW("w1", "8") EFM_HA_ADDW("w2", "16") EFM_HA_ADDW("w3", "24")
+                     : [t0] "=&r"(t0), [t1] "=&r"(t1)
+                     : [r] "r"(r), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3)
+                     : "memory");
+#undef EFM_HA_ADDW
+}
+
 /* The pattern of pair g (bits 2g, 2g + 1; the last pair of an odd bit count has one bit) of a packed code. */
 static inline int32_t efm_ha_pattern(const uint8_t *c, int32_t g, int32_t full) {
     return (c[g >> 2] >> (2 * (g & 3))) & (g < full ? 3 : 1);
@@ -703,7 +720,28 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
         for (int32_t i = 0; i < groups * 16; i++) {
             cnt[i] = 0;
         }
-        for (int32_t j = 0; j < nk; j++) {
+        if (groups == 4 && blocks == 4) { /* 13..16 bits, depth 16: the key's row in registers, one halfword code */
+            const uint32_t lastmask = (2u << ((nb - 1) & 3)) - 1u;
+            for (int32_t j = 0; j < nk; j++) {
+                const int8_t *vj = vb + (ptrdiff_t)j * vrow;
+                uint16_t h;
+                __builtin_memcpy(&h, kb + j * cb, 2);
+                const uint32_t code = h;
+                const uint32_t w0 = efm_load4(vj), w1 = efm_load4(vj + 4), w2 = efm_load4(vj + 8),
+                               w3 = efm_load4(vj + 12);
+                const uint32_t p0 = code & 15u, p1 = 16u + ((code >> 4) & 15u), p2 = 32u + ((code >> 8) & 15u),
+                               p3 = 48u + ((code >> 12) & lastmask);
+                cnt[p0]++;
+                cnt[p1]++;
+                cnt[p2]++;
+                cnt[p3]++;
+                efm_ha_add16x4(bt + p0 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p1 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p2 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p3 * 8, w0, w1, w2, w3);
+            }
+        }
+        for (int32_t j = 0; j < (groups == 4 && blocks == 4 ? 0 : nk); j++) {
             const uint8_t *c = kb + j * cb;
             const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             uint32_t *base = bt;
