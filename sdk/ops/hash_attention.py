@@ -13,6 +13,7 @@ from edgefmr.ops import fixedpoint as fp
 from edgefmr.ops.binary_fully_connected import unpack_bits
 from edgefmr.ops.layer_norm import bit_length
 from edgefmr.ops.lut import check_activation
+from edgefmr.ops.params import contiguous_strides
 from edgefmr.ops.registry import Attr, OpCall, OpDef, register
 
 QUOTIENT_FRAC_BITS = 15
@@ -145,13 +146,49 @@ class HashAttention(OpDef):
         return [y if yperm is None else np.ascontiguousarray(np.transpose(y, yperm))]
 
 
+def _rows(shape: tuple[int, ...], strides: list[int], what: str, c: OpCall) -> dict[str, int]:
+    """n1, s0, s1 and row of a [*B, rows, depth] operand read through `strides` (the kernel's batch addressing:
+    batch index b starts at (b / n1) s0 + (b % n1) s1): the batch axes of size > 1, the leading ones merged."""
+    axes = [(n, st) for n, st in zip(shape[:-2], strides[:-2], strict=True) if n > 1]
+    while len(axes) > 2:  # merge the leading axes where they run contiguously over the next one
+        (n0, s0), (n1, s1) = axes[0], axes[1]
+        if s0 != s1 * n1:
+            raise c.fail(f"the {what} layout's batch axes cannot be addressed with two strides")
+        axes[:2] = [(n0 * n1, s1)]
+    if not axes:
+        n1, s0, s1 = 1, 0, 0
+    elif len(axes) == 1:
+        n1, s0, s1 = 1, axes[0][1], 0
+    else:
+        n1, s0, s1 = axes[1][0], axes[0][1], axes[1][1]
+    return {"n1": n1, "s0": s0, "s1": s1, "row": strides[-2]}
+
+
+def addressing(c: OpCall) -> dict[str, int]:
+    """The kernel's value and output addressing (v_n1, v_s0, v_s1, v_row, y_...): as stored, or through the folded
+    transposes v_perm / y_perm."""
+    vs = values_shape(c)
+    st = contiguous_strides(tuple(c.inp(2).shape))
+    vp = layout_perm(c, "v_perm")
+    vst = list(st) if vp is None else [st[i] for i in vp]
+    out = (*vs[:-2], c.inp(0).shape[-2], vs[-1])
+    yst_stored = contiguous_strides(tuple(c.out().shape))
+    yp = layout_perm(c, "y_perm")
+    yst = list(yst_stored) if yp is None else [yst_stored[yp.index(a)] for a in range(len(out))]
+    fields = {}
+    for key, shape, strides in (("v", vs, vst), ("y", out, yst)):
+        for k, val in _rows(tuple(shape), strides, "values" if key == "v" else "output", c).items():
+            fields[f"{key}_{k}"] = int(val)
+    return fields
+
+
 def kernel_params(c: OpCall) -> dict[str, Any]:
-    """efm_hash_attention_params: shapes, code form (packed uint8 or int8 codes), zero points and the multiplier
-    s_v 2^-QUOTIENT_FRAC_BITS / s_y."""
+    """efm_hash_attention_params: shapes, code form (packed uint8 or int8 codes), zero points, the multiplier
+    s_v 2^-QUOTIENT_FRAC_BITS / s_y and the values' and output's addressing (`addressing`)."""
     qt, kt, vt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
     vs = values_shape(c)
     mult, shift = fp.quantize_multiplier(vt.scale * 2.0**-QUOTIENT_FRAC_BITS / yt.scale)
     return {"batch": int(np.prod(vs[:-2], dtype=np.int64)), "n_queries": qt.shape[-2], "n_keys": kt.shape[-2],
             "depth": vs[-1], "bits": code_bits(c), "packed": int(qt.dtype == "uint8"),
             "code_bytes": qt.shape[-1], "q_zp": qt.zero_point, "k_zp": kt.zero_point, "v_zp": vt.zero_point,
-            "output_zp": yt.zero_point, "mult": mult, "shift": shift}
+            "output_zp": yt.zero_point, "mult": mult, "shift": shift, **addressing(c)}

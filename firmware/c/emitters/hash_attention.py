@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
 from edgefmr.firmware.c.emitters.attention_gate import arm_requant
-from edgefmr.ops.hash_attention import code_bits, kernel_params, layout_perm, values_shape
-from edgefmr.ops.params import contiguous_strides
+from edgefmr.ops.hash_attention import code_bits, kernel_params
 from edgefmr.ops.registry import OpCall
 
 #: The Cortex-M kernel's forms (kernels/hash_attention.h EFM_HA_FORM_*).
@@ -32,42 +31,6 @@ def arm_form(c: OpCall) -> int:
     if groups > 64:
         costs.pop(PAIRS)
     return min(costs, key=costs.get) if costs else LISTS
-
-
-def _rows(shape: tuple[int, ...], strides: list[int], what: str, c: OpCall) -> dict[str, int]:
-    """n1, s0, s1 and row of a [*B, rows, depth] operand read through `strides` (the kernel's batch addressing:
-    batch index b starts at (b / n1) s0 + (b % n1) s1): the batch axes of size > 1, the leading ones merged."""
-    axes = [(n, st) for n, st in zip(shape[:-2], strides[:-2], strict=True) if n > 1]
-    while len(axes) > 2:  # merge the leading axes where they run contiguously over the next one
-        (n0, s0), (n1, s1) = axes[0], axes[1]
-        if s0 != s1 * n1:
-            raise c.fail(f"the {what} layout's batch axes cannot be addressed with two strides")
-        axes[:2] = [(n0 * n1, s1)]
-    if not axes:
-        n1, s0, s1 = 1, 0, 0
-    elif len(axes) == 1:
-        n1, s0, s1 = 1, axes[0][1], 0
-    else:
-        n1, s0, s1 = axes[1][0], axes[0][1], axes[1][1]
-    return {"n1": n1, "s0": s0, "s1": s1, "row": strides[-2]}
-
-
-def addressing(c: OpCall) -> dict[str, int]:
-    """The kernel's value and output addressing (v_n1, v_s0, v_s1, v_row, y_...): as stored, or through the folded
-    transposes v_perm / y_perm."""
-    vs = values_shape(c)
-    st = contiguous_strides(tuple(c.inp(2).shape))
-    vp = layout_perm(c, "v_perm")
-    vst = list(st) if vp is None else [st[i] for i in vp]
-    out = (*vs[:-2], c.inp(0).shape[-2], vs[-1])
-    yst_stored = contiguous_strides(tuple(c.out().shape))
-    yp = layout_perm(c, "y_perm")
-    yst = list(yst_stored) if yp is None else [yst_stored[yp.index(a)] for a in range(len(out))]
-    fields = {}
-    for key, shape, strides in (("v", vs, vst), ("y", out, yst)):
-        for k, val in _rows(tuple(shape), strides, "values" if key == "v" else "output", c).items():
-            fields[f"{key}_{k}"] = int(val)
-    return fields
 
 
 @scratch_bytes("HASH_ATTENTION")
@@ -100,6 +63,6 @@ def emit(ctx: EmitContext) -> Emitted:
     arm = {}
     if "hash_attention" in ctx.option("arm", frozenset()):
         arm = {**arm_requant(kp["shift"], kp["output_zp"]), "form": arm_form(c)}
-    p = ctx.param_fields("efm_hash_attention_params", kp, **arm, **addressing(c))
+    p = ctx.param_fields("efm_hash_attention_params", kp, **arm)
     return Emitted(f"efm_hash_attention({p}, {ctx.inp(0, 'void')}, {ctx.inp(1, 'void')}, {ctx.inp(2)}, "
                    f"{ctx.out()}, {ctx.scratch()});", ("hash_attention",))
