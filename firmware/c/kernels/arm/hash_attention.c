@@ -266,18 +266,15 @@ static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uin
 }
 
 /* num[0 .. 4 blocks) = sum over the key pairs of SMLAD(similarity pair, value pairs), block by block (four columns
- * each): per two key pairs one LDM of two similarity words, two LDM of four value words and eight SMLAD. `half` is
- * the number of pairs / 2 (the pairs are padded to an even count). Pure assembly (all 14 free registers); the
- * counters live on the stack. */
-#define EFM_HA_UNUSED __attribute__((unused)) /* the naked function reads its arguments in assembly */
-__attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint32_t *sw, EFM_HA_UNUSED const uint32_t *vt,
-                                                        EFM_HA_UNUSED int32_t half, EFM_HA_UNUSED int32_t blocks,
-                                                        EFM_HA_UNUSED int32_t *num) {
-    __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-                     "ldr r12, [sp, #36]\n\t"
-                     "push {r2, r3, r12}\n\t" /* [sp] half, [sp, #4] blocks left, [sp, #8] num */
-                     "1:\n\t"
-                     "mov lr, r0\n\t" /* the first two pairs start the sums (SMUAD) */
+ * each): per two key pairs one LDM of two similarity words, two LDM of four value words and eight SMLAD, the first
+ * two pairs by SMUAD. The loop state lives in the three words before sw (all 14 free registers hold data):
+ * sw[-3] = pairs / 2 (the pairs are padded to an even count), sw[-2] = num (advancing), sw[-1] = blocks left.
+ * A plain function whose clobbers make the compiler save r4..r11 and lr, so -fstack-usage counts its frame. */
+__attribute__((noinline)) static void efm_ha_sv(uint32_t *sw, const uint32_t *vt) {
+    register uint32_t *base __asm__("r0") = sw;
+    register const uint32_t *vp __asm__("r1") = vt;
+    __asm__ volatile("1:\n\t"
+                     "mov lr, r0\n\t"
                      "ldmia lr!, {r3, r12}\n\t"
                      "ldmia r1!, {r4, r5, r6, r7}\n\t"
                      "smuad r8, r3, r4\n\t"
@@ -289,7 +286,7 @@ __attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint3
                      "smlad r9, r12, r5, r9\n\t"
                      "smlad r10, r12, r6, r10\n\t"
                      "smlad r11, r12, r7, r11\n\t"
-                     "ldr r2, [sp]\n\t"
+                     "ldr r2, [r0, #-12]\n\t"
                      "subs r2, r2, #1\n\t"
                      "beq 3f\n\t"
                      "2:\n\t"
@@ -307,15 +304,16 @@ __attribute__((naked, noinline)) static void efm_ha_sv(EFM_HA_UNUSED const uint3
                      "subs r2, r2, #1\n\t"
                      "bne 2b\n\t"
                      "3:\n\t"
-                     "ldr r2, [sp, #8]\n\t"
+                     "ldr r2, [r0, #-8]\n\t"
                      "stmia r2!, {r8, r9, r10, r11}\n\t"
-                     "str r2, [sp, #8]\n\t"
-                     "ldr r2, [sp, #4]\n\t"
+                     "str r2, [r0, #-8]\n\t"
+                     "ldr r2, [r0, #-4]\n\t"
                      "subs r2, r2, #1\n\t"
-                     "str r2, [sp, #4]\n\t"
+                     "str r2, [r0, #-4]\n\t"
                      "bne 1b\n\t"
-                     "add sp, sp, #12\n\t"
-                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+                     : "+r"(base), "+r"(vp)
+                     :
+                     : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
 /* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
@@ -394,7 +392,7 @@ static inline uint32_t efm_ha_pkhtb(uint32_t lo, uint32_t hi) { /* (lo >> 16) | 
  * s_ij = b - popcount(q_i xor k_j) = popcount(q_i xor ~k_j) over the b bits, two keys per 32-bit word (the XOR and
  * the SWAR popcount per 16-bit lane give a similarity pair SMLAD takes); the centred values are rearranged once per
  * batch index into int16 pairs of two keys per column, four columns per block, the pairs padded to an even count
- * (the padding's similarities and values 0). Scratch: P (d + 2) + d words, P = 2 ceil(Nk / 4). */
+ * (the padding's similarities and values 0). Scratch: P (d + 2) + d + 3 words, P = 2 ceil(Nk / 4). */
 static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
                             const int8_t *v, int8_t *y, int32_t *scratch) {
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
@@ -403,7 +401,7 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
     const uint32_t zp2 = ((uint32_t)p->v_zp & 0xFFFFu) * 0x00010001u, zp4 = ((uint32_t)p->v_zp & 0xFFu) * 0x01010101u;
     uint32_t *vt = (uint32_t *)scratch;          /* [blocks][pe][4] */
     uint32_t *kw = vt + (ptrdiff_t)blocks * pe * 4; /* [pe] two complemented key codes */
-    uint32_t *sw = kw + pe;                      /* [pe] two similarities */
+    uint32_t *sw = kw + pe + 3;                  /* [pe] two similarities, after efm_ha_sv's three state words */
     int32_t *num = (int32_t *)sw + pe;           /* [d] one query's sums */
     sw[pe - 1] = 0;                              /* the padding pair (if any) is never written again */
     for (int32_t b = 0; b < p->batch; b++) {
@@ -443,7 +441,10 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             }
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            efm_ha_sv(sw, vt, pe >> 1, blocks, num);
+            sw[-3] = (uint32_t)(pe >> 1);
+            sw[-2] = (uint32_t)(uintptr_t)num;
+            sw[-1] = (uint32_t)blocks;
+            efm_ha_sv(sw, vt);
             int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (qn.rshift == 0 && qn.out_rshift > 0) {
                 const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
