@@ -54,7 +54,9 @@ logits of 256 tokens fit), every output checked bit for bit against the referenc
   `[1, N, {DIM}]` before the output linear (the Q/K/V and output linears are the same in every variant and left
   out). softmax: head transposes, BATCH_MATMUL, SOFTMAX, BATCH_MATMUL, merge; clipped: CLIPPED_SOFTMAX; gated: plus
   the gate linear and ATTENTION_GATE; hash: HASH_ENCODE of Q and of K (on the linears' token-major output, no head
-  transpose), the V transpose, HASH_ATTENTION on packed codes, merge. Calibration: {CALIB} random token sequences
+  transpose), the V head split, HASH_ATTENTION on packed codes, merge (the C build folds the V head split and the
+  merge into HASH_ATTENTION's addressing, `v_perm` / `y_perm`, as it folds the softmax block's transposes that feed
+  BATCH_MATMUL; `ops` lists the lowered graph's ops). Calibration: {CALIB} random token sequences
   (the hash's anchors, sigma and centring from their keys, as `KernelHash.init_from`). `instructions` is one
   inference; `vs_softmax` the ratio to the softmax block at the same length; `target` the issue's bound (hash
   rows). `executed_mults` / `executed_adds`: what the deployed graph executes (`op_counts` of each IR node; the hash

@@ -54,12 +54,13 @@ def attention_cases() -> list[tuple[Graph, int]]:
 
 def encode_cases(rng) -> list[Graph]:
     """HASH_ENCODE with depth 4, 8, 16, 32 (the word path) and 6 (the fallback), anchors 1..13 (groups of four and a
-    partial group; one and two groups take the unrolled bit loops), bits 1..17, radius 1..300; int16 feature tables
+    partial group; one and two groups take the unrolled bit loops, d = 16 with two groups the straight-line sums),
+    bits 1..17, radius 1..300; int16 feature tables
     (the subset-sum projection) and byte tables (the USADA8 projection)."""
     graphs = []
     for d, m, bits, radius, zp in ((16, 8, 16, 127, 3), (4, 1, 1, 1, -128), (8, 3, 8, 7, 127), (32, 9, 17, 300, -7),
                                    (16, 4, 12, 127, 0), (6, 5, 9, 63, 10), (8, 13, 8, 127, -2), (16, 8, 16, 127, 5),
-                                   (12, 6, 9, 31, -3), (8, 3, 5, 7, 1)):
+                                   (12, 6, 9, 31, -3), (8, 3, 5, 7, 1), (16, 6, 11, 127, -4)):
         b = GraphBuilder()
         heads = int(rng.integers(1, 4))
         x = b.input("x", (int(rng.integers(1, 3)), 5, heads * d), scale=0.05, zero_point=zp)

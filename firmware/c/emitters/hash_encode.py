@@ -13,9 +13,9 @@ from edgefmr.ops.registry import OpCall
 def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     """The Cortex-M kernel's constants, anchors in groups of four (G = ceil(m/4), the last group padded with
     copies of anchor 0):
-    `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1, XOR 0x80808080: USADA8 of x XOR mask sums
-    a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point folded in) and
-    `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
+    `masks` uint32 [H, G, d/4, 4] (0xFF bytes where the anchor sign is -1: USADA8 of x XOR 0x80808080 against the
+    mask sums a x - [a = -1] + 128 per byte), `corr` int32 [H, G * 4] (S_j = that sum + corr_j, the zero point
+    folded in) and `nibbles` uint16 [H, b, G] (16 g + the nibble whose bit t is set where the projection
     sign of anchor 4g + t is +1: the index of the kernel's subset sum)."""
     h, m, d, b, _ = layout(c)
     groups = -(-m // 4)
@@ -28,7 +28,7 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     words = np.zeros((h, 4 * groups, -(-d // 4)), np.uint32)
     for i in range(d):
         words[:, :, i // 4] |= (neg[:, :, i] * np.uint32(0xFF)) << np.uint32(8 * (i % 4))
-    masks = (words ^ np.uint32(0x80808080)).reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
+    masks = words.reshape(h, groups, 4, -1).transpose(0, 1, 3, 2)
     corr = -128 * d + neg.sum(axis=2).astype(np.int64) - zp * a.sum(axis=2)
     nib = np.tile((16 * np.arange(groups)).astype(np.uint16), (h, b, 1))
     for j in range(m):
@@ -43,7 +43,7 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
         for j in range(4 * groups):
             words[:, :, j // 4] |= (pneg[:, :, j] * np.uint32(0xFF)) << np.uint32(8 * (j % 4))
         thr = c.inp(4).data.astype(np.int64) + 255 * pneg.sum(axis=2).astype(np.int64)
-        words[:, :, groups] = (thr & 0xFFFFFFFF).astype(np.uint32)
+        words[:, :, groups] = (-thr & 0xFFFFFFFF).astype(np.uint32)  # the USADA8 accumulator starts at -threshold
         out["pmask"] = words.reshape(-1)
     return out
 

@@ -38,12 +38,13 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
     int32_t *ones = vsum + d;       /* [bits] */
     for (int32_t b = 0; b < p->batch; b++) {
         const int32_t krow0 = b * nk, qrow0 = b * nq;
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
         for (int32_t i = 0; i < nb * d + d + nb; i++) {
             scratch[i] = 0;
         }
         for (int32_t j = 0; j < nk; j++) {
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * p->v_row;
             for (int32_t c = 0; c < d; c++) {
                 vsum[c] += (int32_t)vj[c] - p->v_zp;
             }
@@ -58,7 +59,7 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
             }
         }
         for (int32_t i = 0; i < nq; i++) {
-            int8_t *yi = y + ((ptrdiff_t)qrow0 + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * p->y_row;
             int64_t den = 0;
             for (int32_t k = 0; k < nb; k++) {
                 den += efm_code_bit(p, hq, qrow0 + i, k, p->q_zp) ? ones[k] : nk - ones[k];

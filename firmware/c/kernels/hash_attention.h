@@ -25,7 +25,21 @@ typedef struct {
      * (per nibble of code bits 16 buckets turned into a table of similarity-weighted sums; a query adds one row per
      * nibble; keys <= 64, depth a multiple of 4). */
     int32_t form;
+    /* The values' and the output's addressing (transpose folding, v_perm / y_perm): the rows of batch index b
+     * start at (b / n1) s0 + (b % n1) s1 and are `row` bytes apart (as stored: n1 = 1, s0 = rows x depth, s1 = 0,
+     * row = depth). */
+    int32_t v_n1, v_s0, v_s1, v_row, y_n1, y_s0, y_s1, y_row;
 } efm_hash_attention_params;
+
+/* The first value row of batch index b. */
+static inline const int8_t *efm_ha_vbase(const efm_hash_attention_params *p, const int8_t *v, int32_t b) {
+    return v + (ptrdiff_t)(b / p->v_n1) * p->v_s0 + (ptrdiff_t)(b % p->v_n1) * p->v_s1;
+}
+
+/* The first output row of batch index b. */
+static inline int8_t *efm_ha_ybase(const efm_hash_attention_params *p, int8_t *y, int32_t b) {
+    return y + (ptrdiff_t)(b / p->y_n1) * p->y_s0 + (ptrdiff_t)(b % p->y_n1) * p->y_s1;
+}
 
 #define EFM_HA_FORM_LISTS 0
 #define EFM_HA_FORM_POPCOUNT 1

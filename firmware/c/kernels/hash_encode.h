@@ -11,16 +11,16 @@
 
 typedef struct {
     int32_t batch, tokens, heads, depth, anchors, bits, radius, code_bytes, x_zp;
-    /* Cortex-M kernel only (NULL for the portable kernel): per head and anchor the words XORed onto four input
-     * bytes before USADA8 (0xFF bytes where the anchor sign is -1, XOR 0x80808080) [H][m][d/4], the constant that
+    /* Cortex-M kernel only (NULL for the portable kernel): per head and anchor the words USADA8 takes against four
+     * input bytes XOR 0x80808080 (0xFF bytes where the anchor sign is -1) [H][m][d/4], the constant that
      * turns the USADA8 sum into S_j [H][m], and per head and bit the index 16 g + (4-bit mask of the +1 projection signs)
      * of each group g of four anchors [H][b][ceil(m/4)]. */
     const uint32_t *masks;
     const int32_t *corr;
     const uint16_t *nibbles;
-    /* Cortex-M kernel, feature tables within 0..255 only (else NULL): per head and bit the ceil(m/4) words XORed
-     * onto the features packed as bytes (0xFF where the projection sign is -1) and the threshold offset_k + 255 n_k
-     * (n_k the -1 signs) [H][b][ceil(m/4) + 1]: USADA8 of the XORed bytes sums 255 n_k + sum_j p_kj phi_j. */
+    /* Cortex-M kernel, feature tables within 0..255 only (else NULL): per head and bit the ceil(m/4) words USADA8
+     * takes against the features packed as bytes (0xFF where the projection sign is -1) and minus the threshold
+     * offset_k + 255 n_k (n_k the -1 signs) [H][b][ceil(m/4) + 1]: the USADA8 sums are 255 n_k + sum_j p_kj phi_j. */
     const uint32_t *pmask;
 } efm_hash_encode_params;
 

@@ -8,6 +8,9 @@ from edgefmr.firmware.hls.emitters import HlsContext, HlsEmitted, hls_emitter
 
 @hls_emitter("HASH_ATTENTION")
 def emit(ctx: HlsContext) -> HlsEmitted:
+    if ctx.c.attrs["v_perm"] is not None or ctx.c.attrs["y_perm"] is not None:
+        raise ValueError("HASH_ATTENTION with folded transposes (v_perm / y_perm) is a C-build form; the HLS "
+                         "backend takes the graph with its TRANSPOSE nodes")
     ctx.take("batch", "n_queries", "n_keys", "depth", "bits", "packed", "code_bytes", "q_zp", "k_zp", "v_zp",
              "output_zp", "mult", "shift")
     f = ctx.params()

@@ -1,17 +1,20 @@
-"""Folding TRANSPOSE into BATCH_MATMUL operand addressing.
+"""Folding TRANSPOSE into BATCH_MATMUL operand addressing and HASH_ATTENTION's value and output addressing.
 
 A TRANSPOSE whose output only feeds BATCH_MATMUL operands (e.g. a transformer's head split q/k/v
 [1, T, H, d] -> [1, H, T, d], perm [0, 2, 1, 3]) is a pure copy: the matrix product can read the untransposed
 tensor through strides instead. The pass removes such TRANSPOSEs and records the permutation on each consuming
 BATCH_MATMUL (attributes lhs_perm / rhs_perm: the operand is read as np.transpose(stored, perm)); the C emitter
-turns it into row, depth and batch strides. Bit-exact by construction (the product reads the very same values).
+turns it into row, depth and batch strides. Likewise HASH_ATTENTION's values (v_perm) and, for a TRANSPOSE that is
+the only reader of a HASH_ATTENTION's output (the head merge), the output (y_perm: the result is stored transposed),
+where the permutation keeps the last axis (the value columns) last. Bit-exact by construction (the ops read and
+write the very same values).
 """
 
 from __future__ import annotations
 
 import copy
 
-from edgefmr.ir.graph import Graph
+from edgefmr.ir.graph import Graph, Node
 from edgefmr.ops.registry import call
 
 
@@ -28,8 +31,9 @@ def _perm(g: Graph, i: int) -> list[int] | None:
 
 def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) -> Graph:
     """A copy of `g` in which every TRANSPOSE (not in `exclude`, node indices of `g`) whose output is read only by
-    BATCH_MATMUL operands, is not a graph output and keeps the quantization, is removed and its permutation moved
-    onto the consuming BATCH_MATMULs (composed with one they already have). `g` is left unchanged; graph inputs and
+    BATCH_MATMUL operands or HASH_ATTENTION values, is not a graph output and keeps the quantization, is removed and
+    its permutation moved onto the consumers (composed with one they already have); and every such TRANSPOSE that is
+    the only reader of a HASH_ATTENTION's output, onto that node's y_perm. `g` is left unchanged; graph inputs and
     outputs keep their names. Unused permutation constants are dropped."""
     out = copy.deepcopy(g)
     excluded = {id(out.nodes[i]) for i in exclude if 0 <= i < len(out.nodes)}
@@ -46,14 +50,25 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
                 continue
             if out.tensors[src].quant != out.tensors[dst].quant or out.tensors[src].dtype != out.tensors[dst].dtype:
                 continue
-            if any(out.nodes[u].op != "BATCH_MATMUL" for u in users):
+            prod = out.producers().get(src)
+            pn = out.nodes[prod] if prod is not None else None
+            if pn is not None and pn.op == "HASH_ATTENTION" and perm[-1] == len(perm) - 1 and \
+                    cons.get(src, []) == [i] and src not in out.outputs:
+                # the head merge: the attention stores its result transposed, under the TRANSPOSE's output name
+                inner = pn.attrs.get("y_perm")
+                # stored = transpose(transpose(result, inner), perm) = transpose(result, inner[perm])
+                pn.attrs["y_perm"] = list(perm) if inner is None else [int(inner[j]) for j in perm]
+                pn.outputs[0] = dst
+                drop.add(i)
+                break
+            if not all(_reads_permuted(out.nodes[u], dst, perm) for u in users):
                 continue
             for u in set(users):
                 un = out.nodes[u]
-                for k in (0, 1):
-                    if un.inputs[k] != dst:
+                for k in (0, 1, 2):
+                    if k >= len(un.inputs) or un.inputs[k] != dst:
                         continue
-                    key = "lhs_perm" if k == 0 else "rhs_perm"
+                    key = "v_perm" if un.op == "HASH_ATTENTION" else ("lhs_perm" if k == 0 else "rhs_perm")
                     inner = un.attrs.get(key)
                     # operand = transpose(transpose(src, perm), inner) = transpose(src, perm[inner])
                     un.attrs[key] = list(perm) if inner is None else [perm[int(j)] for j in inner]
@@ -67,6 +82,16 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
     used |= {t for n in out.nodes for t in n.outputs}
     out.tensors = {k: t for k, t in out.tensors.items() if k in used}
     for n in out.nodes:
-        if n.op == "BATCH_MATMUL":
+        if n.op in ("BATCH_MATMUL", "HASH_ATTENTION"):
             call(n, out)  # the folded attributes describe a valid product
     return out
+
+
+def _reads_permuted(n: Node, name: str, perm: list[int]) -> bool:
+    """Whether node n reads tensor `name` only where it can read it through a permutation: BATCH_MATMUL operands,
+    HASH_ATTENTION values (with the last axis kept last)."""
+    if n.op == "BATCH_MATMUL":
+        return True
+    if n.op == "HASH_ATTENTION":
+        return n.inputs[2] == name and name not in n.inputs[:2] and perm[-1] == len(perm) - 1
+    return False

@@ -253,6 +253,11 @@ static inline efm_ha_norm efm_ha_norm_of(const efm_hash_attention_params *p, int
 
 /* One byte-wise code row as a 32-bit word (code bytes <= 4), padding bits cleared. */
 static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uint8_t *c, uint32_t valid) {
+    if (p->code_bytes == 2) { /* one (unaligned) halfword load */
+        uint16_t h;
+        __builtin_memcpy(&h, c, 2);
+        return h & valid;
+    }
     uint32_t w = c[0];
     for (int32_t i = 1; i < p->code_bytes; i++) {
         w |= (uint32_t)c[i] << (8 * i);
@@ -260,108 +265,203 @@ static inline uint32_t efm_ha_code(const efm_hash_attention_params *p, const uin
     return w & valid;
 }
 
-/* Per 16-bit lane the number of set bits (lanes of at most 16 bits): the SWAR popcount. */
-static inline uint32_t efm_ha_popcount16x2(uint32_t x) {
-    x -= (x >> 1) & 0x55555555u;
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x + (x >> 8)) & 0x001F001Fu;
+/* num[0 .. 4 blocks) = sum over the key pairs of SMLAD(similarity pair, value pairs), block by block (four columns
+ * each): per two key pairs one LDM of two similarity words, two LDM of four value words and eight SMLAD, the first
+ * two pairs by SMUAD. The loop state lives in the three words before sw (all 14 free registers hold data):
+ * sw[-3] = pairs / 2 (the pairs are padded to an even count), sw[-2] = num (advancing), sw[-1] = blocks left.
+ * A plain function whose clobbers make the compiler save r4..r11 and lr, so -fstack-usage counts its frame. */
+__attribute__((noinline)) static void efm_ha_sv(uint32_t *sw, const uint32_t *vt) {
+    register uint32_t *base __asm__("r0") = sw;
+    register const uint32_t *vp __asm__("r1") = vt;
+    __asm__ volatile("1:\n\t"
+                     "mov lr, r0\n\t"
+                     "ldmia lr!, {r3, r12}\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smuad r8, r3, r4\n\t"
+                     "smuad r9, r3, r5\n\t"
+                     "smuad r10, r3, r6\n\t"
+                     "smuad r11, r3, r7\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r12, r4, r8\n\t"
+                     "smlad r9, r12, r5, r9\n\t"
+                     "smlad r10, r12, r6, r10\n\t"
+                     "smlad r11, r12, r7, r11\n\t"
+                     "ldr r2, [r0, #-12]\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "beq 3f\n\t"
+                     "2:\n\t"
+                     "ldmia lr!, {r3, r12}\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r3, r4, r8\n\t"
+                     "smlad r9, r3, r5, r9\n\t"
+                     "smlad r10, r3, r6, r10\n\t"
+                     "smlad r11, r3, r7, r11\n\t"
+                     "ldmia r1!, {r4, r5, r6, r7}\n\t"
+                     "smlad r8, r12, r4, r8\n\t"
+                     "smlad r9, r12, r5, r9\n\t"
+                     "smlad r10, r12, r6, r10\n\t"
+                     "smlad r11, r12, r7, r11\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 2b\n\t"
+                     "3:\n\t"
+                     "ldr r2, [r0, #-8]\n\t"
+                     "stmia r2!, {r8, r9, r10, r11}\n\t"
+                     "str r2, [r0, #-8]\n\t"
+                     "ldr r2, [r0, #-4]\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "str r2, [r0, #-4]\n\t"
+                     "bne 1b\n\t"
+                     : "+r"(base), "+r"(vp)
+                     :
+                     : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
-/* acc[0..3] += sum over the key pairs of SMLAD(s pair, value pairs of four columns): per pair one LDR of the
- * similarities, one LDM of the four columns' value pairs and four SMLAD. */
-__attribute__((noinline)) static void efm_ha_pairdot(const uint32_t *s, const uint32_t *vt, int32_t pairs,
-                                                     int32_t acc[4]) {
-    register uint32_t w0 __asm__("r4");
-    register uint32_t w1 __asm__("r5");
-    register uint32_t w2 __asm__("r6");
-    register uint32_t w3 __asm__("r7");
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    uint32_t sp;
-    if (pairs > 0) {
-        __asm__ volatile("1:\n\t"
-                         "ldr %[sp], [%[s]], #4\n\t"
-                         "ldmia %[vt]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"
-                         "smlad %[a0], %[sp], %[w0], %[a0]\n\t"
-                         "smlad %[a1], %[sp], %[w1], %[a1]\n\t"
-                         "smlad %[a2], %[sp], %[w2], %[a2]\n\t"
-                         "smlad %[a3], %[sp], %[w3], %[a3]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [s] "+r"(s), [vt] "+r"(vt),
-                           [n] "+r"(pairs), [sp] "=&r"(sp), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2),
-                           [w3] "=&r"(w3)
-                         :
-                         : "cc", "memory");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+/* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
+ * sum returned: per pair one LDR, one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in
+ * registers), one STR and one ADD. */
+static inline uint32_t efm_ha_sims(const uint32_t *kw, uint32_t qq, int32_t pairs, uint32_t *sw) {
+    uint32_t tot = 0, x, t;
+    const uint32_t c55 = 0x55555555u, c33 = 0x33333333u, c0f = 0x0F0F0F0Fu;
+    /* an odd count takes one pair first, then two per iteration */
+    __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                     "bcc 2f\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
+                     "2:\n\t"
+                     "beq 3f\n\t" /* Z from LSRS: no pair left */
+                     "1:\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t"
+                     "eor %[x], %[x], %[qq]\n\t"
+                     "and %[t], %[c55], %[x], lsr #1\n\t"
+                     "sub %[x], %[x], %[t]\n\t"
+                     "and %[t], %[c33], %[x], lsr #2\n\t"
+                     "and %[x], %[x], %[c33]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[x], %[x], %[x], lsr #4\n\t"
+                     "and %[x], %[x], %[c0f]\n\t"
+                     "add %[x], %[x], %[x], lsr #8\n\t"
+                     "uxtb16 %[x], %[x]\n\t"
+                     "str %[x], [%[sw]], #4\n\t"
+                     "add %[tot], %[tot], %[x]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     "3:\n\t"
+                     : [kw] "+r"(kw), [sw] "+r"(sw), [n] "+r"(pairs), [tot] "+r"(tot), [x] "=&r"(x), [t] "=&r"(t)
+                     : [qq] "r"(qq), [c55] "r"(c55), [c33] "r"(c33), [c0f] "r"(c0f)
+                     : "cc", "memory");
+    return tot;
 }
 
-/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij v_j - zp_v den_i with
- * s_ij = b - popcount(q_i xor k_j), two keys per 32-bit word (the XOR, the SWAR popcount and b - popcount per 16-bit
- * lane give a similarity pair SMLAD takes); the values are rearranged once per batch index into int16 pairs of two
- * keys per column, four columns per block. Scratch: ceil(Nk/2) (d + 2) words. */
+static inline uint32_t efm_ha_pkhbt(uint32_t lo, uint32_t hi) { /* (lo & 0xFFFF) | (hi << 16) */
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline uint32_t efm_ha_pkhtb(uint32_t lo, uint32_t hi) { /* (lo >> 16) | (hi & 0xFFFF0000) */
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij (v_j - zp_v) with
+ * s_ij = b - popcount(q_i xor k_j) = popcount(q_i xor ~k_j) over the b bits, two keys per 32-bit word (the XOR and
+ * the SWAR popcount per 16-bit lane give a similarity pair SMLAD takes); the centred values are rearranged once per
+ * batch index into int16 pairs of two keys per column, four columns per block, the pairs padded to an even count
+ * (the padding's similarities and values 0). Scratch: P (d + 2) + d + 3 words, P = 2 ceil(Nk / 4). */
 static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
                             const int8_t *v, int8_t *y, int32_t *scratch) {
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
-    const int32_t pairs = (nk + 1) >> 1, blocks = d >> 2;
+    const int32_t pairs = (nk + 1) >> 1, pe = (pairs + 1) & ~1, blocks = d >> 2;
     const uint32_t valid = nb >= 32 ? 0xFFFFFFFFu : (1u << nb) - 1u;
-    uint32_t *vt = (uint32_t *)scratch; /* [blocks][pairs][4] */
-    uint32_t *kw = vt + (ptrdiff_t)blocks * pairs * 4; /* [pairs] two key codes */
-    uint32_t *sw = kw + pairs;                         /* [pairs] two similarities */
-    const uint32_t bb = (uint32_t)nb * 0x00010001u;
+    const uint32_t zp2 = ((uint32_t)p->v_zp & 0xFFFFu) * 0x00010001u, zp4 = ((uint32_t)p->v_zp & 0xFFu) * 0x01010101u;
+    uint32_t *vt = (uint32_t *)scratch;          /* [blocks][pe][4] */
+    uint32_t *kw = vt + (ptrdiff_t)blocks * pe * 4; /* [pe] two complemented key codes */
+    uint32_t *sw = kw + pe + 3;                  /* [pe] two similarities, after efm_ha_sv's three state words */
+    int32_t *num = (int32_t *)sw + pe;           /* [d] one query's sums */
+    sw[pe - 1] = 0;                              /* the padding pair (if any) is never written again */
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
-        for (int32_t pr = 0; pr < pairs; pr++) {
-            const int32_t j0 = 2 * pr, j1 = j0 + 1 < nk ? j0 + 1 : -1;
-            kw[pr] = efm_ha_code(p, kb + j0 * cb, valid) | (j1 >= 0 ? efm_ha_code(p, kb + j1 * cb, valid) << 16 : 0);
-            const int8_t *r0 = vb + j0 * d;
-            for (int32_t blk = 0; blk < blocks; blk++) {
-                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 >= 0 ? efm_load4(r0 + d + 4 * blk) : 0;
-                const uint32_t a02 = efm_sxtb16(w0), a13 = efm_sxtb16_ror8(w0);
-                const uint32_t b02 = efm_sxtb16(w1), b13 = efm_sxtb16_ror8(w1);
-                uint32_t *o = vt + ((ptrdiff_t)blk * pairs + pr) * 4;
-                o[0] = (a02 & 0xFFFFu) | (b02 << 16);
-                o[1] = (a13 & 0xFFFFu) | (b13 << 16);
-                o[2] = (a02 >> 16) | (b02 & 0xFFFF0000u);
-                o[3] = (a13 >> 16) | (b13 & 0xFFFF0000u);
+        for (int32_t pr = 0; pr < pe; pr++) {
+            const int32_t j0 = 2 * pr, j1 = j0 + 1;
+            uint32_t *o = vt + (ptrdiff_t)pr * 4;
+            if (j0 >= nk) { /* the padding pair */
+                for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                    o[0] = o[1] = o[2] = o[3] = 0;
+                }
+                continue;
+            }
+            kw[pr] = (~efm_ha_code(p, kb + j0 * cb, valid) & valid) |
+                     (j1 < nk ? (~efm_ha_code(p, kb + j1 * cb, valid) & valid) << 16 : 0);
+            const int8_t *r0 = vb + (ptrdiff_t)j0 * vrow, *r1 = r0 + vrow;
+            for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                /* a missing second key reads the zero point: its centred values are 0 */
+                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 < nk ? efm_load4(r1 + 4 * blk) : zp4;
+                const uint32_t a02 = efm_ssub16(efm_sxtb16(w0), zp2), a13 = efm_ssub16(efm_sxtb16_ror8(w0), zp2);
+                const uint32_t b02 = efm_ssub16(efm_sxtb16(w1), zp2), b13 = efm_ssub16(efm_sxtb16_ror8(w1), zp2);
+                o[0] = efm_ha_pkhbt(a02, b02);
+                o[1] = efm_ha_pkhbt(a13, b13);
+                o[2] = efm_ha_pkhtb(a02, b02);
+                o[3] = efm_ha_pkhtb(a13, b13);
             }
         }
         for (int32_t i = 0; i < nq; i++) {
             const uint32_t q = efm_ha_code(p, hq + ((ptrdiff_t)b * nq + i) * cb, valid);
-            const uint32_t qq = q | (q << 16);
-            uint32_t tot = 0;
-            for (int32_t pr = 0; pr < pairs; pr++) {
-                const uint32_t s = bb - efm_ha_popcount16x2(qq ^ kw[pr]);
-                sw[pr] = s;
-                tot += s;
-            }
+            uint32_t tot = efm_ha_sims(kw, q | (q << 16), pairs, sw);
             if (nk & 1) { /* the missing second key of the last pair has similarity 0 */
                 tot -= sw[pairs - 1] & 0xFFFF0000u;
                 sw[pairs - 1] &= 0x0000FFFFu;
             }
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            const int32_t bias = p->v_zp * den;
-            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
-            const int fast = qn.rshift == 0 && qn.out_rshift > 0;
-            const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
-            for (int32_t blk = 0; blk < blocks; blk++, yi += 4) {
-                int32_t a[4];
-                efm_ha_pairdot(sw, vt + (ptrdiff_t)blk * pairs * 4, pairs, a);
-                if (fast) {
-                    yi[0] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[0] - bias) << ls), r), m, rd) >> rs);
-                    yi[1] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[1] - bias) << ls), r), m, rd) >> rs);
-                    yi[2] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[2] - bias) << ls), r), m, rd) >> rs);
-                    yi[3] = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)(a[3] - bias) << ls), r), m, rd) >> rs);
-                } else {
-                    for (int32_t e = 0; e < 4; e++) {
-                        yi[e] = efm_ha_out(&qn, a[e] - bias);
-                    }
+            sw[-3] = (uint32_t)(pe >> 1);
+            sw[-2] = (uint32_t)(uintptr_t)num;
+            sw[-1] = (uint32_t)blocks;
+            efm_ha_sv(sw, vt);
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
+            if (qn.rshift == 0 && qn.out_rshift > 0) {
+                const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
+                for (int32_t c = 0; c < d; c += 4) {
+                    const int32_t *a = num + c;
+                    const int32_t y0 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+                    const int32_t y1 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+                    const int32_t y2 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+                    const int32_t y3 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+                    yi[c] = (int8_t)y0;
+                    yi[c + 1] = (int8_t)y1;
+                    yi[c + 2] = (int8_t)y2;
+                    yi[c + 3] = (int8_t)y3;
+                }
+            } else {
+                for (int32_t c = 0; c < d; c++) {
+                    yi[c] = efm_ha_out(&qn, num[c]);
                 }
             }
         }
@@ -383,6 +483,23 @@ static inline void efm_ha_add16(uint32_t *r, const int8_t *v, int32_t blocks) {
                      : [r] "+r"(r), [v] "+r"(v), [n] "+r"(blocks), [w] "=&r"(w), [r0] "=&r"(r0), [r1] "=&r"(r1)
                      :
                      : "cc", "memory");
+}
+
+/* r[0..8) (int16 pairs of a 16-column row: columns (4k, 4k + 2), (4k + 1, 4k + 3)) += the row's four words:
+ * per word one LDRD, two SXTAB16 and one STRD. */
+static inline __attribute__((always_inline)) void efm_ha_add16x4(uint32_t *r, uint32_t w0, uint32_t w1, uint32_t w2,
+                                                                 uint32_t w3) {
+    uint32_t t0, t1;
+#define EFM_HA_ADDW(W, OFF)                                                                                      \
+    "ldrd %[t0], %[t1], [%[r], #" OFF "]\n\t"                                                                  \
+    "sxtab16 %[t0], %[t0], %[" W "]\n\t"                                                                       \
+    "sxtab16 %[t1], %[t1], %[" W "], ror #8\n\t"                                                               \
+    "strd %[t0], %[t1], [%[r], #" OFF "]\n\t"
+    __asm__ volatile(EFM_HA_ADDW("w0", "0") EFM_HA_ADDW("w1", "8") EFM_HA_ADDW("w2", "16") EFM_HA_ADDW("w3", "24")
+                     : [t0] "=&r"(t0), [t1] "=&r"(t1)
+                     : [r] "r"(r), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3)
+                     : "memory");
+#undef EFM_HA_ADDW
 }
 
 /* The pattern of pair g (bits 2g, 2g + 1; the last pair of an odd bit count has one bit) of a packed code. */
@@ -411,7 +528,9 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
     const int32_t *list[EFM_HA_CHUNK];
     uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
         for (int32_t i = 0; i < groups * 4; i++) {
             cnt[i] = 0;
@@ -421,7 +540,7 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
         }
         for (int32_t j = 0; j < nk; j++) {
             const uint8_t *c = kb + j * cb;
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             if (pairs16) {
                 int32_t *base = bk, *cg = cnt;
                 uint32_t cw = 0; /* the code bits, 16 at a time */
@@ -526,7 +645,7 @@ static void efm_ha_pairs(const efm_hash_attention_params *p, const uint8_t *hq, 
                 den += cg[pat];
             }
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, y + ((ptrdiff_t)b * nq + i) * d);
+            efm_ha_query(list, groups, groups, vsum, full, d, &qn, p->v_zp * den, yb + (ptrdiff_t)i * yrow);
         }
     }
 }
@@ -592,7 +711,9 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
     int32_t *cnt = (int32_t *)(vv + rw);                /* [groups][16]: counts, then den terms */
     const uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         const uint8_t *kb = hk + (ptrdiff_t)b * nk * cb;
         for (int32_t i = 0; i < groups * 16 * rw; i++) {
             bt[i] = 0;
@@ -600,9 +721,30 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
         for (int32_t i = 0; i < groups * 16; i++) {
             cnt[i] = 0;
         }
-        for (int32_t j = 0; j < nk; j++) {
+        if (groups == 4 && blocks == 4) { /* 13..16 bits, depth 16: the key's row in registers, one halfword code */
+            const uint32_t lastmask = (2u << ((nb - 1) & 3)) - 1u;
+            for (int32_t j = 0; j < nk; j++) {
+                const int8_t *vj = vb + (ptrdiff_t)j * vrow;
+                uint16_t h;
+                __builtin_memcpy(&h, kb + j * cb, 2);
+                const uint32_t code = h;
+                const uint32_t w0 = efm_load4(vj), w1 = efm_load4(vj + 4), w2 = efm_load4(vj + 8),
+                               w3 = efm_load4(vj + 12);
+                const uint32_t p0 = code & 15u, p1 = 16u + ((code >> 4) & 15u), p2 = 32u + ((code >> 8) & 15u),
+                               p3 = 48u + ((code >> 12) & lastmask);
+                cnt[p0]++;
+                cnt[p1]++;
+                cnt[p2]++;
+                cnt[p3]++;
+                efm_ha_add16x4(bt + p0 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p1 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p2 * 8, w0, w1, w2, w3);
+                efm_ha_add16x4(bt + p3 * 8, w0, w1, w2, w3);
+            }
+        }
+        for (int32_t j = 0; j < (groups == 4 && blocks == 4 ? 0 : nk); j++) {
             const uint8_t *c = kb + j * cb;
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             uint32_t *base = bt;
             int32_t *cg = cnt;
             for (int32_t g = 0; g < groups; g++, base += 16 * rw, cg += 16) {
@@ -664,30 +806,45 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                 prev = gi;
             }
         }
+        const uint32_t lastmask = (2u << ((nb - 1) & 3)) - 1u;
         for (int32_t i = 0; i < nq; i++) {
             const uint8_t *c = hq + ((ptrdiff_t)b * nq + i) * cb;
             int32_t den = 0;
-            for (int32_t g = 0; g < groups; g++) {
-                const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
-                                     (g == groups - 1 ? (2u << ((nb - 1) & 3)) - 1u : 15u);
-                rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
-                den += cnt[16 * g + pat];
+            if (groups == 4) { /* 13..16 bits: one halfword, four nibbles */
+                uint16_t h;
+                __builtin_memcpy(&h, c, 2);
+                const uint32_t code = h;
+                const uint32_t p0 = code & 15u, p1 = (code >> 4) & 15u, p2 = (code >> 8) & 15u,
+                               p3 = (code >> 12) & lastmask;
+                rows[0] = bt + (ptrdiff_t)p0 * rw;
+                rows[1] = bt + (ptrdiff_t)(16 + p1) * rw;
+                rows[2] = bt + (ptrdiff_t)(32 + p2) * rw;
+                rows[3] = bt + (ptrdiff_t)(48 + p3) * rw;
+                den = cnt[p0] + cnt[16 + p1] + cnt[32 + p2] + cnt[48 + p3];
+            } else {
+                for (int32_t g = 0; g < groups; g++) {
+                    const uint32_t pat = (uint32_t)(c[g >> 1] >> (4 * (g & 1))) & 15u &
+                                         (g == groups - 1 ? lastmask : 15u);
+                    rows[g] = bt + ((ptrdiff_t)g * 16 + pat) * rw;
+                    den += cnt[16 * g + pat];
+                }
             }
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
             const int32_t bias = p->v_zp * den;
             const int fast = qn.rshift == 0 && qn.out_rshift > 0;
             const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
-            int8_t *yi = y + ((ptrdiff_t)b * nq + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (groups == 4 && fast) { /* 13..16 bits: the sums of the four rows first, then the outputs */
                 int32_t num[2 * EFM_HA_MAX_WORDS];
                 const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
                 int32_t *np = num, words = rw;
+                const int32_t nbias = -bias;
                 uint32_t x0, x1, lo, hi;
                 __asm__ volatile("1:\n\t"
                                  "ldr %[x0], [%[r0]], #4\n\t"
                                  "ldr %[x1], [%[r1]], #4\n\t"
-                                 "sxth %[lo], %[x0]\n\t"
-                                 "asr %[hi], %[x0], #16\n\t"
+                                 "sxtah %[lo], %[nb], %[x0]\n\t"
+                                 "add %[hi], %[nb], %[x0], asr #16\n\t"
                                  "sxtah %[lo], %[lo], %[x1]\n\t"
                                  "add %[hi], %[hi], %[x1], asr #16\n\t"
                                  "ldr %[x0], [%[r2]], #4\n\t"
@@ -701,15 +858,20 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
                                  "bne 1b\n\t"
                                  : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [np] "+r"(np),
                                    [n] "+r"(words), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
-                                 :
+                                 : [nb] "r"(nbias)
                                  : "cc", "memory");
-                /* num holds per word (column 4k + (k & 1), column + 2) */
-                for (int32_t k = 0; k < rw; k++) {
-                    const int32_t col = 4 * (k >> 1) + (k & 1);
-                    yi[col] = efm_ssat8(
-                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k] - bias) << ls), r), m, rd) >> rs);
-                    yi[col + 2] = efm_ssat8(
-                        efm_smmla(efm_smmulr((int32_t)((uint32_t)(num[2 * k + 1] - bias) << ls), r), m, rd) >> rs);
+                /* num holds per word (column 4k + (k & 1), column + 2) - bias: per block of four columns
+                 * num[4j .. 4j + 3] = columns 4j, 4j + 2, 4j + 1, 4j + 3 */
+                for (int32_t k = 0; k < rw; k += 2, yi += 4) {
+                    const int32_t *a = num + 2 * k;
+                    const int32_t y0 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[0] << ls), r), m, rd) >> rs);
+                    const int32_t y2 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[1] << ls), r), m, rd) >> rs);
+                    const int32_t y1 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[2] << ls), r), m, rd) >> rs);
+                    const int32_t y3 = efm_ssat8(efm_smmla(efm_smmulr((int32_t)((uint32_t)a[3] << ls), r), m, rd) >> rs);
+                    yi[0] = (int8_t)y0;
+                    yi[1] = (int8_t)y1;
+                    yi[2] = (int8_t)y2;
+                    yi[3] = (int8_t)y3;
                 }
                 continue;
             }
@@ -756,12 +918,14 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
     const int32_t *list[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
         const int32_t krow0 = b * nk, qrow0 = b * nq;
-        const int8_t *vb = v + (ptrdiff_t)b * nk * d;
+        const int8_t *vb = efm_ha_vbase(p, v, b);
+        int8_t *yb = efm_ha_ybase(p, y, b);
+        const int32_t vrow = p->v_row, yrow = p->y_row;
         for (int32_t i = 0; i < nb * d + d + nb; i++) {
             scratch[i] = 0;
         }
         for (int32_t j = 0; j < nk; j++) {
-            const int8_t *vj = vb + j * d;
+            const int8_t *vj = vb + (ptrdiff_t)j * vrow;
             efm_ha_add_row(vsum, vj, d);
             for (int32_t k0 = 0; k0 < nb; k0 += 32) {
                 for (uint32_t m = efm_ha_mask(p, hk, krow0 + j, k0, p->k_zp); m != 0; m &= m - 1) {
@@ -782,7 +946,7 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
             vsum[c] -= nk * vzp;
         }
         for (int32_t i = 0; i < nq; i++) {
-            int8_t *yi = y + ((ptrdiff_t)qrow0 + i) * d;
+            int8_t *yi = yb + (ptrdiff_t)i * yrow;
             int32_t den = 0, nclear = 0;
             for (int32_t k0 = 0; k0 < nb; k0 += EFM_HA_CHUNK) {
                 const int32_t k1 = nb - k0 < EFM_HA_CHUNK ? nb : k0 + EFM_HA_CHUNK;

@@ -34,8 +34,10 @@ static inline uint32_t efm_he_root(uint32_t n) {
     }
 }
 
-/* S_j (j = 4 g .. 4 g + 3) of one head's x words: USADA8 of x XOR the masks, four anchors per LDM of masks (per word
- * one LDR, one LDM, four EOR and four USADA8), the accumulators starting at corr_j. */
+/* S_j (j = 4 g .. 4 g + 3) of one head's x words (each XOR 0x80808080: the bytes offset to unsigned): USADA8 of
+ * them against the anchors' masks (0xFF bytes where the sign is -1: |x' - 255| = 255 - x'), four anchors per LDM of
+ * masks, two words per LDRD (per pair of words one LDRD, two LDM and eight USADA8), the accumulators starting at
+ * corr_j. An odd word count takes one word first. */
 static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *xv, int32_t words,
                                                                const uint32_t *mk, const int32_t *corr,
                                                                int32_t s[4]) {
@@ -47,33 +49,79 @@ static inline __attribute__((always_inline)) void efm_he_sums4(const uint32_t *x
     register uint32_t a1 __asm__("r9");
     register uint32_t a2 __asm__("r10");
     register uint32_t a3 __asm__("r11");
-    uint32_t v, zero;
-    s[0] = corr[0]; /* the accumulators start at corr_j and end in s */
-    s[1] = corr[1];
-    s[2] = corr[2];
-    s[3] = corr[3];
-    __asm__ volatile("mov %[z], #0\n\t"
-                     "ldmia %[s], {%[a0], %[a1], %[a2], %[a3]}\n\t"
-                     "1:\n\t"
+    typedef struct {
+        int32_t v[4];
+    } efm_he_four;
+    *(efm_he_four *)s = *(const efm_he_four *)corr; /* the accumulators start at corr_j and end in s */
+    uint32_t v, w;
+    int32_t pairs = words;
+    __asm__ volatile("ldmia %[s], {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                     "lsrs %[p], %[p], #1\n\t"
+                     "bcc 2f\n\t"
                      "ldr %[v], [%[xv]], #4\n\t"
                      "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"
-                     "eor %[m0], %[m0], %[v]\n\t"
-                     "eor %[m1], %[m1], %[v]\n\t"
-                     "eor %[m2], %[m2], %[v]\n\t"
-                     "eor %[m3], %[m3], %[v]\n\t"
-                     "usada8 %[a0], %[m0], %[z], %[a0]\n\t"
-                     "usada8 %[a1], %[m1], %[z], %[a1]\n\t"
-                     "usada8 %[a2], %[m2], %[z], %[a2]\n\t"
-                     "usada8 %[a3], %[m3], %[z], %[a3]\n\t"
-                     "subs %[n], %[n], #1\n\t"
+                     "usada8 %[a0], %[v], %[m0], %[a0]\n\t"
+                     "usada8 %[a1], %[v], %[m1], %[a1]\n\t"
+                     "usada8 %[a2], %[v], %[m2], %[a2]\n\t"
+                     "usada8 %[a3], %[v], %[m3], %[a3]\n\t"
+                     "2:\n\t"
+                     "cmp %[p], #0\n\t"
+                     "beq 3f\n\t"
+                     "1:\n\t"
+                     "ldrd %[v], %[w], [%[xv]], #8\n\t"
+                     "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"
+                     "usada8 %[a0], %[v], %[m0], %[a0]\n\t"
+                     "usada8 %[a1], %[v], %[m1], %[a1]\n\t"
+                     "usada8 %[a2], %[v], %[m2], %[a2]\n\t"
+                     "usada8 %[a3], %[v], %[m3], %[a3]\n\t"
+                     "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"
+                     "usada8 %[a0], %[w], %[m0], %[a0]\n\t"
+                     "usada8 %[a1], %[w], %[m1], %[a1]\n\t"
+                     "usada8 %[a2], %[w], %[m2], %[a2]\n\t"
+                     "usada8 %[a3], %[w], %[m3], %[a3]\n\t"
+                     "subs %[p], %[p], #1\n\t"
                      "bne 1b\n\t"
+                     "3:\n\t"
                      "stmia %[s], {%[a0], %[a1], %[a2], %[a3]}\n\t"
-                     : [xv] "+r"(xv), [mk] "+r"(mk), [n] "+r"(words), [v] "=&r"(v), [m0] "=&r"(m0), [m1] "=&r"(m1),
-                       [m2] "=&r"(m2), [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
-                       [a3] "=&r"(a3), [z] "=&r"(zero)
+                     : [xv] "+r"(xv), [mk] "+r"(mk), [p] "+r"(pairs), [v] "=&r"(v), [w] "=&r"(w), [m0] "=&r"(m0),
+                       [m1] "=&r"(m1), [m2] "=&r"(m2), [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                       [a2] "=&r"(a2), [a3] "=&r"(a3)
                      : [s] "r"(s)
                      : "cc", "memory");
 }
+
+/* S_0 .. S_7 of one head with d = 16 (four x words, two groups of four anchors), straight-line: per group one LDM of
+ * corr, two LDRD of x, four LDM of masks, 16 USADA8 and one STM. */
+#define EFM_HE_GROUP16                                                                                           \
+    "ldmia %[c]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"                                                              \
+    "ldrd %[v], %[w], [%[xv]]\n\t" EFM_HE_WORD("v") EFM_HE_WORD("w") "ldrd %[v], %[w], [%[xv], #8]\n\t"          \
+    EFM_HE_WORD("v") EFM_HE_WORD("w") "stmia %[s]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+#define EFM_HE_WORD(X)                                                                                           \
+    "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"                                                             \
+    "usada8 %[a0], %[" X "], %[m0], %[a0]\n\t"                                                                   \
+    "usada8 %[a1], %[" X "], %[m1], %[a1]\n\t"                                                                   \
+    "usada8 %[a2], %[" X "], %[m2], %[a2]\n\t"                                                                   \
+    "usada8 %[a3], %[" X "], %[m3], %[a3]\n\t"
+static inline __attribute__((always_inline)) void efm_he_sums8x16(const uint32_t *xv, const uint32_t *mk,
+                                                                  const int32_t *corr, int32_t *s) {
+    register uint32_t m0 __asm__("r4");
+    register uint32_t m1 __asm__("r5");
+    register uint32_t m2 __asm__("r6");
+    register uint32_t m3 __asm__("r7");
+    register uint32_t a0 __asm__("r8");
+    register uint32_t a1 __asm__("r9");
+    register uint32_t a2 __asm__("r10");
+    register uint32_t a3 __asm__("r11");
+    uint32_t v, w;
+    __asm__ volatile(EFM_HE_GROUP16 EFM_HE_GROUP16
+                     : [mk] "+r"(mk), [c] "+r"(corr), [s] "+r"(s), [v] "=&r"(v), [w] "=&r"(w), [m0] "=&r"(m0),
+                       [m1] "=&r"(m1), [m2] "=&r"(m2), [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                       [a2] "=&r"(a2), [a3] "=&r"(a3)
+                     : [xv] "r"(xv)
+                     : "memory");
+}
+#undef EFM_HE_WORD
+#undef EFM_HE_GROUP16
 
 /* The 16 signed sums of four features: sub[mask] = sum_t (bit t of mask ? +phi_t : -phi_t). */
 static inline __attribute__((always_inline)) void efm_he_subsets(int32_t p0, int32_t p1, int32_t p2, int32_t p3,
@@ -109,7 +157,7 @@ static inline __attribute__((always_inline)) int32_t efm_he_norm(const int8_t *x
         const uint32_t v = efm_load4(xs + 4 * w);
         const uint32_t lo = efm_ssub16(efm_sxtb16(v), zp2), hi = efm_ssub16(efm_sxtb16_ror8(v), zp2);
         q = efm_smlad(lo, lo, efm_smlad(hi, hi, q));
-        xv[w] = v;
+        xv[w] = v ^ 0x80808080u; /* the bytes offset to unsigned for USADA8 */
     }
     int32_t c = 0;
     *sh = 0;
@@ -197,7 +245,8 @@ static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs,
 }
 
 /* One token of one head with byte features (tables within 0..255): the features packed four per word, each code
- * bit one USADA8 per word of the features XOR the bit's sign masks, minus its threshold (emitter's pmask). */
+ * bit one USADA8 per word of the features against the bit's sign masks (|f - 255| = 255 - f where the sign is -1),
+ * accumulated onto minus its threshold (emitter's pmask): the sign of the sum is the negated bit. */
 static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs, int32_t words, int32_t d,
                                                                 uint32_t zp2, int32_t rad, int32_t groups,
                                                                 const uint32_t *mk, const int32_t *corr,
@@ -207,8 +256,12 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
     int32_t sh;
     const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
     int32_t sums[4 * EFM_HE_MAX_WORDS];
-    for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
-        efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
+    if (words == 4 && groups == 2) { /* d = 16, 5..8 anchors */
+        efm_he_sums8x16(xv, mk, corr, sums);
+    } else {
+        for (int32_t g = 0; g < groups; g++, mk += 4 * words, corr += 4) {
+            efm_he_sums4(xv, words, mk, corr, sums + 4 * g);
+        }
     }
     /* the features, four bytes per word: per anchor one shift, one SMMULR, one LDRSH and the byte insert */
     const int32_t *sp = sums;
@@ -242,28 +295,24 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
         fw[groups - 1] &= (1u << (8 * (m & 3))) - 1u;
     }
     int32_t k = 0;
-    if (groups == 2) { /* 8 anchors: per bit one LDM of {mask 0, mask 1, threshold}, two EOR, two USADA8, the sign */
+    if (groups == 2) { /* 8 anchors: per bit one LDM of {mask 0, mask 1, -threshold}, two USADA8, the sign to C, ADC */
         const uint32_t f0 = fw[0], f1 = fw[1];
         for (; k + 8 <= nb; k += 8) {
             register uint32_t m0 __asm__("r4");
             register uint32_t m1 __asm__("r5");
             register uint32_t th __asm__("r6");
-            uint32_t neg = 0, z;
+            uint32_t neg = 0;
 #define EFM_HE_BIT8                                                                                              \
     "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
-    "eor %[m0], %[m0], %[f0]\n\t"                                                                              \
-    "eor %[m1], %[m1], %[f1]\n\t"                                                                              \
-    "usad8 %[m0], %[m0], %[z]\n\t"                                                                              \
-    "usada8 %[m0], %[m1], %[z], %[m0]\n\t"                                                                      \
-    "sub %[m0], %[m0], %[th]\n\t"                                                                              \
-    "lsr %[m0], %[m0], #31\n\t"                                                                                \
-    "orr %[neg], %[m0], %[neg], lsl #1\n\t"
-            __asm__ volatile("mov %[z], #0\n\t" EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
-                             EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
-                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th),
-                               [z] "=&r"(z)
+    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
+    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
+    "adds %[th], %[th], %[th]\n\t"                                                                              \
+    "adc %[neg], %[neg], %[neg]\n\t"
+            __asm__ volatile(EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
+                             EFM_HE_BIT8
+                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
                              : [f0] "r"(f0), [f1] "r"(f1)
-                             : "memory");
+                             : "cc", "memory");
 #undef EFM_HE_BIT8
             /* bit 0 came first, so it is bit 7 of neg: reverse the bits (RBIT), the byte is then the top one */
             uint32_t rev;
@@ -272,12 +321,12 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
         }
     }
     uint32_t neg = 0;
-    for (int32_t e = 0; k < nb; k++, e++) {
-        uint32_t u = 0;
+    for (int32_t e = 0; k < nb; k++, e++, pm += groups + 1) {
+        uint32_t u = pm[groups]; /* -threshold */
         for (int32_t g = 0; g < groups; g++) {
-            u = efm_usada8(fw[g] ^ *pm++, 0, u);
+            u = efm_usada8(fw[g], pm[g], u);
         }
-        neg |= ((u - *pm++) >> 31) << (e & 7);
+        neg |= (u >> 31) << (e & 7);
         if ((e & 7) == 7 || k == nb - 1) {
             *out++ = (uint8_t)(~neg & ((2u << (e & 7)) - 1));
             neg = 0;
