@@ -165,4 +165,6 @@ def emit(ctx: EmitContext) -> Emitted:
     args = f"{p}, {ctx.inp(0)}, {weights}, {bias}, {ctx.out()}"
     if plan is None and "conv_2d" in ctx.option("arm", frozenset()):
         return Emitted(f"efm_conv_2d_portable({args});", ("conv_2d",))  # grouped, or outside the 32-bit path
+    if plan is not None and plan.small is not None:  # only the small-depth path is linked for it
+        return Emitted(f"efm_conv_2d_small({p}, {ctx.inp(0)}, {weights}, {ctx.out()});", ("conv_2d",))
     return Emitted(f"efm_conv_2d({args}, {scratch_ptr});", ("conv_2d",))

@@ -10,13 +10,17 @@ from edgefmr.ops.registry import OpCall
 
 #: The Cortex-M kernel's forms (kernels/hash_attention.h EFM_HA_FORM_*).
 LISTS, POPCOUNT, PAIRS, NIBBLES = 0, 1, 2, 3
+#: The Cortex-M forms' own entry points (a model links only the forms it calls).
+ENTRIES = {LISTS: "efm_hash_attention_lists", POPCOUNT: "efm_hash_attention_popcount",
+           PAIRS: "efm_hash_attention_pairs", NIBBLES: "efm_hash_attention_nibbles"}
 
 
 def arm_form(c: OpCall) -> int:
     """The Cortex-M kernel's form for a node: packed codes take the cheaper (estimated executed instructions per
     batch index, fitted on QEMU) of POPCOUNT (quadratic in tokens: per query and key pair a popcount, per pair and
     column half an SMLAD; code bytes <= 2, depth a multiple of 4) and PAIRS (linear: per key and pair of code bits
-    one bucket row, per query one row per pair); int8 codes keep LISTS."""
+    one bucket row, per query one row per pair); int8 codes keep LISTS. A form is offered only where the kernel's
+    dispatch (efm_hash_attention) takes it, so the generated code may call the form's entry (ENTRIES) directly."""
     kp = kernel_params(c)
     if not kp["packed"]:
         return LISTS
@@ -26,7 +30,7 @@ def arm_form(c: OpCall) -> int:
     if kp["code_bytes"] <= 2 and d % 4 == 0 and pairs * b < 1 << 16:
         costs[POPCOUNT] = nk * d * 2 + nq * (pairs * (14 + 1.5 * d) + 8 * d + 60)
     nibbles = (b + 3) // 4
-    if nk <= 64 and d % 4 == 0 and nibbles <= 64:
+    if nk <= 64 and d % 4 == 0 and d <= 512 and nibbles <= 64:
         costs[NIBBLES] = nk * nibbles * (2 * d + 12) + nibbles * 55 * 2 * d + nq * (nibbles * 1.5 * d + 8 * d + 60)
     if groups > 64:
         costs.pop(PAIRS)
@@ -64,5 +68,6 @@ def emit(ctx: EmitContext) -> Emitted:
     if "hash_attention" in ctx.option("arm", frozenset()):
         arm = {**arm_requant(kp["shift"], kp["output_zp"]), "form": arm_form(c)}
     p = ctx.param_fields("efm_hash_attention_params", kp, **arm)
-    return Emitted(f"efm_hash_attention({p}, {ctx.inp(0, 'void')}, {ctx.inp(1, 'void')}, {ctx.inp(2)}, "
+    fn = ENTRIES[arm["form"]] if arm else "efm_hash_attention"
+    return Emitted(f"{fn}({p}, {ctx.inp(0, 'void')}, {ctx.inp(1, 'void')}, {ctx.inp(2)}, "
                    f"{ctx.out()}, {ctx.scratch()});", ("hash_attention",))

@@ -42,6 +42,9 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
 /* The portable loop (kernels/conv_2d.c), which Cortex-M builds call where the Cortex-M kernel does not apply. */
 void efm_conv_2d_portable(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                           int8_t *y);
+/* The small-depth path alone (arm_small layers; w: the emitter's packed rows): a model whose convolutions all take it
+ * links none of the four-column path. */
+void efm_conv_2d_small(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, int8_t *y);
 #endif
 
 #endif

@@ -50,4 +50,17 @@ size_t efm_hash_attention_scratch_bytes(const efm_hash_attention_params *p);
 void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
                         int8_t *y, int32_t *scratch);
 
+#ifdef EFM_ARM_HASH_ATTENTION
+/* The Cortex-M forms' own entries (lists: any codes; the others packed codes, under the conditions of
+ * efm_hash_attention's dispatch): generated code calls the form the emitter chose, so a model links only the forms
+ * it runs. */
+#define EFM_HA_ENTRY(NAME)                                                                                     \
+    void NAME(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v, int8_t *y,      \
+              int32_t *scratch)
+EFM_HA_ENTRY(efm_hash_attention_lists);
+EFM_HA_ENTRY(efm_hash_attention_popcount);
+EFM_HA_ENTRY(efm_hash_attention_pairs);
+EFM_HA_ENTRY(efm_hash_attention_nibbles);
+#endif
+
 #endif

@@ -536,6 +536,10 @@ __attribute__((noinline)) static void efm_cv_small(const efm_conv_2d_params *p, 
     }
 }
 
+void efm_conv_2d_small(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, int8_t *y) {
+    efm_cv_small(p, x, (const uint32_t *)(const void *)w, y);
+}
+
 /* Pixels first..npix-1 of the convolution, one matrix-vector pass each (efm_cv_pixel1, column slot 0). */
 __attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, const int8_t *x, const uint32_t *wr,
                                                   int8_t *y, uint32_t *xs, int8_t *stage, uint32_t zpw,

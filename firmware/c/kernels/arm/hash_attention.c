@@ -895,22 +895,20 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
     }
 }
 
-void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
-                        int8_t *y, int32_t *scratch) {
-    if (p->packed && p->form == EFM_HA_FORM_NIBBLES && p->n_keys <= 64 && (p->depth & 3) == 0 &&
-        p->depth <= 2 * EFM_HA_MAX_WORDS &&
-        (p->bits + 3) / 4 <= EFM_HA_CHUNK) {
-        efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
-        return;
-    }
-    if (p->packed && p->form == EFM_HA_FORM_POPCOUNT && p->code_bytes <= 2 && (p->depth & 3) == 0) {
-        efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
-        return;
-    }
-    if (p->packed && p->form == EFM_HA_FORM_PAIRS && (p->bits + 1) / 2 <= EFM_HA_CHUNK) {
-        efm_ha_pairs(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
-        return;
-    }
+EFM_HA_ENTRY(efm_hash_attention_popcount) {
+    efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+}
+
+EFM_HA_ENTRY(efm_hash_attention_pairs) {
+    efm_ha_pairs(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+}
+
+EFM_HA_ENTRY(efm_hash_attention_nibbles) {
+    efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+}
+
+/* Any codes (int8 or packed): the bits' value-row sums as lists, per query the sums of its set and clear bits. */
+EFM_HA_ENTRY(efm_hash_attention_lists) {
     const int32_t d = p->depth, nb = p->bits, nk = p->n_keys, nq = p->n_queries, vzp = p->v_zp;
     int32_t *psum = scratch;       /* [bits][d] */
     int32_t *vsum = psum + nb * d; /* [d] */
@@ -975,6 +973,26 @@ void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, cons
             }
         }
     }
+}
+
+
+void efm_hash_attention(const efm_hash_attention_params *p, const void *hq, const void *hk, const int8_t *v,
+                        int8_t *y, int32_t *scratch) {
+    if (p->packed && p->form == EFM_HA_FORM_NIBBLES && p->n_keys <= 64 && (p->depth & 3) == 0 &&
+        p->depth <= 2 * EFM_HA_MAX_WORDS &&
+        (p->bits + 3) / 4 <= EFM_HA_CHUNK) {
+        efm_ha_nibbles(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    if (p->packed && p->form == EFM_HA_FORM_POPCOUNT && p->code_bytes <= 2 && (p->depth & 3) == 0) {
+        efm_ha_popcount(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    if (p->packed && p->form == EFM_HA_FORM_PAIRS && (p->bits + 1) / 2 <= EFM_HA_CHUNK) {
+        efm_ha_pairs(p, (const uint8_t *)hq, (const uint8_t *)hk, v, y, scratch);
+        return;
+    }
+    efm_hash_attention_lists(p, hq, hk, v, y, scratch);
 }
 
 #endif
