@@ -334,6 +334,92 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
     }
 }
 
+/* d = 16, 5..8 anchors, byte features, bits a multiple of 8: all tokens of one head, straight-line per token (the
+ * norm and XOR-offset of the four words in registers, the eight anchor sums, the eight features packed in two
+ * words, per code bit one LDM and two USADA8). */
+__attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t stride, int32_t n, uint32_t zp2,
+                                                     int32_t rad, const uint32_t *mk, const int32_t *corr,
+                                                     const int16_t *tab, uint32_t fmask, int32_t nb,
+                                                     const uint32_t *pm0, uint8_t *out) {
+    for (int32_t t = 0; t < n; t++, xs += stride) {
+        const uint32_t v0 = efm_load4(xs), v1 = efm_load4(xs + 4), v2 = efm_load4(xs + 8), v3 = efm_load4(xs + 12);
+        uint32_t xv[4];
+        int32_t q;
+        {
+            const uint32_t l0 = efm_ssub16(efm_sxtb16(v0), zp2), h0 = efm_ssub16(efm_sxtb16_ror8(v0), zp2);
+            const uint32_t l1 = efm_ssub16(efm_sxtb16(v1), zp2), h1 = efm_ssub16(efm_sxtb16_ror8(v1), zp2);
+            const uint32_t l2 = efm_ssub16(efm_sxtb16(v2), zp2), h2 = efm_ssub16(efm_sxtb16_ror8(v2), zp2);
+            const uint32_t l3 = efm_ssub16(efm_sxtb16(v3), zp2), h3 = efm_ssub16(efm_sxtb16_ror8(v3), zp2);
+            q = efm_smlad(l0, l0, efm_smlad(h0, h0, efm_smlad(l1, l1, efm_smlad(h1, h1, 0))));
+            q = efm_smlad(l2, l2, efm_smlad(h2, h2, efm_smlad(l3, l3, efm_smlad(h3, h3, q))));
+        }
+        xv[0] = v0 ^ 0x80808080u;
+        xv[1] = v1 ^ 0x80808080u;
+        xv[2] = v2 ^ 0x80808080u;
+        xv[3] = v3 ^ 0x80808080u;
+        int32_t c = 0, sh = 0;
+        if (q > 0) {
+            const uint32_t dq = 16u * (uint32_t)q;
+            const int32_t k = __builtin_clz(dq) >> 1;
+            sh = k + 1;
+            c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
+        }
+        int32_t sums[8];
+        efm_he_sums8x16(xv, mk, corr, sums);
+        uint32_t fw[2];
+        const int32_t *sp = sums;
+        for (int32_t g = 0; g < 2; g++) {
+            register uint32_t a0 __asm__("r4");
+            register uint32_t a1 __asm__("r5");
+            register uint32_t a2 __asm__("r6");
+            register uint32_t a3 __asm__("r7");
+            __asm__ volatile("ldmia %[sp]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
+                             "lsl %[a0], %[a0], %[sh]\n\t"
+                             "lsl %[a1], %[a1], %[sh]\n\t"
+                             "lsl %[a2], %[a2], %[sh]\n\t"
+                             "lsl %[a3], %[a3], %[sh]\n\t"
+                             "smmulr %[a0], %[a0], %[c]\n\t"
+                             "smmulr %[a1], %[a1], %[c]\n\t"
+                             "smmulr %[a2], %[a2], %[c]\n\t"
+                             "smmulr %[a3], %[a3], %[c]\n\t"
+                             "ldrsh %[a0], [%[tab], %[a0], lsl #1]\n\t"
+                             "ldrsh %[a1], [%[tab], %[a1], lsl #1]\n\t"
+                             "ldrsh %[a2], [%[tab], %[a2], lsl #1]\n\t"
+                             "ldrsh %[a3], [%[tab], %[a3], lsl #1]\n\t"
+                             "orr %[a0], %[a0], %[a1], lsl #8\n\t"
+                             "orr %[a0], %[a0], %[a2], lsl #16\n\t"
+                             "orr %[a0], %[a0], %[a3], lsl #24\n\t"
+                             : [sp] "+r"(sp), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+                             : [sh] "r"(sh), [c] "r"(c), [tab] "r"(tab)
+                             : "memory");
+            fw[g] = a0;
+        }
+        const uint32_t f0 = fw[0], f1 = fw[1] & fmask; /* the padding anchors' features dropped */
+        const uint32_t *pm = pm0;
+        for (int32_t k = 0; k < nb; k += 8) {
+            register uint32_t m0 __asm__("r4");
+            register uint32_t m1 __asm__("r5");
+            register uint32_t th __asm__("r6");
+            uint32_t neg = 0;
+#define EFM_HE_BIT8                                                                                              \
+    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
+    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
+    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
+    "adds %[th], %[th], %[th]\n\t"                                                                              \
+    "adc %[neg], %[neg], %[neg]\n\t"
+            __asm__ volatile(EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
+                             EFM_HE_BIT8
+                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
+                             : [f0] "r"(f0), [f1] "r"(f1)
+                             : "cc", "memory");
+#undef EFM_HE_BIT8
+            uint32_t rev;
+            __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
+            *out++ = (uint8_t)~(rev >> 24);
+        }
+    }
+}
+
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
                      const int8_t *proj, const int32_t *offset, uint8_t *y, int32_t *scratch) {
     const int32_t d = p->depth;
@@ -353,6 +439,12 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
             const int32_t *off = offset + h * nb;
             const int8_t *xs = x + (ptrdiff_t)b * n * nh * d + h * d;
             uint8_t *out = y + ((ptrdiff_t)b * nh + h) * n * cb;
+            if (p->pmask != NULL && words == 4 && groups == 2 && (nb & 7) == 0 && cb == nb >> 3) {
+                const uint32_t fmask = (m & 3) ? (1u << (8 * (m & 3))) - 1u : 0xFFFFFFFFu;
+                efm_he_head16(xs, nh * d, n, zp2, rad, mk, corr, tab, fmask, nb,
+                              p->pmask + (ptrdiff_t)h * nb * (groups + 1), out);
+                continue;
+            }
             if (p->pmask != NULL) {
                 const uint32_t *pm = p->pmask + (ptrdiff_t)h * nb * (groups + 1);
                 for (int32_t t = 0; t < n; t++, xs += nh * d, out += cb) {
