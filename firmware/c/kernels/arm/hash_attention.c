@@ -316,6 +316,48 @@ __attribute__((noinline)) static void efm_ha_sv(uint32_t *sw, const uint32_t *vt
                      : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
+/* efm_ha_sv for 8 key pairs (16 keys) straight-line per block: per pair of key pairs one LDRD of the similarities
+ * (immediate offsets: sw is not advanced), two LDM of four value words and eight SMLAD (the first pair SMUAD); num
+ * advances in lr and the block count in r2. A plain function (clobbers, no naked body): -fstack-usage counts it. */
+#define EFM_HA_SV8_PAIR(OFF, OP)                                                                                 \
+    "ldrd r3, r12, [r0, #" OFF "]\n\t"                                                                          \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t" OP                                                                        \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"                                                                           \
+    "smlad r8, r12, r4, r8\n\t"                                                                                 \
+    "smlad r9, r12, r5, r9\n\t"                                                                                 \
+    "smlad r10, r12, r6, r10\n\t"                                                                               \
+    "smlad r11, r12, r7, r11\n\t"
+#define EFM_HA_SV8_FIRST                                                                                         \
+    "smuad r8, r3, r4\n\t"                                                                                      \
+    "smuad r9, r3, r5\n\t"                                                                                      \
+    "smuad r10, r3, r6\n\t"                                                                                     \
+    "smuad r11, r3, r7\n\t"
+#define EFM_HA_SV8_NEXT                                                                                          \
+    "smlad r8, r3, r4, r8\n\t"                                                                                  \
+    "smlad r9, r3, r5, r9\n\t"                                                                                  \
+    "smlad r10, r3, r6, r10\n\t"                                                                                \
+    "smlad r11, r3, r7, r11\n\t"
+__attribute__((noinline)) static void efm_ha_sv8(const uint32_t *sw, const uint32_t *vt, int32_t *num,
+                                                 int32_t blocks) {
+    register const uint32_t *base __asm__("r0") = sw;
+    register const uint32_t *vp __asm__("r1") = vt;
+    register int32_t *np __asm__("r2") = num;
+    register int32_t nb __asm__("r3") = blocks;
+    __asm__ volatile("mov lr, r2\n\t"
+                     "mov r2, r3\n\t"
+                     "1:\n\t" EFM_HA_SV8_PAIR("0", EFM_HA_SV8_FIRST) EFM_HA_SV8_PAIR("8", EFM_HA_SV8_NEXT)
+                         EFM_HA_SV8_PAIR("16", EFM_HA_SV8_NEXT) EFM_HA_SV8_PAIR("24", EFM_HA_SV8_NEXT)
+                     "stmia lr!, {r8, r9, r10, r11}\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 1b\n\t"
+                     : "+r"(base), "+r"(vp), "+r"(np), "+r"(nb)
+                     :
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef EFM_HA_SV8_PAIR
+#undef EFM_HA_SV8_FIRST
+#undef EFM_HA_SV8_NEXT
+
 /* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
  * sum returned: per pair one LDR, one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in
  * registers), one STR and one ADD. */
@@ -441,10 +483,14 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             }
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            sw[-3] = (uint32_t)(pe >> 1);
-            sw[-2] = (uint32_t)(uintptr_t)num;
-            sw[-1] = (uint32_t)blocks;
-            efm_ha_sv(sw, vt);
+            if (pe == 8) {
+                efm_ha_sv8(sw, vt, num, blocks);
+            } else {
+                sw[-3] = (uint32_t)(pe >> 1);
+                sw[-2] = (uint32_t)(uintptr_t)num;
+                sw[-1] = (uint32_t)blocks;
+                efm_ha_sv(sw, vt);
+            }
             int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (qn.rshift == 0 && qn.out_rshift > 0) {
                 const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;

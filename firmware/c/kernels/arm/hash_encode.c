@@ -34,6 +34,25 @@ static inline uint32_t efm_he_root(uint32_t n) {
     }
 }
 
+/* floor(sqrt(n)) for 2^30 <= n < 2^32 with the FPU where there is one: the single-precision root (float(n) and
+ * VSQRT each within half an ulp, 2^-9 at 2^15..2^16, so the truncation is the floor or one off) clamped to 65535
+ * and corrected by one step either way; else efm_he_root. */
+static inline uint32_t efm_he_root_fast(uint32_t n) {
+#if defined(__ARM_FP) && (__ARM_FP & 4)
+    float f = (float)n;
+    __asm__("vsqrt.f32 %0, %1" : "=t"(f) : "t"(f));
+    uint32_t r = (uint32_t)f;
+    r = r > 65535u ? 65535u : r;
+    const uint32_t sq = r * r;
+    if (sq > n) {
+        return r - 1;
+    }
+    return n - sq > 2 * r ? r + 1 : r;
+#else
+    return efm_he_root(n);
+#endif
+}
+
 /* S_j (j = 4 g .. 4 g + 3) of one head's x words (each XOR 0x80808080: the bytes offset to unsigned): USADA8 of
  * them against the anchors' masks (0xFF bytes where the sign is -1: |x' - 255| = 255 - x'), four anchors per LDM of
  * masks, two words per LDRD (per pair of words one LDRD, two LDM and eight USADA8), the accumulators starting at
@@ -362,7 +381,7 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
             const uint32_t dq = 16u * (uint32_t)q;
             const int32_t k = __builtin_clz(dq) >> 1;
             sh = k + 1;
-            c = rad * (int32_t)(0x80000000u / efm_he_root(dq << (2 * k)));
+            c = rad * (int32_t)(0x80000000u / efm_he_root_fast(dq << (2 * k)));
         }
         int32_t sums[8];
         efm_he_sums8x16(xv, mk, corr, sums);
@@ -396,6 +415,31 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
         }
         const uint32_t f0 = fw[0], f1 = fw[1] & fmask; /* the padding anchors' features dropped */
         const uint32_t *pm = pm0;
+        if (nb == 16) { /* both code bytes in one pass, one halfword store */
+            register uint32_t m0 __asm__("r4");
+            register uint32_t m1 __asm__("r5");
+            register uint32_t th __asm__("r6");
+            uint32_t neg = 0;
+#define EFM_HE_BIT8                                                                                              \
+    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
+    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
+    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
+    "adds %[th], %[th], %[th]\n\t"                                                                              \
+    "adc %[neg], %[neg], %[neg]\n\t"
+#define EFM_HE_BIT8X4 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
+            __asm__ volatile(EFM_HE_BIT8X4 EFM_HE_BIT8X4 EFM_HE_BIT8X4 EFM_HE_BIT8X4
+                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
+                             : [f0] "r"(f0), [f1] "r"(f1)
+                             : "cc", "memory");
+#undef EFM_HE_BIT8X4
+#undef EFM_HE_BIT8
+            uint32_t rev;
+            __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
+            const uint16_t code = (uint16_t)~(rev >> 16);
+            __builtin_memcpy(out, &code, 2);
+            out += 2;
+            continue;
+        }
         for (int32_t k = 0; k < nb; k += 8) {
             register uint32_t m0 __asm__("r4");
             register uint32_t m1 __asm__("r5");
