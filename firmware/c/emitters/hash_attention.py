@@ -39,7 +39,7 @@ def arm_form(c: OpCall) -> int:
 
 @scratch_bytes("HASH_ATTENTION")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: P (d + 2) + d + 3 words,
+    """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: P (d + 2) + d + 6 words,
     P = 2 ceil(Nk/4); PAIRS:
     8 G d + 4 G + d words, G = ceil(b/2); NIBBLES: (16 N + 5) d / 2 + 16 N words, N = ceil(b/4)."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
@@ -49,7 +49,7 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     form = arm_form(c)
     if form == POPCOUNT:
         pe = 2 * -(-c.inp(1).shape[-2] // 4)  # key pairs padded to an even count
-        return 4 * (pe * (d + 2) + d + 3)
+        return 4 * (pe * (d + 2) + d + 6)
     if form == PAIRS:
         groups = (bits + 1) // 2
         return 4 * (8 * groups * d + 4 * groups + d)

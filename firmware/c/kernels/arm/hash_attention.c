@@ -316,9 +316,11 @@ __attribute__((noinline)) static void efm_ha_sv(uint32_t *sw, const uint32_t *vt
                      : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
-/* efm_ha_sv for 8 key pairs (16 keys) straight-line per block: per pair of key pairs one LDRD of the similarities
- * (immediate offsets: sw is not advanced), two LDM of four value words and eight SMLAD (the first pair SMUAD); num
- * advances in lr and the block count in r2. A plain function (clobbers, no naked body): -fstack-usage counts it. */
+/* efm_ha_sv for 8 key pairs (16 keys) with the normalization and requantization fused (the fast path: rshift 0,
+ * out_rshift >= 1), straight-line per block: per pair of key pairs one LDRD of the similarities (immediate offsets:
+ * sw is not advanced), two LDM of four value words and eight SMLAD (the first pair SMUAD); then one LDMDB of the six
+ * words before sw {lshift, recip, mult, round, out_rshift, y} and per column LSL, SMMULR, SMMLA, ASR, SSAT, STRB, y
+ * stored back. The block count in r2. A plain function (clobbers, no naked body): -fstack-usage counts it. */
 #define EFM_HA_SV8_PAIR(OFF, OP)                                                                                 \
     "ldrd r3, r12, [r0, #" OFF "]\n\t"                                                                          \
     "ldmia r1!, {r4, r5, r6, r7}\n\t" OP                                                                        \
@@ -337,26 +339,32 @@ __attribute__((noinline)) static void efm_ha_sv(uint32_t *sw, const uint32_t *vt
     "smlad r9, r3, r5, r9\n\t"                                                                                  \
     "smlad r10, r3, r6, r10\n\t"                                                                                \
     "smlad r11, r3, r7, r11\n\t"
-__attribute__((noinline)) static void efm_ha_sv8(const uint32_t *sw, const uint32_t *vt, int32_t *num,
-                                                 int32_t blocks) {
+#define EFM_HA_SV8_OUT(R)                                                                                        \
+    "lsl " R ", " R ", r3\n\t"                                                                                  \
+    "smmulr " R ", " R ", r4\n\t"                                                                               \
+    "smmla " R ", " R ", r5, r6\n\t"                                                                            \
+    "asr " R ", " R ", r7\n\t"                                                                                  \
+    "ssat " R ", #8, " R "\n\t"                                                                                 \
+    "strb " R ", [r12], #1\n\t"
+__attribute__((noinline)) static void efm_ha_sv8(const uint32_t *sw, const uint32_t *vt, int32_t blocks) {
     register const uint32_t *base __asm__("r0") = sw;
     register const uint32_t *vp __asm__("r1") = vt;
-    register int32_t *np __asm__("r2") = num;
-    register int32_t nb __asm__("r3") = blocks;
-    __asm__ volatile("mov lr, r2\n\t"
-                     "mov r2, r3\n\t"
-                     "1:\n\t" EFM_HA_SV8_PAIR("0", EFM_HA_SV8_FIRST) EFM_HA_SV8_PAIR("8", EFM_HA_SV8_NEXT)
+    register int32_t nb __asm__("r2") = blocks;
+    __asm__ volatile("1:\n\t" EFM_HA_SV8_PAIR("0", EFM_HA_SV8_FIRST) EFM_HA_SV8_PAIR("8", EFM_HA_SV8_NEXT)
                          EFM_HA_SV8_PAIR("16", EFM_HA_SV8_NEXT) EFM_HA_SV8_PAIR("24", EFM_HA_SV8_NEXT)
-                     "stmia lr!, {r8, r9, r10, r11}\n\t"
+                     "ldmdb r0, {r3, r4, r5, r6, r7, r12}\n\t" EFM_HA_SV8_OUT("r8") EFM_HA_SV8_OUT("r9")
+                         EFM_HA_SV8_OUT("r10") EFM_HA_SV8_OUT("r11")
+                     "str r12, [r0, #-4]\n\t"
                      "subs r2, r2, #1\n\t"
                      "bne 1b\n\t"
-                     : "+r"(base), "+r"(vp), "+r"(np), "+r"(nb)
+                     : "+r"(base), "+r"(vp), "+r"(nb)
                      :
-                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+                     : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
 }
 #undef EFM_HA_SV8_PAIR
 #undef EFM_HA_SV8_FIRST
 #undef EFM_HA_SV8_NEXT
+#undef EFM_HA_SV8_OUT
 
 /* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
  * sum returned: per pair one LDR, one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in
@@ -434,7 +442,7 @@ static inline uint32_t efm_ha_pkhtb(uint32_t lo, uint32_t hi) { /* (lo >> 16) | 
  * s_ij = b - popcount(q_i xor k_j) = popcount(q_i xor ~k_j) over the b bits, two keys per 32-bit word (the XOR and
  * the SWAR popcount per 16-bit lane give a similarity pair SMLAD takes); the centred values are rearranged once per
  * batch index into int16 pairs of two keys per column, four columns per block, the pairs padded to an even count
- * (the padding's similarities and values 0). Scratch: P (d + 2) + d + 3 words, P = 2 ceil(Nk / 4). */
+ * (the padding's similarities and values 0). Scratch: P (d + 2) + d + 6 words, P = 2 ceil(Nk / 4). */
 static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *hq, const uint8_t *hk,
                             const int8_t *v, int8_t *y, int32_t *scratch) {
     const int32_t d = p->depth, nk = p->n_keys, nq = p->n_queries, cb = p->code_bytes, nb = p->bits;
@@ -443,7 +451,7 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
     const uint32_t zp2 = ((uint32_t)p->v_zp & 0xFFFFu) * 0x00010001u, zp4 = ((uint32_t)p->v_zp & 0xFFu) * 0x01010101u;
     uint32_t *vt = (uint32_t *)scratch;          /* [blocks][pe][4] */
     uint32_t *kw = vt + (ptrdiff_t)blocks * pe * 4; /* [pe] two complemented key codes */
-    uint32_t *sw = kw + pe + 3;                  /* [pe] two similarities, after efm_ha_sv's three state words */
+    uint32_t *sw = kw + pe + 6; /* [pe] two similarities, after the six state words of efm_ha_sv / efm_ha_sv8 */
     int32_t *num = (int32_t *)sw + pe;           /* [d] one query's sums */
     sw[pe - 1] = 0;                              /* the padding pair (if any) is never written again */
     for (int32_t b = 0; b < p->batch; b++) {
@@ -483,15 +491,21 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             }
             const int32_t den = (int32_t)((tot & 0xFFFFu) + (tot >> 16));
             const efm_ha_norm qn = efm_ha_norm_of(p, den);
-            if (pe == 8) {
-                efm_ha_sv8(sw, vt, num, blocks);
-            } else {
-                sw[-3] = (uint32_t)(pe >> 1);
-                sw[-2] = (uint32_t)(uintptr_t)num;
-                sw[-1] = (uint32_t)blocks;
-                efm_ha_sv(sw, vt);
-            }
             int8_t *yi = yb + (ptrdiff_t)i * yrow;
+            if (pe == 8 && qn.rshift == 0 && qn.out_rshift > 0) {
+                sw[-6] = (uint32_t)qn.lshift;
+                sw[-5] = (uint32_t)qn.recip;
+                sw[-4] = (uint32_t)qn.mult;
+                sw[-3] = (uint32_t)qn.round;
+                sw[-2] = (uint32_t)qn.out_rshift;
+                sw[-1] = (uint32_t)(uintptr_t)yi;
+                efm_ha_sv8(sw, vt, blocks);
+                continue;
+            }
+            sw[-3] = (uint32_t)(pe >> 1);
+            sw[-2] = (uint32_t)(uintptr_t)num;
+            sw[-1] = (uint32_t)blocks;
+            efm_ha_sv(sw, vt);
             if (qn.rshift == 0 && qn.out_rshift > 0) {
                 const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
                 for (int32_t c = 0; c < d; c += 4) {
