@@ -353,6 +353,58 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
     }
 }
 
+/* The two feature words of one token of one head with d = 16 and 5..8 anchors, straight-line: per group of four
+ * anchors one LDM (or two LDRD) of corr_j from st, two LDRD of the x words (xv), four LDM of masks and 16 USADA8
+ * (the sums S_j), then one LDRD of {sh, c} and one LDR of the table from st, per anchor LSL, SMMULR and LDRSH, the
+ * four bytes ORR-packed and stored to st[11 + g]. st: corr [8], sh, c, table pointer, the two feature words. */
+#define EFM_HE_SFW(X)                                                                                            \
+    "ldmia %[mk]!, {%[m0], %[m1], %[m2], %[m3]}\n\t"                                                             \
+    "usada8 %[a0], %[" X "], %[m0], %[a0]\n\t"                                                                   \
+    "usada8 %[a1], %[" X "], %[m1], %[a1]\n\t"                                                                   \
+    "usada8 %[a2], %[" X "], %[m2], %[a2]\n\t"                                                                   \
+    "usada8 %[a3], %[" X "], %[m3], %[a3]\n\t"
+#define EFM_HE_SFG(OUT)                                                                                          \
+    "ldrd %[v], %[w], [%[xv]]\n\t" EFM_HE_SFW("v") EFM_HE_SFW("w") "ldrd %[v], %[w], [%[xv], #8]\n\t"            \
+    EFM_HE_SFW("v") EFM_HE_SFW("w") "ldrd %[v], %[w], [%[st], #32]\n\t"                                          \
+    "ldr %[m0], [%[st], #40]\n\t"                                                                                \
+    "lsl %[a0], %[a0], %[v]\n\t"                                                                                 \
+    "lsl %[a1], %[a1], %[v]\n\t"                                                                                 \
+    "lsl %[a2], %[a2], %[v]\n\t"                                                                                 \
+    "lsl %[a3], %[a3], %[v]\n\t"                                                                                 \
+    "smmulr %[a0], %[a0], %[w]\n\t"                                                                              \
+    "smmulr %[a1], %[a1], %[w]\n\t"                                                                              \
+    "smmulr %[a2], %[a2], %[w]\n\t"                                                                              \
+    "smmulr %[a3], %[a3], %[w]\n\t"                                                                              \
+    "ldrsh %[a0], [%[m0], %[a0], lsl #1]\n\t"                                                                    \
+    "ldrsh %[a1], [%[m0], %[a1], lsl #1]\n\t"                                                                    \
+    "ldrsh %[a2], [%[m0], %[a2], lsl #1]\n\t"                                                                    \
+    "ldrsh %[a3], [%[m0], %[a3], lsl #1]\n\t"                                                                    \
+    "orr %[a0], %[a0], %[a1], lsl #8\n\t"                                                                        \
+    "orr %[a0], %[a0], %[a2], lsl #16\n\t"                                                                       \
+    "orr %[a0], %[a0], %[a3], lsl #24\n\t"                                                                       \
+    "str %[a0], [%[st], #" OUT "]\n\t"
+static inline __attribute__((always_inline)) void efm_he_features16(const uint32_t *xv, const uint32_t *mk,
+                                                                    uint32_t *st) {
+    register uint32_t m0 __asm__("r4");
+    register uint32_t m1 __asm__("r5");
+    register uint32_t m2 __asm__("r6");
+    register uint32_t m3 __asm__("r7");
+    register uint32_t a0 __asm__("r8");
+    register uint32_t a1 __asm__("r9");
+    register uint32_t a2 __asm__("r10");
+    register uint32_t a3 __asm__("r11");
+    uint32_t v, w;
+    __asm__ volatile("ldmia %[st], {%[a0], %[a1], %[a2], %[a3]}\n\t" EFM_HE_SFG("44")
+                     "ldrd %[a0], %[a1], [%[st], #16]\n\t"
+                     "ldrd %[a2], %[a3], [%[st], #24]\n\t" EFM_HE_SFG("48")
+                     : [mk] "+r"(mk), [v] "=&r"(v), [w] "=&r"(w), [m0] "=&r"(m0), [m1] "=&r"(m1), [m2] "=&r"(m2),
+                       [m3] "=&r"(m3), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+                     : [xv] "r"(xv), [st] "r"(st)
+                     : "memory");
+}
+#undef EFM_HE_SFG
+#undef EFM_HE_SFW
+
 /* d = 16, 5..8 anchors, byte features, bits a multiple of 8: all tokens of one head, straight-line per token (the
  * norm and XOR-offset of the four words in registers, the eight anchor sums, the eight features packed in two
  * words, per code bit one LDM and two USADA8). */
@@ -360,6 +412,11 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
                                                      int32_t rad, const uint32_t *mk, const int32_t *corr,
                                                      const int16_t *tab, uint32_t fmask, int32_t nb,
                                                      const uint32_t *pm0, uint8_t *out) {
+    uint32_t st[13]; /* efm_he_features16's corr, sh, c, table and feature words */
+    for (int32_t j = 0; j < 8; j++) {
+        st[j] = (uint32_t)corr[j];
+    }
+    st[10] = (uint32_t)(uintptr_t)tab;
     for (int32_t t = 0; t < n; t++, xs += stride) {
         const uint32_t v0 = efm_load4(xs), v1 = efm_load4(xs + 4), v2 = efm_load4(xs + 8), v3 = efm_load4(xs + 12);
         uint32_t xv[4];
@@ -383,37 +440,10 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
             sh = k + 1;
             c = rad * (int32_t)(0x80000000u / efm_he_root_fast(dq << (2 * k)));
         }
-        int32_t sums[8];
-        efm_he_sums8x16(xv, mk, corr, sums);
-        uint32_t fw[2];
-        const int32_t *sp = sums;
-        for (int32_t g = 0; g < 2; g++) {
-            register uint32_t a0 __asm__("r4");
-            register uint32_t a1 __asm__("r5");
-            register uint32_t a2 __asm__("r6");
-            register uint32_t a3 __asm__("r7");
-            __asm__ volatile("ldmia %[sp]!, {%[a0], %[a1], %[a2], %[a3]}\n\t"
-                             "lsl %[a0], %[a0], %[sh]\n\t"
-                             "lsl %[a1], %[a1], %[sh]\n\t"
-                             "lsl %[a2], %[a2], %[sh]\n\t"
-                             "lsl %[a3], %[a3], %[sh]\n\t"
-                             "smmulr %[a0], %[a0], %[c]\n\t"
-                             "smmulr %[a1], %[a1], %[c]\n\t"
-                             "smmulr %[a2], %[a2], %[c]\n\t"
-                             "smmulr %[a3], %[a3], %[c]\n\t"
-                             "ldrsh %[a0], [%[tab], %[a0], lsl #1]\n\t"
-                             "ldrsh %[a1], [%[tab], %[a1], lsl #1]\n\t"
-                             "ldrsh %[a2], [%[tab], %[a2], lsl #1]\n\t"
-                             "ldrsh %[a3], [%[tab], %[a3], lsl #1]\n\t"
-                             "orr %[a0], %[a0], %[a1], lsl #8\n\t"
-                             "orr %[a0], %[a0], %[a2], lsl #16\n\t"
-                             "orr %[a0], %[a0], %[a3], lsl #24\n\t"
-                             : [sp] "+r"(sp), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
-                             : [sh] "r"(sh), [c] "r"(c), [tab] "r"(tab)
-                             : "memory");
-            fw[g] = a0;
-        }
-        const uint32_t f0 = fw[0], f1 = fw[1] & fmask; /* the padding anchors' features dropped */
+        st[8] = (uint32_t)sh;
+        st[9] = (uint32_t)c;
+        efm_he_features16(xv, mk, st);
+        const uint32_t f0 = st[11], f1 = st[12] & fmask; /* the padding anchors' features dropped */
         const uint32_t *pm = pm0;
         if (nb == 16) { /* both code bytes in one pass, one halfword store */
             register uint32_t m0 __asm__("r4");
