@@ -113,8 +113,14 @@ __attribute__((noinline)) static void efm_ha_add_row(int32_t *acc, const int8_t 
     }
 }
 
-/* floor(2^(29+L) / den) for 0 < den < 2^L <= 2^23: long division, 32 - L bits per UDIV. */
+/* floor(2^(29+L) / den) for 0 < den < 2^L <= 2^23: long division, 32 - L bits per UDIV (for 2 <= L <= 11 the
+ * two chunks of 32 - L and 2 L - 3 bits unrolled). */
 static uint32_t efm_ha_recip(uint32_t den, int32_t len) {
+    if (len >= 2 && len <= 11) {
+        const uint32_t r = 1u << (32 - len), q1 = r / den, s2 = (uint32_t)(2 * len - 3);
+        const uint32_t r2 = (r - q1 * den) << s2;
+        return (q1 << s2) + r2 / den;
+    }
     uint32_t q = 0, r = 1;
     const int32_t step = 32 - len;
     for (int32_t left = 29 + len; left > 0;) {
@@ -438,6 +444,17 @@ static inline uint32_t efm_ha_pkhtb(uint32_t lo, uint32_t hi) { /* (lo >> 16) | 
     return r;
 }
 
+/* o[0..4) = the centred values of two keys' words w0, w1 (four columns each) as int16 pairs (key 0, key 1) per
+ * column. */
+static inline __attribute__((always_inline)) void efm_ha_pack(uint32_t *o, uint32_t w0, uint32_t w1, uint32_t zp2) {
+    const uint32_t a02 = efm_ssub16(efm_sxtb16(w0), zp2), a13 = efm_ssub16(efm_sxtb16_ror8(w0), zp2);
+    const uint32_t b02 = efm_ssub16(efm_sxtb16(w1), zp2), b13 = efm_ssub16(efm_sxtb16_ror8(w1), zp2);
+    o[0] = efm_ha_pkhbt(a02, b02);
+    o[1] = efm_ha_pkhbt(a13, b13);
+    o[2] = efm_ha_pkhtb(a02, b02);
+    o[3] = efm_ha_pkhtb(a13, b13);
+}
+
 /* EFM_HA_FORM_POPCOUNT (code bytes <= 2, depth a multiple of 4): num_i = sum_j s_ij (v_j - zp_v) with
  * s_ij = b - popcount(q_i xor k_j) = popcount(q_i xor ~k_j) over the b bits, two keys per 32-bit word (the XOR and
  * the SWAR popcount per 16-bit lane give a similarity pair SMLAD takes); the centred values are rearranged once per
@@ -471,15 +488,14 @@ static void efm_ha_popcount(const efm_hash_attention_params *p, const uint8_t *h
             kw[pr] = (~efm_ha_code(p, kb + j0 * cb, valid) & valid) |
                      (j1 < nk ? (~efm_ha_code(p, kb + j1 * cb, valid) & valid) << 16 : 0);
             const int8_t *r0 = vb + (ptrdiff_t)j0 * vrow, *r1 = r0 + vrow;
-            for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
-                /* a missing second key reads the zero point: its centred values are 0 */
-                const uint32_t w0 = efm_load4(r0 + 4 * blk), w1 = j1 < nk ? efm_load4(r1 + 4 * blk) : zp4;
-                const uint32_t a02 = efm_ssub16(efm_sxtb16(w0), zp2), a13 = efm_ssub16(efm_sxtb16_ror8(w0), zp2);
-                const uint32_t b02 = efm_ssub16(efm_sxtb16(w1), zp2), b13 = efm_ssub16(efm_sxtb16_ror8(w1), zp2);
-                o[0] = efm_ha_pkhbt(a02, b02);
-                o[1] = efm_ha_pkhbt(a13, b13);
-                o[2] = efm_ha_pkhtb(a02, b02);
-                o[3] = efm_ha_pkhtb(a13, b13);
+            if (j1 < nk) {
+                for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                    efm_ha_pack(o, efm_load4(r0 + 4 * blk), efm_load4(r1 + 4 * blk), zp2);
+                }
+            } else { /* a missing second key reads the zero point: its centred values are 0 */
+                for (int32_t blk = 0; blk < blocks; blk++, o += 4 * pe) {
+                    efm_ha_pack(o, efm_load4(r0 + 4 * blk), zp4, zp2);
+                }
             }
         }
         for (int32_t i = 0; i < nq; i++) {
