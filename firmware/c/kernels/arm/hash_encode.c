@@ -405,12 +405,12 @@ static inline __attribute__((always_inline)) void efm_he_features16(const uint32
 #undef EFM_HE_SFG
 #undef EFM_HE_SFW
 
-/* d = 16, 5..8 anchors, byte features, bits a multiple of 8: all tokens of one head, straight-line per token (the
+/* d = 16, 5..8 anchors, byte features, 16 bits: all tokens of one head, straight-line per token (the
  * norm and XOR-offset of the four words in registers, the eight anchor sums, the eight features packed in two
  * words, per code bit one LDM and two USADA8). */
 __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t stride, int32_t n, uint32_t zp2,
                                                      int32_t rad, const uint32_t *mk, const int32_t *corr,
-                                                     const int16_t *tab, uint32_t fmask, int32_t nb,
+                                                     const int16_t *tab, uint32_t fmask,
                                                      const uint32_t *pm0, uint8_t *out) {
     uint32_t st[13]; /* efm_he_features16's corr, sh, c, table and feature words */
     for (int32_t j = 0; j < 8; j++) {
@@ -444,8 +444,8 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
         st[9] = (uint32_t)c;
         efm_he_features16(xv, mk, st);
         const uint32_t f0 = st[11], f1 = st[12] & fmask; /* the padding anchors' features dropped */
-        const uint32_t *pm = pm0;
-        if (nb == 16) { /* both code bytes in one pass, one halfword store */
+        { /* both code bytes in one pass, one halfword store */
+            const uint32_t *pm = pm0;
             register uint32_t m0 __asm__("r4");
             register uint32_t m1 __asm__("r5");
             register uint32_t th __asm__("r6");
@@ -468,28 +468,6 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
             const uint16_t code = (uint16_t)~(rev >> 16);
             __builtin_memcpy(out, &code, 2);
             out += 2;
-            continue;
-        }
-        for (int32_t k = 0; k < nb; k += 8) {
-            register uint32_t m0 __asm__("r4");
-            register uint32_t m1 __asm__("r5");
-            register uint32_t th __asm__("r6");
-            uint32_t neg = 0;
-#define EFM_HE_BIT8                                                                                              \
-    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
-    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
-    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
-    "adds %[th], %[th], %[th]\n\t"                                                                              \
-    "adc %[neg], %[neg], %[neg]\n\t"
-            __asm__ volatile(EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
-                             EFM_HE_BIT8
-                             : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
-                             : [f0] "r"(f0), [f1] "r"(f1)
-                             : "cc", "memory");
-#undef EFM_HE_BIT8
-            uint32_t rev;
-            __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
-            *out++ = (uint8_t)~(rev >> 24);
         }
     }
 }
@@ -513,9 +491,9 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
             const int32_t *off = offset + h * nb;
             const int8_t *xs = x + (ptrdiff_t)b * n * nh * d + h * d;
             uint8_t *out = y + ((ptrdiff_t)b * nh + h) * n * cb;
-            if (p->pmask != NULL && words == 4 && groups == 2 && (nb & 7) == 0 && cb == nb >> 3) {
+            if (p->pmask != NULL && words == 4 && groups == 2 && nb == 16 && cb == 2) {
                 const uint32_t fmask = (m & 3) ? (1u << (8 * (m & 3))) - 1u : 0xFFFFFFFFu;
-                efm_he_head16(xs, nh * d, n, zp2, rad, mk, corr, tab, fmask, nb,
+                efm_he_head16(xs, nh * d, n, zp2, rad, mk, corr, tab, fmask,
                               p->pmask + (ptrdiff_t)h * nb * (groups + 1), out);
                 continue;
             }
