@@ -40,9 +40,10 @@ def attention_cases() -> list[tuple[Graph, int]]:
     depth % 4 == 0) with last nibbles of 1..4 bits and 64 keys (the int16 tables' bound)."""
     P, B, L, N = ha_emitter.POPCOUNT, ha_emitter.PAIRS, ha_emitter.LISTS, ha_emitter.NIBBLES
     out = []
-    for nk, bits, d in ((1, 1, 4), (5, 16, 8), (16, 16, 16), (7, 9, 4), (2, 3, 12)):
+    for nk, bits, d in ((1, 1, 4), (5, 16, 8), (16, 16, 16), (15, 16, 16), (7, 9, 4), (2, 3, 12)):
         out.append((_attention((2,), 3, nk, d, bits), P))
     out.append((_attention((), 4, 6, 8, 12, y_scale=1e-7), P))  # 64-bit output requantization
+    out.append((_attention((), 4, 13, 8, 12, y_scale=1e-7), P))  # 8 key pairs (the unrolled sums), 64-bit output
     for nk, bits, d in ((1, 1, 3), (5, 16, 8), (7, 17, 5), (4, 33, 16), (3, 2, 1), (9, 100, 6)):
         out.append((_attention((2,), 3, nk, d, bits), B))
     out.append((_attention((), 3, 5, 7, 7, y_scale=1e-7), B))
@@ -56,11 +57,13 @@ def encode_cases(rng) -> list[Graph]:
     """HASH_ENCODE with depth 4, 8, 16, 32 (the word path) and 6 (the fallback), anchors 1..13 (groups of four and a
     partial group; one and two groups take the unrolled bit loops, d = 16 with two groups the straight-line sums),
     bits 1..17, radius 1..300; int16 feature tables
-    (the subset-sum projection) and byte tables (the USADA8 projection)."""
+    (the subset-sum projection) and byte tables (the USADA8 projection; d = 16 with 5..8 anchors and 16 bits the
+    straight-line per-head pass, with 5 and 7 anchors its dropped padding features)."""
     graphs = []
     for d, m, bits, radius, zp in ((16, 8, 16, 127, 3), (4, 1, 1, 1, -128), (8, 3, 8, 7, 127), (32, 9, 17, 300, -7),
                                    (16, 4, 12, 127, 0), (6, 5, 9, 63, 10), (8, 13, 8, 127, -2), (16, 8, 16, 127, 5),
-                                   (12, 6, 9, 31, -3), (8, 3, 5, 7, 1), (16, 6, 11, 127, -4)):
+                                   (12, 6, 9, 31, -3), (8, 3, 5, 7, 1), (16, 6, 11, 127, -4), (16, 5, 16, 127, -9),
+                                   (16, 7, 16, 250, 2)):
         b = GraphBuilder()
         heads = int(rng.integers(1, 4))
         x = b.input("x", (int(rng.integers(1, 3)), 5, heads * d), scale=0.05, zero_point=zp)
