@@ -373,64 +373,41 @@ __attribute__((noinline)) static void efm_ha_sv8(const uint32_t *sw, const uint3
 #undef EFM_HA_SV8_OUT
 
 /* sw[0 .. pairs) = the similarity pairs popcount(q xor kw) (kw: the complemented key codes, two per word), their
- * sum returned: per pair one LDR, one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in
- * registers), one STR and one ADD. */
+ * sum returned: per pair one EOR, the SWAR popcount of both 16-bit lanes (8 instructions, the masks in registers)
+ * and one ADD; an odd count takes one pair first (LDR, STR), then two per iteration (LDRD, STRD). */
+#define EFM_HA_POP(X)                                                                                            \
+    "eor " X ", " X ", %[qq]\n\t"                                                                               \
+    "and %[t], %[c55], " X ", lsr #1\n\t"                                                                       \
+    "sub " X ", " X ", %[t]\n\t"                                                                                \
+    "and %[t], %[c33], " X ", lsr #2\n\t"                                                                       \
+    "and " X ", " X ", %[c33]\n\t"                                                                              \
+    "add " X ", " X ", %[t]\n\t"                                                                                \
+    "add " X ", " X ", " X ", lsr #4\n\t"                                                                       \
+    "and " X ", " X ", %[c0f]\n\t"                                                                              \
+    "add " X ", " X ", " X ", lsr #8\n\t"                                                                       \
+    "uxtb16 " X ", " X "\n\t"                                                                                   \
+    "add %[tot], %[tot], " X "\n\t"
 static inline uint32_t efm_ha_sims(const uint32_t *kw, uint32_t qq, int32_t pairs, uint32_t *sw) {
-    uint32_t tot = 0, x, t;
+    uint32_t tot = 0, x, y, t;
     const uint32_t c55 = 0x55555555u, c33 = 0x33333333u, c0f = 0x0F0F0F0Fu;
-    /* an odd count takes one pair first, then two per iteration */
     __asm__ volatile("lsrs %[n], %[n], #1\n\t"
                      "bcc 2f\n\t"
-                     "ldr %[x], [%[kw]], #4\n\t"
-                     "eor %[x], %[x], %[qq]\n\t"
-                     "and %[t], %[c55], %[x], lsr #1\n\t"
-                     "sub %[x], %[x], %[t]\n\t"
-                     "and %[t], %[c33], %[x], lsr #2\n\t"
-                     "and %[x], %[x], %[c33]\n\t"
-                     "add %[x], %[x], %[t]\n\t"
-                     "add %[x], %[x], %[x], lsr #4\n\t"
-                     "and %[x], %[x], %[c0f]\n\t"
-                     "add %[x], %[x], %[x], lsr #8\n\t"
-                     "uxtb16 %[x], %[x]\n\t"
-                     "str %[x], [%[sw]], #4\n\t"
-                     "add %[tot], %[tot], %[x]\n\t"
+                     "ldr %[x], [%[kw]], #4\n\t" EFM_HA_POP("%[x]") "str %[x], [%[sw]], #4\n\t"
                      "2:\n\t"
                      "beq 3f\n\t" /* Z from LSRS: no pair left */
                      "1:\n\t"
-                     "ldr %[x], [%[kw]], #4\n\t"
-                     "eor %[x], %[x], %[qq]\n\t"
-                     "and %[t], %[c55], %[x], lsr #1\n\t"
-                     "sub %[x], %[x], %[t]\n\t"
-                     "and %[t], %[c33], %[x], lsr #2\n\t"
-                     "and %[x], %[x], %[c33]\n\t"
-                     "add %[x], %[x], %[t]\n\t"
-                     "add %[x], %[x], %[x], lsr #4\n\t"
-                     "and %[x], %[x], %[c0f]\n\t"
-                     "add %[x], %[x], %[x], lsr #8\n\t"
-                     "uxtb16 %[x], %[x]\n\t"
-                     "str %[x], [%[sw]], #4\n\t"
-                     "add %[tot], %[tot], %[x]\n\t"
-                     "ldr %[x], [%[kw]], #4\n\t"
-                     "eor %[x], %[x], %[qq]\n\t"
-                     "and %[t], %[c55], %[x], lsr #1\n\t"
-                     "sub %[x], %[x], %[t]\n\t"
-                     "and %[t], %[c33], %[x], lsr #2\n\t"
-                     "and %[x], %[x], %[c33]\n\t"
-                     "add %[x], %[x], %[t]\n\t"
-                     "add %[x], %[x], %[x], lsr #4\n\t"
-                     "and %[x], %[x], %[c0f]\n\t"
-                     "add %[x], %[x], %[x], lsr #8\n\t"
-                     "uxtb16 %[x], %[x]\n\t"
-                     "str %[x], [%[sw]], #4\n\t"
-                     "add %[tot], %[tot], %[x]\n\t"
+                     "ldrd %[x], %[y], [%[kw]], #8\n\t" EFM_HA_POP("%[x]") EFM_HA_POP("%[y]")
+                     "strd %[x], %[y], [%[sw]], #8\n\t"
                      "subs %[n], %[n], #1\n\t"
                      "bne 1b\n\t"
                      "3:\n\t"
-                     : [kw] "+r"(kw), [sw] "+r"(sw), [n] "+r"(pairs), [tot] "+r"(tot), [x] "=&r"(x), [t] "=&r"(t)
+                     : [kw] "+r"(kw), [sw] "+r"(sw), [n] "+r"(pairs), [tot] "+r"(tot), [x] "=&r"(x), [y] "=&r"(y),
+                       [t] "=&r"(t)
                      : [qq] "r"(qq), [c55] "r"(c55), [c33] "r"(c33), [c0f] "r"(c0f)
                      : "cc", "memory");
     return tot;
 }
+#undef EFM_HA_POP
 
 static inline uint32_t efm_ha_pkhbt(uint32_t lo, uint32_t hi) { /* (lo & 0xFFFF) | (hi << 16) */
     uint32_t r;
