@@ -35,8 +35,7 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
         nib[:, :, j // 4] |= ((p[:, :, j] > 0).astype(np.uint16) << (j % 4)).astype(np.uint16)
     out = {"masks": np.ascontiguousarray(masks).reshape(-1), "corr": corr.astype(np.int32).reshape(-1),
            "nibbles": nib.reshape(-1), "pmask": None}
-    table = c.inp(2).data
-    if table.min() >= 0 and table.max() <= 255:  # byte features: the USADA8 projection
+    if byte_features(c):  # the USADA8 projection
         pneg = np.zeros((h, b, 4 * groups), np.uint32)
         pneg[:, :, :m] = p < 0
         words = np.zeros((h, b, groups + 1), np.uint32)
@@ -48,10 +47,34 @@ def arm_tables(c: OpCall) -> dict[str, np.ndarray]:
     return out
 
 
+def byte_features(c: OpCall) -> bool:
+    """True where the feature table is within 0..255: the Cortex-M kernel's USADA8 projection (its `pmask`)."""
+    table = c.inp(2).data
+    return bool(table.min() >= 0 and table.max() <= 255)
+
+
+def head16(c: OpCall) -> bool:
+    """True where the Cortex-M kernel takes its straight-line per-head pass (d = 16, 5..8 anchors, byte features,
+    16 bits): all its work in registers and a 13-word frame, no scratch."""
+    _, m, d, b, _ = layout(c)
+    return d == 16 and 5 <= m <= 8 and b == 16 and byte_features(c)
+
+
 @scratch_bytes("HASH_ENCODE")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's subset sums: 16 int32 per group of four anchors."""
-    return 64 * -(-layout(c)[1] // 4) if "hash_encode" in arm else 0
+    """The kernel's work arrays, sized for the node (int32 words): the portable loop's features phi [m] (also the
+    Cortex-M kernel's where d is not a multiple of 4); the Cortex-M word paths: the d = 16 straight-line pass none,
+    the USADA8 projection (byte features) the sums [4G], the x words [d/4] and the feature words [G], else the subset
+    sums [16G] and the x words [d/4] (G = ceil(m/4))."""
+    _, m, d, _, _ = layout(c)
+    if "hash_encode" not in arm or d % 4:
+        return 4 * m
+    groups, words = -(-m // 4), d // 4
+    if head16(c):
+        return 0
+    if byte_features(c):
+        return 4 * (4 * groups + words + groups)
+    return 4 * (16 * groups + words)
 
 
 @emitter("HASH_ENCODE")
@@ -63,6 +86,6 @@ def emit(ctx: EmitContext) -> Emitted:
         extra = arm_tables(c)
         extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
     p = ctx.param_fields("efm_hash_encode_params", kernel_params(c), **extra)
-    scr = ctx.scratch() if arm else "NULL"
+    scr = ctx.scratch() if scratch(c, ctx.option("arm", frozenset())) else "NULL"  # none: the d = 16 pass
     return Emitted(f"efm_hash_encode({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
                    f"{ctx.out()}, {scr});", ("hash_encode",))

@@ -4,8 +4,6 @@
 
 #include "efm_kernel.h"
 
-#define EFM_HE_MAX_ANCHORS 256
-
 #ifdef EFM_ARM_HASH_ENCODE
 void efm_hash_encode_portable(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors,
                               const int16_t *table, const int8_t *proj, const int32_t *offset, uint8_t *y,
@@ -14,10 +12,9 @@ void efm_hash_encode_portable(const efm_hash_encode_params *p, const int8_t *x, 
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
                      const int8_t *proj, const int32_t *offset, uint8_t *y, int32_t *scratch) {
 #endif
-    (void)scratch;
     const int32_t nh = p->heads, d = p->depth, m = p->anchors, nb = p->bits, rad = p->radius, n = p->tokens;
     const int32_t cb = p->code_bytes, tw = 2 * rad + 1;
-    int32_t phi[EFM_HE_MAX_ANCHORS];
+    int32_t *phi = scratch; /* the features [m]: the planner's kernel scratch (emitters/hash_encode.py) */
     for (int32_t b = 0; b < p->batch; b++) {
         for (int32_t t = 0; t < n; t++) {
             const int8_t *row = x + ((ptrdiff_t)b * n + t) * nh * d;

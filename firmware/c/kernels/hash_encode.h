@@ -24,7 +24,9 @@ typedef struct {
     const uint32_t *pmask;
 } efm_hash_encode_params;
 
-/* y [*B][H][N][code_bytes] from x [*B][N][H * d]; scratch: the Cortex-M kernel's subset sums (NULL otherwise). */
+/* y [*B][H][N][code_bytes] from x [*B][N][H * d]; scratch: the work arrays the planner reserves for the node
+ * (emitters/hash_encode.py `scratch`): the portable loop's features [m] int32, the Cortex-M word paths' sums and x
+ * words (NULL for its d = 16 straight-line pass, which needs none). */
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
                      const int8_t *proj, const int32_t *offset, uint8_t *y, int32_t *scratch);
 

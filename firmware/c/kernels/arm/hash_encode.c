@@ -18,8 +18,6 @@
 #include "efm_kernel.h"
 #include "hash_encode.h"
 
-#define EFM_HE_MAX_WORDS 64 /* d <= 256 */
-
 /* floor(sqrt(n)) for 2^30 <= n < 2^32: integer Newton steps from a start >= sqrt(n) (by AM-GM, n / 2a + a / 2 >=
  * sqrt(n) for a = 2^15 below 2^31 and a = 2^16 above, plus one for the floor); stops when a step no longer
  * decreases, which leaves the floor of the root. */
@@ -196,7 +194,7 @@ static inline __attribute__((always_inline)) void efm_he_token(const int8_t *xs,
                                                                const int16_t *tab, int32_t m, int32_t nb,
                                                                const uint16_t *nib, const int32_t *off,
                                                                int32_t *sub, uint8_t *out) {
-    uint32_t xv[EFM_HE_MAX_WORDS];
+    uint32_t *xv = (uint32_t *)(sub + 16 * groups); /* the scratch: subset sums [16G], then x words [d/4] */
     int32_t sh;
     const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
     /* |S_j| 2^k <= sqrt(d Q 4^k) and is an integer, so |S_j| 2^k <= r and the index is within [-R, R]: the
@@ -270,11 +268,11 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
                                                                 uint32_t zp2, int32_t rad, int32_t groups,
                                                                 const uint32_t *mk, const int32_t *corr,
                                                                 const int16_t *tab, int32_t m, int32_t nb,
-                                                                const uint32_t *pm, uint8_t *out) {
-    uint32_t xv[EFM_HE_MAX_WORDS], fw[EFM_HE_MAX_WORDS];
+                                                                const uint32_t *pm, int32_t *sums, uint8_t *out) {
+    /* the scratch: sums [4G], x words [d/4], feature words [G] */
+    uint32_t *xv = (uint32_t *)(sums + 4 * groups), *fw = xv + words;
     int32_t sh;
     const int32_t c = efm_he_norm(xs, words, d, zp2, rad, xv, &sh);
-    int32_t sums[4 * EFM_HE_MAX_WORDS];
     if (words == 4 && groups == 2) { /* d = 16, 5..8 anchors */
         efm_he_sums8x16(xv, mk, corr, sums);
     } else {
@@ -474,13 +472,14 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
 
 void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int8_t *anchors, const int16_t *table,
                      const int8_t *proj, const int32_t *offset, uint8_t *y, int32_t *scratch) {
-    const int32_t d = p->depth;
-    if ((d & 3) != 0 || p->masks == NULL || scratch == NULL) {
+    const int32_t d = p->depth, nh = p->heads, m = p->anchors, nb = p->bits, rad = p->radius, n = p->tokens;
+    const int32_t cb = p->code_bytes, words = d >> 2, groups = (m + 3) >> 2, tw = 2 * rad + 1;
+    /* the d = 16 straight-line pass needs no scratch (emitters/hash_encode.py sizes it per path) */
+    const int32_t head16 = p->pmask != NULL && words == 4 && groups == 2 && nb == 16 && cb == 2;
+    if ((d & 3) != 0 || p->masks == NULL || (scratch == NULL && !head16)) {
         efm_hash_encode_portable(p, x, anchors, table, proj, offset, y, scratch);
         return;
     }
-    const int32_t nh = p->heads, m = p->anchors, nb = p->bits, rad = p->radius, n = p->tokens, cb = p->code_bytes;
-    const int32_t words = d >> 2, groups = (m + 3) >> 2, tw = 2 * rad + 1;
     const uint32_t zp2 = ((uint32_t)p->x_zp & 0xFFFFu) * 0x00010001u;
     for (int32_t b = 0; b < p->batch; b++) {
         for (int32_t h = 0; h < nh; h++) {
@@ -491,7 +490,7 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
             const int32_t *off = offset + h * nb;
             const int8_t *xs = x + (ptrdiff_t)b * n * nh * d + h * d;
             uint8_t *out = y + ((ptrdiff_t)b * nh + h) * n * cb;
-            if (p->pmask != NULL && words == 4 && groups == 2 && nb == 16 && cb == 2) {
+            if (head16) {
                 const uint32_t fmask = (m & 3) ? (1u << (8 * (m & 3))) - 1u : 0xFFFFFFFFu;
                 efm_he_head16(xs, nh * d, n, zp2, rad, mk, corr, tab, fmask,
                               p->pmask + (ptrdiff_t)h * nb * (groups + 1), out);
@@ -500,7 +499,7 @@ void efm_hash_encode(const efm_hash_encode_params *p, const int8_t *x, const int
             if (p->pmask != NULL) {
                 const uint32_t *pm = p->pmask + (ptrdiff_t)h * nb * (groups + 1);
                 for (int32_t t = 0; t < n; t++, xs += nh * d, out += cb) {
-                    efm_he_token8(xs, words, d, zp2, rad, groups, mk, corr, tab, m, nb, pm, out);
+                    efm_he_token8(xs, words, d, zp2, rad, groups, mk, corr, tab, m, nb, pm, scratch, out);
                 }
                 continue;
             }
