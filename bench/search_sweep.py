@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import tempfile
@@ -22,7 +23,11 @@ import torch
 QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
 #: each worker's records as it finishes (a sweep cut short keeps the jobs that finished)
 PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
-#: ``EDGEFMR_SWEEP_FROM_PARTIAL=1``: write the results from the records the workers of a sweep cut short saved
+#: ``EDGEFMR_SWEEP_RESUME=1``: run only the jobs without a ``.done`` marker in PARTIAL (a sweep whose other jobs
+#: finished), the rest from their saved records
+RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
+#: ``EDGEFMR_SWEEP_FROM_PARTIAL=1``: write the results from the records the workers of a sweep cut short saved (the
+#: run record then holds ``EDGEFMR_SWEEP_NOTE``: say when and why it was cut short)
 FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
@@ -178,13 +183,26 @@ class _Trainer:
 
 
 def _build(graph: Any, work: Path, cache: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+    """Build with the STACK reserve the search assumed; when the linked firmware's estimated stack exceeds it (e.g.
+    the portable HASH_ENCODE kernel's ~3.4 KiB chain), build again with that estimate rounded up to 256 B and count
+    that reserve in ``measured_sram`` (``stack_reserve``), so ``fits`` says whether the model really fits."""
+    from edgefmr.errors import EdgefmrError
     from edgefmr.firmware.build import build
 
     if key not in cache:
         out = work / f"build{len(cache)}"
-        man = build(graph, BOARD, out, stack_bytes=STACK)
-        cache[key] = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + STACK,
-                      "measured_flash": man["measured"]["flash"], "stack_estimate": man["predicted"]["stack"]}
+        stack = STACK
+        try:
+            man = build(graph, BOARD, out, stack_bytes=stack)
+        except EdgefmrError as e:
+            m = re.search(r"estimated stack \((\d+) bytes", str(e))
+            if not m:
+                raise
+            stack = -(-int(m.group(1)) // 256) * 256
+            man = build(graph, BOARD, work / f"build{len(cache)}-stack", stack_bytes=stack)
+        cache[key] = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + stack,
+                      "measured_flash": man["measured"]["flash"], "stack_estimate": man["predicted"]["stack"],
+                      "stack_reserve": stack}
     return cache[key]
 
 
@@ -457,6 +475,7 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
     _save_partial(f"{family}-{seed}", records)
+    (PARTIAL / f"{family}-{seed}.done").write_text("")
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
@@ -478,23 +497,28 @@ def run() -> list[dict[str, Any]]:
         for f, _, seed in jobs:
             path = PARTIAL / f"{f}-{seed}.json"
             saved = json.loads(path.read_text()) if path.exists() else []
-            results.append({"records": saved, "wall": 0.0, "cpu": 0.0})  # not known: reported as None
+            results.append({"records": saved, "wall": None, "cpu": 0.0})  # not known: reported as None
     else:
-        shutil.rmtree(PARTIAL, ignore_errors=True)
+        if not RESUME:
+            shutil.rmtree(PARTIAL, ignore_errors=True)
+        done = {j: PARTIAL / f"{j[0]}-{j[2]}.done" for j in jobs}
+        todo = [j for j in jobs if not done[j].exists()]
         ctx = mp.get_context("spawn")
-        with ctx.Pool(len(jobs)) as pool:
-            results = pool.starmap(_job, jobs)
+        with ctx.Pool(max(1, len(todo))) as pool:
+            ran = dict(zip(todo, pool.starmap(_job, todo), strict=True))
+        results = [ran[j] if j in ran else {"records": json.loads((PARTIAL / f"{j[0]}-{j[2]}.json").read_text()),
+                                            "wall": None, "cpu": 0.0} for j in jobs]
     sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
     sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
     rest = [r for res in results for r in res["records"] if r["kind"] != "sweep"]
     records = _summary(sweep, [r for r in rest if r["kind"] == "space"]) + sweep + rest
-    known = not FROM_PARTIAL
-    records.append({"kind": "run", "wall_seconds": round(time.time() - t0) if known else None,
-                    "cpu_seconds": round(sum(r["cpu"] for r in results)) if known else None,
+    # resumed: this invocation's wall and CPU time; jobs loaded from an earlier invocation's records have None
+    records.append({"kind": "run", "wall_seconds": None if FROM_PARTIAL else round(time.time() - t0),
+                    "cpu_seconds": None if FROM_PARTIAL else round(sum(r["cpu"] for r in results)),
                     "job_wall_seconds": {f"{f} seed {s}" if f not in ("latency", "span") else f:
-                                         round(r["wall"]) if known else None
+                                         None if r["wall"] is None else round(r["wall"])
                                          for (f, _, s), r in zip(jobs, results, strict=True)},
                     "workers": len(jobs), "torch_threads": 1,
                     "load_average_at_end": round(os.getloadavg()[0], 2), "quick": QUICK,
-                    "from_partial": FROM_PARTIAL})
+                    "from_partial": FROM_PARTIAL, "resumed": RESUME, "note": os.environ.get("EDGEFMR_SWEEP_NOTE")})
     return records
