@@ -61,27 +61,30 @@ LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
 
+RANKED_BY = " and ".join(RANKERS)
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
 is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
 default space (seeded by the seed) plus its smallest points, then two rounds of growing the {BEAM} best feasible
-points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph;
-the feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
-{' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained
-model); the best-ranked of them (the finalists: vit {FULL['vit']['finalists']}, spiking
-{FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}) are trained briefly (vit {FULL['vit']['short']},
-spiking {FULL['spiking']['short']}, lmu {FULL['lmu']['short']} epochs, on the same seeded training subset as the
-final training) and compared on {VAL} validation samples held out of the training set (never the test set); the
-finalist with the best validation accuracy is chosen (`finalists`: their validation accuracies;
-`search_train_seconds`: the time of that training, part of the search's cost, counted as if no earlier budget had
-trained the same finalist). The chosen point is then trained from scratch like the baseline, on the seed's
-subset: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 2e-3, no label
-smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']}
-epochs on {FULL['lmu']['train']} (the families' defaults otherwise); quantized (PTQ) and its int8 accuracy measured
-on the IR interpreter on the first {EVAL} test samples; then built with `edgefmr build --stack {STACK}`:
-`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not
-depend on the weights' values). The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder of
-widths/depths/patches, the largest-SRAM rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same
+points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
+feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
+{RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model); the
+best-ranked of them (the finalists: vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}) are trained briefly (vit {FULL['vit']['short']}, spiking {FULL['spiking']['short']}, lmu
+{FULL['lmu']['short']} epochs, on the same seeded training subset as the final training) and compared on {VAL}
+validation samples held out of the training set (never the test set); the finalist with the best validation accuracy
+is chosen (`finalists`: their validation accuracies; `search_train_seconds`: the time of that training, part of the
+search's cost, counted as if no earlier budget had trained the same finalist). The chosen point is then trained from
+scratch like the baseline, on the seed's subset: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']}
+samples (batch 32, lr 2e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on
+{FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults
+otherwise); quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples;
+then built with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack
+reserve (one build per architecture: sizes do not depend on the weights' values); when the linked firmware's
+estimated stack exceeds {STACK} B (the portable HASH_ENCODE kernel's chain needs ~3.4 KiB) the build is repeated
+with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and `fits` include:
+the search's cost assumed {STACK} B. The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder
+of widths/depths/patches, the largest-SRAM rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same
 way with the same seed and the same epochs. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32
 needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The ViT
 space for 32-pixel images includes patch 2 (a 16x16 token grid): those points need ~22 KiB to > 128 KiB of SRAM, so
@@ -89,23 +92,23 @@ the 64 and 128 KiB budgets bind for the ViT (the 64-token points stay under ~43 
 whole sweep has to run in about 45 minutes on 2 shared cores): accuracies are below what the families reach with
 their default training (ViT: 100 epochs on the whole training set); kind `span` shows the range at this training.
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
-some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
-Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
+some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind
+`summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
 baseline (mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the
 largest SRAM of a board-feasible point of the space known (any search of the family, and the space's largest
-points), `budget_binds`: that is above the budget (otherwise every point the searches found fits and the budget
-does not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger than the chosen one
-exists (costed by the search, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`:
-the chosen model uses >= 70 % of the budget for all those seeds. Kind `space`: per family, the SRAM of the space's
+points), `budget_binds`: that is above the budget (otherwise every point the searches found fits and the budget does
+not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists
+(costed by the search, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`: the
+chosen model uses >= 70 % of the budget for all those seeds. Kind `space`: per family, the SRAM of the space's
 smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention
 variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM)
-and its largest board-feasible point (most parameters among the feasible largest points and a seed-0 search
-without an SRAM budget) trained like the chosen points (seed 0): how far int8 accuracy spans across the space on
-the task at the sweep's training. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz
-from the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
-Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
-chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
-predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+and its largest board-feasible point (most parameters among the feasible largest points and a seed-0 search without
+an SRAM budget) trained like the chosen points (seed 0): how far int8 accuracy spans across the space on the task at
+the sweep's training. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the
+board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0. Kinds
+`time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen
+at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash, predicted
+latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
