@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +23,18 @@ import torch
 QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
 #: each worker's records as it finishes (a sweep cut short keeps the jobs that finished)
 PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
+#: ``EDGEFMR_SWEEP_RESUME=1``: run only the jobs without a ``.done`` marker in PARTIAL (a sweep whose other jobs
+#: finished), the rest from their saved records
+RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
+#: ``EDGEFMR_SWEEP_FROM_PARTIAL=1``: write the results from the records the workers of a sweep cut short saved (the
+#: run record then holds ``EDGEFMR_SWEEP_NOTE``: say when and why it was cut short)
+FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
 BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
-SEEDS = (0,) if QUICK else (0, 1, 2)
+#: two seeds (not three): with the finalists' training and the 256-token ViT points, three seeds would not finish in
+#: ~45 minutes on the shared 2 cores
+SEEDS = (0,) if QUICK else (0, 1)
 #: family -> task; spiking runs on the sequence task: on shapes32 its full-resolution stem needs >= 49 KiB of
 #: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
 CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
@@ -33,55 +43,77 @@ POOL = 8 if QUICK else 12  # random points per search (plus the smallest points 
 BEAM = 2  # feasible points grown per round
 MIN_USE = 0.7  # rank only feasible points with >= 70 % of the largest feasible SRAM
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
+VAL = 500  # validation samples (held out of the training set, never the test set) the finalists are compared on
 #: training of the chosen points and the baselines, per family: samples, epochs and options over the family's defaults
 #: (the ViT learns shapes32 in few epochs only with small batches: measured, batch 64 stayed at chance)
+#: ``finalists``: the best-ranked feasible points the search trains briefly, ``short`` epochs each (same subset as
+#: the final training; compared on a validation split); more for the families whose training is cheap.
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 1000, "epochs": 2 if QUICK else 5,
-            "opts": {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.0}},
-    "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "opts": {}},
+    "vit": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "short": 1 if QUICK else 2,
+            "finalists": 2 if QUICK else 3, "opts": {"batch_size": 32, "lr": 2e-3, "label_smoothing": 0.0}},
+    "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "short": 1 if QUICK else 2,
+                "finalists": 2 if QUICK else 3, "opts": {}},
+    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "short": 1 if QUICK else 2,
+            "finalists": 2 if QUICK else 4, "opts": {}},
 }
 EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
 
+RANKED_BY = " and ".join(RANKERS)
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
 is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
 default space (seeded by the seed) plus its smallest points, then two rounds of growing the {BEAM} best feasible
-points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph;
-the feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
-{' and '.join(RANKERS)} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained
-model); the best-ranked point is chosen. No supernet and no training
-during the search: only the chosen point is trained, on a seeded subset of the training set: vit
-{FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 16, lr 2e-3), spiking
-{FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
-{FULL['lmu']['train']} (the families' defaults otherwise); quantized (PTQ) and its int8 accuracy measured on
-the IR interpreter on the first {EVAL} test samples; then built with `edgefmr build --stack {STACK}`:
-`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not
-depend on the weights' values). The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder of
-widths/depths, the largest rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same way with the
-same seed. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for its
-full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The training is short on purpose (the
-whole sweep has to run in well under an hour on 2 cores): accuracies are far below what the families reach with
-their default training (a model that stays near chance is still quantized and measured).
+points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
+feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
+{RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model); the
+best-ranked of them (the finalists: vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}) are trained briefly (vit {FULL['vit']['short']}, spiking {FULL['spiking']['short']}, lmu
+{FULL['lmu']['short']} epochs, on the same seeded training subset as the final training) and compared on {VAL}
+validation samples held out of the training set (never the test set); the finalist with the best validation accuracy
+is chosen (`finalists`: their validation accuracies; `search_train_seconds`: the time of that training, part of the
+search's cost, counted as if no earlier budget had trained the same finalist). The chosen point is then trained from
+scratch like the baseline, on the seed's subset: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']}
+samples (batch 32, lr 2e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on
+{FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults
+otherwise); quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples;
+then built with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack
+reserve (one build per architecture: sizes do not depend on the weights' values); when the linked firmware's
+estimated stack exceeds {STACK} B (the portable HASH_ENCODE kernel's chain needs ~3.4 KiB) the build is repeated
+with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and `fits` include:
+the search's cost assumed {STACK} B. The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder
+of widths/depths/patches, the largest-SRAM rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same
+way with the same seed and the same epochs. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32
+needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The ViT
+space for 32-pixel images includes patch 2 (a 16x16 token grid): those points need ~22 KiB to > 128 KiB of SRAM, so
+the 64 and 128 KiB budgets bind for the ViT (the 64-token points stay under ~43 KiB). The training is short (the
+whole sweep has to run in about 45 minutes on 2 shared cores): accuracies are below what the families reach with
+their default training (ViT: 100 epochs on the whole training set); kind `span` shows the range at this training.
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
-some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`).
-Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
-baseline, and the budget used. Kind `space`: per family, the SRAM of the space's smallest point and of its largest
-points (size dimensions at their maximum, every shape choice and attention variant): a budget above the chosen
-point's SRAM and at least `largest_sram_min` leaves a larger feasible point in the space whether or not the search
-costed it. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from
-the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0.
-Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point
-chosen at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash,
-predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind
+`summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
+baseline (mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the
+largest SRAM of a board-feasible point of the space known (any search of the family, and the space's largest
+points), `budget_binds`: that is above the budget (otherwise every point the searches found fits and the budget does
+not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists
+(costed by the search, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`: the
+chosen model uses >= 70 % of the budget for all those seeds. Kind `space`: per family, the SRAM of the space's
+smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention
+variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM)
+and its largest board-feasible point (most parameters among the feasible largest points and a seed-0 search without
+an SRAM budget) trained like the chosen points (seed 0): how far int8 accuracy spans across the space on the task at
+the sweep's training. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the
+board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0. Kinds
+`time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen
+at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash, predicted
+latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "vit": ({"heads": 2, "mlp_ratio": 2.0, "attention": "softmax", "pooling": "mean"},
-            [{"patch_size": p, "embed_dim": e, "depth": d} for p in (8, 4)
+            [{"patch_size": p, "embed_dim": e, "depth": d} for p in (8, 4, 2)
              for e, d in ((16, 1), (24, 1), (32, 2), (48, 2), (64, 3), (64, 4))]),
     "spiking": ({"patch_size": 2, "heads": 1, "mlp_ratio": 2.0, "attention": "sdsa"},
                 [{"T": t, "stem_dim": s, "embed_dim": e, "depth": d}
@@ -116,6 +148,23 @@ class _Trainer:
         self.family, self.task = family, task
         self.opts = {**{k: v for k, v in train_defaults(family).items() if k != "epochs"}, **FULL[family]["opts"]}
         self.memo: dict[str, dict[str, Any]] = {}
+        self.short_memo: dict[str, dict[str, Any]] = {}
+
+    def short(self, cfg: Any, seed: int) -> dict[str, Any]:
+        """The search's finalist training: ``cfg`` trained ``short`` epochs on the same seeded subset as the final
+        training, its float accuracy measured on ``VAL`` validation samples held out of the training set (the
+        test set is never seen by the search). Memoised: a finalist of several budgets is trained once."""
+        from edgefmr.nas.train import train
+
+        key = f"{cfg.to_dict()}:{seed}"
+        if key not in self.short_memo:
+            full = FULL[self.family]
+            _, va = _subset(self.task, full["train"], seed, VAL)
+            t0 = time.perf_counter()
+            _, m = train(self.family, va, cfg, epochs=full["short"], seed=seed, progress=False, **self.opts)
+            self.short_memo[key] = {"val": round(float(m["accuracy"]), 4),
+                                    "seconds": round(time.perf_counter() - t0, 1)}
+        return self.short_memo[key]
 
     def full(self, cfg: Any, seed: int) -> dict[str, Any]:
         """Train ``cfg`` on the seed's subset, quantize it (PTQ) and measure its int8 accuracy on the IR
@@ -137,13 +186,26 @@ class _Trainer:
 
 
 def _build(graph: Any, work: Path, cache: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+    """Build with the STACK reserve the search assumed; when the linked firmware's estimated stack exceeds it (e.g.
+    the portable HASH_ENCODE kernel's ~3.4 KiB chain), build again with that estimate rounded up to 256 B and count
+    that reserve in ``measured_sram`` (``stack_reserve``), so ``fits`` says whether the model really fits."""
+    from edgefmr.errors import EdgefmrError
     from edgefmr.firmware.build import build
 
     if key not in cache:
         out = work / f"build{len(cache)}"
-        man = build(graph, BOARD, out, stack_bytes=STACK)
-        cache[key] = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + STACK,
-                      "measured_flash": man["measured"]["flash"], "stack_estimate": man["predicted"]["stack"]}
+        stack = STACK
+        try:
+            man = build(graph, BOARD, out, stack_bytes=stack)
+        except EdgefmrError as e:
+            m = re.search(r"estimated stack \((\d+) bytes", str(e))
+            if not m:
+                raise
+            stack = -(-int(m.group(1)) // 256) * 256
+            man = build(graph, BOARD, work / f"build{len(cache)}-stack", stack_bytes=stack)
+        cache[key] = {"measured_sram": sum(man["measured"]["arena_symbols"].values()) + stack,
+                      "measured_flash": man["measured"]["flash"], "stack_estimate": man["predicted"]["stack"],
+                      "stack_reserve": stack}
     return cache[key]
 
 
@@ -166,12 +228,25 @@ def _baseline_cfg(family: str, search: Any, budget: int) -> tuple[Any, int] | No
 
 
 def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) -> tuple[Any, dict[str, Any]]:
+    """The budget search with its finalists trained briefly (``_Trainer.short``); the report gains
+    ``finalists`` (architecture, validation accuracy, seconds) and ``search_train_seconds`` (the finalists'
+    training time as if none had been memoised by an earlier budget)."""
     from edgefmr.nas.search.budget import BudgetSearch
-    from edgefmr.nas.search.space import default_space
+    from edgefmr.nas.search.space import default_space, describe
 
     space = default_space(family, task.input_shape)
     bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
-    rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE)
+    shorts: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def short_train(values: dict[str, Any]) -> float:
+        got = trainer.short(bs.space.config(values), seed)
+        shorts.append((values, got))
+        return got["val"]
+
+    rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE, finalists=FULL[family]["finalists"],
+                 short_train=short_train)
+    rep["finalists"] = [{"arch": describe(v), "val_accuracy": g["val"], "seconds": g["seconds"]} for v, g in shorts]
+    rep["search_train_seconds"] = round(sum(g["seconds"] for _, g in shorts), 1)
     return bs, rep
 
 
@@ -226,7 +301,8 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
             "baseline_int8_accuracy": b["int8"] if b else None,
             "baseline_float_accuracy": b["float"] if b else None,
-            "costed": rep["costed"], "feasible": rep["feasible"],
+            "costed": rep["costed"], "feasible": rep["feasible"], "finalists": rep["finalists"],
+            "search_train_seconds": rep["search_train_seconds"],
             "seconds": round(time.perf_counter() - t0, 1)})
         records.append(rec)
         _save_partial(f"{family}-{seed}", records)
@@ -236,9 +312,16 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     return records, chosen64
 
 
-def _summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _summary(records: list[dict[str, Any]], space: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per family and budget: accuracies (mean and spread over seeds), search minus baseline, the budget used, and
+    whether the budget binds (``space_sram_max_known`` = the largest SRAM of a board-feasible point of the space
+    known: any search's costed points and the space's largest points, see ``_space_records``) and whether a larger
+    feasible point than the chosen one exists (``larger_exists``: costed by the search, or that largest point)."""
     out = []
     for family, task_name in CASES:
+        known = [r.get("largest_feasible_sram") or 0 for r in records if r["family"] == family]
+        known += [r.get("largest_board_feasible_sram") or 0 for r in space if r["family"] == family]
+        smax = max(known, default=0)
         for kb in BUDGETS_KB:
             rows = [r for r in records if r["family"] == family and r["budget_kb"] == kb and r.get("chosen_arch")]
             if not rows:
@@ -254,15 +337,19 @@ def _summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             diffs = [r["int8_accuracy"] - r["baseline_int8_accuracy"] for r in rows
                      if r.get("int8_accuracy") is not None and r.get("baseline_int8_accuracy") is not None]
             use, _ = stat("uses_budget")
+            for r in rows:
+                r["larger_exists"] = bool(r["larger_feasible"] or r["predicted_sram"] < smax <= kb * 1024)
             out.append({"kind": "summary", "family": family, "task": task_name, "budget_kb": kb, "seeds": len(rows),
                         "int8_accuracy_mean": acc, "int8_accuracy_spread": acc_sp,
                         "baseline_mean": bacc, "baseline_spread": bacc_sp,
                         "search_minus_baseline_mean": round(float(np.mean(diffs)), 4) if diffs else None,
                         "search_minus_baseline_min": round(float(min(diffs)), 4) if diffs else None,
                         "uses_budget_mean": use, "all_fit": all(r["fits"] for r in rows),
-                        "larger_feasible_any": any(r["larger_feasible"] for r in rows),
+                        "search_train_seconds_mean": stat("search_train_seconds")[0],
+                        "space_sram_max_known": smax, "budget_binds": smax > kb * 1024,
+                        "larger_exists_seeds": sum(r["larger_exists"] for r in rows),
                         "uses_70pct_where_larger_exists": all(r["uses_budget"] >= 0.7 for r in rows
-                                                              if r["larger_feasible"])})
+                                                              if r["larger_exists"])})
     return out
 
 
@@ -333,30 +420,65 @@ def _space_records() -> list[dict[str, Any]]:
         big = []
         for v in space.extremes():
             try:
-                big.append(bs.candidate(v, Budgets(), "extreme").cost.sram_total)
+                big.append(bs.candidate(v, Budgets(), "extreme"))
             except Exception:  # a combination that does not lower
                 continue
+        board_ok = [c.cost.sram_total for c in big if c.feasible]
         small = min(bs.candidate(v, Budgets(), "smallest").cost.sram_total for v in space.smallest())
+        sram = [c.cost.sram_total for c in big]
         out.append({"kind": "space", "family": family, "task": task_name, "points": space.size(),
-                    "smallest_sram": small, "largest_points": len(big), "largest_sram_min": min(big),
-                    "largest_sram_max": max(big)})
+                    "smallest_sram": small, "largest_points": len(big), "largest_sram_min": min(sram),
+                    "largest_sram_max": max(sram), "largest_board_feasible": len(board_ok),
+                    "largest_board_feasible_sram": max(board_ok, default=None)})
+        try:
+            out.append(_span(family, task_name, task, bs, big))
+        except Exception as e:  # keep the space records and the other families' spans; the record says what failed
+            out.append({"kind": "span", "family": family, "task": task_name, "error": f"{type(e).__name__}: {e}"})
     return out
 
 
+def _span(family: str, task_name: str, task: Any, bs: Any, big: list[Any]) -> dict[str, Any]:
+    """Kind ``span``: the smallest point of the space (least SRAM) and its largest board-feasible point (most
+    parameters among the feasible largest points and the feasible points of a seed-0 search with no SRAM budget,
+    only the board's memory), trained like the sweep's chosen points (seed 0): how far accuracy spans on the task
+    at the sweep's training."""
+    from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.search.space import describe
+
+    trainer = _Trainer(family, task)
+    small = min((bs.candidate(v, Budgets(), "smallest") for v in bs.space.smallest()), key=lambda c: c.cost.sram_total)
+    rep = bs.run(Budgets(), pool=POOL, beam=BEAM, rankers=("params",))
+    cands = [c for c in big if c.feasible] + [bs.candidate(c["arch"], Budgets(), "search")
+                                              for c in rep["candidates"] if c["feasible"]]
+    large = max(cands, key=lambda c: (c.params, c.cost.sram_total))
+    rec: dict[str, Any] = {"kind": "span", "family": family, "task": task_name, "seed": 0,
+                           "epochs": FULL[family]["epochs"], "train_samples": FULL[family]["train"]}
+    for name, c in (("smallest", small), ("largest", large)):
+        got = trainer.full(bs.space.config(c.values), 0)
+        rec.update({f"{name}_arch": describe(c.values), f"{name}_sram": c.cost.sram_total,
+                    f"{name}_params": c.params, f"{name}_int8_accuracy": got["int8"],
+                    f"{name}_float_accuracy": got["float"], f"{name}_seconds": got["seconds"]})
+        print(f"span {family} {name}: int8 {got['int8']} ({got['seconds']} s)", flush=True)
+    return rec
+
+
 def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
-    """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), or (family "latency") the
-    latency axis."""
+    """One worker process: a family's sweep for one seed (with seed 0 the trade-offs), (family "latency") the
+    latency axis, or (family "span") the space and span records."""
     torch.set_num_threads(1)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     with tempfile.TemporaryDirectory(prefix=f"edgefmr-bench-sweep-{family}-") as tmp:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
         if family == "latency":
-            records = _latency_sweep() + _space_records()
+            records = _latency_sweep()
+        elif family == "span":
+            records = _space_records()
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
     _save_partial(f"{family}-{seed}", records)
+    (PARTIAL / f"{family}-{seed}.done").write_text("")
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
@@ -364,25 +486,42 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    """One worker process per family and seed, and one for the latency axis (all at once, each with one torch
-    thread, niced with the parent), then the summary."""
+    """One worker process per family and seed, one for the latency axis and one for the space and span records
+    (all at once, each with one torch thread, niced with the parent), then the summary."""
     import multiprocessing as mp
 
     t0 = time.time()
     jobs = [(f, t, seed) for f, t in CASES for seed in SEEDS]
     if LATENCY_FAMILY in dict(CASES):
         jobs.append(("latency", dict(CASES)[LATENCY_FAMILY], 0))
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(len(jobs)) as pool:
-        results = pool.starmap(_job, jobs)
+    jobs.append(("span", "", 0))
+    if FROM_PARTIAL:  # a sweep cut short: the records its workers saved (the run record says so)
+        results = []
+        for f, _, seed in jobs:
+            path = PARTIAL / f"{f}-{seed}.json"
+            saved = json.loads(path.read_text()) if path.exists() else []
+            results.append({"records": saved, "wall": None, "cpu": 0.0})  # not known: reported as None
+    else:
+        if not RESUME:
+            shutil.rmtree(PARTIAL, ignore_errors=True)
+        done = {j: PARTIAL / f"{j[0]}-{j[2]}.done" for j in jobs}
+        todo = [j for j in jobs if not done[j].exists()]
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(max(1, len(todo))) as pool:
+            ran = dict(zip(todo, pool.starmap(_job, todo), strict=True))
+        results = [ran[j] if j in ran else {"records": json.loads((PARTIAL / f"{j[0]}-{j[2]}.json").read_text()),
+                                            "wall": None, "cpu": 0.0} for j in jobs]
     sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
     sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
     rest = [r for res in results for r in res["records"] if r["kind"] != "sweep"]
-    records = _summary(sweep) + sweep + rest
-    records.append({"kind": "run", "wall_seconds": round(time.time() - t0),
-                    "cpu_seconds": round(sum(r["cpu"] for r in results)),
-                    "job_wall_seconds": {f"{f} seed {s}" if f != "latency" else "latency": round(r["wall"])
+    records = _summary(sweep, [r for r in rest if r["kind"] == "space"]) + sweep + rest
+    # resumed: this invocation's wall and CPU time; jobs loaded from an earlier invocation's records have None
+    records.append({"kind": "run", "wall_seconds": None if FROM_PARTIAL else round(time.time() - t0),
+                    "cpu_seconds": None if FROM_PARTIAL else round(sum(r["cpu"] for r in results)),
+                    "job_wall_seconds": {f"{f} seed {s}" if f not in ("latency", "span") else f:
+                                         None if r["wall"] is None else round(r["wall"])
                                          for (f, _, s), r in zip(jobs, results, strict=True)},
                     "workers": len(jobs), "torch_threads": 1,
-                    "load_average_at_end": round(os.getloadavg()[0], 2), "quick": QUICK})
+                    "load_average_at_end": round(os.getloadavg()[0], 2), "quick": QUICK,
+                    "from_partial": FROM_PARTIAL, "resumed": RESUME, "note": os.environ.get("EDGEFMR_SWEEP_NOTE")})
     return records

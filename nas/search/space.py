@@ -274,8 +274,11 @@ def _divisors(n: int, cands: tuple[int, ...]) -> tuple[int, ...]:
 
 def _vit_space(input_shape: tuple[int, ...]) -> Space:
     side = min(input_shape[1:]) if len(input_shape) == 3 else input_shape[0]
-    # at most an 8 x 8 grid of tokens (64) for larger images: more tokens cost an MCU seconds per inference
-    patches = tuple(p for p in (2, 4, 8) if p <= max(2, side // 2) and (side <= 16 or side // p <= 8)) or (1,)
+    # at most a 16 x 16 grid of tokens (256) up to 32 pixels, an 8 x 8 grid (64) for larger images: more tokens cost
+    # an MCU seconds per inference. The 256-token points of 32-pixel images are those whose activations (and
+    # attention scores) need 64-128 KiB and more of SRAM on a Cortex-M4; the 64-token ones stay under ~43 KiB.
+    grid = 16 if side <= 32 else 8
+    patches = tuple(p for p in (2, 4, 8) if p <= max(2, side // 2) and (side <= 16 or side // p <= grid)) or (1,)
     return Space("vit", (
         Dim("patch_size", patches, "shape"),
         Dim("embed_dim", (16, 24, 32, 48, 64)),

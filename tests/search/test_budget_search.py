@@ -67,9 +67,10 @@ def test_impossible_budget_is_an_error(search: BudgetSearch) -> None:
         search.run(Budgets(sram=64 * 1024), rankers=("flops",))
 
 
-def test_default_vit_space_keeps_at_most_64_tokens_on_larger_images() -> None:
+def test_default_vit_space_keeps_at_most_256_tokens_up_to_32_pixels_and_64_above() -> None:
     assert default_space("vit", (1, 8, 8)).dim("patch_size").choices == (2, 4)
-    assert default_space("vit", (3, 32, 32)).dim("patch_size").choices == (4, 8)
+    assert default_space("vit", (3, 32, 32)).dim("patch_size").choices == (2, 4, 8)
+    assert default_space("vit", (3, 64, 64)).dim("patch_size").choices == (8,)
 
 
 def test_mcuformer_space() -> None:
