@@ -41,6 +41,8 @@ _VIT = {"embed_dim": 64, "heads": 4, "mlp_ratio": 2.0, "pooling": "mean", "activ
 #: The families bench's ViT (16 tokens) and the 64-token ViT of the issue (patch 1, depth 1).
 MODELS = {"vit16": {**_VIT, "patch_size": 2, "depth": 2}, "vit64": {**_VIT, "patch_size": 1, "depth": 1}}
 TRAIN = {"epochs": 40, "lr": 3e-3, "batch_size": 64, "label_smoothing": 0.1, "seed": 0}
+#: The hash model learns from the trained softmax model of the same config as well (logits knowledge distillation).
+DISTILL = {"distill_weight": 0.5, "distill_temperature": 2.0}
 RESULTS = Path(__file__).parent / "results"
 
 NOTE = f"""Executed instructions on QEMU `{BOARD}` (Cortex-M4, built with the Cortex-M kernels; `-icount`, SysTick:
@@ -66,7 +68,9 @@ logits of 256 tokens fit), every output checked bit for bit against the referenc
   `model_mults`: the float model's attention-core count (`attention_op_counts`, as the families bench counted it).
 * **model** rows: whole ViTs on digits 8x8 (embed 64, 4 heads, MLP ratio 2, GELU, mean pooling), softmax and
   hash: `vit16` the families bench's ViT (patch 2, depth 2: 16 tokens), `vit64` patch 1, depth 1 (64 tokens);
-  trained by `edgefmr.nas.train` ({TRAIN['epochs']} epochs, seed {TRAIN['seed']}, the quant bench's recipe) and
+  trained by `edgefmr.nas.train` ({TRAIN['epochs']} epochs, seed {TRAIN['seed']}, the quant bench's recipe; the
+  hash model also distils the trained softmax model's logits: weight {DISTILL['distill_weight']}, temperature
+  {DISTILL['distill_temperature']}) and
   quantized by each `method` (`ptq`; `qat`: then 3 epochs with the integer model in the loop): `float_accuracy`,
   `int_accuracy` (IR interpreter, whole test set), `int_vs_softmax_int_pp`,
   `instructions` of one whole inference, `vs_softmax`, `target` (the issue's whole-model bound at 64 tokens) and
@@ -196,9 +200,11 @@ def crossover(rows: list[dict[str, Any]]) -> dict[str, Any]:
             round(est, 1), "below_shortest": ratio[ns[0]] < 1.0, "ratios": {str(n): ratio[n] for n in ns}}
 
 
-def _trained(variant: str, config: dict[str, Any], task: Any) -> tuple[torch.nn.Module, float]:
-    """The ViT of `config` with `variant` attention trained on `task` (TRAIN), and its float test accuracy; with
-    EDGEFMR_ATTENTION_BENCH_CKPT=DIR the checkpoint is kept in DIR and reused."""
+def _trained(variant: str, config: dict[str, Any], task: Any, teacher: torch.nn.Module | None = None
+             ) -> tuple[torch.nn.Module, float]:
+    """The ViT of `config` with `variant` attention trained on `task` (TRAIN; with a `teacher`, distilling it as
+    DISTILL), and its float test accuracy; with EDGEFMR_ATTENTION_BENCH_CKPT=DIR the checkpoint is kept in DIR and
+    reused."""
     from edgefmr.nas.models.vit import ViTConfig
     from edgefmr.nas.train import load_checkpoint, save_checkpoint, train
 
@@ -207,11 +213,14 @@ def _trained(variant: str, config: dict[str, Any], task: Any) -> tuple[torch.nn.
     path = None
     if cache:
         tag = "_".join(f"{k}-{v}" for k, v in sorted(cfg.to_dict().items()))
+        if teacher is not None:
+            tag += f"_kd-{DISTILL['distill_weight']}-{DISTILL['distill_temperature']}"
         path = Path(cache) / f"vit_{task.name}_{tag}_e{TRAIN['epochs']}_s{TRAIN['seed']}.pt"
         if path.is_file():
             model, info = load_checkpoint(path)
             return model, float(info["metrics"]["accuracy"])
-    model, metrics = train("vit", task, cfg, **TRAIN)
+    kd = {} if teacher is None else {"teacher": teacher, **DISTILL}
+    model, metrics = train("vit", task, cfg, **TRAIN, **kd)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(path, "vit", cfg, task.name, task.input_shape, task.n_classes, model, metrics)
@@ -230,7 +239,8 @@ def model_records(board: str = BOARD) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in MODELS.items():
-            trained = {v: _trained(v, config, task) for v in ("softmax", "hash")}
+            trained = {"softmax": _trained("softmax", config, task)}
+            trained["hash"] = _trained("hash", config, task, teacher=trained["softmax"][0])
             for method in METHODS:
                 soft: dict[str, Any] = {}
                 for variant in ("softmax", "hash"):

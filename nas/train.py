@@ -118,18 +118,28 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = None, epochs: int = 30,
           lr: float = 3e-3, batch_size: int = 64, seed: int = 0, progress: bool = True, *,
           weight_decay: float = 0.05, warmup_fraction: float = 0.05, shift: int | None = None,
-          label_smoothing: float = 0.0, init_state: dict[str, torch.Tensor] | None = None
+          label_smoothing: float = 0.0, init_state: dict[str, torch.Tensor] | None = None,
+          teacher: nn.Module | None = None, distill_weight: float = 0.5, distill_temperature: float = 2.0
           ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a family's model on a task; returns (model in eval mode, metrics).
 
     ``shift``: random-shift augmentation in pixels for image tasks (default 1; 0 turns it off;
     ignored for sequence tasks). ``init_state``: start from these weights (fine-tuning, e.g. a
     softmax model turned into a hash-attention one, as EcoFormer does): see :func:`load_matching`.
+    ``teacher``: knowledge distillation (Hinton et al. 2015) from a trained model of the same task (e.g. the
+    softmax-attention ViT of a hash-attention one): the loss is ``(1 - w) * task loss + w * T^2 *
+    KL(softmax(teacher / T) || softmax(student / T))`` with ``w = distill_weight``, ``T = distill_temperature``,
+    the teacher in eval mode on the same (augmented) batch; see :func:`distill_loss`.
     Metrics: ``accuracy`` (test), ``train_accuracy``, ``final_loss`` (mean over the last epoch),
     ``train_seconds``, ``epochs``, ``params``, ``seed`` and, with ``init_state``, ``new_keys``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise EdgefmrError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+    if teacher is not None and not (0.0 <= distill_weight <= 1.0 and distill_temperature > 0):
+        raise EdgefmrError(f"distill_weight must be in [0, 1] and distill_temperature > 0, got {distill_weight}, "
+                           f"{distill_temperature}")
+    if teacher is not None:
+        teacher.eval()
     cfg = make_config(family, cfg)
     # Denormal floats appear when fine-tuning inherited supernet weights and make CPU arithmetic several times
     # slower; flushing them to zero (values below 1.2e-38) changes no result we can see.
@@ -185,7 +195,13 @@ def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = N
                 xb, yb = x[idx], y[idx]
                 if shift:
                     xb = shift_images(xb, shift, gen)
-                loss = loss_fn(model(xb), yb)
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_logits = teacher(xb)
+                    loss = (1.0 - distill_weight) * loss + distill_weight * distill_loss(
+                        logits, t_logits, distill_temperature)
                 if extra is not None:
                     e = extra()
                     if e is not None:
@@ -222,6 +238,14 @@ def train(family: str, task: Task, cfg: FamilyConfig | dict[str, Any] | None = N
     if new_keys is not None:
         metrics["new_keys"] = new_keys
     return model, metrics
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, mean over the batch (logits [B, C])."""
+    t = float(temperature)
+    log_p = torch.log_softmax(teacher / t, dim=-1)
+    log_q = torch.log_softmax(student / t, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean() * t * t
 
 
 def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

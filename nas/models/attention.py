@@ -39,7 +39,9 @@ sampled from the keys of the first training batch (the paper samples them from t
 refined by the hash loss (the paper keeps them fixed); the RBF width ``sigma`` is the mean squared
 query/key-anchor distance of that batch, and the centring vector is a running mean. EcoFormer
 fine-tunes a pretrained softmax model; ``train(..., init_state=...)`` does the same, but on digits
-training the hash model from scratch was more accurate, so the bench does that.
+training the hash model from scratch was more accurate, so the bench does that, learning from the trained softmax
+model's logits as well (knowledge distillation, ``train(..., teacher=...)``), which closes most of the hash model's
+accuracy gap (docs/attention.md).
 
 :func:`attention_op_counts` counts the multiplications and additions of the attention core (the
 "Q.K path": from Q, K, V to the weighted values, excluding the Q/K/V and output linears that all

@@ -136,3 +136,37 @@ def test_cli_init_from_checkpoint(tmp_path) -> None:
     r = CliRunner().invoke(train_cmd, ["--family", "vit", "--task", "digits", "--set", "embed_dim=32",
                                        "--epochs", "1", "--init", str(base), "--out", str(out)])
     assert isinstance(r.exception, EdgefmrError) and "do not fit the model" in str(r.exception)
+
+
+def test_distill_loss_is_the_tempered_kl() -> None:
+    from edgefmr.nas.train import distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 10, generator=g), torch.randn(5, 10, generator=g)
+    ref = torch.nn.functional.kl_div(torch.log_softmax(s / 3, -1), torch.log_softmax(t / 3, -1), log_target=True,
+                                     reduction="batchmean") * 9
+    assert torch.allclose(distill_loss(s, t, 3.0), ref) and float(ref) > 0
+    assert float(distill_loss(t + 2.0, t, 3.0)) < 1e-6  # same distribution (logits shifted): no loss
+
+
+def test_training_with_a_teacher_distils() -> None:
+    t = load_task("digits")
+    soft = ViTConfig(patch_size=4, embed_dim=16, heads=2, depth=1)
+    teacher, _ = train("vit", t, soft, epochs=2, batch_size=128, seed=0, progress=False)
+    cfg = ViTConfig(patch_size=4, embed_dim=16, heads=2, depth=1, attention="hash")
+    _, plain = train("vit", t, cfg, epochs=1, batch_size=128, seed=1, progress=False)
+    kd, a = train("vit", t, cfg, epochs=1, batch_size=128, seed=1, progress=False, teacher=teacher)
+    _, b = train("vit", t, cfg, epochs=1, batch_size=128, seed=1, progress=False, teacher=teacher,
+                 distill_weight=0.0)
+    assert a["final_loss"] != plain["final_loss"] and not teacher.training
+    assert b["final_loss"] == pytest.approx(plain["final_loss"])  # weight 0: the task loss alone
+    # distilling only (weight 1) from a teacher that always says "3": the student learns to say 3
+    class Three(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float() * 4.0
+
+    only, _ = train("vit", t, cfg, epochs=1, batch_size=128, seed=1, progress=False, teacher=Three(),
+                    distill_weight=1.0)
+    assert (predict(only, t.x_test) == 3).mean() > 0.9 and (predict(kd, t.x_test) == 3).mean() < 0.5
+    with pytest.raises(EdgefmrError, match="distill_weight"):
+        train("vit", t, cfg, epochs=1, progress=False, teacher=teacher, distill_weight=1.5)
