@@ -24,26 +24,24 @@
 #define EFM_SFC_PASS 256
 
 /* The offsets of the nonzero bytes of the word just loaded into v (byte 3 at offset b): UQADD8 with 0x7f sets
- * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the offset b - (clz / 8) cp
- * stored. Seven instructions per active input. The order of the list does not matter: the sums are exact. */
+ * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the scaled offset b - clz cp
+ * (b: 8 cp times the index of byte 3) stored. Six instructions per active input. The order of the list does not matter: the sums are exact. */
 #define EFM_SFC_BITS(L)                                                                                         \
-    "mov %[m], #0x7f7f7f7f\n\t"                                                                                  \
-    "uqadd8 %[m], %[v], %[m]\n\t"                                                                                \
+    "uqadd8 %[m], %[v], %[k7f]\n\t"                                                                                \
     "ands %[m], %[m], #0x80808080\n\t"                                                                           \
     L ":\n\t"                                                                                                    \
     "clz %[z], %[m]\n\t"                                                                                         \
     "lsr %[t], %[k80], %[z]\n\t"                                                                                 \
     "bics %[m], %[m], %[t]\n\t"                                                                                  \
-    "lsr %[z], %[z], #3\n\t"                                                                                     \
     "mls %[z], %[z], %[cp], %[b]\n\t"                                                                            \
     "str %[z], [%[l]], #4\n\t"                                                                                   \
     "bne " L "b\n\t"
 
-/* The weight-row offsets (k * cp) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
+/* The scaled weight-row offsets (8 k cp: the loops add them to the base ASR #3) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
  * order, appended at l; returns the new end. Per word of zeros a load and a branch. */
 static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int32_t *l) {
-    int32_t off3 = 3 * cp, b, z, t;
-    const int32_t cp4 = 4 * cp;
+    int32_t off3 = 24 * cp, b, z, t;
+    const int32_t cp4 = 32 * cp;
     uint32_t v, m;
     if (groups <= 0) {
         return l;
@@ -71,12 +69,12 @@ static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int
                      "bne 1b\n\t"
                      : [p] "+&r"(p), [g] "+&r"(groups), [off3] "+&r"(off3), [l] "+&r"(l), [v] "=&l"(v), [m] "=&r"(m),
                        [z] "=&r"(z), [t] "=&r"(t), [b] "=&r"(b)
-                     : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u)
+                     : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u), [k7f] "r"(0x7f7f7f7fu)
                      : "cc", "memory");
     return l;
 }
 
-/* The weight-row offsets (k * cp) of the active inputs of one spike row, in any order; returns the count. After
+/* The scaled weight-row offsets (8 k cp) of the active inputs of one spike row, in any order; returns the count. After
  * the groups of 16 bytes, words (each nonzero byte found as in EFM_SFC_BITS), then bytes. */
 static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t *list) {
     int32_t *l = efm_sfc_list16(s, depth >> 4, cp, list);
@@ -85,11 +83,11 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
         uint32_t m;
         __asm__("uqadd8 %0, %1, %2" : "=r"(m) : "r"(efm_load4(s + k)), "r"(0x7f7f7f7fu));
         for (m &= 0x80808080u; m; m &= m - 1) {
-            *l++ = (k + (__builtin_ctz(m) >> 3)) * cp;
+            *l++ = 8 * (k + (__builtin_ctz(m) >> 3)) * cp;
         }
     }
     for (; k < depth; k++) {
-        *l = k * cp;
+        *l = 8 * k * cp;
         l += s[k] != 0;
     }
     return (int32_t)(l - list);
@@ -98,13 +96,13 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
 /* Accumulating (sxtab16) and first (sxtb16: the accumulators start at the first input's weights) additions of one
  * weight row of 4, 8 or 16 columns at offset o from the block's base. */
 #define EFM_SFC_ROW4(o, X, A)                                                                                    \
-    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                                 \
     "ldr %[w0], [" o "]\n\t"                                                                                     \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"
 
 #define EFM_SFC_ROW8(o, X, A)                                                                                    \
-    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                                 \
     "ldrd %[w0], %[w1], [" o "]\n\t"                                                                             \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"                                                                    \
@@ -422,7 +420,7 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
     for (int32_t row = 0; row < rows; row++, spikes += depth, y += cols) {
         int32_t n = efm_sfc_list(spikes, depth, cp, list + 1);
         if (n == 0) { /* no spike: the zero row (the accumulation starts from a first row), the sums are 0 */
-            list[1] = depth * cp;
+            list[1] = 8 * depth * cp;
             n = 1;
         }
         list[0] = n;
