@@ -450,26 +450,26 @@ __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connec
     } __attribute__((aligned(8))) st = {list, q0, y, w + 16 * blocks, w, 0};
     for (int32_t row = 0; row < p->rows; row++, spikes += depth, y += cols) {
         int32_t *l = efm_sfc_list16(spikes, groups, cp, list + 1);
-        int32_t n = (int32_t)(l - list) - 1;
         if (depth & 15) { /* the last depth % 16 inputs, their offsets from the tail's start */
             const int32_t k0 = depth & ~15, nt = efm_sfc_list(spikes + k0, depth & 15, cp, l);
             for (int32_t i = 0; i < nt; i++) {
                 l[i] += 8 * k0 * cp;
             }
-            n += nt;
+            l += nt;
         }
-        if (n == 0) { /* no spike: the zero row */
-            list[1] = 8 * depth * cp;
-            n = 1;
+        if (l == list + 1) { /* no spike: the zero row */
+            *l++ = 8 * depth * cp;
         }
+        const int32_t n = (int32_t)(l - list) - 1;
         if (n > EFM_SFC_PASS) {
             efm_spike_fully_connected_params one = *p;
             one.rows = 1;
             efm_sfc_rows_any(&one, spikes, w, bias, y, list, 0);
+            st.y = y + cols;
             continue;
         }
         list[0] = n;
-        list[n + 1] = -1;
+        *l = -1;
         if (blocks > 0) {
             register uint32_t w0 __asm__("r4");
             register uint32_t w1 __asm__("r5");
@@ -477,9 +477,8 @@ __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connec
             register const int32_t *lp __asm__("r7");
             int32_t o2;
             uint32_t a0, a1, a2, a3, a4, a5, a6, a7;
-            const void *bq = w;
+            const void *bq = w; /* st.base is written before it is read; st.y follows from the last row */
             st.q = q0;
-            st.y = y;
             __asm__ volatile("5:\n\t"
                              "ldr %[l], %[sl]\n\t"
                              EFM_SFC_LOOP2
@@ -499,7 +498,6 @@ __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connec
                                [sq] "+m"(st.q), [sy] "+m"(st.y), [sb] "+m"(st.base), [se] "+m"(st.end)
                              : [sl] "m"(st.list)
                              : "cc", "memory");
-            st.base = w;
         }
         for (int32_t cb = 16 * blocks; cb < cols;) { /* the last columns: 8, then 4 */
             const int32_t width = cp - cb >= 8 ? 8 : 4;
@@ -509,6 +507,7 @@ __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connec
             efm_sfc_acc(list, w, cb, width, pk);
             efm_sfc_out_packed(&r, pk, count, y + cb, 0);
             cb += width;
+            st.y = y + cols;
         }
     }
 }
