@@ -432,7 +432,7 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
-/* Every row without activation (kind 0). Per row the scan into the list, then the whole blocks of 16 output
+/* Every row without activation (kind 0), at least 16 output features. Per row the scan into the list, then the whole blocks of 16 output
  * features in one asm statement: per block the sums (as efm_sfc_acc16, the offsets read in pairs; the row offset,
  * weights and list pointer in r4-r7) and, from the registers, the requantization (as efm_sfc_req0: LDM into
  * r4-r7; q takes the base's register, y the last accumulator's, which waits on the stack until the first
@@ -470,7 +470,7 @@ __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connec
         }
         list[0] = n;
         *l = -1;
-        if (blocks > 0) {
+        {
             register uint32_t w0 __asm__("r4");
             register uint32_t w1 __asm__("r5");
             register int32_t o __asm__("r6");
@@ -543,7 +543,11 @@ void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const 
         return;
     }
     if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
-        efm_sfc_rows0(p, spikes, w, bias, y, list);
+        if (p->cols >= 16) {
+            efm_sfc_rows0(p, spikes, w, bias, y, list);
+        } else {
+            efm_sfc_rows_any(p, spikes, w, bias, y, list, 0);
+        }
     } else {
         efm_sfc_rows_any(p, spikes, w, bias, y, list, p->requant32 == NULL ? 2 : 1);
     }
