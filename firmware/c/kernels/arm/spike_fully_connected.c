@@ -38,14 +38,11 @@
     "bne " L "b\n\t"
 
 /* The scaled weight-row offsets (8 k cp: the loops add them to the base ASR #3) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
- * order, appended at l; returns the new end. Per word of zeros a load and a branch. */
+ * order, appended at l (groups >= 1); returns the new end. Per word of zeros a load and a branch. */
 static inline __attribute__((always_inline)) int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int32_t *l) {
     int32_t off3 = 24 * cp, b, z, t;
     const int32_t cp4 = 32 * cp;
     uint32_t v, m;
-    if (groups <= 0) {
-        return l;
-    }
     __asm__ volatile("1:\n\t"
                      "ldr %[v], [%[p]], #4\n\t"
                      "cbz %[v], 10f\n\t"
@@ -76,7 +73,7 @@ static inline __attribute__((always_inline)) int32_t *efm_sfc_list16(const uint8
 
 __attribute__((noinline)) static int32_t *efm_sfc_list16_nc(const uint8_t *p, int32_t groups, int32_t cp,
                                                              int32_t *l) {
-    return efm_sfc_list16(p, groups, cp, l);
+    return groups > 0 ? efm_sfc_list16(p, groups, cp, l) : l;
 }
 
 /* The scaled weight-row offsets (8 k cp) of the active inputs of one spike row, in any order; returns the count. After
@@ -432,7 +429,7 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
-/* Every row without activation (kind 0), at least 16 output features. Per row the scan into the list, then the whole blocks of 16 output
+/* Every row without activation (kind 0), at least 16 output features and inputs. Per row the scan into the list, then the whole blocks of 16 output
  * features in one asm statement: per block the sums (as efm_sfc_acc16, the offsets read in pairs; the row offset,
  * weights and list pointer in r4-r7) and, from the registers, the requantization (as efm_sfc_req0: LDM into
  * r4-r7; q takes the base's register, y the last accumulator's, which waits on the stack until the first
@@ -543,7 +540,7 @@ void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const 
         return;
     }
     if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
-        if (p->cols >= 16) {
+        if (p->cols >= 16 && p->depth >= 16) {
             efm_sfc_rows0(p, spikes, w, bias, y, list);
         } else {
             efm_sfc_rows_any(p, spikes, w, bias, y, list, 0);
