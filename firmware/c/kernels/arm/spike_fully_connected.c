@@ -25,7 +25,8 @@
 
 /* The offsets of the nonzero bytes of the word just loaded into v (byte 3 at offset b): UQADD8 with 0x7f sets
  * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the scaled offset b - clz cp
- * (b: 8 cp times the index of byte 3) stored. Six instructions per active input. The order of the list does not matter: the sums are exact. */
+ * (b: 8 cp times the index of byte 3) stored. Six instructions per active input. The order of the list does not
+ * matter: the sums are exact. */
 #define EFM_SFC_BITS(L)                                                                                         \
     "uqadd8 %[m], %[v], %[k7f]\n\t"                                                                                \
     "ands %[m], %[m], #0x80808080\n\t"                                                                           \
@@ -37,9 +38,11 @@
     "str %[z], [%[l]], #4\n\t"                                                                                   \
     "bne " L "b\n\t"
 
-/* The scaled weight-row offsets (8 k cp: the loops add them to the base ASR #3) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
- * order, appended at l (groups >= 1); returns the new end. Per word of zeros a load and a branch. */
-static inline __attribute__((always_inline)) int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int32_t *l) {
+/* The scaled weight-row offsets (8 k cp: the loops add them to the base ASR #3) of the active inputs among the
+ * first `groups` * 16 bytes of a spike row, in any order, appended at l (groups >= 1); returns the new end. Per word
+ * of zeros a load and a branch. */
+static inline __attribute__((always_inline)) int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp,
+                                                                     int32_t *l) {
     int32_t off3 = 24 * cp, b, z, t;
     const int32_t cp4 = 32 * cp;
     uint32_t v, m;
@@ -98,13 +101,13 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
 /* Accumulating (sxtab16) and first (sxtb16: the accumulators start at the first input's weights) additions of one
  * weight row of 4, 8 or 16 columns at offset o from the block's base. */
 #define EFM_SFC_ROW4(o, X, A)                                                                                    \
-    "add " o ", %[b], " o ", asr #3\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                         \
     "ldr %[w0], [" o "]\n\t"                                                                                     \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"
 
 #define EFM_SFC_ROW8(o, X, A)                                                                                    \
-    "add " o ", %[b], " o ", asr #3\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                         \
     "ldrd %[w0], %[w1], [" o "]\n\t"                                                                             \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"                                                                    \
@@ -429,12 +432,13 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
-/* Every row without activation (kind 0), at least 16 output features and inputs. Per row the scan into the list, then the whole blocks of 16 output
- * features in one asm statement: per block the sums (as efm_sfc_acc16, the offsets read in pairs; the row offset,
- * weights and list pointer in r4-r7) and, from the registers, the requantization (as efm_sfc_req0: LDM into
- * r4-r7; q takes the base's register, y the last accumulator's, which waits on the stack until the first
- * accumulator's outputs are done); the block loop's state (list, q, y, end, base) lives on the stack. The last
- * columns (cols_pad % 16) as efm_sfc_rows; a row with more than EFM_SFC_PASS spikes goes through efm_sfc_rows. */
+/* Every row without activation (kind 0), at least 16 output features and inputs. Per row the scan into the list,
+ * then the whole blocks of 16 output features in one asm statement: per block the sums (as efm_sfc_acc16, the
+ * offsets read in pairs; the row offset, weights and list pointer in r4-r7) and, from the registers, the
+ * requantization (as efm_sfc_req0: LDM into r4-r7; q takes the base's register, y the last accumulator's, which
+ * waits on the stack until the first accumulator's outputs are done); the block loop's state (list, q, y, end,
+ * base) lives on the stack. The last columns (cols_pad % 16) as efm_sfc_rows; a row with more than EFM_SFC_PASS
+ * spikes goes through efm_sfc_rows. */
 __attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connected_params *p, const uint8_t *spikes,
                                                     const int8_t *w, const int32_t *bias, int8_t *y, int32_t *list) {
     const int32_t depth = p->depth, cols = p->cols, cp = p->cols_pad, groups = depth >> 4, blocks = cols >> 4;
