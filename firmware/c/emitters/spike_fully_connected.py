@@ -12,8 +12,9 @@ from edgefmr.ops.spike_fully_connected import kernel_params
 
 @scratch_bytes("SPIKE_FULLY_CONNECTED")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
-    """The Cortex-M kernel's list of active inputs of one row: depth + 2 int32 (its count, the offsets, the end)."""
-    return 4 * (c.inp(1).shape[1] + 2) if "spike_fully_connected" in arm else 0
+    """The Cortex-M kernel's list of active inputs of one row: depth + 3 int32 (its count, the offsets, the end and
+    the entry the pairwise reads may load after it)."""
+    return 4 * (c.inp(1).shape[1] + 3) if "spike_fully_connected" in arm else 0
 
 
 def transposed_weights(w: np.ndarray) -> tuple[np.ndarray, int]:

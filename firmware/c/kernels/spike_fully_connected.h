@@ -22,7 +22,7 @@ typedef struct {
 
 /* bias may be NULL; spikes are bytes, any nonzero value is a spike. w is [cols][depth] for the portable kernel;
  * the Cortex-M kernel takes it transposed, [depth + 1][cols_pad] (zero-padded, and a last row of zeros). scratch:
- * the Cortex-M kernel's list of active inputs, (depth + 2) int32 (NULL for the portable kernel). */
+ * the Cortex-M kernel's list of active inputs, (depth + 3) int32 (NULL for the portable kernel). */
 void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const uint8_t *spikes, const int8_t *w,
                                const int32_t *bias, int8_t *y, void *scratch);
 

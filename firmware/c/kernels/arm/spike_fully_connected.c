@@ -24,30 +24,28 @@
 #define EFM_SFC_PASS 256
 
 /* The offsets of the nonzero bytes of the word just loaded into v (byte 3 at offset b): UQADD8 with 0x7f sets
- * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the offset b - (clz / 8) cp
- * stored. Seven instructions per active input. The order of the list does not matter: the sums are exact. */
+ * bit 7 of each nonzero byte, then per set bit, highest first: CLZ, the bit cleared, the scaled offset b - clz cp
+ * (b: 8 cp times the index of byte 3) stored. Six instructions per active input. The order of the list does not
+ * matter: the sums are exact. */
 #define EFM_SFC_BITS(L)                                                                                         \
-    "mov %[m], #0x7f7f7f7f\n\t"                                                                                  \
-    "uqadd8 %[m], %[v], %[m]\n\t"                                                                                \
+    "uqadd8 %[m], %[v], %[k7f]\n\t"                                                                                \
     "ands %[m], %[m], #0x80808080\n\t"                                                                           \
     L ":\n\t"                                                                                                    \
     "clz %[z], %[m]\n\t"                                                                                         \
     "lsr %[t], %[k80], %[z]\n\t"                                                                                 \
     "bics %[m], %[m], %[t]\n\t"                                                                                  \
-    "lsr %[z], %[z], #3\n\t"                                                                                     \
     "mls %[z], %[z], %[cp], %[b]\n\t"                                                                            \
     "str %[z], [%[l]], #4\n\t"                                                                                   \
     "bne " L "b\n\t"
 
-/* The weight-row offsets (k * cp) of the active inputs among the first `groups` * 16 bytes of a spike row, in any
- * order, appended at l; returns the new end. Per word of zeros a load and a branch. */
-static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int32_t *l) {
-    int32_t off3 = 3 * cp, b, z, t;
-    const int32_t cp4 = 4 * cp;
+/* The scaled weight-row offsets (8 k cp: the loops add them to the base ASR #3) of the active inputs among the
+ * first `groups` * 16 bytes of a spike row, in any order, appended at l (groups >= 1); returns the new end. Per word
+ * of zeros a load and a branch. */
+static inline __attribute__((always_inline)) int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp,
+                                                                     int32_t *l) {
+    int32_t off3 = 24 * cp, b, z, t;
+    const int32_t cp4 = 32 * cp;
     uint32_t v, m;
-    if (groups <= 0) {
-        return l;
-    }
     __asm__ volatile("1:\n\t"
                      "ldr %[v], [%[p]], #4\n\t"
                      "cbz %[v], 10f\n\t"
@@ -71,25 +69,30 @@ static int32_t *efm_sfc_list16(const uint8_t *p, int32_t groups, int32_t cp, int
                      "bne 1b\n\t"
                      : [p] "+&r"(p), [g] "+&r"(groups), [off3] "+&r"(off3), [l] "+&r"(l), [v] "=&l"(v), [m] "=&r"(m),
                        [z] "=&r"(z), [t] "=&r"(t), [b] "=&r"(b)
-                     : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u)
+                     : [cp] "r"(cp), [cp4] "r"(cp4), [k80] "r"(0x80000000u), [k7f] "r"(0x7f7f7f7fu)
                      : "cc", "memory");
     return l;
 }
 
-/* The weight-row offsets (k * cp) of the active inputs of one spike row, in any order; returns the count. After
+__attribute__((noinline)) static int32_t *efm_sfc_list16_nc(const uint8_t *p, int32_t groups, int32_t cp,
+                                                             int32_t *l) {
+    return groups > 0 ? efm_sfc_list16(p, groups, cp, l) : l;
+}
+
+/* The scaled weight-row offsets (8 k cp) of the active inputs of one spike row, in any order; returns the count. After
  * the groups of 16 bytes, words (each nonzero byte found as in EFM_SFC_BITS), then bytes. */
 static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t *list) {
-    int32_t *l = efm_sfc_list16(s, depth >> 4, cp, list);
+    int32_t *l = efm_sfc_list16_nc(s, depth >> 4, cp, list);
     int32_t k = depth & ~15;
     for (; k + 4 <= depth; k += 4) {
         uint32_t m;
         __asm__("uqadd8 %0, %1, %2" : "=r"(m) : "r"(efm_load4(s + k)), "r"(0x7f7f7f7fu));
         for (m &= 0x80808080u; m; m &= m - 1) {
-            *l++ = (k + (__builtin_ctz(m) >> 3)) * cp;
+            *l++ = 8 * (k + (__builtin_ctz(m) >> 3)) * cp;
         }
     }
     for (; k < depth; k++) {
-        *l = k * cp;
+        *l = 8 * k * cp;
         l += s[k] != 0;
     }
     return (int32_t)(l - list);
@@ -98,13 +101,13 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
 /* Accumulating (sxtab16) and first (sxtb16: the accumulators start at the first input's weights) additions of one
  * weight row of 4, 8 or 16 columns at offset o from the block's base. */
 #define EFM_SFC_ROW4(o, X, A)                                                                                    \
-    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                         \
     "ldr %[w0], [" o "]\n\t"                                                                                     \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"
 
 #define EFM_SFC_ROW8(o, X, A)                                                                                    \
-    "add " o ", %[b], " o "\n\t"                                                                                 \
+    "add " o ", %[b], " o ", asr #3\n\t"                                                                         \
     "ldrd %[w0], %[w1], [" o "]\n\t"                                                                             \
     X " %[a0], " A("a0") "%[w0]\n\t"                                                                            \
     X " %[a1], " A("a1") "%[w0], ror #8\n\t"                                                                    \
@@ -139,6 +142,22 @@ static int32_t efm_sfc_list(const uint8_t *s, int32_t depth, int32_t cp, int32_t
     "ldr %[o], [%[l]], #4\n\t"                                                                                   \
     "cmp %[o], #0\n\t"                                                                                           \
     "blt 2f\n\t" ADD("%[o]") "b 4b\n\t"                                                                          \
+    "2:\n\t"
+
+/* EFM_SFC_LOOP for 16 columns with the offsets read two at a time (LDRD: 25 instructions per two active inputs
+ * instead of 27): after the first row (and a second one alone when n is even) the rest come in pairs up to the
+ * sentinel; the list has one more readable entry after the sentinel. */
+#define EFM_SFC_LOOP2                                                                                           \
+    "ldrd %[o], %[p], [%[l]], #8\n\t"                                                                            \
+    "lsls %[o], %[o], #31\n\t" EFM_SFC_FIRST16("%[p]") "bne 3f\n\t"                                           \
+    "ldr %[o], [%[l]], #4\n\t" EFM_SFC_ADD16("%[o]") "3:\n\t"                                                 \
+    "ldrd %[o], %[p], [%[l]], #8\n\t"                                                                          \
+    "cmp %[o], #0\n\t"                                                                                         \
+    "blt 2f\n\t"                                                                                               \
+    "4:\n\t" EFM_SFC_ADD16("%[o]") EFM_SFC_ADD16("%[p]")                                                       \
+    "ldrd %[o], %[p], [%[l]], #8\n\t"                                                                          \
+    "cmp %[o], #0\n\t"                                                                                         \
+    "bge 4b\n\t"                                                                                               \
     "2:\n\t"
 
 /* Sums of 16 (8, 4) int8 weight columns (base: the block's first column) over the active inputs of `list` (as
@@ -318,50 +337,6 @@ __attribute__((noinline)) static void efm_sfc_req0_nc(const int32_t *q, const ui
     EFM_SFC_OUT("sxtah r4, r4, %[" EV "]\n\t") EFM_SFC_OUT("sxtah r4, r4, %[" OD "]\n\t")                          \
         EFM_SFC_OUT("add r4, r4, %[" EV "], asr #16\n\t") EFM_SFC_OUT("add r4, r4, %[" OD "], asr #16\n\t")
 
-/* `blocks` >= 1 whole blocks of 16 output features of one row, 1..EFM_SFC_PASS active inputs, no activation, in
- * one asm statement. Per block the sums (as efm_sfc_acc16; the row offset, weights and list pointer in r4-r7) and,
- * from the registers, the requantization (as efm_sfc_req0: LDM into r4-r7; q takes the base's register, y the
- * last accumulator's, which waits on the stack until the first accumulator's outputs are done); the loop state
- * (list, base, end, q, y) lives on the stack. */
-__attribute__((noinline)) static void efm_sfc_blocks16(const int32_t *list, const int8_t *w, const int32_t *q,
-                                                       int8_t *y, int32_t blocks) {
-    register uint32_t w0 __asm__("r4");
-    register uint32_t w1 __asm__("r5");
-    register int32_t o __asm__("r6");
-    register const int32_t *l __asm__("r7");
-    uint32_t a0, a1, a2, a3, a4, a5, a6, a7;
-    const void *bq = w;
-    struct {
-        const int32_t *list, *q;
-        int8_t *y;
-        const int8_t *end, *base;
-        uint32_t a7;
-    } st = {list, q, y, w + 16 * blocks, w, 0};
-    __asm__ volatile("5:\n\t"
-                     "ldr %[l], %[sl]\n\t"
-                     EFM_SFC_LOOP(EFM_SFC_FIRST16, EFM_SFC_ADD16)
-                     "str %[a7], %[s7]\n\t"
-                     "ldr %[a7], %[sy]\n\t"
-                     "str %[b], %[sb]\n\t"
-                     "ldr %[b], %[sq]\n\t"
-                     EFM_SFC_OUT4("a0", "a1") EFM_SFC_OUT4("a2", "a3") EFM_SFC_OUT4("a4", "a5")
-                     "ldr %[a0], %[s7]\n\t"
-                     EFM_SFC_OUT4("a6", "a0")
-                     "str %[b], %[sq]\n\t"
-                     "str %[a7], %[sy]\n\t"
-                     "ldr %[b], %[sb]\n\t"
-                     "ldr %[a0], %[se]\n\t"
-                     "add %[b], %[b], #16\n\t"
-                     "cmp %[b], %[a0]\n\t"
-                     "bne 5b\n\t"
-                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),
-                       [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1),
-                       [o] "=&r"(o), [l] "=&r"(l), [b] "+r"(bq), [s7] "+m"(st.a7), [sq] "+m"(st.q), [sy] "+m"(st.y),
-                       [sb] "+m"(st.base)
-                     : [sl] "m"(st.list), [se] "m"(st.end)
-                     : "cc", "memory");
-}
-
 /* The `count` (<= width) outputs of a block of `width` output features from its int16 lane pairs (see
  * efm_sfc_acc16); r describes the block's first output feature. */
 static inline __attribute__((always_inline)) void efm_sfc_out_packed(const efm_sfc_req *r, const uint32_t *pk,
@@ -408,19 +383,12 @@ static inline __attribute__((always_inline)) void efm_sfc_rows(const efm_spike_f
     for (int32_t row = 0; row < rows; row++, spikes += depth, y += cols) {
         int32_t n = efm_sfc_list(spikes, depth, cp, list + 1);
         if (n == 0) { /* no spike: the zero row (the accumulation starts from a first row), the sums are 0 */
-            list[1] = depth * cp;
+            list[1] = 8 * depth * cp;
             n = 1;
         }
         list[0] = n;
         list[n + 1] = -1;
         int32_t cb = 0;
-        if (kind == 0 && n <= EFM_SFC_PASS) {
-            const int32_t blocks = cols >> 4;
-            if (blocks > 0) {
-                efm_sfc_blocks16(list, w, p->requant32, y, blocks);
-                cb = 16 * blocks;
-            }
-        }
         while (cb < cols) {
             const int32_t width = cp - cb >= 16 ? 16 : (cp - cb >= 8 ? 8 : 4);
             const int32_t count = cols - cb < width ? cols - cb : width;
@@ -464,6 +432,87 @@ __attribute__((noinline)) static void efm_sfc_rows_any(const efm_spike_fully_con
     efm_sfc_rows(p, spikes, w, bias, y, list, kind);
 }
 
+/* Every row without activation (kind 0), at least 16 output features and inputs. Per row the scan into the list,
+ * then the whole blocks of 16 output features in one asm statement: per block the sums (as efm_sfc_acc16, the
+ * offsets read in pairs; the row offset, weights and list pointer in r4-r7) and, from the registers, the
+ * requantization (as efm_sfc_req0: LDM into r4-r7; q takes the base's register, y the last accumulator's, which
+ * waits on the stack until the first accumulator's outputs are done); the block loop's state (list, q, y, end,
+ * base) lives on the stack. The last columns (cols_pad % 16) as efm_sfc_rows; a row with more than EFM_SFC_PASS
+ * spikes goes through efm_sfc_rows. */
+__attribute__((noinline)) static void efm_sfc_rows0(const efm_spike_fully_connected_params *p, const uint8_t *spikes,
+                                                    const int8_t *w, const int32_t *bias, int8_t *y, int32_t *list) {
+    const int32_t depth = p->depth, cols = p->cols, cp = p->cols_pad, groups = depth >> 4, blocks = cols >> 4;
+    const int32_t *q0 = p->requant32;
+    struct { /* pairs read or written by one LDRD / STRD: (q, y), (end, base), (base, a7) */
+        const int32_t *list, *q;
+        int8_t *y;
+        const int8_t *end, *base;
+        uint32_t a7;
+    } __attribute__((aligned(8))) st = {list, q0, y, w + 16 * blocks, w, 0};
+    for (int32_t row = 0; row < p->rows; row++, spikes += depth, y += cols) {
+        int32_t *l = efm_sfc_list16(spikes, groups, cp, list + 1);
+        if (depth & 15) { /* the last depth % 16 inputs, their offsets from the tail's start */
+            const int32_t k0 = depth & ~15, nt = efm_sfc_list(spikes + k0, depth & 15, cp, l);
+            for (int32_t i = 0; i < nt; i++) {
+                l[i] += 8 * k0 * cp;
+            }
+            l += nt;
+        }
+        if (l == list + 1) { /* no spike: the zero row */
+            *l++ = 8 * depth * cp;
+        }
+        const int32_t n = (int32_t)(l - list) - 1;
+        if (n > EFM_SFC_PASS) {
+            efm_spike_fully_connected_params one = *p;
+            one.rows = 1;
+            efm_sfc_rows_any(&one, spikes, w, bias, y, list, 0);
+            st.y = y + cols;
+            continue;
+        }
+        list[0] = n;
+        *l = -1;
+        {
+            register uint32_t w0 __asm__("r4");
+            register uint32_t w1 __asm__("r5");
+            register int32_t o __asm__("r6");
+            register const int32_t *lp __asm__("r7");
+            int32_t o2;
+            uint32_t a0, a1, a2, a3, a4, a5, a6, a7;
+            const void *bq = w; /* st.base is written before it is read; st.y follows from the last row */
+            st.q = q0;
+            __asm__ volatile("5:\n\t"
+                             "ldr %[l], %[sl]\n\t"
+                             EFM_SFC_LOOP2
+                             "strd %[b], %[a7], %[sb]\n\t"
+                             "ldrd %[b], %[a7], %[sq]\n\t"
+                             EFM_SFC_OUT4("a0", "a1") EFM_SFC_OUT4("a2", "a3") EFM_SFC_OUT4("a4", "a5")
+                             "ldr %[a0], %[s7]\n\t"
+                             EFM_SFC_OUT4("a6", "a0")
+                             "strd %[b], %[a7], %[sq]\n\t"
+                             "ldrd %[a0], %[b], %[se]\n\t"
+                             "add %[b], %[b], #16\n\t"
+                             "cmp %[b], %[a0]\n\t"
+                             "bne 5b\n\t"
+                             : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4),
+                               [a5] "=&r"(a5), [a6] "=&r"(a6), [a7] "=&r"(a7), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                               [o] "=&r"(o), [p] "=&r"(o2), [l] "=&r"(lp), [b] "+r"(bq), [s7] "+m"(st.a7),
+                               [sq] "+m"(st.q), [sy] "+m"(st.y), [sb] "+m"(st.base), [se] "+m"(st.end)
+                             : [sl] "m"(st.list)
+                             : "cc", "memory");
+        }
+        for (int32_t cb = 16 * blocks; cb < cols;) { /* the last columns: 8, then 4 */
+            const int32_t width = cp - cb >= 8 ? 8 : 4;
+            const int32_t count = cols - cb < width ? cols - cb : width;
+            const efm_sfc_req r = {q0 + 4 * cb, NULL, NULL, NULL, p->output_zp, p->act_min, p->act_max};
+            uint32_t pk[4];
+            efm_sfc_acc(list, w, cb, width, pk);
+            efm_sfc_out_packed(&r, pk, count, y + cb, 0);
+            cb += width;
+            st.y = y + cols;
+        }
+    }
+}
+
 /* One output feature whose weights are all p->arm_count: per row, that weight times the number of nonzero spike
  * bytes (each byte reduced to its bit 0, four summed by one USADA8), requantized as the other paths. */
 __attribute__((noinline)) static void efm_sfc_count(const efm_spike_fully_connected_params *p, const uint8_t *spikes,
@@ -495,7 +544,11 @@ void efm_spike_fully_connected(const efm_spike_fully_connected_params *p, const 
         return;
     }
     if (p->requant32 != NULL && p->act_min == -128 && p->act_max == 127) {
-        efm_sfc_rows(p, spikes, w, bias, y, list, 0);
+        if (p->cols >= 16 && p->depth >= 16) {
+            efm_sfc_rows0(p, spikes, w, bias, y, list);
+        } else {
+            efm_sfc_rows_any(p, spikes, w, bias, y, list, 0);
+        }
     } else {
         efm_sfc_rows_any(p, spikes, w, bias, y, list, p->requant32 == NULL ? 2 : 1);
     }
