@@ -314,6 +314,12 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
     }
     const int32_t *q = p->requant32;
     int32_t c = 0;
+    if (main == depth && !act) { /* the common case without the tail and the clamp */
+        for (; c < even; c++, q += 4) {
+            const int32_t a = acc[c];
+            yr[c] = (int8_t)efm_ssat8(q[2] == 0 ? efm_smmulr(a, q[0]) + q[1] : (efm_smmul(a, q[0]) + q[1]) >> q[2]);
+        }
+    }
     for (; c < even; c++, q += 4) {
         int32_t a = acc[c];
         for (int32_t k = main; k < depth; k++) {
