@@ -23,13 +23,13 @@ def arm_block_rows(rows: int, depth: int, lean: bool = False) -> int:
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The Cortex-M kernel unpacks a block of input rows (arm_block_rows) to int16 pairs: rows x depth x 2 bytes
     (whole groups of 4), and a sentinel word; with fewer rows than a block (matrix-vector: w16_weights), one row
-    as int16."""
+    as int16 and an int32 accumulator per output feature."""
     depth = c.inp(1).shape[1]
     rows = c.inp(0).size // depth
     if "fully_connected" not in arm:
         return 0
     if rows < ARM_ROWS:
-        return align4(2 * depth) if depth >= 8 else 0
+        return align4(2 * depth) + 4 * c.inp(1).shape[0] if depth >= 8 else 0
     if depth < 4:
         return 0
     return arm_block_rows(rows, depth, lean) * (depth // 4) * 8 + 4

@@ -14,7 +14,8 @@
  * 64-bit requantization (the whole op then takes the C 4-row path) and rows outside the blocks take the C paths
  * below. Ops with fewer than four rows (the
  * matrix-vector products of a streaming step) use int16 weights prepared at generation time (p->w16) where every
- * feature has the 32-bit requantization: two features per pass, 16 MACs in 13 instructions (efm_dot16x2). */
+ * feature has the 32-bit requantization: two features per pass, 16 MACs in 12 instructions, all pairs in one loop nest
+ * (efm_fc_mv_dot), then the requantization. */
 #ifdef EFM_ARM_FULLY_CONNECTED
 
 #include <stddef.h>
@@ -245,9 +246,71 @@ static int8_t efm_fc_out32(const int32_t *q, int32_t acc, int act, int32_t lo, i
     return (int8_t)v;
 }
 
+/* The state of efm_fc_mv_dot (the assembly addresses the fields by offset). */
+typedef struct {
+    const uint32_t *x;  /*  0: the widened row */
+    int32_t groups1;    /*  4: groups of 8 inputs (>= 1) + 1 */
+    const int32_t *q;   /*  8: requant32 row of the pair's first feature (its adj the word before) */
+    int32_t *acc;       /* 12: the accumulators out */
+    int32_t pairs;      /* 16: feature pairs (>= 1) */
+    const int16_t *w;   /* 20: p->w16 */
+} efm_fc_mv;
+
+/* All feature pairs of one row in one loop nest, its state in registers (r4-r8 = the first five fields, saved
+ * around the dot product in *s, held in lr): per pair the accumulators start from the features' adj, run
+ * efm_dot16x2's 16 MACs in 12 instructions per group (two groups a loop pass, an odd count entering at the second)
+ * and go to s->acc (11 instructions of bookkeeping a pair). */
+__attribute__((noinline)) static void efm_fc_mv_dot(efm_fc_mv *s) {
+    __asm__ volatile("ldr lr, %[s]\n\t"
+                     "ldr r3, [lr, #20]\n\t"
+                     "ldmia lr, {r4, r5, r6, r7, r8}\n\t"
+                     "1:\n\t"
+                     "mov r2, r4\n\t"
+                     "lsrs r12, r5, #1\n\t"
+                     "ldr r0, [r6, #-4]\n\t"
+                     "ldr r1, [r6, #12]\n\t"
+                     "stmia lr, {r4, r5, r6, r7, r8}\n\t"
+                     "bcc 3f\n\t"
+                     "2:\n\t"
+                     "ldmia r2!, {r4, r5, r6, r7}\n\t"
+                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
+                     "smlad r0, r4, r8, r0\n\t"
+                     "smlad r0, r5, r9, r0\n\t"
+                     "smlad r0, r6, r10, r0\n\t"
+                     "smlad r0, r7, r11, r0\n\t"
+                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
+                     "smlad r1, r4, r8, r1\n\t"
+                     "smlad r1, r5, r9, r1\n\t"
+                     "smlad r1, r6, r10, r1\n\t"
+                     "smlad r1, r7, r11, r1\n\t"
+                     "3:\n\t"
+                     "ldmia r2!, {r4, r5, r6, r7}\n\t"
+                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
+                     "smlad r0, r4, r8, r0\n\t"
+                     "smlad r0, r5, r9, r0\n\t"
+                     "smlad r0, r6, r10, r0\n\t"
+                     "smlad r0, r7, r11, r0\n\t"
+                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
+                     "smlad r1, r4, r8, r1\n\t"
+                     "smlad r1, r5, r9, r1\n\t"
+                     "smlad r1, r6, r10, r1\n\t"
+                     "smlad r1, r7, r11, r1\n\t"
+                     "subs r12, r12, #1\n\t"
+                     "bne 2b\n\t"
+                     "ldmia lr, {r4, r5, r6, r7, r8}\n\t"
+                     "stmia r7!, {r0, r1}\n\t"
+                     "adds r6, r6, #32\n\t"
+                     "subs r8, r8, #1\n\t"
+                     "bne 1b\n\t"
+                     :
+                     : [s] "m"(s)
+                     : EFM_FC_CLOBBERS);
+}
+
 /* One input row with the int16 weights (p->w16): the row is widened once into the scratch as int16 pairs in
- * SXTB16 lane order ((x0, x2), (x1, x3) per group of four, the order of the weights), then the output features go
- * in pairs through efm_dot16x2; depth % 8 inputs and an odd last feature in C. */
+ * SXTB16 lane order ((x0, x2), (x1, x3) per group of four, the order of the weights), the output features' dot
+ * products go in pairs through efm_fc_mv_dot into the scratch after it, then each is requantized; depth % 8 inputs
+ * and an odd last feature in C. */
 static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, const int8_t *w, int8_t *yr,
                          uint32_t *x16, int act) {
     const int32_t depth = p->depth, cols = p->cols, groups = depth >> 3, main = groups << 3;
@@ -257,18 +320,26 @@ static void efm_fc_row16(const efm_fully_connected_params *p, const int8_t *xr, 
         x16[k >> 1] = efm_sxtb16(v);
         x16[(k >> 1) + 1] = efm_sxtb16_ror8(v);
     }
-    const int16_t *wp = p->w16;
+    int32_t *acc = (int32_t *)(x16 + (main >> 1));
+    const int32_t even = cols & ~1;
+    if (even > 0) {
+        efm_fc_mv s = {x16, groups + 1, p->requant32, acc, even >> 1, p->w16};
+        efm_fc_mv_dot(&s);
+    }
     const int32_t *q = p->requant32;
     int32_t c = 0;
-    for (; c + 2 <= cols; c += 2, wp += 16 * groups, q += 8) {
-        int32_t a0 = q[-1], a1 = q[3];
-        efm_dot16x2(x16, wp, groups, &a0, &a1);
-        for (int32_t k = main; k < depth; k++) {
-            a0 += (int32_t)xr[k] * w[c * depth + k];
-            a1 += (int32_t)xr[k] * w[(c + 1) * depth + k];
+    if (main == depth && !act) { /* the common case without the tail and the clamp */
+        for (; c < even; c++, q += 4) {
+            const int32_t a = acc[c];
+            yr[c] = (int8_t)efm_ssat8(q[2] == 0 ? efm_smmulr(a, q[0]) + q[1] : (efm_smmul(a, q[0]) + q[1]) >> q[2]);
         }
-        yr[c] = efm_fc_out32(q, a0, act, lo, hi);
-        yr[c + 1] = efm_fc_out32(q + 4, a1, act, lo, hi);
+    }
+    for (; c < even; c++, q += 4) {
+        int32_t a = acc[c];
+        for (int32_t k = main; k < depth; k++) {
+            a += (int32_t)xr[k] * w[c * depth + k];
+        }
+        yr[c] = efm_fc_out32(q, a, act, lo, hi);
     }
     for (; c < cols; c++, q += 4) {
         int32_t a = q[-1];
