@@ -149,7 +149,7 @@ def emit(ctx: EmitContext) -> Emitted:
         weights, bias, scratch_ptr, arm = ctx.inp(1), ctx.inp(2), "NULL", {}
     elif plan.small is not None:  # the small-depth path's rows, no scratch
         weights = f"(const int8_t *)(const void *){ctx.array(plan.small, 'int32_t')}"
-        bias, scratch_ptr, arm = "NULL", "NULL", {"mult": None, "shift": None, "arm_small": 1}
+        bias, scratch_ptr, arm = "NULL", "NULL", {"mult": None, "shift": None}
     else:  # the packed rows hold the weights, the folded bias and the multipliers
         weights = f"(const int8_t *)(const void *){ctx.array(plan.rows, 'int32_t')}"
         bias, scratch_ptr, arm = "NULL", ctx.scratch("void"), {"mult": None, "shift": None}

@@ -23,9 +23,6 @@ typedef struct {
      * window): the weights as int16 in the columns' lane order, output channels in pairs, per pair and group of 8
      * depth values the 8 weights of each channel; NULL where it does not apply. */
     const int16_t *arm_w16;
-    /* Cortex-M kernel, k_h k_w k_c <= 8: 1 where the weights are the small-depth path's rows (one pixel at a time,
-     * every channel from registers; kernels/arm/conv_2d.c) and no scratch is used. */
-    int32_t arm_small;
 } efm_conv_2d_params;
 
 /* im2col column builders of the Cortex-M kernel. */
@@ -42,7 +39,7 @@ void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, 
 /* The portable loop (kernels/conv_2d.c), which Cortex-M builds call where the Cortex-M kernel does not apply. */
 void efm_conv_2d_portable(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                           int8_t *y);
-/* The small-depth path alone (arm_small layers; w: the emitter's packed rows): a model whose convolutions all take it
+/* The small-depth path (k_h k_w in_c <= 8; w: the emitter's packed rows): a model whose convolutions all take it
  * links none of the four-column path. */
 void efm_conv_2d_small(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, int8_t *y);
 #endif

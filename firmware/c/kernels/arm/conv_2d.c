@@ -554,11 +554,7 @@ __attribute__((noinline)) static void efm_cv_rest(const efm_conv_2d_params *p, c
 
 void efm_conv_2d(const efm_conv_2d_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, int8_t *y,
                  void *scratch) {
-    (void)bias; /* folded into the packed rows */
-    if (p->arm_small) {
-        efm_cv_small(p, x, (const uint32_t *)(const void *)w, y);
-        return;
-    }
+    (void)bias; /* folded into the packed rows (small-depth layers are generated as efm_conv_2d_small calls) */
     const int32_t k4 = p->arm_k4, groups = k4 >> 2, out_c = p->out_c;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     uint32_t *xs = (uint32_t *)scratch;
