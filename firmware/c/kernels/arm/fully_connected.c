@@ -256,6 +256,21 @@ typedef struct {
     const int16_t *w;   /* 20: p->w16 */
 } efm_fc_mv;
 
+/* One group of 8 inputs for two features: the inputs' int16 pairs from r2, each feature's weight pairs from r3,
+ * SMLAD into r0 (first feature) and r1 (second). */
+#define EFM_FC_MV_GROUP                                                                                         \
+    "ldmia r2!, {r4, r5, r6, r7}\n\t"                                                                            \
+    "ldmia r3!, {r8, r9, r10, r11}\n\t"                                                                          \
+    "smlad r0, r4, r8, r0\n\t"                                                                                   \
+    "smlad r0, r5, r9, r0\n\t"                                                                                   \
+    "smlad r0, r6, r10, r0\n\t"                                                                                  \
+    "smlad r0, r7, r11, r0\n\t"                                                                                  \
+    "ldmia r3!, {r8, r9, r10, r11}\n\t"                                                                          \
+    "smlad r1, r4, r8, r1\n\t"                                                                                   \
+    "smlad r1, r5, r9, r1\n\t"                                                                                   \
+    "smlad r1, r6, r10, r1\n\t"                                                                                  \
+    "smlad r1, r7, r11, r1\n\t"
+
 /* All feature pairs of one row in one loop nest, its state in registers (r4-r8 = the first five fields, saved
  * around the dot product in *s, held in lr): per pair the accumulators start from the features' adj, run
  * efm_dot16x2's 16 MACs in 12 instructions per group (two groups a loop pass, an odd count entering at the second)
@@ -272,29 +287,9 @@ __attribute__((noinline)) static void efm_fc_mv_dot(efm_fc_mv *s) {
                      "stmia lr, {r4, r5, r6, r7, r8}\n\t"
                      "bcc 3f\n\t"
                      "2:\n\t"
-                     "ldmia r2!, {r4, r5, r6, r7}\n\t"
-                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
-                     "smlad r0, r4, r8, r0\n\t"
-                     "smlad r0, r5, r9, r0\n\t"
-                     "smlad r0, r6, r10, r0\n\t"
-                     "smlad r0, r7, r11, r0\n\t"
-                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
-                     "smlad r1, r4, r8, r1\n\t"
-                     "smlad r1, r5, r9, r1\n\t"
-                     "smlad r1, r6, r10, r1\n\t"
-                     "smlad r1, r7, r11, r1\n\t"
+                     EFM_FC_MV_GROUP
                      "3:\n\t"
-                     "ldmia r2!, {r4, r5, r6, r7}\n\t"
-                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
-                     "smlad r0, r4, r8, r0\n\t"
-                     "smlad r0, r5, r9, r0\n\t"
-                     "smlad r0, r6, r10, r0\n\t"
-                     "smlad r0, r7, r11, r0\n\t"
-                     "ldmia r3!, {r8, r9, r10, r11}\n\t"
-                     "smlad r1, r4, r8, r1\n\t"
-                     "smlad r1, r5, r9, r1\n\t"
-                     "smlad r1, r6, r10, r1\n\t"
-                     "smlad r1, r7, r11, r1\n\t"
+                     EFM_FC_MV_GROUP
                      "subs r12, r12, #1\n\t"
                      "bne 2b\n\t"
                      "ldmia lr, {r4, r5, r6, r7, r8}\n\t"

@@ -18,6 +18,15 @@
 #include "efm_kernel.h"
 #include "hash_encode.h"
 
+/* One code bit from 8 anchors: LDM of {mask 0, mask 1, -threshold}, two USADA8 against the features f0 f1, the
+ * sign to C, shifted into neg. */
+#define EFM_HE_BIT8                                                                                              \
+    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
+    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
+    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
+    "adds %[th], %[th], %[th]\n\t"                                                                              \
+    "adc %[neg], %[neg], %[neg]\n\t"
+
 /* floor(sqrt(n)) for 2^30 <= n < 2^32: integer Newton steps from a start >= sqrt(n) (by AM-GM, n / 2a + a / 2 >=
  * sqrt(n) for a = 2^15 below 2^31 and a = 2^16 above, plus one for the floor); stops when a step no longer
  * decreases, which leaves the floor of the root. */
@@ -319,18 +328,11 @@ static inline __attribute__((always_inline)) void efm_he_token8(const int8_t *xs
             register uint32_t m1 __asm__("r5");
             register uint32_t th __asm__("r6");
             uint32_t neg = 0;
-#define EFM_HE_BIT8                                                                                              \
-    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
-    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
-    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
-    "adds %[th], %[th], %[th]\n\t"                                                                              \
-    "adc %[neg], %[neg], %[neg]\n\t"
             __asm__ volatile(EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
                              EFM_HE_BIT8
                              : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
                              : [f0] "r"(f0), [f1] "r"(f1)
                              : "cc", "memory");
-#undef EFM_HE_BIT8
             /* bit 0 came first, so it is bit 7 of neg: reverse the bits (RBIT), the byte is then the top one */
             uint32_t rev;
             __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
@@ -448,19 +450,12 @@ __attribute__((noinline)) static void efm_he_head16(const int8_t *xs, int32_t st
             register uint32_t m1 __asm__("r5");
             register uint32_t th __asm__("r6");
             uint32_t neg = 0;
-#define EFM_HE_BIT8                                                                                              \
-    "ldmia %[pm]!, {%[m0], %[m1], %[th]}\n\t"                                                                  \
-    "usada8 %[th], %[f0], %[m0], %[th]\n\t"                                                                     \
-    "usada8 %[th], %[f1], %[m1], %[th]\n\t"                                                                     \
-    "adds %[th], %[th], %[th]\n\t"                                                                              \
-    "adc %[neg], %[neg], %[neg]\n\t"
 #define EFM_HE_BIT8X4 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8 EFM_HE_BIT8
             __asm__ volatile(EFM_HE_BIT8X4 EFM_HE_BIT8X4 EFM_HE_BIT8X4 EFM_HE_BIT8X4
                              : [pm] "+r"(pm), [neg] "+r"(neg), [m0] "=&r"(m0), [m1] "=&r"(m1), [th] "=&r"(th)
                              : [f0] "r"(f0), [f1] "r"(f1)
                              : "cc", "memory");
 #undef EFM_HE_BIT8X4
-#undef EFM_HE_BIT8
             uint32_t rev;
             __asm__("rbit %0, %1" : "=r"(rev) : "r"(neg));
             const uint16_t code = (uint16_t)~(rev >> 16);
