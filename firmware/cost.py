@@ -22,7 +22,7 @@ from edgefmr.firmware.c.emitters import kernel_scratch, lean_savings
 from edgefmr.firmware.hls import estimate
 from edgefmr.firmware.schedule import DEFAULT_BLOCK_ROWS, build_schedule
 from edgefmr.ir import Graph
-from edgefmr.ir.passes import fold_transposes, optimize_origin
+from edgefmr.ir.passes import fold_transposes_origin, optimize_origin
 
 #: Bytes of one BRAM36 block (36 Kib): the unit of an FPGA design's on-chip memory.
 BRAM36_BYTES = 36 * 1024 // 8
@@ -44,10 +44,9 @@ def c_graph(g: Graph, tricks: bool, fuse: bool = True) -> tuple[Graph, list[list
         keep: set[int] = set()
         if tricks:
             keep = {i for s in build_schedule(out, tricks=True).steps if s.kind == "attention" for i in s.nodes}
-        folded = fold_transposes(out, exclude=keep)
+        folded, fold_origin = fold_transposes_origin(out, exclude=keep)
         if len(folded.nodes) != len(out.nodes):
-            where = {n.outputs[0]: i for i, n in enumerate(out.nodes)}
-            origin = [origin[where[n.outputs[0]]] if n.outputs[0] in where else [] for n in folded.nodes]
+            origin = [sorted(o for j in js for o in origin[j]) for js in fold_origin]
             out = folded
     return out, origin
 

@@ -10,12 +10,19 @@ last dimension (per-row work: a LayerNorm's statistics, a softmax's maximum and 
 per_call = the fixed cost of a call (set-up, loop heads). Counts are counter units: core cycles on real boards (DWT
 CYCCNT), executed instructions on QEMU boards (`unit` says which). The five coefficients per op type are fitted by
 non-negative least squares on the per-layer counts of every profiled model (relative error).
+
+Coefficients are keyed by the kernel path a node runs (`node_keys`): "OP/path" for ops whose C emitter names
+several paths (edgefmr.firmware.c.emitters.kernel_path: e.g. "CONV_2D/small", "HASH_ENCODE/portable"), found on the
+graph the C build compiles (edgefmr.firmware.cost.c_graph), "OP/in_<op>" for a node the build computes inside a node
+of another op (a TRANSPOSE folded into a BATCH_MATMUL's addressing, a LayerNorm chain's nodes), else the op type.
+`estimate` falls back to the op type's coefficients, then to the unit fallback, for keys a table lacks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +30,15 @@ import numpy as np
 
 from edgefmr.boards import Board, load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.c.emitters import node_path
+from edgefmr.firmware.cost import build_arm_kernels, c_graph
 from edgefmr.ir import Graph
 from edgefmr.ops.registry import call
 
 FORMAT = "edgefmr-calibration"
-VERSION = 3
+VERSION = 4
+#: Older versions `load_calibration` still reads (their coefficients are keyed by op type only).
+READABLE_VERSIONS = (3, 4)
 DIR_ENV = "EDGEFMR_CALIBRATION_DIR"
 #: The defaults per core type (tables written by scripts/default_calibration.py), used until a board is profiled.
 DEFAULTS_DIR = Path(__file__).parent / "data" / "calibration"
@@ -51,15 +62,47 @@ def calibration_path(board: str) -> Path:
 
 # ------------------------------------------------------------------------------------------------ work per node
 
-def node_work(g: Graph) -> list[tuple[str, str, int, int, int, int]]:
-    """(op, unit, amount, outputs, inputs, rows) per node of graph g (see the module docstring), e.g.
-    ("FULLY_CONNECTED", "mac", 4096, 64, 64, 1), ("SOFTMAX", "element", 640, 640, 640, 40)."""
+def node_keys(g: Graph, arm: frozenset) -> list[str]:
+    """Per node of graph g the key of its coefficients (see the module docstring) when the C build compiles g with
+    the Cortex-M kernels `arm`: "OP/path" (the kernel path of the compiled node that computes it), "OP/in_<op>"
+    (computed inside a compiled node of another op), else "OP"."""
+    cg, origin = c_graph(g, tricks=True)
+    keys = [n.op for n in g.nodes]  # nodes the build computes in no node keep their op type
+    for k, sources in enumerate(origin):
+        m = cg.nodes[k]
+        path = node_path(call(m, cg), arm)
+        for j in sources:
+            op = g.nodes[j].op
+            keys[j] = (f"{op}/{path}" if path else op) if op == m.op else f"{op}/in_{m.op.lower()}"
+    return keys
+
+
+def op_of(key: str) -> str:
+    """The op type of a coefficient key ("CONV_2D/small" -> "CONV_2D")."""
+    return key.split("/", 1)[0]
+
+
+@lru_cache(maxsize=64)
+def board_arm(board: str) -> frozenset:
+    """The Cortex-M kernels a default build for `board` uses (edgefmr.firmware.cost.build_arm_kernels); a board
+    name without a board file (a table written by hand) counts as a core with the DSP extension."""
+    try:
+        return build_arm_kernels(load_board(board))
+    except EdgefmrError:
+        return build_arm_kernels(load_board("qemu-netduinoplus2"))
+
+
+def node_work(g: Graph, arm: frozenset | None = None) -> list[tuple[str, str, int, int, int, int]]:
+    """(key, unit, amount, outputs, inputs, rows) per node of graph g (see the module docstring; key: node_keys with
+    the Cortex-M kernels `arm`, default those of a core with the DSP extension), e.g.
+    ("FULLY_CONNECTED/panels", "mac", 4096, 64, 64, 1), ("SOFTMAX", "element", 640, 640, 640, 40)."""
 
     def size(t: str) -> int:
         return int(np.prod(g.tensor(t).shape, dtype=np.int64))
 
+    keys = node_keys(g, board_arm("qemu-netduinoplus2") if arm is None else arm)
     out = []
-    for n in g.nodes:
+    for key, n in zip(keys, g.nodes, strict=True):
         c = call(n, g)
         outputs = sum(size(t) for t in n.outputs if t)
         inputs = sum(size(t) for t in n.inputs if t and not g.tensor(t).is_const)
@@ -67,10 +110,10 @@ def node_work(g: Graph) -> list[tuple[str, str, int, int, int, int]]:
         rows = size(n.outputs[0]) // max(1, int(y[-1]) if y else 1)
         macs = int(c.opdef.macs(c))
         if macs > 0:
-            out.append((n.op, "mac", macs, outputs, inputs, rows))
+            out.append((key, "mac", macs, outputs, inputs, rows))
         else:
             sizes = [size(t) for t in [*n.inputs, *n.outputs] if t and not g.tensor(t).is_const]
-            out.append((n.op, "element", max(sizes, default=0), outputs, inputs, rows))
+            out.append((key, "element", max(sizes, default=0), outputs, inputs, rows))
     return out
 
 
@@ -84,7 +127,7 @@ def layer_equations(layers: list[dict[str, Any]], work: list[tuple]) -> list[dic
 
 
 def fit_equations(equations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per op type the COEFFICIENTS (see the module docstring) by non-negative least squares over all equations,
+    """Per key (node_keys) the COEFFICIENTS (see the module docstring) by non-negative least squares over all equations,
     each weighted by 1 / its count (so small layers count as much as big ones), plus the work, outputs, inputs, rows,
     calls and layers seen (for the fallback and the report)."""
     from scipy.optimize import nnls
@@ -134,12 +177,21 @@ def make_table(board: Board, counter_unit: str, equations: list[dict[str, Any]],
 
 def _table(board: str, core: str, clock_hz: int, unit: str, equations: dict[str, list], profiles: list[dict],
            source: str) -> dict:
-    ops = fit_equations([eq for eqs in equations.values() for eq in eqs])
+    flat = [eq for eqs in equations.values() for eq in eqs]
+    ops = fit_equations(flat)
+    # the op types' own fit (every kernel path of an op one key): for kernel paths the profiled models did not run
+    op_types = fit_equations([{"count": eq["count"], "nodes": [[op_of(n[0]), *n[1:]] for n in eq["nodes"]]}
+                              for eq in flat])
+
+    def rows(fit: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {k: {"unit": v["unit"], **{c: round(v[c], 6) for c in COEFFICIENTS}, "layers": v["layers"]}
+                for k, v in sorted(fit.items())}
+
     return {
         "format": FORMAT, "version": VERSION, "board": board, "core": core, "clock_hz": clock_hz,
         "unit": unit, "cpi": 1.0, "source": source,
-        "ops": {op: {"unit": v["unit"], **{k: round(v[k], 6) for k in COEFFICIENTS}, "layers": v["layers"]}
-                for op, v in sorted(ops.items())},
+        "ops": rows(ops),
+        "op_types": rows(op_types),
         "fallback": _fallback(ops),
         "profiles": profiles,
         "equations": equations,
@@ -213,25 +265,35 @@ def load_calibration(board: Board | str) -> dict:
         except ValueError as e:
             raise EdgefmrError(f"{path}: calibration table is not valid JSON ({e}); delete it or profile the board "
                                f"again") from None
-        if t.get("format") != FORMAT or t.get("version") != VERSION:
-            raise EdgefmrError(f"{path}: not an {FORMAT} version {VERSION} table; delete it or profile again")
+        if t.get("format") != FORMAT or t.get("version") not in READABLE_VERSIONS:
+            raise EdgefmrError(f"{path}: not an {FORMAT} table of version {' or '.join(map(str, READABLE_VERSIONS))} "
+                               f"(format {t.get('format')!r}, version {t.get('version')!r}); delete it or profile "
+                               f"the board again (edgefmr profile)")
         t["path"] = str(path)
         t["clock_hz"] = b.clock_hz  # the board file's clock (a table profiled at another clock counts the same)
         return t
     return default_table(b)
 
 
+def coefficients(table: dict, key: str, unit: str) -> dict[str, Any] | None:
+    """The table's coefficients for a node_work key: the key's own (`ops`), else its op type's (`op_types`; a
+    version 3 table's `ops` are keyed by op type), None when neither is fitted in `unit` (the unit fallback)."""
+    for row in (table["ops"].get(key), table.get("op_types", table["ops"]).get(op_of(key))):
+        if row and row["unit"] == unit:
+            return row
+    return None
+
+
 def estimate(g: Graph, table: dict) -> dict[str, Any]:
     """Predicted count per inference of graph g from a calibration table: sum over nodes of node_count (see the
-    module docstring; ``fallback[unit] * work`` for op types the table lacks), in the table's unit; `cycles` applies
-    `cpi` to instruction tables; `seconds` divides cycles by the board clock."""
+    module docstring; the op type's coefficients for kernel paths the table lacks, ``fallback[unit] * work`` for op
+    types it lacks), in the table's unit; `cycles` applies `cpi` to instruction tables; `seconds` divides cycles by
+    the board clock."""
     per_node = []
-    for op, unit, amount, outputs, inputs, rows in node_work(g):
-        row = table["ops"].get(op)
-        if row and row["unit"] == unit:
-            per_node.append(node_count(row, amount, outputs, inputs, rows))
-        else:
-            per_node.append(table["fallback"][unit] * amount)
+    for key, unit, amount, outputs, inputs, rows in node_work(g, board_arm(str(table.get("board", "")))):
+        row = coefficients(table, key, unit)
+        per_node.append(table["fallback"][unit] * amount if row is None else
+                        node_count(row, amount, outputs, inputs, rows))
     total = float(sum(per_node))
     cycles = total * (table.get("cpi", 1.0) if table["unit"] == "instructions" else 1.0)
     return {"unit": table["unit"], "total": total, "cycles": cycles, "seconds": cycles / table["clock_hz"],

@@ -183,7 +183,8 @@ def profile_artifact(artifact: str | Path, board: str | None = None, *, port: st
         raise EdgefmrError(f"{inputs}: no inputs")
     refs = [[run_graph(g, rec)[o] for o in g.outputs] for rec in records]
     outs_meta = [(g.tensor(o).shape, np_dtype(g.tensor(o).dtype)) for o in g.outputs]
-    work = node_work(g)
+    arm = manifest.get("arm_kernels")
+    work = node_work(g, None if arm is None else frozenset(arm))  # keyed by the kernel paths this build runs
 
     per_input: list[int] = []
     layer_counts: list[list[float]] = []

@@ -112,8 +112,10 @@ class EmitContext:
 
 EmitFn = Callable[[EmitContext], Emitted]
 ScratchFn = Callable[[OpCall, frozenset, bool], int]
+PathFn = Callable[[OpCall, frozenset], str]
 _EMITTERS: dict[str, EmitFn] = {}
 _SCRATCH: dict[str, ScratchFn] = {}
+_PATHS: dict[str, PathFn] = {}
 
 
 def emitter(op: str) -> Callable[[EmitFn], EmitFn]:
@@ -138,6 +140,26 @@ def scratch_bytes(op: str) -> Callable[[ScratchFn], ScratchFn]:
         return fn
 
     return deco
+
+
+def kernel_path(op: str) -> Callable[[PathFn], PathFn]:
+    """Decorator registering which code path the kernel of `op` runs for a node, named at build time from the same
+    rule the emitter follows: fn(call, arm kernels) -> a short name ("portable" where the node runs the portable
+    loop). Ops with one path register none. The latency model (edgefmr.profiling.calibration) keys its fitted
+    coefficients by it."""
+
+    def deco(fn: PathFn) -> PathFn:
+        _PATHS[op] = fn
+        return fn
+
+    return deco
+
+
+def node_path(c: OpCall, arm: frozenset) -> str:
+    """The registered kernel_path of node call `c` with the Cortex-M kernels `arm` ("" for ops with one path)."""
+    all_emitters()
+    fn = _PATHS.get(c.node.op)
+    return fn(c, arm) if fn is not None else ""
 
 
 def node_key(node: Node) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path, scratch_bytes
 from edgefmr.firmware.c.emitters._common import contiguous_strides
 from edgefmr.ops.batch_matmul import MAX_BATCH_DIMS, kernel_params, operand_perm
 from edgefmr.ops.registry import OpCall
@@ -80,6 +80,18 @@ def _pair(c: OpCall) -> bool:
     ldep = lstr[-2] if c.attrs["adj_x"] else lstr[-1]
     rdep, rcol = (rstr[-1], rstr[-2]) if c.attrs["adj_y"] else (rstr[-2], rstr[-1])
     return pair_path(kp["rows"], kp["depth"], kp["cols"], kp["mult"], kp["shift"], ldep, rdep, rcol)
+
+
+@kernel_path("BATCH_MATMUL")
+def path(c: OpCall, arm: frozenset) -> str:
+    """"portable", else the Cortex-M kernel's "pair" path (pair_path), "panels" (lhs contiguous along the depth) or
+    "strided" (the kernel's C loop)."""
+    if "batch_matmul" not in arm:
+        return "portable"
+    if _pair(c):
+        return "pair"
+    _, _, lstr, _ = operand_strides(c)
+    return "panels" if (lstr[-2] if c.attrs["adj_x"] else lstr[-1]) == 1 else "strided"
 
 
 @scratch_bytes("BATCH_MATMUL")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path, scratch_bytes
 from edgefmr.ops.conv_2d import conv_geometry, conv_multipliers, kernel_params
 from edgefmr.ops.registry import OpCall
 
@@ -129,6 +129,20 @@ def w16_weights(rows: np.ndarray, k4: int) -> np.ndarray:
     wb = rows[:, 1:1 + k4 // 4].astype("<i4").view(np.int8).reshape(o, k4 // 4, 4)[:, :, [0, 2, 1, 3]]
     wb = wb.astype(np.int16).reshape(o, k4 // 8, 8)[: o // 2 * 2]
     return np.ascontiguousarray(wb.reshape(o // 2, 2, k4 // 8, 8).transpose(0, 2, 1, 3)).reshape(-1)
+
+
+#: Path names of the Cortex-M kernel's column builders (kernel_path).
+COL_NAMES = {COL_1X1: "1x1", COL_TAPS: "taps", COL_ROWS: "rows", COL_BYTES: "bytes"}
+
+
+@kernel_path("CONV_2D")
+def path(c: OpCall, arm: frozenset) -> str:
+    """"portable" (no Cortex-M kernel, or arm_conv None: efm_conv_2d_portable), "small" (efm_conv_2d_small), else
+    the column builder of efm_conv_2d (COL_NAMES)."""
+    plan = arm_conv(c) if "conv_2d" in arm else None
+    if plan is None:
+        return "portable"
+    return "small" if plan.small is not None else COL_NAMES[plan.cols]
 
 
 @scratch_bytes("CONV_2D")

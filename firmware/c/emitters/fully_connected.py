@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path, scratch_bytes
 from edgefmr.ops.fully_connected import kernel_params
 from edgefmr.ops.registry import OpCall
 
@@ -66,21 +66,50 @@ def requant32_table(mult: list[int], shift: list[int], adj: np.ndarray, depth: i
     return np.asarray(rows, np.int64)
 
 
+def arm_requant(c: OpCall) -> tuple[np.ndarray, np.ndarray]:
+    """(adj, requant32_table) of the Cortex-M kernel: sum_k (x_k - zp) w_k + b = sum_k x_k w_k + adj with
+    adj = b - zp sum_k w_k (exact in 64 bits)."""
+    xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+    kp = kernel_params(c)
+    adj = -xt.zero_point * wt.data.astype(np.int64).sum(axis=1)
+    if bt is not None:
+        adj = adj + bt.data.astype(np.int64)
+    return adj, requant32_table(kp["mult"].tolist(), kp["shift"].tolist(), adj, wt.shape[1], yt.zero_point)
+
+
+def arm_paths(c: OpCall, table: np.ndarray) -> tuple[bool, bool]:
+    """(matrix-vector, panels) of the Cortex-M kernel for a node with requant32_table `table`: the matrix-vector
+    loop (w16_weights) for fewer than ARM_ROWS rows of depth >= 8 and 2 or more features; the register-blocked
+    panels for whole groups of four; both need the 32-bit requantization of every feature (else the kernel's C
+    path)."""
+    cols, depth = c.inp(1).shape
+    rows = c.inp(0).size // depth
+    exact = bool((table[:, 2] >= 0).all())
+    return rows < ARM_ROWS and depth >= 8 and cols >= 2 and exact, depth % 4 == 0 and exact
+
+
+@kernel_path("FULLY_CONNECTED")
+def path(c: OpCall, arm: frozenset) -> str:
+    """"portable", else the Cortex-M kernel's "mv" (matrix-vector loop), "panels" or "c" (arm_paths)."""
+    if "fully_connected" not in arm:
+        return "portable"
+    mv, panels = arm_paths(c, arm_requant(c)[1])
+    return "mv" if mv else "panels" if panels else "c"
+
+
 @emitter("FULLY_CONNECTED")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    xt, wt, bt, yt = c.inp(0), c.inp(1), c.inp(2), c.out()
+    xt, wt = c.inp(0), c.inp(1)
     depth = wt.shape[1]
     kp = kernel_params(c)
     arm = "fully_connected" in ctx.option("arm", frozenset())
     bias_adj, scratch_ptr, requant32 = "NULL", "NULL", "NULL"
+    mv = panels = False
     if arm:
-        # sum_k (x_k - zp) w_k + b = sum_k x_k w_k + (b - zp sum_k w_k): exact in 64 bits.
-        adj = -xt.zero_point * wt.data.astype(np.int64).sum(axis=1)
-        if bt is not None:
-            adj = adj + bt.data.astype(np.int64)
+        adj, table = arm_requant(c)
+        mv, panels = arm_paths(c, table)
         bias_adj = ctx.array(adj, "int64_t")
-        table = requant32_table(kp["mult"].tolist(), kp["shift"].tolist(), adj, depth, yt.zero_point)
         # Flat: the first feature's adj, then per feature {M, offset, rshift, adj of the next feature} (0 after the
         # last): the kernel's requant32 points at the first row, each feature's adj the word before its row.
         flat = np.concatenate([table[:1, 3], np.concatenate([table[:, :3], np.append(table[1:, 3], 0)[:, None]], 1)
@@ -88,12 +117,9 @@ def emit(ctx: EmitContext) -> Emitted:
         requant32 = ctx.array(flat, "int32_t") + " + 1"
         if scratch(c, frozenset({"fully_connected"})):
             scratch_ptr = ctx.scratch("void")
-    w16 = "NULL"
     rows = xt.size // depth
-    if arm and rows < ARM_ROWS and depth >= 8 and wt.shape[0] >= 2 and (table[:, 2] >= 0).all():
-        w16 = ctx.array(w16_weights(wt.data), "int16_t")  # the matrix-vector path (streaming steps)
-    # The panels take whole groups of four and the 32-bit requantization of every feature; 0 = the kernel's C path.
-    panels = arm and depth % 4 == 0 and bool((table[:, 2] >= 0).all())
+    w16 = ctx.array(w16_weights(wt.data), "int16_t") if mv else "NULL"  # the matrix-vector path (streaming steps)
+    # arm_block_rows 0: the kernel's C path
     p = ctx.param_fields("efm_fully_connected_params", kp, bias_adj=bias_adj, requant32=requant32,
                          arm_block_rows=arm_block_rows(rows, depth, ctx.lean) if panels else 0, w16=w16)
     return Emitted(f"efm_fully_connected({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.out()}, "

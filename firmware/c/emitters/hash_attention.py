@@ -3,7 +3,7 @@ extension; kernel scratch reserved by the planner)."""
 
 from __future__ import annotations
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path, scratch_bytes
 from edgefmr.firmware.c.emitters.attention_gate import arm_requant
 from edgefmr.ops.hash_attention import code_bits, kernel_params
 from edgefmr.ops.registry import OpCall
@@ -35,6 +35,14 @@ def arm_form(c: OpCall) -> int:
     if groups > 64:
         costs.pop(PAIRS)
     return min(costs, key=costs.get) if costs else LISTS
+
+
+@kernel_path("HASH_ATTENTION")
+def path(c: OpCall, arm: frozenset) -> str:
+    """"portable", else the Cortex-M form the emitter calls (ENTRIES without the prefix: "lists", "popcount", ...)."""
+    if "hash_attention" not in arm:
+        return "portable"
+    return ENTRIES[arm_form(c)].removeprefix("efm_hash_attention_")
 
 
 @scratch_bytes("HASH_ATTENTION")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, scratch_bytes
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path, scratch_bytes
 from edgefmr.ops.hash_encode import kernel_params, layout
 from edgefmr.ops.registry import OpCall
 
@@ -60,6 +60,16 @@ def head16(c: OpCall) -> bool:
     return d == 16 and 5 <= m <= 8 and b == 16 and byte_features(c)
 
 
+@kernel_path("HASH_ENCODE")
+def path(c: OpCall, arm: frozenset) -> str:
+    """"portable" (no Cortex-M kernel, or d not a multiple of 4: the emitter calls efm_hash_encode_portable),
+    "head16" (the straight-line d = 16 pass), "bytes" (byte features: the USADA8 projection) or "subsets"."""
+    _, _, d, _, _ = layout(c)
+    if "hash_encode" not in arm or d % 4:
+        return "portable"
+    return "head16" if head16(c) else "bytes" if byte_features(c) else "subsets"
+
+
 @scratch_bytes("HASH_ENCODE")
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """The kernel's work arrays, sized for the node (int32 words): the portable loop's features phi [m] (also the
@@ -80,12 +90,14 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
 @emitter("HASH_ENCODE")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    arm = "hash_encode" in ctx.option("arm", frozenset())
+    arm = path(c, ctx.option("arm", frozenset())) != "portable"
     extra: dict = {}  # the portable kernel's struct leaves the Cortex-M tables NULL
     if arm:
         extra = arm_tables(c)
         extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
     p = ctx.param_fields("efm_hash_encode_params", kernel_params(c), **extra)
     scr = ctx.scratch() if scratch(c, ctx.option("arm", frozenset())) else "NULL"  # none: the d = 16 pass
-    return Emitted(f"efm_hash_encode({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
+    # d not a multiple of 4 on a Cortex-M build: the portable loop, called directly (decided here, not at run time)
+    fn = "efm_hash_encode" if arm or "hash_encode" not in ctx.option("arm", frozenset()) else "efm_hash_encode_portable"
+    return Emitted(f"{fn}({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
                    f"{ctx.out()}, {scr});", ("hash_encode",))

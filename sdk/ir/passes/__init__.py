@@ -9,10 +9,10 @@ applies it outside its fused attention steps).
 from __future__ import annotations
 
 from edgefmr.ir.graph import Graph
-from edgefmr.ir.passes.fold_transpose import fold_transposes
+from edgefmr.ir.passes.fold_transpose import fold_transposes, fold_transposes_origin
 from edgefmr.ir.passes.layer_norm import fuse_layer_norm, fuse_layer_norm_origin
 
-__all__ = ["fold_transposes", "fuse_layer_norm", "optimize", "optimize_origin"]
+__all__ = ["fold_transposes", "fold_transposes_origin", "fuse_layer_norm", "optimize", "optimize_origin"]
 
 
 def optimize(g: Graph) -> Graph:

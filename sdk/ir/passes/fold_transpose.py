@@ -30,13 +30,22 @@ def _perm(g: Graph, i: int) -> list[int] | None:
 
 
 def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) -> Graph:
-    """A copy of `g` in which every TRANSPOSE (not in `exclude`, node indices of `g`) whose output is read only by
-    BATCH_MATMUL operands or HASH_ATTENTION values, is not a graph output and keeps the quantization, is removed and
-    its permutation moved onto the consumers (composed with one they already have); and every such TRANSPOSE that is
-    the only reader of a HASH_ATTENTION's output, onto that node's y_perm. `g` is left unchanged; graph inputs and
+    """fold_transposes_origin's graph."""
+    return fold_transposes_origin(g, exclude)[0]
+
+
+def fold_transposes_origin(g: Graph, exclude: set[int] | frozenset[int] = frozenset()
+                           ) -> tuple[Graph, list[list[int]]]:
+    """(folded graph, for each of its nodes the indices of the nodes of `g` it computes: itself and the TRANSPOSEs
+    folded into it, a TRANSPOSE folded into several products counted with the first). The graph: a copy of `g` in
+    which every TRANSPOSE (not in `exclude`, node indices of `g`) whose output is read only by BATCH_MATMUL
+    operands or HASH_ATTENTION values, is not a graph output and keeps the quantization, is removed and its
+    permutation moved onto the consumers (composed with one they already have); and every such TRANSPOSE that is the
+    only reader of a HASH_ATTENTION's output, onto that node's y_perm. `g` is left unchanged; graph inputs and
     outputs keep their names. Unused permutation constants are dropped."""
     out = copy.deepcopy(g)
     excluded = {id(out.nodes[i]) for i in exclude if 0 <= i < len(out.nodes)}
+    origin = {id(n): [i] for i, n in enumerate(out.nodes)}
     while True:  # to a fixpoint: a folded TRANSPOSE may leave its producer TRANSPOSE foldable
         cons = out.consumers()
         drop: set[int] = set()
@@ -59,6 +68,7 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
                 # stored = transpose(transpose(result, inner), perm) = transpose(result, inner[perm])
                 pn.attrs["y_perm"] = list(perm) if inner is None else [int(inner[j]) for j in perm]
                 pn.outputs[0] = dst
+                origin[id(pn)] += origin[id(n)]
                 drop.add(i)
                 break
             if not all(_reads_permuted(out.nodes[u], dst, perm) for u in users):
@@ -73,6 +83,7 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
                     # operand = transpose(transpose(src, perm), inner) = transpose(src, perm[inner])
                     un.attrs[key] = list(perm) if inner is None else [perm[int(j)] for j in inner]
                     un.inputs[k] = src
+            origin[id(out.nodes[min(users)])] += origin[id(n)]
             drop.add(i)
             break  # consumers changed: recompute them
         if not drop:
@@ -84,7 +95,7 @@ def fold_transposes(g: Graph, exclude: set[int] | frozenset[int] = frozenset()) 
     for n in out.nodes:
         if n.op in ("BATCH_MATMUL", "HASH_ATTENTION"):
             call(n, out)  # the folded attributes describe a valid product
-    return out
+    return out, [sorted(origin[id(n)]) for n in out.nodes]
 
 
 def _reads_permuted(n: Node, name: str, perm: list[int]) -> bool:
