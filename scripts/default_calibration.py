@@ -42,9 +42,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["EDGEFMR_CALIBRATION_DIR"] = str(Path(tmp) / "cal")
             models: list[str] = []
+            seen: dict[str, int] = {}  # kernel path -> profiled models (of every family) that run it
             for family, (task_name, weight) in FAMILIES.items():
                 models += _profile_family(core, board, family, task_name, args.per_family * weight, args.cover,
-                                          Path(tmp))
+                                          Path(tmp), seen)
             table = json.loads(calibration_path(board).read_text())
         table.pop("equations")
         for p, m in zip(table["profiles"], models, strict=True):
@@ -56,10 +57,11 @@ def main() -> None:
               f"{DEFAULTS_DIR / (core + '.json')}")
 
 
-def _profile_family(core: str, board: str, family: str, task_name: str, n: int, cover: int, tmp: Path
-                    ) -> list[str]:
+def _profile_family(core: str, board: str, family: str, task_name: str, n: int, cover: int, tmp: Path,
+                    seen: dict[str, int]) -> list[str]:
     """Profile n sampled architectures of `family` on `board` (into the board's table), then up to `cover` more
-    that run a kernel path fewer than COVER_MODELS of them ran; returns their descriptions."""
+    that run a kernel path fewer than COVER_MODELS profiled models ran (`seen`, updated); returns their
+    descriptions."""
     from edgefmr.boards import load_board
     from edgefmr.firmware.build import build
     from edgefmr.firmware.cost import build_arm_kernels
@@ -74,7 +76,6 @@ def _profile_family(core: str, board: str, family: str, task_name: str, n: int, 
     task = load_task(task_name)
     space = default_space(family, task.input_shape)
     rng = np.random.default_rng(SEED)
-    seen: dict[str, int] = {}  # kernel path -> profiled models that run it
     models: list[str] = []
     for i in range(n + cover):
         for _ in range(1 if i < n else COVER_DRAWS):

@@ -14,7 +14,11 @@ from paths import FIXTURES
 
 from edgefmr.boards import load_board
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.c.emitters.conv_2d import path as conv_path
+from edgefmr.firmware.cost import build_arm_kernels, c_graph
+from edgefmr.ir import GraphBuilder
 from edgefmr.ir.model_io import load_model
+from edgefmr.ops.registry import call
 from edgefmr.profiling.calibration import (
     DEFAULTS_DIR,
     calibration_dir,
@@ -24,7 +28,9 @@ from edgefmr.profiling.calibration import (
     load_calibration,
     make_table,
     node_count,
+    node_keys,
     node_work,
+    op_of,
     save_calibration,
 )
 from edgefmr.profiling.profile import _compare_float, _float_outputs, load_inputs
@@ -55,19 +61,58 @@ def test_node_work_units() -> None:
     g = load_model(VIT)
     w = node_work(g)
     assert len(w) == len(g.nodes)
-    fc = [i for i, (op, *_) in enumerate(w) if op == "FULLY_CONNECTED"]
+    fc = [i for i, (key, *_) in enumerate(w) if op_of(key) == "FULLY_CONNECTED"]
     assert fc and all(w[i][1] == "mac" for i in fc)
     mean = next(i for i, n in enumerate(g.nodes) if n.op == "MEAN")
     ins = int(np.prod(g.tensor(g.nodes[mean].inputs[0]).shape))
     outs = int(np.prod(g.tensor(g.nodes[mean].outputs[0]).shape))
     rows = outs // g.tensor(g.nodes[mean].outputs[0]).shape[-1]
-    assert w[mean] == ("MEAN", "element", ins, outs, ins, rows)      # a reduction counts what it reads
+    # a reduction counts what it reads; this MEAN is part of a LayerNorm chain the build fuses into one node
+    assert w[mean] == ("MEAN/in_add_layer_norm_chain", "element", ins, outs, ins, rows)
     assert sum(a for _, u, a, *_ in w if u == "mac") == 297_280
     assert all(o == int(np.prod(g.tensor(n.outputs[0]).shape)) for (_, _, _, o, *_), n in zip(w, g.nodes, strict=True)
                if len(n.outputs) == 1)
     fc0 = g.nodes[fc[0]]
     x, y = g.tensor(fc0.inputs[0]), g.tensor(fc0.outputs[0])
     assert w[fc[0]][4:] == (int(np.prod(x.shape)), int(np.prod(y.shape)) // y.shape[-1])  # inputs, rows
+
+
+def test_node_keys_name_the_kernel_paths() -> None:
+    """node_work's keys: the kernel path the C build runs for each node (the emitters' kernel_path, on the graph the
+    build compiles), "portable" without the Cortex-M kernels, "OP/in_<op>" for nodes fused into another op's node,
+    the op type for ops with one path."""
+    g = load_model(VIT)
+    arm = build_arm_kernels(load_board("qemu-netduinoplus2"))
+    keys = node_keys(g, arm)
+    assert [w[0] for w in node_work(g, arm)] == keys == [w[0] for w in node_work(g)]  # default: a DSP core's kernels
+    by_op: dict[str, set[str]] = {}
+    for k, n in zip(keys, g.nodes, strict=True):
+        assert op_of(k) == n.op
+        by_op.setdefault(n.op, set()).add(k)
+    conv = next(n for n in g.nodes if n.op == "CONV_2D")
+    assert by_op["CONV_2D"] == {"CONV_2D/" + conv_path(call(conv, g), arm)} == {"CONV_2D/small"}
+    # the classifier head (one row) runs the matrix-vector loop, the token-wise layers the panels
+    assert by_op["FULLY_CONNECTED"] == {"FULLY_CONNECTED/mv", "FULLY_CONNECTED/panels"}
+    assert by_op["BATCH_MATMUL"] == {"BATCH_MATMUL/pair"}
+    assert "MEAN/in_add_layer_norm_chain" in by_op["MEAN"] and by_op["SOFTMAX"] == {"SOFTMAX"}
+    portable = node_keys(g, frozenset())
+    assert {k for k in portable if op_of(k) in ("CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL")} == \
+        {"CONV_2D/portable", "FULLY_CONNECTED/portable", "BATCH_MATMUL/portable"}
+
+
+def test_folded_transposes_count_with_their_consumer() -> None:
+    """A TRANSPOSE the build folds into a BATCH_MATMUL's addressing is computed by that product's layer (c_graph's
+    origin), keyed "TRANSPOSE/in_batch_matmul": it costs what the product's strided reads cost, not a copy."""
+    b = GraphBuilder()
+    x = b.input("x", (1, 8, 2, 16), scale=0.05, zero_point=3)
+    y = b.input("y", (1, 2, 8, 16), scale=0.05, zero_point=-2)
+    xt = b.op("TRANSPOSE", [x, b.const("perm", np.array([0, 2, 1, 3], np.int32))], scale=0.05, zero_point=3)
+    b.output(b.op("BATCH_MATMUL", [xt, y], adj_y=True, scale=0.1, zero_point=0))
+    g = b.build()
+    cg, origin = c_graph(g, tricks=False)
+    assert [n.op for n in cg.nodes] == ["BATCH_MATMUL"] and origin == [[0, 1]]
+    keys = node_keys(g, build_arm_kernels(load_board("qemu-netduinoplus2")))
+    assert keys[0] == "TRANSPOSE/in_batch_matmul" and op_of(keys[1]) == "BATCH_MATMUL" and keys[1] != "BATCH_MATMUL"
 
 
 #: Synthetic op costs: (per work unit, per output element, per input element, per row, per call).
@@ -102,7 +147,7 @@ def test_fit_recovers_costs_of_single_and_fused_layers() -> None:
                 nodes.append(_work(op, units[op], a, r=int(rng.integers(1, a + 1))))
         eqs.append({"count": _count(nodes), "nodes": nodes})
     got = fit_equations(eqs)
-    for op, (c, o, i, r, call) in COSTS.items():
+    for op, (c, o, i, r, per_call) in COSTS.items():
         assert got[op]["unit"] == units[op]
         if op == "FC":  # outputs, inputs and rows differ from the work: every term is identified
             assert [got[op][k] for k in ("cost", "per_output", "per_input", "per_row")] == \
@@ -110,7 +155,7 @@ def test_fit_recovers_costs_of_single_and_fused_layers() -> None:
         else:  # elementwise: outputs == inputs == work, only their sum is identified; rows are
             assert got[op]["cost"] + got[op]["per_output"] + got[op]["per_input"] == pytest.approx(c + o + i, rel=1e-4)
             assert got[op]["per_row"] == pytest.approx(r, rel=1e-3, abs=1e-3)
-        assert got[op]["per_call"] == pytest.approx(call, rel=1e-3, abs=1e-2)
+        assert got[op]["per_call"] == pytest.approx(per_call, rel=1e-3, abs=1e-2)
     assert got["SOFTMAX"]["layers"] == 13 and got["SOFTMAX"]["calls"] == 13
     assert sum(v["count"] for v in got.values()) == pytest.approx(sum(e["count"] for e in eqs))
     # layer_equations picks the nodes of the layers
@@ -131,7 +176,7 @@ def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
     save_calibration(make_table(b, "instructions", layer_equations(wrong, work), {"model_hash": "m2", "inputs": 5}))
     t = load_calibration("qemu-netduinoplus2")
     assert t["source"] == "measured" and [x["model_hash"] for x in t["profiles"]] == ["m1", "m2"]
-    assert t["version"] == 3 and set(t["equations"]) == {"m1", "m2"}
+    assert t["version"] == 4 and set(t["equations"]) == {"m1", "m2"}
     add = t["ops"]["ADD"]
     assert node_count(add, *work[3][2:]) > 2 * _count([work[3]])  # m2's wrong layer
     # the same model profiled again replaces its equations: the fit is exact again
@@ -144,8 +189,12 @@ def test_save_merge_load_and_estimate(cal_dir: Path) -> None:
     # estimates: the five terms per node, the fallback per work unit for missing op types
     g = load_model(VIT)
     est = estimate(g, t)
-    want = sum(node_count(t["ops"][op], a, o, i, r) if op in t["ops"] else t["fallback"][u] * a
-               for op, u, a, o, i, r in node_work(g))
+    def row(key: str, unit: str) -> dict | None:  # the key's coefficients, its op type's, else none
+        r = t["ops"].get(key) or t["op_types"].get(op_of(key))
+        return r if r and r["unit"] == unit else None
+
+    want = sum(node_count(row(k, u), a, o, i, r) if row(k, u) else t["fallback"][u] * a
+               for k, u, a, o, i, r in node_work(g))
     assert est["total"] == pytest.approx(want) and est["cycles"] == pytest.approx(want)
     assert est["seconds"] == pytest.approx(want / 168e6)
 
@@ -157,7 +206,10 @@ def test_default_per_core_type_and_errors(cal_dir: Path) -> None:
     m7 = json.loads((DEFAULTS_DIR / "cortex-m7.json").read_text())
     assert t["ops"] == m7["ops"] and len(m7["profiles"]) >= 10
     for op in ("FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX", "LAYER_NORM", "LIF", "LMU_UPDATE"):
-        assert op in t["ops"], op
+        assert op in t["op_types"] and any(op_of(k) == op for k in t["ops"]), op
+    for key in ("FULLY_CONNECTED/panels", "FULLY_CONNECTED/mv", "BATCH_MATMUL/pair", "CONV_2D/small",
+                "HASH_ENCODE/bytes", "HASH_ENCODE/portable"):  # kernel paths the default search spaces run
+        assert key in t["ops"], key
     assert load_calibration("qemu-mps2-an386")["default_of"] == "cortex-m4"
     e = estimate(load_model(VIT), load_calibration("qemu-netduinoplus2"))
     assert e["unit"] == "instructions" and e["total"] > 0
@@ -166,8 +218,45 @@ def test_default_per_core_type_and_errors(cal_dir: Path) -> None:
     with pytest.raises(EdgefmrError, match="calibration table is not valid JSON"):
         load_calibration("qemu-netduinoplus2")
     (cal_dir / "qemu-netduinoplus2.json").write_text(json.dumps({"format": "other"}))
-    with pytest.raises(EdgefmrError, match="not an edgefmr-calibration version 3 table"):
+    with pytest.raises(EdgefmrError, match=r"qemu-netduinoplus2.json: not an edgefmr-calibration table of version 3 "
+                                           r"or 4 .*profile the board again"):
         load_calibration("qemu-netduinoplus2")
+
+
+def test_fallbacks_for_keys_a_table_lacks(cal_dir: Path) -> None:
+    """estimate takes a key's own coefficients, else its op type's (`op_types`; a version 3 table's `ops` are keyed
+    by op type and still load), else the unit fallback."""
+    g = load_model(VIT)
+    work = node_work(g)
+    fc = next(w for w in work if w[0] == "FULLY_CONNECTED/panels")
+    row = {"unit": "mac", "cost": 1.0, "per_output": 0.0, "per_input": 0.0, "per_row": 0.0, "per_call": 100.0,
+           "layers": 1}
+    base = {"format": "edgefmr-calibration", "board": "qemu-netduinoplus2", "core": "cortex-m4", "clock_hz": 168e6,
+            "unit": "instructions", "cpi": 1.0, "source": "measured", "fallback": {"mac": 2.0, "element": 5.0},
+            "profiles": []}
+    n_fc = sum(1 for w in work if op_of(w[0]) == "FULLY_CONNECTED")
+    macs = sum(w[2] for w in work if w[1] == "mac")
+    elements = sum(w[2] for w in work if w[1] == "element")
+    fc_macs = sum(w[2] for w in work if op_of(w[0]) == "FULLY_CONNECTED")
+    # version 3: op-type keys; every FULLY_CONNECTED path on them, the rest on the unit fallback
+    cal_dir.mkdir(parents=True)
+    (cal_dir / "qemu-netduinoplus2.json").write_text(json.dumps({**base, "version": 3,
+                                                                 "ops": {"FULLY_CONNECTED": row}}))
+    t3 = load_calibration("qemu-netduinoplus2")
+    want = fc_macs + 100.0 * n_fc + 2.0 * (macs - fc_macs) + 5.0 * elements
+    assert estimate(g, t3)["total"] == pytest.approx(want)
+    # version 4: the path's own row wins over the op type's
+    path_row = {**row, "cost": 3.0, "per_call": 0.0}
+    t4 = {**base, "version": 4, "ops": {"FULLY_CONNECTED/panels": path_row}, "op_types": {"FULLY_CONNECTED": row}}
+    panels = [w for w in work if w[0] == "FULLY_CONNECTED/panels"]
+    others = [w for w in work if op_of(w[0]) == "FULLY_CONNECTED" and w[0] != "FULLY_CONNECTED/panels"]
+    assert others and fc in panels
+    want4 = (3.0 * sum(w[2] for w in panels) + sum(w[2] + 100.0 for w in others) + 2.0 * (macs - fc_macs)
+             + 5.0 * elements)
+    assert estimate(g, t4)["total"] == pytest.approx(want4)
+    # a unit mismatch falls through to the unit fallback
+    t_bad = {**t4, "ops": {"FULLY_CONNECTED/panels": {**path_row, "unit": "element"}}, "op_types": {}}
+    assert estimate(g, t_bad)["total"] == pytest.approx(2.0 * macs + 5.0 * elements)
 
 
 def test_load_inputs(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter
+from edgefmr.firmware.c.emitters import EmitContext, Emitted, emitter, kernel_path
 from edgefmr.ops.params import kernel_params
+from edgefmr.ops.registry import OpCall
 
 #: Ops with fewer output elements get their Cortex-M rescale table precomputed in flash (efm_ew_addlike builds it
 #: per call only from this size on, where it pays). An op a fused step calls once per row block (option
@@ -58,6 +59,22 @@ def ew_table(kp: dict, op: int) -> np.ndarray | None:
         t = (_smmlar(cs, mg, rg) + (cs >> 31)) >> eg
         out.append(_i32(t * fm + fa))
     return np.asarray(out, np.int32)
+
+
+def addlike_path(c: OpCall, arm: frozenset) -> str:
+    """Which path ADD, SUB or SQUARED_DIFFERENCE runs: "portable", the Cortex-M kernel's "generic" loop (ew_table
+    None), its fast path with the table in flash ("flash_table": fewer than EW_TABLE_BELOW outputs) or built per
+    call ("table"). A fused step's row blocks read the table from flash too (binary_call's "row_blocks" option)."""
+    kernel = c.node.op.lower()
+    if kernel not in arm:
+        return "portable"
+    if ew_table(kernel_params(c), _EW_OPS[kernel]) is None:
+        return "generic"
+    return "flash_table" if c.out().size < EW_TABLE_BELOW else "table"
+
+
+for _op in _EW_OPS:
+    kernel_path(_op.upper())(addlike_path)
 
 
 def binary_call(ctx: EmitContext, kernel: str) -> Emitted:
