@@ -25,8 +25,10 @@ the mean of 2 whole-model runs on QEMU qemu-netduinoplus2 (executed instructions
 `EDGEFMR_CALIBRATION_DIR` is used, so the prediction reads the cortex-m4 default table. `mean_abs_rel_error` and
 `max_abs_rel_error` are |predicted - measured| / measured over the sample, `kendall_tau` the rank agreement. The
 table's fit info: `table_models` (profiled architectures, per family in `table_families`; seed 12345, not the
-evaluation's seed), `table_op_types` (op types with fitted coefficients), `table_layers` (layer equations of the
-NNLS fit), `table_fallback` (counts per unit of work for op types the table lacks), `table_generated_by`."""
+evaluation's seed: the random sample and the architectures added to cover kernel paths it ran too rarely),
+`table_keys` (coefficient keys: kernel paths, e.g. `HASH_ENCODE/portable`, see docs/calibration.md),
+`table_op_types` (op types with their own fit, for paths a table lacks), `table_layers` (layer equations of the NNLS
+fit), `table_fallback` (counts per unit of work for op types the table lacks), `table_generated_by`."""
 
 TABLE = Path(__file__).resolve().parents[1] / "sdk" / "profiling" / "data" / "calibration" / "cortex-m4.json"
 
@@ -38,7 +40,8 @@ def _fit_info() -> dict[str, Any]:
         f = str(p.get("model", "?")).split()[0]
         families[f] = families.get(f, 0) + 1
     return {"table": f"{t['core']} default", "table_models": len(t["profiles"]), "table_families": families,
-            "table_op_types": len(t["ops"]), "table_layers": sum(v["layers"] for v in t["ops"].values()),
+            "table_keys": len(t["ops"]), "table_op_types": len(t.get("op_types", t["ops"])),
+            "table_layers": sum(v["layers"] for v in t["ops"].values()),
             "table_fallback": t["fallback"], "table_generated_by": t.get("generated_by")}
 
 

@@ -113,6 +113,11 @@ def test_folded_transposes_count_with_their_consumer() -> None:
     assert [n.op for n in cg.nodes] == ["BATCH_MATMUL"] and origin == [[0, 1]]
     keys = node_keys(g, build_arm_kernels(load_board("qemu-netduinoplus2")))
     assert keys[0] == "TRANSPOSE/in_batch_matmul" and op_of(keys[1]) == "BATCH_MATMUL" and keys[1] != "BATCH_MATMUL"
+    # the ViT fixture (LayerNorm chains fused, head splits folded): every user node computed by exactly one node
+    vit = load_model(VIT)
+    for tricks in (False, True):
+        _, origin = c_graph(vit, tricks)
+        assert sorted(o for nodes in origin for o in nodes) == list(range(len(vit.nodes)))
 
 
 #: Synthetic op costs: (per work unit, per output element, per input element, per row, per call).
