@@ -75,12 +75,14 @@ def test_flash_then_profile_vit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     cal = json.loads((tmp_path / "cal" / f"{board}.json").read_text())
     assert cal == rep["calibration"] and cal["unit"] == "instructions" and cal["source"] == "measured"
     assert cal["profiles"][0]["model_hash"] == m["model_hash"] and cal["profiles"][0]["inputs"] == 120
-    assert {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX"} <= set(cal["ops"])
+    # coefficients per kernel path (the patch embedding's small-depth CONV_2D path, ...) and per op type
+    assert {"CONV_2D/small", "FULLY_CONNECTED/panels", "BATCH_MATMUL/pair", "SOFTMAX"} <= set(cal["ops"])
+    assert {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "SOFTMAX"} <= set(cal["op_types"])
     # one equation per profiled layer; the CONV_2D layer runs alone and is the only one: the fit reproduces it
     eqs = cal["equations"][m["model_hash"]]
     assert [e["count"] for e in eqs] == [row["count_mean"] for row in layers if row["nodes"]]
-    conv = next(e for e in eqs if [n[0] for n in e["nodes"]] == ["CONV_2D"])
-    c = cal["ops"]["CONV_2D"]
+    conv = next(e for e in eqs if [n[0] for n in e["nodes"]] == ["CONV_2D/small"])
+    c = cal["ops"]["CONV_2D/small"]
     assert c["layers"] == 1
     pred = sum(node_count(c, *n[2:]) for n in conv["nodes"])
     assert pred == pytest.approx(conv["count"], rel=1e-3)  # NNLS solves to its convergence tolerance
