@@ -250,6 +250,12 @@ def test_fallbacks_for_keys_a_table_lacks(cal_dir: Path) -> None:
     t3 = load_calibration("qemu-netduinoplus2")
     want = fc_macs + 100.0 * n_fc + 2.0 * (macs - fc_macs) + 5.0 * elements
     assert estimate(g, t3)["total"] == pytest.approx(want)
+    # profiling the board again replaces the version 3 table (its equations are keyed by op type), no merge
+    eq = [{"count": 1000.0, "nodes": [list(fc)]}]
+    save_calibration(make_table(load_board("qemu-netduinoplus2"), "instructions", eq, {"model_hash": "m3"}))
+    t = load_calibration("qemu-netduinoplus2")
+    assert t["version"] == 4 and list(t["ops"]) == [fc[0]] and list(t["op_types"]) == ["FULLY_CONNECTED"]
+    assert [x["model_hash"] for x in t["profiles"]] == ["m3"]
     # version 4: the path's own row wins over the op type's
     path_row = {**row, "cost": 3.0, "per_call": 0.0}
     t4 = {**base, "version": 4, "ops": {"FULLY_CONNECTED/panels": path_row}, "op_types": {"FULLY_CONNECTED": row}}
