@@ -32,9 +32,7 @@ FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
 BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
-#: two seeds (not three): with the finalists' training and the 256-token ViT points, three seeds would not finish in
-#: ~45 minutes on the shared 2 cores
-SEEDS = (0,) if QUICK else (0, 1)
+SEEDS = (0,) if QUICK else (0, 1, 2)
 #: family -> task; spiking runs on the sequence task: on shapes32 its full-resolution stem needs >= 49 KiB of
 #: arena at T=1 in the default space, so the 8-32 KiB budgets would hold no spiking point at all.
 CASES = tuple((f, t) for f, t in (("vit", "shapes32"), ("spiking", "mnist1d"), ("lmu", "mnist1d"))
@@ -44,17 +42,24 @@ BEAM = 2  # feasible points grown per round
 MIN_USE = 0.7  # rank only feasible points with >= 70 % of the largest feasible SRAM
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
 VAL = 500  # validation samples (held out of the training set, never the test set) the finalists are compared on
-#: training of the chosen points and the baselines, per family: samples, epochs and options over the family's defaults
-#: (the ViT learns shapes32 in few epochs only with small batches: measured, batch 64 stayed at chance)
-#: ``finalists``: the best-ranked feasible points the search trains briefly, ``short`` epochs each (same subset as
-#: the final training; compared on a validation split); more for the families whose training is cheap.
+#: the sweep's spaces: the default spaces with these choices. The ViT's 32-pixel space without patch 2 (256 tokens:
+#: measured at the vit recipe, patch 2 width 32 depth 2 trains ~4x slower than patch 4 width 48 depth 2 and reaches
+#: 56 % against 60 %, so the sweep could not train those points long enough to pay for their SRAM), with width 96.
+SPACE_CHOICES: dict[str, dict[str, Any]] = {"vit": {"patch_size": [4, 8], "embed_dim": [16, 24, 32, 48, 64, 96]}}
+FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run``)
+#: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and
+#: the baselines), per family: training samples (of the task's training set less the VAL held-out samples), epochs
+#: and options over the family's defaults. ``finalists``: the best-ranked feasible points the search trains, besides
+#: the seed (the budget's baseline) and the best-ranked descendant of the seed. Measured on shapes32 (one thread):
+#: a ViT (patch 4, width 48, depth 2) reaches 28 % after 5 epochs on 2000 samples and 70 % after 8 on 6000 (32 s);
+#: patch 8 width 32 depth 1 81 % after 25 epochs on 4000 (11 s), patch 4 width 64 depth 3 94 % (146 s).
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "short": 1 if QUICK else 2,
-            "finalists": 2 if QUICK else 3, "opts": {"batch_size": 32, "lr": 2e-3, "label_smoothing": 0.0}},
-    "spiking": {"train": 800 if QUICK else 1500, "epochs": 2 if QUICK else 4, "short": 1 if QUICK else 2,
-                "finalists": 2 if QUICK else 3, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 2000, "epochs": 2 if QUICK else 5, "short": 1 if QUICK else 2,
-            "finalists": 2 if QUICK else 4, "opts": {}},
+    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 12, "finalists": 1 if QUICK else 2,
+            "opts": {"batch_size": 32, "lr": 2e-3, "label_smoothing": 0.0}},
+    "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
+                "opts": {}},
+    "lmu": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 8, "finalists": 1 if QUICK else 3,
+            "opts": {}},
 }
 EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
@@ -63,34 +68,37 @@ LATENCY_SRAM_KB = 64
 
 RANKED_BY = " and ".join(RANKERS)
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
-budget (planner arena + {STACK} B stack reserve, the `--stack` of every build; the linked firmware's estimated stack
-is ~1.7 KiB) and seed, the budget search of `edgefmr.nas.search.budget` runs: {POOL} random points of the family's
-default space (seeded by the seed) plus its smallest points, then two rounds of growing the {BEAM} best feasible
-points one step under the budget; every point costed exactly by the firmware planner on the lowered int8 graph; the
-feasible points with at least {MIN_USE:.0%} of the largest feasible point's SRAM ranked by the mean rank of
-{RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model); the
-best-ranked of them (the finalists: vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
-{FULL['lmu']['finalists']}) are trained briefly (vit {FULL['vit']['short']}, spiking {FULL['spiking']['short']}, lmu
-{FULL['lmu']['short']} epochs, on the same seeded training subset as the final training) and compared on {VAL}
-validation samples held out of the training set (never the test set); the finalist with the best validation accuracy
-is chosen (`finalists`: their validation accuracies; `search_train_seconds`: the time of that training, part of the
-search's cost, counted as if no earlier budget had trained the same finalist). The chosen point is then trained from
-scratch like the baseline, on the seed's subset: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']}
-samples (batch 32, lr 2e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on
-{FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults
-otherwise); quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples;
-then built with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack
-reserve (one build per architecture: sizes do not depend on the weights' values); when the linked firmware's
-estimated stack exceeds {STACK} B (the portable HASH_ENCODE kernel's chain needs ~3.4 KiB) the build is repeated
-with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and `fits` include:
-the search's cost assumed {STACK} B. The hand-scaled baseline of the same family (a fixed recipe scaled up a ladder
-of widths/depths/patches, the largest-SRAM rung that fits: `BASELINES` in bench/search_sweep.py) is trained the same
-way with the same seed and the same epochs. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32
-needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). The ViT
-space for 32-pixel images includes patch 2 (a 16x16 token grid): those points need ~22 KiB to > 128 KiB of SRAM, so
-the 64 and 128 KiB budgets bind for the ViT (the 64-token points stay under ~43 KiB). The training is short (the
-whole sweep has to run in about 45 minutes on 2 shared cores): accuracies are below what the families reach with
-their default training (ViT: 100 epochs on the whole training set); kind `span` shows the range at this training.
+budget (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
+`edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
+baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
+smallest points and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the
+best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to
+{FILL} steps from each of those points to its feasible neighbour with the most SRAM (to the budget's boundary); every
+point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at least
+{MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are ranked by the mean rank
+of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The
+finalists (the best-ranked vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}, plus the baseline and its best-ranked eligible descendant) are trained with the family's
+recipe on the seed's training subset and compared on {VAL} validation samples held out of the training set (the
+search never sees the test set); the finalist with the best validation accuracy is chosen, and that trained model is
+the one reported (`finalists`: their validation accuracies, `source` and `from_seed`; `search_train_seconds`: their
+training time, counted as if no earlier budget had trained the same finalist). Recipes: vit
+{FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 2e-3, no label smoothing), spiking
+{FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
+{FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and seed (the
+same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ) and
+its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built with
+`edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
+architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds {STACK}
+B the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which
+`measured_sram` and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >=
+49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). Spaces: the
+families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256
+tokens, trains ~4x slower per sample and was less accurate at this recipe: `SPACE_CHOICES`) and widths up to 96:
+its points need at most ~45 KiB (the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not
+bind for the ViT (kind `space`). The recipes are shorter than the families' default training (ViT: 100 epochs
+on the whole training set) so that the sweep runs in about 1.5 hours on 2 cores; kind `span` shows the range of
+accuracy across the space at this training.
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
 some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind
 `summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
@@ -103,18 +111,18 @@ chosen model uses >= 70 % of the budget for all those seeds. Kind `space`: per f
 smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention
 variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM)
 and its largest board-feasible point (most parameters among the feasible largest points and a seed-0 search without
-an SRAM budget) trained like the chosen points (seed 0): how far int8 accuracy spans across the space on the task at
-the sweep's training. Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the
-board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0. Kinds
-`time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen
-at 64 KiB with order 4-32, each trained like the chosen points: what T and the order cost (SRAM, flash, predicted
-latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY} family under latency budgets
+(ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM
+budget, seed 0, no baseline seed. Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with
+T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained with the recipe: what T and the order
+cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and
+the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "vit": ({"heads": 2, "mlp_ratio": 2.0, "attention": "softmax", "pooling": "mean"},
-            [{"patch_size": p, "embed_dim": e, "depth": d} for p in (8, 4, 2)
-             for e, d in ((16, 1), (24, 1), (32, 2), (48, 2), (64, 3), (64, 4))]),
+            [{"patch_size": p, "embed_dim": e, "depth": d} for p in (8, 4)
+             for e, d in ((16, 1), (24, 1), (32, 2), (48, 2), (64, 3), (64, 4), (96, 4))]),
     "spiking": ({"patch_size": 2, "heads": 1, "mlp_ratio": 2.0, "attention": "sdsa"},
                 [{"T": t, "stem_dim": s, "embed_dim": e, "depth": d}
                  for t, s, e, d in ((1, 8, 16, 1), (2, 8, 16, 1), (2, 16, 32, 1), (4, 16, 32, 1), (4, 16, 32, 2),
@@ -139,49 +147,48 @@ def _subset(task: Any, n: int, seed: int, val: int = 0) -> tuple[Any, Any]:
 
 
 class _Trainer:
-    """Trains and quantizes points, memoised by (family, architecture, seed): budgets that choose the same point
-    share one training."""
+    """Trains and quantizes points, memoised by (family, architecture, seed): a point is trained once, whether as a
+    search finalist, as the chosen point or as a baseline, and budgets that meet the same point share it."""
 
     def __init__(self, family: str, task: Any) -> None:
         from edgefmr.nas.train import train_defaults
 
         self.family, self.task = family, task
         self.opts = {**{k: v for k, v in train_defaults(family).items() if k != "epochs"}, **FULL[family]["opts"]}
+        self.fits: dict[str, dict[str, Any]] = {}
         self.memo: dict[str, dict[str, Any]] = {}
-        self.short_memo: dict[str, dict[str, Any]] = {}
 
-    def short(self, cfg: Any, seed: int) -> dict[str, Any]:
-        """The search's finalist training: ``cfg`` trained ``short`` epochs on the same seeded subset as the final
-        training, its float accuracy measured on ``VAL`` validation samples held out of the training set (the
-        test set is never seen by the search). Memoised: a finalist of several budgets is trained once."""
+    def fit(self, cfg: Any, seed: int) -> dict[str, Any]:
+        """``cfg`` trained with the family's sweep recipe on the seed's training subset; ``val``: its float accuracy
+        on ``VAL`` samples held out of the training set (what the search compares finalists on: it never sees the
+        test set)."""
         from edgefmr.nas.train import train
 
         key = f"{cfg.to_dict()}:{seed}"
-        if key not in self.short_memo:
+        if key not in self.fits:
             full = FULL[self.family]
             _, va = _subset(self.task, full["train"], seed, VAL)
             t0 = time.perf_counter()
-            _, m = train(self.family, va, cfg, epochs=full["short"], seed=seed, progress=False, **self.opts)
-            self.short_memo[key] = {"val": round(float(m["accuracy"]), 4),
-                                    "seconds": round(time.perf_counter() - t0, 1)}
-        return self.short_memo[key]
+            model, m = train(self.family, va, cfg, epochs=full["epochs"], seed=seed, progress=False, **self.opts)
+            self.fits[key] = {"model": model, "val": round(float(m["accuracy"]), 4),
+                              "seconds": round(time.perf_counter() - t0, 1), "train": va}
+        return self.fits[key]
 
     def full(self, cfg: Any, seed: int) -> dict[str, Any]:
-        """Train ``cfg`` on the seed's subset, quantize it (PTQ) and measure its int8 accuracy on the IR
-        interpreter (also for a model that stayed near chance, which ``edgefmr quantize`` would refuse)."""
-        from edgefmr.nas.train import train
+        """The trained ``cfg`` (:meth:`fit`) quantized (PTQ), its float accuracy and its int8 accuracy on the IR
+        interpreter on the first ``EVAL`` test samples (also for a model that stayed near chance, which ``edgefmr
+        quantize`` would refuse)."""
+        from edgefmr.nas.train import evaluate
         from edgefmr.quant.quantizer import QuantOptions, evaluate_ir, quantize
 
         key = f"{cfg.to_dict()}:{seed}"
         if key not in self.memo:
-            full = FULL[self.family]
-            tr, _ = _subset(self.task, full["train"], seed)
-            t0 = time.perf_counter()
-            model, m = train(self.family, tr, cfg, epochs=full["epochs"], seed=seed, progress=False, **self.opts)
-            graph = quantize(model, self.family, tr.x_train, QuantOptions(seed=seed)).graph()
-            acc = evaluate_ir(graph, self.task.x_test[:EVAL], self.task.y_test[:EVAL])["accuracy"]
-            self.memo[key] = {"float": round(m["accuracy"], 4), "int8": round(float(acc), 4), "graph": graph,
-                              "seconds": round(time.perf_counter() - t0, 1)}
+            f = self.fit(cfg, seed)
+            x, y = self.task.x_test[:EVAL], self.task.y_test[:EVAL]
+            graph = quantize(f["model"], self.family, f["train"].x_train, QuantOptions(seed=seed)).graph()
+            acc = evaluate_ir(graph, x, y)["accuracy"]
+            self.memo[key] = {"float": round(evaluate(f["model"], x, y), 4), "int8": round(float(acc), 4),
+                              "graph": graph, "seconds": f["seconds"]}
         return self.memo[key]
 
 
@@ -209,43 +216,63 @@ def _build(graph: Any, work: Path, cache: dict[str, dict[str, Any]], key: str) -
     return cache[key]
 
 
-def _baseline_cfg(family: str, search: Any, budget: int) -> tuple[Any, int] | None:
+def _baseline(family: str, search: Any, budget: int) -> tuple[dict[str, Any], int] | None:
+    """The hand-scaled baseline under ``budget``: the largest-SRAM rung of the family's ladder that is feasible, as a
+    point of the search space (``Space.point``: the recipe's keys, the config's defaults for the rest), and its
+    SRAM; None when no rung fits."""
     from edgefmr.nas.search.cost import Budgets, constraints, feasible
-    from edgefmr.nas.train import make_config
 
     base, ladder = BASELINES[family]
     best = None
     for rung in ladder:
-        values = {**base, **rung}
         try:
+            values = search.space.point({**base, **rung})
             cost, _ = search.cost(values)
         except Exception:  # a rung that does not build for this input
             continue
         if feasible(constraints(cost, Budgets(sram=budget), search.board)) and (best is None or
                                                                                cost.sram_total >= best[1]):
-            best = (make_config(family, {**search.space.fixed, **values}), cost.sram_total)
+            best = (values, cost.sram_total)
     return best
 
 
-def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer) -> tuple[Any, dict[str, Any]]:
-    """The budget search with its finalists trained briefly (``_Trainer.short``); the report gains
-    ``finalists`` (architecture, validation accuracy, seconds) and ``search_train_seconds`` (the finalists'
-    training time as if none had been memoised by an earlier budget)."""
-    from edgefmr.nas.search.budget import BudgetSearch
-    from edgefmr.nas.search.space import default_space, describe
+def _space(family: str, task: Any) -> Any:
+    """The sweep's space of a family: the default space with ``SPACE_CHOICES``."""
+    from edgefmr.nas.search.space import default_space
 
-    space = default_space(family, task.input_shape)
-    bs = _SEARCHES.setdefault((family, seed), BudgetSearch(space, task, BOARD, stack_bytes=STACK, seed=seed))
+    return default_space(family, task.input_shape).with_choices(SPACE_CHOICES.get(family, {}))
+
+
+def _budget_search(family: str, task: Any, seed: int) -> Any:
+    """The family's BudgetSearch for a seed (one per worker: costs are shared by every budget)."""
+    from edgefmr.nas.search.budget import BudgetSearch
+
+    if (family, seed) not in _SEARCHES:
+        _SEARCHES[family, seed] = BudgetSearch(_space(family, task), task, BOARD, stack_bytes=STACK, seed=seed)
+    return _SEARCHES[family, seed]
+
+
+def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer,
+            seeds: list[dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The budget search (seeded with ``seeds``) with its finalists trained (``_Trainer.fit``); the report gains
+    ``finalists`` (architecture, validation accuracy, seconds, whether it descends from a seed) and
+    ``search_train_seconds`` (the finalists' training time as if none had been memoised by an earlier budget)."""
+    from edgefmr.nas.search.space import arch_key, describe
+
+    bs = _budget_search(family, task, seed)
     shorts: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
     def short_train(values: dict[str, Any]) -> float:
-        got = trainer.short(bs.space.config(values), seed)
+        got = trainer.fit(bs.space.config(values), seed)
         shorts.append((values, got))
         return got["val"]
 
     rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE, finalists=FULL[family]["finalists"],
-                 short_train=short_train)
-    rep["finalists"] = [{"arch": describe(v), "val_accuracy": g["val"], "seconds": g["seconds"]} for v, g in shorts]
+                 short_train=short_train, seeds=seeds, fill_steps=FILL)
+    src = {arch_key(family, c["arch"]): (c["source"], c["from_seed"]) for c in rep["candidates"]}
+    rep["finalists"] = [{"arch": describe(v), "val_accuracy": g["val"], "seconds": g["seconds"],
+                         "source": src[arch_key(family, v)][0], "from_seed": src[arch_key(family, v)][1]}
+                        for v, g in shorts]
     rep["search_train_seconds"] = round(sum(g["seconds"] for _, g in shorts), 1)
     return bs, rep
 
@@ -262,7 +289,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.errors import EdgefmrError
     from edgefmr.nas.search.cost import Budgets
-    from edgefmr.nas.search.space import arch_key
+    from edgefmr.nas.search.space import arch_key, describe
     from edgefmr.nas.tasks import load_task
 
     records: list[dict[str, Any]] = []
@@ -275,8 +302,9 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
                                "seed": seed}
+        base = _baseline(family, _budget_search(family, task, seed), budget)
         try:
-            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer)
+            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, [base[0]] if base else None)
         except EdgefmrError as e:
             records.append({**rec, "chosen_arch": None, "note": str(e)})
             print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
@@ -286,8 +314,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
         got = trainer.full(cfg, seed)
         # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
         meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
-        base = _baseline_cfg(family, bs, budget)
-        b = trainer.full(base[0], seed) if base else None
+        b = trainer.full(bs.space.config(base[0]), seed) if base else None
         if kb == 64 and seed == 0:
             chosen64 = (bs, c["arch"], trainer)
         rec.update({
@@ -298,7 +325,8 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "largest_feasible_sram": rep["largest_feasible_sram"],
             "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
             "int8_accuracy": got["int8"], "float_accuracy": got["float"],
-            "baseline_arch": base[0].to_dict() if base else None, "baseline_sram": base[1] if base else None,
+            "baseline_arch": describe(base[0]) if base else None, "chosen_is_baseline": base is not None and
+            arch_key(family, base[0]) == arch_key(family, c["arch"]), "baseline_sram": base[1] if base else None,
             "baseline_int8_accuracy": b["int8"] if b else None,
             "baseline_float_accuracy": b["float"] if b else None,
             "costed": rep["costed"], "feasible": rep["feasible"], "finalists": rep["finalists"],
@@ -409,13 +437,12 @@ def _space_records() -> list[dict[str, Any]]:
     feasible in the space, not only among the points a search costed."""
     from edgefmr.nas.search.budget import BudgetSearch
     from edgefmr.nas.search.cost import Budgets
-    from edgefmr.nas.search.space import default_space
     from edgefmr.nas.tasks import load_task
 
     out = []
     for family, task_name in CASES:
         task = load_task(task_name)
-        space = default_space(family, task.input_shape)
+        space = _space(family, task)
         bs = BudgetSearch(space, task, BOARD, stack_bytes=STACK)
         big = []
         for v in space.extremes():

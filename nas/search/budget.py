@@ -10,18 +10,24 @@ needs. :func:`budget_search`:
    region + the stack reserve, flash of the constants, latency from the board's calibration table) against the
    budgets (:func:`~edgefmr.nas.search.cost.constraints`: SRAM, flash and latency budgets and the board's regions,
    hard).
+   ``seeds``: known-good points (e.g. the family's reference recipe scaled to the budget) that join the pool
+   as source ``seed``, are always grown and always among the finalists.
 2. **Grow** - ``grow_rounds`` rounds of hill climbing under the constraints, as the evolutionary searches of
    HAT/MCUFormer move towards the constraint boundary: each of the ``beam`` best feasible points (by the proxy)
-   is changed one size dimension one step up (or one shape/other dimension to another choice); neighbours that
-   stay feasible join the candidates.
+   and every seed is changed one size dimension one step up (or one shape/other dimension to another choice);
+   neighbours that stay feasible join the candidates. Then **fill**: from each of those points, up to
+   ``fill_steps`` steps to the feasible neighbour with the most SRAM, as long as that adds SRAM (walks to the
+   budget's boundary, where the chosen point should be).
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
-   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the largest feasible
-   point's are ranked: under a memory budget, the larger models of a space are the more accurate ones (MCUNet's
-   observation for its design spaces), so the proxies choose among the points that spend the budget.
-4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates are trained briefly and
-   the one with the best validation accuracy is chosen; without it the best-ranked candidate is chosen.
+   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the SRAM budget (or, when
+   no costed point reaches it or there is no SRAM budget, of the largest feasible point's) are ranked: under a
+   memory budget, the larger models of a space are the more accurate ones (MCUNet's observation for its design
+   spaces), so the proxies choose among the points that spend the budget.
+4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best grown or
+   filled descendant of each seed, and the seeds) are trained and the one with the best validation accuracy is
+   chosen; without it the best-ranked candidate is chosen.
 
 The result lists every costed candidate (memory, latency, proxy scores, feasibility) so that a report can show
 how close to the budget the chosen point is and whether a larger feasible point was seen.
@@ -64,6 +70,7 @@ class Candidate:
     rank: float = math.inf  # mean rank over the rankers (0 = best)
     short_accuracy: float | None = None
     source: str = "pool"
+    origin: str = ""  # arch_key of the seed a grown point descends from ("" for the others)
 
     @property
     def feasible(self) -> bool:
@@ -75,7 +82,7 @@ class Candidate:
                 "latency_s": c.latency_seconds, "latency_cycles": c.latency_cycles, "macs": c.macs,
                 "params": self.params, "feasible": self.feasible, "scores": self.scores,
                 "rank": None if math.isinf(self.rank) else self.rank, "short_accuracy": self.short_accuracy,
-                "source": self.source}
+                "source": self.source, "from_seed": bool(self.origin)}
 
 
 class BudgetSearch:
@@ -174,7 +181,8 @@ class BudgetSearch:
 
     def run(self, budgets: costmod.Budgets, *, pool: int = 32, grow_rounds: int = 2, beam: int = 3,
             rankers: tuple[str, ...] = ("synflow", "hidden_cov"), finalists: int = 3,
-            short_train: ShortTrain | None = None, min_use: float = 0.0) -> dict[str, Any]:
+            short_train: ShortTrain | None = None, min_use: float = 0.0,
+            seeds: list[dict[str, Any]] | None = None, fill_steps: int = 0) -> dict[str, Any]:
         """Search under ``budgets``; returns ``{"chosen": dict, "candidates": [dict], ...}`` (see the module
         docstring); EdgefmrError when no costed point meets the budgets."""
         for r in rankers:
@@ -182,15 +190,24 @@ class BudgetSearch:
                 raise EdgefmrError(f"unknown ranker {r!r}; valid: {', '.join(RANKERS)}")
         rng = np.random.default_rng(self.seed)
         seen: dict[str, Candidate] = {}
+        key = self._key
 
-        def add(values: dict[str, Any], source: str) -> None:
-            k = arch_key(self.space.family, values)
+        def add(values: dict[str, Any], source: str, origin: str = "") -> Candidate | None:
+            k = key(values)
             if k not in seen:
                 try:
                     seen[k] = self.candidate(values, budgets, source)
+                    seen[k].origin = origin
                 except EdgefmrError:
-                    pass  # a point that does not lower (e.g. too few tokens for its options): not a candidate
+                    return None  # a point that does not lower (e.g. too few tokens for its options): not a candidate
+            return seen[k]
 
+        seed_keys = []
+        for v in seeds or []:
+            c = add(v, "seed")
+            if c is not None:
+                c.origin = key(v)
+                seed_keys.append(key(v))
         for v in self.space.smallest():
             add(v, "smallest")
         for _ in range(pool):
@@ -198,25 +215,51 @@ class BudgetSearch:
         for _ in range(grow_rounds):
             feas = [c for c in seen.values() if c.feasible]
             self._rank(feas, rankers, rng)
-            for c in sorted(feas, key=lambda c: c.rank)[:beam]:
+            ranked = sorted(feas, key=lambda c: c.rank)
+            fronts = ranked[:beam]
+            for k in seed_keys:  # each seed's lineage climbs too: its best-ranked feasible member
+                fronts += [c for c in ranked if c.origin == k and c not in fronts][:1]
+            for c in fronts:
                 for v in self.neighbours(c.values):
-                    add(v, "grow")
+                    add(v, "grow", c.origin)
         feas = [c for c in seen.values() if c.feasible]
         if not feas:
             smallest = min(seen.values(), key=lambda c: c.cost.sram_total)
             raise EdgefmrError(f"no point of the {self.space.family} space meets the budgets on {self.board.name}: "
                                f"the smallest SRAM found is {costmod.format_bytes(smallest.cost.sram_total)} "
                                f"({len(seen)} points costed)")
+        if fill_steps > 0:
+            self._rank(feas, rankers, rng)
+            starts = sorted(feas, key=lambda c: c.rank)[:beam] + [seen[k] for k in seed_keys if seen[k].feasible]
+            for c in starts:
+                for _ in range(fill_steps):
+                    nbs = [n for n in (add(v, "fill", c.origin) for v in self.neighbours(c.values))
+                           if n is not None and n.feasible and n.cost.sram_total > c.cost.sram_total]
+                    if not nbs:
+                        break
+                    c = max(nbs, key=lambda n: (n.cost.sram_total, n.params))
+            feas = [c for c in seen.values() if c.feasible]
         largest = max(feas, key=lambda c: c.cost.sram_total)
-        eligible = [c for c in feas if c.cost.sram_total >= min_use * largest.cost.sram_total]
+        floor = min_use * largest.cost.sram_total
+        if budgets.sram and largest.cost.sram_total >= min_use * budgets.sram:
+            floor = min_use * budgets.sram
+        eligible = [c for c in feas if c.cost.sram_total >= floor]
         self._rank(eligible, rankers, rng)
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
         chosen = ranked[0]
         if short_train is not None:
             top = ranked[:max(1, finalists)]
+            for k in seed_keys:  # each seed and its best-ranked eligible descendant
+                family = [c for c in ranked if c.origin == k]
+                top += [c for c in family[:1] if c not in top]
+                if seen[k].feasible and seen[k] not in top:
+                    top.append(seen[k])
             for c in top:
                 c.short_accuracy = float(short_train(c.values))
             chosen = max(top, key=lambda c: (c.short_accuracy, -c.rank))
         return {"chosen": chosen.to_dict(), "feasible": len(feas), "eligible": len(eligible), "costed": len(seen),
                 "largest_feasible_sram": largest.cost.sram_total, "rankers": list(rankers),
                 "candidates": [c.to_dict() for c in seen.values()]}
+
+    def _key(self, values: dict[str, Any]) -> str:
+        return arch_key(self.space.family, values)

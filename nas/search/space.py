@@ -27,7 +27,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,17 +142,24 @@ class Space:
             out[self.param_name(f"attention_{i}")] = a
         return out
 
+    def _walk(self, choose: Callable[[Dim], Any]) -> dict[str, Any]:
+        """A point: ``choose(d)`` for every dimension present (conditions checked in order)."""
+        values: dict[str, Any] = {}
+        for d in self.dims:
+            if d.when is None or values.get(d.when[0]) == d.when[1]:
+                values[d.name] = choose(d)
+        return values
+
     def sample(self, rng: np.random.Generator, size: str | None = None) -> dict[str, Any]:
         """A random point; ``size="max"``/``"min"`` puts every size dimension at its largest/smallest choice
         (the sandwich rule's largest and smallest subnets), the other dimensions stay random."""
-        values: dict[str, Any] = {}
-        for d in self.dims:
-            if d.when is not None and values.get(d.when[0]) != d.when[1]:
-                continue
+
+        def choose(d: Dim) -> Any:
             if size is not None and d.kind == "size":
-                values[d.name] = max(d.choices) if size == "max" else min(d.choices)
-            else:
-                values[d.name] = d.choices[int(rng.integers(len(d.choices)))]
+                return max(d.choices) if size == "max" else min(d.choices)
+            return d.choices[int(rng.integers(len(d.choices)))]
+
+        values = self._walk(choose)
         if self.attention:
             values["attention"] = [self.attention[int(rng.integers(len(self.attention)))]
                                    for _ in range(self.depth_of(values))]
@@ -165,16 +172,38 @@ class Space:
         shape = [d for d in self.dims if d.kind == "shape" and d.when is None]
         out = []
         for combo in itertools.product(*(d.choices for d in shape)):
-            values: dict[str, Any] = {}
             pick = dict(zip([d.name for d in shape], combo, strict=True))
-            for d in self.dims:
-                if d.when is not None and values.get(d.when[0]) != d.when[1]:
-                    continue
-                values[d.name] = pick.get(d.name, min(d.choices) if d.kind == "size" else d.choices[0])
+            values = self._walk(lambda d, pick=pick: pick.get(d.name, min(d.choices) if d.kind == "size"
+                                                              else d.choices[0]))
             if self.attention:
                 values["attention"] = [self.attention[0]] * self.depth_of(values)
             out.append(values)
         return out
+
+    def point(self, recipe: Mapping[str, Any]) -> dict[str, Any]:
+        """The point of a partial recipe (e.g. a hand-designed baseline): its keys as given (``attention`` may be one
+        variant for every layer), every other active dimension at the family config's default when that is one of
+        its choices, else at its smallest/first choice. EdgefmrError names a key that is not in the space."""
+        defaults = get_family(self.family)[0]().to_dict()
+        names = {d.name for d in self.dims}
+        for k, v in recipe.items():
+            if k not in names and k != "attention" and self.fixed.get(k, v) != v:
+                raise EdgefmrError(f"{self.family} recipe: '{k}' = {v!r} is neither a dimension of the space nor its "
+                                   f"fixed value {self.fixed.get(k)!r}")
+
+        def choose(d: Dim) -> Any:
+            if d.name in recipe:
+                return recipe[d.name]
+            if defaults.get(d.name) in d.choices:
+                return defaults[d.name]
+            return min(d.choices) if d.kind == "size" else d.choices[0]
+
+        values = self._walk(choose)
+        if self.attention:
+            att = recipe.get("attention", self.attention[0])
+            values["attention"] = [att] * self.depth_of(values) if isinstance(att, str) else list(att)
+        self.config(values)
+        return values
 
     def extremes(self) -> list[dict[str, Any]]:
         """Points that together reach the largest extent of every parameter: size dimensions at their maximum, every
@@ -184,14 +213,8 @@ class Space:
         for combo in itertools.product(*(d.choices for d in shape)):
             pick = dict(zip([d.name for d in shape], combo, strict=True))
             for variant in self.attention or (None,):
-                values: dict[str, Any] = {}
-                for d in self.dims:
-                    if d.when is not None and values.get(d.when[0]) != d.when[1]:
-                        continue
-                    if d.name in pick:
-                        values[d.name] = pick[d.name]
-                    else:
-                        values[d.name] = max(d.choices) if d.kind == "size" else d.choices[0]
+                values = self._walk(lambda d, pick=pick: pick[d.name] if d.name in pick else
+                                    max(d.choices) if d.kind == "size" else d.choices[0])
                 if variant is not None:
                     values["attention"] = [variant] * self.depth_of(values)
                 out.append(values)

@@ -123,6 +123,11 @@ def _conv_cases(rng) -> list[Graph]:
         cg(rng, (1, 5, 4, 2), 5, (1, 3), act="RELU6"),
         cg(rng, (1, 3, 5, 8), 8, (1, 1), act="RELU6"),
         cg(rng, (2, 3, 3, 4), 4, (1, 1)),
+        # windows of two bytes from two rows, all inside the input (two halfword loads): a batch with odd sizes and a
+        # clamp, one column of two channels with a row dilation; SAME padding reaches outside (the checked gather)
+        cg(rng, (2, 7, 9, 1), 8, (2, 2), stride=(2, 2), padding="VALID", act="RELU6"),
+        cg(rng, (1, 6, 5, 2), 4, (2, 1), dil=(2, 1), padding="VALID"),
+        cg(rng, (1, 5, 5, 1), 4, (2, 2)),
     ]
 
 

@@ -88,3 +88,40 @@ def test_mcuformer_space() -> None:
 def test_min_use_ranks_only_points_that_spend_the_budget(search: BudgetSearch) -> None:
     rep = search.run(Budgets(sram=64 * 1024), pool=6, grow_rounds=1, rankers=("random",), min_use=1.0)
     assert rep["chosen"]["sram"] == rep["largest_feasible_sram"] and rep["eligible"] >= 1
+
+
+def test_space_point_completes_a_recipe_and_names_a_bad_key() -> None:
+    sp = default_space("vit", (3, 32, 32))
+    v = sp.point({"patch_size": 4, "embed_dim": 32, "depth": 2, "attention": "softmax", "pooling": "mean"})
+    assert v["attention"] == ["softmax", "softmax"] and v["rank_factor"] == 1.0 and v["heads"] in (1, 2, 4)
+    sp.config(v)
+    with pytest.raises(EdgefmrError, match="'pooling' = 'cls' is neither a dimension"):
+        sp.point({"pooling": "cls"})
+
+
+def test_seeds_are_grown_and_always_among_the_finalists(search: BudgetSearch) -> None:
+    seed = search.space.smallest()[0]
+    trained: list[dict] = []
+
+    def short(values: dict) -> float:
+        trained.append(values)
+        return 1.0 if values == seed else 0.0  # the seed "trains" best
+
+    rep = search.run(Budgets(sram=64 * 1024), pool=2, grow_rounds=1, beam=1, rankers=("params",), finalists=1,
+                     short_train=short, seeds=[seed])
+    assert seed in trained and rep["chosen"]["arch"] == seed and rep["chosen"]["source"] == "seed"
+    lineage = [c for c in rep["candidates"] if c["from_seed"] and c["source"] == "grow"]
+    assert lineage  # the seed's one-step neighbours joined the candidates
+    assert len(trained) >= 2  # the best finalist by rank, the seed (and its best eligible descendant)
+
+
+def test_fill_walks_to_the_budget_and_min_use_counts_from_the_budget(search: BudgetSearch) -> None:
+    small = search.cost(search.space.smallest()[0])[0].sram_total
+    budget = small + 6 * 1024
+    rep = search.run(Budgets(sram=budget), pool=0, grow_rounds=0, beam=1, rankers=("params",), fill_steps=8,
+                     min_use=0.7)
+    filled = [c for c in rep["candidates"] if c["source"] == "fill"]
+    assert filled and all(c["feasible"] for c in filled)
+    assert rep["chosen"]["sram"] >= 0.7 * budget or rep["largest_feasible_sram"] < 0.7 * budget
+    no_fill = search.run(Budgets(sram=budget), pool=0, grow_rounds=0, beam=1, rankers=("params",))
+    assert rep["largest_feasible_sram"] > no_fill["largest_feasible_sram"]

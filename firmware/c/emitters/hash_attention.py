@@ -63,7 +63,7 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
         return 4 * (8 * groups * d + 4 * groups + d)
     if form == NIBBLES:
         nibbles = (bits + 3) // 4
-        return 4 * ((16 * nibbles + 5) * d // 2 + 16 * nibbles)
+        return 4 * ((16 * nibbles + 5) * d // 2 + 16 * nibbles + d)  # ... + the four-row sums [d]
     return lists
 
 

@@ -762,6 +762,7 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
     uint32_t *pt = bt + (ptrdiff_t)groups * 16 * rw;    /* [4][rw]: P_t, then E_t */
     uint32_t *vv = pt + 4 * rw;                         /* [rw]: V */
     int32_t *cnt = (int32_t *)(vv + rw);                /* [groups][16]: counts, then den terms */
+    int32_t *num = cnt + groups * 16;                   /* [d]: 13..16 bits, one query's four-row sums */
     const uint32_t *rows[EFM_HA_CHUNK];
     for (int32_t b = 0; b < p->batch; b++) {
         const int8_t *vb = efm_ha_vbase(p, v, b);
@@ -888,7 +889,6 @@ static void efm_ha_nibbles(const efm_hash_attention_params *p, const uint8_t *hq
             const int32_t ls = qn.lshift, r = qn.recip, m = qn.mult, rd = qn.round, rs = qn.out_rshift;
             int8_t *yi = yb + (ptrdiff_t)i * yrow;
             if (groups == 4 && fast) { /* 13..16 bits: the sums of the four rows first, then the outputs */
-                int32_t num[2 * EFM_HA_MAX_WORDS];
                 const uint32_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
                 int32_t *np = num, words = rw;
                 const int32_t nbias = -bias;
