@@ -467,8 +467,10 @@ def _space_records() -> list[dict[str, Any]]:
 def _span(family: str, task_name: str, task: Any, bs: Any, big: list[Any]) -> dict[str, Any]:
     """Kind ``span``: the smallest point of the space (least SRAM) and its largest board-feasible point (most
     parameters among the feasible largest points and the feasible points of a seed-0 search with no SRAM budget,
-    only the board's memory), trained like the sweep's chosen points (seed 0): how far accuracy spans on the task
-    at the sweep's training."""
+    only the board's memory; with the space's first attention variant in every layer, softmax or sdsa, where the
+    space has per-layer attention: the other variants' largest points differ only by a few gate or anchor
+    parameters, and trained from scratch without distillation the hash variant stays near chance), trained like the
+    sweep's chosen points (seed 0): how far accuracy spans on the task at the sweep's training."""
     from edgefmr.nas.search.cost import Budgets
     from edgefmr.nas.search.space import describe
 
@@ -477,7 +479,9 @@ def _span(family: str, task_name: str, task: Any, bs: Any, big: list[Any]) -> di
     rep = bs.run(Budgets(), pool=POOL, beam=BEAM, rankers=("params",))
     cands = [c for c in big if c.feasible] + [bs.candidate(c["arch"], Budgets(), "search")
                                               for c in rep["candidates"] if c["feasible"]]
-    large = max(cands, key=lambda c: (c.params, c.cost.sram_total))
+    first = set(bs.space.attention[:1])
+    standard = [c for c in cands if set(c.values.get("attention", first)) <= first]
+    large = max(standard or cands, key=lambda c: (c.params, c.cost.sram_total))
     rec: dict[str, Any] = {"kind": "span", "family": family, "task": task_name, "seed": 0,
                            "epochs": FULL[family]["epochs"], "train_samples": FULL[family]["train"]}
     for name, c in (("smallest", small), ("largest", large)):
@@ -505,11 +509,21 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
     _save_partial(f"{family}-{seed}", records)
-    (PARTIAL / f"{family}-{seed}.done").write_text("")
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
-    return {"records": records, "wall": time.time() - t0, "cpu": cpu}
+    done = {"wall": time.time() - t0, "cpu": cpu, "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    (PARTIAL / f"{family}-{seed}.done").write_text(json.dumps(done))
+    return {"records": records, **done}
+
+
+def _loaded(job: tuple[str, str, int]) -> dict[str, Any]:
+    """A job of an earlier invocation (resumed sweep): its saved records, and its wall and CPU time when its
+    ``.done`` marker holds them (else None and 0)."""
+    name = f"{job[0]}-{job[2]}"
+    marker = (PARTIAL / f"{name}.done").read_text().strip()
+    timing = json.loads(marker) if marker else {"wall": None, "cpu": 0.0}
+    return {"records": json.loads((PARTIAL / f"{name}.json").read_text()), **timing}
 
 
 def run() -> list[dict[str, Any]]:
@@ -536,8 +550,7 @@ def run() -> list[dict[str, Any]]:
         ctx = mp.get_context("spawn")
         with ctx.Pool(max(1, len(todo))) as pool:
             ran = dict(zip(todo, pool.starmap(_job, todo), strict=True))
-        results = [ran[j] if j in ran else {"records": json.loads((PARTIAL / f"{j[0]}-{j[2]}.json").read_text()),
-                                            "wall": None, "cpu": 0.0} for j in jobs]
+        results = [ran[j] if j in ran else _loaded(j) for j in jobs]
     sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
     sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
     rest = [r for res in results for r in res["records"] if r["kind"] != "sweep"]
