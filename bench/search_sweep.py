@@ -101,12 +101,14 @@ on the whole training set) so that the sweep runs in about 1.5 hours on 2 cores;
 accuracy across the space at this training.
 Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`:
 some feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind
-`summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies, search minus
-baseline (mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the
+`summary`: per family and budget, mean and spread (max - min) over seeds of the int8 accuracies and the mean's
+change from the next smaller budget (`change_from_smaller_budget`), search minus baseline (mean and min over
+seeds), the budget used and the search's training time; `space_sram_max_known`: the
 largest SRAM of a board-feasible point of the space known (any search of the family, and the space's largest
 points), `budget_binds`: that is above the budget (otherwise every point the searches found fits and the budget does
 not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists
-(costed by the search, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`: the
+(costed by that seed's search or by another seed's at the same budget, or the space's largest known point under the
+budget); `uses_70pct_where_larger_exists`: the
 chosen model uses >= 70 % of the budget for all those seeds. Kind `space`: per family, the SRAM of the space's
 smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention
 variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM)
@@ -344,9 +346,11 @@ def _summary(records: list[dict[str, Any]], space: list[dict[str, Any]]) -> list
     """Per family and budget: accuracies (mean and spread over seeds), search minus baseline, the budget used, and
     whether the budget binds (``space_sram_max_known`` = the largest SRAM of a board-feasible point of the space
     known: any search's costed points and the space's largest points, see ``_space_records``) and whether a larger
-    feasible point than the chosen one exists (``larger_exists``: costed by the search, or that largest point)."""
+    feasible point than the chosen one exists (``larger_exists``: costed by the search or another seed's search at
+    the same budget, or that largest point)."""
     out = []
     for family, task_name in CASES:
+        previous = None  # the smaller budget's mean int8 accuracy
         known = [r.get("largest_feasible_sram") or 0 for r in records if r["family"] == family]
         known += [r.get("largest_board_feasible_sram") or 0 for r in space if r["family"] == family]
         smax = max(known, default=0)
@@ -366,10 +370,13 @@ def _summary(records: list[dict[str, Any]], space: list[dict[str, Any]]) -> list
                      if r.get("int8_accuracy") is not None and r.get("baseline_int8_accuracy") is not None]
             use, _ = stat("uses_budget")
             for r in rows:
-                r["larger_exists"] = bool(r["larger_feasible"] or r["predicted_sram"] < smax <= kb * 1024)
+                seen = max(x["largest_feasible_sram"] for x in rows)  # any seed's search at this budget
+                r["larger_exists"] = bool(r["larger_feasible"] or r["predicted_sram"] < seen
+                                          or r["predicted_sram"] < smax <= kb * 1024)
             out.append({"kind": "summary", "family": family, "task": task_name, "budget_kb": kb, "seeds": len(rows),
                         "int8_accuracy_mean": acc, "int8_accuracy_spread": acc_sp,
-                        "baseline_mean": bacc, "baseline_spread": bacc_sp,
+                        "change_from_smaller_budget": None if previous is None or acc is None else
+                        round(acc - previous, 4), "baseline_mean": bacc, "baseline_spread": bacc_sp,
                         "search_minus_baseline_mean": round(float(np.mean(diffs)), 4) if diffs else None,
                         "search_minus_baseline_min": round(float(min(diffs)), 4) if diffs else None,
                         "uses_budget_mean": use, "all_fit": all(r["fits"] for r in rows),
@@ -378,6 +385,7 @@ def _summary(records: list[dict[str, Any]], space: list[dict[str, Any]]) -> list
                         "larger_exists_seeds": sum(r["larger_exists"] for r in rows),
                         "uses_70pct_where_larger_exists": all(r["uses_budget"] >= 0.7 for r in rows
                                                               if r["larger_exists"])})
+            previous = acc
     return out
 
 
