@@ -25,9 +25,10 @@ needs. :func:`budget_search`:
    no costed point reaches it or there is no SRAM budget, of the largest feasible point's) are ranked: under a
    memory budget, the larger models of a space are the more accurate ones (MCUNet's observation for its design
    spaces), so the proxies choose among the points that spend the budget.
-4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best grown or
-   filled descendant of each seed, and the seeds) are trained and the one with the best validation accuracy is
-   chosen; without it the best-ranked candidate is chosen.
+4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best-ranked
+   eligible descendant of each seed, and the seeds, also below the ``min_use`` floor: the search never keeps a
+   point that validates worse than its seed) are trained and the one with the best validation accuracy is chosen;
+   without it the best-ranked candidate is chosen.
 
 The result lists every costed candidate (memory, latency, proxy scores, feasibility) so that a report can show
 how close to the budget the chosen point is and whether a larger feasible point was seen.
@@ -249,9 +250,9 @@ class BudgetSearch:
         chosen = ranked[0]
         if short_train is not None:
             top = ranked[:max(1, finalists)]
-            for k in seed_keys:  # each seed and its best-ranked eligible descendant
-                family = [c for c in ranked if c.origin == k]
-                top += [c for c in family[:1] if c not in top]
+            for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed even below the floor
+                lineage = [c for c in ranked if c.origin == k]
+                top += [c for c in lineage[:1] if c not in top]
                 if seen[k].feasible and seen[k] not in top:
                     top.append(seen[k])
             for c in top:
