@@ -49,7 +49,7 @@ def path(c: OpCall, arm: frozenset) -> str:
 def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
     """Portable and LISTS: P [bits][d], V [d] and n1 [bits] as int32; POPCOUNT: P (d + 2) + d + 6 words,
     P = 2 ceil(Nk/4); PAIRS:
-    8 G d + 4 G + d words, G = ceil(b/2); NIBBLES: (16 N + 5) d / 2 + 16 N words, N = ceil(b/4)."""
+    8 G d + 4 G + d words, G = ceil(b/2); NIBBLES: (16 N + 5) d / 2 + 16 N + d words, N = ceil(b/4)."""
     bits, d = code_bits(c), c.inp(2).shape[-1]
     lists = 4 * (bits * d + d + bits)
     if "hash_attention" not in arm:
