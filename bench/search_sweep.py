@@ -531,12 +531,13 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
 
 
 def _loaded(job: tuple[str, str, int]) -> dict[str, Any]:
-    """A job of an earlier invocation (resumed sweep): its saved records, and its wall and CPU time when its
-    ``.done`` marker holds them (else None and 0)."""
+    """A job of an earlier invocation (resumed sweep, or one cut short): the records it saved (none if it saved
+    none), and its wall and CPU time when its ``.done`` marker holds them (else None and 0)."""
     name = f"{job[0]}-{job[2]}"
-    marker = (PARTIAL / f"{name}.done").read_text().strip()
+    records, done = PARTIAL / f"{name}.json", PARTIAL / f"{name}.done"
+    marker = done.read_text().strip() if done.exists() else ""
     timing = json.loads(marker) if marker else {"wall": None, "cpu": 0.0}
-    return {"records": json.loads((PARTIAL / f"{name}.json").read_text()), **timing}
+    return {"records": json.loads(records.read_text()) if records.exists() else [], **timing}
 
 
 def run() -> list[dict[str, Any]]:
@@ -550,11 +551,7 @@ def run() -> list[dict[str, Any]]:
         jobs.append(("latency", dict(CASES)[LATENCY_FAMILY], 0))
     jobs.append(("span", "", 0))
     if FROM_PARTIAL:  # a sweep cut short: the records its workers saved (the run record says so)
-        results = []
-        for f, _, seed in jobs:
-            path = PARTIAL / f"{f}-{seed}.json"
-            saved = json.loads(path.read_text()) if path.exists() else []
-            results.append({"records": saved, "wall": None, "cpu": 0.0})  # not known: reported as None
+        results = [_loaded(j) for j in jobs]
     else:
         if not RESUME:
             shutil.rmtree(PARTIAL, ignore_errors=True)

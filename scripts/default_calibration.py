@@ -62,17 +62,15 @@ def _profile_family(core: str, board: str, family: str, task_name: str, n: int, 
     """Profile n sampled architectures of `family` on `board` (into the board's table), then up to `cover` more
     that run a kernel path fewer than COVER_MODELS profiled models ran (`seen`, updated); returns their
     descriptions."""
-    from edgefmr.boards import load_board
     from edgefmr.firmware.build import build
-    from edgefmr.firmware.cost import build_arm_kernels
     from edgefmr.ir import save
     from edgefmr.nas.search.cost import lower_for_cost
     from edgefmr.nas.search.space import default_space, describe
     from edgefmr.nas.tasks import load_task
-    from edgefmr.profiling.calibration import node_work
+    from edgefmr.profiling.calibration import board_arm, node_work
     from edgefmr.profiling.profile import profile_artifact
 
-    arm = build_arm_kernels(load_board(board))
+    arm = board_arm(board)
     task = load_task(task_name)
     space = default_space(family, task.input_shape)
     rng = np.random.default_rng(SEED)

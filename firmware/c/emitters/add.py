@@ -26,12 +26,10 @@ def _smmlar(a: int, b: int, acc: int) -> int:
     return _i32(v >> 32)
 
 
-def ew_table(kp: dict, op: int) -> np.ndarray | None:
-    """The Cortex-M fast path's table T[x + 128] (int32, 256 entries) of efm_arm.h's efm_ew_setup / efm_ew_entry
-    for binary params `kp` and op (0 ADD, 1 SUB, 2 SQUARED_DIFFERENCE), the same arithmetic in Python; None where
-    the fast path does not apply."""
-    sqd = op == 2
-    if kp["left_shift"] != (7 if sqd else 20):
+def _ew_setup(kp: dict, op: int) -> tuple[bool, int, int, int] | None:
+    """(big_is_a, mg, rg, eg) of efm_arm.h's efm_ew_setup for binary params `kp` and op (0 ADD, 1 SUB, 2
+    SQUARED_DIFFERENCE); None where the Cortex-M fast path does not apply."""
+    if kp["left_shift"] != (7 if op == 2 else 20):
         return None
     big_is_a = kp["a_shift"] == 0 and kp["a_mult"] == 1 << 30
     if not big_is_a and not (kp["b_shift"] == 0 and kp["b_mult"] == 1 << 30):
@@ -45,6 +43,18 @@ def ew_table(kp: dict, op: int) -> np.ndarray | None:
         mg, eg, rg = mult, -shift, 1 << (-shift - 1)
     if kp["out_shift"] > -1 or kp["out_shift"] < -23 or kp["out_mult"] < 1 << 30:
         return None
+    return big_is_a, mg, rg, eg
+
+
+def ew_table(kp: dict, op: int) -> np.ndarray | None:
+    """The Cortex-M fast path's table T[x + 128] (int32, 256 entries) of efm_arm.h's efm_ew_setup / efm_ew_entry
+    for binary params `kp` and op (0 ADD, 1 SUB, 2 SQUARED_DIFFERENCE), the same arithmetic in Python; None where
+    the fast path does not apply."""
+    setup = _ew_setup(kp, op)
+    if setup is None:
+        return None
+    big_is_a, mg, rg, eg = setup
+    sqd = op == 2
     zpg, zpbig = (kp["b_zp"], kp["a_zp"]) if big_is_a else (kp["a_zp"], kp["b_zp"])
     ps = 8 if sqd else 21
     if sqd:
@@ -68,7 +78,7 @@ def addlike_path(c: OpCall, arm: frozenset) -> str:
     kernel = c.node.op.lower()
     if kernel not in arm:
         return "portable"
-    if ew_table(kernel_params(c), _EW_OPS[kernel]) is None:
+    if _ew_setup(kernel_params(c), _EW_OPS[kernel]) is None:
         return "generic"
     return "flash_table" if c.out().size < EW_TABLE_BELOW else "table"
 

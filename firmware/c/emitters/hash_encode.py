@@ -90,14 +90,15 @@ def scratch(c: OpCall, arm: frozenset, lean: bool = False) -> int:
 @emitter("HASH_ENCODE")
 def emit(ctx: EmitContext) -> Emitted:
     c = ctx.c
-    arm = path(c, ctx.option("arm", frozenset())) != "portable"
+    arms = ctx.option("arm", frozenset())
+    arm = path(c, arms) != "portable"
     extra: dict = {}  # the portable kernel's struct leaves the Cortex-M tables NULL
     if arm:
         extra = arm_tables(c)
         extra["nibbles"] = ctx.array(extra["nibbles"], "uint16_t")  # no IR dtype of its own
     p = ctx.param_fields("efm_hash_encode_params", kernel_params(c), **extra)
-    scr = ctx.scratch() if scratch(c, ctx.option("arm", frozenset())) else "NULL"  # none: the d = 16 pass
+    scr = ctx.scratch() if scratch(c, arms) else "NULL"  # none: the d = 16 pass
     # d not a multiple of 4 on a Cortex-M build: the portable loop, called directly (decided here, not at run time)
-    fn = "efm_hash_encode" if arm or "hash_encode" not in ctx.option("arm", frozenset()) else "efm_hash_encode_portable"
+    fn = "efm_hash_encode" if arm or "hash_encode" not in arms else "efm_hash_encode_portable"
     return Emitted(f"{fn}({p}, {ctx.inp(0)}, {ctx.inp(1)}, {ctx.inp(2)}, {ctx.inp(3)}, {ctx.inp(4)}, "
                    f"{ctx.out()}, {scr});", ("hash_encode",))

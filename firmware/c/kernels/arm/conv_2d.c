@@ -527,7 +527,7 @@ __attribute__((noinline)) static void efm_cv_small(const efm_conv_2d_params *p, 
     }
     const int32_t in_row = p->in_w * p->in_c, pair = p->k_w * p->in_c;
     if (p->k_h == 2 && pair == 2 && !k8 && p->dil_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
-        (p->out_h - 1) * p->stride_h + p->dil_h < p->in_h && (out_w - 1) * p->stride_w + 1 < p->in_w) {
+        (p->out_h - 1) * p->stride_h + p->dil_h < p->in_h && (out_w - 1) * p->stride_w + p->k_w - 1 < p->in_w) {
         /* two bytes from each of two rows, every window inside the input (e.g. a 2x2x1 patch embedding): the
          * window word is two halfword loads, no per-tap checks */
         const int32_t step = p->stride_w * p->in_c, skip = p->stride_h * in_row, dy = p->dil_h * in_row;
