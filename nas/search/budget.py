@@ -15,9 +15,9 @@ needs. :func:`budget_search`:
 2. **Grow** - ``grow_rounds`` rounds of hill climbing under the constraints, as the evolutionary searches of
    HAT/MCUFormer move towards the constraint boundary: each of the ``beam`` best feasible points (by the proxy)
    and every seed is changed one size dimension one step up (or one shape/other dimension to another choice);
-   neighbours that stay feasible join the candidates. Then **fill**: from each of those points, up to
-   ``fill_steps`` steps to the feasible neighbour with the most SRAM, as long as that adds SRAM (walks to the
-   budget's boundary, where the chosen point should be).
+   neighbours that stay feasible join the candidates. Then **fill**: from each of those points and from the
+   largest feasible point, up to ``fill_steps`` steps to the feasible neighbour with the most SRAM, as long as that
+   adds SRAM (walks to the budget's boundary, where the chosen point should be).
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
@@ -26,9 +26,9 @@ needs. :func:`budget_search`:
    memory budget, the larger models of a space are the more accurate ones (MCUNet's observation for its design
    spaces), so the proxies choose among the points that spend the budget.
 4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best-ranked
-   eligible descendant of each seed, and the seeds, also below the ``min_use`` floor: the search never keeps a
-   point that validates worse than its seed) are trained and the one with the best validation accuracy is chosen;
-   without it the best-ranked candidate is chosen.
+   eligible descendant of each seed, and each seed that is eligible itself: a seed below the ``min_use`` floor is
+   not a finalist, so the chosen point spends the budget) are trained and the one with the best validation
+   accuracy is chosen; without it the best-ranked candidate is chosen.
 
 The result lists every costed candidate (memory, latency, proxy scores, feasibility) so that a report can show
 how close to the budget the chosen point is and whether a larger feasible point was seen.
@@ -232,6 +232,7 @@ class BudgetSearch:
         if fill_steps > 0:
             self._rank(feas, rankers, rng)
             starts = sorted(feas, key=lambda c: c.rank)[:beam] + [seen[k] for k in seed_keys if seen[k].feasible]
+            starts.append(max(feas, key=lambda c: (c.cost.sram_total, c.params)))  # climb from the largest too
             for c in starts:
                 for _ in range(fill_steps):
                     nbs = [n for n in (add(v, "fill", c.origin) for v in self.neighbours(c.values))
@@ -250,10 +251,10 @@ class BudgetSearch:
         chosen = ranked[0]
         if short_train is not None:
             top = ranked[:max(1, finalists)]
-            for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed even below the floor
+            for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed itself when eligible
                 lineage = [c for c in ranked if c.origin == k]
                 top += [c for c in lineage[:1] if c not in top]
-                if seen[k].feasible and seen[k] not in top:
+                if seen[k] in eligible and seen[k] not in top:
                     top.append(seen[k])
             for c in top:
                 c.short_accuracy = float(short_train(c.values))

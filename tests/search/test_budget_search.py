@@ -125,3 +125,20 @@ def test_fill_walks_to_the_budget_and_min_use_counts_from_the_budget(search: Bud
     assert rep["chosen"]["sram"] >= 0.7 * budget or rep["largest_feasible_sram"] < 0.7 * budget
     no_fill = search.run(Budgets(sram=budget), pool=0, grow_rounds=0, beam=1, rankers=("params",))
     assert rep["largest_feasible_sram"] > no_fill["largest_feasible_sram"]
+
+
+def test_a_seed_below_the_min_use_floor_is_not_a_finalist(search: BudgetSearch) -> None:
+    seed = search.space.smallest()[0]
+    small = search.cost(seed)[0].sram_total
+    budget = 2 * small
+    trained: list[dict] = []
+
+    def short(values: dict) -> float:
+        trained.append(values)
+        return 1.0 if values == seed else 0.0  # the seed would win, were it trained
+
+    rep = search.run(Budgets(sram=budget), pool=0, grow_rounds=1, beam=1, rankers=("params",), finalists=1,
+                     short_train=short, seeds=[seed], min_use=0.7, fill_steps=8)
+    assert rep["largest_feasible_sram"] >= 0.7 * budget > small  # a point spending the budget exists
+    assert seed not in trained and rep["chosen"]["arch"] != seed
+    assert rep["chosen"]["sram"] >= 0.7 * budget
