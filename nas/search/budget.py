@@ -17,7 +17,9 @@ needs. :func:`budget_search`:
    and every seed is changed one size dimension one step up (or one shape/other dimension to another choice);
    neighbours that stay feasible join the candidates. Then **fill**: from each of those points and from the
    largest feasible point, up to ``fill_steps`` steps to the feasible neighbour with the most SRAM, as long as that
-   adds SRAM (walks to the budget's boundary, where the chosen point should be).
+   adds SRAM, or, where no neighbour above adds SRAM and stays feasible, to the feasible point one trade away (one
+   size dimension up, another down: :meth:`BudgetSearch.trades`) with the most SRAM (walks to the budget's
+   boundary, where the chosen point should be).
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
@@ -148,6 +150,27 @@ class BudgetSearch:
                     out.append({**values, d.name: choices[i + 1]})
             elif d.kind == "shape":
                 out += [{**values, d.name: c} for c in choices if c != values[d.name]]
+        return self._valid(values, out)
+
+    def trades(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Points that trade one size dimension for another: one a choice up, another a choice down (e.g. a wider
+        MLP on a narrower embedding), the moves that cross a budget's boundary sideways where every neighbour
+        above is infeasible."""
+        sizes = [d for d in self.space.active(values) if d.kind == "size"]
+        out = []
+        for up in sizes:
+            i = up.choices.index(values[up.name])
+            if i + 1 == len(up.choices):
+                continue
+            for down in sizes:
+                j = down.choices.index(values[down.name])
+                if down is not up and j > 0:
+                    out.append({**values, up.name: up.choices[i + 1], down.name: down.choices[j - 1]})
+        return self._valid(values, out)
+
+    def _valid(self, values: dict[str, Any], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``out`` (points derived from ``values``) with per-layer attention following the depth, those that make a
+        valid config."""
         fixed = []
         for v in out:
             if self.space.attention:  # per-layer attention follows the depth: extend with the last layer's variant
@@ -235,8 +258,7 @@ class BudgetSearch:
             starts.append(max(feas, key=lambda c: (c.cost.sram_total, c.params)))  # climb from the largest too
             for c in starts:
                 for _ in range(fill_steps):
-                    nbs = [n for n in (add(v, "fill", c.origin) for v in self.neighbours(c.values))
-                           if n is not None and n.feasible and n.cost.sram_total > c.cost.sram_total]
+                    nbs = self._fill_step(c, add)
                     if not nbs:
                         break
                     c = max(nbs, key=lambda n: (n.cost.sram_total, n.params))
@@ -262,6 +284,16 @@ class BudgetSearch:
         return {"chosen": chosen.to_dict(), "feasible": len(feas), "eligible": len(eligible), "costed": len(seen),
                 "largest_feasible_sram": largest.cost.sram_total, "rankers": list(rankers),
                 "candidates": [c.to_dict() for c in seen.values()]}
+
+    def _fill_step(self, c: Candidate, add: Callable[..., Candidate | None]) -> list[Candidate]:
+        """The feasible points with more SRAM than ``c`` one step up from it, or, when there are none, one trade away
+        (:meth:`trades`)."""
+        for moves in (self.neighbours, self.trades):
+            nbs = [n for n in (add(v, "fill", c.origin) for v in moves(c.values))
+                   if n is not None and n.feasible and n.cost.sram_total > c.cost.sram_total]
+            if nbs:
+                return nbs
+        return []
 
     def _key(self, values: dict[str, Any]) -> str:
         return arch_key(self.space.family, values)

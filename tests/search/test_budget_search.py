@@ -142,3 +142,30 @@ def test_a_seed_below_the_min_use_floor_is_not_a_finalist(search: BudgetSearch) 
     assert rep["largest_feasible_sram"] >= 0.7 * budget > small  # a point spending the budget exists
     assert seed not in trained and rep["chosen"]["arch"] != seed
     assert rep["chosen"]["sram"] >= 0.7 * budget
+
+
+def test_trades_move_one_size_dimension_up_and_another_down(search: BudgetSearch) -> None:
+    p = search.space.point({"embed_dim": 32, "depth": 2, "mlp_ratio": 2.0})
+    sizes = [d for d in search.space.dims if d.kind == "size"]
+    trades = search.trades(p)
+    assert trades
+    for t in trades:
+        steps = sorted(d.choices.index(t[d.name]) - d.choices.index(p[d.name]) for d in sizes)
+        assert [s for s in steps if s] == [-1, 1]  # exactly one dimension a choice down, another a choice up
+
+
+def test_fill_trades_across_the_boundary_when_every_step_up_is_infeasible(search: BudgetSearch) -> None:
+    p = search.space.point({"embed_dim": 32, "depth": 2, "mlp_ratio": 2.0})
+    here = search.cost(p)[0].sram_total
+    ups = [search.cost(v)[0].sram_total for v in search.neighbours(p)]
+    above = min(s for s in ups if s > here)
+    trades = [(search.cost(v)[0].sram_total, v) for v in search.trades(p)]
+    between = [(s, v) for s, v in trades if here < s < above]
+    assert between  # the space has a trade that adds SRAM under the next step up (e.g. a wider, shallower MLP)
+    budget = above - 1
+    rep = search.run(Budgets(sram=budget), pool=0, grow_rounds=0, beam=0, rankers=("params",), seeds=[p],
+                     fill_steps=1)
+    target = max(between, key=lambda t: t[0])
+    filled = [c for c in rep["candidates"] if c["source"] == "fill" and c["feasible"]]
+    assert any(c["arch"] == target[1] for c in filled)
+    assert rep["largest_feasible_sram"] >= target[0]
