@@ -75,34 +75,35 @@ budget (planner arena + {STACK} B stack reserve, the `--stack` of every build) a
 baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
 smallest points and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the
 best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL}
-steps from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM (to
-the budget's boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible
-points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are
-ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded
-untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, spiking
-{FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible descendant,
-and the baseline itself when it reaches the 70 % floor: a baseline below it is not a finalist, so the chosen model
-spends the budget) are trained with the family's recipe on the seed's training subset and compared on {VAL} validation
-samples held out of the training set (the search never sees the test set); the finalist with the best validation
-accuracy is chosen, and that trained model is the one reported (`finalists`: their validation accuracies, `source` and
-`from_seed`; `search_train_seconds`: their training time, counted as if no earlier budget had trained the same
-finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no label
-smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']}
-epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and
-seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized
-(PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built
-with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build
-per architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds
-{STACK} B the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which
-`measured_sram` and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >=
-49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). Spaces: the
-families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens,
-trains ~4x slower per sample and was less accurate at this recipe: `SPACE_CHOICES`) and widths up to 96: its points
-need at most ~45 KiB (the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not bind for the ViT
-(kind `space`). The recipes are shorter than the families' default training (ViT: 100 epochs on the whole training
-set) so that the sweep runs in under 2 hours on 2 cores (kind `run`); kind `span` shows the range of accuracy across
-the space at this training. Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM /
-budget; `larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen one
+steps from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM, or,
+where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's
+boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at
+least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are ranked by the mean
+rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model).
+The finalists (the best-ranked vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible descendant, and the baseline itself when it
+reaches the 70 % floor: a baseline below it is not a finalist, so the chosen model spends the budget) are trained with
+the family's recipe on the seed's training subset and compared on {VAL} validation samples held out of the training
+set (the search never sees the test set); the finalist with the best validation accuracy is chosen, and that trained
+model is the one reported (`finalists`: their validation accuracies, `source` and `from_seed`; `search_train_seconds`:
+their training time, counted as if no earlier budget had trained the same finalist). Recipes: vit
+{FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no label smoothing), spiking
+{FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
+{FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and seed (the
+same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ) and its
+int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built with `edgefmr
+build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
+architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds {STACK}
+B the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram`
+and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for
+its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). Spaces: the families' default spaces,
+the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x slower per
+sample and was less accurate at this recipe: `SPACE_CHOICES`) and widths up to 96: its points need at most ~45 KiB
+(the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The
+recipes are shorter than the families' default training (ViT: 100 epochs on the whole training set) so that the sweep
+runs in under 2 hours on 2 cores (kind `run`); kind `span` shows the range of accuracy across the space at this
+training. Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget;
+`larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen one
 (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8
 accuracies and the mean's change from the next smaller budget (`change_from_smaller_budget`), search minus baseline
 (mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the largest SRAM of
