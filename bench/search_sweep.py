@@ -45,7 +45,12 @@ VAL = 500  # validation samples (held out of the training set, never the test se
 #: the sweep's spaces: the default spaces with these choices. The ViT's 32-pixel space without patch 2 (256 tokens:
 #: measured at the vit recipe, patch 2 width 32 depth 2 trains ~4x slower than patch 4 width 48 depth 2 and reaches
 #: 56 % against 60 %, so the sweep could not train those points long enough to pay for their SRAM), with width 96.
-SPACE_CHOICES: dict[str, dict[str, Any]] = {"vit": {"patch_size": [4, 8], "embed_dim": [16, 24, 32, 48, 64, 96]}}
+#: No hash attention in the ViT's: trained from scratch without distillation a hash-attention ViT stays near chance
+#: (the run at ac1a1aa chose gated/hash/hash/hash at 64 KiB for seed 1: 42 % validation, 50 % int8 against the
+#: baseline's 90 %); EcoFormer's recipe distils it from a softmax teacher (docs/attention.md), which the sweep's
+#: from-scratch training does not do (and without it the hash code width is idle).
+SPACE_CHOICES: dict[str, dict[str, Any]] = {"vit": {"patch_size": [4, 8], "embed_dim": [16, 24, 32, 48, 64, 96],
+                                                    "attention": ["softmax", "clipped", "gated"], "hash_bits": [4]}}
 FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run``)
 #: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and
 #: the baselines), per family: training samples (of the task's training set less the VAL held-out samples), epochs
@@ -98,30 +103,31 @@ B the build is repeated with that estimate rounded up to 256 B as the reserve (`
 and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for
 its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). Spaces: the families' default spaces,
 the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x slower per
-sample and was less accurate at this recipe: `SPACE_CHOICES`) and widths up to 96: its points need at most ~45 KiB
-(the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The
-recipes are shorter than the families' default training (ViT: 100 epochs on the whole training set) so that the sweep
-runs in under 2 hours on 2 cores (kind `run`); kind `span` shows the range of accuracy across the space at this
-training. Kind `sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget;
-`larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen one
-(`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8
-accuracies and the mean's change from the next smaller budget (`change_from_smaller_budget`), search minus baseline
-(mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the largest SRAM of
-a board-feasible point of the space known (any search of the family, and the space's largest points), `budget_binds`:
-that is above the budget (otherwise every point the searches found fits and the budget does not constrain the search);
-`larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists (costed by that seed's
-search or by another seed's at the same budget, or the space's largest known point under the budget);
-`uses_70pct_where_larger_exists`: the chosen model uses >= 70 % of `reachable_sram` for all those seeds: the budget,
-or the largest known point under it when the space holds nothing larger (the LMU space's largest point needs 31,760 B:
-70 % of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's smallest point and of its largest
-points (size dimensions at their maximum, every shape choice and attention variant) and of those that fit the board
-(flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its largest board-feasible point (most
-parameters among the feasible largest points and a seed-0 search without an SRAM budget) trained with the recipe (seed
-0). Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the board's calibration
-table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, no baseline seed. Kinds
-`time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at
-64 KiB with order 4-32, each trained with the recipe: what T and the order cost (SRAM, flash, predicted latency) and
-buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+sample and was less accurate at this recipe: `SPACE_CHOICES`) widths up to 96 and no hash attention (trained from
+scratch it stays near chance: `SPACE_CHOICES`): its points need at most ~45 KiB (the planner's arena + the stack
+reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the
+families' default training (ViT: 100 epochs on the whole training set) so that the sweep runs in under 2 hours on 2
+cores (kind `run`); kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one
+record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some feasible costed
+point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per family and
+budget, mean and spread (max - min) over seeds of the int8 accuracies and the mean's change from the next smaller
+budget (`change_from_smaller_budget`), search minus baseline (mean and min over seeds), the budget used and the
+search's training time; `space_sram_max_known`: the largest SRAM of a board-feasible point of the space known (any
+search of the family, and the space's largest points), `budget_binds`: that is above the budget (otherwise every point
+the searches found fits and the budget does not constrain the search); `larger_exists_seeds`: seeds for which a
+feasible point larger than the chosen one exists (costed by that seed's search or by another seed's at the same
+budget, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`: the chosen model uses
+>= 70 % of `reachable_sram` for all those seeds: the budget, or the largest known point under it when the space holds
+nothing larger (the LMU space's largest point needs 31,760 B: 70 % of 64 KiB is out of reach). Kind `space`: per
+family, the SRAM of the space's smallest point and of its largest points (size dimensions at their maximum, every
+shape choice and attention variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's
+smallest point (least SRAM) and its largest board-feasible point (most parameters among the feasible largest points
+and a seed-0 search without an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY}
+family under latency budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a
+{LATENCY_SRAM_KB} KiB SRAM budget, seed 0, no baseline seed. Kinds `time_steps` / `lmu_order`: the spiking point
+chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained with the
+recipe: what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU
+time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
