@@ -55,7 +55,8 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and
 #: the baselines), per family: training samples (of the task's training set less the VAL held-out samples), epochs
 #: and options over the family's defaults. ``finalists``: the best-ranked feasible points the search trains, besides
-#: the seed (the budget's baseline) and the best-ranked descendant of the seed. The ViT recipe, measured on
+#: the seed (the budget's baseline) when it reaches the floor and its best-ranked eligible descendant. The ViT
+#: recipe, measured on
 #: shapes32 with seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at
 #: 12 epochs (lr 2e-3: 72 % validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3
 #: (167 s), 96 % after 30 (254 s); patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr
@@ -103,8 +104,8 @@ B the build is repeated with that estimate rounded up to 256 B as the reserve (`
 and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for
 its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point). Spaces: the families' default spaces,
 the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x slower per
-sample and was less accurate at this recipe: `SPACE_CHOICES`) widths up to 96 and no hash attention (trained from
-scratch it stays near chance: `SPACE_CHOICES`): its points need at most ~45 KiB (the planner's arena + the stack
+sample and was less accurate at this recipe: `SPACE_CHOICES`), widths up to 96 and no hash attention (trained from
+scratch, without distillation, it stays near chance): its points need at most ~45 KiB (the planner's arena + the stack
 reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the
 families' default training (ViT: 100 epochs on the whole training set) so that the sweep runs in under 2 hours on 2
 cores (kind `run`); kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one

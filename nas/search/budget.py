@@ -276,7 +276,7 @@ class BudgetSearch:
             for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed itself when eligible
                 lineage = [c for c in ranked if c.origin == k]
                 top += [c for c in lineage[:1] if c not in top]
-                if seen[k] in eligible and seen[k] not in top:
+                if seen[k].feasible and seen[k].cost.sram_total >= floor and seen[k] not in top:
                     top.append(seen[k])
             for c in top:
                 c.short_accuracy = float(short_train(c.values))
