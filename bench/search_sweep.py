@@ -55,14 +55,17 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and
 #: the baselines), per family: training samples (of the task's training set less the VAL held-out samples), epochs
 #: and options over the family's defaults. ``finalists``: the best-ranked feasible points the search trains, besides
-#: the seed (the budget's baseline) when it reaches the floor and its best-ranked eligible descendant. The ViT
+#: the seed (the budget's baseline) when it reaches the floor and its best-ranked eligible descendant; ``spread``: the
+#: dimension they are spread across (the ViT's two are the best-ranked of each patch size, where both reach the
+#: floor: the proxies do not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a
+#: 64-token one for one seed and reached 71 % while the 16-token points reached 91-94 %). The ViT
 #: recipe, measured on
 #: shapes32 with seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at
 #: 12 epochs (lr 2e-3: 72 % validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3
 #: (167 s), 96 % after 30 (254 s); patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr
 #: 2e-3); the smallest point (patch 4 width 16 depth 1) 56 % after 30.
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 20, "finalists": 1,
+    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 20, "finalists": 2, "spread": "patch_size",
             "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
                 "opts": {}},
@@ -79,15 +82,16 @@ NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 M
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
 baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
-smallest points and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the
-best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL}
-steps from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM, or,
-where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's
-boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at
-least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are ranked by the mean
-rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model).
-The finalists (the best-ranked vit {FULL['vit']['finalists']}, spiking {FULL['spiking']['finalists']}, lmu
-{FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible descendant, and the baseline itself when it
+smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant) and
+the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the best-ranked member of the
+baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL} steps from each of those
+points and from the largest feasible point to its feasible neighbour with the most SRAM, or, where no step up stays
+feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's boundary); every point
+costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of
+the budget (of the largest feasible point's SRAM when none reaches that) are ranked by the mean rank of {RANKED_BY}
+(capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The finalists (the
+best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']},
+lmu {FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible descendant, and the baseline itself when it
 reaches the 70 % floor: a baseline below it is not a finalist, so the chosen model spends the budget) are trained with
 the family's recipe on the seed's training subset and compared on {VAL} validation samples held out of the training
 set (the search never sees the test set); the finalist with the best validation accuracy is chosen, and that trained
@@ -280,7 +284,8 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer,
         return got["val"]
 
     rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE, finalists=FULL[family]["finalists"],
-                 short_train=short_train, seeds=seeds, fill_steps=FILL)
+                 short_train=short_train, seeds=seeds, fill_steps=FILL, extremes=True,
+                 spread=FULL[family].get("spread"))
     src = {arch_key(family, c["arch"]): (c["source"], c["from_seed"]) for c in rep["candidates"]}
     rep["finalists"] = [{"arch": describe(v), "val_accuracy": g["val"], "seconds": g["seconds"],
                          "source": src[arch_key(family, v)][0], "from_seed": src[arch_key(family, v)][1]}

@@ -206,9 +206,11 @@ class BudgetSearch:
     def run(self, budgets: costmod.Budgets, *, pool: int = 32, grow_rounds: int = 2, beam: int = 3,
             rankers: tuple[str, ...] = ("synflow", "hidden_cov"), finalists: int = 3,
             short_train: ShortTrain | None = None, min_use: float = 0.0,
-            seeds: list[dict[str, Any]] | None = None, fill_steps: int = 0) -> dict[str, Any]:
+            seeds: list[dict[str, Any]] | None = None, fill_steps: int = 0, extremes: bool = False,
+            spread: str | None = None) -> dict[str, Any]:
         """Search under ``budgets``; returns ``{"chosen": dict, "candidates": [dict], ...}`` (see the module
-        docstring); EdgefmrError when no costed point meets the budgets."""
+        docstring); EdgefmrError when no costed point meets the budgets. ``extremes``: cost the space's largest
+        points too (:meth:`Space.extremes`); ``spread``: a dimension the ranked finalists are spread across."""
         for r in rankers:
             if r not in RANKERS:
                 raise EdgefmrError(f"unknown ranker {r!r}; valid: {', '.join(RANKERS)}")
@@ -234,6 +236,8 @@ class BudgetSearch:
                 seed_keys.append(key(v))
         for v in self.space.smallest():
             add(v, "smallest")
+        for v in self.space.extremes() if extremes else []:
+            add(v, "extreme")
         for _ in range(pool):
             add(self.space.sample(rng), "pool")
         for _ in range(grow_rounds):
@@ -272,7 +276,7 @@ class BudgetSearch:
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
         chosen = ranked[0]
         if short_train is not None:
-            top = ranked[:max(1, finalists)]
+            top = self._spread(ranked, max(1, finalists), spread)
             for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed itself when eligible
                 lineage = [c for c in ranked if c.origin == k]
                 top += [c for c in lineage[:1] if c not in top]
@@ -284,6 +288,19 @@ class BudgetSearch:
         return {"chosen": chosen.to_dict(), "feasible": len(feas), "eligible": len(eligible), "costed": len(seen),
                 "largest_feasible_sram": largest.cost.sram_total, "rankers": list(rankers),
                 "candidates": [c.to_dict() for c in seen.values()]}
+
+    @staticmethod
+    def _spread(ranked: list[Candidate], n: int, dim: str | None) -> list[Candidate]:
+        """The ``n`` best of ``ranked``; with ``dim``, taken in turn from each of its values in the order their best
+        candidates rank (the proxies do not compare points across, e.g., token counts: each patch size gets its
+        best-ranked point as a finalist before any gets a second)."""
+        if dim is None:
+            return ranked[:n]
+        groups: dict[Any, list[Candidate]] = {}
+        for c in ranked:
+            groups.setdefault(repr(c.values.get(dim)), []).append(c)
+        rounds = max(map(len, groups.values()), default=0)
+        return [g[i] for i in range(rounds) for g in groups.values() if i < len(g)][:n]
 
     def _fill_step(self, c: Candidate, add: Callable[..., Candidate | None]) -> list[Candidate]:
         """The feasible points with more SRAM than ``c`` one step up from it, or, when there are none, one trade away

@@ -169,3 +169,38 @@ def test_fill_trades_across_the_boundary_when_every_step_up_is_infeasible(search
     filled = [c for c in rep["candidates"] if c["source"] == "fill" and c["feasible"]]
     assert any(c["arch"] == target[1] for c in filled)
     assert rep["largest_feasible_sram"] >= target[0]
+
+
+def test_extremes_bring_the_space_s_largest_point_within_the_walk_s_reach(search: BudgetSearch) -> None:
+    seed = search.space.smallest()[0]
+    largest = max(search.cost(v)[0].sram_total for v in search.space.extremes())
+    kw = {"pool": 0, "grow_rounds": 0, "beam": 0, "rankers": ("params",), "seeds": [seed], "min_use": 0.7}
+    assert search.run(Budgets(sram=2 * largest), **kw)["largest_feasible_sram"] < largest  # the seed alone
+    trained: list[dict] = []
+    rep = search.run(Budgets(sram=2 * largest), extremes=True, finalists=1,
+                     short_train=lambda v: trained.append(v) or 0.0, **kw)
+    assert rep["largest_feasible_sram"] == largest
+    assert "extreme" in {c["source"] for c in rep["candidates"]}
+    assert seed not in trained and rep["chosen"]["sram"] >= 0.7 * largest  # the floor follows the largest point
+
+
+def test_finalists_spread_across_a_dimension_take_each_value_s_best_first() -> None:
+    task = load_task("digits")
+    space = default_space("vit", task.input_shape).with_choices(
+        {"heads": [1], "rank_factor": [1.0], "attention": ["softmax"], "hash_bits": [4], "activation": ["relu"],
+         "patch_size": [2, 4], "embed_dim": [16, 32], "depth": [1, 2], "mlp_ratio": [2.0]})
+    bs = BudgetSearch(space, task, BOARD, stack_bytes=1024, seed=0, calib_samples=4)
+    runs = {}
+    for spread in (None, "patch_size"):
+        trained: list[dict] = []
+        rep = bs.run(Budgets(sram=256 * 1024), pool=8, grow_rounds=1, rankers=("macs",), finalists=2,
+                     short_train=lambda v, t=trained: t.append(v) or 0.0, spread=spread)
+        ranked = sorted((c for c in rep["candidates"] if c["feasible"]), key=lambda c: c["rank"])
+        runs[spread] = (trained, ranked)
+    trained, ranked = runs[None]
+    assert trained == [c["arch"] for c in ranked[:2]]
+    assert len({v["patch_size"] for v in trained}) == 1  # the MACs ranker's top two share a patch size
+    trained, ranked = runs["patch_size"]
+    assert trained[0] == ranked[0]["arch"]
+    other = next(c["arch"] for c in ranked if c["arch"]["patch_size"] != trained[0]["patch_size"])
+    assert trained[1] == other  # the best-ranked point of the other patch size, not the overall second
