@@ -41,6 +41,11 @@ class FamilyConfig:
     def validate(self) -> None:
         """Check value ranges; subclasses raise EdgefmrError naming the key and what is valid."""
 
+    def inert(self) -> tuple[str, ...]:
+        """Keys whose value does not change this model (e.g. a head count no layer uses): points that differ only
+        there are the same model."""
+        return ()
+
     @classmethod
     def _where(cls, key: str) -> str:
         return f"{cls.family} config key '{key}'"

@@ -86,6 +86,9 @@ class SpikingConfig(FamilyConfig):
             return [self.attention] * self.depth
         return list(self.attention)
 
+    def inert(self) -> tuple[str, ...]:
+        return ("heads",) if all(a == SDSA for a in self.layer_attention()) else ()
+
     def validate(self) -> None:
         for key in ("T", "embed_dim", "depth", "heads", "patch_size", "stem_dim"):
             if getattr(self, key) < 1:

@@ -30,7 +30,8 @@ needs. :func:`budget_search`:
 4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best-ranked
    eligible descendant of each seed, and each seed that is eligible itself: a seed below the ``min_use`` floor is
    not a finalist, so the chosen point spends the budget) are trained and the one with the best validation
-   accuracy is chosen; without it the best-ranked candidate is chosen.
+   accuracy is chosen; without it the best-ranked candidate is chosen. Points that build the same model (they
+   differ only in keys the config calls inert, e.g. the heads of an all-SDSA spiking model) are one finalist.
 
 The result lists every costed candidate (memory, latency, proxy scores, feasibility) so that a report can show
 how close to the budget the chosen point is and whether a larger feasible point was seen.
@@ -276,11 +277,16 @@ class BudgetSearch:
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
         chosen = ranked[0]
         if short_train is not None:
+            models = {}  # one finalist per model: points that differ only in inert keys train the same network
+            for c in ranked:
+                models.setdefault(self.model_key(c.values), c)
+            ranked = [c for c in ranked if models[self.model_key(c.values)] is c]
             top = self._spread(ranked, max(1, finalists), spread)
             for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed itself when eligible
                 lineage = [c for c in ranked if c.origin == k]
                 top += [c for c in lineage[:1] if c not in top]
-                if seen[k].feasible and seen[k].cost.sram_total >= floor and seen[k] not in top:
+                if (seen[k].feasible and seen[k].cost.sram_total >= floor
+                        and self.model_key(seen[k].values) not in {self.model_key(c.values) for c in top}):
                     top.append(seen[k])
             for c in top:
                 c.short_accuracy = float(short_train(c.values))
@@ -314,3 +320,9 @@ class BudgetSearch:
 
     def _key(self, values: dict[str, Any]) -> str:
         return arch_key(self.space.family, values)
+
+    def model_key(self, values: dict[str, Any]) -> str:
+        """The key of the model a point builds: its arch_key without the keys inert for it
+        (:meth:`FamilyConfig.inert`)."""
+        inert = set(self.space.config(values).inert())
+        return arch_key(self.space.family, {k: v for k, v in values.items() if k not in inert})

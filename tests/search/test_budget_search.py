@@ -204,3 +204,19 @@ def test_finalists_spread_across_a_dimension_take_each_value_s_best_first() -> N
     assert trained[0] == ranked[0]["arch"]
     other = next(c["arch"] for c in ranked if c["arch"]["patch_size"] != trained[0]["patch_size"])
     assert trained[1] == other  # the best-ranked point of the other patch size, not the overall second
+
+
+def test_finalists_are_distinct_models_when_points_differ_only_in_an_inert_key() -> None:
+    task = load_task("digits")
+    space = default_space("spiking", task.input_shape).with_choices(
+        {"T": [1], "patch_size": [4], "stem_dim": [8], "embed_dim": [16, 32], "depth": [1], "mlp_ratio": [1.0, 2.0],
+         "threshold": [1.0], "attn_threshold": [0.5], "tau": [2.0], "attention": ["sdsa"]})
+    bs = BudgetSearch(space, task, BOARD, stack_bytes=1024, seed=0, calib_samples=4)
+    one = space.point({"embed_dim": 32, "mlp_ratio": 2.0, "heads": 1})
+    assert bs.model_key(one) == bs.model_key({**one, "heads": 4})  # SDSA is channel-wise: heads is inert
+    trained: list[dict] = []
+    rep = bs.run(Budgets(sram=256 * 1024), pool=16, grow_rounds=1, rankers=("params",), finalists=3,
+                 short_train=lambda v: trained.append(v) or 0.0)
+    ranked = sorted((c for c in rep["candidates"] if c["feasible"]), key=lambda c: c["rank"])
+    assert bs.model_key(ranked[0]["arch"]) == bs.model_key(ranked[1]["arch"])  # the top two: one model
+    assert len(trained) == 3 and len({bs.model_key(v) for v in trained}) == 3
