@@ -35,6 +35,14 @@ def redact(url: str) -> str:
     return url
 
 
+def _schema_race(e: Exception) -> bool:
+    """Whether ``e`` is what a worker gets when another creates the same schema object first: a row (IntegrityError)
+    or, on PostgreSQL, a type or table (psycopg's DuplicateObject/DuplicateTable inside SQLAlchemy's
+    ProgrammingError)."""
+    orig = type(getattr(e, "orig", None)).__name__
+    return type(e).__name__ == "IntegrityError" or orig in ("DuplicateObject", "DuplicateTable", "UniqueViolation")
+
+
 def open_storage(url: str | None, out: Path) -> Any:
     """An Optuna storage for ``url`` (None: SQLite in ``out``)."""
     if url is None:
@@ -63,7 +71,7 @@ def open_storage(url: str | None, out: Path) -> Any:
                         url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
             except Exception as e:  # workers starting together race to create the schema: the loser retries
-                if type(e).__name__ != "IntegrityError" or attempt == 4:
+                if not _schema_race(e) or attempt == 4:
                     raise
                 time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
