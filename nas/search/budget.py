@@ -215,6 +215,8 @@ class BudgetSearch:
         for r in rankers:
             if r not in RANKERS:
                 raise EdgefmrError(f"unknown ranker {r!r}; valid: {', '.join(RANKERS)}")
+        if spread is not None:
+            self.space.dim(spread)  # EdgefmrError naming the space's family and the unknown dimension
         rng = np.random.default_rng(self.seed)
         seen: dict[str, Candidate] = {}
         key = self._key
@@ -277,7 +279,8 @@ class BudgetSearch:
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
         chosen = ranked[0]
         if short_train is not None:
-            models = {}  # one finalist per model: points that differ only in inert keys train the same network
+            # one finalist per model: points that differ only in inert keys train the same network
+            models: dict[str, Candidate] = {}
             for c in ranked:
                 models.setdefault(self.model_key(c.values), c)
             ranked = [c for c in ranked if models[self.model_key(c.values)] is c]

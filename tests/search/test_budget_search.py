@@ -200,6 +200,8 @@ def test_finalists_spread_across_a_dimension_take_each_value_s_best_first() -> N
     trained, ranked = runs[None]
     assert trained == [c["arch"] for c in ranked[:2]]
     assert len({v["patch_size"] for v in trained}) == 1  # the MACs ranker's top two share a patch size
+    with pytest.raises(EdgefmrError, match="no dimension 'patch'"):
+        bs.run(Budgets(sram=256 * 1024), pool=0, grow_rounds=0, rankers=("macs",), spread="patch")
     trained, ranked = runs["patch_size"]
     assert trained[0] == ranked[0]["arch"]
     other = next(c["arch"] for c in ranked if c["arch"]["patch_size"] != trained[0]["patch_size"])
