@@ -58,9 +58,8 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: the seed (the budget's baseline) when it reaches the floor and its best-ranked eligible descendant; ``spread``: the
 #: dimension they are spread across (the ViT's two are the best-ranked of each patch size, where both reach the
 #: floor: the proxies do not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a
-#: 64-token one for one seed and reached 71 % while the 16-token points reached 91-94 %). The ViT
-#: recipe, measured on
-#: shapes32 with seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at
+#: 64-token one for one seed and reached 71 % while the 16-token points reached 91-94 %). The ViT recipe, measured
+#: on shapes32 with seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at
 #: 12 epochs (lr 2e-3: 72 % validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3
 #: (167 s), 96 % after 30 (254 s); patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr
 #: 2e-3); the smallest point (patch 4 width 16 depth 1) 56 % after 30.

@@ -280,16 +280,16 @@ class BudgetSearch:
         chosen = ranked[0]
         if short_train is not None:
             # one finalist per model: points that differ only in inert keys train the same network
-            models: dict[str, Candidate] = {}
+            models: dict[str, Candidate] = {}  # model key -> its best-ranked point (insertion order: rank order)
             for c in ranked:
                 models.setdefault(self.model_key(c.values), c)
-            ranked = [c for c in ranked if models[self.model_key(c.values)] is c]
+            ranked = list(models.values())
             top = self._spread(ranked, max(1, finalists), spread)
             for k in seed_keys:  # each seed's best-ranked eligible descendant, and the seed itself when eligible
                 lineage = [c for c in ranked if c.origin == k]
                 top += [c for c in lineage[:1] if c not in top]
                 if (seen[k].feasible and seen[k].cost.sram_total >= floor
-                        and self.model_key(seen[k].values) not in {self.model_key(c.values) for c in top}):
+                        and models[self.model_key(seen[k].values)] not in top):
                     top.append(seen[k])
             for c in top:
                 c.short_accuracy = float(short_train(c.values))

@@ -40,7 +40,7 @@ def _schema_race(e: Exception) -> bool:
     or, on PostgreSQL, a type or table (psycopg's DuplicateObject/DuplicateTable inside SQLAlchemy's
     ProgrammingError)."""
     orig = type(getattr(e, "orig", None)).__name__
-    return type(e).__name__ == "IntegrityError" or orig in ("DuplicateObject", "DuplicateTable", "UniqueViolation")
+    return type(e).__name__ == "IntegrityError" or orig in ("DuplicateObject", "DuplicateTable")
 
 
 def open_storage(url: str | None, out: Path) -> Any:
