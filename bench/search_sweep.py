@@ -62,12 +62,16 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: on shapes32 with seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at
 #: 12 epochs (lr 2e-3: 72 % validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3
 #: (167 s), 96 % after 30 (254 s); patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr
-#: 2e-3); the smallest point (patch 4 width 16 depth 1) 56 % after 30.
+#: 2e-3); the smallest point (patch 4 width 16 depth 1) 56 % after 30. ``descend``: the space's largest points
+#: that do not fit walk down to the budget's boundary (``BudgetSearch.descend``). On for spiking: in the run at
+#: d2c299a every spiking finalist at 32 and 64 KiB came from the baseline's lineage (SDSA, threshold 1, tau 2: walks
+#: up keep those) and reached 82-91 % validation, while at 128 KiB, where the largest points fit, the finalists with
+#: gated or hash attention, threshold 0.5 and tau 1.5 reached 96-98 %.
 FULL: dict[str, dict[str, Any]] = {
     "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 20, "finalists": 2, "spread": "patch_size",
             "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
-                "opts": {}},
+                "descend": True, "opts": {}},
     "lmu": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 8, "finalists": 1 if QUICK else 3,
             "opts": {}},
 }
@@ -81,27 +85,28 @@ NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 M
 budget (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
 baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
-smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant) and
-the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the best-ranked member of the
-baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL} steps from each of those
-points and from the largest feasible point to its feasible neighbour with the most SRAM, or, where no step up stays
-feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's boundary); every point
-costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of
-the budget (of the largest feasible point's SRAM when none reaches that) are ranked by the mean rank of {RANKED_BY}
-(capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The finalists (the
-best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']},
-lmu {FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible descendant, and the baseline itself when it
-reaches the 70 % floor: a baseline below it is not a finalist, so the chosen model spends the budget) are trained with
-the family's recipe on the seed's training subset and compared on {VAL} validation samples held out of the training
-set (the search never sees the test set); the finalist with the best validation accuracy is chosen, and that trained
-model is the one reported (`finalists`: their validation accuracies, `source` and `from_seed`; `search_train_seconds`:
-their training time, counted as if no earlier budget had trained the same finalist). Recipes: vit
-{FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no label smoothing), spiking
-{FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on
-{FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and seed (the
-same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ) and its
-int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built with `edgefmr
-build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
+smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant;
+for spiking, each of them that does not fit walked down to the budget's boundary, one size dimension one step down
+at a time: `descend`) and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and
+the best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to
+{FILL} steps from each of those points and from the largest feasible point to its feasible neighbour with the most
+SRAM, or, where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to
+the budget's boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible
+points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are
+ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded
+untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first,
+spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible
+descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it is not a finalist, so the chosen
+model spends the budget) are trained with the family's recipe on the seed's training subset and compared on {VAL}
+validation samples held out of the training set (the search never sees the test set); the finalist with the best
+validation accuracy is chosen, and that trained model is the one reported (`finalists`: their validation accuracies,
+`source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier budget had trained the
+same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no
+label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']}
+epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and
+seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ)
+and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built with
+`edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
 architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds {STACK}
 B the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram`
 and `fits` include. Tasks: vit on shapes32, spiking and lmu on mnist1d (spiking on shapes32 needs >= 49 KiB at T=1 for
@@ -284,7 +289,7 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer,
 
     rep = bs.run(budgets, pool=POOL, beam=BEAM, rankers=RANKERS, min_use=MIN_USE, finalists=FULL[family]["finalists"],
                  short_train=short_train, seeds=seeds, fill_steps=FILL, extremes=True,
-                 spread=FULL[family].get("spread"))
+                 descend=FULL[family].get("descend", False), spread=FULL[family].get("spread"))
     src = {arch_key(family, c["arch"]): (c["source"], c["from_seed"]) for c in rep["candidates"]}
     rep["finalists"] = [{"arch": describe(v), "val_accuracy": g["val"], "seconds": g["seconds"],
                          "source": src[arch_key(family, v)][0], "from_seed": src[arch_key(family, v)][1]}

@@ -19,7 +19,12 @@ needs. :func:`budget_search`:
    largest feasible point, up to ``fill_steps`` steps to the feasible neighbour with the most SRAM, as long as that
    adds SRAM, or, where no neighbour above adds SRAM and stays feasible, to the feasible point one trade away (one
    size dimension up, another down: :meth:`BudgetSearch.trades`) with the most SRAM (walks to the budget's
-   boundary, where the chosen point should be).
+   boundary, where the chosen point should be). With ``extremes`` the space's largest points
+   (:meth:`Space.extremes`) are costed too, and with ``descend`` each of them that does not fit walks down to the
+   boundary: one size dimension one step down at a time, to the feasible point with the most SRAM as soon as one
+   step reaches one, else to the point with the least SRAM (:meth:`BudgetSearch.descend`). Walks up from a seed or
+   a random point keep its shape and other choices (a spiking seed's threshold and time constant, its attention);
+   walks down from the extremes bring every attention variant and shape choice to the boundary.
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
@@ -208,10 +213,13 @@ class BudgetSearch:
             rankers: tuple[str, ...] = ("synflow", "hidden_cov"), finalists: int = 3,
             short_train: ShortTrain | None = None, min_use: float = 0.0,
             seeds: list[dict[str, Any]] | None = None, fill_steps: int = 0, extremes: bool = False,
-            spread: str | None = None) -> dict[str, Any]:
+            descend: bool = False, spread: str | None = None) -> dict[str, Any]:
         """Search under ``budgets``; returns ``{"chosen": dict, "candidates": [dict], ...}`` (see the module
         docstring); EdgefmrError when no costed point meets the budgets. ``extremes``: cost the space's largest
-        points too (:meth:`Space.extremes`); ``spread``: a dimension the ranked finalists are spread across."""
+        points too (:meth:`Space.extremes`); ``descend``: walk each of them that does not fit down to the budget's
+        boundary (:meth:`descend`); ``spread``: a dimension the ranked finalists are spread across."""
+        if descend and not extremes:
+            raise EdgefmrError("descend walks down from the space's largest points: it needs extremes=True")
         for r in rankers:
             if r not in RANKERS:
                 raise EdgefmrError(f"unknown ranker {r!r}; valid: {', '.join(RANKERS)}")
@@ -239,8 +247,10 @@ class BudgetSearch:
                 seed_keys.append(key(v))
         for v in self.space.smallest():
             add(v, "smallest")
-        for v in self.space.extremes() if extremes else []:
-            add(v, "extreme")
+        tops = [add(v, "extreme") for v in (self.space.extremes() if extremes else [])]
+        for c in tops if descend else []:
+            if c is not None and not c.feasible:
+                self.descend(c, add)
         for _ in range(pool):
             add(self.space.sample(rng), "pool")
         for _ in range(grow_rounds):
@@ -310,6 +320,29 @@ class BudgetSearch:
             groups.setdefault(repr(c.values.get(dim)), []).append(c)
         rounds = max(map(len, groups.values()), default=0)
         return [g[i] for i in range(rounds) for g in groups.values() if i < len(g)][:n]
+
+    def downs(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Points one step below: a size dimension one choice down."""
+        out = []
+        for d in self.space.active(values):
+            i = list(d.choices).index(values[d.name])
+            if d.kind == "size" and i > 0:
+                out.append({**values, d.name: d.choices[i - 1]})
+        return self._valid(values, out)
+
+    def descend(self, c: Candidate, add: Callable[..., Candidate | None]) -> Candidate | None:
+        """From an infeasible point down to the budgets' boundary (None when no step down fits or lowers): one size
+        dimension one choice down at a time, to the feasible point with the most SRAM (then the most parameters) as
+        soon as a step reaches one, else to the point with the least SRAM (the steepest step). The steps that do not
+        fit are budget-independent, so the walks of several budgets share their costs."""
+        while not c.feasible:
+            nbs = [n for n in (add(v, "descend", c.origin) for v in self.downs(c.values)) if n is not None]
+            if not nbs:
+                return None
+            fits = [n for n in nbs if n.feasible]
+            c = (max(fits, key=lambda n: (n.cost.sram_total, n.params)) if fits
+                 else min(nbs, key=lambda n: (n.cost.sram_total, -n.params)))
+        return c
 
     def _fill_step(self, c: Candidate, add: Callable[..., Candidate | None]) -> list[Candidate]:
         """The feasible points with more SRAM than ``c`` one step up from it, or, when there are none, one trade away

@@ -222,3 +222,27 @@ def test_finalists_are_distinct_models_when_points_differ_only_in_an_inert_key()
     ranked = sorted((c for c in rep["candidates"] if c["feasible"]), key=lambda c: c["rank"])
     assert bs.model_key(ranked[0]["arch"]) == bs.model_key(ranked[1]["arch"])  # the top two: one model
     assert len(trained) == 3 and len({bs.model_key(v) for v in trained}) == 3
+
+
+def test_descend_brings_every_attention_variant_of_the_largest_points_to_the_boundary() -> None:
+    task = load_task("digits")
+    space = default_space("vit", task.input_shape).with_choices(
+        {"heads": [1], "rank_factor": [1.0], "attention": ["softmax", "gated"], "hash_bits": [4],
+         "activation": ["relu"], "patch_size": [4], "mlp_ratio": [1.0, 2.0, 4.0]})
+    bs = BudgetSearch(space, task, BOARD, stack_bytes=1024, seed=0, calib_samples=4)
+    seed = {**space.smallest()[0]}
+    seed["attention"] = ["softmax"] * space.depth_of(seed)
+    small = bs.cost(seed)[0].sram_total
+    budget = (small + min(bs.cost(v)[0].sram_total for v in space.extremes())) // 2
+    kw = {"pool": 0, "grow_rounds": 0, "beam": 0, "rankers": ("params",), "seeds": [seed], "extremes": True}
+    rep = bs.run(Budgets(sram=budget), **kw)
+    assert {c["arch"]["attention"][0] for c in rep["candidates"] if c["feasible"]} == {"softmax"}  # the seed's only
+    rep = bs.run(Budgets(sram=budget), descend=True, **kw)
+    down = [c for c in rep["candidates"] if c["source"] == "descend" and c["feasible"]]
+    assert {c["arch"]["attention"][0] for c in down} == {"softmax", "gated"}
+    above = [c["arch"] for c in rep["candidates"] if not c["feasible"]]
+    for c in down:  # each is one step below a point that does not fit: at the boundary, not far below it
+        assert any(c["arch"] in bs.downs(a) for a in above)
+        assert small < c["sram"] <= budget
+    with pytest.raises(EdgefmrError, match="needs extremes=True"):
+        bs.run(Budgets(sram=budget), **{**kw, "extremes": False}, descend=True)
