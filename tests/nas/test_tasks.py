@@ -85,7 +85,7 @@ def test_kws_synth_is_deterministic() -> None:
 
 
 def test_unknown_task_lists_valid_names() -> None:
-    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, shapes32"):
+    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, pmnist1d, shapes32"):
         load_task("mnist")
 
 
@@ -139,7 +139,7 @@ def test_registry_lists_every_builtin_task() -> None:
     from edgefmr.nas.tasks import BUILTIN_TASKS, TASKS
 
     assert BUILTIN_TASKS == tuple(TASKS)
-    assert {"digits", "seq-digits", "pseq-digits", "kws-synth", "mnist1d", "shapes32"} <= set(BUILTIN_TASKS)
+    assert {"digits", "seq-digits", "pseq-digits", "kws-synth", "mnist1d", "pmnist1d", "shapes32"} <= set(BUILTIN_TASKS)
     for name in ("digits", "seq-digits", "mnist1d"):
         info, t = TASKS[name], load_task(name)
         assert (info.kind, info.input_shape, info.n_classes) == (t.kind, t.input_shape, t.n_classes)
@@ -160,6 +160,18 @@ def test_mnist1d_is_generated_offline_and_leaves_the_global_rng_alone() -> None:
     again = mnist1d_arrays()
     np.testing.assert_array_equal(again[0], t.x_train[:, :, 0])
     np.testing.assert_array_equal(again[3], t.y_test)
+
+
+def test_pmnist1d_is_mnist1d_with_its_steps_in_one_fixed_order() -> None:
+    from edgefmr.nas.tasks import PMNIST1D_PERMUTATION
+
+    t, p = load_task("mnist1d"), load_task("pmnist1d")
+    assert sorted(PMNIST1D_PERMUTATION) == list(range(40)) and (PMNIST1D_PERMUTATION != np.arange(40)).any()
+    assert (p.input_shape, p.kind, p.n_classes) == (t.input_shape, t.kind, t.n_classes)
+    np.testing.assert_array_equal(p.y_train, t.y_train)
+    np.testing.assert_array_equal(p.y_test, t.y_test)
+    np.testing.assert_array_equal(p.x_train, t.x_train[:, PMNIST1D_PERMUTATION])
+    np.testing.assert_array_equal(p.x_test, t.x_test[:, PMNIST1D_PERMUTATION])
 
 
 def test_shapes32_is_deterministic_balanced_and_in_range() -> None:
