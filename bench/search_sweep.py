@@ -73,13 +73,16 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: spiking: in the run at d2c299a every spiking finalist at 32 and 64 KiB came from the baseline's lineage (SDSA,
 #: threshold 1, tau 2: walks up keep those) and reached 82-91 % validation, while at 128 KiB, where the largest points
 #: fit, the finalists with gated or hash attention, threshold 0.5 and tau 1.5 reached 96-98 %.
+#: The LMU's finalists are spread across its patch (1, 2 or 4 steps per token), as the ViT's across patch sizes: on
+#: pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had patch 4 and reached 41-46 %
+#: validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's lineage reached 53-64 %.
 FULL: dict[str, dict[str, Any]] = {
     "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 20, "finalists": 2, "spread": "patch_size",
             "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
                 "descend": True, "opts": {}},
     "lmu": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 8, "finalists": 1 if QUICK else 3,
-            "opts": {}},
+            "spread": "patch", "opts": {}},
 }
 EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
@@ -101,49 +104,49 @@ the budget's boundary); every point costed exactly by the firmware planner on th
 points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are
 ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded
 untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first,
-spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, plus the baseline's best-ranked eligible
-descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it is not a finalist, so the chosen
-model spends the budget) are trained with the family's recipe on the seed's training subset and compared on {VAL}
-validation samples held out of the training set (the search never sees the test set); the finalist with the best
-validation accuracy is chosen, and that trained model is the one reported (`finalists`: their validation accuracies,
-`source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier budget had trained the
-same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no
-label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']}
-epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and
-seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ)
-and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the chosen model is built with
-`edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
-architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds {STACK}
-B the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram`
-and `fits` include. Tasks: vit on shapes32, spiking on mnist1d (on shapes32 it needs >= 49 KiB at T=1 for its
-full-resolution stem, so the 8-32 KiB budgets would hold no spiking point), lmu on pmnist1d (mnist1d with its steps in a
-fixed random order: on mnist1d LMU points of 8 KiB already reach 97 %, so larger ones have nothing to gain). Spaces: the
-families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens,
-trains ~4x slower per sample and was less accurate at this recipe: `SPACE_CHOICES`), widths up to 96 and no hash
-attention (trained from scratch, without distillation, it stays near chance): its points need at most ~45 KiB (the
-planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes
-are shorter than the families' default training (ViT: 100 epochs on the whole training set) so that the sweep runs in
-under 2 hours on 2 cores (kind `run`); kind `span` shows the range of accuracy across the space at this training. Kind
-`sweep`: one record per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some
-feasible costed point of that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per
-family and budget, mean and spread (max - min) over seeds of the int8 accuracies and the mean's change from the next
-smaller budget (`change_from_smaller_budget`), search minus baseline (mean and min over seeds), the budget used and the
-search's training time; `space_sram_max_known`: the largest SRAM of a board-feasible point of the space known (any
-search of the family, and the space's largest points), `budget_binds`: that is above the budget (otherwise every point
-the searches found fits and the budget does not constrain the search); `larger_exists_seeds`: seeds for which a
-feasible point larger than the chosen one exists (costed by that seed's search or by another seed's at the same
-budget, or the space's largest known point under the budget); `uses_70pct_where_larger_exists`: the chosen model uses
->= 70 % of `reachable_sram` for all those seeds: the budget, or the largest known point under it when the space holds
-nothing larger (the LMU space's largest point needs 31,760 B: 70 % of 64 KiB is out of reach). Kind `space`: per
-family, the SRAM of the space's smallest point and of its largest points (size dimensions at their maximum, every
-shape choice and attention variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's
-smallest point (least SRAM) and its largest board-feasible point (most parameters among the feasible largest points
-and a seed-0 search without an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY}
-family under latency budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a
-{LATENCY_SRAM_KB} KiB SRAM budget, seed 0, no baseline seed. Kinds `time_steps` / `lmu_order`: the spiking point
-chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained with the
-recipe: what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU
-time of the whole sweep and the machine's load."""
+spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the
+baseline's best-ranked eligible descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it
+is not a finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training
+subset and compared on {VAL} validation samples held out of the training set (the search never sees the test set); the
+finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their
+validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier
+budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples
+(batch 32, lr 1e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu
+{FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained
+with the same recipe and seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and
+baseline is quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the
+chosen model is built with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the
+stack reserve (one build per architecture: sizes do not depend on the weights' values); when the linked firmware's
+estimated stack exceeds {STACK} B the build is repeated with that estimate rounded up to 256 B as the reserve
+(`stack_reserve`), which `measured_sram` and `fits` include. Tasks: vit on shapes32, spiking on mnist1d (on shapes32 it
+needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point), lmu on
+pmnist1d (mnist1d with its steps in a fixed random order: on mnist1d LMU points of 8 KiB already reach 97 %, so larger
+ones have nothing to gain). Spaces: the families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens;
+the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less accurate at this recipe:
+`SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without distillation, it stays near
+chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not
+bind for the ViT (kind `space`). The recipes are shorter than the families' default training (ViT: 100 epochs on the
+whole training set) so that the sweep runs in under 2 hours on 2 cores (kind `run`); kind `span` shows the range of
+accuracy across the space at this training. Kind `sweep`: one record per family, budget and seed. `uses_budget` =
+measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen
+one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8
+accuracies and the mean's change from the next smaller budget (`change_from_smaller_budget`), search minus baseline
+(mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the largest SRAM of a
+board-feasible point of the space known (any search of the family, and the space's largest points), `budget_binds`: that
+is above the budget (otherwise every point the searches found fits and the budget does not constrain the search);
+`larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists (costed by that seed's search
+or by another seed's at the same budget, or the space's largest known point under the budget);
+`uses_70pct_where_larger_exists`: the chosen model uses >= 70 % of `reachable_sram` for all those seeds: the budget, or
+the largest known point under it when the space holds nothing larger (the LMU space's largest point needs 31,760 B: 70 %
+of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's smallest point and of its largest points
+(size dimensions at their maximum, every shape choice and attention variant) and of those that fit the board (flash,
+SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its largest board-feasible point (most
+parameters among the feasible largest points and a seed-0 search without an SRAM budget) trained with the recipe (seed
+0). Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the board's calibration table,
+the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, no baseline seed. Kinds `time_steps` /
+`lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order
+4-32, each trained with the recipe: what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy).
+Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
