@@ -15,7 +15,8 @@ never finish more than ``trials``. A worker that dies leaves a RUNNING trial: on
 sees that its process is gone, on other machines RDB storages' heartbeat (every
 :data:`~edgefmr.nas.search.storage.HEARTBEAT_SECONDS`) marks it stale after
 :data:`~edgefmr.nas.search.storage.GRACE_SECONDS`; either way it is failed and re-enqueued with the same parameters,
-and a worker that finds the quota taken by running trials waits for them. A finished trial is never redone or lost.
+and a worker that finds the quota taken by running trials waits for them (a waiting trial it runs). A finished
+trial is never redone or lost.
 An identical architecture evaluated before reuses that trial's values (attribute ``reused_from``).
 
 Reproducibility: the sampler is re-created for every trial with the seed ``(seed, trial number)``, so one worker
@@ -301,7 +302,8 @@ class Search:
                 return
             claimed = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.RUNNING,
                                                            TrialState.WAITING))
-            if claimed >= n:
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if claimed >= n and not waiting:  # a waiting trial (e.g. a dead worker's, re-enqueued) is run, not awaited
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(self.study)

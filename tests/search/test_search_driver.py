@@ -163,3 +163,34 @@ def test_no_fit_message_names_the_board_limit_and_what_was_checked(tmp_path, sea
     over = Candidate("vit", c.values, c.cost, [-1.0, -1.0, -1.0, 0.5, -1.0])
     msg = s._no_fit_message([over], "candidates")
     assert "none fits the memory of board qemu-netduinoplus2" in msg and msg.endswith("(1 candidates checked)")
+
+
+def test_a_restarted_worker_runs_the_dead_workers_last_trial_instead_of_waiting_for_it(tmp_path, search_settings,
+                                                                                       monkeypatch):
+    """The quota is full only with the dead worker's trial (complete + its retry = trials): the retry, waiting, must be
+    run by the next worker, not awaited (a fresh-clone CI run hung here for 300 s)."""
+    import socket
+
+    from edgefmr.nas.search import driver
+
+    out = tmp_path / "out"
+    s = Search(search_settings(2), out)
+    s.run(export=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    trial = s.study.ask()
+    trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": dead.pid, "start": None,
+                                   "since": time.time()})
+    polls = {"n": 0}
+
+    def sleep(seconds: float) -> None:
+        polls["n"] += 1
+        assert polls["n"] < 5, "the worker waits for a trial that no one runs"
+
+    monkeypatch.setattr(driver.time, "sleep", sleep)
+    s2 = Search(search_settings(3), out)
+    s2.prepare()
+    s2.run_trials()
+    states = {t.number: t.state for t in s2.study.get_trials()}
+    assert states[trial.number] == TrialState.FAIL
+    assert sum(st == TrialState.COMPLETE for st in states.values()) == 3
