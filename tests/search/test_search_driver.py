@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 
 import optuna
 import pytest
@@ -178,7 +179,9 @@ def test_a_restarted_worker_runs_the_dead_workers_last_trial_instead_of_waiting_
     s.run(export=False)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    trial = s.study.ask()
+    with warnings.catch_warnings():  # Optuna: a heartbeat storage "is supposed to be used with Study.optimize"
+        warnings.simplefilter("ignore", UserWarning)
+        trial = s.study.ask()
     trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": dead.pid, "start": None,
                                    "since": time.time()})
     polls = {"n": 0}
