@@ -68,11 +68,11 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: 2e-3); the smallest point (patch 4 width 16 depth 1) 56 % after 30. The run at d2c299a used 20 epochs; seed 0's
 #: points chosen there at 8 KiB (patch 8 width 64 depth 3) and 16 KiB (patch 8 width 96 depth 4 MLP 4, gated) reach
 #: 89.2 and 87.4 % validation after 20 epochs, 95.6 and 91.8 % after 30 (the larger point stays behind; 30 epochs
-#: would cost the sweep ~50 % more time). ``descend``:
-#: the space's largest points that do not fit walk down to the budget's boundary (``BudgetSearch.descend``). On for
-#: spiking: in the run at d2c299a every spiking finalist at 32 and 64 KiB came from the baseline's lineage (SDSA,
-#: threshold 1, tau 2: walks up keep those) and reached 82-91 % validation, while at 128 KiB, where the largest points
-#: fit, the finalists with gated or hash attention, threshold 0.5 and tau 1.5 reached 96-98 %.
+#: would cost the sweep ~50 % more time). ``descend``: the space's largest points that do not fit walk down to the
+#: budget's boundary (``BudgetSearch.descend``). On for spiking: in the run at d2c299a every spiking finalist at 32 and
+#: 64 KiB came from the baseline's lineage (SDSA, threshold 1, tau 2: walks up keep those) and reached 82-91 %
+#: validation, while at 128 KiB, where the largest points fit, the finalists with gated or hash attention, threshold 0.5
+#: and tau 1.5 reached 96-98 %.
 #: The LMU's finalists are spread across its patch (1, 2 or 4 steps per token), as the ViT's across patch sizes: on
 #: pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had patch 4 and reached 41-46 %
 #: validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's lineage reached 53-64 %.

@@ -392,10 +392,10 @@ def _mnist1d_task() -> Task:
 
 
 def _pmnist1d_task() -> Task:
-    t = _mnist1d_task()
-    p = PMNIST1D_PERMUTATION
-    return Task("pmnist1d", t.x_train[:, p].copy(), t.y_train, t.x_test[:, p].copy(), t.y_test, t.input_shape,
-                t.n_classes, t.kind)
+    x, y, xt, yt = _mnist1d_cached()
+    p = PMNIST1D_PERMUTATION  # take copies (C order): the cached arrays stay as they are
+    return Task("pmnist1d", np.take(x, p, axis=1)[:, :, None], y.copy(), np.take(xt, p, axis=1)[:, :, None], yt.copy(),
+                (40, 1), 10, "sequence")
 
 
 def _shapes_task() -> Task:

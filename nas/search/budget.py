@@ -56,7 +56,7 @@ from edgefmr.errors import EdgefmrError
 from edgefmr.nas.search import cost as costmod
 from edgefmr.nas.search.proxies import PROXIES
 from edgefmr.nas.search.proxies import score as proxy_score
-from edgefmr.nas.search.space import Space, arch_key
+from edgefmr.nas.search.space import Dim, Space, arch_key
 from edgefmr.nas.tasks import Task
 from edgefmr.nas.train import build_model
 
@@ -145,17 +145,19 @@ class BudgetSearch:
         return self._scores[key]
 
     # ------------------------------------------------------------------------------------------- search
+    @staticmethod
+    def _size_step(values: dict[str, Any], d: Dim, step: int) -> list[dict[str, Any]]:
+        """``values`` with size dimension ``d`` ``step`` choices away ([] when it has no such choice)."""
+        i = list(d.choices).index(values[d.name]) + step
+        return [{**values, d.name: d.choices[i]}] if d.kind == "size" and 0 <= i < len(d.choices) else []
+
     def neighbours(self, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Points one step away: a size dimension one choice up, or a shape dimension at another choice."""
         out = []
         for d in self.space.active(values):
-            choices = list(d.choices)
-            i = choices.index(values[d.name])
-            if d.kind == "size":
-                if i + 1 < len(choices):
-                    out.append({**values, d.name: choices[i + 1]})
-            elif d.kind == "shape":
-                out += [{**values, d.name: c} for c in choices if c != values[d.name]]
+            out += self._size_step(values, d, 1)
+            if d.kind == "shape":
+                out += [{**values, d.name: c} for c in d.choices if c != values[d.name]]
         return self._valid(values, out)
 
     def trades(self, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -323,26 +325,21 @@ class BudgetSearch:
 
     def downs(self, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Points one step below: a size dimension one choice down."""
-        out = []
-        for d in self.space.active(values):
-            i = list(d.choices).index(values[d.name])
-            if d.kind == "size" and i > 0:
-                out.append({**values, d.name: d.choices[i - 1]})
-        return self._valid(values, out)
+        return self._valid(values, [v for d in self.space.active(values) for v in self._size_step(values, d, -1)])
 
-    def descend(self, c: Candidate, add: Callable[..., Candidate | None]) -> Candidate | None:
-        """From an infeasible point down to the budgets' boundary (None when no step down fits or lowers): one size
+    def descend(self, c: Candidate, add: Callable[..., Candidate | None]) -> None:
+        """Walk an infeasible point down to the budgets' boundary, each step a candidate (through ``add``): one size
         dimension one choice down at a time, to the feasible point with the most SRAM (then the most parameters) as
-        soon as a step reaches one, else to the point with the least SRAM (the steepest step). The steps that do not
-        fit are budget-independent, so the walks of several budgets share their costs."""
+        soon as a step reaches one, else to the point with the least SRAM (the steepest step); it stops where no step
+        down lowers. The steps that do not fit are budget-independent, so the walks of several budgets share their
+        costs."""
         while not c.feasible:
             nbs = [n for n in (add(v, "descend", c.origin) for v in self.downs(c.values)) if n is not None]
             if not nbs:
-                return None
+                return
             fits = [n for n in nbs if n.feasible]
             c = (max(fits, key=lambda n: (n.cost.sram_total, n.params)) if fits
                  else min(nbs, key=lambda n: (n.cost.sram_total, -n.params)))
-        return c
 
     def _fill_step(self, c: Candidate, add: Callable[..., Candidate | None]) -> list[Candidate]:
         """The feasible points with more SRAM than ``c`` one step up from it, or, when there are none, one trade away
