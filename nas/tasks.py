@@ -23,6 +23,10 @@ Built-in tasks (``load_task(name)``):
   shape under a random affine map (rotation, anisotropic scale, shear, translation), brighter than a random dark
   background, both with their own texture, with clutter and noise; ``[3, 32, 32]``, 1000 images per class,
   seed :data:`SHAPES_SEED`, the split of :func:`split_indices`.
+* ``smallshapes32`` - the same generator in :data:`SMALL_SHAPES_STYLE`: the shapes at 0.35-0.5 of the half image
+  (about 9-13 pixels across instead of 15-23), anywhere within +-0.5 of the centre, under 0-4 strokes or dots of
+  clutter; same seed, size and split. A shape covers one or two 8x8 patches, so a vision transformer needs small
+  patches (more tokens, more activation memory) to tell the outlines apart, where on ``shapes32`` 16 tokens suffice.
 
 The split (:func:`split_indices`) is fixed: per class, in class order, the sample indices are
 shuffled by ``numpy.random.default_rng(SPLIT_SEED)`` and the first ``round(TEST_FRACTION * n)``
@@ -265,8 +269,25 @@ def _grating(rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray, amp
     return a * np.sin(freq * (x * np.cos(ang) + y * np.sin(ang)) + ph)
 
 
-def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Images [N, 3, 32, 32] in [0, 1] of the shapes ``label`` (see :func:`shapes32`)."""
+@dataclass(frozen=True)
+class ShapesStyle:
+    """How the shapes of a shapes task are drawn: ``scale`` the range of their size (a share of the half image),
+    ``shift`` the range of their translation (+-, same unit), ``clutter`` the most strokes or dots drawn over the
+    image (0 to that many, uniformly)."""
+
+    scale: tuple[float, float] = (0.6, 0.9)
+    shift: float = 0.25
+    clutter: int = 2
+
+
+#: ``shapes32``'s style, and ``smallshapes32``'s: the same ten shapes at about half the size, anywhere in the image,
+#: under up to four strokes or dots of clutter.
+SHAPES_STYLE = ShapesStyle()
+SMALL_SHAPES_STYLE = ShapesStyle(scale=(0.35, 0.5), shift=0.5, clutter=4)
+
+
+def _shapes_batch(label: np.ndarray, rng: np.random.Generator, style: ShapesStyle = SHAPES_STYLE) -> np.ndarray:
+    """Images [N, 3, 32, 32] in [0, 1] of the shapes ``label`` (see :func:`shapes32`) drawn in ``style``."""
     n = len(label)
     side = SHAPES_SIZE * _SS
     c = (np.arange(side) + 0.5) / side * 2.0 - 1.0
@@ -274,11 +295,11 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x, y = x[None], y[None]
     # random affine map of the shape: rotation, anisotropic scale, shear, translation (image units: [-1, 1])
     rot = rng.uniform(-np.pi / 9, np.pi / 9, n)  # +-20 degrees: plus and cross stay apart
-    scale = rng.uniform(0.6, 0.9, n)
+    scale = rng.uniform(*style.scale, n)
     sx = scale * rng.uniform(0.85, 1.15, n)
     sy = scale * rng.uniform(0.85, 1.15, n)
     shear = rng.uniform(-0.25, 0.25, n)
-    tx, ty = rng.uniform(-0.25, 0.25, (2, n))
+    tx, ty = rng.uniform(-style.shift, style.shift, (2, n))
     cs, sn = np.cos(rot), np.sin(rot)
     # forward matrix M = R @ [[1, shear], [0, 1]] @ diag(sx, sy); local = M^-1 (p - t)
     m00, m01 = cs * sx, (cs * shear - sn) * sy
@@ -303,9 +324,9 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = img + rng.uniform(-0.15, 0.15, (n, 3, 1, 1)) * blob[:, None]
     fgi = fg[:, :, None, None] * (1.0 + fg_tex[:, None])
     img = img * (1.0 - inside[:, None]) + fgi * inside[:, None]
-    # clutter: 0-2 short thin strokes and dots in random colours, anywhere (they may occlude the shape)
-    k = rng.integers(0, 3, n)
-    for j in range(3):
+    # clutter: 0 to style.clutter short thin strokes and dots in random colours, anywhere (they may occlude the shape)
+    k = rng.integers(0, style.clutter + 1, n)
+    for j in range(style.clutter + 1):
         on = (j < k)[:, None, None]
         cx, cy = rng.uniform(-1, 1, (2, n, 1, 1))
         ang = rng.uniform(0, np.pi, (n, 1, 1))
@@ -324,7 +345,8 @@ def _shapes_batch(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def shapes32(per_class: int = SHAPES_PER_CLASS, seed: int = SHAPES_SEED) -> tuple[np.ndarray, np.ndarray]:
+def shapes32(per_class: int = SHAPES_PER_CLASS, seed: int = SHAPES_SEED, style: ShapesStyle = SHAPES_STYLE
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Generate the shapes32 data: images [N, 3, 32, 32] float32 in [0, 1], labels [N] (classes interleaved).
 
     Each image holds one of the ten shapes of :data:`SHAPES_CLASSES` (disc, ring, square, square frame, triangle,
@@ -342,13 +364,13 @@ def shapes32(per_class: int = SHAPES_PER_CLASS, seed: int = SHAPES_SEED) -> tupl
     """
     rng = np.random.default_rng(seed)
     labels = np.tile(np.arange(len(SHAPES_CLASSES)), per_class).astype(np.int64)
-    xs = [_shapes_batch(labels[i : i + 500], rng) for i in range(0, len(labels), 500)]
+    xs = [_shapes_batch(labels[i : i + 500], rng, style) for i in range(0, len(labels), 500)]
     return np.concatenate(xs), labels
 
 
 @functools.cache
-def _shapes_cached() -> tuple[np.ndarray, np.ndarray]:
-    return shapes32()
+def _shapes_cached(style: ShapesStyle = SHAPES_STYLE) -> tuple[np.ndarray, np.ndarray]:
+    return shapes32(style=style)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,6 +425,11 @@ def _shapes_task() -> Task:
     return _make("shapes32", x, y, "image")
 
 
+def _small_shapes_task() -> Task:
+    x, y = _shapes_cached(SMALL_SHAPES_STYLE)
+    return _make("smallshapes32", x, y, "image")
+
+
 #: The built-in tasks by name, in the order they are listed (``edgefmr tasks list``).
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("digits", "image", (1, 8, 8), 10, "scikit-learn's 8x8 handwritten digits, pixel / 16", _digits_task),
@@ -422,6 +449,9 @@ TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("shapes32", "image", (3, SHAPES_SIZE, SHAPES_SIZE), len(SHAPES_CLASSES),
              "procedural 32x32 RGB shapes (10 classes) under random affine maps, textures, clutter and noise",
              _shapes_task),
+    TaskInfo("smallshapes32", "image", (3, SHAPES_SIZE, SHAPES_SIZE), len(SHAPES_CLASSES),
+             "shapes32's ten shapes at about half the size, anywhere in the image, under more clutter",
+             _small_shapes_task),
 )}
 BUILTIN_TASKS = tuple(TASKS)
 
