@@ -52,8 +52,8 @@ class _Bars:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--task", required=True, help="digits, seq-digits, pseq-digits, kws-synth, mnist1d, pmnist1d, shapes32, "
-              "or an .npz file (the inputs must match the model's).")
+@click.option("--task", required=True, help="A built-in task (edgefmr tasks list) or an .npz file"
+              " (the inputs must match the model's).")
 @click.option("--method", default="ptq", show_default=True,
               help="ptq (calibration on a few batches) or qat (fine-tuning with the integer model in the loop).")
 @click.option("--softmax", default=None,

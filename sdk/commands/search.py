@@ -130,7 +130,7 @@ def print_latency_model(board: str) -> None:
 
 @click.command()
 @click.option("--task", required=True,
-              help="digits, seq-digits, pseq-digits, kws-synth, mnist1d, pmnist1d, shapes32, or an .npz file.")
+              help="A built-in task (edgefmr tasks list) or an .npz file.")
 @click.option("--board", required=True, help="Target board (name or .toml file); its memory and calibration table "
               "define the costs (an FPGA board: the FPGA estimator's DSP, BRAM, LUT, FF and latency).")
 @click.option("--family", "family", default=None, metavar="FAMILIES",

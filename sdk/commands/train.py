@@ -27,8 +27,7 @@ def _read_config(path: str) -> dict:
 @click.command()
 @click.option("--family", required=True, type=click.Choice(FAMILY_CHOICES), help="Model family.")
 @click.option("--task", required=True,
-              help="digits, seq-digits, pseq-digits, kws-synth, mnist1d, pmnist1d, shapes32, or an .npz file "
-                   "with x and y.")
+              help="A built-in task (edgefmr tasks list) or an .npz file with x and y.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="JSON file with config keys of the family (unknown keys are errors).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

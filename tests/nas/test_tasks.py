@@ -85,7 +85,7 @@ def test_kws_synth_is_deterministic() -> None:
 
 
 def test_unknown_task_lists_valid_names() -> None:
-    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, pmnist1d, shapes32"):
+    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, pmnist1d, shapes32, smallshapes32"):
         load_task("mnist")
 
 
@@ -139,7 +139,8 @@ def test_registry_lists_every_builtin_task() -> None:
     from edgefmr.nas.tasks import BUILTIN_TASKS, TASKS
 
     assert BUILTIN_TASKS == tuple(TASKS)
-    assert {"digits", "seq-digits", "pseq-digits", "kws-synth", "mnist1d", "pmnist1d", "shapes32"} <= set(BUILTIN_TASKS)
+    assert {"digits", "seq-digits", "pseq-digits", "kws-synth", "mnist1d", "pmnist1d", "shapes32",
+            "smallshapes32"} <= set(BUILTIN_TASKS)
     for name in ("digits", "seq-digits", "mnist1d"):
         info, t = TASKS[name], load_task(name)
         assert (info.kind, info.input_shape, info.n_classes) == (t.kind, t.input_shape, t.n_classes)
@@ -200,3 +201,36 @@ def test_shapes32_classes_are_distinct_shapes() -> None:
     for i in range(k):
         for j in range(i + 1, k):
             assert (masks[i] != masks[j]).sum() > 50, (SHAPES_CLASSES[i], SHAPES_CLASSES[j])
+
+
+def test_smallshapes32_draws_the_same_classes_smaller_and_shapes32_keeps_its_style() -> None:
+    from edgefmr.nas.tasks import SHAPES_STYLE, SMALL_SHAPES_STYLE, shapes32
+
+    a, ya = shapes32(per_class=10, seed=5)
+    np.testing.assert_array_equal(a, shapes32(per_class=10, seed=5, style=SHAPES_STYLE)[0])
+    b, yb = shapes32(per_class=10, seed=5, style=SMALL_SHAPES_STYLE)
+    np.testing.assert_array_equal(ya, yb)
+    assert b.shape == a.shape and b.min() >= 0.0 and b.max() <= 1.0
+
+    def bright_share(x: np.ndarray) -> float:  # pixels well above the image's median: the shape (and clutter)
+        g = x.mean(axis=1)
+        return float((g - np.median(g.reshape(len(g), -1), axis=1)[:, None, None] > 0.2).mean())
+
+    assert bright_share(a) > 2 * bright_share(b)  # (0.35-0.5 / 0.6-0.9)^2: about a third of the area
+
+
+def test_smallshapes32_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgefmr.nas.tasks as tasks
+
+    real = tasks.shapes32
+    monkeypatch.setattr(tasks, "shapes32", lambda style: real(per_class=20, style=style))  # 200 images, not 10,000
+    tasks._shapes_cached.cache_clear()
+    try:
+        t, s = load_task("smallshapes32"), load_task("shapes32")
+    finally:
+        tasks._shapes_cached.cache_clear()
+    assert (t.name, t.input_shape, t.n_classes, t.kind) == ("smallshapes32", (3, 32, 32), 10, "image")
+    assert (len(t.y_train), len(t.y_test)) == (160, 40)
+    np.testing.assert_array_equal(t.y_test, s.y_test)  # the same labels and split, other images
+    x, _ = real(per_class=20, style=tasks.SMALL_SHAPES_STYLE)
+    assert any(np.array_equal(t.x_test[0], xi) for xi in x) and not np.allclose(t.x_test, s.x_test)
