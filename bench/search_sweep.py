@@ -150,10 +150,11 @@ of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's sm
 SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its largest board-feasible point (most SRAM,
 then most parameters, among the feasible largest points and a seed-0 search without an SRAM budget) trained with the
 recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the board's
-calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, no baseline seed.
-Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen
-at 64 KiB with order 4-32, each trained with the recipe: what T and the order cost (SRAM, flash, predicted latency) and
-buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, seeded with the
+largest rung of the baseline ladder that meets both budgets. Kinds `time_steps` / `lmu_order`: the spiking point chosen
+at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained with the recipe:
+what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the
+whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -253,11 +254,11 @@ def _build(graph: Any, work: Path, cache: dict[str, dict[str, Any]], key: str) -
     return cache[key]
 
 
-def _baseline(family: str, search: Any, budget: int) -> tuple[dict[str, Any], int] | None:
-    """The hand-scaled baseline under ``budget``: the largest-SRAM rung of the family's ladder that is feasible, as a
-    point of the search space (``Space.point``: the recipe's keys, the config's defaults for the rest), and its
-    SRAM; None when no rung fits."""
-    from edgefmr.nas.search.cost import Budgets, constraints, feasible
+def _baseline(family: str, search: Any, budgets: Any) -> tuple[dict[str, Any], int] | None:
+    """The hand-scaled baseline under ``budgets``: the largest-SRAM rung of the family's ladder that is feasible (the
+    board, the SRAM budget and a latency budget), as a point of the search space (``Space.point``: the recipe's keys,
+    the config's defaults for the rest), and its SRAM; None when no rung fits."""
+    from edgefmr.nas.search.cost import constraints, feasible
 
     base, ladder = BASELINES[family]
     best = None
@@ -267,8 +268,7 @@ def _baseline(family: str, search: Any, budget: int) -> tuple[dict[str, Any], in
             cost, _ = search.cost(values)
         except Exception:  # a rung that does not build for this input
             continue
-        if feasible(constraints(cost, Budgets(sram=budget), search.board)) and (best is None or
-                                                                               cost.sram_total >= best[1]):
+        if feasible(constraints(cost, budgets, search.board)) and (best is None or cost.sram_total >= best[1]):
             best = (values, cost.sram_total)
     return best
 
@@ -340,7 +340,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
                                "seed": seed}
-        base = _baseline(family, _budget_search(family, task, seed), budget)
+        base = _baseline(family, _budget_search(family, task, seed), Budgets(sram=budget))
         try:
             bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, [base[0]] if base else None)
         except EdgefmrError as e:
@@ -431,6 +431,7 @@ def _summary(records: list[dict[str, Any]], space: list[dict[str, Any]]) -> list
 def _latency_sweep() -> list[dict[str, Any]]:
     from edgefmr.errors import EdgefmrError
     from edgefmr.nas.search.cost import Budgets
+    from edgefmr.nas.search.space import describe
     from edgefmr.nas.tasks import load_task
 
     task_name = dict(CASES)[LATENCY_FAMILY]
@@ -441,17 +442,21 @@ def _latency_sweep() -> list[dict[str, Any]]:
         for seed in SEEDS[:1]:
             rec: dict[str, Any] = {"kind": "latency", "family": LATENCY_FAMILY, "task": task_name,
                                    "latency_budget_ms": ms, "sram_budget_kb": LATENCY_SRAM_KB, "seed": seed}
+            budgets = Budgets(sram=LATENCY_SRAM_KB * 1024, latency=ms * 1e-3)
+            base = _baseline(LATENCY_FAMILY, _budget_search(LATENCY_FAMILY, task, seed), budgets)
             try:
-                bs, rep = _search(LATENCY_FAMILY, task, seed,
-                                  Budgets(sram=LATENCY_SRAM_KB * 1024, latency=ms * 1e-3), trainer)
+                bs, rep = _search(LATENCY_FAMILY, task, seed, budgets, trainer, [base[0]] if base else None)
             except EdgefmrError as e:
                 out.append({**rec, "note": str(e)})
                 continue
             c = rep["chosen"]
             got = trainer.full(bs.space.config(c["arch"]), seed)
+            b = trainer.full(bs.space.config(base[0]), seed) if base else None
             out.append({**rec, "chosen_arch": c["arch"], "predicted_latency_ms": round(1e3 * c["latency_s"], 3),
                         "uses_latency_budget": round(1e3 * c["latency_s"] / ms, 3), "predicted_sram": c["sram"],
                         "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+                        "baseline_arch": describe(base[0]) if base else None,
+                        "baseline_int8_accuracy": b["int8"] if b else None, "finalists": rep["finalists"],
                         "latency_source": bs.table.get("source")})
             print(f"latency {ms} ms seed {seed}: {out[-1]['predicted_latency_ms']} ms int8 {got['int8']}", flush=True)
     return out
