@@ -85,7 +85,8 @@ def test_kws_synth_is_deterministic() -> None:
 
 
 def test_unknown_task_lists_valid_names() -> None:
-    with pytest.raises(EdgefmrError, match="unknown task .mnist.*kws-synth, mnist1d, pmnist1d, shapes32, smallshapes32"):
+    with pytest.raises(EdgefmrError,
+                       match="unknown task .mnist.*kws-synth, mnist1d, pmnist1d, shapes32, smallshapes32"):
         load_task("mnist")
 
 
