@@ -31,7 +31,10 @@ RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
 FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
-BUDGETS_KB = (16, 64) if QUICK else (8, 16, 32, 64, 128)
+#: ``EDGEFMR_SWEEP_BUDGETS=64,128``: only those budgets (e.g. to rerun the budgets a change of the search touches;
+#: every budget's search is independent of the others': its random points are seeded by the seed alone)
+BUDGETS_KB = tuple(int(b) for b in os.environ["EDGEFMR_SWEEP_BUDGETS"].split(",")) \
+    if os.environ.get("EDGEFMR_SWEEP_BUDGETS") else (16, 64) if QUICK else (8, 16, 32, 64, 128)
 SEEDS = (0,) if QUICK else (0, 1, 2)
 #: family -> task. The ViT runs on smallshapes32: on shapes32 (the run at d2c299a) its points of 8 KiB (16 tokens of
 #: patch 8) already reached 91 % and the larger ones 88-93 %, so accuracy fell from 8 to 16 and from 64 to 128 KiB;
@@ -48,7 +51,7 @@ CASES = tuple((f, t) for f, t in (("vit", "smallshapes32"), ("spiking", "mnist1d
               if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
 POOL = 8 if QUICK else 12  # random points per search (plus the smallest points and two rounds of growing)
 BEAM = 2  # feasible points grown per round
-MIN_USE = 0.7  # rank only feasible points with >= 70 % of the largest feasible SRAM
+MIN_USE = 0.7  # rank only feasible points with >= 70 % of min(budget, the largest feasible SRAM)
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
 VAL = 500  # validation samples (held out of the training set, never the test set) the finalists are compared on
 #: the sweep's spaces: the default spaces with these choices. The ViT's 32-pixel space without patch 2 (256 tokens:
@@ -107,11 +110,12 @@ the best-ranked member of the baseline's lineage, each changed one dimension one
 {FILL} steps from each of those points and from the largest feasible point to its feasible neighbour with the most
 SRAM, or, where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to
 the budget's boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible
-points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM when none reaches that) are
-ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded
-untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first,
-spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the
-baseline's best-ranked eligible descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it
+points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM where that is less: a budget
+above what the space can use) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's
+training-free hidden covariance on a seeded untrained model). The finalists (the best-ranked vit
+{FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}, the best of each patch first, plus the baseline's best-ranked eligible descendant, and the
+baseline itself when it reaches the 70 % floor: a baseline below it
 is not a finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training
 subset and compared on {VAL} validation samples held out of the training set (the search never sees the test set); the
 finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their

@@ -28,10 +28,11 @@ needs. :func:`budget_search`:
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
-   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the SRAM budget (or, when
-   no costed point reaches it or there is no SRAM budget, of the largest feasible point's) are ranked: under a
-   memory budget, the larger models of a space are the more accurate ones (MCUNet's observation for its design
-   spaces), so the proxies choose among the points that spend the budget.
+   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the SRAM budget, or of the
+   largest feasible point's SRAM where that is less (the budget exceeds what the space can use) or there is no SRAM
+   budget, are ranked: under a memory budget, the larger models of a space are the more accurate ones (MCUNet's
+   observation for its design spaces), so the proxies choose among the points that spend the budget. The floor
+   never falls as the budget grows, and every budget above the largest feasible point ranks the same points.
 4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best-ranked
    eligible descendant of each seed, and each seed that is eligible itself: a seed below the ``min_use`` floor is
    not a finalist, so the chosen point spends the budget) are trained and the one with the best validation
@@ -283,9 +284,9 @@ class BudgetSearch:
                     c = max(nbs, key=lambda n: (n.cost.sram_total, n.params))
             feas = [c for c in seen.values() if c.feasible]
         largest = max(feas, key=lambda c: c.cost.sram_total)
-        floor = min_use * largest.cost.sram_total
-        if budgets.sram and largest.cost.sram_total >= min_use * budgets.sram:
-            floor = min_use * budgets.sram
+        # a share of the budget, or of what the space can use where that is less: the floor never falls as the budget
+        # grows, and every budget above the largest feasible point ranks the same points
+        floor = min_use * min(budgets.sram or largest.cost.sram_total, largest.cost.sram_total)
         eligible = [c for c in feas if c.cost.sram_total >= floor]
         self._rank(eligible, rankers, rng)
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))

@@ -90,6 +90,19 @@ def test_min_use_ranks_only_points_that_spend_the_budget(search: BudgetSearch) -
     assert rep["chosen"]["sram"] == rep["largest_feasible_sram"] and rep["eligible"] >= 1
 
 
+def test_every_budget_above_the_largest_feasible_point_ranks_the_same_points(search: BudgetSearch) -> None:
+    kw = {"pool": 6, "grow_rounds": 1, "rankers": ("params",), "min_use": 0.7, "extremes": True}
+    far = search.run(Budgets(sram=128 * 1024), **kw)
+    largest = far["largest_feasible_sram"]
+    assert 0.7 * 128 * 1024 > largest  # the space uses less than the budget's floor would ask
+    near = search.run(Budgets(sram=int(1.3 * largest)), **kw)  # 70 % of this budget is 91 % of the largest point
+    feas = [c for c in far["candidates"] if c["feasible"]]
+    assert any(0.7 * largest <= c["sram"] < 0.91 * largest for c in feas)  # points the two floors would tell apart
+    assert near["largest_feasible_sram"] == largest
+    assert near["eligible"] == far["eligible"] == sum(c["sram"] >= 0.7 * largest for c in feas)
+    assert near["chosen"] == far["chosen"]
+
+
 def test_space_point_completes_a_recipe_and_names_a_bad_key() -> None:
     sp = default_space("vit", (3, 32, 32))
     v = sp.point({"patch_size": 4, "embed_dim": 32, "depth": 2, "attention": "softmax", "pooling": "mean"})
