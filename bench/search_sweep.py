@@ -51,7 +51,7 @@ CASES = tuple((f, t) for f, t in (("vit", "smallshapes32"), ("spiking", "mnist1d
               if f in os.environ.get("EDGEFMR_SWEEP_FAMILIES", "vit,spiking,lmu").split(","))
 POOL = 8 if QUICK else 12  # random points per search (plus the smallest points and two rounds of growing)
 BEAM = 2  # feasible points grown per round
-MIN_USE = 0.7  # rank only feasible points with >= 70 % of min(budget, the largest feasible SRAM)
+MIN_USE = 0.7  # rank only feasible points with >= 70 % of min(budget, what the space can use)
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
 VAL = 500  # validation samples (held out of the training set, never the test set) the finalists are compared on
 #: the sweep's spaces: the default spaces with these choices. The ViT's 32-pixel space without patch 2 (256 tokens:
@@ -110,8 +110,8 @@ the best-ranked member of the baseline's lineage, each changed one dimension one
 {FILL} steps from each of those points and from the largest feasible point to its feasible neighbour with the most
 SRAM, or, where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to
 the budget's boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible
-points with at least {MIN_USE:.0%} of the budget (of the largest feasible point's SRAM where that is less: a budget
-above what the space can use) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's
+points with at least {MIN_USE:.0%} of the budget (of what the space can use where that is less: its largest costed
+point that fits the board) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's
 training-free hidden covariance on a seeded untrained model). The finalists (the best-ranked vit
 {FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']}, lmu
 {FULL['lmu']['finalists']}, the best of each patch first, plus the baseline's best-ranked eligible descendant, and the

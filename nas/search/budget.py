@@ -28,11 +28,12 @@ needs. :func:`budget_search`:
 3. **Rank** - every feasible candidate gets the proxies (:mod:`edgefmr.nas.search.proxies`, on a freshly
    initialised model; ``macs``/``params`` are counts of the lowered graph) and is ranked by the mean of its ranks
    over the proxies (an ensemble of zero-cost proxies). ``random`` ranks at random (the data-free baseline).
-   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the SRAM budget, or of the
-   largest feasible point's SRAM where that is less (the budget exceeds what the space can use) or there is no SRAM
-   budget, are ranked: under a memory budget, the larger models of a space are the more accurate ones (MCUNet's
-   observation for its design spaces), so the proxies choose among the points that spend the budget. The floor
-   never falls as the budget grows, and every budget above the largest feasible point ranks the same points.
+   With ``min_use`` > 0 only the feasible points whose SRAM is at least that share of the SRAM budget are ranked, or
+   of what the space can use where that is less (the largest costed point that meets every limit but the SRAM
+   budget: a budget above it ranks the points it would rank at exactly that budget), or of the largest feasible
+   point's SRAM when no feasible point reaches the floor or there is no SRAM budget: under a memory budget, the
+   larger models of a space are the more accurate ones (MCUNet's observation for its design spaces), so the proxies
+   choose among the points that spend the budget.
 4. **Finalists** - with a ``short_train`` callback, the ``finalists`` best-ranked candidates (and the best-ranked
    eligible descendant of each seed, and each seed that is eligible itself: a seed below the ``min_use`` floor is
    not a finalist, so the chosen point spends the budget) are trained and the one with the best validation
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -284,9 +285,15 @@ class BudgetSearch:
                     c = max(nbs, key=lambda n: (n.cost.sram_total, n.params))
             feas = [c for c in seen.values() if c.feasible]
         largest = max(feas, key=lambda c: c.cost.sram_total)
-        # a share of the budget, or of what the space can use where that is less: the floor never falls as the budget
-        # grows, and every budget above the largest feasible point ranks the same points
-        floor = min_use * min(budgets.sram or largest.cost.sram_total, largest.cost.sram_total)
+        # a share of the budget, or of what the space can use (its largest costed point that meets every limit but
+        # the SRAM budget) where that is less: the floor never jumps down as the budget grows past what the space
+        # can use, and every budget above that ranks the same points; a share of the largest feasible point where no
+        # feasible point reaches the floor (the budget falls in a gap of the space)
+        others = replace(budgets, sram=None)
+        usable = max(c.cost.sram_total for c in seen.values()
+                     if costmod.feasible(costmod.constraints(c.cost, others, self.board)))
+        reach = min(budgets.sram, usable) if budgets.sram else largest.cost.sram_total
+        floor = min_use * (reach if largest.cost.sram_total >= min_use * reach else largest.cost.sram_total)
         eligible = [c for c in feas if c.cost.sram_total >= floor]
         self._rank(eligible, rankers, rng)
         ranked = sorted(eligible, key=lambda c: (c.rank, -c.cost.sram_total))
