@@ -99,23 +99,22 @@ LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
 
 RANKED_BY = " and ".join(RANKERS)
-NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM
-budget (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
+NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM budget
+(planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
 baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
-smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant;
-for spiking, each of them that does not fit walked down to the budget's boundary, one size dimension one step down
-at a time: `descend`) and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and
-the best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to
-{FILL} steps from each of those points and from the largest feasible point to its feasible neighbour with the most
-SRAM, or, where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to
-the budget's boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible
-points with at least {MIN_USE:.0%} of the budget (of what the space can use where that is less: its largest costed
-point that fits the board) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's
-training-free hidden covariance on a seeded untrained model). The finalists (the best-ranked vit
-{FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']}, lmu
-{FULL['lmu']['finalists']}, the best of each patch first, plus the baseline's best-ranked eligible descendant, and the
-baseline itself when it reaches the 70 % floor: a baseline below it
+smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for
+spiking, each of them that does not fit walked down to the budget's boundary, one size dimension one step down at a
+time: `descend`) and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the
+best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL}
+steps from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM, or,
+where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's
+boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at
+least {MIN_USE:.0%} of the budget (of what the space can use where that is less: its largest costed point that fits the
+board) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on
+a seeded untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size
+first, spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the
+baseline's best-ranked eligible descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it
 is not a finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training
 subset and compared on {VAL} validation samples held out of the training set (the search never sees the test set); the
 finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their

@@ -289,10 +289,11 @@ class BudgetSearch:
         # the SRAM budget) where that is less: the floor never jumps down as the budget grows past what the space
         # can use, and every budget above that ranks the same points; a share of the largest feasible point where no
         # feasible point reaches the floor (the budget falls in a gap of the space)
-        others = replace(budgets, sram=None)
-        usable = max(c.cost.sram_total for c in seen.values()
-                     if costmod.feasible(costmod.constraints(c.cost, others, self.board)))
-        reach = min(budgets.sram, usable) if budgets.sram else largest.cost.sram_total
+        reach = largest.cost.sram_total
+        if budgets.sram:
+            others = replace(budgets, sram=None)
+            reach = min(budgets.sram, max(c.cost.sram_total for c in seen.values()
+                                          if costmod.feasible(costmod.constraints(c.cost, others, self.board))))
         floor = min_use * (reach if largest.cost.sram_total >= min_use * reach else largest.cost.sram_total)
         eligible = [c for c in feas if c.cost.sram_total >= floor]
         self._rank(eligible, rankers, rng)
