@@ -26,6 +26,9 @@ PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
 #: ``EDGEFMR_SWEEP_RESUME=1``: run only the jobs without a ``.done`` marker in PARTIAL (a sweep whose other jobs
 #: finished), the rest from their saved records
 RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
+#: ``EDGEFMR_SWEEP_JOBS=vit-0,vit-1``: run only those jobs (PARTIAL's names: family-seed, latency-0, span-0) and write
+#: no results, to split a long sweep across invocations that share PARTIAL (a RESUME invocation assembles them)
+JOBS = tuple(j for j in os.environ.get("EDGEFMR_SWEEP_JOBS", "").split(",") if j)
 #: ``EDGEFMR_SWEEP_FROM_PARTIAL=1``: write the results from the records the workers of a sweep cut short saved (the
 #: run record then holds ``EDGEFMR_SWEEP_NOTE``: say when and why it was cut short)
 FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
@@ -599,9 +602,20 @@ def run() -> list[dict[str, Any]]:
             shutil.rmtree(PARTIAL, ignore_errors=True)
         done = {j: PARTIAL / f"{j[0]}-{j[2]}.done" for j in jobs}
         todo = [j for j in jobs if not done[j].exists()]
+        if JOBS:
+            names = {f"{f}-{s}": (f, t, s) for f, t, s in jobs}
+            unknown = sorted(set(JOBS) - set(names))
+            if unknown:
+                raise SystemExit(f"EDGEFMR_SWEEP_JOBS: unknown job(s) {', '.join(unknown)}; this sweep's jobs are "
+                                 f"{', '.join(names)}")
+            todo = [names[j] for j in JOBS if names[j] in todo]
         ctx = mp.get_context("spawn")
         with ctx.Pool(max(1, len(todo))) as pool:
             ran = dict(zip(todo, pool.starmap(_job, todo), strict=True))
+        if JOBS:
+            print(f"search_sweep: ran {', '.join(f'{f}-{s}' for f, _, s in ran) or 'no job (all were done)'}; "
+                  f"records in {PARTIAL}, no results written (EDGEFMR_SWEEP_RESUME=1 assembles them)")
+            raise SystemExit(0)
         results = [ran[j] if j in ran else _loaded(j) for j in jobs]
     sweep = [r for res in results for r in res["records"] if r["kind"] == "sweep"]
     sweep.sort(key=lambda r: ([f for f, _ in CASES].index(r["family"]), r["budget_kb"], r["seed"]))
