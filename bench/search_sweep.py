@@ -89,7 +89,7 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had patch 4 and reached 41-46 %
 #: validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's lineage reached 53-64 %.
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 20, "finalists": 2, "spread": "patch_size",
+    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 40, "finalists": 2, "spread": "patch_size",
             "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
     "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
                 "descend": True, "opts": {}},
