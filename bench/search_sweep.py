@@ -142,11 +142,11 @@ half the size: on shapes32 ViT points of 8 KiB, 16 tokens, already reached 91 %)
 needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point), lmu on
 pmnist1d (mnist1d with its steps in a fixed random order: on mnist1d LMU points of 8 KiB already reach 97 %, so larger
 ones have nothing to gain). Spaces: the families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens;
-the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less accurate at this recipe:
+the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less accurate at 20 epochs:
 `SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without distillation, it stays near
 chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not
 bind for the ViT (kind `space`). The recipes are shorter than the families' default training (ViT: 100 epochs on the
-whole training set) so that the sweep runs in under 2 hours on 2 cores (kind `run`); kind `span` shows the range of
+whole training set) so that the sweep runs in about 2.5 hours on 2 cores (kind `run`); kind `span` shows the range of
 accuracy across the space at this training. Kind `sweep`: one record per family, budget and seed. `uses_budget` =
 measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen
 one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8
