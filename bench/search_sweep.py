@@ -26,8 +26,9 @@ PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
 #: ``EDGEFMR_SWEEP_RESUME=1``: run only the jobs without a ``.done`` marker in PARTIAL (a sweep whose other jobs
 #: finished), the rest from their saved records
 RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
-#: ``EDGEFMR_SWEEP_JOBS=vit-0,vit-1``: run only those jobs (PARTIAL's names: family-seed, latency-0, span-0) and write
-#: no results, to split a long sweep across invocations that share PARTIAL (a RESUME invocation assembles them)
+#: ``EDGEFMR_SWEEP_JOBS=vit-0,vit-1``: run only those jobs that have no ``.done`` marker (PARTIAL's names: family-seed,
+#: latency-0, span-0), keep PARTIAL and write no results, to split a long sweep across invocations that share PARTIAL
+#: (a RESUME invocation assembles them)
 JOBS = tuple(j for j in os.environ.get("EDGEFMR_SWEEP_JOBS", "").split(",") if j)
 #: ``EDGEFMR_SWEEP_FROM_PARTIAL=1``: write the results from the records the workers of a sweep cut short saved (the
 #: run record then holds ``EDGEFMR_SWEEP_NOTE``: say when and why it was cut short)
@@ -87,11 +88,11 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: the 31 KiB baseline. At 20 epochs neither a wider point (patch 4 width 128 depth 4: 58.8 %, 39 KiB), patch 2
 #: (width 48 depth 3, 2 heads: 52.0 %, 60 KiB; width 32 depth 2: 21.8 %) nor a shift of 3 pixels instead of 1 (the
 #: baseline: 71.6 %) did better. The ViT recipe is 40 epochs.
-#: ``descend``: the space's largest points that do not fit walk down to the
-#: budget's boundary (``BudgetSearch.descend``). On for spiking: in the run at d2c299a every spiking finalist at 32 and
-#: 64 KiB came from the baseline's lineage (SDSA, threshold 1, tau 2: walks up keep those) and reached 82-91 %
-#: validation, while at 128 KiB, where the largest points fit, the finalists with gated or hash attention, threshold 0.5
-#: and tau 1.5 reached 96-98 %.
+#: ``descend``: the space's largest points that do not fit walk down to the budget's boundary
+#: (``BudgetSearch.descend``). On for spiking: in the run at d2c299a every spiking finalist at 32 and 64 KiB came from
+#: the baseline's lineage (SDSA, threshold 1, tau 2: walks up keep those) and reached 82-91 % validation, while at
+#: 128 KiB, where the largest points fit, the finalists with gated or hash attention, threshold 0.5 and tau 1.5 reached
+#: 96-98 %.
 #: The LMU's finalists are spread across its patch (1, 2 or 4 steps per token), as the ViT's across patch sizes: on
 #: pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had patch 4 and reached 41-46 %
 #: validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's lineage reached 53-64 %.
@@ -331,6 +332,11 @@ def _search(family: str, task: Any, seed: int, budgets: Any, trainer: _Trainer,
 _SEARCHES: dict[tuple[str, int], Any] = {}
 
 
+def _job_name(family: str, seed: int) -> str:
+    """A job's name: its records and ``.done`` marker in PARTIAL, and its name in ``EDGEFMR_SWEEP_JOBS``."""
+    return f"{family}-{seed}"
+
+
 def _save_partial(name: str, records: list[dict[str, Any]]) -> None:
     PARTIAL.mkdir(parents=True, exist_ok=True)
     (PARTIAL / f"{name}.json").write_text(json.dumps(records, indent=1, default=str))
@@ -384,7 +390,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "search_train_seconds": rep["search_train_seconds"],
             "seconds": round(time.perf_counter() - t0, 1)})
         records.append(rec)
-        _save_partial(f"{family}-{seed}", records)
+        _save_partial(_job_name(family, seed), records)
         print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
               f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
               flush=True)
@@ -573,19 +579,19 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         else:
             records, chosen64 = _family_sweep(family, task_name, seed, work)
             records += _tradeoffs(family, chosen64)
-    _save_partial(f"{family}-{seed}", records)
+    _save_partial(_job_name(family, seed), records)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
     done = {"wall": time.time() - t0, "cpu": cpu, "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    (PARTIAL / f"{family}-{seed}.done").write_text(json.dumps(done))
+    (PARTIAL / f"{_job_name(family, seed)}.done").write_text(json.dumps(done))
     return {"records": records, **done}
 
 
 def _loaded(job: tuple[str, str, int]) -> dict[str, Any]:
     """A job of an earlier invocation (resumed sweep, or one cut short): the records it saved (none if it saved
     none), and its wall and CPU time when its ``.done`` marker holds them (else None and 0)."""
-    name = f"{job[0]}-{job[2]}"
+    name = _job_name(job[0], job[2])
     records, done = PARTIAL / f"{name}.json", PARTIAL / f"{name}.done"
     marker = done.read_text().strip() if done.exists() else ""
     timing = json.loads(marker) if marker else {"wall": None, "cpu": 0.0}
@@ -605,12 +611,12 @@ def run() -> list[dict[str, Any]]:
     if FROM_PARTIAL:  # a sweep cut short: the records its workers saved (the run record says so)
         results = [_loaded(j) for j in jobs]
     else:
-        if not RESUME:
+        if not RESUME and not JOBS:
             shutil.rmtree(PARTIAL, ignore_errors=True)
-        done = {j: PARTIAL / f"{j[0]}-{j[2]}.done" for j in jobs}
+        done = {j: PARTIAL / f"{_job_name(j[0], j[2])}.done" for j in jobs}
         todo = [j for j in jobs if not done[j].exists()]
         if JOBS:
-            names = {f"{f}-{s}": (f, t, s) for f, t, s in jobs}
+            names = {_job_name(f, s): (f, t, s) for f, t, s in jobs}
             unknown = sorted(set(JOBS) - set(names))
             if unknown:
                 raise SystemExit(f"EDGEFMR_SWEEP_JOBS: unknown job(s) {', '.join(unknown)}; this sweep's jobs are "
@@ -620,7 +626,7 @@ def run() -> list[dict[str, Any]]:
         with ctx.Pool(max(1, len(todo))) as pool:
             ran = dict(zip(todo, pool.starmap(_job, todo), strict=True))
         if JOBS:
-            print(f"search_sweep: ran {', '.join(f'{f}-{s}' for f, _, s in ran) or 'no job (all were done)'}; "
+            print(f"search_sweep: ran {', '.join(_job_name(f, s) for f, _, s in ran) or 'no job (all were done)'}; "
                   f"records in {PARTIAL}, no results written (EDGEFMR_SWEEP_RESUME=1 assembles them)")
             raise SystemExit(0)
         results = [ran[j] if j in ran else _loaded(j) for j in jobs]
