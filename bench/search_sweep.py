@@ -35,8 +35,9 @@ JOBS = tuple(j for j in os.environ.get("EDGEFMR_SWEEP_JOBS", "").split(",") if j
 FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
-#: ``EDGEFMR_SWEEP_BUDGETS=64,128``: only those budgets (e.g. to rerun the budgets a change of the search touches;
-#: every budget's search is independent of the others': its random points are seeded by the seed alone)
+#: ``EDGEFMR_SWEEP_BUDGETS=64,128``: only those budgets (e.g. to rerun the budgets a change of the search touches: a
+#: budget's random points are seeded by the seed alone; for a family with ``carry`` the first budget listed has no
+#: smaller budget's point to carry, so its search can differ from the full sweep's)
 BUDGETS_KB = tuple(int(b) for b in os.environ["EDGEFMR_SWEEP_BUDGETS"].split(",")) \
     if os.environ.get("EDGEFMR_SWEEP_BUDGETS") else (16, 64) if QUICK else (8, 16, 32, 64, 128)
 SEEDS = (0,) if QUICK else (0, 1, 2)
@@ -56,7 +57,6 @@ POOL = 8 if QUICK else 12  # random points per search (plus the smallest points 
 BEAM = 2  # feasible points grown per round
 MIN_USE = 0.7  # rank only feasible points with >= 70 % of min(budget, what the space can use)
 RANKERS = ("params", "hidden_cov")  # capacity and a trainability proxy, mean rank
-VAL = 500  # validation samples (held out of the training set, never the test set) the finalists are compared on
 #: the sweep's spaces: the default spaces with these choices. The ViT's 32-pixel space without patch 2 (256 tokens:
 #: measured at the vit recipe, patch 2 width 32 depth 2 trains ~4x slower than patch 4 width 48 depth 2 and reaches
 #: 56 % against 60 %, so the sweep could not train those points long enough to pay for their SRAM), with width 96.
@@ -68,43 +68,51 @@ SPACE_CHOICES: dict[str, dict[str, Any]] = {"vit": {"patch_size": [4, 8], "embed
                                                     "attention": ["softmax", "clipped", "gated"], "hash_bits": [4]}}
 FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run``)
 #: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and the
-#: baselines), per family: training samples (of the task's training set less the VAL held-out samples), epochs and
-#: options over the family's defaults. ``finalists``: the best-ranked feasible points the search trains, besides the
-#: seed (the budget's baseline) when it reaches the floor and its best-ranked eligible descendant; ``spread``: the
-#: dimension they are spread across (the ViT's two are the best-ranked of each patch size, where both reach the floor:
-#: the proxies do not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a 64-token one
-#: for one seed and reached 71 % while the 16-token points reached 91-94 %). The ViT recipe, measured on shapes32 with
-#: seed 0's 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at 12 epochs (lr 2e-3:
-#: 72 % validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3 (167 s), 96 % after 30
-#: (254 s); patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr 2e-3); the smallest point
-#: (patch 4 width 16 depth 1) 56 % after 30. The run at d2c299a used 20 epochs; seed 0's points chosen there at 8 KiB
-#: (patch 8 width 64 depth 3) and 16 KiB (patch 8 width 96 depth 4 MLP 4, gated) reach 89.2 and 87.4 % validation after
-#: 20 epochs, 95.6 and 91.8 % after 30 (the larger point stays behind; 30 epochs would cost the sweep ~50 % more time).
-#: On smallshapes32 (seed 0's 3500 samples and validation split, lr 1e-3, one thread each, two at a time) 20 epochs
-#: leave the ViT's 31-46 KiB points far from trained, and the larger ones further: patch 4 width 96 depth 4 (30,928 B,
-#: the 32 KiB baseline) reaches 73.2 % validation after 20 epochs and 91.0 % after 40 (327 s), the same with 4 heads,
-#: MLP 4 and gated attention (47,360 B, the point the run at 79966a7 chose at 64 KiB) 65.4 % and 92.8 % (474 s); so at
-#: 20 epochs the 64 KiB search, whose floor admits only points of 33 KiB and more, chose models that trained worse than
-#: the 31 KiB baseline. At 20 epochs neither a wider point (patch 4 width 128 depth 4: 58.8 %, 39 KiB), patch 2
-#: (width 48 depth 3, 2 heads: 52.0 %, 60 KiB; width 32 depth 2: 21.8 %) nor a shift of 3 pixels instead of 1 (the
-#: baseline: 71.6 %) did better. The ViT recipe is 40 epochs.
-#: ``descend``: the space's largest points that do not fit walk down to the budget's boundary
-#: (``BudgetSearch.descend``). On for spiking: in the run at d2c299a every spiking finalist at 32 and 64 KiB came from
-#: the baseline's lineage (SDSA, threshold 1, tau 2: walks up keep those) and reached 82-91 % validation, while at
-#: 128 KiB, where the largest points fit, the finalists with gated or hash attention, threshold 0.5 and tau 1.5 reached
-#: 96-98 %.
-#: The LMU's finalists are spread across its patch (1, 2 or 4 steps per token), as the ViT's across patch sizes: on
-#: pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had patch 4 and reached 41-46 %
-#: validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's lineage reached 53-64 %.
+#: baselines), per family: training samples, validation samples (``val``: held out of the task's training set, never the
+#: test set: what the finalists are compared on), epochs and options over the family's defaults. ``finalists``: the
+#: best-ranked feasible points the search trains, besides the seeds (the budget's baseline and, with ``carry``, the
+#: carried point) where they reach the floor and their best-ranked eligible descendants; ``spread``: the dimension they
+#: are spread across (the ViT's two are the best-ranked of each patch size, where both reach the floor: the proxies do
+#: not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a 64-token one for one seed
+#: and reached 71 % while the 16-token points reached 91-94 %). The ViT recipe, measured on shapes32 with seed 0's 3500
+#: samples and validation split (one thread): patch 4 width 96 depth 4 underfits at 12 epochs (lr 2e-3: 72 % validation,
+#: 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3 (167 s), 96 % after 30 (254 s); patch 8 width
+#: 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr 2e-3); the smallest point (patch 4 width 16 depth 1)
+#: 56 % after 30. The run at d2c299a used 20 epochs; seed 0's points chosen there at 8 KiB (patch 8 width 64 depth 3)
+#: and 16 KiB (patch 8 width 96 depth 4 MLP 4, gated) reach 89.2 and 87.4 % validation after 20 epochs, 95.6 and 91.8 %
+#: after 30 (the larger point stays behind; 30 epochs would cost the sweep ~50 % more time). On smallshapes32 (seed 0's
+#: 3500 samples and validation split, lr 1e-3, one thread each, two at a time) 20 epochs leave the ViT's 31-46 KiB
+#: points far from trained, and the larger ones further: patch 4 width 96 depth 4 (30,928 B, the 32 KiB baseline)
+#: reaches 73.2 % validation after 20 epochs and 91.0 % after 40 (327 s), the same with 4 heads, MLP 4 and gated
+#: attention (47,360 B, the point the run at 79966a7 chose at 64 KiB) 65.4 % and 92.8 % (474 s); so at 20 epochs the 64
+#: KiB search, whose floor admits only points of 33 KiB and more, chose models that trained worse than the 31 KiB
+#: baseline. At 20 epochs neither a wider point (patch 4 width 128 depth 4: 58.8 %, 39 KiB), patch 2 (width 48 depth 3,
+#: 2 heads: 52.0 %, 60 KiB; width 32 depth 2: 21.8 %) nor a shift of 3 pixels instead of 1 (the baseline: 71.6 %) did
+#: better. The ViT recipe is 40 epochs. ``descend``: the space's largest points that do not fit walk down to the
+#: budget's boundary (``BudgetSearch.descend``). On for spiking: in the run at d2c299a every spiking finalist at 32 and
+#: 64 KiB came from the baseline's lineage (SDSA, threshold 1, tau 2: walks up keep those) and reached 82-91 %
+#: validation, while at 128 KiB, where the largest points fit, the finalists with gated or hash attention, threshold 0.5
+#: and tau 1.5 reached 96-98 %. The LMU's finalists are spread across its patch (1, 2 or 4 steps per token), as the
+#: ViT's across patch sizes: on pmnist1d (run at 63f3a07, seed 0) the proxies' three best-ranked points at 8 KiB had
+#: patch 4 and reached 41-46 % validation, at 16 KiB patch 2 and 43-45 %, while the patch-1 points of the baseline's
+#: lineage reached 53-64 %. The ViT's ``val`` is 2000 (smallshapes32's training set holds 8000 samples; mnist1d's 4000
+#: hold no more than 500 besides the 3500 trained on) and ``eval`` 1000 of the 2000 test samples: in the run at de0a5fc
+#: (500 and 300) seed 0's 32 KiB finalists were 91.4 % (MLP 4, clipped) and 91.0 % (the baseline) on validation but 90.0
+#: and 93.0 % int8 on test, and at 64 KiB (the baseline below the floor) 4 heads, MLP 4, gated validated best (92.8 %)
+#: and tested 87.3 % against the baseline's 93.0 %: at 90 % a 500-sample accuracy has a standard error of ~1.3 pp, so
+#: finalists 1-2 pp apart were ordered by noise, and a 300-sample test accuracy has ~1.7 pp. ``carry`` (ViT): the point
+#: chosen at the next smaller budget seeds the search too (it fits every larger budget; its best-ranked eligible
+#: descendant is a finalist, and the point itself where it reaches the floor): in that run seed 1's 16 KiB finalists
+#: reached 35-52 % validation and the baseline was chosen (56.0 % int8) while its 8 KiB point (patch 8, width 64, depth
+#: 4, 8192 B) reached 64.7 % int8, below the 16 KiB floor.
 FULL: dict[str, dict[str, Any]] = {
-    "vit": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 40, "finalists": 2, "spread": "patch_size",
-            "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
-    "spiking": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 10, "finalists": 1 if QUICK else 3,
-                "descend": True, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 3500, "epochs": 2 if QUICK else 8, "finalists": 1 if QUICK else 3,
-            "spread": "patch", "opts": {}},
+    "vit": {"train": 800 if QUICK else 3500, "val": 2000, "eval": 1000, "epochs": 2 if QUICK else 40, "finalists": 2,
+            "spread": "patch_size", "carry": True, "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
+    "spiking": {"train": 800 if QUICK else 3500, "val": 500, "eval": 300, "epochs": 2 if QUICK else 10,
+                "finalists": 1 if QUICK else 3, "descend": True, "opts": {}},
+    "lmu": {"train": 800 if QUICK else 3500, "val": 500, "eval": 300, "epochs": 2 if QUICK else 8,
+            "finalists": 1 if QUICK else 3, "spread": "patch", "opts": {}},
 }
-EVAL = 300  # test samples the int8 models are evaluated on (IR interpreter)
 LATENCY_FAMILY = "lmu"
 LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
@@ -113,62 +121,65 @@ RANKED_BY = " and ".join(RANKERS)
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM budget
 (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
-baseline ladder that fits, `BASELINES`): {POOL} random points of the family's default space (seeded by the seed), its
-smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for
-spiking, each of them that does not fit walked down to the budget's boundary, one size dimension one step down at a
-time: `descend`) and the baseline; two rounds of growing (the {BEAM} best feasible points by the proxies and the
-best-ranked member of the baseline's lineage, each changed one dimension one step); then a fill walk of up to {FILL}
-steps from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM, or,
-where no step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's
-boundary); every point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at
-least {MIN_USE:.0%} of the budget (of what the space can use where that is less: its largest costed point that fits the
-board) are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on
-a seeded untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size
-first, spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the
-baseline's best-ranked eligible descendant, and the baseline itself when it reaches the 70 % floor: a baseline below it
-is not a finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training
-subset and compared on {VAL} validation samples held out of the training set (the search never sees the test set); the
-finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their
-validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier
-budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples
-(batch 32, lr 1e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu
-{FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained
-with the same recipe and seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and
-baseline is quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first {EVAL} test samples; the
-chosen model is built with `edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the
-stack reserve (one build per architecture: sizes do not depend on the weights' values); when the linked firmware's
-estimated stack exceeds {STACK} B the build is repeated with that estimate rounded up to 256 B as the reserve
-(`stack_reserve`), which `measured_sram` and `fits` include. Tasks: vit on smallshapes32 (shapes32's shapes at about
-half the size: on shapes32 ViT points of 8 KiB, 16 tokens, already reached 91 %), spiking on mnist1d (on shapes32 it
-needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets would hold no spiking point), lmu on
-pmnist1d (mnist1d with its steps in a fixed random order: on mnist1d LMU points of 8 KiB already reach 97 %, so larger
-ones have nothing to gain). Spaces: the families' default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens;
-the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less accurate at 20 epochs:
-`SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without distillation, it stays near
-chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the 64 and 128 KiB budgets do not
-bind for the ViT (kind `space`). The recipes are shorter than the families' default training (ViT: 100 epochs on the
-whole training set) so that the sweep runs in about 2.5 hours on 2 cores (kind `run`); kind `span` shows the range of
-accuracy across the space at this training. Kind `sweep`: one record per family, budget and seed. `uses_budget` =
-measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed more SRAM than the chosen
-one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max - min) over seeds of the int8
-accuracies and the mean's change from the next smaller budget (`change_from_smaller_budget`), search minus baseline
-(mean and min over seeds), the budget used and the search's training time; `space_sram_max_known`: the largest SRAM of a
-board-feasible point of the space known (any search of the family, and the space's largest points), `budget_binds`: that
-is above the budget (otherwise every point the searches found fits and the budget does not constrain the search);
-`larger_exists_seeds`: seeds for which a feasible point larger than the chosen one exists (costed by that seed's search
-or by another seed's at the same budget, or the space's largest known point under the budget);
-`uses_70pct_where_larger_exists`: the chosen model uses >= 70 % of `reachable_sram` for all those seeds: the budget, or
-the largest known point under it when the space holds nothing larger (the LMU space's largest point needs 31,760 B: 70 %
-of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's smallest point and of its largest points
-(size dimensions at their maximum, every shape choice and attention variant) and of those that fit the board (flash,
-SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its largest board-feasible point (most SRAM,
-then most parameters, among the feasible largest points and a seed-0 search without an SRAM budget) trained with the
-recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the board's
-calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, seeded with the
-largest rung of the baseline ladder that meets both budgets. Kinds `time_steps` / `lmu_order`: the spiking point chosen
-at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order 4-32, each trained with the recipe:
-what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the
-whole sweep and the machine's load."""
+baseline ladder that fits, `BASELINES`) and, for vit, with the point chosen at the next smaller budget for the same seed
+(`carried_arch`: it fits every larger budget, so the search can only keep it or find a better-validating point): {POOL}
+random points of the family's default space (seeded by the seed), its smallest points, its largest points (size
+dimensions at their maximum, each shape choice and attention variant; for spiking, each of them that does not fit walked
+down to the budget's boundary, one size dimension one step down at a time: `descend`) and the seeds; two rounds of
+growing (the {BEAM} best feasible points by the proxies and the best-ranked member of each seed's lineage, each changed
+one dimension one step); then a fill walk of up to {FILL} steps from each of those points and from the largest feasible
+point to its feasible neighbour with the most SRAM, or, where no step up stays feasible and adds SRAM, one trade away
+(one size dimension up, another down) (to the budget's boundary); every point costed exactly by the firmware planner on
+the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of the budget (of what the space can use where
+that is less: its largest costed point that fits the board) are ranked by the mean rank of {RANKED_BY} (capacity, and
+Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The finalists (the best-ranked vit
+{FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']}, lmu
+{FULL['lmu']['finalists']}, the best of each patch first, plus the best-ranked eligible descendant of each seed, and
+each seed itself when it reaches the 70 % floor: a seed below it is not a finalist, so the chosen model spends the
+budget) are trained with the family's recipe on the seed's training subset and compared on validation samples held out
+of the training set (vit {FULL['vit']['val']}, spiking {FULL['spiking']['val']}, lmu {FULL['lmu']['val']}: mnist1d's
+4000 training samples hold no more; the search never sees the test set); the finalist with the best validation accuracy
+is chosen, and that trained model is the one reported (`finalists`: their validation accuracies, `source` and
+`from_seed`; `search_train_seconds`: their training time, counted as if no earlier budget had trained the same
+finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no label
+smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs
+on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and seed (the
+same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ) and its
+int8 accuracy measured on the IR interpreter on the first test samples (vit {FULL['vit']['eval']}, spiking
+{FULL['spiking']['eval']}, lmu {FULL['lmu']['eval']}); the chosen model is built with `edgefmr build --stack {STACK}`:
+`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not depend
+on the weights' values); when the linked firmware's estimated stack exceeds {STACK} B the build is repeated with that
+estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and `fits` include. Tasks: vit on
+smallshapes32 (shapes32's shapes at about half the size: on shapes32 ViT points of 8 KiB, 16 tokens, already reached
+91 %), spiking on mnist1d (on shapes32 it needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets
+would hold no spiking point), lmu on pmnist1d (mnist1d with its steps in a fixed random order: on mnist1d LMU points of
+8 KiB already reach 97 %, so larger ones have nothing to gain). Spaces: the families' default spaces, the ViT's with
+patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less
+accurate at 20 epochs: `SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without
+distillation, it stays near chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the
+64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the families' default
+training (ViT: 100 epochs on the whole training set) so that the sweep runs in about 2.5 hours on 2 cores (kind `run`);
+kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one record per family, budget
+and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed
+more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max -
+min) over seeds of the int8 accuracies and the mean's change from the next smaller budget
+(`change_from_smaller_budget`), search minus baseline (mean and min over seeds), the budget used and the search's
+training time; `space_sram_max_known`: the largest SRAM of a board-feasible point of the space known (any search of the
+family, and the space's largest points), `budget_binds`: that is above the budget (otherwise every point the searches
+found fits and the budget does not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger
+than the chosen one exists (costed by that seed's search or by another seed's at the same budget, or the space's largest
+known point under the budget); `uses_70pct_where_larger_exists`: the chosen model uses >= 70 % of `reachable_sram` for
+all those seeds: the budget, or the largest known point under it when the space holds nothing larger (the LMU space's
+largest point needs 31,760 B: 70 % of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's
+smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention variant)
+and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its
+largest board-feasible point (most SRAM, then most parameters, among the feasible largest points and a seed-0 search
+without an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY} family under latency
+budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB
+SRAM budget, seed 0, seeded with the largest rung of the baseline ladder that meets both budgets. Kinds `time_steps` /
+`lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order
+4-32, each trained with the recipe: what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy).
+Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -212,14 +223,14 @@ class _Trainer:
 
     def fit(self, cfg: Any, seed: int) -> dict[str, Any]:
         """``cfg`` trained with the family's sweep recipe on the seed's training subset; ``val``: its float accuracy
-        on ``VAL`` samples held out of the training set (what the search compares finalists on: it never sees the
-        test set)."""
+        on the family's ``val`` samples held out of the training set (what the search compares finalists on: it never
+        sees the test set)."""
         from edgefmr.nas.train import train
 
         key = f"{cfg.to_dict()}:{seed}"
         if key not in self.fits:
             full = FULL[self.family]
-            _, va = _subset(self.task, full["train"], seed, VAL)
+            _, va = _subset(self.task, full["train"], seed, full["val"])
             t0 = time.perf_counter()
             model, m = train(self.family, va, cfg, epochs=full["epochs"], seed=seed, progress=False, **self.opts)
             self.fits[key] = {"model": model, "val": round(float(m["accuracy"]), 4),
@@ -228,15 +239,16 @@ class _Trainer:
 
     def full(self, cfg: Any, seed: int) -> dict[str, Any]:
         """The trained ``cfg`` (:meth:`fit`) quantized (PTQ), its float accuracy and its int8 accuracy on the IR
-        interpreter on the first ``EVAL`` test samples (also for a model that stayed near chance, which ``edgefmr
-        quantize`` would refuse)."""
+        interpreter on the family's first ``eval`` test samples (also for a model that stayed near chance, which
+        ``edgefmr quantize`` would refuse)."""
         from edgefmr.nas.train import evaluate
         from edgefmr.quant.quantizer import QuantOptions, evaluate_ir, quantize
 
         key = f"{cfg.to_dict()}:{seed}"
         if key not in self.memo:
             f = self.fit(cfg, seed)
-            x, y = self.task.x_test[:EVAL], self.task.y_test[:EVAL]
+            n = FULL[self.family]["eval"]
+            x, y = self.task.x_test[:n], self.task.y_test[:n]
             graph = quantize(f["model"], self.family, f["train"].x_train, QuantOptions(seed=seed)).graph()
             acc = evaluate_ir(graph, x, y)["accuracy"]
             self.memo[key] = {"float": round(evaluate(f["model"], x, y), 4), "int8": round(float(acc), 4),
@@ -354,19 +366,24 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     builds: dict[str, dict[str, Any]] = {}
     task = load_task(task_name)
     trainer = _Trainer(family, task)
+    carried = None  # the point chosen at the next smaller budget (``carry``)
     for kb in BUDGETS_KB:
         budget = kb * 1024
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
                                "seed": seed}
         base = _baseline(family, _budget_search(family, task, seed), Budgets(sram=budget))
+        seeds = ([base[0]] if base else []) + ([carried] if carried is not None else [])
         try:
-            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, [base[0]] if base else None)
+            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, seeds or None)
         except EdgefmrError as e:
             records.append({**rec, "chosen_arch": None, "note": str(e)})
             print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
             continue
         c = rep["chosen"]
+        carry_from = carried
+        if FULL[family].get("carry"):
+            carried = c["arch"]
         cfg = bs.space.config(c["arch"])
         got = trainer.full(cfg, seed)
         # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
@@ -382,6 +399,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             "largest_feasible_sram": rep["largest_feasible_sram"],
             "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
             "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+            "carried_arch": describe(carry_from) if carry_from is not None else None,
             "baseline_arch": describe(base[0]) if base else None, "chosen_is_baseline": base is not None and
             arch_key(family, base[0]) == arch_key(family, c["arch"]), "baseline_sram": base[1] if base else None,
             "baseline_int8_accuracy": b["int8"] if b else None,
