@@ -128,6 +128,23 @@ def test_seeds_are_grown_and_always_among_the_finalists(search: BudgetSearch) ->
     assert len(trained) >= 2  # the best finalist by rank, the seed (and its best eligible descendant)
 
 
+def test_every_seed_that_reaches_the_floor_is_a_finalist(search: BudgetSearch) -> None:
+    p = search.space.point({"embed_dim": 32, "depth": 2, "mlp_ratio": 3.0})  # ranks first by parameters
+    q = search.space.point({"embed_dim": 32, "depth": 2, "mlp_ratio": 2.0})  # e.g. a smaller budget's chosen point
+    sp, sq = (search.cost(v)[0].sram_total for v in (p, q))
+    assert sp != sq and min(sp, sq) >= 0.7 * max(sp, sq)
+    trained: list[dict] = []
+
+    def short(values: dict) -> float:
+        trained.append(values)
+        return 1.0 if values == q else 0.0  # the second seed "trains" best
+
+    rep = search.run(Budgets(sram=max(sp, sq) + 256), pool=0, grow_rounds=0, beam=0, rankers=("params",),
+                     finalists=1, short_train=short, seeds=[p, q], min_use=0.7)
+    assert p in trained and q in trained
+    assert rep["chosen"]["arch"] == q and rep["chosen"]["source"] == "seed"
+
+
 def test_fill_walks_to_the_budget_and_min_use_counts_from_the_budget(search: BudgetSearch) -> None:
     small = search.cost(search.space.smallest()[0])[0].sram_total
     budget = small + 6 * 1024
