@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +25,10 @@ from typing import Any
 
 import numpy as np
 
+import edgefmr
+import edgefmr.boards
+import edgefmr.firmware
+import edgefmr.quant
 from edgefmr.boards import load_board
 from edgefmr.device.connection import Device, _run_records, artifact_manifest, board_session
 from edgefmr.device.flash import flash
@@ -171,6 +177,28 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("EDGEFMR_HIL_CACHE") or Path(tempfile.gettempdir()) / f"edgefmr-hil-{os.getuid()}")
 
 
+#: the files of a source tree a firmware artifact is generated and compiled from
+_SOURCE_SUFFIXES = frozenset({".py", ".c", ".h", ".S", ".ld", ".in", ".toml", ".json"})
+
+
+@functools.cache
+def build_digest() -> str:
+    """A digest of what a built artifact depends on besides the model: the sources of the stages that lower,
+    plan, generate and compile the firmware (edgefmr's Python and C files, board files) and the cross-compiler's
+    version. Part of the artifact cache's key, so an artifact built by another edgefmr or toolchain (a cache folder
+    kept across sessions) is never reused."""
+    h = hashlib.sha256()
+    roots = [*edgefmr.__path__, *edgefmr.firmware.__path__, *edgefmr.quant.__path__, *edgefmr.boards.__path__]
+    for root in map(Path, roots):
+        for p in sorted(root.rglob("*")):
+            if p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts and p.is_file():
+                h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc:
+        h.update(subprocess.run([gcc, "--version"], capture_output=True, text=True, check=False).stdout.encode())
+    return h.hexdigest()
+
+
 class HilBoard:
     """One board of a HIL session: builds and flashes each model once (artifacts cached by model hash under
     `cache_dir`), keeps one live session per board and answers run / assert_bit_exact / profile."""
@@ -202,10 +230,11 @@ class HilBoard:
         return self._graphs[key]
 
     def artifact(self, model: str | Path) -> Path:
-        """The protocol-firmware artifact of `model` for this board, built once (cached by model hash)."""
+        """The protocol-firmware artifact of `model` for this board, built once (cached by model hash and
+        :func:`build_digest`)."""
 
         _, h = self.graph(model)
-        out = self.cache_dir / self.name / h[:32]
+        out = self.cache_dir / self.name / f"{h[:32]}-{build_digest()[:16]}"
         m = out / "manifest.json"
         if m.is_file():
             with contextlib.suppress(ValueError):
@@ -322,17 +351,19 @@ class HilBoard:
 
     def first_differing_layer(self, model: str | Path, rec: list[np.ndarray], reference: Any = None) -> str:
         """Which layer's output first differs between the board (read back with READ_TENSOR) and the reference
-        interpreter (every tensor kept), as one line."""
+        interpreter (every tensor kept), as one line. The inputs are loaded before each run of layers 0..k: the
+        planner may stream a convolution's output over the model's input (the input dies in that step), so a run
+        leaves the input overwritten."""
 
         g, _ = self.graph(model)
         ref = run_graph(reference if reference is not None else g, rec, keep_all=True)
         dev = self.device(model)
-        for i, x in enumerate(rec):
-            dev.load_input(x, i)
         for row in self._manifest.get("layers") or []:
             li, tname = int(row["index"]), str(row.get("output", ""))
             if not row.get("output_bytes") or tname not in ref:
                 continue
+            for i, x in enumerate(rec):
+                dev.load_input(x, i)
             dev.run(1, last_layer=li)
             w = ref[tname]
             a = np.frombuffer(dev.read_tensor(li), w.dtype)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.hil import runner
 from edgefmr.hil.runner import BoardSpec, HilBoard, HilError, check_port, default_cache_dir, load_inventory, run_suite
 
 pytest_plugins = ["pytester"]
@@ -141,6 +142,33 @@ def test_budget(edgefmr_board):
     text = xml.read_text()
     assert f'name="edgefmr_report[{BOARDS[0]}]"' in text and "latency_ms" in text
     assert not _qemu_children()
+
+
+@pytest.mark.emulator
+@needs_qemu
+def test_layer_readback_reloads_an_input_the_model_overwrites(tmp_path: Path) -> None:
+    """The CNN's plan streams its first convolution's output over the input (a run leaves the input changed), so
+    reading layer k back needs the input loaded again before each run of layers 0..k."""
+    hb = HilBoard(BoardSpec(BOARDS[0]), tmp_path / "cache")
+    g, _ = hb.graph(CNN)
+    (rec,) = hb._records(g, np.load(FIX / "digits_test_x.npy")[:1])
+    dev = hb.device(CNN)
+    dev.load_input(rec[0], 0)
+    assert not dev.run(1).inputs_unchanged
+    assert hb.first_differing_layer(CNN, rec).startswith("no stored intermediate tensor differs")
+    hb.close()
+
+
+@needs_qemu
+def test_artifact_cache_is_keyed_by_the_build_sources_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An artifact built by other edgefmr sources or another compiler (a cache kept across sessions) is rebuilt."""
+    hb = HilBoard(BoardSpec(BOARDS[0]), tmp_path / "cache")
+    monkeypatch.setattr(runner, "build_digest", lambda: "a" * 64)
+    old = hb.artifact(CNN)
+    monkeypatch.setattr(runner, "build_digest", lambda: "b" * 64)
+    new = hb.artifact(CNN)
+    assert old != new and (new / "model.elf").is_file() and (old / "model.elf").is_file()
+    assert hb.artifact(CNN) == new  # the same sources: reused
 
 
 @pytest.mark.slow
