@@ -17,10 +17,18 @@ import numpy as np
 import pytest
 
 from edgefmr.errors import EdgefmrError
+from edgefmr.firmware.c.emitters import all_emitters
 from edgefmr.hil import runner
 from edgefmr.hil.runner import BoardSpec, HilBoard, HilError, check_port, default_cache_dir, load_inventory, run_suite
+from edgefmr.ops.registry import all_ops
 
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs unload the modules first imported during them, and the op and emitter registries
+# refuse a second import: load the lazily imported ops and C emitters before any such run (a build outside a run,
+# e.g. into a fresh cache folder, imports them again otherwise)
+all_ops()
+all_emitters()
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures"
