@@ -158,7 +158,7 @@ patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, tr
 accurate at 20 epochs: `SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without
 distillation, it stays near chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the
 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the families' default
-training (ViT: 100 epochs on the whole training set) so that the sweep runs in about 2.5 hours on 2 cores (kind `run`);
+training (ViT: 100 epochs on the whole training set) so that the sweep runs in about 3 hours on 2 cores (kind `run`);
 kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one record per family, budget
 and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed
 more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max -
