@@ -122,47 +122,47 @@ NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 M
 (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
 baseline ladder that fits, `BASELINES`) and, for vit, with the point chosen at the next smaller budget for the same seed
-(`carried_arch`: it fits every larger budget, so the search can only keep it or find a better-validating point): {POOL}
-random points of the family's default space (seeded by the seed), its smallest points, its largest points (size
-dimensions at their maximum, each shape choice and attention variant; for spiking, each of them that does not fit walked
-down to the budget's boundary, one size dimension one step down at a time: `descend`) and the seeds; two rounds of
-growing (the {BEAM} best feasible points by the proxies and the best-ranked member of each seed's lineage, each changed
-one dimension one step); then a fill walk of up to {FILL} steps from each of those points and from the largest feasible
-point to its feasible neighbour with the most SRAM, or, where no step up stays feasible and adds SRAM, one trade away
-(one size dimension up, another down) (to the budget's boundary); every point costed exactly by the firmware planner on
-the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of the budget (of what the space can use where
-that is less: its largest costed point that fits the board) are ranked by the mean rank of {RANKED_BY} (capacity, and
-Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The finalists (the best-ranked vit
-{FULL['vit']['finalists']}, the best of each patch size first, spiking {FULL['spiking']['finalists']}, lmu
-{FULL['lmu']['finalists']}, the best of each patch first, plus the best-ranked eligible descendant of each seed, and
-each seed itself when it reaches the 70 % floor: a seed below it is not a finalist, so the chosen model spends the
-budget) are trained with the family's recipe on the seed's training subset and compared on validation samples held out
-of the training set (vit {FULL['vit']['val']}, spiking {FULL['spiking']['val']}, lmu {FULL['lmu']['val']}: mnist1d's
-4000 training samples hold no more; the search never sees the test set); the finalist with the best validation accuracy
-is chosen, and that trained model is the one reported (`finalists`: their validation accuracies, `source` and
-`from_seed`; `search_train_seconds`: their training time, counted as if no earlier budget had trained the same
-finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples (batch 32, lr 1e-3, no label
-smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs
-on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained with the same recipe and seed (the
-same model when the search chose it: `chosen_is_baseline`). Each chosen model and baseline is quantized (PTQ) and its
-int8 accuracy measured on the IR interpreter on the first test samples (vit {FULL['vit']['eval']}, spiking
-{FULL['spiking']['eval']}, lmu {FULL['lmu']['eval']}); the chosen model is built with `edgefmr build --stack {STACK}`:
-`measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per architecture: sizes do not depend
-on the weights' values); when the linked firmware's estimated stack exceeds {STACK} B the build is repeated with that
-estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and `fits` include. Tasks: vit on
-smallshapes32 (shapes32's shapes at about half the size: on shapes32 ViT points of 8 KiB, 16 tokens, already reached
-91 %), spiking on mnist1d (on shapes32 it needs >= 49 KiB at T=1 for its full-resolution stem, so the 8-32 KiB budgets
-would hold no spiking point), lmu on pmnist1d (mnist1d with its steps in a fixed random order: on mnist1d LMU points of
-8 KiB already reach 97 %, so larger ones have nothing to gain). Spaces: the families' default spaces, the ViT's with
-patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x slower per sample and was less
-accurate at 20 epochs: `SPACE_CHOICES`), widths up to 96 and no hash attention (trained from scratch, without
-distillation, it stays near chance): its points need at most ~45 KiB (the planner's arena + the stack reserve), so the
-64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the families' default
-training (ViT: 100 epochs on the whole training set) so that the sweep runs in about 3 hours on 2 cores (kind `run`);
-kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one record per family, budget
-and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some feasible costed point of that search needed
-more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean and spread (max -
-min) over seeds of the int8 accuracies and the mean's change from the next smaller budget
+(`carried_arch`: it fits every larger budget; a finalist itself where it reaches the 70 % floor, else through its
+best-ranked eligible descendant): {POOL} random points of the family's default space (seeded by the seed), its smallest
+points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for spiking, each
+of them that does not fit walked down to the budget's boundary, one size dimension one step down at a time: `descend`)
+and the seeds; two rounds of growing (the {BEAM} best feasible points by the proxies and the best-ranked member of each
+seed's lineage, each changed one dimension one step); then a fill walk of up to {FILL} steps from each of those points
+and from the largest feasible point to its feasible neighbour with the most SRAM, or, where no step up stays feasible
+and adds SRAM, one trade away (one size dimension up, another down) (to the budget's boundary); every point costed
+exactly by the firmware planner on the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of the budget
+(of what the space can use where that is less: its largest costed point that fits the board) are ranked by the mean rank
+of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The
+finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first, spiking
+{FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the best-ranked
+eligible descendant of each seed, and each seed itself when it reaches the 70 % floor: a seed below it is not a
+finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training subset and
+compared on validation samples held out of the training set (vit {FULL['vit']['val']}, spiking {FULL['spiking']['val']},
+lmu {FULL['lmu']['val']}: mnist1d's 4000 training samples hold no more; the search never sees the test set); the
+finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their
+validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier
+budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples
+(batch 32, lr 1e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu
+{FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained
+with the same recipe and seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and
+baseline is quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first test samples (vit
+{FULL['vit']['eval']}, spiking {FULL['spiking']['eval']}, lmu {FULL['lmu']['eval']}); the chosen model is built with
+`edgefmr build --stack {STACK}`: `measured_sram` is the linked ELF's arena symbols + the stack reserve (one build per
+architecture: sizes do not depend on the weights' values); when the linked firmware's estimated stack exceeds {STACK} B
+the build is repeated with that estimate rounded up to 256 B as the reserve (`stack_reserve`), which `measured_sram` and
+`fits` include. Tasks: vit on smallshapes32 (shapes32's shapes at about half the size: on shapes32 ViT points of 8 KiB,
+16 tokens, already reached 91 %), spiking on mnist1d (on shapes32 it needs >= 49 KiB at T=1 for its full-resolution
+stem, so the 8-32 KiB budgets would hold no spiking point), lmu on pmnist1d (mnist1d with its steps in a fixed random
+order: on mnist1d LMU points of 8 KiB already reach 97 %, so larger ones have nothing to gain). Spaces: the families'
+default spaces, the ViT's with patch 4 and 8 only (16 or 64 tokens; the default space's patch 2, 256 tokens, trains ~4x
+slower per sample and was less accurate at 20 epochs: `SPACE_CHOICES`), widths up to 96 and no hash attention (trained
+from scratch, without distillation, it stays near chance): its points need at most ~45 KiB (the planner's arena + the
+stack reserve), so the 64 and 128 KiB budgets do not bind for the ViT (kind `space`). The recipes are shorter than the
+families' default training (ViT: 100 epochs on the whole training set) so that the sweep runs in about 3 hours on 2
+cores (kind `run`); kind `span` shows the range of accuracy across the space at this training. Kind `sweep`: one record
+per family, budget and seed. `uses_budget` = measured SRAM / budget; `larger_feasible`: some feasible costed point of
+that search needed more SRAM than the chosen one (`largest_feasible_sram`). Kind `summary`: per family and budget, mean
+and spread (max - min) over seeds of the int8 accuracies and the mean's change from the next smaller budget
 (`change_from_smaller_budget`), search minus baseline (mean and min over seeds), the budget used and the search's
 training time; `space_sram_max_known`: the largest SRAM of a board-feasible point of the space known (any search of the
 family, and the space's largest points), `budget_binds`: that is above the budget (otherwise every point the searches
