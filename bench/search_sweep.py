@@ -36,8 +36,8 @@ FROM_PARTIAL = os.environ.get("EDGEFMR_SWEEP_FROM_PARTIAL") == "1"
 BOARD = "qemu-netduinoplus2"
 STACK = 2048  # the stack reserve of every candidate and build (the linked firmware's estimate is ~1.7 KiB)
 #: ``EDGEFMR_SWEEP_BUDGETS=64,128``: only those budgets (e.g. to rerun the budgets a change of the search touches: a
-#: budget's random points are seeded by the seed alone; for a family with ``carry`` the first budget listed has no
-#: smaller budget's point to carry, so its search can differ from the full sweep's)
+#: budget's random points are seeded by the seed alone; the first budget listed has no smaller budget's point to carry,
+#: so its search can differ from the full sweep's)
 BUDGETS_KB = tuple(int(b) for b in os.environ["EDGEFMR_SWEEP_BUDGETS"].split(",")) \
     if os.environ.get("EDGEFMR_SWEEP_BUDGETS") else (16, 64) if QUICK else (8, 16, 32, 64, 128)
 SEEDS = (0,) if QUICK else (0, 1, 2)
@@ -70,19 +70,19 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: the training recipe of every point the sweep trains (the search's finalists, which include the chosen point, and the
 #: baselines), per family: training samples, validation samples (``val``: held out of the task's training set, never the
 #: test set: what the finalists are compared on), epochs and options over the family's defaults. ``finalists``: the
-#: best-ranked feasible points the search trains, besides the seeds (the budget's baseline and, with ``carry``, the
-#: carried point) where they reach the floor and their best-ranked eligible descendants; ``spread``: the dimension they
-#: are spread across (the ViT's two are the best-ranked of each patch size, where both reach the floor: the proxies do
-#: not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a 64-token one for one seed
-#: and reached 71 % while the 16-token points reached 91-94 %). The ViT recipe, measured on shapes32 with seed 0's 3500
-#: samples and validation split (one thread): patch 4 width 96 depth 4 underfits at 12 epochs (lr 2e-3: 72 % validation,
-#: 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3 (167 s), 96 % after 30 (254 s); patch 8 width
-#: 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr 2e-3); the smallest point (patch 4 width 16 depth 1)
-#: 56 % after 30. The run at d2c299a used 20 epochs; seed 0's points chosen there at 8 KiB (patch 8 width 64 depth 3)
-#: and 16 KiB (patch 8 width 96 depth 4 MLP 4, gated) reach 89.2 and 87.4 % validation after 20 epochs, 95.6 and 91.8 %
-#: after 30 (the larger point stays behind; 30 epochs would cost the sweep ~50 % more time). On smallshapes32 (seed 0's
-#: 3500 samples and validation split, lr 1e-3, one thread each, two at a time) 20 epochs leave the ViT's 31-46 KiB
-#: points far from trained, and the larger ones further: patch 4 width 96 depth 4 (30,928 B, the 32 KiB baseline)
+#: best-ranked feasible points the search trains, besides the seeds (the budget's baseline and the point chosen at the
+#: next smaller budget) where they reach the floor and their best-ranked eligible descendants; ``spread``: the dimension
+#: they are spread across (the ViT's two are the best-ranked of each patch size, where both reach the floor: the proxies
+#: do not compare 16- and 64-token points, and at 16 KiB the first run's top-ranked point was a 64-token one for one
+#: seed and reached 71 % while the 16-token points reached 91-94 %). The ViT recipe, measured on shapes32 with seed 0's
+#: 3500 samples and validation split (one thread): patch 4 width 96 depth 4 underfits at 12 epochs (lr 2e-3: 72 %
+#: validation, 69 % train; lr 1e-3: 75 %) and reaches 92 % after 20 epochs at lr 1e-3 (167 s), 96 % after 30 (254 s);
+#: patch 8 width 96 depth 4 MLP 4 reaches 88 % after 20 (51 % at 12 epochs, lr 2e-3); the smallest point (patch 4 width
+#: 16 depth 1) 56 % after 30. The run at d2c299a used 20 epochs; seed 0's points chosen there at 8 KiB (patch 8 width 64
+#: depth 3) and 16 KiB (patch 8 width 96 depth 4 MLP 4, gated) reach 89.2 and 87.4 % validation after 20 epochs, 95.6
+#: and 91.8 % after 30 (the larger point stays behind; 30 epochs would cost the sweep ~50 % more time). On smallshapes32
+#: (seed 0's 3500 samples and validation split, lr 1e-3, one thread each, two at a time) 20 epochs leave the ViT's 31-46
+#: KiB points far from trained, and the larger ones further: patch 4 width 96 depth 4 (30,928 B, the 32 KiB baseline)
 #: reaches 73.2 % validation after 20 epochs and 91.0 % after 40 (327 s), the same with 4 heads, MLP 4 and gated
 #: attention (47,360 B, the point the run at 79966a7 chose at 64 KiB) 65.4 % and 92.8 % (474 s); so at 20 epochs the 64
 #: KiB search, whose floor admits only points of 33 KiB and more, chose models that trained worse than the 31 KiB
@@ -100,17 +100,19 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: (500 and 300) seed 0's 32 KiB finalists were 91.4 % (MLP 4, clipped) and 91.0 % (the baseline) on validation but 90.0
 #: and 93.0 % int8 on test, and at 64 KiB (the baseline below the floor) 4 heads, MLP 4, gated validated best (92.8 %)
 #: and tested 87.3 % against the baseline's 93.0 %: at 90 % a 500-sample accuracy has a standard error of ~1.3 pp, so
-#: finalists 1-2 pp apart were ordered by noise, and a 300-sample test accuracy has ~1.7 pp. ``carry`` (ViT): the point
-#: chosen at the next smaller budget seeds the search too (it fits every larger budget; its best-ranked eligible
-#: descendant is a finalist, and the point itself where it reaches the floor): in that run seed 1's 16 KiB finalists
-#: reached 35-52 % validation and the baseline was chosen (56.0 % int8) while its 8 KiB point (patch 8, width 64, depth
-#: 4, 8192 B) reached 64.7 % int8, below the 16 KiB floor.
+#: finalists 1-2 pp apart were ordered by noise, and a 300-sample test accuracy has ~1.7 pp. Spiking and LMU: ``eval``
+#: 1000, mnist1d's whole test set (at 1a73803, on 300, spiking's 64 KiB points validated at or above the 32 KiB ones for
+#: every seed and tested 1.3 pp lower for two of them). The point chosen at the next smaller budget seeds the search too
+#: (it fits every larger budget; its best-ranked eligible descendant is a finalist, and the point itself where it
+#: reaches the floor): in the run at de0a5fc the ViT's seed 1's 16 KiB finalists reached 35-52 % validation and the
+#: baseline was chosen (56.0 % int8) while its 8 KiB point (patch 8, width 64, depth 4, 8192 B) reached 64.7 % int8,
+#: below the 16 KiB floor.
 FULL: dict[str, dict[str, Any]] = {
     "vit": {"train": 800 if QUICK else 3500, "val": 2000, "eval": 1000, "epochs": 2 if QUICK else 40, "finalists": 2,
-            "spread": "patch_size", "carry": True, "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
-    "spiking": {"train": 800 if QUICK else 3500, "val": 500, "eval": 300, "epochs": 2 if QUICK else 10,
+            "spread": "patch_size", "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
+    "spiking": {"train": 800 if QUICK else 3500, "val": 500, "eval": 1000, "epochs": 2 if QUICK else 10,
                 "finalists": 1 if QUICK else 3, "descend": True, "opts": {}},
-    "lmu": {"train": 800 if QUICK else 3500, "val": 500, "eval": 300, "epochs": 2 if QUICK else 8,
+    "lmu": {"train": 800 if QUICK else 3500, "val": 500, "eval": 1000, "epochs": 2 if QUICK else 8,
             "finalists": 1 if QUICK else 3, "spread": "patch", "opts": {}},
 }
 LATENCY_FAMILY = "lmu"
@@ -121,7 +123,7 @@ RANKED_BY = " and ".join(RANKERS)
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM budget
 (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
-baseline ladder that fits, `BASELINES`) and, for vit, with the point chosen at the next smaller budget for the same seed
+baseline ladder that fits, `BASELINES`) and with the point chosen at the next smaller budget for the same seed
 (`carried_arch`: it fits every larger budget; a finalist itself where it reaches the 70 % floor, else through its
 best-ranked eligible descendant): {POOL} random points of the family's default space (seeded by the seed), its smallest
 points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for spiking, each
@@ -366,7 +368,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     builds: dict[str, dict[str, Any]] = {}
     task = load_task(task_name)
     trainer = _Trainer(family, task)
-    carried = None  # the point chosen at the next smaller budget (``carry``)
+    carried = None  # the point chosen at the next smaller budget: it seeds this budget's search
     for kb in BUDGETS_KB:
         budget = kb * 1024
         t0 = time.perf_counter()
@@ -381,9 +383,7 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
             print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
             continue
         c = rep["chosen"]
-        carry_from = carried
-        if FULL[family].get("carry"):
-            carried = c["arch"]
+        carry_from, carried = carried, c["arch"]
         cfg = bs.space.config(c["arch"])
         got = trainer.full(cfg, seed)
         # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
