@@ -102,14 +102,14 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: (smallshapes32's training set holds 8000 samples; mnist1d's 4000 hold no more than 500 besides the 3500 trained on)
 #: and ``eval`` 1000 of the 2000 test samples: in the run at de0a5fc (500 and 300) seed 0's 32 KiB finalists were 91.4 %
 #: (MLP 4, clipped) and 91.0 % (the baseline) on validation but 90.0 and 93.0 % int8 on test, and at 64 KiB (the
-#: baseline below the floor) 4 heads, MLP 4, gated validated best (92.8 %) and tested 87.3 % against the baseline's 93.0
-#: %: at 90 % a 500-sample accuracy has a standard error of ~1.3 pp, so finalists 1-2 pp apart were ordered by noise,
-#: and a 300-sample test accuracy has ~1.7 pp. Spiking and LMU: ``eval`` 1000, mnist1d's whole test set (at 1a73803, on
-#: 300, spiking's 64 KiB points validated at or above the 32 KiB ones for every seed and tested 1.3 pp lower for two of
-#: them). The point chosen at the next smaller budget seeds the search too (it fits every larger budget; its best-ranked
-#: eligible descendant is a finalist, and the point itself where it reaches the floor): in the run at de0a5fc the ViT's
-#: seed 1's 16 KiB finalists reached 35-52 % validation and the baseline was chosen (56.0 % int8) while its 8 KiB point
-#: (patch 8, width 64, depth 4, 8192 B) reached 64.7 % int8, below the 16 KiB floor.
+#: baseline below the floor) 4 heads, MLP 4, gated validated best (92.8 %) and tested 87.3 % against the baseline's
+#: 93.0 %: at 90 % a 500-sample accuracy has a standard error of ~1.3 pp, so finalists 1-2 pp apart were ordered by
+#: noise, and a 300-sample test accuracy has ~1.7 pp. Spiking and LMU: ``eval`` 1000, mnist1d's whole test set (at
+#: 1a73803, on 300, spiking's 64 KiB points validated at or above the 32 KiB ones for every seed and tested 1.3 pp lower
+#: for two of them). The point chosen at the next smaller budget seeds the search too (it fits every larger budget; its
+#: best-ranked eligible descendant is a finalist, and the point itself where it reaches the floor): in the run at
+#: de0a5fc the ViT's seed 1's 16 KiB finalists reached 35-52 % validation and the baseline was chosen (56.0 % int8)
+#: while its 8 KiB point (patch 8, width 64, depth 4, 8192 B) reached 64.7 % int8, below the 16 KiB floor.
 FULL: dict[str, dict[str, Any]] = {
     "vit": {"train": 800 if QUICK else 3500, "val": 2000, "eval": 1000, "epochs": 2 if QUICK else 40, "finalists": 2,
             "spread": "patch_size", "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
