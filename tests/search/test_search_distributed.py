@@ -121,11 +121,14 @@ def test_a_killed_worker_restarted_resumes_the_study(postgres, tiny_supernet, ti
     n = 10
     epochs = tiny_supernet[2].epochs
     a = _worker(postgres, "killed", n, tmp_path / "a", tiny_space_file, epochs)
+    # one storage (one connection pool) for the polling below: a URL would open a new engine per call, and a slow
+    # machine's hundreds of polls then exhausted the server's max_connections ("too many clients already")
+    storage = optuna.storages.RDBStorage(postgres)
     victim = None
     deadline = time.monotonic() + 240
     while victim is None and time.monotonic() < deadline:
         try:
-            st = optuna.load_study(study_name="killed", storage=postgres)
+            st = optuna.load_study(study_name="killed", storage=storage)
         except KeyError:
             time.sleep(0.2)
             continue
@@ -137,7 +140,7 @@ def test_a_killed_worker_restarted_resumes_the_study(postgres, tiny_supernet, ti
                 # freeze the worker, then kill it only if the trial is still running (it may have finished since
                 # it was read): the kill must land mid-trial
                 a.send_signal(signal.SIGSTOP)
-                now = optuna.load_study(study_name="killed", storage=postgres).get_trials(deepcopy=False)
+                now = optuna.load_study(study_name="killed", storage=storage).get_trials(deepcopy=False)
                 if now[t.number].state == TrialState.RUNNING:
                     a.send_signal(signal.SIGKILL)
                     victim = t
@@ -148,7 +151,7 @@ def test_a_killed_worker_restarted_resumes_the_study(postgres, tiny_supernet, ti
     a.wait(timeout=30)
     assert victim is not None, "the worker never ran a trial"
     assert a.returncode == -signal.SIGKILL
-    st = optuna.load_study(study_name="killed", storage=postgres)
+    st = optuna.load_study(study_name="killed", storage=storage)
     assert st.get_trials(deepcopy=False)[victim.number].state == TrialState.RUNNING  # left behind by the kill
     b = _worker(postgres, "killed", n, tmp_path / "b", tiny_space_file, epochs)
     report = _finish(b)
