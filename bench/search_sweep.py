@@ -112,7 +112,8 @@ FILL = 4  # steps of the fill walk to the budget's boundary (``BudgetSearch.run`
 #: while its 8 KiB point (patch 8, width 64, depth 4, 8192 B) reached 64.7 % int8, below the 16 KiB floor.
 FULL: dict[str, dict[str, Any]] = {
     "vit": {"train": 800 if QUICK else 3500, "val": 2000, "eval": 1000, "epochs": 2 if QUICK else 40, "finalists": 2,
-            "spread": "patch_size", "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0}},
+            "spread": "patch_size", "opts": {"batch_size": 32, "lr": 1e-3, "label_smoothing": 0.0,
+                                             "warmup_fraction": 0.2}},
     "spiking": {"train": 800 if QUICK else 3500, "val": 500, "eval": 1000, "epochs": 2 if QUICK else 10,
                 "finalists": 1 if QUICK else 3, "descend": True, "opts": {}},
     "lmu": {"train": 800 if QUICK else 3500, "val": 500, "eval": 1000, "epochs": 2 if QUICK else 8,
@@ -147,8 +148,9 @@ lmu {FULL['lmu']['val']}: mnist1d's 4000 training samples hold no more; the sear
 finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their
 validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier
 budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples
-(batch 32, lr 1e-3, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu
-{FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained
+(batch 32, lr 1e-3, 20 % warm-up, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on
+{FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults
+otherwise). The baseline is trained
 with the same recipe and seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and
 baseline is quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first test samples (vit
 {FULL['vit']['eval']}, spiking {FULL['spiking']['eval']}, lmu {FULL['lmu']['eval']}); the chosen model is built with
