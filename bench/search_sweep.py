@@ -24,7 +24,7 @@ QUICK = os.environ.get("EDGEFMR_SWEEP_QUICK") == "1"
 #: each worker's records as it finishes (a sweep cut short keeps the jobs that finished)
 PARTIAL = Path(tempfile.gettempdir()) / "edgefmr-search-sweep"
 #: ``EDGEFMR_SWEEP_RESUME=1``: run only the jobs without a ``.done`` marker in PARTIAL (a sweep whose other jobs
-#: finished), the rest from their saved records
+#: finished; a family job cut short searches only the budgets it has not saved), the rest from their saved records
 RESUME = os.environ.get("EDGEFMR_SWEEP_RESUME") == "1"
 #: ``EDGEFMR_SWEEP_JOBS=vit-0,vit-1``: run only those jobs that have no ``.done`` marker (PARTIAL's names: family-seed,
 #: latency-0, span-0), keep PARTIAL and write no results, to split a long sweep across invocations that share PARTIAL
@@ -361,6 +361,14 @@ def _save_partial(name: str, records: list[dict[str, Any]]) -> None:
     (PARTIAL / f"{name}.json").write_text(json.dumps(records, indent=1, default=str))
 
 
+def _saved_sweep(name: str) -> list[dict[str, Any]]:
+    """The per-budget sweep records an earlier worker of job ``name`` saved before it was cut short (none for a
+    fresh sweep: its PARTIAL starts empty). Every budget's search is independent of the earlier budgets' but for the
+    carried point, which the records hold, so a resumed job searches only the budgets it lacks."""
+    path = PARTIAL / f"{name}.json"
+    return [r for r in json.loads(path.read_text()) if r.get("kind") == "sweep"] if path.exists() else []
+
+
 def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
     """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.errors import EdgefmrError
@@ -374,7 +382,16 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     task = load_task(task_name)
     trainer = _Trainer(family, task)
     carried = None  # the point chosen at the next smaller budget: it seeds this budget's search
+    saved = {r["budget_kb"]: r for r in _saved_sweep(_job_name(family, seed))}
     for kb in BUDGETS_KB:
+        if kb in saved:  # searched by an earlier worker of this job that was cut short
+            records.append(saved[kb])
+            if saved[kb].get("chosen_arch") is not None:
+                carried = saved[kb]["chosen_arch"]
+                if kb == 64 and seed == 0:
+                    chosen64 = (_budget_search(family, task, seed), carried, trainer)
+            print(f"{family} {kb} KiB seed {seed}: the record an earlier worker saved in {PARTIAL}", flush=True)
+            continue
         budget = kb * 1024
         t0 = time.perf_counter()
         rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
@@ -592,6 +609,7 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
     latency axis, or (family "span") the space and span records."""
     torch.set_num_threads(1)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+    resumed = [r["budget_kb"] for r in _saved_sweep(_job_name(family, seed))]  # not in this job's wall and CPU time
     with tempfile.TemporaryDirectory(prefix=f"edgefmr-bench-sweep-{family}-") as tmp:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
@@ -606,7 +624,8 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
-    done = {"wall": time.time() - t0, "cpu": cpu, "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    done = {"wall": time.time() - t0, "cpu": cpu, "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "resumed_budgets_kb": resumed}
     (PARTIAL / f"{_job_name(family, seed)}.done").write_text(json.dumps(done))
     return {"records": records, **done}
 
