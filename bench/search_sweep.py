@@ -124,33 +124,34 @@ LATENCY_BUDGETS_MS = (1.0, 2.0, 5.0) if QUICK else (1.0, 2.0, 4.0, 8.0, 16.0)
 LATENCY_SRAM_KB = 64
 
 RANKED_BY = " and ".join(RANKERS)
+VIT_OPTS = FULL["vit"]["opts"]
 NOTE = f"""Issue 20's budget sweep. Board {BOARD} (STM32F405, Cortex-M4 at 168 MHz). For every family, task, SRAM budget
 (planner arena + {STACK} B stack reserve, the `--stack` of every build) and seed, the budget search of
 `edgefmr.nas.search.budget` runs, seeded with the budget's hand-scaled baseline (the largest rung of the family's
 baseline ladder that fits, `BASELINES`) and with the point chosen at the next smaller budget for the same seed
-(`carried_arch`: it fits every larger budget; a finalist itself where it reaches the 70 % floor, else through its
-best-ranked eligible descendant): {POOL} random points of the family's default space (seeded by the seed), its smallest
-points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for spiking, each
-of them that does not fit walked down to the budget's boundary, one size dimension one step down at a time: `descend`)
-and the seeds; two rounds of growing (the {BEAM} best feasible points by the proxies and the best-ranked member of each
-seed's lineage, each changed one dimension one step); then a fill walk of up to {FILL} steps from each of those points
-and from the largest feasible point to its feasible neighbour with the most SRAM, or, where no step up stays feasible
-and adds SRAM, one trade away (one size dimension up, another down) (to the budget's boundary); every point costed
-exactly by the firmware planner on the lowered int8 graph. The feasible points with at least {MIN_USE:.0%} of the budget
-(of what the space can use where that is less: its largest costed point that fits the board) are ranked by the mean rank
-of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a seeded untrained model). The
-finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size first, spiking
-{FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the best-ranked
-eligible descendant of each seed, and each seed itself when it reaches the 70 % floor: a seed below it is not a
-finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training subset and
-compared on validation samples held out of the training set (vit {FULL['vit']['val']}, spiking {FULL['spiking']['val']},
-lmu {FULL['lmu']['val']}: mnist1d's 4000 training samples hold no more; the search never sees the test set); the
-finalist with the best validation accuracy is chosen, and that trained model is the one reported (`finalists`: their
-validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time, counted as if no earlier
-budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on {FULL['vit']['train']} samples
-(batch 32, lr 1e-3, 20 % warm-up, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on
-{FULL['spiking']['train']}, lmu {FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults
-otherwise). The baseline is trained
+(`carried_arch`: it fits every larger budget; a finalist itself where it reaches the {MIN_USE:.0%} floor, else through
+its best-ranked eligible descendant): {POOL} random points of the family's default space (seeded by the seed), its
+smallest points, its largest points (size dimensions at their maximum, each shape choice and attention variant; for
+spiking, each of them that does not fit walked down to the budget's boundary, one size dimension one step down at a
+time: `descend`) and the seeds; two rounds of growing (the {BEAM} best feasible points by the proxies and the
+best-ranked member of each seed's lineage, each changed one dimension one step); then a fill walk of up to {FILL} steps
+from each of those points and from the largest feasible point to its feasible neighbour with the most SRAM, or, where no
+step up stays feasible and adds SRAM, one trade away (one size dimension up, another down) (to the budget's boundary);
+every point costed exactly by the firmware planner on the lowered int8 graph. The feasible points with at least
+{MIN_USE:.0%} of the budget (of what the space can use where that is less: its largest costed point that fits the board)
+are ranked by the mean rank of {RANKED_BY} (capacity, and Serianni & Kalita's training-free hidden covariance on a
+seeded untrained model). The finalists (the best-ranked vit {FULL['vit']['finalists']}, the best of each patch size
+first, spiking {FULL['spiking']['finalists']}, lmu {FULL['lmu']['finalists']}, the best of each patch first, plus the
+best-ranked eligible descendant of each seed, and each seed itself when it reaches the {MIN_USE:.0%} floor: a seed below
+it is not a finalist, so the chosen model spends the budget) are trained with the family's recipe on the seed's training
+subset and compared on validation samples held out of the training set (vit {FULL['vit']['val']}, spiking
+{FULL['spiking']['val']}, lmu {FULL['lmu']['val']}: mnist1d's 4000 training samples hold no more; the search never sees
+the test set); the finalist with the best validation accuracy is chosen, and that trained model is the one reported
+(`finalists`: their validation accuracies, `source` and `from_seed`; `search_train_seconds`: their training time,
+counted as if no earlier budget had trained the same finalist). Recipes: vit {FULL['vit']['epochs']} epochs on
+{FULL['vit']['train']} samples (batch {VIT_OPTS['batch_size']}, lr {VIT_OPTS['lr']:g}, {VIT_OPTS['warmup_fraction']:.0%}
+warm-up, no label smoothing), spiking {FULL['spiking']['epochs']} epochs on {FULL['spiking']['train']}, lmu
+{FULL['lmu']['epochs']} epochs on {FULL['lmu']['train']} (the families' defaults otherwise). The baseline is trained
 with the same recipe and seed (the same model when the search chose it: `chosen_is_baseline`). Each chosen model and
 baseline is quantized (PTQ) and its int8 accuracy measured on the IR interpreter on the first test samples (vit
 {FULL['vit']['eval']}, spiking {FULL['spiking']['eval']}, lmu {FULL['lmu']['eval']}); the chosen model is built with
@@ -175,18 +176,18 @@ training time; `space_sram_max_known`: the largest SRAM of a board-feasible poin
 family, and the space's largest points), `budget_binds`: that is above the budget (otherwise every point the searches
 found fits and the budget does not constrain the search); `larger_exists_seeds`: seeds for which a feasible point larger
 than the chosen one exists (costed by that seed's search or by another seed's at the same budget, or the space's largest
-known point under the budget); `uses_70pct_where_larger_exists`: the chosen model uses >= 70 % of `reachable_sram` for
-all those seeds: the budget, or the largest known point under it when the space holds nothing larger (the LMU space's
-largest point needs 31,760 B: 70 % of 64 KiB is out of reach). Kind `space`: per family, the SRAM of the space's
-smallest point and of its largest points (size dimensions at their maximum, every shape choice and attention variant)
-and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest point (least SRAM) and its
-largest board-feasible point (most SRAM, then most parameters, among the feasible largest points and a seed-0 search
-without an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the {LATENCY_FAMILY} family under latency
-budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default table) with a {LATENCY_SRAM_KB} KiB
-SRAM budget, seed 0, seeded with the largest rung of the baseline ladder that meets both budgets. Kinds `time_steps` /
-`lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the LMU point chosen at 64 KiB with order
-4-32, each trained with the recipe: what T and the order cost (SRAM, flash, predicted latency) and buy (int8 accuracy).
-Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
+known point under the budget); `uses_70pct_where_larger_exists`: the chosen model uses >= {MIN_USE:.0%} of
+`reachable_sram` for all those seeds: the budget, or the largest known point under it when the space holds nothing
+larger (the LMU space's largest point needs 31,760 B: {MIN_USE:.0%} of 64 KiB is out of reach). Kind `space`: per
+family, the SRAM of the space's smallest point and of its largest points (size dimensions at their maximum, every shape
+choice and attention variant) and of those that fit the board (flash, SRAM regions). Kind `span`: the space's smallest
+point (least SRAM) and its largest board-feasible point (most SRAM, then most parameters, among the feasible largest
+points and a seed-0 search without an SRAM budget) trained with the recipe (seed 0). Kind `latency`: the
+{LATENCY_FAMILY} family under latency budgets (ms at 168 MHz from the board's calibration table, the cortex-m4 default
+table) with a {LATENCY_SRAM_KB} KiB SRAM budget, seed 0, seeded with the largest rung of the baseline ladder that meets
+both budgets. Kinds `time_steps` / `lmu_order`: the spiking point chosen at 64 KiB (seed 0) with T = 1, 2, 4, and the
+LMU point chosen at 64 KiB with order 4-32, each trained with the recipe: what T and the order cost (SRAM, flash,
+predicted latency) and buy (int8 accuracy). Kind `run`: wall and CPU time of the whole sweep and the machine's load."""
 
 #: Hand-scaled baselines: a fixed recipe per family and a ladder of (key: value) rungs from small to large.
 BASELINES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
