@@ -368,16 +368,23 @@ def _save_partial(name: str, records: list[dict[str, Any]]) -> None:
     (PARTIAL / f"{name}.json").write_text(json.dumps(records, indent=1, default=str))
 
 
+def _saved_records(name: str) -> list[dict[str, Any]]:
+    """The records job ``name``'s worker saved in PARTIAL (none if it saved none)."""
+    path = PARTIAL / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def _saved_sweep(name: str) -> list[dict[str, Any]]:
     """The per-budget sweep records an earlier worker of job ``name`` saved before it was cut short (none for a
     fresh sweep: its PARTIAL starts empty). Every budget's search is independent of the earlier budgets' but for the
     carried point, which the records hold, so a resumed job searches only the budgets it lacks."""
-    path = PARTIAL / f"{name}.json"
-    return [r for r in json.loads(path.read_text()) if r.get("kind") == "sweep"] if path.exists() else []
+    return [r for r in _saved_records(name) if r.get("kind") == "sweep"]
 
 
-def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[list[dict[str, Any]], Any]:
-    """The sweep records of one family and seed (every budget) and its 64 KiB seed-0 search for the trade-offs."""
+def _family_sweep(family: str, task_name: str, seed: int, work: Path,
+                  saved: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+    """The sweep records of one family and seed (every budget; those in ``saved``, an earlier worker's, not searched
+    again) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.errors import EdgefmrError
     from edgefmr.nas.search.cost import Budgets
     from edgefmr.nas.search.space import arch_key, describe
@@ -389,12 +396,12 @@ def _family_sweep(family: str, task_name: str, seed: int, work: Path) -> tuple[l
     task = load_task(task_name)
     trainer = _Trainer(family, task)
     carried = None  # the point chosen at the next smaller budget: it seeds this budget's search
-    saved = {r["budget_kb"]: r for r in _saved_sweep(_job_name(family, seed))}
+    by_budget = {r["budget_kb"]: r for r in saved}
     for kb in BUDGETS_KB:
-        if kb in saved:  # searched by an earlier worker of this job that was cut short
-            records.append(saved[kb])
-            if saved[kb].get("chosen_arch") is not None:
-                carried = saved[kb]["chosen_arch"]
+        if kb in by_budget:  # searched by an earlier worker of this job that was cut short
+            records.append(by_budget[kb])
+            if by_budget[kb].get("chosen_arch") is not None:
+                carried = by_budget[kb]["chosen_arch"]
                 if kb == 64 and seed == 0:
                     chosen64 = (_budget_search(family, task, seed), carried, trainer)
             print(f"{family} {kb} KiB seed {seed}: the record an earlier worker saved in {PARTIAL}", flush=True)
@@ -616,7 +623,7 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
     latency axis, or (family "span") the space and span records."""
     torch.set_num_threads(1)
     t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
-    resumed = [r["budget_kb"] for r in _saved_sweep(_job_name(family, seed))]  # not in this job's wall and CPU time
+    saved = _saved_sweep(_job_name(family, seed))  # their budgets' time is not in this job's wall and CPU time
     with tempfile.TemporaryDirectory(prefix=f"edgefmr-bench-sweep-{family}-") as tmp:
         work = Path(tmp)
         os.environ["EDGEFMR_CALIBRATION_DIR"] = str(work / "calibration")  # the default tables, never a local one
@@ -625,14 +632,14 @@ def _job(family: str, task_name: str, seed: int) -> dict[str, Any]:
         elif family == "span":
             records = _space_records()
         else:
-            records, chosen64 = _family_sweep(family, task_name, seed, work)
+            records, chosen64 = _family_sweep(family, task_name, seed, work, saved)
             records += _tradeoffs(family, chosen64)
     _save_partial(_job_name(family, seed), records)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + ch.ru_utime + ch.ru_stime
     done = {"wall": time.time() - t0, "cpu": cpu, "ended": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "resumed_budgets_kb": resumed}
+            "resumed_budgets_kb": [r["budget_kb"] for r in saved]}
     (PARTIAL / f"{_job_name(family, seed)}.done").write_text(json.dumps(done))
     return {"records": records, **done}
 
@@ -641,10 +648,10 @@ def _loaded(job: tuple[str, str, int]) -> dict[str, Any]:
     """A job of an earlier invocation (resumed sweep, or one cut short): the records it saved (none if it saved
     none), and its wall and CPU time when its ``.done`` marker holds them (else None and 0)."""
     name = _job_name(job[0], job[2])
-    records, done = PARTIAL / f"{name}.json", PARTIAL / f"{name}.done"
+    done = PARTIAL / f"{name}.done"
     marker = done.read_text().strip() if done.exists() else ""
     timing = json.loads(marker) if marker else {"wall": None, "cpu": 0.0}
-    return {"records": json.loads(records.read_text()) if records.exists() else [], **timing}
+    return {"records": _saved_records(name), **timing}
 
 
 def run() -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ def test_a_resumed_job_searches_only_unsaved_budgets_seeded_with_the_saved_choic
     monkeypatch.setattr(sweep, "_baseline", lambda family, search, budgets: None)
     monkeypatch.setattr(sweep, "_budget_search", lambda family, task, seed: None)
     monkeypatch.setattr("edgefmr.nas.tasks.load_task", lambda name: None)
-    records, chosen64 = sweep._family_sweep("vit", "smallshapes32", 1, tmp_path)
+    records, chosen64 = sweep._family_sweep("vit", "smallshapes32", 1, tmp_path, sweep._saved_sweep("vit-1"))
 
     assert records[:2] == saved
     # 32 KiB is seeded with the saved 16 KiB choice; its search failing leaves the carry as it was for 64 KiB
