@@ -381,73 +381,75 @@ def _saved_sweep(name: str) -> list[dict[str, Any]]:
     return [r for r in _saved_records(name) if r.get("kind") == "sweep"]
 
 
-def _family_sweep(family: str, task_name: str, seed: int, work: Path,
-                  saved: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
-    """The sweep records of one family and seed (every budget; those in ``saved``, an earlier worker's, not searched
-    again) and its 64 KiB seed-0 search for the trade-offs."""
+def _budget_record(family: str, task_name: str, seed: int, kb: int, carried: Any, trainer: _Trainer, work: Path,
+                   builds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The sweep record of one family, seed and SRAM budget: the search seeded with the budget's baseline and the
+    point ``carried`` from the next smaller budget, the chosen point trained, quantized and built (``builds``: one
+    build per architecture), and the baseline trained with the same recipe."""
     from edgefmr.errors import EdgefmrError
     from edgefmr.nas.search.cost import Budgets
     from edgefmr.nas.search.space import arch_key, describe
+
+    budget = kb * 1024
+    t0 = time.perf_counter()
+    task = trainer.task
+    rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb, "seed": seed}
+    base = _baseline(family, _budget_search(family, task, seed), Budgets(sram=budget))
+    seeds = ([base[0]] if base else []) + ([carried] if carried is not None else [])
+    try:
+        bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, seeds or None)
+    except EdgefmrError as e:
+        print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
+        return {**rec, "chosen_arch": None, "note": str(e)}
+    c = rep["chosen"]
+    got = trainer.full(bs.space.config(c["arch"]), seed)
+    # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
+    meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
+    b = trainer.full(bs.space.config(base[0]), seed) if base else None
+    rec.update({
+        "chosen_arch": c["arch"], "predicted_sram": c["sram"], **meas,
+        "fits": meas["measured_sram"] <= budget,
+        "uses_budget": round(meas["measured_sram"] / budget, 3),
+        "larger_feasible": rep["largest_feasible_sram"] > c["sram"],
+        "largest_feasible_sram": rep["largest_feasible_sram"],
+        "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
+        "int8_accuracy": got["int8"], "float_accuracy": got["float"],
+        "carried_arch": describe(carried) if carried is not None else None,
+        "baseline_arch": describe(base[0]) if base else None, "chosen_is_baseline": base is not None and
+        arch_key(family, base[0]) == arch_key(family, c["arch"]), "baseline_sram": base[1] if base else None,
+        "baseline_int8_accuracy": b["int8"] if b else None,
+        "baseline_float_accuracy": b["float"] if b else None,
+        "costed": rep["costed"], "feasible": rep["feasible"], "finalists": rep["finalists"],
+        "search_train_seconds": rep["search_train_seconds"],
+        "seconds": round(time.perf_counter() - t0, 1)})
+    print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
+          f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)", flush=True)
+    return rec
+
+
+def _family_sweep(family: str, task_name: str, seed: int, work: Path,
+                  saved: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+    """The sweep records of one family and seed (every budget; those in ``saved``, an earlier worker's, not searched
+    again; each record saved in PARTIAL as soon as it is made) and its 64 KiB seed-0 search for the trade-offs."""
     from edgefmr.nas.tasks import load_task
 
     records: list[dict[str, Any]] = []
     chosen64 = None
     builds: dict[str, dict[str, Any]] = {}
-    task = load_task(task_name)
-    trainer = _Trainer(family, task)
+    trainer = _Trainer(family, load_task(task_name))
     carried = None  # the point chosen at the next smaller budget: it seeds this budget's search
     by_budget = {r["budget_kb"]: r for r in saved}
     for kb in BUDGETS_KB:
         if kb in by_budget:  # searched by an earlier worker of this job that was cut short
-            records.append(by_budget[kb])
-            if by_budget[kb].get("chosen_arch") is not None:
-                carried = by_budget[kb]["chosen_arch"]
-                if kb == 64 and seed == 0:
-                    chosen64 = (_budget_search(family, task, seed), carried, trainer)
             print(f"{family} {kb} KiB seed {seed}: the record an earlier worker saved in {PARTIAL}", flush=True)
-            continue
-        budget = kb * 1024
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {"kind": "sweep", "family": family, "task": task_name, "budget_kb": kb,
-                               "seed": seed}
-        base = _baseline(family, _budget_search(family, task, seed), Budgets(sram=budget))
-        seeds = ([base[0]] if base else []) + ([carried] if carried is not None else [])
-        try:
-            bs, rep = _search(family, task, seed, Budgets(sram=budget), trainer, seeds or None)
-        except EdgefmrError as e:
-            records.append({**rec, "chosen_arch": None, "note": str(e)})
-            print(f"{family} {kb} KiB seed {seed}: {e}", flush=True)
-            continue
-        c = rep["chosen"]
-        carry_from, carried = carried, c["arch"]
-        cfg = bs.space.config(c["arch"])
-        got = trainer.full(cfg, seed)
-        # the ELF's sizes do not depend on the weights' values: one build per architecture (the first seed's)
-        meas = _build(got["graph"], work, builds, arch_key(family, c["arch"]))
-        b = trainer.full(bs.space.config(base[0]), seed) if base else None
-        if kb == 64 and seed == 0:
-            chosen64 = (bs, c["arch"], trainer)
-        rec.update({
-            "chosen_arch": c["arch"], "predicted_sram": c["sram"], **meas,
-            "fits": meas["measured_sram"] <= budget,
-            "uses_budget": round(meas["measured_sram"] / budget, 3),
-            "larger_feasible": rep["largest_feasible_sram"] > c["sram"],
-            "largest_feasible_sram": rep["largest_feasible_sram"],
-            "flash": c["flash"], "latency_ms": round(1e3 * c["latency_s"], 3), "macs": c["macs"],
-            "int8_accuracy": got["int8"], "float_accuracy": got["float"],
-            "carried_arch": describe(carry_from) if carry_from is not None else None,
-            "baseline_arch": describe(base[0]) if base else None, "chosen_is_baseline": base is not None and
-            arch_key(family, base[0]) == arch_key(family, c["arch"]), "baseline_sram": base[1] if base else None,
-            "baseline_int8_accuracy": b["int8"] if b else None,
-            "baseline_float_accuracy": b["float"] if b else None,
-            "costed": rep["costed"], "feasible": rep["feasible"], "finalists": rep["finalists"],
-            "search_train_seconds": rep["search_train_seconds"],
-            "seconds": round(time.perf_counter() - t0, 1)})
-        records.append(rec)
-        _save_partial(_job_name(family, seed), records)
-        print(f"{family} {kb} KiB seed {seed}: sram {rec['measured_sram']} int8 {got['int8']} "
-              f"(float {got['float']:.3f}) baseline {rec['baseline_int8_accuracy']} ({rec['seconds']} s)",
-              flush=True)
+            records.append(by_budget[kb])
+        else:
+            records.append(_budget_record(family, task_name, seed, kb, carried, trainer, work, builds))
+            _save_partial(_job_name(family, seed), records)
+        if records[-1]["chosen_arch"] is not None:
+            carried = records[-1]["chosen_arch"]
+            if kb == 64 and seed == 0:
+                chosen64 = (_budget_search(family, trainer.task, seed), carried, trainer)
     return records, chosen64
 
 
