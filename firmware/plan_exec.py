@@ -174,6 +174,7 @@ def _run_attention(ar: _Arena, step: Step, base: int) -> None:
     dt = {k: g.tensors[g.nodes[getattr(tl, k).fc].outputs[0]].dtype for k in ("q", "k", "v")}
     qk, sm, pv = g.nodes[tl.qk], g.nodes[tl.softmax], g.nodes[tl.pv]
     mul = g.nodes[tl.scale] if tl.scale is not None else None
+    gate = g.nodes[tl.gate] if tl.gate is not None else None
 
     def bmm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ta, tb, ty = (g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.outputs[0]])
@@ -211,7 +212,13 @@ def _run_attention(ar: _Arena, step: Step, base: int) -> None:
             ar.write(sc["p_block"], pointwise(sm, ar.read(sc["s_block"], s_dtype, (1, 1, n, tokens))))
             p = ar.read(sc["p_block"], g.tensors[sm.outputs[0]].dtype, (1, 1, n, tokens))
             v = ar.read(sc["v_head"], dt["v"], (1, 1, tokens, d))
-            a = bmm(pv, p, v).reshape(n, d)
+            a = bmm(pv, p, v)
+            if gate is not None:
+                gv = ar.load(gate.inputs[1]).reshape(heads, tokens)[j, r0:r0 + n].reshape(1, 1, n)
+                mini = {t: _with_shape(g.tensors[t], s) for t, s in zip(
+                    (gate.inputs[0], gate.inputs[1], gate.outputs[0]), (a.shape, gv.shape, a.shape), strict=True)}
+                a = _kernel(gate, mini, [a, gv])[0]
+            a = a.reshape(n, d)
             isz = a.dtype.itemsize
             for r in range(n):
                 ar.write(o_base + (r0 + r) * width + lo * isz, a[r])

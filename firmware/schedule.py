@@ -6,9 +6,9 @@ A `Schedule` is a list of `Step`s in execution order. Without tricks every node 
 * `patch_embed` — patch-embedding decomposition: a CONV_2D whose kernel equals its stride (VALID, no dilation)
   is computed band by band (one row of patches at a time); its output tokens may overwrite the consumed image.
 * `attention` — operator integration of multi-head self-attention: q/k/v FULLY_CONNECTED + RESHAPE + TRANSPOSE,
-  BATCH_MATMUL(q, k^T), optional MUL by a scalar, (CLIPPED_)SOFTMAX, BATCH_MATMUL(p, v), TRANSPOSE + RESHAPE are
-  computed head by head and, per head, in blocks of query rows: only one head's K and V and a few score rows exist
-  at once.
+  BATCH_MATMUL(q, k^T), optional MUL by a scalar, (CLIPPED_)SOFTMAX, BATCH_MATMUL(p, v), optional ATTENTION_GATE
+  (gated attention: its per-head gate logits are computed before the step), TRANSPOSE + RESHAPE are computed head by
+  head and, per head, in blocks of query rows: only one head's K and V and a few score rows exist at once.
 * `rows` — operator integration of token-local chains (LayerNorm decompositions, MLP fc1 -> activation -> fc2,
   output projections, residual ADDs ...): every node whose output row t depends only on row t of its inputs is
   grouped with its producers and computed in blocks of `block_rows` tokens, so the group's intermediates never
@@ -66,7 +66,8 @@ class HeadSource:
 @dataclass(frozen=True)
 class AttentionTile:
     """An `attention` step: the node indices of each part (q/k/v projections, q.k^T, optional scale, softmax,
-    p.v), the head geometry, query blocks of `block_rows`, and the output tensor."""
+    p.v, optional ATTENTION_GATE `gate` whose gate logits [.., heads, tokens] the step reads), the head geometry,
+    query blocks of `block_rows`, and the output tensor."""
 
     tokens: int
     heads: int
@@ -81,6 +82,7 @@ class AttentionTile:
     softmax: int
     pv: int
     out: str
+    gate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -375,10 +377,14 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
     v = _head_chain(g, prod, cons, g.nodes[b2].inputs[1], b2)
     if v is None or (v["tokens"], v["heads"], v["head_dim"]) != (tokens, heads, d):
         return None
-    tr = _single_consumer(cons, g, g.nodes[b2].outputs[0])
+    a_name = g.nodes[b2].outputs[0]
+    gate = _gate(g, cons, a_name, b2)
+    if gate is not None:
+        a_name = g.nodes[gate].outputs[0]
+    tr = _single_consumer(cons, g, a_name)
     if tr is None or g.nodes[tr].op != "TRANSPOSE":
         return None
-    a_shape = g.tensors[g.nodes[b2].outputs[0]].shape
+    a_shape = g.tensors[a_name].shape
     n = len(a_shape)
     perm = [int(p) % n for p in g.tensors[g.nodes[tr].inputs[1]].data]
     if perm != list(range(n - 3)) + [n - 2, n - 3, n - 1]:
@@ -390,15 +396,28 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
     o_shape = g.tensors[out].shape
     if token_axis(o_shape) != (len(o_shape) - 2, tokens) or o_shape[-1] != heads * d:
         return None
-    if len({g.tensors[g.nodes[i].outputs[0]].dtype for i in (q["fc"], k["fc"], v["fc"], b1, sm, b2)}) != 1:
+    gated = (gate,) if gate is not None else ()
+    if len({g.tensors[g.nodes[i].outputs[0]].dtype for i in (q["fc"], k["fc"], v["fc"], b1, sm, b2, *gated)}) != 1:
         return None
     nodes = sorted({q["fc"], q["reshape"], q["transpose"], k["fc"], k["reshape"], k["transpose"], v["fc"],
-                    v["reshape"], v["transpose"], b1, sm, b2, tr, rs} | ({mul} if mul is not None else set()))
+                    v["reshape"], v["transpose"], b1, sm, b2, tr, rs, *gated} | ({mul} if mul is not None else set()))
     rb = max(1, min(block_rows, tokens))
     tile = AttentionTile(tokens=tokens, heads=heads, head_dim=d, block_rows=rb, blocks=-(-tokens // rb),
                          q=HeadSource(q["fc"], q["src"]), k=HeadSource(k["fc"], k["src"]),
-                         v=HeadSource(v["fc"], v["src"]), qk=b1, scale=mul, softmax=sm, pv=b2, out=out)
+                         v=HeadSource(v["fc"], v["src"]), qk=b1, scale=mul, softmax=sm, pv=b2, out=out, gate=gate)
     return {"nodes": nodes, "tile": tile}
+
+
+def _gate(g: Graph, cons: dict[str, list[int]], a_name: str, b2: int) -> int | None:
+    """The ATTENTION_GATE node gating p.v's output `a_name` [.., heads, tokens, head_dim] (its only reader), whose
+    gate logits [.., heads, tokens] come from outside the attention, or None."""
+    ag = _single_consumer(cons, g, a_name)
+    if ag is None or g.nodes[ag].op != "ATTENTION_GATE" or g.nodes[ag].inputs[0] != a_name:
+        return None
+    gt = g.tensors[g.nodes[ag].inputs[1]]
+    if gt.is_const or gt.name == a_name or any(d != 1 for d in gt.shape[:-2]):
+        return None
+    return ag
 
 
 # ---------------------------------------------------------------------------------------------------- partition

@@ -176,6 +176,7 @@ class FusedWriter:
         isz = out_t.nbytes // out_t.size
         qk, sm, pv = g.nodes[tl.qk], g.nodes[tl.softmax], g.nodes[tl.pv]
         mul = g.nodes[tl.scale] if tl.scale is not None else None
+        gate = g.nodes[tl.gate] if tl.gate is not None else None
         fc_out = {k: g.tensors[g.nodes[getattr(tl, k).fc].outputs[0]] for k in ("q", "k", "v")}
         srcs = {k: g.tensors[getattr(tl, k).src] for k in ("q", "k", "v")}
         tail = tokens - (tl.blocks - 1) * rb
@@ -220,6 +221,8 @@ class FusedWriter:
             y = self.arena(self.plan.offset(out_t.name) + lo * isz, width, C_TYPES[po.dtype])
             ptrs = {pa.name: scratch("p_block", pa), pb.name: scratch("v_head", pb), po.name: (y, False)}
             lines.append(self.call_node(step, pv, mini, ptrs, {"y_row_stride": width // isz}))
+            if gate is not None:
+                lines += self._gate_rows(step, gate, j, n, lo * isz, width)
             return lines
 
         out: list[str] = []
@@ -238,6 +241,22 @@ class FusedWriter:
                 out += ["    } else {"] + [f"        {ln}" for ln in block(j, tail)] + ["    }"]
             out.append("}")
         return "\n    ".join(out)
+
+    def _gate_rows(self, step: Step, gate: Node, head: int, n: int, col: int, width: int) -> list[str]:
+        """ATTENTION_GATE in place on the `n` output rows of query block r0 of head `head` (its p.v result, at byte
+        column `col` of rows of `width` bytes), one row (one gate logit) per call."""
+        g = self.g
+        at, gt, yt = (g.tensors[x] for x in (gate.inputs[0], gate.inputs[1], gate.outputs[0]))
+        if {at.dtype, gt.dtype, yt.dtype} != {"int8"}:
+            raise EdgefmrError(f"attention step {step.name!r}: ATTENTION_GATE in a fused attention takes int8 only")
+        tokens, d = step.tile.tokens, step.tile.head_dim
+        sym = self.w.arena_symbol[self.plan.region]
+        row = f"({sym} + {self.plan.offset(step.tile.out) + col} + (r0 + r1) * {width})"
+        logit = f"({sym} + {self.plan.offset(gt.name) + head * tokens} + r0 + r1)"
+        mini = {at.name: _with_shape(at, (1, 1, 1, d)), gt.name: _with_shape(gt, (1, 1, 1)),
+                yt.name: _with_shape(yt, (1, 1, 1, d))}
+        ptrs = {at.name: (row, False), gt.name: (logit, False), yt.name: (row, False)}
+        return [f"for (int32_t r1 = 0; r1 < {n}; r1++) {{", f"    {self.call_node(step, gate, mini, ptrs)}", "}"]
 
     # -- patch embedding
     def patch_embed(self, step: Step) -> str:

@@ -301,6 +301,9 @@ def family_graph(name: str):
                 mod.running_var.uniform_(0.5, 1.5)
                 mod.weight.uniform_(*gain)
                 mod.bias.uniform_(-0.3, 0.6)
+        for pname, w in model.named_parameters():
+            if ".gate." in pname:  # gates that differ by token and head (at initialization they are one constant)
+                w.uniform_(-2.0, 2.0)
     x = np.random.default_rng(1).uniform(0.0, 1.0, (36, *shape)).astype(np.float32)
     g = quantize(model, family, x[:32], QuantOptions(calib_samples=32, **opts)).graph()
     xq, _ = prepare_input(g, x[32:])

@@ -408,6 +408,43 @@ def test_vit_with_integer_layernorm_and_clipped_softmax_fuses_and_executes_bit_e
     check_invariants(g, p)
 
 
+def _quantized_vit(attention: str, heads: int):
+    """A random-weight ViT (32 tokens of 8 features) with `attention`, lowered to the integer IR by edgefmr.quant."""
+    import torch
+
+    from edgefmr.nas.train import build_model
+    from edgefmr.quant.quantizer import QuantOptions, quantize
+
+    torch.manual_seed(0)
+    cfg = {"patch_size": 2, "embed_dim": 16, "depth": 2, "heads": heads, "mlp_ratio": 2.0, "attention": attention}
+    model = build_model("vit", cfg, (2, 8, 16), 4).eval()
+    with torch.no_grad():  # gates that differ by token and head (at initialization they are one constant)
+        for name, w in model.named_parameters():
+            if ".gate." in name:
+                w.uniform_(-2.0, 2.0)
+    x = np.random.default_rng(1).uniform(0.0, 1.0, (16, 2, 8, 16)).astype(np.float32)
+    return quantize(model, "vit", x, QuantOptions(calib_samples=16)).graph()
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_gated_attention_fuses_and_executes_bit_exact(heads):
+    """ATTENTION_GATE joins the fused attention step (gated per head and query block), so gated attention holds no
+    more than one head's score rows plus its gate logits: its arena is the clipped-softmax model's + the logits."""
+    g = _quantized_vit("gated", heads)
+    feeds = random_feeds(g, 2)
+    ref = run(g, feeds)[g.outputs[0]]
+    for block_rows in (1, 3, 4):  # 3: a tail block of 2 of the 32 tokens
+        p = plan(g, block_rows=block_rows)
+        att = [s for s in p.schedule.steps if s.kind == "attention"]
+        assert len(att) == 2 and all(g.nodes[s.tile.gate].op == "ATTENTION_GATE" for s in att)
+        check_invariants(g, p)
+        assert np.array_equal(execute(p, feeds)[g.outputs[0]], ref)
+    gated, clipped = plan(g).arena_size, plan(_quantized_vit("clipped", heads)).arena_size
+    logits = ALIGN * -(-heads * 32 // ALIGN)
+    assert gated <= clipped + logits, (gated, clipped)
+    assert plan(g, tricks=False).arena_size > gated + heads * 32 * 32
+
+
 def test_tricks_reduce_peak_sram_on_a_vit_with_64_tokens():
     g = build_vit(image_size=32, patch=4, embed=64, depth=2, heads=4, num_classes=10, lowrank=None)
     assert len([s for s in g.tensors.values() if s.shape == (1, 65, 64)]) > 0
