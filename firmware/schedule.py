@@ -378,7 +378,7 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
     if v is None or (v["tokens"], v["heads"], v["head_dim"]) != (tokens, heads, d):
         return None
     a_name = g.nodes[b2].outputs[0]
-    gate = _gate(g, cons, a_name, b2)
+    gate = _gate(g, cons, a_name)
     if gate is not None:
         a_name = g.nodes[gate].outputs[0]
     tr = _single_consumer(cons, g, a_name)
@@ -408,7 +408,7 @@ def _attention(g: Graph, b1: int, prod: dict[str, int], cons: dict[str, list[int
     return {"nodes": nodes, "tile": tile}
 
 
-def _gate(g: Graph, cons: dict[str, list[int]], a_name: str, b2: int) -> int | None:
+def _gate(g: Graph, cons: dict[str, list[int]], a_name: str) -> int | None:
     """The ATTENTION_GATE node gating p.v's output `a_name` [.., heads, tokens, head_dim] (its only reader), whose
     gate logits [.., heads, tokens] come from outside the attention, or None."""
     ag = _single_consumer(cons, g, a_name)
