@@ -175,6 +175,7 @@ def _run_attention(ar: _Arena, step: Step, base: int) -> None:
     qk, sm, pv = g.nodes[tl.qk], g.nodes[tl.softmax], g.nodes[tl.pv]
     mul = g.nodes[tl.scale] if tl.scale is not None else None
     gate = g.nodes[tl.gate] if tl.gate is not None else None
+    logits = ar.load(gate.inputs[1]).reshape(heads, tokens) if gate is not None else None
 
     def bmm(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ta, tb, ty = (g.tensors[node.inputs[0]], g.tensors[node.inputs[1]], g.tensors[node.outputs[0]])
@@ -214,7 +215,7 @@ def _run_attention(ar: _Arena, step: Step, base: int) -> None:
             v = ar.read(sc["v_head"], dt["v"], (1, 1, tokens, d))
             a = bmm(pv, p, v)
             if gate is not None:
-                gv = ar.load(gate.inputs[1]).reshape(heads, tokens)[j, r0:r0 + n].reshape(1, 1, n)
+                gv = logits[j, r0:r0 + n].reshape(1, 1, n)
                 mini = {t: _with_shape(g.tensors[t], s) for t, s in zip(
                     (gate.inputs[0], gate.inputs[1], gate.outputs[0]), (a.shape, gv.shape, a.shape), strict=True)}
                 a = _kernel(gate, mini, [a, gv])[0]

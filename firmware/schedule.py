@@ -415,7 +415,7 @@ def _gate(g: Graph, cons: dict[str, list[int]], a_name: str) -> int | None:
     if ag is None or g.nodes[ag].op != "ATTENTION_GATE" or g.nodes[ag].inputs[0] != a_name:
         return None
     gt = g.tensors[g.nodes[ag].inputs[1]]
-    if gt.is_const or gt.name == a_name or any(d != 1 for d in gt.shape[:-2]):
+    if gt.is_const or any(d != 1 for d in gt.shape[:-2]):
         return None
     return ag
 

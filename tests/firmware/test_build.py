@@ -285,25 +285,13 @@ FAMILY_CASES = {
 def family_graph(name: str):
     """The integer IR graph of FAMILY_CASES[name] and four input records."""
     import torch
+    from quant_cases import make_model
 
-    from edgefmr.nas.train import build_model
     from edgefmr.quant.quantizer import QuantOptions, quantize
 
     torch.set_num_threads(1)
     family, shape, cfg, opts = FAMILY_CASES[name]
-    torch.manual_seed(0)
-    model = build_model(family, cfg, shape, 4).eval()
-    gain = (2.0, 4.0) if family != "vit" else (0.5, 1.5)  # random spiking layers need drive to fire
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
-                mod.weight.uniform_(*gain)
-                mod.bias.uniform_(-0.3, 0.6)
-        for pname, w in model.named_parameters():
-            if ".gate." in pname:  # gates that differ by token and head (at initialization they are one constant)
-                w.uniform_(-2.0, 2.0)
+    model = make_model(family, shape, cfg)
     x = np.random.default_rng(1).uniform(0.0, 1.0, (36, *shape)).astype(np.float32)
     g = quantize(model, family, x[:32], QuantOptions(calib_samples=32, **opts)).graph()
     xq, _ = prepare_input(g, x[32:])

@@ -410,18 +410,12 @@ def test_vit_with_integer_layernorm_and_clipped_softmax_fuses_and_executes_bit_e
 
 def _quantized_vit(attention: str, heads: int):
     """A random-weight ViT (32 tokens of 8 features) with `attention`, lowered to the integer IR by edgefmr.quant."""
-    import torch
+    from quant_cases import make_model
 
-    from edgefmr.nas.train import build_model
     from edgefmr.quant.quantizer import QuantOptions, quantize
 
-    torch.manual_seed(0)
     cfg = {"patch_size": 2, "embed_dim": 16, "depth": 2, "heads": heads, "mlp_ratio": 2.0, "attention": attention}
-    model = build_model("vit", cfg, (2, 8, 16), 4).eval()
-    with torch.no_grad():  # gates that differ by token and head (at initialization they are one constant)
-        for name, w in model.named_parameters():
-            if ".gate." in name:
-                w.uniform_(-2.0, 2.0)
+    model = make_model("vit", (2, 8, 16), cfg)
     x = np.random.default_rng(1).uniform(0.0, 1.0, (16, 2, 8, 16)).astype(np.float32)
     return quantize(model, "vit", x, QuantOptions(calib_samples=16)).graph()
 

@@ -44,6 +44,9 @@ def make_model(family: str, shape: tuple[int, ...], cfg: dict, seed: int = 0) ->
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(*gain)
                 m.bias.uniform_(-0.3, 0.6)
+        for name, w in model.named_parameters():
+            if ".gate." in name:  # gates that differ by token and head (at initialization they are one constant)
+                w.uniform_(-2.0, 2.0)
     return model
 
 
